@@ -1,0 +1,45 @@
+// The kinds this mesh serves, the apiVersions Istio users write for them, and the short names
+// meshctl accepts (the same ones kubectl/istioctl users type).
+import type { Kind } from './types.js';
+
+export interface KindInfo {
+  kind: Kind;
+  group: 'networking.istio.io' | 'security.istio.io';
+  /** apiVersion we store and return. */
+  storageVersion: string;
+  /** apiVersions accepted on input; Istio serves the same schema under all of them. */
+  acceptedVersions: string[];
+  plural: string;
+  aliases: string[];
+}
+
+const NETWORKING = ['v1', 'v1beta1', 'v1alpha3'];
+const SECURITY = ['v1', 'v1beta1'];
+
+function info(kind: Kind, group: KindInfo['group'], plural: string, aliases: string[]): KindInfo {
+  const versions = group === 'networking.istio.io' ? NETWORKING : SECURITY;
+  return { kind, group, storageVersion: `${group}/v1`, acceptedVersions: versions.map((v) => `${group}/${v}`), plural, aliases };
+}
+
+export const KINDS: readonly KindInfo[] = [
+  info('VirtualService', 'networking.istio.io', 'virtualservices', ['vs', 'virtualservice']),
+  info('DestinationRule', 'networking.istio.io', 'destinationrules', ['dr', 'destinationrule']),
+  info('ServiceEntry', 'networking.istio.io', 'serviceentries', ['se', 'serviceentry']),
+  info('PeerAuthentication', 'security.istio.io', 'peerauthentications', ['pa', 'peerauthentication']),
+  info('AuthorizationPolicy', 'security.istio.io', 'authorizationpolicies', ['ap', 'authorizationpolicy', 'authz']),
+  info('RequestAuthentication', 'security.istio.io', 'requestauthentications', ['ra', 'requestauthentication']),
+];
+
+export function kindInfo(kind: Kind): KindInfo {
+  return KINDS.find((k) => k.kind === kind)!;
+}
+
+/** Resolves what a person typed (`vs`, `VirtualService`, `virtualservices`) to a kind. */
+export function resolveKind(text: string): KindInfo | undefined {
+  const t = text.toLowerCase();
+  return KINDS.find((k) => k.kind.toLowerCase() === t || k.plural === t || k.aliases.includes(t));
+}
+
+export function kindNames(): string {
+  return KINDS.map((k) => k.kind).join(', ');
+}

@@ -1,0 +1,297 @@
+// Schemas of the Istio specs this mesh implements. Fields Istio has but this mesh does not
+// implement are listed as `unsupported` so that the error says so instead of "unknown field".
+import type { Violation } from '../errors.js';
+import { arr, bool, duration, int, map, num, obj, port, regex, str, type Schema, isPlainObject } from './schema.js';
+import type { Kind } from './types.js';
+
+const HOST_RE = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
+const host = str({ nonEmpty: true, pattern: HOST_RE, patternHint: 'is not a valid host: use a service name such as "reviews", "reviews.service.consul" or a DNS name' });
+const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const subsetName = str({ nonEmpty: true, pattern: NAME_RE, patternHint: 'is not a valid subset name (lowercase letters, digits and "-")' });
+const labels = map(str());
+const stringList = arr(str());
+const percent = obj({ value: num({ min: 0, max: 100 }) }, { required: ['value'] });
+
+const stringMatch = obj({ exact: str(), prefix: str(), regex }, { oneOf: [{ fields: ['exact', 'prefix', 'regex'], exactlyOne: true }] });
+
+const destination = obj(
+  { host, subset: subsetName, port: obj({ number: port }, { required: ['number'] }) },
+  { required: ['host'] },
+);
+
+const headerOps = obj({ set: map(str()), add: map(str()), remove: stringList });
+const headers = obj({ request: headerOps, response: headerOps });
+
+const httpMatch = obj(
+  {
+    name: str(),
+    uri: stringMatch,
+    scheme: stringMatch,
+    method: stringMatch,
+    authority: stringMatch,
+    headers: map(stringMatch),
+    withoutHeaders: map(stringMatch),
+    queryParams: map(stringMatch),
+    port,
+    ignoreUriCase: bool,
+    sourceLabels: labels,
+    sourceNamespace: str(),
+  },
+  { unsupported: { gateways: 'gateways are not implemented; routes apply to the mesh', statPrefix: 'per-route stat prefixes are not implemented' } },
+);
+
+const RETRY_ON = new Set(['5xx', 'gateway-error', 'connect-failure', 'reset', 'retriable-4xx', 'refused-stream', 'retriable-status-codes', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
+
+const retries = obj(
+  {
+    attempts: int({ min: 0, max: 100 }),
+    perTryTimeout: duration,
+    retryOn: str({
+      check: (s) => {
+        const bad = s.split(',').map((x) => x.trim()).filter((x) => x && !RETRY_ON.has(x) && !/^\d{3}$/.test(x));
+        return bad.length ? `unknown retry condition${bad.length > 1 ? 's' : ''} ${bad.join(', ')}; use ${[...RETRY_ON].join(', ')} or HTTP status codes` : undefined;
+      },
+    }),
+  },
+  { required: ['attempts'], unsupported: { retryRemoteLocalities: 'localities are not implemented' } },
+);
+
+const fault = obj(
+  {
+    delay: obj({ fixedDelay: duration, percentage: percent }, { required: ['fixedDelay'], unsupported: { percent: 'use percentage.value', exponentialDelay: 'only fixedDelay is implemented' } }),
+    abort: obj({ httpStatus: int({ min: 200, max: 599 }), percentage: percent }, { required: ['httpStatus'], unsupported: { grpcStatus: 'abort with httpStatus instead', http2Error: 'abort with httpStatus instead' } }),
+  },
+);
+
+const routeDestination = obj({ destination, weight: int({ min: 0, max: 100 }), headers }, { required: ['destination'] });
+
+function weightsSumTo100(list: unknown, path: string, out: Violation[]): void {
+  if (!Array.isArray(list) || list.length === 0) return;
+  const weights = list.map((d) => (isPlainObject(d) ? d.weight : undefined));
+  if (list.length === 1) {
+    if (weights[0] !== undefined && weights[0] !== 100 && weights[0] !== 0) out.push({ path: `${path}[0].weight`, message: `a single destination takes all traffic; omit weight or set it to 100, got ${weights[0]}` });
+    return;
+  }
+  const missing = weights.findIndex((w) => w === undefined);
+  if (missing >= 0) return void out.push({ path: `${path}[${missing}].weight`, message: 'is required when a route has more than one destination' });
+  const sum = (weights as number[]).reduce((a, b) => a + (typeof b === 'number' ? b : 0), 0);
+  if (sum !== 100) out.push({ path, message: `weights must sum to 100, they sum to ${sum}` });
+}
+
+const httpRoute = obj(
+  {
+    name: str(),
+    match: arr(httpMatch),
+    route: arr(routeDestination, { min: 1 }),
+    redirect: obj({ uri: str(), authority: str(), port, scheme: str({ enum: ['http', 'https'] }), redirectCode: int({ min: 300, max: 399 }) }),
+    directResponse: obj({ status: int({ min: 200, max: 599 }), body: obj({ string: str() }, { unsupported: { bytes: 'use body.string' } }) }, { required: ['status'] }),
+    rewrite: obj({ uri: str(), authority: str() }, { unsupported: { uriRegexRewrite: 'regex rewrites are not implemented; use uri' } }),
+    timeout: duration,
+    retries,
+    fault,
+    mirror: destination,
+    mirrorPercentage: percent,
+    headers,
+  },
+  {
+    oneOf: [{ fields: ['route', 'redirect', 'directResponse'], exactlyOne: true }],
+    unsupported: { corsPolicy: 'CORS handling is not implemented', mirrors: 'use mirror and mirrorPercentage', delegate: 'route delegation is not implemented', mirror_percent: 'use mirrorPercentage' },
+    check: (v, path, out) => {
+      weightsSumTo100(v.route, `${path}.route`, out);
+      if (v.rewrite && (v.redirect || v.directResponse)) out.push({ path: `${path}.rewrite`, message: 'cannot be combined with redirect or directResponse' });
+      if (v.mirrorPercentage && !v.mirror) out.push({ path: `${path}.mirrorPercentage`, message: 'needs mirror to be set' });
+    },
+  },
+);
+
+const tcpRoute = obj(
+  {
+    match: arr(obj({ port, destinationSubnets: stringList, sourceLabels: labels })),
+    route: arr(obj({ destination, weight: int({ min: 0, max: 100 }) }, { required: ['destination'] }), { min: 1 }),
+  },
+  { required: ['route'], check: (v, path, out) => weightsSumTo100(v.route, `${path}.route`, out) },
+);
+
+const virtualService = obj(
+  {
+    hosts: arr(host, { min: 1 }),
+    gateways: arr(str({ enum: ['mesh'], patternHint: '' })),
+    http: arr(httpRoute),
+    tcp: arr(tcpRoute),
+  },
+  {
+    required: ['hosts'],
+    unsupported: { tls: 'TLS routing (SNI) is not implemented; use tcp routes', exportTo: 'all resources are visible mesh-wide' },
+    check: (v, path, out) => {
+      if (!v.http && !v.tcp) out.push({ path: `${path}.http`, message: 'a VirtualService needs http or tcp routes' });
+    },
+  },
+);
+
+const consistentHash = obj(
+  {
+    httpHeaderName: str({ nonEmpty: true }),
+    httpCookie: obj({ name: str({ nonEmpty: true }), path: str(), ttl: duration }, { required: ['name'] }),
+    useSourceIp: bool,
+    httpQueryParameterName: str({ nonEmpty: true }),
+  },
+  {
+    oneOf: [{ fields: ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'], exactlyOne: true }],
+    unsupported: { ringHash: 'the ring size is fixed', maglev: 'maglev is not implemented', minimumRingSize: 'the ring size is fixed' },
+  },
+);
+
+const trafficPolicyFields: Record<string, Schema> = {
+  loadBalancer: obj(
+    { simple: str({ enum: ['UNSPECIFIED', 'ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM'] }), consistentHash },
+    { oneOf: [{ fields: ['simple', 'consistentHash'] }], unsupported: { localityLbSetting: 'locality load balancing is not implemented', warmupDurationSecs: 'slow start is not implemented' } },
+  ),
+  connectionPool: obj({
+    tcp: obj({ maxConnections: int({ min: 1 }), connectTimeout: duration }, { unsupported: { tcpKeepalive: 'TCP keepalive tuning is not implemented', maxConnectionDuration: 'not implemented' } }),
+    http: obj(
+      { http1MaxPendingRequests: int({ min: 1 }), http2MaxRequests: int({ min: 1 }), maxRequestsPerConnection: int({ min: 0 }), maxRetries: int({ min: 0 }), idleTimeout: duration },
+      { unsupported: { h2UpgradePolicy: 'protocol upgrade is decided by the client', useClientProtocol: 'not implemented' } },
+    ),
+  }),
+  outlierDetection: obj({
+    consecutive5xxErrors: int({ min: 0 }),
+    consecutiveGatewayErrors: int({ min: 0 }),
+    interval: duration,
+    baseEjectionTime: duration,
+    maxEjectionPercent: int({ min: 0, max: 100 }),
+    minHealthPercent: int({ min: 0, max: 100 }),
+  }, { unsupported: { consecutiveErrors: 'deprecated in Istio; use consecutive5xxErrors', splitExternalLocalOriginErrors: 'not implemented', consecutiveLocalOriginFailures: 'not implemented' } }),
+  tls: obj(
+    {
+      mode: str({ enum: ['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'] }),
+      sni: str(),
+      subjectAltNames: stringList,
+      caCertificates: str(),
+      clientCertificate: str(),
+      privateKey: str(),
+    },
+    {
+      required: ['mode'],
+      unsupported: { credentialName: 'Kubernetes secrets do not exist here; give file paths in caCertificates/clientCertificate/privateKey', insecureSkipVerify: 'not implemented' },
+      check: (v, path, out) => {
+        if (v.mode === 'MUTUAL' && (!v.clientCertificate || !v.privateKey)) out.push({ path: `${path}.mode`, message: 'MUTUAL needs clientCertificate and privateKey' });
+      },
+    },
+  ),
+};
+
+const portTrafficPolicy = obj({ ...trafficPolicyFields, port: obj({ number: port }, { required: ['number'] }) }, { required: ['port'] });
+const trafficPolicy = obj({ ...trafficPolicyFields, portLevelSettings: arr(portTrafficPolicy) }, { unsupported: { tunnel: 'tunnelling is not implemented', proxyProtocol: 'not implemented' } });
+
+const destinationRule = obj(
+  {
+    host,
+    trafficPolicy,
+    subsets: arr(obj({ name: subsetName, labels, trafficPolicy }, { required: ['name'] })),
+  },
+  {
+    required: ['host'],
+    unsupported: { exportTo: 'all resources are visible mesh-wide', workloadSelector: 'not implemented' },
+    check: (v, path, out) => {
+      if (!Array.isArray(v.subsets)) return;
+      const seen = new Map<string, number>();
+      v.subsets.forEach((s, i) => {
+        if (!isPlainObject(s) || typeof s.name !== 'string') return;
+        if (seen.has(s.name)) out.push({ path: `${path}.subsets[${i}].name`, message: `subset "${s.name}" is already defined at subsets[${seen.get(s.name)}]` });
+        else seen.set(s.name, i);
+      });
+    },
+  },
+);
+
+const serviceEntry = obj(
+  {
+    hosts: arr(host, { min: 1 }),
+    addresses: stringList,
+    ports: arr(obj({ number: port, protocol: str({ enum: ['HTTP', 'HTTPS', 'HTTP2', 'GRPC', 'TCP', 'TLS'] }), name: str(), targetPort: port }, { required: ['number'] }), { min: 1 }),
+    location: str({ enum: ['MESH_EXTERNAL', 'MESH_INTERNAL'] }),
+    resolution: str({ enum: ['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN'] }),
+    endpoints: arr(obj({ address: str({ nonEmpty: true }), ports: map(port), labels, weight: int({ min: 0 }) }, { required: ['address'], unsupported: { network: 'multi-network is not implemented', locality: 'localities are not implemented', serviceAccount: 'not implemented' } })),
+    subjectAltNames: stringList,
+  },
+  {
+    required: ['hosts', 'ports'],
+    unsupported: { exportTo: 'all resources are visible mesh-wide', workloadSelector: 'not implemented' },
+    check: (v, path, out) => {
+      if (v.resolution === 'STATIC' && (!Array.isArray(v.endpoints) || v.endpoints.length === 0)) out.push({ path: `${path}.endpoints`, message: 'resolution STATIC needs at least one endpoint' });
+    },
+  },
+);
+
+const selector = obj({ matchLabels: labels }, { unsupported: { matchExpressions: 'use matchLabels' } });
+const MTLS_MODES = ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'] as const;
+
+const peerAuthentication = obj(
+  {
+    selector,
+    mtls: obj({ mode: str({ enum: MTLS_MODES }) }),
+    portLevelMtls: map(obj({ mode: str({ enum: MTLS_MODES }) }), {
+      key: (k, p, out) => {
+        if (!/^\d+$/.test(k) || Number(k) < 1 || Number(k) > 65535) out.push({ path: p, message: `"${k}" is not a port number` });
+      },
+    }),
+  },
+  {
+    check: (v, path, out) => {
+      if (v.portLevelMtls && !v.selector) out.push({ path: `${path}.portLevelMtls`, message: 'needs a selector (as in Istio, port-level settings apply to selected workloads only)' });
+    },
+  },
+);
+
+const CONDITION_KEY_RE = /^(request\.headers\[[^\]]+\]|source\.ip|remote\.ip|source\.namespace|source\.principal|request\.auth\.principal|request\.auth\.audiences|request\.auth\.presenter|request\.auth\.claims\[[^\]]+\](\[[^\]]+\])*|destination\.ip|destination\.port|connection\.sni)$/;
+
+const authorizationPolicy = obj(
+  {
+    selector,
+    action: str({ enum: ['ALLOW', 'DENY', 'AUDIT'] }),
+    rules: arr(
+      obj({
+        from: arr(obj({ source: obj({ principals: stringList, notPrincipals: stringList, requestPrincipals: stringList, notRequestPrincipals: stringList, namespaces: stringList, notNamespaces: stringList, ipBlocks: stringList, notIpBlocks: stringList }, { unsupported: { remoteIpBlocks: 'use ipBlocks', notRemoteIpBlocks: 'use notIpBlocks', serviceAccounts: 'use principals' } }) }, { required: ['source'] })),
+        to: arr(obj({ operation: obj({ hosts: stringList, notHosts: stringList, ports: arr(str({ pattern: /^\d{1,5}$/, patternHint: 'is not a port number (ports are strings in AuthorizationPolicy)' })), notPorts: stringList, methods: stringList, notMethods: stringList, paths: stringList, notPaths: stringList }) }, { required: ['operation'] })),
+        when: arr(obj({ key: str({ pattern: CONDITION_KEY_RE, patternHint: 'is not a supported condition key (see Istio\'s AuthorizationPolicy conditions)' }), values: stringList, notValues: stringList }, { required: ['key'] })),
+      }),
+    ),
+  },
+  { unsupported: { provider: 'CUSTOM actions with external authorizers are not implemented', targetRef: 'use selector', targetRefs: 'use selector' }, check: (v, path, out) => {
+    if (v.action === 'CUSTOM') out.push({ path: `${path}.action`, message: 'CUSTOM is not supported' });
+  } },
+);
+
+const jwtRule = obj(
+  {
+    issuer: str({ nonEmpty: true }),
+    audiences: stringList,
+    jwksUri: str({ pattern: /^https?:\/\//, patternHint: 'must be an http(s) URL' }),
+    jwks: str({
+      check: (s) => {
+        try {
+          const parsed = JSON.parse(s) as unknown;
+          return isPlainObject(parsed) && Array.isArray(parsed.keys) ? undefined : 'must be a JWKS document: a JSON object with a "keys" list';
+        } catch (err) {
+          return `is not valid JSON: ${(err as Error).message}`;
+        }
+      },
+    }),
+    fromHeaders: arr(obj({ name: str({ nonEmpty: true }), prefix: str() }, { required: ['name'] })),
+    fromParams: stringList,
+    forwardOriginalToken: bool,
+    outputPayloadToHeader: str(),
+  },
+  { required: ['issuer'], oneOf: [{ fields: ['jwks', 'jwksUri'] }], unsupported: { outputClaimToHeaders: 'not implemented', fromCookies: 'not implemented', timeout: 'not implemented' } },
+);
+
+const requestAuthentication = obj({ selector, jwtRules: arr(jwtRule) }, { unsupported: { targetRef: 'use selector', targetRefs: 'use selector' } });
+
+export const SPEC_SCHEMAS: Record<Kind, Schema> = {
+  VirtualService: virtualService,
+  DestinationRule: destinationRule,
+  ServiceEntry: serviceEntry,
+  PeerAuthentication: peerAuthentication,
+  AuthorizationPolicy: authorizationPolicy,
+  RequestAuthentication: requestAuthentication,
+};

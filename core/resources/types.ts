@@ -1,0 +1,195 @@
+// The resource envelope, shaped like Kubernetes/Istio objects so that Istio users' YAML applies
+// unchanged, and the typed specs of the Istio APIs this mesh implements.
+
+export type Kind = 'VirtualService' | 'DestinationRule' | 'ServiceEntry' | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication';
+
+export interface Metadata {
+  name: string;
+  namespace: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Set by the store; an update must carry the version it read (optimistic concurrency). */
+  resourceVersion?: string;
+  creationTimestamp?: string;
+}
+
+export interface Resource<S = unknown> {
+  apiVersion: string;
+  kind: Kind;
+  metadata: Metadata;
+  spec: S;
+}
+
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+export interface PortSelector {
+  number: number;
+}
+
+export interface Destination {
+  host: string;
+  subset?: string;
+  port?: PortSelector;
+}
+
+export interface Percent {
+  value: number;
+}
+
+export interface HeaderOperations {
+  set?: Record<string, string>;
+  add?: Record<string, string>;
+  remove?: string[];
+}
+
+export interface HTTPMatchRequest {
+  name?: string;
+  uri?: StringMatch;
+  scheme?: StringMatch;
+  method?: StringMatch;
+  authority?: StringMatch;
+  headers?: Record<string, StringMatch>;
+  withoutHeaders?: Record<string, StringMatch>;
+  queryParams?: Record<string, StringMatch>;
+  port?: number;
+  ignoreUriCase?: boolean;
+  sourceLabels?: Record<string, string>;
+  sourceNamespace?: string;
+}
+
+export interface HTTPRoute {
+  name?: string;
+  match?: HTTPMatchRequest[];
+  route?: { destination: Destination; weight?: number; headers?: { request?: HeaderOperations; response?: HeaderOperations } }[];
+  redirect?: { uri?: string; authority?: string; port?: number; scheme?: string; redirectCode?: number };
+  directResponse?: { status: number; body?: { string?: string } };
+  rewrite?: { uri?: string; authority?: string };
+  timeout?: string;
+  retries?: { attempts: number; perTryTimeout?: string; retryOn?: string };
+  fault?: {
+    delay?: { fixedDelay: string; percentage?: Percent };
+    abort?: { httpStatus: number; percentage?: Percent };
+  };
+  mirror?: Destination;
+  mirrorPercentage?: Percent;
+  headers?: { request?: HeaderOperations; response?: HeaderOperations };
+}
+
+export interface TCPRoute {
+  match?: { port?: number; destinationSubnets?: string[]; sourceLabels?: Record<string, string> }[];
+  route: { destination: Destination; weight?: number }[];
+}
+
+export interface VirtualServiceSpec {
+  hosts: string[];
+  gateways?: string[];
+  http?: HTTPRoute[];
+  tcp?: TCPRoute[];
+}
+
+export interface ConsistentHash {
+  httpHeaderName?: string;
+  httpCookie?: { name: string; path?: string; ttl?: string };
+  useSourceIp?: boolean;
+  httpQueryParameterName?: string;
+}
+
+export interface TrafficPolicy {
+  loadBalancer?: { simple?: 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'UNSPECIFIED'; consistentHash?: ConsistentHash };
+  connectionPool?: {
+    tcp?: { maxConnections?: number; connectTimeout?: string };
+    http?: { http1MaxPendingRequests?: number; http2MaxRequests?: number; maxRequestsPerConnection?: number; maxRetries?: number; idleTimeout?: string };
+  };
+  outlierDetection?: {
+    consecutive5xxErrors?: number;
+    consecutiveGatewayErrors?: number;
+    interval?: string;
+    baseEjectionTime?: string;
+    maxEjectionPercent?: number;
+    minHealthPercent?: number;
+  };
+  tls?: { mode: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL'; sni?: string; subjectAltNames?: string[]; caCertificates?: string; clientCertificate?: string; privateKey?: string };
+  portLevelSettings?: (Omit<TrafficPolicy, 'portLevelSettings'> & { port: PortSelector })[];
+}
+
+export interface DestinationRuleSpec {
+  host: string;
+  trafficPolicy?: TrafficPolicy;
+  subsets?: { name: string; labels?: Record<string, string>; trafficPolicy?: TrafficPolicy }[];
+}
+
+export interface ServiceEntrySpec {
+  hosts: string[];
+  addresses?: string[];
+  ports?: { number: number; protocol?: string; name?: string; targetPort?: number }[];
+  location?: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
+  resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+  endpoints?: { address: string; ports?: Record<string, number>; labels?: Record<string, string>; weight?: number }[];
+  subjectAltNames?: string[];
+}
+
+export type MtlsMode = 'UNSET' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
+
+export interface WorkloadSelector {
+  matchLabels?: Record<string, string>;
+}
+
+export interface PeerAuthenticationSpec {
+  selector?: WorkloadSelector;
+  mtls?: { mode?: MtlsMode };
+  portLevelMtls?: Record<string, { mode?: MtlsMode }>;
+}
+
+export interface AuthzSource {
+  principals?: string[];
+  notPrincipals?: string[];
+  requestPrincipals?: string[];
+  notRequestPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+  ipBlocks?: string[];
+  notIpBlocks?: string[];
+}
+
+export interface AuthzOperation {
+  hosts?: string[];
+  notHosts?: string[];
+  ports?: string[];
+  notPorts?: string[];
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+}
+
+export interface AuthzCondition {
+  key: string;
+  values?: string[];
+  notValues?: string[];
+}
+
+export interface AuthorizationPolicySpec {
+  selector?: WorkloadSelector;
+  action?: 'ALLOW' | 'DENY' | 'AUDIT';
+  rules?: { from?: { source: AuthzSource }[]; to?: { operation: AuthzOperation }[]; when?: AuthzCondition[] }[];
+}
+
+export interface JwtRule {
+  issuer: string;
+  audiences?: string[];
+  jwksUri?: string;
+  jwks?: string;
+  fromHeaders?: { name: string; prefix?: string }[];
+  fromParams?: string[];
+  forwardOriginalToken?: boolean;
+  outputPayloadToHeader?: string;
+}
+
+export interface RequestAuthenticationSpec {
+  selector?: WorkloadSelector;
+  jwtRules?: JwtRule[];
+}

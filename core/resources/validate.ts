@@ -1,0 +1,63 @@
+// Turns an untrusted document into a Resource, or a VALIDATION_FAILED error listing every
+// violation with its field path. Nothing reaches the store or a proxy without passing here.
+import { MeshError, validationFailed, type Violation } from '../errors.js';
+import { DEFAULT_NAMESPACE } from '../hosts.js';
+import { KINDS, kindNames } from './kinds.js';
+import { isPlainObject, map, obj, str } from './schema.js';
+import { SPEC_SCHEMAS } from './specs.js';
+import type { Kind, Metadata, Resource } from './types.js';
+
+const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+// Fields the server sets; copies of exported objects carry them, and they are dropped on input.
+const SERVER_SET_METADATA = ['uid', 'generation', 'managedFields', 'selfLink', 'creationTimestamp'];
+
+const metadataSchema = obj(
+  {
+    name: str({ nonEmpty: true, pattern: DNS1123, patternHint: 'is not a valid name: lowercase letters, digits, "-" and "." only, starting and ending alphanumeric' }),
+    namespace: str({ pattern: NAMESPACE_RE, patternHint: 'is not a valid namespace: lowercase letters, digits and "-"' }),
+    labels: map(str()),
+    annotations: map(str()),
+    resourceVersion: str(),
+    ...Object.fromEntries(SERVER_SET_METADATA.map((f) => [f, () => undefined])),
+  },
+  { required: ['name'] },
+);
+
+/** Validates one document. `where` names it in messages (e.g. "document 2 of reviews.yaml"). */
+export function validateResource(doc: unknown, where = 'resource'): Resource {
+  const out: Violation[] = [];
+  if (!isPlainObject(doc)) throw validationFailed(where, [{ path: '.', message: 'a resource must be a YAML/JSON object with apiVersion, kind, metadata and spec' }]);
+  const kindText = doc.kind;
+  const info = typeof kindText === 'string' ? KINDS.find((k) => k.kind === kindText) : undefined;
+  if (typeof kindText !== 'string') out.push({ path: 'kind', message: `is required; one of ${kindNames()}` });
+  else if (!info) throw new MeshError('UNKNOWN_KIND', `${where}: unknown kind "${kindText}"; this mesh serves ${kindNames()}`, { violations: [{ path: 'kind', message: `unknown kind "${kindText}"` }] });
+
+  if (info) {
+    if (typeof doc.apiVersion !== 'string') out.push({ path: 'apiVersion', message: `is required; use ${info.storageVersion}` });
+    else if (!info.acceptedVersions.includes(doc.apiVersion)) out.push({ path: 'apiVersion', message: `"${doc.apiVersion}" does not serve ${info.kind}; use one of ${info.acceptedVersions.join(', ')}` });
+  }
+  if (doc.metadata === undefined) out.push({ path: 'metadata', message: 'is required (metadata.name at least)' });
+  else metadataSchema(doc.metadata, 'metadata', out);
+  if (doc.spec === undefined) out.push({ path: 'spec', message: 'is required' });
+  else if (info) SPEC_SCHEMAS[info.kind](doc.spec, 'spec', out);
+  for (const k of Object.keys(doc)) {
+    if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(k)) out.push({ path: k, message: 'unknown field; a resource has apiVersion, kind, metadata and spec' });
+  }
+  if (out.length > 0) throw validationFailed(describe(doc, where), out);
+
+  const md = doc.metadata as Record<string, unknown>;
+  const metadata: Metadata = { name: md.name as string, namespace: (md.namespace as string | undefined) ?? DEFAULT_NAMESPACE };
+  if (md.labels) metadata.labels = md.labels as Record<string, string>;
+  if (md.annotations) metadata.annotations = md.annotations as Record<string, string>;
+  if (typeof md.resourceVersion === 'string') metadata.resourceVersion = md.resourceVersion;
+  return { apiVersion: info!.storageVersion, kind: info!.kind as Kind, metadata, spec: doc.spec };
+}
+
+function describe(doc: Record<string, unknown>, where: string): string {
+  const md = isPlainObject(doc.metadata) ? doc.metadata : {};
+  const name = typeof md.name === 'string' ? md.name : undefined;
+  const kind = typeof doc.kind === 'string' ? doc.kind : undefined;
+  return kind && name ? `${kind} "${name}"` : where;
+}

@@ -1,0 +1,92 @@
+// Inbound side of a proxy snapshot: the app's ports with their mTLS mode, and the
+// authorization and JWT rules that apply to this workload.
+import type { ServiceInstance } from '../catalog-model.js';
+import type { AuthorizationPolicySpec, MtlsMode as IstioMtlsMode, PeerAuthenticationSpec, RequestAuthenticationSpec, Resource } from '../resources/types.js';
+import { applicablePolicies, selectorMatches } from './selectors.js';
+import type { CompiledAuthzPolicy, CompiledJwtRule, InboundConfig, InboundPort, MtlsMode } from './types.js';
+
+export interface Workload {
+  namespace: string;
+  labels: Record<string, string>;
+  instances: ServiceInstance[];
+}
+
+export function compileInbound(resources: Resource[], workload: Workload, rootNamespace: string): InboundConfig {
+  const of = <S>(kind: string) => resources.filter((r) => r.kind === kind) as Resource<S>[];
+  const ports = inboundPorts(workload, of<PeerAuthenticationSpec>('PeerAuthentication'), rootNamespace);
+  const authz = applicablePolicies(of<AuthorizationPolicySpec>('AuthorizationPolicy'), workload, rootNamespace);
+  const authorization = { deny: [] as CompiledAuthzPolicy[], allow: [] as CompiledAuthzPolicy[], audit: [] as CompiledAuthzPolicy[] };
+  for (const p of authz) {
+    const compiled = compileAuthz(p);
+    const action = p.spec.action ?? 'ALLOW';
+    if (action === 'DENY') authorization.deny.push(compiled);
+    else if (action === 'AUDIT') authorization.audit.push(compiled);
+    else authorization.allow.push(compiled);
+  }
+  const jwtRules = applicablePolicies(of<RequestAuthenticationSpec>('RequestAuthentication'), workload, rootNamespace).flatMap((r) => (r.spec.jwtRules ?? []).map(compileJwt));
+  return { ports, authorization, jwtRules };
+}
+
+/**
+ * Istio's precedence: workload-selector policy in the workload's namespace, then the namespace-wide
+ * policy, then the mesh-wide policy in the root namespace, then PERMISSIVE. UNSET inherits.
+ */
+function inboundPorts(workload: Workload, pas: Resource<PeerAuthenticationSpec>[], rootNamespace: string): InboundPort[] {
+  const inNs = pas.filter((p) => p.metadata.namespace === workload.namespace);
+  const selected = inNs.filter((p) => p.spec.selector?.matchLabels && selectorMatches(p.spec.selector, workload.labels));
+  const nsWide = inNs.filter((p) => !p.spec.selector?.matchLabels);
+  const meshWide = pas.filter((p) => p.metadata.namespace === rootNamespace && !p.spec.selector?.matchLabels);
+  const chain = [selected[0], nsWide[0], meshWide[0]].filter(Boolean) as Resource<PeerAuthenticationSpec>[];
+  const resolve = (port: number): MtlsMode => {
+    for (const pa of chain) {
+      const portMode = pa === selected[0] ? pa.spec.portLevelMtls?.[String(port)]?.mode : undefined;
+      const mode = pick(portMode) ?? pick(pa.spec.mtls?.mode);
+      if (mode) return mode;
+    }
+    return 'PERMISSIVE';
+  };
+  const seen = new Map<number, InboundPort>();
+  for (const inst of workload.instances) {
+    if (!seen.has(inst.port)) seen.set(inst.port, { port: inst.port, protocol: inst.protocol ?? 'auto', mtlsMode: resolve(inst.port) });
+  }
+  return [...seen.values()].sort((a, b) => a.port - b.port);
+}
+
+function pick(mode: IstioMtlsMode | undefined): MtlsMode | undefined {
+  return mode === undefined || mode === 'UNSET' ? undefined : mode;
+}
+
+function compileAuthz(p: Resource<AuthorizationPolicySpec>): CompiledAuthzPolicy {
+  return {
+    name: `${p.metadata.namespace}/${p.metadata.name}`,
+    rules: (p.spec.rules ?? []).map((rule) => ({
+      from: (rule.from ?? []).map((f) => ({ ...f.source })),
+      to: (rule.to ?? []).map((t) => {
+        const { ports, notPorts, methods, notMethods, ...rest } = t.operation;
+        return {
+          ...rest,
+          ...(ports ? { ports: ports.map(Number) } : {}),
+          ...(notPorts ? { notPorts: notPorts.map(Number) } : {}),
+          ...(methods ? { methods: methods.map((m) => m.toUpperCase()) } : {}),
+          ...(notMethods ? { notMethods: notMethods.map((m) => m.toUpperCase()) } : {}),
+        };
+      }),
+      when: (rule.when ?? []).map((w) => ({ ...w })),
+    })),
+  };
+}
+
+function compileJwt(r: NonNullable<RequestAuthenticationSpec['jwtRules']>[number]): CompiledJwtRule {
+  const rule: CompiledJwtRule = {
+    issuer: r.issuer,
+    audiences: r.audiences ?? [],
+    // Istio's default token location.
+    fromHeaders: r.fromHeaders?.map((h) => ({ name: h.name.toLowerCase(), prefix: h.prefix ?? '' })) ?? [{ name: 'authorization', prefix: 'Bearer ' }],
+    fromParams: r.fromParams ?? (r.fromHeaders ? [] : ['access_token']),
+    forwardOriginalToken: r.forwardOriginalToken ?? false,
+  };
+  if (r.jwks) rule.jwks = r.jwks;
+  if (r.jwksUri) rule.jwksUri = r.jwksUri;
+  if (r.outputPayloadToHeader) rule.outputPayloadToHeader = r.outputPayloadToHeader;
+  return rule;
+}

@@ -1,0 +1,84 @@
+// Compiles resources plus catalog into one snapshot per proxy. A compiler instance is one
+// compile round: the outbound part is shared by every proxy with the same namespace and labels,
+// so it is built, serialised and hashed once per round, not once per proxy.
+import { createHash } from 'node:crypto';
+import type { ServiceInstance } from '../catalog-model.js';
+import type { Resource } from '../resources/types.js';
+import { compileInbound } from './compile-inbound.js';
+import { compileOutbound, spiffeId } from './compile-outbound.js';
+import { SNAPSHOT_SCHEMA_VERSION, type OutboundConfig, type ProxySnapshot } from './types.js';
+
+export interface CompileContext {
+  resources: Resource[];
+  /** Healthy instances by `namespace/name`. */
+  services: ReadonlyMap<string, ServiceInstance[]>;
+  trustDomain: string;
+  /** Policies in this namespace apply mesh-wide (Istio's root namespace). */
+  rootNamespace: string;
+  trustBundle: string[];
+}
+
+export interface ProxyRef {
+  /** Instance id the proxy fronts (its catalog registration), or any stable id. */
+  id: string;
+  service: string;
+  namespace: string;
+  /** Labels when the instance is not (yet) in the catalog. */
+  labels?: Record<string, string>;
+}
+
+export interface CompiledSnapshot {
+  snapshot: ProxySnapshot;
+  /** The snapshot as JSON, built from cached parts. */
+  json: string;
+}
+
+const hash = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export class SnapshotCompiler {
+  private readonly outboundCache = new Map<string, { config: OutboundConfig; json: string; hash: string }>();
+  private readonly bundleJson: string;
+
+  constructor(private readonly ctx: CompileContext) {
+    this.bundleJson = JSON.stringify(ctx.trustBundle);
+  }
+
+  compile(proxy: ProxyRef): CompiledSnapshot {
+    const own = this.ctx.services.get(`${proxy.namespace}/${proxy.service}`) ?? [];
+    const mine = own.filter((i) => i.id === proxy.id);
+    const instances = mine.length > 0 ? mine : own;
+    const labels = { ...(proxy.labels ?? {}), ...(mine[0]?.labels ?? {}), app: proxy.service, service: proxy.service };
+    const workload = { namespace: proxy.namespace, labels, instances };
+
+    const outbound = this.outboundFor(workload);
+    const inbound = compileInbound(this.ctx.resources, workload, this.ctx.rootNamespace);
+    const identity = {
+      id: proxy.id,
+      service: proxy.service,
+      namespace: proxy.namespace,
+      identity: spiffeId(this.ctx.trustDomain, proxy.namespace, proxy.service),
+      trustDomain: this.ctx.trustDomain,
+      labels,
+    };
+    const identityJson = JSON.stringify(identity);
+    const inboundJson = JSON.stringify(inbound);
+    const version = hash(`${SNAPSHOT_SCHEMA_VERSION}|${identityJson}|${inboundJson}|${outbound.hash}|${this.bundleJson}`).slice(0, 16);
+    const json = `{"schemaVersion":${SNAPSHOT_SCHEMA_VERSION},"version":"${version}","proxy":${identityJson},"inbound":${inboundJson},"outbound":${outbound.json},"trustBundle":${this.bundleJson}}`;
+    return {
+      snapshot: { schemaVersion: SNAPSHOT_SCHEMA_VERSION, version, proxy: identity, inbound, outbound: outbound.config, trustBundle: this.ctx.trustBundle },
+      json,
+    };
+  }
+
+  private outboundFor(source: { namespace: string; labels: Record<string, string> }) {
+    const key = `${source.namespace}|${JSON.stringify(Object.entries(source.labels).sort())}`;
+    let entry = this.outboundCache.get(key);
+    if (!entry) {
+      const config = compileOutbound({ resources: this.ctx.resources, services: this.ctx.services, trustDomain: this.ctx.trustDomain }, source);
+      const json = JSON.stringify(config);
+      entry = { config, json, hash: hash(json) };
+      this.outboundCache.set(key, entry);
+    }
+    return entry;
+  }
+}

@@ -1,0 +1,236 @@
+// The contract between the controller and every sidecar: one versioned document per proxy
+// holding everything it needs to carry traffic. docs/snapshot.md describes each field.
+// Durations are integer milliseconds, percentages 0-100, so the proxy parses nothing.
+
+export const SNAPSHOT_SCHEMA_VERSION = 1;
+
+export type StringMatcher = { exact: string } | { prefix: string } | { regex: string };
+
+export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
+
+export interface ProxySnapshot {
+  schemaVersion: typeof SNAPSHOT_SCHEMA_VERSION;
+  /** Content hash; equal versions mean equal content. */
+  version: string;
+  proxy: ProxyIdentity;
+  inbound: InboundConfig;
+  outbound: OutboundConfig;
+  /** PEM roots that peer certificates must chain to (more than one during a root rotation). */
+  trustBundle: string[];
+}
+
+export interface ProxyIdentity {
+  id: string;
+  service: string;
+  namespace: string;
+  /** SPIFFE ID the proxy's certificate carries. */
+  identity: string;
+  trustDomain: string;
+  labels: Record<string, string>;
+}
+
+export interface InboundConfig {
+  ports: InboundPort[];
+  authorization: {
+    /** Evaluated in this order: CUSTOM is not supported; DENY wins; then ALLOW (none means allow, any means must match one). */
+    deny: CompiledAuthzPolicy[];
+    allow: CompiledAuthzPolicy[];
+    audit: CompiledAuthzPolicy[];
+  };
+  jwtRules: CompiledJwtRule[];
+}
+
+export interface InboundPort {
+  /** The application's port: where the sidecar forwards after policy. */
+  port: number;
+  protocol: 'http' | 'http2' | 'grpc' | 'tcp' | 'auto';
+  mtlsMode: MtlsMode;
+}
+
+export interface CompiledAuthzPolicy {
+  /** `namespace/name` of the AuthorizationPolicy. */
+  name: string;
+  /** An empty list under ALLOW means deny-all, as in Istio. */
+  rules: CompiledAuthzRule[];
+}
+
+export interface CompiledAuthzRule {
+  /** Any-of sources; each source's fields are all-of. Empty means any source. */
+  from: AuthzSourceMatch[];
+  /** Any-of operations. Empty means any operation. */
+  to: AuthzOperationMatch[];
+  /** All-of conditions. */
+  when: { key: string; values?: string[]; notValues?: string[] }[];
+}
+
+export interface AuthzSourceMatch {
+  principals?: string[];
+  notPrincipals?: string[];
+  requestPrincipals?: string[];
+  notRequestPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+  ipBlocks?: string[];
+  notIpBlocks?: string[];
+}
+
+export interface AuthzOperationMatch {
+  hosts?: string[];
+  notHosts?: string[];
+  ports?: number[];
+  notPorts?: number[];
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+}
+
+export interface CompiledJwtRule {
+  issuer: string;
+  audiences: string[];
+  /** Inline JWKS (JSON text) or a URL the proxy fetches and caches. */
+  jwks?: string;
+  jwksUri?: string;
+  fromHeaders: { name: string; prefix: string }[];
+  fromParams: string[];
+  forwardOriginalToken: boolean;
+  outputPayloadToHeader?: string;
+}
+
+export interface OutboundConfig {
+  services: OutboundService[];
+}
+
+export interface OutboundService {
+  name: string;
+  namespace: string;
+  /** Host/authority values (without port) that select this service. */
+  hosts: string[];
+  /** True for ServiceEntry hosts outside the mesh. */
+  external: boolean;
+  ports: { port: number; protocol: InboundPort['protocol'] }[];
+  /** First match wins; the last route of a service matches everything unless a VirtualService says otherwise. */
+  httpRoutes: CompiledHttpRoute[];
+  tcpRoutes: CompiledTcpRoute[];
+  clusters: Cluster[];
+}
+
+export interface CompiledMatch {
+  uri?: StringMatcher;
+  scheme?: StringMatcher;
+  method?: StringMatcher;
+  authority?: StringMatcher;
+  headers?: Record<string, StringMatcher>;
+  withoutHeaders?: Record<string, StringMatcher>;
+  queryParams?: Record<string, StringMatcher>;
+  port?: number;
+  ignoreUriCase?: boolean;
+}
+
+export interface HeaderOps {
+  set?: Record<string, string>;
+  add?: Record<string, string>;
+  remove?: string[];
+}
+
+export interface WeightedCluster {
+  cluster: string;
+  /** 0-100; the weights of a route sum to 100. */
+  weight: number;
+  /** Destination port when the VirtualService names one. */
+  port?: number;
+  headers?: { request?: HeaderOps; response?: HeaderOps };
+}
+
+export type RouteAction =
+  | { type: 'route'; destinations: WeightedCluster[] }
+  | { type: 'redirect'; uri?: string; authority?: string; port?: number; scheme?: string; code: number }
+  | { type: 'direct'; status: number; body?: string };
+
+export interface RetryPolicy {
+  attempts: number;
+  perTryTimeoutMs?: number;
+  retryOn: string[];
+}
+
+export interface CompiledHttpRoute {
+  /** `namespace/virtualservice/index` or `default` for the implicit route. */
+  name: string;
+  /** Any-of; empty matches every request. */
+  match: CompiledMatch[];
+  action: RouteAction;
+  rewrite?: { uri?: string; authority?: string };
+  timeoutMs?: number;
+  retries?: RetryPolicy;
+  fault?: { delay?: { delayMs: number; percent: number }; abort?: { status: number; percent: number } };
+  mirror?: { cluster: string; percent: number };
+  headers?: { request?: HeaderOps; response?: HeaderOps };
+}
+
+export interface CompiledTcpRoute {
+  match: { port?: number; destinationSubnets?: string[] }[];
+  destinations: WeightedCluster[];
+}
+
+export type LbPolicy =
+  | { type: 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' }
+  | { type: 'CONSISTENT_HASH'; header?: string; cookie?: { name: string; path?: string; ttlMs?: number }; sourceIp?: boolean; queryParam?: string };
+
+export interface ConnectionPool {
+  maxConnections: number;
+  maxPendingRequests: number;
+  maxRequests: number;
+  /** 0 means unlimited. */
+  maxRequestsPerConnection: number;
+  maxRetries: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export interface OutlierDetection {
+  consecutive5xxErrors: number;
+  consecutiveGatewayErrors: number;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionPercent: number;
+  minHealthPercent: number;
+}
+
+export interface ClusterTls {
+  /** AUTO: mTLS with the mesh identity to endpoints that have a sidecar, plaintext otherwise (Istio's auto mTLS). */
+  mode: 'AUTO' | 'ISTIO_MUTUAL' | 'DISABLE' | 'SIMPLE' | 'MUTUAL';
+  /** SPIFFE IDs (or DNS names for SIMPLE/MUTUAL) the server certificate must carry. */
+  subjectAltNames: string[];
+  sni?: string;
+  caCertificates?: string;
+  clientCertificate?: string;
+  privateKey?: string;
+}
+
+export interface ClusterPolicy {
+  lb: LbPolicy;
+  connectionPool: ConnectionPool;
+  outlierDetection?: OutlierDetection;
+  tls: ClusterTls;
+}
+
+export interface Endpoint {
+  address: string;
+  /** The application's port. */
+  port: number;
+  /** When set, connect here with mTLS (the remote sidecar's inbound listener). */
+  sidecarPort?: number;
+  labels: Record<string, string>;
+  weight: number;
+}
+
+export interface Cluster extends ClusterPolicy {
+  /** `outbound|<subset>|<service>.<namespace>`; subset empty for the whole service. */
+  name: string;
+  service: string;
+  namespace: string;
+  subset?: string;
+  endpoints: Endpoint[];
+  /** DestinationRule portLevelSettings, by destination port. */
+  portPolicies?: Record<string, ClusterPolicy>;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian/Ubuntu machine: Consul (real agent for
+# the discovery and KV tests) and openssl (chain verification). Idempotent; needs root or sudo.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need_apt_update=1
+apt_update() {
+  if [ "$need_apt_update" = 1 ]; then $SUDO apt-get update -qq; need_apt_update=0; fi
+}
+
+if ! command -v openssl >/dev/null 2>&1; then
+  apt_update
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
+fi
+
+if ! command -v consul >/dev/null 2>&1; then
+  # Consul is only packaged in Debian's bullseye suite. Add that suite for this one package,
+  # reusing the mirror URI the machine already uses, and pin everything else from it low so
+  # that nothing else on the machine is downgraded.
+  sources=/etc/apt/sources.list.d/debian.sources
+  uri=""
+  if [ -f "$sources" ]; then
+    uri=$(awk '/^URIs:/ {print $2; exit}' "$sources")
+  fi
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    uri=$(awk '/^deb / && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list)
+  fi
+  if [ -z "$uri" ]; then
+    echo "install-test-deps: cannot find the Debian mirror URI in $sources or /etc/apt/sources.list" >&2
+    exit 1
+  fi
+  $SUDO tee /etc/apt/sources.list.d/mesh-bullseye.sources >/dev/null <<SRC
+Types: deb
+URIs: $uri
+Suites: bullseye
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  $SUDO tee /etc/apt/preferences.d/mesh-bullseye >/dev/null <<'PIN'
+Package: *
+Pin: release n=bullseye
+Pin-Priority: 100
+
+Package: consul
+Pin: release n=bullseye
+Pin-Priority: 500
+PIN
+  need_apt_update=1
+  apt_update
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bullseye consul
+fi
+
+consul version | head -1
