@@ -1,0 +1,20 @@
+// Service discovery behind one interface: Consul, or the embedded registry when no Consul is
+// configured. test/integration/catalog.contract.ts runs the same suite against both.
+import type { InstanceRegistration, ServiceInstance } from '../../core/catalog-model.js';
+
+export interface Catalog {
+  start(): Promise<void>;
+  /** Instances whose health checks pass, by `namespace/name`. Served from memory: keeps answering while the backend is down. */
+  endpoints(): ReadonlyMap<string, ServiceInstance[]>;
+  /** Called after every change of `endpoints()`. */
+  onChange(listener: () => void): () => void;
+  register(registration: InstanceRegistration): Promise<void>;
+  deregister(instanceId: string): Promise<void>;
+  /** False while the backend cannot be reached (the last known catalog is still served). */
+  healthy(): boolean;
+  close(): Promise<void>;
+}
+
+export function sortInstances(list: ServiceInstance[]): ServiceInstance[] {
+  return list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}

@@ -1,0 +1,139 @@
+// Catalog on Consul: blocking queries on the service list and on each service's passing
+// instances. While Consul is unreachable the last known endpoints keep being served, the
+// catalog reports itself unhealthy, and the client library's watches retry with backoff.
+import { EventEmitter } from 'node:events';
+import Consul from 'consul';
+import { instanceFromMeta, metaFromRegistration, type InstanceRegistration, type ServiceInstance } from '../../core/catalog-model.js';
+import { MeshError } from '../../core/errors.js';
+import { sortInstances, type Catalog } from './catalog.js';
+import { validateRegistration } from './registration.js';
+
+interface HealthEntry {
+  Node: { Address: string };
+  Service: { ID: string; Service: string; Address: string; Port: number; Meta: Record<string, string> | null };
+}
+
+type ConsulWatch = ReturnType<Consul['watch']>;
+
+const WATCH_BACKOFF = { backoffFactor: 100, backoffMax: 5000 };
+
+export class ConsulCatalog implements Catalog {
+  private readonly events = new EventEmitter();
+  private readonly serviceWatches = new Map<string, ConsulWatch>();
+  /** Consul service name -> its passing instances. */
+  private readonly byConsulName = new Map<string, ServiceInstance[]>();
+  private listWatch: ConsulWatch | undefined;
+  private view: Map<string, ServiceInstance[]> = new Map();
+  private ok = false;
+  private closed = false;
+
+  constructor(private readonly consul: Consul) {
+    this.events.setMaxListeners(0);
+  }
+
+  async start(): Promise<void> {
+    // The first answer is awaited so that a controller starts with a full catalog, but a
+    // Consul that is down does not stop the start: the watch keeps trying.
+    await new Promise<void>((resolve) => {
+      const w = this.consul.watch({ method: this.consul.catalog.service.list, options: { wait: '30s' }, ...WATCH_BACKOFF });
+      this.listWatch = w;
+      const timer = setTimeout(resolve, 3000);
+      w.on('change', (services: Record<string, string[]>) => {
+        this.ok = true;
+        this.syncServiceWatches(Object.keys(services).filter((s) => s !== 'consul'));
+        clearTimeout(timer);
+        resolve();
+      });
+      w.on('error', () => {
+        this.ok = false;
+      });
+    });
+  }
+
+  endpoints(): ReadonlyMap<string, ServiceInstance[]> {
+    return this.view;
+  }
+
+  onChange(listener: () => void): () => void {
+    this.events.on('change', listener);
+    return () => this.events.off('change', listener);
+  }
+
+  async register(registration: InstanceRegistration): Promise<void> {
+    const r = validateRegistration(registration);
+    const check = r.check
+      ? { ...(r.check.http ? { http: r.check.http } : r.check.tcp ? { tcp: r.check.tcp } : { ttl: r.check.ttl }), interval: r.check.ttl ? undefined : (r.check.interval ?? '1s'), timeout: '2s', deregistercriticalserviceafter: '10m' }
+      : undefined;
+    try {
+      await this.consul.agent.service.register({ id: r.id, name: r.service, address: r.address, port: r.port, meta: metaFromRegistration(r), ...(check ? { check: check as never } : {}) });
+      if (r.check?.ttl) await this.consul.agent.check.pass(`service:${r.id}`);
+    } catch (err) {
+      throw new MeshError('UNAVAILABLE', `Consul refused or did not answer the registration of ${r.id}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async deregister(instanceId: string): Promise<void> {
+    try {
+      await this.consul.agent.service.deregister(instanceId);
+    } catch (err) {
+      const status = (err as { response?: { statusCode?: number } }).response?.statusCode;
+      if (status === 404) throw new MeshError('NOT_FOUND', `no instance "${instanceId}" is registered with the local Consul agent`);
+      throw new MeshError('UNAVAILABLE', `Consul did not deregister ${instanceId}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  healthy(): boolean {
+    return this.ok;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listWatch?.end();
+    for (const w of this.serviceWatches.values()) w.end();
+    this.serviceWatches.clear();
+    this.events.removeAllListeners();
+  }
+
+  private syncServiceWatches(names: string[]): void {
+    if (this.closed) return;
+    const wanted = new Set(names);
+    let removed = false;
+    for (const [name, w] of this.serviceWatches) {
+      if (wanted.has(name)) continue;
+      w.end();
+      this.serviceWatches.delete(name);
+      removed = this.byConsulName.delete(name) || removed;
+    }
+    for (const name of wanted) {
+      if (this.serviceWatches.has(name)) continue;
+      const w = this.consul.watch({ method: this.consul.health.service, options: { service: name, passing: true, wait: '30s' } as unknown as Record<string, string>, ...WATCH_BACKOFF });
+      w.on('change', (entries: HealthEntry[]) => {
+        this.ok = true;
+        this.byConsulName.set(name, entries.map(toInstance));
+        this.rebuild();
+      });
+      w.on('error', () => {
+        this.ok = false;
+      });
+      this.serviceWatches.set(name, w);
+    }
+    if (removed) this.rebuild();
+  }
+
+  private rebuild(): void {
+    const view = new Map<string, ServiceInstance[]>();
+    for (const list of this.byConsulName.values()) {
+      for (const inst of list) {
+        const key = `${inst.namespace}/${inst.service}`;
+        (view.get(key) ?? view.set(key, []).get(key)!).push(inst);
+      }
+    }
+    for (const list of view.values()) sortInstances(list);
+    this.view = view;
+    this.events.emit('change');
+  }
+}
+
+function toInstance(e: HealthEntry): ServiceInstance {
+  return instanceFromMeta({ id: e.Service.ID, service: e.Service.Service, address: e.Service.Address || e.Node.Address, port: e.Service.Port, healthy: true }, e.Service.Meta ?? undefined);
+}

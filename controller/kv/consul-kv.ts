@@ -1,0 +1,134 @@
+// KvStore on Consul's KV, so that several controllers share resources and the CA, and a
+// controller restart loses nothing. Compare-and-set uses Consul's ModifyIndex as the version.
+import Consul from 'consul';
+import { MeshError } from '../../core/errors.js';
+import { conflict } from './file-kv.js';
+import type { KvEntry, KvStore } from './kv-store.js';
+
+interface ConsulKvItem {
+  Key: string;
+  Value: string | null;
+  ModifyIndex: number;
+}
+
+export class ConsulKvStore implements KvStore {
+  private readonly watches = new Set<{ end(): void }>();
+  private ok = true;
+
+  /** `root` is a key prefix such as `mesh/` that keeps the mesh's keys apart from others'. */
+  constructor(
+    private readonly consul: Consul,
+    private readonly root: string,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.call(() => this.consul.kv.keys({ key: this.root }).catch(notFoundAsEmpty));
+  }
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    const item = (await this.call(() => this.consul.kv.get({ key: this.root + key }))) as ConsulKvItem | null;
+    return item ? this.entry(item) : undefined;
+  }
+
+  async list(prefix: string): Promise<KvEntry[]> {
+    const items = (await this.call(() => this.consul.kv.get({ key: this.root + prefix, recurse: true }))) as ConsulKvItem[] | ConsulKvItem | null;
+    return toList(items).map((i) => this.entry(i));
+  }
+
+  async put(key: string, value: string, expectedVersion?: number): Promise<number> {
+    const verb = expectedVersion === undefined ? 'set' : 'cas';
+    const op: Record<string, unknown> = { Verb: verb, Key: this.root + key, Value: Buffer.from(value).toString('base64') };
+    if (expectedVersion !== undefined) op.Index = expectedVersion;
+    const result = await this.txn([{ KV: op }], key, expectedVersion);
+    return (result.Results?.[0]?.KV as { ModifyIndex: number }).ModifyIndex;
+  }
+
+  async delete(key: string, expectedVersion?: number): Promise<boolean> {
+    const existing = await this.get(key);
+    if (!existing) {
+      if (expectedVersion !== undefined && expectedVersion !== 0) throw conflict(key, expectedVersion, 0);
+      return false;
+    }
+    const op: Record<string, unknown> = { Verb: 'delete-cas', Key: this.root + key, Index: expectedVersion ?? existing.version };
+    await this.txn([{ KV: op }], key, expectedVersion ?? existing.version);
+    return true;
+  }
+
+  watch(prefix: string, onChange: (entries: KvEntry[]) => void): () => void {
+    // Blocking queries on the prefix; the client library backs off while Consul is away.
+    const w = this.consul.watch({
+      method: this.consul.kv.get,
+      options: { key: this.root + prefix, recurse: true, wait: '30s' } as unknown as Record<string, string>,
+      backoffFactor: 100,
+      backoffMax: 5000,
+    });
+    w.on('change', (data: ConsulKvItem[] | ConsulKvItem | null) => {
+      this.ok = true;
+      onChange(toList(data).map((i) => this.entry(i)));
+    });
+    w.on('error', (err: Error & { statusCode?: number }) => {
+      if (err.statusCode === 404) return onChange([]);
+      this.ok = false;
+    });
+    this.watches.add(w);
+    return () => {
+      w.end();
+      this.watches.delete(w);
+    };
+  }
+
+  healthy(): boolean {
+    return this.ok;
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.watches) w.end();
+    this.watches.clear();
+  }
+
+  private entry(i: ConsulKvItem): KvEntry {
+    return { key: i.Key.slice(this.root.length), value: i.Value === null ? '' : Buffer.from(i.Value, 'base64').toString('utf8'), version: i.ModifyIndex };
+  }
+
+  private async txn(ops: unknown[], key: string, expected: number | undefined): Promise<{ Results?: Record<string, unknown>[] }> {
+    try {
+      const r = (await this.consul.transaction.create(ops as never)) as { Results?: Record<string, unknown>[] };
+      this.ok = true;
+      return r;
+    } catch (err) {
+      const e = err as Error & { response?: { statusCode?: number }; statusCode?: number };
+      const status = e.response?.statusCode ?? e.statusCode;
+      if (status === 409) {
+        const current = await this.get(key);
+        throw conflict(key, expected ?? 0, current?.version ?? 0);
+      }
+      throw this.unavailable(err);
+    }
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      const r = await fn();
+      this.ok = true;
+      return r;
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+  }
+
+  private unavailable(err: unknown): MeshError {
+    if (err instanceof MeshError) return err;
+    this.ok = false;
+    return new MeshError('UNAVAILABLE', `Consul KV did not answer: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function toList(data: ConsulKvItem[] | ConsulKvItem | null | undefined): ConsulKvItem[] {
+  if (!data) return [];
+  return Array.isArray(data) ? data : [data];
+}
+
+function notFoundAsEmpty(err: Error & { statusCode?: number; response?: { statusCode?: number } }): string[] {
+  if ((err.response?.statusCode ?? err.statusCode) === 404) return [];
+  throw err;
+}

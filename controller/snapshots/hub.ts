@@ -1,0 +1,141 @@
+// Keeps one compiled snapshot per known proxy and answers watches (long polls) the moment a
+// proxy's snapshot version changes. Changes arriving in a burst (an apply of many documents, a
+// catalog flap) are coalesced into one compile round.
+import { EventEmitter } from 'node:events';
+import { SnapshotCompiler, type CompileContext, type ProxyRef } from '../../core/snapshot/compile.js';
+
+export interface ProxyState {
+  ref: ProxyRef;
+  version: string;
+  json: string;
+  lastSeen: number;
+  /** When the current version was compiled (ms since epoch). */
+  compiledAt: number;
+}
+
+export interface HubOptions {
+  /** Wait this long after a change for more changes before compiling. */
+  coalesceMs: number;
+  /** But never longer than this after the first change of a burst. */
+  maxDelayMs: number;
+  /** Proxies not seen for this long are forgotten. */
+  forgetAfterMs: number;
+}
+
+export class SnapshotHub {
+  private readonly proxies = new Map<string, ProxyState>();
+  private readonly events = new EventEmitter();
+  private timer: NodeJS.Timeout | undefined;
+  private burstStart = 0;
+  private compiler: SnapshotCompiler | undefined;
+  private gcTimer: NodeJS.Timeout | undefined;
+  private draining = false;
+  rounds = 0;
+
+  constructor(
+    private readonly context: () => CompileContext,
+    private readonly options: HubOptions,
+  ) {
+    this.events.setMaxListeners(0);
+  }
+
+  start(): void {
+    this.gcTimer = setInterval(() => this.forgetIdle(), Math.min(this.options.forgetAfterMs, 60_000));
+    this.gcTimer.unref();
+  }
+
+  /** Something the snapshots depend on changed. */
+  invalidate(): void {
+    const now = Date.now();
+    if (!this.timer) this.burstStart = now;
+    clearTimeout(this.timer);
+    const wait = Math.max(0, Math.min(this.options.coalesceMs, this.burstStart + this.options.maxDelayMs - now));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.recompile();
+    }, wait);
+  }
+
+  /** The proxy's current snapshot, compiling it if the proxy is new. */
+  current(ref: ProxyRef): ProxyState {
+    let state = this.proxies.get(ref.id);
+    if (!state || state.ref.service !== ref.service || state.ref.namespace !== ref.namespace) {
+      const compiled = this.compilerForRound().compile(ref);
+      state = { ref, version: compiled.snapshot.version, json: compiled.json, lastSeen: Date.now(), compiledAt: Date.now() };
+      this.proxies.set(ref.id, state);
+    }
+    state.lastSeen = Date.now();
+    return state;
+  }
+
+  /**
+   * Resolves with the proxy's snapshot as soon as its version differs from `knownVersion`, or
+   * with the unchanged one after `waitMs` (the caller then answers "not modified").
+   */
+  watch(ref: ProxyRef, knownVersion: string | undefined, waitMs: number, signal?: AbortSignal): Promise<ProxyState> {
+    const state = this.current(ref);
+    if (state.version !== knownVersion || waitMs <= 0 || this.draining) return Promise.resolve(state);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.events.off(ref.id, onChange);
+        this.events.off('drain', done);
+        signal?.removeEventListener('abort', done);
+        const s = this.proxies.get(ref.id) ?? state;
+        s.lastSeen = Date.now();
+        resolve(s);
+      };
+      const onChange = () => done();
+      const timer = setTimeout(done, waitMs);
+      this.events.on(ref.id, onChange);
+      this.events.once('drain', done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  get(id: string): ProxyState | undefined {
+    return this.proxies.get(id);
+  }
+
+  list(): ProxyState[] {
+    return [...this.proxies.values()];
+  }
+
+  /** Answers every open watch now (with what it has) so that clients reconnect elsewhere. */
+  drain(): void {
+    this.draining = true;
+    this.events.emit('drain');
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    clearInterval(this.gcTimer);
+    this.drain();
+    this.events.removeAllListeners();
+  }
+
+  private compilerForRound(): SnapshotCompiler {
+    this.compiler ??= new SnapshotCompiler(this.context());
+    return this.compiler;
+  }
+
+  private recompile(): void {
+    this.compiler = undefined; // a new round sees the new inputs
+    this.rounds++;
+    const compiler = this.compilerForRound();
+    const now = Date.now();
+    for (const state of this.proxies.values()) {
+      const compiled = compiler.compile(state.ref);
+      if (compiled.snapshot.version === state.version) continue;
+      state.version = compiled.snapshot.version;
+      state.json = compiled.json;
+      state.compiledAt = now;
+      this.events.emit(state.ref.id);
+    }
+  }
+
+  private forgetIdle(): void {
+    const cutoff = Date.now() - this.options.forgetAfterMs;
+    for (const [id, s] of this.proxies) if (s.lastSeen < cutoff && this.events.listenerCount(id) === 0) this.proxies.delete(id);
+  }
+}

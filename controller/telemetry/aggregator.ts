@@ -1,0 +1,64 @@
+// Holds the proxies' reports for a sliding window and serves the mesh-wide view per service
+// and per edge (source -> destination).
+import { summarise, LATENCY_BUCKETS_MS, type EdgeReport, type TelemetryReport, type TrafficSummary } from '../../core/telemetry.js';
+import { MeshError, validationFailed, type Violation } from '../../core/errors.js';
+import { isPlainObject } from '../../core/resources/schema.js';
+
+interface Received {
+  at: number;
+  report: TelemetryReport;
+}
+
+export class TelemetryAggregator {
+  private received: Received[] = [];
+
+  constructor(private readonly windowMs: number) {}
+
+  accept(input: unknown, now = Date.now()): void {
+    const report = validateReport(input);
+    this.received.push({ at: now, report });
+    this.prune(now);
+  }
+
+  edges(now = Date.now()): (TrafficSummary & { source: string; destination: string })[] {
+    this.prune(now);
+    const groups = new Map<string, EdgeReport[]>();
+    for (const { report } of this.received) for (const e of report.edges) (groups.get(`${e.source}\u0000${e.destination}`) ?? groups.set(`${e.source}\u0000${e.destination}`, []).get(`${e.source}\u0000${e.destination}`)!).push(e);
+    return [...groups.entries()].map(([k, list]) => {
+      const [source, destination] = k.split('\u0000');
+      return { source, destination, ...summarise(list, this.windowMs) };
+    });
+  }
+
+  services(now = Date.now()): (TrafficSummary & { service: string })[] {
+    this.prune(now);
+    const groups = new Map<string, EdgeReport[]>();
+    for (const { report } of this.received) for (const e of report.edges) (groups.get(e.destination) ?? groups.set(e.destination, []).get(e.destination)!).push(e);
+    return [...groups.entries()].map(([service, list]) => ({ service, ...summarise(list, this.windowMs) }));
+  }
+
+  private prune(now: number): void {
+    const cutoff = now - this.windowMs;
+    if (this.received.length > 0 && this.received[0].at < cutoff) this.received = this.received.filter((r) => r.at >= cutoff);
+  }
+}
+
+function validateReport(input: unknown): TelemetryReport {
+  const out: Violation[] = [];
+  if (!isPlainObject(input)) throw new MeshError('INVALID_ARGUMENT', 'a telemetry report must be a JSON object');
+  if (typeof input.proxy !== 'string' || !input.proxy) out.push({ path: 'proxy', message: 'is required' });
+  if (typeof input.intervalMs !== 'number' || input.intervalMs <= 0) out.push({ path: 'intervalMs', message: 'must be a positive number' });
+  if (!Array.isArray(input.edges)) out.push({ path: 'edges', message: 'must be a list' });
+  else
+    input.edges.forEach((e, i) => {
+      const p = `edges[${i}]`;
+      if (!isPlainObject(e)) return void out.push({ path: p, message: 'must be an object' });
+      for (const f of ['source', 'destination']) if (typeof e[f] !== 'string') out.push({ path: `${p}.${f}`, message: 'must be a string' });
+      for (const f of ['requests', 'errors']) if (typeof e[f] !== 'number' || (e[f] as number) < 0) out.push({ path: `${p}.${f}`, message: 'must be a non-negative number' });
+      if (!Array.isArray(e.latencyBuckets) || e.latencyBuckets.length !== LATENCY_BUCKETS_MS.length + 1 || !e.latencyBuckets.every((n) => typeof n === 'number' && n >= 0)) {
+        out.push({ path: `${p}.latencyBuckets`, message: `must be ${LATENCY_BUCKETS_MS.length + 1} non-negative counts (buckets ${LATENCY_BUCKETS_MS.join(', ')} ms and above)` });
+      }
+    });
+  if (out.length > 0) throw validationFailed('telemetry report', out);
+  return input as unknown as TelemetryReport;
+}
