@@ -19,6 +19,8 @@ export interface Violation {
   /** Field path in the submitted document, e.g. `spec.http[0].route[1].weight`. */
   path: string;
   message: string;
+  /** Which document of a multi-document input, when there is more than one. */
+  document?: string;
 }
 
 export class MeshError extends Error {
@@ -58,7 +60,7 @@ export function asMeshError(err: unknown, fallback: ErrorCode = 'INTERNAL'): Mes
 }
 
 export function validationFailed(what: string, violations: Violation[]): MeshError {
-  const lines = violations.map((v) => `  ${v.path}: ${v.message}`).join('\n');
+  const lines = violations.map((v) => `  ${v.document ? `${v.document}: ` : ''}${v.path}: ${v.message}`).join('\n');
   return new MeshError('VALIDATION_FAILED', `${what} is invalid (${violations.length} violation${violations.length === 1 ? '' : 's'}):\n${lines}`, {
     violations,
   });

@@ -1,0 +1,81 @@
+// meshctl's connection to the controller: address, CA bundle and admin token come from flags,
+// MESH_* environment variables, or the controller's data directory on this host.
+import { existsSync, readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { MeshError, type ErrorCode, type Violation } from '../core/errors.js';
+
+export interface ClientOptions {
+  controller?: string;
+  token?: string;
+  caFile?: string;
+  dataDir?: string;
+}
+
+export interface Response {
+  status: number;
+  text: string;
+  json<T = unknown>(): T;
+}
+
+export class ControllerClient {
+  readonly baseUrl: string;
+  private readonly ca: string | undefined;
+  private readonly token: string | undefined;
+
+  constructor(opts: ClientOptions) {
+    const dataDir = opts.dataDir ?? process.env.MESH_DATA_DIR ?? '.mesh';
+    const fromDir = (name: string) => {
+      const p = join(dataDir, name);
+      return existsSync(p) ? readFileSync(p, 'utf8').trim() : undefined;
+    };
+    this.baseUrl = (opts.controller ?? process.env.MESH_CONTROLLER ?? fromDir('controller-address') ?? 'https://127.0.0.1:15012').replace(/\/$/, '');
+    const caFile = opts.caFile ?? process.env.MESH_CA_FILE;
+    this.ca = caFile ? readFileSync(caFile, 'utf8') : fromDir('ca.pem');
+    this.token = opts.token ?? process.env.MESH_TOKEN ?? fromDir('admin-token');
+    if (!this.baseUrl.startsWith('https://')) throw new MeshError('INVALID_ARGUMENT', `--controller must be an https:// URL, got "${this.baseUrl}"`);
+  }
+
+  async call(method: string, path: string, body?: string | object, headers: Record<string, string> = {}): Promise<Response> {
+    const url = new URL(this.baseUrl + path);
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const h: Record<string, string> = { ...headers };
+    if (this.token && !h.authorization) h.authorization = `Bearer ${this.token}`;
+    if (payload !== undefined) {
+      h['content-type'] ??= typeof body === 'string' ? 'application/yaml' : 'application/json';
+      h['content-length'] = String(Buffer.byteLength(payload));
+    }
+    const res = await new Promise<Response>((resolve, reject) => {
+      const req = request(url, { method, headers: h, ca: this.ca, timeout: 90_000 }, (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: r.statusCode ?? 0, text, json: <T>() => JSON.parse(text) as T });
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (err: NodeJS.ErrnoException) => reject(connectionError(this.baseUrl, err, Boolean(this.ca))));
+      req.end(payload);
+    });
+    if (res.status >= 400) throw errorFromResponse(res);
+    return res;
+  }
+}
+
+function connectionError(base: string, err: NodeJS.ErrnoException, haveCa: boolean): MeshError {
+  if (err.code === 'ECONNREFUSED') return new MeshError('UNAVAILABLE', `cannot reach the controller at ${base}: nothing listens there. Is mesh-controller running? Set --controller or MESH_CONTROLLER if it runs elsewhere.`, { cause: err });
+  if (err.code === 'SELF_SIGNED_CERT_IN_CHAIN' || err.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || err.code === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
+    return new MeshError('UNAVAILABLE', `the controller at ${base} presented a certificate this meshctl does not trust${haveCa ? '' : ' (no CA bundle found)'}; pass --ca-file or MESH_CA_FILE, or --data-dir of the controller`, { cause: err });
+  }
+  return new MeshError('UNAVAILABLE', `cannot reach the controller at ${base}: ${err.message}`, { cause: err });
+}
+
+function errorFromResponse(res: Response): MeshError {
+  try {
+    const body = res.json<{ code: ErrorCode; message: string; violations?: Violation[] }>();
+    return new MeshError(body.code ?? 'INTERNAL', body.message ?? `HTTP ${res.status}`, { violations: body.violations ?? [], details: { status: res.status } });
+  } catch {
+    return new MeshError('INTERNAL', `the controller answered HTTP ${res.status}: ${res.text.slice(0, 200)}`);
+  }
+}

@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { MeshError } from '../../core/errors.js';
+import { certificateInfo } from '../../core/pki/x509.js';
+import type { ControllerClient } from '../client.js';
+import { output, table } from '../format.js';
+
+export async function createToken(client: ControllerClient, service: string, namespace: string | undefined, ttl: string | undefined, format: string): Promise<string> {
+  const body = (await client.call('POST', '/v1/tokens', { service, ...(namespace ? { namespace } : {}), ...(ttl ? { ttl } : {}) })).json<{ token: string }>();
+  return format === 'table' ? `${body.token}\n` : output(body, format);
+}
+
+export async function roots(client: ControllerClient, format: string): Promise<string> {
+  const body = (await client.call('GET', '/v1/ca/roots')).json<{ trustDomain: string; roots: string[] }>();
+  if (format === 'pem') return body.roots.join('');
+  if (format !== 'table') return output(body, format);
+  return table(
+    ['TRUST DOMAIN', 'SUBJECT KEY ID', 'NOT AFTER', 'SIGNING'],
+    body.roots.map((pem, i) => {
+      const info = certificateInfo(pem);
+      return [body.trustDomain, info.subjectKeyId.toString('hex').slice(0, 16), info.notAfter.toISOString(), i === 0 ? 'yes' : 'no'];
+    }),
+  );
+}
+
+export async function rotate(client: ControllerClient): Promise<string> {
+  const body = (await client.call('POST', '/v1/ca/rotate')).json<{ roots: string[] }>();
+  return `a new signing root was made; the bundle now holds ${body.roots.length} roots (old ones stay trusted until they expire)\n`;
+}
+
+/** Sends a CSR with a bootstrap token (not the admin token) and prints the certificate. */
+export async function sign(client: ControllerClient, csrFile: string, token: string): Promise<string> {
+  let csr: string;
+  try {
+    csr = readFileSync(csrFile === '-' ? 0 : csrFile, 'utf8');
+  } catch (err) {
+    throw new MeshError('NOT_FOUND', `cannot read the CSR file ${csrFile}: ${(err as Error).message}`);
+  }
+  const body = (await client.call('POST', '/v1/ca/sign', { csr }, { authorization: `Bearer ${token}` })).json<{ certificate: string }>();
+  return body.certificate;
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// meshctl: everything a person does with the mesh.
+import { readFileSync } from 'node:fs';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { MeshError } from '../core/errors.js';
+import { ControllerClient } from './client.js';
+import { createToken, roots, rotate, sign } from './commands/ca.js';
+import { proxies, proxyConfig, services, status } from './commands/mesh.js';
+import { apply, get, readSources, remove } from './commands/resources.js';
+
+/** Parsed arguments as the handlers read them. */
+interface Args {
+  controller?: string;
+  token?: string;
+  'ca-file'?: string;
+  'data-dir'?: string;
+  output: string;
+  namespace?: string;
+  [key: string]: unknown;
+}
+
+const client = (a: Args) => new ControllerClient({ controller: a.controller, token: a.token, caFile: a['ca-file'], dataDir: a['data-dir'] });
+/** Wraps a command: its result is printed to stdout. */
+const run = (fn: (a: Args) => Promise<string>) => async (a: unknown) => {
+  process.stdout.write(await fn(a as Args));
+};
+const ns = <T>(y: Argv<T>) => y.option('namespace', { alias: 'n', type: 'string', describe: 'namespace (default: "default")' });
+
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('meshctl')
+    .usage('$0 <command> [options]')
+    .option('controller', { type: 'string', describe: 'controller URL (env MESH_CONTROLLER; default: from the data directory, else https://127.0.0.1:15012)' })
+    .option('token', { type: 'string', describe: 'admin token (env MESH_TOKEN; default: <data-dir>/admin-token)' })
+    .option('ca-file', { type: 'string', describe: 'CA bundle to trust the controller (env MESH_CA_FILE; default: <data-dir>/ca.pem)' })
+    .option('data-dir', { type: 'string', describe: 'the controller data directory on this host (env MESH_DATA_DIR; default: .mesh)' })
+    .option('output', { alias: 'o', type: 'string', choices: ['table', 'yaml', 'json'], default: 'table', describe: 'output format' })
+    .command(
+      'apply',
+      'create or update resources from YAML/JSON files, directories or stdin',
+      (y) => y.option('filename', { alias: 'f', type: 'array', string: true, demandOption: 'name what to apply with -f FILE, -f DIR or -f -', describe: 'file, directory or - for stdin' }),
+      run((a) => apply(client(a), readSources(a.filename as string[], () => readFileSync(0, 'utf8')))),
+    )
+    .command(
+      'get <kind> [name]',
+      `list or show resources (kinds: VirtualService|vs, DestinationRule|dr, ServiceEntry|se, PeerAuthentication|pa, AuthorizationPolicy|ap, RequestAuthentication|ra)`,
+      (y) => ns(y.positional('kind', { type: 'string', demandOption: true }).positional('name', { type: 'string' })),
+      run((a) => get(client(a), a.kind as string, a.name as string | undefined, a.namespace, a.output)),
+    )
+    .command(
+      'delete <kind> <name>',
+      'delete a resource',
+      (y) => ns(y.positional('kind', { type: 'string', demandOption: true }).positional('name', { type: 'string', demandOption: true })),
+      run((a) => remove(client(a), a.kind as string, a.name as string, a.namespace)),
+    )
+    .command('services', 'services in the catalog with their healthy endpoints', {}, run((a) => services(client(a), a.output)))
+    .command('proxies', 'proxies that watch the controller', {}, run((a) => proxies(client(a), a.output)))
+    .command(
+      'proxy-config <proxy>',
+      "a proxy's current snapshot (its whole compiled configuration)",
+      (y) => y.positional('proxy', { type: 'string', demandOption: true }),
+      run((a) => proxyConfig(client(a), a.proxy as string, a.output === 'table' ? 'yaml' : a.output)),
+    )
+    .command('status', 'controller health, catalog and counts', {}, run((a) => status(client(a), a.output)))
+    .command('token', 'bootstrap tokens', (y) =>
+      y
+        .command(
+          'create',
+          'create a bootstrap token that lets its holder obtain a certificate for one service',
+          (yy) =>
+            ns(yy.option('service', { type: 'string', demandOption: 'name the service the token is for: --service NAME', describe: 'service name' }).option('ttl', { type: 'string', describe: 'lifetime, e.g. 10m, 1h (default 1h, at most 168h)' })),
+          run((a) => createToken(client(a), a.service as string, a.namespace, a.ttl as string | undefined, a.output)),
+        )
+        .demandCommand(1, 'say what to do with tokens: create'),
+    )
+    .command('ca', 'the certificate authority', (y) =>
+      y
+        .command('roots', 'the trust bundle (-o yaml|json, or --pem)', (yy) => yy.option('pem', { type: 'boolean', describe: 'print the PEM bundle' }), run((a) => roots(client(a), a.pem ? 'pem' : a.output)))
+        .command('rotate', 'make a new signing root; old roots stay trusted until they expire', {}, run((a) => rotate(client(a))))
+        .command(
+          'sign',
+          'sign a CSR with a bootstrap token and print the certificate (PEM)',
+          (yy) => yy.option('csr', { type: 'string', demandOption: 'give the CSR file: --csr FILE (or - for stdin)' }).option('bootstrap-token', { type: 'string', demandOption: 'give the token from `meshctl token create`: --bootstrap-token TOKEN' }),
+          run((a) => sign(client(a), a.csr as string, a['bootstrap-token'] as string)),
+        )
+        .demandCommand(1, 'say what to do with the CA: roots, rotate or sign'),
+    )
+    .demandCommand(1, 'say what to do; see meshctl --help')
+    .strict()
+    .fail((msg, err) => {
+      throw err ?? new MeshError('INVALID_ARGUMENT', `${msg}\nRun meshctl --help for usage.`);
+    })
+    .help()
+    .parseAsync();
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof MeshError) {
+    process.stderr.write(`meshctl: ${err.message}\n`);
+    // Violations are already listed in the message of VALIDATION_FAILED; list them for others.
+    if (err.code !== 'VALIDATION_FAILED') for (const v of err.violations) process.stderr.write(`  ${v.document ? `${v.document}: ` : ''}${v.path}: ${v.message}\n`);
+  } else process.stderr.write(`meshctl: ${(err as Error).message ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,45 @@
+import { MeshError } from '../../core/errors.js';
+import { isPlainObject } from '../../core/resources/schema.js';
+import { EmbeddedCatalog } from '../catalog/embedded.js';
+import type { ApiDeps } from './deps.js';
+import type { RequestContext, Router } from './router.js';
+
+export function registerCatalogRoutes(router: Router, d: ApiDeps): void {
+  router.add('GET', '/v1/services', 'workload', () => ({
+    body: {
+      backend: d.catalogBackend,
+      healthy: d.catalog.healthy(),
+      services: [...d.catalog.endpoints().entries()].map(([key, instances]) => {
+        const [namespace, name] = key.split('/');
+        return { name, namespace, instances };
+      }),
+    },
+  }));
+
+  router.add('POST', '/v1/catalog/instances', 'workload', async (ctx) => {
+    const body = await ctx.json();
+    ownServiceOnly(ctx, body);
+    await d.catalog.register(body as never);
+    return { status: 201, body: { registered: (body as { id: string }).id } };
+  });
+
+  router.add('DELETE', '/v1/catalog/instances/:id', 'workload', async (ctx) => {
+    await d.catalog.deregister(ctx.params[0]);
+    return { status: 204 };
+  });
+
+  router.add('PUT', '/v1/catalog/instances/:id/heartbeat', 'workload', (ctx) => {
+    if (!(d.catalog instanceof EmbeddedCatalog)) throw new MeshError('INVALID_ARGUMENT', 'heartbeats go to the local Consul agent when Consul is the catalog');
+    d.catalog.heartbeat(ctx.params[0]);
+    return { status: 204 };
+  });
+}
+
+/** A workload certificate may register only instances of its own service. */
+function ownServiceOnly(ctx: RequestContext, body: unknown): void {
+  const p = ctx.principal;
+  if (p.kind !== 'workload' || !isPlainObject(body)) return;
+  if (body.service !== p.service || (body.namespace ?? 'default') !== p.namespace) {
+    throw new MeshError('PERMISSION_DENIED', `${p.identity} may register instances of ${p.namespace}/${p.service} only, not ${String(body.namespace ?? 'default')}/${String(body.service)}`);
+  }
+}

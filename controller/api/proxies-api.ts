@@ -1,0 +1,54 @@
+import { parseDurationMs } from '../../core/duration.js';
+import { MeshError } from '../../core/errors.js';
+import type { ProxyRef } from '../../core/snapshot/compile.js';
+import type { ApiDeps } from './deps.js';
+import type { RequestContext, Router } from './router.js';
+
+export function registerProxyRoutes(router: Router, d: ApiDeps): void {
+  // The watch: answers at once when the proxy's snapshot differs from `version`, else holds the
+  // request until it changes or `wait` passes (then 304).
+  router.add('GET', '/v1/snapshots', 'workload', async (ctx) => {
+    const ref = proxyRef(ctx);
+    const known = ctx.query.get('version') ?? undefined;
+    const waitText = ctx.query.get('wait');
+    let waitMs = 0;
+    if (waitText) {
+      const w = parseDurationMs(waitText);
+      if (typeof w === 'string') throw new MeshError('INVALID_ARGUMENT', `wait: ${w}`);
+      waitMs = Math.min(w, d.maxWatchMs);
+    }
+    const state = await d.hub.watch(ref, known, waitMs, ctx.signal);
+    if (known !== undefined && state.version === known) return { status: 304, headers: { etag: `"${state.version}"` } };
+    return { raw: state.json, headers: { etag: `"${state.version}"` } };
+  });
+
+  router.add('GET', '/v1/proxies', 'admin', () => ({
+    body: {
+      proxies: d.hub.list().map((s) => ({ id: s.ref.id, service: s.ref.service, namespace: s.ref.namespace, version: s.version, lastSeen: new Date(s.lastSeen).toISOString(), compiledAt: new Date(s.compiledAt).toISOString() })),
+    },
+  }));
+
+  router.add('GET', '/v1/proxies/:id', 'admin', (ctx) => {
+    const s = d.hub.get(ctx.params[0]);
+    if (!s) throw new MeshError('NOT_FOUND', `no proxy "${ctx.params[0]}" has connected recently; see \`meshctl proxies\``);
+    return { raw: s.json };
+  });
+}
+
+function proxyRef(ctx: RequestContext): ProxyRef {
+  const id = ctx.query.get('proxy');
+  if (!id) throw new MeshError('INVALID_ARGUMENT', 'name the proxy: ?proxy=<instance id>');
+  const p = ctx.principal;
+  const service = ctx.query.get('service') ?? (p.kind === 'workload' ? p.service : null);
+  const namespace = ctx.query.get('namespace') ?? (p.kind === 'workload' ? p.namespace : 'default');
+  if (!service) throw new MeshError('INVALID_ARGUMENT', 'name the service: ?service=<name>');
+  if (p.kind === 'workload' && (service !== p.service || namespace !== p.namespace)) {
+    throw new MeshError('PERMISSION_DENIED', `${p.identity} may read the snapshot of ${p.namespace}/${p.service} only, not ${namespace}/${service}`);
+  }
+  const labels: Record<string, string> = {};
+  for (const l of ctx.query.getAll('label')) {
+    const i = l.indexOf('=');
+    if (i > 0) labels[l.slice(0, i)] = l.slice(i + 1);
+  }
+  return { id, service, namespace, labels };
+}

@@ -1,0 +1,150 @@
+// A small router: method + path pattern + who may call it. Authentication is decided before the
+// handler runs; handlers return a body (JSON) or throw MeshError.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { MeshError, asMeshError } from '../../core/errors.js';
+import { HTTP_STATUS } from './http-errors.js';
+
+export type Principal = { kind: 'anonymous' } | { kind: 'admin' } | { kind: 'workload'; service: string; namespace: string; identity: string };
+
+/** `public`: anyone; `admin`: admin token; `workload`: admin or a workload certificate. */
+export type Access = 'public' | 'admin' | 'workload';
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  params: string[];
+  query: URLSearchParams;
+  principal: Principal;
+  /** The request body, at most the configured limit (else 413). */
+  body(): Promise<Buffer>;
+  json(): Promise<unknown>;
+  signal: AbortSignal;
+}
+
+export interface Reply {
+  status?: number;
+  body?: unknown;
+  /** Raw text body (already serialised JSON or YAML). */
+  raw?: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export type Handler = (ctx: RequestContext) => Promise<Reply> | Reply;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  access: Access;
+  handler: Handler;
+}
+
+export interface Authenticator {
+  authenticate(req: IncomingMessage): Principal;
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  constructor(
+    private readonly auth: Authenticator,
+    private readonly bodyLimit: number,
+    private readonly onError: (err: MeshError, req: IncomingMessage) => void,
+  ) {}
+
+  add(method: string, path: string, access: Access, handler: Handler): this {
+    // `:name` segments capture one path segment each.
+    const pattern = new RegExp(`^${path.replace(/:[a-zA-Z]+/g, '([^/]+)')}$`);
+    this.routes.push({ method, pattern, access, handler });
+    return this;
+  }
+
+  handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    try {
+      const url = new URL(req.url ?? '/', 'https://controller');
+      const matches = this.routes.filter((r) => r.pattern.test(url.pathname));
+      if (matches.length === 0) throw new MeshError('NOT_FOUND', `no API at ${url.pathname}; see docs/openapi.yaml`);
+      const route = matches.find((r) => r.method === req.method);
+      if (!route) {
+        res.setHeader('allow', matches.map((r) => r.method).join(', '));
+        throw new MeshError('INVALID_ARGUMENT', `${req.method} is not allowed on ${url.pathname}; use ${matches.map((r) => r.method).join(' or ')}`, { details: { status: 405 } });
+      }
+      const principal = this.auth.authenticate(req);
+      authorize(route.access, principal);
+      const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodeURIComponent);
+      let bodyPromise: Promise<Buffer> | undefined;
+      const body = () => (bodyPromise ??= readBody(req, this.bodyLimit));
+      const ctx: RequestContext = {
+        req,
+        res,
+        params,
+        query: url.searchParams,
+        principal,
+        body,
+        json: async () => parseJson(await body()),
+        signal: abort.signal,
+      };
+      const reply = await route.handler(ctx);
+      send(res, reply.status ?? 200, reply);
+    } catch (err) {
+      const e = asMeshError(err);
+      if (e.code === 'INTERNAL') this.onError(e, req);
+      const status = (e.details?.status as number | undefined) ?? HTTP_STATUS[e.code];
+      if (!res.headersSent) send(res, status, { body: e.toJSON() });
+      // A body we refused to read: close rather than drain an oversized upload.
+      if (e.code === 'PAYLOAD_TOO_LARGE') res.on('finish', () => req.socket.destroy());
+    }
+  };
+}
+
+function authorize(access: Access, p: Principal): void {
+  if (access === 'public') return;
+  if (p.kind === 'admin') return;
+  if (access === 'workload' && p.kind === 'workload') return;
+  if (p.kind === 'anonymous') throw new MeshError('UNAUTHENTICATED', access === 'admin' ? 'this API needs the admin token (Authorization: Bearer <token>; meshctl reads it from the data directory or MESH_TOKEN)' : 'this API needs the admin token or a workload certificate');
+  throw new MeshError('PERMISSION_DENIED', `workload ${p.kind === 'workload' ? p.identity : ''} may not call this API; it needs the admin token`);
+}
+
+function send(res: ServerResponse, status: number, reply: Reply): void {
+  const text = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body));
+  res.statusCode = status;
+  for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+  if (text) res.setHeader('content-type', reply.contentType ?? 'application/json');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw tooLarge(limit);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function tooLarge(limit: number): MeshError {
+  return new MeshError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${limit} bytes; split it into several requests`);
+}
+
+function parseJson(b: Buffer): unknown {
+  try {
+    return JSON.parse(b.toString('utf8'));
+  } catch (err) {
+    throw new MeshError('PARSE_ERROR', `the request body is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export function peerCertificateUris(req: IncomingMessage): string[] {
+  const socket = req.socket as TLSSocket;
+  if (!socket.authorized) return [];
+  const san = socket.getPeerCertificate?.()?.subjectaltname ?? '';
+  return san.split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+}

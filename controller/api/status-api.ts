@@ -1,0 +1,30 @@
+import type { ApiDeps } from './deps.js';
+import type { Router } from './router.js';
+
+export function registerStatusRoutes(router: Router, d: ApiDeps): void {
+  // Degraded still answers 200: the controller keeps serving its last known state, and a
+  // supervisor restarting it would not bring Consul back.
+  router.add('GET', '/healthz', 'public', () => ({ body: d.health() }));
+
+  router.add('GET', '/v1/status', 'admin', () => {
+    const endpoints = d.catalog.endpoints();
+    return {
+      body: {
+        version: d.version,
+        ...d.health(),
+        trustDomain: d.ca.options.trustDomain,
+        catalog: { backend: d.catalogBackend, services: endpoints.size, instances: [...endpoints.values()].reduce((n, l) => n + l.length, 0) },
+        resources: d.store.list().length,
+        proxies: d.hub.list().length,
+        roots: d.ca.trustBundle().length,
+      },
+    };
+  });
+
+  router.add('POST', '/v1/telemetry', 'workload', async (ctx) => {
+    d.telemetry.accept(await ctx.json());
+    return { status: 202 };
+  });
+  router.add('GET', '/v1/telemetry/services', 'workload', () => ({ body: { services: d.telemetry.services() } }));
+  router.add('GET', '/v1/telemetry/edges', 'workload', () => ({ body: { edges: d.telemetry.edges() } }));
+}

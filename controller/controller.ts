@@ -1,0 +1,199 @@
+// Wires the controller together and owns its lifecycle: start, drain (answer open watches and
+// stop taking new connections), close.
+import { X509Certificate } from 'node:crypto';
+import { writeFile, mkdir, rename } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import Consul from 'consul';
+import type { Logger } from 'pino';
+import { parseSpiffe } from '../core/pki/spiffe.js';
+import { generateKeyPair, signerFor } from '../core/pki/keys.js';
+import { buildCsr } from '../core/pki/x509.js';
+import { registerCaRoutes } from './api/ca-api.js';
+import { registerCatalogRoutes } from './api/catalog-api.js';
+import type { ApiDeps } from './api/deps.js';
+import { registerProxyRoutes } from './api/proxies-api.js';
+import { registerResourceRoutes } from './api/resources-api.js';
+import { peerCertificateUris, Router, type Principal } from './api/router.js';
+import { registerStatusRoutes } from './api/status-api.js';
+import { Credentials } from './auth/credentials.js';
+import { CertificateAuthority } from './ca/authority.js';
+import type { Catalog } from './catalog/catalog.js';
+import { ConsulCatalog } from './catalog/consul-catalog.js';
+import { EmbeddedCatalog } from './catalog/embedded.js';
+import { ConsulKvStore } from './kv/consul-kv.js';
+import { FileKvStore } from './kv/file-kv.js';
+import type { KvStore } from './kv/kv-store.js';
+import type { ControllerOptions } from './options.js';
+import { ResourceStore } from './resources/resource-store.js';
+import { SnapshotHub } from './snapshots/hub.js';
+import { TelemetryAggregator } from './telemetry/aggregator.js';
+
+export const CONTROLLER_VERSION = '0.1.0';
+export const CA_FILE = 'ca.pem';
+
+export class Controller {
+  readonly kv: KvStore;
+  readonly catalog: Catalog;
+  readonly store: ResourceStore;
+  readonly ca: CertificateAuthority;
+  readonly credentials: Credentials;
+  readonly hub: SnapshotHub;
+  readonly telemetry: TelemetryAggregator;
+  private server: Server | undefined;
+  private certTimer: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(
+    readonly options: ControllerOptions,
+    private readonly log: Logger,
+  ) {
+    if (options.consul) {
+      const [host, port] = [options.consul.slice(0, options.consul.lastIndexOf(':')), Number(options.consul.slice(options.consul.lastIndexOf(':') + 1))];
+      const consul = new Consul({ host, port });
+      this.kv = new ConsulKvStore(consul, options.consulKvPrefix);
+      this.catalog = new ConsulCatalog(consul);
+    } else {
+      this.kv = new FileKvStore(join(options.dataDir, 'state.json'));
+      this.catalog = new EmbeddedCatalog(join(options.dataDir, 'registry.json'));
+    }
+    this.store = new ResourceStore(this.kv);
+    this.ca = new CertificateAuthority(this.kv, { trustDomain: options.trustDomain, leafTtlMs: options.leafTtlMs, rootLifetimeMs: options.rootLifetimeMs });
+    this.credentials = new Credentials(this.kv, options.dataDir, options.adminToken);
+    this.telemetry = new TelemetryAggregator(options.telemetryWindowMs);
+    this.hub = new SnapshotHub(
+      () => ({ resources: this.store.list(), services: this.catalog.endpoints(), trustDomain: options.trustDomain, rootNamespace: options.rootNamespace, trustBundle: this.ca.trustBundle() }),
+      { coalesceMs: options.coalesceMs, maxDelayMs: options.maxDelayMs, forgetAfterMs: 10 * 60_000 },
+    );
+  }
+
+  get backend(): 'consul' | 'embedded' {
+    return this.options.consul ? 'consul' : 'embedded';
+  }
+
+  /** The address the API listens on (after start). */
+  get address(): { host: string; port: number } {
+    const a = this.server?.address() as AddressInfo | undefined;
+    return { host: this.options.host, port: a?.port ?? this.options.port };
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.options.dataDir, { recursive: true, mode: 0o700 });
+    await this.kv.start();
+    await Promise.all([this.ca.start(), this.credentials.start(), this.store.start(), this.catalog.start()]);
+    this.hub.start();
+    const invalidate = () => this.hub.invalidate();
+    this.unsubscribe.push(this.store.onChange(invalidate), this.catalog.onChange(invalidate), this.ca.onChange(invalidate), this.ca.onChange(() => void this.refreshServingCert()));
+
+    const router = new Router({ authenticate: (req) => this.authenticate(req) }, this.options.bodyLimitBytes, (err, req) => this.log.error({ err, url: req.url }, 'request failed'));
+    const deps: ApiDeps = {
+      store: this.store,
+      catalog: this.catalog,
+      catalogBackend: this.backend,
+      ca: this.ca,
+      credentials: this.credentials,
+      hub: this.hub,
+      telemetry: this.telemetry,
+      health: () => this.health(),
+      maxWatchMs: this.options.maxWatchMs,
+      version: CONTROLLER_VERSION,
+    };
+    registerStatusRoutes(router, deps);
+    registerResourceRoutes(router, deps);
+    registerCaRoutes(router, deps);
+    registerCatalogRoutes(router, deps);
+    registerProxyRoutes(router, deps);
+
+    const { cert, key } = this.servingCertificate();
+    // Client certificates are asked for but not required: admins use a bearer token.
+    this.server = createServer({ cert, key, ca: this.ca.trustBundle(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, router.handle);
+    this.server.keepAliveTimeout = 65_000;
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = this.options.maxWatchMs + 30_000;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.options.port, this.options.host, () => resolve());
+    });
+    await this.writeLocalFiles();
+    this.log.info({ address: this.address, backend: this.backend, trustDomain: this.options.trustDomain, dataDir: this.options.dataDir }, 'controller started');
+  }
+
+  health(): { status: 'ok' | 'degraded'; components: Record<string, string> } {
+    const components = {
+      catalog: this.catalog.healthy() ? 'ok' : `unreachable (${this.backend}); serving the last known catalog`,
+      store: this.kv.healthy() ? 'ok' : 'unreachable; serving the last known resources',
+    };
+    return { status: Object.values(components).every((c) => c === 'ok') ? 'ok' : 'degraded', components };
+  }
+
+  /** Stops taking connections and answers every open watch, so proxies reconnect elsewhere. */
+  async drain(): Promise<void> {
+    this.hub.drain();
+    this.server?.close();
+    this.server?.closeIdleConnections();
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    clearTimeout(this.certTimer);
+    this.server?.closeAllConnections();
+    for (const u of this.unsubscribe) u();
+    this.hub.close();
+    await Promise.all([this.catalog.close(), this.store.close(), this.ca.close(), this.credentials.close()]);
+    await this.kv.close();
+  }
+
+  private authenticate(req: IncomingMessage): Principal {
+    const uris = peerCertificateUris(req);
+    if (uris.length > 0) {
+      try {
+        const id = parseSpiffe(uris[0]);
+        if (id.trustDomain === this.options.trustDomain) return { kind: 'workload', service: id.service, namespace: id.namespace, identity: uris[0] };
+      } catch {
+        // not a mesh identity: fall through to the token
+      }
+    }
+    const h = req.headers.authorization;
+    if (h?.startsWith('Bearer ') && this.credentials.isAdminToken(h.slice(7).trim())) return { kind: 'admin' };
+    return { kind: 'anonymous' };
+  }
+
+  /** The API's own certificate, from this CA, renewed at half its life and on root rotation. */
+  private servingCertificate(): { cert: string; key: string } {
+    const key = generateKeyPair();
+    const names = ['localhost', hostname(), ...this.options.apiNames.filter((n) => !/^[\d.:]+$/.test(n))];
+    const ips = ['127.0.0.1', '::1', ...this.options.apiNames.filter((n) => /^[\d.:]+$/.test(n))];
+    if (/^[\d.:]+$/.test(this.options.host) && !ips.includes(this.options.host) && this.options.host !== '0.0.0.0' && this.options.host !== '::') ips.push(this.options.host);
+    const identity = { trustDomain: this.options.trustDomain, namespace: 'mesh-system', service: 'mesh-controller' };
+    const csr = buildCsr(key.spkiDer, { uris: [`spiffe://${identity.trustDomain}/ns/${identity.namespace}/sa/${identity.service}`] }, signerFor(key.privateKey));
+    const cert = this.ca.issue(csr, identity, this.options.leafTtlMs, { dnsNames: names, ips });
+    const ttl = new X509Certificate(cert).validTo;
+    clearTimeout(this.certTimer);
+    this.certTimer = setTimeout(() => void this.refreshServingCert(), Math.max(60_000, (Date.parse(ttl) - Date.now()) / 2));
+    this.certTimer.unref();
+    return { cert: cert + this.ca.trustBundle()[0], key: key.privateKeyPem };
+  }
+
+  private async refreshServingCert(): Promise<void> {
+    if (!this.server) return;
+    const { cert, key } = this.servingCertificate();
+    this.server.setSecureContext({ cert, key, ca: this.ca.trustBundle(), minVersion: 'TLSv1.2' });
+    await this.writeLocalFiles();
+  }
+
+  /** The CA bundle and the API address, for meshctl on this host. */
+  private async writeLocalFiles(): Promise<void> {
+    const write = async (name: string, text: string) => {
+      const path = join(this.options.dataDir, name);
+      await writeFile(`${path}.tmp`, text, { mode: 0o644 });
+      await rename(`${path}.tmp`, path);
+    };
+    await write(CA_FILE, this.ca.trustBundle().join(''));
+    const a = this.address;
+    const host = a.host === '0.0.0.0' || a.host === '::' ? '127.0.0.1' : a.host;
+    await write('controller-address', `https://${host.includes(':') ? `[${host}]` : host}:${a.port}\n`);
+  }
+}

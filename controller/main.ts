@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// mesh-controller: the control plane.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { MeshError } from '../core/errors.js';
+import { Controller } from './controller.js';
+import { createLogger } from './logger.js';
+import { DEFAULT_LISTEN, resolveControllerOptions } from './options.js';
+
+const argv = yargs(hideBin(process.argv))
+  .scriptName('mesh-controller')
+  .usage('$0 [options]\n\nRuns the mesh control plane: catalog, CA, config snapshots, REST API over TLS.')
+  .env('MESH')
+  .option('data-dir', { type: 'string', default: '.mesh', describe: 'where the admin token, CA bundle and (without Consul) all state are kept' })
+  .option('listen', { type: 'string', default: DEFAULT_LISTEN, describe: 'host:port of the REST API (TLS)' })
+  .option('consul', { type: 'string', describe: 'host:port of a Consul agent; without it the embedded registry is used' })
+  .option('consul-kv-prefix', { type: 'string', default: 'mesh/', describe: 'Consul KV prefix for resources and CA' })
+  .option('trust-domain', { type: 'string', default: 'cluster.local', describe: 'SPIFFE trust domain of workload identities' })
+  .option('root-namespace', { type: 'string', default: 'istio-system', describe: 'policies in this namespace apply mesh-wide' })
+  .option('leaf-ttl', { type: 'string', default: '24h', describe: 'lifetime of workload certificates' })
+  .option('api-name', { type: 'array', string: true, describe: 'extra DNS names or IPs for the API certificate' })
+  .option('admin-token', { type: 'string', describe: 'use this admin token instead of the one in the data directory' })
+  .strict()
+  .parseSync();
+
+const log = createLogger('mesh-controller');
+
+async function main(): Promise<void> {
+  const options = resolveControllerOptions({
+    dataDir: argv['data-dir'],
+    listen: argv.listen,
+    consul: argv.consul,
+    consulKvPrefix: argv['consul-kv-prefix'],
+    trustDomain: argv['trust-domain'],
+    rootNamespace: argv['root-namespace'],
+    leafTtl: argv['leaf-ttl'],
+    apiNames: argv['api-name'],
+    adminToken: argv['admin-token'],
+  });
+  const controller = new Controller(options, log);
+  await controller.start();
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining');
+    await controller.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof MeshError ? err.message : (err as Error).stack ?? String(err);
+  process.stderr.write(`mesh-controller: ${message}\n`);
+  process.exit(1);
+});
