@@ -27,7 +27,7 @@ export function parseDocuments(text: string, source = 'input'): SourceDocument[]
     }
     const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
     if (value === null || value === undefined) continue; // empty document between `---`
-    const offset = doc.range?.[0] ?? 0;
+    const offset = doc.contents?.range?.[0] ?? doc.range?.[0] ?? 0;
     const line = text.slice(0, offset).split('\n').length;
     out.push({ value, line, where: `document ${index} (line ${line}) of ${source}` });
   }

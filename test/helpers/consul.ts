@@ -1,0 +1,61 @@
+// Starts a real Consul agent (dev mode, loopback only, every port chosen free) for a test file.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Consul from 'consul';
+import { freePort, waitFor } from './ports.js';
+
+export interface ConsulAgent {
+  address: string;
+  httpPort: number;
+  client: Consul;
+  /** Stops the agent (SIGKILL: as abrupt as a crash or a cut network). */
+  stop(): Promise<void>;
+  /** Starts it again on the same ports (dev mode: with empty state). */
+  restart(): Promise<void>;
+}
+
+export function consulBinary(): string {
+  const r = spawnSync('consul', ['version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error('consul is not installed: run `bash scripts/install-test-deps.sh` (the tests use a real Consul agent)');
+  return 'consul';
+}
+
+export async function startConsul(): Promise<ConsulAgent> {
+  const bin = consulBinary();
+  const ports = { http: await freePort(), dns: await freePort(), serfLan: await freePort(), serfWan: await freePort(), server: await freePort(), grpc: await freePort() };
+  let child: ChildProcess | undefined;
+  let dataDir = '';
+  const launch = async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'mesh-consul-'));
+    child = spawn(bin, [
+      'agent', '-dev', '-bind=127.0.0.1', '-client=127.0.0.1', `-data-dir=${dataDir}`, '-log-level=warn',
+      `-http-port=${ports.http}`, `-dns-port=${ports.dns}`, `-serf-lan-port=${ports.serfLan}`, `-serf-wan-port=${ports.serfWan}`, `-server-port=${ports.server}`, `-grpc-port=${ports.grpc}`,
+    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const probe = new Consul({ host: '127.0.0.1', port: ports.http });
+    await waitFor(`Consul on port ${ports.http} to elect itself leader${stderr ? ` (stderr: ${stderr})` : ''}`, async () => Boolean(await probe.status.leader()), 15_000, 100);
+  };
+  await launch();
+  const stop = async () => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  return {
+    address: `127.0.0.1:${ports.http}`,
+    httpPort: ports.http,
+    client: new Consul({ host: '127.0.0.1', port: ports.http }),
+    stop,
+    restart: async () => {
+      await stop();
+      await launch();
+    },
+  };
+}

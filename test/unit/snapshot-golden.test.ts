@@ -1,0 +1,71 @@
+// Golden files of compiled proxy snapshots. After an intended change of the compiler, run
+// `UPDATE_GOLDEN=1 npm test` and review the diff of test/golden/.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import type { ServiceInstance } from '../../core/catalog-model.js';
+import { parseDocuments } from '../../core/resources/parse.js';
+import { validateResource } from '../../core/resources/validate.js';
+import { SnapshotCompiler, type CompileContext } from '../../core/snapshot/compile.js';
+
+const fixtures = new URL('../../../test/fixtures/', import.meta.url);
+const golden = new URL('../../../test/golden/', import.meta.url);
+
+function instance(id: string, service: string, version: string, address: string, port = 9080): ServiceInstance {
+  return { id, service, namespace: 'default', address, port, protocol: 'http', labels: { version }, sidecar: { inboundPort: 15006 }, healthy: true };
+}
+
+function context(): CompileContext {
+  const resources = parseDocuments(readFileSync(new URL('snapshot-input.yaml', fixtures), 'utf8'), 'snapshot-input.yaml').map((d) => validateResource(d.value, d.where));
+  const services = new Map<string, ServiceInstance[]>([
+    ['default/productpage', [instance('productpage-1', 'productpage', 'v1', '10.0.0.10')]],
+    ['default/details', [instance('details-1', 'details', 'v1', '10.0.0.20')]],
+    ['default/reviews', [instance('reviews-v1', 'reviews', 'v1', '10.0.0.31'), instance('reviews-v2', 'reviews', 'v2', '10.0.0.32'), instance('reviews-v3', 'reviews', 'v3', '10.0.0.33')]],
+    ['default/ratings', [{ ...instance('ratings-1', 'ratings', 'v1', '10.0.0.40'), sidecar: undefined, protocol: undefined }]],
+  ]);
+  return { resources, services, trustDomain: 'cluster.local', rootNamespace: 'istio-system', trustBundle: ['-----BEGIN CERTIFICATE-----\nROOT\n-----END CERTIFICATE-----\n'] };
+}
+
+function check(name: string, actual: unknown): void {
+  const path = new URL(`${name}.json`, golden);
+  const text = JSON.stringify(actual, null, 2) + '\n';
+  if (process.env.UPDATE_GOLDEN || !existsSync(path)) {
+    if (process.env.CI && !existsSync(path)) assert.fail(`golden file ${name}.json is missing; run UPDATE_GOLDEN=1 npm test and commit it`);
+    writeFileSync(path, text);
+    return;
+  }
+  assert.equal(text, readFileSync(path, 'utf8'), `snapshot ${name} differs from test/golden/${name}.json; if intended, run UPDATE_GOLDEN=1 npm test`);
+}
+
+describe('snapshot compilation (golden files)', () => {
+  it('compiles the productpage proxy: outbound routes and clusters for every service', () => {
+    const { snapshot, json } = new SnapshotCompiler(context()).compile({ id: 'productpage-1', service: 'productpage', namespace: 'default' });
+    assert.deepEqual(JSON.parse(json), snapshot);
+    check('snapshot-productpage', snapshot);
+  });
+
+  it('compiles the reviews-v2 proxy: inbound mTLS per port, authorization, JWT', () => {
+    const { snapshot } = new SnapshotCompiler(context()).compile({ id: 'reviews-v2', service: 'reviews', namespace: 'default' });
+    check('snapshot-reviews-v2', snapshot);
+  });
+
+  it('compiles the ratings proxy: source-label matches select routes per proxy', () => {
+    const { snapshot } = new SnapshotCompiler(context()).compile({ id: 'ratings-1', service: 'ratings', namespace: 'default' });
+    const reviews = snapshot.outbound.services.find((s) => s.name === 'reviews')!;
+    assert.equal(reviews.httpRoutes[0].name, 'default/reviews/jason');
+    assert.deepEqual(reviews.httpRoutes[0].match[1], {}, 'the sourceLabels match applies to ratings and becomes match-all');
+    assert.equal(reviews.httpRoutes[0].match.length, 2);
+    const pp = new SnapshotCompiler(context()).compile({ id: 'productpage-1', service: 'productpage', namespace: 'default' }).snapshot;
+    assert.equal(pp.outbound.services.find((s) => s.name === 'reviews')!.httpRoutes[0].match.length, 1, 'productpage keeps only the header match');
+  });
+
+  it('gives equal content an equal version and changed content a new one', () => {
+    const ref = { id: 'productpage-1', service: 'productpage', namespace: 'default' };
+    const a = new SnapshotCompiler(context()).compile(ref).snapshot.version;
+    const b = new SnapshotCompiler(context()).compile(ref).snapshot.version;
+    assert.equal(a, b);
+    const ctx = context();
+    (ctx.services as Map<string, ServiceInstance[]>).get('default/details')!.push(instance('details-2', 'details', 'v1', '10.0.0.21'));
+    assert.notEqual(new SnapshotCompiler(ctx).compile(ref).snapshot.version, a);
+  });
+});

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MeshError } from '../../core/errors.js';
+import { parseDocuments } from '../../core/resources/parse.js';
+import { validateResource } from '../../core/resources/validate.js';
+
+function violations(doc: unknown): { path: string; message: string }[] {
+  try {
+    validateResource(doc);
+  } catch (err) {
+    assert.ok(err instanceof MeshError);
+    return err.violations;
+  }
+  assert.fail('expected the document to be rejected');
+}
+
+const vs = (spec: unknown, name = 'reviews') => ({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name }, spec });
+
+describe('resource validation', () => {
+  it('accepts an Istio VirtualService as Istio users write it, under any served apiVersion', () => {
+    const r = validateResource({
+      apiVersion: 'networking.istio.io/v1beta1',
+      kind: 'VirtualService',
+      metadata: { name: 'reviews', namespace: 'default', uid: 'x', creationTimestamp: '2020-01-01T00:00:00Z' },
+      spec: {
+        hosts: ['reviews.default.svc.cluster.local'],
+        http: [
+          { match: [{ headers: { 'end-user': { exact: 'jason' } } }], route: [{ destination: { host: 'reviews', subset: 'v2' } }] },
+          { route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 75 }, { destination: { host: 'reviews', subset: 'v3' }, weight: 25 }], timeout: '0.5s', retries: { attempts: 3, perTryTimeout: '2s', retryOn: 'gateway-error,connect-failure,503' } },
+        ],
+      },
+    });
+    assert.equal(r.apiVersion, 'networking.istio.io/v1');
+    assert.equal(r.metadata.namespace, 'default');
+    assert.equal((r.metadata as unknown as Record<string, unknown>).uid, undefined);
+  });
+
+  it('reports every violation at once, each with its field path', () => {
+    const v = violations(
+      vs({
+        hosts: ['reviews'],
+        http: [
+          {
+            route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 80 }, { destination: { host: 'reviews', subset: 'v3' }, weight: 10 }],
+            timeout: '5 seconds',
+            fault: { abort: { httpStatus: 700, percentage: { value: 150 } } },
+            match: [{ uri: { regex: '((' } }, { port: 70000 }],
+          },
+        ],
+      }),
+    );
+    const paths = v.map((x) => x.path).sort();
+    assert.deepEqual(paths, [
+      'spec.http[0].fault.abort.httpStatus',
+      'spec.http[0].fault.abort.percentage.value',
+      'spec.http[0].match[0].uri.regex',
+      'spec.http[0].match[1].port',
+      'spec.http[0].route',
+      'spec.http[0].timeout',
+    ]);
+    assert.match(v.find((x) => x.path === 'spec.http[0].route')!.message, /weights must sum to 100, they sum to 90/);
+  });
+
+  it('names a field the mesh does not support instead of ignoring it', () => {
+    const v = violations(vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], corsPolicy: {} }], tls: [] }));
+    assert.deepEqual(v.map((x) => x.path).sort(), ['spec.http[0].corsPolicy', 'spec.tls']);
+    assert.ok(v.every((x) => x.message.startsWith('not supported by this mesh')));
+    const typo = violations(vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subsett: 'v1' } }] }] }));
+    assert.equal(typo[0].path, 'spec.http[0].route[0].destination.subsett');
+    assert.match(typo[0].message, /unknown field; supported fields here: host, subset, port/);
+  });
+
+  it('checks types, enums and mutually exclusive fields', () => {
+    const v = violations({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'r' },
+      spec: {
+        host: 'reviews',
+        trafficPolicy: { loadBalancer: { simple: 'FASTEST', consistentHash: { useSourceIp: true } }, connectionPool: { tcp: { maxConnections: '10' } }, outlierDetection: { maxEjectionPercent: 101 } },
+        subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v1', labels: { version: 'v2' } }],
+      },
+    });
+    const byPath = Object.fromEntries(v.map((x) => [x.path, x.message]));
+    assert.match(byPath['spec.trafficPolicy.loadBalancer.simple'], /"FASTEST" is not one of/);
+    assert.match(byPath['spec.trafficPolicy.loadBalancer.consistentHash'], /only one of simple, consistentHash/);
+    assert.match(byPath['spec.trafficPolicy.connectionPool.tcp.maxConnections'], /must be an integer, got string/);
+    assert.match(byPath['spec.trafficPolicy.outlierDetection.maxEjectionPercent'], /at most 100/);
+    assert.match(byPath['spec.subsets[1].name'], /already defined at subsets\[0\]/);
+  });
+
+  it('validates security resources with Istio rules', () => {
+    const pa = violations({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'p' }, spec: { mtls: { mode: 'STRICTER' }, portLevelMtls: { abc: { mode: 'DISABLE' } } } });
+    assert.deepEqual(pa.map((x) => x.path).sort(), ['spec.mtls.mode', 'spec.portLevelMtls', 'spec.portLevelMtls["abc"]']);
+    const ap = violations({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'a' }, spec: { action: 'ALLOW', rules: [{ to: [{ operation: { ports: [8080] } }], when: [{ key: 'request.color', values: ['x'] }] }] } });
+    assert.deepEqual(ap.map((x) => x.path).sort(), ['spec.rules[0].to[0].operation.ports[0]', 'spec.rules[0].when[0].key']);
+    const ra = violations({ apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'r' }, spec: { jwtRules: [{ jwks: '{not json', jwksUri: 'https://x/jwks' }] } });
+    assert.deepEqual(ra.map((x) => x.path).sort(), ['spec.jwtRules[0].issuer', 'spec.jwtRules[0].jwks', 'spec.jwtRules[0].jwksUri']);
+  });
+
+  it('rejects unknown kinds and wrong apiVersions with what to use', () => {
+    assert.throws(() => validateResource({ apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'g' }, spec: {} }), (e: MeshError) => e.code === 'UNKNOWN_KIND' && /Gateway/.test(e.message) && /VirtualService/.test(e.message));
+    const v = violations({ apiVersion: 'security.istio.io/v1', kind: 'VirtualService', metadata: { name: 'x' }, spec: { hosts: ['a'], http: [{ route: [{ destination: { host: 'a' } }] }] } });
+    assert.equal(v[0].path, 'apiVersion');
+    assert.match(v[0].message, /use one of networking\.istio\.io\/v1/);
+  });
+
+  it('gives the line of a YAML syntax error', () => {
+    const text = 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: x\nspec:\n  hosts: [a\n';
+    assert.throws(() => parseDocuments(text, 'bad.yaml'), (e: MeshError) => e.code === 'PARSE_ERROR' && /^bad\.yaml, line \d+:/.test(e.message));
+    assert.throws(() => parseDocuments('a: 1\na: 2\n', 'dup.yaml'), (e: MeshError) => e.code === 'PARSE_ERROR' && /line 2/.test(e.message));
+  });
+
+  it('splits multi-document YAML and names each document by line', () => {
+    const docs = parseDocuments('---\na: 1\n---\n# only a comment\n---\nb: 2\n', 'f.yaml');
+    assert.deepEqual(docs.map((d) => d.value), [{ a: 1 }, { b: 2 }]);
+    assert.match(docs[1].where, /line 6/);
+  });
+});
