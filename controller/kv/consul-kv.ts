@@ -87,7 +87,8 @@ export class ConsulKvStore implements KvStore {
   }
 
   private entry(i: ConsulKvItem): KvEntry {
-    return { key: i.Key.slice(this.root.length), value: i.Value === null ? '' : Buffer.from(i.Value, 'base64').toString('utf8'), version: i.ModifyIndex };
+    // The client library has already decoded Consul's base64 values.
+    return { key: i.Key.slice(this.root.length), value: i.Value ?? '', version: i.ModifyIndex };
   }
 
   private async txn(ops: unknown[], key: string, expected: number | undefined): Promise<{ Results?: Record<string, unknown>[] }> {
