@@ -1,6 +1,6 @@
 // Wires the controller together and owns its lifecycle: start, drain (answer open watches and
 // stop taking new connections), close.
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { writeFile, mkdir, rename } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -25,6 +25,7 @@ import type { Catalog } from './catalog/catalog.js';
 import { ConsulCatalog } from './catalog/consul-catalog.js';
 import { EmbeddedCatalog } from './catalog/embedded.js';
 import { ConsulKvStore } from './kv/consul-kv.js';
+import { ConsulLiveness } from './consul/liveness.js';
 import { FileKvStore } from './kv/file-kv.js';
 import type { KvStore } from './kv/kv-store.js';
 import type { ControllerOptions } from './options.js';
@@ -43,6 +44,7 @@ export class Controller {
   readonly credentials: Credentials;
   readonly hub: SnapshotHub;
   readonly telemetry: TelemetryAggregator;
+  private readonly liveness: ConsulLiveness | undefined;
   private server: Server | undefined;
   private certTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
@@ -54,8 +56,9 @@ export class Controller {
     if (options.consul) {
       const [host, port] = [options.consul.slice(0, options.consul.lastIndexOf(':')), Number(options.consul.slice(options.consul.lastIndexOf(':') + 1))];
       const consul = new Consul({ host, port });
-      this.kv = new ConsulKvStore(consul, options.consulKvPrefix);
-      this.catalog = new ConsulCatalog(consul);
+      this.liveness = new ConsulLiveness(consul);
+      this.kv = new ConsulKvStore(consul, options.consulKvPrefix, this.liveness);
+      this.catalog = new ConsulCatalog(consul, this.liveness);
     } else {
       this.kv = new FileKvStore(join(options.dataDir, 'state.json'));
       this.catalog = new EmbeddedCatalog(join(options.dataDir, 'registry.json'));
@@ -86,7 +89,7 @@ export class Controller {
     await Promise.all([this.ca.start(), this.credentials.start(), this.store.start(), this.catalog.start()]);
     this.hub.start();
     const invalidate = () => this.hub.invalidate();
-    this.unsubscribe.push(this.store.onChange(invalidate), this.catalog.onChange(invalidate), this.ca.onChange(invalidate), this.ca.onChange(() => void this.refreshServingCert()));
+    this.unsubscribe.push(this.store.onChange(invalidate), this.catalog.onChange(invalidate), this.ca.onChange(invalidate), this.ca.onChange(() => this.refreshServingCert().catch((err: unknown) => this.log.error({ err }, 'renewing the API certificate failed'))));
 
     const router = new Router({ authenticate: (req) => this.authenticate(req) }, this.options.bodyLimitBytes, (err, req) => this.log.error({ err, url: req.url }, 'request failed'));
     const deps: ApiDeps = {
@@ -144,6 +147,7 @@ export class Controller {
     this.hub.close();
     await Promise.all([this.catalog.close(), this.store.close(), this.ca.close(), this.credentials.close()]);
     await this.kv.close();
+    this.liveness?.close();
   }
 
   private authenticate(req: IncomingMessage): Principal {
@@ -172,13 +176,13 @@ export class Controller {
     const cert = this.ca.issue(csr, identity, this.options.leafTtlMs, { dnsNames: names, ips });
     const ttl = new X509Certificate(cert).validTo;
     clearTimeout(this.certTimer);
-    this.certTimer = setTimeout(() => void this.refreshServingCert(), Math.max(60_000, (Date.parse(ttl) - Date.now()) / 2));
+    this.certTimer = setTimeout(() => this.refreshServingCert().catch((err: unknown) => this.log.error({ err }, 'renewing the API certificate failed')), Math.max(60_000, (Date.parse(ttl) - Date.now()) / 2));
     this.certTimer.unref();
     return { cert: cert + this.ca.trustBundle()[0], key: key.privateKeyPem };
   }
 
   private async refreshServingCert(): Promise<void> {
-    if (!this.server) return;
+    if (!this.server?.listening) return;
     const { cert, key } = this.servingCertificate();
     this.server.setSecureContext({ cert, key, ca: this.ca.trustBundle(), minVersion: 'TLSv1.2' });
     await this.writeLocalFiles();
@@ -188,8 +192,9 @@ export class Controller {
   private async writeLocalFiles(): Promise<void> {
     const write = async (name: string, text: string) => {
       const path = join(this.options.dataDir, name);
-      await writeFile(`${path}.tmp`, text, { mode: 0o644 });
-      await rename(`${path}.tmp`, path);
+      const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      await writeFile(tmp, text, { mode: 0o644 });
+      await rename(tmp, path);
     };
     await write(CA_FILE, this.ca.trustBundle().join(''));
     const a = this.address;

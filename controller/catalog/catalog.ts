@@ -4,7 +4,10 @@ import type { InstanceRegistration, ServiceInstance } from '../../core/catalog-m
 
 export interface Catalog {
   start(): Promise<void>;
-  /** Instances whose health checks pass, by `namespace/name`. Served from memory: keeps answering while the backend is down. */
+  /**
+   * Every known service by `namespace/name`, each with the instances whose health checks pass
+   * (possibly none). Served from memory: keeps answering while the backend is down.
+   */
   endpoints(): ReadonlyMap<string, ServiceInstance[]>;
   /** Called after every change of `endpoints()`. */
   onChange(listener: () => void): () => void;

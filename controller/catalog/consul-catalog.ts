@@ -7,6 +7,7 @@ import { instanceFromMeta, metaFromRegistration, type InstanceRegistration, type
 import { MeshError } from '../../core/errors.js';
 import { sortInstances, type Catalog } from './catalog.js';
 import { validateRegistration } from './registration.js';
+import { ConsulLiveness } from '../consul/liveness.js';
 
 interface HealthEntry {
   Node: { Address: string };
@@ -22,32 +23,53 @@ export class ConsulCatalog implements Catalog {
   private readonly serviceWatches = new Map<string, ConsulWatch>();
   /** Consul service name -> its passing instances. */
   private readonly byConsulName = new Map<string, ServiceInstance[]>();
+  /** Namespace last seen for a Consul service, so that it stays listed when no instance passes. */
+  private readonly namespaceOf = new Map<string, string>();
   private listWatch: ConsulWatch | undefined;
   private view: Map<string, ServiceInstance[]> = new Map();
-  private ok = false;
   private closed = false;
+  private readonly liveness: ConsulLiveness;
+  private readonly ownsLiveness: boolean;
 
-  constructor(private readonly consul: Consul) {
+  constructor(
+    private readonly consul: Consul,
+    liveness?: ConsulLiveness,
+  ) {
     this.events.setMaxListeners(0);
+    this.ownsLiveness = !liveness;
+    this.liveness = liveness ?? new ConsulLiveness(consul);
   }
 
   async start(): Promise<void> {
-    // The first answer is awaited so that a controller starts with a full catalog, but a
-    // Consul that is down does not stop the start: the watch keeps trying.
-    await new Promise<void>((resolve) => {
+    this.liveness.start();
+    // Consul came back: start the blocking queries afresh instead of waiting out old indexes.
+    this.liveness.on('up', () => {
+      if (this.closed) return;
+      this.endWatches();
+      void this.watchServiceList();
+    });
+    await this.watchServiceList();
+  }
+
+  /** Resolves on the first answer, so a controller starts with a full catalog; a Consul that is down does not stop the start. */
+  private watchServiceList(): Promise<void> {
+    return new Promise<void>((resolve) => {
       const w = this.consul.watch({ method: this.consul.catalog.service.list, options: { wait: '30s' }, ...WATCH_BACKOFF });
       this.listWatch = w;
       const timer = setTimeout(resolve, 3000);
       w.on('change', (services: Record<string, string[]>) => {
-        this.ok = true;
         this.syncServiceWatches(Object.keys(services).filter((s) => s !== 'consul'));
         clearTimeout(timer);
         resolve();
       });
-      w.on('error', () => {
-        this.ok = false;
-      });
+      w.on('error', () => this.liveness.markDown());
     });
+  }
+
+  private endWatches(): void {
+    this.listWatch?.end();
+    for (const w of this.serviceWatches.values()) w.end();
+    this.serviceWatches.clear();
   }
 
   endpoints(): ReadonlyMap<string, ServiceInstance[]> {
@@ -83,14 +105,13 @@ export class ConsulCatalog implements Catalog {
   }
 
   healthy(): boolean {
-    return this.ok;
+    return this.liveness.healthy();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.listWatch?.end();
-    for (const w of this.serviceWatches.values()) w.end();
-    this.serviceWatches.clear();
+    this.endWatches();
+    if (this.ownsLiveness) this.liveness.close();
     this.events.removeAllListeners();
   }
 
@@ -103,18 +124,16 @@ export class ConsulCatalog implements Catalog {
       w.end();
       this.serviceWatches.delete(name);
       removed = this.byConsulName.delete(name) || removed;
+      this.namespaceOf.delete(name);
     }
     for (const name of wanted) {
       if (this.serviceWatches.has(name)) continue;
       const w = this.consul.watch({ method: this.consul.health.service, options: { service: name, passing: true, wait: '30s' } as unknown as Record<string, string>, ...WATCH_BACKOFF });
       w.on('change', (entries: HealthEntry[]) => {
-        this.ok = true;
         this.byConsulName.set(name, entries.map(toInstance));
         this.rebuild();
       });
-      w.on('error', () => {
-        this.ok = false;
-      });
+      w.on('error', () => this.liveness.markDown());
       this.serviceWatches.set(name, w);
     }
     if (removed) this.rebuild();
@@ -122,7 +141,14 @@ export class ConsulCatalog implements Catalog {
 
   private rebuild(): void {
     const view = new Map<string, ServiceInstance[]>();
-    for (const list of this.byConsulName.values()) {
+    for (const [name, list] of this.byConsulName) {
+      if (list.length === 0) {
+        // The service still exists with no passing instance: proxies answer 503, not "unknown host".
+        const key = `${this.namespaceOf.get(name) ?? 'default'}/${name}`;
+        if (!view.has(key)) view.set(key, []);
+        continue;
+      }
+      this.namespaceOf.set(name, list[0].namespace);
       for (const inst of list) {
         const key = `${inst.namespace}/${inst.service}`;
         (view.get(key) ?? view.set(key, []).get(key)!).push(inst);

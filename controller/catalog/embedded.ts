@@ -132,8 +132,12 @@ export class EmbeddedCatalog implements Catalog {
   private rebuild(): void {
     const view = new Map<string, ServiceInstance[]>();
     for (const { registration: r, healthy } of this.entries.values()) {
-      if (!healthy) continue;
       const ns = r.namespace ?? 'default';
+      if (!healthy) {
+        // The service still exists with no healthy instance: proxies answer 503, not "unknown host".
+        if (!view.has(`${ns}/${r.service}`)) view.set(`${ns}/${r.service}`, []);
+        continue;
+      }
       const inst: ServiceInstance = { id: r.id, service: r.service, namespace: ns, address: r.address, port: r.port, labels: r.labels ?? {}, healthy };
       if (r.protocol) inst.protocol = r.protocol;
       if (r.sidecar) inst.sidecar = r.sidecar;

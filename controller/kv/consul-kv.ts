@@ -4,6 +4,7 @@ import Consul from 'consul';
 import { MeshError } from '../../core/errors.js';
 import { conflict } from './file-kv.js';
 import type { KvEntry, KvStore } from './kv-store.js';
+import { ConsulLiveness } from '../consul/liveness.js';
 
 interface ConsulKvItem {
   Key: string;
@@ -11,17 +12,33 @@ interface ConsulKvItem {
   ModifyIndex: number;
 }
 
+interface WatchSpec {
+  prefix: string;
+  onChange: (entries: KvEntry[]) => void;
+  current?: { end(): void };
+}
+
 export class ConsulKvStore implements KvStore {
-  private readonly watches = new Set<{ end(): void }>();
-  private ok = true;
+  private readonly watches = new Set<WatchSpec>();
+  private readonly liveness: ConsulLiveness;
+  private readonly ownsLiveness: boolean;
 
   /** `root` is a key prefix such as `mesh/` that keeps the mesh's keys apart from others'. */
   constructor(
     private readonly consul: Consul,
     private readonly root: string,
-  ) {}
+    liveness?: ConsulLiveness,
+  ) {
+    this.ownsLiveness = !liveness;
+    this.liveness = liveness ?? new ConsulLiveness(consul);
+  }
 
   async start(): Promise<void> {
+    this.liveness.start();
+    // Consul came back: restart the blocking queries instead of waiting out old indexes.
+    this.liveness.on('up', () => {
+      for (const spec of this.watches) this.runWatch(spec);
+    });
     await this.call(() => this.consul.kv.keys({ key: this.root }).catch(notFoundAsEmpty));
   }
 
@@ -55,35 +72,40 @@ export class ConsulKvStore implements KvStore {
   }
 
   watch(prefix: string, onChange: (entries: KvEntry[]) => void): () => void {
-    // Blocking queries on the prefix; the client library backs off while Consul is away.
-    const w = this.consul.watch({
-      method: this.consul.kv.get,
-      options: { key: this.root + prefix, recurse: true, wait: '30s' } as unknown as Record<string, string>,
-      backoffFactor: 100,
-      backoffMax: 5000,
-    });
-    w.on('change', (data: ConsulKvItem[] | ConsulKvItem | null) => {
-      this.ok = true;
-      onChange(toList(data).map((i) => this.entry(i)));
-    });
-    w.on('error', (err: Error & { statusCode?: number }) => {
-      if (err.statusCode === 404) return onChange([]);
-      this.ok = false;
-    });
-    this.watches.add(w);
+    const spec: WatchSpec = { prefix, onChange };
+    this.watches.add(spec);
+    this.runWatch(spec);
     return () => {
-      w.end();
-      this.watches.delete(w);
+      spec.current?.end();
+      this.watches.delete(spec);
     };
   }
 
   healthy(): boolean {
-    return this.ok;
+    return this.liveness.healthy();
   }
 
   async close(): Promise<void> {
-    for (const w of this.watches) w.end();
+    for (const spec of this.watches) spec.current?.end();
     this.watches.clear();
+    if (this.ownsLiveness) this.liveness.close();
+  }
+
+  /** Blocking queries on the prefix; the client library backs off while Consul is away. */
+  private runWatch(spec: WatchSpec): void {
+    spec.current?.end();
+    const w = this.consul.watch({
+      method: this.consul.kv.get,
+      options: { key: this.root + spec.prefix, recurse: true, wait: '30s' } as unknown as Record<string, string>,
+      backoffFactor: 100,
+      backoffMax: 5000,
+    });
+    w.on('change', (data: ConsulKvItem[] | ConsulKvItem | null) => spec.onChange(toList(data).map((i) => this.entry(i))));
+    w.on('error', (err: Error & { statusCode?: number; response?: { statusCode?: number } }) => {
+      if ((err.response?.statusCode ?? err.statusCode) === 404) return spec.onChange([]);
+      this.liveness.markDown();
+    });
+    spec.current = w;
   }
 
   private entry(i: ConsulKvItem): KvEntry {
@@ -93,9 +115,7 @@ export class ConsulKvStore implements KvStore {
 
   private async txn(ops: unknown[], key: string, expected: number | undefined): Promise<{ Results?: Record<string, unknown>[] }> {
     try {
-      const r = (await this.consul.transaction.create(ops as never)) as { Results?: Record<string, unknown>[] };
-      this.ok = true;
-      return r;
+      return (await this.consul.transaction.create(ops as never)) as { Results?: Record<string, unknown>[] };
     } catch (err) {
       const e = err as Error & { response?: { statusCode?: number }; statusCode?: number };
       const status = e.response?.statusCode ?? e.statusCode;
@@ -109,9 +129,7 @@ export class ConsulKvStore implements KvStore {
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      const r = await fn();
-      this.ok = true;
-      return r;
+      return await fn();
     } catch (err) {
       throw this.unavailable(err);
     }
@@ -119,7 +137,7 @@ export class ConsulKvStore implements KvStore {
 
   private unavailable(err: unknown): MeshError {
     if (err instanceof MeshError) return err;
-    this.ok = false;
+    this.liveness.markDown();
     return new MeshError('UNAVAILABLE', `Consul KV did not answer: ${(err as Error).message}`, { cause: err });
   }
 }

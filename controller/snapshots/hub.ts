@@ -46,6 +46,7 @@ export class SnapshotHub {
 
   /** Something the snapshots depend on changed. */
   invalidate(): void {
+    this.compiler = undefined; // proxies first seen from now on compile from the new inputs
     const now = Date.now();
     if (!this.timer) this.burstStart = now;
     clearTimeout(this.timer);

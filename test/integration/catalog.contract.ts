@@ -66,6 +66,7 @@ export function catalogContract(name: string, harness: CatalogHarness): void {
       await waitFor('web-1 healthy', () => find('default/web', 'web-1'), 3000);
       appHealthy = false;
       await waitFor('web-1 removed after failing its check', () => !find('default/web', 'web-1'), 3000);
+      assert.deepEqual(catalog.endpoints().get('default/web'), [], 'the service stays known, with no healthy instance');
       appHealthy = true;
       await waitFor('web-1 back after passing again', () => find('default/web', 'web-1'), 3000);
     });

@@ -1,0 +1,60 @@
+// Tells whether Consul answers, by asking for its leader every few seconds. The catalog and KV
+// watches use it to report health, and to restart their blocking queries when Consul comes back:
+// a Consul that lost its state answers old indexes only after the full wait, which would leave
+// the controller blind for that long.
+import { EventEmitter } from 'node:events';
+import type Consul from 'consul';
+
+export class ConsulLiveness extends EventEmitter {
+  private timer: NodeJS.Timeout | undefined;
+  private up = true;
+  private probing = false;
+
+  constructor(
+    private readonly consul: Consul,
+    private readonly everyMs = 2000,
+  ) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.probe(), this.everyMs);
+    this.timer.unref();
+  }
+
+  healthy(): boolean {
+    return this.up;
+  }
+
+  /** Called by users whose own requests failed, so that health reflects it at once. */
+  markDown(): void {
+    if (!this.up) return;
+    this.up = false;
+    this.emit('down');
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.removeAllListeners();
+  }
+
+  private async probe(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      const leader = await this.consul.status.leader();
+      const ok = Boolean(leader);
+      if (ok !== this.up) {
+        this.up = ok;
+        this.emit(ok ? 'up' : 'down');
+      }
+    } catch {
+      this.markDown();
+    } finally {
+      this.probing = false;
+    }
+  }
+}

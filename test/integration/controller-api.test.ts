@@ -1,0 +1,205 @@
+// The controller's REST API on the embedded default, over real TLS.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { certificateInfo } from '../../core/pki/x509.js';
+import { emptyBuckets, bucketIndex } from '../../core/telemetry.js';
+import { startController, type TestController } from '../helpers/controller.js';
+import { waitFor } from '../helpers/ports.js';
+import { workloadCsr } from '../helpers/workload.js';
+
+const VS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+      weight: 90
+    - destination: {host: reviews, subset: v2}
+      weight: 10
+`;
+
+describe('controller API (embedded catalog, file store)', () => {
+  let c: TestController;
+  before(async () => {
+    c = await startController({ trustDomain: 'mesh.test', bodyLimit: 64 * 1024 });
+  });
+  after(() => c.close());
+
+  it('answers health and CA roots without credentials, everything else only with them', async () => {
+    assert.equal((await c.call('GET', '/healthz', undefined, null)).json().status, 'ok');
+    assert.equal((await c.call('GET', '/v1/ca/roots', undefined, null)).json().roots.length, 1);
+    const anon = await c.call('GET', '/v1/resources', undefined, null);
+    assert.equal(anon.status, 401);
+    assert.equal(anon.json().code, 'UNAUTHENTICATED');
+    assert.equal((await c.call('GET', '/v1/resources', undefined, { token: 'mat1.wrong' })).status, 401);
+    assert.equal((await c.call('GET', '/v1/resources')).status, 200);
+  });
+
+  it('keeps the admin token private to its owner', () => {
+    assert.equal(statSync(join(c.dataDir, 'admin-token')).mode & 0o777, 0o600);
+  });
+
+  it('applies, gets, updates with optimistic concurrency, and deletes a resource', async () => {
+    const applied = await c.call('POST', '/v1/apply', VS);
+    assert.equal(applied.status, 200);
+    assert.equal(applied.json().results[0].action, 'created');
+    assert.equal((await c.call('POST', '/v1/apply', VS)).json().results[0].action, 'unchanged');
+    const got = (await c.call('GET', '/v1/resources/vs/default/reviews')).json();
+    assert.equal(got.kind, 'VirtualService');
+    const version = got.metadata.resourceVersion;
+    const changed = { ...got, spec: { ...got.spec, http: [{ route: [{ destination: { host: 'reviews', subset: 'v2' } }] }] } };
+    const put = await c.call('PUT', '/v1/resources/VirtualService/default/reviews', changed);
+    assert.equal(put.status, 200);
+    const stale = await c.call('PUT', '/v1/resources/VirtualService/default/reviews', changed);
+    assert.equal(stale.status, 409, 'a write carrying an old resourceVersion is refused');
+    assert.equal(stale.json().code, 'CONFLICT');
+    assert.equal((await c.call('POST', '/v1/resources/virtualservices', VS)).status, 409, 'create of an existing name');
+    assert.notEqual(put.json().metadata.resourceVersion, version);
+    assert.equal((await c.call('DELETE', '/v1/resources/vs/default/reviews')).status, 204);
+    assert.equal((await c.call('GET', '/v1/resources/vs/default/reviews')).status, 404);
+  });
+
+  it('refuses an invalid document with every violation and applies nothing of the batch', async () => {
+    const good = VS.replace('name: reviews', 'name: good');
+    const bad = VS.replace('weight: 10', 'weight: 20').replace('subset: v1', 'subset: V1!');
+    const r = await c.call('POST', '/v1/apply', `${good}---\n${bad}`);
+    assert.equal(r.status, 422);
+    const body = r.json();
+    assert.equal(body.code, 'VALIDATION_FAILED');
+    assert.deepEqual(body.violations.map((v: { path: string }) => v.path).sort(), ['spec.http[0].route', 'spec.http[0].route[0].destination.subset']);
+    assert.match(body.violations[0].document, /document 2 \(line \d+\)/);
+    assert.equal((await c.call('GET', '/v1/resources/vs/default/good')).status, 404, 'the valid document of the batch was not applied');
+  });
+
+  it('answers malformed input, unknown kinds and oversized bodies with clear errors and no change', async () => {
+    const before = (await c.call('GET', '/v1/resources')).json().items.length;
+    const syntax = await c.call('POST', '/v1/apply', 'kind: VirtualService\nspec: [unclosed\n');
+    assert.equal(syntax.status, 400);
+    assert.match(syntax.json().message, /line \d+/);
+    const unknown = await c.call('POST', '/v1/apply', 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {}\n');
+    assert.equal(unknown.status, 400);
+    assert.equal(unknown.json().code, 'UNKNOWN_KIND');
+    const big = await c.call('POST', '/v1/apply', 'x'.repeat(70 * 1024));
+    assert.equal(big.status, 413);
+    assert.equal(big.json().code, 'PAYLOAD_TOO_LARGE');
+    const badJson = await c.call('POST', '/v1/tokens', '{"service":', { token: c.adminToken });
+    assert.equal(badJson.status, 400);
+    assert.equal((await c.call('GET', '/v1/resources')).json().items.length, before);
+  });
+
+  it('signs a CSR for the service a bootstrap token names, and refuses any other identity', async () => {
+    const token = (await c.call('POST', '/v1/tokens', { service: 'reviews', ttl: '10m' })).json().token as string;
+    const { csr, key } = workloadCsr();
+    const signed = await c.call('POST', '/v1/ca/sign', { csr }, { token });
+    assert.equal(signed.status, 200, signed.text);
+    const { certificate, identity } = signed.json();
+    assert.equal(identity, 'spiffe://mesh.test/ns/default/sa/reviews');
+    const dir = mkdtempSync(join(tmpdir(), 'mesh-sign-'));
+    writeFileSync(join(dir, 'roots.pem'), c.ca());
+    writeFileSync(join(dir, 'leaf.pem'), certificate);
+    assert.match(execFileSync('openssl', ['verify', '-CAfile', join(dir, 'roots.pem'), join(dir, 'leaf.pem')], { encoding: 'utf8' }), /OK/);
+    const lifetime = certificateInfo(certificate).notAfter.getTime() - Date.now();
+    assert.ok(lifetime > 23.9 * 3600_000 && lifetime <= 24 * 3600_000, 'default lifetime is 24 h');
+
+    const other = workloadCsr(['spiffe://mesh.test/ns/default/sa/ratings']);
+    const refused = await c.call('POST', '/v1/ca/sign', { csr: other.csr }, { token });
+    assert.equal(refused.status, 403);
+    assert.match(refused.json().message, /sa\/ratings.*sa\/reviews/);
+
+    // Renewal: the current certificate over mTLS is the credential; no token.
+    const renewal = workloadCsr();
+    const renewed = await c.call('POST', '/v1/ca/sign', { csr: renewal.csr }, { cert: certificate, key: key.privateKeyPem });
+    assert.equal(renewed.status, 200, renewed.text);
+    assert.deepEqual(certificateInfo(renewed.json().certificate).uris, ['spiffe://mesh.test/ns/default/sa/reviews']);
+
+    const forged = await c.call('POST', '/v1/ca/sign', { csr }, { token: token.slice(0, -3) + 'AAA' });
+    assert.equal(forged.status, 401);
+    const expiredToken = (await c.call('POST', '/v1/tokens', { service: 'reviews', ttl: '1ms' })).json().token;
+    await new Promise((r) => setTimeout(r, 1100));
+    const expired = await c.call('POST', '/v1/ca/sign', { csr }, { token: expiredToken });
+    assert.equal(expired.status, 401);
+    assert.match(expired.json().message, /expired/);
+    const garbage = await c.call('POST', '/v1/ca/sign', { csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----' }, { token });
+    assert.equal(garbage.status, 400);
+  });
+
+  it('serves a proxy its snapshot and answers its watch as soon as the snapshot changes', async () => {
+    await c.call('POST', '/v1/catalog/instances', { id: 'reviews-v1-1', service: 'reviews', address: '127.0.0.1', port: 9080, labels: { version: 'v1' }, sidecar: { inboundPort: 15006 } });
+    const first = await c.call('GET', '/v1/snapshots?proxy=productpage-1&service=productpage');
+    assert.equal(first.status, 200);
+    const snap = first.json();
+    assert.equal(snap.proxy.identity, 'spiffe://mesh.test/ns/default/sa/productpage');
+    assert.ok(snap.outbound.services.some((s: { name: string }) => s.name === 'reviews'));
+
+    const unchanged = await c.call('GET', `/v1/snapshots?proxy=productpage-1&service=productpage&version=${snap.version}&wait=200ms`);
+    assert.equal(unchanged.status, 304);
+
+    const started = Date.now();
+    const watch = c.call('GET', `/v1/snapshots?proxy=productpage-1&service=productpage&version=${snap.version}&wait=30s`);
+    await new Promise((r) => setTimeout(r, 100));
+    await c.call('POST', '/v1/apply', VS);
+    const changed = await watch;
+    assert.equal(changed.status, 200);
+    assert.ok(Date.now() - started < 5000, 'the watch answered on change, not at its timeout');
+    const routes = changed.json().outbound.services.find((s: { name: string }) => s.name === 'reviews').httpRoutes;
+    assert.deepEqual(routes[0].action.destinations.map((d: { weight: number }) => d.weight), [90, 10]);
+    assert.ok((await c.call('GET', '/v1/proxies')).json().proxies.some((p: { id: string }) => p.id === 'productpage-1'));
+  });
+
+  it('lets a workload read its own snapshot only', async () => {
+    const token = (await c.call('POST', '/v1/tokens', { service: 'ratings' })).json().token;
+    const { csr, key } = workloadCsr();
+    const cert = (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate;
+    const mtls = { cert, key: key.privateKeyPem };
+    assert.equal((await c.call('GET', '/v1/snapshots?proxy=ratings-1', undefined, mtls)).status, 200);
+    assert.equal((await c.call('GET', '/v1/snapshots?proxy=x&service=reviews', undefined, mtls)).status, 403);
+    assert.equal((await c.call('GET', '/v1/resources', undefined, mtls)).status, 403);
+  });
+
+  it('aggregates telemetry reports into per-service and per-edge rates, errors and percentiles', async () => {
+    const buckets = emptyBuckets();
+    buckets[bucketIndex(3)] = 90; // 90 requests between 1 and 5 ms
+    buckets[bucketIndex(400)] = 10; // 10 between 250 and 500 ms
+    const report = { proxy: 'productpage-1', intervalMs: 10_000, edges: [{ source: 'default/productpage', destination: 'default/reviews', requests: 100, errors: 5, latencyBuckets: buckets }] };
+    assert.equal((await c.call('POST', '/v1/telemetry', report)).status, 202);
+    const edge = (await c.call('GET', '/v1/telemetry/edges')).json().edges.find((e: { destination: string }) => e.destination === 'default/reviews');
+    assert.equal(edge.source, 'default/productpage');
+    assert.equal(edge.requests, 100);
+    assert.equal(edge.errorRate, 0.05);
+    assert.ok(edge.p50Ms > 1 && edge.p50Ms <= 5, `p50 ${edge.p50Ms}`);
+    assert.ok(edge.p99Ms > 250 && edge.p99Ms <= 500, `p99 ${edge.p99Ms}`);
+    assert.ok(edge.requestsPerSecond > 0);
+    const bad = await c.call('POST', '/v1/telemetry', { proxy: 'x', intervalMs: 1, edges: [{ source: 'a', destination: 'b', requests: -1, errors: 0, latencyBuckets: [1] }] });
+    assert.equal(bad.status, 422);
+    assert.deepEqual(bad.json().violations.map((v: { path: string }) => v.path).sort(), ['edges[0].latencyBuckets', 'edges[0].requests']);
+  });
+
+  it('loses no resource, no CA and no catalog entry across a restart', async () => {
+    const roots = (await c.call('GET', '/v1/ca/roots')).json().roots;
+    await c.call('POST', '/v1/apply', VS.replace('name: reviews', 'name: persisted'));
+    await c.close();
+    c = await startController({ trustDomain: 'mesh.test', dataDir: c.dataDir });
+    assert.deepEqual((await c.call('GET', '/v1/ca/roots')).json().roots, roots);
+    assert.equal((await c.call('GET', '/v1/resources/vs/default/persisted')).status, 200);
+    const services = (await c.call('GET', '/v1/services')).json().services;
+    assert.ok(services.some((s: { name: string }) => s.name === 'reviews'));
+  });
+
+  it('rotates the root and keeps trusting the old one', async () => {
+    const old = (await c.call('GET', '/v1/ca/roots')).json().roots;
+    const rotated = await c.call('POST', '/v1/ca/rotate');
+    assert.equal(rotated.status, 200);
+    const roots = rotated.json().roots;
+    assert.equal(roots.length, old.length + 1);
+    assert.deepEqual(roots.slice(1), old);
+    // The API's own certificate follows the new root; a client trusting the bundle still connects.
+    await waitFor('the API to answer with the new bundle', async () => (await c.call('GET', '/healthz', undefined, null)).status === 200);
+  });
+});
