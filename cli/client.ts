@@ -24,15 +24,17 @@ export class ControllerClient {
   private readonly token: string | undefined;
 
   constructor(opts: ClientOptions) {
-    const dataDir = opts.dataDir ?? process.env.MESH_DATA_DIR ?? '.mesh';
+    // An empty variable counts as unset, as shells and compose files often leave them.
+    const env = (name: string) => process.env[name] || undefined;
+    const dataDir = opts.dataDir ?? env('MESH_DATA_DIR') ?? '.mesh';
     const fromDir = (name: string) => {
       const p = join(dataDir, name);
       return existsSync(p) ? readFileSync(p, 'utf8').trim() : undefined;
     };
-    this.baseUrl = (opts.controller ?? process.env.MESH_CONTROLLER ?? fromDir('controller-address') ?? 'https://127.0.0.1:15012').replace(/\/$/, '');
-    const caFile = opts.caFile ?? process.env.MESH_CA_FILE;
+    this.baseUrl = (opts.controller ?? env('MESH_CONTROLLER') ?? fromDir('controller-address') ?? 'https://127.0.0.1:15012').replace(/\/$/, '');
+    const caFile = opts.caFile ?? env('MESH_CA_FILE');
     this.ca = caFile ? readFileSync(caFile, 'utf8') : fromDir('ca.pem');
-    this.token = opts.token ?? process.env.MESH_TOKEN ?? fromDir('admin-token');
+    this.token = opts.token ?? env('MESH_TOKEN') ?? fromDir('admin-token');
     if (!this.baseUrl.startsWith('https://')) throw new MeshError('INVALID_ARGUMENT', `--controller must be an https:// URL, got "${this.baseUrl}"`);
   }
 

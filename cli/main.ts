@@ -27,8 +27,15 @@ const run = (fn: (a: Args) => Promise<string>) => async (a: unknown) => {
 };
 const ns = <T>(y: Argv<T>) => y.option('namespace', { alias: 'n', type: 'string', describe: 'namespace (default: "default")' });
 
+/** yargs reads a lone "-" as an unknown flag; kubectl users write `-f -` for stdin. */
+const STDIN = '/dev/stdin';
+function argv(): string[] {
+  const args = hideBin(process.argv);
+  return args.map((a, i) => (a === '-' && ['-f', '--filename', '--csr'].includes(args[i - 1]) ? STDIN : a));
+}
+
 async function main(): Promise<void> {
-  await yargs(hideBin(process.argv))
+  await yargs(argv())
     .scriptName('meshctl')
     .usage('$0 <command> [options]')
     .option('controller', { type: 'string', describe: 'controller URL (env MESH_CONTROLLER; default: from the data directory, else https://127.0.0.1:15012)' })
@@ -40,7 +47,7 @@ async function main(): Promise<void> {
       'apply',
       'create or update resources from YAML/JSON files, directories or stdin',
       (y) => y.option('filename', { alias: 'f', type: 'array', string: true, demandOption: 'name what to apply with -f FILE, -f DIR or -f -', describe: 'file, directory or - for stdin' }),
-      run((a) => apply(client(a), readSources(a.filename as string[], () => readFileSync(0, 'utf8')))),
+      run((a) => apply(client(a), readSources((a.filename as string[]).map((f) => (f === STDIN ? '-' : f)), () => readFileSync(0, 'utf8')))),
     )
     .command(
       'get <kind> [name]',

@@ -45,7 +45,7 @@ export async function apply(client: ControllerClient, sources: { name: string; t
       }
     }
   }
-  if (violations.length > 0) throw validationFailed(`nothing was applied: ${new Set(violations.map((v) => v.document)).size} document(s)`, violations);
+  if (violations.length > 0) throw new MeshError('VALIDATION_FAILED', `nothing was applied: ${validationFailed(`the input (${new Set(violations.map((v) => v.document)).size} of its documents)`, violations).message}`, { violations });
   if (docs.length === 0) throw new MeshError('INVALID_ARGUMENT', 'the input holds no resource');
   const res = await client.call('POST', '/v1/apply', docs.map((d) => JSON.stringify(d)).join('\n---\n'));
   const { results } = res.json<{ results: { kind: string; namespace: string; name: string; action: string }[] }>();

@@ -73,7 +73,7 @@ async function readResources(ctx: RequestContext, exactly?: number): Promise<Res
     }
   }
   if (violations.length > 0) {
-    const e = validationFailed(`${new Set(violations.map((v) => v.document)).size} of ${docs.length} documents`, violations);
+    const e = validationFailed(`the input (${new Set(violations.map((v) => v.document)).size} of its ${docs.length} documents)`, violations);
     throw new MeshError('VALIDATION_FAILED', `nothing was applied: ${e.message}`, { violations });
   }
   const seen = new Set<string>();

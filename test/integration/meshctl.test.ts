@@ -1,0 +1,99 @@
+// meshctl as a person runs it: the real binary against a real controller.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startController, type TestController } from '../helpers/controller.js';
+
+const bin = new URL('../../cli/main.js', import.meta.url).pathname;
+
+describe('meshctl', () => {
+  let c: TestController;
+  const files = mkdtempSync(join(tmpdir(), 'meshctl-'));
+  // Asynchronous on purpose: the controller runs in this process and must keep answering.
+  const run = (args: string[], input?: string, env: Record<string, string> = {}) =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const child = spawn(process.execPath, [bin, '--data-dir', c.dataDir, ...args], { env: { ...process.env, MESH_CONTROLLER: '', MESH_TOKEN: '', ...env } });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('close', (code) => resolve({ code, out, err }));
+      child.stdin.end(input ?? '');
+    });
+  before(async () => {
+    c = await startController();
+  });
+  after(() => c.close());
+
+  it('applies files, lists, shows as YAML/JSON and deletes', async () => {
+    writeFileSync(join(files, 'dr.yaml'), 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ratings}\nspec:\n  host: ratings\n  subsets: [{name: v1, labels: {version: v1}}]\n');
+    const applied = await run(['apply', '-f', join(files, 'dr.yaml')]);
+    assert.equal(applied.code, 0, applied.err);
+    assert.match(applied.out, /destinationrule\/ratings \(default\) created/);
+    const list = await run(['get', 'dr']);
+    assert.match(list.out, /^NAMESPACE\s+NAME\s+VERSION\s+AGE\n.*ratings/m);
+    assert.match((await run(['get', 'destinationrule', 'ratings', '-o', 'yaml'])).out, /kind: DestinationRule[\s\S]*host: ratings/);
+    assert.equal(JSON.parse((await run(['get', 'dr', 'ratings', '-o', 'json'])).out).spec.host, 'ratings');
+    assert.match((await run(['delete', 'dr', 'ratings'])).out, /deleted/);
+    assert.match((await run(['get', 'dr'])).out, /No DestinationRule resources/);
+  });
+
+  it('reads resources from stdin', async () => {
+    const r = await run(['apply', '-f', '-'], 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: STRICT}}\n');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /peerauthentication\/default \(istio-system\) created/);
+  });
+
+  it('explains bad input in sentences, names the file, line and field, and exits non-zero', async () => {
+    writeFileSync(join(files, 'bad.yaml'), 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - route:\n    - destination: {host: r}\n      weight: 50\n    - destination: {host: r}\n      weight: 20\n');
+    const bad = await run(['apply', '-f', join(files, 'bad.yaml')]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /nothing was applied/);
+    assert.match(bad.err, /bad\.yaml: spec\.http\[0\]\.route: weights must sum to 100, they sum to 70/);
+    const unknownKind = await run(['get', 'gateways']);
+    assert.equal(unknownKind.code, 1);
+    assert.match(unknownKind.err, /unknown kind "gateways"/);
+    const missing = await run(['get', 'vs', 'nope']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /VirtualService "nope" not found in namespace "default"/);
+    const noFile = await run(['apply', '-f', join(files, 'absent.yaml')]);
+    assert.equal(noFile.code, 1);
+    assert.match(noFile.err, /absent\.yaml: no such file or directory/);
+  });
+
+  it('says what to do when it cannot reach or authenticate to the controller', async () => {
+    const down = await run(['status'], undefined, { MESH_CONTROLLER: 'https://127.0.0.1:1' });
+    assert.equal(down.code, 1);
+    assert.match(down.err, /cannot reach the controller at https:\/\/127\.0\.0\.1:1: nothing listens there/);
+    const badToken = await run(['status', '--token', 'mat1.nope']);
+    assert.equal(badToken.code, 1);
+    assert.match(badToken.err, /needs the admin token/);
+  });
+
+  it('creates a bootstrap token and signs a CSR with it', async () => {
+    const token = (await run(['token', 'create', '--service', 'details', '--ttl', '5m'])).out.trim();
+    assert.match(token, /^mbt1\./);
+    const { workloadCsr } = await import('../helpers/workload.js');
+    writeFileSync(join(files, 'd.csr'), workloadCsr().csr);
+    const signed = await run(['ca', 'sign', '--csr', join(files, 'd.csr'), '--bootstrap-token', token]);
+    assert.equal(signed.code, 0, signed.err);
+    assert.match(signed.out, /^-----BEGIN CERTIFICATE-----/);
+    assert.match((await run(['ca', 'roots'])).out, /cluster\.local\s+[0-9a-f]{16}\s+\S+\s+yes/);
+    assert.equal((await run(['token', 'create'])).code, 1);
+  });
+
+  it('shows status, services, proxies and a proxy config', async () => {
+    await c.call('POST', '/v1/catalog/instances', { id: 'details-1', service: 'details', address: '127.0.0.1', port: 9081, labels: { version: 'v1' } });
+    await c.call('GET', '/v1/snapshots?proxy=details-1&service=details');
+    assert.match((await run(['status'])).out, /status\s+ok[\s\S]*embedded: 1 services, 1 healthy instances/);
+    assert.match((await run(['services'])).out, /default\s+details\s+127\.0\.0\.1:9081\s+v1\s+no/);
+    assert.match((await run(['proxies'])).out, /details-1\s+details\s+default\s+[0-9a-f]{16}/);
+    assert.match((await run(['proxy-config', 'details-1'])).out, /identity: spiffe:\/\/cluster\.local\/ns\/default\/sa\/details/);
+    const unknown = await run(['proxy-config', 'ghost']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.err, /no proxy "ghost" has connected recently/);
+  });
+});
