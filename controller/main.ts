@@ -20,10 +20,11 @@ const argv = yargs(hideBin(process.argv))
   .option('leaf-ttl', { type: 'string', default: '24h', describe: 'lifetime of workload certificates' })
   .option('api-name', { type: 'array', string: true, describe: 'extra DNS names or IPs for the API certificate' })
   .option('admin-token', { type: 'string', describe: 'use this admin token instead of the one in the data directory' })
+  .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], describe: 'JSON log level (logs go to stderr)' })
   .strict()
   .parseSync();
 
-const log = createLogger('mesh-controller');
+const log = createLogger('mesh-controller', argv['log-level']);
 
 async function main(): Promise<void> {
   const options = resolveControllerOptions({

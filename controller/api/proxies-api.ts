@@ -2,12 +2,14 @@ import { parseDurationMs } from '../../core/duration.js';
 import { MeshError } from '../../core/errors.js';
 import type { ProxyRef } from '../../core/snapshot/compile.js';
 import type { ApiDeps } from './deps.js';
-import type { RequestContext, Router } from './router.js';
+import { acceptsGzip, GzipParts } from './gzip-parts.js';
+import type { Reply, RequestContext, Router } from './router.js';
 
 export function registerProxyRoutes(router: Router, d: ApiDeps): void {
+  const gzip = new GzipParts();
   // The watch: answers at once when the proxy's snapshot differs from `version`, else holds the
   // request until it changes or `wait` passes (then 304).
-  router.add('GET', '/v1/snapshots', 'workload', async (ctx) => {
+  router.add('GET', '/v1/snapshots', 'workload', async (ctx): Promise<Reply> => {
     const ref = proxyRef(ctx);
     const known = ctx.query.get('version') ?? undefined;
     const waitText = ctx.query.get('wait');
@@ -18,8 +20,10 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
       waitMs = Math.min(w, d.maxWatchMs);
     }
     const state = await d.hub.watch(ref, known, waitMs, ctx.signal);
-    if (known !== undefined && state.version === known) return { status: 304, headers: { etag: `"${state.version}"` } };
-    return { raw: state.json, headers: { etag: `"${state.version}"` } };
+    const etag = `"${state.version}"`;
+    if (known !== undefined && state.version === known) return { status: 304, headers: { etag } };
+    if (acceptsGzip(ctx.req.headers['accept-encoding'])) return { raw: gzip.encode(state.jsonParts), headers: { etag, 'content-encoding': 'gzip', vary: 'accept-encoding' } };
+    return { raw: state.jsonParts, headers: { etag, vary: 'accept-encoding' } };
   });
 
   router.add('GET', '/v1/proxies', 'admin', () => ({
@@ -31,7 +35,7 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
   router.add('GET', '/v1/proxies/:id', 'admin', (ctx) => {
     const s = d.hub.get(ctx.params[0]);
     if (!s) throw new MeshError('NOT_FOUND', `no proxy "${ctx.params[0]}" has connected recently; see \`meshctl proxies\``);
-    return { raw: s.json };
+    return { raw: s.jsonParts };
   });
 }
 

@@ -25,8 +25,8 @@ export interface RequestContext {
 export interface Reply {
   status?: number;
   body?: unknown;
-  /** Raw text body (already serialised JSON or YAML). */
-  raw?: string;
+  /** Raw body (already serialised JSON or YAML, possibly gzip members), written piece by piece. */
+  raw?: string | (string | Buffer)[];
   contentType?: string;
   headers?: Record<string, string>;
 }
@@ -109,12 +109,14 @@ function authorize(access: Access, p: Principal): void {
 }
 
 function send(res: ServerResponse, status: number, reply: Reply): void {
-  const text = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body));
+  const parts = Array.isArray(reply.raw) ? reply.raw : [reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body))];
+  const length = parts.reduce((n, p) => n + (typeof p === 'string' ? Buffer.byteLength(p) : p.length), 0);
   res.statusCode = status;
   for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
-  if (text) res.setHeader('content-type', reply.contentType ?? 'application/json');
-  res.setHeader('content-length', Buffer.byteLength(text));
-  res.end(text);
+  if (length > 0) res.setHeader('content-type', reply.contentType ?? 'application/json');
+  res.setHeader('content-length', length);
+  for (const p of parts.slice(0, -1)) res.write(p);
+  res.end(parts[parts.length - 1]);
 }
 
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {

@@ -7,7 +7,8 @@ import { SnapshotCompiler, type CompileContext, type ProxyRef } from '../../core
 export interface ProxyState {
   ref: ProxyRef;
   version: string;
-  json: string;
+  /** The snapshot JSON in pieces; see CompiledSnapshot.jsonParts. */
+  jsonParts: string[];
   lastSeen: number;
   /** When the current version was compiled (ms since epoch). */
   compiledAt: number;
@@ -62,7 +63,7 @@ export class SnapshotHub {
     let state = this.proxies.get(ref.id);
     if (!state || state.ref.service !== ref.service || state.ref.namespace !== ref.namespace) {
       const compiled = this.compilerForRound().compile(ref);
-      state = { ref, version: compiled.snapshot.version, json: compiled.json, lastSeen: Date.now(), compiledAt: Date.now() };
+      state = { ref, version: compiled.snapshot.version, jsonParts: compiled.jsonParts, lastSeen: Date.now(), compiledAt: Date.now() };
       this.proxies.set(ref.id, state);
     }
     state.lastSeen = Date.now();
@@ -129,7 +130,7 @@ export class SnapshotHub {
       const compiled = compiler.compile(state.ref);
       if (compiled.snapshot.version === state.version) continue;
       state.version = compiled.snapshot.version;
-      state.json = compiled.json;
+      state.jsonParts = compiled.jsonParts;
       state.compiledAt = now;
       this.events.emit(state.ref.id);
     }

@@ -46,7 +46,7 @@ export function compileOutbound(input: OutboundInput, source: SourceWorkload): O
       external: false,
       ports,
       httpRoutes: vs ? compileHttpRoutes(vs, source) : [defaultHttpRoute(name, namespace)],
-      tcpRoutes: vs?.spec.tcp ? compileTcpRoutes(vs) : [{ match: [], destinations: [{ cluster: clusterName(name, namespace), weight: 100 }] }],
+      tcpRoutes: vs?.spec.tcp ? compileTcpRoutes(vs, source) : [{ match: [], destinations: [{ cluster: clusterName(name, namespace), weight: 100 }] }],
       clusters: compileClusters(name, namespace, instances.map(toEndpoint), dr?.spec, input.trustDomain, true),
     });
   }
@@ -171,11 +171,18 @@ function headerOps(h: { set?: Record<string, string>; add?: Record<string, strin
   return out;
 }
 
-function compileTcpRoutes(vs: Resource<VirtualServiceSpec>): CompiledTcpRoute[] {
-  return (vs.spec.tcp ?? []).map((t) => ({
-    match: (t.match ?? []).map((m) => pickDefined(m, ['port', 'destinationSubnets'])),
-    destinations: t.route.map((d) => ({ ...destinationCluster(d.destination, vs.metadata.namespace), weight: t.route.length === 1 ? 100 : (d.weight ?? 0) })),
-  }));
+function compileTcpRoutes(vs: Resource<VirtualServiceSpec>, source: SourceWorkload): CompiledTcpRoute[] {
+  const out: CompiledTcpRoute[] = [];
+  for (const t of vs.spec.tcp ?? []) {
+    // As for HTTP: matches scoped to other sources are dropped for this proxy.
+    const matches = (t.match ?? []).filter((m) => selectorMatches({ matchLabels: m.sourceLabels }, source.labels));
+    if (t.match && t.match.length > 0 && matches.length === 0) continue;
+    out.push({
+      match: matches.map((m) => pickDefined(m, ['port', 'destinationSubnets'])),
+      destinations: t.route.map((d) => ({ ...destinationCluster(d.destination, vs.metadata.namespace), weight: t.route.length === 1 ? 100 : (d.weight ?? 0) })),
+    });
+  }
+  return out;
 }
 
 function compileClusters(service: string, namespace: string, endpoints: Endpoint[], dr: DestinationRuleSpec | undefined, trustDomain: string, meshInternal: boolean): Cluster[] {
@@ -289,7 +296,7 @@ function serviceEntryServices(
       external: !internal,
       ports: ports.map((p) => ({ port: p.number, protocol: protocolOf(p.protocol) })),
       httpRoutes: vs ? compileHttpRoutes(vs, source) : [defaultHttpRoute(h, ns)],
-      tcpRoutes: vs?.spec.tcp ? compileTcpRoutes(vs) : [{ match: [], destinations: [{ cluster: clusterName(h, ns), weight: 100 }] }],
+      tcpRoutes: vs?.spec.tcp ? compileTcpRoutes(vs, source) : [{ match: [], destinations: [{ cluster: clusterName(h, ns), weight: 100 }] }],
       clusters: compileClusters(h, ns, endpoints, dr, trustDomain, false).map((c) => (se.spec.subjectAltNames && c.tls.subjectAltNames.length === 0 ? { ...c, tls: { ...c.tls, subjectAltNames: se.spec.subjectAltNames } } : c)),
     };
   });

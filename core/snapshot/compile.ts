@@ -3,7 +3,7 @@
 // so it is built, serialised and hashed once per round, not once per proxy.
 import { createHash } from 'node:crypto';
 import type { ServiceInstance } from '../catalog-model.js';
-import type { Resource } from '../resources/types.js';
+import type { Resource, VirtualServiceSpec } from '../resources/types.js';
 import { compileInbound } from './compile-inbound.js';
 import { compileOutbound, spiffeId } from './compile-outbound.js';
 import { SNAPSHOT_SCHEMA_VERSION, type OutboundConfig, type ProxySnapshot } from './types.js';
@@ -29,8 +29,15 @@ export interface ProxyRef {
 
 export interface CompiledSnapshot {
   snapshot: ProxySnapshot;
-  /** The snapshot as JSON, built from cached parts. */
-  json: string;
+  /**
+   * The snapshot as JSON, in pieces to be written one after another. The large outbound piece is
+   * shared by every proxy with the same source key, so 500 proxies do not hold 500 copies.
+   */
+  jsonParts: string[];
+}
+
+export function joinParts(parts: string[]): string {
+  return parts.join('');
 }
 
 const hash = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -38,9 +45,24 @@ const hash = (s: string) => createHash('sha256').update(s).digest('hex');
 export class SnapshotCompiler {
   private readonly outboundCache = new Map<string, { config: OutboundConfig; json: string; hash: string }>();
   private readonly bundleJson: string;
+  /** Label keys that some route's sourceLabels match on; only these make outbound configs differ. */
+  private readonly sourceLabelKeys: string[];
+  private readonly sourceNamespaceMatters: boolean;
 
   constructor(private readonly ctx: CompileContext) {
     this.bundleJson = JSON.stringify(ctx.trustBundle);
+    const keys = new Set<string>();
+    let namespaces = false;
+    for (const r of ctx.resources) {
+      if (r.kind !== 'VirtualService') continue;
+      const spec = r.spec as VirtualServiceSpec;
+      for (const m of [...(spec.http ?? []).flatMap((h) => h.match ?? []), ...(spec.tcp ?? []).flatMap((t) => t.match ?? [])]) {
+        for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
+        if ('sourceNamespace' in m && m.sourceNamespace) namespaces = true;
+      }
+    }
+    this.sourceLabelKeys = [...keys].sort();
+    this.sourceNamespaceMatters = namespaces;
   }
 
   compile(proxy: ProxyRef): CompiledSnapshot {
@@ -63,15 +85,16 @@ export class SnapshotCompiler {
     const identityJson = JSON.stringify(identity);
     const inboundJson = JSON.stringify(inbound);
     const version = hash(`${SNAPSHOT_SCHEMA_VERSION}|${identityJson}|${inboundJson}|${outbound.hash}|${this.bundleJson}`).slice(0, 16);
-    const json = `{"schemaVersion":${SNAPSHOT_SCHEMA_VERSION},"version":"${version}","proxy":${identityJson},"inbound":${inboundJson},"outbound":${outbound.json},"trustBundle":${this.bundleJson}}`;
+    const jsonParts = [`{"schemaVersion":${SNAPSHOT_SCHEMA_VERSION},"version":"${version}","proxy":${identityJson},"inbound":${inboundJson},"outbound":`, outbound.json, `,"trustBundle":${this.bundleJson}}`];
     return {
       snapshot: { schemaVersion: SNAPSHOT_SCHEMA_VERSION, version, proxy: identity, inbound, outbound: outbound.config, trustBundle: this.ctx.trustBundle },
-      json,
+      jsonParts,
     };
   }
 
   private outboundFor(source: { namespace: string; labels: Record<string, string> }) {
-    const key = `${source.namespace}|${JSON.stringify(Object.entries(source.labels).sort())}`;
+    // Proxies that no source-scoped route tells apart share one outbound config.
+    const key = `${this.sourceNamespaceMatters ? source.namespace : '*'}|${JSON.stringify(this.sourceLabelKeys.map((k) => source.labels[k] ?? null))}`;
     let entry = this.outboundCache.get(key);
     if (!entry) {
       const config = compileOutbound({ resources: this.ctx.resources, services: this.ctx.services, trustDomain: this.ctx.trustDomain }, source);

@@ -1,0 +1,95 @@
+// Config propagation: 200 services, 500 simulated proxies long-polling the controller; a
+// `meshctl apply` equivalent changes a route, and we time when each proxy holds the new
+// snapshot. Also the controller's memory. The controller runs in its own process on the
+// embedded registry; the proxies are watch loops in this process.
+import { caller, median, percentile, startControllerProcess } from './lib.js';
+
+const SERVICES = Number(process.env.BENCH_SERVICES ?? 200);
+const PROXIES = Number(process.env.BENCH_PROXIES ?? 500);
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 5);
+
+interface Watcher {
+  id: string;
+  service: string;
+  version: string;
+  gotAt: Map<string, number>;
+}
+
+async function main(): Promise<void> {
+  const controller = await startControllerProcess();
+  // Proxies ask for gzip, as the sidecar does.
+  const call = caller(controller, PROXIES + 16, true);
+  let stop = false;
+  try {
+    // The catalog: 200 services with 2-3 instances each, 500 instances in all; one proxy per instance.
+    const watchers: Watcher[] = [];
+    for (let i = 0; i < PROXIES; i++) {
+      const service = `svc-${i % SERVICES}`;
+      const id = `${service}-${Math.floor(i / SERVICES)}`;
+      const res = await call('POST', '/v1/catalog/instances', JSON.stringify({ id, service, address: `127.0.${Math.floor(i / 250)}.${(i % 250) + 1}`, port: 8080, labels: { version: `v${1 + (i % 2)}` }, sidecar: { inboundPort: 15006 } }));
+      if (res.status !== 201) throw new Error(`register failed: ${res.text}`);
+      watchers.push({ id, service, version: '', gotAt: new Map() });
+    }
+    await call('POST', '/v1/apply', JSON.stringify({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'svc-0' }, spec: { host: 'svc-0', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } }));
+
+    const loops = watchers.map(async (w) => {
+      while (!stop) {
+        try {
+        const res = await call('GET', `/v1/snapshots?proxy=${w.id}&service=${w.service}&version=${w.version}&wait=30s`);
+        if (stop) break;
+        if (res.status === 200) {
+          const version = /"version":"([0-9a-f]+)"/.exec(res.text)![1];
+          w.version = version;
+          w.gotAt.set(version, performance.now());
+        } else if (res.status !== 304) throw new Error(`watch failed: ${res.status} ${res.text}`);
+        } catch (err) {
+          if (!stop) throw err; // at the end the controller goes away under open watches
+        }
+      }
+    });
+    const waitAll = async (pred: () => boolean, what: string) => {
+      const deadline = Date.now() + 60_000;
+      while (!pred()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    await waitAll(() => watchers.every((w) => w.version !== ''), 'every proxy to get its first snapshot');
+    const idle = controller.rssMb();
+
+    const p99s: number[] = [];
+    const maxes: number[] = [];
+    const p50s: number[] = [];
+    for (let c = 0; c < CHANGES; c++) {
+      const before = new Map(watchers.map((w) => [w.id, w.version]));
+      const weight = 10 + c;
+      const started = performance.now();
+      const res = await call('POST', '/v1/apply', JSON.stringify({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'svc-0' }, spec: { hosts: ['svc-0'], http: [{ route: [{ destination: { host: 'svc-0', subset: 'v1' }, weight: 100 - weight }, { destination: { host: 'svc-0', subset: 'v2' }, weight }] }] } }));
+      if (res.status !== 200) throw new Error(`apply failed: ${res.text}`);
+      await waitAll(() => watchers.every((w) => w.version !== before.get(w.id)), 'every proxy to get the change');
+      const delays = watchers.map((w) => w.gotAt.get(w.version)! - started).sort((a, b) => a - b);
+      p50s.push(percentile(delays, 50));
+      p99s.push(percentile(delays, 99));
+      maxes.push(delays[delays.length - 1]);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const loaded = controller.rssMb();
+    stop = true;
+    const f = (v: number[]) => `median ${median(v).toFixed(0)} ms (runs: ${v.map((x) => x.toFixed(0)).join(', ')})`;
+    console.log(`config propagation: ${SERVICES} services, ${PROXIES} proxies watching, ${CHANGES} route changes`);
+    console.log(`  apply -> every proxy holds the new snapshot: p50 ${f(p50s)}`);
+    console.log(`                                               p99 ${f(p99s)}`);
+    console.log(`                                               max ${f(maxes)}`);
+    console.log(`  controller RSS: ${idle.rss.toFixed(0)} MB with all proxies connected, ${loaded.rss.toFixed(0)} MB after the changes, peak ${loaded.peak.toFixed(0)} MB`);
+    console.log('  targets: p99 <= 1000 ms, RSS < 300 MB');
+    void loops;
+  } finally {
+    controller.stop();
+    setTimeout(() => process.exit(0), 100).unref();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,74 @@
+// Small helpers shared by the benchmarks: a controller child process, HTTPS calls, percentiles.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+
+export interface ControllerProcess {
+  child: ChildProcess;
+  base: string;
+  ca: string;
+  token: string;
+  rssMb(): { rss: number; peak: number };
+  stop(): void;
+}
+
+const root = new URL('../../', import.meta.url).pathname;
+
+export async function startControllerProcess(extraArgs: string[] = []): Promise<ControllerProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'mesh-bench-'));
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const child = spawn(process.execPath, [join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MESH_LOG_LEVEL: 'warn' } });
+  for (let i = 0; i < 200 && !existsSync(join(dataDir, 'controller-address')); i++) {
+    if (child.exitCode !== null) throw new Error(`the controller exited with ${child.exitCode} before it started`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const status = () => readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  const kb = (field: string) => Number(/(\d+) kB/.exec(status().split('\n').find((l) => l.startsWith(field)) ?? '')?.[1] ?? 0) / 1024;
+  return {
+    child,
+    base: `https://127.0.0.1:${port}`,
+    ca: readFileSync(join(dataDir, 'ca.pem'), 'utf8'),
+    token: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
+    rssMb: () => ({ rss: kb('VmRSS:'), peak: kb('VmHWM:') }),
+    stop: () => child.kill('SIGTERM'),
+  };
+}
+
+export function caller(c: ControllerProcess, maxSockets = 64, gzip = false) {
+  const agent = new Agent({ keepAlive: true, maxSockets, ca: c.ca });
+  return (method: string, path: string, body?: string): Promise<{ status: number; text: string }> =>
+    new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { authorization: `Bearer ${c.token}` };
+      if (body) headers['content-type'] = 'application/json';
+      if (gzip) headers['accept-encoding'] = 'gzip';
+      const req = request(c.base + path, { method, agent, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, text: (res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString() });
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
