@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { certificateInfo } from '../../core/pki/x509.js';
 import { emptyBuckets, bucketIndex } from '../../core/telemetry.js';
@@ -151,6 +153,22 @@ describe('controller API (embedded catalog, file store)', () => {
     const routes = changed.json().outbound.services.find((s: { name: string }) => s.name === 'reviews').httpRoutes;
     assert.deepEqual(routes[0].action.destinations.map((d: { weight: number }) => d.weight), [90, 10]);
     assert.ok((await c.call('GET', '/v1/proxies')).json().proxies.some((p: { id: string }) => p.id === 'productpage-1'));
+  });
+
+  it('sends the snapshot gzipped to a proxy that accepts gzip, byte for byte the same JSON', async () => {
+    const plain = await c.call('GET', '/v1/snapshots?proxy=productpage-1&service=productpage');
+    const gz = await new Promise<{ encoding: string | undefined; body: Buffer }>((resolve, reject) => {
+      const req = httpsRequest(`${c.url}/v1/snapshots?proxy=productpage-1&service=productpage`, { ca: c.ca(), headers: { authorization: `Bearer ${c.adminToken}`, 'accept-encoding': 'gzip' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(gz.encoding, 'gzip');
+    assert.ok(gz.body.length < Buffer.byteLength(plain.text));
+    assert.equal(gunzipSync(gz.body).toString(), plain.text);
   });
 
   it('lets a workload read its own snapshot only', async () => {
