@@ -20,6 +20,7 @@ const argv = yargs(hideBin(process.argv))
   .option('leaf-ttl', { type: 'string', default: '24h', describe: 'lifetime of workload certificates' })
   .option('api-name', { type: 'array', string: true, describe: 'extra DNS names or IPs for the API certificate' })
   .option('admin-token', { type: 'string', describe: 'use this admin token instead of the one in the data directory' })
+  .option('body-limit', { type: 'number', default: 1024 * 1024, describe: 'largest request body in bytes; larger ones get 413' })
   .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], describe: 'JSON log level (logs go to stderr)' })
   .strict()
   .parseSync();
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
     leafTtl: argv['leaf-ttl'],
     apiNames: argv['api-name'],
     adminToken: argv['admin-token'],
+    bodyLimit: argv['body-limit'],
   });
   const controller = new Controller(options, log);
   await controller.start();

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'PARSE_ERROR' // YAML/JSON/PEM/DER that cannot be read
   | 'UNKNOWN_KIND'
   | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
   | 'CONFLICT' // optimistic concurrency: the resourceVersion is stale, or the item exists
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED' // authenticated, but not for this (e.g. CSR identity mismatch)

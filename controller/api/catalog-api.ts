@@ -24,15 +24,27 @@ export function registerCatalogRoutes(router: Router, d: ApiDeps): void {
   });
 
   router.add('DELETE', '/v1/catalog/instances/:id', 'workload', async (ctx) => {
+    ownInstanceOnly(ctx, d);
     await d.catalog.deregister(ctx.params[0]);
     return { status: 204 };
   });
 
   router.add('PUT', '/v1/catalog/instances/:id/heartbeat', 'workload', (ctx) => {
     if (!(d.catalog instanceof EmbeddedCatalog)) throw new MeshError('INVALID_ARGUMENT', 'heartbeats go to the local Consul agent when Consul is the catalog');
+    ownInstanceOnly(ctx, d);
     d.catalog.heartbeat(ctx.params[0]);
     return { status: 204 };
   });
+}
+
+/** A workload certificate may act on instances of its own service only. */
+function ownInstanceOnly(ctx: RequestContext, d: ApiDeps): void {
+  const p = ctx.principal;
+  if (p.kind !== 'workload') return;
+  const id = ctx.params[0];
+  const owner = [...d.catalog.endpoints().values()].flat().find((i) => i.id === id);
+  if (!owner) throw new MeshError('NOT_FOUND', `no healthy instance "${id}" of ${p.namespace}/${p.service} is registered`);
+  if (owner.service !== p.service || owner.namespace !== p.namespace) throw new MeshError('PERMISSION_DENIED', `${p.identity} may act on instances of ${p.namespace}/${p.service} only; "${id}" belongs to ${owner.namespace}/${owner.service}`);
 }
 
 /** A workload certificate may register only instances of its own service. */

@@ -70,7 +70,7 @@ export class Router {
       const route = matches.find((r) => r.method === req.method);
       if (!route) {
         res.setHeader('allow', matches.map((r) => r.method).join(', '));
-        throw new MeshError('INVALID_ARGUMENT', `${req.method} is not allowed on ${url.pathname}; use ${matches.map((r) => r.method).join(' or ')}`, { details: { status: 405 } });
+        throw new MeshError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}; use ${matches.map((r) => r.method).join(' or ')}`);
       }
       const principal = this.auth.authenticate(req);
       authorize(route.access, principal);
@@ -92,8 +92,7 @@ export class Router {
     } catch (err) {
       const e = asMeshError(err);
       if (e.code === 'INTERNAL') this.onError(e, req);
-      const status = (e.details?.status as number | undefined) ?? HTTP_STATUS[e.code];
-      if (!res.headersSent) send(res, status, { body: e.toJSON() });
+      if (!res.headersSent) send(res, HTTP_STATUS[e.code], { body: e.toJSON() });
       // A body we refused to read: close rather than drain an oversized upload.
       if (e.code === 'PAYLOAD_TOO_LARGE') res.on('finish', () => req.socket.destroy());
     }

@@ -17,7 +17,3 @@ export interface Catalog {
   healthy(): boolean;
   close(): Promise<void>;
 }
-
-export function sortInstances(list: ServiceInstance[]): ServiceInstance[] {
-  return list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}

@@ -1,11 +1,11 @@
 // Catalog on Consul: blocking queries on the service list and on each service's passing
 // instances. While Consul is unreachable the last known endpoints keep being served, the
 // catalog reports itself unhealthy, and the client library's watches retry with backoff.
-import { EventEmitter } from 'node:events';
 import Consul from 'consul';
 import { instanceFromMeta, metaFromRegistration, type InstanceRegistration, type ServiceInstance } from '../../core/catalog-model.js';
 import { MeshError } from '../../core/errors.js';
-import { sortInstances, type Catalog } from './catalog.js';
+import type { Catalog } from './catalog.js';
+import { CatalogView } from './catalog-view.js';
 import { validateRegistration } from './registration.js';
 import { ConsulLiveness } from '../consul/liveness.js';
 
@@ -18,15 +18,13 @@ type ConsulWatch = ReturnType<Consul['watch']>;
 
 const WATCH_BACKOFF = { backoffFactor: 100, backoffMax: 5000 };
 
-export class ConsulCatalog implements Catalog {
-  private readonly events = new EventEmitter();
+export class ConsulCatalog extends CatalogView implements Catalog {
   private readonly serviceWatches = new Map<string, ConsulWatch>();
   /** Consul service name -> its passing instances. */
   private readonly byConsulName = new Map<string, ServiceInstance[]>();
   /** Namespace last seen for a Consul service, so that it stays listed when no instance passes. */
   private readonly namespaceOf = new Map<string, string>();
   private listWatch: ConsulWatch | undefined;
-  private view: Map<string, ServiceInstance[]> = new Map();
   private closed = false;
   private readonly liveness: ConsulLiveness;
   private readonly ownsLiveness: boolean;
@@ -35,7 +33,7 @@ export class ConsulCatalog implements Catalog {
     private readonly consul: Consul,
     liveness?: ConsulLiveness,
   ) {
-    this.events.setMaxListeners(0);
+    super();
     this.ownsLiveness = !liveness;
     this.liveness = liveness ?? new ConsulLiveness(consul);
   }
@@ -72,15 +70,6 @@ export class ConsulCatalog implements Catalog {
     this.serviceWatches.clear();
   }
 
-  endpoints(): ReadonlyMap<string, ServiceInstance[]> {
-    return this.view;
-  }
-
-  onChange(listener: () => void): () => void {
-    this.events.on('change', listener);
-    return () => this.events.off('change', listener);
-  }
-
   async register(registration: InstanceRegistration): Promise<void> {
     const r = validateRegistration(registration);
     const check = r.check
@@ -112,7 +101,7 @@ export class ConsulCatalog implements Catalog {
     this.closed = true;
     this.endWatches();
     if (this.ownsLiveness) this.liveness.close();
-    this.events.removeAllListeners();
+    this.stopNotifying();
   }
 
   private syncServiceWatches(names: string[]): void {
@@ -140,23 +129,12 @@ export class ConsulCatalog implements Catalog {
   }
 
   private rebuild(): void {
-    const view = new Map<string, ServiceInstance[]>();
+    const known: string[] = [];
     for (const [name, list] of this.byConsulName) {
-      if (list.length === 0) {
-        // The service still exists with no passing instance: proxies answer 503, not "unknown host".
-        const key = `${this.namespaceOf.get(name) ?? 'default'}/${name}`;
-        if (!view.has(key)) view.set(key, []);
-        continue;
-      }
-      this.namespaceOf.set(name, list[0].namespace);
-      for (const inst of list) {
-        const key = `${inst.namespace}/${inst.service}`;
-        (view.get(key) ?? view.set(key, []).get(key)!).push(inst);
-      }
+      if (list.length > 0) this.namespaceOf.set(name, list[0].namespace);
+      known.push(`${this.namespaceOf.get(name) ?? 'default'}/${name}`);
     }
-    for (const list of view.values()) sortInstances(list);
-    this.view = view;
-    this.events.emit('change');
+    this.publish([...this.byConsulName.values()].flat(), known);
   }
 }
 

@@ -1,13 +1,13 @@
 // The embedded registry: the catalog used when no Consul address is given. In-process, persisted
 // to the data directory, and with Consul's behaviour: instances with a check start critical and
 // become endpoints once it passes; failing ones drop out.
-import { EventEmitter } from 'node:events';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { InstanceRegistration, ServiceInstance } from '../../core/catalog-model.js';
 import { parseDurationMs } from '../../core/duration.js';
 import { MeshError } from '../../core/errors.js';
-import { sortInstances, type Catalog } from './catalog.js';
+import type { Catalog } from './catalog.js';
+import { CatalogView } from './catalog-view.js';
 import { probeHttp, probeTcp } from './health-checker.js';
 import { validateRegistration } from './registration.js';
 
@@ -19,16 +19,14 @@ interface Entry {
 
 const DEFAULT_INTERVAL_MS = 1000;
 
-export class EmbeddedCatalog implements Catalog {
+export class EmbeddedCatalog extends CatalogView implements Catalog {
   private readonly entries = new Map<string, Entry>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly events = new EventEmitter();
-  private view: Map<string, ServiceInstance[]> = new Map();
   private persisting: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly path: string | undefined) {
-    this.events.setMaxListeners(0);
+    super();
   }
 
   async start(): Promise<void> {
@@ -41,15 +39,6 @@ export class EmbeddedCatalog implements Catalog {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new MeshError('INTERNAL', `cannot read the registry file ${this.path}: ${(err as Error).message}`, { cause: err });
       await mkdir(dirname(this.path), { recursive: true });
     }
-  }
-
-  endpoints(): ReadonlyMap<string, ServiceInstance[]> {
-    return this.view;
-  }
-
-  onChange(listener: () => void): () => void {
-    this.events.on('change', listener);
-    return () => this.events.off('change', listener);
   }
 
   async register(registration: InstanceRegistration): Promise<void> {
@@ -88,7 +77,7 @@ export class EmbeddedCatalog implements Catalog {
     for (const t of this.timers.values()) clearInterval(t);
     this.timers.clear();
     await this.persisting;
-    this.events.removeAllListeners();
+    this.stopNotifying();
   }
 
   private add(r: InstanceRegistration): void {
@@ -120,32 +109,26 @@ export class EmbeddedCatalog implements Catalog {
     if (!e) return;
     e.healthy = healthy;
     this.rebuild();
-    this.events.emit('change');
   }
 
   private changed(): void {
     this.rebuild();
     this.persist();
-    this.events.emit('change');
   }
 
   private rebuild(): void {
-    const view = new Map<string, ServiceInstance[]>();
-    for (const { registration: r, healthy } of this.entries.values()) {
-      const ns = r.namespace ?? 'default';
-      if (!healthy) {
-        // The service still exists with no healthy instance: proxies answer 503, not "unknown host".
-        if (!view.has(`${ns}/${r.service}`)) view.set(`${ns}/${r.service}`, []);
-        continue;
-      }
-      const inst: ServiceInstance = { id: r.id, service: r.service, namespace: ns, address: r.address, port: r.port, labels: r.labels ?? {}, healthy };
+    const healthy: ServiceInstance[] = [];
+    const known: string[] = [];
+    for (const { registration: r, healthy: ok } of this.entries.values()) {
+      const namespace = r.namespace ?? 'default';
+      known.push(`${namespace}/${r.service}`);
+      if (!ok) continue;
+      const inst: ServiceInstance = { id: r.id, service: r.service, namespace, address: r.address, port: r.port, labels: r.labels ?? {}, healthy: true };
       if (r.protocol) inst.protocol = r.protocol;
       if (r.sidecar) inst.sidecar = r.sidecar;
-      const key = `${ns}/${r.service}`;
-      (view.get(key) ?? view.set(key, []).get(key)!).push(inst);
+      healthy.push(inst);
     }
-    for (const list of view.values()) sortInstances(list);
-    this.view = view;
+    this.publish(healthy, known);
   }
 
   private persist(): void {

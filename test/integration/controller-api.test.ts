@@ -179,6 +179,14 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.equal((await c.call('GET', '/v1/snapshots?proxy=ratings-1', undefined, mtls)).status, 200);
     assert.equal((await c.call('GET', '/v1/snapshots?proxy=x&service=reviews', undefined, mtls)).status, 403);
     assert.equal((await c.call('GET', '/v1/resources', undefined, mtls)).status, 403);
+    // It registers and deregisters instances of its own service only.
+    assert.equal((await c.call('POST', '/v1/catalog/instances', { id: 'ratings-1', service: 'ratings', address: '127.0.0.1', port: 9085 }, mtls)).status, 201);
+    assert.equal((await c.call('POST', '/v1/catalog/instances', { id: 'evil-1', service: 'reviews', address: '127.0.0.1', port: 9085 }, mtls)).status, 403);
+    assert.equal((await c.call('DELETE', '/v1/catalog/instances/reviews-v1-1', undefined, mtls)).status, 403);
+    assert.equal((await c.call('DELETE', '/v1/catalog/instances/ratings-1', undefined, mtls)).status, 204);
+    const wrongMethod = await c.call('PATCH', '/v1/resources');
+    assert.equal(wrongMethod.status, 405);
+    assert.equal(wrongMethod.json().code, 'METHOD_NOT_ALLOWED');
   });
 
   it('aggregates telemetry reports into per-service and per-edge rates, errors and percentiles', async () => {

@@ -1,0 +1,44 @@
+// The part every Catalog shares: the in-memory view served by endpoints() and the change
+// notifications. Implementations feed it the instances they know.
+import { EventEmitter } from 'node:events';
+import type { ServiceInstance } from '../../core/catalog-model.js';
+
+export abstract class CatalogView {
+  private view: ReadonlyMap<string, ServiceInstance[]> = new Map();
+  private readonly events = new EventEmitter();
+
+  constructor() {
+    this.events.setMaxListeners(0);
+  }
+
+  endpoints(): ReadonlyMap<string, ServiceInstance[]> {
+    return this.view;
+  }
+
+  onChange(listener: () => void): () => void {
+    this.events.on('change', listener);
+    return () => this.events.off('change', listener);
+  }
+
+  /**
+   * Replaces the view with these healthy instances. `knownServices` (`namespace/name`) stay listed
+   * with no instance when none passes: proxies then answer 503, not "unknown host".
+   */
+  protected publish(healthy: Iterable<ServiceInstance>, knownServices: Iterable<string> = []): void {
+    const view = new Map<string, ServiceInstance[]>();
+    for (const key of knownServices) view.set(key, []);
+    for (const inst of healthy) {
+      const key = `${inst.namespace}/${inst.service}`;
+      const list = view.get(key);
+      if (list) list.push(inst);
+      else view.set(key, [inst]);
+    }
+    for (const list of view.values()) list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.view = view;
+    this.events.emit('change');
+  }
+
+  protected stopNotifying(): void {
+    this.events.removeAllListeners();
+  }
+}
