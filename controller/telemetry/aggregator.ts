@@ -21,20 +21,28 @@ export class TelemetryAggregator {
   }
 
   edges(now = Date.now()): (TrafficSummary & { source: string; destination: string })[] {
-    this.prune(now);
-    const groups = new Map<string, EdgeReport[]>();
-    for (const { report } of this.received) for (const e of report.edges) (groups.get(`${e.source}\u0000${e.destination}`) ?? groups.set(`${e.source}\u0000${e.destination}`, []).get(`${e.source}\u0000${e.destination}`)!).push(e);
-    return [...groups.entries()].map(([k, list]) => {
-      const [source, destination] = k.split('\u0000');
+    return [...this.grouped(now, (e) => `${e.source} ${e.destination}`)].map(([key, list]) => {
+      const [source, destination] = key.split(' ');
       return { source, destination, ...summarise(list, this.windowMs) };
     });
   }
 
   services(now = Date.now()): (TrafficSummary & { service: string })[] {
+    return [...this.grouped(now, (e) => e.destination)].map(([service, list]) => ({ service, ...summarise(list, this.windowMs) }));
+  }
+
+  private grouped(now: number, keyOf: (e: EdgeReport) => string): Map<string, EdgeReport[]> {
     this.prune(now);
     const groups = new Map<string, EdgeReport[]>();
-    for (const { report } of this.received) for (const e of report.edges) (groups.get(e.destination) ?? groups.set(e.destination, []).get(e.destination)!).push(e);
-    return [...groups.entries()].map(([service, list]) => ({ service, ...summarise(list, this.windowMs) }));
+    for (const { report } of this.received) {
+      for (const e of report.edges) {
+        const key = keyOf(e);
+        const list = groups.get(key);
+        if (list) list.push(e);
+        else groups.set(key, [e]);
+      }
+    }
+    return groups;
   }
 
   private prune(now: number): void {
@@ -53,7 +61,7 @@ function validateReport(input: unknown): TelemetryReport {
     input.edges.forEach((e, i) => {
       const p = `edges[${i}]`;
       if (!isPlainObject(e)) return void out.push({ path: p, message: 'must be an object' });
-      for (const f of ['source', 'destination']) if (typeof e[f] !== 'string') out.push({ path: `${p}.${f}`, message: 'must be a string' });
+      for (const f of ['source', 'destination']) if (typeof e[f] !== 'string' || !/^[^\s]+$/.test(e[f] as string)) out.push({ path: `${p}.${f}`, message: 'must be `namespace/service` or `unknown`, without spaces' });
       for (const f of ['requests', 'errors']) if (typeof e[f] !== 'number' || (e[f] as number) < 0) out.push({ path: `${p}.${f}`, message: 'must be a non-negative number' });
       if (!Array.isArray(e.latencyBuckets) || e.latencyBuckets.length !== LATENCY_BUCKETS_MS.length + 1 || !e.latencyBuckets.every((n) => typeof n === 'number' && n >= 0)) {
         out.push({ path: `${p}.latencyBuckets`, message: `must be ${LATENCY_BUCKETS_MS.length + 1} non-negative counts (buckets ${LATENCY_BUCKETS_MS.join(', ')} ms and above)` });

@@ -19,7 +19,7 @@ const metadataSchema = obj(
     namespace: str({ pattern: NAMESPACE_RE, patternHint: 'is not a valid namespace: lowercase letters, digits and "-"' }),
     labels: map(str()),
     annotations: map(str()),
-    resourceVersion: str(),
+    resourceVersion: str({ pattern: /^\d+$/, patternHint: 'is not a resourceVersion this server gave out; send back the one you read, or leave it out' }),
     ...Object.fromEntries(SERVER_SET_METADATA.map((f) => [f, () => undefined])),
   },
   { required: ['name'] },
