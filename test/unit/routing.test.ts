@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pickWeighted, selectRoute, serviceForAuthority, type RequestFacts } from '../../core/routing/match.js';
+import type { CompiledHttpRoute, OutboundService } from '../../core/snapshot/types.js';
+
+const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({ method: 'GET', path: '/reviews/1', query: new URLSearchParams(), headers: {}, authority: 'reviews:9080', scheme: 'http', port: 9080, ...over });
+const route = (name: string, match: CompiledHttpRoute['match']): CompiledHttpRoute => ({ name, match, action: { type: 'direct', status: 200 } });
+
+describe('route selection', () => {
+  const routes = [
+    route('jason', [{ headers: { 'end-user': { exact: 'jason' } } }]),
+    route('api', [{ uri: { prefix: '/api/' }, method: { exact: 'POST' } }, { uri: { regex: '/v[0-9]+/.*' } }]),
+    route('query', [{ queryParams: { debug: { exact: '1' } } }]),
+    route('nocookie', [{ withoutHeaders: { cookie: { regex: '.*' } }, uri: { exact: '/nocookie' } }]),
+    route('default', []),
+  ];
+  it('takes the first route whose any-of matches hold', () => {
+    assert.equal(selectRoute(routes, facts({ headers: { 'end-user': 'jason' } }))?.name, 'jason');
+    assert.equal(selectRoute(routes, facts({ path: '/api/x', method: 'POST' }))?.name, 'api');
+    assert.equal(selectRoute(routes, facts({ path: '/api/x', method: 'GET' }))?.name, 'default');
+    assert.equal(selectRoute(routes, facts({ path: '/v2/items' }))?.name, 'api');
+    assert.equal(selectRoute(routes, facts({ path: '/xv2/items' }))?.name, 'default', 'regexes match the whole value, as RE2 full match');
+    assert.equal(selectRoute(routes, facts({ query: new URLSearchParams('debug=1') }))?.name, 'query');
+    assert.equal(selectRoute(routes, facts({ path: '/nocookie' }))?.name, 'nocookie');
+    assert.equal(selectRoute(routes, facts({ path: '/nocookie', headers: { cookie: 'a=b' } }))?.name, 'default');
+  });
+
+  it('finds the service by any of its host names, ignoring the port', () => {
+    const svc = { hosts: ['reviews', 'reviews.default.svc.cluster.local'] } as OutboundService;
+    assert.equal(serviceForAuthority([svc], 'Reviews.default.svc.cluster.local:9080'), svc);
+    assert.equal(serviceForAuthority([svc], 'ratings'), undefined);
+  });
+
+  it('splits by weight', () => {
+    const d = [{ weight: 90, id: 'v1' }, { weight: 10, id: 'v3' }];
+    assert.equal(pickWeighted(d, 0)?.id, 'v1');
+    assert.equal(pickWeighted(d, 89.99)?.id, 'v1');
+    assert.equal(pickWeighted(d, 90)?.id, 'v3');
+    assert.equal(pickWeighted(d, 99.99)?.id, 'v3');
+  });
+});
