@@ -1,5 +1,79 @@
 #!/usr/bin/env node
-// mesh-proxy: the sidecar. Built in the data-plane issue; it consumes the snapshot defined in
-// core/snapshot/types.ts (docs/snapshot.md).
-process.stderr.write('mesh-proxy: not implemented yet (data-plane issue); see README.md\n');
-process.exit(2);
+// mesh-proxy: the sidecar beside one service instance.
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { MeshError } from '../core/errors.js';
+import { createLogger } from '../controller/logger.js';
+import { Sidecar } from './sidecar.js';
+
+const argv = yargs(hideBin(process.argv))
+  .scriptName('mesh-proxy')
+  .usage('$0 --service NAME --app-port PORT [options]\n\nThe sidecar: carries its service instance\'s inbound and outbound traffic.')
+  .env('MESH_PROXY')
+  .option('controller', { type: 'string', default: 'https://127.0.0.1:15012', describe: 'controller URL' })
+  .option('ca-file', { type: 'string', demandOption: 'give the controller CA bundle: --ca-file FILE (the controller writes it to <data-dir>/ca.pem)', describe: 'CA bundle to trust the controller' })
+  .option('bootstrap-token', { type: 'string', describe: 'token from `meshctl token create --service NAME` (needed until a certificate is stored)' })
+  .option('service', { type: 'string', demandOption: 'name the service: --service NAME' })
+  .option('namespace', { type: 'string', default: 'default' })
+  .option('proxy-id', { type: 'string', describe: 'instance id in the catalog (default: <service>-<hostname>)' })
+  .option('trust-domain', { type: 'string', default: 'cluster.local' })
+  .option('data-dir', { type: 'string', default: '.mesh-proxy', describe: 'keeps the certificate, key and last good snapshot' })
+  .option('app-port', { type: 'number', demandOption: 'give the application port: --app-port PORT' })
+  .option('app-host', { type: 'string', default: '127.0.0.1' })
+  .option('bind', { type: 'string', default: '0.0.0.0', describe: 'address the listeners bind to' })
+  .option('inbound-port', { type: 'number', default: 15006 })
+  .option('outbound-port', { type: 'number', default: 15001, describe: 'capture listener for redirected traffic; -1 disables' })
+  .option('admin-port', { type: 'number', default: 15000 })
+  .option('upstream', { type: 'array', string: true, default: [], describe: 'explicit local listener SERVICE=PORT (rootless setups), repeatable' })
+  .option('log-level', { type: 'string', default: 'info' })
+  .strict()
+  .parseSync();
+
+const log = createLogger('mesh-proxy', argv['log-level']);
+
+async function main(): Promise<void> {
+  const upstreams = (argv.upstream as string[]).map((u) => {
+    const m = /^([a-z0-9][-a-z0-9.]*)=(\d+)$/.exec(u);
+    if (!m) throw new MeshError('INVALID_ARGUMENT', `--upstream "${u}" is not SERVICE=PORT (e.g. reviews=19080)`);
+    return { service: m[1], port: Number(m[2]) };
+  });
+  const sidecar = new Sidecar(
+    {
+      controller: argv.controller,
+      controllerCa: readFileSync(argv['ca-file'], 'utf8'),
+      bootstrapToken: argv['bootstrap-token'],
+      service: argv.service,
+      namespace: argv.namespace,
+      proxyId: argv['proxy-id'] ?? `${argv.service}-${process.env.HOSTNAME ?? 'local'}`,
+      trustDomain: argv['trust-domain'],
+      dataDir: argv['data-dir'],
+      appHost: argv['app-host'],
+      appPort: argv['app-port'],
+      bindHost: argv.bind,
+      inboundPort: argv['inbound-port'],
+      outboundPort: argv['outbound-port'],
+      adminPort: argv['admin-port'],
+      upstreams,
+      drainTimeoutMs: 20_000,
+    },
+    log,
+  );
+  await sidecar.start();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining');
+    sidecar.drain();
+    // Finish in-flight requests up to the deadline, then exit.
+    setTimeout(() => void sidecar.close().then(() => process.exit(0)), 5000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`mesh-proxy: ${err instanceof MeshError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+  process.exit(1);
+});

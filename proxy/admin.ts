@@ -1,0 +1,30 @@
+// The admin port (excluded from interception): Prometheus metrics, readiness, the current
+// snapshot and certificate, and a drain command.
+import { createServer, type Server } from 'node:http';
+import { certificateInfo } from '../core/pki/x509.js';
+import type { Sidecar } from './sidecar.js';
+
+export function createAdminServer(sidecar: Sidecar): Server {
+  return createServer((req, res) => {
+    const send = (status: number, body: string, type = 'text/plain') => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && (path === '/stats/prometheus' || path === '/metrics')) {
+      void sidecar.metricsText().then((text) => send(200, text, 'text/plain; version=0.0.4'));
+    } else if (req.method === 'GET' && path === '/ready') {
+      const r = sidecar.readiness();
+      send(r.ready ? 200 : 503, JSON.stringify(r), 'application/json');
+    } else if (req.method === 'GET' && path === '/config_dump') {
+      send(200, JSON.stringify(sidecar.snapshot ?? null), 'application/json');
+    } else if (req.method === 'GET' && path === '/certs') {
+      const id = sidecar.identity;
+      const info = id ? certificateInfo(id.certPem) : undefined;
+      send(200, JSON.stringify(info ? { identity: info.uris[0], notBefore: info.notBefore, notAfter: info.notAfter, serial: info.serialHex, roots: id!.trustBundle.length } : null), 'application/json');
+    } else if (req.method === 'POST' && path === '/drain') {
+      sidecar.drain();
+      send(200, 'draining\n');
+    } else send(404, 'admin endpoints: GET /stats/prometheus /ready /config_dump /certs, POST /drain\n');
+  });
+}

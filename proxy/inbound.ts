@@ -1,0 +1,168 @@
+// The inbound side: one port that takes mTLS from other sidecars and, where PeerAuthentication
+// is PERMISSIVE, plaintext too (told apart by the first byte: 0x16 starts a TLS handshake). The
+// peer's SPIFFE ID comes from its verified certificate; the path is normalised; authorization
+// decides; the request goes to the application on its own port, with the normalised path.
+import { Agent, createServer as createHttpServer, request, type IncomingMessage, type Server as HttpServer, type ServerResponse, type OutgoingHttpHeaders } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { authorize } from '../core/policy/authz.js';
+import { normalisePath } from '../core/policy/paths.js';
+import type { IdentityMaterial } from './identity.js';
+import type { IstioLabels, ProxyMetrics } from './metrics.js';
+import type { RuntimeConfig } from './runtime-config.js';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+
+export interface InboundDeps {
+  config(): RuntimeConfig | undefined;
+  identity(): IdentityMaterial;
+  metrics: ProxyMetrics;
+  log(line: Record<string, unknown>): void;
+  appHost: string;
+  appPort: number;
+  /** Slow-client limits. */
+  headersTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export class InboundListener {
+  private readonly net: NetServer;
+  private readonly tls: TlsServer;
+  private readonly http: HttpServer;
+  private readonly appAgent = new Agent({ keepAlive: true, maxSockets: 1024, scheduling: 'lifo' });
+
+  constructor(private readonly deps: InboundDeps) {
+    this.http = createHttpServer({ headersTimeout: deps.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: deps.idleTimeoutMs, maxHeaderSize: 16 * 1024 }, (req, res) => this.handle(req, res));
+    this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      else socket.destroy();
+    });
+    const id = deps.identity();
+    this.tls = createTlsServer({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2' });
+    this.tls.on('secureConnection', (s: TLSSocket) => this.http.emit('connection', s));
+    this.tls.on('tlsClientError', () => undefined); // a peer without a valid mesh certificate: the handshake fails, nothing else to do
+    this.net = createNetServer((socket) => this.sniff(socket));
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.net.once('error', reject);
+      this.net.listen(port, host, () => resolve((this.net.address() as { port: number }).port));
+    });
+  }
+
+  /** A renewed certificate or rotated root serves new handshakes; open connections keep theirs. */
+  setIdentity(id: IdentityMaterial): void {
+    this.tls.setSecureContext({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, minVersion: 'TLSv1.2' });
+  }
+
+  /** Stop accepting; open keep-alive connections close after their current request. */
+  drain(): void {
+    this.net.close();
+    this.http.closeIdleConnections();
+  }
+
+  close(): void {
+    this.drain();
+    this.http.closeAllConnections();
+    this.appAgent.destroy();
+  }
+
+  private sniff(socket: Socket): void {
+    socket.setNoDelay(true);
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      const port = this.deps.config()?.snapshot.inbound.ports[0];
+      if (first[0] === 0x16) this.tls.emit('connection', socket);
+      else if (port?.mtlsMode === 'STRICT') {
+        // STRICT: plaintext is refused before any byte reaches the application.
+        socket.destroy();
+        this.deps.log({ direction: 'inbound', refused: 'plaintext connection under STRICT mTLS', peer: socket.remoteAddress });
+        return;
+      } else this.http.emit('connection', socket);
+      process.nextTick(() => socket.resume());
+    });
+    socket.on('error', () => socket.destroy());
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const cfg = this.deps.config();
+    const me = cfg?.snapshot.proxy;
+    const tlsSocket = req.socket as TLSSocket;
+    const peer = tlsSocket.encrypted ? (tlsSocket.getPeerCertificate().subjectaltname ?? '').split(', ').find((s) => s.startsWith('URI:'))?.slice(4) : undefined;
+    const labels: IstioLabels = {
+      reporter: 'destination',
+      source_workload: /\/sa\/([^/]+)$/.exec(peer ?? '')?.[1] ?? 'unknown',
+      source_principal: peer ?? 'unknown',
+      destination_service_name: me?.service ?? 'unknown',
+      destination_workload: me?.service ?? 'unknown',
+      destination_version: me?.labels.version ?? 'unknown',
+      destination_principal: me?.identity ?? 'unknown',
+      request_protocol: 'http',
+      response_code: '0',
+      grpc_response_status: '',
+      response_flags: '-',
+      connection_security_policy: peer ? 'mutual_tls' : 'none',
+    };
+    const finish = (status: number, flags: string, resBytes: number, extra: Record<string, unknown> = {}) => {
+      labels.response_code = String(status);
+      labels.response_flags = flags;
+      const ms = performance.now() - started;
+      this.deps.metrics.record(labels, ms, Number(req.headers['content-length'] ?? 0), resBytes);
+      this.deps.log({ direction: 'inbound', method: req.method, path: req.url, status, flags, duration_ms: Math.round(ms * 1000) / 1000, source_principal: peer, request_id: req.headers['x-request-id'], ...extra });
+    };
+    const local = (status: number, flags: string, body: string, extra?: Record<string, unknown>) => {
+      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-mesh-response-flags': flags });
+      res.end(body);
+      finish(status, flags, Buffer.byteLength(body), extra);
+    };
+    if (!cfg) return local(503, 'NC', 'the sidecar has no configuration yet\n');
+    if (!peer && cfg.snapshot.inbound.ports[0]?.mtlsMode === 'STRICT') {
+      // A plaintext connection opened while the mode was PERMISSIVE: STRICT now, so it ends here.
+      this.deps.log({ direction: 'inbound', refused: 'plaintext request under STRICT mTLS', peer: req.socket.remoteAddress });
+      req.socket.destroy();
+      return;
+    }
+
+    const rawTarget = req.url ?? '/';
+    const q = rawTarget.indexOf('?');
+    const normal = normalisePath(q === -1 ? rawTarget : rawTarget.slice(0, q));
+    if (!normal.path) return local(400, 'DPE', `bad request path: ${normal.reason}\n`);
+    const forwardPath = normal.path + (q === -1 ? '' : rawTarget.slice(q));
+
+    const decision = authorize(cfg.snapshot.inbound.authorization, {
+      peerIdentity: peer,
+      sourceIp: req.socket.remoteAddress ?? '',
+      host: req.headers.host ?? '',
+      port: this.deps.appPort,
+      method: req.method ?? 'GET',
+      path: normal.path,
+      headers: req.headers,
+    });
+    if (!decision.allowed) return local(403, 'UAEX', 'RBAC: access denied\n', { policy: decision.policy });
+
+    const headers: OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    // Tell the application who called, as Envoy's XFCC does; never trust one the caller sent.
+    delete headers['x-forwarded-client-cert'];
+    if (peer) headers['x-forwarded-client-cert'] = `By=${me?.identity ?? ''};URI=${peer}`;
+    const up = request({ host: this.deps.appHost, port: this.deps.appPort, method: req.method, path: forwardPath, headers, agent: this.appAgent });
+    up.on('response', (r) => {
+      const out: OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(r.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+      res.writeHead(r.statusCode ?? 502, out);
+      let bytes = 0;
+      r.on('data', (c: Buffer) => (bytes += c.length));
+      r.pipe(res);
+      r.on('end', () => finish(r.statusCode ?? 502, '-', bytes));
+    });
+    up.on('error', (err) => {
+      if (!res.headersSent) local(503, 'UF', `the application did not answer: ${err.message}\n`);
+      else res.destroy();
+    });
+    req.pipe(up);
+  }
+}

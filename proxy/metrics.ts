@@ -1,0 +1,50 @@
+// Istio's standard metrics, with Istio's names and labels, so that existing dashboards and
+// queries work; plus the sidecar's own health gauges.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export const ISTIO_LABELS = [
+  'reporter',
+  'source_workload',
+  'source_principal',
+  'destination_service_name',
+  'destination_workload',
+  'destination_version',
+  'destination_principal',
+  'request_protocol',
+  'response_code',
+  'grpc_response_status',
+  'response_flags',
+  'connection_security_policy',
+] as const;
+
+export type IstioLabels = Record<(typeof ISTIO_LABELS)[number], string>;
+
+// Istio's default buckets for istio_request_duration_milliseconds.
+const DURATION_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+const SIZE_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000];
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: 'istio_requests_total', help: 'Requests, by Istio standard labels', labelNames: ISTIO_LABELS, registers: [this.registry] });
+  readonly duration = new Histogram({ name: 'istio_request_duration_milliseconds', help: 'Request duration', labelNames: ISTIO_LABELS, buckets: DURATION_BUCKETS, registers: [this.registry] });
+  readonly requestBytes = new Histogram({ name: 'istio_request_bytes', help: 'Request body sizes', labelNames: ISTIO_LABELS, buckets: SIZE_BUCKETS, registers: [this.registry] });
+  readonly responseBytes = new Histogram({ name: 'istio_response_bytes', help: 'Response body sizes', labelNames: ISTIO_LABELS, buckets: SIZE_BUCKETS, registers: [this.registry] });
+  readonly configVersion = new Gauge({ name: 'mesh_proxy_config_info', help: 'The applied snapshot version (value 1)', labelNames: ['version'], registers: [this.registry] });
+  readonly configRejected = new Counter({ name: 'mesh_proxy_config_rejected_total', help: 'Snapshots refused', registers: [this.registry] });
+  readonly certExpiry = new Gauge({ name: 'mesh_proxy_certificate_expiry_seconds', help: 'Seconds until the workload certificate expires', registers: [this.registry] });
+  readonly upstreamActive = new Gauge({ name: 'mesh_proxy_upstream_requests_active', help: 'Requests in flight to upstreams', labelNames: ['cluster'], registers: [this.registry] });
+  readonly ejections = new Counter({ name: 'mesh_proxy_outlier_ejections_total', help: 'Endpoints ejected by outlier detection', labelNames: ['cluster'], registers: [this.registry] });
+  readonly overflows = new Counter({ name: 'mesh_proxy_upstream_overflow_total', help: 'Requests refused by connection-pool limits (response flag UO)', labelNames: ['cluster'], registers: [this.registry] });
+
+  record(labels: IstioLabels, ms: number, reqBytes: number, resBytes: number): void {
+    this.requests.inc(labels);
+    this.duration.observe(labels, ms);
+    this.requestBytes.observe(labels, reqBytes);
+    this.responseBytes.observe(labels, resBytes);
+  }
+
+  setConfigVersion(version: string): void {
+    this.configVersion.reset();
+    this.configVersion.set({ version }, 1);
+  }
+}

@@ -1,0 +1,272 @@
+// The outbound side: the application's requests (through an explicit local listener per
+// upstream, or redirected by iptables with the destination in the Host header) are routed by
+// the snapshot, balanced, retried and timed out, and sent over mTLS to the remote sidecar.
+import { randomUUID } from 'node:crypto';
+import { request as httpRequest, type IncomingMessage, type ServerResponse, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { endpointKey } from '../core/routing/balancer.js';
+import { pickWeighted, selectRoute, type RequestFacts } from '../core/routing/match.js';
+import type { CompiledHttpRoute, Endpoint, HeaderOps, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
+import type { IstioLabels, ProxyMetrics } from './metrics.js';
+import type { RuntimeConfig } from './runtime-config.js';
+import type { UpstreamPool } from './upstream-pool.js';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-authenticate']);
+/** Request bodies up to this size are buffered so that they can be retried. */
+const MAX_RETRY_BODY = 1024 * 1024;
+
+export interface OutboundDeps {
+  config(): RuntimeConfig | undefined;
+  pool: UpstreamPool;
+  metrics: ProxyMetrics;
+  log(line: Record<string, unknown>): void;
+  random?: () => number;
+}
+
+interface Attempt {
+  status: number;
+  flags: string;
+  res?: IncomingMessage;
+  error?: Error;
+  endpoint?: Endpoint;
+}
+
+/** Handles one request; `fixedService` is set for explicit upstream listeners. */
+export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: ServerResponse, fixedService?: string): void {
+  const started = performance.now();
+  const random = deps.random ?? Math.random;
+  const cfg = deps.config();
+  const me = cfg?.snapshot.proxy;
+  const authority = req.headers.host ?? fixedService ?? '';
+  const service = cfg && (fixedService ? cfg.byName.get(fixedService) : cfg.serviceForAuthority(authority));
+  const labels: IstioLabels = {
+    reporter: 'source',
+    source_workload: me?.service ?? 'unknown',
+    source_principal: me?.identity ?? 'unknown',
+    destination_service_name: service?.name ?? 'unknown',
+    destination_workload: 'unknown',
+    destination_version: 'unknown',
+    destination_principal: 'unknown',
+    request_protocol: 'http',
+    response_code: '0',
+    grpc_response_status: '',
+    response_flags: '-',
+    connection_security_policy: 'unknown',
+  };
+  let reqBytes = 0;
+  const finish = (status: number, flags: string, resBytes: number, extra: Record<string, unknown> = {}) => {
+    labels.response_code = String(status);
+    labels.response_flags = flags;
+    const ms = performance.now() - started;
+    deps.metrics.record(labels, ms, reqBytes, resBytes);
+    deps.log({ direction: 'outbound', method: req.method, path: req.url, authority, status, flags, duration_ms: Math.round(ms * 1000) / 1000, upstream_service: labels.destination_service_name, request_id: req.headers['x-request-id'], ...extra });
+  };
+  const local = (status: number, flags: string, body: string) => {
+    if (!res.headersSent) {
+      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-mesh-response-flags': flags });
+      res.end(body);
+    }
+    finish(status, flags, Buffer.byteLength(body));
+  };
+
+  if (!cfg || !service) return void local(404, 'NR', `no route: ${cfg ? `no service in the mesh answers to "${authority}"` : 'the sidecar has no configuration yet'}\n`);
+  const url = splitTarget(req.url);
+  const facts: RequestFacts = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, authority, scheme: 'http', port: Number(/:(\d+)$/.exec(authority)?.[1] ?? 80) };
+  const route = selectRoute(service.httpRoutes, facts);
+  if (!route) return void local(404, 'NR', `no route matches ${req.method} ${url.pathname} for ${service.name}\n`);
+  if (!req.headers['x-request-id']) req.headers['x-request-id'] = randomUUID();
+
+  const action = route.action;
+  if (action.type === 'direct') return void local(action.status, 'DR', action.body ?? '');
+  if (action.type === 'redirect') {
+    const location = `${action.scheme ?? 'http'}://${action.authority ?? authority.replace(/:\d+$/, '')}${action.port ? `:${action.port}` : ''}${action.uri ?? url.pathname + url.search}`;
+    res.writeHead(action.code, { location, 'content-length': 0 });
+    res.end();
+    return void finish(action.code, 'DR', 0);
+  }
+
+  const abort = route.fault?.abort;
+  if (abort && random() * 100 < abort.percent) return void local(abort.status, 'FI', 'fault filter abort\n');
+  const delay = route.fault?.delay && random() * 100 < route.fault.delay.percent ? route.fault.delay.delayMs : 0;
+
+  const dest = pickWeighted(action.destinations, random() * 100)!;
+  const entry = cfg.clusters.get(dest.cluster);
+  if (!entry) return void local(503, 'NR', `no cluster ${dest.cluster} (is the subset defined in a DestinationRule?)\n`);
+  labels.destination_service_name = entry.cluster.service;
+
+  void readBody(req).then(async (body) => {
+    reqBytes = body?.length ?? Number(req.headers['content-length'] ?? 0);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    if (route.mirror && random() * 100 < route.mirror.percent) mirror(deps, cfg, route.mirror.cluster, req, body, service, random);
+    const result = await attempts(deps, cfg, route, dest, req, body, service, random);
+    if (!result.res) {
+      const status = result.status || 503;
+      return local(status, result.flags, `upstream ${result.flags === 'UT' ? 'request timeout' : `connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}`}\n`);
+    }
+    const up = result.res;
+    labels.destination_workload = entry.cluster.service;
+    labels.destination_version = result.endpoint?.labels.version ?? 'unknown';
+    labels.connection_security_policy = result.endpoint?.sidecarPort !== undefined && entry.cluster.tls.mode !== 'DISABLE' ? 'mutual_tls' : 'none';
+    if (labels.connection_security_policy === 'mutual_tls') labels.destination_principal = entry.cluster.tls.subjectAltNames[0] ?? 'unknown';
+    const headers = copyHeaders(up.headers);
+    applyHeaderOps(headers, route.headers?.response);
+    applyHeaderOps(headers, dest.headers?.response);
+    res.writeHead(up.statusCode ?? 502, headers);
+    let resBytes = 0;
+    up.on('data', (c: Buffer) => (resBytes += c.length));
+    up.pipe(res);
+    up.on('end', () => finish(up.statusCode ?? 502, '-', resBytes, { upstream_host: result.endpoint ? endpointKey(result.endpoint) : undefined }));
+    up.on('error', () => res.destroy());
+  });
+}
+
+async function attempts(deps: OutboundDeps, cfg: RuntimeConfig, route: CompiledHttpRoute, dest: WeightedCluster, req: IncomingMessage, body: Buffer | undefined, service: OutboundService, random: () => number): Promise<Attempt> {
+  const entry = cfg.clusters.get(dest.cluster)!;
+  const retry = route.retries;
+  // A body too large to buffer was streamed to the first attempt and cannot be sent again.
+  const maxAttempts = body === undefined ? 1 : 1 + (retry?.attempts ?? 0);
+  const deadline = route.timeoutMs ? Date.now() + route.timeoutMs : Infinity;
+  const tried = new Set<string>();
+  let last: Attempt = { status: 503, flags: 'UH' };
+  for (let i = 0; i < maxAttempts; i++) {
+    const endpoint = entry.balancer.pick({ now: Date.now(), random, hashKey: hashKey(entry.cluster.lb, req) }, tried);
+    if (!endpoint) return { status: 503, flags: 'UH' };
+    tried.add(endpointKey(endpoint));
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return { status: 504, flags: 'UT' };
+    const perTry = Math.min(retry?.perTryTimeoutMs ?? Infinity, remaining);
+    entry.balancer.started(endpoint);
+    deps.metrics.upstreamActive.inc({ cluster: dest.cluster });
+    last = await sendOnce(deps, cfg, entry.cluster.name, endpoint, route, dest, req, body, service, perTry);
+    deps.metrics.upstreamActive.dec({ cluster: dest.cluster });
+    if (entry.balancer.finished(endpoint, last.res?.statusCode ?? 0, Date.now())) deps.metrics.ejections.inc({ cluster: dest.cluster });
+    last.endpoint = endpoint;
+    if (!shouldRetry(retry?.retryOn ?? [], last) || i === maxAttempts - 1) break;
+    last.res?.resume(); // discard the failed answer
+    await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** i, 250) * (0.5 + random())));
+  }
+  if (last.flags === 'UT' && deadline !== Infinity && Date.now() >= deadline) return { ...last, status: 504 };
+  return last;
+}
+
+function shouldRetry(on: string[], a: Attempt): boolean {
+  const status = a.res?.statusCode ?? 0;
+  if (!a.res) return on.includes('connect-failure') || on.includes('reset') || on.includes('5xx') || on.includes('gateway-error') || (a.flags === 'UT' && on.includes('5xx'));
+  if (on.includes('5xx') && status >= 500) return true;
+  if (on.includes('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
+  if (on.includes('retriable-4xx') && status === 409) return true;
+  return on.includes(String(status));
+}
+
+function sendOnce(deps: OutboundDeps, cfg: RuntimeConfig, clusterName: string, endpoint: Endpoint, route: CompiledHttpRoute, dest: WeightedCluster, req: IncomingMessage, body: Buffer | undefined, service: OutboundService, timeoutMs: number): Promise<Attempt> {
+  const cluster = cfg.clusters.get(clusterName)!.cluster;
+  const target = deps.pool.target(cluster, endpoint);
+  const headers = copyHeaders(req.headers);
+  const url = splitTarget(req.url);
+  let path = url.pathname + url.search;
+  if (route.rewrite?.uri !== undefined) {
+    const prefix = route.match.map((m) => (m.uri && 'prefix' in m.uri ? m.uri.prefix : undefined)).find((p) => p !== undefined && url.pathname.startsWith(p));
+    path = (prefix !== undefined ? route.rewrite.uri + url.pathname.slice(prefix.length) : route.rewrite.uri) + url.search;
+  }
+  headers.host = route.rewrite?.authority ?? req.headers.host ?? service.name;
+  applyHeaderOps(headers, route.headers?.request);
+  applyHeaderOps(headers, dest.headers?.request);
+  if (body !== undefined) headers['content-length'] = body.length;
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (a: Attempt) => {
+      if (!settled) {
+        settled = true;
+        resolve(a);
+      }
+    };
+    const up = (target.mtls ? httpsRequest : httpRequest)({ host: target.host, port: target.port, method: req.method, path, headers, agent: target.agent });
+    const timer = Number.isFinite(timeoutMs)
+      ? setTimeout(() => {
+          up.destroy(new Error('per-try timeout'));
+          done({ status: 504, flags: 'UT', error: new Error('upstream request timeout') });
+        }, timeoutMs)
+      : undefined;
+    up.on('response', (r) => {
+      clearTimeout(timer);
+      done({ status: r.statusCode ?? 502, flags: '-', res: r });
+    });
+    up.on('error', (err) => {
+      clearTimeout(timer);
+      done({ status: 503, flags: 'UF', error: err });
+    });
+    if (body !== undefined) up.end(body);
+    else req.pipe(up);
+  });
+}
+
+function mirror(deps: OutboundDeps, cfg: RuntimeConfig, clusterName: string, req: IncomingMessage, body: Buffer | undefined, service: OutboundService, random: () => number): void {
+  const entry = cfg.clusters.get(clusterName);
+  if (!entry || (body === undefined && req.headers['content-length'] && req.headers['content-length'] !== '0')) return;
+  const endpoint = entry.balancer.pick({ now: Date.now(), random });
+  if (!endpoint) return;
+  const target = deps.pool.target(entry.cluster, endpoint);
+  const headers = copyHeaders(req.headers);
+  // Istio marks mirrored requests with -shadow on the authority.
+  headers.host = `${(req.headers.host ?? service.name).replace(/:\d+$/, '')}-shadow`;
+  const up = (target.mtls ? httpsRequest : httpRequest)({ host: target.host, port: target.port, method: req.method, path: req.url, headers, agent: target.agent, timeout: 10_000 });
+  up.on('response', (r) => r.resume());
+  up.on('error', () => undefined); // fire and forget
+  up.on('timeout', () => up.destroy());
+  up.end(body);
+}
+
+function hashKey(lb: { type: string; header?: string; cookie?: { name: string }; sourceIp?: boolean; queryParam?: string }, req: IncomingMessage): string | undefined {
+  if (lb.type !== 'CONSISTENT_HASH') return undefined;
+  if (lb.header) return String(req.headers[lb.header] ?? '');
+  if (lb.cookie) return new RegExp(`(?:^|;\\s*)${lb.cookie.name}=([^;]*)`).exec(req.headers.cookie ?? '')?.[1];
+  if (lb.sourceIp) return req.socket.remoteAddress;
+  if (lb.queryParam) return splitTarget(req.url).searchParams.get(lb.queryParam) ?? undefined;
+  return undefined;
+}
+
+/**
+ * Splits a request target into path and query without URL parsing: `new URL('//admin')` would
+ * read `admin` as a host and change the path the backend sees.
+ */
+function splitTarget(raw: string | undefined): { pathname: string; search: string; searchParams: URLSearchParams } {
+  const target = raw ?? '/';
+  const q = target.indexOf('?');
+  const pathname = q === -1 ? target : target.slice(0, q);
+  const search = q === -1 ? '' : target.slice(q);
+  return { pathname, search, searchParams: new URLSearchParams(search) };
+}
+
+function copyHeaders(h: IncomingMessage['headers']): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  return out;
+}
+
+function applyHeaderOps(headers: OutgoingHttpHeaders, ops: HeaderOps | undefined): void {
+  if (!ops) return;
+  for (const [k, v] of Object.entries(ops.set ?? {})) headers[k] = v;
+  for (const [k, v] of Object.entries(ops.add ?? {})) {
+    const cur = headers[k];
+    headers[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [String(cur), v];
+  }
+  for (const k of ops.remove ?? []) delete headers[k];
+}
+
+/** Buffers a small request body so it can be retried; undefined for bodies streamed once. */
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const length = Number(req.headers['content-length'] ?? NaN);
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (!chunked && (!Number.isFinite(length) || length === 0)) return Promise.resolve(Buffer.alloc(0));
+  if (Number.isFinite(length) && length > MAX_RETRY_BODY) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', () => resolve(Buffer.concat(chunks, size)));
+  });
+}

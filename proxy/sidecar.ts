@@ -1,0 +1,155 @@
+// The sidecar: identity, snapshot, inbound and outbound listeners, admin. start / drain / close.
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { ProxySnapshot } from '../core/snapshot/types.js';
+import { createAdminServer } from './admin.js';
+import { ControllerClient } from './controller-client.js';
+import { IdentityManager, type IdentityMaterial } from './identity.js';
+import { InboundListener } from './inbound.js';
+import { ProxyMetrics } from './metrics.js';
+import { handleOutbound, type OutboundDeps } from './outbound.js';
+import { RuntimeConfig } from './runtime-config.js';
+import { SnapshotSource } from './snapshot-source.js';
+import { UpstreamPool } from './upstream-pool.js';
+
+export interface SidecarOptions {
+  controller: string;
+  /** PEM bundle to trust the controller at first contact. */
+  controllerCa: string;
+  bootstrapToken?: string;
+  service: string;
+  namespace: string;
+  proxyId: string;
+  trustDomain: string;
+  dataDir: string;
+  appHost: string;
+  appPort: number;
+  bindHost: string;
+  inboundPort: number;
+  /** The capture listener for iptables-redirected traffic (Host header picks the service). 0 disables. */
+  outboundPort: number;
+  adminPort: number;
+  /** Explicit local listeners for rootless setups: local port -> service. */
+  upstreams: { port: number; service: string }[];
+  drainTimeoutMs: number;
+}
+
+export class Sidecar {
+  readonly metrics = new ProxyMetrics();
+  private readonly client: ControllerClient;
+  private readonly ids: IdentityManager;
+  private readonly source: SnapshotSource;
+  private readonly pool = new UpstreamPool();
+  private config: RuntimeConfig | undefined;
+  private inbound: InboundListener | undefined;
+  private readonly outboundServers: Server[] = [];
+  private admin: Server | undefined;
+  private draining = false;
+  /** Ports actually bound, after start (useful with port 0). */
+  readonly ports: { inbound: number; outbound: number; admin: number; upstreams: Record<string, number> } = { inbound: 0, outbound: 0, admin: 0, upstreams: {} };
+
+  constructor(
+    private readonly options: SidecarOptions,
+    private readonly log: Logger,
+  ) {
+    this.client = new ControllerClient(options.controller, options.controllerCa);
+    const identity = `spiffe://${options.trustDomain}/ns/${options.namespace}/sa/${options.service}`;
+    this.ids = new IdentityManager(this.client, { dataDir: options.dataDir, expectedIdentity: identity, bootstrapToken: options.bootstrapToken, renewAt: 0.5, retryMs: 5000 });
+    this.ids.on('error', (err: Error) => log.warn({ err: err.message }, 'certificate renewal failed; keeping the current certificate'));
+    this.source = new SnapshotSource(this.client, { dataDir: options.dataDir, proxyId: options.proxyId, service: options.service, namespace: options.namespace, waitSeconds: 30, backoffMinMs: 200, backoffMaxMs: 10_000 }, (s) => this.apply(s));
+    this.source.on('error', (err: Error) => log.warn({ err: err.message }, 'snapshot watch'));
+    this.source.on('applied', (s: ProxySnapshot) => log.info({ version: s.version }, 'snapshot applied'));
+  }
+
+  get snapshot(): ProxySnapshot | undefined {
+    return this.config?.snapshot;
+  }
+
+  get identity(): IdentityMaterial | undefined {
+    try {
+      return this.ids.current;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async start(): Promise<void> {
+    await this.ids.start();
+    this.ids.on('change', (id: IdentityMaterial) => this.useIdentity(id));
+    this.pool.setIdentity(this.ids.current);
+    await this.source.start();
+    const o = this.options;
+    const accessLog = (line: Record<string, unknown>) => this.log.info(line, 'access');
+    this.inbound = new InboundListener({ config: () => this.config, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 });
+    this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
+    const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog };
+    if (o.outboundPort >= 0) this.ports.outbound = await this.listenOutbound(o.outboundPort, deps);
+    for (const u of o.upstreams) this.ports.upstreams[u.service] = await this.listenOutbound(u.port, deps, u.service);
+    this.admin = createAdminServer(this);
+    this.ports.admin = await new Promise<number>((resolve, reject) => {
+      this.admin!.once('error', reject);
+      this.admin!.listen(o.adminPort, o.bindHost, () => resolve((this.admin!.address() as { port: number }).port));
+    });
+    this.log.info({ ports: this.ports, identity: this.ids.current.identity }, 'sidecar started');
+  }
+
+  readiness(): { ready: boolean; snapshot?: string; controllerConnected: boolean; draining: boolean } {
+    return { ready: Boolean(this.config) && !this.draining, snapshot: this.config?.snapshot.version, controllerConnected: this.source.connected, draining: this.draining };
+  }
+
+  async metricsText(): Promise<string> {
+    const id = this.identity;
+    if (id) this.metrics.certExpiry.set((id.notAfter.getTime() - Date.now()) / 1000);
+    return this.metrics.registry.metrics();
+  }
+
+  /** Stop accepting; requests in flight finish; idle keep-alive connections close. */
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.inbound?.drain();
+    for (const s of this.outboundServers) {
+      s.close();
+      s.closeIdleConnections();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.drain();
+    this.source.close();
+    this.ids.close();
+    this.inbound?.close();
+    for (const s of this.outboundServers) s.closeAllConnections();
+    this.admin?.close();
+    this.admin?.closeAllConnections();
+    this.pool.close();
+    this.client.close();
+  }
+
+  private apply(s: ProxySnapshot): void {
+    // Build everything first; a snapshot that cannot be built throws and the old one stays.
+    const next = new RuntimeConfig(s, this.config);
+    this.config = next;
+    this.metrics.setConfigVersion(s.version);
+    this.ids.updateTrustBundle(s.trustBundle);
+  }
+
+  private useIdentity(id: IdentityMaterial): void {
+    this.pool.setIdentity(id);
+    this.inbound?.setIdentity(id);
+  }
+
+  private listenOutbound(port: number, deps: OutboundDeps, service?: string): Promise<number> {
+    const server = createServer({ headersTimeout: 10_000, requestTimeout: 0, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 }, (req, res) => handleOutbound(deps, req, res, service));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      else socket.destroy();
+    });
+    this.outboundServers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, this.options.bindHost, () => resolve((server.address() as { port: number }).port));
+    });
+  }
+}

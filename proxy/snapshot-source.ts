@@ -1,0 +1,109 @@
+// Keeps the sidecar's snapshot current: serves the last good one from disk at start, then holds
+// a watch (long poll) on the controller and applies each new version. A snapshot that fails to
+// apply is refused and the old one kept; a controller that goes away is retried with backoff
+// while traffic keeps flowing on what we have.
+import { EventEmitter } from 'node:events';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MeshError } from '../core/errors.js';
+import { SNAPSHOT_SCHEMA_VERSION, type ProxySnapshot } from '../core/snapshot/types.js';
+import type { ControllerClient } from './controller-client.js';
+
+export interface SnapshotSourceOptions {
+  dataDir: string;
+  proxyId: string;
+  service: string;
+  namespace: string;
+  waitSeconds: number;
+  backoffMinMs: number;
+  backoffMaxMs: number;
+}
+
+/** Applies a snapshot; throws to refuse it. */
+export type ApplySnapshot = (s: ProxySnapshot) => void;
+
+export class SnapshotSource extends EventEmitter {
+  private current: ProxySnapshot | undefined;
+  private running = false;
+  private abort = new AbortController();
+  /** Times a received snapshot was refused; exported as a metric. */
+  rejected = 0;
+  connected = false;
+
+  constructor(
+    private readonly client: ControllerClient,
+    private readonly options: SnapshotSourceOptions,
+    private readonly apply: ApplySnapshot,
+  ) {
+    super();
+  }
+
+  get snapshot(): ProxySnapshot | undefined {
+    return this.current;
+  }
+
+  /** Applies the stored snapshot if there is one, then starts watching. Resolves once a snapshot is applied. */
+  async start(): Promise<void> {
+    const stored = await this.load();
+    if (stored) this.accept(stored, false);
+    this.running = true;
+    const first = new Promise<void>((resolve) => (this.current ? resolve() : this.once('applied', () => resolve())));
+    void this.loop();
+    await first;
+  }
+
+  close(): void {
+    this.running = false;
+    this.abort.abort();
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = this.options.backoffMinMs;
+    const o = this.options;
+    while (this.running) {
+      try {
+        const q = new URLSearchParams({ proxy: o.proxyId, service: o.service, namespace: o.namespace, wait: `${o.waitSeconds}s` });
+        if (this.current) q.set('version', this.current.version);
+        const res = await this.client.request('GET', `/v1/snapshots?${q}`, undefined, { timeoutMs: (o.waitSeconds + 15) * 1000 });
+        this.connected = true;
+        backoff = o.backoffMinMs;
+        if (res.status === 200) this.accept(JSON.parse(res.body) as ProxySnapshot, true);
+      } catch (err) {
+        if (!this.running) return;
+        this.connected = false;
+        this.emit('error', err);
+        await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random() / 2)));
+        backoff = Math.min(backoff * 2, o.backoffMaxMs);
+      }
+    }
+  }
+
+  private accept(s: ProxySnapshot, persist: boolean): void {
+    try {
+      if (s.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) throw new MeshError('INVALID_ARGUMENT', `snapshot schema ${String(s.schemaVersion)} is not ${SNAPSHOT_SCHEMA_VERSION}; upgrade the sidecar`);
+      this.apply(s);
+    } catch (err) {
+      this.rejected++;
+      this.emit('error', new MeshError('INVALID_ARGUMENT', `snapshot ${s.version} refused, keeping ${this.current?.version ?? 'none'}: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    this.current = s;
+    this.emit('applied', s);
+    if (persist) void this.persist(s).catch((err: unknown) => this.emit('error', err));
+  }
+
+  private async load(): Promise<ProxySnapshot | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.options.dataDir, 'snapshot.json'), 'utf8')) as ProxySnapshot;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async persist(s: ProxySnapshot): Promise<void> {
+    await mkdir(this.options.dataDir, { recursive: true, mode: 0o700 });
+    const path = join(this.options.dataDir, 'snapshot.json');
+    await writeFile(`${path}.tmp`, JSON.stringify(s));
+    await rename(`${path}.tmp`, path);
+  }
+}

@@ -1,0 +1,230 @@
+// The sidecar with real traffic: test apps, sidecars with real mTLS between them, and a real
+// controller. productpage's sidecar offers an explicit local listener for `reviews` (the rootless
+// mode); reviews v1 and v2 each have their own sidecar.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Sidecar } from '../../proxy/sidecar.js';
+import { get, startApp, type TestApp } from '../helpers/apps.js';
+import { startController, type TestController } from '../helpers/controller.js';
+import { waitFor } from '../helpers/ports.js';
+
+const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
+
+describe('sidecar data path', () => {
+  let c: TestController;
+  const apps: Record<string, TestApp> = {};
+  const sidecars: Record<string, Sidecar> = {};
+  const dataDirs: Record<string, string> = {};
+
+  async function sidecar(service: string, id: string, appPort: number, upstreams: { port: number; service: string }[] = []): Promise<Sidecar> {
+    const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
+    dataDirs[id] ??= mkdtempSync(join(tmpdir(), `mesh-sc-${id}-`));
+    const s = new Sidecar(
+      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 1000 },
+      silent,
+    );
+    await s.start();
+    sidecars[id] = s;
+    return s;
+  }
+
+  const productpage = () => sidecars['productpage-1'].ports.upstreams.reviews;
+  const reviewsEndpoints = () => sidecars['productpage-1'].snapshot?.outbound.services.find((s) => s.name === 'reviews')?.clusters[0].endpoints.length ?? 0;
+
+  before(async () => {
+    c = await startController();
+    apps.v1 = await startApp('reviews-v1', (path, n) => (path.startsWith('/flaky') && n === 1 ? 503 : 200));
+    apps.v2 = await startApp('reviews-v2');
+    apps.pp = await startApp('productpage');
+    for (const [id, version, app] of [['reviews-v1', 'v1', apps.v1], ['reviews-v2', 'v2', apps.v2]] as const) {
+      const s = await sidecar('reviews', id, app.port);
+      await c.call('POST', '/v1/catalog/instances', { id, service: 'reviews', address: '127.0.0.1', port: app.port, protocol: 'http', labels: { version }, sidecar: { inboundPort: s.ports.inbound } });
+    }
+    await sidecar('productpage', 'productpage-1', apps.pp.port, [{ port: 0, service: 'reviews' }]);
+    await waitFor('productpage to learn both reviews endpoints', () => reviewsEndpoints() === 2, 5000);
+  });
+
+  after(async () => {
+    for (const s of Object.values(sidecars)) await s.close();
+    for (const a of Object.values(apps)) await a.close();
+    await c?.close();
+  });
+
+  it('carries a call from an app that knows nothing of the mesh over mTLS to the other sidecar', async () => {
+    const r = await get(productpage(), '/reviews/1');
+    assert.equal(r.status, 200);
+    const seen = r.json();
+    assert.match(seen.app, /^reviews-v[12]$/);
+    assert.equal(seen.xfcc.split(';URI=')[1], 'spiffe://cluster.local/ns/default/sa/productpage', 'the server sidecar verified the caller certificate');
+    assert.ok(seen.requestId, 'x-request-id is generated when missing');
+  });
+
+  it('splits traffic 90/10 by a VirtualService, and routes by header', async () => {
+    const applied = await c.call('POST', '/v1/apply', `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 90}
+    - {destination: {host: reviews, subset: v2}, weight: 10}
+`);
+    assert.equal(applied.status, 200, applied.text);
+    await waitFor('the route to reach the sidecar', () => sidecars['productpage-1'].snapshot?.outbound.services.find((s) => s.name === 'reviews')?.httpRoutes.length === 2, 3000);
+    const counts: Record<string, number> = { 'reviews-v1': 0, 'reviews-v2': 0 };
+    for (let i = 0; i < 200; i++) counts[(await get(productpage(), '/reviews/1')).json().app]++;
+    assert.ok(counts['reviews-v1'] >= 160 && counts['reviews-v1'] <= 198, `v1 got ${counts['reviews-v1']} of 200`);
+    assert.ok(counts['reviews-v2'] >= 2, `v2 got ${counts['reviews-v2']} of 200`);
+    for (let i = 0; i < 10; i++) assert.equal((await get(productpage(), '/reviews/1', { 'end-user': 'jason' })).json().app, 'reviews-v2');
+  });
+
+  it('retries a 5xx answer when the route says so', async () => {
+    await c.call('POST', '/v1/apply', `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews, subset: v1}}]
+    retries: {attempts: 2, retryOn: 5xx}
+`);
+    await waitFor('the retry route', () => sidecars['productpage-1'].snapshot?.outbound.services.find((s) => s.name === 'reviews')?.httpRoutes[0].retries?.retryOn.includes('5xx'), 3000);
+    const before = apps.v1.hits;
+    const r = await get(productpage(), '/flaky');
+    assert.equal(r.status, 200);
+    assert.equal(apps.v1.hits - before, 2, 'the first answer was 503, the retry succeeded');
+  });
+
+  it('answers with fault injection and direct responses from the route', async () => {
+    await c.call('POST', '/v1/apply', `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {prefix: /abort}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: reviews, subset: v1}}]
+  - match: [{uri: {exact: /static}}]
+    directResponse: {status: 204}
+  - route: [{destination: {host: reviews, subset: v1}}]
+`);
+    await waitFor('the fault route', () => sidecars['productpage-1'].snapshot?.outbound.services.find((s) => s.name === 'reviews')?.httpRoutes.length === 3, 3000);
+    const hits = apps.v1.hits;
+    assert.equal((await get(productpage(), '/abort/x')).status, 418);
+    assert.equal((await get(productpage(), '/static')).status, 204);
+    assert.equal(apps.v1.hits, hits, 'neither reached the application');
+  });
+
+  it('enforces AuthorizationPolicy on the normalised path, so encoded dot segments do not bypass it', async () => {
+    await c.call('POST', '/v1/apply', `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-admin}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: DENY
+  rules:
+  - to: [{operation: {paths: ["/admin", "/admin/*"]}}]
+`);
+    await waitFor('the policy at the reviews sidecars', () => (sidecars['reviews-v1'].snapshot?.inbound.authorization.deny.length ?? 0) === 1, 3000);
+    const hits = apps.v1.hits;
+    assert.equal((await get(productpage(), '/admin')).status, 403);
+    assert.equal((await get(productpage(), '/public/%2e%2e/admin')).status, 403);
+    assert.equal((await get(productpage(), '//admin/users')).status, 403);
+    assert.equal((await get(productpage(), '/public%2F..%2Fadmin')).status, 400);
+    assert.equal(apps.v1.hits, hits, 'nothing reached the application');
+    const ok = await get(productpage(), '/public/../reviews');
+    assert.equal(ok.status, 200);
+    assert.equal(ok.json().path, '/reviews', 'the application sees the normalised path that was authorized');
+  });
+
+  it('refuses plaintext under STRICT mTLS and accepts it under PERMISSIVE', async () => {
+    const inbound = sidecars['reviews-v1'].ports.inbound;
+    assert.equal((await get(inbound, '/plain')).status, 200, 'PERMISSIVE by default');
+    await c.call('POST', '/v1/apply', 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: STRICT}}\n');
+    await waitFor('STRICT at reviews-v1', () => sidecars['reviews-v1'].snapshot?.inbound.ports[0].mtlsMode === 'STRICT', 3000);
+    const hits = apps.v1.hits;
+    await assert.rejects(get(inbound, '/plain'), /socket hang up|ECONNRESET/);
+    assert.equal(apps.v1.hits, hits);
+    assert.equal((await get(productpage(), '/reviews/1')).status, 200, 'mesh traffic still flows');
+  });
+
+  it('answers 503 at once for an upstream that does not listen', async () => {
+    await c.call('POST', '/v1/apply', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: ratings}}]\n    retries: {attempts: 0}\n');
+    await c.call('POST', '/v1/catalog/instances', { id: 'ratings-dead', service: 'ratings', address: '127.0.0.1', port: 1, labels: {} });
+    await waitFor('ratings in the snapshot', () => sidecars['productpage-1'].snapshot?.outbound.services.some((s) => s.name === 'ratings' && s.clusters[0].endpoints.length === 1), 3000);
+    const r = await get(productpage(), '/x');
+    assert.equal(r.status, 503);
+    assert.equal(r.headers['x-mesh-response-flags'], 'UF');
+  });
+
+  it('reports Istio standard metrics on the admin port', async () => {
+    const res = await fetch(`http://127.0.0.1:${sidecars['productpage-1'].ports.admin}/stats/prometheus`);
+    const text = await res.text();
+    assert.match(text, /istio_requests_total\{reporter="source",source_workload="productpage",source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/productpage",destination_service_name="reviews",[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\} \d+/);
+    assert.match(text, /istio_request_duration_milliseconds_bucket\{/);
+    const inbound = await (await fetch(`http://127.0.0.1:${sidecars['reviews-v1'].ports.admin}/stats/prometheus`)).text();
+    assert.match(inbound, /istio_requests_total\{reporter="destination",source_workload="productpage",[^}]*response_code="403"[^}]*\}/);
+    const ready = await fetch(`http://127.0.0.1:${sidecars['productpage-1'].ports.admin}/ready`);
+    assert.equal(ready.status, 200);
+  });
+
+  it('rejects malformed requests before forwarding anything', async () => {
+    const raw = (text: string) =>
+      new Promise<string>((resolve) => {
+        const s = connect(productpage(), '127.0.0.1', () => s.end(text));
+        let out = '';
+        s.on('data', (d) => (out += d.toString()));
+        s.on('close', () => resolve(out));
+        s.on('error', () => resolve(out));
+      });
+    const hits = apps.v1.hits + apps.v2.hits;
+    assert.match(await raw('POST / HTTP/1.1\r\nHost: reviews\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'), /^HTTP\/1\.1 400/);
+    assert.match(await raw('GET / HTTP/1.1\r\nHost: reviews\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'), /^HTTP\/1\.1 400/);
+    assert.match(await raw('GET / HTTP/1.1\r\nHost : reviews\r\n\r\n'), /^HTTP\/1\.1 400/);
+    assert.match(await raw('GET / HTTP/1.1\r\nHost: reviews\r\nX-A: 1\r\n folded\r\n\r\n'), /^HTTP\/1\.1 400/);
+    assert.match(await raw(`GET / HTTP/1.1\r\nHost: reviews\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`), /^HTTP\/1\.1 431/);
+    assert.equal(apps.v1.hits + apps.v2.hits, hits, 'nothing was forwarded');
+  });
+
+  it('keeps serving from its last snapshot and certificate when the controller goes away, also after a restart', async () => {
+    await c.call('POST', '/v1/apply', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews, subset: v1}}]\n');
+    await waitFor('the v1 route', () => sidecars['productpage-1'].snapshot?.outbound.services.find((s) => s.name === 'reviews')?.httpRoutes[0].action.type === 'route' && (sidecars['productpage-1'].snapshot?.outbound.services.find((s) => s.name === 'reviews')?.httpRoutes[0].action as { destinations: { cluster: string }[] }).destinations[0].cluster.includes('|v1|'), 3000);
+    await new Promise((r) => setTimeout(r, 300)); // let the sidecar write the snapshot to disk
+    const token = (await c.call('POST', '/v1/tokens', { service: 'productpage' })).json().token;
+    await c.close();
+    const r = await get(productpage(), '/reviews/1');
+    assert.equal(r.status, 200);
+    assert.equal(r.json().app, 'reviews-v1');
+    assert.equal(sidecars['productpage-1'].readiness().ready, true);
+
+    // A sidecar restarted while the controller is away starts from what it kept on disk.
+    await sidecars['productpage-1'].close();
+    const again = new Sidecar(
+      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service: 'productpage', namespace: 'default', proxyId: 'productpage-1', trustDomain: 'cluster.local', dataDir: dataDirs['productpage-1'], appHost: '127.0.0.1', appPort: apps.pp.port, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams: [{ port: 0, service: 'reviews' }], drainTimeoutMs: 1000 },
+      silent,
+    );
+    sidecars['productpage-1'] = again;
+    await again.start();
+    assert.equal(again.readiness().controllerConnected, false);
+    const r2 = await get(again.ports.upstreams.reviews, '/reviews/2');
+    assert.equal(r2.status, 200);
+    assert.equal(r2.json().app, 'reviews-v1');
+    assert.equal(r2.json().xfcc.split(';URI=')[1], 'spiffe://cluster.local/ns/default/sa/productpage', 'mTLS with the stored certificate');
+  });
+});
