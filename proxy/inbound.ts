@@ -10,6 +10,7 @@ import { normalisePath } from '../core/policy/paths.js';
 import type { IdentityMaterial } from './identity.js';
 import type { IstioLabels, ProxyMetrics } from './metrics.js';
 import type { RuntimeConfig } from './runtime-config.js';
+import { relayResponse } from './relay.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
 
@@ -71,6 +72,13 @@ export class InboundListener {
 
   private sniff(socket: Socket): void {
     socket.setNoDelay(true);
+    socket.on('error', () => socket.destroy());
+    if (this.deps.config()?.snapshot.inbound.ports[0]?.mtlsMode === 'STRICT') {
+      // Only TLS is allowed: hand the untouched socket to TLS, which then runs on the native
+      // handle. Peeking at a byte (below) leaves TLS on a slower JavaScript stream wrapper.
+      this.tls.emit('connection', socket);
+      return;
+    }
     socket.once('data', (first: Buffer) => {
       socket.pause();
       socket.unshift(first);
@@ -84,7 +92,6 @@ export class InboundListener {
       } else this.http.emit('connection', socket);
       process.nextTick(() => socket.resume());
     });
-    socket.on('error', () => socket.destroy());
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -150,14 +157,11 @@ export class InboundListener {
     delete headers['x-forwarded-client-cert'];
     if (peer) headers['x-forwarded-client-cert'] = `By=${me?.identity ?? ''};URI=${peer}`;
     const up = request({ host: this.deps.appHost, port: this.deps.appPort, method: req.method, path: forwardPath, headers, agent: this.appAgent });
+    up.on('socket', (s) => s.setNoDelay(true));
     up.on('response', (r) => {
       const out: OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(r.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-      res.writeHead(r.statusCode ?? 502, out);
-      let bytes = 0;
-      r.on('data', (c: Buffer) => (bytes += c.length));
-      r.pipe(res);
-      r.on('end', () => finish(r.statusCode ?? 502, '-', bytes));
+      relayResponse(r, res, out, (bytes) => finish(r.statusCode ?? 502, '-', bytes));
     });
     up.on('error', (err) => {
       if (!res.headersSent) local(503, 'UF', `the application did not answer: ${err.message}\n`);

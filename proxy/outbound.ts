@@ -8,6 +8,7 @@ import { endpointKey } from '../core/routing/balancer.js';
 import { pickWeighted, selectRoute, type RequestFacts } from '../core/routing/match.js';
 import type { CompiledHttpRoute, Endpoint, HeaderOps, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
 import type { IstioLabels, ProxyMetrics } from './metrics.js';
+import { relayResponse } from './relay.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
@@ -111,12 +112,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     const headers = copyHeaders(up.headers);
     applyHeaderOps(headers, route.headers?.response);
     applyHeaderOps(headers, dest.headers?.response);
-    res.writeHead(up.statusCode ?? 502, headers);
-    let resBytes = 0;
-    up.on('data', (c: Buffer) => (resBytes += c.length));
-    up.pipe(res);
-    up.on('end', () => finish(up.statusCode ?? 502, '-', resBytes, { upstream_host: result.endpoint ? endpointKey(result.endpoint) : undefined }));
-    up.on('error', () => res.destroy());
+    relayResponse(up, res, headers, (bytes) => finish(up.statusCode ?? 502, '-', bytes, { upstream_host: result.endpoint ? endpointKey(result.endpoint) : undefined }));
   });
 }
 
@@ -181,6 +177,7 @@ function sendOnce(deps: OutboundDeps, cfg: RuntimeConfig, clusterName: string, e
       }
     };
     const up = (target.mtls ? httpsRequest : httpRequest)({ host: target.host, port: target.port, method: req.method, path, headers, agent: target.agent });
+    up.on('socket', (s) => s.setNoDelay(true));
     const timer = Number.isFinite(timeoutMs)
       ? setTimeout(() => {
           up.destroy(new Error('per-try timeout'));
