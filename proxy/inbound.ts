@@ -2,7 +2,7 @@
 // is PERMISSIVE, plaintext too (told apart by the first byte: 0x16 starts a TLS handshake). The
 // peer's SPIFFE ID comes from its verified certificate; the path is normalised; authorization
 // decides; the request goes to the application on its own port, with the normalised path.
-import { Agent, createServer as createHttpServer, request, type IncomingMessage, type Server as HttpServer, type ServerResponse, type OutgoingHttpHeaders } from 'node:http';
+import { Agent, createServer as createHttpServer, request, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { authorize } from '../core/policy/authz.js';
@@ -11,8 +11,7 @@ import type { IdentityMaterial } from './identity.js';
 import type { IstioLabels, ProxyMetrics } from './metrics.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import { relayResponse } from './relay.js';
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+import { answerClientError, forwardableHeaders } from './http-util.js';
 
 export interface InboundDeps {
   config(): RuntimeConfig | undefined;
@@ -34,11 +33,7 @@ export class InboundListener {
 
   constructor(private readonly deps: InboundDeps) {
     this.http = createHttpServer({ headersTimeout: deps.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: deps.idleTimeoutMs, maxHeaderSize: 16 * 1024 }, (req, res) => this.handle(req, res));
-    this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      else socket.destroy();
-    });
+    this.http.on('clientError', answerClientError);
     const id = deps.identity();
     this.tls = createTlsServer({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2' });
     this.tls.on('secureConnection', (s: TLSSocket) => this.http.emit('connection', s));
@@ -151,17 +146,14 @@ export class InboundListener {
     });
     if (!decision.allowed) return local(403, 'UAEX', 'RBAC: access denied\n', { policy: decision.policy });
 
-    const headers: OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    const headers = forwardableHeaders(req.headers);
     // Tell the application who called, as Envoy's XFCC does; never trust one the caller sent.
     delete headers['x-forwarded-client-cert'];
     if (peer) headers['x-forwarded-client-cert'] = `By=${me?.identity ?? ''};URI=${peer}`;
     const up = request({ host: this.deps.appHost, port: this.deps.appPort, method: req.method, path: forwardPath, headers, agent: this.appAgent });
     up.on('socket', (s) => s.setNoDelay(true));
     up.on('response', (r) => {
-      const out: OutgoingHttpHeaders = {};
-      for (const [k, v] of Object.entries(r.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-      relayResponse(r, res, out, (bytes) => finish(r.statusCode ?? 502, '-', bytes));
+      relayResponse(r, res, forwardableHeaders(r.headers), (bytes) => finish(r.statusCode ?? 502, '-', bytes));
     });
     up.on('error', (err) => {
       if (!res.headersSent) local(503, 'UF', `the application did not answer: ${err.message}\n`);

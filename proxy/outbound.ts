@@ -9,10 +9,10 @@ import { pickWeighted, selectRoute, type RequestFacts } from '../core/routing/ma
 import type { CompiledHttpRoute, Endpoint, HeaderOps, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
 import type { IstioLabels, ProxyMetrics } from './metrics.js';
 import { relayResponse } from './relay.js';
+import { forwardableHeaders } from './http-util.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-authenticate']);
 /** Request bodies up to this size are buffered so that they can be retried. */
 const MAX_RETRY_BODY = 1024 * 1024;
 
@@ -109,7 +109,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     labels.destination_version = result.endpoint?.labels.version ?? 'unknown';
     labels.connection_security_policy = result.endpoint?.sidecarPort !== undefined && entry.cluster.tls.mode !== 'DISABLE' ? 'mutual_tls' : 'none';
     if (labels.connection_security_policy === 'mutual_tls') labels.destination_principal = entry.cluster.tls.subjectAltNames[0] ?? 'unknown';
-    const headers = copyHeaders(up.headers);
+    const headers = forwardableHeaders(up.headers);
     applyHeaderOps(headers, route.headers?.response);
     applyHeaderOps(headers, dest.headers?.response);
     relayResponse(up, res, headers, (bytes) => finish(up.statusCode ?? 502, '-', bytes, { upstream_host: result.endpoint ? endpointKey(result.endpoint) : undefined }));
@@ -157,7 +157,7 @@ function shouldRetry(on: string[], a: Attempt): boolean {
 function sendOnce(deps: OutboundDeps, cfg: RuntimeConfig, clusterName: string, endpoint: Endpoint, route: CompiledHttpRoute, dest: WeightedCluster, req: IncomingMessage, body: Buffer | undefined, service: OutboundService, timeoutMs: number): Promise<Attempt> {
   const cluster = cfg.clusters.get(clusterName)!.cluster;
   const target = deps.pool.target(cluster, endpoint);
-  const headers = copyHeaders(req.headers);
+  const headers = forwardableHeaders(req.headers);
   const url = splitTarget(req.url);
   let path = url.pathname + url.search;
   if (route.rewrite?.uri !== undefined) {
@@ -203,7 +203,7 @@ function mirror(deps: OutboundDeps, cfg: RuntimeConfig, clusterName: string, req
   const endpoint = entry.balancer.pick({ now: Date.now(), random });
   if (!endpoint) return;
   const target = deps.pool.target(entry.cluster, endpoint);
-  const headers = copyHeaders(req.headers);
+  const headers = forwardableHeaders(req.headers);
   // Istio marks mirrored requests with -shadow on the authority.
   headers.host = `${(req.headers.host ?? service.name).replace(/:\d+$/, '')}-shadow`;
   const up = (target.mtls ? httpsRequest : httpRequest)({ host: target.host, port: target.port, method: req.method, path: req.url, headers, agent: target.agent, timeout: 10_000 });
@@ -232,12 +232,6 @@ function splitTarget(raw: string | undefined): { pathname: string; search: strin
   const pathname = q === -1 ? target : target.slice(0, q);
   const search = q === -1 ? '' : target.slice(q);
   return { pathname, search, searchParams: new URLSearchParams(search) };
-}
-
-function copyHeaders(h: IncomingMessage['headers']): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-  return out;
 }
 
 function applyHeaderOps(headers: OutgoingHttpHeaders, ops: HeaderOps | undefined): void {

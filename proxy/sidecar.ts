@@ -8,6 +8,7 @@ import { IdentityManager, type IdentityMaterial } from './identity.js';
 import { InboundListener } from './inbound.js';
 import { ProxyMetrics } from './metrics.js';
 import { handleOutbound, type OutboundDeps } from './outbound.js';
+import { answerClientError } from './http-util.js';
 import { RuntimeConfig } from './runtime-config.js';
 import { SnapshotSource } from './snapshot-source.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -141,11 +142,7 @@ export class Sidecar {
 
   private listenOutbound(port: number, deps: OutboundDeps, service?: string): Promise<number> {
     const server = createServer({ headersTimeout: 10_000, requestTimeout: 0, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 }, (req, res) => handleOutbound(deps, req, res, service));
-    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      else socket.destroy();
-    });
+    server.on('clientError', answerClientError);
     this.outboundServers.push(server);
     return new Promise((resolve, reject) => {
       server.once('error', reject);

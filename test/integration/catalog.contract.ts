@@ -20,7 +20,7 @@ export function catalogContract(name: string, harness: CatalogHarness): void {
       ({ catalog, close } = await harness.open());
       await catalog.start();
       // A real application whose health endpoint the test can turn bad.
-      app = createServer((req, res) => {
+      app = createServer((_req, res) => {
         res.statusCode = appHealthy ? 200 : 500;
         res.end(appHealthy ? 'ok' : 'sick');
       });

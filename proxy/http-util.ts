@@ -1,0 +1,22 @@
+// HTTP pieces both listeners share.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** Connection-scoped headers that a proxy must not forward (RFC 9110 7.6.1). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-authenticate']);
+
+export function forwardableHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  return out;
+}
+
+/**
+ * A request the HTTP parser refused (CL+TE, duplicate Content-Length, bare CR, obs-fold, bad
+ * header names, oversized headers): answer 400 or 431 and close; nothing is forwarded.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  if (socket.writable) socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  else socket.destroy();
+}
