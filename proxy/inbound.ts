@@ -30,6 +30,7 @@ export class InboundListener {
   private readonly tls: TlsServer;
   private readonly http: HttpServer;
   private readonly appAgent = new Agent({ keepAlive: true, maxSockets: 1024, scheduling: 'lifo' });
+  private open = 0;
 
   constructor(private readonly deps: InboundDeps) {
     this.http = createHttpServer({ headersTimeout: deps.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: deps.idleTimeoutMs, maxHeaderSize: 16 * 1024 }, (req, res) => this.handle(req, res));
@@ -53,6 +54,11 @@ export class InboundListener {
     this.tls.setSecureContext({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, minVersion: 'TLSv1.2' });
   }
 
+  /** Connections still open (after drain: those finishing a request). */
+  openConnections(): number {
+    return this.open;
+  }
+
   /** Stop accepting; open keep-alive connections close after their current request. */
   drain(): void {
     this.net.close();
@@ -66,6 +72,8 @@ export class InboundListener {
   }
 
   private sniff(socket: Socket): void {
+    this.open++;
+    socket.once('close', () => this.open--);
     socket.setNoDelay(true);
     socket.on('error', () => socket.destroy());
     if (this.deps.config()?.snapshot.inbound.ports[0]?.mtlsMode === 'STRICT') {

@@ -26,6 +26,7 @@ const argv = yargs(hideBin(process.argv))
   .option('outbound-port', { type: 'number', default: 15001, describe: 'capture listener for redirected traffic; -1 disables' })
   .option('admin-port', { type: 'number', default: 15000 })
   .option('upstream', { type: 'array', string: true, default: [], describe: 'explicit local listener SERVICE=PORT (rootless setups), repeatable' })
+  .option('drain-timeout', { type: 'number', default: 20, describe: 'seconds that requests in flight get to finish after SIGTERM' })
   .option('log-level', { type: 'string', default: 'info' })
   .strict()
   .parseSync();
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
       outboundPort: argv['outbound-port'],
       adminPort: argv['admin-port'],
       upstreams,
-      drainTimeoutMs: 20_000,
+      drainTimeoutMs: argv['drain-timeout'] * 1000,
     },
     log,
   );
@@ -65,9 +66,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'draining');
-    sidecar.drain();
-    // Finish in-flight requests up to the deadline, then exit.
-    setTimeout(() => void sidecar.close().then(() => process.exit(0)), 5000).unref();
+    void sidecar.shutdown().then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -2,6 +2,7 @@
 // atomically. A request reads the config it started with, so a swap never changes a request in
 // flight; balancer state (active counts, ejections) carries over for endpoints that remain.
 import { ClusterBalancer } from '../core/routing/balancer.js';
+import { hostOfAuthority } from '../core/routing/match.js';
 import type { Cluster, OutboundService, ProxySnapshot } from '../core/snapshot/types.js';
 
 export interface ClusterEntry {
@@ -32,7 +33,6 @@ export class RuntimeConfig {
   }
 
   serviceForAuthority(authority: string): OutboundService | undefined {
-    const host = authority.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
-    return this.byHost.get(host);
+    return this.byHost.get(hostOfAuthority(authority));
   }
 }

@@ -115,6 +115,19 @@ export class Sidecar {
     }
   }
 
+  /** SIGTERM: drain, let requests in flight finish up to the drain deadline, then close. */
+  async shutdown(): Promise<void> {
+    this.drain();
+    const servers = [...this.outboundServers];
+    const deadline = Date.now() + this.options.drainTimeoutMs;
+    const open = async () => {
+      const counts = await Promise.all(servers.map((s) => new Promise<number>((r) => s.getConnections((_e, n) => r(n ?? 0)))));
+      return counts.reduce((a, b) => a + b, 0) + (this.inbound?.openConnections() ?? 0);
+    };
+    while (Date.now() < deadline && (await open()) > 0) await new Promise((r) => setTimeout(r, 50));
+    await this.close();
+  }
+
   async close(): Promise<void> {
     this.drain();
     this.source.close();

@@ -31,7 +31,6 @@ export class SnapshotHub {
   private compiler: SnapshotCompiler | undefined;
   private gcTimer: NodeJS.Timeout | undefined;
   private draining = false;
-  rounds = 0;
 
   constructor(
     private readonly context: () => CompileContext,
@@ -123,7 +122,6 @@ export class SnapshotHub {
 
   private recompile(): void {
     this.compiler = undefined; // a new round sees the new inputs
-    this.rounds++;
     const compiler = this.compilerForRound();
     const now = Date.now();
     for (const state of this.proxies.values()) {

@@ -1,5 +1,5 @@
 // Picks the route for a request: first route whose any-of matches hold, as Envoy does.
-import type { CompiledHttpRoute, CompiledMatch, OutboundService, StringMatcher } from '../snapshot/types.js';
+import type { CompiledHttpRoute, CompiledMatch, StringMatcher } from '../snapshot/types.js';
 
 export interface RequestFacts {
   method: string;
@@ -56,10 +56,9 @@ export function selectRoute(routes: CompiledHttpRoute[], f: RequestFacts): Compi
   return routes.find((r) => r.match.length === 0 || r.match.some((m) => matchHolds(m, f)));
 }
 
-/** The outbound service a Host/authority names (port stripped), or undefined. */
-export function serviceForAuthority(services: OutboundService[], authority: string): OutboundService | undefined {
-  const host = authority.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
-  return services.find((s) => s.hosts.includes(host));
+/** The host an authority names, as OutboundService.hosts lists it: lower case, no port, no trailing dot. */
+export function hostOfAuthority(authority: string): string {
+  return authority.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
 }
 
 /** Weighted choice; `roll` in [0, 100). */

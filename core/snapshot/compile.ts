@@ -36,10 +36,6 @@ export interface CompiledSnapshot {
   jsonParts: string[];
 }
 
-export function joinParts(parts: string[]): string {
-  return parts.join('');
-}
-
 const hash = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export class SnapshotCompiler {

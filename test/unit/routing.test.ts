@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { pickWeighted, selectRoute, serviceForAuthority, type RequestFacts } from '../../core/routing/match.js';
-import type { CompiledHttpRoute, OutboundService } from '../../core/snapshot/types.js';
+import { hostOfAuthority, pickWeighted, selectRoute, type RequestFacts } from '../../core/routing/match.js';
+import type { CompiledHttpRoute } from '../../core/snapshot/types.js';
 
 const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({ method: 'GET', path: '/reviews/1', query: new URLSearchParams(), headers: {}, authority: 'reviews:9080', scheme: 'http', port: 9080, ...over });
 const route = (name: string, match: CompiledHttpRoute['match']): CompiledHttpRoute => ({ name, match, action: { type: 'direct', status: 200 } });
@@ -25,10 +25,9 @@ describe('route selection', () => {
     assert.equal(selectRoute(routes, facts({ path: '/nocookie', headers: { cookie: 'a=b' } }))?.name, 'default');
   });
 
-  it('finds the service by any of its host names, ignoring the port', () => {
-    const svc = { hosts: ['reviews', 'reviews.default.svc.cluster.local'] } as OutboundService;
-    assert.equal(serviceForAuthority([svc], 'Reviews.default.svc.cluster.local:9080'), svc);
-    assert.equal(serviceForAuthority([svc], 'ratings'), undefined);
+  it('reads the host of an authority as the snapshot lists hosts', () => {
+    assert.equal(hostOfAuthority('Reviews.default.svc.cluster.local.:9080'), 'reviews.default.svc.cluster.local');
+    assert.equal(hostOfAuthority('reviews'), 'reviews');
   });
 
   it('splits by weight', () => {
