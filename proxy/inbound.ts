@@ -152,7 +152,7 @@ export class InboundListener {
       path: normal.path,
       headers: req.headers,
     });
-    if (!decision.allowed) return local(403, 'UAEX', 'RBAC: access denied\n', { policy: decision.policy });
+    if (!decision.allowed) return local(403, 'RBAC', 'RBAC: access denied\n', { policy: decision.policy });
 
     const headers = forwardableHeaders(req.headers);
     // Tell the application who called, as Envoy's XFCC does; never trust one the caller sent.

@@ -57,6 +57,7 @@ async function main(): Promise<void> {
       adminPort: argv['admin-port'],
       upstreams,
       drainTimeoutMs: argv['drain-timeout'] * 1000,
+      telemetryIntervalMs: 10_000,
     },
     log,
   );

@@ -20,6 +20,8 @@ export interface OutboundDeps {
   config(): RuntimeConfig | undefined;
   pool: UpstreamPool;
   metrics: ProxyMetrics;
+  /** Mesh-wide telemetry: one call per finished request with its destination `namespace/service`. */
+  report?(destination: string, status: number, ms: number): void;
   log(line: Record<string, unknown>): void;
   random?: () => number;
 }
@@ -60,6 +62,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     labels.response_flags = flags;
     const ms = performance.now() - started;
     deps.metrics.record(labels, ms, reqBytes, resBytes);
+    if (service) deps.report?.(`${service.namespace}/${service.name}`, status, ms);
     deps.log({ direction: 'outbound', method: req.method, path: req.url, authority, status, flags, duration_ms: Math.round(ms * 1000) / 1000, upstream_service: labels.destination_service_name, request_id: req.headers['x-request-id'], ...extra });
   };
   const local = (status: number, flags: string, body: string) => {

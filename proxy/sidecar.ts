@@ -12,6 +12,7 @@ import { answerClientError } from './http-util.js';
 import { RuntimeConfig } from './runtime-config.js';
 import { SnapshotSource } from './snapshot-source.js';
 import { UpstreamPool } from './upstream-pool.js';
+import { TelemetryReporter } from './telemetry-reporter.js';
 
 export interface SidecarOptions {
   controller: string;
@@ -33,6 +34,8 @@ export interface SidecarOptions {
   /** Explicit local listeners for rootless setups: local port -> service. */
   upstreams: { port: number; service: string }[];
   drainTimeoutMs: number;
+  /** How often request summaries go to the controller. */
+  telemetryIntervalMs: number;
 }
 
 export class Sidecar {
@@ -41,6 +44,7 @@ export class Sidecar {
   private readonly ids: IdentityManager;
   private readonly source: SnapshotSource;
   private readonly pool = new UpstreamPool();
+  private readonly telemetry: TelemetryReporter;
   private config: RuntimeConfig | undefined;
   private inbound: InboundListener | undefined;
   private readonly outboundServers: Server[] = [];
@@ -57,6 +61,7 @@ export class Sidecar {
     const identity = `spiffe://${options.trustDomain}/ns/${options.namespace}/sa/${options.service}`;
     this.ids = new IdentityManager(this.client, { dataDir: options.dataDir, expectedIdentity: identity, bootstrapToken: options.bootstrapToken, renewAt: 0.5, retryMs: 5000 });
     this.ids.on('error', (err: Error) => log.warn({ err: err.message }, 'certificate renewal failed; keeping the current certificate'));
+    this.telemetry = new TelemetryReporter(this.client, options.proxyId, `${options.namespace}/${options.service}`, options.telemetryIntervalMs);
     this.source = new SnapshotSource(this.client, { dataDir: options.dataDir, proxyId: options.proxyId, service: options.service, namespace: options.namespace, waitSeconds: 30, backoffMinMs: 200, backoffMaxMs: 10_000 }, (s) => this.apply(s));
     this.source.on('error', (err: Error) => log.warn({ err: err.message }, 'snapshot watch'));
     this.source.on('applied', (s: ProxySnapshot) => log.info({ version: s.version }, 'snapshot applied'));
@@ -83,7 +88,8 @@ export class Sidecar {
     const accessLog = (line: Record<string, unknown>) => this.log.info(line, 'access');
     this.inbound = new InboundListener({ config: () => this.config, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 });
     this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
-    const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog };
+    const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
+    this.telemetry.start();
     if (o.outboundPort >= 0) this.ports.outbound = await this.listenOutbound(o.outboundPort, deps);
     for (const u of o.upstreams) this.ports.upstreams[u.service] = await this.listenOutbound(u.port, deps, u.service);
     this.admin = createAdminServer(this);
@@ -130,6 +136,8 @@ export class Sidecar {
 
   async close(): Promise<void> {
     this.drain();
+    this.telemetry.close();
+    await this.telemetry.flush();
     this.source.close();
     this.ids.close();
     this.inbound?.close();

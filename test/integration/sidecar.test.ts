@@ -25,7 +25,7 @@ describe('sidecar data path', () => {
     const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
     dataDirs[id] ??= mkdtempSync(join(tmpdir(), `mesh-sc-${id}-`));
     const s = new Sidecar(
-      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 1000 },
+      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 1000, telemetryIntervalMs: 200 },
       silent,
     );
     await s.start();
@@ -184,6 +184,15 @@ spec:
     assert.equal(ready.status, 200);
   });
 
+  it('sends request summaries to the controller, which shows the edge mesh-wide', async () => {
+    const edge = await waitFor('the productpage -> reviews edge at the controller', async () => {
+      const edges = (await c.call('GET', '/v1/telemetry/edges')).json().edges as { source: string; destination: string; requests: number; errorRate: number; p50Ms: number }[];
+      return edges.find((e) => e.source === 'default/productpage' && e.destination === 'default/reviews' && e.requests >= 200 && e.errorRate > 0);
+    }, 3000);
+    assert.ok(edge.p50Ms !== null && edge.p50Ms > 0);
+    assert.ok(edge.errorRate < 0.05, `error rate ${edge.errorRate}: one 503 among more than 200 requests`);
+  });
+
   it('rejects malformed requests before forwarding anything', async () => {
     const raw = (text: string) =>
       new Promise<string>((resolve) => {
@@ -216,7 +225,7 @@ spec:
     // A sidecar restarted while the controller is away starts from what it kept on disk.
     await sidecars['productpage-1'].close();
     const again = new Sidecar(
-      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service: 'productpage', namespace: 'default', proxyId: 'productpage-1', trustDomain: 'cluster.local', dataDir: dataDirs['productpage-1'], appHost: '127.0.0.1', appPort: apps.pp.port, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams: [{ port: 0, service: 'reviews' }], drainTimeoutMs: 1000 },
+      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service: 'productpage', namespace: 'default', proxyId: 'productpage-1', trustDomain: 'cluster.local', dataDir: dataDirs['productpage-1'], appHost: '127.0.0.1', appPort: apps.pp.port, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams: [{ port: 0, service: 'reviews' }], drainTimeoutMs: 1000, telemetryIntervalMs: 200 },
       silent,
     );
     sidecars['productpage-1'] = again;
