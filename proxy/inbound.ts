@@ -6,6 +6,8 @@ import { Agent, createServer as createHttpServer, request, type IncomingMessage,
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { authorize } from '../core/policy/authz.js';
+import { authenticateJwt } from '../core/policy/jwt.js';
+import type { JwksCache } from './jwks-cache.js';
 import { normalisePath } from '../core/policy/paths.js';
 import type { IdentityMaterial } from './identity.js';
 import type { IstioLabels, ProxyMetrics } from './metrics.js';
@@ -15,6 +17,7 @@ import { answerClientError, forwardableHeaders } from './http-util.js';
 
 export interface InboundDeps {
   config(): RuntimeConfig | undefined;
+  jwks: JwksCache;
   identity(): IdentityMaterial;
   metrics: ProxyMetrics;
   log(line: Record<string, unknown>): void;
@@ -143,8 +146,13 @@ export class InboundListener {
     if (!normal.path) return local(400, 'DPE', `bad request path: ${normal.reason}\n`);
     const forwardPath = normal.path + (q === -1 ? '' : rawTarget.slice(q));
 
+    const jwt = authenticateJwt(cfg.snapshot.inbound.jwtRules, req.headers, new URLSearchParams(q === -1 ? '' : rawTarget.slice(q + 1)), this.deps.jwks.keys, Date.now() / 1000);
+    if (jwt.error) return local(401, '-', `${jwt.error}\n`);
+
     const decision = authorize(cfg.snapshot.inbound.authorization, {
       peerIdentity: peer,
+      requestPrincipal: jwt.principal,
+      claims: jwt.claims,
       sourceIp: req.socket.remoteAddress ?? '',
       host: req.headers.host ?? '',
       port: this.deps.appPort,
@@ -155,6 +163,8 @@ export class InboundListener {
     if (!decision.allowed) return local(403, 'RBAC', 'RBAC: access denied\n', { policy: decision.policy });
 
     const headers = forwardableHeaders(req.headers);
+    if (jwt.rule && jwt.location?.header && !jwt.rule.forwardOriginalToken) delete headers[jwt.location.header];
+    if (jwt.rule?.outputPayloadToHeader && jwt.claims) headers[jwt.rule.outputPayloadToHeader.toLowerCase()] = Buffer.from(JSON.stringify(jwt.claims)).toString('base64url');
     // Tell the application who called, as Envoy's XFCC does; never trust one the caller sent.
     delete headers['x-forwarded-client-cert'];
     if (peer) headers['x-forwarded-client-cert'] = `By=${me?.identity ?? ''};URI=${peer}`;

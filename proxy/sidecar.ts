@@ -13,6 +13,7 @@ import { RuntimeConfig } from './runtime-config.js';
 import { SnapshotSource } from './snapshot-source.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { TelemetryReporter } from './telemetry-reporter.js';
+import { JwksCache } from './jwks-cache.js';
 
 export interface SidecarOptions {
   controller: string;
@@ -45,6 +46,7 @@ export class Sidecar {
   private readonly source: SnapshotSource;
   private readonly pool = new UpstreamPool();
   private readonly telemetry: TelemetryReporter;
+  private readonly jwks = new JwksCache();
   private config: RuntimeConfig | undefined;
   private inbound: InboundListener | undefined;
   private readonly outboundServers: Server[] = [];
@@ -86,7 +88,7 @@ export class Sidecar {
     await this.source.start();
     const o = this.options;
     const accessLog = (line: Record<string, unknown>) => this.log.info(line, 'access');
-    this.inbound = new InboundListener({ config: () => this.config, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 });
+    this.inbound = new InboundListener({ config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 });
     this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
     const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
     this.telemetry.start();
@@ -153,6 +155,7 @@ export class Sidecar {
     const next = new RuntimeConfig(s, this.config);
     this.config = next;
     this.metrics.setConfigVersion(s.version);
+    void this.jwks.prefetch(s.inbound.jwtRules);
     this.ids.updateTrustBundle(s.trustBundle);
   }
 

@@ -12,6 +12,7 @@ import { Sidecar } from '../../proxy/sidecar.js';
 import { get, startApp, type TestApp } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
+import { testIssuer } from '../helpers/jwt.js';
 
 const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
 
@@ -151,6 +152,46 @@ spec:
     const ok = await get(productpage(), '/public/../reviews');
     assert.equal(ok.status, 200);
     assert.equal(ok.json().path, '/reviews', 'the application sees the normalised path that was authorized');
+  });
+
+  it('checks JWTs per RequestAuthentication and lets AuthorizationPolicy require them', async () => {
+    const issuer = testIssuer('ES256');
+    const yaml = `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  jwtRules:
+  - issuer: https://issuer.test
+    audiences: [bookinfo]
+    jwks: '${issuer.jwks}'
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: secure-needs-jwt}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: DENY
+  rules:
+  - to: [{operation: {paths: ["/secure/*"]}}]
+    from: [{source: {notRequestPrincipals: ["*"]}}]
+`;
+    assert.equal((await c.call('POST', '/v1/apply', yaml)).status, 200);
+    await waitFor('the JWT rule at reviews-v1', () => (sidecars['reviews-v1'].snapshot?.inbound.jwtRules.length ?? 0) === 1 && (sidecars['reviews-v2'].snapshot?.inbound.jwtRules.length ?? 0) === 1, 3000);
+    const now = Math.floor(Date.now() / 1000);
+    const good = issuer.token({ iss: 'https://issuer.test', sub: 'alice', aud: 'bookinfo', exp: now + 600 });
+    assert.equal((await get(productpage(), '/open')).status, 200, 'no token: passes where no policy asks for one');
+    assert.equal((await get(productpage(), '/secure/data')).status, 403, 'no token: refused where the policy asks for one');
+    const ok = await get(productpage(), '/secure/data', { authorization: `Bearer ${good}` });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.json().headers.authorization, undefined, 'the token is not forwarded (forwardOriginalToken: false)');
+    assert.equal((await get(productpage(), '/open', { authorization: `Bearer ${good.slice(0, -4)}AAAA` })).status, 401, 'a bad signature is refused even where no policy asks');
+    const expired = issuer.token({ iss: 'https://issuer.test', sub: 'alice', aud: 'bookinfo', exp: now - 3600 });
+    const r = await get(productpage(), '/secure/data', { authorization: `Bearer ${expired}` });
+    assert.equal(r.status, 401);
+    assert.match(r.body, /Jwt is expired/);
+    await c.call('DELETE', '/v1/resources/ra/default/jwt');
+    await c.call('DELETE', '/v1/resources/ap/default/secure-needs-jwt');
   });
 
   it('refuses plaintext under STRICT mTLS and accepts it under PERMISSIVE', async () => {
