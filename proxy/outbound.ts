@@ -97,6 +97,11 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
   const entry = cfg.clusters.get(dest.cluster);
   if (!entry) return void local(503, 'NR', `no cluster ${dest.cluster} (is the subset defined in a DestinationRule?)\n`);
   labels.destination_service_name = entry.cluster.service;
+  if (!entry.balancer.admit(entry.cluster.connectionPool)) {
+    // Overflow answers at once and does not count toward outlier ejection.
+    deps.metrics.overflows.inc({ cluster: dest.cluster });
+    return void local(503, 'UO', 'upstream connect error or disconnect/reset before headers. reset reason: overflow\n');
+  }
 
   void readBody(req).then(async (body) => {
     reqBytes = body?.length ?? Number(req.headers['content-length'] ?? 0);

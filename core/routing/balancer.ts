@@ -2,7 +2,7 @@
 // consistent hash (rendezvous hashing, so removing an endpoint moves only its own keys), with
 // outlier detection ejecting endpoints after consecutive errors. Stateful but free of I/O: time
 // and randomness come in as arguments.
-import type { Cluster, Endpoint, LbPolicy, OutlierDetection } from '../snapshot/types.js';
+import type { Cluster, ConnectionPool, Endpoint, LbPolicy, OutlierDetection } from '../snapshot/types.js';
 
 interface EndpointState {
   endpoint: Endpoint;
@@ -38,6 +38,8 @@ export class ClusterBalancer {
   private states: EndpointState[] = [];
   private rr = 0;
   ejectionsTotal = 0;
+  /** Requests in flight to this cluster, for connection-pool limits. */
+  inFlight = 0;
 
   constructor(
     private lb: LbPolicy,
@@ -94,7 +96,16 @@ export class ClusterBalancer {
     }
   }
 
+  /**
+   * Connection-pool admission, as Envoy's circuit breakers: at most maxRequests in flight, and at
+   * most maxPendingRequests beyond what maxConnections can carry. False means overflow (503 UO).
+   */
+  admit(pool: ConnectionPool): boolean {
+    return this.inFlight < pool.maxRequests && this.inFlight < pool.maxConnections + pool.maxPendingRequests;
+  }
+
   started(e: Endpoint): void {
+    this.inFlight++;
     const s = this.find(e);
     if (s) s.active++;
   }
@@ -104,6 +115,7 @@ export class ClusterBalancer {
    * reset (a gateway error). Returns true when this result ejected the endpoint.
    */
   finished(e: Endpoint, status: number, now: number): boolean {
+    this.inFlight = Math.max(0, this.inFlight - 1);
     const s = this.find(e);
     if (!s) return false;
     s.active = Math.max(0, s.active - 1);

@@ -13,11 +13,13 @@ export interface TestApp {
 export async function startApp(name: string, behaviour: (path: string, hitsOfPath: number) => number = () => 200): Promise<TestApp> {
   const perPath = new Map<string, number>();
   const app: TestApp = { server: createServer(), port: 0, hits: 0, close: () => new Promise((r) => app.server.close(() => r())) };
-  app.server.on('request', (req, res) => {
+  app.server.on('request', async (req, res) => {
     app.hits++;
     const n = (perPath.get(req.url ?? '/') ?? 0) + 1;
     perPath.set(req.url ?? '/', n);
     const status = behaviour(req.url ?? '/', n);
+    // `/slow...` answers after 300 ms, for tests of concurrency limits and timeouts.
+    if ((req.url ?? '').startsWith('/slow')) await new Promise((r) => setTimeout(r, 300));
     const body = JSON.stringify({ app: name, path: req.url, method: req.method, xfcc: req.headers['x-forwarded-client-cert'] ?? null, host: req.headers.host, requestId: req.headers['x-request-id'] ?? null, headers: req.headers });
     res.writeHead(status, { 'content-type': 'application/json', 'x-app': name });
     res.end(body);

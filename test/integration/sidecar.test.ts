@@ -194,6 +194,43 @@ spec:
     await c.call('DELETE', '/v1/resources/ap/default/secure-needs-jwt');
   });
 
+  it('answers overflow at once with 503 UO when connection-pool limits are reached, and times out slow upstreams', async () => {
+    await c.call('POST', '/v1/apply', `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 1}
+      http: {http1MaxPendingRequests: 1}
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {prefix: /slow/timeout}}]
+    timeout: 100ms
+    route: [{destination: {host: reviews, subset: v1}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+`);
+    await waitFor('the pool limits at productpage', () => sidecars['productpage-1'].snapshot?.outbound.services.find((s) => s.name === 'reviews')?.clusters.find((x) => x.subset === 'v1')?.connectionPool.maxConnections === 1 && sidecars['productpage-1'].snapshot?.outbound.services.find((s) => s.name === 'reviews')?.httpRoutes.length === 2, 3000);
+    const started = Date.now();
+    const results = await Promise.all([1, 2, 3, 4].map((i) => get(productpage(), `/slow/${i}`)));
+    const overflow = results.filter((r) => r.status === 503 && r.headers['x-mesh-response-flags'] === 'UO');
+    assert.equal(results.filter((r) => r.status === 200).length, 2, 'one connection plus one pending request are admitted');
+    assert.equal(overflow.length, 2);
+    assert.ok(Date.now() - started < 2000);
+    const timedOut = await get(productpage(), '/slow/timeout');
+    assert.equal(timedOut.status, 504);
+    assert.equal(timedOut.headers['x-mesh-response-flags'], 'UT');
+    await c.call('DELETE', '/v1/resources/vs/default/reviews');
+    await c.call('POST', '/v1/apply', 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: reviews\n  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]\n');
+  });
+
   it('refuses plaintext under STRICT mTLS and accepts it under PERMISSIVE', async () => {
     const inbound = sidecars['reviews-v1'].ports.inbound;
     assert.equal((await get(inbound, '/plain')).status, 200, 'PERMISSIVE by default');
