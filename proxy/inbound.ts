@@ -20,12 +20,20 @@ export interface InboundDeps {
   jwks: JwksCache;
   identity(): IdentityMaterial;
   metrics: ProxyMetrics;
-  log(line: Record<string, unknown>): void;
+  /** The access log; absent when its level is off, so that no log line is even built. */
+  log?(line: Record<string, unknown>): void;
   appHost: string;
   appPort: number;
   /** Slow-client limits. */
   headersTimeoutMs: number;
   idleTimeoutMs: number;
+}
+
+/** The peer's SPIFFE ID, read once per connection: getPeerCertificate() is costly per request. */
+const peers = new WeakMap<TLSSocket, string | undefined>();
+function peerIdentity(socket: TLSSocket): string | undefined {
+  if (!peers.has(socket)) peers.set(socket, (socket.getPeerCertificate().subjectaltname ?? '').split(', ').find((s) => s.startsWith('URI:'))?.slice(4));
+  return peers.get(socket);
 }
 
 export class InboundListener {
@@ -93,7 +101,7 @@ export class InboundListener {
       else if (port?.mtlsMode === 'STRICT') {
         // STRICT: plaintext is refused before any byte reaches the application.
         socket.destroy();
-        this.deps.log({ direction: 'inbound', refused: 'plaintext connection under STRICT mTLS', peer: socket.remoteAddress });
+        this.deps.log?.({ direction: 'inbound', refused: 'plaintext connection under STRICT mTLS', peer: socket.remoteAddress });
         return;
       } else this.http.emit('connection', socket);
       process.nextTick(() => socket.resume());
@@ -105,7 +113,7 @@ export class InboundListener {
     const cfg = this.deps.config();
     const me = cfg?.snapshot.proxy;
     const tlsSocket = req.socket as TLSSocket;
-    const peer = tlsSocket.encrypted ? (tlsSocket.getPeerCertificate().subjectaltname ?? '').split(', ').find((s) => s.startsWith('URI:'))?.slice(4) : undefined;
+    const peer = tlsSocket.encrypted ? peerIdentity(tlsSocket) : undefined;
     const labels: IstioLabels = {
       reporter: 'destination',
       source_workload: /\/sa\/([^/]+)$/.exec(peer ?? '')?.[1] ?? 'unknown',
@@ -125,7 +133,7 @@ export class InboundListener {
       labels.response_flags = flags;
       const ms = performance.now() - started;
       this.deps.metrics.record(labels, ms, Number(req.headers['content-length'] ?? 0), resBytes);
-      this.deps.log({ direction: 'inbound', method: req.method, path: req.url, status, flags, duration_ms: Math.round(ms * 1000) / 1000, source_principal: peer, request_id: req.headers['x-request-id'], ...extra });
+      this.deps.log?.({ direction: 'inbound', method: req.method, path: req.url, status, flags, duration_ms: Math.round(ms * 1000) / 1000, source_principal: peer, request_id: req.headers['x-request-id'], ...extra });
     };
     const local = (status: number, flags: string, body: string, extra?: Record<string, unknown>) => {
       res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-mesh-response-flags': flags });
@@ -135,7 +143,7 @@ export class InboundListener {
     if (!cfg) return local(503, 'NC', 'the sidecar has no configuration yet\n');
     if (!peer && cfg.snapshot.inbound.ports[0]?.mtlsMode === 'STRICT') {
       // A plaintext connection opened while the mode was PERMISSIVE: STRICT now, so it ends here.
-      this.deps.log({ direction: 'inbound', refused: 'plaintext request under STRICT mTLS', peer: req.socket.remoteAddress });
+      this.deps.log?.({ direction: 'inbound', refused: 'plaintext request under STRICT mTLS', peer: req.socket.remoteAddress });
       req.socket.destroy();
       return;
     }

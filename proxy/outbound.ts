@@ -22,7 +22,8 @@ export interface OutboundDeps {
   metrics: ProxyMetrics;
   /** Mesh-wide telemetry: one call per finished request with its destination `namespace/service`. */
   report?(destination: string, status: number, ms: number): void;
-  log(line: Record<string, unknown>): void;
+  /** The access log; absent when its level is off, so that no log line is even built. */
+  log?(line: Record<string, unknown>): void;
   random?: () => number;
 }
 
@@ -63,7 +64,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     const ms = performance.now() - started;
     deps.metrics.record(labels, ms, reqBytes, resBytes);
     if (service) deps.report?.(`${service.namespace}/${service.name}`, status, ms);
-    deps.log({ direction: 'outbound', method: req.method, path: req.url, authority, status, flags, duration_ms: Math.round(ms * 1000) / 1000, upstream_service: labels.destination_service_name, request_id: req.headers['x-request-id'], ...extra });
+    deps.log?.({ direction: 'outbound', method: req.method, path: req.url, authority, status, flags, duration_ms: Math.round(ms * 1000) / 1000, upstream_service: labels.destination_service_name, request_id: req.headers['x-request-id'], ...extra });
   };
   const local = (status: number, flags: string, body: string) => {
     if (!res.headersSent) {

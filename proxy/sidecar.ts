@@ -87,7 +87,7 @@ export class Sidecar {
     this.pool.setIdentity(this.ids.current);
     await this.source.start();
     const o = this.options;
-    const accessLog = (line: Record<string, unknown>) => this.log.info(line, 'access');
+    const accessLog = this.log.isLevelEnabled('info') ? (line: Record<string, unknown>) => this.log.info(line, 'access') : undefined;
     this.inbound = new InboundListener({ config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 });
     this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
     const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
