@@ -26,7 +26,7 @@ describe('sidecar data path', () => {
     const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
     dataDirs[id] ??= mkdtempSync(join(tmpdir(), `mesh-sc-${id}-`));
     const s = new Sidecar(
-      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 1000, telemetryIntervalMs: 200 },
+      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: upstreams.length > 0 ? 0 : -1, adminPort: 0, upstreams, drainTimeoutMs: 1000, telemetryIntervalMs: 200 },
       silent,
     );
     await s.start();
@@ -63,6 +63,18 @@ describe('sidecar data path', () => {
     assert.match(seen.app, /^reviews-v[12]$/);
     assert.equal(seen.xfcc.split(';URI=')[1], 'spiffe://cluster.local/ns/default/sa/productpage', 'the server sidecar verified the caller certificate');
     assert.ok(seen.requestId, 'x-request-id is generated when missing');
+  });
+
+  it('routes captured traffic by its Host header, whichever name of the service the app used', async () => {
+    const port = sidecars['productpage-1'].ports.outbound;
+    for (const host of ['reviews', 'reviews:9080', 'reviews.service.consul', 'reviews.default.svc.cluster.local:9080']) {
+      const r = await get(port, '/reviews/1', { host });
+      assert.equal(r.status, 200, host);
+      assert.match(r.json().app, /^reviews-v[12]$/);
+    }
+    const unknown = await get(port, '/', { host: 'nowhere.example.com' });
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.headers['x-mesh-response-flags'], 'NR');
   });
 
   it('splits traffic 90/10 by a VirtualService, and routes by header', async () => {
