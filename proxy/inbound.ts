@@ -2,7 +2,8 @@
 // is PERMISSIVE, plaintext too (told apart by the first byte: 0x16 starts a TLS handshake). The
 // peer's SPIFFE ID comes from its verified certificate; the path is normalised; authorization
 // decides; the request goes to the application on its own port, with the normalised path.
-import { Agent, createServer as createHttpServer, request, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { Pool } from 'undici';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { authorize } from '../core/policy/authz.js';
@@ -12,7 +13,7 @@ import { normalisePath } from '../core/policy/paths.js';
 import type { IdentityMaterial } from './identity.js';
 import type { IstioLabels, ProxyMetrics } from './metrics.js';
 import type { RuntimeConfig } from './runtime-config.js';
-import { relayResponse } from './relay.js';
+import { callUpstream } from './upstream-call.js';
 import { answerClientError, forwardableHeaders } from './http-util.js';
 
 export interface InboundDeps {
@@ -40,10 +41,12 @@ export class InboundListener {
   private readonly net: NetServer;
   private readonly tls: TlsServer;
   private readonly http: HttpServer;
-  private readonly appAgent = new Agent({ keepAlive: true, maxSockets: 1024, scheduling: 'lifo' });
+  private readonly app: Pool;
   private open = 0;
 
   constructor(private readonly deps: InboundDeps) {
+    const host = deps.appHost.includes(':') ? `[${deps.appHost}]` : deps.appHost;
+    this.app = new Pool(`http://${host}:${deps.appPort}`, { connections: 1024, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 0, bodyTimeout: 0 });
     this.http = createHttpServer({ headersTimeout: deps.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: deps.idleTimeoutMs, maxHeaderSize: 16 * 1024 }, (req, res) => this.handle(req, res));
     this.http.on('clientError', answerClientError);
     const id = deps.identity();
@@ -79,7 +82,7 @@ export class InboundListener {
   close(): void {
     this.drain();
     this.http.closeAllConnections();
-    this.appAgent.destroy();
+    void this.app.destroy().catch(() => undefined);
   }
 
   private sniff(socket: Socket): void {
@@ -176,15 +179,14 @@ export class InboundListener {
     // Tell the application who called, as Envoy's XFCC does; never trust one the caller sent.
     delete headers['x-forwarded-client-cert'];
     if (peer) headers['x-forwarded-client-cert'] = `By=${me?.identity ?? ''};URI=${peer}`;
-    const up = request({ host: this.deps.appHost, port: this.deps.appPort, method: req.method, path: forwardPath, headers, agent: this.appAgent });
-    up.on('socket', (s) => s.setNoDelay(true));
-    up.on('response', (r) => {
-      relayResponse(r, res, forwardableHeaders(r.headers), (bytes) => finish(r.statusCode ?? 502, '-', bytes));
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    void callUpstream(this.app, { method: req.method ?? 'GET', path: forwardPath, headers, body: hasBody ? req : null, timeoutMs: Infinity }, res, (_status, h) => forwardableHeaders(h)).then((outcome) => {
+      if (outcome.relayed) return finish(outcome.status, '-', outcome.bytes);
+      if (res.headersSent) {
+        res.destroy();
+        return finish(outcome.status, 'UPE', outcome.bytes);
+      }
+      local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
     });
-    up.on('error', (err) => {
-      if (!res.headersSent) local(503, 'UF', `the application did not answer: ${err.message}\n`);
-      else res.destroy();
-    });
-    req.pipe(up);
   }
 }

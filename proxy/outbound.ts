@@ -2,13 +2,12 @@
 // upstream, or redirected by iptables with the destination in the Host header) are routed by
 // the snapshot, balanced, retried and timed out, and sent over mTLS to the remote sidecar.
 import { randomUUID } from 'node:crypto';
-import { request as httpRequest, type IncomingMessage, type ServerResponse, type OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { endpointKey } from '../core/routing/balancer.js';
 import { pickWeighted, selectRoute, type RequestFacts } from '../core/routing/match.js';
 import type { CompiledHttpRoute, Endpoint, HeaderOps, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
 import type { IstioLabels, ProxyMetrics } from './metrics.js';
-import { relayResponse } from './relay.js';
+import { callUpstream, type UpstreamRequest } from './upstream-call.js';
 import { forwardableHeaders } from './http-util.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
@@ -27,13 +26,6 @@ export interface OutboundDeps {
   random?: () => number;
 }
 
-interface Attempt {
-  status: number;
-  flags: string;
-  res?: IncomingMessage;
-  error?: Error;
-  endpoint?: Endpoint;
-}
 
 /** Handles one request; `fixedService` is set for explicit upstream listeners. */
 export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: ServerResponse, fixedService?: string): void {
@@ -108,64 +100,93 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     reqBytes = body?.length ?? Number(req.headers['content-length'] ?? 0);
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     if (route.mirror && random() * 100 < route.mirror.percent) mirror(deps, cfg, route.mirror.cluster, req, body, service, random);
-    const result = await attempts(deps, cfg, route, dest, req, body, service, random);
-    if (!result.res) {
-      const status = result.status || 503;
-      return local(status, result.flags, `upstream ${result.flags === 'UT' ? 'request timeout' : `connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}`}\n`);
+    const result = await attempts(deps, cfg, route, dest, req, res, body, service, random, (endpoint) => {
+      labels.destination_workload = entry.cluster.service;
+      labels.destination_version = endpoint.labels.version ?? 'unknown';
+      const mtls = endpoint.sidecarPort !== undefined && entry.cluster.tls.mode !== 'DISABLE';
+      labels.connection_security_policy = mtls ? 'mutual_tls' : 'none';
+      labels.destination_principal = mtls ? (entry.cluster.tls.subjectAltNames[0] ?? 'unknown') : 'unknown';
+    });
+    if (result.relayed) return finish(result.status, '-', result.bytes, { upstream_host: result.endpoint ? endpointKey(result.endpoint) : undefined });
+    if (res.headersSent) {
+      // The answer broke off after its headers went out: all we can do is close.
+      res.destroy();
+      return finish(result.status, 'UPE', result.bytes);
     }
-    const up = result.res;
-    labels.destination_workload = entry.cluster.service;
-    labels.destination_version = result.endpoint?.labels.version ?? 'unknown';
-    labels.connection_security_policy = result.endpoint?.sidecarPort !== undefined && entry.cluster.tls.mode !== 'DISABLE' ? 'mutual_tls' : 'none';
-    if (labels.connection_security_policy === 'mutual_tls') labels.destination_principal = entry.cluster.tls.subjectAltNames[0] ?? 'unknown';
-    const headers = forwardableHeaders(up.headers);
-    applyHeaderOps(headers, route.headers?.response);
-    applyHeaderOps(headers, dest.headers?.response);
-    relayResponse(up, res, headers, (bytes) => finish(up.statusCode ?? 502, '-', bytes, { upstream_host: result.endpoint ? endpointKey(result.endpoint) : undefined }));
+    local(result.timedOut ? 504 : 503, result.flags, `upstream ${result.timedOut ? 'request timeout' : `connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}`}\n`);
   });
 }
 
-async function attempts(deps: OutboundDeps, cfg: RuntimeConfig, route: CompiledHttpRoute, dest: WeightedCluster, req: IncomingMessage, body: Buffer | undefined, service: OutboundService, random: () => number): Promise<Attempt> {
+interface AttemptResult {
+  relayed: boolean;
+  status: number;
+  bytes: number;
+  flags: string;
+  timedOut: boolean;
+  error?: Error;
+  endpoint?: Endpoint;
+}
+
+/** Tries endpoints until one answers with something the retry policy accepts, or attempts run out. */
+async function attempts(
+  deps: OutboundDeps,
+  cfg: RuntimeConfig,
+  route: CompiledHttpRoute,
+  dest: WeightedCluster,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: Buffer | undefined,
+  service: OutboundService,
+  random: () => number,
+  onEndpoint: (e: Endpoint) => void,
+): Promise<AttemptResult> {
   const entry = cfg.clusters.get(dest.cluster)!;
   const retry = route.retries;
+  const retryOn = retry?.retryOn ?? [];
   // A body too large to buffer was streamed to the first attempt and cannot be sent again.
   const maxAttempts = body === undefined ? 1 : 1 + (retry?.attempts ?? 0);
   const deadline = route.timeoutMs ? Date.now() + route.timeoutMs : Infinity;
   const tried = new Set<string>();
-  let last: Attempt = { status: 503, flags: 'UH' };
+  let last: AttemptResult = { relayed: false, status: 0, bytes: 0, flags: 'UH', timedOut: false };
   for (let i = 0; i < maxAttempts; i++) {
     const endpoint = entry.balancer.pick({ now: Date.now(), random, hashKey: hashKey(entry.cluster.lb, req) }, tried);
-    if (!endpoint) return { status: 503, flags: 'UH' };
+    if (!endpoint) return { ...last, flags: 'UH' };
     tried.add(endpointKey(endpoint));
     const remaining = deadline - Date.now();
-    if (remaining <= 0) return { status: 504, flags: 'UT' };
-    const perTry = Math.min(retry?.perTryTimeoutMs ?? Infinity, remaining);
+    if (remaining <= 0) return { ...last, relayed: false, status: 0, flags: 'UT', timedOut: true };
+    const finalAttempt = i === maxAttempts - 1;
+    onEndpoint(endpoint);
     entry.balancer.started(endpoint);
     deps.metrics.upstreamActive.inc({ cluster: dest.cluster });
-    last = await sendOnce(deps, cfg, entry.cluster.name, endpoint, route, dest, req, body, service, perTry);
+    const outcome = await callUpstream(deps.pool.target(entry.cluster, endpoint).pool, upstreamRequest(route, dest, req, body, service, Math.min(retry?.perTryTimeoutMs ?? Infinity, remaining)), res, (status, headers) => {
+      if (!finalAttempt && shouldRetry(retryOn, status)) return undefined;
+      const out = forwardableHeaders(headers);
+      applyHeaderOps(out, route.headers?.response);
+      applyHeaderOps(out, dest.headers?.response);
+      return out;
+    });
     deps.metrics.upstreamActive.dec({ cluster: dest.cluster });
-    if (entry.balancer.finished(endpoint, last.res?.statusCode ?? 0, Date.now())) deps.metrics.ejections.inc({ cluster: dest.cluster });
-    last.endpoint = endpoint;
-    if (!shouldRetry(retry?.retryOn ?? [], last) || i === maxAttempts - 1) break;
-    last.res?.resume(); // discard the failed answer
+    if (entry.balancer.finished(endpoint, outcome.status, Date.now())) deps.metrics.ejections.inc({ cluster: dest.cluster });
+    last = { relayed: outcome.relayed, status: outcome.status, bytes: outcome.bytes, flags: outcome.timedOut ? 'UT' : outcome.status === 0 ? 'UF' : '-', timedOut: outcome.timedOut, error: outcome.error, endpoint };
+    if (outcome.relayed || res.headersSent) return last;
+    const retriable = outcome.status === 0 ? retryOn.some((r) => CONNECT_RETRY.has(r)) : shouldRetry(retryOn, outcome.status);
+    if (!retriable || finalAttempt) break;
     await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** i, 250) * (0.5 + random())));
   }
-  if (last.flags === 'UT' && deadline !== Infinity && Date.now() >= deadline) return { ...last, status: 504 };
   return last;
 }
 
-function shouldRetry(on: string[], a: Attempt): boolean {
-  const status = a.res?.statusCode ?? 0;
-  if (!a.res) return on.includes('connect-failure') || on.includes('reset') || on.includes('5xx') || on.includes('gateway-error') || (a.flags === 'UT' && on.includes('5xx'));
+/** Conditions under which a failure to get any answer (connect error, reset, timeout) is retried. */
+const CONNECT_RETRY = new Set(['connect-failure', 'reset', '5xx', 'gateway-error', 'refused-stream', 'unavailable']);
+
+function shouldRetry(on: string[], status: number): boolean {
   if (on.includes('5xx') && status >= 500) return true;
   if (on.includes('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
   if (on.includes('retriable-4xx') && status === 409) return true;
   return on.includes(String(status));
 }
 
-function sendOnce(deps: OutboundDeps, cfg: RuntimeConfig, clusterName: string, endpoint: Endpoint, route: CompiledHttpRoute, dest: WeightedCluster, req: IncomingMessage, body: Buffer | undefined, service: OutboundService, timeoutMs: number): Promise<Attempt> {
-  const cluster = cfg.clusters.get(clusterName)!.cluster;
-  const target = deps.pool.target(cluster, endpoint);
+function upstreamRequest(route: CompiledHttpRoute, dest: WeightedCluster, req: IncomingMessage, body: Buffer | undefined, service: OutboundService, timeoutMs: number): UpstreamRequest {
   const headers = forwardableHeaders(req.headers);
   const url = splitTarget(req.url);
   let path = url.pathname + url.search;
@@ -176,50 +197,31 @@ function sendOnce(deps: OutboundDeps, cfg: RuntimeConfig, clusterName: string, e
   headers.host = route.rewrite?.authority ?? req.headers.host ?? service.name;
   applyHeaderOps(headers, route.headers?.request);
   applyHeaderOps(headers, dest.headers?.request);
-  if (body !== undefined) headers['content-length'] = body.length;
-  return new Promise((resolve) => {
-    let settled = false;
-    const done = (a: Attempt) => {
-      if (!settled) {
-        settled = true;
-        resolve(a);
-      }
-    };
-    const up = (target.mtls ? httpsRequest : httpRequest)({ host: target.host, port: target.port, method: req.method, path, headers, agent: target.agent });
-    up.on('socket', (s) => s.setNoDelay(true));
-    const timer = Number.isFinite(timeoutMs)
-      ? setTimeout(() => {
-          up.destroy(new Error('per-try timeout'));
-          done({ status: 504, flags: 'UT', error: new Error('upstream request timeout') });
-        }, timeoutMs)
-      : undefined;
-    up.on('response', (r) => {
-      clearTimeout(timer);
-      done({ status: r.statusCode ?? 502, flags: '-', res: r });
-    });
-    up.on('error', (err) => {
-      clearTimeout(timer);
-      done({ status: 503, flags: 'UF', error: err });
-    });
-    if (body !== undefined) up.end(body);
-    else req.pipe(up);
-  });
+  if (body !== undefined) headers['content-length'] = String(body.length);
+  return { method: req.method ?? 'GET', path, headers, body: body === undefined ? req : body.length > 0 ? body : null, timeoutMs };
 }
 
+/** Fire and forget: the mirror's answer is read and dropped; Istio marks the authority with -shadow. */
 function mirror(deps: OutboundDeps, cfg: RuntimeConfig, clusterName: string, req: IncomingMessage, body: Buffer | undefined, service: OutboundService, random: () => number): void {
   const entry = cfg.clusters.get(clusterName);
-  if (!entry || (body === undefined && req.headers['content-length'] && req.headers['content-length'] !== '0')) return;
+  if (!entry || body === undefined) return;
   const endpoint = entry.balancer.pick({ now: Date.now(), random });
   if (!endpoint) return;
-  const target = deps.pool.target(entry.cluster, endpoint);
   const headers = forwardableHeaders(req.headers);
-  // Istio marks mirrored requests with -shadow on the authority.
   headers.host = `${(req.headers.host ?? service.name).replace(/:\d+$/, '')}-shadow`;
-  const up = (target.mtls ? httpsRequest : httpRequest)({ host: target.host, port: target.port, method: req.method, path: req.url, headers, agent: target.agent, timeout: 10_000 });
-  up.on('response', (r) => r.resume());
-  up.on('error', () => undefined); // fire and forget
-  up.on('timeout', () => up.destroy());
-  up.end(body);
+  delete headers.expect;
+  entry.balancer.started(endpoint);
+  deps.pool
+    .target(entry.cluster, endpoint)
+    .pool.request({ method: (req.method ?? 'GET') as 'GET', path: req.url ?? '/', headers: headers as Record<string, string>, body: body.length > 0 ? body : null, headersTimeout: 10_000, bodyTimeout: 10_000 })
+    .then(
+      (r) => {
+        entry.balancer.finished(endpoint, r.statusCode, Date.now());
+        return r.body.dump();
+      },
+      () => entry.balancer.finished(endpoint, 0, Date.now()),
+    )
+    .catch(() => undefined);
 }
 
 function hashKey(lb: { type: string; header?: string; cookie?: { name: string }; sourceIp?: boolean; queryParam?: string }, req: IncomingMessage): string | undefined {
