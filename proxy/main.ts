@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
+// The small young generation keeps the sidecar's RSS down under load at no measured cost in throughput
+// (bench/data-path.ts: about 110 MB with the default, about 88 MB with 2 MB semi-spaces).
 // mesh-proxy: the sidecar beside one service instance.
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
