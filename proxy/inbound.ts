@@ -2,7 +2,8 @@
 // is PERMISSIVE, plaintext too (told apart by the first byte: 0x16 starts a TLS handshake). The
 // peer's SPIFFE ID comes from its verified certificate; the path is normalised; authorization
 // decides; the request goes to the application on its own port, with the normalised path.
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type OutgoingHttpHeaders, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
@@ -14,6 +15,7 @@ import type { IdentityMaterial } from './identity.js';
 import type { IstioLabels, ProxyMetrics } from './metrics.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import { callUpstream } from './upstream-call.js';
+import { connectPlain, refuseUpgrade, requestHead, splice } from './upgrade.js';
 import { answerClientError, forwardableHeaders } from './http-util.js';
 
 export interface InboundDeps {
@@ -43,16 +45,19 @@ export class InboundListener {
   private readonly http: HttpServer;
   private readonly app: Pool;
   private open = 0;
+  private readonly upgraded = new Set<Duplex>();
 
   constructor(private readonly deps: InboundDeps) {
     const host = deps.appHost.includes(':') ? `[${deps.appHost}]` : deps.appHost;
     this.app = new Pool(`http://${host}:${deps.appPort}`, { connections: 1024, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 0, bodyTimeout: 0 });
     this.http = createHttpServer({ headersTimeout: deps.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: deps.idleTimeoutMs, maxHeaderSize: 16 * 1024 }, (req, res) => this.handle(req, res));
     this.http.on('clientError', answerClientError);
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     const id = deps.identity();
     this.tls = createTlsServer({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2' });
     this.tls.on('secureConnection', (s: TLSSocket) => this.http.emit('connection', s));
-    this.tls.on('tlsClientError', () => undefined); // a peer without a valid mesh certificate: the handshake fails, nothing else to do
+    // A peer without a valid mesh certificate, or plaintext under STRICT: the handshake fails and the connection ends.
+    this.tls.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
     this.net = createNetServer((socket) => this.sniff(socket));
   }
 
@@ -82,6 +87,7 @@ export class InboundListener {
   close(): void {
     this.drain();
     this.http.closeAllConnections();
+    for (const s of this.upgraded) s.destroy();
     void this.app.destroy().catch(() => undefined);
   }
 
@@ -143,23 +149,38 @@ export class InboundListener {
       res.end(body);
       finish(status, flags, Buffer.byteLength(body), extra);
     };
-    if (!cfg) return local(503, 'NC', 'the sidecar has no configuration yet\n');
+    const verdict = this.admit(req, peer);
+    if (verdict.kind === 'close') return void req.socket.destroy();
+    if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
+    const { forwardPath, headers } = verdict;
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    void callUpstream(this.app, { method: req.method ?? 'GET', path: forwardPath, headers, body: hasBody ? req : null, timeoutMs: Infinity }, res, (_status, h) => forwardableHeaders(h)).then((outcome) => {
+      if (outcome.relayed) return finish(outcome.status, '-', outcome.bytes);
+      if (res.headersSent) {
+        res.destroy();
+        return finish(outcome.status, 'UPE', outcome.bytes);
+      }
+      local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
+    });
+  }
+  /**
+   * The inbound decisions every request gets, upgraded or not: mTLS mode, path normalisation,
+   * JWT, authorization. Returns the path and headers to forward, or how to refuse.
+   */
+  private admit(req: IncomingMessage, peer: string | undefined): Verdict {
+    const cfg = this.deps.config();
+    if (!cfg) return { kind: 'refuse', status: 503, flags: 'NC', body: 'the sidecar has no configuration yet\n' };
     if (!peer && cfg.snapshot.inbound.ports[0]?.mtlsMode === 'STRICT') {
       // A plaintext connection opened while the mode was PERMISSIVE: STRICT now, so it ends here.
       this.deps.log?.({ direction: 'inbound', refused: 'plaintext request under STRICT mTLS', peer: req.socket.remoteAddress });
-      req.socket.destroy();
-      return;
+      return { kind: 'close' };
     }
-
     const rawTarget = req.url ?? '/';
     const q = rawTarget.indexOf('?');
     const normal = normalisePath(q === -1 ? rawTarget : rawTarget.slice(0, q));
-    if (!normal.path) return local(400, 'DPE', `bad request path: ${normal.reason}\n`);
-    const forwardPath = normal.path + (q === -1 ? '' : rawTarget.slice(q));
-
+    if (!normal.path) return { kind: 'refuse', status: 400, flags: 'DPE', body: `bad request path: ${normal.reason}\n` };
     const jwt = authenticateJwt(cfg.snapshot.inbound.jwtRules, req.headers, new URLSearchParams(q === -1 ? '' : rawTarget.slice(q + 1)), this.deps.jwks.keys, Date.now() / 1000);
-    if (jwt.error) return local(401, '-', `${jwt.error}\n`);
-
+    if (jwt.error) return { kind: 'refuse', status: 401, flags: '-', body: `${jwt.error}\n` };
     const decision = authorize(cfg.snapshot.inbound.authorization, {
       peerIdentity: peer,
       requestPrincipal: jwt.principal,
@@ -171,22 +192,35 @@ export class InboundListener {
       path: normal.path,
       headers: req.headers,
     });
-    if (!decision.allowed) return local(403, 'RBAC', 'RBAC: access denied\n', { policy: decision.policy });
-
+    if (!decision.allowed) return { kind: 'refuse', status: 403, flags: 'RBAC', body: 'RBAC: access denied\n', extra: { policy: decision.policy } };
     const headers = forwardableHeaders(req.headers);
     if (jwt.rule && jwt.location?.header && !jwt.rule.forwardOriginalToken) delete headers[jwt.location.header];
     if (jwt.rule?.outputPayloadToHeader && jwt.claims) headers[jwt.rule.outputPayloadToHeader.toLowerCase()] = Buffer.from(JSON.stringify(jwt.claims)).toString('base64url');
     // Tell the application who called, as Envoy's XFCC does; never trust one the caller sent.
     delete headers['x-forwarded-client-cert'];
-    if (peer) headers['x-forwarded-client-cert'] = `By=${me?.identity ?? ''};URI=${peer}`;
-    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    void callUpstream(this.app, { method: req.method ?? 'GET', path: forwardPath, headers, body: hasBody ? req : null, timeoutMs: Infinity }, res, (_status, h) => forwardableHeaders(h)).then((outcome) => {
-      if (outcome.relayed) return finish(outcome.status, '-', outcome.bytes);
-      if (res.headersSent) {
-        res.destroy();
-        return finish(outcome.status, 'UPE', outcome.bytes);
-      }
-      local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
+    if (peer) headers['x-forwarded-client-cert'] = `By=${cfg.snapshot.proxy.identity};URI=${peer}`;
+    return { kind: 'forward', forwardPath: normal.path + (q === -1 ? '' : rawTarget.slice(q)), headers, removeHeader: jwt.rule && !jwt.rule.forwardOriginalToken ? jwt.location?.header : undefined };
+  }
+
+  /** WebSocket and other upgrades: the same decisions, then a byte pipe to the application. */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const tlsSocket = req.socket as TLSSocket;
+    const peer = tlsSocket.encrypted ? peerIdentity(tlsSocket) : undefined;
+    const verdict = this.admit(req, peer);
+    if (verdict.kind === 'close') return void socket.destroy();
+    if (verdict.kind === 'refuse') return refuseUpgrade(socket, verdict.status, verdict.body.trim(), verdict.flags);
+    const app = connectPlain(this.deps.appHost, this.deps.appPort);
+    const extra: [string, string][] = typeof verdict.headers['x-forwarded-client-cert'] === 'string' ? [['x-forwarded-client-cert', verdict.headers['x-forwarded-client-cert']]] : [];
+    app.once('connect', () => {
+      app.write(requestHead(req, verdict.forwardPath, req.headers.host ?? '', extra, verdict.removeHeader));
+      if (head.length > 0) app.write(head);
+      splice(socket, app, this.upgraded, () => this.deps.log?.({ direction: 'inbound', upgrade: req.headers.upgrade, path: verdict.forwardPath, source_principal: peer, closed: true }));
     });
+    app.once('error', (err) => refuseUpgrade(socket, 503, `the application did not answer: ${err.message}`, 'UF'));
   }
 }
+
+type Verdict =
+  | { kind: 'forward'; forwardPath: string; headers: OutgoingHttpHeaders; removeHeader?: string }
+  | { kind: 'refuse'; status: number; flags: string; body: string; extra?: Record<string, unknown> }
+  | { kind: 'close' };

@@ -3,11 +3,14 @@
 // the snapshot, balanced, retried and timed out, and sent over mTLS to the remote sidecar.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import { endpointKey } from '../core/routing/balancer.js';
 import { pickWeighted, selectRoute, type RequestFacts } from '../core/routing/match.js';
 import type { CompiledHttpRoute, Endpoint, HeaderOps, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
 import type { IstioLabels, ProxyMetrics } from './metrics.js';
 import { callUpstream, type UpstreamRequest } from './upstream-call.js';
+import { refuseUpgrade, requestHead, splice } from './upgrade.js';
 import { forwardableHeaders } from './http-util.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
@@ -19,6 +22,8 @@ export interface OutboundDeps {
   config(): RuntimeConfig | undefined;
   pool: UpstreamPool;
   metrics: ProxyMetrics;
+  /** Upgraded (WebSocket) connections in use; the sidecar ends them on close. */
+  upgraded: Set<Duplex>;
   /** Mesh-wide telemetry: one call per finished request with its destination `namespace/service`. */
   report?(destination: string, status: number, ms: number): void;
   /** The access log; absent when its level is off, so that no log line is even built. */
@@ -66,11 +71,10 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     finish(status, flags, Buffer.byteLength(body));
   };
 
-  if (!cfg || !service) return void local(404, 'NR', `no route: ${cfg ? `no service in the mesh answers to "${authority}"` : 'the sidecar has no configuration yet'}\n`);
-  const url = splitTarget(req.url);
-  const facts: RequestFacts = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, authority, scheme: 'http', port: Number(/:(\d+)$/.exec(authority)?.[1] ?? 80) };
-  const route = selectRoute(service.httpRoutes, facts);
-  if (!route) return void local(404, 'NR', `no route matches ${req.method} ${url.pathname} for ${service.name}\n`);
+  const resolved = resolveRoute(cfg, service, req, authority);
+  if ('status' in resolved) return void local(resolved.status, 'NR', resolved.body);
+  const { route, url } = resolved;
+  if (!cfg || !service) return; // for the type checker: resolveRoute answered with a status when either is missing
   if (!req.headers['x-request-id']) req.headers['x-request-id'] = randomUUID();
 
   const action = route.action;
@@ -114,6 +118,58 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
       return finish(result.status, 'UPE', result.bytes);
     }
     local(result.timedOut ? 504 : 503, result.flags, `upstream ${result.timedOut ? 'request timeout' : `connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}`}\n`);
+  });
+}
+
+/** The route for a request, or why there is none (404 NR, as Envoy answers). */
+function resolveRoute(cfg: RuntimeConfig | undefined, service: OutboundService | undefined, req: IncomingMessage, authority: string): { route: CompiledHttpRoute; url: ReturnType<typeof splitTarget> } | { status: number; body: string } {
+  if (!cfg || !service) return { status: 404, body: `no route: ${cfg ? `no service in the mesh answers to "${authority}"` : 'the sidecar has no configuration yet'}\n` };
+  const url = splitTarget(req.url);
+  const facts: RequestFacts = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, authority, scheme: 'http', port: Number(/:(\d+)$/.exec(authority)?.[1] ?? 80) };
+  const route = selectRoute(service.httpRoutes, facts);
+  if (!route) return { status: 404, body: `no route matches ${req.method} ${url.pathname} for ${service.name}\n` };
+  return { route, url };
+}
+
+/**
+ * WebSocket and other upgrades from the application: routed like a request (route, subset,
+ * endpoint), then the connection becomes a byte pipe to the endpoint, over mTLS to its sidecar.
+ */
+export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, socket: Duplex, head: Buffer, fixedService?: string): void {
+  const cfg = deps.config();
+  const random = deps.random ?? Math.random;
+  const authority = req.headers.host ?? fixedService ?? '';
+  const service = cfg && (fixedService ? cfg.byName.get(fixedService) : cfg.serviceForAuthority(authority));
+  const resolved = resolveRoute(cfg, service, req, authority);
+  if ('status' in resolved) return refuseUpgrade(socket, resolved.status, resolved.body.trim(), 'NR');
+  if (!cfg || !service) return;
+  const { route, url } = resolved;
+  if (route.action.type !== 'route') return refuseUpgrade(socket, 404, 'the route answers directly; nothing to upgrade to', 'NR');
+  const dest = pickWeighted(route.action.destinations, random() * 100)!;
+  const entry = cfg.clusters.get(dest.cluster);
+  const endpoint = entry?.balancer.pick({ now: Date.now(), random, hashKey: hashKey(entry.cluster.lb, req) });
+  if (!entry || !endpoint) return refuseUpgrade(socket, 503, 'no healthy upstream', 'UH');
+  let path = url.pathname + url.search;
+  if (route.rewrite?.uri !== undefined) path = route.rewrite.uri + url.search;
+  const upstream = deps.pool.connectRaw(entry.cluster, endpoint);
+  entry.balancer.started(endpoint);
+  let ended = false;
+  const end = (status: number) => {
+    if (ended) return;
+    ended = true;
+    entry.balancer.finished(endpoint, status, Date.now());
+  };
+  upstream.once(upstream instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
+    upstream.write(requestHead(req, path, route.rewrite?.authority ?? req.headers.host ?? service.name));
+    if (head.length > 0) upstream.write(head);
+    splice(socket, upstream, deps.upgraded, () => {
+      end(101);
+      deps.log?.({ direction: 'outbound', upgrade: req.headers.upgrade, authority, upstream_host: endpointKey(endpoint), closed: true });
+    });
+  });
+  upstream.once('error', (err) => {
+    end(0);
+    refuseUpgrade(socket, 503, `upstream connect error: ${err.message}`, 'UF');
   });
 }
 

@@ -1,5 +1,6 @@
 // The sidecar: identity, snapshot, inbound and outbound listeners, admin. start / drain / close.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ProxySnapshot } from '../core/snapshot/types.js';
 import { createAdminServer } from './admin.js';
@@ -7,7 +8,7 @@ import { ControllerClient } from './controller-client.js';
 import { IdentityManager, type IdentityMaterial } from './identity.js';
 import { InboundListener } from './inbound.js';
 import { ProxyMetrics } from './metrics.js';
-import { handleOutbound, type OutboundDeps } from './outbound.js';
+import { handleOutbound, handleOutboundUpgrade, type OutboundDeps } from './outbound.js';
 import { answerClientError } from './http-util.js';
 import { RuntimeConfig } from './runtime-config.js';
 import { SnapshotSource } from './snapshot-source.js';
@@ -47,6 +48,7 @@ export class Sidecar {
   private readonly pool = new UpstreamPool();
   private readonly telemetry: TelemetryReporter;
   private readonly jwks = new JwksCache();
+  private readonly upgraded = new Set<Duplex>();
   private config: RuntimeConfig | undefined;
   private inbound: InboundListener | undefined;
   private readonly outboundServers: Server[] = [];
@@ -90,7 +92,7 @@ export class Sidecar {
     const accessLog = this.log.isLevelEnabled('info') ? (line: Record<string, unknown>) => this.log.info(line, 'access') : undefined;
     this.inbound = new InboundListener({ config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 });
     this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
-    const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
+    const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, upgraded: this.upgraded, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
     this.telemetry.start();
     if (o.outboundPort >= 0) this.ports.outbound = await this.listenOutbound(o.outboundPort, deps);
     for (const u of o.upstreams) this.ports.upstreams[u.service] = await this.listenOutbound(u.port, deps, u.service);
@@ -144,6 +146,7 @@ export class Sidecar {
     this.ids.close();
     this.inbound?.close();
     for (const s of this.outboundServers) s.closeAllConnections();
+    for (const s of this.upgraded) s.destroy();
     this.admin?.close();
     this.admin?.closeAllConnections();
     this.pool.close();
@@ -167,6 +170,7 @@ export class Sidecar {
   private listenOutbound(port: number, deps: OutboundDeps, service?: string): Promise<number> {
     const server = createServer({ headersTimeout: 10_000, requestTimeout: 0, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 }, (req, res) => handleOutbound(deps, req, res, service));
     server.on('clientError', answerClientError);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleOutboundUpgrade(deps, req, socket, head, service));
     this.outboundServers.push(server);
     return new Promise((resolve, reject) => {
       server.once('error', reject);

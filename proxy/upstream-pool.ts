@@ -1,7 +1,9 @@
 // Connection pools to upstream endpoints (undici pools): mTLS with the mesh identity, verifying
 // the server's SPIFFE ID, to endpoints that have a sidecar; plaintext to the others. A renewed
 // certificate gives new pools for new requests; the old ones close once their requests finish.
-import type { PeerCertificate } from 'node:tls';
+import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { connectPlain } from './upgrade.js';
 import { Pool } from 'undici';
 import { endpointKey } from '../core/routing/balancer.js';
 import type { Cluster, Endpoint } from '../core/snapshot/types.js';
@@ -46,12 +48,7 @@ export class UpstreamPool {
               key: id?.keyPem,
               ca: id?.trustBundle,
               ALPNProtocols: ['http/1.1'],
-              // The peer proves the destination's identity by its SPIFFE ID, not by a DNS name.
-              checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-                const uris = (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
-                if (expected.length === 0 || uris.some((u) => expected.includes(u))) return undefined;
-                return new Error(`upstream presented ${uris.join(', ') || 'no identity'}, expected ${expected.join(' or ')}`);
-              },
+              checkServerIdentity: (_host: string, cert: PeerCertificate) => spiffeMismatch(cert, expected),
             }
           : undefined,
       });
@@ -60,10 +57,25 @@ export class UpstreamPool {
     return { pool, mtls };
   }
 
+  /** A raw connection to an endpoint (for upgraded protocols), with the same mTLS rules as the pools. */
+  connectRaw(cluster: Cluster, e: Endpoint): Duplex {
+    if (!useMtls(cluster, e)) return connectPlain(e.address, e.port);
+    const id = this.identity;
+    const expected = cluster.tls.subjectAltNames;
+    return tlsConnect({ host: e.address, port: e.sidecarPort ?? e.port, cert: id?.certPem, key: id?.keyPem, ca: id?.trustBundle, ALPNProtocols: ['http/1.1'], checkServerIdentity: (_h: string, cert: PeerCertificate) => spiffeMismatch(cert, expected) });
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => undefined)));
     this.pools.clear();
   }
+}
+
+/** The peer proves the destination's identity by its SPIFFE ID, not by a DNS name. */
+function spiffeMismatch(cert: PeerCertificate, expected: string[]): Error | undefined {
+  const uris = (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+  if (expected.length === 0 || uris.some((u) => expected.includes(u))) return undefined;
+  return new Error(`upstream presented ${uris.join(', ') || 'no identity'}, expected ${expected.join(' or ')}`);
 }
 
 function useMtls(c: Cluster, e: Endpoint): boolean {

@@ -24,6 +24,14 @@ export async function startApp(name: string, behaviour: (path: string, hitsOfPat
     res.writeHead(status, { 'content-type': 'application/json', 'x-app': name });
     res.end(body);
   });
+  // An upgrade (WebSocket handshake) is accepted and the connection then echoes what it gets.
+  app.server.on('upgrade', (req, socket) => {
+    app.hits++;
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${req.headers.upgrade}\r\nconnection: Upgrade\r\nx-app: ${name}\r\nx-caller: ${req.headers['x-forwarded-client-cert'] ?? 'none'}\r\n\r\n`);
+    socket.on('data', (d: Buffer) => socket.write(d));
+    socket.on('end', () => socket.end()); // the caller hung up: so do we
+    socket.on('error', () => socket.destroy());
+  });
   await new Promise<void>((r) => app.server.listen(0, '127.0.0.1', r));
   app.port = (app.server.address() as { port: number }).port;
   return app;

@@ -77,6 +77,21 @@ describe('sidecar data path', () => {
     assert.equal(unknown.headers['x-mesh-response-flags'], 'NR');
   });
 
+  it('carries a WebSocket upgrade through both sidecars over mTLS, and echoes both ways', async () => {
+    const socket = connect(productpage(), '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('GET /chat HTTP/1.1\r\nHost: reviews\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    let seen = '';
+    socket.on('data', (d) => (seen += d.toString()));
+    await waitFor('the 101 answer', () => seen.includes('\r\n\r\n'), 3000);
+    assert.match(seen, /^HTTP\/1\.1 101 Switching Protocols/);
+    assert.match(seen, /x-caller: By=spiffe:\/\/cluster\.local\/ns\/default\/sa\/reviews;URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/productpage/i);
+    seen = '';
+    socket.write('ping-1');
+    await waitFor('the echo', () => seen === 'ping-1', 3000);
+    socket.destroy();
+  });
+
   it('splits traffic 90/10 by a VirtualService, and routes by header', async () => {
     const applied = await c.call('POST', '/v1/apply', `apiVersion: networking.istio.io/v1
 kind: DestinationRule
