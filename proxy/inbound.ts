@@ -12,7 +12,8 @@ import { authenticateJwt } from '../core/policy/jwt.js';
 import type { JwksCache } from './jwks-cache.js';
 import { normalisePath } from '../core/policy/paths.js';
 import type { IdentityMaterial } from './identity.js';
-import type { IstioLabels, ProxyMetrics } from './metrics.js';
+import type { IstioLabels, ProxyMetrics, TcpLabels } from './metrics.js';
+import { count, MESH_TCP_ALPN } from './tcp.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import { callUpstream } from './upstream-call.js';
 import { connectPlain, refuseUpgrade, requestHead, splice } from './upgrade.js';
@@ -54,8 +55,11 @@ export class InboundListener {
     this.http.on('clientError', answerClientError);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     const id = deps.identity();
-    this.tls = createTlsServer({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2' });
-    this.tls.on('secureConnection', (s: TLSSocket) => this.http.emit('connection', s));
+    this.tls = createTlsServer({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['http/1.1', MESH_TCP_ALPN], minVersion: 'TLSv1.2' });
+    this.tls.on('secureConnection', (s: TLSSocket) => {
+      if (s.alpnProtocol === MESH_TCP_ALPN || this.appIsTcp()) this.tcp(s, peerIdentity(s));
+      else this.http.emit('connection', s);
+    });
     // A peer without a valid mesh certificate, or plaintext under STRICT: the handshake fails and the connection ends.
     this.tls.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
     this.net = createNetServer((socket) => this.sniff(socket));
@@ -112,7 +116,8 @@ export class InboundListener {
         socket.destroy();
         this.deps.log?.({ direction: 'inbound', refused: 'plaintext connection under STRICT mTLS', peer: socket.remoteAddress });
         return;
-      } else this.http.emit('connection', socket);
+      } else if (this.appIsTcp()) this.tcp(socket, undefined);
+      else this.http.emit('connection', socket);
       process.nextTick(() => socket.resume());
     });
   }
@@ -163,6 +168,40 @@ export class InboundListener {
       local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
     });
   }
+  private appIsTcp(): boolean {
+    return this.deps.config()?.snapshot.inbound.ports[0]?.protocol === 'tcp';
+  }
+
+  /** Raw TCP to the application: connection-level authorization (who, which port), then bytes. */
+  private tcp(socket: Duplex, peer: string | undefined): void {
+    const cfg = this.deps.config();
+    const me = cfg?.snapshot.proxy;
+    const labels: TcpLabels = {
+      reporter: 'destination',
+      source_workload: /\/sa\/([^/]+)$/.exec(peer ?? '')?.[1] ?? 'unknown',
+      source_principal: peer ?? 'unknown',
+      destination_service_name: me?.service ?? 'unknown',
+      destination_version: me?.labels.version ?? 'unknown',
+      destination_principal: me?.identity ?? 'unknown',
+      connection_security_policy: peer ? 'mutual_tls' : 'none',
+      response_flags: '-',
+    };
+    const decision = cfg ? authorize(cfg.snapshot.inbound.authorization, { peerIdentity: peer, sourceIp: (socket as TLSSocket).remoteAddress ?? '', host: '', port: this.deps.appPort, method: '', path: '', headers: {} }) : { allowed: false, policy: 'no configuration' };
+    if (!decision.allowed) {
+      this.deps.metrics.tcpOpened.inc({ ...labels, response_flags: 'RBAC' });
+      this.deps.metrics.tcpClosed.inc({ ...labels, response_flags: 'RBAC' });
+      this.deps.log?.({ direction: 'inbound', protocol: 'tcp', refused: 'RBAC: access denied', policy: decision.policy, source_principal: peer });
+      return void socket.destroy();
+    }
+    const app = connectPlain(this.deps.appHost, this.deps.appPort);
+    app.once('connect', () => {
+      this.deps.metrics.tcpOpened.inc(labels);
+      count(this.deps.metrics, labels, socket, app);
+      splice(socket, app, this.upgraded, () => this.deps.metrics.tcpClosed.inc(labels));
+    });
+    app.once('error', () => socket.destroy());
+  }
+
   /**
    * The inbound decisions every request gets, upgraded or not: mTLS mode, path normalisation,
    * JWT, authorization. Returns the path and headers to forward, or how to refuse.

@@ -19,6 +19,10 @@ export const ISTIO_LABELS = [
 
 export type IstioLabels = Record<(typeof ISTIO_LABELS)[number], string>;
 
+export const TCP_LABELS = ['reporter', 'source_workload', 'source_principal', 'destination_service_name', 'destination_version', 'destination_principal', 'connection_security_policy', 'response_flags'] as const;
+
+export type TcpLabels = Record<(typeof TCP_LABELS)[number], string>;
+
 // Istio's default buckets for istio_request_duration_milliseconds.
 const DURATION_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
 const SIZE_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000];
@@ -29,6 +33,10 @@ export class ProxyMetrics {
   readonly duration = new Histogram({ name: 'istio_request_duration_milliseconds', help: 'Request duration', labelNames: ISTIO_LABELS, buckets: DURATION_BUCKETS, registers: [this.registry] });
   readonly requestBytes = new Histogram({ name: 'istio_request_bytes', help: 'Request body sizes', labelNames: ISTIO_LABELS, buckets: SIZE_BUCKETS, registers: [this.registry] });
   readonly responseBytes = new Histogram({ name: 'istio_response_bytes', help: 'Response body sizes', labelNames: ISTIO_LABELS, buckets: SIZE_BUCKETS, registers: [this.registry] });
+  readonly tcpSent = new Counter({ name: 'istio_tcp_sent_bytes_total', help: 'Bytes sent towards the destination over TCP', labelNames: TCP_LABELS, registers: [this.registry] });
+  readonly tcpReceived = new Counter({ name: 'istio_tcp_received_bytes_total', help: 'Bytes received from the destination over TCP', labelNames: TCP_LABELS, registers: [this.registry] });
+  readonly tcpOpened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened', labelNames: TCP_LABELS, registers: [this.registry] });
+  readonly tcpClosed = new Counter({ name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed', labelNames: TCP_LABELS, registers: [this.registry] });
   readonly configVersion = new Gauge({ name: 'mesh_proxy_config_info', help: 'The applied snapshot version (value 1)', labelNames: ['version'], registers: [this.registry] });
   readonly configRejected = new Counter({ name: 'mesh_proxy_config_rejected_total', help: 'Snapshots refused', registers: [this.registry] });
   readonly certExpiry = new Gauge({ name: 'mesh_proxy_certificate_expiry_seconds', help: 'Seconds until the workload certificate expires', registers: [this.registry] });

@@ -1,5 +1,6 @@
 // The sidecar: identity, snapshot, inbound and outbound listeners, admin. start / drain / close.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ProxySnapshot } from '../core/snapshot/types.js';
@@ -15,6 +16,7 @@ import { SnapshotSource } from './snapshot-source.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { TelemetryReporter } from './telemetry-reporter.js';
 import { JwksCache } from './jwks-cache.js';
+import { handleOutboundTcp, isTcpService } from './tcp.js';
 
 export interface SidecarOptions {
   controller: string;
@@ -51,7 +53,7 @@ export class Sidecar {
   private readonly upgraded = new Set<Duplex>();
   private config: RuntimeConfig | undefined;
   private inbound: InboundListener | undefined;
-  private readonly outboundServers: Server[] = [];
+  private readonly outboundServers: { net: NetServer; http: Server }[] = [];
   private admin: Server | undefined;
   private draining = false;
   /** Ports actually bound, after start (useful with port 0). */
@@ -120,8 +122,8 @@ export class Sidecar {
     this.draining = true;
     this.inbound?.drain();
     for (const s of this.outboundServers) {
-      s.close();
-      s.closeIdleConnections();
+      s.net.close();
+      s.http.closeIdleConnections();
     }
   }
 
@@ -131,7 +133,7 @@ export class Sidecar {
     const servers = [...this.outboundServers];
     const deadline = Date.now() + this.options.drainTimeoutMs;
     const open = async () => {
-      const counts = await Promise.all(servers.map((s) => new Promise<number>((r) => s.getConnections((_e, n) => r(n ?? 0)))));
+      const counts = await Promise.all(servers.map((s) => new Promise<number>((r) => s.net.getConnections((_e, n) => r(n ?? 0)))));
       return counts.reduce((a, b) => a + b, 0) + (this.inbound?.openConnections() ?? 0);
     };
     while (Date.now() < deadline && (await open()) > 0) await new Promise((r) => setTimeout(r, 50));
@@ -145,7 +147,7 @@ export class Sidecar {
     this.source.close();
     this.ids.close();
     this.inbound?.close();
-    for (const s of this.outboundServers) s.closeAllConnections();
+    for (const s of this.outboundServers) s.http.closeAllConnections();
     for (const s of this.upgraded) s.destroy();
     this.admin?.close();
     this.admin?.closeAllConnections();
@@ -167,14 +169,24 @@ export class Sidecar {
     this.inbound?.setIdentity(id);
   }
 
+  /**
+   * A local listener: HTTP (routed by Host, or for one fixed service), or raw TCP when the fixed
+   * service's ports are all TCP; decided per connection, from the snapshot in force.
+   */
   private listenOutbound(port: number, deps: OutboundDeps, service?: string): Promise<number> {
-    const server = createServer({ headersTimeout: 10_000, requestTimeout: 0, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 }, (req, res) => handleOutbound(deps, req, res, service));
-    server.on('clientError', answerClientError);
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleOutboundUpgrade(deps, req, socket, head, service));
-    this.outboundServers.push(server);
+    const http = createServer({ headersTimeout: 10_000, requestTimeout: 0, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 }, (req, res) => handleOutbound(deps, req, res, service));
+    http.on('clientError', answerClientError);
+    http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleOutboundUpgrade(deps, req, socket, head, service));
+    const net = createNetServer((socket) => {
+      socket.setNoDelay(true);
+      if (service && isTcpService(this.config?.byName.get(service))) handleOutboundTcp(deps, socket, service);
+      else http.emit('connection', socket);
+    });
+    this.outboundServers.push({ net, http });
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, this.options.bindHost, () => resolve((server.address() as { port: number }).port));
+      net.once('error', reject);
+      net.listen(port, this.options.bindHost, () => resolve((net.address() as { port: number }).port));
     });
   }
+
 }

@@ -58,11 +58,11 @@ export class UpstreamPool {
   }
 
   /** A raw connection to an endpoint (for upgraded protocols), with the same mTLS rules as the pools. */
-  connectRaw(cluster: Cluster, e: Endpoint): Duplex {
+  connectRaw(cluster: Cluster, e: Endpoint, alpn: string[] = ['http/1.1']): Duplex {
     if (!useMtls(cluster, e)) return connectPlain(e.address, e.port);
     const id = this.identity;
     const expected = cluster.tls.subjectAltNames;
-    return tlsConnect({ host: e.address, port: e.sidecarPort ?? e.port, cert: id?.certPem, key: id?.keyPem, ca: id?.trustBundle, ALPNProtocols: ['http/1.1'], checkServerIdentity: (_h: string, cert: PeerCertificate) => spiffeMismatch(cert, expected) });
+    return tlsConnect({ host: e.address, port: e.sidecarPort ?? e.port, cert: id?.certPem, key: id?.keyPem, ca: id?.trustBundle, ALPNProtocols: alpn, checkServerIdentity: (_h: string, cert: PeerCertificate) => spiffeMismatch(cert, expected) });
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@
 // mode); reviews v1 and v2 each have their own sidecar.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -21,6 +21,7 @@ describe('sidecar data path', () => {
   const apps: Record<string, TestApp> = {};
   const sidecars: Record<string, Sidecar> = {};
   const dataDirs: Record<string, string> = {};
+  let tcpEcho: NetServer | undefined;
 
   async function sidecar(service: string, id: string, appPort: number, upstreams: { port: number; service: string }[] = []): Promise<Sidecar> {
     const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
@@ -46,13 +47,21 @@ describe('sidecar data path', () => {
       const s = await sidecar('reviews', id, app.port);
       await c.call('POST', '/v1/catalog/instances', { id, service: 'reviews', address: '127.0.0.1', port: app.port, protocol: 'http', labels: { version }, sidecar: { inboundPort: s.ports.inbound } });
     }
-    await sidecar('productpage', 'productpage-1', apps.pp.port, [{ port: 0, service: 'reviews' }]);
+    // A TCP service (a database, say): an echo server behind its own sidecar.
+    const echo = createNetServer((sock) => sock.pipe(sock));
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    tcpEcho = echo;
+    const echoPort = (echo.address() as { port: number }).port;
+    const db = await sidecar('db', 'db-1', echoPort);
+    await c.call('POST', '/v1/catalog/instances', { id: 'db-1', service: 'db', address: '127.0.0.1', port: echoPort, protocol: 'tcp', labels: { version: 'v1' }, sidecar: { inboundPort: db.ports.inbound } });
+    await sidecar('productpage', 'productpage-1', apps.pp.port, [{ port: 0, service: 'reviews' }, { port: 0, service: 'db' }]);
     await waitFor('productpage to learn both reviews endpoints', () => reviewsEndpoints() === 2, 5000);
   });
 
   after(async () => {
     for (const s of Object.values(sidecars)) await s.close();
     for (const a of Object.values(apps)) await a.close();
+    tcpEcho?.close();
     await c?.close();
   });
 
@@ -90,6 +99,29 @@ describe('sidecar data path', () => {
     socket.write('ping-1');
     await waitFor('the echo', () => seen === 'ping-1', 3000);
     socket.destroy();
+  });
+
+  it('carries raw TCP over mTLS to a TCP service, and authorizes it by peer identity', async () => {
+    await waitFor('db in the productpage snapshot', () => sidecars['productpage-1'].snapshot?.outbound.services.find((s) => s.name === 'db')?.clusters[0].endpoints.length === 1, 3000);
+    const talk = (text: string) =>
+      new Promise<string>((resolve) => {
+        const s = connect(sidecars['productpage-1'].ports.upstreams.db, '127.0.0.1', () => s.write(text));
+        let got = '';
+        s.on('data', (d) => {
+          got += d.toString();
+          if (got.length >= text.length) s.end();
+        });
+        s.on('close', () => resolve(got));
+        s.on('error', () => resolve(got));
+      });
+    assert.equal(await talk('hello over tcp'), 'hello over tcp');
+    const metrics = await (await fetch(`http://127.0.0.1:${sidecars['db-1'].ports.admin}/stats/prometheus`)).text();
+    assert.match(metrics, /istio_tcp_connections_opened_total\{reporter="destination",source_workload="productpage",[^}]*connection_security_policy="mutual_tls"[^}]*\} 1/);
+    assert.match(metrics, /istio_tcp_received_bytes_total\{reporter="destination",[^}]*\} 14/);
+    await c.call('POST', '/v1/apply', 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: db-deny}\nspec:\n  selector: {matchLabels: {app: db}}\n  action: DENY\n  rules:\n  - from: [{source: {principals: ["cluster.local/ns/default/sa/productpage"]}}]\n');
+    await waitFor('the deny at db', () => (sidecars['db-1'].snapshot?.inbound.authorization.deny.length ?? 0) === 1, 3000);
+    assert.equal(await talk('refused'), '', 'the connection is closed before any byte reaches the database');
+    await c.call('DELETE', '/v1/resources/ap/default/db-deny');
   });
 
   it('splits traffic 90/10 by a VirtualService, and routes by header', async () => {
