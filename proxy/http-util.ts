@@ -1,5 +1,5 @@
 // HTTP pieces both listeners share.
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 /** Connection-scoped headers that a proxy must not forward (RFC 9110 7.6.1). */
@@ -19,4 +19,19 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
   if (socket.writable) socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
   else socket.destroy();
+}
+
+/**
+ * Server options against slow and idle clients. Node checks the head deadline on an interval
+ * (30 s by default), so the interval follows the deadline. Whole-request deadlines stay off:
+ * long uploads and streams are legitimate; the idle timeout (server.timeout) ends stalled ones.
+ */
+export function clientLimits(o: { headersTimeoutMs: number; idleTimeoutMs: number }): ServerOptions {
+  return {
+    headersTimeout: o.headersTimeoutMs,
+    requestTimeout: 0,
+    keepAliveTimeout: o.idleTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(o.headersTimeoutMs / 2))),
+    maxHeaderSize: 16 * 1024,
+  };
 }

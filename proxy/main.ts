@@ -29,6 +29,8 @@ const argv = yargs(hideBin(process.argv))
   .option('admin-port', { type: 'number', default: 15000 })
   .option('upstream', { type: 'array', string: true, default: [], describe: 'explicit local listener SERVICE=PORT (rootless setups), repeatable' })
   .option('drain-timeout', { type: 'number', default: 20, describe: 'seconds that requests in flight get to finish after SIGTERM' })
+  .option('headers-timeout', { type: 'number', default: 10, describe: 'seconds a client has to send a request head' })
+  .option('idle-timeout', { type: 'number', default: 60, describe: 'seconds of silence after which a client connection is closed' })
   .option('log-level', { type: 'string', default: 'info' })
   .strict()
   .parseSync();
@@ -60,6 +62,8 @@ async function main(): Promise<void> {
       upstreams,
       drainTimeoutMs: argv['drain-timeout'] * 1000,
       telemetryIntervalMs: 10_000,
+      headersTimeoutMs: argv['headers-timeout'] * 1000,
+      idleTimeoutMs: argv['idle-timeout'] * 1000,
     },
     log,
   );

@@ -101,6 +101,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
   }
 
   void readBody(req).then(async (body) => {
+    if (body === ABORTED) return finish(0, 'DC', 0); // downstream connection closed mid-request
     reqBytes = body?.length ?? Number(req.headers['content-length'] ?? 0);
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     if (route.mirror && random() * 100 < route.mirror.percent) mirror(deps, cfg, route.mirror.cluster, req, body, service, random);
@@ -311,8 +312,11 @@ function applyHeaderOps(headers: OutgoingHttpHeaders, ops: HeaderOps | undefined
   for (const k of ops.remove ?? []) delete headers[k];
 }
 
+/** The client went away before its request body was complete: nothing may be forwarded. */
+const ABORTED = Symbol('aborted');
+
 /** Buffers a small request body so it can be retried; undefined for bodies streamed once. */
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+function readBody(req: IncomingMessage): Promise<Buffer | undefined | typeof ABORTED> {
   const length = Number(req.headers['content-length'] ?? NaN);
   const chunked = req.headers['transfer-encoding'] !== undefined;
   if (!chunked && (!Number.isFinite(length) || length === 0)) return Promise.resolve(Buffer.alloc(0));
@@ -325,6 +329,9 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
       chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks, size)));
-    req.on('error', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', () => resolve(ABORTED));
+    req.on('close', () => {
+      if (!req.complete) resolve(ABORTED);
+    });
   });
 }

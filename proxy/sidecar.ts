@@ -10,7 +10,7 @@ import { IdentityManager, type IdentityMaterial } from './identity.js';
 import { InboundListener } from './inbound.js';
 import { ProxyMetrics } from './metrics.js';
 import { handleOutbound, handleOutboundUpgrade, type OutboundDeps } from './outbound.js';
-import { answerClientError } from './http-util.js';
+import { answerClientError, clientLimits } from './http-util.js';
 import { RuntimeConfig } from './runtime-config.js';
 import { SnapshotSource } from './snapshot-source.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -40,6 +40,9 @@ export interface SidecarOptions {
   drainTimeoutMs: number;
   /** How often request summaries go to the controller. */
   telemetryIntervalMs: number;
+  /** Limits for slow or idle clients on every listener: the request head must arrive in time, and a connection that sends nothing for idleTimeoutMs (mid-request too) is closed. */
+  headersTimeoutMs: number;
+  idleTimeoutMs: number;
 }
 
 export class Sidecar {
@@ -92,7 +95,7 @@ export class Sidecar {
     await this.source.start();
     const o = this.options;
     const accessLog = this.log.isLevelEnabled('info') ? (line: Record<string, unknown>) => this.log.info(line, 'access') : undefined;
-    this.inbound = new InboundListener({ config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 });
+    this.inbound = new InboundListener({ config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: o.headersTimeoutMs, idleTimeoutMs: o.idleTimeoutMs });
     this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
     const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, upgraded: this.upgraded, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
     this.telemetry.start();
@@ -174,7 +177,8 @@ export class Sidecar {
    * service's ports are all TCP; decided per connection, from the snapshot in force.
    */
   private listenOutbound(port: number, deps: OutboundDeps, service?: string): Promise<number> {
-    const http = createServer({ headersTimeout: 10_000, requestTimeout: 0, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 }, (req, res) => handleOutbound(deps, req, res, service));
+    const http = createServer(clientLimits(this.options), (req, res) => handleOutbound(deps, req, res, service));
+    http.timeout = this.options.idleTimeoutMs;
     http.on('clientError', answerClientError);
     http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleOutboundUpgrade(deps, req, socket, head, service));
     const net = createNetServer((socket) => {

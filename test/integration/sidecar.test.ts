@@ -27,7 +27,7 @@ describe('sidecar data path', () => {
     const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
     dataDirs[id] ??= mkdtempSync(join(tmpdir(), `mesh-sc-${id}-`));
     const s = new Sidecar(
-      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: upstreams.length > 0 ? 0 : -1, adminPort: 0, upstreams, drainTimeoutMs: 1000, telemetryIntervalMs: 200 },
+      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: upstreams.length > 0 ? 0 : -1, adminPort: 0, upstreams, drainTimeoutMs: 1000, telemetryIntervalMs: 200, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 },
       silent,
     );
     await s.start();
@@ -348,6 +348,35 @@ spec:
     assert.equal(apps.v1.hits + apps.v2.hits, hits, 'nothing was forwarded');
   });
 
+  it('closes connections of clients that send their head too slowly, stall mid-body, or sit idle', async () => {
+    const token = (await c.call('POST', '/v1/tokens', { service: 'slowpoke' })).json().token;
+    const strict = new Sidecar(
+      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service: 'slowpoke', namespace: 'default', proxyId: 'slowpoke-1', trustDomain: 'cluster.local', dataDir: mkdtempSync(join(tmpdir(), 'mesh-sc-slow-')), appHost: '127.0.0.1', appPort: apps.pp.port, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams: [{ port: 0, service: 'reviews' }], drainTimeoutMs: 1000, telemetryIntervalMs: 60_000, headersTimeoutMs: 300, idleTimeoutMs: 500 },
+      silent,
+    );
+    await strict.start();
+    sidecars['slowpoke-1'] = strict;
+    const port = strict.ports.upstreams.reviews;
+    const closedAfter = (first: string) =>
+      new Promise<{ ms: number; reply: string }>((resolve) => {
+        const started = Date.now();
+        let reply = '';
+        const s = connect(port, '127.0.0.1', () => s.write(first));
+        s.on('data', (d) => (reply += d.toString()));
+        s.on('close', () => resolve({ ms: Date.now() - started, reply }));
+        s.on('error', () => undefined);
+      });
+    const hits = apps.v1.hits + apps.v2.hits;
+    const slowHead = await closedAfter('GET /reviews/1 HTTP/1.1\r\nHost: rev');
+    assert.ok(slowHead.ms < 3000, `slow head closed after ${slowHead.ms} ms`);
+    assert.match(slowHead.reply, /^$|^HTTP\/1\.1 408/);
+    const stalledBody = await closedAfter('POST /reviews/1 HTTP/1.1\r\nHost: reviews\r\nContent-Length: 100\r\n\r\nonly a part');
+    assert.ok(stalledBody.ms < 3000, `stalled body closed after ${stalledBody.ms} ms`);
+    const idle = await closedAfter('');
+    assert.ok(idle.ms < 3000, `idle connection closed after ${idle.ms} ms`);
+    assert.equal(apps.v1.hits + apps.v2.hits, hits, 'nothing incomplete reached an application');
+  });
+
   it('keeps serving from its last snapshot and certificate when the controller goes away, also after a restart', async () => {
     await c.call('POST', '/v1/apply', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews, subset: v1}}]\n');
     await waitFor('the v1 route', () => sidecars['productpage-1'].snapshot?.outbound.services.find((s) => s.name === 'reviews')?.httpRoutes[0].action.type === 'route' && (sidecars['productpage-1'].snapshot?.outbound.services.find((s) => s.name === 'reviews')?.httpRoutes[0].action as { destinations: { cluster: string }[] }).destinations[0].cluster.includes('|v1|'), 3000);
@@ -362,7 +391,7 @@ spec:
     // A sidecar restarted while the controller is away starts from what it kept on disk.
     await sidecars['productpage-1'].close();
     const again = new Sidecar(
-      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service: 'productpage', namespace: 'default', proxyId: 'productpage-1', trustDomain: 'cluster.local', dataDir: dataDirs['productpage-1'], appHost: '127.0.0.1', appPort: apps.pp.port, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams: [{ port: 0, service: 'reviews' }], drainTimeoutMs: 1000, telemetryIntervalMs: 200 },
+      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service: 'productpage', namespace: 'default', proxyId: 'productpage-1', trustDomain: 'cluster.local', dataDir: dataDirs['productpage-1'], appHost: '127.0.0.1', appPort: apps.pp.port, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams: [{ port: 0, service: 'reviews' }], drainTimeoutMs: 1000, telemetryIntervalMs: 200, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 },
       silent,
     );
     sidecars['productpage-1'] = again;
