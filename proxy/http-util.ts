@@ -1,5 +1,5 @@
 // HTTP pieces both listeners share.
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerOptions } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, Server as HttpServer, ServerOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 /** Connection-scoped headers that a proxy must not forward (RFC 9110 7.6.1). */
@@ -13,11 +13,12 @@ export function forwardableHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders 
 
 /**
  * A request the HTTP parser refused (CL+TE, duplicate Content-Length, bare CR, obs-fold, bad
- * header names, oversized headers): answer 400 or 431 and close; nothing is forwarded.
+ * header names: 400; oversized headers: 431) or a head that came too slowly (408): answer and
+ * close; nothing is forwarded.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-  if (socket.writable) socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+  if (socket.writable) socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
   else socket.destroy();
 }
 
@@ -34,4 +35,14 @@ export function clientLimits(o: { headersTimeoutMs: number; idleTimeoutMs: numbe
     connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(o.headersTimeoutMs / 2))),
     maxHeaderSize: 16 * 1024,
   };
+}
+
+/**
+ * For an http.Server that is fed sockets with emit('connection') instead of listening itself
+ * (our listeners sniff or split protocols first): Node starts its connection tracking, which
+ * enforces headersTimeout and makes closeAllConnections() work, on the 'listening' event.
+ */
+export function trackConnections(server: HttpServer): HttpServer {
+  server.emit('listening');
+  return server;
 }

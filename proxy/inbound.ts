@@ -17,7 +17,7 @@ import { count, MESH_TCP_ALPN } from './tcp.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import { callUpstream } from './upstream-call.js';
 import { connectPlain, refuseUpgrade, requestHead, splice } from './upgrade.js';
-import { answerClientError, clientLimits, forwardableHeaders } from './http-util.js';
+import { answerClientError, clientLimits, forwardableHeaders, trackConnections } from './http-util.js';
 
 export interface InboundDeps {
   config(): RuntimeConfig | undefined;
@@ -51,7 +51,7 @@ export class InboundListener {
   constructor(private readonly deps: InboundDeps) {
     const host = deps.appHost.includes(':') ? `[${deps.appHost}]` : deps.appHost;
     this.app = new Pool(`http://${host}:${deps.appPort}`, { connections: 1024, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 0, bodyTimeout: 0 });
-    this.http = createHttpServer(clientLimits(deps), (req, res) => this.handle(req, res));
+    this.http = trackConnections(createHttpServer(clientLimits(deps), (req, res) => this.handle(req, res)));
     this.http.timeout = deps.idleTimeoutMs;
     this.http.on('clientError', answerClientError);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));

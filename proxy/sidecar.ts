@@ -10,7 +10,7 @@ import { IdentityManager, type IdentityMaterial } from './identity.js';
 import { InboundListener } from './inbound.js';
 import { ProxyMetrics } from './metrics.js';
 import { handleOutbound, handleOutboundUpgrade, type OutboundDeps } from './outbound.js';
-import { answerClientError, clientLimits } from './http-util.js';
+import { answerClientError, clientLimits, trackConnections } from './http-util.js';
 import { RuntimeConfig } from './runtime-config.js';
 import { SnapshotSource } from './snapshot-source.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -177,7 +177,7 @@ export class Sidecar {
    * service's ports are all TCP; decided per connection, from the snapshot in force.
    */
   private listenOutbound(port: number, deps: OutboundDeps, service?: string): Promise<number> {
-    const http = createServer(clientLimits(this.options), (req, res) => handleOutbound(deps, req, res, service));
+    const http = trackConnections(createServer(clientLimits(this.options), (req, res) => handleOutbound(deps, req, res, service)));
     http.timeout = this.options.idleTimeoutMs;
     http.on('clientError', answerClientError);
     http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleOutboundUpgrade(deps, req, socket, head, service));
