@@ -28,7 +28,8 @@ export class UpstreamPool {
   target(cluster: Cluster, e: Endpoint): Target {
     const mtls = useMtls(cluster, e);
     const port = mtls ? (e.sidecarPort ?? e.port) : e.port;
-    const key = `${mtls ? 'tls' : 'tcp'}|${endpointKey(e)}|${cluster.tls.subjectAltNames.join(',')}|${cluster.connectionPool.maxConnections}|${cluster.connectionPool.idleTimeoutMs}`;
+    const cp = cluster.connectionPool;
+    const key = `${mtls ? 'tls' : 'tcp'}|${endpointKey(e)}|${cluster.tls.subjectAltNames.join(',')}|${cp.maxConnections}|${cp.idleTimeoutMs}|${cp.maxRequestsPerConnection}|${cp.connectTimeoutMs}`;
     let pool = this.pools.get(key);
     if (!pool) {
       const host = e.address.includes(':') ? `[${e.address}]` : e.address;
@@ -37,6 +38,8 @@ export class UpstreamPool {
       pool = new Pool(`${mtls ? 'https' : 'http'}://${host}:${port}`, {
         connections: Math.min(cluster.connectionPool.maxConnections, 1024),
         pipelining: 1,
+        // DestinationRule maxRequestsPerConnection: 0 means unlimited.
+        ...(cluster.connectionPool.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: cluster.connectionPool.maxRequestsPerConnection } : {}),
         keepAliveTimeout: Math.min(cluster.connectionPool.idleTimeoutMs, 600_000),
         keepAliveMaxTimeout: Math.min(cluster.connectionPool.idleTimeoutMs, 600_000),
         connectTimeout: cluster.connectionPool.connectTimeoutMs,
