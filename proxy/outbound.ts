@@ -36,15 +36,15 @@ export interface OutboundDeps {
 export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: ServerResponse, fixedService?: string): void {
   const started = performance.now();
   const random = deps.random ?? Math.random;
-  const cfg = deps.config();
-  const me = cfg?.snapshot.proxy;
+  const current = deps.config();
+  const me = current?.snapshot.proxy;
   const authority = req.headers.host ?? fixedService ?? '';
-  const service = cfg && (fixedService ? cfg.byName.get(fixedService) : cfg.serviceForAuthority(authority));
+  const requested = current && (fixedService ? current.byName.get(fixedService) : current.serviceForAuthority(authority));
   const labels: IstioLabels = {
     reporter: 'source',
     source_workload: me?.service ?? 'unknown',
     source_principal: me?.identity ?? 'unknown',
-    destination_service_name: service?.name ?? 'unknown',
+    destination_service_name: requested?.name ?? 'unknown',
     destination_workload: 'unknown',
     destination_version: 'unknown',
     destination_principal: 'unknown',
@@ -60,7 +60,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     labels.response_flags = flags;
     const ms = performance.now() - started;
     deps.metrics.record(labels, ms, reqBytes, resBytes);
-    if (service) deps.report?.(`${service.namespace}/${service.name}`, status, ms);
+    if (requested) deps.report?.(`${requested.namespace}/${requested.name}`, status, ms);
     deps.log?.({ direction: 'outbound', method: req.method, path: req.url, authority, status, flags, duration_ms: Math.round(ms * 1000) / 1000, upstream_service: labels.destination_service_name, request_id: req.headers['x-request-id'], ...extra });
   };
   const local = (status: number, flags: string, body: string) => {
@@ -71,10 +71,9 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     finish(status, flags, Buffer.byteLength(body));
   };
 
-  const resolved = resolveRoute(cfg, service, req, authority);
+  const resolved = resolveRoute(current, requested, req, authority);
   if ('status' in resolved) return void local(resolved.status, 'NR', resolved.body);
-  const { route, url } = resolved;
-  if (!cfg || !service) return; // for the type checker: resolveRoute answered with a status when either is missing
+  const { cfg, service, route, url } = resolved;
   if (!req.headers['x-request-id']) req.headers['x-request-id'] = randomUUID();
 
   const action = route.action;
@@ -123,13 +122,13 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
 }
 
 /** The route for a request, or why there is none (404 NR, as Envoy answers). */
-function resolveRoute(cfg: RuntimeConfig | undefined, service: OutboundService | undefined, req: IncomingMessage, authority: string): { route: CompiledHttpRoute; url: ReturnType<typeof splitTarget> } | { status: number; body: string } {
+function resolveRoute(cfg: RuntimeConfig | undefined, service: OutboundService | undefined, req: IncomingMessage, authority: string): { cfg: RuntimeConfig; service: OutboundService; route: CompiledHttpRoute; url: ReturnType<typeof splitTarget> } | { status: number; body: string } {
   if (!cfg || !service) return { status: 404, body: `no route: ${cfg ? `no service in the mesh answers to "${authority}"` : 'the sidecar has no configuration yet'}\n` };
   const url = splitTarget(req.url);
   const facts: RequestFacts = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, authority, scheme: 'http', port: Number(/:(\d+)$/.exec(authority)?.[1] ?? 80) };
   const route = selectRoute(service.httpRoutes, facts);
   if (!route) return { status: 404, body: `no route matches ${req.method} ${url.pathname} for ${service.name}\n` };
-  return { route, url };
+  return { cfg, service, route, url };
 }
 
 /**
@@ -137,14 +136,12 @@ function resolveRoute(cfg: RuntimeConfig | undefined, service: OutboundService |
  * endpoint), then the connection becomes a byte pipe to the endpoint, over mTLS to its sidecar.
  */
 export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, socket: Duplex, head: Buffer, fixedService?: string): void {
-  const cfg = deps.config();
+  const config = deps.config();
   const random = deps.random ?? Math.random;
   const authority = req.headers.host ?? fixedService ?? '';
-  const service = cfg && (fixedService ? cfg.byName.get(fixedService) : cfg.serviceForAuthority(authority));
-  const resolved = resolveRoute(cfg, service, req, authority);
+  const resolved = resolveRoute(config, config && (fixedService ? config.byName.get(fixedService) : config.serviceForAuthority(authority)), req, authority);
   if ('status' in resolved) return refuseUpgrade(socket, resolved.status, resolved.body.trim(), 'NR');
-  if (!cfg || !service) return;
-  const { route, url } = resolved;
+  const { cfg, service, route, url } = resolved;
   if (route.action.type !== 'route') return refuseUpgrade(socket, 404, 'the route answers directly; nothing to upgrade to', 'NR');
   const dest = pickWeighted(route.action.destinations, random() * 100)!;
   const entry = cfg.clusters.get(dest.cluster);
