@@ -31,6 +31,7 @@ const argv = yargs(hideBin(process.argv))
   .option('drain-timeout', { type: 'number', default: 20, describe: 'seconds that requests in flight get to finish after SIGTERM' })
   .option('headers-timeout', { type: 'number', default: 10, describe: 'seconds a client has to send a request head' })
   .option('idle-timeout', { type: 'number', default: 60, describe: 'seconds of silence after which a client connection is closed' })
+  .option('telemetry-interval', { type: 'number', default: 10, describe: 'seconds between request summaries sent to the controller' })
   .option('log-level', { type: 'string', default: 'info' })
   .strict()
   .parseSync();
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
       adminPort: argv['admin-port'],
       upstreams,
       drainTimeoutMs: argv['drain-timeout'] * 1000,
-      telemetryIntervalMs: 10_000,
+      telemetryIntervalMs: argv['telemetry-interval'] * 1000,
       headersTimeoutMs: argv['headers-timeout'] * 1000,
       idleTimeoutMs: argv['idle-timeout'] * 1000,
     },
