@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian/Ubuntu machine: Consul (real agent for
-# the discovery and KV tests) and openssl (chain verification). Idempotent; needs root or sudo.
+# the discovery and KV tests), openssl (chain verification), iptables and iproute2 (capture rules
+# in network namespaces). Idempotent; needs root or sudo.
 set -euo pipefail
 
 SUDO=""
@@ -11,9 +12,15 @@ apt_update() {
   if [ "$need_apt_update" = 1 ]; then $SUDO apt-get update -qq; need_apt_update=0; fi
 }
 
-if ! command -v openssl >/dev/null 2>&1; then
+# openssl verifies certificate chains; iptables and iproute2 (ip netns) run the capture tests in
+# network namespaces the tests create.
+missing=""
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+command -v iptables-restore >/dev/null 2>&1 || missing="$missing iptables"
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+if [ -n "$missing" ]; then
   apt_update
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
 fi
 
 if ! command -v consul >/dev/null 2>&1; then

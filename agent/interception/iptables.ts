@@ -1,0 +1,68 @@
+// Applies and removes capture rules in a network namespace (a container's, or a VM's own when
+// `netns` is undefined). Thin: the rules come from core/interception/rules.ts.
+import { spawn } from 'node:child_process';
+import { MeshError } from '../../core/errors.js';
+import { buildRules, removalCommands, validateSpec, type Family, type InterceptionSpec } from '../../core/interception/rules.js';
+
+const TOOLS: Record<Family, { restore: string; cmd: string }> = {
+  ipv4: { restore: 'iptables-restore', cmd: 'iptables' },
+  ipv6: { restore: 'ip6tables-restore', cmd: 'ip6tables' },
+};
+
+interface Result {
+  code: number;
+  stderr: string;
+  stdout: string;
+}
+
+function exec(netns: string | undefined, argv: string[], input?: string): Promise<Result> {
+  const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, ...argv]] : [argv[0], argv.slice(1)];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (err) => reject(new MeshError('UNAVAILABLE', `cannot run ${cmd}: ${err.message}; install iptables and iproute2`, { cause: err })));
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+export class IptablesInterceptor {
+  constructor(
+    private readonly netns: string | undefined,
+    private readonly families: Family[] = ['ipv4'],
+  ) {}
+
+  /**
+   * Installs the rules. The chains' contents are replaced atomically by iptables-restore; the
+   * jumps from PREROUTING/OUTPUT are added only when missing, so re-running changes nothing.
+   */
+  async apply(spec: InterceptionSpec): Promise<void> {
+    const problems = validateSpec(spec);
+    if (problems.length > 0) throw new MeshError('INVALID_ARGUMENT', `invalid interception settings: ${problems.join('; ')}`);
+    for (const family of this.families) {
+      const t = TOOLS[family];
+      let text = buildRules(spec, family);
+      for (const [hook, chain] of [['PREROUTING', 'MESH_INBOUND'], ['OUTPUT', 'MESH_OUTPUT']] as const) {
+        const present = await exec(this.netns, [t.cmd, '-t', 'nat', '-C', hook, '-p', 'tcp', '-m', 'comment', '--comment', 'mesh-agent', '-j', chain]);
+        if (present.code === 0) text = text.replace(`-A ${hook} -p tcp -m comment --comment mesh-agent -j ${chain}\n`, '');
+      }
+      const r = await exec(this.netns, [t.restore, '--noflush'], text);
+      if (r.code !== 0) throw new MeshError('INTERNAL', `${t.restore} refused the rules${this.netns ? ` in ${this.netns}` : ''}: ${r.stderr.trim()}`);
+    }
+  }
+
+  /** Removes everything the agent added; missing pieces are fine (removal is idempotent). */
+  async remove(): Promise<void> {
+    for (const family of this.families) {
+      for (const args of removalCommands()) await exec(this.netns, [TOOLS[family].cmd, ...args]);
+    }
+  }
+
+  /** The nat table as iptables-save prints it, for diagnostics and tests. */
+  async dump(family: Family = 'ipv4'): Promise<string> {
+    return (await exec(this.netns, [`${TOOLS[family].cmd}-save`, '-t', 'nat'])).stdout;
+  }
+}
