@@ -62,7 +62,10 @@ export function buildRules(s: InterceptionSpec, family: Family): string {
   // Outbound: everything the app sends, except the sidecar's own traffic and the exclusions.
   lines.push(`-A OUTPUT -p tcp ${c} -j MESH_OUTPUT`);
   lines.push(`-A MESH_OUTPUT -m owner --uid-owner ${s.proxyUid} -j RETURN`);
-  lines.push(`-A MESH_OUTPUT -o lo ! -d ${loopback} -m owner ! --uid-owner ${s.proxyUid} -j MESH_IN_REDIRECT`);
+  // Loopback stays local: the app talking to itself, and to services on the same host such as a
+  // controller or a Consul agent. (Calls to other meshed services on the same host by its own
+  // address are therefore not captured; they are plaintext on the host.)
+  lines.push(`-A MESH_OUTPUT -o lo -j RETURN`);
   lines.push(`-A MESH_OUTPUT -d ${loopback} -j RETURN`);
   for (const p of [...s.excludeOutboundPorts].sort((a, b) => a - b)) lines.push(`-A MESH_OUTPUT -p tcp --dport ${p} -j RETURN`);
   for (const cidr of [...cidrs].sort()) lines.push(`-A MESH_OUTPUT -d ${cidr} -j RETURN`);
