@@ -66,3 +66,28 @@ export async function waitReady(child: ChildProcess): Promise<void> {
     });
   });
 }
+
+/** Two namespaces joined by a veth pair, each with its address on a /24 and loopback up. */
+export function joinedHosts(a: { name: string; ip: string }, b: { name: string; ip: string }): void {
+  const [va, vb] = [uniqueName('va'), uniqueName('vb')];
+  sh('ip', 'netns', 'add', a.name);
+  sh('ip', 'netns', 'add', b.name);
+  sh('ip', 'link', 'add', va, 'type', 'veth', 'peer', 'name', vb);
+  for (const [host, dev] of [[a, va], [b, vb]] as const) {
+    sh('ip', 'link', 'set', dev, 'netns', host.name);
+    sh('ip', '-n', host.name, 'addr', 'add', `${host.ip}/24`, 'dev', dev);
+    sh('ip', '-n', host.name, 'link', 'set', dev, 'up');
+    sh('ip', '-n', host.name, 'link', 'set', 'lo', 'up');
+  }
+}
+
+/** Deletes namespaces (and with them their veth ends); missing ones are fine. */
+export function removeHosts(...names: string[]): void {
+  for (const ns of names) {
+    try {
+      sh('ip', 'netns', 'del', ns);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IptablesInterceptor } from '../../agent/interception/iptables.js';
-import { netnsAvailable, nodeIn, nodeOutput, sh, uniqueName, waitReady } from '../helpers/netns.js';
+import { joinedHosts, netnsAvailable, nodeIn, nodeOutput, removeHosts, uniqueName, waitReady } from '../helpers/netns.js';
 
 const unavailable = netnsAvailable();
 const root = new URL('../../../', import.meta.url).pathname;
@@ -37,18 +37,7 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
 
   before(async () => {
     chmodSync(work, 0o755); // the sidecars run as UID 1337 and read the CA bundle from here
-    const [a, b] = [uniqueName('va'), uniqueName('vb')];
-    sh('ip', 'netns', 'add', hostA);
-    sh('ip', 'netns', 'add', hostB);
-    sh('ip', 'link', 'add', a, 'type', 'veth', 'peer', 'name', b);
-    sh('ip', 'link', 'set', a, 'netns', hostA);
-    sh('ip', 'link', 'set', b, 'netns', hostB);
-    sh('ip', '-n', hostA, 'addr', 'add', '10.254.8.1/24', 'dev', a);
-    sh('ip', '-n', hostB, 'addr', 'add', '10.254.8.2/24', 'dev', b);
-    for (const [ns, dev] of [[hostA, a], [hostB, b]]) {
-      sh('ip', '-n', ns, 'link', 'set', dev, 'up');
-      sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
-    }
+    joinedHosts({ name: hostA, ip: '10.254.8.1' }, { name: hostB, ip: '10.254.8.2' });
     // The controller lives on host A.
     const ctl = inA([join(root, 'dist/controller/main.js'), '--data-dir', ctlDir, '--listen', '0.0.0.0:15012', '--api-name', '10.254.8.1', '--log-level', 'warn']);
     await waitFor(() => readable(join(ctlDir, 'ca.pem')), 'the controller');
@@ -86,13 +75,7 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
 
   after(() => {
     for (const p of procs) p.kill('SIGKILL');
-    for (const ns of [hostA, hostB]) {
-      try {
-        sh('ip', 'netns', 'del', ns);
-      } catch {
-        // already gone
-      }
-    }
+    removeHosts(hostA, hostB);
     rmSync(`/etc/netns/${hostA}`, { recursive: true, force: true });
   });
 

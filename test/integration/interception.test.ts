@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { IptablesInterceptor } from '../../agent/interception/iptables.js';
 import type { InterceptionSpec } from '../../core/interception/rules.js';
-import { netnsAvailable, nodeOutput, probeScript, replyServer, sh, uniqueName, waitReady } from '../helpers/netns.js';
+import { joinedHosts, netnsAvailable, nodeOutput, probeScript, removeHosts, replyServer, sh, uniqueName, waitReady } from '../helpers/netns.js';
 
 const unavailable = netnsAvailable();
 
@@ -17,18 +17,7 @@ describe('capture rules in network namespaces', { skip: unavailable }, () => {
   const spec: InterceptionSpec = { proxyUid: 1337, inboundPort: 15006, outboundPort: 15001, appPorts: [9080], excludeInboundPorts: [22], excludeOutboundPorts: [], excludeOutboundCidrs: [] };
 
   before(async () => {
-    const [a, b] = [uniqueName('vc'), uniqueName('vw')];
-    sh('ip', 'netns', 'add', client);
-    sh('ip', 'netns', 'add', workload);
-    sh('ip', 'link', 'add', a, 'type', 'veth', 'peer', 'name', b);
-    sh('ip', 'link', 'set', a, 'netns', client);
-    sh('ip', 'link', 'set', b, 'netns', workload);
-    sh('ip', '-n', client, 'addr', 'add', '10.254.7.1/24', 'dev', a);
-    sh('ip', '-n', workload, 'addr', 'add', '10.254.7.2/24', 'dev', b);
-    for (const [ns, dev] of [[client, a], [workload, b]]) {
-      sh('ip', '-n', ns, 'link', 'set', dev, 'up');
-      sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
-    }
+    joinedHosts({ name: client, ip: '10.254.7.1' }, { name: workload, ip: '10.254.7.2' });
     // In the workload's namespace: the app, and stand-ins for the sidecar's two listeners.
     const inWorkload = [replyServer(workload, 9080, 'app'), replyServer(workload, 15006, 'sidecar-inbound'), replyServer(workload, 15001, 'sidecar-outbound')];
     // In the client's namespace: a server the workload calls.
@@ -39,13 +28,7 @@ describe('capture rules in network namespaces', { skip: unavailable }, () => {
 
   after(async () => {
     for (const s of servers) s.kill('SIGKILL');
-    for (const ns of [client, workload]) {
-      try {
-        sh('ip', 'netns', 'del', ns);
-      } catch {
-        // already gone
-      }
-    }
+    removeHosts(client, workload);
   });
 
   it('without rules, traffic goes where it is addressed', async () => {
