@@ -104,7 +104,9 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     reqBytes = body?.length ?? Number(req.headers['content-length'] ?? 0);
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     if (route.mirror && random() * 100 < route.mirror.percent) mirror(deps, cfg, route.mirror.cluster, req, body, service, random);
-    const result = await attempts(deps, cfg, route, dest, req, res, body, service, random, (endpoint) => {
+    // The request sent upstream is the same for every attempt; only the per-try deadline differs.
+    const upstream = upstreamRequest(route, dest, req, url, body, service);
+    const result = await attempts(deps, cfg, route, dest, req, res, upstream, body === undefined, random, (endpoint) => {
       labels.destination_workload = entry.cluster.service;
       labels.destination_version = endpoint.labels.version ?? 'unknown';
       const mtls = endpoint.sidecarPort !== undefined && entry.cluster.tls.mode !== 'DISABLE';
@@ -189,8 +191,8 @@ async function attempts(
   dest: WeightedCluster,
   req: IncomingMessage,
   res: ServerResponse,
-  body: Buffer | undefined,
-  service: OutboundService,
+  upstream: Omit<UpstreamRequest, 'timeoutMs'>,
+  streamed: boolean,
   random: () => number,
   onEndpoint: (e: Endpoint) => void,
 ): Promise<AttemptResult> {
@@ -198,7 +200,7 @@ async function attempts(
   const retry = route.retries;
   const retryOn = retry?.retryOn ?? [];
   // A body too large to buffer was streamed to the first attempt and cannot be sent again.
-  const maxAttempts = body === undefined ? 1 : 1 + (retry?.attempts ?? 0);
+  const maxAttempts = streamed ? 1 : 1 + (retry?.attempts ?? 0);
   const deadline = route.timeoutMs ? Date.now() + route.timeoutMs : Infinity;
   const tried = new Set<string>();
   let last: AttemptResult = { relayed: false, status: 0, bytes: 0, flags: 'UH', timedOut: false };
@@ -212,7 +214,7 @@ async function attempts(
     onEndpoint(endpoint);
     entry.balancer.started(endpoint);
     deps.metrics.upstreamActive.inc({ cluster: dest.cluster });
-    const outcome = await callUpstream(deps.pool.target(entry.cluster, endpoint).pool, upstreamRequest(route, dest, req, body, service, Math.min(retry?.perTryTimeoutMs ?? Infinity, remaining)), res, (status, headers) => {
+    const outcome = await callUpstream(deps.pool.target(entry.cluster, endpoint).pool, { ...upstream, timeoutMs: Math.min(retry?.perTryTimeoutMs ?? Infinity, remaining) }, res, (status, headers) => {
       if (!finalAttempt && shouldRetry(retryOn, status)) return undefined;
       const out = forwardableHeaders(headers);
       applyHeaderOps(out, route.headers?.response);
@@ -240,9 +242,8 @@ function shouldRetry(on: string[], status: number): boolean {
   return on.includes(String(status));
 }
 
-function upstreamRequest(route: CompiledHttpRoute, dest: WeightedCluster, req: IncomingMessage, body: Buffer | undefined, service: OutboundService, timeoutMs: number): UpstreamRequest {
+function upstreamRequest(route: CompiledHttpRoute, dest: WeightedCluster, req: IncomingMessage, url: ReturnType<typeof splitTarget>, body: Buffer | undefined, service: OutboundService): Omit<UpstreamRequest, 'timeoutMs'> {
   const headers = forwardableHeaders(req.headers);
-  const url = splitTarget(req.url);
   let path = url.pathname + url.search;
   if (route.rewrite?.uri !== undefined) {
     const prefix = route.match.map((m) => (m.uri && 'prefix' in m.uri ? m.uri.prefix : undefined)).find((p) => p !== undefined && url.pathname.startsWith(p));
@@ -252,7 +253,7 @@ function upstreamRequest(route: CompiledHttpRoute, dest: WeightedCluster, req: I
   applyHeaderOps(headers, route.headers?.request);
   applyHeaderOps(headers, dest.headers?.request);
   if (body !== undefined) headers['content-length'] = String(body.length);
-  return { method: req.method ?? 'GET', path, headers, body: body === undefined ? req : body.length > 0 ? body : null, timeoutMs };
+  return { method: req.method ?? 'GET', path, headers, body: body === undefined ? req : body.length > 0 ? body : null };
 }
 
 /** Fire and forget: the mirror's answer is read and dropped; Istio marks the authority with -shadow. */

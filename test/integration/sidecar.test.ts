@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { Sidecar } from '../../proxy/sidecar.js';
+import { Sidecar, type SidecarOptions } from '../../proxy/sidecar.js';
 import { get, startApp, type TestApp } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
@@ -23,13 +23,15 @@ describe('sidecar data path', () => {
   const dataDirs: Record<string, string> = {};
   let tcpEcho: NetServer | undefined;
 
+  /** Options of a test sidecar: every port chosen by the system, short intervals. */
+  function options(service: string, id: string, appPort: number, token: string, upstreams: { port: number; service: string }[], extra: Partial<SidecarOptions> = {}): SidecarOptions {
+    dataDirs[id] ??= mkdtempSync(join(tmpdir(), `mesh-sc-${id}-`));
+    return { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: upstreams.length > 0 ? 0 : -1, adminPort: 0, upstreams, drainTimeoutMs: 1000, telemetryIntervalMs: 200, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, ...extra };
+  }
+
   async function sidecar(service: string, id: string, appPort: number, upstreams: { port: number; service: string }[] = []): Promise<Sidecar> {
     const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-    dataDirs[id] ??= mkdtempSync(join(tmpdir(), `mesh-sc-${id}-`));
-    const s = new Sidecar(
-      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: upstreams.length > 0 ? 0 : -1, adminPort: 0, upstreams, drainTimeoutMs: 1000, telemetryIntervalMs: 200, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 },
-      silent,
-    );
+    const s = new Sidecar(options(service, id, appPort, token, upstreams), silent);
     await s.start();
     sidecars[id] = s;
     return s;
@@ -350,10 +352,7 @@ spec:
 
   it('closes connections of clients that send their head too slowly, stall mid-body, or sit idle', async () => {
     const token = (await c.call('POST', '/v1/tokens', { service: 'slowpoke' })).json().token;
-    const strict = new Sidecar(
-      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service: 'slowpoke', namespace: 'default', proxyId: 'slowpoke-1', trustDomain: 'cluster.local', dataDir: mkdtempSync(join(tmpdir(), 'mesh-sc-slow-')), appHost: '127.0.0.1', appPort: apps.pp.port, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams: [{ port: 0, service: 'reviews' }], drainTimeoutMs: 1000, telemetryIntervalMs: 60_000, headersTimeoutMs: 300, idleTimeoutMs: 2000 },
-      silent,
-    );
+    const strict = new Sidecar(options('slowpoke', 'slowpoke-1', apps.pp.port, token, [{ port: 0, service: 'reviews' }], { outboundPort: -1, telemetryIntervalMs: 60_000, headersTimeoutMs: 300, idleTimeoutMs: 2000 }), silent);
     await strict.start();
     sidecars['slowpoke-1'] = strict;
     const port = strict.ports.upstreams.reviews;
@@ -390,10 +389,7 @@ spec:
 
     // A sidecar restarted while the controller is away starts from what it kept on disk.
     await sidecars['productpage-1'].close();
-    const again = new Sidecar(
-      { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service: 'productpage', namespace: 'default', proxyId: 'productpage-1', trustDomain: 'cluster.local', dataDir: dataDirs['productpage-1'], appHost: '127.0.0.1', appPort: apps.pp.port, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams: [{ port: 0, service: 'reviews' }], drainTimeoutMs: 1000, telemetryIntervalMs: 200, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 },
-      silent,
-    );
+    const again = new Sidecar(options('productpage', 'productpage-1', apps.pp.port, token, [{ port: 0, service: 'reviews' }], { outboundPort: -1 }), silent);
     sidecars['productpage-1'] = again;
     await again.start();
     assert.equal(again.readiness().controllerConnected, false);
