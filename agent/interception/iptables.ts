@@ -18,14 +18,18 @@ interface Result {
 function exec(netns: string | undefined, argv: string[], input?: string): Promise<Result> {
   const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, ...argv]] : [argv[0], argv.slice(1)];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Only iptables-restore reads stdin; the other commands may exit before a write to it would land.
+    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', (err) => reject(new MeshError('UNAVAILABLE', `cannot run ${cmd}: ${err.message}; install iptables and iproute2`, { cause: err })));
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.end(input ?? '');
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined); // a failed restore says why on stderr; its exit code decides
+      child.stdin.end(input);
+    }
   });
 }
 
