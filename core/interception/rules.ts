@@ -6,14 +6,26 @@
 // Shape (Istio's, in short): PREROUTING sends inbound TCP for the app's ports to the sidecar's
 // inbound listener; OUTPUT sends the app's outbound TCP to the sidecar's outbound listener,
 // except the sidecar's own traffic (its UID), loopback destinations, and excluded ports/CIDRs.
+// A VM may run several services in one namespace: each app's ports go to its own sidecar, and
+// its outbound traffic is told apart by the app's UID.
 
-export interface InterceptionSpec {
-  /** UID the sidecar runs as; its own traffic is never redirected (no loops). */
-  proxyUid: number;
-  inboundPort: number;
-  outboundPort: number;
+/** One application in the namespace and its sidecar's listeners. */
+export interface CapturedWorkload {
   /** The application's ports whose inbound traffic goes through the sidecar. Empty: none. */
   appPorts: number[];
+  inboundPort: number;
+  outboundPort: number;
+  /**
+   * The application's UID. Its outbound traffic goes to this sidecar. Optional with one workload
+   * in the namespace (a container); required with several (a VM running several services).
+   */
+  appUid?: number;
+}
+
+export interface InterceptionSpec {
+  /** UID the sidecars run as; their own traffic is never redirected (no loops). */
+  proxyUid: number;
+  workloads: CapturedWorkload[];
   /** Inbound ports never captured (SSH on VMs, the sidecar's admin port...). */
   excludeInboundPorts: number[];
   /** Outbound destination ports never captured. */
@@ -24,7 +36,7 @@ export interface InterceptionSpec {
 
 export const OWNER_COMMENT = 'mesh-agent';
 
-const CHAINS = ['MESH_INBOUND', 'MESH_IN_REDIRECT', 'MESH_OUTPUT', 'MESH_REDIRECT'] as const;
+const CHAINS = ['MESH_INBOUND', 'MESH_OUTPUT'] as const;
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -34,15 +46,29 @@ export function validateSpec(s: InterceptionSpec): string[] {
     if (!Number.isInteger(p) || p < 1 || p > 65535) problems.push(`${what}: ${p} is not a port`);
   };
   if (!Number.isInteger(s.proxyUid) || s.proxyUid < 0) problems.push(`proxyUid: ${s.proxyUid} is not a user id`);
-  port(s.inboundPort, 'inboundPort');
-  port(s.outboundPort, 'outboundPort');
-  s.appPorts.forEach((p, i) => port(p, `appPorts[${i}]`));
+  if (s.workloads.length === 0) problems.push('workloads: at least one workload is needed');
+  const listeners = new Set(s.workloads.flatMap((w) => [w.inboundPort, w.outboundPort]));
+  const seenAppPorts = new Map<number, number>();
+  s.workloads.forEach((w, i) => {
+    const at = `workloads[${i}]`;
+    port(w.inboundPort, `${at}.inboundPort`);
+    port(w.outboundPort, `${at}.outboundPort`);
+    w.appPorts.forEach((p, j) => {
+      port(p, `${at}.appPorts[${j}]`);
+      const other = seenAppPorts.get(p);
+      if (other !== undefined) problems.push(`${at}.appPorts[${j}]: port ${p} is already captured for workloads[${other}]`);
+      seenAppPorts.set(p, i);
+    });
+    if (w.appPorts.some((p) => listeners.has(p))) problems.push(`${at}.appPorts: must not contain the sidecar listener ports`);
+    if (w.appUid === undefined && s.workloads.length > 1) problems.push(`${at}.appUid: needed when several workloads share the namespace, so that each one's outbound traffic reaches its own sidecar`);
+    if (w.appUid !== undefined && (!Number.isInteger(w.appUid) || w.appUid < 0)) problems.push(`${at}.appUid: ${w.appUid} is not a user id`);
+    if (w.appUid === s.proxyUid) problems.push(`${at}.appUid: ${w.appUid} is the sidecars' UID; run the application as another user`);
+  });
   s.excludeInboundPorts.forEach((p, i) => port(p, `excludeInboundPorts[${i}]`));
   s.excludeOutboundPorts.forEach((p, i) => port(p, `excludeOutboundPorts[${i}]`));
   s.excludeOutboundCidrs.forEach((c, i) => {
     if (!/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(c)) problems.push(`excludeOutboundCidrs[${i}]: "${c}" is not a CIDR`);
   });
-  if (s.appPorts.includes(s.inboundPort) || s.appPorts.includes(s.outboundPort)) problems.push('appPorts: must not contain the sidecar listener ports');
   return problems;
 }
 
@@ -51,15 +77,16 @@ export function buildRules(s: InterceptionSpec, family: Family): string {
   const c = `-m comment --comment ${OWNER_COMMENT}`;
   const loopback = family === 'ipv4' ? '127.0.0.1/32' : '::1/128';
   const cidrs = s.excludeOutboundCidrs.filter((x) => (family === 'ipv4' ? !x.includes(':') : x.includes(':')));
+  const byPort = (a: number, b: number) => a - b;
   const lines: string[] = ['*nat', ...CHAINS.map((ch) => `:${ch} - [0:0]`)];
 
-  // Inbound: the app's ports to the sidecar's inbound listener.
+  // Inbound: each app's ports to its sidecar's inbound listener.
   lines.push(`-A PREROUTING -p tcp ${c} -j MESH_INBOUND`);
-  for (const p of [...s.excludeInboundPorts].sort((a, b) => a - b)) lines.push(`-A MESH_INBOUND -p tcp --dport ${p} -j RETURN`);
-  for (const p of [...s.appPorts].sort((a, b) => a - b)) lines.push(`-A MESH_INBOUND -p tcp --dport ${p} -j MESH_IN_REDIRECT`);
-  lines.push(`-A MESH_IN_REDIRECT -p tcp -j REDIRECT --to-ports ${s.inboundPort}`);
+  for (const p of [...s.excludeInboundPorts].sort(byPort)) lines.push(`-A MESH_INBOUND -p tcp --dport ${p} -j RETURN`);
+  const inbound = s.workloads.flatMap((w) => w.appPorts.map((p) => [p, w.inboundPort] as const)).sort((a, b) => a[0] - b[0]);
+  for (const [p, to] of inbound) lines.push(`-A MESH_INBOUND -p tcp --dport ${p} -j REDIRECT --to-ports ${to}`);
 
-  // Outbound: everything the app sends, except the sidecar's own traffic and the exclusions.
+  // Outbound: everything the apps send, except the sidecars' own traffic and the exclusions.
   lines.push(`-A OUTPUT -p tcp ${c} -j MESH_OUTPUT`);
   lines.push(`-A MESH_OUTPUT -m owner --uid-owner ${s.proxyUid} -j RETURN`);
   // Loopback stays local: the app talking to itself, and to services on the same host such as a
@@ -67,10 +94,13 @@ export function buildRules(s: InterceptionSpec, family: Family): string {
   // address are therefore not captured; they are plaintext on the host.)
   lines.push(`-A MESH_OUTPUT -o lo -j RETURN`);
   lines.push(`-A MESH_OUTPUT -d ${loopback} -j RETURN`);
-  for (const p of [...s.excludeOutboundPorts].sort((a, b) => a - b)) lines.push(`-A MESH_OUTPUT -p tcp --dport ${p} -j RETURN`);
+  for (const p of [...s.excludeOutboundPorts].sort(byPort)) lines.push(`-A MESH_OUTPUT -p tcp --dport ${p} -j RETURN`);
   for (const cidr of [...cidrs].sort()) lines.push(`-A MESH_OUTPUT -d ${cidr} -j RETURN`);
-  lines.push('-A MESH_OUTPUT -j MESH_REDIRECT');
-  lines.push(`-A MESH_REDIRECT -p tcp -j REDIRECT --to-ports ${s.outboundPort}`);
+  const outbound = [...s.workloads].sort((a, b) => (a.appUid ?? -1) - (b.appUid ?? -1));
+  for (const w of outbound) {
+    const owner = w.appUid === undefined ? '' : ` -m owner --uid-owner ${w.appUid}`;
+    lines.push(`-A MESH_OUTPUT -p tcp${owner} -j REDIRECT --to-ports ${w.outboundPort}`);
+  }
   lines.push('COMMIT');
   return `${lines.join('\n')}\n`;
 }

@@ -23,7 +23,7 @@ describe('mesh with traffic capture across two network-namespace hosts', { skip:
   const procs: ChildProcess[] = [];
   const work = mkdtempSync(join(tmpdir(), 'mesh-capture-'));
   const ctlDir = join(work, 'controller');
-  const spec = { proxyUid: PROXY_UID, inboundPort: 15006, outboundPort: 15001, appPorts: [9080], excludeInboundPorts: [15000], excludeOutboundPorts: [15012], excludeOutboundCidrs: [] };
+  const spec = { proxyUid: PROXY_UID, workloads: [{ inboundPort: 15006, outboundPort: 15001, appPorts: [9080] }], excludeInboundPorts: [15000], excludeOutboundPorts: [15012], excludeOutboundCidrs: [] };
 
   const inA = (args: string[]) => procs.push(spawnIn(hostA, args)) && procs[procs.length - 1];
   const api = (method: string, path: string, body?: unknown) =>

@@ -14,7 +14,7 @@ describe('capture rules in network namespaces', { skip: unavailable }, () => {
   const workload = uniqueName('mesh-w');
   const servers: ChildProcess[] = [];
   const rules = new IptablesInterceptor(workload);
-  const spec: InterceptionSpec = { proxyUid: 1337, inboundPort: 15006, outboundPort: 15001, appPorts: [9080], excludeInboundPorts: [22], excludeOutboundPorts: [], excludeOutboundCidrs: [] };
+  const spec: InterceptionSpec = { proxyUid: 1337, workloads: [{ inboundPort: 15006, outboundPort: 15001, appPorts: [9080] }], excludeInboundPorts: [22], excludeOutboundPorts: [], excludeOutboundCidrs: [] };
 
   before(async () => {
     joinedHosts({ name: client, ip: '10.254.7.1' }, { name: workload, ip: '10.254.7.2' });
@@ -61,7 +61,7 @@ describe('capture rules in network namespaces', { skip: unavailable }, () => {
   });
 
   it('refuses a bad specification before touching the namespace', async () => {
-    await assert.rejects(rules.apply({ ...spec, inboundPort: 0 }), /inboundPort: 0 is not a port/);
+    await assert.rejects(rules.apply({ ...spec, workloads: [{ ...spec.workloads[0], inboundPort: 0 }] }), /inboundPort: 0 is not a port/);
     assert.doesNotMatch(await rules.dump(), /MESH_/);
   });
 });

@@ -7,9 +7,7 @@ import { buildRules, validateSpec, type InterceptionSpec } from '../../core/inte
 const golden = new URL('../../../test/golden/', import.meta.url);
 const spec: InterceptionSpec = {
   proxyUid: 1337,
-  inboundPort: 15006,
-  outboundPort: 15001,
-  appPorts: [9080, 8080],
+  workloads: [{ inboundPort: 15006, outboundPort: 15001, appPorts: [9080, 8080] }],
   excludeInboundPorts: [22, 15000],
   excludeOutboundPorts: [15012],
   excludeOutboundCidrs: ['169.254.169.254/32', 'fd00::/8'],
@@ -32,12 +30,35 @@ describe('capture rules (golden files)', () => {
     check('iptables-ipv6.rules', v6);
     assert.ok(v6.includes('fd00::/8') && !v6.includes('169.254.169.254'));
   });
+  it('sends each app of a VM with several services to its own sidecar, told apart by UID', () => {
+    const vm: InterceptionSpec = {
+      ...spec,
+      workloads: [
+        { inboundPort: 15006, outboundPort: 15001, appPorts: [9080], appUid: 1001 },
+        { inboundPort: 15106, outboundPort: 15101, appPorts: [9081], appUid: 1002 },
+      ],
+    };
+    assert.deepEqual(validateSpec(vm), []);
+    check('iptables-vm-two-services.rules', buildRules(vm, 'ipv4'));
+  });
   it('names every problem in a bad specification', () => {
-    assert.deepEqual(validateSpec({ ...spec, proxyUid: -1, inboundPort: 0, appPorts: [15001], excludeOutboundCidrs: ['10.0.0.0'] }), [
+    const bad: InterceptionSpec = {
+      ...spec,
+      proxyUid: -1,
+      workloads: [
+        { inboundPort: 0, outboundPort: 15001, appPorts: [15001] },
+        { inboundPort: 15106, outboundPort: 15101, appPorts: [15001], appUid: 1002 },
+      ],
+      excludeOutboundCidrs: ['10.0.0.0'],
+    };
+    assert.deepEqual(validateSpec(bad), [
       'proxyUid: -1 is not a user id',
-      'inboundPort: 0 is not a port',
+      'workloads[0].inboundPort: 0 is not a port',
+      'workloads[0].appPorts: must not contain the sidecar listener ports',
+      'workloads[0].appUid: needed when several workloads share the namespace, so that each one\'s outbound traffic reaches its own sidecar',
+      'workloads[1].appPorts[0]: port 15001 is already captured for workloads[0]',
+      'workloads[1].appPorts: must not contain the sidecar listener ports',
       'excludeOutboundCidrs[0]: "10.0.0.0" is not a CIDR',
-      'appPorts: must not contain the sidecar listener ports',
     ]);
   });
 });
