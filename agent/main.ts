@@ -1,5 +1,120 @@
 #!/usr/bin/env node
-// mesh-agent: the host agent. Built in the host-agent issue; this entry point exists so that
-// the package's executables are all declared from the start.
-process.stderr.write('mesh-agent: not implemented yet (host agent issue); see README.md\n');
-process.exit(2);
+// mesh-agent: the host agent (root). `mesh-agent docker` meshes labelled containers;
+// `mesh-agent vm` meshes the services declared in a VM's service files.
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import type { AgentSettings } from '../core/agent/plan.js';
+import { MeshError } from '../core/errors.js';
+import { createLogger } from '../controller/logger.js';
+import { MeshAgent } from './agent.js';
+import { HttpControllerLink } from './controller-link.js';
+import { startDockerAgent, startVmAgent } from './modes.js';
+
+const ports = (what: string) => (v: unknown): number[] => {
+  const list = (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean);
+  return list.map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new MeshError('INVALID_ARGUMENT', `--${what}: "${s}" is not a port`);
+    return n;
+  });
+};
+
+function common<T>(y: Argv<T>) {
+  return y
+    .option('controller', { type: 'string', describe: 'controller URL (default: from --data-dir, else https://127.0.0.1:15012)' })
+    .option('ca-file', { type: 'string', describe: 'CA bundle that signs the controller certificate' })
+    .option('token', { type: 'string', describe: 'admin token (better: MESH_TOKEN, or --data-dir)' })
+    .option('data-dir', { type: 'string', describe: "the controller's data directory when it is readable here (ca.pem, admin-token)" })
+    .option('proxy-uid', { type: 'number', default: 1337, describe: 'UID the sidecars run as; capture exempts it' })
+    .option('trust-domain', { type: 'string', default: 'cluster.local' })
+    .option('exclude-inbound-ports', { type: 'string', default: '', describe: 'never captured inbound, comma-separated (e.g. 22)', coerce: ports('exclude-inbound-ports') })
+    .option('exclude-outbound-ports', { type: 'string', default: '', describe: 'never captured outbound, comma-separated (e.g. 8500 for a local Consul)', coerce: ports('exclude-outbound-ports') })
+    .option('exclude-outbound-cidrs', { type: 'string', default: '', describe: 'never captured outbound, comma-separated CIDRs' })
+    .option('resync', { type: 'number', default: 30, describe: 'seconds between full resyncs (events drive most work)' })
+    .option('ready-timeout', { type: 'number', default: 30, describe: 'seconds a new sidecar has to become ready' })
+    .option('log-level', { type: 'string', default: 'info' });
+}
+
+interface AgentArgs {
+  _: (string | number)[];
+  controller?: string;
+  'ca-file'?: string;
+  token?: string;
+  'data-dir'?: string;
+  'proxy-uid': number;
+  'trust-domain': string;
+  'exclude-inbound-ports': number[];
+  'exclude-outbound-ports': number[];
+  'exclude-outbound-cidrs': string;
+  resync: number;
+  'ready-timeout': number;
+  'log-level': string;
+  'docker-socket'?: string;
+  'sidecar-image'?: string;
+  'config-dir'?: string;
+  address?: string;
+  'state-dir'?: string;
+  'instance-prefix'?: string;
+}
+
+const argv = (await yargs(hideBin(process.argv))
+  .scriptName('mesh-agent')
+  .usage('$0 <docker|vm> [options]\n\nThe host agent: starts a sidecar beside each workload, captures its traffic and registers it.')
+  .env('MESH_AGENT')
+  .command('docker', 'mesh containers labelled mesh.service=<name> on the local Docker engine', (y) =>
+    common(y)
+      .option('docker-socket', { type: 'string', default: '/var/run/docker.sock' })
+      .option('sidecar-image', { type: 'string', default: 'hostmesh/mesh:latest', describe: 'image the sidecar containers run' }),
+  )
+  .command('vm', 'mesh the services declared in service files (one YAML file per service)', (y) =>
+    common(y)
+      .option('config-dir', { type: 'string', default: '/etc/mesh/services.d', describe: 'directory of service files (*.yaml, *.yml, *.json)' })
+      .option('address', { type: 'string', demandOption: 'give the address other hosts reach this VM at: --address IP', describe: "this VM's address in the catalog" })
+      .option('state-dir', { type: 'string', default: '/var/lib/mesh-agent', describe: 'sidecar state (certificates, pids, logs)' })
+      .option('instance-prefix', { type: 'string', describe: 'instance ids are <service>-<prefix> (default: the host name)' }),
+  )
+  .demandCommand(1, 'say which kind of host this is: mesh-agent docker, or mesh-agent vm')
+  .strict()
+  .parseAsync()) as unknown as AgentArgs;
+
+const log = createLogger('mesh-agent', argv['log-level']);
+
+async function main(): Promise<void> {
+  const link = new HttpControllerLink({ controller: argv.controller, caFile: argv['ca-file'], token: argv.token, dataDir: argv['data-dir'] });
+  if (!link.caPem) throw new MeshError('INVALID_ARGUMENT', 'no CA bundle for the controller: pass --ca-file, MESH_CA_FILE or --data-dir of the controller');
+  const settings: AgentSettings = {
+    controllerUrl: link.url,
+    proxyUid: argv['proxy-uid'],
+    trustDomain: argv['trust-domain'],
+    excludeInboundPorts: argv['exclude-inbound-ports'],
+    excludeOutboundPorts: argv['exclude-outbound-ports'],
+    excludeOutboundCidrs: String(argv['exclude-outbound-cidrs']).split(',').map((s) => s.trim()).filter(Boolean),
+  };
+  const opts = { settings, resyncMs: argv.resync * 1000, readyTimeoutMs: argv['ready-timeout'] * 1000 };
+  const mode = String(argv._[0]);
+  const agent: MeshAgent =
+    mode === 'docker'
+      ? await startDockerAgent({ socketPath: String(argv['docker-socket']), image: String(argv['sidecar-image']) }, link, opts, log)
+      : await startVmAgent(
+          { configDir: String(argv['config-dir']), address: String(argv.address), stateDir: String(argv['state-dir']), instancePrefix: argv['instance-prefix'] },
+          link,
+          opts,
+          log,
+        );
+  log.info({ mode }, 'mesh-agent running');
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    // Sidecars, rules and registrations stay: workloads keep working, and the next agent adopts them.
+    log.info({ signal }, 'stopping; sidecars keep running');
+    void agent.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`mesh-agent: ${err instanceof MeshError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+  process.exit(1);
+});

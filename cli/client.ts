@@ -21,6 +21,10 @@ export interface Response {
 export class ControllerClient {
   readonly baseUrl: string;
   private readonly ca: string | undefined;
+  /** The CA bundle trusted for the controller, handed on to the sidecars the agent starts. */
+  get caPem(): string | undefined {
+    return this.ca;
+  }
   private readonly token: string | undefined;
 
   constructor(opts: ClientOptions) {

@@ -1,6 +1,7 @@
 // The admin port (excluded from interception): Prometheus metrics, readiness, the current
 // snapshot and certificate, and a drain command.
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { certificateInfo } from '../core/pki/x509.js';
 import type { Sidecar } from './sidecar.js';
 
@@ -16,6 +17,13 @@ export function createAdminServer(sidecar: Sidecar): Server {
     } else if (req.method === 'GET' && path === '/ready') {
       const r = sidecar.readiness();
       send(r.ready ? 200 : 503, JSON.stringify(r), 'application/json');
+    } else if (req.method === 'GET' && path === '/healthz/app') {
+      // The catalog's health check: the application itself accepts connections. The probe goes
+      // over loopback, which capture never touches, so it sees the app and not the sidecar.
+      const o = sidecar.options;
+      void probeTcp(o.appHost, o.appPort).then((err) =>
+        err ? send(503, `application at ${o.appHost}:${o.appPort} is not accepting connections: ${err}\n`) : send(200, 'ok\n'),
+      );
     } else if (req.method === 'GET' && path === '/config_dump') {
       send(200, JSON.stringify(sidecar.snapshot ?? null), 'application/json');
     } else if (req.method === 'GET' && path === '/certs') {
@@ -25,6 +33,18 @@ export function createAdminServer(sidecar: Sidecar): Server {
     } else if (req.method === 'POST' && path === '/drain') {
       sidecar.drain();
       send(200, 'draining\n');
-    } else send(404, 'admin endpoints: GET /stats/prometheus /ready /config_dump /certs, POST /drain\n');
+    } else send(404, 'admin endpoints: GET /stats/prometheus /ready /healthz/app /config_dump /certs, POST /drain\n');
+  });
+}
+
+function probeTcp(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.setTimeout(2000, () => socket.destroy(new Error('timed out')));
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
   });
 }

@@ -14,7 +14,9 @@ const argv = yargs(hideBin(process.argv))
   .usage('$0 --service NAME --app-port PORT [options]\n\nThe sidecar: carries its service instance\'s inbound and outbound traffic.')
   .env('MESH_PROXY')
   .option('controller', { type: 'string', default: 'https://127.0.0.1:15012', describe: 'controller URL' })
-  .option('ca-file', { type: 'string', demandOption: 'give the controller CA bundle: --ca-file FILE (the controller writes it to <data-dir>/ca.pem)', describe: 'CA bundle to trust the controller' })
+  .option('ca-file', { type: 'string', describe: 'CA bundle to trust the controller (the controller writes it to <data-dir>/ca.pem)' })
+  .option('ca-pem', { type: 'string', describe: 'the same bundle as PEM text; how the agent hands it to sidecar containers (MESH_PROXY_CA_PEM)' })
+  .check((a) => (a['ca-file'] || a['ca-pem'] ? true : 'give the controller CA bundle: --ca-file FILE or MESH_PROXY_CA_PEM (the controller writes it to <data-dir>/ca.pem)'))
   .option('bootstrap-token', { type: 'string', describe: 'token from `meshctl token create --service NAME` (needed until a certificate is stored)' })
   .option('service', { type: 'string', demandOption: 'name the service: --service NAME' })
   .option('namespace', { type: 'string', default: 'default' })
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
   const sidecar = new Sidecar(
     {
       controller: argv.controller,
-      controllerCa: readFileSync(argv['ca-file'], 'utf8'),
+      controllerCa: argv['ca-pem'] || readFileSync(argv['ca-file']!, 'utf8'),
       bootstrapToken: argv['bootstrap-token'],
       service: argv.service,
       namespace: argv.namespace,

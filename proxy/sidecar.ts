@@ -63,7 +63,7 @@ export class Sidecar {
   readonly ports: { inbound: number; outbound: number; admin: number; upstreams: Record<string, number> } = { inbound: 0, outbound: 0, admin: 0, upstreams: {} };
 
   constructor(
-    private readonly options: SidecarOptions,
+    readonly options: SidecarOptions,
     private readonly log: Logger,
   ) {
     this.client = new ControllerClient(options.controller, options.controllerCa);

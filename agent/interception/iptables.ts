@@ -1,5 +1,6 @@
-// Applies and removes capture rules in a network namespace (a container's, or a VM's own when
-// `netns` is undefined). Thin: the rules come from core/interception/rules.ts.
+// Applies and removes capture rules in a network namespace: a named one (`ip netns`), a
+// container's (entered through its process, as Docker names none), or the agent's own (a VM).
+// Thin: the rules come from core/interception/rules.ts.
 import { spawn } from 'node:child_process';
 import { MeshError } from '../../core/errors.js';
 import { buildRules, removalCommands, validateSpec, type Family, type InterceptionSpec } from '../../core/interception/rules.js';
@@ -15,8 +16,16 @@ interface Result {
   stdout: string;
 }
 
-function exec(netns: string | undefined, argv: string[], input?: string): Promise<Result> {
-  const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, ...argv]] : [argv[0], argv.slice(1)];
+/** Where the rules go: a named namespace, the namespace of a process (a container), or here. */
+export type NetnsTarget = string | { pid: number } | undefined;
+
+function describe(t: NetnsTarget): string {
+  return t === undefined ? '' : typeof t === 'string' ? ` in ${t}` : ` in the network namespace of pid ${t.pid}`;
+}
+
+function exec(netns: NetnsTarget, argv: string[], input?: string): Promise<Result> {
+  const [cmd, args] =
+    netns === undefined ? [argv[0], argv.slice(1)] : typeof netns === 'string' ? ['ip', ['netns', 'exec', netns, ...argv]] : ['nsenter', [`--net=/proc/${netns.pid}/ns/net`, ...argv]];
   return new Promise((resolve, reject) => {
     // Only iptables-restore reads stdin; the other commands may exit before a write to it would land.
     const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
@@ -35,7 +44,7 @@ function exec(netns: string | undefined, argv: string[], input?: string): Promis
 
 export class IptablesInterceptor {
   constructor(
-    private readonly netns: string | undefined,
+    private readonly netns: NetnsTarget,
     private readonly families: Family[] = ['ipv4'],
   ) {}
 
@@ -54,7 +63,7 @@ export class IptablesInterceptor {
         if (present.code === 0) text = text.replace(`-A ${hook} -p tcp -m comment --comment mesh-agent -j ${chain}\n`, '');
       }
       const r = await exec(this.netns, [t.restore, '--noflush'], text);
-      if (r.code !== 0) throw new MeshError('INTERNAL', `${t.restore} refused the rules${this.netns ? ` in ${this.netns}` : ''}: ${r.stderr.trim()}`);
+      if (r.code !== 0) throw new MeshError('INTERNAL', `${t.restore} refused the rules${describe(this.netns)}: ${r.stderr.trim()}`);
     }
   }
 

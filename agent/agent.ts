@@ -1,0 +1,198 @@
+// The host agent's loop: find workloads, start a sidecar beside each, capture its traffic once the
+// sidecar is ready, register the instance; undo all of it when the workload goes. Runs are
+// serialised and driven by the source's events plus a periodic resync, so a missed event or a
+// failed start is repaired later. One workload's failure is logged and never blocks the others.
+//
+// Order for a new workload, and why: sidecar started -> sidecar ready -> rules installed ->
+// instance registered. Until the rules are in, the app's connections go direct (plaintext, not
+// lost); rules installed before the sidecar listens would refuse them. Nobody routes to the
+// instance before it is registered, and it is registered only once its sidecar can take traffic.
+import type { Logger } from 'pino';
+import { fingerprint, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload, type RunningSidecar } from '../core/agent/plan.js';
+import { asMeshError, MeshError } from '../core/errors.js';
+import type { CaptureApplier } from './capture.js';
+import type { ControllerLink } from './controller-link.js';
+import type { SidecarRuntime } from './runtime/runtime.js';
+import type { WorkloadProblem, WorkloadSource } from './sources/source.js';
+
+export interface AgentOptions {
+  settings: AgentSettings;
+  /** Full resync period; events make most runs. */
+  resyncMs: number;
+  /** How long a new sidecar has to become ready. */
+  readyTimeoutMs: number;
+}
+
+export class MeshAgent {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Workloads whose sidecar is up, by instance id. */
+  private readonly active = new Map<string, DiscoveredWorkload>();
+  /** Problems already logged, so a bad label is reported once, not every resync. */
+  private reported = new Set<string>();
+
+  constructor(
+    private readonly source: WorkloadSource,
+    private readonly runtime: SidecarRuntime,
+    private readonly capture: CaptureApplier,
+    private readonly controller: ControllerLink,
+    private readonly opts: AgentOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Adopts what is already running, starts what is missing, then follows the source. */
+  async start(): Promise<void> {
+    await this.sync();
+    this.source.watch({
+      changed: () => this.schedule(),
+      stopped: (ref) => void this.onStopped(ref),
+      status: (up, detail) => (up ? this.log.info(detail) : this.log.error(detail)),
+    });
+    this.timer = setInterval(() => this.schedule(), this.opts.resyncMs);
+    this.timer.unref();
+  }
+
+  /** Stops reacting; sidecars, rules and registrations stay, so a restarted agent adopts them. */
+  async drain(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.source.close();
+    await this.running;
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+  }
+
+  /** Runs one reconciliation now (or right after the one in progress). */
+  sync(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.reconcileOnce();
+        } catch (err) {
+          this.log.error({ err: asMeshError(err).message }, 'reconciliation failed; retrying at the next event or resync');
+        }
+      } while (this.again && !this.stopped);
+    })().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private schedule(): void {
+    if (!this.stopped) void this.sync();
+  }
+
+  /** Deregisters at once, outside the serialised run, so that nobody is routed to a dead app. */
+  private async onStopped(appRef: string): Promise<void> {
+    for (const w of this.active.values()) {
+      if (w.appRef !== appRef) continue;
+      try {
+        await this.controller.deregister(w.instanceId);
+        this.log.info({ instance: w.instanceId }, 'application stopped: instance deregistered');
+      } catch (err) {
+        this.log.error({ instance: w.instanceId, err: asMeshError(err).message }, 'could not deregister; the next run retries');
+      }
+    }
+    this.schedule();
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    const scan = await this.source.scan();
+    this.report(scan.problems);
+    const sidecars = await this.runtime.list();
+    const plan = reconcile(scan.workloads, sidecars);
+
+    for (const s of plan.remove) await this.removeOne(s);
+    for (const { workload } of plan.keep) {
+      const known = this.active.get(workload.instanceId);
+      if (known && fingerprint(known) === fingerprint(workload)) continue;
+      // Adopted from an earlier life of the agent: re-assert rules and registration (idempotent).
+      await this.guard(workload, async () => {
+        this.active.set(workload.instanceId, workload);
+        await this.capture.install(workload, [...this.active.values()]);
+        await this.controller.register(registrationFor(workload));
+        this.log.info({ instance: workload.instanceId }, 'adopted running sidecar');
+      });
+    }
+    for (const w of plan.start) await this.guard(w, () => this.startOne(w));
+  }
+
+  private async startOne(w: DiscoveredWorkload): Promise<void> {
+    const token = await this.controller.bootstrapToken(w.decl.service, w.decl.namespace);
+    const launch = {
+      args: sidecarArgs(w, this.opts.settings),
+      env: { MESH_PROXY_CA_PEM: this.controller.caPem, MESH_PROXY_BOOTSTRAP_TOKEN: token },
+      fingerprint: fingerprint(w),
+    };
+    const sidecar = await this.runtime.start(w, launch);
+    try {
+      await this.waitReady(w, sidecar);
+    } catch (err) {
+      await this.runtime.remove(sidecar).catch(() => undefined);
+      throw err;
+    }
+    this.active.set(w.instanceId, w);
+    await this.capture.install(w, [...this.active.values()]);
+    await this.controller.register(registrationFor(w));
+    this.log.info({ instance: w.instanceId, service: w.decl.service, address: w.address }, 'workload joined the mesh');
+  }
+
+  private async removeOne(s: RunningSidecar): Promise<void> {
+    const w = this.active.get(s.instanceId);
+    try {
+      await this.controller.deregister(s.instanceId);
+      if (w) await this.capture.uninstall(w, [...this.active.values()]);
+      await this.runtime.remove(s);
+      this.active.delete(s.instanceId);
+      this.log.info({ instance: s.instanceId }, 'sidecar removed');
+    } catch (err) {
+      this.log.error({ instance: s.instanceId, err: asMeshError(err).message }, 'could not remove the sidecar; the next run retries');
+    }
+  }
+
+  private async waitReady(w: DiscoveredWorkload, sidecar: RunningSidecar): Promise<void> {
+    const url = `http://${w.address.includes(':') ? `[${w.address}]` : w.address}:${w.decl.sidecar.adminPort}/ready`;
+    const deadline = Date.now() + this.opts.readyTimeoutMs;
+    while (Date.now() < deadline && !this.stopped) {
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      const alive = (await this.runtime.list()).find((x) => x.ref === sidecar.ref);
+      if (!alive || !alive.running) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const logs = await this.runtime.logs(sidecar);
+    throw new MeshError('UNAVAILABLE', `the sidecar did not become ready${logs ? `; its last output:\n${logs}` : ''}`);
+  }
+
+  /** Runs one workload's step; a failure is logged with the workload's name and nothing else stops. */
+  private async guard(w: DiscoveredWorkload, step: () => Promise<void>): Promise<void> {
+    try {
+      await step();
+    } catch (err) {
+      this.log.error({ instance: w.instanceId, service: w.decl.service, err: asMeshError(err).message }, 'workload could not join the mesh; retrying at the next resync');
+    }
+  }
+
+  private report(problems: WorkloadProblem[]): void {
+    const now = new Set<string>();
+    for (const p of problems) {
+      const key = JSON.stringify(p);
+      now.add(key);
+      if (this.reported.has(key)) continue;
+      const lines = p.violations.map((v) => `  ${v.path}: ${v.message}`).join('\n');
+      this.log.error({ workload: p.what, violations: p.violations }, `${p.what} cannot join the mesh:\n${lines}`);
+    }
+    this.reported = now;
+  }
+}

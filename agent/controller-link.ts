@@ -1,0 +1,49 @@
+// The agent's calls to the controller: bootstrap tokens for the sidecars it starts, and the
+// catalog registration of their instances. The agent authenticates with the admin token (it is
+// root on the host and reads it from the controller's data directory or MESH_TOKEN).
+import type { InstanceRegistration } from '../core/catalog-model.js';
+import { isMeshError } from '../core/errors.js';
+import { ControllerClient, type ClientOptions } from '../cli/client.js';
+
+export interface ControllerLink {
+  readonly url: string;
+  readonly caPem: string;
+  bootstrapToken(service: string, namespace: string): Promise<string>;
+  register(r: InstanceRegistration): Promise<void>;
+  /** Missing instances are fine: deregistration is idempotent. */
+  deregister(instanceId: string): Promise<void>;
+}
+
+export class HttpControllerLink implements ControllerLink {
+  private readonly client: ControllerClient;
+
+  constructor(opts: ClientOptions) {
+    this.client = new ControllerClient(opts);
+  }
+
+  get url(): string {
+    return this.client.baseUrl;
+  }
+
+  get caPem(): string {
+    return this.client.caPem ?? '';
+  }
+
+  async bootstrapToken(service: string, namespace: string): Promise<string> {
+    // Short-lived: the sidecar spends it within seconds, then renews with its certificate.
+    const res = await this.client.call('POST', '/v1/tokens', { service, namespace, ttl: '10m' });
+    return res.json<{ token: string }>().token;
+  }
+
+  async register(r: InstanceRegistration): Promise<void> {
+    await this.client.call('POST', '/v1/catalog/instances', r);
+  }
+
+  async deregister(instanceId: string): Promise<void> {
+    try {
+      await this.client.call('DELETE', `/v1/catalog/instances/${encodeURIComponent(instanceId)}`);
+    } catch (err) {
+      if (!(isMeshError(err) && err.code === 'NOT_FOUND')) throw err;
+    }
+  }
+}
