@@ -1,0 +1,159 @@
+// How the agent reads what workloads declare, and what it decides to do about them.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { fingerprint, interceptionFor, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload } from '../../core/agent/plan.js';
+import { checkHostServices, declarationFromLabels, declarationFromServiceFile, type WorkloadDeclaration } from '../../core/agent/workload.js';
+
+const settings: AgentSettings = { controllerUrl: 'https://controller:15012', proxyUid: 1337, trustDomain: 'cluster.local', excludeInboundPorts: [22], excludeOutboundPorts: [], excludeOutboundCidrs: [] };
+
+function decl(labels: Record<string, string>, exposed: number[] = []): WorkloadDeclaration {
+  const r = declarationFromLabels(labels, exposed);
+  assert.ok(r?.ok, JSON.stringify(r));
+  return r.value;
+}
+
+describe('Docker labels', () => {
+  it('reads a labelled container', () => {
+    const d = decl({ 'mesh.service': 'reviews', 'mesh.version': 'v2', 'mesh.port': '9080', 'mesh.exclude-ports': '5432', 'com.docker.compose.service': 'reviews-v2' });
+    assert.deepEqual(d, {
+      service: 'reviews',
+      namespace: 'default',
+      version: 'v2',
+      ports: [9080],
+      protocol: 'http',
+      excludeInboundPorts: [5432],
+      excludeOutboundPorts: [5432],
+      excludeOutboundCidrs: [],
+      sidecar: { inboundPort: 15006, outboundPort: 15001, adminPort: 15000 },
+    });
+  });
+
+  it('ignores containers without mesh labels', () => {
+    assert.equal(declarationFromLabels({ 'com.docker.compose.service': 'db' }), undefined);
+  });
+
+  it('takes the port from the image when it exposes exactly one', () => {
+    assert.deepEqual(decl({ 'mesh.service': 'ratings' }, [8080]).ports, [8080]);
+  });
+
+  it('names every bad label', () => {
+    const r = declarationFromLabels({ 'mesh.service': 'Reviews_V1', 'mesh.port': '90800,abc', 'mesh.protocol': 'soap', 'mesh.verison': 'v1' }, [1, 2]);
+    assert.ok(r && !r.ok);
+    assert.deepEqual(
+      r.violations.map((v) => `${v.path}: ${v.message}`),
+      [
+        'mesh.verison: unknown mesh label; known labels: mesh.service, mesh.namespace, mesh.version, mesh.port, mesh.protocol, mesh.exclude-ports, mesh.exclude-outbound-cidrs',
+        'mesh.service: "Reviews_V1" is not a valid service name: lowercase letters, digits and "-"',
+        'mesh.protocol: "soap" is not one of http, http2, grpc, tcp',
+        'mesh.port: "90800" is not a port (1-65535); write ports as a comma-separated list such as "9080,9443"',
+        'mesh.port: "abc" is not a port (1-65535); write ports as a comma-separated list such as "9080,9443"',
+      ],
+    );
+  });
+
+  it('refuses an app port the sidecar needs, and a missing port', () => {
+    const clash = declarationFromLabels({ 'mesh.service': 'web', 'mesh.port': '15001' });
+    assert.ok(clash && !clash.ok);
+    assert.match(clash.violations[0].message, /port 15001 is the sidecar's outboundPort/);
+    const none = declarationFromLabels({ 'mesh.service': 'web' }, [80, 443]);
+    assert.ok(none && !none.ok);
+    assert.match(none.violations[0].message, /image exposes several ports \(80, 443\)/);
+  });
+});
+
+describe('VM service files', () => {
+  it('reads a service file with defaults', () => {
+    const r = declarationFromServiceFile({ name: 'ratings', port: 9080, version: 'v1', user: 'ratings' });
+    assert.ok(r.ok);
+    assert.equal(r.value.protocol, 'http');
+    assert.deepEqual(r.value.sidecar, { inboundPort: 15006, outboundPort: 15001, adminPort: 15000 });
+  });
+
+  it('names every field in error', () => {
+    const r = declarationFromServiceFile({ name: 'x', port: 9080, ports: [1], protocol: 'ftp', sidecar: { inboundPort: 15000 }, colour: 'red' });
+    assert.ok(!r.ok);
+    assert.deepEqual(
+      r.violations.map((v) => `${v.path}: ${v.message}`),
+      [
+        'protocol: "ftp" is not one of http, http2, grpc, tcp',
+        'colour: unknown field; supported fields here: name, namespace, version, port, ports, protocol, user, excludeInboundPorts, excludeOutboundPorts, excludeOutboundCidrs, sidecar',
+        'ports: only one of port, ports may be set, found port and ports',
+      ],
+    );
+    const same = declarationFromServiceFile({ name: 'x', port: 9080, sidecar: { inboundPort: 15000 } });
+    assert.ok(!same.ok);
+    assert.deepEqual(same.violations.map((v) => v.path), ['sidecar']);
+  });
+
+  it('requires users and distinct ports when a host declares several services', () => {
+    const a = declarationFromServiceFile({ name: 'a', port: 9080 });
+    const b = declarationFromServiceFile({ name: 'b', port: 9081, user: 'b' });
+    assert.ok(a.ok && b.ok);
+    const problems = checkHostServices([
+      { file: 'a.yaml', decl: a.value },
+      { file: 'b.yaml', decl: b.value },
+    ]);
+    assert.deepEqual(
+      problems.map((v) => `${v.document} ${v.path}`),
+      ['a.yaml user', 'b.yaml sidecar.inboundPort', 'b.yaml sidecar.outboundPort', 'b.yaml sidecar.adminPort'],
+    );
+  });
+});
+
+describe('the agent plan', () => {
+  const w = (id: string, labels: Record<string, string> = {}): DiscoveredWorkload => ({
+    instanceId: id,
+    decl: decl({ 'mesh.service': 'reviews', 'mesh.port': '9080', ...labels }),
+    address: '172.18.0.4',
+    appRef: `c-${id}`,
+    netnsPid: 4242,
+  });
+
+  it('starts what is missing, keeps what matches, replaces what changed, removes orphans', () => {
+    const a = w('a');
+    const b = w('b');
+    const c = w('c', { 'mesh.version': 'v2' });
+    const plan = reconcile(
+      [a, b, c],
+      [
+        { instanceId: 'a', ref: 's-a', fingerprint: fingerprint(a), running: true },
+        { instanceId: 'c', ref: 's-c', fingerprint: fingerprint(w('c')), running: true },
+        { instanceId: 'gone', ref: 's-gone', fingerprint: 'x', running: true },
+      ],
+    );
+    assert.deepEqual(plan.keep.map((k) => k.sidecar.ref), ['s-a']);
+    assert.deepEqual(plan.start.map((x) => x.instanceId), ['b', 'c']);
+    assert.deepEqual(plan.remove.map((r) => r.ref), ['s-c', 's-gone']);
+  });
+
+  it('restarts a sidecar that stopped', () => {
+    const a = w('a');
+    const plan = reconcile([a], [{ instanceId: 'a', ref: 's-a', fingerprint: fingerprint(a), running: false }]);
+    assert.deepEqual([plan.start.length, plan.remove.length, plan.keep.length], [1, 1, 0]);
+  });
+
+  it('registers the instance with its version and a check that reaches the app through the sidecar admin port', () => {
+    assert.deepEqual(registrationFor(w('a', { 'mesh.version': 'v3' })), {
+      id: 'a',
+      service: 'reviews',
+      namespace: 'default',
+      address: '172.18.0.4',
+      port: 9080,
+      protocol: 'http',
+      labels: { version: 'v3' },
+      sidecar: { inboundPort: 15006, adminPort: 15000 },
+      check: { http: 'http://172.18.0.4:15000/healthz/app', interval: '5s' },
+    });
+  });
+
+  it('builds the sidecar command line and the capture spec', () => {
+    assert.deepEqual(sidecarArgs(w('a'), settings).slice(0, 4), ['--controller', 'https://controller:15012', '--service', 'reviews']);
+    assert.deepEqual(interceptionFor([{ decl: w('a').decl }], settings), {
+      proxyUid: 1337,
+      workloads: [{ appPorts: [9080], inboundPort: 15006, outboundPort: 15001 }],
+      excludeInboundPorts: [22, 15000],
+      excludeOutboundPorts: [],
+      excludeOutboundCidrs: [],
+    });
+  });
+});
