@@ -1,0 +1,155 @@
+// End to end on a real Docker engine: `compose up` of compose/docker-compose.yml brings up
+// Consul, the controller, the agent and the Bookinfo-style demo whose containers carry mesh
+// labels only. Then what a user would check: calls are captured and carried over mTLS, a route
+// change shows in the traffic, a stopped container leaves the catalog within 2 s, an agent
+// restart changes nothing, and bad labels or a taken port are reported without harm to others.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { freePort } from '../helpers/ports.js';
+import { buildBaseImages, composeCommand, ensureDocker, run } from '../helpers/docker.js';
+
+const dockerProblem = process.getuid?.() !== 0 ? 'needs root' : await ensureDocker();
+const compose = composeCommand();
+const skip = dockerProblem ?? (compose ? undefined : 'neither docker compose nor docker-compose is installed');
+
+interface Page {
+  service: string;
+  version: string;
+  caller: string | null;
+  deps: Record<string, Page & { status: number }>;
+}
+
+describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () => {
+  const project = `meshe2e${randomBytes(3).toString('hex')}`;
+  let port = 0;
+  const env = () => ({ PRODUCTPAGE_PORT: String(port), COMPOSE_PROJECT_NAME: project });
+  const dc = (...args: string[]) => run([...compose!, '-p', project, '-f', 'compose/docker-compose.yml', ...args], { env: env() });
+  const id = async (service: string) => (await dc('ps', '-q', service)).trim();
+  const page = async (headers: Record<string, string> = {}): Promise<Page> => {
+    const res = await fetch(`http://127.0.0.1:${port}/productpage`, { headers, signal: AbortSignal.timeout(5000) });
+    assert.equal(res.status, 200, await res.clone().text());
+    return (await res.json()) as Page;
+  };
+  const meshctl = async (...args: string[]) => run(['docker', 'exec', await id('controller'), 'meshctl', ...args]);
+  const instances = async (): Promise<{ id: string; service: string; labels: Record<string, string> }[]> => {
+    const s = JSON.parse(await meshctl('services', '-o', 'json')) as { services: { instances: { id: string; service: string; labels: Record<string, string> }[] }[] };
+    return s.services.flatMap((x) => x.instances);
+  };
+  const agentLogs = async () => run(['docker', 'logs', await id('agent')]);
+  const sidecars = async () => (await run(['docker', 'ps', '-q', '--no-trunc', '--filter', 'label=mesh.managed-by=mesh-agent'])).split('\n').filter(Boolean).sort();
+  const extra: string[] = [];
+
+  before(async () => {
+    port = await freePort();
+    buildBaseImages();
+    await dc('build', '-q');
+    await dc('up', '-d');
+    // Every app has joined once its reviews, details and ratings answer through the mesh.
+    await until('all six workloads to join', async () => (await instances()).length === 6, 90_000);
+    await until('the front page to answer through the mesh', async () => {
+      const p = await page();
+      return p.deps.details?.status === 200 && p.deps.reviews?.status === 200;
+    }, 30_000);
+  });
+
+  after(async () => {
+    if (skip) return;
+    const mine = (await dc('ps', '-q', '-a').catch(() => '')).split('\n').filter(Boolean);
+    for (const c of extra) await run(['docker', 'rm', '-f', c], { allowFailure: true });
+    await dc('down', '-v', '--remove-orphans').catch(() => undefined);
+    // Sidecars of this project's containers (the agent went down with the project).
+    const all = (await run(['docker', 'ps', '-aq', '--no-trunc', '--filter', 'label=mesh.managed-by=mesh-agent'], { allowFailure: true })).split('\n').filter(Boolean);
+    for (const s of all) {
+      const forApp = (await run(['docker', 'inspect', '-f', '{{index .Config.Labels "mesh.sidecar-for"}}', s], { allowFailure: true })).trim();
+      if (mine.some((m) => forApp.startsWith(m)) || extra.some((e) => forApp.startsWith(e))) await run(['docker', 'rm', '-f', s], { allowFailure: true });
+    }
+  });
+
+  it('carries calls between unmodified apps through both sidecars over mTLS', async () => {
+    const p = await page();
+    assert.equal(p.service, 'productpage');
+    assert.equal(p.caller, null, 'the browser is outside the mesh');
+    assert.equal(p.deps.details.caller, 'By=spiffe://cluster.local/ns/default/sa/details;URI=spiffe://cluster.local/ns/default/sa/productpage');
+    assert.match(p.deps.reviews.caller ?? '', /URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/productpage$/);
+    const pid = (await run(['docker', 'inspect', '-f', '{{.State.Pid}}', await id('details')])).trim();
+    const rules = await run(['nsenter', `--net=/proc/${pid}/ns/net`, 'iptables-save', '-t', 'nat']);
+    assert.match(rules, /-A MESH_INBOUND -p tcp -m tcp --dport 9080 -j REDIRECT --to-ports 15006/);
+    assert.match(rules, /-A MESH_OUTPUT -m owner --uid-owner 1337 -j RETURN/);
+  });
+
+  it('applies a 90/10 VirtualService to the traffic, and the header match', async () => {
+    const out = await meshctl('apply', '-f', '/opt/hostmesh/examples/bookinfo');
+    assert.match(out, /virtualservice\/reviews \(default\) created/);
+    await until('the route to take effect', async () => (await page()).deps.reviews.version !== 'v2' && (await page({ 'end-user': 'jason' })).deps.reviews.version === 'v2', 10_000);
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 200; i++) {
+      const v = (await page()).deps.reviews.version;
+      counts[v] = (counts[v] ?? 0) + 1;
+    }
+    assert.equal(counts.v2 ?? 0, 0, `v2 only for jason: ${JSON.stringify(counts)}`);
+    assert.ok(counts.v1 >= 160 && counts.v1 <= 195, `about 90% to v1: ${JSON.stringify(counts)}`);
+    assert.ok(counts.v3 >= 5, `about 10% to v3: ${JSON.stringify(counts)}`);
+    assert.equal((await page({ 'end-user': 'jason' })).deps.reviews.version, 'v2');
+  });
+
+  it('deregisters a stopped container within 2 s and removes its sidecar', async () => {
+    const ratings = await id('ratings');
+    const instance = (await instances()).find((i) => i.service === 'ratings')!.id;
+    const started = Date.now();
+    await run(['docker', 'stop', '-t', '0', ratings]);
+    await until('ratings to leave the catalog', async () => !(await instances()).some((i) => i.id === instance), 5000);
+    const took = Date.now() - started;
+    assert.ok(took <= 2000, `deregistered after ${took} ms`);
+    await until('its sidecar to be removed', async () => !(await run(['docker', 'ps', '-aq', '--filter', `label=mesh.instance-id=${instance}`])).trim(), 5000);
+    await run(['docker', 'start', ratings]);
+    await until('ratings to rejoin', async () => (await instances()).some((i) => i.service === 'ratings'), 30_000);
+  });
+
+  it('changes nothing when the agent restarts: same sidecars, rules and registrations', async () => {
+    const before = { sidecars: await sidecars(), instances: (await instances()).map((i) => i.id).sort() };
+    const pid = (await run(['docker', 'inspect', '-f', '{{.State.Pid}}', await id('details')])).trim();
+    const rulesBefore = await run(['nsenter', `--net=/proc/${pid}/ns/net`, 'iptables-save', '-t', 'nat']);
+    await run(['docker', 'restart', await id('agent')]);
+    await until('the agent to adopt its sidecars', async () => ((await agentLogs()).match(/adopted running sidecar/g) ?? []).length >= 6, 30_000);
+    assert.deepEqual(await sidecars(), before.sidecars);
+    assert.deepEqual((await instances()).map((i) => i.id).sort(), before.instances);
+    const strip = (s: string) => s.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '');
+    assert.equal(strip(await run(['nsenter', `--net=/proc/${pid}/ns/net`, 'iptables-save', '-t', 'nat'])), strip(rulesBefore));
+    assert.equal((await page()).deps.details.status, 200);
+  });
+
+  it('reports a malformed label and a taken sidecar port clearly, and leaves the others alone', async () => {
+    const network = `${project}_default`;
+    const bad = `${project}-bad-labels`;
+    const taken = `${project}-port-taken`;
+    extra.push(bad, taken);
+    await run(['docker', 'run', '-d', '--name', bad, '--network', network, '--label', 'mesh.service=Bad_Name', '--label', 'mesh.port=abc', 'hostmesh/bookinfo:latest', '--name=bad', '--port=9080']);
+    // This app listens on 15001 itself: its sidecar cannot bind the outbound capture port.
+    await run(['docker', 'run', '-d', '--name', taken, '--network', network, '--label', 'mesh.service=squatter', '--label', 'mesh.port=9080', 'hostmesh/bookinfo:latest', '--name=squatter', '--port=15001']);
+    await until('the agent to report both', async () => {
+      const logs = await agentLogs();
+      return logs.includes(`container ${bad}`) && /squatter[^\n]*did not become ready[^\n]*EADDRINUSE/.test(logs);
+    }, 40_000);
+    const logs = await agentLogs();
+    assert.match(logs, /mesh\.service: \\"Bad_Name\\" is not a valid service name/);
+    assert.match(logs, /mesh\.port: \\"abc\\" is not a port/);
+    assert.ok(!(await instances()).some((i) => i.service === 'squatter'), 'an instance whose sidecar failed is not registered');
+    const p = await page();
+    assert.equal(p.deps.details.status, 200, 'the other workloads are unaffected');
+  });
+});
+
+async function until(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
