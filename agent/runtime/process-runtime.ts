@@ -43,6 +43,7 @@ export class ProcessSidecarRuntime implements SidecarRuntime {
   async start(w: DiscoveredWorkload, launch: SidecarLaunch): Promise<RunningSidecar> {
     const dir = join(this.opts.stateDir, w.instanceId);
     const data = join(dir, 'data');
+    mkdirSync(dir, { recursive: true, mode: 0o755 }); // the sidecar's user must reach data/
     mkdirSync(data, { recursive: true, mode: 0o700 });
     chownSync(data, this.opts.proxyUid, this.opts.proxyUid);
     const logFd = openSync(join(dir, 'proxy.log'), 'a', 0o640);
