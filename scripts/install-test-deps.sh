@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian/Ubuntu machine: Consul (real agent for
 # the discovery and KV tests), openssl (chain verification), iptables and iproute2 (capture rules
-# in network namespaces). Idempotent; needs root or sudo.
+# in network namespaces), Docker's engine and compose plus debootstrap (the end-to-end tests build
+# the images locally; the tests start dockerd when none runs). Idempotent; needs root or sudo.
 set -euo pipefail
 
 SUDO=""
@@ -18,6 +19,10 @@ missing=""
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v iptables-restore >/dev/null 2>&1 || missing="$missing iptables"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+command -v nsenter >/dev/null 2>&1 || missing="$missing util-linux"
+command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing="$missing docker-compose"
+command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
 if [ -n "$missing" ]; then
   apt_update
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing

@@ -12,6 +12,8 @@ const FINGERPRINT_LABEL = 'mesh.fingerprint';
 export interface DockerRuntimeOptions {
   image: string;
   proxyUid: number;
+  /** Value of the mesh.managed-by label; only sidecars carrying it are listed and adopted. */
+  manager?: string;
 }
 
 export class DockerSidecarRuntime implements SidecarRuntime {
@@ -22,8 +24,12 @@ export class DockerSidecarRuntime implements SidecarRuntime {
     private readonly opts: DockerRuntimeOptions,
   ) {}
 
+  private get manager(): string {
+    return this.opts.manager ?? MANAGER;
+  }
+
   async list(): Promise<RunningSidecar[]> {
-    const all = await this.docker.listContainers({ all: true, filters: { label: [`${SIDECAR_LABELS.managedBy}=${MANAGER}`] } });
+    const all = await this.docker.listContainers({ all: true, filters: { label: [`${SIDECAR_LABELS.managedBy}=${this.manager}`] } });
     return all.map((c) => ({
       instanceId: c.Labels[SIDECAR_LABELS.instance],
       ref: c.Id,
@@ -46,7 +52,7 @@ export class DockerSidecarRuntime implements SidecarRuntime {
         User: `${this.opts.proxyUid}:${this.opts.proxyUid}`,
         Env: Object.entries(launch.env).map(([k, v]) => `${k}=${v}`),
         Labels: {
-          [SIDECAR_LABELS.managedBy]: MANAGER,
+          [SIDECAR_LABELS.managedBy]: this.manager,
           [SIDECAR_LABELS.sidecarFor]: w.appRef,
           [SIDECAR_LABELS.instance]: w.instanceId,
           [SIDECAR_LABELS.service]: w.decl.service,

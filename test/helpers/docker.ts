@@ -37,6 +37,13 @@ export function buildBaseImages(): void {
   execFileSync('bash', [`${root}scripts/build-base-images.sh`], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
+/** The stand-in base images, then the mesh image and the demo app image from this checkout. */
+export async function buildImages(): Promise<void> {
+  buildBaseImages();
+  await run(['docker', 'build', '-q', '-t', 'hostmesh/mesh:latest', '.']);
+  await run(['docker', 'build', '-q', '-t', 'hostmesh/bookinfo:latest', 'examples/bookinfo']);
+}
+
 /** Runs a command to completion without blocking the event loop; rejects with its output on failure. */
 export function run(cmd: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; allowFailure?: boolean } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
