@@ -51,3 +51,9 @@ export class HostCapture implements CaptureApplier {
     await rules.apply(interceptionFor(sorted.map((w) => ({ decl: w.decl, ...(w.appUid !== undefined ? { appUid: w.appUid } : {}) })), this.settings));
   }
 }
+
+/** systemd units install and remove capture themselves (ExecStartPost/ExecStopPost). */
+export class UnitOwnedCapture implements CaptureApplier {
+  async install(): Promise<void> {}
+  async uninstall(): Promise<void> {}
+}

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // mesh-agent: the host agent (root). `mesh-agent docker` meshes labelled containers;
-// `mesh-agent vm` meshes the services declared in a VM's service files.
+// `mesh-agent vm` meshes the services declared in a VM's service files; `mesh-agent capture` is
+// what the sidecar units run to install and remove capture rules.
+import { hostname } from 'node:os';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { AgentSettings } from '../core/agent/plan.js';
@@ -8,7 +10,9 @@ import { MeshError } from '../core/errors.js';
 import { createLogger } from '../controller/logger.js';
 import { MeshAgent } from './agent.js';
 import { HttpControllerLink } from './controller-link.js';
+import { captureCommand, captureOptions } from './capture-command.js';
 import { startDockerAgent, startVmAgent } from './modes.js';
+import { SystemdSidecarRuntime } from './runtime/systemd-runtime.js';
 
 const ports = (what: string) => (v: unknown): number[] => {
   const list = (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean);
@@ -55,6 +59,19 @@ interface AgentArgs {
   address?: string;
   'state-dir'?: string;
   'instance-prefix'?: string;
+  runtime?: 'process' | 'systemd';
+  'run-dir'?: string;
+  action?: 'install' | 'remove';
+  instance?: string;
+  'wait-ready'?: number;
+}
+
+/** Options shared by `vm` and `capture`, which must agree on service files and instance names. */
+function vmFiles<T>(y: Argv<T>) {
+  return y
+    .option('config-dir', { type: 'string', default: '/etc/mesh/services.d', describe: 'directory of service files (*.yaml, *.yml, *.json)' })
+    .option('instance-prefix', { type: 'string', describe: 'instance ids are <service>-<prefix> (default: the host name)' })
+    .option('run-dir', { type: 'string', default: '/run/mesh', describe: 'unit settings and the captured set (systemd runtime)' });
 }
 
 const argv = (await yargs(hideBin(process.argv))
@@ -67,11 +84,16 @@ const argv = (await yargs(hideBin(process.argv))
       .option('sidecar-image', { type: 'string', default: 'hostmesh/mesh:latest', describe: 'image the sidecar containers run' }),
   )
   .command('vm', 'mesh the services declared in service files (one YAML file per service)', (y) =>
-    common(y)
-      .option('config-dir', { type: 'string', default: '/etc/mesh/services.d', describe: 'directory of service files (*.yaml, *.yml, *.json)' })
+    vmFiles(common(y))
       .option('address', { type: 'string', demandOption: 'give the address other hosts reach this VM at: --address IP', describe: "this VM's address in the catalog" })
-      .option('state-dir', { type: 'string', default: '/var/lib/mesh-agent', describe: 'sidecar state (certificates, pids, logs)' })
-      .option('instance-prefix', { type: 'string', describe: 'instance ids are <service>-<prefix> (default: the host name)' }),
+      .option('runtime', { choices: ['process', 'systemd'] as const, describe: 'sidecars as child processes, or as mesh-proxy@<instance> units (default: systemd when it runs)' })
+      .option('state-dir', { type: 'string', default: '/var/lib/mesh-agent', describe: 'sidecar state for the process runtime (certificates, pids, logs)' }),
+  )
+  .command('capture <action> <instance>', 'install or remove one instance\'s capture rules (run by mesh-proxy@.service as root)', (y) =>
+    vmFiles(common(y))
+      .positional('action', { choices: ['install', 'remove'] as const })
+      .positional('instance', { type: 'string', describe: 'instance id, e.g. reviews-vm1' })
+      .option('wait-ready', { type: 'number', default: 30, describe: 'install: seconds to wait for the sidecar to be ready first' }),
   )
   .demandCommand(1, 'say which kind of host this is: mesh-agent docker, or mesh-agent vm')
   .strict()
@@ -80,23 +102,38 @@ const argv = (await yargs(hideBin(process.argv))
 const log = createLogger('mesh-agent', argv['log-level']);
 
 async function main(): Promise<void> {
+  if (argv._[0] === 'capture') {
+    const runDir = String(argv['run-dir']);
+    const done = await captureCommand(
+      argv.action!,
+      argv.instance!,
+      captureOptions(runDir, {
+        configDir: String(argv['config-dir']),
+        runDir,
+        instanceSuffix: argv['instance-prefix'] ?? hostname(),
+        waitReadyMs: argv.action === 'install' ? (argv['wait-ready'] ?? 30) * 1000 : 0,
+        settings: settingsFrom(''),
+      }),
+    );
+    log.info({ instance: argv.instance, action: argv.action }, done);
+    return;
+  }
   const link = new HttpControllerLink({ controller: argv.controller, caFile: argv['ca-file'], token: argv.token, dataDir: argv['data-dir'] });
   if (!link.caPem) throw new MeshError('INVALID_ARGUMENT', 'no CA bundle for the controller: pass --ca-file, MESH_CA_FILE or --data-dir of the controller');
-  const settings: AgentSettings = {
-    controllerUrl: link.url,
-    proxyUid: argv['proxy-uid'],
-    trustDomain: argv['trust-domain'],
-    excludeInboundPorts: argv['exclude-inbound-ports'],
-    excludeOutboundPorts: argv['exclude-outbound-ports'],
-    excludeOutboundCidrs: String(argv['exclude-outbound-cidrs']).split(',').map((s) => s.trim()).filter(Boolean),
-  };
-  const opts = { settings, resyncMs: argv.resync * 1000, readyTimeoutMs: argv['ready-timeout'] * 1000 };
+  const opts = { settings: settingsFrom(link.url), resyncMs: argv.resync * 1000, readyTimeoutMs: argv['ready-timeout'] * 1000 };
   const mode = String(argv._[0]);
   const agent: MeshAgent =
     mode === 'docker'
       ? await startDockerAgent({ socketPath: String(argv['docker-socket']), image: String(argv['sidecar-image']) }, link, opts, log)
       : await startVmAgent(
-          { configDir: String(argv['config-dir']), address: String(argv.address), stateDir: String(argv['state-dir']), instancePrefix: argv['instance-prefix'] },
+          {
+            configDir: String(argv['config-dir']),
+            address: String(argv.address),
+            stateDir: String(argv['state-dir']),
+            instancePrefix: argv['instance-prefix'],
+            runtime: argv.runtime ?? (SystemdSidecarRuntime.available() ? 'systemd' : 'process'),
+            runDir: String(argv['run-dir']),
+          },
           link,
           opts,
           log,
@@ -112,6 +149,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function settingsFrom(controllerUrl: string): AgentSettings {
+  return {
+    controllerUrl,
+    proxyUid: argv['proxy-uid'],
+    trustDomain: argv['trust-domain'],
+    excludeInboundPorts: argv['exclude-inbound-ports'],
+    excludeOutboundPorts: argv['exclude-outbound-ports'],
+    excludeOutboundCidrs: String(argv['exclude-outbound-cidrs']).split(',').map((s) => s.trim()).filter(Boolean),
+  };
 }
 
 main().catch((err: unknown) => {

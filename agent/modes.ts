@@ -4,10 +4,11 @@ import { hostname } from 'node:os';
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { MeshAgent, type AgentOptions } from './agent.js';
-import { ContainerCapture, HostCapture } from './capture.js';
+import { ContainerCapture, HostCapture, UnitOwnedCapture } from './capture.js';
 import type { ControllerLink } from './controller-link.js';
 import { DockerSidecarRuntime } from './runtime/docker-runtime.js';
 import { ProcessSidecarRuntime } from './runtime/process-runtime.js';
+import { SystemdSidecarRuntime } from './runtime/systemd-runtime.js';
 import { DockerWorkloadSource } from './sources/docker-source.js';
 import { FileWorkloadSource } from './sources/file-source.js';
 
@@ -27,15 +28,18 @@ export async function startDockerAgent(o: { socketPath: string; image: string },
 }
 
 export async function startVmAgent(
-  o: { configDir: string; address: string; stateDir: string; instancePrefix?: string },
+  o: { configDir: string; address: string; stateDir: string; instancePrefix?: string; runtime: 'process' | 'systemd'; runDir: string },
   link: ControllerLink,
   opts: AgentOptions,
   log: Logger,
 ): Promise<MeshAgent> {
+  const instanceSuffix = o.instancePrefix ?? hostname();
   const agent = new MeshAgent(
-    new FileWorkloadSource({ dir: o.configDir, address: o.address, instanceSuffix: o.instancePrefix ?? hostname() }),
-    new ProcessSidecarRuntime({ stateDir: o.stateDir, proxyUid: opts.settings.proxyUid }),
-    new HostCapture(opts.settings),
+    new FileWorkloadSource({ dir: o.configDir, address: o.address, instanceSuffix }),
+    o.runtime === 'systemd'
+      ? new SystemdSidecarRuntime({ runDir: o.runDir, dataRoot: '/var/lib/mesh-proxy', capture: { configDir: o.configDir, instanceSuffix, settings: opts.settings } })
+      : new ProcessSidecarRuntime({ stateDir: o.stateDir, proxyUid: opts.settings.proxyUid }),
+    o.runtime === 'systemd' ? new UnitOwnedCapture() : new HostCapture(opts.settings),
     link,
     opts,
     log,

@@ -23,6 +23,7 @@ command -v nsenter >/dev/null 2>&1 || missing="$missing util-linux"
 command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing="$missing docker-compose"
 command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
+command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 if [ -n "$missing" ]; then
   apt_update
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing

@@ -1,14 +1,35 @@
 #!/usr/bin/env bash
-# Installs the controller on a VM as a systemd service. Run as root from a built checkout
-# (npm ci && npm run build). The agent and sidecar units come with the host-agent work.
+# Installs the mesh on a VM as systemd services. Run as root from a built checkout
+# (npm ci && npm run build):
+#   systemd/install.sh controller   the controller (mesh-controller.service)
+#   systemd/install.sh agent        the host agent and the sidecar template (mesh-agent.service,
+#                                   mesh-proxy@.service); declare services in /etc/mesh/services.d
+# Both may go on the same VM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d dist ] || { echo "install.sh: build first: npm ci && npm run build" >&2; exit 1; }
-id mesh >/dev/null 2>&1 || useradd --system --home /var/lib/mesh --shell /usr/sbin/nologin mesh
+what=${1:-}
+case "$what" in controller | agent) ;; *) echo "usage: systemd/install.sh controller|agent" >&2; exit 2 ;; esac
 install -d -m 0755 /opt/mesh /etc/mesh
 cp -r dist node_modules package.json README.md docs /opt/mesh/
-[ -f /etc/mesh/controller.env ] || install -m 0644 /dev/null /etc/mesh/controller.env
-install -m 0644 systemd/mesh-controller.service /etc/systemd/system/mesh-controller.service
-systemctl daemon-reload
-systemctl enable --now mesh-controller.service
-echo "mesh-controller installed; meshctl --data-dir /var/lib/mesh/controller status"
+
+if [ "$what" = controller ]; then
+  id mesh >/dev/null 2>&1 || useradd --system --home /var/lib/mesh --shell /usr/sbin/nologin mesh
+  [ -f /etc/mesh/controller.env ] || install -m 0644 /dev/null /etc/mesh/controller.env
+  install -m 0644 systemd/mesh-controller.service /etc/systemd/system/mesh-controller.service
+  systemctl daemon-reload
+  systemctl enable --now mesh-controller.service
+  echo "mesh-controller installed; meshctl --data-dir /var/lib/mesh/controller status"
+else
+  # The sidecars' user: capture rules exempt its UID, so it must be the same on every VM.
+  getent group mesh-proxy >/dev/null || groupadd --system --gid 1337 mesh-proxy
+  id mesh-proxy >/dev/null 2>&1 || useradd --system --uid 1337 --gid 1337 --no-create-home --shell /usr/sbin/nologin mesh-proxy
+  install -d -m 0755 /etc/mesh/services.d
+  [ -f /etc/mesh/agent.env ] || install -m 0600 /dev/null /etc/mesh/agent.env
+  install -m 0644 systemd/mesh-agent.service /etc/systemd/system/mesh-agent.service
+  install -m 0644 systemd/mesh-proxy@.service /etc/systemd/system/mesh-proxy@.service
+  systemctl daemon-reload
+  grep -q '^MESH_AGENT_ADDRESS=' /etc/mesh/agent.env || { echo "set MESH_AGENT_ADDRESS, MESH_CONTROLLER, MESH_CA_FILE and MESH_TOKEN in /etc/mesh/agent.env, then: systemctl enable --now mesh-agent" >&2; exit 0; }
+  systemctl enable --now mesh-agent.service
+  echo "mesh-agent installed; declare services in /etc/mesh/services.d (see README.md)"
+fi

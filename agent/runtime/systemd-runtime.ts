@@ -1,0 +1,101 @@
+// Sidecars as systemd units on a VM: `mesh-proxy@<instance>.service` (systemd/mesh-proxy@.service).
+// The agent writes the instance's settings where the unit reads them, then starts the unit. The
+// unit runs the sidecar as its own user; its ExecStartPost (as root) waits for the sidecar to be
+// ready and installs the capture rules, its ExecStopPost removes them, so capture follows the
+// sidecar's life even when the agent is away.
+//
+// Not exercised by the test suite: systemd is not PID 1 on this machine. `systemd-analyze verify`
+// checks the unit; the capture commands it calls are tested in network namespaces.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AgentSettings, DiscoveredWorkload, RunningSidecar } from '../../core/agent/plan.js';
+import { CAPTURE_SETTINGS } from '../capture-command.js';
+import { MeshError } from '../../core/errors.js';
+import type { SidecarLaunch, SidecarRuntime } from './runtime.js';
+
+export interface SystemdRuntimeOptions {
+  /** Where unit settings go (tmpfs: tokens do not outlive a reboot). */
+  runDir: string;
+  /** Left in <runDir>/capture.json for the units' capture commands. */
+  capture: { configDir: string; instanceSuffix: string; settings: AgentSettings };
+  /** Sidecar data directories: /var/lib/mesh-proxy/<instance> (the unit's StateDirectory). */
+  dataRoot: string;
+}
+
+const unit = (instanceId: string) => `mesh-proxy@${instanceId}.service`;
+
+export class SystemdSidecarRuntime implements SidecarRuntime {
+  readonly kind = 'systemd';
+
+  constructor(private readonly opts: SystemdRuntimeOptions) {
+    mkdirSync(opts.runDir, { recursive: true, mode: 0o755 });
+    writeFileSync(join(opts.runDir, CAPTURE_SETTINGS), JSON.stringify(opts.capture), { mode: 0o600 });
+  }
+
+  async list(): Promise<RunningSidecar[]> {
+    const out: RunningSidecar[] = [];
+    for (const name of readdirSync(this.opts.runDir).filter((n) => n.endsWith('.json') && n !== CAPTURE_SETTINGS && n !== 'captured.json')) {
+      const rec = JSON.parse(readFileSync(join(this.opts.runDir, name), 'utf8')) as { instanceId: string; fingerprint: string };
+      const state = (await systemctl(['is-active', unit(rec.instanceId)], true)).trim();
+      out.push({ instanceId: rec.instanceId, ref: rec.instanceId, fingerprint: rec.fingerprint, running: state === 'active' || state === 'activating' });
+    }
+    return out;
+  }
+
+  async start(w: DiscoveredWorkload, launch: SidecarLaunch): Promise<RunningSidecar> {
+    const base = join(this.opts.runDir, w.instanceId);
+    writeFileSync(`${base}.ca.pem`, launch.env.MESH_PROXY_CA_PEM ?? '', { mode: 0o644 });
+    const env: Record<string, string> = { ...argsToEnv(launch.args), MESH_PROXY_CA_FILE: `${base}.ca.pem`, MESH_PROXY_DATA_DIR: join(this.opts.dataRoot, w.instanceId) };
+    for (const [k, v] of Object.entries(launch.env)) if (k !== 'MESH_PROXY_CA_PEM') env[k] = v;
+    // Read by systemd as root before it drops to the sidecar's user: the token stays private.
+    writeFileSync(`${base}.env`, Object.entries(env).map(([k, v]) => `${k}=${quote(v)}`).join('\n') + '\n', { mode: 0o600 });
+    writeFileSync(`${base}.json`, JSON.stringify({ instanceId: w.instanceId, fingerprint: launch.fingerprint }), { mode: 0o644 });
+    // --no-block: the unit's ExecStartPost waits for readiness; the agent watches it itself.
+    await systemctl(['start', '--no-block', unit(w.instanceId)]);
+    return { instanceId: w.instanceId, ref: w.instanceId, fingerprint: launch.fingerprint, running: true };
+  }
+
+  async logs(s: RunningSidecar): Promise<string> {
+    return run('journalctl', ['-u', unit(s.ref), '-n', '20', '--no-pager', '-o', 'cat'], true);
+  }
+
+  async remove(s: RunningSidecar): Promise<void> {
+    await systemctl(['stop', unit(s.ref)], true);
+    for (const ext of ['.env', '.ca.pem', '.json']) rmSync(join(this.opts.runDir, `${s.ref}${ext}`), { force: true });
+  }
+
+  static available(): boolean {
+    return existsSync('/run/systemd/system');
+  }
+}
+
+/** `--app-port 9080` -> MESH_PROXY_APP_PORT=9080: mesh-proxy reads MESH_PROXY_* (yargs .env). */
+export function argsToEnv(args: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (let i = 0; i < args.length; i += 2) {
+    const flag = args[i];
+    if (!flag.startsWith('--') || i + 1 >= args.length) throw new MeshError('INTERNAL', `cannot pass "${flag}" to a systemd unit: flags must come as --name value pairs`);
+    env[`MESH_PROXY_${flag.slice(2).toUpperCase().replace(/-/g, '_')}`] = args[i + 1];
+  }
+  return env;
+}
+
+function quote(v: string): string {
+  return /^[A-Za-z0-9_./:@=,+-]*$/.test(v) ? v : `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+function systemctl(args: string[], allowFailure = false): Promise<string> {
+  return run('systemctl', args, allowFailure);
+}
+
+function run(cmd: string, args: string[], allowFailure: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', (err) => reject(new MeshError('UNAVAILABLE', `cannot run ${cmd}: ${err.message}`, { cause: err })));
+    child.on('close', (code) => (code === 0 || allowFailure ? resolve(out) : reject(new MeshError('UNAVAILABLE', `${cmd} ${args.join(' ')} failed: ${out.trim()}`))));
+  });
+}
