@@ -5,6 +5,10 @@
 // restart changes nothing, and bad labels or a taken port are reported without harm to others.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../helpers/ports.js';
 import { buildBaseImages, composeCommand, ensureDocker, run } from '../helpers/docker.js';
@@ -119,6 +123,42 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
     assert.equal((await page()).deps.details.status, 200);
   });
 
+  it('rides out a Docker engine that goes away and comes back, then catches up', async () => {
+    // The agent talks to the engine through a relay the test can cut; it replaces the compose one.
+    const relay = new EngineRelay();
+    await relay.open();
+    await run(['docker', 'stop', await id('agent')]);
+    const agent = (
+      await run([
+        'docker', 'run', '-d', '--name', `${project}-agent-relayed`, '--network', `${project}_default`, '--pid', 'host',
+        '--cap-add', 'NET_ADMIN', '--cap-add', 'SYS_ADMIN', '--cap-add', 'SYS_PTRACE',
+        '-v', `${relay.dir}:/run/engine`, '-v', `${project}_mesh-data:/var/lib/mesh:ro`,
+        'hostmesh/mesh:latest', 'mesh-agent', 'docker', '--docker-socket', '/run/engine/docker.sock', '--data-dir', '/var/lib/mesh', '--controller', 'https://controller:15012', '--resync', '2',
+      ])
+    ).trim();
+    extra.push(agent);
+    const logs = () => run(['docker', 'logs', agent]);
+    try {
+      await until('the relayed agent to adopt the sidecars', async () => ((await logs()).match(/adopted running sidecar/g) ?? []).length >= 6, 30_000);
+      await relay.cut();
+      await until('the agent to notice the engine is gone', async () => /lost the Docker engine|cannot reach the Docker engine/.test(await logs()), 10_000);
+      // The data plane does not need the agent: traffic flows while it is blind. Then an app stops.
+      assert.equal((await page()).deps.reviews.status, 200, 'the mesh keeps working while the agent cannot see the engine');
+      const details = await id('details');
+      const instance = (await instances()).find((i) => i.service === 'details')!.id;
+      await run(['docker', 'stop', '-t', '0', details]);
+      await relay.open();
+      await until('the agent to reconnect', async () => /the Docker engine answers again/.test(await logs()), 15_000);
+      await until('the stopped app to be deregistered and its sidecar removed', async () => !(await instances()).some((i) => i.id === instance) && !(await run(['docker', 'ps', '-aq', '--filter', `label=mesh.instance-id=${instance}`])).trim(), 15_000);
+      await run(['docker', 'start', details]);
+      await until('details to rejoin', async () => (await page()).deps.details.status === 200, 30_000);
+    } finally {
+      await run(['docker', 'rm', '-f', agent], { allowFailure: true });
+      await relay.close();
+      await run(['docker', 'start', await id('agent')]);
+    }
+  });
+
   it('reports a malformed label and a taken sidecar port clearly, and leaves the others alone', async () => {
     const network = `${project}_default`;
     const bad = `${project}-bad-labels`;
@@ -139,6 +179,44 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
     assert.equal(p.deps.details.status, 200, 'the other workloads are unaffected');
   });
 });
+
+/**
+ * A Unix-socket relay in front of the real Docker socket: closing it makes the engine vanish for
+ * whoever talks through it (connections cut, socket gone), opening it brings the engine back.
+ */
+class EngineRelay {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  readonly dir = mkdtempSync(join(tmpdir(), 'mesh-relay-'));
+  readonly path = join(this.dir, 'docker.sock');
+
+  async open(): Promise<void> {
+    this.server = createServer((client) => {
+      const engine = connect('/var/run/docker.sock');
+      for (const s of [client, engine]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(engine).pipe(client);
+    });
+    await new Promise<void>((r) => this.server!.listen(this.path, r));
+    chmodSync(this.path, 0o666);
+  }
+
+  async cut(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    for (const sock of this.sockets) sock.destroy();
+    await new Promise<void>((r) => (s ? s.close(() => r()) : r()));
+    rmSync(this.path, { force: true });
+  }
+
+  async close(): Promise<void> {
+    await this.cut();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
 
 async function until(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
