@@ -190,7 +190,9 @@ async function main(): Promise<void> {
       `  meshctl --data-dir ${dataDir} proxy-config productpage-1   (what the productpage sidecar was told)`,
       `  productpage sidecar admin: http://127.0.0.1:${pp.admin}/stats/prometheus, /config_dump, /certs`,
       '  the snapshot contract every sidecar receives: docs/snapshot.md',
-      '  the full test suite with a real Consul: bash scripts/test-all.sh',
+      '  the same demo meshed by labels on Docker, traffic captured by iptables: docker compose -f compose/docker-compose.yml up -d --build',
+      '  VMs: service files in /etc/mesh/services.d and `mesh-agent vm` (README.md, systemd/)',
+      '  the full test suite with a real Consul, Docker and network namespaces: bash scripts/test-all.sh',
       keep ? '  everything keeps running (--keep); stop it with Ctrl-C' : '  run `npm run demo -- --keep` to leave the mesh running',
     ].join('\n') + '\n',
   );
