@@ -10,7 +10,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../helpers/ports.js';
+import { freePort, waitFor } from '../helpers/ports.js';
 import { buildBaseImages, composeCommand, ensureDocker, run } from '../helpers/docker.js';
 
 const dockerProblem = process.getuid?.() !== 0 ? 'needs root' : await ensureDocker();
@@ -50,8 +50,8 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
     await dc('build', '-q');
     await dc('up', '-d');
     // Every app has joined once its reviews, details and ratings answer through the mesh.
-    await until('all six workloads to join', async () => (await instances()).length === 6, 90_000);
-    await until('the front page to answer through the mesh', async () => {
+    await waitFor('all six workloads to join', async () => (await instances()).length === 6, 90_000);
+    await waitFor('the front page to answer through the mesh', async () => {
       const p = await page();
       return p.deps.details?.status === 200 && p.deps.reviews?.status === 200;
     }, 30_000);
@@ -85,7 +85,7 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
   it('applies a 90/10 VirtualService to the traffic, and the header match', async () => {
     const out = await meshctl('apply', '-f', '/opt/hostmesh/examples/bookinfo');
     assert.match(out, /virtualservice\/reviews \(default\) created/);
-    await until('the route to take effect', async () => (await page()).deps.reviews.version !== 'v2' && (await page({ 'end-user': 'jason' })).deps.reviews.version === 'v2', 10_000);
+    await waitFor('the route to take effect', async () => (await page()).deps.reviews.version !== 'v2' && (await page({ 'end-user': 'jason' })).deps.reviews.version === 'v2', 10_000);
     const counts: Record<string, number> = {};
     for (let i = 0; i < 200; i++) {
       const v = (await page()).deps.reviews.version;
@@ -102,12 +102,12 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
     const instance = (await instances()).find((i) => i.service === 'ratings')!.id;
     const started = Date.now();
     await run(['docker', 'stop', '-t', '0', ratings]);
-    await until('ratings to leave the catalog', async () => !(await instances()).some((i) => i.id === instance), 5000);
+    await waitFor('ratings to leave the catalog', async () => !(await instances()).some((i) => i.id === instance), 5000);
     const took = Date.now() - started;
     assert.ok(took <= 2000, `deregistered after ${took} ms`);
-    await until('its sidecar to be removed', async () => !(await run(['docker', 'ps', '-aq', '--filter', `label=mesh.instance-id=${instance}`])).trim(), 5000);
+    await waitFor('its sidecar to be removed', async () => !(await run(['docker', 'ps', '-aq', '--filter', `label=mesh.instance-id=${instance}`])).trim(), 5000);
     await run(['docker', 'start', ratings]);
-    await until('ratings to rejoin', async () => (await instances()).some((i) => i.service === 'ratings'), 30_000);
+    await waitFor('ratings to rejoin', async () => (await instances()).some((i) => i.service === 'ratings'), 30_000);
   });
 
   it('changes nothing when the agent restarts: same sidecars, rules and registrations', async () => {
@@ -115,7 +115,7 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
     const pid = (await run(['docker', 'inspect', '-f', '{{.State.Pid}}', await id('details')])).trim();
     const rulesBefore = await run(['nsenter', `--net=/proc/${pid}/ns/net`, 'iptables-save', '-t', 'nat']);
     await run(['docker', 'restart', await id('agent')]);
-    await until('the agent to adopt its sidecars', async () => ((await agentLogs()).match(/adopted running sidecar/g) ?? []).length >= 6, 30_000);
+    await waitFor('the agent to adopt its sidecars', async () => ((await agentLogs()).match(/adopted running sidecar/g) ?? []).length >= 6, 30_000);
     assert.deepEqual(await sidecars(), before.sidecars);
     assert.deepEqual((await instances()).map((i) => i.id).sort(), before.instances);
     const strip = (s: string) => s.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '');
@@ -139,19 +139,19 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
     extra.push(agent);
     const logs = () => run(['docker', 'logs', agent]);
     try {
-      await until('the relayed agent to adopt the sidecars', async () => ((await logs()).match(/adopted running sidecar/g) ?? []).length >= 6, 30_000);
+      await waitFor('the relayed agent to adopt the sidecars', async () => ((await logs()).match(/adopted running sidecar/g) ?? []).length >= 6, 30_000);
       await relay.cut();
-      await until('the agent to notice the engine is gone', async () => /lost the Docker engine|cannot reach the Docker engine/.test(await logs()), 10_000);
+      await waitFor('the agent to notice the engine is gone', async () => /lost the Docker engine|cannot reach the Docker engine/.test(await logs()), 10_000);
       // The data plane does not need the agent: traffic flows while it is blind. Then an app stops.
       assert.equal((await page()).deps.reviews.status, 200, 'the mesh keeps working while the agent cannot see the engine');
       const details = await id('details');
       const instance = (await instances()).find((i) => i.service === 'details')!.id;
       await run(['docker', 'stop', '-t', '0', details]);
       await relay.open();
-      await until('the agent to reconnect', async () => /the Docker engine answers again/.test(await logs()), 15_000);
-      await until('the stopped app to be deregistered and its sidecar removed', async () => !(await instances()).some((i) => i.id === instance) && !(await run(['docker', 'ps', '-aq', '--filter', `label=mesh.instance-id=${instance}`])).trim(), 15_000);
+      await waitFor('the agent to reconnect', async () => /the Docker engine answers again/.test(await logs()), 15_000);
+      await waitFor('the stopped app to be deregistered and its sidecar removed', async () => !(await instances()).some((i) => i.id === instance) && !(await run(['docker', 'ps', '-aq', '--filter', `label=mesh.instance-id=${instance}`])).trim(), 15_000);
       await run(['docker', 'start', details]);
-      await until('details to rejoin', async () => (await page()).deps.details.status === 200, 30_000);
+      await waitFor('details to rejoin', async () => (await page()).deps.details.status === 200, 30_000);
     } finally {
       await run(['docker', 'rm', '-f', agent], { allowFailure: true });
       await relay.close();
@@ -167,7 +167,7 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
     await run(['docker', 'run', '-d', '--name', bad, '--network', network, '--label', 'mesh.service=Bad_Name', '--label', 'mesh.port=abc', 'hostmesh/bookinfo:latest', '--name=bad', '--port=9080']);
     // This app listens on 15001 itself: its sidecar cannot bind the outbound capture port.
     await run(['docker', 'run', '-d', '--name', taken, '--network', network, '--label', 'mesh.service=squatter', '--label', 'mesh.port=9080', 'hostmesh/bookinfo:latest', '--name=squatter', '--port=15001']);
-    await until('the agent to report both', async () => {
+    await waitFor('the agent to report both', async () => {
       const logs = await agentLogs();
       return logs.includes(`container ${bad}`) && /squatter[^\n]*did not become ready[^\n]*EADDRINUSE/.test(logs);
     }, 40_000);
@@ -218,16 +218,3 @@ class EngineRelay {
   }
 }
 
-async function until(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}

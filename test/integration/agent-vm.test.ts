@@ -9,6 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { waitFor } from '../helpers/ports.js';
 import { joinedHosts, netnsAvailable, nodeOutput, removeHosts, uniqueName } from '../helpers/netns.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
@@ -59,9 +60,9 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
     chmodSync(work, 0o755);
     joinedHosts({ name: hostA, ip: A }, { name: hostB, ip: B });
     bg(hostA, ['consul', 'agent', '-dev', `-bind=${A}`, `-client=${A}`, '-log-level=warn', `-data-dir=${join(work, 'consul')}`]);
-    await until('Consul', async () => (await nodeOutput(hostA, `fetch('http://${A}:8500/v1/status/leader').then((r) => r.json()).then(console.log, () => console.log(''))`)).includes(':'), 20_000);
+    await waitFor('Consul', async () => (await nodeOutput(hostA, `fetch('http://${A}:8500/v1/status/leader').then((r) => r.json()).then(console.log, () => console.log(''))`)).includes(':'), 20_000);
     bg(hostA, [process.execPath, join(root, 'dist/controller/main.js'), '--data-dir', ctlDir, '--listen', '0.0.0.0:15012', '--api-name', A, '--consul', `${A}:8500`, '--log-level', 'warn']);
-    await until('the controller', async () => readable(join(ctlDir, 'admin-token')) && readable(join(ctlDir, 'ca.pem')), 20_000);
+    await waitFor('the controller', async () => readable(join(ctlDir, 'admin-token')) && readable(join(ctlDir, 'ca.pem')), 20_000);
     copyFileSync(join(ctlDir, 'ca.pem'), ca);
     chmodSync(ca, 0o644);
 
@@ -82,11 +83,11 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
     writeFileSync(join(conf('b'), 'reviews.yaml'), 'name: reviews\nport: 9080\nversion: v2\n');
     startAgent('a', hostA, A);
     startAgent('b', hostB, B);
-    await until('three instances in Consul', async () => (await catalog()).length === 3, 40_000).catch((err: Error) => {
+    await waitFor('three instances in Consul', async () => (await catalog()).length === 3, 40_000).catch((err: Error) => {
       throw new Error(`${err.message}\nagent a:\n${agents.a.log().slice(-3000)}\nagent b:\n${agents.b.log().slice(-3000)}`);
     });
     // Consul marks new instances healthy after their first check; until then they are not routed to.
-    await until('productpage -> reviews -> details through the mesh', async () => (await get(hostA, `http://127.0.0.1:9080/`)).deps?.reviews?.deps?.details?.status === 200, 20_000);
+    await waitFor('productpage -> reviews -> details through the mesh', async () => (await get(hostA, `http://127.0.0.1:9080/`)).deps?.reviews?.deps?.details?.status === 200, 20_000);
   });
 
   after(() => {
@@ -114,7 +115,7 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
 
   it('reports a service file with errors, naming the file and fields, and keeps the others', async () => {
     writeFileSync(join(conf('b'), 'broken.yaml'), 'name: Ratings\nport: 99999\nprotocol: soap\n');
-    await until('the agent to report the file', async () => agents.b.log().includes('broken.yaml'), 10_000);
+    await waitFor('the agent to report the file', async () => agents.b.log().includes('broken.yaml'), 10_000);
     const log = agents.b.log();
     assert.match(log, /name: \\"Ratings\\" is not a valid service name/);
     assert.match(log, /port: must be at most 65535, got 99999/);
@@ -128,14 +129,14 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
     agents.a.proc.kill('SIGTERM');
     await new Promise((r) => agents.a.proc.once('exit', r));
     startAgent('a', hostA, A);
-    await until('the agent to adopt', async () => (agents.a.log().match(/adopted running sidecar/g) ?? []).length === 2, 20_000);
+    await waitFor('the agent to adopt', async () => (agents.a.log().match(/adopted running sidecar/g) ?? []).length === 2, 20_000);
     assert.equal(readFileSync(join(work, 'a', 'state', 'productpage-a', 'sidecar.json'), 'utf8'), pidsBefore, 'the same sidecar process');
     assert.equal((await get(hostA, 'http://127.0.0.1:9080/')).deps?.reviews.status, 200);
   });
 
   it('removes the instance, its sidecar and its capture when the service file goes', async () => {
     unlinkSync(join(conf('b'), 'reviews.yaml'));
-    await until('reviews to leave Consul', async () => !(await catalog()).includes('reviews-b'), 15_000);
+    await waitFor('reviews to leave Consul', async () => !(await catalog()).includes('reviews-b'), 15_000);
     const rules = spawnSync('ip', ['netns', 'exec', hostB, 'iptables-save', '-t', 'nat'], { encoding: 'utf8' }).stdout;
     assert.doesNotMatch(rules, /MESH_/);
     // With no sidecar and no capture, the app on B answers directly again (plaintext).
@@ -154,11 +155,3 @@ function readable(p: string): boolean {
   }
 }
 
-async function until(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
