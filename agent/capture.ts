@@ -1,7 +1,7 @@
 // Installs capture rules for the workloads whose sidecars are up. Containers each have their own
 // network namespace; a VM's services share the host's, so its rules are rebuilt for all of them.
 import { interceptionFor, type AgentSettings, type DiscoveredWorkload } from '../core/agent/plan.js';
-import { IptablesInterceptor, type NetnsTarget } from './interception/iptables.js';
+import { hostFamilies, IptablesInterceptor, type NetnsTarget } from './interception/iptables.js';
 import type { Family } from '../core/interception/rules.js';
 
 export interface CaptureApplier {
@@ -15,7 +15,7 @@ export interface CaptureApplier {
 export class ContainerCapture implements CaptureApplier {
   constructor(
     private readonly settings: AgentSettings,
-    private readonly families: Family[] = ['ipv4'],
+    private readonly families: Family[] = hostFamilies(),
   ) {}
 
   async install(w: DiscoveredWorkload): Promise<void> {
@@ -33,7 +33,7 @@ export class HostCapture implements CaptureApplier {
   constructor(
     private readonly settings: AgentSettings,
     private readonly netns: NetnsTarget = undefined,
-    private readonly families: Family[] = ['ipv4'],
+    private readonly families: Family[] = hostFamilies(),
   ) {}
 
   async install(_w: DiscoveredWorkload, active: DiscoveredWorkload[]): Promise<void> {

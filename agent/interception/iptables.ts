@@ -1,7 +1,8 @@
 // Applies and removes capture rules in a network namespace: a named one (`ip netns`), a
 // container's (entered through its process, as Docker names none), or the agent's own (a VM).
 // Thin: the rules come from core/interception/rules.ts.
-import { spawn } from 'node:child_process';
+import { spawnSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { MeshError } from '../../core/errors.js';
 import { buildRules, removalCommands, validateSpec, type Family, type InterceptionSpec } from '../../core/interception/rules.js';
 
@@ -9,6 +10,12 @@ const TOOLS: Record<Family, { restore: string; cmd: string }> = {
   ipv4: { restore: 'iptables-restore', cmd: 'iptables' },
   ipv6: { restore: 'ip6tables-restore', cmd: 'ip6tables' },
 };
+
+/** IPv4 always; IPv6 mirrored where the host has it (the kernel's IPv6 and ip6tables). */
+export function hostFamilies(): Family[] {
+  const v6 = existsSync('/proc/net/if_inet6') && spawnSync('ip6tables-restore', ['--version'], { stdio: 'ignore' }).status === 0;
+  return v6 ? ['ipv4', 'ipv6'] : ['ipv4'];
+}
 
 interface Result {
   code: number;

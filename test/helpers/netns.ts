@@ -40,8 +40,8 @@ export function nodeOutput(netns: string, script: string, opts: { uid?: number }
 }
 
 /** A TCP server in a namespace that answers every connection with `reply` and closes. */
-export function replyServer(netns: string, port: number, reply: string): ChildProcess {
-  return nodeIn(netns, `import net from 'node:net'; net.createServer((s) => s.end(${JSON.stringify(reply)})).listen(${port}, '0.0.0.0', () => console.log('ready'));`);
+export function replyServer(netns: string, port: number, reply: string, host = '0.0.0.0'): ChildProcess {
+  return nodeIn(netns, `import net from 'node:net'; net.createServer((s) => s.end(${JSON.stringify(reply)})).listen(${port}, ${JSON.stringify(host)}, () => console.log('ready'));`);
 }
 
 /** Connects from inside a namespace and prints what came back, or `failed: <reason>`. */
@@ -67,8 +67,8 @@ export async function waitReady(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Two namespaces joined by a veth pair, each with its address on a /24 and loopback up. */
-export function joinedHosts(a: { name: string; ip: string }, b: { name: string; ip: string }): void {
+/** Two namespaces joined by a veth pair, each with its address on a /24 (and optionally an IPv6 /64) and loopback up. */
+export function joinedHosts(a: { name: string; ip: string; ip6?: string }, b: { name: string; ip: string; ip6?: string }): void {
   const [va, vb] = [uniqueName('va'), uniqueName('vb')];
   sh('ip', 'netns', 'add', a.name);
   sh('ip', 'netns', 'add', b.name);
@@ -76,6 +76,7 @@ export function joinedHosts(a: { name: string; ip: string }, b: { name: string; 
   for (const [host, dev] of [[a, va], [b, vb]] as const) {
     sh('ip', 'link', 'set', dev, 'netns', host.name);
     sh('ip', '-n', host.name, 'addr', 'add', `${host.ip}/24`, 'dev', dev);
+    if (host.ip6) sh('ip', '-n', host.name, 'addr', 'add', `${host.ip6}/64`, 'dev', dev, 'nodad');
     sh('ip', '-n', host.name, 'link', 'set', dev, 'up');
     sh('ip', '-n', host.name, 'link', 'set', 'lo', 'up');
   }

@@ -17,9 +17,10 @@ describe('capture rules in network namespaces', { skip: unavailable }, () => {
   const spec: InterceptionSpec = { proxyUid: 1337, workloads: [{ inboundPort: 15006, outboundPort: 15001, appPorts: [9080] }], excludeInboundPorts: [22], excludeOutboundPorts: [], excludeOutboundCidrs: [] };
 
   before(async () => {
-    joinedHosts({ name: client, ip: '10.254.7.1' }, { name: workload, ip: '10.254.7.2' });
-    // In the workload's namespace: the app, and stand-ins for the sidecar's two listeners.
-    const inWorkload = [replyServer(workload, 9080, 'app'), replyServer(workload, 15006, 'sidecar-inbound'), replyServer(workload, 15001, 'sidecar-outbound')];
+    joinedHosts({ name: client, ip: '10.254.7.1', ip6: 'fd00:254:7::1' }, { name: workload, ip: '10.254.7.2', ip6: 'fd00:254:7::2' });
+    // In the workload's namespace: the app, and stand-ins for the sidecar's two listeners (on
+    // '::', which takes IPv4 and IPv6 alike).
+    const inWorkload = [replyServer(workload, 9080, 'app', '::'), replyServer(workload, 15006, 'sidecar-inbound', '::'), replyServer(workload, 15001, 'sidecar-outbound', '::')];
     // In the client's namespace: a server the workload calls.
     const inClient = [replyServer(client, 7777, 'remote')];
     servers.push(...inWorkload, ...inClient);
@@ -58,6 +59,17 @@ describe('capture rules in network namespaces', { skip: unavailable }, () => {
     assert.doesNotMatch(after, /MESH_/);
     assert.match(after, /--dport 5353 -j RETURN/);
     assert.equal(await nodeOutput(client, probeScript('10.254.7.2', 9080)), 'app', 'traffic flows directly again');
+  });
+
+  it('mirrors the capture for IPv6 where the host has it, and removes both', async () => {
+    const both = new IptablesInterceptor(workload, ['ipv4', 'ipv6']);
+    await both.apply(spec);
+    assert.equal(await nodeOutput(client, probeScript('fd00:254:7::2', 9080)), 'sidecar-inbound', 'inbound over IPv6 is captured');
+    assert.equal(await nodeOutput(client, probeScript('10.254.7.2', 9080)), 'sidecar-inbound', 'and over IPv4');
+    assert.match(await both.dump('ipv6'), /-A MESH_OUTPUT -d ::1\/128 -j RETURN/);
+    await both.remove();
+    assert.doesNotMatch(await both.dump('ipv6'), /MESH_/);
+    assert.equal(await nodeOutput(client, probeScript('fd00:254:7::2', 9080)), 'app');
   });
 
   it('refuses a bad specification before touching the namespace', async () => {
