@@ -19,7 +19,8 @@ FROM node:24-bookworm-slim
 # util-linux, already in the base image).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 WORKDIR /opt/hostmesh
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules node_modules
