@@ -15,8 +15,11 @@ command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   # nginx's package would start a server on port 80; the benchmark starts its own.
-  echo exit 101 | $SUDO tee /usr/sbin/policy-rc.d >/dev/null; $SUDO chmod +x /usr/sbin/policy-rc.d
+  created=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    echo 'exit 101' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d && created=1
+  fi
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
-  $SUDO rm -f /usr/sbin/policy-rc.d
+  if [ "$created" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 fi
 command -v consul >/dev/null 2>&1 || bash scripts/install-test-deps.sh
