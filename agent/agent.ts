@@ -115,9 +115,7 @@ export class MeshAgent {
       if (known && fingerprint(known) === fingerprint(workload)) continue;
       // Adopted from an earlier life of the agent: re-assert rules and registration (idempotent).
       await this.guard(workload, async () => {
-        this.active.set(workload.instanceId, workload);
-        await this.capture.install(workload, [...this.active.values()]);
-        await this.controller.register(registrationFor(workload));
+        await this.joined(workload);
         this.log.info({ instance: workload.instanceId }, 'adopted running sidecar');
       });
     }
@@ -138,10 +136,19 @@ export class MeshAgent {
       await this.runtime.remove(sidecar).catch(() => undefined);
       throw err;
     }
-    this.active.set(w.instanceId, w);
-    await this.capture.install(w, [...this.active.values()]);
-    await this.controller.register(registrationFor(w));
+    await this.joined(w);
     this.log.info({ instance: w.instanceId, service: w.decl.service, address: w.address }, 'workload joined the mesh');
+  }
+
+  /**
+   * The sidecar is up: capture, register, and only then count the workload as active, so that a
+   * failure in either step is retried by the next run (the sidecar itself is kept).
+   */
+  private async joined(w: DiscoveredWorkload): Promise<void> {
+    const others = [...this.active.values()].filter((a) => a.instanceId !== w.instanceId);
+    await this.capture.install(w, [...others, w]);
+    await this.controller.register(registrationFor(w));
+    this.active.set(w.instanceId, w);
   }
 
   private async removeOne(s: RunningSidecar): Promise<void> {

@@ -8,7 +8,8 @@
 // Closed loop: wrk, 32 keep-alive connections, 1 KiB responses: maximum requests per second and
 // each proxy's CPU seconds per 1,000 requests and RSS. Open loop (bench/open-loop.ts): fixed
 // rates, latency from the intended send time. Several runs; medians and spread; ratios within a
-// run. Writes bench/results/compare.json and compare.png (latency against rate).
+// run. Then the control plane (propagation of a route and of an endpoint to 500 proxies,
+// certificates per second). Writes bench/results/compare.{txt,json,png} (latency against rate).
 //   npm run bench:compare        (BENCH_RUNS, BENCH_SECONDS, BENCH_RATES to change the defaults)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -275,7 +276,16 @@ async function main(): Promise<void> {
     }
     runs.push(r);
   }
-  const text = report(configs, runs);
+  let text = report(configs, runs);
+  // The control plane, in the same run: config and endpoint propagation to 500 watching
+  // proxies, and certificate issuance (bench/config-propagation.ts, bench/ca-issuance.ts).
+  for (const c of children) c.kill('SIGTERM');
+  if (process.env.BENCH_CONTROL !== '0') {
+    for (const b of ['config-propagation', 'ca-issuance']) {
+      const r = spawnSync(process.execPath, [join(root, `dist/bench/${b}.js`)], { encoding: 'utf8' });
+      text += `\n\n${r.stdout.trim()}`;
+    }
+  }
   console.log(text);
   writeFileSync(join(results, 'compare.json'), JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, rates: RATES, runs }, null, 2));
   writeFileSync(join(results, 'compare.txt'), `${text}\n`);

@@ -57,29 +57,47 @@ async function main(): Promise<void> {
     await waitAll(() => watchers.every((w) => w.version !== ''), 'every proxy to get its first snapshot');
     const idle = controller.rssMb();
 
-    const p99s: number[] = [];
-    const maxes: number[] = [];
-    const p50s: number[] = [];
-    for (let c = 0; c < CHANGES; c++) {
+    // Each change: time from the API call until every proxy holds a snapshot newer than before it.
+    const timeChange = async (change: () => Promise<void>) => {
       const before = new Map(watchers.map((w) => [w.id, w.version]));
-      const weight = 10 + c;
       const started = performance.now();
-      const res = await call('POST', '/v1/apply', JSON.stringify({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'svc-0' }, spec: { hosts: ['svc-0'], http: [{ route: [{ destination: { host: 'svc-0', subset: 'v1' }, weight: 100 - weight }, { destination: { host: 'svc-0', subset: 'v2' }, weight }] }] } }));
-      if (res.status !== 200) throw new Error(`apply failed: ${res.text}`);
+      await change();
       await waitAll(() => watchers.every((w) => w.version !== before.get(w.id)), 'every proxy to get the change');
       const delays = watchers.map((w) => w.gotAt.get(w.version)! - started).sort((a, b) => a - b);
-      p50s.push(percentile(delays, 50));
-      p99s.push(percentile(delays, 99));
-      maxes.push(delays[delays.length - 1]);
       await new Promise((r) => setTimeout(r, 200));
+      return { p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays[delays.length - 1] };
+    };
+    const routes = [];
+    for (let c = 0; c < CHANGES; c++) {
+      const weight = 10 + c;
+      routes.push(
+        await timeChange(async () => {
+          const res = await call('POST', '/v1/apply', JSON.stringify({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'svc-0' }, spec: { hosts: ['svc-0'], http: [{ route: [{ destination: { host: 'svc-0', subset: 'v1' }, weight: 100 - weight }, { destination: { host: 'svc-0', subset: 'v2' }, weight }] }] } }));
+          if (res.status !== 200) throw new Error(`apply failed: ${res.text}`);
+        }),
+      );
+    }
+    // Endpoint changes: a new instance registered (routable once the callers hold it), then gone.
+    const endpoints = [];
+    for (let c = 0; c < CHANGES; c++) {
+      const id = `svc-1-extra-${c}`;
+      endpoints.push(
+        await timeChange(async () => {
+          const res = await call('POST', '/v1/catalog/instances', JSON.stringify({ id, service: 'svc-1', address: `127.0.9.${c + 1}`, port: 8080, labels: { version: 'v1' }, sidecar: { inboundPort: 15006 } }));
+          if (res.status !== 201) throw new Error(`register failed: ${res.text}`);
+        }),
+      );
+      await call('DELETE', `/v1/catalog/instances/${id}`);
     }
     const loaded = controller.rssMb();
     stop = true;
     const f = (v: number[]) => `median ${median(v).toFixed(0)} ms (runs: ${v.map((x) => x.toFixed(0)).join(', ')})`;
-    console.log(`config propagation: ${SERVICES} services, ${PROXIES} proxies watching, ${CHANGES} route changes`);
-    console.log(`  apply -> every proxy holds the new snapshot: p50 ${f(p50s)}`);
-    console.log(`                                               p99 ${f(p99s)}`);
-    console.log(`                                               max ${f(maxes)}`);
+    console.log(`config propagation: ${SERVICES} services, ${PROXIES} proxies watching, ${CHANGES} route changes, ${CHANGES} new endpoints`);
+    for (const [what, xs] of [['apply -> every proxy holds the new route', routes], ['register -> every proxy holds the endpoint', endpoints]] as const) {
+      console.log(`  ${what}: p50 ${f(xs.map((x) => x.p50))}`);
+      console.log(`  ${' '.repeat(what.length)}  p99 ${f(xs.map((x) => x.p99))}`);
+      console.log(`  ${' '.repeat(what.length)}  max ${f(xs.map((x) => x.max))}`);
+    }
     console.log(`  controller RSS: ${idle.rss.toFixed(0)} MB with all proxies connected, ${loaded.rss.toFixed(0)} MB after the changes, peak ${loaded.peak.toFixed(0)} MB`);
     console.log('  targets: p99 <= 1000 ms, RSS < 300 MB');
     void loops;
