@@ -38,7 +38,8 @@ export class ControllerClient {
     this.baseUrl = (opts.controller ?? env('MESH_CONTROLLER') ?? fromDir('controller-address') ?? 'https://127.0.0.1:15012').replace(/\/$/, '');
     const caFile = opts.caFile ?? env('MESH_CA_FILE');
     this.ca = caFile ? readFileSync(caFile, 'utf8') : fromDir('ca.pem');
-    this.token = opts.token ?? env('MESH_TOKEN') ?? fromDir('admin-token');
+    // A directory shared with host agents holds an agent token instead of the admin token.
+    this.token = opts.token ?? env('MESH_TOKEN') ?? fromDir('admin-token') ?? fromDir('agent-token');
     if (!this.baseUrl.startsWith('https://')) throw new MeshError('INVALID_ARGUMENT', `--controller must be an https:// URL, got "${this.baseUrl}"`);
   }
 

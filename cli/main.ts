@@ -5,7 +5,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
 import { ControllerClient } from './client.js';
-import { createToken, roots, rotate, sign } from './commands/ca.js';
+import { createAgentToken, createToken, roots, rotate, sign } from './commands/ca.js';
 import { proxies, proxyConfig, services, status } from './commands/mesh.js';
 import { apply, get, readSources, remove } from './commands/resources.js';
 
@@ -79,7 +79,13 @@ async function main(): Promise<void> {
             ns(yy.option('service', { type: 'string', demandOption: 'name the service the token is for: --service NAME', describe: 'service name' }).option('ttl', { type: 'string', describe: 'lifetime, e.g. 10m, 1h (default 1h, at most 168h)' })),
           run((a) => createToken(client(a), a.service as string, a.namespace, a.ttl as string | undefined, a.output)),
         )
-        .demandCommand(1, 'say what to do with tokens: create'),
+        .command(
+          'agent',
+          'create a host agent token: it mints bootstrap tokens and registers instances, and can change nothing else',
+          (yy) => yy.option('host', { type: 'string', demandOption: 'name the host the agent runs on: --host NAME', describe: 'host name' }),
+          run((a) => createAgentToken(client(a), a.host as string, a.output)),
+        )
+        .demandCommand(1, 'say what to do with tokens: create, or agent'),
     )
     .command('ca', 'the certificate authority', (y) =>
       y

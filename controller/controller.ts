@@ -1,7 +1,7 @@
 // Wires the controller together and owns its lifecycle: start, drain (answer open watches and
 // stop taking new connections), close.
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { writeFile, mkdir, rename } from 'node:fs/promises';
+import { writeFile, mkdir, readFile, rename } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { hostname } from 'node:os';
@@ -19,7 +19,7 @@ import { registerProxyRoutes } from './api/proxies-api.js';
 import { registerResourceRoutes } from './api/resources-api.js';
 import { peerCertificateUris, Router, type Principal } from './api/router.js';
 import { registerStatusRoutes } from './api/status-api.js';
-import { Credentials } from './auth/credentials.js';
+import { AGENT_TOKEN_FILE, Credentials } from './auth/credentials.js';
 import { CertificateAuthority } from './ca/authority.js';
 import type { Catalog } from './catalog/catalog.js';
 import { ConsulCatalog } from './catalog/consul-catalog.js';
@@ -161,7 +161,12 @@ export class Controller {
       }
     }
     const h = req.headers.authorization;
-    if (h?.startsWith('Bearer ') && this.credentials.isAdminToken(h.slice(7).trim())) return { kind: 'admin' };
+    if (h?.startsWith('Bearer ')) {
+      const token = h.slice(7).trim();
+      if (this.credentials.isAdminToken(token)) return { kind: 'admin' };
+      const host = this.credentials.agentHost(token);
+      if (host) return { kind: 'agent', host };
+    }
     return { kind: 'anonymous' };
   }
 
@@ -200,5 +205,20 @@ export class Controller {
     const a = this.address;
     const host = a.host === '0.0.0.0' || a.host === '::' ? '127.0.0.1' : a.host;
     await write('controller-address', `https://${host.includes(':') ? `[${host}]` : host}:${a.port}\n`);
+    if (this.options.shareDir) await this.writeShareDir(this.options.shareDir);
+  }
+
+  /**
+   * For host agents that mount a directory of this host (compose): the CA bundle and an agent
+   * token, made once and kept. An agent token mints bootstrap tokens and registers instances;
+   * it cannot change config, so a compromised agent host cannot rewrite the mesh's policy.
+   */
+  private async writeShareDir(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    await writeFile(join(dir, CA_FILE), this.ca.trustBundle().join(''), { mode: 0o644 });
+    const tokenPath = join(dir, AGENT_TOKEN_FILE);
+    const existing = await readFile(tokenPath, 'utf8').then((t) => t.trim(), () => '');
+    if (existing) await this.credentials.adoptAgentToken(existing, 'shared');
+    else await writeFile(tokenPath, `${await this.credentials.createAgentToken('shared')}\n`, { mode: 0o600 });
   }
 }

@@ -19,6 +19,8 @@ export interface ControllerOptions {
   /** Extra DNS names and IPs for the API's serving certificate. */
   apiNames: string[];
   adminToken?: string;
+  /** Where host agents on this host find the CA bundle and an agent token (never the admin token). */
+  shareDir?: string;
   coalesceMs: number;
   maxDelayMs: number;
   telemetryWindowMs: number;
@@ -37,6 +39,7 @@ export interface RawControllerOptions {
   bodyLimit?: number;
   apiNames?: string[];
   adminToken?: string;
+  shareDir?: string;
   coalesce?: string;
   telemetryWindow?: string;
 }
@@ -79,6 +82,7 @@ export function resolveControllerOptions(raw: RawControllerOptions): ControllerO
   };
   if (raw.consul) opts.consul = raw.consul;
   if (raw.adminToken) opts.adminToken = raw.adminToken;
+  if (raw.shareDir) opts.shareDir = raw.shareDir;
   if (opts.leafTtlMs && opts.leafTtlMs < 60_000) problems.push('--leaf-ttl: must be at least 1m so that renewal has time to happen');
   if (opts.rootLifetimeMs && opts.leafTtlMs > opts.rootLifetimeMs) problems.push('--leaf-ttl: must be shorter than --root-lifetime');
   if (problems.length > 0) throw new MeshError('INVALID_ARGUMENT', `invalid controller options:\n  ${problems.join('\n  ')}`);

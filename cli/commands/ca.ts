@@ -9,6 +9,11 @@ export async function createToken(client: ControllerClient, service: string, nam
   return format === 'table' ? `${body.token}\n` : output(body, format);
 }
 
+export async function createAgentToken(client: ControllerClient, host: string, format: string): Promise<string> {
+  const body = (await client.call('POST', '/v1/agent-tokens', { host })).json<{ token: string; host: string }>();
+  return format === 'table' ? `${body.token}\n` : output(body, format);
+}
+
 export async function roots(client: ControllerClient, format: string): Promise<string> {
   const body = (await client.call('GET', '/v1/ca/roots')).json<{ trustDomain: string; roots: string[] }>();
   if (format === 'pem') return body.roots.join('');

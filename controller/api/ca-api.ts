@@ -30,7 +30,7 @@ export function registerCaRoutes(router: Router, d: ApiDeps): void {
     return { body: { roots: d.ca.trustBundle() } };
   });
 
-  router.add('POST', '/v1/tokens', 'admin', async (ctx) => {
+  router.add('POST', '/v1/tokens', 'agent', async (ctx) => {
     const body = await ctx.json();
     if (!isPlainObject(body) || typeof body.service !== 'string' || !NAME.test(body.service)) throw new MeshError('INVALID_ARGUMENT', 'send {"service": "<name>"}: lowercase letters, digits and "-" (plus optional "namespace" and "ttl")');
     const namespace = typeof body.namespace === 'string' ? body.namespace : 'default';
@@ -41,12 +41,23 @@ export function registerCaRoutes(router: Router, d: ApiDeps): void {
     const token = createBootstrapToken(d.credentials.bootstrapKey(), { service: body.service, namespace, exp });
     return { status: 201, body: { token, service: body.service, namespace, expiresAt: new Date(exp * 1000).toISOString() } };
   });
+  registerAgentTokenRoute(router, d);
+}
+
+export function registerAgentTokenRoute(router: Router, d: ApiDeps): void {
+  // A host agent's credential: it may mint bootstrap tokens and register instances, nothing else.
+  router.add('POST', '/v1/agent-tokens', 'admin', async (ctx) => {
+    const body = await ctx.json();
+    if (!isPlainObject(body) || typeof body.host !== 'string' || !/^[A-Za-z0-9._-]{1,253}$/.test(body.host)) throw new MeshError('INVALID_ARGUMENT', 'send {"host": "<name>"}: the host the agent runs on (letters, digits, . _ -)');
+    return { status: 201, body: { token: await d.credentials.createAgentToken(body.host), host: body.host } };
+  });
 }
 
 function identityFor(ctx: RequestContext, d: ApiDeps, body: Record<string, unknown>): SpiffeIdentity {
   const trustDomain = d.ca.options.trustDomain;
   const p = ctx.principal;
   if (p.kind === 'workload') return { trustDomain, namespace: p.namespace, service: p.service };
+  if (p.kind === 'agent') throw new MeshError('PERMISSION_DENIED', `the host agent token of ${p.host} cannot sign certificates; it mints a bootstrap token (POST /v1/tokens) and the workload sends its own CSR`);
   if (p.kind === 'admin') {
     if (typeof body.service !== 'string' || !NAME.test(body.service)) throw new MeshError('INVALID_ARGUMENT', 'as admin, name the identity: {"service": "<name>", "namespace": "<ns>"}');
     return { trustDomain, namespace: typeof body.namespace === 'string' ? body.namespace : 'default', service: body.service };

@@ -16,20 +16,20 @@ export function registerCatalogRoutes(router: Router, d: ApiDeps): void {
     },
   }));
 
-  router.add('POST', '/v1/catalog/instances', 'workload', async (ctx) => {
+  router.add('POST', '/v1/catalog/instances', 'catalog', async (ctx) => {
     const body = await ctx.json();
     ownServiceOnly(ctx, body);
     await d.catalog.register(body as never);
     return { status: 201, body: { registered: (body as { id: string }).id } };
   });
 
-  router.add('DELETE', '/v1/catalog/instances/:id', 'workload', async (ctx) => {
+  router.add('DELETE', '/v1/catalog/instances/:id', 'catalog', async (ctx) => {
     ownInstanceOnly(ctx, d);
     await d.catalog.deregister(ctx.params[0]);
     return { status: 204 };
   });
 
-  router.add('PUT', '/v1/catalog/instances/:id/heartbeat', 'workload', (ctx) => {
+  router.add('PUT', '/v1/catalog/instances/:id/heartbeat', 'catalog', (ctx) => {
     if (!(d.catalog instanceof EmbeddedCatalog)) throw new MeshError('INVALID_ARGUMENT', 'heartbeats go to the local Consul agent when Consul is the catalog');
     ownInstanceOnly(ctx, d);
     d.catalog.heartbeat(ctx.params[0]);

@@ -5,10 +5,28 @@ import type { TLSSocket } from 'node:tls';
 import { MeshError, asMeshError } from '../../core/errors.js';
 import { HTTP_STATUS } from './http-errors.js';
 
-export type Principal = { kind: 'anonymous' } | { kind: 'admin' } | { kind: 'workload'; service: string; namespace: string; identity: string };
+export type Principal = { kind: 'anonymous' } | { kind: 'admin' } | { kind: 'agent'; host: string } | { kind: 'workload'; service: string; namespace: string; identity: string };
 
-/** `public`: anyone; `admin`: admin token; `workload`: admin or a workload certificate. */
-export type Access = 'public' | 'admin' | 'workload';
+/**
+ * `public`: anyone; `admin`: the admin token; `agent`: admin, or a host agent's token (mints
+ * bootstrap tokens); `workload`: admin or a workload certificate; `catalog`: admin, an agent, or
+ * a workload (each workload for its own service only).
+ */
+export type Access = 'public' | 'admin' | 'agent' | 'workload' | 'catalog';
+
+const ALLOWED: Record<Exclude<Access, 'public'>, Principal['kind'][]> = {
+  admin: ['admin'],
+  agent: ['admin', 'agent'],
+  workload: ['admin', 'workload'],
+  catalog: ['admin', 'agent', 'workload'],
+};
+
+const NEEDS: Record<Exclude<Access, 'public'>, string> = {
+  admin: 'the admin token (Authorization: Bearer <token>; meshctl reads it from the data directory or MESH_TOKEN)',
+  agent: 'the admin token or a host agent token',
+  workload: 'the admin token or a workload certificate',
+  catalog: 'the admin token, a host agent token or a workload certificate',
+};
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -100,11 +118,10 @@ export class Router {
 }
 
 function authorize(access: Access, p: Principal): void {
-  if (access === 'public') return;
-  if (p.kind === 'admin') return;
-  if (access === 'workload' && p.kind === 'workload') return;
-  if (p.kind === 'anonymous') throw new MeshError('UNAUTHENTICATED', access === 'admin' ? 'this API needs the admin token (Authorization: Bearer <token>; meshctl reads it from the data directory or MESH_TOKEN)' : 'this API needs the admin token or a workload certificate');
-  throw new MeshError('PERMISSION_DENIED', `workload ${p.kind === 'workload' ? p.identity : ''} may not call this API; it needs the admin token`);
+  if (access === 'public' || ALLOWED[access].includes(p.kind)) return;
+  if (p.kind === 'anonymous') throw new MeshError('UNAUTHENTICATED', `this API needs ${NEEDS[access]}`);
+  const who = p.kind === 'workload' ? `workload ${p.identity}` : p.kind === 'agent' ? `the host agent token of ${p.host}` : p.kind;
+  throw new MeshError('PERMISSION_DENIED', `${who} may not call this API; it needs ${NEEDS[access]}`);
 }
 
 function send(res: ServerResponse, status: number, reply: Reply): void {

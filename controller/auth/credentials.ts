@@ -1,7 +1,8 @@
 // Who may call the API: admins (a bearer token created at first start, stored 0600 in the data
-// directory; its hash is shared through the KvStore so every controller accepts it) and
-// workloads (a certificate from this CA, presented over mTLS). Bootstrap tokens are signed with
-// a key shared the same way.
+// directory; its hash is shared through the KvStore so every controller accepts it), host agents
+// (tokens made by an admin, kept the same way, good for minting bootstrap tokens and registering
+// instances only) and workloads (a certificate from this CA, presented over mTLS). Bootstrap
+// tokens are signed with a key shared the same way.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,10 +11,14 @@ import type { KvStore } from '../kv/kv-store.js';
 
 const TOKEN_KEY = 'auth/bootstrap-signing-key';
 const ADMIN_PREFIX = 'auth/admin-tokens/';
+const AGENT_PREFIX = 'auth/agent-tokens/';
+export const AGENT_TOKEN_FILE = 'agent-token';
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
 export class Credentials {
   private adminHashes = new Set<string>();
+  /** Hash of each agent token -> the host it was made for. */
+  private agentHashes = new Map<string, string>();
   private signingKey: Buffer | undefined;
   private stopWatch: (() => void) | undefined;
   /** The admin token this controller knows in plain text (from its data directory). */
@@ -31,9 +36,36 @@ export class Credentials {
     const hash = sha256(this.adminToken);
     if (!(await this.kv.get(ADMIN_PREFIX + hash))) await this.kv.put(ADMIN_PREFIX + hash, new Date().toISOString());
     for (const e of await this.kv.list(ADMIN_PREFIX)) this.adminHashes.add(e.key.slice(ADMIN_PREFIX.length));
-    this.stopWatch = this.kv.watch(ADMIN_PREFIX, (entries) => {
+    const stopAdmins = this.kv.watch(ADMIN_PREFIX, (entries) => {
       this.adminHashes = new Set(entries.map((e) => e.key.slice(ADMIN_PREFIX.length)));
     });
+    for (const e of await this.kv.list(AGENT_PREFIX)) this.agentHashes.set(e.key.slice(AGENT_PREFIX.length), e.value);
+    const stopAgents = this.kv.watch(AGENT_PREFIX, (entries) => {
+      this.agentHashes = new Map(entries.map((e) => [e.key.slice(AGENT_PREFIX.length), e.value]));
+    });
+    this.stopWatch = () => {
+      stopAdmins();
+      stopAgents();
+    };
+  }
+
+  /** A new host agent token; only its hash is kept (in the KV, so every controller accepts it). */
+  async createAgentToken(host: string): Promise<string> {
+    const token = `mag1.${randomBytes(24).toString('base64url')}`;
+    await this.adoptAgentToken(token, host);
+    return token;
+  }
+
+  /** Accepts a token made earlier (e.g. kept in a shared directory) for `host`. */
+  async adoptAgentToken(token: string, host: string): Promise<void> {
+    const h = sha256(token);
+    if (!(await this.kv.get(AGENT_PREFIX + h))) await this.kv.put(AGENT_PREFIX + h, host);
+    this.agentHashes.set(h, host);
+  }
+
+  /** The host an agent token was made for, or undefined. */
+  agentHost(token: string): string | undefined {
+    return this.agentHashes.get(sha256(token));
   }
 
   isAdminToken(token: string): boolean {

@@ -76,6 +76,8 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
     assert.equal(p.caller, null, 'the browser is outside the mesh');
     assert.equal(p.deps.details.caller, 'By=spiffe://cluster.local/ns/default/sa/details;URI=spiffe://cluster.local/ns/default/sa/productpage');
     assert.match(p.deps.reviews.caller ?? '', /URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/productpage$/);
+    const shared = (await run(['docker', 'exec', await id('agent'), 'ls', '/var/lib/mesh-share'])).split('\n').filter(Boolean).sort();
+    assert.deepEqual(shared, ['agent-token', 'ca.pem'], 'the agent holds a host agent token, never the admin token');
     const pid = (await run(['docker', 'inspect', '-f', '{{.State.Pid}}', await id('details')])).trim();
     const rules = await run(['nsenter', `--net=/proc/${pid}/ns/net`, 'iptables-save', '-t', 'nat']);
     assert.match(rules, /-A MESH_INBOUND -p tcp -m tcp --dport 9080 -j REDIRECT --to-ports 15006/);
@@ -132,8 +134,8 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
       await run([
         'docker', 'run', '-d', '--name', `${project}-agent-relayed`, '--network', `${project}_default`, '--pid', 'host',
         '--cap-add', 'NET_ADMIN', '--cap-add', 'SYS_ADMIN', '--cap-add', 'SYS_PTRACE',
-        '-v', `${relay.dir}:/run/engine`, '-v', `${project}_mesh-data:/var/lib/mesh:ro`,
-        'hostmesh/mesh:latest', 'mesh-agent', 'docker', '--docker-socket', '/run/engine/docker.sock', '--data-dir', '/var/lib/mesh', '--controller', 'https://controller:15012', '--resync', '2',
+        '-v', `${relay.dir}:/run/engine`, '-v', `${project}_mesh-share:/var/lib/mesh-share:ro`,
+        'hostmesh/mesh:latest', 'mesh-agent', 'docker', '--docker-socket', '/run/engine/docker.sock', '--data-dir', '/var/lib/mesh-share', '--controller', 'https://controller:15012', '--resync', '2',
       ])
     ).trim();
     extra.push(agent);

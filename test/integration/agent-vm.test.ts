@@ -41,10 +41,20 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
   };
   const startAgent = (name: string, ns: string, address: string) => {
     let out = '';
-    const proc = bg(ns, [process.execPath, join(root, 'dist/agent/main.js'), 'vm', '--config-dir', conf(name), '--address', address, '--state-dir', join(work, name, 'state'), '--instance-prefix', name, '--controller', `https://${A}:15012`, '--ca-file', ca, '--token', readFileSync(join(ctlDir, 'admin-token'), 'utf8').trim(), '--exclude-outbound-ports', '8500,15012', '--resync', '2']);
+    const proc = bg(ns, [process.execPath, join(root, 'dist/agent/main.js'), 'vm', '--config-dir', conf(name), '--address', address, '--state-dir', join(work, name, 'state'), '--instance-prefix', name, '--controller', `https://${A}:15012`, '--ca-file', ca, '--token', agentToken(name), '--exclude-outbound-ports', '8500,15012', '--resync', '2']);
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     agents[name] = { proc, log: () => out };
+  };
+  // Each VM's agent holds a host agent token, not the admin token.
+  const agentTokens = new Map<string, string>();
+  const agentToken = (name: string) => {
+    if (!agentTokens.has(name)) {
+      const r = spawnSync('ip', ['netns', 'exec', hostA, process.execPath, join(root, 'dist/cli/main.js'), 'token', 'agent', '--host', `vm-${name}`, '--data-dir', ctlDir, '--controller', `https://${A}:15012`], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`meshctl token agent failed: ${r.stderr}`);
+      agentTokens.set(name, r.stdout.trim());
+    }
+    return agentTokens.get(name)!;
   };
   const app = (ns: string, uid: number, args: string[]) => bg(ns, [process.execPath, join(root, 'examples/bookinfo/app.mjs'), '--listen=0.0.0.0', '--by-name', ...args], uid);
   const get = async (ns: string, url: string, uid?: number) => {

@@ -207,6 +207,29 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.deepEqual(bad.json().violations.map((v: { path: string }) => v.path).sort(), ['edges[0].latencyBuckets', 'edges[0].requests']);
   });
 
+  it('gives a host agent a token that mints bootstrap tokens and registers instances, and nothing else', async () => {
+    const made = await c.call('POST', '/v1/agent-tokens', { host: 'vm-7' });
+    assert.equal(made.status, 201);
+    const agent = { token: made.json().token as string };
+    assert.match(agent.token, /^mag1\./);
+    const bootstrap = await c.call('POST', '/v1/tokens', { service: 'payments' }, agent);
+    assert.equal(bootstrap.status, 201, bootstrap.text);
+    const reg = await c.call('POST', '/v1/catalog/instances', { id: 'payments-vm7', service: 'payments', address: '10.9.9.9', port: 8080 }, agent);
+    assert.equal(reg.status, 201, reg.text);
+    assert.equal((await c.call('DELETE', '/v1/catalog/instances/payments-vm7', undefined, agent)).status, 204);
+    // Config, snapshots, certificates and more agent tokens stay out of reach.
+    const apply = await c.call('POST', '/v1/apply', VS, agent);
+    assert.equal(apply.status, 403);
+    assert.match(apply.json().message, /the host agent token of vm-7 may not call this API; it needs the admin token/);
+    assert.equal((await c.call('DELETE', '/v1/resources/vs/default/reviews', undefined, agent)).status, 403);
+    assert.equal((await c.call('POST', '/v1/agent-tokens', { host: 'evil' }, agent)).status, 403);
+    assert.equal((await c.call('GET', '/v1/snapshots?proxy=p&service=payments', undefined, agent)).status, 403);
+    const sign = await c.call('POST', '/v1/ca/sign', { csr: workloadCsr().csr }, agent);
+    assert.equal(sign.status, 403);
+    assert.match(sign.json().message, /cannot sign certificates; it mints a bootstrap token/);
+    assert.equal((await c.call('POST', '/v1/agent-tokens', { host: 'bad host!' })).status, 400);
+  });
+
   it('loses no resource, no CA and no catalog entry across a restart', async () => {
     const roots = (await c.call('GET', '/v1/ca/roots')).json().roots;
     await c.call('POST', '/v1/apply', VS.replace('name: reviews', 'name: persisted'));
