@@ -63,12 +63,12 @@ export function catalogContract(name: string, harness: CatalogHarness): void {
 
     it('drops an instance whose health check fails and brings it back when it passes', async () => {
       await catalog.register({ id: 'web-1', service: 'web', address: '127.0.0.1', port: appPort, check: { http: `http://127.0.0.1:${appPort}/health`, interval: '200ms' } });
-      await waitFor('web-1 healthy', () => find('default/web', 'web-1'), 3000);
+      await waitFor('web-1 healthy', () => find('default/web', 'web-1'), 10_000);
       appHealthy = false;
-      await waitFor('web-1 removed after failing its check', () => !find('default/web', 'web-1'), 3000);
+      await waitFor('web-1 removed after failing its check', () => !find('default/web', 'web-1'), 10_000);
       assert.deepEqual(catalog.endpoints().get('default/web'), [], 'the service stays known, with no healthy instance');
       appHealthy = true;
-      await waitFor('web-1 back after passing again', () => find('default/web', 'web-1'), 3000);
+      await waitFor('web-1 back after passing again', () => find('default/web', 'web-1'), 10_000);
     });
 
     it('removes a deregistered instance', async () => {

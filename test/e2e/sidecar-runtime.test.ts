@@ -13,7 +13,7 @@ import { ProcessSidecarRuntime } from '../../agent/runtime/process-runtime.js';
 import { startController } from '../helpers/controller.js';
 import { buildImages, ensureDocker, run } from '../helpers/docker.js';
 import { freePort } from '../helpers/ports.js';
-import { sidecarRuntimeContract } from './sidecar-runtime.contract.js';
+import { sidecarRuntimeContract } from '../integration/sidecar-runtime.contract.js';
 
 const notRoot = process.getuid?.() !== 0 ? 'sidecars run as UID 1337, which needs root' : undefined;
 
