@@ -39,8 +39,8 @@ function wrk(port: number, host: string): { rps: number; p50: string; p99: strin
   const r = spawnSync('wrk', [`-t2`, `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-H', `Host: ${host}`, `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr || r.error}`);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
-  const p50 = /50%\s+(\S+)/.exec(r.stdout)?.[1] ?? '?';
-  const p99 = /99%\s+(\S+)/.exec(r.stdout)?.[1] ?? '?';
+  const p50 = /^\s+50%\s+(\S+)/m.exec(r.stdout)?.[1] ?? '?';
+  const p99 = /^\s+99%\s+(\S+)/m.exec(r.stdout)?.[1] ?? '?';
   return { rps, p50, p99 };
 }
 
