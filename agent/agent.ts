@@ -28,6 +28,9 @@ export class MeshAgent {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The periodic resync re-registers every active instance: a catalog that lost its state
+   * (a restarted Consul dev agent, a wiped registry) is refilled without an agent restart. */
+  private reassert = false;
   /** Workloads whose sidecar is up, by instance id. */
   private readonly active = new Map<string, DiscoveredWorkload>();
   /** Problems already logged, so a bad label is reported once, not every resync. */
@@ -50,7 +53,10 @@ export class MeshAgent {
       stopped: (ref) => void this.onStopped(ref),
       status: (up, detail) => (up ? this.log.info(detail) : this.log.error(detail)),
     });
-    this.timer = setInterval(() => this.schedule(), this.opts.resyncMs);
+    this.timer = setInterval(() => {
+      this.reassert = true;
+      this.schedule();
+    }, this.opts.resyncMs);
     this.timer.unref();
   }
 
@@ -108,11 +114,16 @@ export class MeshAgent {
     this.report(scan.problems);
     const sidecars = await this.runtime.list();
     const plan = reconcile(scan.workloads, sidecars);
+    const reassert = this.reassert;
+    this.reassert = false;
 
     for (const s of plan.remove) await this.removeOne(s);
     for (const { workload } of plan.keep) {
       const known = this.active.get(workload.instanceId);
-      if (known && fingerprint(known) === fingerprint(workload)) continue;
+      if (known && fingerprint(known) === fingerprint(workload)) {
+        if (reassert) await this.guard(workload, () => this.controller.register(registrationFor(workload)));
+        continue;
+      }
       // Adopted from an earlier life of the agent: re-assert rules and registration (idempotent).
       await this.guard(workload, async () => {
         await this.joined(workload);

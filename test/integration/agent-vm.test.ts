@@ -144,6 +144,12 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
     assert.equal((await get(hostA, 'http://127.0.0.1:9080/')).deps?.reviews.status, 200);
   });
 
+  it('registers its instances again when the catalog lost them (a restarted Consul dev agent)', async () => {
+    await nodeOutput(hostA, `fetch('http://${A}:8500/v1/agent/service/deregister/productpage-a', { method: 'PUT' }).then((r) => console.log(r.status));`);
+    assert.ok(!(await catalog()).includes('productpage-a'));
+    await waitFor('the agent to register productpage again at its resync', async () => (await catalog()).includes('productpage-a'), 10_000);
+  });
+
   it('removes the instance, its sidecar and its capture when the service file goes', async () => {
     unlinkSync(join(conf('b'), 'reviews.yaml'));
     await waitFor('reviews to leave Consul', async () => !(await catalog()).includes('reviews-b'), 15_000);
