@@ -34,6 +34,8 @@ function common<T>(y: Argv<T>) {
     .option('exclude-inbound-ports', { type: 'string', default: '', describe: 'never captured inbound, comma-separated (e.g. 22)', coerce: ports('exclude-inbound-ports') })
     .option('exclude-outbound-ports', { type: 'string', default: '', describe: 'never captured outbound, comma-separated (e.g. 8500 for a local Consul)', coerce: ports('exclude-outbound-ports') })
     .option('exclude-outbound-cidrs', { type: 'string', default: '', describe: 'never captured outbound, comma-separated CIDRs' })
+    .option('otlp-endpoint', { type: 'string', describe: "passed to every sidecar: the OpenTelemetry collector's traces URL" })
+    .option('trace-sampling', { type: 'number', default: 1, describe: 'passed to every sidecar: percent of new traces sampled' })
     .option('resync', { type: 'number', default: 30, describe: 'seconds between full resyncs (events drive most work)' })
     .option('ready-timeout', { type: 'number', default: 30, describe: 'seconds a new sidecar has to become ready' })
     .option('log-level', { type: 'string', default: 'info' });
@@ -51,6 +53,8 @@ interface AgentArgs {
   'exclude-outbound-ports': number[];
   'exclude-outbound-cidrs': string;
   resync: number;
+  'otlp-endpoint'?: string;
+  'trace-sampling': number;
   'ready-timeout': number;
   'log-level': string;
   'docker-socket'?: string;
@@ -159,6 +163,7 @@ function settingsFrom(controllerUrl: string): AgentSettings {
     excludeInboundPorts: argv['exclude-inbound-ports'],
     excludeOutboundPorts: argv['exclude-outbound-ports'],
     excludeOutboundCidrs: String(argv['exclude-outbound-cidrs']).split(',').map((s) => s.trim()).filter(Boolean),
+    ...(argv['otlp-endpoint'] ? { tracing: { endpoint: argv['otlp-endpoint'], samplingPercent: argv['trace-sampling'] } } : {}),
   };
 }
 

@@ -18,6 +18,7 @@ import type { RuntimeConfig } from './runtime-config.js';
 import { callUpstream } from './upstream-call.js';
 import { connectPlain, refuseUpgrade, requestHead, splice } from './upgrade.js';
 import { answerClientError, clientLimits, forwardableHeaders, trackConnections } from './http-util.js';
+import type { ActiveSpan, Tracer } from './tracer.js';
 
 export interface InboundDeps {
   config(): RuntimeConfig | undefined;
@@ -26,6 +27,8 @@ export interface InboundDeps {
   metrics: ProxyMetrics;
   /** The access log; absent when its level is off, so that no log line is even built. */
   log?(line: Record<string, unknown>): void;
+  /** Spans for sampled requests; absent when tracing is off. */
+  tracer?: Tracer;
   appHost: string;
   appPort: number;
   /** Slow-client limits. */
@@ -143,10 +146,12 @@ export class InboundListener {
       response_flags: '-',
       connection_security_policy: peer ? 'mutual_tls' : 'none',
     };
+    let span: ActiveSpan | undefined;
     const finish = (status: number, flags: string, resBytes: number, extra: Record<string, unknown> = {}) => {
       labels.response_code = String(status);
       labels.response_flags = flags;
       const ms = performance.now() - started;
+      if (span) this.deps.tracer!.end(span, status, { 'http.method': req.method ?? '', 'http.url': `http://${req.headers.host ?? ''}${req.url ?? ''}`, peer_principal: peer ?? '', response_flags: flags, guid: String(req.headers['x-request-id'] ?? ''), node_id: me?.id ?? '' });
       this.deps.metrics.record(labels, ms, Number(req.headers['content-length'] ?? 0), resBytes);
       this.deps.log?.({ direction: 'inbound', method: req.method, path: req.url, status, flags, duration_ms: Math.round(ms * 1000) / 1000, source_principal: peer, request_id: req.headers['x-request-id'], ...extra });
     };
@@ -159,6 +164,8 @@ export class InboundListener {
     if (verdict.kind === 'close') return void req.socket.destroy();
     if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
     const { forwardPath, headers } = verdict;
+    // The server span; the application sees it as the parent in `traceparent`.
+    span = this.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, headers);
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     void callUpstream(this.app, { method: req.method ?? 'GET', path: forwardPath, headers, body: hasBody ? req : null, timeoutMs: Infinity }, res, (_status, h) => forwardableHeaders(h)).then((outcome) => {
       if (outcome.relayed) return finish(outcome.status, '-', outcome.bytes);

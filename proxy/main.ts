@@ -34,6 +34,9 @@ const argv = yargs(hideBin(process.argv))
   .option('headers-timeout', { type: 'number', default: 10, describe: 'seconds a client has to send a request head' })
   .option('idle-timeout', { type: 'number', default: 60, describe: 'seconds of silence after which a client connection is closed' })
   .option('telemetry-interval', { type: 'number', default: 10, describe: 'seconds between request summaries sent to the controller' })
+  .option('otlp-endpoint', { type: 'string', describe: 'OpenTelemetry collector traces URL (OTLP/HTTP JSON), e.g. http://otel-collector:4318/v1/traces; tracing is off without it' })
+  .option('trace-sampling', { type: 'number', default: 1, describe: 'percent of new traces to sample (a caller\'s sampled flag is always honoured)' })
+  .check((a) => (a['trace-sampling'] >= 0 && a['trace-sampling'] <= 100 ? true : `--trace-sampling must be a percentage from 0 to 100, got ${a['trace-sampling']}`))
   .option('log-level', { type: 'string', default: 'info' })
   .strict()
   .parseSync();
@@ -67,6 +70,7 @@ async function main(): Promise<void> {
       telemetryIntervalMs: argv['telemetry-interval'] * 1000,
       headersTimeoutMs: argv['headers-timeout'] * 1000,
       idleTimeoutMs: argv['idle-timeout'] * 1000,
+      ...(argv['otlp-endpoint'] ? { tracing: { endpoint: argv['otlp-endpoint'], samplingPercent: argv['trace-sampling'] } } : {}),
     },
     log,
   );

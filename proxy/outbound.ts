@@ -2,6 +2,7 @@
 // upstream, or redirected by iptables with the destination in the Host header) are routed by
 // the snapshot, balanced, retried and timed out, and sent over mTLS to the remote sidecar.
 import { randomUUID } from 'node:crypto';
+import type { ActiveSpan, Tracer } from './tracer.js';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
@@ -28,6 +29,8 @@ export interface OutboundDeps {
   report?(destination: string, status: number, ms: number): void;
   /** The access log; absent when its level is off, so that no log line is even built. */
   log?(line: Record<string, unknown>): void;
+  /** Spans for sampled requests; absent when tracing is off. */
+  tracer?: Tracer;
   random?: () => number;
 }
 
@@ -55,10 +58,12 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     connection_security_policy: 'unknown',
   };
   let reqBytes = 0;
+  let span: ActiveSpan | undefined;
   const finish = (status: number, flags: string, resBytes: number, extra: Record<string, unknown> = {}) => {
     labels.response_code = String(status);
     labels.response_flags = flags;
     const ms = performance.now() - started;
+    if (span) deps.tracer!.end(span, status, { 'http.method': req.method ?? '', 'http.url': `http://${authority}${req.url ?? ''}`, upstream_cluster: labels.destination_service_name, response_flags: flags, guid: String(req.headers['x-request-id'] ?? ''), node_id: me?.id ?? '' });
     deps.metrics.record(labels, ms, reqBytes, resBytes);
     if (requested) deps.report?.(`${requested.namespace}/${requested.name}`, status, ms);
     deps.log?.({ direction: 'outbound', method: req.method, path: req.url, authority, status, flags, duration_ms: Math.round(ms * 1000) / 1000, upstream_service: labels.destination_service_name, request_id: req.headers['x-request-id'], ...extra });
@@ -75,6 +80,9 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
   if ('status' in resolved) return void local(resolved.status, 'NR', resolved.body);
   const { cfg, service, route, url } = resolved;
   if (!req.headers['x-request-id']) req.headers['x-request-id'] = randomUUID();
+  // The client span; its context reaches the upstream in `traceparent` (set on req.headers,
+  // which the upstream request is built from).
+  span = deps.tracer?.begin('client', `${authority}/*`, req.headers, req.headers);
 
   const action = route.action;
   if (action.type === 'direct') return void local(action.status, 'DR', action.body ?? '');

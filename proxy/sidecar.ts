@@ -17,6 +17,7 @@ import { UpstreamPool } from './upstream-pool.js';
 import { TelemetryReporter } from './telemetry-reporter.js';
 import { JwksCache } from './jwks-cache.js';
 import { handleOutboundTcp, isTcpService } from './tcp.js';
+import { Tracer } from './tracer.js';
 
 export interface SidecarOptions {
   controller: string;
@@ -43,6 +44,8 @@ export interface SidecarOptions {
   /** Limits for slow or idle clients on every listener: the request head must arrive in time, and a connection that sends nothing for idleTimeoutMs (mid-request too) is closed. */
   headersTimeoutMs: number;
   idleTimeoutMs: number;
+  /** OTLP/HTTP trace export; absent: no spans are made. */
+  tracing?: { endpoint: string; samplingPercent: number };
 }
 
 export class Sidecar {
@@ -58,6 +61,7 @@ export class Sidecar {
   private inbound: InboundListener | undefined;
   private readonly outboundServers: { net: NetServer; http: Server }[] = [];
   private admin: Server | undefined;
+  private readonly tracer: Tracer | undefined;
   private draining = false;
   /** Ports actually bound, after start (useful with port 0). */
   readonly ports: { inbound: number; outbound: number; admin: number; upstreams: Record<string, number> } = { inbound: 0, outbound: 0, admin: 0, upstreams: {} };
@@ -74,6 +78,9 @@ export class Sidecar {
     this.source = new SnapshotSource(this.client, { dataDir: options.dataDir, proxyId: options.proxyId, service: options.service, namespace: options.namespace, waitSeconds: 30, backoffMinMs: 200, backoffMaxMs: 10_000 }, (s) => this.apply(s));
     this.source.on('error', (err: Error) => log.warn({ err: err.message }, 'snapshot watch'));
     this.source.on('applied', (s: ProxySnapshot) => log.info({ version: s.version }, 'snapshot applied'));
+    if (options.tracing) {
+      this.tracer = new Tracer({ ...options.tracing, resource: { 'service.name': options.service, 'service.namespace': options.namespace, 'service.instance.id': options.proxyId } }, log);
+    }
   }
 
   get snapshot(): ProxySnapshot | undefined {
@@ -95,10 +102,11 @@ export class Sidecar {
     await this.source.start();
     const o = this.options;
     const accessLog = this.log.isLevelEnabled('info') ? (line: Record<string, unknown>) => this.log.info(line, 'access') : undefined;
-    this.inbound = new InboundListener({ config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: o.headersTimeoutMs, idleTimeoutMs: o.idleTimeoutMs });
+    this.inbound = new InboundListener({ config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, tracer: this.tracer, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: o.headersTimeoutMs, idleTimeoutMs: o.idleTimeoutMs });
     this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
-    const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, upgraded: this.upgraded, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
+    const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, tracer: this.tracer, upgraded: this.upgraded, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
     this.telemetry.start();
+    this.tracer?.start();
     if (o.outboundPort >= 0) this.ports.outbound = await this.listenOutbound(o.outboundPort, deps);
     for (const u of o.upstreams) this.ports.upstreams[u.service] = await this.listenOutbound(u.port, deps, u.service);
     this.admin = createAdminServer(this);
@@ -146,7 +154,7 @@ export class Sidecar {
   async close(): Promise<void> {
     this.drain();
     this.telemetry.close();
-    await this.telemetry.flush();
+    await Promise.all([this.telemetry.flush(), this.tracer?.close()]);
     this.source.close();
     this.ids.close();
     this.inbound?.close();

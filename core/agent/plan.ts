@@ -40,6 +40,8 @@ export interface AgentSettings {
   excludeOutboundCidrs: string[];
   /** Inbound ports never captured (SSH on VMs). */
   excludeInboundPorts: number[];
+  /** Passed to every sidecar: where spans go, and the share of new traces sampled. */
+  tracing?: { endpoint: string; samplingPercent: number };
 }
 
 /** Short and label-safe: it travels as a container label or in a state file. */
@@ -64,6 +66,7 @@ export function sidecarArgs(w: DiscoveredWorkload, s: AgentSettings): string[] {
     '--inbound-port', String(d.sidecar.inboundPort),
     '--outbound-port', String(d.sidecar.outboundPort),
     '--admin-port', String(d.sidecar.adminPort),
+    ...(s.tracing ? ['--otlp-endpoint', s.tracing.endpoint, '--trace-sampling', String(s.tracing.samplingPercent)] : []),
   ];
 }
 
