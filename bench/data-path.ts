@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { caller, median, startControllerProcess } from './lib.js';
@@ -74,13 +75,21 @@ async function main(): Promise<void> {
       await waitHttp(`http://127.0.0.1:${admin}/ready`);
       return { child, inbound, admin };
     };
-    const server = await startProxy('echo', 'echo-1', appPort, []);
+    // BENCH_TRACE_SAMPLING=100: both sidecars trace that share of requests to a local OTLP sink.
+    const tracing: string[] = [];
+    if (process.env.BENCH_TRACE_SAMPLING) {
+      const sink = createHttpServer((q, r) => q.resume().on('end', () => r.end('{}')));
+      await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+      sink.unref();
+      tracing.push('--otlp-endpoint', `http://127.0.0.1:${(sink.address() as { port: number }).port}/v1/traces`, '--trace-sampling', process.env.BENCH_TRACE_SAMPLING);
+    }
+    const server = await startProxy('echo', 'echo-1', appPort, tracing);
     await call('POST', '/v1/catalog/instances', JSON.stringify({ id: 'echo-1', service: 'echo', address: '127.0.0.1', port: appPort, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: server.inbound } }));
     // Production meshes run STRICT; it also lets the server sidecar skip protocol sniffing.
     if (!process.env.BENCH_PERMISSIVE) await call('POST', '/v1/apply', JSON.stringify({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: 'STRICT' } } }));
     if (process.env.BENCH_PLAINTEXT) await call('POST', '/v1/apply', JSON.stringify({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'echo' }, spec: { host: 'echo', trafficPolicy: { tls: { mode: 'DISABLE' } } } }));
     const localPort = await freePort();
-    const client = await startProxy('client', 'client-1', await freePort(), ['--upstream', `echo=${localPort}`]);
+    const client = await startProxy('client', 'client-1', await freePort(), ['--upstream', `echo=${localPort}`, ...tracing]);
     for (let i = 0; i < 100; i++) {
       const r = await fetch(`http://127.0.0.1:${localPort}/`).catch(() => undefined);
       if (r?.status === 200) break;
