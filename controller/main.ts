@@ -5,7 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
 import { Controller } from './controller.js';
 import { createLogger } from './logger.js';
-import { DEFAULT_LISTEN, resolveControllerOptions } from './options.js';
+import { DEFAULT_LISTEN, resolveControllerOptions, type ControllerOptions } from './options.js';
 
 const argv = yargs(hideBin(process.argv))
   .scriptName('mesh-controller')
@@ -42,8 +42,7 @@ async function main(): Promise<void> {
     shareDir: argv['share-dir'],
     bodyLimit: argv['body-limit'],
   });
-  const controller = new Controller(options, log);
-  await controller.start();
+  const controller = await startWhenConsulAnswers(options);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -54,6 +53,25 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/**
+ * A Consul that is starting (no leader yet) or briefly away is waited for, not a reason to exit:
+ * compose starts both at once, and systemd would restart us in a loop. Other errors are final.
+ */
+async function startWhenConsulAnswers(options: ControllerOptions): Promise<Controller> {
+  for (let attempt = 1; ; attempt++) {
+    const controller = new Controller(options, log);
+    try {
+      await controller.start();
+      return controller;
+    } catch (err) {
+      await controller.close().catch(() => undefined);
+      if (!(options.consul && err instanceof MeshError && err.code === 'UNAVAILABLE')) throw err;
+      if (attempt === 1 || attempt % 10 === 0) log.warn({ consul: options.consul, err: err.message, attempt }, 'waiting for Consul');
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+    }
+  }
 }
 
 main().catch((err: unknown) => {
