@@ -163,6 +163,8 @@ export class InboundListener {
     const verdict = this.admit(req, peer);
     if (verdict.kind === 'close') return void req.socket.destroy();
     if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
+    // Local rate limit (after authentication and authorization, as Envoy's filter chain has it).
+    if (cfg?.rateLimit && !cfg.rateLimit.take(performance.now())) return local(429, 'RL', 'local_rate_limited\n', { policy: cfg.snapshot.inbound.rateLimit?.policy });
     const { forwardPath, headers } = verdict;
     // The server span; the application sees it as the parent in `traceparent`.
     span = this.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, headers);

@@ -3,6 +3,7 @@
 // flight; balancer state (active counts, ejections) carries over for endpoints that remain.
 import { ClusterBalancer } from '../core/routing/balancer.js';
 import { hostOfAuthority } from '../core/routing/match.js';
+import { TokenBucket } from '../core/routing/token-bucket.js';
 import type { Cluster, OutboundService, ProxySnapshot } from '../core/snapshot/types.js';
 
 export interface ClusterEntry {
@@ -14,11 +15,16 @@ export class RuntimeConfig {
   readonly clusters = new Map<string, ClusterEntry>();
   readonly byHost = new Map<string, OutboundService>();
   readonly byName = new Map<string, OutboundService>();
+  /** Inbound LocalRateLimit; the bucket carries over a snapshot swap when its settings stay. */
+  readonly rateLimit: TokenBucket | undefined;
 
   constructor(
     readonly snapshot: ProxySnapshot,
     previous?: RuntimeConfig,
   ) {
+    const rl = snapshot.inbound.rateLimit;
+    const prevBucket = previous?.rateLimit;
+    this.rateLimit = rl ? (prevBucket?.sameAs(rl) ? prevBucket : new TokenBucket(rl, performance.now())) : undefined;
     for (const svc of snapshot.outbound.services) {
       this.byName.set(`${svc.namespace}/${svc.name}`, svc);
       if (!this.byName.has(svc.name)) this.byName.set(svc.name, svc);

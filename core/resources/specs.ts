@@ -1,6 +1,7 @@
 // Schemas of the Istio specs this mesh implements. Fields Istio has but this mesh does not
 // implement are listed as `unsupported` so that the error says so instead of "unknown field".
 import type { Violation } from '../errors.js';
+import { parseDurationMs } from '../duration.js';
 import { arr, bool, duration, int, map, num, obj, port, regex, str, type Schema, isPlainObject } from './schema.js';
 import type { Kind } from './types.js';
 
@@ -287,6 +288,27 @@ const jwtRule = obj(
 
 const requestAuthentication = obj({ selector, jwtRules: arr(jwtRule) }, { unsupported: { targetRef: 'use selector', targetRefs: 'use selector' } });
 
+const localRateLimit = obj(
+  {
+    selector,
+    tokenBucket: obj(
+      {
+        maxTokens: int({ min: 1, max: 1_000_000_000 }),
+        tokensPerFill: int({ min: 1, max: 1_000_000_000 }),
+        fillInterval: str({
+          check: (s) => {
+            const ms = parseDurationMs(s);
+            if (typeof ms === 'string') return ms;
+            return ms < 50 ? `must be at least 50ms (as in Envoy), got ${s}` : undefined;
+          },
+        }),
+      },
+      { required: ['maxTokens', 'tokensPerFill', 'fillInterval'] },
+    ),
+  },
+  { required: ['tokenBucket'], unsupported: { descriptors: 'per-descriptor limits are not implemented; the bucket applies to every inbound request', routes: 'per-route limits are not implemented' } },
+);
+
 export const SPEC_SCHEMAS: Record<Kind, Schema> = {
   VirtualService: virtualService,
   DestinationRule: destinationRule,
@@ -294,4 +316,5 @@ export const SPEC_SCHEMAS: Record<Kind, Schema> = {
   PeerAuthentication: peerAuthentication,
   AuthorizationPolicy: authorizationPolicy,
   RequestAuthentication: requestAuthentication,
+  LocalRateLimit: localRateLimit,
 };

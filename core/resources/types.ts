@@ -1,7 +1,7 @@
 // The resource envelope, shaped like Kubernetes/Istio objects so that Istio users' YAML applies
 // unchanged, and the typed specs of the Istio APIs this mesh implements.
 
-export type Kind = 'VirtualService' | 'DestinationRule' | 'ServiceEntry' | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication';
+export type Kind = 'VirtualService' | 'DestinationRule' | 'ServiceEntry' | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication' | 'LocalRateLimit';
 
 export interface Metadata {
   name: string;
@@ -136,6 +136,15 @@ export type MtlsMode = 'UNSET' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
 
 export interface WorkloadSelector {
   matchLabels?: Record<string, string>;
+}
+
+/**
+ * This mesh's own kind (policy.hostmesh.io/v1alpha1): Istio has no first-class local rate limit
+ * (it takes an EnvoyFilter), so the fields are Envoy's local_ratelimit token bucket's.
+ */
+export interface LocalRateLimitSpec {
+  selector?: WorkloadSelector;
+  tokenBucket: { maxTokens: number; tokensPerFill: number; fillInterval: string };
 }
 
 export interface PeerAuthenticationSpec {

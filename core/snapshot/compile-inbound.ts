@@ -1,7 +1,8 @@
 // Inbound side of a proxy snapshot: the app's ports with their mTLS mode, and the
 // authorization and JWT rules that apply to this workload.
 import type { ServiceInstance } from '../catalog-model.js';
-import type { AuthorizationPolicySpec, MtlsMode as IstioMtlsMode, PeerAuthenticationSpec, RequestAuthenticationSpec, Resource } from '../resources/types.js';
+import { parseDurationMs } from '../duration.js';
+import type { AuthorizationPolicySpec, LocalRateLimitSpec, MtlsMode as IstioMtlsMode, PeerAuthenticationSpec, RequestAuthenticationSpec, Resource } from '../resources/types.js';
 import { applicablePolicies, selectorMatches } from './selectors.js';
 import type { CompiledAuthzPolicy, CompiledJwtRule, InboundConfig, InboundPort, MtlsMode } from './types.js';
 
@@ -24,7 +25,20 @@ export function compileInbound(resources: Resource[], workload: Workload, rootNa
     else authorization.allow.push(compiled);
   }
   const jwtRules = applicablePolicies(of<RequestAuthenticationSpec>('RequestAuthentication'), workload, rootNamespace).flatMap((r) => (r.spec.jwtRules ?? []).map(compileJwt));
-  return { ports, authorization, jwtRules };
+  const rateLimit = rateLimitFor(workload, of<LocalRateLimitSpec>('LocalRateLimit'), rootNamespace);
+  return { ports, authorization, jwtRules, ...(rateLimit ? { rateLimit } : {}) };
+}
+
+/** One bucket per workload, chosen as PeerAuthentication is: selected, then namespace-wide, then mesh-wide. */
+function rateLimitFor(workload: Workload, limits: Resource<LocalRateLimitSpec>[], rootNamespace: string): InboundConfig['rateLimit'] {
+  const inNs = limits.filter((p) => p.metadata.namespace === workload.namespace);
+  const chosen =
+    inNs.find((p) => p.spec.selector?.matchLabels && selectorMatches(p.spec.selector, workload.labels)) ??
+    inNs.find((p) => !p.spec.selector?.matchLabels) ??
+    limits.find((p) => p.metadata.namespace === rootNamespace && !p.spec.selector?.matchLabels);
+  if (!chosen) return undefined;
+  const b = chosen.spec.tokenBucket;
+  return { policy: `${chosen.metadata.namespace}/${chosen.metadata.name}`, maxTokens: b.maxTokens, tokensPerFill: b.tokensPerFill, fillIntervalMs: parseDurationMs(b.fillInterval) as number };
 }
 
 /**

@@ -38,6 +38,8 @@ export interface InboundConfig {
     audit: CompiledAuthzPolicy[];
   };
   jwtRules: CompiledJwtRule[];
+  /** A LocalRateLimit applies: every inbound request takes a token; none left answers 429. */
+  rateLimit?: { policy: string; maxTokens: number; tokensPerFill: number; fillIntervalMs: number };
 }
 
 export interface InboundPort {
