@@ -5,7 +5,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
 import { ControllerClient } from './client.js';
-import { createAgentToken, createToken, roots, rotate, sign } from './commands/ca.js';
+import { createAgentToken, createToken, revokeAgentTokens, roots, rotate, sign } from './commands/ca.js';
 import { proxies, proxyConfig, services, status } from './commands/mesh.js';
 import { apply, get, readSources, remove } from './commands/resources.js';
 
@@ -85,7 +85,13 @@ async function main(): Promise<void> {
           (yy) => yy.option('host', { type: 'string', demandOption: 'name the host the agent runs on: --host NAME', describe: 'host name' }),
           run((a) => createAgentToken(client(a), a.host as string, a.output)),
         )
-        .demandCommand(1, 'say what to do with tokens: create, or agent'),
+        .command(
+          'revoke-agent',
+          "revoke every host agent token of a host (a lost or retired VM); its agent is refused from then on, its sidecars keep their certificates until they expire",
+          (yy) => yy.option('host', { type: 'string', demandOption: 'name the host: --host NAME', describe: 'host name' }),
+          run((a) => revokeAgentTokens(client(a), a.host as string, a.output)),
+        )
+        .demandCommand(1, 'say what to do with tokens: create, agent, or revoke-agent'),
     )
     .command('ca', 'the certificate authority', (y) =>
       y

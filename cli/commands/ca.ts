@@ -14,6 +14,11 @@ export async function createAgentToken(client: ControllerClient, host: string, f
   return format === 'table' ? `${body.token}\n` : output(body, format);
 }
 
+export async function revokeAgentTokens(client: ControllerClient, host: string, format: string): Promise<string> {
+  const body = (await client.call('DELETE', `/v1/agent-tokens/${encodeURIComponent(host)}`)).json<{ host: string; revoked: number }>();
+  return format === 'table' ? `revoked ${body.revoked} agent token${body.revoked === 1 ? '' : 's'} of ${body.host}\n` : output(body, format);
+}
+
 export async function roots(client: ControllerClient, format: string): Promise<string> {
   const body = (await client.call('GET', '/v1/ca/roots')).json<{ trustDomain: string; roots: string[] }>();
   if (format === 'pem') return body.roots.join('');

@@ -51,6 +51,12 @@ export function registerAgentTokenRoute(router: Router, d: ApiDeps): void {
     if (!isPlainObject(body) || typeof body.host !== 'string' || !/^[A-Za-z0-9._-]{1,253}$/.test(body.host)) throw new MeshError('INVALID_ARGUMENT', 'send {"host": "<name>"}: the host the agent runs on (letters, digits, . _ -)');
     return { status: 201, body: { token: await d.credentials.createAgentToken(body.host), host: body.host } };
   });
+  router.add('DELETE', '/v1/agent-tokens/:host', 'admin', async (ctx) => {
+    const host = ctx.params[0];
+    const revoked = await d.credentials.revokeAgentTokens(host);
+    if (revoked === 0) throw new MeshError('NOT_FOUND', `no agent token was made for host "${host}"`);
+    return { body: { host, revoked } };
+  });
 }
 
 function identityFor(ctx: RequestContext, d: ApiDeps, body: Record<string, unknown>): SpiffeIdentity {

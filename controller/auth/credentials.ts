@@ -63,6 +63,16 @@ export class Credentials {
     this.agentHashes.set(h, host);
   }
 
+  /** Revokes every agent token made for `host`; returns how many there were. */
+  async revokeAgentTokens(host: string): Promise<number> {
+    const mine = (await this.kv.list(AGENT_PREFIX)).filter((e) => e.value === host);
+    for (const e of mine) {
+      await this.kv.delete(e.key);
+      this.agentHashes.delete(e.key.slice(AGENT_PREFIX.length));
+    }
+    return mine.length;
+  }
+
   /** The host an agent token was made for, or undefined. */
   agentHost(token: string): string | undefined {
     return this.agentHashes.get(sha256(token));

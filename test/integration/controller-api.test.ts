@@ -228,6 +228,12 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.equal(sign.status, 403);
     assert.match(sign.json().message, /cannot sign certificates; it mints a bootstrap token/);
     assert.equal((await c.call('POST', '/v1/agent-tokens', { host: 'bad host!' })).status, 400);
+
+    // Revoked: the same token is refused from then on.
+    const revoked = await c.call('DELETE', '/v1/agent-tokens/vm-7');
+    assert.deepEqual(revoked.json(), { host: 'vm-7', revoked: 1 });
+    assert.equal((await c.call('POST', '/v1/tokens', { service: 'payments' }, agent)).status, 401);
+    assert.equal((await c.call('DELETE', '/v1/agent-tokens/vm-7')).status, 404);
   });
 
   it('loses no resource, no CA and no catalog entry across a restart', async () => {
