@@ -13,10 +13,9 @@
 //   npm run bench:compare        (BENCH_RUNS, BENCH_SECONDS, BENCH_RATES to change the defaults)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { caller, median, startControllerProcess } from './lib.js';
+import { caller, freePort, median, startControllerProcess } from './lib.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -40,14 +39,6 @@ interface Measure {
   rssLoad: Record<string, number>;
   open: { rate: number; achieved: number; errors: number; p50: number; p90: number; p99: number; p999: number }[];
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 
 function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
@@ -83,7 +74,8 @@ function tree(pid: number): { cpu: number; rssMb: number } {
   let rss = 0;
   const walk = (p: number) => {
     try {
-      const f = readFileSync(`/proc/${p}/stat`, 'utf8').slice(readFileSync(`/proc/${p}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       cpu += (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in 100 Hz ticks
       rss += (Number(f[21]) * 4096) / 1024 / 1024;
     } catch {

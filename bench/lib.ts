@@ -18,14 +18,19 @@ export interface ControllerProcess {
 
 const root = new URL('../../', import.meta.url).pathname;
 
-export async function startControllerProcess(extraArgs: string[] = []): Promise<ControllerProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'mesh-bench-'));
-  const port = await new Promise<number>((resolve) => {
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
       const p = (s.address() as { port: number }).port;
       s.close(() => resolve(p));
     });
   });
+}
+
+export async function startControllerProcess(extraArgs: string[] = []): Promise<ControllerProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'mesh-bench-'));
+  const port = await freePort();
   const child = spawn(process.execPath, [join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MESH_LOG_LEVEL: 'warn' } });
   for (let i = 0; i < 200 && !existsSync(join(dataDir, 'controller-address')); i++) {
     if (child.exitCode !== null) throw new Error(`the controller exited with ${child.exitCode} before it started`);
