@@ -12,6 +12,7 @@ import { fingerprint, reconcile, registrationFor, sidecarArgs, type AgentSetting
 import { asMeshError, MeshError } from '../core/errors.js';
 import type { CaptureApplier } from './capture.js';
 import type { ControllerLink } from './controller-link.js';
+import { sidecarReady } from './sidecar-ready.js';
 import type { SidecarRuntime } from './runtime/runtime.js';
 import type { WorkloadProblem, WorkloadSource } from './sources/source.js';
 
@@ -176,19 +177,8 @@ export class MeshAgent {
   }
 
   private async waitReady(w: DiscoveredWorkload, sidecar: RunningSidecar): Promise<void> {
-    const url = `http://${w.address.includes(':') ? `[${w.address}]` : w.address}:${w.decl.sidecar.adminPort}/ready`;
-    const deadline = Date.now() + this.opts.readyTimeoutMs;
-    while (Date.now() < deadline && !this.stopped) {
-      try {
-        const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-        if (res.ok) return;
-      } catch {
-        // not listening yet
-      }
-      const alive = (await this.runtime.list()).find((x) => x.ref === sidecar.ref);
-      if (!alive || !alive.running) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const alive = async () => !this.stopped && Boolean((await this.runtime.list()).find((x) => x.ref === sidecar.ref)?.running);
+    if (await sidecarReady(w.address, w.decl.sidecar.adminPort, this.opts.readyTimeoutMs, alive)) return;
     const logs = await this.runtime.logs(sidecar);
     throw new MeshError('UNAVAILABLE', `the sidecar did not become ready${logs ? `; its last output:\n${logs}` : ''}`);
   }

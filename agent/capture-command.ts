@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { AgentSettings, DiscoveredWorkload } from '../core/agent/plan.js';
 import { MeshError } from '../core/errors.js';
 import { HostCapture } from './capture.js';
+import { sidecarReady } from './sidecar-ready.js';
 import { FileWorkloadSource } from './sources/file-source.js';
 
 /** What the agent leaves in <run-dir>/capture.json for the units' capture commands. */
@@ -54,12 +55,7 @@ export async function captureCommand(action: 'install' | 'remove', instanceId: s
 }
 
 async function waitReady(w: DiscoveredWorkload, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const ok = await fetch(`http://127.0.0.1:${w.decl.sidecar.adminPort}/ready`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  if (await sidecarReady('127.0.0.1', w.decl.sidecar.adminPort, ms)) return;
   throw new MeshError('TIMEOUT', `the sidecar of ${w.instanceId} was not ready within ${ms / 1000} s; traffic is not captured (the application's connections go direct)`);
 }
 

@@ -31,8 +31,8 @@ export class Tracer {
   private queue: FinishedSpan[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
-  dropped = 0;
-  exported = 0;
+  /** Spans lost to a full queue or a failed export; reported with the export warning. */
+  private dropped = 0;
   private warned = false;
 
   constructor(
@@ -90,12 +90,11 @@ export class Tracer {
       .then(async (res) => {
         await res.arrayBuffer();
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        this.exported += batch.length;
         this.warned = false;
       })
       .catch((err: Error) => {
         this.dropped += batch.length;
-        if (!this.warned) this.log.warn({ endpoint: this.opts.endpoint, err: err.message }, 'trace export failed; spans are dropped until the collector answers');
+        if (!this.warned) this.log.warn({ endpoint: this.opts.endpoint, err: err.message, droppedSpans: this.dropped }, 'trace export failed; spans are dropped until the collector answers');
         this.warned = true;
       })
       .finally(() => (this.flushing = undefined));

@@ -1,9 +1,10 @@
 // Applies and removes capture rules in a network namespace: a named one (`ip netns`), a
 // container's (entered through its process, as Docker names none), or the agent's own (a VM).
 // Thin: the rules come from core/interception/rules.ts.
-import { spawnSync, spawn } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { MeshError } from '../../core/errors.js';
+import { runCommand, type CommandResult } from '../run-command.js';
 import { buildRules, removalCommands, validateSpec, type Family, type InterceptionSpec } from '../../core/interception/rules.js';
 
 const TOOLS: Record<Family, { restore: string; cmd: string }> = {
@@ -17,12 +18,6 @@ export function hostFamilies(): Family[] {
   return v6 ? ['ipv4', 'ipv6'] : ['ipv4'];
 }
 
-interface Result {
-  code: number;
-  stderr: string;
-  stdout: string;
-}
-
 /** Where the rules go: a named namespace, the namespace of a process (a container), or here. */
 export type NetnsTarget = string | { pid: number } | undefined;
 
@@ -30,23 +25,10 @@ function describe(t: NetnsTarget): string {
   return t === undefined ? '' : typeof t === 'string' ? ` in ${t}` : ` in the network namespace of pid ${t.pid}`;
 }
 
-function exec(netns: NetnsTarget, argv: string[], input?: string): Promise<Result> {
+function exec(netns: NetnsTarget, argv: string[], input?: string): Promise<CommandResult> {
   const [cmd, args] =
     netns === undefined ? [argv[0], argv.slice(1)] : typeof netns === 'string' ? ['ip', ['netns', 'exec', netns, ...argv]] : ['nsenter', [`--net=/proc/${netns.pid}/ns/net`, ...argv]];
-  return new Promise((resolve, reject) => {
-    // Only iptables-restore reads stdin; the other commands may exit before a write to it would land.
-    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', (err) => reject(new MeshError('UNAVAILABLE', `cannot run ${cmd}: ${err.message}; install iptables and iproute2`, { cause: err })));
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    if (child.stdin) {
-      child.stdin.on('error', () => undefined); // a failed restore says why on stderr; its exit code decides
-      child.stdin.end(input);
-    }
-  });
+  return runCommand(cmd, args, { input, missingHint: 'install iptables and iproute2' });
 }
 
 export class IptablesInterceptor {

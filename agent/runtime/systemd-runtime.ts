@@ -6,11 +6,11 @@
 //
 // Not exercised by the test suite: systemd is not PID 1 on this machine. `systemd-analyze verify`
 // checks the unit; the capture commands it calls are tested in network namespaces.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentSettings, DiscoveredWorkload, RunningSidecar } from '../../core/agent/plan.js';
 import { CAPTURE_SETTINGS } from '../capture-command.js';
+import { runCommand } from '../run-command.js';
 import { MeshError } from '../../core/errors.js';
 import type { SidecarLaunch, SidecarRuntime } from './runtime.js';
 
@@ -85,17 +85,12 @@ function quote(v: string): string {
   return /^[A-Za-z0-9_./:@=,+-]*$/.test(v) ? v : `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-function systemctl(args: string[], allowFailure = false): Promise<string> {
+async function systemctl(args: string[], allowFailure = false): Promise<string> {
   return run('systemctl', args, allowFailure);
 }
 
-function run(cmd: string, args: string[], allowFailure: boolean): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', (err) => reject(new MeshError('UNAVAILABLE', `cannot run ${cmd}: ${err.message}`, { cause: err })));
-    child.on('close', (code) => (code === 0 || allowFailure ? resolve(out) : reject(new MeshError('UNAVAILABLE', `${cmd} ${args.join(' ')} failed: ${out.trim()}`))));
-  });
+async function run(cmd: string, args: string[], allowFailure: boolean): Promise<string> {
+  const r = await runCommand(cmd, args);
+  if (r.code !== 0 && !allowFailure) throw new MeshError('UNAVAILABLE', `${cmd} ${args.join(' ')} failed: ${(r.stderr || r.stdout).trim()}`);
+  return r.stdout;
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** A port that was free a moment ago on 127.0.0.1. */
@@ -24,5 +25,15 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** The file exists and this process can read it (a server's data directory filling in). */
+export function readable(path: string): boolean {
+  try {
+    readFileSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }

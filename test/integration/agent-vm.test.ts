@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from '../helpers/ports.js';
+import { readable, waitFor } from '../helpers/ports.js';
 import { joinedHosts, netnsAvailable, nodeOutput, removeHosts, uniqueName } from '../helpers/netns.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
@@ -162,12 +162,4 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
   });
 });
 
-function readable(p: string): boolean {
-  try {
-    readFileSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 

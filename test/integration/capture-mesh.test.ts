@@ -4,13 +4,14 @@
 // captured, routed by its Host header, carried over mTLS to the other host's sidecar, and
 // delivered to the server app, while the sidecars' own traffic is not looped back.
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync, copyFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync, rmSync, copyFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IptablesInterceptor } from '../../agent/interception/iptables.js';
+import { readable } from '../helpers/ports.js';
 import { joinedHosts, netnsAvailable, nodeIn, nodeOutput, removeHosts, uniqueName, waitReady } from '../helpers/netns.js';
 
 const unavailable = netnsAvailable();
@@ -101,14 +102,6 @@ function spawnIn(netns: string, args: string[], uid?: number): ChildProcess {
   return spawn('ip', ['netns', 'exec', netns, ...user, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-function readable(path: string): boolean {
-  try {
-    readFileSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;

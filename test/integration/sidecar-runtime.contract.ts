@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fingerprint, sidecarArgs, type DiscoveredWorkload } from '../../core/agent/plan.js';
 import type { SidecarRuntime } from '../../agent/runtime/runtime.js';
+import { sidecarReady } from '../../agent/sidecar-ready.js';
 
 export interface RuntimeFixture {
   runtime: SidecarRuntime;
@@ -28,15 +29,7 @@ export function sidecarRuntimeContract(name: string, setup: () => Promise<Runtim
       env: { MESH_PROXY_CA_PEM: f.caPem, MESH_PROXY_BOOTSTRAP_TOKEN: token ?? (await f.token(w.decl.service)) },
       fingerprint: fingerprint(w),
     });
-    const ready = async (w: DiscoveredWorkload) => {
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline) {
-        const ok = await fetch(`http://${w.address}:${w.decl.sidecar.adminPort}/ready`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
-        if (ok) return true;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      return false;
-    };
+    const ready = (w: DiscoveredWorkload) => sidecarReady(w.address, w.decl.sidecar.adminPort, 30_000);
 
     it('starts a sidecar that becomes ready, lists it with its fingerprint, and removes it', async () => {
       const w = await f.workload('contract-a');
