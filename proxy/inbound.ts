@@ -19,6 +19,13 @@ import { callUpstream } from './upstream-call.js';
 import { connectPlain, refuseUpgrade, requestHead, splice } from './upgrade.js';
 import { answerClientError, clientLimits, forwardableHeaders, trackConnections } from './http-util.js';
 import type { ActiveSpan, Tracer } from './tracer.js';
+import { STATUS_CODES } from 'node:http';
+import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
+import type { RequestView } from './outbound-route.js';
+import { Http1Relay, type RelayRequest, type RelayVerdict } from './relay/downstream.js';
+import { exchange } from './relay/exchange.js';
+import { SocketPool, type Connector, type PoolLimits } from './relay/socket-pool.js';
+import { relayLimits } from './relay/limits.js';
 
 export interface InboundDeps {
   config(): RuntimeConfig | undefined;
@@ -34,6 +41,8 @@ export interface InboundDeps {
   /** Slow-client limits. */
   headersTimeoutMs: number;
   idleTimeoutMs: number;
+  /** Plain HTTP/1.1 requests through the byte relay (default) or Node's HTTP server only. */
+  http1Relay?: boolean;
 }
 
 /** The peer's SPIFFE ID, read once per connection: getPeerCertificate() is costly per request. */
@@ -48,6 +57,10 @@ export class InboundListener {
   private readonly tls: TlsServer;
   private readonly http: HttpServer;
   private readonly app: Pool;
+  private readonly relayer: Http1Relay | undefined;
+  private readonly appSockets = new SocketPool();
+  private readonly appLimits: PoolLimits = { maxConnections: 1024, maxRequestsPerConnection: 0, idleTimeoutMs: 60_000, connectTimeoutMs: 10_000 };
+  private readonly appConnector: Connector;
   private open = 0;
   private readonly upgraded = new Set<Duplex>();
 
@@ -58,11 +71,13 @@ export class InboundListener {
     this.http.timeout = deps.idleTimeoutMs;
     this.http.on('clientError', answerClientError);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    this.appConnector = () => ({ socket: connectPlain(deps.appHost, deps.appPort), ready: 'connect' });
+    this.relayer = deps.http1Relay !== false ? new Http1Relay((rr) => this.relay(rr), (s) => this.http.emit('connection', s), relayLimits(deps)) : undefined;
     const id = deps.identity();
     this.tls = createTlsServer({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['http/1.1', MESH_TCP_ALPN], minVersion: 'TLSv1.2' });
     this.tls.on('secureConnection', (s: TLSSocket) => {
       if (s.alpnProtocol === MESH_TCP_ALPN || this.appIsTcp()) this.tcp(s, peerIdentity(s));
-      else this.http.emit('connection', s);
+      else this.toHttp(s);
     });
     // A peer without a valid mesh certificate, or plaintext under STRICT: the handshake fails and the connection ends.
     this.tls.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
@@ -90,12 +105,15 @@ export class InboundListener {
   drain(): void {
     this.net.close();
     this.http.closeIdleConnections();
+    this.relayer?.drain();
   }
 
   close(): void {
     this.drain();
     this.http.closeAllConnections();
     for (const s of this.upgraded) s.destroy();
+    this.relayer?.close();
+    this.appSockets.close();
     void this.app.destroy().catch(() => undefined);
   }
 
@@ -121,9 +139,15 @@ export class InboundListener {
         this.deps.log?.({ direction: 'inbound', refused: 'plaintext connection under STRICT mTLS', peer: socket.remoteAddress });
         return;
       } else if (this.appIsTcp()) this.tcp(socket, undefined);
-      else this.http.emit('connection', socket);
+      else this.toHttp(socket);
       process.nextTick(() => socket.resume());
     });
+  }
+
+  /** An HTTP connection: to the relay, which hands over to Node's HTTP server what it does not take. */
+  private toHttp(socket: Socket): void {
+    if (this.relayer) this.relayer.accept(socket);
+    else this.http.emit('connection', socket);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -132,29 +156,9 @@ export class InboundListener {
     const me = cfg?.snapshot.proxy;
     const tlsSocket = req.socket as TLSSocket;
     const peer = tlsSocket.encrypted ? peerIdentity(tlsSocket) : undefined;
-    const labels: IstioLabels = {
-      reporter: 'destination',
-      source_workload: /\/sa\/([^/]+)$/.exec(peer ?? '')?.[1] ?? 'unknown',
-      source_principal: peer ?? 'unknown',
-      destination_service_name: me?.service ?? 'unknown',
-      destination_workload: me?.service ?? 'unknown',
-      destination_version: me?.labels.version ?? 'unknown',
-      destination_principal: me?.identity ?? 'unknown',
-      request_protocol: 'http',
-      response_code: '0',
-      grpc_response_status: '',
-      response_flags: '-',
-      connection_security_policy: peer ? 'mutual_tls' : 'none',
-    };
+    const labels = inboundLabels(cfg, peer);
     let span: ActiveSpan | undefined;
-    const finish = (status: number, flags: string, resBytes: number, extra: Record<string, unknown> = {}) => {
-      labels.response_code = String(status);
-      labels.response_flags = flags;
-      const ms = performance.now() - started;
-      if (span) this.deps.tracer!.end(span, status, { 'http.method': req.method ?? '', 'http.url': `http://${req.headers.host ?? ''}${req.url ?? ''}`, peer_principal: peer ?? '', response_flags: flags, guid: String(req.headers['x-request-id'] ?? ''), node_id: me?.id ?? '' });
-      this.deps.metrics.record(labels, ms, Number(req.headers['content-length'] ?? 0), resBytes);
-      this.deps.log?.({ direction: 'inbound', method: req.method, path: req.url, status, flags, duration_ms: Math.round(ms * 1000) / 1000, source_principal: peer, request_id: req.headers['x-request-id'], ...extra });
-    };
+    const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => this.record(req, labels, started, span, peer, status, flags, resBytes, extra);
     const local = (status: number, flags: string, body: string, extra?: Record<string, unknown>) => {
       res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-mesh-response-flags': flags });
       res.end(body);
@@ -178,6 +182,72 @@ export class InboundListener {
       local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
     });
   }
+  /** The same decisions on the HTTP/1.1 relay: the request and the answer pass as bytes. */
+  private async relay(rr: RelayRequest): Promise<RelayVerdict> {
+    const { head, body, socket, closeAfter } = rr;
+    const started = performance.now();
+    const cfg = this.deps.config();
+    const me = cfg?.snapshot.proxy;
+    const peer = (socket as TLSSocket).encrypted ? peerIdentity(socket as TLSSocket) : undefined;
+    const req: RequestView = { method: head.method, url: head.target, headers: head.headers, socket };
+    const labels = inboundLabels(cfg, peer);
+    let span: ActiveSpan | undefined;
+    const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => this.record(req, labels, started, span, peer, status, flags, resBytes, extra);
+    const local = (status: number, flags: string, text: string, extra?: Record<string, unknown>): RelayVerdict => {
+      socket.write(localResponseText(status, STATUS_CODES[status] ?? '', flags, text, closeAfter));
+      finish(status, flags, Buffer.byteLength(text), extra);
+      return closeAfter ? 'close' : 'done';
+    };
+    const verdict = this.admit(req, peer);
+    if (verdict.kind === 'close') {
+      socket.destroy();
+      return 'close';
+    }
+    if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
+    if (cfg?.rateLimit && !cfg.rateLimit.take(performance.now())) return local(429, 'RL', 'local_rate_limited\n', { policy: cfg.snapshot.inbound.rateLimit?.policy });
+    const { forwardPath, headers } = verdict;
+    span = this.deps.tracer?.begin('server', `${head.headers.host ?? me?.service ?? ''}/*`, head.headers, headers);
+    const request = { head: requestHeadText(head.method, forwardPath, headers), body, isHead: head.method === 'HEAD', timeoutMs: Infinity };
+    // A kept-alive connection the application closed a moment ago fails before any answer:
+    // such a request is sent once more on a new connection (nothing of it was processed).
+    for (let attempt = 0; ; attempt++) {
+      let app: Duplex;
+      try {
+        app = await this.appSockets.acquire('app', this.appLimits, this.appConnector);
+      } catch (err) {
+        return local(503, 'UF', `the application did not answer: ${(err as Error).message}\n`);
+      }
+      const reused = this.appSockets.wasUsed(app);
+      const outcome = await exchange(app, request, socket, (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'));
+      this.appSockets.release(app, outcome.reusable, this.appLimits);
+      if (outcome.relayed && !outcome.error) {
+        finish(outcome.status, '-', outcome.bytes);
+        return closeAfter || outcome.closeDownstream ? 'close' : 'done';
+      }
+      if (outcome.relayed) {
+        socket.destroy();
+        finish(outcome.status, 'UPE', outcome.bytes);
+        return 'close';
+      }
+      if (socket.destroyed) {
+        finish(0, 'DC', 0);
+        return 'close';
+      }
+      if (outcome.protocolError) return local(502, 'UPE', `the application's answer is not valid HTTP/1.1: ${outcome.error?.message}\n`);
+      if (reused && attempt === 0 && !outcome.timedOut) continue;
+      return local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
+    }
+  }
+
+  private record(req: RequestView, labels: IstioLabels, started: number, span: ActiveSpan | undefined, peer: string | undefined, status: number, flags: string, resBytes: number, extra: Record<string, unknown> = {}): void {
+    labels.response_code = String(status);
+    labels.response_flags = flags;
+    const ms = performance.now() - started;
+    if (span) this.deps.tracer!.end(span, status, { 'http.method': req.method ?? '', 'http.url': `http://${req.headers.host ?? ''}${req.url ?? ''}`, peer_principal: peer ?? '', response_flags: flags, guid: String(req.headers['x-request-id'] ?? ''), node_id: this.deps.config()?.snapshot.proxy.id ?? '' });
+    this.deps.metrics.record(labels, ms, Number(req.headers['content-length'] ?? 0), resBytes);
+    this.deps.log?.({ direction: 'inbound', method: req.method, path: req.url, status, flags, duration_ms: Math.round(ms * 1000) / 1000, source_principal: peer, request_id: req.headers['x-request-id'], ...extra });
+  }
+
   private appIsTcp(): boolean {
     return this.deps.config()?.snapshot.inbound.ports[0]?.protocol === 'tcp';
   }
@@ -216,7 +286,7 @@ export class InboundListener {
    * The inbound decisions every request gets, upgraded or not: mTLS mode, path normalisation,
    * JWT, authorization. Returns the path and headers to forward, or how to refuse.
    */
-  private admit(req: IncomingMessage, peer: string | undefined): Verdict {
+  private admit(req: RequestView, peer: string | undefined): Verdict {
     const cfg = this.deps.config();
     if (!cfg) return { kind: 'refuse', status: 503, flags: 'NC', body: 'the sidecar has no configuration yet\n' };
     if (!peer && cfg.snapshot.inbound.ports[0]?.mtlsMode === 'STRICT') {
@@ -267,6 +337,25 @@ export class InboundListener {
     });
     app.once('error', (err) => refuseUpgrade(socket, 503, `the application did not answer: ${err.message}`, 'UF'));
   }
+}
+
+/** The labels of an inbound request: the caller from its certificate, the destination is this proxy. */
+function inboundLabels(cfg: RuntimeConfig | undefined, peer: string | undefined): IstioLabels {
+  const me = cfg?.snapshot.proxy;
+  return {
+    reporter: 'destination',
+    source_workload: /\/sa\/([^/]+)$/.exec(peer ?? '')?.[1] ?? 'unknown',
+    source_principal: peer ?? 'unknown',
+    destination_service_name: me?.service ?? 'unknown',
+    destination_workload: me?.service ?? 'unknown',
+    destination_version: me?.labels.version ?? 'unknown',
+    destination_principal: me?.identity ?? 'unknown',
+    request_protocol: 'http',
+    response_code: '0',
+    grpc_response_status: '',
+    response_flags: '-',
+    connection_security_policy: peer ? 'mutual_tls' : 'none',
+  };
 }
 
 type Verdict =

@@ -1,13 +1,14 @@
 // Connection pools to upstream endpoints (undici pools): mTLS with the mesh identity, verifying
 // the server's SPIFFE ID, to endpoints that have a sidecar; plaintext to the others. A renewed
 // certificate gives new pools for new requests; the old ones close once their requests finish.
-import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
+import { connect as tlsConnect, TLSSocket, type PeerCertificate } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { connectPlain } from './upgrade.js';
 import { Pool } from 'undici';
 import { endpointKey } from '../core/routing/balancer.js';
 import type { Cluster, Endpoint } from '../core/snapshot/types.js';
 import type { IdentityMaterial } from './identity.js';
+import { SocketPool, type PoolLimits } from './relay/socket-pool.js';
 
 export interface Target {
   pool: Pool;
@@ -17,9 +18,12 @@ export interface Target {
 export class UpstreamPool {
   private pools = new Map<string, Pool>();
   private identity: IdentityMaterial | undefined;
+  /** Kept-alive connections for the HTTP/1.1 relay. */
+  private readonly sockets = new SocketPool();
 
   setIdentity(identity: IdentityMaterial): void {
     this.identity = identity;
+    this.sockets.retire();
     const old = this.pools;
     this.pools = new Map();
     for (const p of old.values()) void p.close().catch(() => undefined);
@@ -65,10 +69,28 @@ export class UpstreamPool {
     if (!useMtls(cluster, e)) return connectPlain(e.address, e.port);
     const id = this.identity;
     const expected = cluster.tls.subjectAltNames;
-    return tlsConnect({ host: e.address, port: e.sidecarPort ?? e.port, cert: id?.certPem, key: id?.keyPem, ca: id?.trustBundle, ALPNProtocols: alpn, checkServerIdentity: (_h: string, cert: PeerCertificate) => spiffeMismatch(cert, expected) });
+    const socket = tlsConnect({ host: e.address, port: e.sidecarPort ?? e.port, cert: id?.certPem, key: id?.keyPem, ca: id?.trustBundle, ALPNProtocols: alpn, checkServerIdentity: (_h: string, cert: PeerCertificate) => spiffeMismatch(cert, expected) });
+    // Request and answer are single writes: Nagle's algorithm would only hold them back.
+    socket.setNoDelay(true);
+    return socket;
+  }
+
+  /** A kept-alive connection to the endpoint for the relay (mTLS where the pools would use it). */
+  acquireSocket(cluster: Cluster, e: Endpoint): Promise<Duplex> {
+    const mtls = useMtls(cluster, e);
+    const key = `${mtls ? 'tls' : 'tcp'}|${endpointKey(e)}|${cluster.tls.subjectAltNames.join(',')}`;
+    return this.sockets.acquire(key, limits(cluster), () => {
+      const socket = this.connectRaw(cluster, e);
+      return { socket, ready: socket instanceof TLSSocket ? 'secureConnect' : 'connect' };
+    });
+  }
+
+  releaseSocket(socket: Duplex, reusable: boolean, cluster: Cluster): void {
+    this.sockets.release(socket, reusable, limits(cluster));
   }
 
   async close(): Promise<void> {
+    this.sockets.close();
     await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => undefined)));
     this.pools.clear();
   }
@@ -79,6 +101,11 @@ function spiffeMismatch(cert: PeerCertificate, expected: string[]): Error | unde
   const uris = (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
   if (expected.length === 0 || uris.some((u) => expected.includes(u))) return undefined;
   return new Error(`upstream presented ${uris.join(', ') || 'no identity'}, expected ${expected.join(' or ')}`);
+}
+
+function limits(c: Cluster): PoolLimits {
+  const cp = c.connectionPool;
+  return { maxConnections: cp.maxConnections, maxRequestsPerConnection: cp.maxRequestsPerConnection, idleTimeoutMs: cp.idleTimeoutMs, connectTimeoutMs: cp.connectTimeoutMs };
 }
 
 function useMtls(c: Cluster, e: Endpoint): boolean {

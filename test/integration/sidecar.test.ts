@@ -16,7 +16,10 @@ import { testIssuer } from '../helpers/jwt.js';
 
 const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
 
-describe('sidecar data path', () => {
+// Every behaviour holds on both HTTP paths: the HTTP/1.1 byte relay (the default) and Node's
+// HTTP server and client (--no-http1-relay, and where the relay hands a connection over).
+for (const relay of [true, false])
+describe(`sidecar data path (${relay ? 'HTTP/1.1 relay' : "Node's HTTP path"})`, () => {
   let c: TestController;
   const apps: Record<string, TestApp> = {};
   const sidecars: Record<string, Sidecar> = {};
@@ -26,7 +29,7 @@ describe('sidecar data path', () => {
   /** Options of a test sidecar: every port chosen by the system, short intervals. */
   function options(service: string, id: string, appPort: number, token: string, upstreams: { port: number; service: string }[], extra: Partial<SidecarOptions> = {}): SidecarOptions {
     dataDirs[id] ??= mkdtempSync(join(tmpdir(), `mesh-sc-${id}-`));
-    return { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: upstreams.length > 0 ? 0 : -1, adminPort: 0, upstreams, drainTimeoutMs: 1000, telemetryIntervalMs: 200, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, ...extra };
+    return { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: upstreams.length > 0 ? 0 : -1, adminPort: 0, upstreams, drainTimeoutMs: 1000, telemetryIntervalMs: 200, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, http1Relay: relay, ...extra };
   }
 
   async function sidecar(service: string, id: string, appPort: number, upstreams: { port: number; service: string }[] = []): Promise<Sidecar> {

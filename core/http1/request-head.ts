@@ -1,0 +1,63 @@
+// A strict reader for HTTP/1.1 request heads, for the sidecar's relay. It accepts only the
+// plain, unambiguous shape almost every request has (origin-form target, HTTP/1.1, token header
+// names, no repeated header, a body framed by at most one Content-Length). Anything else is
+// answered `other`, and the connection goes to Node's full HTTP parser, which serves the rare
+// shapes and refuses the malformed ones (CL+TE, bare CR, obs-fold, ...) with 400 or 431. So the
+// relay never has to decide an ambiguous case, which is where request smuggling lives.
+
+/** Heads longer than this go to the full parser, which answers 431. */
+export const MAX_HEAD_BYTES = 16 * 1024;
+
+export interface RequestHead {
+  method: string;
+  /** The request target as sent (origin-form: path and query). */
+  target: string;
+  /** Lower-case names; no name appears twice (such requests are `other`). */
+  headers: Record<string, string>;
+  /** 0 when there is no body. */
+  contentLength: number;
+  /** Bytes of the head, final CRLF CRLF included. */
+  headLength: number;
+  /** False when the client sent `Connection: close`. */
+  keepAlive: boolean;
+}
+
+export type RequestHeadResult = { kind: 'incomplete' } | { kind: 'head'; head: RequestHead } | { kind: 'other'; reason: string };
+
+const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/[\x21-\x7e]*) HTTP\/1\.1$/;
+// Field values: visible ASCII, space, tab, obs-text; never CR, LF, NUL or other controls.
+const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/;
+const DIGITS = /^\d{1,15}$/;
+/** Headers whose presence asks for something the relay leaves to the full parser. */
+const FULL_PARSER_HEADERS = ['transfer-encoding', 'upgrade', 'expect', 'http2-settings'];
+
+export function readRequestHead(buf: Buffer): RequestHeadResult {
+  const end = buf.indexOf('\r\n\r\n');
+  if (end === -1) return buf.length > MAX_HEAD_BYTES ? { kind: 'other', reason: 'head too large' } : { kind: 'incomplete' };
+  if (end + 4 > MAX_HEAD_BYTES) return { kind: 'other', reason: 'head too large' };
+  const lines = buf.toString('latin1', 0, end).split('\r\n');
+  const first = REQUEST_LINE.exec(lines[0]);
+  if (!first) return { kind: 'other', reason: 'request line' };
+  const headers: Record<string, string> = {};
+  for (let i = 1; i < lines.length; i++) {
+    const m = HEADER_LINE.exec(lines[i]);
+    if (!m) return { kind: 'other', reason: `header line ${i}` };
+    const name = m[1].toLowerCase();
+    if (name in headers) return { kind: 'other', reason: `repeated header ${name}` };
+    headers[name] = m[2];
+  }
+  if (headers.host === undefined) return { kind: 'other', reason: 'no host' };
+  for (const h of FULL_PARSER_HEADERS) if (headers[h] !== undefined) return { kind: 'other', reason: h };
+  const cl = headers['content-length'];
+  if (cl !== undefined && !DIGITS.test(cl)) return { kind: 'other', reason: 'content-length' };
+  let keepAlive = true;
+  const connection = headers.connection;
+  if (connection !== undefined) {
+    for (const token of connection.toLowerCase().split(',')) {
+      const t = token.trim();
+      if (t === 'close') keepAlive = false;
+      else if (t === 'upgrade') return { kind: 'other', reason: 'connection upgrade' };
+    }
+  }
+  return { kind: 'head', head: { method: first[1], target: first[2], headers, contentLength: cl === undefined ? 0 : Number(cl), headLength: end + 4, keepAlive } };
+}

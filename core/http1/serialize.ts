@@ -1,0 +1,50 @@
+// Heads the relay writes: the request it sends upstream and the response it passes back. Names
+// are written lower-case (HTTP/1.1 names are case-insensitive); a value carrying CR, LF or NUL,
+// which could split the head, is never written.
+import type { ResponseHead } from './response-head.js';
+import type { HeaderMap } from './header-ops.js';
+
+/** Connection-scoped response headers the relay does not pass on (RFC 9110 7.6.1). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
+const UNSAFE = /[\r\n\0]/;
+
+function lines(headers: HeaderMap): string {
+  let out = '';
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) {
+      const s = String(v);
+      if (!UNSAFE.test(s)) out += `${name}: ${s}\r\n`;
+    }
+  }
+  return out;
+}
+
+export function requestHeadText(method: string, path: string, headers: HeaderMap): string {
+  return `${method} ${path} HTTP/1.1\r\n${lines(headers)}\r\n`;
+}
+
+/**
+ * The response's end-to-end headers as a map, for header rules to edit. Transfer-Encoding stays
+ * (the body is relayed in its original framing); Content-Length goes when it does.
+ */
+export function responseHeaderMap(head: ResponseHead): HeaderMap {
+  const map: HeaderMap = {};
+  for (const [n, v] of head.headers) {
+    const name = n.toLowerCase();
+    if (HOP_BY_HOP.has(name) || (name === 'content-length' && head.framing.type === 'chunked')) continue;
+    const cur = map[name];
+    map[name] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [String(cur), v];
+  }
+  return map;
+}
+
+/** `close`: the client connection ends after this response. */
+export function responseHeadText(head: ResponseHead, headers: HeaderMap, close: boolean): string {
+  return `HTTP/1.1 ${head.status} ${head.reason}\r\n${lines(headers)}${close ? 'connection: close\r\n' : ''}\r\n`;
+}
+
+/** A response the sidecar makes itself (no route, refused, upstream failure). */
+export function localResponseText(status: number, reason: string, flags: string, body: string, close: boolean): string {
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-mesh-response-flags: ${flags}\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`;
+}

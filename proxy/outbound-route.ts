@@ -1,0 +1,191 @@
+// What both outbound HTTP paths (Node's HTTP server, and the HTTP/1.1 relay) share: finding the
+// route, building the upstream request, the Istio labels and the end-of-request record, and the
+// retry loop over endpoints. Only the way bytes reach the upstream differs between the paths.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { endpointKey } from '../core/routing/balancer.js';
+import { selectRoute, type RequestFacts } from '../core/routing/match.js';
+import { applyHeaderOps } from '../core/http1/header-ops.js';
+import type { CompiledHttpRoute, Endpoint, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
+import { forwardableHeaders } from './http-util.js';
+import type { IstioLabels } from './metrics.js';
+import type { ClusterEntry, RuntimeConfig } from './runtime-config.js';
+import type { OutboundDeps } from './outbound.js';
+import type { ActiveSpan } from './tracer.js';
+
+/** The parts of a client request routing looks at; Node's IncomingMessage is one. */
+export interface RequestView {
+  method?: string;
+  url?: string;
+  headers: IncomingHttpHeaders;
+  socket: { remoteAddress?: string };
+}
+
+export type Target = ReturnType<typeof splitTarget>;
+
+/** The route for a request, or why there is none (404 NR, as Envoy answers). */
+export function resolveRoute(cfg: RuntimeConfig | undefined, service: OutboundService | undefined, req: RequestView, authority: string): { cfg: RuntimeConfig; service: OutboundService; route: CompiledHttpRoute; url: Target } | { status: number; body: string } {
+  if (!cfg || !service) return { status: 404, body: `no route: ${cfg ? `no service in the mesh answers to "${authority}"` : 'the sidecar has no configuration yet'}\n` };
+  const url = splitTarget(req.url);
+  const facts: RequestFacts = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, authority, scheme: 'http', port: Number(/:(\d+)$/.exec(authority)?.[1] ?? 80) };
+  const route = selectRoute(service.httpRoutes, facts);
+  if (!route) return { status: 404, body: `no route matches ${req.method} ${url.pathname} for ${service.name}\n` };
+  return { cfg, service, route, url };
+}
+
+/** The labels of an outbound request before its destination is known. */
+export function outboundLabels(cfg: RuntimeConfig | undefined, service: OutboundService | undefined): IstioLabels {
+  const me = cfg?.snapshot.proxy;
+  return {
+    reporter: 'source',
+    source_workload: me?.service ?? 'unknown',
+    source_principal: me?.identity ?? 'unknown',
+    destination_service_name: service?.name ?? 'unknown',
+    destination_workload: 'unknown',
+    destination_version: 'unknown',
+    destination_principal: 'unknown',
+    request_protocol: 'http',
+    response_code: '0',
+    grpc_response_status: '',
+    response_flags: '-',
+    connection_security_policy: 'unknown',
+  };
+}
+
+/** Fills in the destination labels once an endpoint is chosen. */
+export function labelEndpoint(labels: IstioLabels, entry: ClusterEntry, endpoint: Endpoint): void {
+  labels.destination_workload = entry.cluster.service;
+  labels.destination_version = endpoint.labels.version ?? 'unknown';
+  const mtls = endpoint.sidecarPort !== undefined && entry.cluster.tls.mode !== 'DISABLE';
+  labels.connection_security_policy = mtls ? 'mutual_tls' : 'none';
+  labels.destination_principal = mtls ? (entry.cluster.tls.subjectAltNames[0] ?? 'unknown') : 'unknown';
+}
+
+export interface FinishedRequest {
+  req: RequestView;
+  authority: string;
+  service: OutboundService | undefined;
+  labels: IstioLabels;
+  started: number;
+  reqBytes: number;
+  span: ActiveSpan | undefined;
+}
+
+/** Metrics, mesh telemetry, access log and span for a finished outbound request. */
+export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: number, flags: string, resBytes: number, extra: Record<string, unknown> = {}): void {
+  const { req, labels, authority, service } = f;
+  labels.response_code = String(status);
+  labels.response_flags = flags;
+  const ms = performance.now() - f.started;
+  const node = deps.config()?.snapshot.proxy.id ?? '';
+  if (f.span) deps.tracer!.end(f.span, status, { 'http.method': req.method ?? '', 'http.url': `http://${authority}${req.url ?? ''}`, upstream_cluster: labels.destination_service_name, response_flags: flags, guid: String(req.headers['x-request-id'] ?? ''), node_id: node });
+  deps.metrics.record(labels, ms, f.reqBytes, resBytes);
+  if (service) deps.report?.(`${service.namespace}/${service.name}`, status, ms);
+  deps.log?.({ direction: 'outbound', method: req.method, path: req.url, authority, status, flags, duration_ms: Math.round(ms * 1000) / 1000, upstream_service: labels.destination_service_name, request_id: req.headers['x-request-id'], ...extra });
+}
+
+/** Method, path and headers sent upstream: the same for every attempt. */
+export function upstreamRequest(route: CompiledHttpRoute, dest: WeightedCluster, req: RequestView, url: Target, service: OutboundService, bodyLength: number | undefined): { method: string; path: string; headers: OutgoingHttpHeaders } {
+  const headers = forwardableHeaders(req.headers);
+  let path = url.pathname + url.search;
+  if (route.rewrite?.uri !== undefined) {
+    const prefix = route.match.map((m) => (m.uri && 'prefix' in m.uri ? m.uri.prefix : undefined)).find((p) => p !== undefined && url.pathname.startsWith(p));
+    path = (prefix !== undefined ? route.rewrite.uri + url.pathname.slice(prefix.length) : route.rewrite.uri) + url.search;
+  }
+  headers.host = route.rewrite?.authority ?? req.headers.host ?? service.name;
+  applyHeaderOps(headers, route.headers?.request);
+  applyHeaderOps(headers, dest.headers?.request);
+  if (bodyLength !== undefined) headers['content-length'] = String(bodyLength);
+  return { method: req.method ?? 'GET', path, headers };
+}
+
+/** What one attempt at an endpoint came to, whichever path made it. */
+export interface AttemptOutcome {
+  status: number;
+  /** The answer went to the client: no retry, and no local answer, is possible any more. */
+  relayed: boolean;
+  timedOut: boolean;
+  error?: Error;
+  bytes: number;
+  /** The answer was not readable HTTP (the relay's UPE). */
+  protocolError?: boolean;
+}
+
+export interface AttemptResult extends AttemptOutcome {
+  flags: string;
+  endpoint?: Endpoint;
+}
+
+/**
+ * Tries endpoints until one answers with something the retry policy accepts, or attempts run
+ * out. `send` makes one attempt; `keep(status)` tells it whether an answer is final.
+ */
+export async function attempts(
+  deps: OutboundDeps,
+  entry: ClusterEntry,
+  route: CompiledHttpRoute,
+  clusterName: string,
+  hash: string | undefined,
+  retriable: boolean,
+  random: () => number,
+  onEndpoint: (e: Endpoint) => void,
+  send: (endpoint: Endpoint, timeoutMs: number, keep: (status: number) => boolean) => Promise<AttemptOutcome>,
+): Promise<AttemptResult> {
+  const retry = route.retries;
+  const retryOn = retry?.retryOn ?? [];
+  // A body too large to buffer was streamed to the first attempt and cannot be sent again.
+  const maxAttempts = retriable ? 1 + (retry?.attempts ?? 0) : 1;
+  const deadline = route.timeoutMs ? Date.now() + route.timeoutMs : Infinity;
+  const tried = new Set<string>();
+  let last: AttemptResult = { relayed: false, status: 0, bytes: 0, flags: 'UH', timedOut: false };
+  for (let i = 0; i < maxAttempts; i++) {
+    const endpoint = entry.balancer.pick({ now: Date.now(), random, hashKey: hash }, tried);
+    if (!endpoint) return { ...last, flags: 'UH' };
+    tried.add(endpointKey(endpoint));
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return { ...last, relayed: false, status: 0, flags: 'UT', timedOut: true };
+    const finalAttempt = i === maxAttempts - 1;
+    onEndpoint(endpoint);
+    entry.balancer.started(endpoint);
+    deps.metrics.upstreamActive.inc({ cluster: clusterName });
+    const outcome = await send(endpoint, Math.min(retry?.perTryTimeoutMs ?? Infinity, remaining), (status) => finalAttempt || !shouldRetry(retryOn, status));
+    deps.metrics.upstreamActive.dec({ cluster: clusterName });
+    if (entry.balancer.finished(endpoint, outcome.status, Date.now())) deps.metrics.ejections.inc({ cluster: clusterName });
+    last = { ...outcome, flags: outcome.timedOut ? 'UT' : outcome.status === 0 ? 'UF' : '-', endpoint };
+    if (outcome.relayed) return last;
+    const again = outcome.status === 0 ? retryOn.some((r) => CONNECT_RETRY.has(r)) : shouldRetry(retryOn, outcome.status);
+    if (!again || finalAttempt) break;
+    await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** i, 250) * (0.5 + random())));
+  }
+  return last;
+}
+
+/** Conditions under which a failure to get any answer (connect error, reset, timeout) is retried. */
+const CONNECT_RETRY = new Set(['connect-failure', 'reset', '5xx', 'gateway-error', 'refused-stream', 'unavailable']);
+
+function shouldRetry(on: string[], status: number): boolean {
+  if (on.includes('5xx') && status >= 500) return true;
+  if (on.includes('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
+  if (on.includes('retriable-4xx') && status === 409) return true;
+  return on.includes(String(status));
+}
+
+export function hashKey(lb: { type: string; header?: string; cookie?: { name: string }; sourceIp?: boolean; queryParam?: string }, req: RequestView): string | undefined {
+  if (lb.type !== 'CONSISTENT_HASH') return undefined;
+  if (lb.header) return String(req.headers[lb.header] ?? '');
+  if (lb.cookie) return new RegExp(`(?:^|;\\s*)${lb.cookie.name}=([^;]*)`).exec(req.headers.cookie ?? '')?.[1];
+  if (lb.sourceIp) return req.socket.remoteAddress;
+  if (lb.queryParam) return splitTarget(req.url).searchParams.get(lb.queryParam) ?? undefined;
+  return undefined;
+}
+
+/**
+ * Splits a request target into path and query without URL parsing: `new URL('//admin')` would
+ * read `admin` as a host and change the path the backend sees.
+ */
+export function splitTarget(raw: string | undefined): { pathname: string; search: string; searchParams: URLSearchParams } {
+  const target = raw ?? '/';
+  const q = target.indexOf('?');
+  const pathname = q === -1 ? target : target.slice(0, q);
+  const search = q === -1 ? '' : target.slice(q);
+  return { pathname, search, searchParams: new URLSearchParams(search) };
+}
