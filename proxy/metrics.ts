@@ -1,6 +1,7 @@
 // Istio's standard metrics, with Istio's names and labels, so that existing dashboards and
 // queries work; plus the sidecar's own health gauges.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { RequestMetrics } from './request-metrics.js';
 
 export const ISTIO_LABELS = [
   'reporter',
@@ -29,10 +30,14 @@ const SIZE_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000];
 
 export class ProxyMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'istio_requests_total', help: 'Requests, by Istio standard labels', labelNames: ISTIO_LABELS, registers: [this.registry] });
-  readonly duration = new Histogram({ name: 'istio_request_duration_milliseconds', help: 'Request duration', labelNames: ISTIO_LABELS, buckets: DURATION_BUCKETS, registers: [this.registry] });
-  readonly requestBytes = new Histogram({ name: 'istio_request_bytes', help: 'Request body sizes', labelNames: ISTIO_LABELS, buckets: SIZE_BUCKETS, registers: [this.registry] });
-  readonly responseBytes = new Histogram({ name: 'istio_response_bytes', help: 'Response body sizes', labelNames: ISTIO_LABELS, buckets: SIZE_BUCKETS, registers: [this.registry] });
+  /** istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes, istio_response_bytes. */
+  private readonly requestMetrics = new RequestMetrics(
+    this.registry,
+    ISTIO_LABELS,
+    { requests: 'istio_requests_total', duration: 'istio_request_duration_milliseconds', requestBytes: 'istio_request_bytes', responseBytes: 'istio_response_bytes' },
+    { duration: DURATION_BUCKETS, size: SIZE_BUCKETS },
+    { requests: 'Requests, by Istio standard labels', duration: 'Request duration', requestBytes: 'Request body sizes', responseBytes: 'Response body sizes' },
+  );
   readonly tcpSent = new Counter({ name: 'istio_tcp_sent_bytes_total', help: 'Bytes sent towards the destination over TCP', labelNames: TCP_LABELS, registers: [this.registry] });
   readonly tcpReceived = new Counter({ name: 'istio_tcp_received_bytes_total', help: 'Bytes received from the destination over TCP', labelNames: TCP_LABELS, registers: [this.registry] });
   readonly tcpOpened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened', labelNames: TCP_LABELS, registers: [this.registry] });
@@ -45,10 +50,7 @@ export class ProxyMetrics {
   readonly overflows = new Counter({ name: 'mesh_proxy_upstream_overflow_total', help: 'Requests refused by connection-pool limits (response flag UO)', labelNames: ['cluster'], registers: [this.registry] });
 
   record(labels: IstioLabels, ms: number, reqBytes: number, resBytes: number): void {
-    this.requests.inc(labels);
-    this.duration.observe(labels, ms);
-    this.requestBytes.observe(labels, reqBytes);
-    this.responseBytes.observe(labels, resBytes);
+    this.requestMetrics.record(labels, ms, reqBytes, resBytes);
   }
 
   setConfigVersion(version: string): void {
