@@ -2,7 +2,7 @@
 // snapshot and certificate, and a drain command.
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { certificateInfo } from '../core/pki/x509.js';
+import { certificateInfo } from '../core/pki/certificate-info.js';
 import type { Sidecar } from './sidecar.js';
 
 export function createAdminServer(sidecar: Sidecar): Server {

@@ -7,7 +7,8 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshError } from '../core/errors.js';
 import { generateKeyPair, signerFor } from '../core/pki/keys.js';
-import { buildCsr, certificateInfo } from '../core/pki/x509.js';
+import { certificateInfo } from '../core/pki/certificate-info.js';
+import { buildCsr } from '../core/pki/csr.js';
 import type { ControllerClient } from './controller-client.js';
 
 export interface IdentityMaterial {

@@ -4,7 +4,8 @@
 // decides; the request goes to the application on its own port, with the normalised path.
 import { createServer as createHttpServer, type IncomingMessage, type OutgoingHttpHeaders, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
+import { undici } from './undici-lazy.js';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { authorize } from '../core/policy/authz.js';
@@ -56,7 +57,8 @@ export class InboundListener {
   private readonly net: NetServer;
   private readonly tls: TlsServer;
   private readonly http: HttpServer;
-  private readonly app: Pool;
+  /** Node's path to the application (undici), made on first use. */
+  private app: Pool | undefined;
   private readonly relayer: Http1Relay | undefined;
   private readonly appSockets = new SocketPool();
   private readonly appLimits: PoolLimits = { maxConnections: 1024, maxRequestsPerConnection: 0, idleTimeoutMs: 60_000, connectTimeoutMs: 10_000 };
@@ -65,8 +67,6 @@ export class InboundListener {
   private readonly upgraded = new Set<Duplex>();
 
   constructor(private readonly deps: InboundDeps) {
-    const host = deps.appHost.includes(':') ? `[${deps.appHost}]` : deps.appHost;
-    this.app = new Pool(`http://${host}:${deps.appPort}`, { connections: 1024, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 0, bodyTimeout: 0 });
     this.http = trackConnections(createHttpServer(clientLimits(deps), (req, res) => this.handle(req, res)));
     this.http.timeout = deps.idleTimeoutMs;
     this.http.on('clientError', answerClientError);
@@ -114,7 +114,7 @@ export class InboundListener {
     for (const s of this.upgraded) s.destroy();
     this.relayer?.close();
     this.appSockets.close();
-    void this.app.destroy().catch(() => undefined);
+    void this.app?.destroy().catch(() => undefined);
   }
 
   private sniff(socket: Socket): void {
@@ -142,6 +142,12 @@ export class InboundListener {
       else this.toHttp(socket);
       process.nextTick(() => socket.resume());
     });
+  }
+
+  private appPool(): Pool {
+    const host = this.deps.appHost.includes(':') ? `[${this.deps.appHost}]` : this.deps.appHost;
+    this.app ??= new (undici().Pool)(`http://${host}:${this.deps.appPort}`, { connections: 1024, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 0, bodyTimeout: 0 });
+    return this.app;
   }
 
   /** An HTTP connection: to the relay, which hands over to Node's HTTP server what it does not take. */
@@ -173,7 +179,7 @@ export class InboundListener {
     // The server span; the application sees it as the parent in `traceparent`.
     span = this.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, headers);
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    void callUpstream(this.app, { method: req.method ?? 'GET', path: forwardPath, headers, body: hasBody ? req : null, timeoutMs: Infinity }, res, (_status, h) => forwardableHeaders(h)).then((outcome) => {
+    void callUpstream(this.appPool(), { method: req.method ?? 'GET', path: forwardPath, headers, body: hasBody ? req : null, timeoutMs: Infinity }, res, (_status, h) => forwardableHeaders(h)).then((outcome) => {
       if (outcome.relayed) return finish(outcome.status, '-', outcome.bytes);
       if (res.headersSent) {
         res.destroy();

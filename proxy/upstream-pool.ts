@@ -4,7 +4,8 @@
 import { connect as tlsConnect, TLSSocket, type PeerCertificate } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { connectPlain } from './upgrade.js';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
+import { undici } from './undici-lazy.js';
 import { endpointKey } from '../core/routing/balancer.js';
 import type { Cluster, Endpoint } from '../core/snapshot/types.js';
 import type { IdentityMaterial } from './identity.js';
@@ -39,7 +40,7 @@ export class UpstreamPool {
       const host = e.address.includes(':') ? `[${e.address}]` : e.address;
       const expected = cluster.tls.subjectAltNames;
       const id = this.identity;
-      pool = new Pool(`${mtls ? 'https' : 'http'}://${host}:${port}`, {
+      pool = new (undici().Pool)(`${mtls ? 'https' : 'http'}://${host}:${port}`, {
         connections: Math.min(cluster.connectionPool.maxConnections, 1024),
         pipelining: 1,
         // DestinationRule maxRequestsPerConnection: 0 means unlimited.

@@ -2,7 +2,7 @@
 // second per core, where node-forge's pure-JS RSA manages about 45.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { OID } from './oids.js';
-import type { Signer } from './x509.js';
+import type { Signer } from './csr.js';
 
 export interface KeyPair {
   privateKey: KeyObject;

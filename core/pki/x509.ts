@@ -1,28 +1,22 @@
-// X.509 certificates and CSRs built with node-forge's ASN.1 structures. Signing and verifying
+// X.509 certificates built, and CSRs parsed, with node-forge's ASN.1 structures. Signing and verifying
 // are delegated to a Signer/verify function over raw bytes, so the keys can be ECDSA P-256 and
 // signed natively: node-forge's own RSA signing (pure JS) manages about 45 leaves a second.
-import { X509Certificate, createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import { MeshError } from '../errors.js';
 import { children, derToPem, pemToDer, readTlv } from './der.js';
 import { OID, SIGNATURE_HASH } from './oids.js';
+import { generalNames, type Signer, type SubjectAltNames } from './csr.js';
+import { keyIdentifier } from './certificate-info.js';
 
 const { asn1 } = forge;
 type Asn1 = forge.asn1.Asn1;
 const U = asn1.Class.UNIVERSAL;
 const T = asn1.Type;
 
-/** Signs the bytes of a to-be-signed structure; `algorithmOid` names the signature algorithm. */
-export interface Signer {
-  algorithmOid: string;
-  sign(data: Buffer): Buffer;
-}
-
-export interface SubjectAltNames {
-  uris?: string[];
-  dnsNames?: string[];
-  ips?: string[];
-}
+export type { Signer, SubjectAltNames } from './csr.js';
+export { buildCsr } from './csr.js';
+export { certificateInfo, keyIdentifier, type CertificateInfo } from './certificate-info.js';
 
 export interface CertificateTemplate {
   serial: Buffer;
@@ -73,22 +67,7 @@ function extension(o: string, critical: boolean, value: Asn1): Asn1 {
 }
 
 function sanValue(san: SubjectAltNames): Asn1 {
-  const names: Asn1[] = [];
-  for (const u of san.uris ?? []) names.push(asn1.create(asn1.Class.CONTEXT_SPECIFIC, 6, false, u));
-  for (const d of san.dnsNames ?? []) names.push(asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, d));
-  for (const ip of san.ips ?? []) {
-    const bytes = (forge.util as unknown as { bytesFromIP(ip: string): string | null }).bytesFromIP(ip);
-    if (!bytes) throw new MeshError('INVALID_ARGUMENT', `"${ip}" is not an IP address`);
-    names.push(asn1.create(asn1.Class.CONTEXT_SPECIFIC, 7, false, bytes));
-  }
-  return seq(names);
-}
-
-/** SHA-1 of the subjectPublicKey bits (RFC 5280 method 1). */
-export function keyIdentifier(spkiDer: Buffer): Buffer {
-  const spki = readTlv(spkiDer, 0);
-  const [, bits] = children(spkiDer, spki);
-  return createHash('sha1').update(spkiDer.subarray(bits.contentStart + 1, bits.end)).digest();
+  return fromDer(generalNames(san));
 }
 
 function positiveInteger(b: Buffer): Asn1 {
@@ -125,51 +104,6 @@ export function buildCertificate(t: CertificateTemplate, signer: Signer): string
   const signature = signer.sign(tbsDer);
   const cert = der(seq([fromDer(tbsDer), algorithmIdentifier(signer.algorithmOid), asn1.create(U, T.BITSTRING, false, '\x00' + bin(signature))]));
   return derToPem(cert, 'CERTIFICATE');
-}
-
-export interface CertificateInfo {
-  subjectNameDer: Buffer;
-  subjectKeyId: Buffer;
-  spkiDer: Buffer;
-  notBefore: Date;
-  notAfter: Date;
-  serialHex: string;
-  uris: string[];
-  dnsNames: string[];
-  isCa: boolean;
-  fingerprint256: string;
-}
-
-/** Reads the fields the mesh needs from a PEM certificate. */
-export function certificateInfo(pem: string): CertificateInfo {
-  const certDer = pemToDer(pem, 'CERTIFICATE');
-  const top = readTlv(certDer, 0);
-  const [tbs] = children(certDer, top);
-  const fields = children(certDer, tbs);
-  // After the explicit version tag: serial, signature algorithm, issuer, validity, subject, SPKI.
-  const at = (i: number) => fields[i + (fields[0].tag === 0xa0 ? 1 : 0)];
-  const subject = at(4);
-  const spki = at(5);
-  const spkiDer = certDer.subarray(spki.start, spki.end);
-  let x: X509Certificate;
-  try {
-    x = new X509Certificate(certDer);
-  } catch (err) {
-    throw new MeshError('PARSE_ERROR', `not a valid certificate: ${(err as Error).message}`, { cause: err });
-  }
-  const sans = (x.subjectAltName ?? '').split(', ').filter(Boolean);
-  return {
-    subjectNameDer: certDer.subarray(subject.start, subject.end),
-    subjectKeyId: keyIdentifier(spkiDer),
-    spkiDer,
-    notBefore: new Date(x.validFrom),
-    notAfter: new Date(x.validTo),
-    serialHex: x.serialNumber,
-    uris: sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
-    dnsNames: sans.filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4)),
-    isCa: x.ca,
-    fingerprint256: x.fingerprint256,
-  };
 }
 
 export interface ParsedCsr {
@@ -225,14 +159,3 @@ function csrSubjectAltNames(attributes: Asn1 | undefined): { uris: string[]; dns
   return out;
 }
 
-/** Builds a CSR for a key the caller holds; used by sidecars and meshctl, never by the controller. */
-export function buildCsr(spkiDer: Buffer, san: SubjectAltNames, signer: Signer, commonName?: string): string {
-  const attributes = asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [
-    seq([oid(OID.extensionRequest), asn1.create(U, T.SET, true, [seq([extension(OID.subjectAltName, false, sanValue(san))])])]),
-  ]);
-  const info = seq([asn1.create(U, T.INTEGER, false, '\x00'), name({ commonName }), fromDer(spkiDer), attributes]);
-  const infoDer = der(info);
-  const signature = signer.sign(infoDer);
-  const csr = der(seq([fromDer(infoDer), algorithmIdentifier(signer.algorithmOid), asn1.create(U, T.BITSTRING, false, '\x00' + bin(signature))]));
-  return derToPem(csr, 'CERTIFICATE REQUEST');
-}

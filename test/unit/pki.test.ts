@@ -7,6 +7,8 @@ import { describe, it } from 'node:test';
 import { MeshError } from '../../core/errors.js';
 import { createRoot, SigningRoot } from '../../core/pki/ca.js';
 import { certificateInfo, parseCsr } from '../../core/pki/x509.js';
+import { buildCsr } from '../../core/pki/csr.js';
+import { generateKeyPair, signerFor } from '../../core/pki/keys.js';
 import { workloadCsr } from '../helpers/workload.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-pki-'));
@@ -68,5 +70,20 @@ describe('certificate authority', () => {
     const shortRoot = new SigningRoot(createRoot('mesh.test', new Date(), 3_600_000));
     const leaf = shortRoot.issueLeaf(workloadCsr().csr, reviews, DAY, new Date());
     assert.ok(certificateInfo(leaf).notAfter.getTime() <= shortRoot.notAfter.getTime());
+  });
+});
+
+describe('certificate requests without an ASN.1 library (what sidecars build)', () => {
+  it('builds a CSR that openssl reads and verifies, with every kind of alternative name', () => {
+    const key = generateKeyPair();
+    const csr = buildCsr(key.spkiDer, { uris: ['spiffe://mesh.test/ns/default/sa/reviews'], dnsNames: ['reviews.local'], ips: ['10.0.0.7', 'fd00::1:2'] }, signerFor(key.privateKey), 'reviews');
+    const text = execFileSync('openssl', ['req', '-in', file('req.pem', csr), '-noout', '-text', '-verify'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.match(text, /Subject: CN\s*=\s*reviews/);
+    assert.match(text, /URI:spiffe:\/\/mesh\.test\/ns\/default\/sa\/reviews/);
+    assert.match(text, /DNS:reviews\.local/);
+    assert.match(text, /IP Address:10\.0\.0\.7/);
+    assert.match(text, /IP Address:FD00:0:0:0:0:0:1:2/i);
+    assert.deepEqual(parseCsr(csr).uris, ['spiffe://mesh.test/ns/default/sa/reviews'], 'the controller parses it and checks its signature');
+    assert.throws(() => buildCsr(key.spkiDer, { ips: ['10.0.0.256'] }, signerFor(key.privateKey)), /not an IP address/);
   });
 });
