@@ -33,13 +33,20 @@ function meshctl(args: string[], opts: { expectFailure?: boolean; show?: (out: s
   return r.stdout;
 }
 
+/**
+ * A port for a process started a moment later. Taken below the kernel's ephemeral range
+ * (32768 and up), so that no outgoing connection of another program can grab it in between.
+ */
 async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 async function api(method: string, path: string, body?: unknown): Promise<string> {

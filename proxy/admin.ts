@@ -13,7 +13,7 @@ export function createAdminServer(sidecar: Sidecar): Server {
     };
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && (path === '/stats/prometheus' || path === '/metrics')) {
-      void sidecar.metricsText().then((text) => send(200, text, 'text/plain; version=0.0.4'));
+      send(200, sidecar.metricsText(), 'text/plain; version=0.0.4');
     } else if (req.method === 'GET' && path === '/ready') {
       const r = sidecar.readiness();
       send(r.ready ? 200 : 503, JSON.stringify(r), 'application/json');

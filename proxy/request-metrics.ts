@@ -1,8 +1,8 @@
-// Istio's four request metrics, kept per label set in plain counters and handed to the
-// prom-client registry only when it is scraped. prom-client's own observe() checks and hashes
-// the twelve labels again for every metric of every request, which cost about 15% of a
-// sidecar's CPU under load (bench/data-path.ts with --cpu-prof); here a request costs one key.
-import type { Registry } from 'prom-client';
+// Istio's four request metrics, kept per label set in plain counters and written out only
+// when scraped. prom-client's observe() checked and hashed the twelve labels again for every
+// metric of every request, which cost about 15% of a sidecar's CPU under load
+// (bench/data-path.ts with --cpu-prof); here a request costs one key.
+import { sampleLine, type MetricFamily } from './exposition.js';
 
 interface Histogram {
   buckets: number[];
@@ -17,35 +17,18 @@ interface Series {
   responseBytes: Histogram;
 }
 
-interface Sample {
-  labels: Record<string, string | number>;
-  value: number;
-  metricName?: string;
-}
-
 type Part = 'duration' | 'requestBytes' | 'responseBytes';
 
-export class RequestMetrics {
+export class RequestMetrics implements MetricFamily {
   private readonly series = new Map<string, Series>();
 
   constructor(
-    registry: Registry,
     /** The label names, in the order that makes a series' key. */
     private readonly labelNames: readonly string[],
-    names: { requests: string; duration: string; requestBytes: string; responseBytes: string },
+    private readonly names: { requests: string; duration: string; requestBytes: string; responseBytes: string },
     private readonly bounds: { duration: number[]; size: number[] },
-    help: { requests: string; duration: string; requestBytes: string; responseBytes: string },
-  ) {
-    // The registry reads any object with a name, a type and get() (prom-client's metric shape).
-    const metric = (name: string, type: 'counter' | 'histogram', text: string, values: () => Sample[]) => ({ name, type, help: text, get: () => ({ name, help: text, type, values: values(), aggregator: 'sum' }) });
-    for (const m of [
-      metric(names.requests, 'counter', help.requests, () => [...this.series.values()].map((s) => ({ labels: s.labels, value: s.count }))),
-      metric(names.duration, 'histogram', help.duration, () => this.histogramSamples('duration', names.duration, bounds.duration)),
-      metric(names.requestBytes, 'histogram', help.requestBytes, () => this.histogramSamples('requestBytes', names.requestBytes, bounds.size)),
-      metric(names.responseBytes, 'histogram', help.responseBytes, () => this.histogramSamples('responseBytes', names.responseBytes, bounds.size)),
-    ])
-      registry.registerMetric(m as unknown as Parameters<Registry['registerMetric']>[0]);
-  }
+    private readonly help: { requests: string; duration: string; requestBytes: string; responseBytes: string },
+  ) {}
 
   record(labels: Record<string, string>, ms: number, reqBytes: number, resBytes: number): void {
     let key = '';
@@ -62,19 +45,29 @@ export class RequestMetrics {
     observe(s.responseBytes, this.bounds.size, resBytes);
   }
 
+  text(): string {
+    const { names, help } = this;
+    let out = `# HELP ${names.requests} ${help.requests}\n# TYPE ${names.requests} counter\n`;
+    for (const s of this.series.values()) out += sampleLine(names.requests, s.labels, s.count);
+    out += this.histogram('duration', names.duration, help.duration, this.bounds.duration);
+    out += this.histogram('requestBytes', names.requestBytes, help.requestBytes, this.bounds.size);
+    out += this.histogram('responseBytes', names.responseBytes, help.responseBytes, this.bounds.size);
+    return out;
+  }
+
   /** Cumulative buckets, +Inf, sum and count, as Prometheus histograms are exposed. */
-  private histogramSamples(part: Part, name: string, bounds: number[]): Sample[] {
-    const out: Sample[] = [];
+  private histogram(part: Part, name: string, text: string, bounds: number[]): string {
+    let out = `# HELP ${name} ${text}\n# TYPE ${name} histogram\n`;
     for (const s of this.series.values()) {
       const h = s[part];
       let acc = 0;
-      bounds.forEach((le, i) => {
+      for (let i = 0; i < bounds.length; i++) {
         acc += h.buckets[i];
-        out.push({ labels: { ...s.labels, le }, value: acc, metricName: `${name}_bucket` });
-      });
-      out.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${name}_bucket` });
-      out.push({ labels: s.labels, value: h.sum, metricName: `${name}_sum` });
-      out.push({ labels: s.labels, value: s.count, metricName: `${name}_count` });
+        out += sampleLine(`${name}_bucket`, { ...s.labels, le: bounds[i] }, acc);
+      }
+      out += sampleLine(`${name}_bucket`, { ...s.labels, le: '+Inf' }, s.count);
+      out += sampleLine(`${name}_sum`, s.labels, h.sum);
+      out += sampleLine(`${name}_count`, s.labels, s.count);
     }
     return out;
   }

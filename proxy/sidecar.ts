@@ -85,6 +85,7 @@ export class Sidecar {
     this.telemetry = new TelemetryReporter(this.client, options.proxyId, `${options.namespace}/${options.service}`, options.telemetryIntervalMs);
     this.source = new SnapshotSource(this.client, { dataDir: options.dataDir, proxyId: options.proxyId, service: options.service, namespace: options.namespace, waitSeconds: 30, backoffMinMs: 200, backoffMaxMs: 10_000 }, (s) => this.apply(s));
     this.source.on('error', (err: Error) => log.warn({ err: err.message }, 'snapshot watch'));
+    this.source.on('rejected', () => this.metrics.configRejected.inc());
     this.source.on('applied', (s: ProxySnapshot) => log.info({ version: s.version }, 'snapshot applied'));
     if (options.tracing) {
       this.tracer = new Tracer({ ...options.tracing, resource: { 'service.name': options.service, 'service.namespace': options.namespace, 'service.instance.id': options.proxyId } }, log);
@@ -129,10 +130,10 @@ export class Sidecar {
     return { ready: Boolean(this.config) && !this.draining, snapshot: this.config?.snapshot.version, controllerConnected: this.source.connected, draining: this.draining };
   }
 
-  async metricsText(): Promise<string> {
+  metricsText(): string {
     const id = this.identity;
-    if (id) this.metrics.certExpiry.set((id.notAfter.getTime() - Date.now()) / 1000);
-    return this.metrics.registry.metrics();
+    if (id) this.metrics.certExpiry.set({}, (id.notAfter.getTime() - Date.now()) / 1000);
+    return this.metrics.text();
   }
 
   /** Stop accepting; requests in flight finish; idle keep-alive connections close. */

@@ -84,6 +84,7 @@ export class SnapshotSource extends EventEmitter {
       this.apply(s);
     } catch (err) {
       this.rejected++;
+      this.emit('rejected', s);
       this.emit('error', new MeshError('INVALID_ARGUMENT', `snapshot ${s.version} refused, keeping ${this.current?.version ?? 'none'}: ${(err as Error).message}`, { cause: err }));
       return;
     }
