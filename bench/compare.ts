@@ -2,6 +2,8 @@
 //   direct       client -> app
 //   mesh         client -> client sidecar -> mTLS (STRICT) -> server sidecar -> app, L7 routing and metrics
 //   mesh-1       client -> client sidecar -> app (one sidecar, the server outside the mesh)
+//   mesh-node    the mesh pair with --no-http1-relay: Node's HTTP server and client (the design
+//                before the byte relay), for a before/after ratio within the same run
 //   mesh-tcp     the mesh pair carrying the service as raw TCP over mTLS
 //   consul       Consul's built-in Connect proxy pair (L4, mTLS)
 //   nginx        nginx as an L7 proxy pair with mTLS between the two
@@ -37,6 +39,7 @@ interface Measure {
   cpuPer1000: Record<string, number>;
   rssIdle: Record<string, number>;
   rssLoad: Record<string, number>;
+  privateLoad: Record<string, number>;
   open: { rate: number; achieved: number; errors: number; p50: number; p90: number; p99: number; p999: number }[];
 }
 
@@ -58,8 +61,12 @@ async function until(what: string, check: () => Promise<boolean>, ms = 20_000): 
 
 const answers = (port: number) => until(`127.0.0.1:${port}`, async () => (await fetch(`http://127.0.0.1:${port}/`, { headers: { host: 'echo' } })).status === 200);
 
-/** The process and its descendants: CPU seconds and RSS in MB, from /proc. */
-function tree(pid: number): { cpu: number; rssMb: number } {
+/**
+ * The process and its descendants: CPU seconds, RSS, and the private part of RSS (RssAnon: what
+ * the process itself allocated, without the executable's and libraries' pages that every process
+ * of the same program shares) in MB, from /proc.
+ */
+function tree(pid: number): { cpu: number; rssMb: number; privateMb: number } {
   const kids = new Map<number, number[]>();
   for (const d of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
     try {
@@ -72,19 +79,21 @@ function tree(pid: number): { cpu: number; rssMb: number } {
   }
   let cpu = 0;
   let rss = 0;
+  let priv = 0;
   const walk = (p: number) => {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       cpu += (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in 100 Hz ticks
       rss += (Number(f[21]) * 4096) / 1024 / 1024;
+      priv += Number(/RssAnon:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) / 1024;
     } catch {
       return;
     }
     for (const k of kids.get(p) ?? []) walk(k);
   };
   walk(pid);
-  return { cpu, rssMb: rss };
+  return { cpu, rssMb: rss, privateMb: priv };
 }
 
 function wrk(port: number): number {
@@ -110,9 +119,10 @@ async function measure(cfg: Config): Promise<Measure> {
   const requests = rps * SECONDS;
   const cpuPer1000 = Object.fromEntries(cfg.proxies.map((p, i) => [p.role, (after[i].cpu - before[i]) / (requests / 1000)]));
   const rssLoad = Object.fromEntries(cfg.proxies.map((p, i) => [p.role, after[i].rssMb]));
+  const privateLoad = Object.fromEntries(cfg.proxies.map((p, i) => [p.role, after[i].privateMb]));
   const open = [];
   for (const rate of RATES) open.push(await openLoop(cfg.port, rate));
-  return { rps, cpuPer1000, rssIdle, rssLoad, open };
+  return { rps, cpuPer1000, rssIdle, rssLoad, privateLoad, open };
 }
 
 // ---- the configurations -------------------------------------------------------------------
@@ -141,17 +151,23 @@ async function meshConfigs(appPort: number): Promise<Config[]> {
   };
   const server = await proxy('echo', 'echo-1', appPort, []);
   const serverTcp = await proxy('echotcp', 'echotcp-1', appPort, []);
+  // The same pair on Node's HTTP server and client only (before the byte relay), for the ratio.
+  const serverNode = await proxy('echonode', 'echonode-1', appPort, ['--no-http1-relay']);
   const register = (body: object) => call('POST', '/v1/catalog/instances', JSON.stringify(body));
   await register({ id: 'echo-1', service: 'echo', address: '127.0.0.1', port: appPort, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: server.inbound } });
   await register({ id: 'echotcp-1', service: 'echotcp', address: '127.0.0.1', port: appPort, protocol: 'tcp', sidecar: { inboundPort: serverTcp.inbound } });
   await register({ id: 'plain-1', service: 'plain', address: '127.0.0.1', port: appPort, protocol: 'http' });
+  await register({ id: 'echonode-1', service: 'echonode', address: '127.0.0.1', port: appPort, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: serverNode.inbound } });
   await call('POST', '/v1/apply', JSON.stringify({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: 'STRICT' } } }));
   const [pHttp, pPlain, pTcp] = [await freePort(), await freePort(), await freePort()];
   const client = await proxy('client', 'client-1', await freePort(), ['--upstream', `echo=${pHttp}`, '--upstream', `plain=${pPlain}`, '--upstream', `echotcp=${pTcp}`]);
-  for (const p of [pHttp, pPlain, pTcp]) await answers(p);
+  const pNode = await freePort();
+  const clientNode = await proxy('clientnode', 'clientnode-1', await freePort(), ['--no-http1-relay', '--upstream', `echonode=${pNode}`]);
+  for (const p of [pHttp, pPlain, pTcp, pNode]) await answers(p);
   return [
     { name: 'mesh', port: pHttp, proxies: [{ role: 'client sidecar', pid: client.pid }, { role: 'server sidecar', pid: server.pid }] },
     { name: 'mesh-1', port: pPlain, proxies: [{ role: 'client sidecar', pid: client.pid }] },
+    { name: 'mesh-node', port: pNode, proxies: [{ role: 'client sidecar', pid: clientNode.pid }, { role: 'server sidecar', pid: serverNode.pid }] },
     { name: 'mesh-tcp', port: pTcp, proxies: [{ role: 'client sidecar', pid: client.pid }, { role: 'server sidecar', pid: serverTcp.pid }] },
   ];
 }
@@ -196,13 +212,14 @@ const spread = (xs: number[], digits = 0) => `${median(xs).toFixed(digits)} (${M
 function report(configs: Config[], runs: Record<string, Measure>[]): string {
   const lines: string[] = [];
   lines.push(`closed loop: wrk, ${CONNECTIONS} keep-alive connections, 1 KiB responses, ${SECONDS} s; ${runs.length} runs, median (min-max)`);
-  lines.push(['config', 'req/s', 'x consul', 'CPU s/1000 req per proxy', 'RSS MB idle -> load'].join(' | '));
+  lines.push(['config', 'req/s', 'x consul', 'CPU s/1000 req per proxy', 'RSS MB idle -> load', 'private MB at load'].join(' | '));
   for (const c of configs) {
     const rps = runs.map((r) => r[c.name].rps);
     const vsConsul = runs[0].consul ? spread(runs.map((r) => r[c.name].rps / r.consul.rps), 2) : '-';
     const cpu = c.proxies.map((p) => `${p.role} ${spread(runs.map((r) => r[c.name].cpuPer1000[p.role]), 3)}`).join('; ') || '-';
     const rss = c.proxies.map((p) => `${p.role} ${spread(runs.map((r) => r[c.name].rssIdle[p.role]))} -> ${spread(runs.map((r) => r[c.name].rssLoad[p.role]))}`).join('; ') || '-';
-    lines.push([c.name, spread(rps), vsConsul, cpu, rss].join(' | '));
+    const priv = c.proxies.map((p) => `${p.role} ${spread(runs.map((r) => r[c.name].privateLoad[p.role]))}`).join('; ') || '-';
+    lines.push([c.name, spread(rps), vsConsul, cpu, rss, priv].join(' | '));
   }
   lines.push('');
   lines.push(`open loop: latency from the intended send time, ms, median of runs; added = config minus direct in the same run`);

@@ -112,17 +112,17 @@ export class Http1Relay {
     conn.buf = raw.subarray(total);
     conn.busy = true;
     void this.handler({ head: r.head, body, socket, closeAfter: !r.head.keepAlive || this.draining }).then(
-      (verdict) => this.after(conn, r.head, raw, verdict),
+      (verdict) => this.after(conn, r.head, raw.subarray(0, total), verdict),
       () => socket.destroy(),
     );
   }
 
-  private after(conn: Connection, head: RequestHead, raw: Buffer, verdict: RelayVerdict): void {
+  private after(conn: Connection, head: RequestHead, request: Buffer, verdict: RelayVerdict): void {
     conn.busy = false;
     const { socket } = conn;
     if (verdict === 'full-parser') {
-      // Nothing was answered: the whole request goes to the full parser, with what followed it.
-      conn.buf = raw;
+      // Nothing was answered: the request goes to the full parser, with all that followed it.
+      conn.buf = conn.buf.length > 0 ? Buffer.concat([request, conn.buf]) : request;
       return this.toFullParser(conn);
     }
     if (socket.destroyed) return;

@@ -142,6 +142,7 @@ export function exchange(up: Duplex, request: ExchangeRequest, down: Duplex, dec
         }, request.timeoutMs)
       : undefined;
 
+    if (up.destroyed || !up.writable) return fail(new Error('upstream connection closed before the request'));
     up.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
     down.on('close', onDownClose).on('drain', onDrain);
     if (request.body && request.body.length > 0) {

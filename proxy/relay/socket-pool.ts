@@ -40,10 +40,11 @@ export class SocketPool {
   acquire(key: string, limits: PoolLimits, connect: Connector): Promise<Duplex> {
     if (this.closed) return Promise.reject(new Error('the upstream pool is closed'));
     const d = this.destination(key);
-    const reused = d.idle.pop();
-    if (reused) {
+    for (let reused = d.idle.pop(); reused; reused = d.idle.pop()) {
       clearTimeout(this.idleTimers.get(reused));
-      return Promise.resolve(reused);
+      // One the server closed a moment ago may not have reported its 'close' yet.
+      if (!reused.destroyed && reused.writable) return Promise.resolve(reused);
+      reused.destroy();
     }
     if (d.open >= limits.maxConnections) return new Promise((resolve, reject) => d.waiting.push((s) => (s instanceof Error ? reject(s) : resolve(s))));
     return this.open(d, limits, connect);
