@@ -1,6 +1,8 @@
 // What Node itself allows on this machine, as a yardstick for the sidecar: a bare HTTP proxy
-// (http.Server + http.request, no logic, no TLS) and a bare TCP pipe, one and two hops, against
-// direct, with the same wrk load as bench/data-path.ts. Ratios within one run.
+// (http.Server + http.request, no logic, no TLS), a bare TCP pipe, and a bare HTTP/1.1 byte
+// relay (find the head's end, read Content-Length, pass bytes; TLS between its two hops, as the
+// mesh has), one and two hops, against direct, with the same wrk load as bench/data-path.ts.
+// Ratios within one run. The relay is the ceiling for any Node.js sidecar pair on this machine.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,38 @@ http.createServer((req, res) => { const up = http.request({ host: '127.0.0.1', p
 const TCP_PIPE = `import net from 'node:net'; const [listen, target] = process.argv.slice(2).map(Number);
 net.createServer((c) => { const u = net.connect(target, '127.0.0.1'); c.pipe(u); u.pipe(c); c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); }).listen(listen, '127.0.0.1');`;
 
+// Content-Length framed answers only; no routing, no policy, no metrics.
+const BYTE_RELAY = `import net from 'node:net'; import tls from 'node:tls'; import fs from 'node:fs';
+const [mode, listen, target, dir] = process.argv.slice(2);
+const idle = [];
+const connectUp = (cb) => {
+  const s = idle.pop(); if (s) return cb(s);
+  const u = mode === 'client' ? tls.connect({ host: '127.0.0.1', port: Number(target), rejectUnauthorized: false }) : net.connect(Number(target), '127.0.0.1');
+  u.setNoDelay(true); u.once(mode === 'client' ? 'secureConnect' : 'connect', () => cb(u));
+};
+const length = (head) => Number(/\\r\\ncontent-length:\\s*(\\d+)/i.exec(head)?.[1] ?? 0);
+const serve = (down) => {
+  let buf = Buffer.alloc(0); let busy = false;
+  const next = () => {
+    if (busy) return; const e = buf.indexOf('\\r\\n\\r\\n'); if (e < 0) return;
+    const total = e + 4 + length(buf.toString('latin1', 0, e + 4)); if (buf.length < total) return;
+    const req = buf.subarray(0, total); buf = buf.subarray(total); busy = true;
+    connectUp((up) => {
+      let res = Buffer.alloc(0); let need = -1;
+      const onData = (c) => {
+        res = res.length ? Buffer.concat([res, c]) : c;
+        if (need < 0) { const h = res.indexOf('\\r\\n\\r\\n'); if (h < 0) return; need = h + 4 + length(res.toString('latin1', 0, h + 4)); }
+        if (res.length >= need) { up.off('data', onData); down.write(res); idle.push(up); busy = false; next(); }
+      };
+      up.on('data', onData); up.write(req);
+    });
+  };
+  down.setNoDelay?.(true);
+  down.on('data', (c) => { buf = buf.length ? Buffer.concat([buf, c]) : c; next(); }); down.on('error', () => down.destroy());
+};
+if (mode === 'client') net.createServer(serve).listen(Number(listen), '127.0.0.1');
+else tls.createServer({ key: fs.readFileSync(dir + '/key.pem'), cert: fs.readFileSync(dir + '/cert.pem') }, serve).listen(Number(listen), '127.0.0.1');`;
+
 function rps(port: number): number {
   const r = spawnSync('wrk', ['-t2', '-c32', `-d${SECONDS}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr || r.error}`);
@@ -30,15 +64,19 @@ async function main(): Promise<void> {
     writeFileSync(join(dir, name), text);
     return join(dir, name);
   };
-  const [app, httpProxy, tcpPipe] = [file('app.mjs', APP), file('http.mjs', HTTP_PROXY), file('tcp.mjs', TCP_PIPE)];
+  const [app, httpProxy, tcpPipe, byteRelay] = [file('app.mjs', APP), file('http.mjs', HTTP_PROXY), file('tcp.mjs', TCP_PIPE), file('relay.mjs', BYTE_RELAY)];
+  const tlsKey = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=relay'], { stdio: 'ignore' });
+  if (tlsKey.status !== 0) throw new Error('openssl is not installed: bash scripts/install-bench-deps.sh');
   const children: ChildProcess[] = [];
-  const run = (script: string, ...ports: number[]) => children.push(spawn(process.execPath, [script, ...ports.map(String)], { stdio: 'ignore' }));
-  const p = { app: BASE, http1: BASE + 1, http2: BASE + 2, tcp1: BASE + 3, tcp2: BASE + 4 };
+  const run = (script: string, ...args: (number | string)[]) => children.push(spawn(process.execPath, [script, ...args.map(String)], { stdio: 'ignore' }));
+  const p = { app: BASE, http1: BASE + 1, http2: BASE + 2, tcp1: BASE + 3, tcp2: BASE + 4, relayServer: BASE + 5, relayClient: BASE + 6 };
   run(app, p.app);
   run(httpProxy, p.http1, p.app);
   run(httpProxy, p.http2, p.http1);
   run(tcpPipe, p.tcp1, p.app);
   run(tcpPipe, p.tcp2, p.tcp1);
+  run(byteRelay, 'server', p.relayServer, p.app, dir);
+  run(byteRelay, 'client', p.relayClient, p.relayServer, dir);
   await new Promise((r) => setTimeout(r, 1000));
   try {
     const direct = rps(p.app);
@@ -47,8 +85,9 @@ async function main(): Promise<void> {
       ['bare HTTP proxy, two hops', rps(p.http2)],
       ['TCP pipe, one hop', rps(p.tcp1)],
       ['TCP pipe, two hops', rps(p.tcp2)],
+      ['byte relay, two hops, TLS', rps(p.relayClient)],
     ];
-    console.log(`Node baselines, plaintext, wrk 2 threads, 32 connections, 1 KiB, ${SECONDS}s each`);
+    console.log(`Node baselines (plaintext unless said), wrk 2 threads, 32 connections, 1 KiB, ${SECONDS}s each`);
     console.log(`  direct                      ${Math.round(direct)} req/s`);
     for (const [name, v] of rows) console.log(`  ${name.padEnd(28)}${Math.round(v)} req/s   ratio ${(v / direct).toFixed(2)}`);
   } finally {
