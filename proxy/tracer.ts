@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
-import { formatTraceparent, otlpTraceRequest, parseTraceparent, type FinishedSpan } from '../core/tracing.js';
+import { b3Headers, formatTraceparent, otlpTraceRequest, parseB3, parseTraceparent, type FinishedSpan } from '../core/tracing.js';
 
 export interface TracerOptions {
   /** The collector's traces URL, e.g. http://otel-collector:4318/v1/traces. */
@@ -52,18 +52,27 @@ export class Tracer {
    * undefined for an unsampled request, whose header is passed on untouched.
    */
   begin(kind: 'server' | 'client', name: string, incoming: IncomingHttpHeaders, outgoing: OutgoingHttpHeaders | IncomingHttpHeaders): ActiveSpan | undefined {
-    const parent = parseTraceparent(incoming.traceparent);
+    // W3C first; a caller that speaks only B3 gets B3 back as well as traceparent.
+    const w3c = parseTraceparent(incoming.traceparent);
+    const b3 = w3c ? undefined : parseB3(incoming);
+    const parent = w3c ?? (b3?.decided ? b3 : undefined);
+    const inherited = parent ?? (b3 ? { ...b3, sampled: false } : undefined);
     if (parent ? !parent.sampled : this.random() * 100 >= this.opts.samplingPercent) return undefined;
     const span: ActiveSpan = {
-      traceId: parent?.traceId ?? randomBytes(16).toString('hex'),
+      traceId: inherited?.traceId ?? randomBytes(16).toString('hex'),
       spanId: randomBytes(8).toString('hex'),
-      ...(parent ? { parentSpanId: parent.spanId } : {}),
+      ...(inherited ? { parentSpanId: inherited.spanId } : {}),
       kind,
       name,
       startMs: Date.now(),
       startPerf: performance.now(),
     };
     outgoing.traceparent = formatTraceparent({ traceId: span.traceId, spanId: span.spanId, sampled: true });
+    // Callers that speak B3 (with or without traceparent) see the new span in B3 too.
+    if (b3 || incoming.b3 !== undefined || incoming['x-b3-traceid'] !== undefined) {
+      delete outgoing.b3;
+      Object.assign(outgoing, b3Headers({ traceId: span.traceId, spanId: span.spanId, sampled: true }, span.parentSpanId));
+    }
     return span;
   }
 

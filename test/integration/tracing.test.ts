@@ -101,6 +101,27 @@ describe('tracing: spans from both sidecars, exported over OTLP/HTTP', () => {
     assert.equal(server.status.code, 1);
   });
 
+  it('continues a trace from a caller that speaks Zipkin B3, and answers it in B3 as well', async () => {
+    const r = await get(upstreamPort, '/reviews/b3', { 'x-b3-traceid': 'a3ce929d0e0e4736', 'x-b3-spanid': '00f067aa0ba902b8', 'x-b3-sampled': '1' });
+    const traceId = '0000000000000000a3ce929d0e0e4736'; // a 64-bit B3 id, widened
+    await waitFor('both spans at the collector', () => spansOf(traceId).length === 2, 5000);
+    const client = spansOf(traceId).find((s) => s.service === 'productpage')!.span;
+    const server = spansOf(traceId).find((s) => s.service === 'reviews')!.span;
+    assert.equal(client.parentSpanId, '00f067aa0ba902b8', "the caller's B3 span is the parent");
+    const seen = r.json().headers;
+    assert.equal(seen['x-b3-traceid'], traceId);
+    assert.equal(seen['x-b3-spanid'], server.spanId, 'the application sees the server span in B3');
+    assert.equal(seen['x-b3-parentspanid'], client.spanId);
+    assert.equal(seen['x-b3-sampled'], '1');
+    assert.equal(seen.traceparent, `00-${traceId}-${server.spanId}-01`, 'and in W3C form');
+
+    const before = received.length;
+    const off = await get(upstreamPort, '/reviews/b3-off', { b3: 'a3ce929d0e0e4737-00f067aa0ba902b9-0' });
+    assert.equal(off.json().headers.b3, 'a3ce929d0e0e4737-00f067aa0ba902b9-0', 'an unsampled B3 context is passed on untouched');
+    await new Promise((res) => setTimeout(res, 1500));
+    assert.equal(received.length, before, 'no spans for it');
+  });
+
   it('starts a trace when the caller sends none, and leaves an unsampled one alone', async () => {
     const fresh = await get(upstreamPort, '/reviews/2');
     const header = fresh.json().headers.traceparent as string;
