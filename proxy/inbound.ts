@@ -6,6 +6,10 @@ import { createServer as createHttpServer, type IncomingMessage, type OutgoingHt
 import type { Duplex } from 'node:stream';
 import type { Pool } from 'undici';
 import { undici } from './undici-lazy.js';
+import { constants as h2constants, type ClientHttp2Stream, type IncomingHttpHeaders as IncomingHttpHeaders2, type IncomingHttpStatusHeader, type ServerHttp2Stream } from 'node:http2';
+import { H2Server, isH2Preface } from './h2/server.js';
+import { H2Sessions } from './h2/sessions.js';
+import { forwardBody, grpcCodeFor, isGrpc, localAnswer, nextHopHeaders, relayAnswer, responseHeaders, streamRequest } from './h2/streams.js';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { authorize } from '../core/policy/authz.js';
@@ -63,6 +67,10 @@ export class InboundListener {
   private readonly appSockets = new SocketPool();
   private readonly appLimits: PoolLimits = { maxConnections: 1024, maxRequestsPerConnection: 0, idleTimeoutMs: 60_000, connectTimeoutMs: 10_000 };
   private readonly appConnector: Connector;
+  /** HTTP/2 and gRPC from peers: one server for mTLS (ALPN h2) and cleartext (PERMISSIVE) sessions. */
+  private readonly h2: H2Server;
+  /** The h2c session to an application whose port speaks http2 or grpc. */
+  private readonly appH2 = new H2Sessions();
   private open = 0;
   private readonly upgraded = new Set<Duplex>();
 
@@ -72,11 +80,13 @@ export class InboundListener {
     this.http.on('clientError', answerClientError);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     this.appConnector = () => ({ socket: connectPlain(deps.appHost, deps.appPort), ready: 'connect' });
+    this.h2 = new H2Server((stream, headers) => this.stream(stream, headers), (session) => deps.log?.({ direction: 'inbound', refused: 'HTTP/2 rapid reset: connection closed', peer: session.socket?.remoteAddress }), deps.idleTimeoutMs);
     this.relayer = deps.http1Relay !== false ? new Http1Relay((rr) => this.relay(rr), (s) => this.http.emit('connection', s), relayLimits(deps)) : undefined;
     const id = deps.identity();
-    this.tls = createTlsServer({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['http/1.1', MESH_TCP_ALPN], minVersion: 'TLSv1.2' });
+    this.tls = createTlsServer({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1', MESH_TCP_ALPN], minVersion: 'TLSv1.2' });
     this.tls.on('secureConnection', (s: TLSSocket) => {
       if (s.alpnProtocol === MESH_TCP_ALPN || this.appIsTcp()) this.tcp(s, peerIdentity(s));
+      else if (s.alpnProtocol === 'h2') this.h2.accept(s);
       else this.toHttp(s);
     });
     // A peer without a valid mesh certificate, or plaintext under STRICT: the handshake fails and the connection ends.
@@ -106,6 +116,7 @@ export class InboundListener {
     this.net.close();
     this.http.closeIdleConnections();
     this.relayer?.drain();
+    this.h2.drain();
   }
 
   close(): void {
@@ -113,6 +124,8 @@ export class InboundListener {
     this.http.closeAllConnections();
     for (const s of this.upgraded) s.destroy();
     this.relayer?.close();
+    this.h2.close();
+    this.appH2.close();
     this.appSockets.close();
     void this.app?.destroy().catch(() => undefined);
   }
@@ -133,6 +146,7 @@ export class InboundListener {
       socket.unshift(first);
       const port = this.deps.config()?.snapshot.inbound.ports[0];
       if (first[0] === 0x16) this.tls.emit('connection', socket);
+      else if (port?.mtlsMode !== 'STRICT' && isH2Preface(first)) this.h2.accept(socket);
       else if (port?.mtlsMode === 'STRICT') {
         // STRICT: plaintext is refused before any byte reaches the application.
         socket.destroy();
@@ -243,6 +257,73 @@ export class InboundListener {
       if (reused && attempt === 0 && !outcome.timedOut) continue;
       return local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
     }
+  }
+
+  /** HTTP/2 and gRPC streams: the same decisions, then to the application over h2c or HTTP/1.1. */
+  private stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders2): void {
+    const started = performance.now();
+    const cfg = this.deps.config();
+    const me = cfg?.snapshot.proxy;
+    const socket = stream.session?.socket as TLSSocket | undefined;
+    const peer = socket?.encrypted ? peerIdentity(socket) : undefined;
+    const req = streamRequest(stream, headers);
+    const grpc = isGrpc(headers);
+    const labels = inboundLabels(cfg, peer);
+    labels.request_protocol = grpc ? 'grpc' : 'http';
+    let span: ActiveSpan | undefined;
+    const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => this.record(req, labels, started, span, peer, status, flags, resBytes, extra);
+    const local = (status: number, flags: string, text: string, extra?: Record<string, unknown>) => {
+      localAnswer(stream, grpc, status, flags, text);
+      if (grpc) labels.grpc_response_status = String(grpcCodeFor(status));
+      finish(grpc ? 200 : status, flags, Buffer.byteLength(text), extra);
+    };
+    const verdict = this.admit(req, peer);
+    if (verdict.kind === 'close') return void stream.close(h2constants.NGHTTP2_REFUSED_STREAM);
+    if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
+    if (cfg?.rateLimit && !cfg.rateLimit.take(performance.now())) return local(429, 'RL', 'local_rate_limited\n', { policy: cfg.snapshot.inbound.rateLimit?.policy });
+    span = this.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, verdict.headers);
+    const method = req.method ?? 'GET';
+    const protocol = cfg?.snapshot.inbound.ports[0]?.protocol;
+    if (protocol === 'http2' || protocol === 'grpc') {
+      const host = this.deps.appHost.includes(':') ? `[${this.deps.appHost}]` : this.deps.appHost;
+      let up: ClientHttp2Stream;
+      const cancel = new AbortController();
+      try {
+        up = this.appH2.get('app', `http://${host}:${this.deps.appPort}`).request(nextHopHeaders(method, verdict.forwardPath, verdict.headers, headers.te), { signal: cancel.signal });
+      } catch (err) {
+        return local(503, 'UF', `the application did not answer: ${(err as Error).message}\n`);
+      }
+      let responded = false;
+      forwardBody(stream, up, cancel);
+      up.once('response', (head) => {
+        responded = true;
+        void relayAnswer(stream, up, cancel, head, () => undefined).then((r) => {
+          labels.grpc_response_status = r.grpcStatus;
+          finish(r.status, r.broken ? 'UPE' : '-', r.bytes);
+        });
+      });
+      up.once('error', (err: Error) => {
+        if (!responded) local(503, 'UF', `the application did not answer: ${err.message}\n`);
+      });
+      return;
+    }
+    // An HTTP/1.1 application behind an HTTP/2 caller: the stream becomes one request.
+    const { host: _host, ...rest } = verdict.headers;
+    this.appPool()
+      .request({ method: method as 'GET', path: verdict.forwardPath, headers: { ...rest, host: String(req.headers.host ?? '') } as Record<string, string>, body: method === 'GET' || method === 'HEAD' ? null : stream })
+      .then((res) => {
+        if (stream.destroyed) return void res.body.dump();
+        stream.respond({ ':status': res.statusCode, ...responseHeaders(res.headers as IncomingHttpHeaders2 & IncomingHttpStatusHeader) });
+        let bytes = 0;
+        res.body.on('data', (c: Buffer) => (bytes += c.length));
+        res.body.pipe(stream);
+        res.body.once('end', () => finish(res.statusCode, '-', bytes));
+        res.body.once('error', () => {
+          stream.close(h2constants.NGHTTP2_INTERNAL_ERROR);
+          finish(res.statusCode, 'UPE', bytes);
+        });
+      })
+      .catch((err: Error) => local(503, 'UF', `the application did not answer: ${err.message}\n`));
   }
 
   private record(req: RequestView, labels: IstioLabels, started: number, span: ActiveSpan | undefined, peer: string | undefined, status: number, flags: string, resBytes: number, extra: Record<string, unknown> = {}): void {

@@ -21,6 +21,8 @@ import { Tracer } from './tracer.js';
 import { Http1Relay } from './relay/downstream.js';
 import { relayLimits } from './relay/limits.js';
 import { relayOutbound } from './outbound-relay.js';
+import { H2Server, isH2Preface } from './h2/server.js';
+import { handleOutboundStream } from './h2/outbound-h2.js';
 
 export interface SidecarOptions {
   controller: string;
@@ -67,7 +69,7 @@ export class Sidecar {
   private readonly upgraded = new Set<Duplex>();
   private config: RuntimeConfig | undefined;
   private inbound: InboundListener | undefined;
-  private readonly outboundServers: { net: NetServer; http: Server; relay?: Http1Relay }[] = [];
+  private readonly outboundServers: { net: NetServer; http: Server; relay?: Http1Relay; h2: H2Server }[] = [];
   private admin: Server | undefined;
   private readonly tracer: Tracer | undefined;
   private draining = false;
@@ -145,6 +147,7 @@ export class Sidecar {
       s.net.close();
       s.http.closeIdleConnections();
       s.relay?.drain();
+      s.h2.drain();
     }
   }
 
@@ -171,6 +174,7 @@ export class Sidecar {
     this.inbound?.close();
     for (const s of this.outboundServers) {
       s.relay?.close();
+      s.h2.close();
       s.http.closeAllConnections();
     }
     for (const s of this.upgraded) s.destroy();
@@ -204,13 +208,26 @@ export class Sidecar {
     http.on('clientError', answerClientError);
     http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleOutboundUpgrade(deps, req, socket, head, service));
     const relay = this.options.http1Relay !== false ? new Http1Relay((rr) => relayOutbound(deps, rr, service), (s) => http.emit('connection', s), relayLimits(this.options)) : undefined;
+    const h2 = new H2Server((stream, headers) => handleOutboundStream(deps, stream, headers, service), (session) => this.log.warn({ peer: session.socket?.remoteAddress }, 'HTTP/2 client reset most of its streams (rapid reset): connection closed'), this.options.idleTimeoutMs);
     const net = createNetServer((socket) => {
       socket.setNoDelay(true);
-      if (service && isTcpService(this.config?.byName.get(service))) handleOutboundTcp(deps, socket, service);
-      else if (relay) relay.accept(socket);
-      else http.emit('connection', socket);
+      if (service && isTcpService(this.config?.byName.get(service))) return handleOutboundTcp(deps, socket, service);
+      // HTTP/2 with prior knowledge (gRPC, h2c) or HTTP/1.1, told apart by the first bytes; a
+      // client that sends none is closed after the idle timeout.
+      socket.setTimeout(this.options.idleTimeoutMs, () => socket.destroy());
+      socket.once('data', (first: Buffer) => {
+        socket.setTimeout(0);
+        socket.removeAllListeners('timeout');
+        if (isH2Preface(first) || (!relay && first.length > 0)) {
+          socket.pause();
+          socket.unshift(first);
+          if (isH2Preface(first)) h2.accept(socket);
+          else http.emit('connection', socket);
+          process.nextTick(() => socket.resume());
+        } else relay!.accept(socket, first);
+      });
     });
-    this.outboundServers.push({ net, http, relay });
+    this.outboundServers.push({ net, http, relay, h2 });
     return new Promise((resolve, reject) => {
       net.once('error', reject);
       net.listen(port, this.options.bindHost, () => resolve((net.address() as { port: number }).port));

@@ -10,6 +10,8 @@ import { endpointKey } from '../core/routing/balancer.js';
 import type { Cluster, Endpoint } from '../core/snapshot/types.js';
 import type { IdentityMaterial } from './identity.js';
 import { SocketPool, type PoolLimits } from './relay/socket-pool.js';
+import { H2Sessions } from './h2/sessions.js';
+import type { ClientHttp2Session } from 'node:http2';
 
 export interface Target {
   pool: Pool;
@@ -21,10 +23,13 @@ export class UpstreamPool {
   private identity: IdentityMaterial | undefined;
   /** Kept-alive connections for the HTTP/1.1 relay. */
   private readonly sockets = new SocketPool();
+  /** HTTP/2 sessions, one per endpoint, for streams from h2c and gRPC clients. */
+  private readonly h2 = new H2Sessions();
 
   setIdentity(identity: IdentityMaterial): void {
     this.identity = identity;
     this.sockets.retire();
+    this.h2.retire();
     const old = this.pools;
     this.pools = new Map();
     for (const p of old.values()) void p.close().catch(() => undefined);
@@ -90,8 +95,17 @@ export class UpstreamPool {
     this.sockets.release(socket, reusable, limits(cluster));
   }
 
+  /** The HTTP/2 session to an endpoint: over mTLS (ALPN h2) to its sidecar, or h2c where there is none. */
+  h2Session(cluster: Cluster, e: Endpoint): ClientHttp2Session {
+    const mtls = useMtls(cluster, e);
+    const host = e.address.includes(':') ? `[${e.address}]` : e.address;
+    const key = `${mtls ? 'tls' : 'tcp'}|${endpointKey(e)}|${cluster.tls.subjectAltNames.join(',')}`;
+    return mtls ? this.h2.get(key, `https://${host}:${e.sidecarPort ?? e.port}`, () => this.connectRaw(cluster, e, ['h2'])) : this.h2.get(key, `http://${host}:${e.port}`);
+  }
+
   async close(): Promise<void> {
     this.sockets.close();
+    this.h2.close();
     await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => undefined)));
     this.pools.clear();
   }

@@ -1,0 +1,38 @@
+// HTTP/2 client sessions, one per destination, shared by every stream to it: over mTLS with ALPN
+// `h2` to an endpoint's sidecar (verifying its SPIFFE ID), or cleartext (h2c) to the local
+// application or an endpoint outside the mesh. A session that closes or is told to go away is
+// dropped and the next stream opens a new one.
+import { connect, type ClientHttp2Session, type SecureClientSessionOptions } from 'node:http2';
+import type { Duplex } from 'node:stream';
+
+export class H2Sessions {
+  private sessions = new Map<string, ClientHttp2Session>();
+
+  /** `connectSocket` opens the transport (a TLS socket with ALPN h2); absent: h2c to the authority. */
+  get(key: string, authority: string, connectSocket?: () => Duplex): ClientHttp2Session {
+    const current = this.sessions.get(key);
+    if (current && !current.closed && !current.destroyed) return current;
+    const options: SecureClientSessionOptions = connectSocket ? { createConnection: () => connectSocket() } : {};
+    const session = connect(authority, options);
+    session.on('error', () => undefined); // each stream reports its own failure
+    const forget = () => {
+      if (this.sessions.get(key) === session) this.sessions.delete(key);
+    };
+    session.once('close', forget);
+    session.once('goaway', forget);
+    this.sessions.set(key, session);
+    return session;
+  }
+
+  /** New streams get new sessions (a renewed certificate); open streams finish on the old ones. */
+  retire(): void {
+    const old = this.sessions;
+    this.sessions = new Map();
+    for (const s of old.values()) s.close();
+  }
+
+  close(): void {
+    for (const s of this.sessions.values()) s.destroy();
+    this.sessions.clear();
+  }
+}

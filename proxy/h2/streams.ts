@@ -1,0 +1,141 @@
+// What both HTTP/2 handlers share: a request view over a stream's headers, header maps for the
+// next hop, relaying an upstream stream's answer (headers, body, trailers) to the client's
+// stream, and the gRPC facts telemetry wants.
+import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { RequestView } from '../outbound-route.js';
+
+/** Headers HTTP/2 forbids (RFC 9113 8.2.2), besides pseudo-headers, which are rebuilt per hop. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
+
+export function streamRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): RequestView {
+  const plain: IncomingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) if (k[0] !== ':') plain[k] = v;
+  plain.host = String(headers[':authority'] ?? headers.host ?? '');
+  return { method: String(headers[':method'] ?? 'GET'), url: String(headers[':path'] ?? '/'), headers: plain, socket: stream.session?.socket ?? {} };
+}
+
+export function isGrpc(headers: IncomingHttpHeaders): boolean {
+  return String(headers['content-type'] ?? '').startsWith('application/grpc');
+}
+
+/**
+ * Request headers for the next hop: pseudo-headers from method, path and authority. `te` is
+ * hop-by-hop and dropped by the header filters, but its one HTTP/2 value, `trailers` (which
+ * gRPC sends and some gRPC servers require), is passed on from the caller's `te`.
+ */
+export function nextHopHeaders(method: string, path: string, headers: OutgoingHttpHeaders, callerTe?: string | string[]): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ':method': method, ':path': path, ':scheme': 'http', ':authority': String(headers.host ?? '') };
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined || k[0] === ':' || k === 'te' || CONNECTION_SPECIFIC.has(k)) continue;
+    out[k] = v;
+  }
+  if (callerTe === 'trailers') out.te = 'trailers';
+  return out;
+}
+
+/** An answer's headers without pseudo-headers and connection-specific ones. */
+export function responseHeaders(h: IncomingHttpHeaders & IncomingHttpStatusHeader): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(h)) if (k[0] !== ':' && !CONNECTION_SPECIFIC.has(k) && v !== undefined) out[k] = v;
+  return out;
+}
+
+/**
+ * The caller's request body to the next hop. A caller that cancels its stream cancels the
+ * upstream one too, with RST_STREAM CANCEL and no END_STREAM before it (which Node's
+ * stream.close() would send), so that the service never sees a cut-off request as complete.
+ * `cancel` aborts the signal the upstream stream was opened with.
+ */
+export function forwardBody(from: ServerHttp2Stream, to: ClientHttp2Stream, cancel: AbortController): void {
+  from.pipe(to, { end: false });
+  // Node ends the readable side of a stream the caller reset before it reports the reset, so
+  // the end is only passed on once the same turn of the event loop has shown it was clean.
+  from.once('end', () =>
+    setImmediate(() => {
+      if (!from.aborted && !from.rstCode && !to.destroyed) to.end();
+    }),
+  );
+  from.once('aborted', () => cancel.abort());
+}
+
+export interface RelayedStream {
+  status: number;
+  /** grpc-status from the trailers (or the headers of a trailers-only answer). */
+  grpcStatus: string;
+  bytes: number;
+  /** Reset or failed after the answer started. */
+  broken: boolean;
+}
+
+/**
+ * Passes the upstream's answer to the client: headers (edited by `edit`), body with
+ * backpressure, and trailers. Resolves when the answer is complete or broken off.
+ */
+export function relayAnswer(down: ServerHttp2Stream, up: ClientHttp2Stream, cancel: AbortController, head: IncomingHttpHeaders & IncomingHttpStatusHeader, edit: (h: OutgoingHttpHeaders) => void): Promise<RelayedStream> {
+  return new Promise((resolve) => {
+    const status = Number(head[':status']);
+    const out = responseHeaders(head);
+    edit(out);
+    let grpcStatus = typeof head['grpc-status'] === 'string' ? head['grpc-status'] : '';
+    let bytes = 0;
+    let trailers: OutgoingHttpHeaders = {};
+    let done = false;
+    const finish = (broken: boolean) => {
+      if (done) return;
+      done = true;
+      resolve({ status, grpcStatus, bytes, broken });
+    };
+    if (down.destroyed) {
+      cancel.abort();
+      return finish(true);
+    }
+    down.respond({ ':status': status, ...out }, { waitForTrailers: true });
+    down.once('wantTrailers', () => down.sendTrailers(trailers));
+    up.on('trailers', (t: IncomingHttpHeaders) => {
+      trailers = responseHeaders(t as IncomingHttpHeaders & IncomingHttpStatusHeader);
+      if (typeof t['grpc-status'] === 'string') grpcStatus = t['grpc-status'];
+    });
+    up.on('data', (c: Buffer) => {
+      bytes += c.length;
+      if (!down.write(c)) up.pause();
+    });
+    down.on('drain', () => up.resume());
+    up.once('end', () => {
+      down.end();
+      finish(false);
+    });
+    up.once('close', () => {
+      if (up.rstCode && up.rstCode !== constants.NGHTTP2_NO_ERROR && !done) {
+        down.close(constants.NGHTTP2_INTERNAL_ERROR);
+        finish(true);
+      }
+    });
+    down.once('close', () => {
+      if (!done) {
+        cancel.abort();
+        finish(true);
+      }
+    });
+  });
+}
+
+/** A local answer: plain text, or for a gRPC caller a trailers-only gRPC status, as Envoy does. */
+export function localAnswer(stream: ServerHttp2Stream, grpc: boolean, status: number, flags: string, text: string): void {
+  if (stream.destroyed || stream.headersSent) return void stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  if (grpc) {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcCodeFor(status)), 'grpc-message': encodeURIComponent(text.trim()), 'x-mesh-response-flags': flags }, { endStream: true });
+    return;
+  }
+  stream.respond({ ':status': status, 'content-type': 'text/plain', 'x-mesh-response-flags': flags });
+  stream.end(text);
+}
+
+/** HTTP status to gRPC code, as gRPC's own mapping (doc/http-grpc-status-mapping.md) has it. */
+export function grpcCodeFor(status: number): number {
+  if (status === 400) return 13;
+  if (status === 401) return 16;
+  if (status === 403) return 7;
+  if (status === 404) return 12;
+  if (status === 429 || status === 502 || status === 503 || status === 504) return 14;
+  return 2;
+}

@@ -1,0 +1,212 @@
+// HTTP/2 and gRPC through the mesh: an application that speaks h2c to its sidecar, HTTP/2 over
+// mTLS (ALPN h2) between the sidecars, and h2c or HTTP/1.1 to the application behind. Real
+// sidecars, a real controller, a gRPC-framed test service (unary calls, trailers), and a
+// client that resets streams as fast as it opens them.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { connect, constants, createServer as createH2Server, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders } from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Sidecar } from '../../proxy/sidecar.js';
+import { startApp, type TestApp } from '../helpers/apps.js';
+import { startController, type TestController } from '../helpers/controller.js';
+import { waitFor } from '../helpers/ports.js';
+
+const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
+
+/** gRPC's length-prefixed message framing. */
+const frame = (text: string) => {
+  const body = Buffer.from(text);
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(body.length, 1);
+  return Buffer.concat([head, body]);
+};
+const unframe = (b: Buffer) => b.subarray(5, 5 + b.readUInt32BE(1)).toString();
+
+interface Call {
+  headers: IncomingHttpHeaders;
+  trailers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+function call(session: ClientHttp2Session, authority: string, path: string, message?: string): Promise<Call> {
+  return new Promise((resolve, reject) => {
+    const grpc = message !== undefined;
+    const s = session.request({ ':method': grpc ? 'POST' : 'GET', ':path': path, ':authority': authority, ...(grpc ? { 'content-type': 'application/grpc', te: 'trailers' } : {}) });
+    let headers: IncomingHttpHeaders = {};
+    let trailers: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    s.on('response', (h) => (headers = h));
+    s.on('trailers', (t) => (trailers = t));
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('end', () => resolve({ headers, trailers, body: Buffer.concat(chunks) }));
+    s.on('error', reject);
+    s.end(grpc ? frame(message) : undefined);
+  });
+}
+
+describe('HTTP/2 and gRPC', () => {
+  let c: TestController;
+  let greeter: Http2Server;
+  let web: TestApp;
+  let client: Sidecar;
+  const sidecars: Sidecar[] = [];
+  let greeterStreams = 0;
+  /** Requests that arrived complete but without a whole gRPC message: cut-off requests. */
+  let truncated = 0;
+  let greeterAborted = 0;
+  let lastSeen: IncomingHttpHeaders = {};
+
+  before(async () => {
+    c = await startController();
+    greeter = createH2Server();
+    greeter.on('stream', (stream, headers) => {
+      greeterStreams++;
+      lastSeen = headers;
+      const chunks: Buffer[] = [];
+      stream.on('aborted', () => greeterAborted++);
+      stream.on('data', (d: Buffer) => chunks.push(d));
+      stream.on('end', () => {
+        if (stream.destroyed) return; // reset by the caller
+        const body = Buffer.concat(chunks);
+        if (body.length < 5 || body.length < 5 + body.readUInt32BE(1)) {
+          truncated++;
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '13' }, { endStream: true });
+          return;
+        }
+        if (headers[':path'] === '/greeter.Greeter/Missing') {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'no such greeting' }, { endStream: true });
+          return;
+        }
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'x-served-by': 'greeter' }));
+        stream.end(frame(`hello ${unframe(body)}`));
+      });
+    });
+    await new Promise<void>((r) => greeter.listen(0, '127.0.0.1', r));
+    const greeterPort = (greeter.address() as { port: number }).port;
+    web = await startApp('web');
+
+    const start = async (service: string, appPort: number, upstreams: { port: number; service: string }[]) => {
+      const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
+      const s = new Sidecar({ controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: `${service}-1`, trustDomain: 'cluster.local', dataDir: mkdtempSync(join(tmpdir(), `mesh-h2-${service}-`)), appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 500, telemetryIntervalMs: 60_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 }, silent);
+      await s.start();
+      sidecars.push(s);
+      return s;
+    };
+    const g = await start('greeter', greeterPort, []);
+    await c.call('POST', '/v1/catalog/instances', { id: 'greeter-1', service: 'greeter', address: '127.0.0.1', port: greeterPort, protocol: 'grpc', labels: { version: 'v1' }, sidecar: { inboundPort: g.ports.inbound } });
+    const w = await start('web', web.port, []);
+    await c.call('POST', '/v1/catalog/instances', { id: 'web-1', service: 'web', address: '127.0.0.1', port: web.port, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: w.ports.inbound } });
+    await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: 'STRICT' } } });
+    client = await start('frontend', 1, [{ port: 0, service: 'greeter' }, { port: 0, service: 'web' }]);
+    const endpoints = (name: string) => client.snapshot?.outbound.services.find((s) => s.name === name)?.clusters[0].endpoints.length ?? 0;
+    await waitFor('the frontend to learn both services', () => endpoints('greeter') === 1 && endpoints('web') === 1, 5000);
+    await waitFor('STRICT everywhere', () => sidecars.slice(0, 2).every((s) => s.snapshot?.inbound.ports[0]?.mtlsMode === 'STRICT'), 5000);
+  });
+
+  after(async () => {
+    for (const s of sidecars) await s.close();
+    await new Promise((r) => greeter.close(r));
+    await web.close();
+    await c?.close();
+  });
+
+  const session = (service: string) => connect(`http://127.0.0.1:${client.ports.upstreams[service]}`);
+
+  it('carries a gRPC call from an h2c client over mTLS to an h2c service, trailers and all', async () => {
+    const s = session('greeter');
+    try {
+      const r = await call(s, 'greeter', '/greeter.Greeter/SayHello', 'mesh');
+      assert.equal(r.headers[':status'], 200);
+      assert.equal(unframe(r.body), 'hello mesh');
+      assert.equal(r.trailers['grpc-status'], '0');
+      assert.equal(r.trailers['x-served-by'], 'greeter', 'trailers pass through both sidecars');
+      assert.equal(lastSeen['x-forwarded-client-cert'], 'By=spiffe://cluster.local/ns/default/sa/greeter;URI=spiffe://cluster.local/ns/default/sa/frontend', 'the server sidecar verified the caller over mTLS');
+      assert.equal(lastSeen.te, 'trailers', "gRPC's te: trailers reaches the service");
+    } finally {
+      s.close();
+    }
+  });
+
+  it('reports gRPC status and protocol in the Istio metrics', async () => {
+    const s = session('greeter');
+    try {
+      const r = await call(s, 'greeter', '/greeter.Greeter/Missing', 'nobody');
+      assert.equal(r.headers['grpc-status'], '5', 'a trailers-only answer keeps its status');
+    } finally {
+      s.close();
+    }
+    const text = client.metricsText();
+    assert.match(text, /istio_requests_total\{reporter="source"[^}]*destination_service_name="greeter"[^}]*request_protocol="grpc",response_code="200",grpc_response_status="5"[^}]*\} 1/);
+  });
+
+  it('authorizes HTTP/2 streams like any request, and answers a gRPC caller in gRPC', async () => {
+    await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'no-secrets', namespace: 'default' }, spec: { selector: { matchLabels: { app: 'greeter' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/greeter.Greeter/Secret'] } }] }] } });
+    const g = sidecars[0];
+    await waitFor('the policy at the greeter sidecar', () => (g.snapshot?.inbound.authorization.deny.length ?? 0) > 0, 5000);
+    const s = session('greeter');
+    try {
+      const denied = await call(s, 'greeter', '/greeter.Greeter/Secret', 'x');
+      assert.equal(denied.headers['grpc-status'], '7', 'PERMISSION_DENIED');
+      assert.equal(denied.headers['x-mesh-response-flags'], 'RBAC');
+      const allowed = await call(s, 'greeter', '/greeter.Greeter/SayHello', 'again');
+      assert.equal(unframe(allowed.body), 'hello again');
+    } finally {
+      s.close();
+    }
+  });
+
+  it('carries HTTP/2 from the application to a service that speaks HTTP/1.1', async () => {
+    const s = session('web');
+    try {
+      const r = await call(s, 'web', '/pages/1');
+      assert.equal(r.headers[':status'], 200);
+      const seen = JSON.parse(r.body.toString());
+      assert.equal(seen.app, 'web');
+      assert.equal(seen.path, '/pages/1');
+      assert.match(seen.xfcc, /URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/frontend$/);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('cancels the upstream stream when the caller cancels mid-upload: the service never sees a cut-off request as complete', async () => {
+    const before = { truncated, aborted: greeterAborted, streams: greeterStreams };
+    const s = session('greeter');
+    try {
+      const r = s.request({ ':method': 'POST', ':path': '/greeter.Greeter/SayHello', ':authority': 'greeter', 'content-type': 'application/grpc', te: 'trailers' });
+      r.on('error', () => undefined);
+      r.write(frame('only half of this message').subarray(0, 12));
+      await waitFor('the stream at the service', () => greeterStreams > before.streams, 5000);
+      r.close(constants.NGHTTP2_CANCEL);
+      await waitFor('the cancellation at the service', () => greeterAborted > before.aborted, 5000);
+      assert.equal(truncated, before.truncated, 'no cut-off request was handled as complete');
+    } finally {
+      s.close();
+    }
+  });
+
+  it('cuts off a client that resets its streams as fast as it opens them (rapid reset)', async () => {
+    const before = greeterStreams;
+    const s = session('greeter');
+    const goaway = new Promise<number>((resolve) => {
+      s.on('goaway', (code: number) => resolve(code));
+      s.on('close', () => resolve(-1));
+    });
+    s.on('error', () => undefined);
+    for (let i = 0; i < 500 && !s.closed && !s.destroyed; i++) {
+      const r = s.request({ ':method': 'POST', ':path': '/greeter.Greeter/SayHello', ':authority': 'greeter', 'content-type': 'application/grpc' });
+      r.on('error', () => undefined);
+      r.close(constants.NGHTTP2_CANCEL);
+      if (i % 50 === 49) await new Promise((res) => setImmediate(res));
+    }
+    const code = await Promise.race([goaway, new Promise<number>((r) => setTimeout(() => r(-2), 3000))]);
+    s.destroy();
+    assert.equal(code, constants.NGHTTP2_ENHANCE_YOUR_CALM, 'the sidecar sent GOAWAY ENHANCE_YOUR_CALM');
+    assert.ok(greeterStreams - before < 500, `the service saw ${greeterStreams - before} of 500 cancelled streams`);
+
+  });
+});
