@@ -6,11 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { endpointKey } from '../core/routing/balancer.js';
-import { pickWeighted } from '../core/routing/match.js';
 import { applyHeaderOps } from '../core/http1/header-ops.js';
 import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
 import type { OutboundDeps } from './outbound.js';
-import { attempts, hashKey, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type AttemptOutcome, type FinishedRequest, type RequestView } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type AttemptOutcome, type FinishedRequest, type RequestView } from './outbound-route.js';
 import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
 import { exchange } from './relay/exchange.js';
 
@@ -36,15 +35,9 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
   if (!head.headers['x-request-id']) head.headers['x-request-id'] = randomUUID();
   f.span = deps.tracer?.begin('client', `${authority}/*`, head.headers, head.headers);
 
-  const dest = pickWeighted(action.destinations, random() * 100)!;
-  const entry = cfg.clusters.get(dest.cluster);
-  if (!entry) return local(503, 'NR', `no cluster ${dest.cluster} (is the subset defined in a DestinationRule?)\n`);
-  f.labels.destination_service_name = entry.cluster.service;
-  if (!entry.balancer.admit(entry.cluster.connectionPool)) {
-    // Overflow answers at once and does not count toward outlier ejection.
-    deps.metrics.overflows.inc({ cluster: dest.cluster });
-    return local(503, 'UO', 'upstream connect error or disconnect/reset before headers. reset reason: overflow\n');
-  }
+  const chosen = chooseCluster(deps, cfg, action.destinations, f.labels, random);
+  if ('status' in chosen) return local(chosen.status, chosen.flags, chosen.body);
+  const { dest, entry } = chosen;
 
   // The client's Content-Length (if any) is passed on: the body is forwarded exactly as it came.
   const { method, path, headers } = upstreamRequest(route, dest, req, url, service, undefined);

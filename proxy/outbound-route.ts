@@ -3,7 +3,7 @@
 // retry loop over endpoints. Only the way bytes reach the upstream differs between the paths.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { endpointKey } from '../core/routing/balancer.js';
-import { selectRoute, type RequestFacts } from '../core/routing/match.js';
+import { pickWeighted, selectRoute, type RequestFacts } from '../core/routing/match.js';
 import { applyHeaderOps } from '../core/http1/header-ops.js';
 import type { CompiledHttpRoute, Endpoint, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
 import { forwardableHeaders } from './http-util.js';
@@ -96,6 +96,23 @@ export function upstreamRequest(route: CompiledHttpRoute, dest: WeightedCluster,
   applyHeaderOps(headers, dest.headers?.request);
   if (bodyLength !== undefined) headers['content-length'] = String(bodyLength);
   return { method: req.method ?? 'GET', path, headers };
+}
+
+/**
+ * The weighted destination of a route and its cluster, admitted by the connection-pool limits;
+ * or the local answer: 503 NR (no such subset) or 503 UO (overflow, answered at once and not
+ * counted toward outlier ejection).
+ */
+export function chooseCluster(deps: OutboundDeps, cfg: RuntimeConfig, destinations: WeightedCluster[], labels: IstioLabels, random: () => number): { dest: WeightedCluster; entry: ClusterEntry } | { status: number; flags: string; body: string } {
+  const dest = pickWeighted(destinations, random() * 100)!;
+  const entry = cfg.clusters.get(dest.cluster);
+  if (!entry) return { status: 503, flags: 'NR', body: `no cluster ${dest.cluster} (is the subset defined in a DestinationRule?)\n` };
+  labels.destination_service_name = entry.cluster.service;
+  if (!entry.balancer.admit(entry.cluster.connectionPool)) {
+    deps.metrics.overflows.inc({ cluster: dest.cluster });
+    return { status: 503, flags: 'UO', body: 'upstream connect error or disconnect/reset before headers. reset reason: overflow\n' };
+  }
+  return { dest, entry };
 }
 
 /** What one attempt at an endpoint came to, whichever path made it. */

@@ -12,7 +12,7 @@ import { applyHeaderOps } from '../core/http1/header-ops.js';
 import type { OutboundService } from '../core/snapshot/types.js';
 import type { ProxyMetrics } from './metrics.js';
 import { callUpstream } from './upstream-call.js';
-import { attempts, hashKey, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from './outbound-route.js';
 import { refuseUpgrade, requestHead, splice } from './upgrade.js';
 import { forwardableHeaders } from './http-util.js';
 import type { RuntimeConfig } from './runtime-config.js';
@@ -74,15 +74,9 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
   if (abort && random() * 100 < abort.percent) return void local(abort.status, 'FI', 'fault filter abort\n');
   const delay = route.fault?.delay && random() * 100 < route.fault.delay.percent ? route.fault.delay.delayMs : 0;
 
-  const dest = pickWeighted(action.destinations, random() * 100)!;
-  const entry = cfg.clusters.get(dest.cluster);
-  if (!entry) return void local(503, 'NR', `no cluster ${dest.cluster} (is the subset defined in a DestinationRule?)\n`);
-  f.labels.destination_service_name = entry.cluster.service;
-  if (!entry.balancer.admit(entry.cluster.connectionPool)) {
-    // Overflow answers at once and does not count toward outlier ejection.
-    deps.metrics.overflows.inc({ cluster: dest.cluster });
-    return void local(503, 'UO', 'upstream connect error or disconnect/reset before headers. reset reason: overflow\n');
-  }
+  const chosen = chooseCluster(deps, cfg, action.destinations, f.labels, random);
+  if ('status' in chosen) return void local(chosen.status, chosen.flags, chosen.body);
+  const { dest, entry } = chosen;
 
   void readBody(req).then(async (body) => {
     if (body === ABORTED) return finish(0, 'DC', 0); // downstream connection closed mid-request

@@ -6,10 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader, ServerHttp2Stream } from 'node:http2';
 import { endpointKey } from '../../core/routing/balancer.js';
-import { pickWeighted } from '../../core/routing/match.js';
 import { applyHeaderOps } from '../../core/http1/header-ops.js';
 import type { OutboundDeps } from '../outbound.js';
-import { hashKey, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from '../outbound-route.js';
+import { chooseCluster, hashKey, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from '../outbound-route.js';
 import { forwardBody, isGrpc, localAnswer, nextHopHeaders, relayAnswer, streamRequest } from './streams.js';
 
 export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, fixedService?: string): void {
@@ -39,14 +38,9 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
   if (abort && random() * 100 < abort.percent) return local(abort.status, 'FI', 'fault filter abort\n');
   const delay = route.fault?.delay && random() * 100 < route.fault.delay.percent ? route.fault.delay.delayMs : 0;
 
-  const dest = pickWeighted(action.destinations, random() * 100)!;
-  const entry = cfg.clusters.get(dest.cluster);
-  if (!entry) return local(503, 'NR', `no cluster ${dest.cluster} (is the subset defined in a DestinationRule?)\n`);
-  f.labels.destination_service_name = entry.cluster.service;
-  if (!entry.balancer.admit(entry.cluster.connectionPool)) {
-    deps.metrics.overflows.inc({ cluster: dest.cluster });
-    return local(503, 'UO', 'upstream connect error or disconnect/reset before headers. reset reason: overflow\n');
-  }
+  const chosen = chooseCluster(deps, cfg, action.destinations, f.labels, random);
+  if ('status' in chosen) return local(chosen.status, chosen.flags, chosen.body);
+  const { dest, entry } = chosen;
   const endpoint = entry.balancer.pick({ now: Date.now(), random, hashKey: hashKey(entry.cluster.lb, req) });
   if (!endpoint) return local(503, 'UH', 'no healthy upstream\n');
   labelEndpoint(f.labels, entry, endpoint);
