@@ -66,4 +66,5 @@ PIN
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bullseye consul
 fi
 
-consul version | head -1
+# sed reads all of it: `head -1` could close the pipe early, and pipefail would fail the run (SIGPIPE, 141).
+consul version | sed -n 1p
