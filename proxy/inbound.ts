@@ -26,7 +26,7 @@ import { answerClientError, clientLimits, forwardableHeaders, trackConnections }
 import type { ActiveSpan, Tracer } from './tracer.js';
 import { STATUS_CODES } from 'node:http';
 import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
-import type { RequestView } from './outbound-route.js';
+import { splitTarget, type RequestView } from './outbound-route.js';
 import { Http1Relay, type RelayRequest, type RelayVerdict } from './relay/downstream.js';
 import { exchange } from './relay/exchange.js';
 import { SocketPool, type Connector, type PoolLimits } from './relay/socket-pool.js';
@@ -188,7 +188,8 @@ export class InboundListener {
     if (verdict.kind === 'close') return void req.socket.destroy();
     if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
     // Local rate limit (after authentication and authorization, as Envoy's filter chain has it).
-    if (cfg?.rateLimit && !cfg.rateLimit.take(performance.now())) return local(429, 'RL', 'local_rate_limited\n', { policy: cfg.snapshot.inbound.rateLimit?.policy });
+    const limited = this.rateLimited(req, verdict.forwardPath);
+    if (limited) return local(429, 'RL', 'local_rate_limited\n', { policy: limited });
     const { forwardPath, headers } = verdict;
     // The server span; the application sees it as the parent in `traceparent`.
     span = this.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, headers);
@@ -224,7 +225,8 @@ export class InboundListener {
       return 'close';
     }
     if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
-    if (cfg?.rateLimit && !cfg.rateLimit.take(performance.now())) return local(429, 'RL', 'local_rate_limited\n', { policy: cfg.snapshot.inbound.rateLimit?.policy });
+    const limited = this.rateLimited(req, verdict.forwardPath);
+    if (limited) return local(429, 'RL', 'local_rate_limited\n', { policy: limited });
     const { forwardPath, headers } = verdict;
     span = this.deps.tracer?.begin('server', `${head.headers.host ?? me?.service ?? ''}/*`, head.headers, headers);
     const request = { head: requestHeadText(head.method, forwardPath, headers), body, isHead: head.method === 'HEAD', timeoutMs: Infinity };
@@ -280,7 +282,8 @@ export class InboundListener {
     const verdict = this.admit(req, peer);
     if (verdict.kind === 'close') return void stream.close(h2constants.NGHTTP2_REFUSED_STREAM);
     if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
-    if (cfg?.rateLimit && !cfg.rateLimit.take(performance.now())) return local(429, 'RL', 'local_rate_limited\n', { policy: cfg.snapshot.inbound.rateLimit?.policy });
+    const limited = this.rateLimited(req, verdict.forwardPath);
+    if (limited) return local(429, 'RL', 'local_rate_limited\n', { policy: limited });
     span = this.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, verdict.headers);
     const method = req.method ?? 'GET';
     const protocol = cfg?.snapshot.inbound.ports[0]?.protocol;
@@ -324,6 +327,18 @@ export class InboundListener {
         });
       })
       .catch((err: Error) => local(503, 'UF', `the application did not answer: ${err.message}\n`));
+  }
+
+  /**
+   * The LocalRateLimit decision for a request that passed authorization, on the normalised path
+   * (as authorization decides), so that `//x` or `/%78` cannot slip past a limit on `/x`.
+   */
+  private rateLimited(req: RequestView, normalisedTarget: string): string | undefined {
+    const cfg = this.deps.config();
+    if (!cfg?.snapshot.inbound.rateLimit) return undefined;
+    const url = splitTarget(normalisedTarget);
+    const authority = String(req.headers.host ?? '');
+    return cfg.rateLimited({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, authority, scheme: 'http', port: this.deps.appPort }, performance.now());
   }
 
   private record(req: RequestView, labels: IstioLabels, started: number, span: ActiveSpan | undefined, peer: string | undefined, status: number, flags: string, resBytes: number, extra: Record<string, unknown> = {}): void {

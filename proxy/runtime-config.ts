@@ -2,9 +2,9 @@
 // atomically. A request reads the config it started with, so a swap never changes a request in
 // flight; balancer state (active counts, ejections) carries over for endpoints that remain.
 import { ClusterBalancer } from '../core/routing/balancer.js';
-import { hostOfAuthority } from '../core/routing/match.js';
-import { TokenBucket } from '../core/routing/token-bucket.js';
-import type { Cluster, OutboundService, ProxySnapshot } from '../core/snapshot/types.js';
+import { hostOfAuthority, matchHolds, type RequestFacts } from '../core/routing/match.js';
+import { TokenBucket, type TokenBucketConfig } from '../core/routing/token-bucket.js';
+import type { Cluster, OutboundService, ProxySnapshot, RateLimitRoute } from '../core/snapshot/types.js';
 
 export interface ClusterEntry {
   cluster: Cluster;
@@ -15,16 +15,19 @@ export class RuntimeConfig {
   readonly clusters = new Map<string, ClusterEntry>();
   readonly byHost = new Map<string, OutboundService>();
   readonly byName = new Map<string, OutboundService>();
-  /** Inbound LocalRateLimit; the bucket carries over a snapshot swap when its settings stay. */
-  readonly rateLimit: TokenBucket | undefined;
+  /** Inbound LocalRateLimit; buckets carry over a snapshot swap when their settings stay. */
+  private readonly rateLimit: { bucket: TokenBucket; routes: { route: RateLimitRoute; bucket: TokenBucket }[] } | undefined;
 
   constructor(
     readonly snapshot: ProxySnapshot,
     previous?: RuntimeConfig,
   ) {
     const rl = snapshot.inbound.rateLimit;
-    const prevBucket = previous?.rateLimit;
-    this.rateLimit = rl ? (prevBucket?.sameAs(rl) ? prevBucket : new TokenBucket(rl, performance.now())) : undefined;
+    const keep = (prev: TokenBucket | undefined, c: TokenBucketConfig) => (prev?.sameAs(c) ? prev : new TokenBucket(c, performance.now()));
+    this.rateLimit = rl && {
+      bucket: keep(previous?.rateLimit?.bucket, rl),
+      routes: (rl.routes ?? []).map((route) => ({ route, bucket: keep(previous?.rateLimit?.routes.find((r) => r.route.name === route.name)?.bucket, route) })),
+    };
     for (const svc of snapshot.outbound.services) {
       this.byName.set(`${svc.namespace}/${svc.name}`, svc);
       if (!this.byName.has(svc.name)) this.byName.set(svc.name, svc);
@@ -36,6 +39,19 @@ export class RuntimeConfig {
         this.clusters.set(c.name, { cluster: c, balancer: prev ?? new ClusterBalancer(c.lb, c.outlierDetection, c.endpoints) });
       }
     }
+  }
+
+  /**
+   * Takes a token for an inbound request: from the first route whose match holds, else from the
+   * workload's bucket. Returns what limited it (`policy` or `policy routes[i]`), or undefined.
+   */
+  rateLimited(facts: RequestFacts, now: number): string | undefined {
+    const rl = this.rateLimit;
+    if (!rl) return undefined;
+    const policy = this.snapshot.inbound.rateLimit!.policy;
+    const route = rl.routes.find((r) => r.route.match.some((m) => matchHolds(m, facts)));
+    if (route) return route.bucket.take(now) ? undefined : `${policy} ${route.route.name}`;
+    return rl.bucket.take(now) ? undefined : policy;
   }
 
   serviceForAuthority(authority: string): OutboundService | undefined {

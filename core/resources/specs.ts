@@ -288,25 +288,28 @@ const jwtRule = obj(
 
 const requestAuthentication = obj({ selector, jwtRules: arr(jwtRule) }, { unsupported: { targetRef: 'use selector', targetRefs: 'use selector' } });
 
+const tokenBucket = obj(
+  {
+    maxTokens: int({ min: 1, max: 1_000_000_000 }),
+    tokensPerFill: int({ min: 1, max: 1_000_000_000 }),
+    fillInterval: str({
+      check: (s) => {
+        const ms = parseDurationMs(s);
+        if (typeof ms === 'string') return ms;
+        return ms < 50 ? `must be at least 50ms (as in Envoy), got ${s}` : undefined;
+      },
+    }),
+  },
+  { required: ['maxTokens', 'tokensPerFill', 'fillInterval'] },
+);
+
 const localRateLimit = obj(
   {
     selector,
-    tokenBucket: obj(
-      {
-        maxTokens: int({ min: 1, max: 1_000_000_000 }),
-        tokensPerFill: int({ min: 1, max: 1_000_000_000 }),
-        fillInterval: str({
-          check: (s) => {
-            const ms = parseDurationMs(s);
-            if (typeof ms === 'string') return ms;
-            return ms < 50 ? `must be at least 50ms (as in Envoy), got ${s}` : undefined;
-          },
-        }),
-      },
-      { required: ['maxTokens', 'tokensPerFill', 'fillInterval'] },
-    ),
+    tokenBucket,
+    routes: arr(obj({ name: str({ nonEmpty: true }), match: arr(httpMatch, { min: 1 }), tokenBucket }, { required: ['match', 'tokenBucket'] })),
   },
-  { required: ['tokenBucket'], unsupported: { descriptors: 'per-descriptor limits are not implemented; the bucket applies to every inbound request', routes: 'per-route limits are not implemented' } },
+  { required: ['tokenBucket'], unsupported: { descriptors: 'per-descriptor limits are not implemented; use routes for per-route buckets' } },
 );
 
 export const SPEC_SCHEMAS: Record<Kind, Schema> = {

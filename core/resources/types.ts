@@ -142,9 +142,17 @@ export interface WorkloadSelector {
  * This mesh's own kind (policy.hostmesh.io/v1alpha1): Istio has no first-class local rate limit
  * (it takes an EnvoyFilter), so the fields are Envoy's local_ratelimit token bucket's.
  */
+export interface TokenBucketSpec {
+  maxTokens: number;
+  tokensPerFill: number;
+  fillInterval: string;
+}
+
 export interface LocalRateLimitSpec {
   selector?: WorkloadSelector;
-  tokenBucket: { maxTokens: number; tokensPerFill: number; fillInterval: string };
+  tokenBucket: TokenBucketSpec;
+  /** Per-route buckets: a request matching a route's `match` (any of) takes from its bucket. */
+  routes?: { name?: string; match: HTTPMatchRequest[]; tokenBucket: TokenBucketSpec }[];
 }
 
 export interface PeerAuthenticationSpec {

@@ -2,7 +2,8 @@
 // authorization and JWT rules that apply to this workload.
 import type { ServiceInstance } from '../catalog-model.js';
 import { parseDurationMs } from '../duration.js';
-import type { AuthorizationPolicySpec, LocalRateLimitSpec, MtlsMode as IstioMtlsMode, PeerAuthenticationSpec, RequestAuthenticationSpec, Resource } from '../resources/types.js';
+import type { AuthorizationPolicySpec, LocalRateLimitSpec, MtlsMode as IstioMtlsMode, PeerAuthenticationSpec, RequestAuthenticationSpec, Resource, TokenBucketSpec } from '../resources/types.js';
+import { compileMatch } from './compile-outbound.js';
 import { applicablePolicies, selectorMatches } from './selectors.js';
 import type { CompiledAuthzPolicy, CompiledJwtRule, InboundConfig, InboundPort, MtlsMode } from './types.js';
 
@@ -37,8 +38,9 @@ function rateLimitFor(workload: Workload, limits: Resource<LocalRateLimitSpec>[]
     inNs.find((p) => !p.spec.selector?.matchLabels) ??
     limits.find((p) => p.metadata.namespace === rootNamespace && !p.spec.selector?.matchLabels);
   if (!chosen) return undefined;
-  const b = chosen.spec.tokenBucket;
-  return { policy: `${chosen.metadata.namespace}/${chosen.metadata.name}`, maxTokens: b.maxTokens, tokensPerFill: b.tokensPerFill, fillIntervalMs: parseDurationMs(b.fillInterval) as number };
+  const bucket = (b: TokenBucketSpec) => ({ maxTokens: b.maxTokens, tokensPerFill: b.tokensPerFill, fillIntervalMs: parseDurationMs(b.fillInterval) as number });
+  const routes = (chosen.spec.routes ?? []).map((r, i) => ({ name: r.name ?? `routes[${i}]`, match: r.match.map(compileMatch), ...bucket(r.tokenBucket) }));
+  return { policy: `${chosen.metadata.namespace}/${chosen.metadata.name}`, ...bucket(chosen.spec.tokenBucket), ...(routes.length > 0 ? { routes } : {}) };
 }
 
 /**

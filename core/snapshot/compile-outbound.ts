@@ -138,7 +138,7 @@ function compileHttpRoute(r: HTTPRoute, matches: HTTPMatchRequest[], name: strin
   return route;
 }
 
-function compileMatch(m: HTTPMatchRequest): CompiledMatch {
+export function compileMatch(m: HTTPMatchRequest): CompiledMatch {
   const out: CompiledMatch = {};
   if (m.uri) out.uri = matcher(m.uri);
   if (m.scheme) out.scheme = matcher(m.scheme);

@@ -38,8 +38,11 @@ export interface InboundConfig {
     audit: CompiledAuthzPolicy[];
   };
   jwtRules: CompiledJwtRule[];
-  /** A LocalRateLimit applies: every inbound request takes a token; none left answers 429. */
-  rateLimit?: { policy: string; maxTokens: number; tokensPerFill: number; fillIntervalMs: number };
+  /**
+   * A LocalRateLimit applies: every inbound request takes a token; none left answers 429. A
+   * request matching one of `routes` takes from that route's bucket instead (first match).
+   */
+  rateLimit?: { policy: string; maxTokens: number; tokensPerFill: number; fillIntervalMs: number; routes?: RateLimitRoute[] };
 }
 
 export interface InboundPort {
@@ -97,6 +100,16 @@ export interface CompiledJwtRule {
   fromParams: string[];
   forwardOriginalToken: boolean;
   outputPayloadToHeader?: string;
+}
+
+export interface RateLimitRoute {
+  /** `routes[i]` or the route's own name, reported with the 429. */
+  name: string;
+  /** Any-of, as VirtualService matches. */
+  match: CompiledMatch[];
+  maxTokens: number;
+  tokensPerFill: number;
+  fillIntervalMs: number;
 }
 
 export interface OutboundConfig {

@@ -1,6 +1,7 @@
 // Local rate limiting on a real sidecar: a LocalRateLimit resource applied through the controller
-// reaches the sidecar, which answers 429 once the bucket is empty, counts it in its metrics with
-// the RL flag, and lets traffic through again when the resource goes.
+// reaches the sidecar, which answers 429 once the bucket is empty (per route where the resource
+// names routes), counts it in its metrics with the RL flag, and lets traffic through again when
+// the resource goes.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -73,8 +74,32 @@ describe('local rate limit on the inbound side', () => {
     assert.equal((await call()).status, 200);
   });
 
+  it('gives a route its own bucket, matched on the normalised path, and the rest the workload bucket', async () => {
+    const perRoute = `${LIMIT.replace('maxTokens: 2', 'maxTokens: 100')}  routes:
+  - name: expensive
+    match:
+    - uri:
+        prefix: /reports
+    tokenBucket:
+      maxTokens: 1
+      tokensPerFill: 1
+      fillInterval: 1h
+`;
+    assert.equal((await c.call('POST', '/v1/apply', perRoute)).status, 200);
+    await waitFor('the route limit at the sidecar', () => sidecar.snapshot?.inbound.rateLimit?.routes?.[0]?.name === 'expensive', 5000);
+    const first = await get(sidecar.ports.inbound, '/reports/q3', { host: 'reviews' });
+    assert.equal(first.status, 200);
+    for (const sneaky of ['/reports/q4', '//reports/q4', '/%72eports/q4', '/x/../reports/q4']) {
+      const r = await get(sidecar.ports.inbound, sneaky, { host: 'reviews' });
+      assert.equal(r.status, 429, `${sneaky} takes from the /reports bucket`);
+    }
+    for (let i = 0; i < 5; i++) assert.equal((await call()).status, 200, 'other paths use the workload bucket (100 tokens)');
+    assert.equal((await c.call('DELETE', '/v1/resources/localratelimit/default/reviews-limit')).status, 204);
+    await waitFor('the limit to be lifted', () => sidecar.snapshot?.inbound.rateLimit === undefined, 5000);
+  });
+
   it('refuses a malformed LocalRateLimit with every violation', async () => {
-    const bad = await c.call('POST', '/v1/apply', LIMIT.replace('maxTokens: 2', 'maxTokens: 0').replace('fillInterval: 1h', 'fillInterval: 10ms').replace('    tokensPerFill: 1\n', '    tokensPerFill: 1\n    burst: 3\n'));
+    const bad = await c.call('POST', '/v1/apply', `${LIMIT.replace('maxTokens: 2', 'maxTokens: 0').replace('fillInterval: 1h', 'fillInterval: 10ms').replace('    tokensPerFill: 1\n', '    tokensPerFill: 1\n    burst: 3\n')}  routes:\n  - match: []\n    tokenBucket: { maxTokens: 1, tokensPerFill: 1 }\n`);
     assert.equal(bad.status, 422);
     assert.deepEqual(
       bad.json().violations.map((v: { path: string; message: string }) => `${v.path}: ${v.message}`),
@@ -82,6 +107,8 @@ describe('local rate limit on the inbound side', () => {
         'spec.tokenBucket.maxTokens: must be at least 1, got 0',
         'spec.tokenBucket.burst: unknown field; supported fields here: maxTokens, tokensPerFill, fillInterval',
         'spec.tokenBucket.fillInterval: must be at least 50ms (as in Envoy), got 10ms',
+        'spec.routes[0].match: must have at least 1 item',
+        'spec.routes[0].tokenBucket.fillInterval: is required',
       ],
     );
   });
