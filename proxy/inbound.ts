@@ -31,6 +31,7 @@ import { Http1Relay, type RelayRequest, type RelayVerdict } from './relay/downst
 import { exchange } from './relay/exchange.js';
 import { SocketPool, type Connector, type PoolLimits } from './relay/socket-pool.js';
 import { relayLimits } from './relay/limits.js';
+import { looksLikeHttp1 } from '../core/http1/request-head.js';
 
 export interface InboundDeps {
   config(): RuntimeConfig | undefined;
@@ -152,8 +153,10 @@ export class InboundListener {
         socket.destroy();
         this.deps.log?.({ direction: 'inbound', refused: 'plaintext connection under STRICT mTLS', peer: socket.remoteAddress });
         return;
-      } else if (this.appIsTcp()) this.tcp(socket, undefined);
-      else this.toHttp(socket);
+      } else if (this.appIsTcp() || (port?.protocol === 'auto' && !looksLikeHttp1(first))) {
+        // Stays paused until the application's connection is open (tcp() then pipes it).
+        return this.tcp(socket, undefined);
+      } else this.toHttp(socket);
       process.nextTick(() => socket.resume());
     });
   }

@@ -16,7 +16,8 @@ import { SnapshotSource } from './snapshot-source.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { TelemetryReporter } from './telemetry-reporter.js';
 import { JwksCache } from './jwks-cache.js';
-import { handleOutboundTcp, isTcpService } from './tcp.js';
+import { handleOutboundTcp, isTcpService, isUndeclaredService } from './tcp.js';
+import { looksLikeHttp1 } from '../core/http1/request-head.js';
 import { Tracer } from './tracer.js';
 import { Http1Relay } from './relay/downstream.js';
 import { relayLimits } from './relay/limits.js';
@@ -218,6 +219,13 @@ export class Sidecar {
       socket.once('data', (first: Buffer) => {
         socket.setTimeout(0);
         socket.removeAllListeners('timeout');
+        if (service && !isH2Preface(first) && !looksLikeHttp1(first) && isUndeclaredService(this.config?.byName.get(service))) {
+          // A port that declares no protocol, and bytes that are not HTTP: carried as TCP.
+          socket.pause();
+          socket.unshift(first);
+          handleOutboundTcp(deps, socket, service);
+          return;
+        }
         if (isH2Preface(first) || (!relay && first.length > 0)) {
           socket.pause();
           socket.unshift(first);

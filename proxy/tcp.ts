@@ -27,6 +27,11 @@ export function isTcpService(svc: OutboundService | undefined): boolean {
   return Boolean(svc && svc.ports.length > 0 && svc.ports.every((p) => p.protocol === 'tcp'));
 }
 
+/** A service whose ports do not say what they speak (registered without a protocol): detected per connection. */
+export function isUndeclaredService(svc: OutboundService | undefined): boolean {
+  return Boolean(svc && svc.ports.some((p) => p.protocol === 'auto') && svc.ports.every((p) => p.protocol === 'auto' || p.protocol === 'tcp'));
+}
+
 export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: string): void {
   const cfg = deps.config();
   const random = deps.random ?? Math.random;

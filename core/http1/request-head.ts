@@ -31,6 +31,15 @@ const DIGITS = /^\d{1,15}$/;
 /** Headers whose presence asks for something the relay leaves to the full parser. */
 const FULL_PARSER_HEADERS = ['transfer-encoding', 'upgrade', 'expect', 'http2-settings'];
 
+/**
+ * Protocol detection for ports that do not declare one: a connection whose first bytes are a
+ * method token and a space is HTTP/1.x; anything else (a database handshake, TLS, a binary
+ * protocol) is carried as bytes.
+ */
+export function looksLikeHttp1(first: Buffer): boolean {
+  return /^[A-Z]{3,10} /.test(first.toString('latin1', 0, Math.min(first.length, 12)));
+}
+
 export function readRequestHead(buf: Buffer): RequestHeadResult {
   const end = buf.indexOf('\r\n\r\n');
   if (end === -1) return buf.length > MAX_HEAD_BYTES ? { kind: 'other', reason: 'head too large' } : { kind: 'incomplete' };
