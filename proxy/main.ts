@@ -37,6 +37,7 @@ const argv = yargs(hideBin(process.argv))
   .option('otlp-endpoint', { type: 'string', describe: 'OpenTelemetry collector traces URL (OTLP/HTTP JSON), e.g. http://otel-collector:4318/v1/traces; tracing is off without it' })
   .option('trace-sampling', { type: 'number', default: 1, describe: 'percent of new traces to sample (a caller\'s sampled flag is always honoured)' })
   .check((a) => (a['trace-sampling'] >= 0 && a['trace-sampling'] <= 100 ? true : `--trace-sampling must be a percentage from 0 to 100, got ${a['trace-sampling']}`))
+  .option('outbound-traffic-policy', { choices: ['ALLOW_ANY', 'REGISTRY_ONLY'] as const, default: 'ALLOW_ANY' as const, describe: 'captured HTTP to a host that is no mesh service: ALLOW_ANY passes it through, REGISTRY_ONLY answers 404' })
   .option('http1-relay', { type: 'boolean', default: true, describe: 'carry plain HTTP/1.1 requests as bytes (fast); --no-http1-relay uses Node\'s HTTP server and client for every request' })
   .option('log-level', { type: 'string', default: 'info' })
   .strict()
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
       headersTimeoutMs: argv['headers-timeout'] * 1000,
       idleTimeoutMs: argv['idle-timeout'] * 1000,
       http1Relay: argv['http1-relay'],
+      outboundTrafficPolicy: argv['outbound-traffic-policy'],
       ...(argv['otlp-endpoint'] ? { tracing: { endpoint: argv['otlp-endpoint'], samplingPercent: argv['trace-sampling'] } } : {}),
     },
     log,

@@ -9,8 +9,9 @@ import { endpointKey } from '../core/routing/balancer.js';
 import { applyHeaderOps } from '../core/http1/header-ops.js';
 import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
 import type { OutboundDeps } from './outbound.js';
-import { attempts, chooseCluster, hashKey, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type AttemptOutcome, type FinishedRequest, type RequestView } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, labelPassthrough, passthroughTarget, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type AttemptOutcome, type FinishedRequest, type RequestView } from './outbound-route.js';
 import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
+import { forwardableHeaders } from './http-util.js';
 import { exchange } from './relay/exchange.js';
 
 export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedService?: string): Promise<RelayVerdict> {
@@ -28,7 +29,12 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
   };
 
   const resolved = resolveRoute(current, requested, req, authority);
-  if ('status' in resolved) return local(resolved.status, 'NR', resolved.body);
+  if ('status' in resolved) {
+    const target = current && !requested ? passthroughTarget(deps, authority, fixedService) : undefined;
+    if (!target) return local(resolved.status, 'NR', resolved.body);
+    labelPassthrough(f.labels);
+    return passthrough(deps, rr, target, f, local);
+  }
   const { cfg, service, route, url } = resolved;
   const action = route.action;
   if (action.type !== 'route' || route.fault || route.mirror) return 'full-parser';
@@ -81,4 +87,27 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
   }
   if (result.protocolError) return local(502, 'UPE', `upstream protocol error: ${result.error?.message}\n`);
   return local(result.timedOut ? 504 : 503, result.flags, `upstream ${result.timedOut ? 'request timeout' : `connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}`}\n`);
+}
+
+/** ALLOW_ANY: the request, as it came, to the host it names outside the mesh. */
+async function passthrough(deps: OutboundDeps, rr: RelayRequest, target: { host: string; port: number }, f: FinishedRequest, local: (status: number, flags: string, text: string) => RelayVerdict): Promise<RelayVerdict> {
+  const { head, body, socket, closeAfter } = rr;
+  let up;
+  try {
+    up = await deps.pool.acquirePassthrough(target.host, target.port);
+  } catch (err) {
+    return local(503, 'UF', `passthrough to ${target.host}:${target.port} failed: ${(err as Error).message}\n`);
+  }
+  const outcome = await exchange(up, { head: requestHeadText(head.method, head.target, forwardableHeaders(head.headers)), body, isHead: head.method === 'HEAD', timeoutMs: Infinity }, socket, (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'));
+  deps.pool.releasePassthrough(up, outcome.reusable);
+  if (outcome.relayed && !outcome.error) {
+    recordOutbound(deps, f, outcome.status, '-', outcome.bytes, { upstream_host: `${target.host}:${target.port}` });
+    return closeAfter || outcome.closeDownstream ? 'close' : 'done';
+  }
+  if (outcome.relayed || socket.destroyed) {
+    socket.destroy();
+    recordOutbound(deps, f, outcome.status, outcome.relayed ? 'UPE' : 'DC', outcome.bytes);
+    return 'close';
+  }
+  return local(outcome.protocolError ? 502 : 503, outcome.protocolError ? 'UPE' : 'UF', `passthrough to ${target.host}:${target.port} failed: ${outcome.error?.message}\n`);
 }

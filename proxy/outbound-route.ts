@@ -115,6 +115,26 @@ export function chooseCluster(deps: OutboundDeps, cfg: RuntimeConfig, destinatio
   return { dest, entry };
 }
 
+/**
+ * Where a captured request that names no mesh service goes under ALLOW_ANY: the host and port
+ * of its authority (port 80 when it names none). Undefined under REGISTRY_ONLY, for explicit
+ * upstream listeners, for a malformed authority, or for one of the sidecar's own ports.
+ */
+export function passthroughTarget(deps: OutboundDeps, authority: string, fixedService: string | undefined): { host: string; port: number } | undefined {
+  if (!deps.passthrough || fixedService) return undefined;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(authority);
+  if (!m) return undefined;
+  const port = m[2] === undefined ? 80 : Number(m[2]);
+  if (port < 1 || port > 65535 || deps.passthrough.ownPorts().includes(port)) return undefined;
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+/** Labels of a passthrough request, as Istio names the cluster. */
+export function labelPassthrough(labels: IstioLabels): void {
+  labels.destination_service_name = 'PassthroughCluster';
+  labels.connection_security_policy = 'none';
+}
+
 /** What one attempt at an endpoint came to, whichever path made it. */
 export interface AttemptOutcome {
   status: number;

@@ -12,7 +12,7 @@ import { applyHeaderOps } from '../core/http1/header-ops.js';
 import type { OutboundService } from '../core/snapshot/types.js';
 import type { ProxyMetrics } from './metrics.js';
 import { callUpstream } from './upstream-call.js';
-import { attempts, chooseCluster, hashKey, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, labelPassthrough, passthroughTarget, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from './outbound-route.js';
 import { refuseUpgrade, requestHead, splice } from './upgrade.js';
 import { forwardableHeaders } from './http-util.js';
 import type { RuntimeConfig } from './runtime-config.js';
@@ -34,6 +34,12 @@ export interface OutboundDeps {
   /** Spans for sampled requests; absent when tracing is off. */
   tracer?: Tracer;
   random?: () => number;
+  /**
+   * Istio's outboundTrafficPolicy ALLOW_ANY: a captured request whose authority names no mesh
+   * service goes to that authority directly (PassthroughCluster). Absent: REGISTRY_ONLY, 404 NR.
+   * `ownPorts` are the sidecar's listeners, never a passthrough target (no loops).
+   */
+  passthrough?: { ownPorts: () => number[] };
 }
 
 
@@ -54,7 +60,22 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
   };
 
   const resolved = resolveRoute(current, requested, req, authority);
-  if ('status' in resolved) return void local(resolved.status, 'NR', resolved.body);
+  if ('status' in resolved) {
+    const target = current && !requested ? passthroughTarget(deps, authority, fixedService) : undefined;
+    if (!target) return void local(resolved.status, 'NR', resolved.body);
+    // ALLOW_ANY: the request, as it came, to the host it names outside the mesh.
+    labelPassthrough(f.labels);
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    void callUpstream(deps.pool.passthroughPool(target.host, target.port), { method: req.method ?? 'GET', path: req.url ?? '/', headers: forwardableHeaders(req.headers), body: hasBody ? req : null, timeoutMs: Infinity }, res, (_s, h) => forwardableHeaders(h)).then((o) => {
+      if (o.relayed && !o.error) return finish(o.status, '-', o.bytes, { upstream_host: `${target.host}:${target.port}` });
+      if (res.headersSent) {
+        res.destroy();
+        return finish(o.status, 'UPE', o.bytes);
+      }
+      local(503, 'UF', `passthrough to ${target.host}:${target.port} failed: ${o.error?.message ?? 'connection failed'}\n`);
+    });
+    return;
+  }
   const { cfg, service, route, url } = resolved;
   if (!req.headers['x-request-id']) req.headers['x-request-id'] = randomUUID();
   // The client span; its context reaches the upstream in `traceparent` (set on req.headers,

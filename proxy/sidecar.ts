@@ -55,6 +55,11 @@ export interface SidecarOptions {
    * server and client: about twice the throughput (bench/data-path.ts). Default on; false: Node's path only.
    */
   http1Relay?: boolean;
+  /**
+   * Captured HTTP whose Host names no mesh service: ALLOW_ANY (default, as Istio) sends it to
+   * that host directly; REGISTRY_ONLY answers 404 NR.
+   */
+  outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   /** OTLP/HTTP trace export; absent: no spans are made. */
   tracing?: { endpoint: string; samplingPercent: number };
 }
@@ -117,6 +122,7 @@ export class Sidecar {
     this.inbound = new InboundListener({ http1Relay: o.http1Relay, config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, tracer: this.tracer, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: o.headersTimeoutMs, idleTimeoutMs: o.idleTimeoutMs });
     this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
     const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, tracer: this.tracer, upgraded: this.upgraded, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
+    if (o.outboundTrafficPolicy !== 'REGISTRY_ONLY') deps.passthrough = { ownPorts: () => [this.ports.inbound, this.ports.outbound, this.ports.admin, ...Object.values(this.ports.upstreams)] };
     this.telemetry.start();
     this.tracer?.start();
     if (o.outboundPort >= 0) this.ports.outbound = await this.listenOutbound(o.outboundPort, deps);

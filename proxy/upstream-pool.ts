@@ -95,6 +95,26 @@ export class UpstreamPool {
     this.sockets.release(socket, reusable, limits(cluster));
   }
 
+  /** A kept-alive plaintext connection to a host outside the mesh (ALLOW_ANY passthrough). */
+  acquirePassthrough(host: string, port: number): Promise<Duplex> {
+    return this.sockets.acquire(`pt|${host}|${port}`, PASSTHROUGH_LIMITS, () => ({ socket: connectPlain(host, port), ready: 'connect' }));
+  }
+
+  releasePassthrough(socket: Duplex, reusable: boolean): void {
+    this.sockets.release(socket, reusable, PASSTHROUGH_LIMITS);
+  }
+
+  /** Node's path to a host outside the mesh. */
+  passthroughPool(host: string, port: number): Pool {
+    const key = `pt|${host}|${port}`;
+    let pool = this.pools.get(key);
+    if (!pool) {
+      pool = new (undici().Pool)(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, { connections: 256, pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
   /** The HTTP/2 session to an endpoint: over mTLS (ALPN h2) to its sidecar, or h2c where there is none. */
   h2Session(cluster: Cluster, e: Endpoint): ClientHttp2Session {
     const mtls = useMtls(cluster, e);
@@ -117,6 +137,8 @@ function spiffeMismatch(cert: PeerCertificate, expected: string[]): Error | unde
   if (expected.length === 0 || uris.some((u) => expected.includes(u))) return undefined;
   return new Error(`upstream presented ${uris.join(', ') || 'no identity'}, expected ${expected.join(' or ')}`);
 }
+
+const PASSTHROUGH_LIMITS: PoolLimits = { maxConnections: 256, maxRequestsPerConnection: 0, idleTimeoutMs: 60_000, connectTimeoutMs: 10_000 };
 
 function limits(c: Cluster): PoolLimits {
   const cp = c.connectionPool;

@@ -29,7 +29,7 @@ describe(`sidecar data path (${relay ? 'HTTP/1.1 relay' : "Node's HTTP path"})`,
   /** Options of a test sidecar: every port chosen by the system, short intervals. */
   function options(service: string, id: string, appPort: number, token: string, upstreams: { port: number; service: string }[], extra: Partial<SidecarOptions> = {}): SidecarOptions {
     dataDirs[id] ??= mkdtempSync(join(tmpdir(), `mesh-sc-${id}-`));
-    return { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: upstreams.length > 0 ? 0 : -1, adminPort: 0, upstreams, drainTimeoutMs: 1000, telemetryIntervalMs: 200, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, http1Relay: relay, ...extra };
+    return { controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: dataDirs[id], appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: upstreams.length > 0 ? 0 : -1, adminPort: 0, upstreams, drainTimeoutMs: 1000, telemetryIntervalMs: 200, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, http1Relay: relay, outboundTrafficPolicy: 'REGISTRY_ONLY', ...extra };
   }
 
   async function sidecar(service: string, id: string, appPort: number, upstreams: { port: number; service: string }[] = []): Promise<Sidecar> {
@@ -87,8 +87,26 @@ describe(`sidecar data path (${relay ? 'HTTP/1.1 relay' : "Node's HTTP path"})`,
       assert.match(r.json().app, /^reviews-v[12]$/);
     }
     const unknown = await get(port, '/', { host: 'nowhere.example.com' });
-    assert.equal(unknown.status, 404);
+    assert.equal(unknown.status, 404, 'REGISTRY_ONLY');
     assert.equal(unknown.headers['x-mesh-response-flags'], 'NR');
+  });
+
+  it('passes captured HTTP to a host outside the mesh through under ALLOW_ANY, never to itself', async () => {
+    const token = (await c.call('POST', '/v1/tokens', { service: 'open' })).json().token;
+    const open = new Sidecar(options('open', 'open-1', apps.pp.port, token, [], { outboundPort: 0, outboundTrafficPolicy: 'ALLOW_ANY' }), silent);
+    await open.start();
+    sidecars['open-1'] = open;
+    await waitFor('a snapshot at the open sidecar', () => open.snapshot !== undefined, 5000);
+    // A server outside the mesh (loopback here, as a VM's app would reach any address).
+    const outside = await get(open.ports.outbound, '/outside/path?q=1', { host: `127.0.0.1:${apps.pp.port}`, 'x-trace-me': 'yes' });
+    assert.equal(outside.status, 200);
+    assert.equal(outside.json().app, 'productpage');
+    assert.equal(outside.json().path, '/outside/path?q=1');
+    assert.equal(outside.json().xfcc, null, 'no mesh identity is claimed outside the mesh');
+    assert.match(open.metricsText(), /istio_requests_total\{reporter="source",source_workload="open",[^}]*destination_service_name="PassthroughCluster"[^}]*response_code="200"/);
+    const loop = await get(open.ports.outbound, '/', { host: `127.0.0.1:${open.ports.outbound}` });
+    assert.equal(loop.status, 404, 'the sidecar never passes a request to its own listeners');
+    assert.equal((await get(open.ports.outbound, '/reviews/1', { host: 'reviews' })).status, 200, 'mesh services are still routed');
   });
 
   it('carries a WebSocket upgrade through both sidecars over mTLS, and echoes both ways', async () => {
