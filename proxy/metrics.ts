@@ -44,9 +44,10 @@ export class ProxyMetrics {
   readonly configRejected = new Metric('mesh_proxy_config_rejected_total', 'Snapshots refused', 'counter');
   readonly certExpiry = new Metric('mesh_proxy_certificate_expiry_seconds', 'Seconds until the workload certificate expires', 'gauge');
   readonly upstreamActive = new Metric('mesh_proxy_upstream_requests_active', 'Requests in flight to upstreams', 'gauge', ['cluster']);
+  readonly upstreamConnections = new Metric('mesh_proxy_upstream_connections', 'Connections open to upstreams (other sidecars, the application excluded)', 'gauge');
   readonly ejections = new Metric('mesh_proxy_outlier_ejections_total', 'Endpoints ejected by outlier detection', 'counter', ['cluster']);
   readonly overflows = new Metric('mesh_proxy_upstream_overflow_total', 'Requests refused by connection-pool limits (response flag UO)', 'counter', ['cluster']);
-  private readonly families: MetricFamily[] = [this.requestMetrics, this.tcpSent, this.tcpReceived, this.tcpOpened, this.tcpClosed, this.configVersion, this.configRejected, this.certExpiry, this.upstreamActive, this.ejections, this.overflows];
+  private readonly families: MetricFamily[] = [this.requestMetrics, this.tcpSent, this.tcpReceived, this.tcpOpened, this.tcpClosed, this.configVersion, this.configRejected, this.certExpiry, this.upstreamActive, this.upstreamConnections, this.ejections, this.overflows];
 
   record(labels: IstioLabels, ms: number, reqBytes: number, resBytes: number): void {
     this.requestMetrics.record(labels, ms, reqBytes, resBytes);

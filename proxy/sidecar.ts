@@ -142,6 +142,7 @@ export class Sidecar {
   metricsText(): string {
     const id = this.identity;
     if (id) this.metrics.certExpiry.set({}, (id.notAfter.getTime() - Date.now()) / 1000);
+    this.metrics.upstreamConnections.set({}, this.pool.connections());
     return this.metrics.text();
   }
 

@@ -123,6 +123,13 @@ export class UpstreamPool {
     return mtls ? this.h2.get(key, `https://${host}:${e.sidecarPort ?? e.port}`, () => this.connectRaw(cluster, e, ['h2'])) : this.h2.get(key, `http://${host}:${e.port}`);
   }
 
+  /** Upstream connections open now: relay sockets, HTTP/2 sessions, and Node's path's pools. */
+  connections(): number {
+    let n = this.sockets.openCount + this.h2.size;
+    for (const p of this.pools.values()) n += p.stats.connected;
+    return n;
+  }
+
   async close(): Promise<void> {
     this.sockets.close();
     this.h2.close();

@@ -24,6 +24,10 @@ export class H2Sessions {
     return session;
   }
 
+  get size(): number {
+    return this.sessions.size;
+  }
+
   /** New streams get new sessions (a renewed certificate); open streams finish on the old ones. */
   retire(): void {
     const old = this.sessions;

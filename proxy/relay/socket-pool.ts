@@ -36,6 +36,8 @@ export class SocketPool {
   private readonly idleTimers = new WeakMap<Duplex, NodeJS.Timeout>();
   private readonly owner = new WeakMap<Duplex, Destination>();
   private closed = false;
+  /** Connections open (or opening) to every destination. */
+  openCount = 0;
 
   acquire(key: string, limits: PoolLimits, connect: Connector): Promise<Duplex> {
     if (this.closed) return Promise.reject(new Error('the upstream pool is closed'));
@@ -100,10 +102,12 @@ export class SocketPool {
 
   private open(d: Destination, limits: PoolLimits, connect: Connector): Promise<Duplex> {
     d.open++;
+    this.openCount++;
     const { socket, ready } = connect();
     this.owner.set(socket, d);
     socket.once('close', () => {
       d.open--;
+      this.openCount--;
       const i = d.idle.indexOf(socket);
       if (i !== -1) d.idle.splice(i, 1);
       clearTimeout(this.idleTimers.get(socket));

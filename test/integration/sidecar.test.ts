@@ -338,6 +338,9 @@ spec:
     const text = await res.text();
     assert.match(text, /istio_requests_total\{reporter="source",source_workload="productpage",source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/productpage",destination_service_name="reviews",[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\} \d+/);
     assert.match(text, /istio_request_duration_milliseconds_bucket\{/);
+    const upstreams = Number(/^mesh_proxy_upstream_connections (\d+)$/m.exec(text)?.[1] ?? -1);
+    assert.ok(upstreams >= 1, `kept-alive connections to the reviews sidecars are reported (${upstreams})`);
+    assert.match(text, /^mesh_proxy_certificate_expiry_seconds \d+/m);
     const inbound = await (await fetch(`http://127.0.0.1:${sidecars['reviews-v1'].ports.admin}/stats/prometheus`)).text();
     assert.match(inbound, /istio_requests_total\{reporter="destination",source_workload="productpage",[^}]*response_code="403"[^}]*\}/);
     const ready = await fetch(`http://127.0.0.1:${sidecars['productpage-1'].ports.admin}/ready`);
