@@ -1,0 +1,86 @@
+// HTTP/2 and gRPC streams at the server sidecar: the decisions every inbound request gets, then
+// to the application over h2c when its port speaks http2 or grpc, or as one HTTP/1.1 request.
+import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type ServerHttp2Stream } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { Pool } from 'undici';
+import { inboundLabels, peerIdentity, type InboundPolicy } from '../inbound-policy.js';
+import type { RuntimeConfig } from '../runtime-config.js';
+import type { ActiveSpan, Tracer } from '../tracer.js';
+import type { H2Sessions } from './sessions.js';
+import { forwardBody, grpcCodeFor, isGrpc, localAnswer, nextHopHeaders, relayAnswer, responseHeaders, streamRequest } from './streams.js';
+
+export interface InboundStreamContext {
+  policy: InboundPolicy;
+  deps: { config(): RuntimeConfig | undefined; tracer?: Tracer; appHost: string; appPort: number };
+  /** The h2c session to the application. */
+  appH2: H2Sessions;
+  /** Node's HTTP/1.1 client to the application. */
+  appPool(): Pool;
+}
+
+export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  const started = performance.now();
+  const cfg = ctx.deps.config();
+  const me = cfg?.snapshot.proxy;
+  const socket = stream.session?.socket as TLSSocket | undefined;
+  const peer = socket?.encrypted ? peerIdentity(socket) : undefined;
+  const req = streamRequest(stream, headers);
+  const grpc = isGrpc(headers);
+  const labels = inboundLabels(cfg, peer);
+  labels.request_protocol = grpc ? 'grpc' : 'http';
+  let span: ActiveSpan | undefined;
+  const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => ctx.policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
+  const local = (status: number, flags: string, text: string, extra?: Record<string, unknown>) => {
+    localAnswer(stream, grpc, status, flags, text);
+    if (grpc) labels.grpc_response_status = String(grpcCodeFor(status));
+    finish(grpc ? 200 : status, flags, Buffer.byteLength(text), extra);
+  };
+  const verdict = ctx.policy.admit(req, peer);
+  if (verdict.kind === 'close') return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
+  if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
+  const limited = ctx.policy.rateLimited(req, verdict.forwardPath);
+  if (limited) return local(429, 'RL', 'local_rate_limited\n', { policy: limited });
+  span = ctx.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, verdict.headers);
+  const method = req.method ?? 'GET';
+  const protocol = cfg?.snapshot.inbound.ports[0]?.protocol;
+  if (protocol === 'http2' || protocol === 'grpc') {
+    const host = ctx.deps.appHost.includes(':') ? `[${ctx.deps.appHost}]` : ctx.deps.appHost;
+    let up: ClientHttp2Stream;
+    const cancel = new AbortController();
+    try {
+      up = ctx.appH2.get('app', `http://${host}:${ctx.deps.appPort}`).request(nextHopHeaders(method, verdict.forwardPath, verdict.headers, headers.te), { signal: cancel.signal });
+    } catch (err) {
+      return local(503, 'UF', `the application did not answer: ${(err as Error).message}\n`);
+    }
+    let responded = false;
+    forwardBody(stream, up, cancel);
+    up.once('response', (head) => {
+      responded = true;
+      void relayAnswer(stream, up, cancel, head, () => undefined).then((r) => {
+        labels.grpc_response_status = r.grpcStatus;
+        finish(r.status, r.broken ? 'UPE' : '-', r.bytes);
+      });
+    });
+    up.once('error', (err: Error) => {
+      if (!responded) local(503, 'UF', `the application did not answer: ${err.message}\n`);
+    });
+    return;
+  }
+  // An HTTP/1.1 application behind an HTTP/2 caller: the stream becomes one request.
+  const { host: _host, ...rest } = verdict.headers;
+  ctx.appPool()
+    .request({ method: method as 'GET', path: verdict.forwardPath, headers: { ...rest, host: String(req.headers.host ?? '') } as Record<string, string>, body: method === 'GET' || method === 'HEAD' ? null : stream })
+    .then((res) => {
+      if (stream.destroyed) return void res.body.dump();
+      stream.respond({ ':status': res.statusCode, ...responseHeaders(res.headers as IncomingHttpHeaders & IncomingHttpStatusHeader) });
+      let bytes = 0;
+      res.body.on('data', (c: Buffer) => (bytes += c.length));
+      res.body.pipe(stream);
+      res.body.once('end', () => finish(res.statusCode, '-', bytes));
+      res.body.once('error', () => {
+        stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+        finish(res.statusCode, 'UPE', bytes);
+      });
+    })
+    .catch((err: Error) => local(503, 'UF', `the application did not answer: ${err.message}\n`));
+}

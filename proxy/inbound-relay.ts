@@ -1,0 +1,77 @@
+// The inbound side on the HTTP/1.1 relay: the request, once admitted, goes to the application
+// as bytes over a kept-alive connection and the answer comes back as bytes after its head.
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
+import { inboundLabels, peerIdentity, type InboundPolicy } from './inbound-policy.js';
+import type { RequestView } from './outbound-route.js';
+import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
+import { exchange } from './relay/exchange.js';
+import type { Connector, PoolLimits, SocketPool } from './relay/socket-pool.js';
+import type { RuntimeConfig } from './runtime-config.js';
+import type { ActiveSpan, Tracer } from './tracer.js';
+
+/** Kept-alive connections to the application. */
+export interface AppConnections {
+  sockets: SocketPool;
+  limits: PoolLimits;
+  connect: Connector;
+}
+
+export async function relayInbound(policy: InboundPolicy, deps: { config(): RuntimeConfig | undefined; tracer?: Tracer }, conns: AppConnections, rr: RelayRequest): Promise<RelayVerdict> {
+  const { head, body, socket, closeAfter } = rr;
+  const started = performance.now();
+  const cfg = deps.config();
+  const me = cfg?.snapshot.proxy;
+  const peer = (socket as TLSSocket).encrypted ? peerIdentity(socket as TLSSocket) : undefined;
+  const req: RequestView = { method: head.method, url: head.target, headers: head.headers, socket };
+  const labels = inboundLabels(cfg, peer);
+  let span: ActiveSpan | undefined;
+  const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
+  const local = (status: number, flags: string, text: string, extra?: Record<string, unknown>): RelayVerdict => {
+    socket.write(localResponseText(status, STATUS_CODES[status] ?? '', flags, text, closeAfter));
+    finish(status, flags, Buffer.byteLength(text), extra);
+    return closeAfter ? 'close' : 'done';
+  };
+  const verdict = policy.admit(req, peer);
+  if (verdict.kind === 'close') {
+    socket.destroy();
+    return 'close';
+  }
+  if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
+  const limited = policy.rateLimited(req, verdict.forwardPath);
+  if (limited) return local(429, 'RL', 'local_rate_limited\n', { policy: limited });
+  const { forwardPath, headers } = verdict;
+  span = deps.tracer?.begin('server', `${head.headers.host ?? me?.service ?? ''}/*`, head.headers, headers);
+  const request = { head: requestHeadText(head.method, forwardPath, headers), body, isHead: head.method === 'HEAD', timeoutMs: Infinity };
+  // A kept-alive connection the application closed a moment ago fails before any answer:
+  // such a request is sent once more on a new connection (nothing of it was processed).
+  for (let attempt = 0; ; attempt++) {
+    let app: Duplex;
+    try {
+      app = await conns.sockets.acquire('app', conns.limits, conns.connect);
+    } catch (err) {
+      return local(503, 'UF', `the application did not answer: ${(err as Error).message}\n`);
+    }
+    const reused = conns.sockets.wasUsed(app);
+    const outcome = await exchange(app, request, socket, (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'));
+    conns.sockets.release(app, outcome.reusable, conns.limits);
+    if (outcome.relayed && !outcome.error) {
+      finish(outcome.status, '-', outcome.bytes);
+      return closeAfter || outcome.closeDownstream ? 'close' : 'done';
+    }
+    if (outcome.relayed) {
+      socket.destroy();
+      finish(outcome.status, 'UPE', outcome.bytes);
+      return 'close';
+    }
+    if (socket.destroyed) {
+      finish(0, 'DC', 0);
+      return 'close';
+    }
+    if (outcome.protocolError) return local(502, 'UPE', `the application's answer is not valid HTTP/1.1: ${outcome.error?.message}\n`);
+    if (reused && attempt === 0 && !outcome.timedOut) continue;
+    return local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
+  }
+}
