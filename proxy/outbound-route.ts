@@ -115,6 +115,11 @@ export function chooseCluster(deps: OutboundDeps, cfg: RuntimeConfig, destinatio
   return { dest, entry };
 }
 
+/** The Location of a VirtualService redirect. */
+export function redirectLocation(action: { scheme?: string; authority?: string; port?: number; uri?: string }, authority: string, url: Target): string {
+  return `${action.scheme ?? 'http'}://${action.authority ?? authority.replace(/:\d+$/, '')}${action.port ? `:${action.port}` : ''}${action.uri ?? url.pathname + url.search}`;
+}
+
 /**
  * Where a captured request that names no mesh service goes under ALLOW_ANY: the host and port
  * of its authority (port 80 when it names none). Undefined under REGISTRY_ONLY, for explicit

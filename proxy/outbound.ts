@@ -12,7 +12,7 @@ import { applyHeaderOps } from '../core/http1/header-ops.js';
 import type { OutboundService } from '../core/snapshot/types.js';
 import type { ProxyMetrics } from './metrics.js';
 import { callUpstream } from './upstream-call.js';
-import { attempts, chooseCluster, hashKey, labelPassthrough, passthroughTarget, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, redirectLocation, labelPassthrough, passthroughTarget, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from './outbound-route.js';
 import { refuseUpgrade, requestHead, splice } from './upgrade.js';
 import { forwardableHeaders } from './http-util.js';
 import type { RuntimeConfig } from './runtime-config.js';
@@ -85,8 +85,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
   const action = route.action;
   if (action.type === 'direct') return void local(action.status, 'DR', action.body ?? '');
   if (action.type === 'redirect') {
-    const location = `${action.scheme ?? 'http'}://${action.authority ?? authority.replace(/:\d+$/, '')}${action.port ? `:${action.port}` : ''}${action.uri ?? url.pathname + url.search}`;
-    res.writeHead(action.code, { location, 'content-length': 0 });
+    res.writeHead(action.code, { location: redirectLocation(action, authority, url), 'content-length': 0 });
     res.end();
     return void finish(action.code, 'DR', 0);
   }

@@ -8,7 +8,7 @@ import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader, 
 import { endpointKey } from '../../core/routing/balancer.js';
 import { applyHeaderOps } from '../../core/http1/header-ops.js';
 import type { OutboundDeps } from '../outbound.js';
-import { chooseCluster, hashKey, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from '../outbound-route.js';
+import { chooseCluster, hashKey, redirectLocation, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from '../outbound-route.js';
 import { forwardBody, isGrpc, localAnswer, nextHopHeaders, relayAnswer, streamRequest } from './streams.js';
 
 export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, fixedService?: string): void {
@@ -33,7 +33,10 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
   f.span = deps.tracer?.begin('client', `${authority}/*`, req.headers, req.headers);
   const action = route.action;
   if (action.type === 'direct') return local(action.status, 'DR', action.body ?? '');
-  if (action.type === 'redirect') return local(action.code, 'DR', `redirect to ${action.uri ?? url.pathname}\n`);
+  if (action.type === 'redirect') {
+    if (!stream.destroyed) stream.respond({ ':status': action.code, location: redirectLocation(action, authority, url), 'x-mesh-response-flags': 'DR' }, { endStream: true });
+    return recordOutbound(deps, f, action.code, 'DR', 0);
+  }
   const abort = route.fault?.abort;
   if (abort && random() * 100 < abort.percent) return local(abort.status, 'FI', 'fault filter abort\n');
   const delay = route.fault?.delay && random() * 100 < route.fault.delay.percent ? route.fault.delay.delayMs : 0;

@@ -173,6 +173,23 @@ describe('HTTP/2 and gRPC', () => {
     }
   });
 
+  it('answers VirtualService redirects and direct responses to HTTP/2 callers', async () => {
+    await c.call('POST', '/v1/apply', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'web', namespace: 'default' }, spec: { hosts: ['web'], http: [{ match: [{ uri: { exact: '/old' } }], redirect: { uri: '/new' } }, { match: [{ uri: { exact: '/teapot' } }], directResponse: { status: 418, body: { string: 'short and stout' } } }, { route: [{ destination: { host: 'web' } }] }] } });
+    await waitFor('the routes at the frontend', () => (client.snapshot?.outbound.services.find((x) => x.name === 'web')?.httpRoutes.length ?? 0) === 3, 5000);
+    const s = session('web');
+    try {
+      const moved = await call(s, 'web', '/old');
+      assert.equal(moved.headers[':status'], 301);
+      assert.equal(moved.headers.location, 'http://web/new');
+      const teapot = await call(s, 'web', '/teapot');
+      assert.equal(teapot.headers[':status'], 418);
+      assert.equal(teapot.body.toString(), 'short and stout');
+    } finally {
+      s.close();
+      await c.call('DELETE', '/v1/resources/vs/default/web');
+    }
+  });
+
   it('cancels the upstream stream when the caller cancels mid-upload: the service never sees a cut-off request as complete', async () => {
     const before = { truncated, aborted: greeterAborted, streams: greeterStreams };
     const s = session('greeter');
