@@ -71,7 +71,10 @@ export async function relayInbound(policy: InboundPolicy, deps: { config(): Runt
       return 'close';
     }
     if (outcome.protocolError) return local(502, 'UPE', `the application's answer is not valid HTTP/1.1: ${outcome.error?.message}\n`);
-    if (reused && attempt === 0 && !outcome.timedOut) continue;
+    if (reused && attempt === 0 && !outcome.timedOut) {
+      conns.sockets.dropIdle('app'); // the others may have died the same way
+      continue;
+    }
     return local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
   }
 }

@@ -9,6 +9,7 @@ import { endpointKey } from '../core/routing/balancer.js';
 import { applyHeaderOps } from '../core/http1/header-ops.js';
 import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
 import type { OutboundDeps } from './outbound.js';
+import type { Endpoint } from '../core/snapshot/types.js';
 import { attempts, chooseCluster, hashKey, labelPassthrough, passthroughTarget, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type AttemptOutcome, type FinishedRequest, type RequestView } from './outbound-route.js';
 import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
 import { forwardableHeaders } from './http-util.js';
@@ -49,10 +50,10 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
   const { method, path, headers } = upstreamRequest(route, dest, req, url, service, undefined);
   const request = { head: requestHeadText(method, path, headers), body, isHead: method === 'HEAD' };
   let closeDownstream = false;
-  const result = await attempts(deps, entry, route, dest.cluster, hashKey(entry.cluster.lb, req), true, random, (e) => labelEndpoint(f.labels, entry, e), async (endpoint, timeoutMs, keep): Promise<AttemptOutcome> => {
+  const once = async (endpoint: Endpoint, timeoutMs: number, keep: (status: number) => boolean, fresh: boolean): Promise<AttemptOutcome & { stale?: boolean }> => {
     let up;
     try {
-      up = await deps.pool.acquireSocket(entry.cluster, endpoint);
+      up = await deps.pool.acquireSocket(entry.cluster, endpoint, fresh);
     } catch (err) {
       return { status: 0, relayed: false, timedOut: false, error: err as Error, bytes: 0 };
     }
@@ -60,6 +61,7 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
       deps.pool.releaseSocket(up, false, entry.cluster);
       return { status: 0, relayed: false, timedOut: false, error: new Error('downstream closed'), bytes: 0 };
     }
+    const reused = deps.pool.wasUsed(up);
     const outcome = await exchange(up, { ...request, timeoutMs }, socket, (h) => {
       if (!keep(h.status)) return undefined;
       const out = responseHeaderMap(h);
@@ -69,7 +71,14 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
     });
     deps.pool.releaseSocket(up, outcome.reusable, entry.cluster);
     closeDownstream = outcome.closeDownstream;
-    return outcome;
+    return { ...outcome, stale: reused && outcome.status === 0 && !outcome.relayed && !outcome.timedOut && !outcome.protocolError };
+  };
+  const result = await attempts(deps, entry, route, dest.cluster, hashKey(entry.cluster.lb, req), true, random, (e) => labelEndpoint(f.labels, entry, e), async (endpoint, timeoutMs, keep) => {
+    // A kept-alive connection that died while idle (the peer restarted, its network namespace
+    // went away) fails before any answer, with nothing processed: the request goes once more
+    // on a new connection, and the other idle ones to that endpoint are dropped. Not a retry.
+    const first = await once(endpoint, timeoutMs, keep, false);
+    return first.stale && !socket.destroyed ? once(endpoint, timeoutMs, keep, true) : first;
   });
   if (result.relayed && !result.error) {
     recordOutbound(deps, f, result.status, '-', result.bytes, { upstream_host: result.endpoint ? endpointKey(result.endpoint) : undefined });

@@ -82,13 +82,19 @@ export class UpstreamPool {
   }
 
   /** A kept-alive connection to the endpoint for the relay (mTLS where the pools would use it). */
-  acquireSocket(cluster: Cluster, e: Endpoint): Promise<Duplex> {
+  acquireSocket(cluster: Cluster, e: Endpoint, fresh = false): Promise<Duplex> {
     const mtls = useMtls(cluster, e);
     const key = `${mtls ? 'tls' : 'tcp'}|${endpointKey(e)}|${cluster.tls.subjectAltNames.join(',')}`;
+    if (fresh) this.sockets.dropIdle(key);
     return this.sockets.acquire(key, limits(cluster), () => {
       const socket = this.connectRaw(cluster, e);
       return { socket, ready: socket instanceof TLSSocket ? 'secureConnect' : 'connect' };
     });
+  }
+
+  /** The connection carried a request before (so it may have died while idle). */
+  wasUsed(socket: Duplex): boolean {
+    return this.sockets.wasUsed(socket);
   }
 
   releaseSocket(socket: Duplex, reusable: boolean, cluster: Cluster): void {

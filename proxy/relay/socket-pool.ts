@@ -72,6 +72,13 @@ export class SocketPool {
     return (this.uses.get(socket) ?? 0) > 0;
   }
 
+  /** Closes the idle connections to one destination: one of them turned out dead. */
+  dropIdle(key: string): void {
+    const d = this.destinations.get(key);
+    if (!d) return;
+    for (const s of d.idle.splice(0)) s.destroy();
+  }
+
   /** Closes the idle connections (busy ones close when released); new requests open fresh ones. */
   retire(): void {
     const old = this.destinations;
