@@ -31,6 +31,7 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
 
   const resolved = resolveRoute(current, requested, req, authority);
   if ('status' in resolved) {
+    if (!requested && current?.wasMeshHost(authority)) return local(503, 'UH', `no healthy upstream: "${authority}" has no instances in the mesh right now\n`);
     const target = current && !requested ? passthroughTarget(deps, authority, fixedService) : undefined;
     if (!target) return local(resolved.status, 'NR', resolved.body);
     labelPassthrough(f.labels);

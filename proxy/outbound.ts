@@ -61,6 +61,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
 
   const resolved = resolveRoute(current, requested, req, authority);
   if ('status' in resolved) {
+    if (!requested && current?.wasMeshHost(authority)) return void local(503, 'UH', `no healthy upstream: "${authority}" has no instances in the mesh right now\n`);
     const target = current && !requested ? passthroughTarget(deps, authority, fixedService) : undefined;
     if (!target) return void local(resolved.status, 'NR', resolved.body);
     // ALLOW_ANY: the request, as it came, to the host it names outside the mesh.

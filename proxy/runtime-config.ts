@@ -15,6 +15,12 @@ export class RuntimeConfig {
   readonly clusters = new Map<string, ClusterEntry>();
   readonly byHost = new Map<string, OutboundService>();
   readonly byName = new Map<string, OutboundService>();
+  /**
+   * Every host a snapshot of this sidecar has named as a mesh service. A service whose last
+   * instance left drops out of the snapshot; calls to it must then fail (503 UH) rather than be
+   * passed through ALLOW_ANY, in plaintext, to whatever the name still resolves to.
+   */
+  private readonly knownHosts: Set<string>;
   /** Inbound LocalRateLimit; buckets carry over a snapshot swap when their settings stay. */
   private readonly rateLimit: { bucket: TokenBucket; routes: { route: RateLimitRoute; bucket: TokenBucket }[] } | undefined;
 
@@ -39,6 +45,7 @@ export class RuntimeConfig {
         this.clusters.set(c.name, { cluster: c, balancer: prev ?? new ClusterBalancer(c.lb, c.outlierDetection, c.endpoints) });
       }
     }
+    this.knownHosts = new Set([...(previous?.knownHosts ?? []), ...this.byHost.keys()]);
   }
 
   /**
@@ -52,6 +59,11 @@ export class RuntimeConfig {
     const route = rl.routes.find((r) => r.route.match.some((m) => matchHolds(m, facts)));
     if (route) return route.bucket.take(now) ? undefined : `${policy} ${route.route.name}`;
     return rl.bucket.take(now) ? undefined : policy;
+  }
+
+  /** The authority names a mesh service now or did in an earlier snapshot. */
+  wasMeshHost(authority: string): boolean {
+    return this.knownHosts.has(hostOfAuthority(authority));
   }
 
   serviceForAuthority(authority: string): OutboundService | undefined {

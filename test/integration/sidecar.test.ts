@@ -107,6 +107,15 @@ describe(`sidecar data path (${relay ? 'HTTP/1.1 relay' : "Node's HTTP path"})`,
     const loop = await get(open.ports.outbound, '/', { host: `127.0.0.1:${open.ports.outbound}` });
     assert.equal(loop.status, 404, 'the sidecar never passes a request to its own listeners');
     assert.equal((await get(open.ports.outbound, '/reviews/1', { host: 'reviews' })).status, 200, 'mesh services are still routed');
+    // A mesh service whose last instance left is not passed through (in plaintext, outside the
+    // mesh): it answers 503 UH. (Named `localhost` so that a wrong passthrough stays on loopback.)
+    await c.call('POST', '/v1/catalog/instances', { id: 'lh-1', service: 'localhost', address: '127.0.0.1', port: apps.pp.port, protocol: 'http' });
+    await waitFor('the service at the open sidecar', () => open.snapshot?.outbound.services.some((x) => x.name === 'localhost'), 5000);
+    await c.call('DELETE', '/v1/catalog/instances/lh-1');
+    await waitFor('the service to leave the snapshot', () => !open.snapshot?.outbound.services.some((x) => x.name === 'localhost'), 5000);
+    const vanished = await get(open.ports.outbound, '/', { host: 'localhost' });
+    assert.equal(vanished.status, 503);
+    assert.equal(vanished.headers['x-mesh-response-flags'], 'UH');
   });
 
   it('carries a WebSocket upgrade through both sidecars over mTLS, and echoes both ways', async () => {
