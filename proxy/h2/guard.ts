@@ -17,7 +17,9 @@ export function watchStream(stream: ServerHttp2Stream, onAbuse: (session: Http2S
   counters.set(session, state);
   state.opened++;
   stream.once('aborted', () => {
-    // The client reset the stream before the answer was complete.
+    // The client cancelled the stream before the answer was complete. Streams the sidecar resets
+    // itself (an upstream broke off: INTERNAL_ERROR, REFUSED_STREAM) do not count against it.
+    if (stream.rstCode !== constants.NGHTTP2_CANCEL) return;
     state.reset++;
     if (state.reset >= MIN_RESETS && state.reset * 2 > state.opened && !session.closed && !session.destroyed) {
       session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
