@@ -37,15 +37,21 @@ function meshctl(args: string[], opts: { expectFailure?: boolean; show?: (out: s
  * A port for a process started a moment later. Taken below the kernel's ephemeral range
  * (32768 and up), so that no outgoing connection of another program can grab it in between.
  */
+const handedOut = new Set<number>();
 async function freePort(): Promise<number> {
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
+    // The ports are all taken up front and bound later: never hand out the same one twice.
+    if (handedOut.has(port)) continue;
     const free = await new Promise<boolean>((resolve) => {
       const s = createServer();
       s.once('error', () => resolve(false));
       s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-    if (free) return port;
+    if (free) {
+      handedOut.add(port);
+      return port;
+    }
   }
 }
 
