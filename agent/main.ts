@@ -8,6 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import type { AgentSettings } from '../core/agent/plan.js';
 import { MeshError } from '../core/errors.js';
 import { createLogger } from '../controller/logger.js';
+import { onStopSignals } from '../controller/stop-signals.js';
 import { MeshAgent } from './agent.js';
 import { HttpControllerLink } from './controller-link.js';
 import { captureCommand, captureOptions } from './capture-command.js';
@@ -143,16 +144,8 @@ async function main(): Promise<void> {
           log,
         );
   log.info({ mode }, 'mesh-agent running');
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    // Sidecars, rules and registrations stay: workloads keep working, and the next agent adopts them.
-    log.info({ signal }, 'stopping; sidecars keep running');
-    void agent.close().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  // Sidecars, rules and registrations stay: workloads keep working, and the next agent adopts them.
+  onStopSignals(log, 'stopping; sidecars keep running', () => agent.close());
 }
 
 function settingsFrom(controllerUrl: string): AgentSettings {

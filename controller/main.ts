@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
 import { Controller } from './controller.js';
 import { createLogger } from './logger.js';
+import { onStopSignals } from './stop-signals.js';
 import { DEFAULT_LISTEN, resolveControllerOptions, type ControllerOptions } from './options.js';
 
 const argv = yargs(hideBin(process.argv))
@@ -43,16 +44,7 @@ async function main(): Promise<void> {
     bodyLimit: argv['body-limit'],
   });
   const controller = await startWhenConsulAnswers(options);
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'draining');
-    await controller.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  onStopSignals(log, 'draining', () => controller.close());
 }
 
 /**

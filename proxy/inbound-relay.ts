@@ -1,13 +1,12 @@
 // The inbound side on the HTTP/1.1 relay: the request, once admitted, goes to the application
 // as bytes over a kept-alive connection and the answer comes back as bytes after its head.
 import { STATUS_CODES } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
 import { inboundLabels, peerIdentity, type InboundPolicy } from './inbound-policy.js';
 import type { RequestView } from './outbound-route.js';
 import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
-import { exchange } from './relay/exchange.js';
+import { pooledExchange, settled, type PooledUpstream } from './relay/pooled-exchange.js';
 import type { Connector, PoolLimits, SocketPool } from './relay/socket-pool.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { ActiveSpan, Tracer } from './tracer.js';
@@ -45,36 +44,17 @@ export async function relayInbound(policy: InboundPolicy, deps: { config(): Runt
   const { forwardPath, headers } = verdict;
   span = deps.tracer?.begin('server', `${head.headers.host ?? me?.service ?? ''}/*`, head.headers, headers);
   const request = { head: requestHeadText(head.method, forwardPath, headers), body, isHead: head.method === 'HEAD', timeoutMs: Infinity };
-  // A kept-alive connection the application closed a moment ago fails before any answer:
-  // such a request is sent once more on a new connection (nothing of it was processed).
-  for (let attempt = 0; ; attempt++) {
-    let app: Duplex;
-    try {
-      app = await conns.sockets.acquire('app', conns.limits, conns.connect);
-    } catch (err) {
-      return local(503, 'UF', `the application did not answer: ${(err as Error).message}\n`);
-    }
-    const reused = conns.sockets.wasUsed(app);
-    const outcome = await exchange(app, request, socket, (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'));
-    conns.sockets.release(app, outcome.reusable, conns.limits);
-    if (outcome.relayed && !outcome.error) {
-      finish(outcome.status, '-', outcome.bytes);
-      return closeAfter || outcome.closeDownstream ? 'close' : 'done';
-    }
-    if (outcome.relayed) {
-      socket.destroy();
-      finish(outcome.status, 'UPE', outcome.bytes);
-      return 'close';
-    }
-    if (socket.destroyed) {
-      finish(0, 'DC', 0);
-      return 'close';
-    }
-    if (outcome.protocolError) return local(502, 'UPE', `the application's answer is not valid HTTP/1.1: ${outcome.error?.message}\n`);
-    if (reused && attempt === 0 && !outcome.timedOut) {
-      conns.sockets.dropIdle('app'); // the others may have died the same way
-      continue;
-    }
-    return local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
-  }
+  const upstream: PooledUpstream = {
+    acquire: (fresh) => {
+      if (fresh) conns.sockets.dropIdle('app');
+      return conns.sockets.acquire('app', conns.limits, conns.connect);
+    },
+    release: (up, reusable) => conns.sockets.release(up, reusable, conns.limits),
+    wasUsed: (up) => conns.sockets.wasUsed(up),
+  };
+  const outcome = await pooledExchange(upstream, request, socket, (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'));
+  const done = settled(outcome, socket, closeAfter, (status, flags, bytes) => finish(status, flags, bytes));
+  if (done) return done;
+  if (outcome.protocolError) return local(502, 'UPE', `the application's answer is not valid HTTP/1.1: ${outcome.error?.message}\n`);
+  return local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
 }

@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
 import { createLogger } from '../controller/logger.js';
+import { onStopSignals } from '../controller/stop-signals.js';
 import { Sidecar } from './sidecar.js';
 
 const argv = yargs(hideBin(process.argv))
@@ -79,15 +80,7 @@ async function main(): Promise<void> {
     log,
   );
   await sidecar.start();
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'draining');
-    void sidecar.shutdown().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  onStopSignals(log, 'draining', () => sidecar.shutdown());
 }
 
 main().catch((err: unknown) => {

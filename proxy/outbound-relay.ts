@@ -9,11 +9,10 @@ import { endpointKey } from '../core/routing/balancer.js';
 import { applyHeaderOps } from '../core/http1/header-ops.js';
 import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
 import type { OutboundDeps } from './outbound.js';
-import type { Endpoint } from '../core/snapshot/types.js';
-import { attempts, chooseCluster, hashKey, labelPassthrough, passthroughTarget, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type AttemptOutcome, type FinishedRequest, type RequestView } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, labelEndpoint, outsideTheMesh, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest, type RequestView } from './outbound-route.js';
 import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
 import { forwardableHeaders } from './http-util.js';
-import { exchange } from './relay/exchange.js';
+import { pooledExchange, settled, type PooledUpstream } from './relay/pooled-exchange.js';
 
 export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedService?: string): Promise<RelayVerdict> {
   const { head, body, socket, closeAfter } = rr;
@@ -31,11 +30,8 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
 
   const resolved = resolveRoute(current, requested, req, authority);
   if ('status' in resolved) {
-    if (!requested && current?.wasMeshHost(authority)) return local(503, 'UH', `no healthy upstream: "${authority}" has no instances in the mesh right now\n`);
-    const target = current && !requested ? passthroughTarget(deps, authority, fixedService) : undefined;
-    if (!target) return local(resolved.status, 'NR', resolved.body);
-    labelPassthrough(f.labels);
-    return passthrough(deps, rr, target, f, local);
+    const outside = outsideTheMesh(deps, current, requested, authority, fixedService, resolved, f.labels);
+    return 'status' in outside ? local(outside.status, outside.flags, outside.body) : passthrough(deps, rr, outside, f, local);
   }
   const { cfg, service, route, url } = resolved;
   const action = route.action;
@@ -51,50 +47,24 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
   const { method, path, headers } = upstreamRequest(route, dest, req, url, service, undefined);
   const request = { head: requestHeadText(method, path, headers), body, isHead: method === 'HEAD' };
   let closeDownstream = false;
-  const once = async (endpoint: Endpoint, timeoutMs: number, keep: (status: number) => boolean, fresh: boolean): Promise<AttemptOutcome & { stale?: boolean }> => {
-    let up;
-    try {
-      up = await deps.pool.acquireSocket(entry.cluster, endpoint, fresh);
-    } catch (err) {
-      return { status: 0, relayed: false, timedOut: false, error: err as Error, bytes: 0 };
-    }
-    if (socket.destroyed) {
-      deps.pool.releaseSocket(up, false, entry.cluster);
-      return { status: 0, relayed: false, timedOut: false, error: new Error('downstream closed'), bytes: 0 };
-    }
-    const reused = deps.pool.wasUsed(up);
-    const outcome = await exchange(up, { ...request, timeoutMs }, socket, (h) => {
+  const result = await attempts(deps, entry, route, dest.cluster, hashKey(entry.cluster.lb, req), true, random, (e) => labelEndpoint(f.labels, entry, e), async (endpoint, timeoutMs, keep) => {
+    const upstream: PooledUpstream = {
+      acquire: (fresh) => deps.pool.acquireSocket(entry.cluster, endpoint, fresh),
+      release: (up, reusable) => deps.pool.releaseSocket(up, reusable, entry.cluster),
+      wasUsed: (up) => deps.pool.wasUsed(up),
+    };
+    const outcome = await pooledExchange(upstream, { ...request, timeoutMs }, socket, (h) => {
       if (!keep(h.status)) return undefined;
       const out = responseHeaderMap(h);
       applyHeaderOps(out, route.headers?.response);
       applyHeaderOps(out, dest.headers?.response);
       return responseHeadText(h, out, closeAfter || h.framing.type === 'close');
     });
-    deps.pool.releaseSocket(up, outcome.reusable, entry.cluster);
     closeDownstream = outcome.closeDownstream;
-    return { ...outcome, stale: reused && outcome.status === 0 && !outcome.relayed && !outcome.timedOut && !outcome.protocolError };
-  };
-  const result = await attempts(deps, entry, route, dest.cluster, hashKey(entry.cluster.lb, req), true, random, (e) => labelEndpoint(f.labels, entry, e), async (endpoint, timeoutMs, keep) => {
-    // A kept-alive connection that died while idle (the peer restarted, its network namespace
-    // went away) fails before any answer, with nothing processed: the request goes once more
-    // on a new connection, and the other idle ones to that endpoint are dropped. Not a retry.
-    const first = await once(endpoint, timeoutMs, keep, false);
-    return first.stale && !socket.destroyed ? once(endpoint, timeoutMs, keep, true) : first;
+    return outcome;
   });
-  if (result.relayed && !result.error) {
-    recordOutbound(deps, f, result.status, '-', result.bytes, { upstream_host: result.endpoint ? endpointKey(result.endpoint) : undefined });
-    return closeAfter || closeDownstream ? 'close' : 'done';
-  }
-  if (result.relayed) {
-    // The answer broke off after its head went out: all we can do is close.
-    socket.destroy();
-    recordOutbound(deps, f, result.status, 'UPE', result.bytes);
-    return 'close';
-  }
-  if (socket.destroyed) {
-    recordOutbound(deps, f, 0, 'DC', 0);
-    return 'close';
-  }
+  const done = settled({ ...result, closeDownstream }, socket, closeAfter, (status, flags, bytes) => recordOutbound(deps, f, status, flags, bytes, flags === '-' && result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {}));
+  if (done) return done;
   if (result.protocolError) return local(502, 'UPE', `upstream protocol error: ${result.error?.message}\n`);
   return local(result.timedOut ? 504 : 503, result.flags, `upstream ${result.timedOut ? 'request timeout' : `connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}`}\n`);
 }
@@ -102,22 +72,13 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
 /** ALLOW_ANY: the request, as it came, to the host it names outside the mesh. */
 async function passthrough(deps: OutboundDeps, rr: RelayRequest, target: { host: string; port: number }, f: FinishedRequest, local: (status: number, flags: string, text: string) => RelayVerdict): Promise<RelayVerdict> {
   const { head, body, socket, closeAfter } = rr;
-  let up;
-  try {
-    up = await deps.pool.acquirePassthrough(target.host, target.port);
-  } catch (err) {
-    return local(503, 'UF', `passthrough to ${target.host}:${target.port} failed: ${(err as Error).message}\n`);
-  }
-  const outcome = await exchange(up, { head: requestHeadText(head.method, head.target, forwardableHeaders(head.headers)), body, isHead: head.method === 'HEAD', timeoutMs: Infinity }, socket, (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'));
-  deps.pool.releasePassthrough(up, outcome.reusable);
-  if (outcome.relayed && !outcome.error) {
-    recordOutbound(deps, f, outcome.status, '-', outcome.bytes, { upstream_host: `${target.host}:${target.port}` });
-    return closeAfter || outcome.closeDownstream ? 'close' : 'done';
-  }
-  if (outcome.relayed || socket.destroyed) {
-    socket.destroy();
-    recordOutbound(deps, f, outcome.status, outcome.relayed ? 'UPE' : 'DC', outcome.bytes);
-    return 'close';
-  }
+  const upstream: PooledUpstream = {
+    acquire: (fresh) => deps.pool.acquirePassthrough(target.host, target.port, fresh),
+    release: (up, reusable) => deps.pool.releasePassthrough(up, reusable),
+    wasUsed: (up) => deps.pool.wasUsed(up),
+  };
+  const outcome = await pooledExchange(upstream, { head: requestHeadText(head.method, head.target, forwardableHeaders(head.headers)), body, isHead: head.method === 'HEAD', timeoutMs: Infinity }, socket, (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'));
+  const done = settled(outcome, socket, closeAfter, (status, flags, bytes) => recordOutbound(deps, f, status, flags, bytes, flags === '-' ? { upstream_host: `${target.host}:${target.port}` } : {}));
+  if (done) return done;
   return local(outcome.protocolError ? 502 : 503, outcome.protocolError ? 'UPE' : 'UF', `passthrough to ${target.host}:${target.port} failed: ${outcome.error?.message}\n`);
 }

@@ -76,8 +76,7 @@ export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: n
   labels.response_code = String(status);
   labels.response_flags = flags;
   const ms = performance.now() - f.started;
-  const node = deps.config()?.snapshot.proxy.id ?? '';
-  if (f.span) deps.tracer!.end(f.span, status, { 'http.method': req.method ?? '', 'http.url': `http://${authority}${req.url ?? ''}`, upstream_cluster: labels.destination_service_name, response_flags: flags, guid: String(req.headers['x-request-id'] ?? ''), node_id: node });
+  if (f.span) deps.tracer!.end(f.span, status, { 'http.method': req.method ?? '', 'http.url': `http://${authority}${req.url ?? ''}`, upstream_cluster: labels.destination_service_name, response_flags: flags, guid: String(req.headers['x-request-id'] ?? ''), node_id: deps.config()?.snapshot.proxy.id ?? '' });
   deps.metrics.record(labels, ms, f.reqBytes, resBytes);
   if (service) deps.report?.(`${service.namespace}/${service.name}`, status, ms);
   deps.log?.({ direction: 'outbound', method: req.method, path: req.url, authority, status, flags, duration_ms: Math.round(ms * 1000) / 1000, upstream_service: labels.destination_service_name, request_id: req.headers['x-request-id'], ...extra });
@@ -121,23 +120,31 @@ export function redirectLocation(action: { scheme?: string; authority?: string; 
 }
 
 /**
+ * A request no route takes: the host outside the mesh it goes to (ALLOW_ANY, with the labels
+ * set for PassthroughCluster), or the local answer: 503 UH for a name that was a mesh service
+ * and has lost its last instance (never passed through in plaintext), else `notFound` (404 NR).
+ */
+export function outsideTheMesh(deps: OutboundDeps, cfg: RuntimeConfig | undefined, service: OutboundService | undefined, authority: string, fixedService: string | undefined, notFound: { status: number; body: string }, labels: IstioLabels): { host: string; port: number } | { status: number; flags: string; body: string } {
+  if (!service && cfg?.wasMeshHost(authority)) return { status: 503, flags: 'UH', body: `no healthy upstream: "${authority}" has no instances in the mesh right now\n` };
+  const target = cfg && !service ? passthroughTarget(deps, authority, fixedService) : undefined;
+  if (!target) return { status: notFound.status, flags: 'NR', body: notFound.body };
+  labels.destination_service_name = 'PassthroughCluster';
+  labels.connection_security_policy = 'none';
+  return target;
+}
+
+/**
  * Where a captured request that names no mesh service goes under ALLOW_ANY: the host and port
  * of its authority (port 80 when it names none). Undefined under REGISTRY_ONLY, for explicit
  * upstream listeners, for a malformed authority, or for one of the sidecar's own ports.
  */
-export function passthroughTarget(deps: OutboundDeps, authority: string, fixedService: string | undefined): { host: string; port: number } | undefined {
+function passthroughTarget(deps: OutboundDeps, authority: string, fixedService: string | undefined): { host: string; port: number } | undefined {
   if (!deps.passthrough || fixedService) return undefined;
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(authority);
   if (!m) return undefined;
   const port = m[2] === undefined ? 80 : Number(m[2]);
   if (port < 1 || port > 65535 || deps.passthrough.ownPorts().includes(port)) return undefined;
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
-}
-
-/** Labels of a passthrough request, as Istio names the cluster. */
-export function labelPassthrough(labels: IstioLabels): void {
-  labels.destination_service_name = 'PassthroughCluster';
-  labels.connection_security_policy = 'none';
 }
 
 /** What one attempt at an endpoint came to, whichever path made it. */

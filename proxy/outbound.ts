@@ -12,7 +12,7 @@ import { applyHeaderOps } from '../core/http1/header-ops.js';
 import type { OutboundService } from '../core/snapshot/types.js';
 import type { ProxyMetrics } from './metrics.js';
 import { callUpstream } from './upstream-call.js';
-import { attempts, chooseCluster, hashKey, redirectLocation, labelPassthrough, passthroughTarget, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, redirectLocation, labelEndpoint, outsideTheMesh, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from './outbound-route.js';
 import { refuseUpgrade, requestHead, splice } from './upgrade.js';
 import { forwardableHeaders } from './http-util.js';
 import type { RuntimeConfig } from './runtime-config.js';
@@ -61,11 +61,9 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
 
   const resolved = resolveRoute(current, requested, req, authority);
   if ('status' in resolved) {
-    if (!requested && current?.wasMeshHost(authority)) return void local(503, 'UH', `no healthy upstream: "${authority}" has no instances in the mesh right now\n`);
-    const target = current && !requested ? passthroughTarget(deps, authority, fixedService) : undefined;
-    if (!target) return void local(resolved.status, 'NR', resolved.body);
+    const target = outsideTheMesh(deps, current, requested, authority, fixedService, resolved, f.labels);
+    if ('status' in target) return void local(target.status, target.flags, target.body);
     // ALLOW_ANY: the request, as it came, to the host it names outside the mesh.
-    labelPassthrough(f.labels);
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     void callUpstream(deps.pool.passthroughPool(target.host, target.port), { method: req.method ?? 'GET', path: req.url ?? '/', headers: forwardableHeaders(req.headers), body: hasBody ? req : null, timeoutMs: Infinity }, res, (_s, h) => forwardableHeaders(h)).then((o) => {
       if (o.relayed && !o.error) return finish(o.status, '-', o.bytes, { upstream_host: `${target.host}:${target.port}` });

@@ -233,13 +233,12 @@ export class Sidecar {
           handleOutboundTcp(deps, socket, service);
           return;
         }
-        if (isH2Preface(first) || (!relay && first.length > 0)) {
-          socket.pause();
-          socket.unshift(first);
-          if (isH2Preface(first)) h2.accept(socket);
-          else http.emit('connection', socket);
-          process.nextTick(() => socket.resume());
-        } else relay!.accept(socket, first);
+        if (relay && !isH2Preface(first)) return relay.accept(socket, first);
+        socket.pause();
+        socket.unshift(first);
+        if (isH2Preface(first)) h2.accept(socket);
+        else http.emit('connection', socket);
+        process.nextTick(() => socket.resume());
       });
     });
     this.outboundServers.push({ net, http, relay, h2 });

@@ -86,7 +86,7 @@ export class UpstreamPool {
     const mtls = useMtls(cluster, e);
     const key = `${mtls ? 'tls' : 'tcp'}|${endpointKey(e)}|${cluster.tls.subjectAltNames.join(',')}`;
     if (fresh) this.sockets.dropIdle(key);
-    return this.sockets.acquire(key, limits(cluster), () => {
+    return this.sockets.acquire(key, cluster.connectionPool, () => {
       const socket = this.connectRaw(cluster, e);
       return { socket, ready: socket instanceof TLSSocket ? 'secureConnect' : 'connect' };
     });
@@ -98,11 +98,12 @@ export class UpstreamPool {
   }
 
   releaseSocket(socket: Duplex, reusable: boolean, cluster: Cluster): void {
-    this.sockets.release(socket, reusable, limits(cluster));
+    this.sockets.release(socket, reusable, cluster.connectionPool);
   }
 
   /** A kept-alive plaintext connection to a host outside the mesh (ALLOW_ANY passthrough). */
-  acquirePassthrough(host: string, port: number): Promise<Duplex> {
+  acquirePassthrough(host: string, port: number, fresh = false): Promise<Duplex> {
+    if (fresh) this.sockets.dropIdle(`pt|${host}|${port}`);
     return this.sockets.acquire(`pt|${host}|${port}`, PASSTHROUGH_LIMITS, () => ({ socket: connectPlain(host, port), ready: 'connect' }));
   }
 
@@ -152,11 +153,6 @@ function spiffeMismatch(cert: PeerCertificate, expected: string[]): Error | unde
 }
 
 const PASSTHROUGH_LIMITS: PoolLimits = { maxConnections: 256, maxRequestsPerConnection: 0, idleTimeoutMs: 60_000, connectTimeoutMs: 10_000 };
-
-function limits(c: Cluster): PoolLimits {
-  const cp = c.connectionPool;
-  return { maxConnections: cp.maxConnections, maxRequestsPerConnection: cp.maxRequestsPerConnection, idleTimeoutMs: cp.idleTimeoutMs, connectTimeoutMs: cp.connectTimeoutMs };
-}
 
 function useMtls(c: Cluster, e: Endpoint): boolean {
   switch (c.tls.mode) {

@@ -25,8 +25,8 @@ export interface RequestHead {
 export type RequestHeadResult = { kind: 'incomplete' } | { kind: 'head'; head: RequestHead } | { kind: 'other'; reason: string };
 
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/[\x21-\x7e]*) HTTP\/1\.1$/;
-// Field values: visible ASCII, space, tab, obs-text; never CR, LF, NUL or other controls.
-const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/;
+/** A header line; field values: visible ASCII, space, tab, obs-text; never CR, LF, NUL or other controls. */
+export const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/;
 const DIGITS = /^\d{1,15}$/;
 /** Headers whose presence asks for something the relay leaves to the full parser. */
 const FULL_PARSER_HEADERS = ['transfer-encoding', 'upgrade', 'expect', 'http2-settings'];

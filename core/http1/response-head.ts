@@ -3,6 +3,8 @@
 // a kept-alive connection. A head that cannot be read unambiguously is `invalid`: the relay
 // answers 502 rather than guess (a guess about framing is a response-splitting bug).
 
+import { HEADER_LINE } from './request-head.js';
+
 export type Framing = { type: 'length'; length: number } | { type: 'chunked' } | { type: 'close' } | { type: 'none' };
 
 export interface ResponseHead {
@@ -20,7 +22,6 @@ export type ResponseHeadResult = { kind: 'incomplete' } | { kind: 'head'; head: 
 
 const MAX_RESPONSE_HEAD = 64 * 1024;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
-const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/;
 
 /** `headRequest`: the answer to HEAD has no body whatever its Content-Length says. */
 export function readResponseHead(buf: Buffer, headRequest: boolean): ResponseHeadResult {
