@@ -3,6 +3,10 @@
 # The agent starts sidecar containers from this image (as UID 1337); the controller and the
 # agent run from it too (see compose/docker-compose.yml).
 FROM node:24-bookworm-slim AS build
+# A C compiler for the sidecar's SO_ORIGINAL_DST reader (native/original-dst.c, Node-API).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -12,7 +16,10 @@ COPY controller controller
 COPY cli cli
 COPY agent agent
 COPY proxy proxy
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --ignore-scripts
+COPY native native
+COPY scripts/build-native.sh scripts/
+RUN npx tsc -p tsconfig.build.json && bash scripts/build-native.sh && test -f dist/native/original-dst.node \
+ && npm prune --omit=dev --ignore-scripts
 
 FROM node:24-bookworm-slim
 # iptables: the agent installs capture rules in the workloads' network namespaces (nsenter is in

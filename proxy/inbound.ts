@@ -24,6 +24,7 @@ import { relayLimits } from './relay/limits.js';
 import { SocketPool, type Connector, type PoolLimits } from './relay/socket-pool.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import { count, MESH_TCP_ALPN } from './tcp.js';
+import { firstBytes } from './first-bytes.js';
 import type { ActiveSpan, Tracer } from './tracer.js';
 import { undici } from './undici-lazy.js';
 import { callUpstream } from './upstream-call.js';
@@ -43,6 +44,8 @@ export interface InboundDeps {
   /** Slow-client limits. */
   headersTimeoutMs: number;
   idleTimeoutMs: number;
+  /** How long a plaintext peer may stay silent before it is carried as TCP, where the port may be TCP. */
+  protocolDetectionTimeoutMs: number;
   /** Plain HTTP/1.1 requests through the byte relay (default) or Node's HTTP server only. */
   http1Relay?: boolean;
 }
@@ -133,7 +136,11 @@ export class InboundListener {
       this.tls.emit('connection', socket);
       return;
     }
-    socket.once('data', (first: Buffer) => {
+    // A peer that sends nothing: a plaintext client of a server-first protocol (TLS clients speak
+    // first) where the port may carry TCP, else an idle connection, closed.
+    const mayBeTcp = this.appIsTcp() || this.deps.config()?.snapshot.inbound.ports[0]?.protocol === 'auto';
+    firstBytes(socket, mayBeTcp ? this.deps.protocolDetectionTimeoutMs : this.deps.idleTimeoutMs, (first) => {
+      if (!first) return mayBeTcp ? this.tcp(socket, undefined) : socket.destroy();
       socket.pause();
       socket.unshift(first);
       const port = this.deps.config()?.snapshot.inbound.ports[0];

@@ -9,7 +9,7 @@ import { endpointKey } from '../core/routing/balancer.js';
 import { applyHeaderOps } from '../core/http1/header-ops.js';
 import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
 import type { OutboundDeps } from './outbound.js';
-import { attempts, chooseCluster, hashKey, labelEndpoint, outsideTheMesh, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest, type RequestView } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, labelEndpoint, outsideTheMesh, outboundLabels, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest, type RequestView } from './outbound-route.js';
 import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
 import { forwardableHeaders } from './http-util.js';
 import { pooledExchange, settled, type PooledUpstream } from './relay/pooled-exchange.js';
@@ -19,7 +19,8 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
   const random = deps.random ?? Math.random;
   const current = deps.config();
   const authority = head.headers.host ?? fixedService ?? '';
-  const requested = current && (fixedService ? current.byName.get(fixedService) : current.serviceForAuthority(authority));
+  const via = viaOf(fixedService, socket);
+  const requested = requestedService(current, authority, via);
   const req: RequestView = { method: head.method, url: head.target, headers: head.headers, socket };
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: body.length, span: undefined };
   const local = (status: number, flags: string, text: string): RelayVerdict => {
@@ -30,7 +31,7 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
 
   const resolved = resolveRoute(current, requested, req, authority);
   if ('status' in resolved) {
-    const outside = outsideTheMesh(deps, current, requested, authority, fixedService, resolved, f.labels);
+    const outside = outsideTheMesh(deps, current, requested, authority, via, resolved, f.labels);
     return 'status' in outside ? local(outside.status, outside.flags, outside.body) : passthrough(deps, rr, outside, f, local);
   }
   const { cfg, service, route, url } = resolved;

@@ -11,6 +11,7 @@ import type { IstioLabels } from './metrics.js';
 import type { ClusterEntry, RuntimeConfig } from './runtime-config.js';
 import type { OutboundDeps } from './outbound.js';
 import type { ActiveSpan } from './tracer.js';
+import { originalOf, type Address } from './original-destination.js';
 
 /** The parts of a client request routing looks at; Node's IncomingMessage is one. */
 export interface RequestView {
@@ -21,6 +22,30 @@ export interface RequestView {
 }
 
 export type Target = ReturnType<typeof splitTarget>;
+
+/**
+ * How a request reached the outbound side: through an explicit listener for one service
+ * (`fixed`), or captured, with the address the application dialled when it is known (`original`).
+ */
+export interface Via {
+  fixed?: string;
+  original?: Address;
+}
+
+export function viaOf(fixedService: string | undefined, socket: object | undefined): Via {
+  return fixedService ? { fixed: fixedService } : { original: originalOf(socket) };
+}
+
+/**
+ * The mesh service a request is for: the explicit listener's; else the one its authority names;
+ * else, for a captured connection dialled to an instance's address (no name, or an unknown
+ * one), that instance's service, so that it too goes over mTLS.
+ */
+export function requestedService(cfg: RuntimeConfig | undefined, authority: string, via: Via): OutboundService | undefined {
+  if (!cfg) return undefined;
+  if (via.fixed) return cfg.byName.get(via.fixed);
+  return cfg.serviceForAuthority(authority) ?? (via.original && cfg.serviceForEndpoint(via.original.address, via.original.port));
+}
 
 /** The route for a request, or why there is none (404 NR, as Envoy answers). */
 export function resolveRoute(cfg: RuntimeConfig | undefined, service: OutboundService | undefined, req: RequestView, authority: string): { cfg: RuntimeConfig; service: OutboundService; route: CompiledHttpRoute; url: Target } | { status: number; body: string } {
@@ -124,9 +149,9 @@ export function redirectLocation(action: { scheme?: string; authority?: string; 
  * set for PassthroughCluster), or the local answer: 503 UH for a name that was a mesh service
  * and has lost its last instance (never passed through in plaintext), else `notFound` (404 NR).
  */
-export function outsideTheMesh(deps: OutboundDeps, cfg: RuntimeConfig | undefined, service: OutboundService | undefined, authority: string, fixedService: string | undefined, notFound: { status: number; body: string }, labels: IstioLabels): { host: string; port: number } | { status: number; flags: string; body: string } {
+export function outsideTheMesh(deps: OutboundDeps, cfg: RuntimeConfig | undefined, service: OutboundService | undefined, authority: string, via: Via, notFound: { status: number; body: string }, labels: IstioLabels): { host: string; port: number } | { status: number; flags: string; body: string } {
   if (!service && cfg?.wasMeshHost(authority)) return { status: 503, flags: 'UH', body: `no healthy upstream: "${authority}" has no instances in the mesh right now\n` };
-  const target = cfg && !service ? passthroughTarget(deps, authority, fixedService) : undefined;
+  const target = cfg && !service ? passthroughTarget(deps, authority, via) : undefined;
   if (!target) return { status: notFound.status, flags: 'NR', body: notFound.body };
   labels.destination_service_name = 'PassthroughCluster';
   labels.connection_security_policy = 'none';
@@ -134,12 +159,14 @@ export function outsideTheMesh(deps: OutboundDeps, cfg: RuntimeConfig | undefine
 }
 
 /**
- * Where a captured request that names no mesh service goes under ALLOW_ANY: the host and port
- * of its authority (port 80 when it names none). Undefined under REGISTRY_ONLY, for explicit
- * upstream listeners, for a malformed authority, or for one of the sidecar's own ports.
+ * Where a captured request that names no mesh service goes under ALLOW_ANY: the address the
+ * application dialled when it is known (as Envoy's ORIGINAL_DST), else the host and port of its
+ * authority (port 80 when it names none). Undefined under REGISTRY_ONLY, for explicit upstream
+ * listeners, for a malformed authority, or for one of the sidecar's own ports.
  */
-function passthroughTarget(deps: OutboundDeps, authority: string, fixedService: string | undefined): { host: string; port: number } | undefined {
-  if (!deps.passthrough || fixedService) return undefined;
+function passthroughTarget(deps: OutboundDeps, authority: string, via: Via): { host: string; port: number } | undefined {
+  if (!deps.passthrough || via.fixed) return undefined;
+  if (via.original) return deps.passthrough.ownPorts().includes(via.original.port) ? undefined : { host: via.original.address, port: via.original.port };
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(authority);
   if (!m) return undefined;
   const port = m[2] === undefined ? 80 : Number(m[2]);

@@ -12,7 +12,7 @@ import { applyHeaderOps } from '../core/http1/header-ops.js';
 import type { OutboundService } from '../core/snapshot/types.js';
 import type { ProxyMetrics } from './metrics.js';
 import { callUpstream } from './upstream-call.js';
-import { attempts, chooseCluster, hashKey, redirectLocation, labelEndpoint, outsideTheMesh, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, redirectLocation, labelEndpoint, outsideTheMesh, outboundLabels, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from './outbound-route.js';
 import { refuseUpgrade, requestHead, splice } from './upgrade.js';
 import { forwardableHeaders } from './http-util.js';
 import type { RuntimeConfig } from './runtime-config.js';
@@ -48,7 +48,8 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
   const random = deps.random ?? Math.random;
   const current = deps.config();
   const authority = req.headers.host ?? fixedService ?? '';
-  const requested = current && (fixedService ? current.byName.get(fixedService) : current.serviceForAuthority(authority));
+  const via = viaOf(fixedService, req.socket);
+  const requested = requestedService(current, authority, via);
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: 0, span: undefined };
   const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => recordOutbound(deps, f, status, flags, resBytes, extra);
   const local = (status: number, flags: string, body: string) => {
@@ -61,7 +62,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
 
   const resolved = resolveRoute(current, requested, req, authority);
   if ('status' in resolved) {
-    const target = outsideTheMesh(deps, current, requested, authority, fixedService, resolved, f.labels);
+    const target = outsideTheMesh(deps, current, requested, authority, via, resolved, f.labels);
     if ('status' in target) return void local(target.status, target.flags, target.body);
     // ALLOW_ANY: the request, as it came, to the host it names outside the mesh.
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
@@ -131,7 +132,7 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
   const config = deps.config();
   const random = deps.random ?? Math.random;
   const authority = req.headers.host ?? fixedService ?? '';
-  const resolved = resolveRoute(config, config && (fixedService ? config.byName.get(fixedService) : config.serviceForAuthority(authority)), req, authority);
+  const resolved = resolveRoute(config, requestedService(config, authority, viaOf(fixedService, req.socket)), req, authority);
   if ('status' in resolved) return refuseUpgrade(socket, resolved.status, resolved.body.trim(), 'NR');
   const { cfg, service, route, url } = resolved;
   if (route.action.type !== 'route') return refuseUpgrade(socket, 404, 'the route answers directly; nothing to upgrade to', 'NR');

@@ -15,6 +15,8 @@ export class RuntimeConfig {
   readonly clusters = new Map<string, ClusterEntry>();
   readonly byHost = new Map<string, OutboundService>();
   readonly byName = new Map<string, OutboundService>();
+  /** `address:port` of every instance -> its service: captured connections dialled to an instance's address. */
+  private readonly byEndpoint = new Map<string, OutboundService>();
   /**
    * Every host a snapshot of this sidecar has named as a mesh service. A service whose last
    * instance left drops out of the snapshot; calls to it must then fail (503 UH) rather than be
@@ -43,6 +45,7 @@ export class RuntimeConfig {
         const prev = previous?.clusters.get(c.name)?.balancer;
         if (prev) prev.update(c.lb, c.outlierDetection, c.endpoints);
         this.clusters.set(c.name, { cluster: c, balancer: prev ?? new ClusterBalancer(c.lb, c.outlierDetection, c.endpoints) });
+        for (const e of c.endpoints) if (!this.byEndpoint.has(`${e.address}:${e.port}`)) this.byEndpoint.set(`${e.address}:${e.port}`, svc);
       }
     }
     this.knownHosts = new Set([...(previous?.knownHosts ?? []), ...this.byHost.keys()]);
@@ -68,5 +71,10 @@ export class RuntimeConfig {
 
   serviceForAuthority(authority: string): OutboundService | undefined {
     return this.byHost.get(hostOfAuthority(authority));
+  }
+
+  /** The service one of whose instances listens at this address and port. */
+  serviceForEndpoint(address: string, port: number): OutboundService | undefined {
+    return this.byEndpoint.get(`${address}:${port}`);
   }
 }

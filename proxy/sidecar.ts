@@ -1,6 +1,5 @@
 // The sidecar: identity, snapshot, inbound and outbound listeners, admin. start / drain / close.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ProxySnapshot } from '../core/snapshot/types.js';
@@ -9,21 +8,15 @@ import { ControllerClient } from './controller-client.js';
 import { IdentityManager, type IdentityMaterial } from './identity.js';
 import { InboundListener } from './inbound.js';
 import { ProxyMetrics } from './metrics.js';
-import { handleOutbound, handleOutboundUpgrade, type OutboundDeps } from './outbound.js';
-import { answerClientError, clientLimits, trackConnections } from './http-util.js';
+import type { OutboundDeps } from './outbound.js';
 import { RuntimeConfig } from './runtime-config.js';
 import { SnapshotSource } from './snapshot-source.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { TelemetryReporter } from './telemetry-reporter.js';
 import { JwksCache } from './jwks-cache.js';
-import { handleOutboundTcp, isTcpService, isUndeclaredService } from './tcp.js';
-import { looksLikeHttp1 } from '../core/http1/request-head.js';
 import { Tracer } from './tracer.js';
-import { Http1Relay } from './relay/downstream.js';
-import { relayLimits } from './relay/limits.js';
-import { relayOutbound } from './outbound-relay.js';
-import { H2Server, isH2Preface } from './h2/server.js';
-import { handleOutboundStream } from './h2/outbound-h2.js';
+import { OutboundListener } from './outbound-listener.js';
+import { originalDestinations } from './original-destination.js';
 
 export interface SidecarOptions {
   controller: string;
@@ -39,7 +32,10 @@ export interface SidecarOptions {
   appPort: number;
   bindHost: string;
   inboundPort: number;
-  /** The capture listener for iptables-redirected traffic (Host header picks the service). 0 disables. */
+  /**
+   * The capture listener for iptables-redirected traffic: HTTP is routed by its Host header, and
+   * other traffic by the address the application dialled (SO_ORIGINAL_DST). Negative: none.
+   */
   outboundPort: number;
   adminPort: number;
   /** Explicit local listeners for rootless setups: local port -> service. */
@@ -50,6 +46,12 @@ export interface SidecarOptions {
   /** Limits for slow or idle clients on every listener: the request head must arrive in time, and a connection that sends nothing for idleTimeoutMs (mid-request too) is closed. */
   headersTimeoutMs: number;
   idleTimeoutMs: number;
+  /**
+   * How long a connection may stay silent, where its first bytes decide the protocol, before it
+   * is carried as TCP (server-first protocols). Default 1 s, as short as misdetection of slow
+   * HTTP clients allows (Linkerd waits 10 s).
+   */
+  protocolDetectionTimeoutMs?: number;
   /**
    * Plain HTTP/1.1 requests go through the byte relay (proxy/relay/) rather than Node's HTTP
    * server and client: about twice the throughput (bench/data-path.ts). Default on; false: Node's path only.
@@ -75,7 +77,7 @@ export class Sidecar {
   private readonly upgraded = new Set<Duplex>();
   private config: RuntimeConfig | undefined;
   private inbound: InboundListener | undefined;
-  private readonly outboundServers: { net: NetServer; http: Server; relay?: Http1Relay; h2: H2Server }[] = [];
+  private readonly outboundListeners: OutboundListener[] = [];
   private admin: Server | undefined;
   private readonly tracer: Tracer | undefined;
   private draining = false;
@@ -119,13 +121,17 @@ export class Sidecar {
     await this.source.start();
     const o = this.options;
     const accessLog = this.log.isLevelEnabled('info') ? (line: Record<string, unknown>) => this.log.info(line, 'access') : undefined;
-    this.inbound = new InboundListener({ http1Relay: o.http1Relay, config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, tracer: this.tracer, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: o.headersTimeoutMs, idleTimeoutMs: o.idleTimeoutMs });
+    this.inbound = new InboundListener({ http1Relay: o.http1Relay, config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, tracer: this.tracer, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: o.headersTimeoutMs, idleTimeoutMs: o.idleTimeoutMs, protocolDetectionTimeoutMs: o.protocolDetectionTimeoutMs ?? 1000 });
     this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
     const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, tracer: this.tracer, upgraded: this.upgraded, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
     if (o.outboundTrafficPolicy !== 'REGISTRY_ONLY') deps.passthrough = { ownPorts: () => [this.ports.inbound, this.ports.outbound, this.ports.admin, ...Object.values(this.ports.upstreams)] };
     this.telemetry.start();
     this.tracer?.start();
-    if (o.outboundPort >= 0) this.ports.outbound = await this.listenOutbound(o.outboundPort, deps);
+    if (o.outboundPort >= 0) {
+      const unavailable = originalDestinations();
+      if (unavailable) this.log.warn({ reason: unavailable }, 'original destinations of captured connections are unavailable: captured traffic that is not HTTP is refused');
+      this.ports.outbound = await this.listenOutbound(o.outboundPort, deps);
+    }
     for (const u of o.upstreams) this.ports.upstreams[u.service] = await this.listenOutbound(u.port, deps, u.service);
     this.admin = createAdminServer(this);
     this.ports.admin = await new Promise<number>((resolve, reject) => {
@@ -151,22 +157,15 @@ export class Sidecar {
     if (this.draining) return;
     this.draining = true;
     this.inbound?.drain();
-    for (const s of this.outboundServers) {
-      s.net.close();
-      s.http.closeIdleConnections();
-      s.relay?.drain();
-      s.h2.drain();
-    }
+    for (const l of this.outboundListeners) l.drain();
   }
 
   /** SIGTERM: drain, let requests in flight finish up to the drain deadline, then close. */
   async shutdown(): Promise<void> {
     this.drain();
-    const servers = [...this.outboundServers];
     const deadline = Date.now() + this.options.drainTimeoutMs;
     const open = async () => {
-      // The listener's count includes relay connections and those handed to the HTTP server.
-      const counts = await Promise.all(servers.map((s) => new Promise<number>((r) => s.net.getConnections((_e, n) => r(n ?? 0)))));
+      const counts = await Promise.all(this.outboundListeners.map((l) => l.connections()));
       return counts.reduce((a, b) => a + b, 0) + (this.inbound?.openConnections() ?? 0);
     };
     while (Date.now() < deadline && (await open()) > 0) await new Promise((r) => setTimeout(r, 50));
@@ -180,11 +179,7 @@ export class Sidecar {
     this.source.close();
     this.ids.close();
     this.inbound?.close();
-    for (const s of this.outboundServers) {
-      s.relay?.close();
-      s.h2.close();
-      s.http.closeAllConnections();
-    }
+    for (const l of this.outboundListeners) l.close();
     for (const s of this.upgraded) s.destroy();
     this.admin?.close();
     this.admin?.closeAllConnections();
@@ -206,46 +201,19 @@ export class Sidecar {
     this.inbound?.setIdentity(id);
   }
 
-  /**
-   * A local listener: HTTP (routed by Host, or for one fixed service), or raw TCP when the fixed
-   * service's ports are all TCP; decided per connection, from the snapshot in force.
-   */
+  /** The capture listener (no service), or an explicit local listener for one service. */
   private listenOutbound(port: number, deps: OutboundDeps, service?: string): Promise<number> {
-    const http = trackConnections(createServer(clientLimits(this.options), (req, res) => handleOutbound(deps, req, res, service)));
-    http.timeout = this.options.idleTimeoutMs;
-    http.on('clientError', answerClientError);
-    http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleOutboundUpgrade(deps, req, socket, head, service));
-    const relay = this.options.http1Relay !== false ? new Http1Relay((rr) => relayOutbound(deps, rr, service), (s) => http.emit('connection', s), relayLimits(this.options)) : undefined;
-    const h2 = new H2Server((stream, headers) => handleOutboundStream(deps, stream, headers, service), (session) => this.log.warn({ peer: session.socket?.remoteAddress }, 'HTTP/2 client reset most of its streams (rapid reset): connection closed'), this.options.idleTimeoutMs);
-    const net = createNetServer((socket) => {
-      socket.setNoDelay(true);
-      if (service && isTcpService(this.config?.byName.get(service))) return handleOutboundTcp(deps, socket, service);
-      // HTTP/2 with prior knowledge (gRPC, h2c) or HTTP/1.1, told apart by the first bytes; a
-      // client that sends none is closed after the idle timeout.
-      socket.setTimeout(this.options.idleTimeoutMs, () => socket.destroy());
-      socket.once('data', (first: Buffer) => {
-        socket.setTimeout(0);
-        socket.removeAllListeners('timeout');
-        if (service && !isH2Preface(first) && !looksLikeHttp1(first) && isUndeclaredService(this.config?.byName.get(service))) {
-          // A port that declares no protocol, and bytes that are not HTTP: carried as TCP.
-          socket.pause();
-          socket.unshift(first);
-          handleOutboundTcp(deps, socket, service);
-          return;
-        }
-        if (relay && !isH2Preface(first)) return relay.accept(socket, first);
-        socket.pause();
-        socket.unshift(first);
-        if (isH2Preface(first)) h2.accept(socket);
-        else http.emit('connection', socket);
-        process.nextTick(() => socket.resume());
-      });
+    const o = this.options;
+    const listener = new OutboundListener(deps, {
+      service,
+      capture: service === undefined,
+      headersTimeoutMs: o.headersTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+      protocolDetectionTimeoutMs: o.protocolDetectionTimeoutMs ?? 1000,
+      http1Relay: o.http1Relay,
+      onRapidReset: (peer) => this.log.warn({ peer }, 'HTTP/2 client reset most of its streams (rapid reset): connection closed'),
     });
-    this.outboundServers.push({ net, http, relay, h2 });
-    return new Promise((resolve, reject) => {
-      net.once('error', reject);
-      net.listen(port, this.options.bindHost, () => resolve((net.address() as { port: number }).port));
-    });
+    this.outboundListeners.push(listener);
+    return listener.listen(port, o.bindHost);
   }
-
 }

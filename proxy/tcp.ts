@@ -1,6 +1,8 @@
-// Raw TCP through the mesh. Outbound: a connection to a TCP service's local listener is routed
-// by the service's tcp routes (weighted subsets), and carried over mTLS to the remote sidecar,
-// which the ALPN protocol `mesh-tcp` tells to treat the stream as bytes, not HTTP.
+// Raw TCP through the mesh. Outbound: a connection to a TCP service (through its local listener,
+// or captured on its way to one of the service's instances) is routed by the service's tcp
+// routes (weighted subsets), and carried over mTLS to the remote sidecar, which the ALPN protocol
+// `mesh-tcp` tells to treat the stream as bytes, not HTTP. Captured TCP to anything else is
+// passed through to where it was going (ALLOW_ANY) or closed (REGISTRY_ONLY).
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
@@ -10,7 +12,8 @@ import type { OutboundService } from '../core/snapshot/types.js';
 import type { ProxyMetrics, TcpLabels } from './metrics.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
-import { splice } from './upgrade.js';
+import { connectPlain, splice } from './upgrade.js';
+import type { Address } from './original-destination.js';
 
 export const MESH_TCP_ALPN = 'mesh-tcp';
 
@@ -23,13 +26,16 @@ export interface TcpDeps {
   random?: () => number;
 }
 
-export function isTcpService(svc: OutboundService | undefined): boolean {
-  return Boolean(svc && svc.ports.length > 0 && svc.ports.every((p) => p.protocol === 'tcp'));
-}
-
-/** A service whose ports do not say what they speak (registered without a protocol): detected per connection. */
-export function isUndeclaredService(svc: OutboundService | undefined): boolean {
-  return Boolean(svc && svc.ports.some((p) => p.protocol === 'auto') && svc.ports.every((p) => p.protocol === 'auto' || p.protocol === 'tcp'));
+/**
+ * What a connection to a service speaks, as far as its registration says: `tcp` (bytes, at
+ * once), `auto` (undeclared: told by the first bytes) or `http` (HTTP/1.1, HTTP/2 or gRPC). The
+ * port the application dialled decides when it is known; else all of the service's ports.
+ */
+export function portProtocol(svc: OutboundService, port?: number): 'tcp' | 'auto' | 'http' {
+  const declared = port === undefined ? undefined : svc.ports.find((p) => p.port === port)?.protocol;
+  if (declared) return declared === 'tcp' || declared === 'auto' ? declared : 'http';
+  if (svc.ports.length > 0 && svc.ports.every((p) => p.protocol === 'tcp')) return 'tcp';
+  return svc.ports.some((p) => p.protocol === 'auto') && svc.ports.every((p) => p.protocol === 'auto' || p.protocol === 'tcp') ? 'auto' : 'http';
 }
 
 export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: string): void {
@@ -44,35 +50,70 @@ export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: st
     deps.log?.({ direction: 'outbound', protocol: 'tcp', service: serviceName, refused: 'no route or no healthy upstream', flags: 'UH' });
     return void socket.destroy();
   }
-  const me = cfg.snapshot.proxy;
   const mtls = endpoint.sidecarPort !== undefined && entry.cluster.tls.mode !== 'DISABLE';
-  const labels: TcpLabels = {
+  const labels = sourceTcpLabels(cfg, service.name);
+  labels.destination_version = endpoint.labels.version ?? 'unknown';
+  labels.destination_principal = mtls ? (entry.cluster.tls.subjectAltNames[0] ?? 'unknown') : 'unknown';
+  labels.connection_security_policy = mtls ? 'mutual_tls' : 'none';
+  entry.balancer.started(endpoint);
+  pipeTcp(deps, socket, deps.pool.connectRaw(entry.cluster, endpoint, [MESH_TCP_ALPN]), labels, endpointKey(endpoint), (ok) => entry.balancer.finished(endpoint, ok ? 200 : 0, Date.now()));
+}
+
+/**
+ * A captured connection that is not HTTP, to an address outside the mesh: under ALLOW_ANY piped
+ * to where the application dialled (PassthroughCluster, plaintext as it came); otherwise closed
+ * (BlackHoleCluster), as Istio's REGISTRY_ONLY does.
+ */
+export function handlePassthroughTcp(deps: TcpDeps, socket: Socket, to: Address, allowed: boolean): void {
+  const labels = sourceTcpLabels(deps.config(), allowed ? 'PassthroughCluster' : 'BlackHoleCluster');
+  const upstreamHost = `${to.address}:${to.port}`;
+  if (!allowed) {
+    labels.response_flags = 'NR';
+    deps.metrics.tcpOpened.inc(labels);
+    deps.metrics.tcpClosed.inc(labels);
+    deps.log?.({ direction: 'outbound', protocol: 'tcp', upstream_host: upstreamHost, refused: 'not a mesh service, and the outbound traffic policy is REGISTRY_ONLY', flags: 'NR' });
+    return void socket.destroy();
+  }
+  labels.connection_security_policy = 'none';
+  pipeTcp(deps, socket, connectPlain(to.address, to.port), labels, upstreamHost);
+}
+
+function sourceTcpLabels(cfg: RuntimeConfig | undefined, destination: string): TcpLabels {
+  const me = cfg?.snapshot.proxy;
+  return {
     reporter: 'source',
-    source_workload: me.service,
-    source_principal: me.identity,
-    destination_service_name: service.name,
-    destination_version: endpoint.labels.version ?? 'unknown',
-    destination_principal: mtls ? (entry.cluster.tls.subjectAltNames[0] ?? 'unknown') : 'unknown',
-    connection_security_policy: mtls ? 'mutual_tls' : 'none',
+    source_workload: me?.service ?? 'unknown',
+    source_principal: me?.identity ?? 'unknown',
+    destination_service_name: destination,
+    destination_version: 'unknown',
+    destination_principal: 'unknown',
+    connection_security_policy: 'unknown',
     response_flags: '-',
   };
-  const upstream = deps.pool.connectRaw(entry.cluster, endpoint, [MESH_TCP_ALPN]);
-  entry.balancer.started(endpoint);
+}
+
+/** Once the upstream is connected (TLS: handshake done), the two become one byte pipe, counted. */
+function pipeTcp(deps: TcpDeps, socket: Socket, upstream: Duplex, labels: TcpLabels, upstreamHost: string, done?: (ok: boolean) => void): void {
+  let connected = false;
   socket.pause();
   upstream.once(upstream instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
+    connected = true;
     deps.metrics.tcpOpened.inc(labels);
     count(deps.metrics, labels, socket, upstream);
     splice(socket, upstream, deps.upgraded, () => {
-      entry.balancer.finished(endpoint, 200, Date.now());
+      done?.(true);
       deps.metrics.tcpClosed.inc(labels);
-      deps.log?.({ direction: 'outbound', protocol: 'tcp', service: service.name, upstream_host: endpointKey(endpoint), closed: true });
+      deps.log?.({ direction: 'outbound', protocol: 'tcp', service: labels.destination_service_name, upstream_host: upstreamHost, closed: true });
     });
     socket.resume();
   });
-  upstream.once('error', () => {
-    entry.balancer.finished(endpoint, 0, Date.now());
-    deps.metrics.tcpOpened.inc({ ...labels, response_flags: 'UF' });
-    deps.metrics.tcpClosed.inc({ ...labels, response_flags: 'UF' });
+  upstream.once('error', (err: Error) => {
+    if (connected) return; // a failure mid-stream: splice closes both and counts the close
+    done?.(false);
+    const failed = { ...labels, response_flags: 'UF' };
+    deps.metrics.tcpOpened.inc(failed);
+    deps.metrics.tcpClosed.inc(failed);
+    deps.log?.({ direction: 'outbound', protocol: 'tcp', service: labels.destination_service_name, upstream_host: upstreamHost, error: err.message, flags: 'UF' });
     socket.destroy();
   });
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian/Ubuntu machine: Consul (real agent for
 # the discovery and KV tests), openssl (chain verification), iptables and iproute2 (capture rules
-# in network namespaces), Docker's engine and compose plus debootstrap (the end-to-end tests build
-# the images locally; the tests start dockerd when none runs). Idempotent; needs root or sudo.
+# in network namespaces), a C compiler (the sidecar's one native piece), Docker's engine and compose
+# plus debootstrap (the end-to-end tests build the images locally; the tests start dockerd when
+# none runs). Idempotent; needs root or sudo.
 set -euo pipefail
 
 SUDO=""
@@ -24,6 +25,8 @@ command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing="$missing docker-compose"
 command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+# A C compiler builds the sidecar's SO_ORIGINAL_DST reader (native/original-dst.c).
+command -v cc >/dev/null 2>&1 || missing="$missing gcc libc6-dev"
 if [ -n "$missing" ]; then
   apt_update
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing

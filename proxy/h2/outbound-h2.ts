@@ -8,7 +8,7 @@ import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader, 
 import { endpointKey } from '../../core/routing/balancer.js';
 import { applyHeaderOps } from '../../core/http1/header-ops.js';
 import type { OutboundDeps } from '../outbound.js';
-import { chooseCluster, hashKey, redirectLocation, labelEndpoint, outboundLabels, recordOutbound, resolveRoute, upstreamRequest, type FinishedRequest } from '../outbound-route.js';
+import { chooseCluster, hashKey, redirectLocation, labelEndpoint, outboundLabels, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from '../outbound-route.js';
 import { forwardBody, isGrpc, localAnswer, nextHopHeaders, relayAnswer, streamRequest } from './streams.js';
 
 export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, fixedService?: string): void {
@@ -17,7 +17,7 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
   const req = streamRequest(stream, headers);
   const grpc = isGrpc(headers);
   const authority = String(req.headers.host || fixedService || '');
-  const requested = current && (fixedService ? current.byName.get(fixedService) : current.serviceForAuthority(authority));
+  const requested = requestedService(current, authority, viaOf(fixedService, stream.session?.socket));
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: 0, span: undefined };
   f.labels.request_protocol = grpc ? 'grpc' : 'http';
   const local = (status: number, flags: string, text: string) => {

@@ -69,9 +69,14 @@ export async function waitReady(child: ChildProcess): Promise<void> {
 
 /** Two namespaces joined by a veth pair, each with its address on a /24 (and optionally an IPv6 /64) and loopback up. */
 export function joinedHosts(a: { name: string; ip: string; ip6?: string }, b: { name: string; ip: string; ip6?: string }): void {
-  const [va, vb] = [uniqueName('va'), uniqueName('vb')];
   sh('ip', 'netns', 'add', a.name);
   sh('ip', 'netns', 'add', b.name);
+  linkHosts(a, b);
+}
+
+/** One more veth pair between two existing namespaces, each end with its address on a /24 (and optionally an IPv6 /64). */
+export function linkHosts(a: { name: string; ip: string; ip6?: string }, b: { name: string; ip: string; ip6?: string }): void {
+  const [va, vb] = [uniqueName('va'), uniqueName('vb')];
   sh('ip', 'link', 'add', va, 'type', 'veth', 'peer', 'name', vb);
   for (const [host, dev] of [[a, va], [b, vb]] as const) {
     sh('ip', 'link', 'set', dev, 'netns', host.name);
