@@ -184,6 +184,8 @@ export interface AttemptOutcome {
   bytes: number;
   /** The answer was not readable HTTP (the relay's UPE). */
   protocolError?: boolean;
+  /** gRPC: the status of a trailers-only answer, or from the trailers of a relayed one. */
+  grpcStatus?: string;
 }
 
 export interface AttemptResult extends AttemptOutcome {
@@ -193,7 +195,9 @@ export interface AttemptResult extends AttemptOutcome {
 
 /**
  * Tries endpoints until one answers with something the retry policy accepts, or attempts run
- * out. `send` makes one attempt; `keep(status)` tells it whether an answer is final.
+ * out. `send` makes one attempt; `keep(status, grpcStatus)` tells it whether an answer is final.
+ * `retriable` says whether the request could be sent again (its body was kept); a function is
+ * asked before each retry, for bodies still streaming.
  */
 export async function attempts(
   deps: OutboundDeps,
@@ -201,15 +205,16 @@ export async function attempts(
   route: CompiledHttpRoute,
   clusterName: string,
   hash: string | undefined,
-  retriable: boolean,
+  retriable: boolean | (() => boolean),
   random: () => number,
   onEndpoint: (e: Endpoint) => void,
-  send: (endpoint: Endpoint, timeoutMs: number, keep: (status: number) => boolean) => Promise<AttemptOutcome>,
+  send: (endpoint: Endpoint, timeoutMs: number, keep: (status: number, grpcStatus?: string) => boolean) => Promise<AttemptOutcome>,
 ): Promise<AttemptResult> {
   const retry = route.retries;
   const retryOn = retry?.retryOn ?? [];
   // A body too large to buffer was streamed to the first attempt and cannot be sent again.
-  const maxAttempts = retriable ? 1 + (retry?.attempts ?? 0) : 1;
+  const canRetry = typeof retriable === 'function' ? retriable : () => retriable;
+  const maxAttempts = retriable === false ? 1 : 1 + (retry?.attempts ?? 0);
   const deadline = route.timeoutMs ? Date.now() + route.timeoutMs : Infinity;
   const tried = new Set<string>();
   let last: AttemptResult = { relayed: false, status: 0, bytes: 0, flags: 'UH', timedOut: false };
@@ -223,13 +228,13 @@ export async function attempts(
     onEndpoint(endpoint);
     entry.balancer.started(endpoint);
     deps.metrics.upstreamActive.inc({ cluster: clusterName });
-    const outcome = await send(endpoint, Math.min(retry?.perTryTimeoutMs ?? Infinity, remaining), (status) => finalAttempt || !shouldRetry(retryOn, status));
+    const outcome = await send(endpoint, Math.min(retry?.perTryTimeoutMs ?? Infinity, remaining), (status, grpcStatus) => finalAttempt || !canRetry() || !shouldRetry(retryOn, status, grpcStatus));
     deps.metrics.upstreamActive.dec({ cluster: clusterName });
     if (entry.balancer.finished(endpoint, outcome.status, Date.now())) deps.metrics.ejections.inc({ cluster: clusterName });
     last = { ...outcome, flags: outcome.timedOut ? 'UT' : outcome.status === 0 ? 'UF' : '-', endpoint };
     if (outcome.relayed) return last;
-    const again = outcome.status === 0 ? retryOn.some((r) => CONNECT_RETRY.has(r)) : shouldRetry(retryOn, outcome.status);
-    if (!again || finalAttempt) break;
+    const again = outcome.status === 0 ? retryOn.some((r) => CONNECT_RETRY.has(r)) : shouldRetry(retryOn, outcome.status, outcome.grpcStatus);
+    if (!again || finalAttempt || !canRetry()) break;
     await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** i, 250) * (0.5 + random())));
   }
   return last;
@@ -238,7 +243,11 @@ export async function attempts(
 /** Conditions under which a failure to get any answer (connect error, reset, timeout) is retried. */
 const CONNECT_RETRY = new Set(['connect-failure', 'reset', '5xx', 'gateway-error', 'refused-stream', 'unavailable']);
 
-function shouldRetry(on: string[], status: number): boolean {
+/** Istio's gRPC retry conditions, by the grpc-status of a trailers-only answer. */
+const GRPC_RETRY: Record<string, string> = { cancelled: '1', 'deadline-exceeded': '4', 'resource-exhausted': '8', internal: '13', unavailable: '14' };
+
+function shouldRetry(on: string[], status: number, grpcStatus?: string): boolean {
+  if (grpcStatus !== undefined && on.some((r) => GRPC_RETRY[r] === grpcStatus)) return true;
   if (on.includes('5xx') && status >= 500) return true;
   if (on.includes('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
   if (on.includes('retriable-4xx') && status === 409) return true;

@@ -19,7 +19,7 @@ import type { RuntimeConfig } from './runtime-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
 /** Request bodies up to this size are buffered so that they can be retried. */
-const MAX_RETRY_BODY = 1024 * 1024;
+export const MAX_RETRY_BODY = 1024 * 1024;
 
 export interface OutboundDeps {
   config(): RuntimeConfig | undefined;

@@ -122,6 +122,11 @@ export class UpstreamPool {
     return pool;
   }
 
+  /** An h2c session to a host outside the mesh (ALLOW_ANY passthrough of HTTP/2 streams). */
+  h2Passthrough(host: string, port: number): ClientHttp2Session {
+    return this.h2.get(`pt|${host}|${port}`, `http://${host.includes(':') ? `[${host}]` : host}:${port}`);
+  }
+
   /** The HTTP/2 session to an endpoint: over mTLS (ALPN h2) to its sidecar, or h2c where there is none. */
   h2Session(cluster: Cluster, e: Endpoint): ClientHttp2Session {
     const mtls = useMtls(cluster, e);

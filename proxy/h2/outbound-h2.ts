@@ -1,15 +1,18 @@
 // The outbound side for HTTP/2 and gRPC from the application (cleartext h2c; the listener
 // recognises the client preface): the same routing, subsets, header rules, timeouts, faults,
 // connection-pool limits and telemetry as HTTP/1.1, with each stream carried on a shared
-// HTTP/2 session over mTLS (ALPN h2) to the chosen endpoint's sidecar. Streams are not retried:
-// their bodies are streamed (gRPC streams may never end), so there is nothing to send again.
+// HTTP/2 session over mTLS (ALPN h2) to the chosen endpoint's sidecar. Retries as for HTTP/1.1,
+// plus gRPC's conditions on a trailers-only grpc-status: the body is streamed to the first
+// attempt and kept up to 1 MiB to be sent again (proxy/h2/replayable-body.ts).
 import { randomUUID } from 'node:crypto';
-import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader, ServerHttp2Stream } from 'node:http2';
+import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { endpointKey } from '../../core/routing/balancer.js';
 import { applyHeaderOps } from '../../core/http1/header-ops.js';
-import type { OutboundDeps } from '../outbound.js';
-import { chooseCluster, hashKey, redirectLocation, labelEndpoint, outboundLabels, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from '../outbound-route.js';
-import { forwardBody, isGrpc, localAnswer, nextHopHeaders, relayAnswer, streamRequest } from './streams.js';
+import { MAX_RETRY_BODY, type OutboundDeps } from '../outbound.js';
+import { forwardableHeaders } from '../http-util.js';
+import { attempts, chooseCluster, hashKey, redirectLocation, labelEndpoint, outsideTheMesh, outboundLabels, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type AttemptOutcome, type FinishedRequest } from '../outbound-route.js';
+import { ReplayableBody } from './replayable-body.js';
+import { isGrpc, localAnswer, nextHopHeaders, relayAnswer, streamRequest } from './streams.js';
 
 export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, fixedService?: string): void {
   const random = deps.random ?? Math.random;
@@ -17,7 +20,8 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
   const req = streamRequest(stream, headers);
   const grpc = isGrpc(headers);
   const authority = String(req.headers.host || fixedService || '');
-  const requested = requestedService(current, authority, viaOf(fixedService, stream.session?.socket));
+  const via = viaOf(fixedService, stream.session?.socket);
+  const requested = requestedService(current, authority, via);
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: 0, span: undefined };
   f.labels.request_protocol = grpc ? 'grpc' : 'http';
   const local = (status: number, flags: string, text: string) => {
@@ -27,7 +31,20 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
   };
 
   const resolved = resolveRoute(current, requested, req, authority);
-  if ('status' in resolved) return local(resolved.status, 'NR', resolved.body);
+  if ('status' in resolved) {
+    const target = outsideTheMesh(deps, current, requested, authority, via, resolved, f.labels);
+    if ('status' in target) return local(target.status, target.flags, target.body);
+    // ALLOW_ANY: the stream, as it came, over h2c to the host it names (or was dialled to).
+    const body = new ReplayableBody(stream, 0);
+    const forward = nextHopHeaders(req.method ?? 'GET', req.url ?? '/', forwardableHeaders(req.headers), headers.te);
+    void streamAttempt(stream, body, (signal) => deps.pool.h2Passthrough(target.host, target.port).request(forward, { signal }), Infinity, () => true, () => undefined).then((o) => {
+      f.reqBytes = body.bytes;
+      f.labels.grpc_response_status = o.grpcStatus ?? '';
+      if (o.relayed) return recordOutbound(deps, f, o.status, o.status === 0 ? 'DC' : o.protocolError ? 'UPE' : '-', o.bytes, { upstream_host: `${target.host}:${target.port}` });
+      local(503, 'UF', `passthrough to ${target.host}:${target.port} failed: ${o.error?.message ?? 'connection failed'}\n`);
+    });
+    return;
+  }
   const { cfg, service, route, url } = resolved;
   if (!req.headers['x-request-id']) req.headers['x-request-id'] = randomUUID();
   f.span = deps.tracer?.begin('client', `${authority}/*`, req.headers, req.headers);
@@ -44,60 +61,90 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
   const chosen = chooseCluster(deps, cfg, action.destinations, f.labels, random);
   if ('status' in chosen) return local(chosen.status, chosen.flags, chosen.body);
   const { dest, entry } = chosen;
-  const endpoint = entry.balancer.pick({ now: Date.now(), random, hashKey: hashKey(entry.cluster.lb, req) });
-  if (!endpoint) return local(503, 'UH', 'no healthy upstream\n');
-  labelEndpoint(f.labels, entry, endpoint);
   const { method, path, headers: out } = upstreamRequest(route, dest, req, url, service, undefined);
+  const requestHeaders = nextHopHeaders(method, path, out, headers.te);
+  const body = new ReplayableBody(stream, MAX_RETRY_BODY);
+  const editAnswer = (h: OutgoingHttpHeaders) => {
+    applyHeaderOps(h, route.headers?.response);
+    applyHeaderOps(h, dest.headers?.response);
+  };
 
-  const send = () => {
-    if (stream.destroyed) return recordOutbound(deps, f, 0, 'DC', 0);
-    entry.balancer.started(endpoint);
-    deps.metrics.upstreamActive.inc({ cluster: dest.cluster });
-    let settled = false;
-    const settle = (status: number) => {
-      if (settled) return false;
-      settled = true;
-      clearTimeout(timer);
-      deps.metrics.upstreamActive.dec({ cluster: dest.cluster });
-      if (entry.balancer.finished(endpoint, status, Date.now())) deps.metrics.ejections.inc({ cluster: dest.cluster });
-      return true;
-    };
-    let up: ClientHttp2Stream;
-    const cancel = new AbortController();
-    try {
-      up = deps.pool.h2Session(entry.cluster, endpoint).request(nextHopHeaders(method, path, out, headers.te), { signal: cancel.signal });
-    } catch (err) {
-      settle(0);
-      return local(503, 'UF', `upstream connect error: ${(err as Error).message}\n`);
+  const send = async () => {
+    const result = await attempts(deps, entry, route, dest.cluster, hashKey(entry.cluster.lb, req), () => body.replayable, random, (e) => labelEndpoint(f.labels, entry, e), (endpoint, timeoutMs, keep) =>
+      streamAttempt(stream, body, (signal) => deps.pool.h2Session(entry.cluster, endpoint).request({ ...requestHeaders }, { signal }), timeoutMs, keep, editAnswer),
+    );
+    f.reqBytes = body.bytes;
+    if (!result.relayed && (stream.aborted || stream.destroyed)) return recordOutbound(deps, f, 0, 'DC', 0);
+    if (result.relayed) {
+      if (result.status === 0) return recordOutbound(deps, f, 0, 'DC', 0);
+      f.labels.grpc_response_status = result.grpcStatus ?? '';
+      return recordOutbound(deps, f, result.status, result.protocolError ? 'UPE' : '-', result.bytes, result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {});
     }
-    const timer = route.timeoutMs
+    local(result.timedOut ? 504 : 503, result.flags, result.timedOut ? 'upstream request timeout\n' : `upstream connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}\n`);
+  };
+  if (delay > 0) setTimeout(() => void send(), delay);
+  else void send();
+}
+
+/**
+ * One attempt: a new upstream stream, the body sent (again) to it, and its answer relayed to the
+ * caller unless `keep` says it is to be retried, or failed before any answer. An answer already
+ * relayed ends the attempts; so does a caller that has gone (relayed, status 0).
+ */
+function streamAttempt(
+  stream: ServerHttp2Stream,
+  body: ReplayableBody,
+  open: (signal: AbortSignal) => ClientHttp2Stream,
+  timeoutMs: number,
+  keep: (status: number, grpcStatus?: string) => boolean,
+  editAnswer: (h: OutgoingHttpHeaders) => void,
+): Promise<AttemptOutcome> {
+  return new Promise((resolve) => {
+    const failed = (error: Error | undefined, timedOut = false): AttemptOutcome => ({ status: 0, relayed: false, timedOut, error, bytes: 0 });
+    if (stream.destroyed) return resolve({ status: 0, relayed: true, timedOut: false, bytes: 0 });
+    // Aborting the signal resets the upstream stream with RST_STREAM CANCEL and no END_STREAM
+    // before it (Node's stream.close() would end it first: a cut-off upload would look complete).
+    const cancel = new AbortController();
+    let up: ClientHttp2Stream;
+    try {
+      up = open(cancel.signal);
+    } catch (err) {
+      return resolve(failed(err as Error));
+    }
+    const onCallerGone = () => cancel.abort();
+    stream.once('aborted', onCallerGone);
+    let done = false;
+    let responded = false;
+    const finish = (outcome: AttemptOutcome) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      stream.off('aborted', onCallerGone);
+      if (!outcome.relayed) body.release(up);
+      resolve(outcome);
+    };
+    const timer = Number.isFinite(timeoutMs)
       ? setTimeout(() => {
           cancel.abort();
-          if (settle(0)) local(504, 'UT', 'upstream request timeout\n');
-        }, route.timeoutMs)
+          if (!responded) finish(failed(undefined, true));
+        }, timeoutMs)
       : undefined;
-    stream.on('data', (c: Buffer) => (f.reqBytes += c.length));
-    forwardBody(stream, up, cancel);
-    let responded = false;
+    body.sendTo(up);
     up.once('response', (head: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
+      const status = Number(head[':status']);
+      const trailersOnly = typeof head['grpc-status'] === 'string' ? head['grpc-status'] : undefined;
+      if (!keep(status, trailersOnly)) {
+        cancel.abort();
+        return finish({ status, relayed: false, timedOut: false, bytes: 0, grpcStatus: trailersOnly });
+      }
       responded = true;
-      void relayAnswer(stream, up, cancel, head, (h) => {
-        applyHeaderOps(h, route.headers?.response);
-        applyHeaderOps(h, dest.headers?.response);
-      }).then((r) => {
-        if (!settle(r.status)) return;
-        f.labels.grpc_response_status = r.grpcStatus;
-        recordOutbound(deps, f, r.status, r.broken ? 'UPE' : '-', r.bytes, { upstream_host: endpointKey(endpoint) });
-      });
+      void relayAnswer(stream, up, cancel, head, editAnswer).then((r) => finish({ status: r.status, relayed: true, timedOut: false, bytes: r.bytes, protocolError: r.broken, grpcStatus: r.grpcStatus }));
     });
-    // Before an answer, a failure is answered here; after it, relayAnswer reports it.
     up.once('error', (err: Error) => {
-      if (!responded && settle(0)) local(503, 'UF', `upstream connect error or disconnect/reset before headers: ${err.message}\n`);
+      if (!responded) finish(failed(err));
     });
     up.once('close', () => {
-      if (!responded && settle(0)) local(503, 'UF', 'upstream reset before headers\n');
+      if (!responded) finish(failed(new Error('upstream reset before headers')));
     });
-  };
-  if (delay > 0) setTimeout(send, delay);
-  else send();
+  });
 }

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { Sidecar } from '../../proxy/sidecar.js';
+import { Sidecar, type SidecarOptions } from '../../proxy/sidecar.js';
 import { startApp, type TestApp } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
-import { waitFor } from '../helpers/ports.js';
+import { freePort, waitFor } from '../helpers/ports.js';
 
 const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
 
@@ -58,6 +58,10 @@ describe('HTTP/2 and gRPC', () => {
   let truncated = 0;
   let greeterAborted = 0;
   let lastSeen: IncomingHttpHeaders = {};
+  let greeterPort = 0;
+  let start: (service: string, appPort: number, upstreams: { port: number; service: string }[], extra?: Partial<SidecarOptions>) => Promise<Sidecar>;
+  /** Flaky methods: the requests (by message) they received, to fail the first of each. */
+  const flakySeen = new Map<string, string[]>();
 
   before(async () => {
     c = await startController();
@@ -76,6 +80,15 @@ describe('HTTP/2 and gRPC', () => {
           stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '13' }, { endStream: true });
           return;
         }
+        const message = unframe(body);
+        const failFirst = headers[':path'] === '/greeter.Greeter/Flaky503' ? 'http-503' : headers[':path'] === '/greeter.Greeter/FlakyUnavailable' ? 'grpc-14' : undefined;
+        if (failFirst) {
+          const seen = flakySeen.get(message) ?? [];
+          seen.push(message);
+          flakySeen.set(message, seen);
+          if (seen.length === 1 && failFirst === 'http-503') return void stream.respond({ ':status': 503 }, { endStream: true });
+          if (seen.length === 1) return void stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'try again' }, { endStream: true });
+        }
         if (headers[':path'] === '/greeter.Greeter/Missing') {
           stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'no such greeting' }, { endStream: true });
           return;
@@ -86,12 +99,12 @@ describe('HTTP/2 and gRPC', () => {
       });
     });
     await new Promise<void>((r) => greeter.listen(0, '127.0.0.1', r));
-    const greeterPort = (greeter.address() as { port: number }).port;
     web = await startApp('web');
 
-    const start = async (service: string, appPort: number, upstreams: { port: number; service: string }[]) => {
+    greeterPort = (greeter.address() as { port: number }).port;
+    start = async (service: string, appPort: number, upstreams: { port: number; service: string }[], extra: Partial<SidecarOptions> = {}) => {
       const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-      const s = new Sidecar({ controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: `${service}-1`, trustDomain: 'cluster.local', dataDir: mkdtempSync(join(tmpdir(), `mesh-h2-${service}-`)), appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 500, telemetryIntervalMs: 60_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 }, silent);
+      const s = new Sidecar({ controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: `${service}-1`, trustDomain: 'cluster.local', dataDir: mkdtempSync(join(tmpdir(), `mesh-h2-${service}-`)), appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 500, telemetryIntervalMs: 60_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, ...extra }, silent);
       await s.start();
       sidecars.push(s);
       return s;
@@ -188,6 +201,55 @@ describe('HTTP/2 and gRPC', () => {
       s.close();
       await c.call('DELETE', '/v1/resources/vs/default/web');
     }
+  });
+
+  it('retries a gRPC call answered UNAVAILABLE by default, sending its body again', async () => {
+    const s = session('greeter');
+    try {
+      const r = await call(s, 'greeter', '/greeter.Greeter/FlakyUnavailable', 'retry me');
+      assert.equal(r.trailers['grpc-status'], '0', "Istio's default retry policy covers gRPC unavailable");
+      assert.equal(unframe(r.body), 'hello retry me');
+      assert.deepEqual(flakySeen.get('retry me'), ['retry me', 'retry me'], 'the second attempt carried the same message');
+    } finally {
+      s.close();
+    }
+  });
+
+  it("follows a VirtualService's retry policy for HTTP/2 streams: 5xx retried, UNAVAILABLE then not", async () => {
+    await c.call('POST', '/v1/apply', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'greeter', namespace: 'default' }, spec: { hosts: ['greeter'], http: [{ route: [{ destination: { host: 'greeter' } }], retries: { attempts: 2, retryOn: '5xx' } }] } });
+    await waitFor('the retry policy at the frontend', () => client.snapshot?.outbound.services.find((x) => x.name === 'greeter')?.httpRoutes[0]?.retries?.retryOn.join() === '5xx', 5000);
+    const s = session('greeter');
+    try {
+      const retried = await call(s, 'greeter', '/greeter.Greeter/Flaky503', 'five hundred');
+      assert.equal(retried.headers[':status'], 200);
+      assert.equal(unframe(retried.body), 'hello five hundred');
+      assert.equal(flakySeen.get('five hundred')?.length, 2);
+      const passed = await call(s, 'greeter', '/greeter.Greeter/FlakyUnavailable', 'not retried');
+      assert.equal(passed.headers['grpc-status'], '14', 'retryOn 5xx alone does not cover gRPC unavailable: the answer is passed on');
+      assert.equal(flakySeen.get('not retried')?.length, 1);
+    } finally {
+      s.close();
+      await c.call('DELETE', '/v1/resources/vs/default/greeter');
+    }
+  });
+
+  it('passes a captured HTTP/2 stream for a host outside the mesh through over h2c (ALLOW_ANY)', async () => {
+    const open = await start('open', 1, [], { outboundPort: 0, outboundTrafficPolicy: 'ALLOW_ANY' });
+    await waitFor('a snapshot at the open sidecar', () => open.snapshot !== undefined, 5000);
+    const s = connect(`http://127.0.0.1:${open.ports.outbound}`);
+    try {
+      // The greeter's own port, by address: no mesh name, so straight to it, without mTLS.
+      const r = await call(s, `127.0.0.1:${greeterPort}`, '/greeter.Greeter/SayHello', 'outside');
+      assert.equal(unframe(r.body), 'hello outside');
+      assert.equal(r.trailers['grpc-status'], '0');
+      assert.equal(lastSeen['x-forwarded-client-cert'], undefined, 'no sidecar and no mesh identity on the way');
+      const unknown = await call(s, `127.0.0.1:${await freePort()}`, '/greeter.Greeter/SayHello', 'nowhere');
+      assert.equal(unknown.headers['grpc-status'], '14', 'nothing listens there: UNAVAILABLE, from the sidecar');
+      assert.equal(unknown.headers['x-mesh-response-flags'], 'UF');
+    } finally {
+      s.close();
+    }
+    assert.match(open.metricsText(), /istio_requests_total\{reporter="source",source_workload="open",[^}]*destination_service_name="PassthroughCluster",[^}]*request_protocol="grpc",response_code="200",grpc_response_status="0"/);
   });
 
   it('cancels the upstream stream when the caller cancels mid-upload: the service never sees a cut-off request as complete', async () => {
