@@ -12,6 +12,7 @@ import { MAX_RETRY_BODY, type OutboundDeps } from '../outbound.js';
 import { forwardableHeaders } from '../http-util.js';
 import { attempts, chooseCluster, hashKey, redirectLocation, labelEndpoint, outsideTheMesh, outboundLabels, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type AttemptOutcome, type FinishedRequest } from '../outbound-route.js';
 import { ReplayableBody } from './replayable-body.js';
+import type { RuntimeConfig } from '../runtime-config.js';
 import { isGrpc, localAnswer, nextHopHeaders, relayAnswer, streamRequest } from './streams.js';
 
 export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, fixedService?: string): void {
@@ -68,6 +69,8 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     applyHeaderOps(h, route.headers?.response);
     applyHeaderOps(h, dest.headers?.response);
   };
+
+  if (route.mirror && random() * 100 < route.mirror.percent) void mirrorStream(deps, cfg, route.mirror.cluster, requestHeaders, body, random);
 
   const send = async () => {
     const result = await attempts(deps, entry, route, dest.cluster, hashKey(entry.cluster.lb, req), () => body.replayable, random, (e) => labelEndpoint(f.labels, entry, e), (endpoint, timeoutMs, keep) =>
@@ -147,4 +150,30 @@ function streamAttempt(
       if (!responded) finish(failed(new Error('upstream reset before headers')));
     });
   });
+}
+
+/**
+ * Fire and forget: once the caller's body is complete (and was small enough to keep), the same
+ * request goes to the mirror's cluster with `-shadow` on its authority, as Istio marks it, and
+ * the answer is read and dropped.
+ */
+async function mirrorStream(deps: OutboundDeps, cfg: RuntimeConfig, clusterName: string, headers: OutgoingHttpHeaders, body: ReplayableBody, random: () => number): Promise<void> {
+  const entry = cfg.clusters.get(clusterName);
+  const whole = entry && (await body.whole());
+  if (!entry || !whole) return;
+  const endpoint = entry.balancer.pick({ now: Date.now(), random });
+  if (!endpoint) return;
+  entry.balancer.started(endpoint);
+  let status = 0;
+  try {
+    const up = deps.pool.h2Session(entry.cluster, endpoint).request({ ...headers, ':authority': `${String(headers[':authority'] ?? '').replace(/:\d+$/, '')}-shadow` });
+    up.setTimeout(10_000, () => up.close());
+    up.once('response', (h: IncomingHttpStatusHeader) => (status = Number(h[':status'])));
+    up.on('data', () => undefined);
+    up.once('close', () => entry.balancer.finished(endpoint, status, Date.now()));
+    up.on('error', () => undefined);
+    up.end(whole);
+  } catch {
+    entry.balancer.finished(endpoint, 0, Date.now());
+  }
 }

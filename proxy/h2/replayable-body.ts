@@ -10,6 +10,8 @@ export class ReplayableBody {
   private keptBytes = 0;
   private ended = false;
   private target: ClientHttp2Stream | undefined;
+  /** Waiting for the whole body (mirrors): told once it is complete, or cannot be had. */
+  private waiting: ((body: Buffer | undefined) => void)[] = [];
   /** Bytes the caller has sent. */
   bytes = 0;
 
@@ -23,11 +25,25 @@ export class ReplayableBody {
     // the end is only passed on once the same turn of the event loop has shown it was clean.
     from.once('end', () =>
       setImmediate(() => {
-        if (from.aborted || from.rstCode) return;
+        if (from.aborted || from.rstCode) return this.tell(undefined);
         this.ended = true;
         if (this.target && !this.target.destroyed) this.target.end();
+        this.tell(this.kept && Buffer.concat(this.kept));
       }),
     );
+    from.once('close', () => this.tell(undefined));
+  }
+
+  /** The whole body once the caller has sent it; undefined when it was too large to keep or cut off. */
+  whole(): Promise<Buffer | undefined> {
+    if (this.ended || !this.kept) return Promise.resolve(this.ended && this.kept ? Buffer.concat(this.kept) : undefined);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private tell(body: Buffer | undefined): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const resolve of waiting) resolve(body);
   }
 
   /** The whole body so far is still kept: another attempt can be made. */
@@ -55,7 +71,10 @@ export class ReplayableBody {
     if (this.kept) {
       this.keptBytes += chunk.length;
       if (this.keptBytes <= this.limit) this.kept.push(chunk);
-      else this.kept = undefined;
+      else {
+        this.kept = undefined;
+        this.tell(undefined);
+      }
     }
     const to = this.target;
     if (to && !to.destroyed && !to.write(chunk)) {

@@ -4,6 +4,7 @@
 // client that resets streams as fast as it opens them.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { connect, constants, createServer as createH2Server, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -229,6 +230,31 @@ describe('HTTP/2 and gRPC', () => {
       assert.equal(flakySeen.get('not retried')?.length, 1);
     } finally {
       s.close();
+      await c.call('DELETE', '/v1/resources/vs/default/greeter');
+    }
+  });
+
+  it('mirrors HTTP/2 streams, body and all, fire and forget', async () => {
+    const mirrored: { path?: string; body: Buffer }[] = [];
+    const onRequest = (req: IncomingMessage) => {
+      if (req.headers.host !== 'greeter-shadow') return;
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => mirrored.push({ path: req.url, body: Buffer.concat(chunks) }));
+    };
+    web.server.on('request', onRequest);
+    await c.call('POST', '/v1/apply', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'greeter', namespace: 'default' }, spec: { hosts: ['greeter'], http: [{ route: [{ destination: { host: 'greeter' } }], mirror: { host: 'web' }, mirrorPercentage: { value: 100 } }] } });
+    await waitFor('the mirror at the frontend', () => client.snapshot?.outbound.services.find((x) => x.name === 'greeter')?.httpRoutes[0]?.mirror !== undefined, 5000);
+    const s = session('greeter');
+    try {
+      const r = await call(s, 'greeter', '/greeter.Greeter/SayHello', 'mirrored');
+      assert.equal(unframe(r.body), 'hello mirrored', 'the caller gets the real answer');
+      await waitFor('the mirrored request at web', () => mirrored.length > 0, 5000);
+      assert.equal(mirrored[0].path, '/greeter.Greeter/SayHello');
+      assert.equal(unframe(mirrored[0].body), 'mirrored', 'the mirror got the same body');
+    } finally {
+      s.close();
+      web.server.off('request', onRequest);
       await c.call('DELETE', '/v1/resources/vs/default/greeter');
     }
   });
