@@ -22,9 +22,14 @@ export function requestHead(req: IncomingMessage, path: string, host: string, ex
 /**
  * Joins two sockets; either side closing or failing closes both. Both are kept in `open` while
  * joined, so that the owner's close() can end them: HTTP servers stop tracking upgraded sockets.
+ * A half-close passes through, as with Envoy's TCP proxy: a client that ends its side after its
+ * request (as `nc` does) still gets the answer. Sockets are made half-open for that (Node reads
+ * the flag when the end arrives); each closes once both its directions are done.
  */
 export function splice(a: Duplex, b: Duplex, open: Set<Duplex>, onClose: () => void): void {
   let closed = false;
+  a.allowHalfOpen = true;
+  b.allowHalfOpen = true;
   open.add(a).add(b);
   const close = () => {
     if (closed) return;

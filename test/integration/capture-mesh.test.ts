@@ -139,19 +139,26 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     assert.match(client, /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="PassthroughCluster",[^}]*connection_security_policy="none",response_flags="-"\} 2/);
     assert.match(client, /istio_tcp_received_bytes_total\{reporter="source",[^}]*destination_service_name="PassthroughCluster",[^}]*\} 30\b/, 'echo: hello\\n and 220 outside ready\\n came back through the sidecar');
   });
+
+  it('passes a half-close through both sidecars: a client that ends its side after asking still gets the answer', async () => {
+    const out = await nodeOutput(hostA, tcpDialogue('10.254.9.2', 5432, { text: 'ping\n', afterBanner: true, thenEnd: true }, 'pong'));
+    assert.equal(out, 'db ready\npong to 127.0.0.1');
+    assert.equal(await nodeOutput(hostA, tcpDialogue('10.254.8.2', 7000, { text: 'hello\n', afterBanner: false, thenEnd: true }, 'echo')), 'echo: hello', 'and through a passthrough');
+  });
 });
 
 /**
- * A client script: connects, sends `send.text` (at once, or once the server's banner came), and
- * prints everything received up to the line holding `until`, or why it failed.
+ * A client script: connects, sends `send.text` (at once, or once the server's banner came; then
+ * ends its side of the connection with `thenEnd`), and prints everything received up to the
+ * line holding `until`, or why it failed.
  */
-function tcpDialogue(host: string, port: number, send: { text: string; afterBanner: boolean } | undefined, until: string): string {
+function tcpDialogue(host: string, port: number, send: { text: string; afterBanner: boolean; thenEnd?: boolean } | undefined, until: string): string {
   return `import net from 'node:net';
 const send = ${JSON.stringify(send ?? null)};
 const s = net.connect({ host: ${JSON.stringify(host)}, port: ${port} });
 let got = '';
 let sent = false;
-const say = () => { if (send && !sent) { sent = true; s.write(send.text); } };
+const say = () => { if (send && !sent) { sent = true; if (send.thenEnd) s.end(send.text); else s.write(send.text); } };
 s.setTimeout(3000, () => { console.log('failed: timeout after ' + JSON.stringify(got)); process.exit(0); });
 s.on('error', (e) => { console.log('failed: ' + e.code); process.exit(0); });
 s.on('data', (d) => {
