@@ -222,7 +222,7 @@ export class InboundListener {
       connection_security_policy: peer ? 'mutual_tls' : 'none',
       response_flags: '-',
     };
-    const decision = cfg ? authorize(cfg.snapshot.inbound.authorization, { peerIdentity: peer, sourceIp: (socket as TLSSocket).remoteAddress ?? '', host: '', port: this.deps.appPort, method: '', path: '', headers: {} }) : { allowed: false, policy: 'no configuration' };
+    const decision = cfg ? authorize(cfg.snapshot.inbound.authorization, { peerIdentity: peer, sourceIp: (socket as TLSSocket).remoteAddress ?? '', host: '', port: this.deps.appPort, method: '', path: '', headers: {}, tcp: true }) : { allowed: false, policy: 'no configuration' };
     if (!decision.allowed) {
       this.deps.metrics.tcpOpened.inc({ ...labels, response_flags: 'RBAC' });
       this.deps.metrics.tcpClosed.inc({ ...labels, response_flags: 'RBAC' });

@@ -1,5 +1,8 @@
 // AuthorizationPolicy decisions, with Istio's semantics: any matching DENY denies; no ALLOW
-// policy means allow; otherwise some ALLOW rule must match. AUDIT only marks.
+// policy means allow; otherwise some ALLOW rule must match. AUDIT only marks. For a TCP
+// connection, as Istio does, fields only HTTP has (methods, paths, hosts, request principals,
+// request.* conditions) make an ALLOW rule never match, and are dropped from a DENY rule, which
+// then matches more: a connection carried as bytes can never slip past a path-based DENY.
 import type { AuthzOperationMatch, AuthzSourceMatch, CompiledAuthzPolicy, CompiledAuthzRule, InboundConfig } from '../snapshot/types.js';
 
 export interface AuthzRequest {
@@ -15,6 +18,8 @@ export interface AuthzRequest {
   path: string;
   headers: Record<string, string | string[] | undefined>;
   claims?: Record<string, unknown>;
+  /** A TCP connection (no HTTP request to look at): Istio's TCP semantics apply. */
+  tcp?: boolean;
 }
 
 export interface AuthzDecision {
@@ -122,13 +127,35 @@ function ruleMatches(rule: CompiledAuthzRule, r: AuthzRequest): boolean {
   });
 }
 
-const policyMatches = (p: CompiledAuthzPolicy, r: AuthzRequest) => p.rules.some((rule) => ruleMatches(rule, r));
+const HTTP_SOURCE_FIELDS = ['requestPrincipals', 'notRequestPrincipals'] as const;
+const HTTP_OPERATION_FIELDS = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
+const isHttpCondition = (key: string) => key.startsWith('request.');
+
+function usesHttpFields(rule: CompiledAuthzRule): boolean {
+  return (
+    rule.from.some((s) => HTTP_SOURCE_FIELDS.some((f) => s[f] !== undefined)) ||
+    rule.to.some((o) => HTTP_OPERATION_FIELDS.some((f) => o[f] !== undefined)) ||
+    rule.when.some((c) => isHttpCondition(c.key))
+  );
+}
+
+/** A DENY rule as it applies to TCP: its HTTP-only fields dropped. */
+function withoutHttpFields(rule: CompiledAuthzRule): CompiledAuthzRule {
+  const drop = <T extends object>(o: T, fields: readonly string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !fields.includes(k))) as T;
+  return { from: rule.from.map((s) => drop(s, HTTP_SOURCE_FIELDS)), to: rule.to.map((o) => drop(o, HTTP_OPERATION_FIELDS)), when: rule.when.filter((c) => !isHttpCondition(c.key)) };
+}
+
+function policyMatches(p: CompiledAuthzPolicy, r: AuthzRequest, action: 'deny' | 'allow'): boolean {
+  if (!r.tcp) return p.rules.some((rule) => ruleMatches(rule, r));
+  if (action === 'deny') return p.rules.some((rule) => ruleMatches(withoutHttpFields(rule), r));
+  return p.rules.some((rule) => !usesHttpFields(rule) && ruleMatches(rule, r));
+}
 
 export function authorize(authz: InboundConfig['authorization'], r: AuthzRequest): AuthzDecision {
-  const audited = authz.audit.some((p) => policyMatches(p, r));
-  const deny = authz.deny.find((p) => policyMatches(p, r));
+  const audited = authz.audit.some((p) => policyMatches(p, r, 'allow'));
+  const deny = authz.deny.find((p) => policyMatches(p, r, 'deny'));
   if (deny) return { allowed: false, policy: deny.name, audited };
   if (authz.allow.length === 0) return { allowed: true, audited };
-  const allow = authz.allow.find((p) => policyMatches(p, r));
+  const allow = authz.allow.find((p) => policyMatches(p, r, 'allow'));
   return allow ? { allowed: true, policy: allow.name, audited } : { allowed: false, policy: 'no ALLOW policy matched', audited };
 }

@@ -72,6 +72,18 @@ describe('authorization decisions', () => {
     assert.equal(authorize(rule({ to: [{ notPaths: ['/reviews/*'] }] }), base).allowed, false);
   });
 
+  it('applies Istio\'s TCP semantics to connections carried as bytes: HTTP-only fields void ALLOW rules and widen DENY rules', () => {
+    const tcp: AuthzRequest = { ...base, tcp: true, method: '', path: '', host: '' };
+    const denyAdmin = { name: 'no-admin', rules: [{ from: [], to: [{ paths: ['/admin*'] }], when: [] }] };
+    assert.equal(authorize({ ...empty, deny: [denyAdmin] }, { ...base, path: '/reviews/1' }).allowed, true, 'HTTP: only /admin is denied');
+    assert.equal(authorize({ ...empty, deny: [denyAdmin] }, tcp).allowed, false, 'TCP: the path cannot be seen, so the whole connection is denied');
+    const denyAdminFromRatings = { name: 'no-admin-from-ratings', rules: [{ from: [{ principals: ['cluster.local/ns/default/sa/ratings'] }], to: [{ methods: ['POST'] }], when: [{ key: 'request.headers[x-admin]', values: ['1'] }] }] };
+    assert.equal(authorize({ ...empty, deny: [denyAdminFromRatings] }, tcp).allowed, true, 'the TCP-valid fields still have to match: productpage is not ratings');
+    assert.equal(authorize({ ...empty, allow: [allowProductpage] }, tcp).allowed, false, 'an ALLOW rule with methods and paths never matches TCP');
+    const allowByPrincipal = { name: 'by-principal', rules: [{ from: [{ principals: ['cluster.local/ns/default/sa/productpage'] }], to: [{ ports: [9080] }], when: [] }] };
+    assert.equal(authorize({ ...empty, allow: [allowByPrincipal] }, tcp).allowed, true, 'principals and ports apply to TCP');
+  });
+
   it('marks AUDIT matches without changing the decision', () => {
     const d = authorize({ ...empty, audit: [{ name: 'a', rules: [{ from: [], to: [], when: [] }] }] }, base);
     assert.deepEqual([d.allowed, d.audited], [true, true]);
