@@ -80,7 +80,10 @@ export class InboundListener {
     const id = deps.identity();
     this.tls = createTlsServer({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1', MESH_TCP_ALPN], minVersion: 'TLSv1.2' });
     this.tls.on('secureConnection', (s: TLSSocket) => {
-      if (s.alpnProtocol === MESH_TCP_ALPN || this.appIsTcp()) this.tcp(s, peerIdentity(s));
+      // The port's declaration decides, not the peer: bytes asked for as TCP (ALPN mesh-tcp) to a
+      // port declared HTTP are read as HTTP, so that its request-level policy always applies.
+      const protocol = this.deps.config()?.snapshot.inbound.ports[0]?.protocol;
+      if (protocol === 'tcp' || (s.alpnProtocol === MESH_TCP_ALPN && (protocol === 'auto' || protocol === undefined))) this.tcp(s, peerIdentity(s));
       else if (s.alpnProtocol === 'h2') this.h2.accept(s);
       else this.toHttp(s);
     });

@@ -153,8 +153,10 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
   it('removes the instance, its sidecar and its capture when the service file goes', async () => {
     unlinkSync(join(conf('b'), 'reviews.yaml'));
     await waitFor('reviews to leave Consul', async () => !(await catalog()).includes('reviews-b'), 15_000);
-    const rules = spawnSync('ip', ['netns', 'exec', hostB, 'iptables-save', '-t', 'nat'], { encoding: 'utf8' }).stdout;
-    assert.doesNotMatch(rules, /MESH_/);
+    // Deregistered first (no new callers), then the sidecar and its capture go.
+    const rules = () => spawnSync('ip', ['netns', 'exec', hostB, 'iptables-save', '-t', 'nat'], { encoding: 'utf8' }).stdout;
+    await waitFor('the capture rules on B to go', async () => !/MESH_/.test(rules()), 5_000);
+    assert.doesNotMatch(rules(), /MESH_/);
     // With no sidecar and no capture, the app on B answers directly again (plaintext).
     const direct = await get(hostA, `http://${B}:9080/`, 1337);
     assert.equal(direct.service, 'reviews');

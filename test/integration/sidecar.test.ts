@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -239,6 +240,18 @@ spec:
     assert.equal((await get(productpage(), '/public/%2e%2e/admin')).status, 403);
     assert.equal((await get(productpage(), '//admin/users')).status, 403);
     assert.equal((await get(productpage(), '/public%2F..%2Fadmin')).status, 400);
+    // A peer with a valid mesh certificate that asks for raw TCP (ALPN mesh-tcp) on this port,
+    // declared HTTP, is still read as HTTP: the request-level DENY applies.
+    const id = sidecars['productpage-1'].identity!;
+    const raw = tlsConnect({ host: '127.0.0.1', port: sidecars['reviews-v1'].ports.inbound, cert: id.certPem, key: id.keyPem, ca: id.trustBundle, ALPNProtocols: ['mesh-tcp'], checkServerIdentity: () => undefined });
+    const answer = await new Promise<string>((resolve) => {
+      let got = '';
+      raw.on('secureConnect', () => raw.write('GET /admin HTTP/1.1\r\nhost: reviews\r\nconnection: close\r\n\r\n'));
+      raw.on('data', (d: Buffer) => (got += d));
+      raw.on('close', () => resolve(got));
+      raw.on('error', () => resolve(got));
+    });
+    assert.match(answer, /^HTTP\/1\.1 403 /);
     assert.equal(apps.v1.hits, hits, 'nothing reached the application');
     const ok = await get(productpage(), '/public/../reviews');
     assert.equal(ok.status, 200);
