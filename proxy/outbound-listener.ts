@@ -96,7 +96,10 @@ export class OutboundListener {
     // outside the mesh passes them through (or refuses them); otherwise HTTP's parser answers 400.
     let asTcp: (() => void) | undefined;
     if (service && speaks === 'auto') asTcp = () => handleOutboundTcp(deps, socket, service.name);
-    else if (!service && original) asTcp = () => handlePassthroughTcp(deps, socket, original, Boolean(deps.passthrough && !deps.passthrough.ownPorts().includes(original.port)));
+    else if (!service && original) {
+      const refused = !deps.passthrough ? 'not a mesh service, and the outbound traffic policy is REGISTRY_ONLY' : deps.passthrough.ownPorts().includes(original.port) ? "one of the sidecar's own ports" : undefined;
+      asTcp = () => handlePassthroughTcp(deps, socket, original, refused);
+    }
     firstBytes(socket, asTcp ? this.options.protocolDetectionTimeoutMs : this.options.idleTimeoutMs, (first) => {
       if (!first) return asTcp ? asTcp() : socket.destroy();
       const h2 = isH2Preface(first);

@@ -60,18 +60,18 @@ export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: st
 }
 
 /**
- * A captured connection that is not HTTP, to an address outside the mesh: under ALLOW_ANY piped
- * to where the application dialled (PassthroughCluster, plaintext as it came); otherwise closed
- * (BlackHoleCluster), as Istio's REGISTRY_ONLY does.
+ * A captured connection that is not HTTP, to an address outside the mesh: piped to where the
+ * application dialled (PassthroughCluster, plaintext as it came), or, when `refused` says why
+ * not (REGISTRY_ONLY, or one of the sidecar's own ports), closed (BlackHoleCluster), as Istio does.
  */
-export function handlePassthroughTcp(deps: TcpDeps, socket: Socket, to: Address, allowed: boolean): void {
-  const labels = sourceTcpLabels(deps.config(), allowed ? 'PassthroughCluster' : 'BlackHoleCluster');
+export function handlePassthroughTcp(deps: TcpDeps, socket: Socket, to: Address, refused: string | undefined): void {
+  const labels = sourceTcpLabels(deps.config(), refused ? 'BlackHoleCluster' : 'PassthroughCluster');
   const upstreamHost = `${to.address}:${to.port}`;
-  if (!allowed) {
+  if (refused) {
     labels.response_flags = 'NR';
     deps.metrics.tcpOpened.inc(labels);
     deps.metrics.tcpClosed.inc(labels);
-    deps.log?.({ direction: 'outbound', protocol: 'tcp', upstream_host: upstreamHost, refused: 'not a mesh service, and the outbound traffic policy is REGISTRY_ONLY', flags: 'NR' });
+    deps.log?.({ direction: 'outbound', protocol: 'tcp', upstream_host: upstreamHost, refused, flags: 'NR' });
     return void socket.destroy();
   }
   labels.connection_security_policy = 'none';
