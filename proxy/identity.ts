@@ -89,9 +89,10 @@ export class IdentityManager extends EventEmitter {
   private schedule(): void {
     if (this.closed || !this.material) return;
     clearTimeout(this.timer);
-    const info = certificateInfo(this.material.certPem);
-    const lifetime = info.notAfter.getTime() - info.notBefore.getTime();
-    const due = info.notBefore.getTime() + lifetime * this.options.renewAt - Date.now();
+    // The fraction of the validity left from now, when the certificate was obtained or loaded;
+    // not from notBefore, which the CA backdates against clock skew: with a short lifetime that
+    // would put the renewal in the past, and every new certificate would be renewed at once.
+    const due = (this.material.notAfter.getTime() - Date.now()) * this.options.renewAt;
     this.timer = setTimeout(() => this.renew(), Math.max(0, Math.min(due, 2 ** 31 - 1)));
     this.timer.unref();
   }

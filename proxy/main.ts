@@ -36,6 +36,8 @@ const argv = yargs(hideBin(process.argv))
   .option('idle-timeout', { type: 'number', default: 60, describe: 'seconds of silence after which a client connection is closed' })
   .option('protocol-detection-timeout', { type: 'number', default: 1, describe: 'seconds a captured connection to a port that declares no protocol may stay silent before it is carried as TCP (server-first protocols such as MySQL wait this long once; declare their ports tcp to skip it)' })
   .check((a) => (a['protocol-detection-timeout'] > 0 ? true : `--protocol-detection-timeout must be more than 0 seconds, got ${a['protocol-detection-timeout']}`))
+  .option('cert-renew-at', { type: 'number', default: 0.5, describe: 'renew the certificate when this fraction of its lifetime has passed' })
+  .check((a) => (a['cert-renew-at'] > 0 && a['cert-renew-at'] < 1 ? true : `--cert-renew-at must be a fraction between 0 and 1 (0.5 renews at half the lifetime), got ${a['cert-renew-at']}`))
   .option('telemetry-interval', { type: 'number', default: 10, describe: 'seconds between request summaries sent to the controller' })
   .option('otlp-endpoint', { type: 'string', describe: 'OpenTelemetry collector traces URL (OTLP/HTTP JSON), e.g. http://otel-collector:4318/v1/traces; tracing is off without it' })
   .option('trace-sampling', { type: 'number', default: 1, describe: 'percent of new traces to sample (a caller\'s sampled flag is always honoured)' })
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
       headersTimeoutMs: argv['headers-timeout'] * 1000,
       idleTimeoutMs: argv['idle-timeout'] * 1000,
       protocolDetectionTimeoutMs: argv['protocol-detection-timeout'] * 1000,
+      certRenewAt: argv['cert-renew-at'],
       http1Relay: argv['http1-relay'],
       outboundTrafficPolicy: argv['outbound-traffic-policy'],
       ...(argv['otlp-endpoint'] ? { tracing: { endpoint: argv['otlp-endpoint'], samplingPercent: argv['trace-sampling'] } } : {}),

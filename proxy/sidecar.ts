@@ -62,6 +62,8 @@ export interface SidecarOptions {
    * that host directly; REGISTRY_ONLY answers 404 NR.
    */
   outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  /** When the certificate is renewed, as a fraction of its lifetime (default 0.5, as Istio's SECRET_GRACE_PERIOD_RATIO). */
+  certRenewAt?: number;
   /** OTLP/HTTP trace export; absent: no spans are made. */
   tracing?: { endpoint: string; samplingPercent: number };
 }
@@ -90,7 +92,7 @@ export class Sidecar {
   ) {
     this.client = new ControllerClient(options.controller, options.controllerCa);
     const identity = `spiffe://${options.trustDomain}/ns/${options.namespace}/sa/${options.service}`;
-    this.ids = new IdentityManager(this.client, { dataDir: options.dataDir, expectedIdentity: identity, bootstrapToken: options.bootstrapToken, renewAt: 0.5, retryMs: 5000 });
+    this.ids = new IdentityManager(this.client, { dataDir: options.dataDir, expectedIdentity: identity, bootstrapToken: options.bootstrapToken, renewAt: options.certRenewAt ?? 0.5, retryMs: 5000 });
     this.ids.on('error', (err: Error) => log.warn({ err: err.message }, 'certificate renewal failed; keeping the current certificate'));
     this.telemetry = new TelemetryReporter(this.client, options.proxyId, `${options.namespace}/${options.service}`, options.telemetryIntervalMs);
     this.source = new SnapshotSource(this.client, { dataDir: options.dataDir, proxyId: options.proxyId, service: options.service, namespace: options.namespace, waitSeconds: 30, backoffMinMs: 200, backoffMaxMs: 10_000 }, (s) => this.apply(s));
