@@ -182,23 +182,28 @@ describe('sidecar lifecycle under traffic', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       await waitFor('the batch sidecar to be ready', async () => (await fetch(`http://127.0.0.1:${admin}/ready`).catch(() => undefined))?.status === 200, 15_000);
-      const inFlight = get(inbound, '/slow?ms=1000', 'batch');
+      let answered = false;
+      const inFlight = get(inbound, '/slow?ms=2000', 'batch').finally(() => (answered = true));
       await new Promise((r) => setTimeout(r, 200));
       const signalled = Date.now();
       child.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 200));
-      const refused = await new Promise<string>((resolve) => {
-        const s = connect(inbound, '127.0.0.1');
-        s.on('connect', () => resolve('connected'));
-        s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-      });
-      assert.equal(refused, 'ECONNREFUSED', 'no new connections once draining');
+      const attempt = () =>
+        new Promise<string>((resolve) => {
+          const s = connect(inbound, '127.0.0.1');
+          s.on('connect', () => {
+            s.destroy();
+            resolve('connected');
+          });
+          s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+        });
+      await waitFor('new connections to be refused', async () => (await attempt()) === 'ECONNREFUSED', 1500);
+      assert.equal(answered, false, 'refused while the request was still in flight');
       const answer = await inFlight;
       assert.equal(answer.status, 200, 'the request in flight was answered');
       assert.equal(await exited, 0);
       assert.ok(Date.now() - signalled < 10_000, 'exited once nothing was in flight, before the drain deadline');
       const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-      const access = lines.find((l) => l.msg === 'access' && l.path === '/slow?ms=1000');
+      const access = lines.find((l) => l.msg === 'access' && l.path === '/slow?ms=2000');
       assert.ok(access, `a JSON access-log line for the request: ${out}`);
       assert.equal(access.status, 200);
       assert.equal(access.direction, 'inbound');
