@@ -28,6 +28,13 @@ describe('mesh with traffic capture across two network-namespace hosts', { skip:
   const work = mkdtempSync(join(tmpdir(), 'mesh-capture-'));
   const ctlDir = join(work, 'controller');
   const spec = (appPort: number) => ({ proxyUid: PROXY_UID, workloads: [{ inboundPort: 15006, outboundPort: 15001, appPorts: [appPort] }], excludeInboundPorts: [15000], excludeOutboundPorts: [15012], excludeOutboundCidrs: [] });
+  const sidecarProcs = new Map<string, ChildProcess>();
+  const proxyArgs = (service: string, appPort: number, extra: string[] = []) => [
+    join(root, 'dist/proxy/main.js'), '--controller', 'https://10.254.8.1:15012', '--ca-file', join(work, 'ca.pem'), '--service', service,
+    '--proxy-id', `${service}-1`, '--data-dir', join(work, `proxy-${service}`), '--app-port', String(appPort), '--inbound-port', '15006', '--outbound-port', '15001', '--admin-port', '15000', '--log-level', 'warn',
+    '--protocol-detection-timeout', '0.3', ...extra,
+  ];
+  const ready = (ns: string, what: string) => waitFor(async () => (await nodeOutput(ns, `fetch('http://127.0.0.1:15000/ready').then((r) => console.log(r.status), () => console.log(0));`)) === '200', what);
   const metricsOf = (ns: string) => nodeOutput(ns, `fetch('http://127.0.0.1:15000/stats/prometheus').then((r) => r.text()).then(console.log);`);
 
   const inA = (args: string[]) => procs.push(spawnIn(hostA, args)) && procs[procs.length - 1];
@@ -77,14 +84,10 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
       mkdirSync(dataDir, { recursive: true });
       chownSync(dataDir, PROXY_UID, PROXY_UID);
       await new IptablesInterceptor(ns).apply(spec(appPort));
-      procs.push(
-        spawnIn(ns, [
-          join(root, 'dist/proxy/main.js'), '--controller', 'https://10.254.8.1:15012', '--ca-file', ca, '--bootstrap-token', token, '--service', service,
-          '--proxy-id', `${service}-1`, '--data-dir', dataDir, '--app-port', String(appPort), '--inbound-port', '15006', '--outbound-port', '15001', '--admin-port', '15000', '--log-level', 'warn',
-          '--protocol-detection-timeout', '0.3',
-        ], PROXY_UID),
-      );
-      await waitFor(async () => (await nodeOutput(ns, `fetch('http://127.0.0.1:15000/ready').then((r) => console.log(r.status), () => console.log(0));`)) === '200', `the ${service} sidecar`);
+      const proc = spawnIn(ns, proxyArgs(service, appPort, ['--bootstrap-token', token]), PROXY_UID);
+      procs.push(proc);
+      sidecarProcs.set(service, proc);
+      await ready(ns, `the ${service} sidecar`);
       await api('POST', '/v1/catalog/instances', { id: `${service}-1`, service, address, port: appPort, protocol, sidecar: { inboundPort: 15006, adminPort: 15000 } });
     }
     // Name resolution on host A, as a VM's /etc/hosts or DNS would give it.
@@ -145,12 +148,25 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     assert.equal(out, 'db ready\npong to 127.0.0.1');
     assert.equal(await nodeOutput(hostA, tcpDialogue('10.254.8.2', 7000, { text: 'hello\n', afterBanner: false, thenEnd: true }, 'echo')), 'echo: hello', 'and through a passthrough');
   });
+
+  it('under REGISTRY_ONLY closes captured TCP to addresses outside the mesh (BlackHoleCluster), and still carries mesh TCP', async () => {
+    // The productpage sidecar restarts with the policy; its certificate and snapshot are on disk.
+    const old = sidecarProcs.get('productpage')!;
+    const gone = new Promise((r) => old.once('exit', r));
+    old.kill('SIGTERM');
+    await gone;
+    procs.push(spawnIn(hostA, proxyArgs('productpage', 9080, ['--outbound-traffic-policy', 'REGISTRY_ONLY']), PROXY_UID));
+    await ready(hostA, 'the productpage sidecar under REGISTRY_ONLY');
+    assert.equal(await nodeOutput(hostA, tcpDialogue('10.254.8.2', 7000, { text: 'hello\n', afterBanner: false }, 'echo')), 'closed after ""', 'closed without an answer');
+    assert.equal(await nodeOutput(hostA, tcpDialogue('10.254.9.2', 5432, { text: 'ping\n', afterBanner: true }, 'pong')), 'db ready\npong to 127.0.0.1', 'mesh services are still reached');
+    assert.match(await metricsOf(hostA), /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="BlackHoleCluster",[^}]*response_flags="NR"\} 1/);
+  });
 });
 
 /**
  * A client script: connects, sends `send.text` (at once, or once the server's banner came; then
  * ends its side of the connection with `thenEnd`), and prints everything received up to the
- * line holding `until`, or why it failed.
+ * line holding `until`, or what came before the server closed, or why it failed.
  */
 function tcpDialogue(host: string, port: number, send: { text: string; afterBanner: boolean; thenEnd?: boolean } | undefined, until: string): string {
   return `import net from 'node:net';
@@ -161,6 +177,7 @@ let sent = false;
 const say = () => { if (send && !sent) { sent = true; if (send.thenEnd) s.end(send.text); else s.write(send.text); } };
 s.setTimeout(3000, () => { console.log('failed: timeout after ' + JSON.stringify(got)); process.exit(0); });
 s.on('error', (e) => { console.log('failed: ' + e.code); process.exit(0); });
+s.on('close', () => { console.log('closed after ' + JSON.stringify(got)); process.exit(0); });
 s.on('data', (d) => {
   got += d;
   say();
