@@ -2,7 +2,7 @@
 // The small young generation keeps the sidecar's RSS down under load at no measured cost in throughput
 // (bench/data-path.ts: about 110 MB with the default, about 88 MB with 2 MB semi-spaces).
 // mesh-proxy: the sidecar beside one service instance.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
@@ -26,7 +26,9 @@ const argv = yargs(hideBin(process.argv))
   .option('data-dir', { type: 'string', default: '.mesh-proxy', describe: 'keeps the certificate, key and last good snapshot' })
   .option('app-port', { type: 'number', demandOption: 'give the application port: --app-port PORT' })
   .option('app-host', { type: 'string', default: '127.0.0.1' })
-  .option('bind', { type: 'string', default: '0.0.0.0', describe: 'address the listeners bind to' })
+  // Where the kernel has IPv6, '::' takes both families (Node clears IPV6_V6ONLY), so that
+  // traffic the agent's ip6tables rules redirect finds the sidecar as IPv4 traffic does.
+  .option('bind', { type: 'string', default: existsSync('/proc/net/if_inet6') ? '::' : '0.0.0.0', describe: 'address the listeners bind to (default: every address, IPv6 too where the kernel has it)' })
   .option('inbound-port', { type: 'number', default: 15006 })
   .option('outbound-port', { type: 'number', default: 15001, describe: 'capture listener for redirected traffic; -1 disables' })
   .option('admin-port', { type: 'number', default: 15000 })
