@@ -86,6 +86,9 @@ export class OutboundListener {
 
   private accept(socket: Socket): void {
     socket.setNoDelay(true);
+    // A client that resets before its first bytes must cost its connection only (an 'error'
+    // with no listener would end the process); whoever takes the socket adds its own handling.
+    socket.on('error', () => socket.destroy());
     const deps = this.deps;
     const cfg = deps.config();
     const original = this.options.capture ? captureOriginalDestination(socket) : undefined;

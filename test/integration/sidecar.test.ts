@@ -396,6 +396,23 @@ spec:
     assert.equal(apps.v1.hits + apps.v2.hits, hits, 'nothing was forwarded');
   });
 
+  it('survives clients that reset their connection before sending anything, on every listener', async () => {
+    const pp = sidecars['productpage-1'];
+    for (const port of [productpage(), pp.ports.outbound, sidecars['reviews-v1'].ports.inbound]) {
+      await new Promise<void>((resolve) => {
+        const s = connect(port, '127.0.0.1', () =>
+          setTimeout(() => {
+            s.resetAndDestroy();
+            resolve();
+          }, 20),
+        );
+        s.on('error', () => resolve());
+      });
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await get(productpage(), '/reviews/1')).status, 200, 'the sidecars still serve');
+  });
+
   it('closes connections of clients that send their head too slowly, stall mid-body, or sit idle', async () => {
     const token = (await c.call('POST', '/v1/tokens', { service: 'slowpoke' })).json().token;
     const strict = new Sidecar(options('slowpoke', 'slowpoke-1', apps.pp.port, token, [{ port: 0, service: 'reviews' }], { outboundPort: -1, telemetryIntervalMs: 60_000, headersTimeoutMs: 300, idleTimeoutMs: 2000 }), silent);
