@@ -410,7 +410,7 @@ spec:
       });
     }
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal((await get(productpage(), '/reviews/1')).status, 200, 'the sidecars still serve');
+    for (const s of [pp, sidecars['reviews-v1']]) assert.equal((await fetch(`http://127.0.0.1:${s.ports.admin}/ready`)).status, 200, 'the sidecars still serve');
   });
 
   it('closes connections of clients that send their head too slowly, stall mid-body, or sit idle', async () => {
