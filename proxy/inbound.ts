@@ -80,6 +80,8 @@ export class InboundListener {
     const id = deps.identity();
     this.tls = createTlsServer({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1', MESH_TCP_ALPN], minVersion: 'TLSv1.2' });
     this.tls.on('secureConnection', (s: TLSSocket) => {
+      // A peer that resets between the handshake and whoever takes the socket costs its connection only.
+      s.on('error', () => s.destroy());
       // The port's declaration decides, not the peer: bytes asked for as TCP (ALPN mesh-tcp) to a
       // port declared HTTP are read as HTTP, so that its request-level policy always applies.
       const protocol = this.deps.config()?.snapshot.inbound.ports[0]?.protocol;
