@@ -13,6 +13,7 @@ import { answerClientError, clientLimits, trackConnections } from './http-util.j
 import { firstBytes } from './first-bytes.js';
 import { captureOriginalDestination } from './original-destination.js';
 import { handleOutbound, handleOutboundUpgrade, type OutboundDeps } from './outbound.js';
+import { passthroughRefused } from './outbound-route.js';
 import { relayOutbound } from './outbound-relay.js';
 import { Http1Relay } from './relay/downstream.js';
 import { relayLimits } from './relay/limits.js';
@@ -99,10 +100,7 @@ export class OutboundListener {
     // outside the mesh passes them through (or refuses them); otherwise HTTP's parser answers 400.
     let asTcp: (() => void) | undefined;
     if (service && speaks === 'auto') asTcp = () => handleOutboundTcp(deps, socket, service.name);
-    else if (!service && original) {
-      const refused = !deps.passthrough ? 'not a mesh service, and the outbound traffic policy is REGISTRY_ONLY' : deps.passthrough.ownPorts().includes(original.port) ? "one of the sidecar's own ports" : undefined;
-      asTcp = () => handlePassthroughTcp(deps, socket, original, refused);
-    }
+    else if (!service && original) asTcp = () => handlePassthroughTcp(deps, socket, original, passthroughRefused(deps, original.port));
     firstBytes(socket, asTcp ? this.options.protocolDetectionTimeoutMs : this.options.idleTimeoutMs, (first) => {
       if (!first) return asTcp ? asTcp() : socket.destroy();
       const h2 = isH2Preface(first);

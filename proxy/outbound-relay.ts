@@ -9,7 +9,7 @@ import { endpointKey } from '../core/routing/balancer.js';
 import { applyHeaderOps } from '../core/http1/header-ops.js';
 import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
 import type { OutboundDeps } from './outbound.js';
-import { attempts, chooseCluster, hashKey, labelEndpoint, outsideTheMesh, outboundLabels, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest, type RequestView } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, labelEndpoint, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest, type RequestView } from './outbound-route.js';
 import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
 import { forwardableHeaders } from './http-util.js';
 import { pooledExchange, settled, type PooledUpstream } from './relay/pooled-exchange.js';
@@ -81,5 +81,5 @@ async function passthrough(deps: OutboundDeps, rr: RelayRequest, target: { host:
   const outcome = await pooledExchange(upstream, { head: requestHeadText(head.method, head.target, forwardableHeaders(head.headers)), body, isHead: head.method === 'HEAD', timeoutMs: Infinity }, socket, (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'));
   const done = settled(outcome, socket, closeAfter, (status, flags, bytes) => recordOutbound(deps, f, status, flags, bytes, flags === '-' ? { upstream_host: `${target.host}:${target.port}` } : {}));
   if (done) return done;
-  return local(outcome.protocolError ? 502 : 503, outcome.protocolError ? 'UPE' : 'UF', `passthrough to ${target.host}:${target.port} failed: ${outcome.error?.message}\n`);
+  return local(outcome.protocolError ? 502 : 503, outcome.protocolError ? 'UPE' : 'UF', passthroughFailure(target, outcome.error));
 }

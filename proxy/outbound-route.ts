@@ -165,13 +165,27 @@ export function outsideTheMesh(deps: OutboundDeps, cfg: RuntimeConfig | undefine
  * listeners, for a malformed authority, or for one of the sidecar's own ports.
  */
 function passthroughTarget(deps: OutboundDeps, authority: string, via: Via): { host: string; port: number } | undefined {
-  if (!deps.passthrough || via.fixed) return undefined;
-  if (via.original) return deps.passthrough.ownPorts().includes(via.original.port) ? undefined : { host: via.original.address, port: via.original.port };
+  if (via.fixed) return undefined;
+  if (via.original) return passthroughRefused(deps, via.original.port) ? undefined : { host: via.original.address, port: via.original.port };
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(authority);
   if (!m) return undefined;
   const port = m[2] === undefined ? 80 : Number(m[2]);
-  if (port < 1 || port > 65535 || deps.passthrough.ownPorts().includes(port)) return undefined;
+  if (port < 1 || port > 65535 || passthroughRefused(deps, port)) return undefined;
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+/**
+ * Why captured traffic for `port` outside the mesh may not go there: REGISTRY_ONLY, or one of the
+ * sidecar's own listeners (no loops). Undefined: it may (ALLOW_ANY).
+ */
+export function passthroughRefused(deps: OutboundDeps, port: number): string | undefined {
+  if (!deps.passthrough) return 'not a mesh service, and the outbound traffic policy is REGISTRY_ONLY';
+  return deps.passthrough.ownPorts().includes(port) ? "one of the sidecar's own ports" : undefined;
+}
+
+/** The local answer's text when a passthrough could not reach its host. */
+export function passthroughFailure(target: { host: string; port: number }, error: Error | undefined): string {
+  return `passthrough to ${target.host}:${target.port} failed: ${error?.message ?? 'connection failed'}\n`;
 }
 
 /** What one attempt at an endpoint came to, whichever path made it. */

@@ -12,7 +12,7 @@ import { applyHeaderOps } from '../core/http1/header-ops.js';
 import type { OutboundService } from '../core/snapshot/types.js';
 import type { ProxyMetrics } from './metrics.js';
 import { callUpstream } from './upstream-call.js';
-import { attempts, chooseCluster, hashKey, redirectLocation, labelEndpoint, outsideTheMesh, outboundLabels, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, redirectLocation, labelEndpoint, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from './outbound-route.js';
 import { refuseUpgrade, requestHead, splice } from './upgrade.js';
 import { forwardableHeaders } from './http-util.js';
 import type { RuntimeConfig } from './runtime-config.js';
@@ -72,7 +72,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
         res.destroy();
         return finish(o.status, 'UPE', o.bytes);
       }
-      local(503, 'UF', `passthrough to ${target.host}:${target.port} failed: ${o.error?.message ?? 'connection failed'}\n`);
+      local(503, 'UF', passthroughFailure(target, o.error));
     });
     return;
   }

@@ -1,13 +1,15 @@
 // HTTP/2 and gRPC streams at the server sidecar: the decisions every inbound request gets, then
 // to the application over h2c when its port speaks http2 or grpc, or as one HTTP/1.1 request.
-import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type ServerHttp2Stream } from 'node:http2';
+import { constants, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Pool } from 'undici';
 import { inboundLabels, peerIdentity, type InboundPolicy } from '../inbound-policy.js';
 import type { RuntimeConfig } from '../runtime-config.js';
 import type { ActiveSpan, Tracer } from '../tracer.js';
 import type { H2Sessions } from './sessions.js';
-import { forwardBody, grpcCodeFor, isGrpc, localAnswer, nextHopHeaders, relayAnswer, responseHeaders, streamRequest } from './streams.js';
+import { ReplayableBody } from './replayable-body.js';
+import { streamAttempt } from './stream-attempt.js';
+import { grpcCodeFor, isGrpc, localAnswer, nextHopHeaders, responseHeaders, streamRequest } from './streams.js';
 
 export interface InboundStreamContext {
   policy: InboundPolicy;
@@ -45,24 +47,11 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
   const protocol = cfg?.snapshot.inbound.ports[0]?.protocol;
   if (protocol === 'http2' || protocol === 'grpc') {
     const host = ctx.deps.appHost.includes(':') ? `[${ctx.deps.appHost}]` : ctx.deps.appHost;
-    let up: ClientHttp2Stream;
-    const cancel = new AbortController();
-    try {
-      up = ctx.appH2.get('app', `http://${host}:${ctx.deps.appPort}`).request(nextHopHeaders(method, verdict.forwardPath, verdict.headers, headers.te), { signal: cancel.signal });
-    } catch (err) {
-      return local(503, 'UF', `the application did not answer: ${(err as Error).message}\n`);
-    }
-    let responded = false;
-    forwardBody(stream, up, cancel);
-    up.once('response', (head) => {
-      responded = true;
-      void relayAnswer(stream, up, cancel, head, () => undefined).then((r) => {
-        labels.grpc_response_status = r.grpcStatus;
-        finish(r.status, r.broken ? 'UPE' : '-', r.bytes);
-      });
-    });
-    up.once('error', (err: Error) => {
-      if (!responded) local(503, 'UF', `the application did not answer: ${err.message}\n`);
+    // The body goes on as it arrives (nothing kept: no retries inbound).
+    void streamAttempt(stream, new ReplayableBody(stream, 0), (signal) => ctx.appH2.get('app', `http://${host}:${ctx.deps.appPort}`).request(nextHopHeaders(method, verdict.forwardPath, verdict.headers, headers.te), { signal }), Infinity, () => true, () => undefined).then((o) => {
+      if (!o.relayed) return local(503, 'UF', `the application did not answer: ${o.error?.message ?? 'connection failed'}\n`);
+      labels.grpc_response_status = o.grpcStatus ?? '';
+      finish(o.status, o.status === 0 ? 'DC' : o.protocolError ? 'UPE' : '-', o.bytes);
     });
     return;
   }

@@ -5,15 +5,16 @@
 // plus gRPC's conditions on a trailers-only grpc-status: the body is streamed to the first
 // attempt and kept up to 1 MiB to be sent again (proxy/h2/replayable-body.ts).
 import { randomUUID } from 'node:crypto';
-import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, IncomingHttpStatusHeader, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { endpointKey } from '../../core/routing/balancer.js';
 import { applyHeaderOps } from '../../core/http1/header-ops.js';
 import { MAX_RETRY_BODY, type OutboundDeps } from '../outbound.js';
 import { forwardableHeaders } from '../http-util.js';
-import { attempts, chooseCluster, hashKey, redirectLocation, labelEndpoint, outsideTheMesh, outboundLabels, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type AttemptOutcome, type FinishedRequest } from '../outbound-route.js';
+import { attempts, chooseCluster, hashKey, redirectLocation, labelEndpoint, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from '../outbound-route.js';
 import { ReplayableBody } from './replayable-body.js';
+import { streamAttempt } from './stream-attempt.js';
 import type { RuntimeConfig } from '../runtime-config.js';
-import { isGrpc, localAnswer, nextHopHeaders, relayAnswer, streamRequest } from './streams.js';
+import { isGrpc, localAnswer, nextHopHeaders, streamRequest } from './streams.js';
 
 export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, fixedService?: string): void {
   const random = deps.random ?? Math.random;
@@ -42,7 +43,7 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
       f.reqBytes = body.bytes;
       f.labels.grpc_response_status = o.grpcStatus ?? '';
       if (o.relayed) return recordOutbound(deps, f, o.status, o.status === 0 ? 'DC' : o.protocolError ? 'UPE' : '-', o.bytes, { upstream_host: `${target.host}:${target.port}` });
-      local(503, 'UF', `passthrough to ${target.host}:${target.port} failed: ${o.error?.message ?? 'connection failed'}\n`);
+      local(503, 'UF', passthroughFailure(target, o.error));
     });
     return;
   }
@@ -87,69 +88,6 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
   };
   if (delay > 0) setTimeout(() => void send(), delay);
   else void send();
-}
-
-/**
- * One attempt: a new upstream stream, the body sent (again) to it, and its answer relayed to the
- * caller unless `keep` says it is to be retried, or failed before any answer. An answer already
- * relayed ends the attempts; so does a caller that has gone (relayed, status 0).
- */
-function streamAttempt(
-  stream: ServerHttp2Stream,
-  body: ReplayableBody,
-  open: (signal: AbortSignal) => ClientHttp2Stream,
-  timeoutMs: number,
-  keep: (status: number, grpcStatus?: string) => boolean,
-  editAnswer: (h: OutgoingHttpHeaders) => void,
-): Promise<AttemptOutcome> {
-  return new Promise((resolve) => {
-    const failed = (error: Error | undefined, timedOut = false): AttemptOutcome => ({ status: 0, relayed: false, timedOut, error, bytes: 0 });
-    if (stream.destroyed) return resolve({ status: 0, relayed: true, timedOut: false, bytes: 0 });
-    // Aborting the signal resets the upstream stream with RST_STREAM CANCEL and no END_STREAM
-    // before it (Node's stream.close() would end it first: a cut-off upload would look complete).
-    const cancel = new AbortController();
-    let up: ClientHttp2Stream;
-    try {
-      up = open(cancel.signal);
-    } catch (err) {
-      return resolve(failed(err as Error));
-    }
-    const onCallerGone = () => cancel.abort();
-    stream.once('aborted', onCallerGone);
-    let done = false;
-    let responded = false;
-    const finish = (outcome: AttemptOutcome) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      stream.off('aborted', onCallerGone);
-      if (!outcome.relayed) body.release(up);
-      resolve(outcome);
-    };
-    const timer = Number.isFinite(timeoutMs)
-      ? setTimeout(() => {
-          cancel.abort();
-          if (!responded) finish(failed(undefined, true));
-        }, timeoutMs)
-      : undefined;
-    body.sendTo(up);
-    up.once('response', (head: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
-      const status = Number(head[':status']);
-      const trailersOnly = typeof head['grpc-status'] === 'string' ? head['grpc-status'] : undefined;
-      if (!keep(status, trailersOnly)) {
-        cancel.abort();
-        return finish({ status, relayed: false, timedOut: false, bytes: 0, grpcStatus: trailersOnly });
-      }
-      responded = true;
-      void relayAnswer(stream, up, cancel, head, editAnswer).then((r) => finish({ status: r.status, relayed: true, timedOut: false, bytes: r.bytes, protocolError: r.broken, grpcStatus: r.grpcStatus }));
-    });
-    up.once('error', (err: Error) => {
-      if (!responded) finish(failed(err));
-    });
-    up.once('close', () => {
-      if (!responded) finish(failed(new Error('upstream reset before headers')));
-    });
-  });
 }
 
 /**

@@ -40,24 +40,6 @@ export function responseHeaders(h: IncomingHttpHeaders & IncomingHttpStatusHeade
   return out;
 }
 
-/**
- * The caller's request body to the next hop. A caller that cancels its stream cancels the
- * upstream one too, with RST_STREAM CANCEL and no END_STREAM before it (which Node's
- * stream.close() would send), so that the service never sees a cut-off request as complete.
- * `cancel` aborts the signal the upstream stream was opened with.
- */
-export function forwardBody(from: ServerHttp2Stream, to: ClientHttp2Stream, cancel: AbortController): void {
-  from.pipe(to, { end: false });
-  // Node ends the readable side of a stream the caller reset before it reports the reset, so
-  // the end is only passed on once the same turn of the event loop has shown it was clean.
-  from.once('end', () =>
-    setImmediate(() => {
-      if (!from.aborted && !from.rstCode && !to.destroyed) to.end();
-    }),
-  );
-  from.once('aborted', () => cancel.abort());
-}
-
 export interface RelayedStream {
   status: number;
   /** grpc-status from the trailers (or the headers of a trailers-only answer). */

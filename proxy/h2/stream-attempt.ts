@@ -1,0 +1,69 @@
+// One exchange of an HTTP/2 stream with the next hop, shared by the outbound side (each
+// attempt of a retried stream, and passthrough) and the inbound side (to an h2c application).
+import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { AttemptOutcome } from '../outbound-route.js';
+import type { ReplayableBody } from './replayable-body.js';
+import { relayAnswer } from './streams.js';
+
+/**
+ * One attempt: a new upstream stream, the body sent (again) to it, and its answer relayed to the
+ * caller unless `keep` says it is to be retried, or failed before any answer. An answer already
+ * relayed ends the attempts; so does a caller that has gone (relayed, status 0).
+ */
+export function streamAttempt(
+  stream: ServerHttp2Stream,
+  body: ReplayableBody,
+  open: (signal: AbortSignal) => ClientHttp2Stream,
+  timeoutMs: number,
+  keep: (status: number, grpcStatus?: string) => boolean,
+  editAnswer: (h: OutgoingHttpHeaders) => void,
+): Promise<AttemptOutcome> {
+  return new Promise((resolve) => {
+    const failed = (error: Error | undefined, timedOut = false): AttemptOutcome => ({ status: 0, relayed: false, timedOut, error, bytes: 0 });
+    if (stream.destroyed) return resolve({ status: 0, relayed: true, timedOut: false, bytes: 0 });
+    // Aborting the signal resets the upstream stream with RST_STREAM CANCEL and no END_STREAM
+    // before it (Node's stream.close() would end it first: a cut-off upload would look complete).
+    const cancel = new AbortController();
+    let up: ClientHttp2Stream;
+    try {
+      up = open(cancel.signal);
+    } catch (err) {
+      return resolve(failed(err as Error));
+    }
+    const onCallerGone = () => cancel.abort();
+    stream.once('aborted', onCallerGone);
+    let done = false;
+    let responded = false;
+    const finish = (outcome: AttemptOutcome) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      stream.off('aborted', onCallerGone);
+      if (!outcome.relayed) body.release(up);
+      resolve(outcome);
+    };
+    const timer = Number.isFinite(timeoutMs)
+      ? setTimeout(() => {
+          cancel.abort();
+          if (!responded) finish(failed(undefined, true));
+        }, timeoutMs)
+      : undefined;
+    body.sendTo(up);
+    up.once('response', (head: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
+      const status = Number(head[':status']);
+      const trailersOnly = typeof head['grpc-status'] === 'string' ? head['grpc-status'] : undefined;
+      if (!keep(status, trailersOnly)) {
+        cancel.abort();
+        return finish({ status, relayed: false, timedOut: false, bytes: 0, grpcStatus: trailersOnly });
+      }
+      responded = true;
+      void relayAnswer(stream, up, cancel, head, editAnswer).then((r) => finish({ status: r.status, relayed: true, timedOut: false, bytes: r.bytes, protocolError: r.broken, grpcStatus: r.grpcStatus }));
+    });
+    up.once('error', (err: Error) => {
+      if (!responded) finish(failed(err));
+    });
+    up.once('close', () => {
+      if (!responded) finish(failed(new Error('upstream reset before headers')));
+    });
+  });
+}
