@@ -178,7 +178,7 @@ export class MeshAgent {
 
   private async waitReady(w: DiscoveredWorkload, sidecar: RunningSidecar): Promise<void> {
     const alive = async () => !this.stopped && Boolean((await this.runtime.list()).find((x) => x.ref === sidecar.ref)?.running);
-    if (await sidecarReady(w.address, w.decl.sidecar.adminPort, this.opts.readyTimeoutMs, alive)) return;
+    if (await sidecarReady(w.address, w.decl.sidecar.statusPort, this.opts.readyTimeoutMs, alive)) return;
     const logs = await this.runtime.logs(sidecar);
     throw new MeshError('UNAVAILABLE', `the sidecar did not become ready${logs ? `; its last output:\n${logs}` : ''}`);
   }

@@ -55,7 +55,7 @@ export async function captureCommand(action: 'install' | 'remove', instanceId: s
 }
 
 async function waitReady(w: DiscoveredWorkload, ms: number): Promise<void> {
-  if (await sidecarReady('127.0.0.1', w.decl.sidecar.adminPort, ms)) return;
+  if (await sidecarReady('127.0.0.1', w.decl.sidecar.statusPort, ms)) return;
   throw new MeshError('TIMEOUT', `the sidecar of ${w.instanceId} was not ready within ${ms / 1000} s; traffic is not captured (the application's connections go direct)`);
 }
 

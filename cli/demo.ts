@@ -108,6 +108,7 @@ interface Workload {
   appPort: number;
   inbound: number;
   admin: number;
+  status: number;
   upstreams: Record<string, number>;
 }
 
@@ -131,22 +132,22 @@ async function main(): Promise<void> {
   const caFile = join(dataDir, 'ca.pem');
   const workloads: Workload[] = [];
   for (const [id, service, version, calls] of plan) {
-    const w: Workload = { id, service, version, calls, appPort: await freePort(), inbound: await freePort(), admin: await freePort(), upstreams: {} };
+    const w: Workload = { id, service, version, calls, appPort: await freePort(), inbound: await freePort(), admin: await freePort(), status: await freePort(), upstreams: {} };
     for (const c of calls) w.upstreams[c] = await freePort();
     const token = JSON.parse(await api('POST', '/v1/tokens', { service, ttl: '10m' })).token as string;
     run([join(root, 'examples/bookinfo/app.mjs'), `--name=${service}`, `--version=${version}`, `--port=${w.appPort}`, `--calls=${calls.map((c) => `${c}:${w.upstreams[c]}`).join(',')}`]);
     run([
       join(root, 'dist/proxy/main.js'), '--controller', readFileSync(join(dataDir, 'controller-address'), 'utf8').trim(), '--ca-file', caFile, '--bootstrap-token', token,
       '--service', service, '--proxy-id', id, '--data-dir', join(dataDir, 'proxies', id), '--app-port', String(w.appPort), '--bind', '127.0.0.1',
-      '--inbound-port', String(w.inbound), '--outbound-port', '-1', '--admin-port', String(w.admin), '--telemetry-interval', '1', '--log-level', 'warn',
+      '--inbound-port', String(w.inbound), '--outbound-port', '-1', '--admin-port', String(w.admin), '--status-port', String(w.status), '--telemetry-interval', '1', '--log-level', 'warn',
       ...calls.flatMap((c) => ['--upstream', `${c}=${w.upstreams[c]}`]),
     ]);
     workloads.push(w);
   }
   for (const w of workloads) {
-    await waitFor(`the ${w.id} sidecar`, async () => (await fetch(`http://127.0.0.1:${w.admin}/ready`)).ok);
+    await waitFor(`the ${w.id} sidecar`, async () => (await fetch(`http://127.0.0.1:${w.status}/healthz/ready`)).ok);
     // What the host agent does once the sidecar is ready: register the instance with its sidecar port.
-    await api('POST', '/v1/catalog/instances', { id: w.id, service: w.service, address: '127.0.0.1', port: w.appPort, protocol: 'http', labels: { version: w.version }, sidecar: { inboundPort: w.inbound, adminPort: w.admin } });
+    await api('POST', '/v1/catalog/instances', { id: w.id, service: w.service, address: '127.0.0.1', port: w.appPort, protocol: 'http', labels: { version: w.version }, sidecar: { inboundPort: w.inbound, statusPort: w.status } });
   }
   meshctl(['services']);
   meshctl(['proxies']);

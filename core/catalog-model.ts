@@ -15,7 +15,7 @@ export interface ServiceInstance {
   /** `version` and any other metadata; DestinationRule subsets select on these. */
   labels: Record<string, string>;
   /** Present when a sidecar fronts the instance: where it accepts mTLS. */
-  sidecar?: { inboundPort: number; adminPort?: number };
+  sidecar?: { inboundPort: number; statusPort?: number };
   healthy: boolean;
 }
 
@@ -28,7 +28,7 @@ export interface InstanceRegistration {
   port: number;
   protocol?: AppProtocol;
   labels?: Record<string, string>;
-  sidecar?: { inboundPort: number; adminPort?: number };
+  sidecar?: { inboundPort: number; statusPort?: number };
   /** A health check run by the catalog: HTTP GET must answer 2xx, TCP must connect; ttl expects heartbeats. */
   check?: { http?: string; tcp?: string; ttl?: string; interval?: string };
 }
@@ -38,7 +38,7 @@ export const META = {
   namespace: 'mesh-namespace',
   protocol: 'mesh-protocol',
   sidecarInbound: 'mesh-inbound-port',
-  sidecarAdmin: 'mesh-admin-port',
+  sidecarStatus: 'mesh-status-port',
 } as const;
 
 const RESERVED_META = new Set<string>(Object.values(META));
@@ -54,8 +54,8 @@ export function instanceFromMeta(base: { id: string; service: string; address: s
   const inbound = Number(m[META.sidecarInbound]);
   if (Number.isInteger(inbound) && inbound > 0) {
     inst.sidecar = { inboundPort: inbound };
-    const admin = Number(m[META.sidecarAdmin]);
-    if (Number.isInteger(admin) && admin > 0) inst.sidecar.adminPort = admin;
+    const status = Number(m[META.sidecarStatus]);
+    if (Number.isInteger(status) && status > 0) inst.sidecar.statusPort = status;
   }
   return inst;
 }
@@ -66,7 +66,7 @@ export function metaFromRegistration(r: InstanceRegistration): Record<string, st
   if (r.protocol) meta[META.protocol] = r.protocol;
   if (r.sidecar) {
     meta[META.sidecarInbound] = String(r.sidecar.inboundPort);
-    if (r.sidecar.adminPort) meta[META.sidecarAdmin] = String(r.sidecar.adminPort);
+    if (r.sidecar.statusPort) meta[META.sidecarStatus] = String(r.sidecar.statusPort);
   }
   return meta;
 }

@@ -1,29 +1,33 @@
-// The admin port (excluded from interception): Prometheus metrics, readiness, the current
-// snapshot and certificate, and a drain command.
+// The admin interface: the current snapshot and certificate, metrics, readiness and a drain
+// command. It listens on loopback only (as Envoy's admin does under Istio): its snapshot holds
+// the workload's policies and endpoints, and POST /drain takes the workload out of the mesh.
+// What must be reachable from elsewhere is on the status port (status.ts).
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:net';
 import { certificateInfo } from '../core/pki/certificate-info.js';
 import type { Sidecar } from './sidecar.js';
 
+/** Host names a request to the admin interface may carry (loopback, or the address it was bound to). */
+function allowedHosts(bindHost: string): Set<string> {
+  return new Set(['localhost', '127.0.0.1', '[::1]', bindHost.includes(':') ? `[${bindHost}]` : bindHost]);
+}
+
 export function createAdminServer(sidecar: Sidecar): Server {
+  const hosts = allowedHosts(sidecar.options.adminBindHost ?? '127.0.0.1');
   return createServer((req, res) => {
     const send = (status: number, body: string, type = 'text/plain') => {
       res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
       res.end(body);
     };
+    // A web page the operator has open can make the browser send requests to loopback under a
+    // host name of its own (DNS rebinding); such requests carry that name, and are refused.
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+    if (!hosts.has(host)) return send(403, `the admin interface answers requests for localhost only, not for "${host}"\n`);
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && (path === '/stats/prometheus' || path === '/metrics')) {
       send(200, sidecar.metricsText(), 'text/plain; version=0.0.4');
     } else if (req.method === 'GET' && path === '/ready') {
       const r = sidecar.readiness();
       send(r.ready ? 200 : 503, JSON.stringify(r), 'application/json');
-    } else if (req.method === 'GET' && path === '/healthz/app') {
-      // The catalog's health check: the application itself accepts connections. The probe goes
-      // over loopback, which capture never touches, so it sees the app and not the sidecar.
-      const o = sidecar.options;
-      void probeTcp(o.appHost, o.appPort).then((err) =>
-        err ? send(503, `application at ${o.appHost}:${o.appPort} is not accepting connections: ${err}\n`) : send(200, 'ok\n'),
-      );
     } else if (req.method === 'GET' && path === '/config_dump') {
       send(200, JSON.stringify(sidecar.snapshot ?? null), 'application/json');
     } else if (req.method === 'GET' && path === '/certs') {
@@ -33,18 +37,6 @@ export function createAdminServer(sidecar: Sidecar): Server {
     } else if (req.method === 'POST' && path === '/drain') {
       sidecar.drain();
       send(200, 'draining\n');
-    } else send(404, 'admin endpoints: GET /stats/prometheus /ready /healthz/app /config_dump /certs, POST /drain\n');
-  });
-}
-
-function probeTcp(host: string, port: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.setTimeout(2000, () => socket.destroy(new Error('timed out')));
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(undefined);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    } else send(404, 'admin endpoints: GET /stats/prometheus /ready /config_dump /certs, POST /drain\n');
   });
 }

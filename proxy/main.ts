@@ -31,7 +31,9 @@ const argv = yargs(hideBin(process.argv))
   .option('bind', { type: 'string', default: existsSync('/proc/net/if_inet6') ? '::' : '0.0.0.0', describe: 'address the listeners bind to (default: every address, IPv6 too where the kernel has it)' })
   .option('inbound-port', { type: 'number', default: 15006 })
   .option('outbound-port', { type: 'number', default: 15001, describe: 'capture listener for redirected traffic; -1 disables' })
-  .option('admin-port', { type: 'number', default: 15000 })
+  .option('admin-port', { type: 'number', default: 15000, describe: 'admin interface (snapshot, certificate, drain), on --admin-bind' })
+  .option('admin-bind', { type: 'string', default: '127.0.0.1', describe: 'address the admin interface listens on; keep it on loopback: it serves the snapshot and POST /drain to whoever reaches it' })
+  .option('status-port', { type: 'number', default: 15020, describe: 'readiness (/healthz/ready), the app\'s health (/healthz/app) and Prometheus metrics (/stats/prometheus), on --bind; -1 disables' })
   .option('upstream', { type: 'array', string: true, default: [], describe: 'explicit local listener SERVICE=PORT (rootless setups), repeatable' })
   .option('drain-timeout', { type: 'number', default: 20, describe: 'seconds that requests in flight get to finish after SIGTERM' })
   .option('headers-timeout', { type: 'number', default: 10, describe: 'seconds a client has to send a request head' })
@@ -74,6 +76,8 @@ async function main(): Promise<void> {
       inboundPort: argv['inbound-port'],
       outboundPort: argv['outbound-port'],
       adminPort: argv['admin-port'],
+      adminBindHost: argv['admin-bind'],
+      statusPort: argv['status-port'],
       upstreams,
       drainTimeoutMs: argv['drain-timeout'] * 1000,
       telemetryIntervalMs: argv['telemetry-interval'] * 1000,

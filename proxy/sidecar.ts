@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ProxySnapshot } from '../core/snapshot/types.js';
 import { createAdminServer } from './admin.js';
+import { createStatusServer } from './status.js';
 import { ControllerClient } from './controller-client.js';
 import { IdentityManager, type IdentityMaterial } from './identity.js';
 import { InboundListener } from './inbound.js';
@@ -40,7 +41,12 @@ export interface SidecarOptions {
    * other traffic by the address the application dialled (SO_ORIGINAL_DST). Negative: none.
    */
   outboundPort: number;
+  /** The admin interface (snapshot, certificate, drain): on `adminBindHost`, loopback by default. */
   adminPort: number;
+  /** Where the admin interface listens; default 127.0.0.1. Anything else exposes POST /drain and the snapshot to whoever can reach it. */
+  adminBindHost?: string;
+  /** Readiness, the app's health and metrics on `bindHost`, for the agent, the catalog's check and scrapers; absent: none. */
+  statusPort?: number;
   /** Explicit local listeners for rootless setups: local port -> service. */
   upstreams: { port: number; service: string }[];
   drainTimeoutMs: number;
@@ -84,10 +90,11 @@ export class Sidecar {
   private inbound: InboundListener | undefined;
   private readonly outboundListeners: OutboundListener[] = [];
   private admin: Server | undefined;
+  private status: Server | undefined;
   private readonly tracer: Tracer | undefined;
   private draining = false;
   /** Ports actually bound, after start (useful with port 0). */
-  readonly ports: { inbound: number; outbound: number; admin: number; upstreams: Record<string, number> } = { inbound: 0, outbound: 0, admin: 0, upstreams: {} };
+  readonly ports: { inbound: number; outbound: number; admin: number; status: number; upstreams: Record<string, number> } = { inbound: 0, outbound: 0, admin: 0, status: 0, upstreams: {} };
 
   constructor(
     readonly options: SidecarOptions,
@@ -129,7 +136,7 @@ export class Sidecar {
     this.inbound = new InboundListener({ http1Relay: o.http1Relay, config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, tracer: this.tracer, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: o.headersTimeoutMs, idleTimeoutMs: o.idleTimeoutMs, protocolDetectionTimeoutMs: o.protocolDetectionTimeoutMs ?? DEFAULT_PROTOCOL_DETECTION_MS });
     this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
     const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, tracer: this.tracer, upgraded: this.upgraded, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
-    if (o.outboundTrafficPolicy !== 'REGISTRY_ONLY') deps.passthrough = { ownPorts: () => [this.ports.inbound, this.ports.outbound, this.ports.admin, ...Object.values(this.ports.upstreams)] };
+    if (o.outboundTrafficPolicy !== 'REGISTRY_ONLY') deps.passthrough = { ownPorts: () => [this.ports.inbound, this.ports.outbound, this.ports.admin, this.ports.status, ...Object.values(this.ports.upstreams)] };
     this.telemetry.start();
     this.tracer?.start();
     if (o.outboundPort >= 0) {
@@ -139,10 +146,11 @@ export class Sidecar {
     }
     for (const u of o.upstreams) this.ports.upstreams[u.service] = await this.listenOutbound(u.port, deps, u.service);
     this.admin = createAdminServer(this);
-    this.ports.admin = await new Promise<number>((resolve, reject) => {
-      this.admin!.once('error', reject);
-      this.admin!.listen(o.adminPort, o.bindHost, () => resolve((this.admin!.address() as { port: number }).port));
-    });
+    this.ports.admin = await listenOn(this.admin, o.adminPort, o.adminBindHost ?? '127.0.0.1');
+    if (o.statusPort !== undefined && o.statusPort >= 0) {
+      this.status = createStatusServer(this);
+      this.ports.status = await listenOn(this.status, o.statusPort, o.bindHost);
+    }
     this.log.info({ ports: this.ports, identity: this.ids.current.identity }, 'sidecar started');
   }
 
@@ -186,8 +194,10 @@ export class Sidecar {
     this.inbound?.close();
     for (const l of this.outboundListeners) l.close();
     for (const s of this.upgraded) s.destroy();
-    this.admin?.close();
-    this.admin?.closeAllConnections();
+    for (const server of [this.admin, this.status]) {
+      server?.close();
+      server?.closeAllConnections();
+    }
     this.pool.close();
     this.client.close();
   }
@@ -221,4 +231,11 @@ export class Sidecar {
     this.outboundListeners.push(listener);
     return listener.listen(port, o.bindHost);
   }
+}
+
+function listenOn(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as { port: number }).port));
+  });
 }

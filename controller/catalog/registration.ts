@@ -16,7 +16,7 @@ const schema = obj(
     port,
     protocol: str({ enum: ['http', 'http2', 'grpc', 'tcp'] }),
     labels: map(str()),
-    sidecar: obj({ inboundPort: port, adminPort: port }, { required: ['inboundPort'] }),
+    sidecar: obj({ inboundPort: port, statusPort: port }, { required: ['inboundPort'] }),
     check: obj({ http: str({ pattern: /^https?:\/\//, patternHint: 'must be an http(s) URL' }), tcp: str({ pattern: /^.+:\d+$/, patternHint: 'must be host:port' }), ttl: durationText, interval: durationText }, { oneOf: [{ fields: ['http', 'tcp', 'ttl'], exactlyOne: true }] }),
   },
   { required: ['id', 'service', 'address', 'port'] },

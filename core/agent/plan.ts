@@ -66,6 +66,7 @@ export function sidecarArgs(w: DiscoveredWorkload, s: AgentSettings): string[] {
     '--inbound-port', String(d.sidecar.inboundPort),
     '--outbound-port', String(d.sidecar.outboundPort),
     '--admin-port', String(d.sidecar.adminPort),
+    '--status-port', String(d.sidecar.statusPort),
     ...(s.tracing ? ['--otlp-endpoint', s.tracing.endpoint, '--trace-sampling', String(s.tracing.samplingPercent)] : []),
   ];
 }
@@ -80,9 +81,9 @@ export function registrationFor(w: DiscoveredWorkload): InstanceRegistration {
     port: d.ports[0],
     protocol: d.protocol,
     labels: instanceLabels(d),
-    sidecar: { inboundPort: d.sidecar.inboundPort, adminPort: d.sidecar.adminPort },
-    // The sidecar's admin port probes the app over loopback; the app port itself is captured.
-    check: { http: `http://${w.address}:${d.sidecar.adminPort}/healthz/app`, interval: '5s' },
+    sidecar: { inboundPort: d.sidecar.inboundPort, statusPort: d.sidecar.statusPort },
+    // The sidecar's status port probes the app over loopback; the app port itself is captured.
+    check: { http: `http://${w.address}:${d.sidecar.statusPort}/healthz/app`, interval: '5s' },
   };
 }
 
@@ -97,7 +98,7 @@ export function interceptionFor(workloads: { decl: WorkloadDeclaration; appUid?:
       outboundPort: decl.sidecar.outboundPort,
       ...(appUid !== undefined ? { appUid } : {}),
     })),
-    excludeInboundPorts: uniq([...s.excludeInboundPorts, ...workloads.flatMap(({ decl }) => [...decl.excludeInboundPorts, decl.sidecar.adminPort])]),
+    excludeInboundPorts: uniq([...s.excludeInboundPorts, ...workloads.flatMap(({ decl }) => [...decl.excludeInboundPorts, decl.sidecar.statusPort])]),
     excludeOutboundPorts: uniq([...s.excludeOutboundPorts, ...workloads.flatMap(({ decl }) => decl.excludeOutboundPorts)]),
     excludeOutboundCidrs: [...new Set([...s.excludeOutboundCidrs, ...workloads.flatMap(({ decl }) => decl.excludeOutboundCidrs)])],
   };

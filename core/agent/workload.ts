@@ -13,10 +13,13 @@ const CIDR = /^[0-9a-fA-F:.]+\/\d{1,3}$/;
 export interface SidecarPorts {
   inboundPort: number;
   outboundPort: number;
+  /** Loopback only: the sidecar's admin interface, for people and meshctl on the host. */
   adminPort: number;
+  /** Readiness, the app's health check and Prometheus metrics: the one port others reach. */
+  statusPort: number;
 }
 
-export const DEFAULT_SIDECAR_PORTS: SidecarPorts = { inboundPort: 15006, outboundPort: 15001, adminPort: 15000 };
+export const DEFAULT_SIDECAR_PORTS: SidecarPorts = { inboundPort: 15006, outboundPort: 15001, adminPort: 15000, statusPort: 15020 };
 
 export interface WorkloadDeclaration {
   service: string;
@@ -139,7 +142,7 @@ const serviceFileSchema = obj(
     excludeInboundPorts: arr(port),
     excludeOutboundPorts: arr(port),
     excludeOutboundCidrs: arr(str({ pattern: CIDR, patternHint: 'is not a CIDR such as 10.0.0.0/8' })),
-    sidecar: obj({ inboundPort: port, outboundPort: port, adminPort: port }),
+    sidecar: obj({ inboundPort: port, outboundPort: port, adminPort: port, statusPort: port }),
   },
   { required: ['name'], oneOf: [{ fields: ['port', 'ports'], exactlyOne: true }] },
 );
@@ -153,7 +156,7 @@ export function declarationFromServiceFile(doc: unknown): Parsed<WorkloadDeclara
   const ports = (d.ports as number[] | undefined) ?? [d.port as number];
   const sidecar = { ...DEFAULT_SIDECAR_PORTS, ...(d.sidecar ?? {}) };
   checkPortClashes(ports, sidecar, d.ports ? 'ports' : 'port', out);
-  if (new Set(Object.values(sidecar)).size !== 3) out.push({ path: 'sidecar', message: 'inboundPort, outboundPort and adminPort must differ' });
+  if (new Set(Object.values(sidecar)).size !== 4) out.push({ path: 'sidecar', message: 'inboundPort, outboundPort, adminPort and statusPort must differ' });
   if (out.length > 0) return { ok: false, violations: out };
   return {
     ok: true,
@@ -189,7 +192,7 @@ export function checkHostServices(decls: { file: string; decl: WorkloadDeclarati
     const claims: [string, number][] = [...decl.ports.map((p, i): [string, number] => [`ports[${i}]`, p]), ...Object.entries(decl.sidecar).map(([k, p]): [string, number] => [`sidecar.${k}`, p])];
     for (const [path, p] of claims) {
       const other = owner.get(p);
-      if (other && other !== file) out.push({ document: file, path, message: `port ${p} is already used by ${other}${decls.length > 1 ? '; give each service its own sidecar ports (sidecar.inboundPort, outboundPort, adminPort)' : ''}` });
+      if (other && other !== file) out.push({ document: file, path, message: `port ${p} is already used by ${other}${decls.length > 1 ? '; give each service its own sidecar ports (sidecar.inboundPort, outboundPort, adminPort, statusPort)' : ''}` });
       else owner.set(p, file);
     }
   }

@@ -19,11 +19,17 @@ export class H2Server {
   constructor(onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void, onAbuse: (session: Http2Session) => void, idleTimeoutMs: number) {
     this.server = createServer({ settings: SERVER_SETTINGS });
     this.server.on('session', (s: Http2Session) => {
+      // A peer's protocol error ends its session, never the process.
+      s.on('error', () => s.destroy());
       this.sessions.add(s);
       s.once('close', () => this.sessions.delete(s));
       s.setTimeout(idleTimeoutMs, () => s.close());
     });
     this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      // A stream error (DATA past content-length, a reset mid-answer, a stream nobody reads)
+      // ends that stream only; handlers learn of it through 'close' and 'aborted'. Attached
+      // first, so that no stream exists for a moment without it.
+      stream.on('error', () => stream.destroy());
       watchStream(stream, onAbuse);
       onStream(stream, headers);
     });

@@ -59,7 +59,7 @@ export function streamAttempt(
       responded = true;
       void relayAnswer(stream, up, cancel, head, editAnswer).then((r) => finish({ status: r.status, relayed: true, timedOut: false, bytes: r.bytes, protocolError: r.broken, grpcStatus: r.grpcStatus }));
     });
-    up.once('error', (err: Error) => {
+    up.on('error', (err: Error) => {
       if (!responded) finish(failed(err));
     });
     up.once('close', () => {

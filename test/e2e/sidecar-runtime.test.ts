@@ -17,7 +17,7 @@ import { sidecarRuntimeContract } from '../integration/sidecar-runtime.contract.
 
 const notRoot = process.getuid?.() !== 0 ? 'sidecars run as UID 1337, which needs root' : undefined;
 
-function declaration(service: string, port: number, sidecar?: { inboundPort: number; outboundPort: number; adminPort: number }) {
+function declaration(service: string, port: number, sidecar?: { inboundPort: number; outboundPort: number; adminPort: number; statusPort: number }) {
   const r = declarationFromServiceFile({ name: service, port, ...(sidecar ? { sidecar } : {}) });
   if (!r.ok) throw new Error(JSON.stringify(r.violations));
   return r.value;
@@ -41,7 +41,7 @@ sidecarRuntimeContract(
         await new Promise((r) => app.once('listening', r));
         apps.push(app);
         const port = (app.address() as { port: number }).port;
-        const sidecar = { inboundPort: await freePort(), outboundPort: await freePort(), adminPort: await freePort() };
+        const sidecar = { inboundPort: await freePort(), outboundPort: await freePort(), adminPort: await freePort(), statusPort: await freePort() };
         return { instanceId, decl: declaration('contract', port, sidecar), address: '127.0.0.1', appRef: instanceId };
       },
       close: async () => {

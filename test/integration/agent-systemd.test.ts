@@ -36,7 +36,7 @@ describe('mesh-agent capture install/remove (the sidecar units\' hooks)', { skip
     sh('ip', 'netns', 'add', ns);
     mkdirSync(conf, { recursive: true });
     writeFileSync(join(conf, 'web.yaml'), 'name: web\nport: 8080\nuser: 2001\n');
-    writeFileSync(join(conf, 'api.yaml'), 'name: api\nport: 9090\nuser: 2002\nsidecar: { inboundPort: 15106, outboundPort: 15101, adminPort: 15100 }\n');
+    writeFileSync(join(conf, 'api.yaml'), 'name: api\nport: 9090\nuser: 2002\nsidecar: { inboundPort: 15106, outboundPort: 15101, adminPort: 15100, statusPort: 15120 }\n');
   });
   after(() => {
     removeHosts(ns);

@@ -89,7 +89,7 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
     mkdirSync(conf('a'), { recursive: true });
     mkdirSync(conf('b'), { recursive: true });
     writeFileSync(join(conf('a'), 'productpage.yaml'), 'name: productpage\nport: 9080\nversion: v1\nuser: 2001\n');
-    writeFileSync(join(conf('a'), 'details.yaml'), 'name: details\nport: 9081\nversion: v1\nuser: 2002\nsidecar:\n  inboundPort: 15106\n  outboundPort: 15101\n  adminPort: 15100\n');
+    writeFileSync(join(conf('a'), 'details.yaml'), 'name: details\nport: 9081\nversion: v1\nuser: 2002\nsidecar:\n  inboundPort: 15106\n  outboundPort: 15101\n  adminPort: 15100\n  statusPort: 15120\n');
     writeFileSync(join(conf('b'), 'reviews.yaml'), 'name: reviews\nport: 9080\nversion: v2\n');
     startAgent('a', hostA, A);
     startAgent('b', hostB, B);

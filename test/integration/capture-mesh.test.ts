@@ -88,7 +88,7 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
       procs.push(proc);
       sidecarProcs.set(service, proc);
       await ready(ns, `the ${service} sidecar`);
-      await api('POST', '/v1/catalog/instances', { id: `${service}-1`, service, address, port: appPort, protocol, sidecar: { inboundPort: 15006, adminPort: 15000 } });
+      await api('POST', '/v1/catalog/instances', { id: `${service}-1`, service, address, port: appPort, protocol, sidecar: { inboundPort: 15006, statusPort: 15020 } });
     }
     // Name resolution on host A, as a VM's /etc/hosts or DNS would give it.
     mkdirSync(`/etc/netns/${hostA}`, { recursive: true });

@@ -29,7 +29,7 @@ export function sidecarRuntimeContract(name: string, setup: () => Promise<Runtim
       env: { MESH_PROXY_CA_PEM: f.caPem, MESH_PROXY_BOOTSTRAP_TOKEN: token ?? (await f.token(w.decl.service)) },
       fingerprint: fingerprint(w),
     });
-    const ready = (w: DiscoveredWorkload) => sidecarReady(w.address, w.decl.sidecar.adminPort, 30_000);
+    const ready = (w: DiscoveredWorkload) => sidecarReady(w.address, w.decl.sidecar.statusPort, 30_000);
 
     it('starts a sidecar that becomes ready, lists it with its fingerprint, and removes it', async () => {
       const w = await f.workload('contract-a');
@@ -37,7 +37,7 @@ export function sidecarRuntimeContract(name: string, setup: () => Promise<Runtim
       assert.ok(await ready(w), `the sidecar became ready; its output:\n${await f.runtime.logs(s)}`);
       const listed = (await f.runtime.list()).find((x) => x.instanceId === 'contract-a');
       assert.deepEqual(listed && { fingerprint: listed.fingerprint, running: listed.running }, { fingerprint: fingerprint(w), running: true });
-      const health = await fetch(`http://${w.address}:${w.decl.sidecar.adminPort}/healthz/app`);
+      const health = await fetch(`http://${w.address}:${w.decl.sidecar.statusPort}/healthz/app`);
       assert.equal(health.status, 200, 'the sidecar reaches its application over loopback');
       await f.runtime.remove(s);
       assert.equal((await f.runtime.list()).find((x) => x.instanceId === 'contract-a'), undefined);

@@ -24,7 +24,7 @@ describe('Docker labels', () => {
       excludeInboundPorts: [5432],
       excludeOutboundPorts: [5432],
       excludeOutboundCidrs: [],
-      sidecar: { inboundPort: 15006, outboundPort: 15001, adminPort: 15000 },
+      sidecar: { inboundPort: 15006, outboundPort: 15001, adminPort: 15000, statusPort: 15020 },
     });
   });
 
@@ -66,7 +66,7 @@ describe('VM service files', () => {
     const r = declarationFromServiceFile({ name: 'ratings', port: 9080, version: 'v1', user: 'ratings' });
     assert.ok(r.ok);
     assert.equal(r.value.protocol, 'http');
-    assert.deepEqual(r.value.sidecar, { inboundPort: 15006, outboundPort: 15001, adminPort: 15000 });
+    assert.deepEqual(r.value.sidecar, { inboundPort: 15006, outboundPort: 15001, adminPort: 15000, statusPort: 15020 });
   });
 
   it('names every field in error', () => {
@@ -95,7 +95,7 @@ describe('VM service files', () => {
     ]);
     assert.deepEqual(
       problems.map((v) => `${v.document} ${v.path}`),
-      ['a.yaml user', 'b.yaml sidecar.inboundPort', 'b.yaml sidecar.outboundPort', 'b.yaml sidecar.adminPort'],
+      ['a.yaml user', 'b.yaml sidecar.inboundPort', 'b.yaml sidecar.outboundPort', 'b.yaml sidecar.adminPort', 'b.yaml sidecar.statusPort'],
     );
   });
 });
@@ -132,7 +132,7 @@ describe('the agent plan', () => {
     assert.deepEqual([plan.start.length, plan.remove.length, plan.keep.length], [1, 1, 0]);
   });
 
-  it('registers the instance with its version and a check that reaches the app through the sidecar admin port', () => {
+  it('registers the instance with its version and a check that reaches the app through the sidecar status port', () => {
     assert.deepEqual(registrationFor(w('a', { 'mesh.version': 'v3' })), {
       id: 'a',
       service: 'reviews',
@@ -141,8 +141,8 @@ describe('the agent plan', () => {
       port: 9080,
       protocol: 'http',
       labels: { version: 'v3' },
-      sidecar: { inboundPort: 15006, adminPort: 15000 },
-      check: { http: 'http://172.18.0.4:15000/healthz/app', interval: '5s' },
+      sidecar: { inboundPort: 15006, statusPort: 15020 },
+      check: { http: 'http://172.18.0.4:15020/healthz/app', interval: '5s' },
     });
   });
 
@@ -151,7 +151,7 @@ describe('the agent plan', () => {
     assert.deepEqual(interceptionFor([{ decl: w('a').decl }], settings), {
       proxyUid: 1337,
       workloads: [{ appPorts: [9080], inboundPort: 15006, outboundPort: 15001 }],
-      excludeInboundPorts: [22, 15000],
+      excludeInboundPorts: [22, 15020],
       excludeOutboundPorts: [],
       excludeOutboundCidrs: [],
     });

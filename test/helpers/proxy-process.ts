@@ -1,0 +1,68 @@
+// A real `mesh-proxy` process, as the agent runs it: for tests whose question is whether the
+// sidecar process survives (an in-process sidecar's crash would be caught by the test runner).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestController } from './controller.js';
+import { freePort, waitFor } from './ports.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+export interface ProxyProcess {
+  child: ChildProcess;
+  ports: { inbound: number; admin: number; status: number; upstreams: Record<string, number> };
+  /** Still running: it has not exited. */
+  alive(): boolean;
+  /** What it wrote to stderr (its JSON log). */
+  output(): string;
+  /** Its snapshot, from its admin port. */
+  configDump(): Promise<any>;
+  stop(): Promise<void>;
+}
+
+export async function startProxyProcess(c: TestController, service: string, appPort: number, opts: { upstreams?: string[]; args?: string[]; logLevel?: string; bind?: string } = {}): Promise<ProxyProcess> {
+  const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
+  const ports = { inbound: await freePort(), admin: await freePort(), status: await freePort(), upstreams: {} as Record<string, number> };
+  // (free on 127.0.0.1; another loopback address shares the port space)
+  const upstreamArgs: string[] = [];
+  for (const u of opts.upstreams ?? []) {
+    ports.upstreams[u] = await freePort();
+    upstreamArgs.push('--upstream', `${u}=${ports.upstreams[u]}`);
+  }
+  const args = [
+    join(root, 'dist/proxy/main.js'), '--controller', c.url, '--bootstrap-token', token, '--service', service, '--proxy-id', `${service}-1`,
+    '--data-dir', mkdtempSync(join(tmpdir(), `mesh-pp-${service}-`)), '--app-port', String(appPort), '--bind', opts.bind ?? '127.0.0.1',
+    '--inbound-port', String(ports.inbound), '--outbound-port', '-1', '--admin-port', String(ports.admin), '--status-port', String(ports.status),
+    '--drain-timeout', '1', '--log-level', opts.logLevel ?? 'warn', ...upstreamArgs, ...(opts.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, { env: { ...process.env, MESH_PROXY_CA_PEM: c.ca() }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let out = '';
+  let exited = false;
+  child.stderr!.on('data', (d: Buffer) => (out += d));
+  child.once('exit', () => (exited = true));
+  const proc: ProxyProcess = {
+    child,
+    ports,
+    alive: () => !exited,
+    output: () => out,
+    configDump: async () => (await fetch(`http://127.0.0.1:${ports.admin}/config_dump`)).json(),
+    stop: async () => {
+      if (exited) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await gone;
+    },
+  };
+  try {
+    await waitFor(`the ${service} sidecar process to be ready`, async () => {
+      if (exited) throw new Error(`mesh-proxy exited: ${out}`);
+      return (await fetch(`http://${opts.bind ?? '127.0.0.1'}:${ports.status}/healthz/ready`).catch(() => undefined))?.status === 200;
+    }, 15_000);
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return proc;
+}

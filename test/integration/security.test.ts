@@ -1,0 +1,211 @@
+// Attacks over real sockets against real sidecars (real mTLS, a real controller): each test sends
+// what an attacker would and checks what a user relies on: the sidecar keeps serving, a denied
+// request never reaches the application, and the application is told nothing a caller forged.
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { connect as h2connect } from 'node:http2';
+import { connect, type Socket } from 'node:net';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { startController, type TestController } from '../helpers/controller.js';
+import { testIssuer } from '../helpers/jwt.js';
+import { waitFor } from '../helpers/ports.js';
+import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
+
+/** What the application saw: one entry per request that reached it. */
+interface Seen {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+}
+
+/**
+ * An application as many are: Node's HTTP server with no 'upgrade' handler, so a request asking
+ * for an upgrade gets an ordinary answer and the connection stays HTTP/1.1 (the case an upgrade
+ * smuggler relies on).
+ */
+async function startRecordingApp(): Promise<{ server: Server; port: number; seen: Seen[] }> {
+  const seen: Seen[] = [];
+  const server = createHttpServer((req, res) => {
+    seen.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers });
+    req.resume();
+    req.on('end', () => {
+      const body = JSON.stringify({ path: req.url, headers: req.headers });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as { port: number }).port, seen };
+}
+
+/** Sends raw bytes, then collects what comes back until the peer closes or `untilMs` passes. */
+function rawExchange(port: number, steps: (socket: Socket, received: () => string) => Promise<void>, untilMs = 3000): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let text = '';
+    let closed = false;
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => (closed = true));
+    socket.once('connect', () => {
+      steps(socket, () => text)
+        .then(async () => {
+          const deadline = Date.now() + untilMs;
+          while (!closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          socket.destroy();
+          resolve({ text, closed });
+        })
+        .catch(reject);
+    });
+  });
+}
+
+const until = async (what: string, check: () => boolean) => waitFor(what, check, 3000, 10);
+
+/** Responses in a raw HTTP/1.1 byte stream, by their status lines. */
+const statuses = (text: string) => [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
+
+describe('hostile input over real sockets', () => {
+  let c: TestController;
+  let app: Awaited<ReturnType<typeof startRecordingApp>>;
+  // Real mesh-proxy processes: the first question of every attack is whether they survive it.
+  let backend: ProxyProcess;
+  let frontend: ProxyProcess;
+  const issuer = testIssuer('ES256');
+
+  before(async () => {
+    c = await startController();
+    app = await startRecordingApp();
+    backend = await startProxyProcess(c, 'backend', app.port);
+    await c.call('POST', '/v1/catalog/instances', { id: 'backend-1', service: 'backend', address: '127.0.0.1', port: app.port, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: backend.ports.inbound } });
+    frontend = await startProxyProcess(c, 'frontend', 1, { upstreams: ['backend'] });
+    // Plaintext is allowed in (PERMISSIVE, the default), so anyone on the network can reach the
+    // backend's inbound port; /admin is denied to everyone; tokens of one issuer are checked and
+    // their payload given to the app in x-jwt-payload.
+    await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'no-admin', namespace: 'default' }, spec: { selector: { matchLabels: { app: 'backend' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin', '/admin/*'] } }] }] } });
+    await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'backend-jwt', namespace: 'default' }, spec: { selector: { matchLabels: { app: 'backend' } }, jwtRules: [{ issuer: 'https://issuer.test', jwks: issuer.jwks, outputPayloadToHeader: 'x-jwt-payload' }] } });
+    await waitFor('the policies at the backend', async () => {
+      const snap = await backend.configDump();
+      return snap?.inbound.authorization.deny.length > 0 && snap.inbound.jwtRules.length > 0;
+    }, 5000);
+    await waitFor('the frontend to learn the backend', async () => (await frontend.configDump())?.outbound.services.find((s: { name: string }) => s.name === 'backend')?.clusters[0].endpoints.length === 1, 5000);
+  });
+
+  after(async () => {
+    await backend?.stop();
+    await frontend?.stop();
+    app.server.closeAllConnections();
+    await new Promise((r) => app.server.close(r));
+    await c?.close();
+  });
+
+  /** Every test ends with both sidecar processes alive. */
+  afterEach(() => {
+    assert.ok(backend.alive(), `the backend sidecar process exited: ${backend.output().slice(-2000)}`);
+    assert.ok(frontend.alive(), `the frontend sidecar process exited: ${frontend.output().slice(-2000)}`);
+  });
+
+  const inbound = () => backend.ports.inbound;
+  const outbound = () => frontend.ports.upstreams.backend;
+
+  describe('an HTTP/2 stream cannot end the sidecar', () => {
+    /** A GET whose DATA goes past its content-length: nghttp2 resets the stream with a stream error. */
+    async function overlongStream(port: number, path: string): Promise<void> {
+      const session = h2connect(`http://127.0.0.1:${port}`);
+      session.on('error', () => undefined);
+      try {
+        await new Promise<void>((resolve) => {
+          const s = session.request({ ':method': 'GET', ':path': path, ':authority': 'backend', 'content-length': '1' }, { endStream: false });
+          s.on('error', () => resolve());
+          s.on('close', () => resolve());
+          s.resume();
+          s.write(Buffer.alloc(64, 0x61));
+          s.end(Buffer.alloc(64, 0x62));
+        });
+      } finally {
+        session.destroy();
+      }
+    }
+
+    const stillServes = async (port: number) => {
+      const session = h2connect(`http://127.0.0.1:${port}`);
+      try {
+        const status = await new Promise<number>((resolve, reject) => {
+          const s = session.request({ ':method': 'GET', ':path': '/after', ':authority': 'backend' });
+          s.on('response', (h) => resolve(Number(h[':status'])));
+          s.on('error', reject);
+          s.resume();
+        });
+        assert.equal(status, 200, 'the sidecar still serves new connections');
+      } finally {
+        session.close();
+      }
+    };
+
+    for (const side of ['inbound (plaintext, PERMISSIVE)', 'outbound (from the application)'] as const) {
+      it(`survives DATA past content-length on an allowed and a refused stream: ${side}`, async () => {
+        const port = side.startsWith('inbound') ? inbound() : outbound();
+        for (const path of ['/allowed', '/admin', '/allowed', '/admin']) await overlongStream(port, path);
+        await stillServes(port);
+      });
+    }
+  });
+
+  describe('an upgrade that the application does not accept is no tunnel', () => {
+    for (const side of ['inbound (plaintext, PERMISSIVE)', 'outbound (from the application)'] as const) {
+      for (const protocol of ['websocket', 'h2c']) {
+        it(`every request after a refused ${protocol} upgrade is checked: ${side}`, async () => {
+          const port = side.startsWith('inbound') ? inbound() : outbound();
+          const before = app.seen.length;
+          const extra = protocol === 'h2c' ? 'HTTP2-Settings: AAMAAABkAAQAAP__\r\nConnection: Upgrade, HTTP2-Settings\r\n' : 'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
+          const r = await rawExchange(port, async (socket, received) => {
+            socket.write(`GET /public HTTP/1.1\r\nHost: backend\r\nUpgrade: ${protocol}\r\n${extra}\r\n`);
+            await until('the answer to the upgrade request', () => statuses(received()).length >= 1);
+            socket.write('GET /admin HTTP/1.1\r\nHost: backend\r\n\r\n');
+          });
+          const paths = app.seen.slice(before).map((s) => s.path);
+          assert.deepEqual(paths.filter((p) => p.startsWith('/admin')), [], 'the denied path never reached the application');
+          assert.ok(paths.includes('/public'), `the allowed request was answered by the application (saw ${paths.join(', ')})`);
+          const codes = statuses(r.text);
+          assert.equal(codes[0], 200, r.text);
+          assert.ok(codes[1] === 403 || (codes.length === 1 && r.closed), `the second request is refused or the connection closed: ${codes.join(', ')}`);
+        });
+      }
+    }
+  });
+
+  describe('the admin interface is for the host only', () => {
+    // This sidecar's listeners are bound to 127.0.0.2, standing in for the host's network
+    // address; the admin interface must stay on 127.0.0.1 all the same.
+    let exposed: ProxyProcess;
+    before(async () => {
+      exposed = await startProxyProcess(c, 'exposed', app.port, { bind: '127.0.0.2' });
+    });
+    after(() => exposed?.stop());
+
+    const dial = (host: string, port: number, path: string, method = 'GET') =>
+      fetch(`http://${host}:${port}${path}`, { method }).then((r) => r.status, (e: Error & { cause?: { code?: string } }) => e.cause?.code ?? 'error');
+
+    it('listens on loopback only, so POST /drain and /config_dump are out of reach from the network', async () => {
+      assert.equal(await dial('127.0.0.2', exposed.ports.admin, '/config_dump'), 'ECONNREFUSED');
+      assert.equal(await dial('127.0.0.2', exposed.ports.admin, '/drain', 'POST'), 'ECONNREFUSED');
+      assert.equal(await dial('127.0.0.1', exposed.ports.admin, '/config_dump'), 200, 'on the host itself it serves');
+    });
+
+    it('refuses a request for another host name (DNS rebinding from a browser on the host)', async () => {
+      const r = await rawExchange(exposed.ports.admin, async (socket) => void socket.write('POST /drain HTTP/1.1\r\nHost: attacker.example:15000\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+      assert.equal(statuses(r.text)[0], 403);
+      assert.equal(await dial('127.0.0.2', exposed.ports.status, '/healthz/ready'), 200, 'the sidecar did not drain');
+    });
+
+    it('serves readiness, the app check and metrics on the status port, on the network address, and nothing else', async () => {
+      assert.equal(await dial('127.0.0.2', exposed.ports.status, '/healthz/ready'), 200);
+      assert.equal(await dial('127.0.0.2', exposed.ports.status, '/healthz/app'), 200);
+      const metrics = await (await fetch(`http://127.0.0.2:${exposed.ports.status}/stats/prometheus`)).text();
+      assert.match(metrics, /istio_build|mesh_proxy_config_version|istio_requests_total|# HELP/);
+      assert.equal(await dial('127.0.0.2', exposed.ports.status, '/config_dump'), 404);
+      assert.equal(await dial('127.0.0.2', exposed.ports.status, '/certs'), 404);
+      assert.equal(await dial('127.0.0.2', exposed.ports.status, '/drain', 'POST'), 405);
+    });
+  });
+});
