@@ -28,7 +28,7 @@ import { firstBytes } from './first-bytes.js';
 import type { ActiveSpan, Tracer } from './tracer.js';
 import { undici } from './undici-lazy.js';
 import { callUpstream } from './upstream-call.js';
-import { connectPlain, refuseUpgrade, requestHead, splice } from './upgrade.js';
+import { carryUpgrade, connectPlain, refuseUpgrade, resumeAsHttp, splice, upgradeKind, upgradeRequestHead, withoutUpgrade } from './upgrade.js';
 
 export interface InboundDeps {
   config(): RuntimeConfig | undefined;
@@ -243,21 +243,25 @@ export class InboundListener {
     app.once('error', () => socket.destroy());
   }
 
-  /** WebSocket and other upgrades: the same decisions, then a byte pipe to the application. */
+  /**
+   * WebSocket upgrades: the same decisions as any request, then the request to the application;
+   * a byte pipe only once it answers 101 (upgrade.ts). `Upgrade: h2c` is read as a plain request.
+   */
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const kind = upgradeKind(req);
+    if (kind.kind === 'plain') return resumeAsHttp(this.http, socket, withoutUpgrade(req, head));
     const tlsSocket = req.socket as TLSSocket;
     const peer = tlsSocket.encrypted ? peerIdentity(tlsSocket) : undefined;
     const verdict = this.policy.admit(req, peer);
     if (verdict.kind === 'close') return void socket.destroy();
     if (verdict.kind === 'refuse') return refuseUpgrade(socket, verdict.status, verdict.body.trim(), verdict.flags);
+    if (kind.kind === 'refuse') return refuseUpgrade(socket, 403, kind.reason, '-');
+    if (this.policy.rateLimited(req, verdict.forwardPath)) return refuseUpgrade(socket, 429, 'local_rate_limited', 'RL');
     const app = connectPlain(this.deps.appHost, this.deps.appPort);
-    const extra: [string, string][] = typeof verdict.headers['x-forwarded-client-cert'] === 'string' ? [['x-forwarded-client-cert', verdict.headers['x-forwarded-client-cert']]] : [];
-    app.once('connect', () => {
-      app.write(requestHead(req, verdict.forwardPath, req.headers.host ?? '', extra, verdict.removeHeader));
-      if (head.length > 0) app.write(head);
-      splice(socket, app, this.upgraded, () => this.deps.log?.({ direction: 'inbound', upgrade: req.headers.upgrade, path: verdict.forwardPath, source_principal: peer, closed: true }));
+    const call = { client: socket, clientHead: head, upstream: app, ready: 'connect' as const, head: upgradeRequestHead(req.method ?? 'GET', verdict.forwardPath, verdict.headers, kind.protocol), method: req.method ?? 'GET', protocol: kind.protocol, resumeHttp: (s: Duplex, unread: Buffer) => resumeAsHttp(this.http, s, unread), open: this.upgraded };
+    void carryUpgrade(call, () => this.deps.log?.({ direction: 'inbound', upgrade: kind.protocol, path: verdict.forwardPath, source_principal: peer, closed: true })).then((o) => {
+      if (o.status === 0) refuseUpgrade(socket, o.protocolError ? 502 : 503, `the application did not answer: ${o.error?.message ?? 'connection failed'}`, o.protocolError ? 'UPE' : 'UF');
     });
-    app.once('error', (err) => refuseUpgrade(socket, 503, `the application did not answer: ${err.message}`, 'UF'));
   }
 }
 

@@ -13,6 +13,7 @@ import { answerClientError, clientLimits, trackConnections } from './http-util.j
 import { firstBytes } from './first-bytes.js';
 import { captureOriginalDestination } from './original-destination.js';
 import { handleOutbound, handleOutboundUpgrade, type OutboundDeps } from './outbound.js';
+import { resumeAsHttp } from './upgrade.js';
 import { passthroughRefused } from './outbound-route.js';
 import { relayOutbound } from './outbound-relay.js';
 import { Http1Relay } from './relay/downstream.js';
@@ -52,7 +53,7 @@ export class OutboundListener {
     this.http = trackConnections(createServer(clientLimits(options), (req, res) => handleOutbound(deps, req, res, service)));
     this.http.timeout = options.idleTimeoutMs;
     this.http.on('clientError', answerClientError);
-    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleOutboundUpgrade(deps, req, socket, head, service));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleOutboundUpgrade(deps, req, socket, head, (s, unread) => resumeAsHttp(this.http, s, unread), service));
     this.relay = options.http1Relay !== false ? new Http1Relay((rr) => relayOutbound(deps, rr, service), (s) => this.http.emit('connection', s), relayLimits(options)) : undefined;
     this.h2 = new H2Server((stream, headers) => handleOutboundStream(deps, stream, headers, service), (session) => options.onRapidReset(session.socket?.remoteAddress), options.idleTimeoutMs);
     this.net = createNetServer((socket) => this.accept(socket));

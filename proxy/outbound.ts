@@ -13,7 +13,7 @@ import type { OutboundService } from '../core/snapshot/types.js';
 import type { ProxyMetrics } from './metrics.js';
 import { callUpstream } from './upstream-call.js';
 import { attempts, chooseCluster, hashKey, redirectLocation, labelEndpoint, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from './outbound-route.js';
-import { refuseUpgrade, requestHead, splice } from './upgrade.js';
+import { carryUpgrade, refuseUpgrade, upgradeKind, upgradeRequestHead, withoutUpgrade } from './upgrade.js';
 import { forwardableHeaders } from './http-util.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
@@ -125,10 +125,15 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
 }
 
 /**
- * WebSocket and other upgrades from the application: routed like a request (route, subset,
- * endpoint), then the connection becomes a byte pipe to the endpoint, over mTLS to its sidecar.
+ * WebSocket upgrades from the application: routed like a request (route, subset, endpoint,
+ * rewrite and header rules), then the request goes to the endpoint, over mTLS to its sidecar;
+ * a byte pipe only once the far side answers 101 (upgrade.ts). `Upgrade: h2c` is read as a plain
+ * request. `resumeHttp` takes the connection back when the answer is an ordinary one.
  */
-export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, socket: Duplex, head: Buffer, fixedService?: string): void {
+export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, socket: Duplex, head: Buffer, resumeHttp: (socket: Duplex, unread: Buffer) => void, fixedService?: string): void {
+  const kind = upgradeKind(req);
+  if (kind.kind === 'plain') return resumeHttp(socket, withoutUpgrade(req, head));
+  if (kind.kind === 'refuse') return refuseUpgrade(socket, 403, kind.reason, '-');
   const config = deps.config();
   const random = deps.random ?? Math.random;
   const authority = req.headers.host ?? fixedService ?? '';
@@ -140,27 +145,18 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
   const entry = cfg.clusters.get(dest.cluster);
   const endpoint = entry?.balancer.pick({ now: Date.now(), random, hashKey: hashKey(entry.cluster.lb, req) });
   if (!entry || !endpoint) return refuseUpgrade(socket, 503, 'no healthy upstream', 'UH');
-  let path = url.pathname + url.search;
-  if (route.rewrite?.uri !== undefined) path = route.rewrite.uri + url.search;
+  const { method, path, headers } = upstreamRequest(route, dest, req, url, service, undefined);
   const upstream = deps.pool.connectRaw(entry.cluster, endpoint);
   entry.balancer.started(endpoint);
-  let ended = false;
-  const end = (status: number) => {
-    if (ended) return;
-    ended = true;
-    entry.balancer.finished(endpoint, status, Date.now());
+  const call = { client: socket, clientHead: head, upstream, ready: upstream instanceof TLSSocket ? ('secureConnect' as const) : ('connect' as const), head: upgradeRequestHead(method, path, headers, kind.protocol), method, protocol: kind.protocol, resumeHttp, open: deps.upgraded };
+  // A tunnel counts as a request in progress (least-request balancing) until it closes.
+  const tunnelClosed = () => {
+    entry.balancer.finished(endpoint, 101, Date.now());
+    deps.log?.({ direction: 'outbound', upgrade: kind.protocol, authority, upstream_host: endpointKey(endpoint), closed: true });
   };
-  upstream.once(upstream instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
-    upstream.write(requestHead(req, path, route.rewrite?.authority ?? req.headers.host ?? service.name));
-    if (head.length > 0) upstream.write(head);
-    splice(socket, upstream, deps.upgraded, () => {
-      end(101);
-      deps.log?.({ direction: 'outbound', upgrade: req.headers.upgrade, authority, upstream_host: endpointKey(endpoint), closed: true });
-    });
-  });
-  upstream.once('error', (err) => {
-    end(0);
-    refuseUpgrade(socket, 503, `upstream connect error: ${err.message}`, 'UF');
+  void carryUpgrade(call, tunnelClosed).then((o) => {
+    if (!o.switched) entry.balancer.finished(endpoint, o.status, Date.now());
+    if (o.status === 0) refuseUpgrade(socket, o.protocolError ? 502 : 503, `upstream connect error: ${o.error?.message ?? 'connection failed'}`, o.protocolError ? 'UPE' : 'UF');
   });
 }
 

@@ -1,22 +1,102 @@
 // Protocol upgrades (WebSocket): after the routing and policy decisions an ordinary request
-// gets, the connection becomes a byte pipe between the client and the chosen endpoint (over mTLS
-// between sidecars).
+// gets, the request goes upstream and the connection becomes a byte pipe only once the upstream
+// has answered 101 Switching Protocols to the protocol asked for. Any other answer is relayed as
+// the answer to an ordinary request, and the connection goes back to being read as HTTP, so that
+// every later request on it is routed and checked (upgrade smuggling: a client that asks for an
+// upgrade the application ignores must not get an unchecked tunnel). As Envoy under Istio,
+// WebSocket is the protocol carried; `Upgrade: h2c` is dropped and the request carried as HTTP/1.1;
+// any other upgrade is refused.
 import type { IncomingMessage } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { HeaderMap } from '../core/http1/header-ops.js';
+import { requestHeadText, responseHeaderMap, responseHeadText } from '../core/http1/serialize.js';
+import { exchange } from './relay/exchange.js';
 
-/** Serialises the request head again, with the authority it should carry upstream. */
-export function requestHead(req: IncomingMessage, path: string, host: string, extra: [string, string][] = [], remove?: string): string {
-  const lines = [`${req.method} ${path} HTTP/1.1`];
+/** What to do with a request that asks for an upgrade. */
+export type UpgradeKind = { kind: 'tunnel'; protocol: string } | { kind: 'plain' } | { kind: 'refuse'; reason: string };
+
+export function upgradeKind(req: IncomingMessage): UpgradeKind {
+  const protocols = String(req.headers.upgrade ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  if (protocols.length === 1 && protocols[0].toLowerCase() === 'websocket') return { kind: 'tunnel', protocol: 'websocket' };
+  if (protocols.length > 0 && protocols.every((p) => p.toLowerCase() === 'h2c')) return { kind: 'plain' };
+  return { kind: 'refuse', reason: `upgrade to "${protocols.join(', ')}" is not allowed (websocket only)` };
+}
+
+/**
+ * The request again, as the plain HTTP/1.1 request it becomes without its upgrade (h2c): the
+ * head without Upgrade, HTTP2-Settings and Connection, then whatever the client sent after it.
+ * The header lines come from Node's parser, so they are already checked.
+ */
+export function withoutUpgrade(req: IncomingMessage, after: Buffer): Buffer {
+  const lines = [`${req.method} ${req.url} HTTP/1.1`];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i];
-    const lower = name.toLowerCase();
-    if (lower === 'host' || lower === 'x-forwarded-client-cert' || lower === remove) continue;
-    lines.push(`${name}: ${req.rawHeaders[i + 1]}`);
+    const lower = req.rawHeaders[i].toLowerCase();
+    if (lower !== 'upgrade' && lower !== 'http2-settings' && lower !== 'connection') lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
   }
-  lines.push(`host: ${host}`);
-  for (const [k, v] of extra) lines.push(`${k}: ${v}`);
-  return `${lines.join('\r\n')}\r\n\r\n`;
+  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), after]);
+}
+
+/** Hands a connection (with any bytes put back) to an HTTP server, to be read as HTTP/1.1 from here on. */
+export function resumeAsHttp(server: { emit(event: 'connection', socket: Duplex): boolean }, socket: Duplex, unread?: Buffer): void {
+  if (unread && unread.length > 0) socket.unshift(unread);
+  server.emit('connection', socket);
+  process.nextTick(() => socket.resume());
+}
+
+/** The head of an upgrade request sent upstream: its end-to-end headers, then the upgrade itself. */
+export function upgradeRequestHead(method: string, path: string, headers: HeaderMap, protocol: string): string {
+  return requestHeadText(method, path, { ...headers, connection: 'upgrade', upgrade: protocol });
+}
+
+export interface UpgradeCall {
+  /** The caller's connection, as Node's HTTP server handed it over (not flowing). */
+  client: Duplex;
+  /** What the caller sent after the request head. */
+  clientHead: Buffer;
+  /** The upstream connection, connecting; `ready` names the event that says it is open. */
+  upstream: Duplex;
+  ready: 'connect' | 'secureConnect';
+  head: string;
+  method: string;
+  protocol: string;
+  /** Gives the caller's connection back to the HTTP server, with the bytes it sent since, to be read as HTTP again. */
+  resumeHttp(socket: Duplex, unread: Buffer): void;
+  /** Joined connections, for the owner's close(). */
+  open: Set<Duplex>;
+}
+
+/** How an upgrade ended: 101 and a tunnel, another answer relayed, or no answer (status 0). */
+export interface UpgradeOutcome {
+  status: number;
+  switched: boolean;
+  error?: Error;
+  protocolError?: boolean;
+}
+
+export function carryUpgrade(call: UpgradeCall, onTunnelClosed: () => void): Promise<UpgradeOutcome> {
+  const { client, upstream } = call;
+  return new Promise((resolve) => {
+    const failed = (err: Error) => resolve({ status: 0, switched: false, error: err });
+    upstream.once('error', failed);
+    upstream.once(call.ready, () => {
+      upstream.off('error', failed);
+      void exchange(upstream, { head: call.head, body: undefined, isHead: call.method === 'HEAD', timeoutMs: Infinity, upgrade: call.protocol }, client, (h) => responseHeadText(h, responseHeaderMap(h), h.framing.type === 'close')).then((o) => {
+        if (o.switched) {
+          client.write(Buffer.concat([o.switched.head, o.switched.rest]));
+          if (call.clientHead.length > 0) upstream.write(call.clientHead);
+          splice(client, upstream, call.open, onTunnelClosed);
+          return resolve({ status: 101, switched: true });
+        }
+        upstream.destroy();
+        if (!o.relayed) return resolve({ status: 0, switched: false, error: o.error, protocolError: o.protocolError });
+        if (o.error || o.closeDownstream || client.destroyed) client.end();
+        // An ordinary answer: the connection is HTTP/1.1 still, and what follows is a request.
+        else call.resumeHttp(client, call.clientHead);
+        resolve({ status: o.status, switched: false, error: o.error });
+      });
+    });
+  });
 }
 
 /**

@@ -22,6 +22,12 @@ export interface ExchangeOutcome {
   closeDownstream: boolean;
   /** The upstream's answer could not be read as HTTP/1.1 (Envoy's UPE): 502, never a guess. */
   protocolError?: boolean;
+  /**
+   * The upstream answered the requested upgrade with 101 Switching Protocols to that protocol:
+   * its head as sent and the bytes after it. Nothing was written to the client; the upstream
+   * connection is paused, ready to be joined to the client's.
+   */
+  switched?: { head: Buffer; rest: Buffer };
 }
 
 export interface ExchangeRequest {
@@ -29,6 +35,8 @@ export interface ExchangeRequest {
   body: Buffer | undefined;
   isHead: boolean;
   timeoutMs: number;
+  /** The protocol the request asks to upgrade to; a 101 is accepted only for this one. */
+  upgrade?: string;
 }
 
 /** Returns the serialised head to send to the client, or undefined to drop the answer. */
@@ -51,7 +59,9 @@ export function exchange(up: Duplex, request: ExchangeRequest, down: Duplex, dec
       clearTimeout(timer);
       up.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
       down.off('close', onDownClose).off('drain', onDrain);
-      if (up.isPaused()) up.resume();
+      // A switched connection keeps its bytes for whoever joins it; otherwise drain what is left.
+      if (outcome.switched) up.pause();
+      else if (up.isPaused()) up.resume();
       resolve({ status: outcome.status ?? head?.status ?? 0, relayed, timedOut, bytes, ...outcome });
     };
     const fail = (error: Error, protocolError = false) => {
@@ -101,7 +111,12 @@ export function exchange(up: Duplex, request: ExchangeRequest, down: Duplex, dec
         const rest = pending.subarray(r.head.headLength);
         if (r.head.status < 200) {
           // 1xx informational answers (103 Early Hints) are dropped; the final one follows.
-          if (r.head.status === 101) return fail(new Error('upstream switched protocols without being asked'), true);
+          if (r.head.status === 101) {
+            const to = r.head.headers.find(([n]) => n.toLowerCase() === 'upgrade')?.[1];
+            if (!request.upgrade) return fail(new Error('upstream switched protocols without being asked'), true);
+            if (!sameProtocol(to, request.upgrade)) return fail(new Error(`upstream switched to "${to ?? ''}", not to the requested "${request.upgrade}"`), true);
+            return finish({ status: 101, reusable: false, closeDownstream: false, switched: { head: pending!.subarray(0, r.head.headLength), rest } });
+          }
           pending = rest;
           continue;
         }
@@ -152,4 +167,10 @@ export function exchange(up: Duplex, request: ExchangeRequest, down: Duplex, dec
       up.uncork();
     } else up.write(request.head, 'latin1');
   });
+}
+
+/** Upgrade protocols compare by name, case-insensitively, ignoring a version (RFC 9110 7.8). */
+function sameProtocol(answered: string | undefined, requested: string): boolean {
+  const name = (p: string) => p.trim().split('/')[0].toLowerCase();
+  return answered !== undefined && name(answered) === name(requested.split(',')[0]);
 }

@@ -63,7 +63,7 @@ function rawExchange(port: number, steps: (socket: Socket, received: () => strin
 const until = async (what: string, check: () => boolean) => waitFor(what, check, 3000, 10);
 
 /** Responses in a raw HTTP/1.1 byte stream, by their status lines. */
-const statuses = (text: string) => [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
+const statuses = (text: string) => [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 
 describe('hostile input over real sockets', () => {
   let c: TestController;
@@ -168,7 +168,7 @@ describe('hostile input over real sockets', () => {
           assert.ok(paths.includes('/public'), `the allowed request was answered by the application (saw ${paths.join(', ')})`);
           const codes = statuses(r.text);
           assert.equal(codes[0], 200, r.text);
-          assert.ok(codes[1] === 403 || (codes.length === 1 && r.closed), `the second request is refused or the connection closed: ${codes.join(', ')}`);
+          assert.ok(codes[1] === 403 || (codes.length === 1 && r.closed), `the second request is refused or the connection closed: ${JSON.stringify(r.text)}`);
         });
       }
     }
