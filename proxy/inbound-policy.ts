@@ -6,6 +6,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { authorize } from '../core/policy/authz.js';
 import { authenticateJwt } from '../core/policy/jwt.js';
+import type { CompiledJwtRule } from '../core/snapshot/types.js';
 import { normalisePath } from '../core/policy/paths.js';
 import { forwardableHeaders } from './http-util.js';
 import type { JwksCache } from './jwks-cache.js';
@@ -24,7 +25,7 @@ export interface InboundPolicyDeps {
 }
 
 export type Verdict =
-  | { kind: 'forward'; forwardPath: string; headers: OutgoingHttpHeaders; removeHeader?: string }
+  | { kind: 'forward'; forwardPath: string; headers: OutgoingHttpHeaders }
   | { kind: 'refuse'; status: number; flags: string; body: string; extra?: Record<string, unknown> }
   | { kind: 'close' };
 
@@ -52,6 +53,17 @@ export function inboundLabels(cfg: RuntimeConfig | undefined, peer: string | und
     response_flags: '-',
     connection_security_policy: peer ? 'mutual_tls' : 'none',
   };
+}
+
+/** Every header the sidecar sets for the application: XFCC and each JWT rule's payload header. */
+const identityHeaderCache = new WeakMap<CompiledJwtRule[], string[]>();
+export function identityHeaders(rules: CompiledJwtRule[]): string[] {
+  let names = identityHeaderCache.get(rules);
+  if (!names) {
+    names = [...new Set(['x-forwarded-client-cert', ...rules.flatMap((r) => (r.outputPayloadToHeader ? [r.outputPayloadToHeader.toLowerCase()] : []))])];
+    identityHeaderCache.set(rules, names);
+  }
+  return names;
 }
 
 export class InboundPolicy {
@@ -88,12 +100,14 @@ export class InboundPolicy {
     });
     if (!decision.allowed) return { kind: 'refuse', status: 403, flags: 'RBAC', body: 'RBAC: access denied\n', extra: { policy: decision.policy } };
     const headers = forwardableHeaders(req.headers);
+    // The headers through which the sidecar tells the application something it checked are the
+    // sidecar's alone: a caller's own copies go, whether or not the sidecar then sets them.
+    for (const name of identityHeaders(cfg.snapshot.inbound.jwtRules)) delete headers[name];
     if (jwt.rule && jwt.location?.header && !jwt.rule.forwardOriginalToken) delete headers[jwt.location.header];
     if (jwt.rule?.outputPayloadToHeader && jwt.claims) headers[jwt.rule.outputPayloadToHeader.toLowerCase()] = Buffer.from(JSON.stringify(jwt.claims)).toString('base64url');
-    // Tell the application who called, as Envoy's XFCC does; never trust one the caller sent.
-    delete headers['x-forwarded-client-cert'];
+    // Tell the application who called, as Envoy's XFCC does.
     if (peer) headers['x-forwarded-client-cert'] = `By=${cfg.snapshot.proxy.identity};URI=${peer}`;
-    return { kind: 'forward', forwardPath: normal.path + (q === -1 ? '' : rawTarget.slice(q)), headers, removeHeader: jwt.rule && !jwt.rule.forwardOriginalToken ? jwt.location?.header : undefined };
+    return { kind: 'forward', forwardPath: normal.path + (q === -1 ? '' : rawTarget.slice(q)), headers };
   }
 
   /**

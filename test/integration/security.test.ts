@@ -174,6 +174,62 @@ describe('hostile input over real sockets', () => {
     }
   });
 
+  describe('the application is told nothing a caller forged', () => {
+    const forged = { 'x-jwt-payload': 'eyJzdWIiOiJhZG1pbiJ9', 'x-forwarded-client-cert': 'By=spiffe://cluster.local/ns/default/sa/backend;URI=spiffe://cluster.local/ns/default/sa/root' };
+    /** The headers of the last request the app saw with this marker in its path. */
+    const seenWith = (marker: string) => app.seen.filter((s) => s.path.includes(marker)).at(-1)?.headers;
+    const assertClean = (marker: string, xfcc: 'none' | 'frontend') => {
+      const h = seenWith(marker);
+      assert.ok(h, `the request ${marker} reached the app`);
+      assert.equal(h['x-jwt-payload'], undefined, `${marker}: the caller's x-jwt-payload was removed`);
+      if (xfcc === 'none') assert.equal(h['x-forwarded-client-cert'], undefined, `${marker}: no XFCC without a client certificate`);
+      else assert.equal(h['x-forwarded-client-cert'], 'By=spiffe://cluster.local/ns/default/sa/backend;URI=spiffe://cluster.local/ns/default/sa/frontend', `${marker}: XFCC names the verified caller only`);
+    };
+
+    for (const [side, port, xfcc] of [['inbound, plaintext', () => inbound(), 'none'], ['through the frontend sidecar, mTLS', () => outbound(), 'frontend']] as const) {
+      it(`strips the identity headers on the HTTP/1.1 relay, Node's path, HTTP/2 and upgrades: ${side}`, async () => {
+        const tag = side.startsWith('inbound') ? 'in' : 'out';
+        const head = (path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: backend\r\nX-JWT-Payload: ${forged['x-jwt-payload']}\r\nX-Forwarded-Client-Cert: ${forged['x-forwarded-client-cert']}\r\n${extra}`;
+        // The relay (a plain GET); Node's path (a chunked body, which the relay hands over).
+        await rawExchange(port(), async (socket, received) => {
+          socket.write(`${head(`/relay-${tag}`)}Connection: close\r\n\r\n`);
+          await until('the relay answer', () => statuses(received()).length === 1);
+        });
+        await rawExchange(port(), async (socket, received) => {
+          socket.write(`${head(`/node-${tag}`).replace('GET', 'POST')}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nhi\r\n0\r\n\r\n`);
+          await until("Node's answer", () => statuses(received()).length === 1);
+        });
+        // An upgrade the app does not take: its request still reaches the app, clean.
+        await rawExchange(port(), async (socket, received) => {
+          socket.write(`${head(`/upgrade-${tag}`)}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+          await until('the answer to the upgrade', () => statuses(received()).length === 1);
+        });
+        const session = h2connect(`http://127.0.0.1:${port()}`);
+        try {
+          await new Promise<void>((resolve, reject) => {
+            const s = session.request({ ':method': 'GET', ':path': `/h2-${tag}`, ':authority': 'backend', ...forged });
+            s.on('error', reject);
+            s.on('end', resolve);
+            s.resume();
+          });
+        } finally {
+          session.close();
+        }
+        for (const marker of [`/relay-${tag}`, `/node-${tag}`, `/upgrade-${tag}`, `/h2-${tag}`]) assertClean(marker, xfcc);
+      });
+    }
+
+    it('sets the payload header itself from a token it verified', async () => {
+      const token = issuer.token({ iss: 'https://issuer.test', sub: 'alice', exp: Math.floor(Date.now() / 1000) + 600 });
+      await rawExchange(inbound(), async (socket, received) => {
+        socket.write(`GET /with-token HTTP/1.1\r\nHost: backend\r\nAuthorization: Bearer ${token}\r\nX-JWT-Payload: forged\r\nConnection: close\r\n\r\n`);
+        await until('the answer', () => statuses(received()).length === 1);
+      });
+      const payload = seenWith('/with-token')?.['x-jwt-payload'];
+      assert.equal(JSON.parse(Buffer.from(String(payload), 'base64url').toString()).sub, 'alice');
+    });
+  });
+
   describe('the admin interface is for the host only', () => {
     // This sidecar's listeners are bound to 127.0.0.2, standing in for the host's network
     // address; the admin interface must stay on 127.0.0.1 all the same.
