@@ -2,6 +2,7 @@
 // route, building the upstream request, the Istio labels and the end-of-request record, and the
 // retry loop over endpoints. Only the way bytes reach the upstream differs between the paths.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { provenPrincipal, securityPolicyLabel, upstreamTransport } from '../core/routing/transport.js';
 import { endpointKey } from '../core/routing/balancer.js';
 import { pickWeighted, selectRoute, type RequestFacts } from '../core/routing/match.js';
 import { applyHeaderOps } from '../core/http1/header-ops.js';
@@ -80,9 +81,10 @@ export function outboundLabels(cfg: RuntimeConfig | undefined, service: Outbound
 export function labelEndpoint(labels: IstioLabels, entry: ClusterEntry, endpoint: Endpoint): void {
   labels.destination_workload = entry.cluster.service;
   labels.destination_version = endpoint.labels.version ?? 'unknown';
-  const mtls = endpoint.sidecarPort !== undefined && entry.cluster.tls.mode !== 'DISABLE';
-  labels.connection_security_policy = mtls ? 'mutual_tls' : 'none';
-  labels.destination_principal = mtls ? (entry.cluster.tls.subjectAltNames[0] ?? 'unknown') : 'unknown';
+  // The same decision the connection follows (upstream-pool.ts), so the labels say what was done.
+  const transport = upstreamTransport(entry.cluster, endpoint);
+  labels.connection_security_policy = securityPolicyLabel(transport);
+  labels.destination_principal = provenPrincipal(transport);
 }
 
 export interface FinishedRequest {

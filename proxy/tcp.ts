@@ -4,6 +4,7 @@
 // `mesh-tcp` tells to treat the stream as bytes, not HTTP. Captured TCP to anything else is
 // passed through to where it was going (ALLOW_ANY) or closed (REGISTRY_ONLY).
 import type { Socket } from 'node:net';
+import { provenPrincipal, securityPolicyLabel, upstreamTransport } from '../core/routing/transport.js';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { endpointKey } from '../core/routing/balancer.js';
@@ -50,11 +51,11 @@ export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: st
     deps.log?.({ direction: 'outbound', protocol: 'tcp', service: serviceName, refused: 'no route or no healthy upstream', flags: 'UH' });
     return void socket.destroy();
   }
-  const mtls = endpoint.sidecarPort !== undefined && entry.cluster.tls.mode !== 'DISABLE';
+  const transport = upstreamTransport(entry.cluster, endpoint);
   const labels = sourceTcpLabels(cfg, service.name);
   labels.destination_version = endpoint.labels.version ?? 'unknown';
-  labels.destination_principal = mtls ? (entry.cluster.tls.subjectAltNames[0] ?? 'unknown') : 'unknown';
-  labels.connection_security_policy = mtls ? 'mutual_tls' : 'none';
+  labels.destination_principal = provenPrincipal(transport);
+  labels.connection_security_policy = securityPolicyLabel(transport);
   entry.balancer.started(endpoint);
   pipeTcp(deps, socket, deps.pool.connectRaw(entry.cluster, endpoint, [MESH_TCP_ALPN]), labels, endpointKey(endpoint), (ok) => entry.balancer.finished(endpoint, ok ? 200 : 0, Date.now()));
 }

@@ -1,13 +1,16 @@
 // Connection pools to upstream endpoints (undici pools): mTLS with the mesh identity, verifying
 // the server's SPIFFE ID, to endpoints that have a sidecar; plaintext to the others. A renewed
 // certificate gives new pools for new requests; the old ones close once their requests finish.
-import { connect as tlsConnect, TLSSocket, type PeerCertificate } from 'node:tls';
+import { connect as tlsConnect, TLSSocket, type ConnectionOptions } from 'node:tls';
+import { PassThrough } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import { connectPlain } from './upgrade.js';
 import type { Pool } from 'undici';
 import { undici } from './undici-lazy.js';
 import { endpointKey } from '../core/routing/balancer.js';
 import type { Cluster, Endpoint } from '../core/snapshot/types.js';
+import { upstreamTransport, type UpstreamTransport } from '../core/routing/transport.js';
+import { tlsOptionsFor } from './tls-origination.js';
 import type { IdentityMaterial } from './identity.js';
 import { SocketPool, type PoolLimits } from './relay/socket-pool.js';
 import { H2Sessions } from './h2/sessions.js';
@@ -36,16 +39,21 @@ export class UpstreamPool {
   }
 
   target(cluster: Cluster, e: Endpoint): Target {
-    const mtls = useMtls(cluster, e);
-    const port = mtls ? (e.sidecarPort ?? e.port) : e.port;
+    const t = upstreamTransport(cluster, e);
     const cp = cluster.connectionPool;
-    const key = `${mtls ? 'tls' : 'tcp'}|${endpointKey(e)}|${cluster.tls.subjectAltNames.join(',')}|${cp.maxConnections}|${cp.idleTimeoutMs}|${cp.maxRequestsPerConnection}|${cp.connectTimeoutMs}`;
+    const key = `${transportKey(t)}|${endpointKey(e)}|${cp.maxConnections}|${cp.idleTimeoutMs}|${cp.maxRequestsPerConnection}|${cp.connectTimeoutMs}`;
     let pool = this.pools.get(key);
     if (!pool) {
       const host = e.address.includes(':') ? `[${e.address}]` : e.address;
-      const expected = cluster.tls.subjectAltNames;
-      const id = this.identity;
-      pool = new (undici().Pool)(`${mtls ? 'https' : 'http'}://${host}:${port}`, {
+      let tls: ConnectionOptions | undefined;
+      try {
+        tls = tlsOptionsFor(t, this.identity, ['http/1.1']);
+      } catch (err) {
+        // A rule's file that cannot be read: this request fails with why (503 UF), and the next
+        // one reads the file again (the failing pool is not kept).
+        return { pool: new (undici().Pool)(`https://${host}:${t.port}`, { connect: (_o, done) => done(err as Error, null) }), mtls: false };
+      }
+      pool = new (undici().Pool)(`${tls ? 'https' : 'http'}://${host}:${t.port}`, {
         connections: Math.min(cluster.connectionPool.maxConnections, 1024),
         pipelining: 1,
         // DestinationRule maxRequestsPerConnection: 0 means unlimited.
@@ -55,36 +63,35 @@ export class UpstreamPool {
         connectTimeout: cluster.connectionPool.connectTimeoutMs,
         headersTimeout: 0,
         bodyTimeout: 0,
-        connect: mtls
-          ? {
-              cert: id?.certPem,
-              key: id?.keyPem,
-              ca: id?.trustBundle,
-              ALPNProtocols: ['http/1.1'],
-              checkServerIdentity: (_host: string, cert: PeerCertificate) => spiffeMismatch(cert, expected),
-            }
-          : undefined,
+        connect: tls,
       });
       this.pools.set(key, pool);
     }
-    return { pool, mtls };
+    return { pool, mtls: t.kind === 'mesh-mtls' };
   }
 
-  /** A raw connection to an endpoint (for upgraded protocols), with the same mTLS rules as the pools. */
+  /** A raw connection to an endpoint (for the relay, upgrades and TCP), secured as the transport decision says. */
   connectRaw(cluster: Cluster, e: Endpoint, alpn: string[] = ['http/1.1']): Duplex {
-    if (!useMtls(cluster, e)) return connectPlain(e.address, e.port);
-    const id = this.identity;
-    const expected = cluster.tls.subjectAltNames;
-    const socket = tlsConnect({ host: e.address, port: e.sidecarPort ?? e.port, cert: id?.certPem, key: id?.keyPem, ca: id?.trustBundle, ALPNProtocols: alpn, checkServerIdentity: (_h: string, cert: PeerCertificate) => spiffeMismatch(cert, expected) });
+    const t = upstreamTransport(cluster, e);
+    let tls: ConnectionOptions | undefined;
+    try {
+      tls = tlsOptionsFor(t, this.identity, alpn);
+    } catch (err) {
+      // Fails as a connection that could not be made does: the caller's 'error' handler says why.
+      const failed = new PassThrough();
+      process.nextTick(() => failed.destroy(err as Error));
+      return failed;
+    }
+    if (!tls) return connectPlain(e.address, t.port);
+    const socket = tlsConnect({ host: e.address, port: t.port, ...tls });
     // Request and answer are single writes: Nagle's algorithm would only hold them back.
     socket.setNoDelay(true);
     return socket;
   }
 
-  /** A kept-alive connection to the endpoint for the relay (mTLS where the pools would use it). */
+  /** A kept-alive connection to the endpoint for the relay (secured as the pools would). */
   acquireSocket(cluster: Cluster, e: Endpoint, fresh = false): Promise<Duplex> {
-    const mtls = useMtls(cluster, e);
-    const key = `${mtls ? 'tls' : 'tcp'}|${endpointKey(e)}|${cluster.tls.subjectAltNames.join(',')}`;
+    const key = `${transportKey(upstreamTransport(cluster, e))}|${endpointKey(e)}`;
     if (fresh) this.sockets.dropIdle(key);
     return this.sockets.acquire(key, cluster.connectionPool, () => {
       const socket = this.connectRaw(cluster, e);
@@ -127,12 +134,12 @@ export class UpstreamPool {
     return this.h2.get(`pt|${host}|${port}`, `http://${host.includes(':') ? `[${host}]` : host}:${port}`);
   }
 
-  /** The HTTP/2 session to an endpoint: over mTLS (ALPN h2) to its sidecar, or h2c where there is none. */
+  /** The HTTP/2 session to an endpoint: over mTLS (ALPN h2) to its sidecar, TLS where the rule originates it, or h2c. */
   h2Session(cluster: Cluster, e: Endpoint): ClientHttp2Session {
-    const mtls = useMtls(cluster, e);
+    const t = upstreamTransport(cluster, e);
     const host = e.address.includes(':') ? `[${e.address}]` : e.address;
-    const key = `${mtls ? 'tls' : 'tcp'}|${endpointKey(e)}|${cluster.tls.subjectAltNames.join(',')}`;
-    return mtls ? this.h2.get(key, `https://${host}:${e.sidecarPort ?? e.port}`, () => this.connectRaw(cluster, e, ['h2'])) : this.h2.get(key, `http://${host}:${e.port}`);
+    const key = `${transportKey(t)}|${endpointKey(e)}`;
+    return t.kind === 'plaintext' ? this.h2.get(key, `http://${host}:${t.port}`) : this.h2.get(key, `https://${host}:${t.port}`, () => this.connectRaw(cluster, e, ['h2']));
   }
 
   /** Upstream connections open now: relay sockets, HTTP/2 sessions, and Node's path's pools. */
@@ -150,22 +157,11 @@ export class UpstreamPool {
   }
 }
 
-/** The peer proves the destination's identity by its SPIFFE ID, not by a DNS name. */
-function spiffeMismatch(cert: PeerCertificate, expected: string[]): Error | undefined {
-  const uris = (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
-  if (expected.length === 0 || uris.some((u) => expected.includes(u))) return undefined;
-  return new Error(`upstream presented ${uris.join(', ') || 'no identity'}, expected ${expected.join(' or ')}`);
-}
-
 const PASSTHROUGH_LIMITS: PoolLimits = { maxConnections: 256, maxRequestsPerConnection: 0, idleTimeoutMs: 60_000, connectTimeoutMs: 10_000 };
 
-function useMtls(c: Cluster, e: Endpoint): boolean {
-  switch (c.tls.mode) {
-    case 'ISTIO_MUTUAL':
-      return true;
-    case 'AUTO':
-      return e.sidecarPort !== undefined;
-    default:
-      return false;
-  }
+/** Pools and kept-alive sockets are shared only between connections secured the same way. */
+function transportKey(t: UpstreamTransport): string {
+  if (t.kind === 'plaintext') return 'tcp';
+  if (t.kind === 'mesh-mtls') return `mtls|${t.expectedIds.join(',')}`;
+  return `tls|${t.servername ?? ''}|${t.verifyNames.join(',')}|${t.caCertificates ?? ''}|${t.mutual ? `${t.clientCertificate}|${t.privateKey}` : ''}|${t.insecureSkipVerify}`;
 }

@@ -170,12 +170,19 @@ const trafficPolicyFields: Record<string, Schema> = {
       caCertificates: str(),
       clientCertificate: str(),
       privateKey: str(),
+      insecureSkipVerify: bool,
     },
     {
       required: ['mode'],
-      unsupported: { credentialName: 'Kubernetes secrets do not exist here; give file paths in caCertificates/clientCertificate/privateKey', insecureSkipVerify: 'not implemented' },
+      unsupported: { credentialName: 'Kubernetes secrets do not exist here; give file paths in caCertificates/clientCertificate/privateKey' },
       check: (v, path, out) => {
         if (v.mode === 'MUTUAL' && (!v.clientCertificate || !v.privateKey)) out.push({ path: `${path}.mode`, message: 'MUTUAL needs clientCertificate and privateKey' });
+        // Files on the sidecar's host: a relative path would depend on where the sidecar was started.
+        for (const f of ['caCertificates', 'clientCertificate', 'privateKey'] as const) {
+          const file = v[f];
+          if (typeof file === 'string' && !file.startsWith('/')) out.push({ path: `${path}.${f}`, message: `must be an absolute path to a PEM file on the sidecar's host, got "${file}"` });
+        }
+        if ((v.mode === 'DISABLE' || v.mode === 'ISTIO_MUTUAL') && (v.caCertificates || v.clientCertificate || v.privateKey)) out.push({ path: `${path}.mode`, message: `${String(v.mode)} takes no caCertificates, clientCertificate or privateKey (they configure SIMPLE and MUTUAL origination; the mesh brings its own certificates)` });
       },
     },
   ),

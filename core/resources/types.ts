@@ -112,7 +112,7 @@ export interface TrafficPolicy {
     maxEjectionPercent?: number;
     minHealthPercent?: number;
   };
-  tls?: { mode: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL'; sni?: string; subjectAltNames?: string[]; caCertificates?: string; clientCertificate?: string; privateKey?: string };
+  tls?: { mode: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL'; sni?: string; subjectAltNames?: string[]; caCertificates?: string; clientCertificate?: string; privateKey?: string; insecureSkipVerify?: boolean };
   portLevelSettings?: (Omit<TrafficPolicy, 'portLevelSettings'> & { port: PortSelector })[];
 }
 

@@ -241,7 +241,7 @@ function clusterPolicy(top: FlatPolicy | undefined, subset: FlatPolicy | undefin
   }
   if (tlsSpec) {
     policy.tls = { mode: tlsSpec.mode, subjectAltNames: tlsSpec.subjectAltNames ?? (tlsSpec.mode === 'ISTIO_MUTUAL' ? san : []) };
-    Object.assign(policy.tls, pickDefined(tlsSpec, ['sni', 'caCertificates', 'clientCertificate', 'privateKey']));
+    Object.assign(policy.tls, pickDefined(tlsSpec, ['sni', 'caCertificates', 'clientCertificate', 'privateKey', 'insecureSkipVerify']));
   }
   return policy;
 }

@@ -218,6 +218,8 @@ export interface ClusterTls {
   subjectAltNames: string[];
   sni?: string;
   caCertificates?: string;
+  /** Only when the DestinationRule says so: the server's certificate is not checked. */
+  insecureSkipVerify?: boolean;
   clientCertificate?: string;
   privateKey?: string;
 }

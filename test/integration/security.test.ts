@@ -2,7 +2,13 @@
 // what an attacker would and checks what a user relies on: the sidecar keeps serving, a denied
 // request never reaches the application, and the application is told nothing a caller forged.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { connect as h2connect } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -227,6 +233,89 @@ describe('hostile input over real sockets', () => {
       });
       const payload = seenWith('/with-token')?.['x-jwt-payload'];
       assert.equal(JSON.parse(Buffer.from(String(payload), 'base64url').toString()).sub, 'alice');
+    });
+  });
+
+  describe('a DestinationRule that asks for TLS gets TLS, or nothing', () => {
+    // A certificate authority and servers outside the mesh (HTTPS only: plaintext is not
+    // answered), made by openssl as an operator would.
+    const dir = mkdtempSync(join(tmpdir(), 'mesh-origination-'));
+    const pem = (name: string) => join(dir, name);
+    const servers: HttpsServer[] = [];
+    const handshakes: { sni: string | false; clientCert: string | undefined }[] = [];
+    let client: ProxyProcess;
+
+    const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    const leaf = (name: string, subject: string, ext: string) => {
+      openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject]);
+      writeFileSync(pem(`${name}.ext`), ext);
+      openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', `${name}.pem`, '-extfile', `${name}.ext`]);
+    };
+    async function httpsServer(requireClientCert: boolean): Promise<number> {
+      const server = createHttpsServer({ cert: readFileSync(pem('server.pem')), key: readFileSync(pem('server.key')), ca: readFileSync(pem('ca.pem')), requestCert: requireClientCert, rejectUnauthorized: requireClientCert }, (req, res) => {
+        const socket = req.socket as TLSSocket;
+        handshakes.push({ sni: socket.servername ?? false, clientCert: requireClientCert ? String(socket.getPeerCertificate().subject?.CN) : undefined });
+        res.end(`tls ${req.url}`);
+      });
+      servers.push(server);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return (server.address() as { port: number }).port;
+    }
+    const external = (host: string, port: number) => ({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host.replace(/\./g, '-'), namespace: 'default' }, spec: { hosts: [host], location: 'MESH_EXTERNAL', resolution: 'STATIC', ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: port }], endpoints: [{ address: '127.0.0.1' }] } });
+    const rule = (host: string, tls: Record<string, unknown>) => ({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: host.replace(/\./g, '-'), namespace: 'default' }, spec: { host, trafficPolicy: { tls } } });
+
+    before(async () => {
+      openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=origination test CA']);
+      leaf('server', '/CN=secure.example.com', 'subjectAltName=DNS:secure.example.com,DNS:mutual.example.com,DNS:untrusted.example.com\nextendedKeyUsage=serverAuth\n');
+      leaf('client', '/CN=mesh-egress', 'extendedKeyUsage=clientAuth\n');
+      const simple = await httpsServer(false);
+      const mutual = await httpsServer(true);
+      for (const doc of [external('secure.example.com', simple), rule('secure.example.com', { mode: 'SIMPLE', caCertificates: pem('ca.pem') }), external('mutual.example.com', mutual), rule('mutual.example.com', { mode: 'MUTUAL', caCertificates: pem('ca.pem'), clientCertificate: pem('client.pem'), privateKey: pem('client.key') }), external('untrusted.example.com', simple), rule('untrusted.example.com', { mode: 'SIMPLE' }), external('missing.example.com', simple), rule('missing.example.com', { mode: 'SIMPLE', caCertificates: pem('nowhere.pem') })]) {
+        const r = await c.call('POST', '/v1/apply', doc);
+        assert.ok(r.status < 300, r.text);
+      }
+      client = await startProxyProcess(c, 'egress-client', 1, { upstreams: ['secure.example.com', 'mutual.example.com', 'untrusted.example.com', 'missing.example.com'] });
+      await waitFor('the external hosts at the client', async () => ((await client.configDump())?.outbound.services.filter((x: { name: string }) => x.name.endsWith('.example.com')).length ?? 0) >= 4, 5000);
+    });
+    after(async () => {
+      await client?.stop();
+      for (const s of servers) await new Promise((r) => s.close(r));
+    });
+
+    const call = (host: string) => fetch(`http://127.0.0.1:${client.ports.upstreams[host]}/hello`, { headers: { host } }).then(async (r) => ({ status: r.status, body: await r.text() }));
+
+    it('SIMPLE: the sidecar originates TLS with SNI and checks the server against the rule\'s CA', async () => {
+      handshakes.length = 0;
+      const r = await call('secure.example.com');
+      assert.deepEqual(r, { status: 200, body: 'tls /hello' });
+      assert.deepEqual(handshakes, [{ sni: 'secure.example.com', clientCert: undefined }]);
+      const metrics = await (await fetch(`http://127.0.0.1:${client.ports.status}/stats/prometheus`)).text();
+      const line = metrics.split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('destination_service_name="secure.example.com"'));
+      assert.ok(line, metrics);
+      assert.match(line, /connection_security_policy="unknown"/, 'one-way TLS is not reported as mutual_tls, nor as none');
+    });
+
+    it('MUTUAL: the client certificate and key from the rule\'s files are presented', async () => {
+      handshakes.length = 0;
+      assert.deepEqual(await call('mutual.example.com'), { status: 200, body: 'tls /hello' });
+      assert.deepEqual(handshakes, [{ sni: 'mutual.example.com', clientCert: 'mesh-egress' }]);
+    });
+
+    it('a server the rule cannot verify, or a CA file that is missing, fails the call: never plaintext', async () => {
+      handshakes.length = 0;
+      const untrusted = await call('untrusted.example.com');
+      assert.equal(untrusted.status, 503, 'not trusted by the system store');
+      const missing = await call('missing.example.com');
+      assert.equal(missing.status, 503);
+      assert.match(missing.body, /caCertificates .*nowhere\.pem cannot be read/);
+      assert.deepEqual(handshakes, [], 'no request reached the server');
+    });
+
+    it('validation refuses relative file paths and certificate files with the mesh\'s own modes', async () => {
+      const r = await c.call('POST', '/v1/apply', rule('secure.example.com', { mode: 'ISTIO_MUTUAL', caCertificates: 'ca.pem' }));
+      assert.equal(r.status, 422);
+      assert.match(r.text, /caCertificates.*absolute path/);
+      assert.match(r.text, /ISTIO_MUTUAL takes no caCertificates/);
     });
   });
 

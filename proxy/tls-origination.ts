@@ -1,0 +1,56 @@
+// The TLS options of a connection to an endpoint, from the one transport decision
+// (core/routing/transport.ts): the mesh identity for mTLS to a sidecar, or the CA, client
+// certificate and key files a DestinationRule names for TLS the sidecar originates. A file that
+// cannot be read fails the connection with a sentence that names it; nothing falls back to
+// plaintext.
+import { readFileSync } from 'node:fs';
+import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import type { UpstreamTransport } from '../core/routing/transport.js';
+import type { IdentityMaterial } from './identity.js';
+
+export class OriginationError extends Error {
+  readonly code = 'TLS_ORIGINATION';
+}
+
+/** TLS options for `tls.connect` (and undici's `connect`), or undefined for plaintext. */
+export function tlsOptionsFor(t: UpstreamTransport, identity: IdentityMaterial | undefined, alpn: string[]): ConnectionOptions | undefined {
+  if (t.kind === 'plaintext') return undefined;
+  if (t.kind === 'mesh-mtls') {
+    const expected = t.expectedIds;
+    return { cert: identity?.certPem, key: identity?.keyPem, ca: identity?.trustBundle, ALPNProtocols: alpn, checkServerIdentity: (_host: string, cert: PeerCertificate) => spiffeMismatch(cert, expected) };
+  }
+  const names = t.verifyNames;
+  // Outside the mesh only the standard protocols are offered (never the mesh's own mesh-tcp).
+  const standard = alpn.filter((p) => p === 'h2' || p === 'http/1.1');
+  return {
+    servername: t.servername,
+    ALPNProtocols: standard.length > 0 ? standard : undefined,
+    // Without caCertificates: the system's trust store, as Envoy under Istio does.
+    ca: t.caCertificates ? readPem(t.caCertificates, 'caCertificates') : undefined,
+    cert: t.mutual && t.clientCertificate ? readPem(t.clientCertificate, 'clientCertificate') : undefined,
+    key: t.mutual && t.privateKey ? readPem(t.privateKey, 'privateKey') : undefined,
+    rejectUnauthorized: !t.insecureSkipVerify,
+    checkServerIdentity: t.insecureSkipVerify ? () => undefined : (_host: string, cert: PeerCertificate) => namesMismatch(cert, names),
+  };
+}
+
+function readPem(file: string, field: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new OriginationError(`DestinationRule tls.${field} ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+}
+
+/** The peer proves the destination's identity by its SPIFFE ID, not by a DNS name. */
+export function spiffeMismatch(cert: PeerCertificate, expected: string[]): Error | undefined {
+  const uris = (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+  if (expected.length === 0 || uris.some((u) => expected.includes(u))) return undefined;
+  return new Error(`upstream presented ${uris.join(', ') || 'no identity'}, expected ${expected.join(' or ')}`);
+}
+
+/** An originated connection's server must be one of `names` (host names, with Node's wildcard rules). */
+function namesMismatch(cert: PeerCertificate, names: string[]): Error | undefined {
+  const errors = names.map((n) => checkServerIdentity(n, cert));
+  return errors.every((e) => e !== undefined) ? new Error(`upstream certificate names none of ${names.join(', ')}: ${errors[0]!.message}`) : undefined;
+}
