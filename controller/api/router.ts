@@ -1,6 +1,7 @@
 // A small router: method + path pattern + who may call it. Authentication is decided before the
 // handler runs; handlers return a body (JSON) or throw MeshError.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { MeshError, asMeshError } from '../../core/errors.js';
 import { HTTP_STATUS } from './http-errors.js';
@@ -110,9 +111,16 @@ export class Router {
     } catch (err) {
       const e = asMeshError(err);
       if (e.code === 'INTERNAL') this.onError(e, req);
+      // A body we refused to read: the answer says the connection closes, and it closes
+      // gracefully (lingering), so the client reads the 413 rather than a reset.
+      if (e.code === 'PAYLOAD_TOO_LARGE' && !res.headersSent) {
+        res.setHeader('connection', 'close');
+        // Node ends a `Connection: close` answer with destroySoon(), which destroys the socket
+        // once the answer is flushed: with the body still arriving, that is a reset.
+        const socket = req.socket;
+        socket.destroySoon = () => lingeringClose(socket);
+      }
       if (!res.headersSent) send(res, HTTP_STATUS[e.code], { body: e.toJSON() });
-      // A body we refused to read: close rather than drain an oversized upload.
-      if (e.code === 'PAYLOAD_TOO_LARGE') res.on('finish', () => req.socket.destroy());
     }
   };
 }
@@ -165,4 +173,23 @@ export function peerCertificateUris(req: IncomingMessage): string[] {
   if (!socket.authorized) return [];
   const san = socket.getPeerCertificate?.()?.subjectaltname ?? '';
   return san.split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+}
+
+/**
+ * Closes a connection whose request body was not read, as nginx's lingering close does: our
+ * side ends (FIN) and what the client still sends is read and dropped for a short while, since
+ * closing with unread bytes makes the kernel send a reset that can destroy the answer in flight.
+ */
+function lingeringClose(socket: Socket, maxMs = 2000, maxBytes = 8 * 1024 * 1024): void {
+  let read = 0;
+  const timer = setTimeout(() => socket.destroy(), maxMs);
+  timer.unref();
+  socket.on('data', (c: Buffer) => {
+    read += c.length;
+    if (read > maxBytes) socket.destroy();
+  });
+  socket.once('close', () => clearTimeout(timer));
+  socket.once('end', () => socket.destroy());
+  socket.end();
+  socket.resume();
 }

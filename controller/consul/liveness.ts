@@ -1,4 +1,6 @@
-// Tells whether Consul answers, by asking for its leader every few seconds. The catalog and KV
+// Tells whether Consul answers, by asking for its leader every few seconds; an answer that takes
+// longer than the probe's timeout counts as none (a Consul that hangs, rather than refuses, is
+// down too). The catalog and KV
 // watches use it to report health, and to restart their blocking queries when Consul comes back:
 // a Consul that lost its state answers old indexes only after the full wait, which would leave
 // the controller blind for that long.
@@ -13,6 +15,7 @@ export class ConsulLiveness extends EventEmitter {
   constructor(
     private readonly consul: Consul,
     private readonly everyMs = 2000,
+    private readonly timeoutMs = 2000,
   ) {
     super();
     this.setMaxListeners(0);
@@ -45,7 +48,12 @@ export class ConsulLiveness extends EventEmitter {
     if (this.probing) return;
     this.probing = true;
     try {
-      const leader = await this.consul.status.leader();
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Consul did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      });
+      // The request's own timeout ends the connection too, so hung probes do not pile up.
+      const leader = await Promise.race([this.consul.status.leader({ timeout: this.timeoutMs } as never), hung]).finally(() => clearTimeout(timer));
       const ok = Boolean(leader);
       if (ok !== this.up) {
         this.up = ok;

@@ -42,7 +42,12 @@ export function looksLikeHttp1(first: Buffer): boolean {
 
 export function readRequestHead(buf: Buffer): RequestHeadResult {
   const end = buf.indexOf('\r\n\r\n');
-  if (end === -1) return buf.length > MAX_HEAD_BYTES ? { kind: 'other', reason: 'head too large' } : { kind: 'incomplete' };
+  if (end === -1) {
+    if (buf.length > MAX_HEAD_BYTES) return { kind: 'other', reason: 'head too large' };
+    // A line ended by a bare LF would never complete a head here: the full parser refuses it
+    // (400) at once, rather than the client waiting for the head timeout.
+    return hasBareLf(buf) ? { kind: 'other', reason: 'bare LF' } : { kind: 'incomplete' };
+  }
   if (end + 4 > MAX_HEAD_BYTES) return { kind: 'other', reason: 'head too large' };
   const lines = buf.toString('latin1', 0, end).split('\r\n');
   const first = REQUEST_LINE.exec(lines[0]);
@@ -69,4 +74,9 @@ export function readRequestHead(buf: Buffer): RequestHeadResult {
     }
   }
   return { kind: 'head', head: { method: first[1], target: first[2], headers, contentLength: cl === undefined ? 0 : Number(cl), headLength: end + 4, keepAlive } };
+}
+
+function hasBareLf(buf: Buffer): boolean {
+  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) if (i === 0 || buf[i - 1] !== 13) return true;
+  return false;
 }

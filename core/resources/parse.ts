@@ -11,6 +11,8 @@ export interface SourceDocument {
   where: string;
 }
 
+const MAX_ALIAS_COUNT = 100;
+
 export function parseDocuments(text: string, source = 'input'): SourceDocument[] {
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
   const out: SourceDocument[] = [];
@@ -25,7 +27,13 @@ export function parseDocuments(text: string, source = 'input'): SourceDocument[]
         details: { line, column: e.linePos?.[0]?.col, source },
       });
     }
-    const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    let value: unknown;
+    try {
+      // An alias expanding to more than this many nodes (a "billion laughs" bomb) is refused.
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
+    } catch (err) {
+      throw new MeshError('PARSE_ERROR', `${source}, document ${index}: ${(err as Error).message}; an alias (*name) may stand for at most ${MAX_ALIAS_COUNT} nodes`, { cause: err, details: { source } });
+    }
     if (value === null || value === undefined) continue; // empty document between `---`
     const offset = doc.contents?.range?.[0] ?? doc.range?.[0] ?? 0;
     const line = text.slice(0, offset).split('\n').length;

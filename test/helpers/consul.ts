@@ -14,6 +14,10 @@ export interface ConsulAgent {
   stop(): Promise<void>;
   /** Starts it again on the same ports (dev mode: with empty state). */
   restart(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections are accepted by the kernel and never answered, as a hung Consul's. */
+  pause(): void;
+  /** Lets it run again (SIGCONT). */
+  resume(): void;
 }
 
 export function consulBinary(): string {
@@ -53,6 +57,8 @@ export async function startConsul(): Promise<ConsulAgent> {
     httpPort: ports.http,
     client: new Consul({ host: '127.0.0.1', port: ports.http }),
     stop,
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     restart: async () => {
       await stop();
       await launch();

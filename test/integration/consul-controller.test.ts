@@ -105,6 +105,17 @@ describe('controller on Consul', () => {
     await waitFor('the instance to return', async () => cluster(await snapshot(a), 'outbound|v2|reviews.default')?.endpoints.length === 1, 10_000);
   });
 
+  it('notices within seconds a Consul that hangs rather than refuses, and recovers when it answers again', async () => {
+    consul.pause();
+    try {
+      // The liveness probe gives Consul 2 s to answer, every 2 s.
+      await waitFor('degraded health while Consul hangs', async () => (await a.call('GET', '/healthz', undefined, null)).json().status === 'degraded', 6000, 100);
+    } finally {
+      consul.resume();
+    }
+    await waitFor('health back to ok', async () => (await a.call('GET', '/healthz', undefined, null)).json().status === 'ok', 15_000, 100);
+  });
+
   it('keeps serving its last known state while Consul is down, reports itself degraded, and recovers', async () => {
     const last = await snapshot(a);
     await consul.stop();

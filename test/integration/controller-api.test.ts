@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
@@ -94,6 +95,41 @@ describe('controller API (embedded catalog, file store)', () => {
     const badJson = await c.call('POST', '/v1/tokens', '{"service":', { token: c.adminToken });
     assert.equal(badJson.status, 400);
     assert.equal((await c.call('GET', '/v1/resources')).json().items.length, before);
+  });
+
+  it('refuses a YAML alias bomb with a sentence, not a 500', async () => {
+    // "Billion laughs": each line doubles what the one before stands for.
+    let bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n';
+    for (let i = 0; i < 9; i++) bomb += `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]\n`;
+    const r = await c.call('POST', '/v1/apply', bomb);
+    assert.equal(r.status, 400);
+    assert.equal(r.json().code, 'PARSE_ERROR');
+    assert.match(r.json().message, /alias/i);
+  });
+
+  it('answers an oversized upload with 413 and Connection: close, then closes without a reset', async () => {
+    const url = new URL(c.url);
+    const outcome = await new Promise<{ head: string; ended: boolean; error?: string }>((resolve) => {
+      const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca: c.ca() });
+      let text = '';
+      let error: string | undefined;
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+      socket.on('end', () => resolve({ head: text, ended: true, error }));
+      socket.on('close', () => resolve({ head: text, ended: false, error }));
+      socket.once('secureConnect', async () => {
+        const body = 1024 * 1024;
+        socket.write(`POST /v1/apply HTTP/1.1\r\nHost: controller\r\nAuthorization: Bearer ${c.adminToken}\r\nContent-Type: application/yaml\r\nContent-Length: ${body}\r\n\r\n`);
+        // The whole body, as a client that does not read before it has sent does.
+        for (let sent = 0; sent < body && !socket.destroyed; sent += 16 * 1024) {
+          if (!socket.write(Buffer.alloc(16 * 1024, 0x78))) await new Promise((r) => socket.once('drain', r));
+        }
+      });
+    });
+    assert.match(outcome.head, /^HTTP\/1\.1 413 /);
+    assert.match(outcome.head, /\r\nconnection: close\r\n/i);
+    assert.equal(outcome.error, undefined, 'no reset');
+    assert.ok(outcome.ended, 'the controller ended the connection cleanly');
   });
 
   it('signs a CSR for the service a bootstrap token names, and refuses any other identity', async () => {

@@ -180,6 +180,18 @@ describe('hostile input over real sockets', () => {
     }
   });
 
+  describe('malformed HTTP/1.1 is refused at once', () => {
+    for (const [side, port] of [['inbound', () => inbound()], ['outbound', () => outbound()]] as const) {
+      it(`answers a head whose lines end in a bare LF with 400, not after the head timeout: ${side}`, async () => {
+        const before = app.seen.length;
+        const r = await rawExchange(port(), async (socket) => void socket.write('GET /bare-lf HTTP/1.1\nHost: backend\n\n'));
+        assert.equal(statuses(r.text)[0], 400, r.text);
+        assert.ok(r.closed, 'and closed');
+        assert.equal(app.seen.length, before, 'nothing reached the application');
+      });
+    }
+  });
+
   describe('the application is told nothing a caller forged', () => {
     const forged = { 'x-jwt-payload': 'eyJzdWIiOiJhZG1pbiJ9', 'x-forwarded-client-cert': 'By=spiffe://cluster.local/ns/default/sa/backend;URI=spiffe://cluster.local/ns/default/sa/root' };
     /** The headers of the last request the app saw with this marker in its path. */
