@@ -1,9 +1,30 @@
 // Finds the end of a chunked body (RFC 9112 7.1) as its bytes pass by, without copying them:
 // the relay forwards the chunks untouched and only needs to know where the message ends.
 
+import { HEADER_LINE } from './request-head.js';
+
+const MAX_TRAILER_BYTES = 16 * 1024;
+/** tchar (RFC 9110 5.6.2) and qdtext (5.6.4), by byte. */
+const TOKEN = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) TOKEN[c] = 1;
+const QDTEXT = new Uint8Array(256);
+QDTEXT[0x09] = 1;
+for (let c = 0x20; c <= 0x7e; c++) if (c !== 0x22 && c !== 0x5c) QDTEXT[c] = 1;
+for (let c = 0x80; c <= 0xff; c++) QDTEXT[c] = 1;
+
 const enum State {
   Size,
-  Extension,
+  /** After ';': an extension name must follow (RFC 9112 7.1.1; no whitespace, as llhttp in strict mode). */
+  ExtName,
+  ExtNameMore,
+  ExtValueStart,
+  ExtValueToken,
+  ExtQuoted,
+  ExtQuotedEscape,
+  ExtQuotedEnd,
   SizeLf,
   Data,
   DataCr,
@@ -20,6 +41,8 @@ export class ChunkedScanner {
   private size = 0;
   private digits = 0;
   private remaining = 0;
+  private trailer: number[] = [];
+  private trailerBytes = 0;
   /** Set when the framing is broken; the connection can then only be closed. */
   error: string | undefined;
 
@@ -46,18 +69,59 @@ export class ChunkedScanner {
           else if (c === 0x0d) {
             this.state = State.SizeLf;
             i++;
-          } else if (c === 0x3b || c === 0x20 || c === 0x09) {
-            this.state = State.Extension;
+          } else if (c === 0x3b) {
+            this.state = State.ExtName;
             i++;
           } else return this.fail('bad chunk size line');
           break;
         }
-        case State.Extension:
-          // Extensions are passed on untouched; only their end matters.
-          if (buf[i] === 0x0d) this.state = State.SizeLf;
-          else if (buf[i] === 0x0a || buf[i] === 0) return this.fail('bad chunk extension');
+        // Extensions are passed on untouched, but only in their strict form: a reader that took
+        // looser ones would disagree with Node's parser about where the body ends.
+        case State.ExtName:
+          if (!TOKEN[buf[i]]) return this.fail('bad chunk extension');
+          this.state = State.ExtNameMore;
           i++;
           break;
+        case State.ExtNameMore: {
+          const c = buf[i++];
+          if (c === 0x0d) this.state = State.SizeLf;
+          else if (c === 0x3b) this.state = State.ExtName;
+          else if (c === 0x3d) this.state = State.ExtValueStart;
+          else if (!TOKEN[c]) return this.fail('bad chunk extension');
+          break;
+        }
+        case State.ExtValueStart: {
+          const c = buf[i++];
+          if (c === 0x22) this.state = State.ExtQuoted;
+          else if (TOKEN[c]) this.state = State.ExtValueToken;
+          else return this.fail('bad chunk extension value');
+          break;
+        }
+        case State.ExtValueToken: {
+          const c = buf[i++];
+          if (c === 0x0d) this.state = State.SizeLf;
+          else if (c === 0x3b) this.state = State.ExtName;
+          else if (!TOKEN[c]) return this.fail('bad chunk extension value');
+          break;
+        }
+        case State.ExtQuoted: {
+          const c = buf[i++];
+          if (c === 0x22) this.state = State.ExtQuotedEnd;
+          else if (c === 0x5c) this.state = State.ExtQuotedEscape;
+          else if (!QDTEXT[c]) return this.fail('bad chunk extension value');
+          break;
+        }
+        case State.ExtQuotedEscape:
+          if (!QDTEXT[buf[i++]]) return this.fail('bad chunk extension value');
+          this.state = State.ExtQuoted;
+          break;
+        case State.ExtQuotedEnd: {
+          const c = buf[i++];
+          if (c === 0x0d) this.state = State.SizeLf;
+          else if (c === 0x3b) this.state = State.ExtName;
+          else return this.fail('bad chunk extension value');
+          break;
+        }
         case State.SizeLf:
           if (buf[i++] !== 0x0a) return this.fail('bare CR in chunk size line');
           if (this.size === 0) this.state = State.TrailerLineStart;
@@ -84,15 +148,24 @@ export class ChunkedScanner {
           this.state = State.Size;
           break;
         case State.TrailerLineStart:
-          if (buf[i] === 0x0d) this.state = State.FinalLf;
-          else this.state = State.TrailerLine;
-          i++;
+          if (buf[i] === 0x0d) {
+            this.state = State.FinalLf;
+            i++;
+          } else {
+            this.trailer = [];
+            this.state = State.TrailerLine;
+          }
           break;
-        case State.TrailerLine:
-          if (buf[i] === 0x0d) this.state = State.TrailerLf;
-          else if (buf[i] === 0x0a) return this.fail('bare LF in trailer');
-          i++;
+        case State.TrailerLine: {
+          // Trailer lines are header lines and are checked as such (kept only until checked).
+          const c = buf[i++];
+          if (c === 0x0d) {
+            if (!HEADER_LINE.test(Buffer.from(this.trailer).toString('latin1'))) return this.fail('malformed trailer line');
+            this.state = State.TrailerLf;
+          } else if ((this.trailerBytes += 1) > MAX_TRAILER_BYTES) return this.fail('trailers too large');
+          else this.trailer.push(c);
           break;
+        }
         case State.TrailerLf:
           if (buf[i++] !== 0x0a) return this.fail('bare CR in trailer');
           this.state = State.TrailerLineStart;

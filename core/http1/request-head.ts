@@ -28,6 +28,7 @@ const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/[\x21-\x7e]*) HTTP\/1\.1
 /** A header line; field values: visible ASCII, space, tab, obs-text; never CR, LF, NUL or other controls. */
 export const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/;
 const DIGITS = /^\d{1,15}$/;
+const RELAYED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE']);
 /** Headers whose presence asks for something the relay leaves to the full parser. */
 const FULL_PARSER_HEADERS = ['transfer-encoding', 'upgrade', 'expect', 'http2-settings'];
 
@@ -52,6 +53,8 @@ export function readRequestHead(buf: Buffer): RequestHeadResult {
   const lines = buf.toString('latin1', 0, end).split('\r\n');
   const first = REQUEST_LINE.exec(lines[0]);
   if (!first) return { kind: 'other', reason: 'request line' };
+  // Methods Node's parser does not know go to it, and it answers 400: the relay takes no request Node would refuse.
+  if (!RELAYED_METHODS.has(first[1])) return { kind: 'other', reason: 'method' };
   const headers: Record<string, string> = {};
   for (let i = 1; i < lines.length; i++) {
     const m = HEADER_LINE.exec(lines[i]);

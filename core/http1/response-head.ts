@@ -40,7 +40,8 @@ export function readResponseHead(buf: Buffer, headRequest: boolean): ResponseHea
     if (!m) return { kind: 'invalid', reason: `malformed header line ${i}` };
     const name = m[1].toLowerCase();
     if (name === 'content-length') {
-      if (!/^\d{1,15}$/.test(m[2]) || (length !== undefined && length !== m[2])) return { kind: 'invalid', reason: 'bad or conflicting content-length' };
+      // A repeated Content-Length, even with the same value, is refused as Node's parser refuses it.
+      if (!/^\d{1,15}$/.test(m[2]) || length !== undefined) return { kind: 'invalid', reason: 'bad or repeated content-length' };
       length = m[2];
     } else if (name === 'transfer-encoding') transferEncoding = transferEncoding === undefined ? m[2] : `${transferEncoding}, ${m[2]}`;
     else if (name === 'connection') {
@@ -50,6 +51,8 @@ export function readResponseHead(buf: Buffer, headRequest: boolean): ResponseHea
     }
     headers.push([m[1], m[2]]);
   }
+  // Both framings at once is how response splitting starts (RFC 9112 6.3); Node's parser refuses it too.
+  if (transferEncoding !== undefined && length !== undefined) return { kind: 'invalid', reason: 'both transfer-encoding and content-length' };
   let framing: Framing;
   if (headRequest || status < 200 || status === 204 || status === 304) framing = { type: 'none' };
   else if (transferEncoding !== undefined) {
