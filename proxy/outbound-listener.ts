@@ -92,6 +92,14 @@ export class OutboundListener {
     // with no listener would end the process); whoever takes the socket adds its own handling.
     socket.on('error', () => socket.destroy());
     const deps = this.deps;
+    // The outbound side serves this host's applications only: connections redirected by the
+    // capture rules arrive on loopback, as do calls to an explicit local listener. Anyone else
+    // reaching this port over the network would borrow the workload's identity (an open proxy
+    // into the mesh), so such connections are closed before a byte is read.
+    if (!isLoopback(socket.localAddress)) {
+      deps.log?.({ direction: 'outbound', refused: 'connection from the network to an outbound listener', peer: socket.remoteAddress, local: socket.localAddress });
+      return void socket.destroy();
+    }
     const cfg = deps.config();
     const original = this.options.capture ? captureOriginalDestination(socket) : undefined;
     const service = this.options.service ? cfg?.byName.get(this.options.service) : original && cfg?.serviceForEndpoint(original.address, original.port);
@@ -115,4 +123,11 @@ export class OutboundListener {
       process.nextTick(() => socket.resume());
     });
   }
+}
+
+/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 on a dual-stack listener. */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return a === '::1' || a.startsWith('127.');
 }

@@ -158,6 +158,13 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     assert.equal(await nodeOutput(hostA, tcpDialogue('10.254.8.2', 7000, { text: 'hello\n', afterBanner: false, thenEnd: true }, 'echo')), 'echo: hello', 'and through a passthrough');
   });
 
+  it("is no open proxy: another host reaching the capture port directly is refused, not carried with the workload's identity", async () => {
+    // From host B, as the sidecar's own user so that B's capture leaves the connection alone.
+    const out = await nodeOutput(hostB, tcpDialogue('10.254.8.1', 15001, { text: 'GET /open-proxy HTTP/1.1\r\nHost: reviews\r\n\r\n', afterBanner: false }, 'HTTP/1.1'), { uid: PROXY_UID });
+    assert.match(out, /^(closed after ""|failed: ECONNRESET)$/, `refused, not answered: ${out}`);
+    assert.equal(await nodeOutput(hostA, `fetch('http://reviews:9080/still').then((r) => console.log(r.status), (e) => console.log('failed: ' + e.message));`), '200', "the host's own applications are still carried");
+  });
+
   it('under REGISTRY_ONLY closes captured TCP to addresses outside the mesh (BlackHoleCluster), and still carries mesh TCP', async () => {
     // The productpage sidecar restarts with the policy; its certificate and snapshot are on disk.
     const old = sidecarProcs.get('productpage')!;
