@@ -34,6 +34,8 @@ export function withoutUpgrade(req: IncomingMessage, after: Buffer): Buffer {
     const lower = req.rawHeaders[i].toLowerCase();
     if (lower !== 'upgrade' && lower !== 'http2-settings' && lower !== 'connection') lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
   }
+  // Of the Connection tokens only `close` still means something once the upgrade is gone.
+  if (/(^|,)\s*close\s*(,|$)/i.test(String(req.headers.connection ?? ''))) lines.push('Connection: close');
   return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), after]);
 }
 
