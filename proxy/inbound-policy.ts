@@ -1,17 +1,16 @@
-// The decisions every inbound request gets, whichever path carries it (Node's HTTP server, the
-// HTTP/1.1 relay, HTTP/2 streams, upgrades): the caller's identity, mTLS mode, path
-// normalisation, JWT, authorization, the local rate limit, and the record of the request
-// (metrics, access log, span).
+// What every inbound request gets, whichever codec carries it (Node's HTTP server, the HTTP/1.1
+// relay, HTTP/2 streams, upgrades): the inbound filter chain (pipeline/inbound-chain.ts: mTLS
+// mode, path normalisation, identity headers, JWT, authorization, rate limit, client-certificate
+// header), and the record of the request (metrics, access log, span).
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { authorize } from '../core/policy/authz.js';
-import { authenticateJwt } from '../core/policy/jwt.js';
-import type { CompiledJwtRule } from '../core/snapshot/types.js';
-import { normalisePath } from '../core/policy/paths.js';
+import { runFilters, type Exchange, type FilterOutcome, type RequestFilter } from './pipeline/filter.js';
+import { buildInboundChain } from './pipeline/inbound-chain.js';
+import { RESPONSE_FLAGS } from './pipeline/response-flags.js';
 import { forwardableHeaders } from './http-util.js';
 import type { JwksCache } from './jwks-cache.js';
 import type { IstioLabels, ProxyMetrics } from './metrics.js';
-import { splitTarget, type RequestView } from './outbound-route.js';
+import type { RequestView } from './outbound-route.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { ActiveSpan, Tracer } from './tracer.js';
 
@@ -55,71 +54,32 @@ export function inboundLabels(cfg: RuntimeConfig | undefined, peer: string | und
   };
 }
 
-/** Every header the sidecar sets for the application: XFCC and each JWT rule's payload header. */
-const identityHeaderCache = new WeakMap<CompiledJwtRule[], string[]>();
-export function identityHeaders(rules: CompiledJwtRule[]): string[] {
-  let names = identityHeaderCache.get(rules);
-  if (!names) {
-    names = [...new Set(['x-forwarded-client-cert', ...rules.flatMap((r) => (r.outputPayloadToHeader ? [r.outputPayloadToHeader.toLowerCase()] : []))])];
-    identityHeaderCache.set(rules, names);
-  }
-  return names;
-}
-
 export class InboundPolicy {
+  private readonly chains = new WeakMap<RuntimeConfig, RequestFilter[]>();
+
   constructor(private readonly deps: InboundPolicyDeps) {}
 
   /**
-   * The inbound decisions every request gets, upgraded or not: mTLS mode, path normalisation,
-   * JWT, authorization. Returns the path and headers to forward, or how to refuse.
+   * The inbound chain (pipeline/inbound-chain.ts) on one request, whichever codec carries it:
+   * the path and headers to forward, or how to refuse. Synchronous unless a filter needs I/O.
    */
-  admit(req: RequestView, peer: string | undefined): Verdict {
+  admit(req: RequestView, peer: string | undefined): Verdict | Promise<Verdict> {
     const cfg = this.deps.config();
-    if (!cfg) return { kind: 'refuse', status: 503, flags: 'NC', body: 'the sidecar has no configuration yet\n' };
-    if (!peer && cfg.snapshot.inbound.ports[0]?.mtlsMode === 'STRICT') {
-      // A plaintext connection opened while the mode was PERMISSIVE: STRICT now, so it ends here.
-      this.deps.log?.({ direction: 'inbound', refused: 'plaintext request under STRICT mTLS', peer: req.socket.remoteAddress });
-      return { kind: 'close' };
-    }
-    const rawTarget = req.url ?? '/';
-    const q = rawTarget.indexOf('?');
-    const normal = normalisePath(q === -1 ? rawTarget : rawTarget.slice(0, q));
-    if (!normal.path) return { kind: 'refuse', status: 400, flags: 'DPE', body: `bad request path: ${normal.reason}\n` };
-    const jwt = authenticateJwt(cfg.snapshot.inbound.jwtRules, req.headers, new URLSearchParams(q === -1 ? '' : rawTarget.slice(q + 1)), this.deps.jwks.keys, Date.now() / 1000);
-    if (jwt.error) return { kind: 'refuse', status: 401, flags: '-', body: `${jwt.error}\n` };
-    const decision = authorize(cfg.snapshot.inbound.authorization, {
-      peerIdentity: peer,
-      requestPrincipal: jwt.principal,
-      claims: jwt.claims,
-      sourceIp: req.socket.remoteAddress ?? '',
-      host: req.headers.host ?? '',
-      port: this.deps.appPort,
-      method: req.method ?? 'GET',
-      path: normal.path,
-      headers: req.headers,
-    });
-    if (!decision.allowed) return { kind: 'refuse', status: 403, flags: 'RBAC', body: 'RBAC: access denied\n', extra: { policy: decision.policy } };
-    const headers = forwardableHeaders(req.headers);
-    // The headers through which the sidecar tells the application something it checked are the
-    // sidecar's alone: a caller's own copies go, whether or not the sidecar then sets them.
-    for (const name of identityHeaders(cfg.snapshot.inbound.jwtRules)) delete headers[name];
-    if (jwt.rule && jwt.location?.header && !jwt.rule.forwardOriginalToken) delete headers[jwt.location.header];
-    if (jwt.rule?.outputPayloadToHeader && jwt.claims) headers[jwt.rule.outputPayloadToHeader.toLowerCase()] = Buffer.from(JSON.stringify(jwt.claims)).toString('base64url');
-    // Tell the application who called, as Envoy's XFCC does.
-    if (peer) headers['x-forwarded-client-cert'] = `By=${cfg.snapshot.proxy.identity};URI=${peer}`;
-    return { kind: 'forward', forwardPath: normal.path + (q === -1 ? '' : rawTarget.slice(q)), headers };
+    if (!cfg) return { kind: 'refuse', status: 503, flags: RESPONSE_FLAGS.NO_ROUTE, body: 'the sidecar has no configuration yet\n' };
+    const target = req.url ?? '/';
+    const x: Exchange = { method: req.method ?? 'GET', target, headers: req.headers, sourceIp: req.socket.remoteAddress ?? '', peer, forwardPath: target, forwardHeaders: forwardableHeaders(req.headers), details: {} };
+    const out = runFilters(this.chainFor(cfg), x);
+    return out instanceof Promise ? out.then((o) => verdictOf(o, x)) : verdictOf(out, x);
   }
 
-  /**
-   * The LocalRateLimit decision for a request that passed authorization, on the normalised path
-   * (as authorization decides), so that `//x` or `/%78` cannot slip past a limit on `/x`.
-   */
-  rateLimited(req: RequestView, normalisedTarget: string): string | undefined {
-    const cfg = this.deps.config();
-    if (!cfg?.snapshot.inbound.rateLimit) return undefined;
-    const url = splitTarget(normalisedTarget);
-    const authority = String(req.headers.host ?? '');
-    return cfg.rateLimited({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, authority, scheme: 'http', port: this.deps.appPort }, performance.now());
+  /** Built once per snapshot, with only the filters its configuration needs. */
+  private chainFor(cfg: RuntimeConfig): RequestFilter[] {
+    let chain = this.chains.get(cfg);
+    if (!chain) {
+      chain = buildInboundChain(cfg, { keys: this.deps.jwks.keys, appPort: this.deps.appPort, log: this.deps.log });
+      this.chains.set(cfg, chain);
+    }
+    return chain;
   }
 
   record(req: RequestView, labels: IstioLabels, started: number, span: ActiveSpan | undefined, peer: string | undefined, status: number, flags: string, resBytes: number, extra: Record<string, unknown> = {}): void {
@@ -130,4 +90,10 @@ export class InboundPolicy {
     this.deps.metrics.record(labels, ms, Number(req.headers['content-length'] ?? 0), resBytes);
     this.deps.log?.({ direction: 'inbound', method: req.method, path: req.url, status, flags, duration_ms: Math.round(ms * 1000) / 1000, source_principal: peer, request_id: req.headers['x-request-id'], ...extra });
   }
+}
+
+function verdictOf(out: FilterOutcome, x: Exchange): Verdict {
+  if (out === 'close') return { kind: 'close' };
+  if (out) return { kind: 'refuse', status: out.status, flags: out.flags, body: out.body, extra: out.details };
+  return { kind: 'forward', forwardPath: x.forwardPath, headers: x.forwardHeaders };
 }

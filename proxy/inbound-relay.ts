@@ -33,14 +33,13 @@ export async function relayInbound(policy: InboundPolicy, deps: { config(): Runt
     finish(status, flags, Buffer.byteLength(text), extra);
     return closeAfter ? 'close' : 'done';
   };
-  const verdict = policy.admit(req, peer);
+  const admitted = policy.admit(req, peer);
+  const verdict = admitted instanceof Promise ? await admitted : admitted;
   if (verdict.kind === 'close') {
     socket.destroy();
     return 'close';
   }
   if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
-  const limited = policy.rateLimited(req, verdict.forwardPath);
-  if (limited) return local(429, 'RL', 'local_rate_limited\n', { policy: limited });
   const { forwardPath, headers } = verdict;
   span = deps.tracer?.begin('server', `${head.headers.host ?? me?.service ?? ''}/*`, head.headers, headers);
   const request = { head: requestHeadText(head.method, forwardPath, headers), body, isHead: head.method === 'HEAD', timeoutMs: Infinity };

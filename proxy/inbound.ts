@@ -3,7 +3,7 @@
 // the handshake ALPN picks the path: HTTP/1.1 (the relay, inbound-relay.ts, or Node's HTTP
 // server, here), HTTP/2 (h2/inbound-h2.ts) or raw TCP (here). Every request gets the same
 // decisions (inbound-policy.ts) and goes to the application on its own port.
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type OutgoingHttpHeaders, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
@@ -15,10 +15,10 @@ import { H2Server, isH2Preface } from './h2/server.js';
 import { H2Sessions } from './h2/sessions.js';
 import { answerClientError, clientLimits, forwardableHeaders, trackConnections } from './http-util.js';
 import type { IdentityMaterial } from './identity.js';
-import { inboundLabels, InboundPolicy, peerIdentity } from './inbound-policy.js';
+import { inboundLabels, InboundPolicy, peerIdentity, type Verdict } from './inbound-policy.js';
 import { relayInbound } from './inbound-relay.js';
 import type { JwksCache } from './jwks-cache.js';
-import type { ProxyMetrics, TcpLabels } from './metrics.js';
+import type { IstioLabels, ProxyMetrics, TcpLabels } from './metrics.js';
 import { Http1Relay } from './relay/downstream.js';
 import { relayLimits } from './relay/limits.js';
 import { SocketPool, type Connector, type PoolLimits } from './relay/socket-pool.js';
@@ -28,7 +28,7 @@ import { firstBytes } from './first-bytes.js';
 import type { ActiveSpan, Tracer } from './tracer.js';
 import { undici } from './undici-lazy.js';
 import { callUpstream } from './upstream-call.js';
-import { carryUpgrade, connectPlain, refuseUpgrade, resumeAsHttp, splice, upgradeKind, upgradeRequestHead, withoutUpgrade } from './upgrade.js';
+import { carryUpgrade, connectPlain, refuseUpgrade, resumeAsHttp, splice, upgradeKind, upgradeRequestHead, withoutUpgrade, type UpgradeKind } from './upgrade.js';
 
 export interface InboundDeps {
   config(): RuntimeConfig | undefined;
@@ -190,15 +190,21 @@ export class InboundListener {
       res.end(body);
       finish(status, flags, Buffer.byteLength(body), extra);
     };
-    const verdict = this.policy.admit(req, peer);
-    if (verdict.kind === 'close') return void req.socket.destroy();
-    if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
-    // Local rate limit (after authentication and authorization, as Envoy's filter chain has it).
-    const limited = this.policy.rateLimited(req, verdict.forwardPath);
-    if (limited) return local(429, 'RL', 'local_rate_limited\n', { policy: limited });
+    const go = (verdict: Verdict) => {
+      if (verdict.kind === 'close') return void req.socket.destroy();
+      if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
+      // The server span; the application sees it as the parent in `traceparent`.
+      span = this.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, verdict.headers);
+      this.forward(req, res, verdict, finish, local);
+    };
+    const admitted = this.policy.admit(req, peer);
+    if (admitted instanceof Promise) void admitted.then(go);
+    else go(admitted);
+  }
+
+  /** An admitted request to the application over Node's HTTP client. */
+  private forward(req: IncomingMessage, res: ServerResponse, verdict: { forwardPath: string; headers: OutgoingHttpHeaders }, finish: (status: number, flags: string, resBytes: number) => void, local: (status: number, flags: string, body: string) => void): void {
     const { forwardPath, headers } = verdict;
-    // The server span; the application sees it as the parent in `traceparent`.
-    span = this.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, headers);
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     void callUpstream(this.appPool(), { method: req.method ?? 'GET', path: forwardPath, headers, body: hasBody ? req : null, timeoutMs: Infinity }, res, (_status, h) => forwardableHeaders(h)).then((outcome) => {
       if (outcome.relayed) return finish(outcome.status, '-', outcome.bytes);
@@ -252,16 +258,36 @@ export class InboundListener {
     if (kind.kind === 'plain') return resumeAsHttp(this.http, socket, withoutUpgrade(req, head));
     const tlsSocket = req.socket as TLSSocket;
     const peer = tlsSocket.encrypted ? peerIdentity(tlsSocket) : undefined;
-    const verdict = this.policy.admit(req, peer);
+    // Recorded like any request (metrics, access log, span), when its answer is known.
+    const record: UpgradeRecord = { started: performance.now(), labels: inboundLabels(this.deps.config(), peer), span: undefined, peer };
+    const admitted = this.policy.admit(req, peer);
+    if (admitted instanceof Promise) void admitted.then((v) => this.upgradeAdmitted(req, socket, head, kind, record, v));
+    else this.upgradeAdmitted(req, socket, head, kind, record, admitted);
+  }
+
+  private upgradeAdmitted(req: IncomingMessage, socket: Duplex, head: Buffer, kind: UpgradeKind, r: UpgradeRecord, verdict: Verdict): void {
+    const finish = (status: number, flags: string, extra?: Record<string, unknown>) => this.policy.record(req, r.labels, r.started, r.span, r.peer, status, flags, 0, extra);
+    const refuse = (status: number, flags: string, text: string, extra?: Record<string, unknown>) => {
+      refuseUpgrade(socket, status, text, flags);
+      finish(status, flags, extra);
+    };
     if (verdict.kind === 'close') return void socket.destroy();
-    if (verdict.kind === 'refuse') return refuseUpgrade(socket, verdict.status, verdict.body.trim(), verdict.flags);
-    if (kind.kind === 'refuse') return refuseUpgrade(socket, 403, kind.reason, '-');
-    if (this.policy.rateLimited(req, verdict.forwardPath)) return refuseUpgrade(socket, 429, 'local_rate_limited', 'RL');
+    if (verdict.kind === 'refuse') return refuse(verdict.status, verdict.flags, verdict.body.trim(), verdict.extra);
+    if (kind.kind !== 'tunnel') return refuse(403, '-', kind.kind === 'refuse' ? kind.reason : 'not an upgrade');
+    r.span = this.deps.tracer?.begin('server', `${req.headers.host ?? ''}/*`, req.headers, verdict.headers);
     const app = connectPlain(this.deps.appHost, this.deps.appPort);
     const call = { client: socket, clientHead: head, upstream: app, ready: 'connect' as const, head: upgradeRequestHead(req.method ?? 'GET', verdict.forwardPath, verdict.headers, kind.protocol), method: req.method ?? 'GET', protocol: kind.protocol, resumeHttp: (s: Duplex, unread: Buffer) => resumeAsHttp(this.http, s, unread), open: this.upgraded };
-    void carryUpgrade(call, () => this.deps.log?.({ direction: 'inbound', upgrade: kind.protocol, path: verdict.forwardPath, source_principal: peer, closed: true })).then((o) => {
-      if (o.status === 0) refuseUpgrade(socket, o.protocolError ? 502 : 503, `the application did not answer: ${o.error?.message ?? 'connection failed'}`, o.protocolError ? 'UPE' : 'UF');
+    void carryUpgrade(call, () => this.deps.log?.({ direction: 'inbound', upgrade: kind.protocol, path: verdict.forwardPath, source_principal: r.peer, closed: true })).then((o) => {
+      if (o.status !== 0) return finish(o.status, '-', o.switched ? { upgrade: kind.protocol } : undefined);
+      refuse(o.protocolError ? 502 : 503, o.protocolError ? 'UPE' : 'UF', `the application did not answer: ${o.error?.message ?? 'connection failed'}`);
     });
   }
 }
 
+
+interface UpgradeRecord {
+  started: number;
+  labels: IstioLabels;
+  span: ActiveSpan | undefined;
+  peer: string | undefined;
+}

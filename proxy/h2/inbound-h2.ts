@@ -3,7 +3,7 @@
 import { constants, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Pool } from 'undici';
-import { inboundLabels, peerIdentity, type InboundPolicy } from '../inbound-policy.js';
+import { inboundLabels, peerIdentity, type InboundPolicy, type Verdict } from '../inbound-policy.js';
 import type { RuntimeConfig } from '../runtime-config.js';
 import type { ActiveSpan, Tracer } from '../tracer.js';
 import type { H2Sessions } from './sessions.js';
@@ -37,11 +37,13 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
     if (grpc) labels.grpc_response_status = String(grpcCodeFor(status));
     finish(grpc ? 200 : status, flags, Buffer.byteLength(text), extra);
   };
-  const verdict = ctx.policy.admit(req, peer);
+  const admitted = ctx.policy.admit(req, peer);
+  if (admitted instanceof Promise) void admitted.then(go);
+  else go(admitted);
+
+  function go(verdict: Verdict): void {
   if (verdict.kind === 'close') return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
   if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
-  const limited = ctx.policy.rateLimited(req, verdict.forwardPath);
-  if (limited) return local(429, 'RL', 'local_rate_limited\n', { policy: limited });
   span = ctx.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, verdict.headers);
   const method = req.method ?? 'GET';
   const protocol = cfg?.snapshot.inbound.ports[0]?.protocol;
@@ -72,4 +74,5 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
       });
     })
     .catch((err: Error) => local(503, 'UF', `the application did not answer: ${err.message}\n`));
+  }
 }

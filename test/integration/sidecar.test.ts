@@ -132,6 +132,9 @@ describe(`sidecar data path (${relay ? 'HTTP/1.1 relay' : "Node's HTTP path"})`,
     socket.write('ping-1');
     await waitFor('the echo', () => seen === 'ping-1', 3000);
     socket.destroy();
+    // The server sidecar records the upgrade like any request (it used to record none).
+    const inbound = Object.values(sidecars).filter((s) => s.options.service === 'reviews').map((s) => s.metricsText()).join('\n');
+    assert.match(inbound, /istio_requests_total\{reporter="destination",source_workload="productpage",[^}]*response_code="101"[^}]*connection_security_policy="mutual_tls"\} 1/);
   });
 
   it('carries raw TCP over mTLS to a TCP service, and authorizes it by peer identity', async () => {

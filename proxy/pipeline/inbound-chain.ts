@@ -1,0 +1,38 @@
+// The inbound chain, built once per snapshot with only the filters its configuration needs:
+// mTLS mode, path normalisation, identity-header stripping, JWT, authorization, rate limit,
+// client-certificate header. Reading this list answers "where is X" for the inbound side.
+import type { KeyLookup } from '../../core/policy/jwt.js';
+import type { CompiledJwtRule } from '../../core/snapshot/types.js';
+import type { RuntimeConfig } from '../runtime-config.js';
+import type { RequestFilter } from './filter.js';
+import { authorization } from './inbound/authorization.js';
+import { clientCertHeader } from './inbound/client-cert-header.js';
+import { stripIdentityHeaders } from './inbound/identity-headers.js';
+import { jwtAuthentication } from './inbound/jwt.js';
+import { pathNormalisation } from './inbound/path-normalisation.js';
+import { localRateLimit } from './inbound/rate-limit.js';
+import { strictMtls } from './inbound/strict-mtls.js';
+
+export interface InboundChainDeps {
+  keys: KeyLookup;
+  appPort: number;
+  log?(line: Record<string, unknown>): void;
+}
+
+/** Every header the sidecar sets for the application: XFCC and each JWT rule's payload header. */
+export function identityHeaders(rules: CompiledJwtRule[]): string[] {
+  return [...new Set(['x-forwarded-client-cert', ...rules.flatMap((r) => (r.outputPayloadToHeader ? [r.outputPayloadToHeader.toLowerCase()] : []))])];
+}
+
+export function buildInboundChain(cfg: RuntimeConfig, deps: InboundChainDeps): RequestFilter[] {
+  const inbound = cfg.snapshot.inbound;
+  const chain: RequestFilter[] = [];
+  if (inbound.ports[0]?.mtlsMode === 'STRICT') chain.push(strictMtls(deps.log));
+  chain.push(pathNormalisation, stripIdentityHeaders(identityHeaders(inbound.jwtRules)));
+  if (inbound.jwtRules.length > 0) chain.push(jwtAuthentication(inbound.jwtRules, deps.keys));
+  const a = inbound.authorization;
+  if (a.deny.length + a.allow.length + a.audit.length > 0) chain.push(authorization(a, deps.appPort));
+  if (inbound.rateLimit) chain.push(localRateLimit(cfg, deps.appPort));
+  chain.push(clientCertHeader(cfg.snapshot.proxy.identity));
+  return chain;
+}
