@@ -1,18 +1,20 @@
-// The outbound side on the HTTP/1.1 relay: the same routing, balancing, retries, timeouts,
-// header rules, metrics and spans as the Node HTTP path (proxy/outbound.ts, through
-// outbound-route.ts), with the request written upstream as bytes and the response passed back
-// as bytes. Routes that need more (direct answers, redirects, faults, mirroring) go to the full
-// path; the connection then stays there.
-import { randomUUID } from 'node:crypto';
+// The outbound side on the HTTP/1.1 relay: the same route filters (pipeline/outbound-chain.ts)
+// and the same routing, balancing, retries, timeouts, header rules, metrics and spans as the
+// Node HTTP path (proxy/outbound.ts, through outbound-route.ts), with the request written
+// upstream as bytes and the response passed back as bytes. A route with a filter that cannot
+// run here (mirroring) goes to the full path; the connection then stays there.
 import { STATUS_CODES } from 'node:http';
 import { endpointKey } from '../core/routing/balancer.js';
 import { applyHeaderOps } from '../core/http1/header-ops.js';
 import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
 import type { OutboundDeps } from './outbound.js';
-import { attempts, chooseCluster, hashKey, labelEndpoint, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest, type RequestView } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, labelEndpoint, outboundExchange, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest, type RequestView } from './outbound-route.js';
 import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
 import { forwardableHeaders } from './http-util.js';
 import { pooledExchange, settled, type PooledUpstream } from './relay/pooled-exchange.js';
+import { runFilters } from './pipeline/filter.js';
+import { routeChain } from './pipeline/outbound-chain.js';
+import { RESPONSE_FLAGS } from './pipeline/response-flags.js';
 
 export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedService?: string): Promise<RelayVerdict> {
   const { head, body, socket, closeAfter } = rr;
@@ -23,8 +25,8 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
   const requested = requestedService(current, authority, via);
   const req: RequestView = { method: head.method, url: head.target, headers: head.headers, socket };
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: body.length, span: undefined };
-  const local = (status: number, flags: string, text: string): RelayVerdict => {
-    socket.write(localResponseText(status, STATUS_CODES[status] ?? '', flags, text, closeAfter));
+  const local = (status: number, flags: string, text: string, headers?: Record<string, string>): RelayVerdict => {
+    socket.write(localResponseText(status, STATUS_CODES[status] ?? '', flags, text, closeAfter, headers));
     recordOutbound(deps, f, status, flags, Buffer.byteLength(text));
     return closeAfter ? 'close' : 'done';
   };
@@ -35,12 +37,22 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
     return 'status' in outside ? local(outside.status, outside.flags, outside.body) : passthrough(deps, rr, outside, f, local);
   }
   const { cfg, service, route, url } = resolved;
-  const action = route.action;
-  if (action.type !== 'route' || route.fault || route.mirror) return 'full-parser';
-  if (!head.headers['x-request-id']) head.headers['x-request-id'] = randomUUID();
-  f.span = deps.tracer?.begin('client', `${authority}/*`, head.headers, head.headers);
+  // The route's filters, when every one of them can run here (an allow-list: a filter that has
+  // not said so sends the connection to Node's path, before anything is written).
+  const chain = routeChain(route, deps.tracer);
+  if (!chain.relayable) return 'full-parser';
+  const x = outboundExchange(req, authority, service, route, url, random);
+  const ran = runFilters(chain.filters, x);
+  const out = ran instanceof Promise ? await ran : ran;
+  f.span = x.span;
+  if (out === 'close') {
+    socket.destroy();
+    return 'close';
+  }
+  if (out) return local(out.status, out.flags, out.body, out.headers);
+  if (route.action.type !== 'route') return local(500, RESPONSE_FLAGS.NO_ROUTE, 'the route has no destination\n');
 
-  const chosen = chooseCluster(deps, cfg, action.destinations, f.labels, random);
+  const chosen = chooseCluster(deps, cfg, route.action.destinations, f.labels, random);
   if ('status' in chosen) return local(chosen.status, chosen.flags, chosen.body);
   const { dest, entry } = chosen;
 

@@ -10,6 +10,7 @@ import type { CompiledHttpRoute, Endpoint, OutboundService, WeightedCluster } fr
 import { forwardableHeaders } from './http-util.js';
 import type { IstioLabels } from './metrics.js';
 import type { ClusterEntry, RuntimeConfig } from './runtime-config.js';
+import type { OutboundExchange } from './pipeline/outbound/route-filters.js';
 import type { OutboundDeps } from './outbound.js';
 import type { ActiveSpan } from './tracer.js';
 import { originalOf, type Address } from './original-destination.js';
@@ -132,7 +133,7 @@ export function upstreamRequest(route: CompiledHttpRoute, dest: WeightedCluster,
 export function chooseCluster(deps: OutboundDeps, cfg: RuntimeConfig, destinations: WeightedCluster[], labels: IstioLabels, random: () => number): { dest: WeightedCluster; entry: ClusterEntry } | { status: number; flags: string; body: string } {
   const dest = pickWeighted(destinations, random() * 100)!;
   const entry = cfg.clusters.get(dest.cluster);
-  if (!entry) return { status: 503, flags: 'NR', body: `no cluster ${dest.cluster} (is the subset defined in a DestinationRule?)\n` };
+  if (!entry) return { status: 503, flags: 'NC', body: `no cluster ${dest.cluster} (is the subset defined in a DestinationRule?)\n` };
   labels.destination_service_name = entry.cluster.service;
   if (!entry.balancer.admit(entry.cluster.connectionPool)) {
     deps.metrics.overflows.inc({ cluster: dest.cluster });
@@ -141,9 +142,9 @@ export function chooseCluster(deps: OutboundDeps, cfg: RuntimeConfig, destinatio
   return { dest, entry };
 }
 
-/** The Location of a VirtualService redirect. */
-export function redirectLocation(action: { scheme?: string; authority?: string; port?: number; uri?: string }, authority: string, url: Target): string {
-  return `${action.scheme ?? 'http'}://${action.authority ?? authority.replace(/:\d+$/, '')}${action.port ? `:${action.port}` : ''}${action.uri ?? url.pathname + url.search}`;
+/** The exchange a route's filters see (pipeline/outbound-chain.ts); it shares the request's headers. */
+export function outboundExchange(req: RequestView, authority: string, service: OutboundService, route: CompiledHttpRoute, url: Target, random: () => number): OutboundExchange {
+  return { method: req.method ?? 'GET', target: req.url ?? '/', headers: req.headers, authority, service, route, pathname: url.pathname, search: url.search, random };
 }
 
 /**

@@ -1,18 +1,19 @@
 // The outbound side: the application's requests (through an explicit local listener per
 // upstream, or redirected by iptables with the destination in the Host header) are routed by
 // the snapshot, balanced, retried and timed out, and sent over mTLS to the remote sidecar.
-import { randomUUID } from 'node:crypto';
 import type { Tracer } from './tracer.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { endpointKey } from '../core/routing/balancer.js';
-import { pickWeighted } from '../core/routing/match.js';
 import { applyHeaderOps } from '../core/http1/header-ops.js';
-import type { OutboundService } from '../core/snapshot/types.js';
+import type { CompiledHttpRoute, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
 import type { ProxyMetrics } from './metrics.js';
 import { callUpstream } from './upstream-call.js';
-import { attempts, chooseCluster, hashKey, redirectLocation, labelEndpoint, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from './outbound-route.js';
+import { attempts, chooseCluster, hashKey, labelEndpoint, outboundExchange, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest, type Target } from './outbound-route.js';
+import { runFilters, type FilterOutcome } from './pipeline/filter.js';
+import { routeChain } from './pipeline/outbound-chain.js';
+import { RESPONSE_FLAGS } from './pipeline/response-flags.js';
 import { carryUpgrade, refuseUpgrade, upgradeKind, upgradeRequestHead, withoutUpgrade } from './upgrade.js';
 import { forwardableHeaders } from './http-util.js';
 import type { RuntimeConfig } from './runtime-config.js';
@@ -52,9 +53,9 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
   const requested = requestedService(current, authority, via);
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: 0, span: undefined };
   const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => recordOutbound(deps, f, status, flags, resBytes, extra);
-  const local = (status: number, flags: string, body: string) => {
+  const local = (status: number, flags: string, body: string, headers?: Record<string, string>) => {
     if (!res.headersSent) {
-      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-mesh-response-flags': flags });
+      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-mesh-response-flags': flags, ...headers });
       res.end(body);
     }
     finish(status, flags, Buffer.byteLength(body));
@@ -77,32 +78,41 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     return;
   }
   const { cfg, service, route, url } = resolved;
-  if (!req.headers['x-request-id']) req.headers['x-request-id'] = randomUUID();
-  // The client span; its context reaches the upstream in `traceparent` (set on req.headers,
-  // which the upstream request is built from).
-  f.span = deps.tracer?.begin('client', `${authority}/*`, req.headers, req.headers);
+  // The route's filters (pipeline/outbound-chain.ts), then the router.
+  const x = outboundExchange(req, authority, service, route, url, random);
+  const ran = runFilters(routeChain(route, deps.tracer).filters, x);
+  const proceed = (out: FilterOutcome) => {
+    f.span = x.span;
+    if (out === 'close') return void req.socket.destroy();
+    if (out) return void local(out.status, out.flags, out.body, out.headers);
+    if (route.action.type !== 'route') return void local(500, RESPONSE_FLAGS.NO_ROUTE, 'the route has no destination\n');
+    routeRequest(deps, req, res, f, { cfg, service, route, url, destinations: route.action.destinations, mirrorCluster: x.mirrorCluster, random }, local, finish);
+  };
+  if (ran instanceof Promise) void ran.then(proceed);
+  else proceed(ran);
+}
 
-  const action = route.action;
-  if (action.type === 'direct') return void local(action.status, 'DR', action.body ?? '');
-  if (action.type === 'redirect') {
-    res.writeHead(action.code, { location: redirectLocation(action, authority, url), 'content-length': 0 });
-    res.end();
-    return void finish(action.code, 'DR', 0);
-  }
+interface Routed {
+  cfg: RuntimeConfig;
+  service: OutboundService;
+  route: CompiledHttpRoute;
+  url: Target;
+  destinations: WeightedCluster[];
+  mirrorCluster: string | undefined;
+  random: () => number;
+}
 
-  const abort = route.fault?.abort;
-  if (abort && random() * 100 < abort.percent) return void local(abort.status, 'FI', 'fault filter abort\n');
-  const delay = route.fault?.delay && random() * 100 < route.fault.delay.percent ? route.fault.delay.delayMs : 0;
-
-  const chosen = chooseCluster(deps, cfg, action.destinations, f.labels, random);
+/** The router: cluster, pool limits, body, mirror, retries and timeouts, header rules. */
+function routeRequest(deps: OutboundDeps, req: IncomingMessage, res: ServerResponse, f: FinishedRequest, r: Routed, local: (status: number, flags: string, body: string) => void, finish: (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => void): void {
+  const { cfg, service, route, url, random } = r;
+  const chosen = chooseCluster(deps, cfg, r.destinations, f.labels, random);
   if ('status' in chosen) return void local(chosen.status, chosen.flags, chosen.body);
   const { dest, entry } = chosen;
 
   void readBody(req).then(async (body) => {
     if (body === ABORTED) return finish(0, 'DC', 0); // downstream connection closed mid-request
     f.reqBytes = body?.length ?? Number(req.headers['content-length'] ?? 0);
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-    if (route.mirror && random() * 100 < route.mirror.percent) mirror(deps, cfg, route.mirror.cluster, req, body, service, random);
+    if (r.mirrorCluster) mirror(deps, cfg, r.mirrorCluster, req, body, service, random);
     const { method, path, headers } = upstreamRequest(route, dest, req, url, service, body?.length);
     const upstreamBody = body === undefined ? req : body.length > 0 ? body : null;
     const result = await attempts(deps, entry, route, dest.cluster, hashKey(entry.cluster.lb, req), body !== undefined, random, (e) => labelEndpoint(f.labels, entry, e), (endpoint, timeoutMs, keep) =>
@@ -133,31 +143,51 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
 export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, socket: Duplex, head: Buffer, resumeHttp: (socket: Duplex, unread: Buffer) => void, fixedService?: string): void {
   const kind = upgradeKind(req);
   if (kind.kind === 'plain') return resumeHttp(socket, withoutUpgrade(req, head));
-  if (kind.kind === 'refuse') return refuseUpgrade(socket, 403, kind.reason, '-');
   const config = deps.config();
   const random = deps.random ?? Math.random;
   const authority = req.headers.host ?? fixedService ?? '';
-  const resolved = resolveRoute(config, requestedService(config, authority, viaOf(fixedService, req.socket)), req, authority);
-  if ('status' in resolved) return refuseUpgrade(socket, resolved.status, resolved.body.trim(), 'NR');
-  const { cfg, service, route, url } = resolved;
-  if (route.action.type !== 'route') return refuseUpgrade(socket, 404, 'the route answers directly; nothing to upgrade to', 'NR');
-  const dest = pickWeighted(route.action.destinations, random() * 100)!;
-  const entry = cfg.clusters.get(dest.cluster);
-  const endpoint = entry?.balancer.pick({ now: Date.now(), random, hashKey: hashKey(entry.cluster.lb, req) });
-  if (!entry || !endpoint) return refuseUpgrade(socket, 503, 'no healthy upstream', 'UH');
-  const { method, path, headers } = upstreamRequest(route, dest, req, url, service, undefined);
-  const upstream = deps.pool.connectRaw(entry.cluster, endpoint);
-  entry.balancer.started(endpoint);
-  const call = { client: socket, clientHead: head, upstream, ready: upstream instanceof TLSSocket ? ('secureConnect' as const) : ('connect' as const), head: upgradeRequestHead(method, path, headers, kind.protocol), method, protocol: kind.protocol, resumeHttp, open: deps.upgraded };
-  // A tunnel counts as a request in progress (least-request balancing) until it closes.
-  const tunnelClosed = () => {
-    entry.balancer.finished(endpoint, 101, Date.now());
-    deps.log?.({ direction: 'outbound', upgrade: kind.protocol, authority, upstream_host: endpointKey(endpoint), closed: true });
+  const requested = requestedService(config, authority, viaOf(fixedService, req.socket));
+  // Recorded like any request (metrics, telemetry, access log, span), when its answer is known.
+  const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(config, requested), started: performance.now(), reqBytes: 0, span: undefined };
+  const refuse = (status: number, flags: string, text: string, headers?: Record<string, string>) => {
+    refuseUpgrade(socket, status, text, flags, headers);
+    recordOutbound(deps, f, status, flags, 0);
   };
-  void carryUpgrade(call, tunnelClosed).then((o) => {
-    if (!o.switched) entry.balancer.finished(endpoint, o.status, Date.now());
-    if (o.status === 0) refuseUpgrade(socket, o.protocolError ? 502 : 503, `upstream connect error: ${o.error?.message ?? 'connection failed'}`, o.protocolError ? 'UPE' : 'UF');
-  });
+  if (kind.kind === 'refuse') return refuse(403, RESPONSE_FLAGS.NONE, kind.reason);
+  const resolved = resolveRoute(config, requested, req, authority);
+  if ('status' in resolved) return refuse(resolved.status, RESPONSE_FLAGS.NO_ROUTE, resolved.body.trim());
+  const { cfg, service, route, url } = resolved;
+  // The same route filters as any request (faults, direct answers, redirects) before the tunnel.
+  const x = outboundExchange(req, authority, service, route, url, random);
+  const ran = runFilters(routeChain(route, deps.tracer).filters, x);
+  const proceed = (out: FilterOutcome) => {
+    f.span = x.span;
+    if (out === 'close') return void socket.destroy();
+    if (out) return refuse(out.status, out.flags, out.body.trim() || String(out.status), out.headers);
+    if (route.action.type !== 'route') return refuse(500, RESPONSE_FLAGS.NO_ROUTE, 'the route has no destination');
+    const chosen = chooseCluster(deps, cfg, route.action.destinations, f.labels, random);
+    if ('status' in chosen) return refuse(chosen.status, chosen.flags, chosen.body.trim());
+    const { dest, entry } = chosen;
+    const endpoint = entry.balancer.pick({ now: Date.now(), random, hashKey: hashKey(entry.cluster.lb, req) });
+    if (!endpoint) return refuse(503, RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM, 'no healthy upstream');
+    labelEndpoint(f.labels, entry, endpoint);
+    const { method, path, headers } = upstreamRequest(route, dest, req, url, service, undefined);
+    const upstream = deps.pool.connectRaw(entry.cluster, endpoint);
+    entry.balancer.started(endpoint);
+    const call = { client: socket, clientHead: head, upstream, ready: upstream instanceof TLSSocket ? ('secureConnect' as const) : ('connect' as const), head: upgradeRequestHead(method, path, headers, kind.protocol), method, protocol: kind.protocol, resumeHttp, open: deps.upgraded };
+    // A tunnel counts as a request in progress (least-request balancing) until it closes.
+    const tunnelClosed = () => {
+      entry.balancer.finished(endpoint, 101, Date.now());
+      deps.log?.({ direction: 'outbound', upgrade: kind.protocol, authority, upstream_host: endpointKey(endpoint), closed: true });
+    };
+    void carryUpgrade(call, tunnelClosed).then((o) => {
+      if (!o.switched) entry.balancer.finished(endpoint, o.status, Date.now());
+      if (o.status !== 0) return recordOutbound(deps, f, o.status, RESPONSE_FLAGS.NONE, 0, { upstream_host: endpointKey(endpoint) });
+      refuse(o.protocolError ? 502 : 503, o.protocolError ? RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR : RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE, `upstream connect error: ${o.error?.message ?? 'connection failed'}`);
+    });
+  };
+  if (ran instanceof Promise) void ran.then(proceed);
+  else proceed(ran);
 }
 
 /** Fire and forget: the mirror's answer is read and dropped; Istio marks the authority with -shadow. */

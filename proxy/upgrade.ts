@@ -128,9 +128,11 @@ export function splice(a: Duplex, b: Duplex, open: Set<Duplex>, onClose: () => v
   b.pipe(a);
 }
 
-export function refuseUpgrade(socket: Duplex, status: number, reason: string, flags: string): void {
+/** Answers an upgrade request locally (refused, or the route's own answer) and closes. */
+export function refuseUpgrade(socket: Duplex, status: number, reason: string, flags: string, headers?: Record<string, string>): void {
   if (!socket.writable) return void socket.destroy();
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\nx-mesh-response-flags: ${flags}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`);
+  const extra = Object.entries(headers ?? {}).filter(([, v]) => !/[\r\n\0]/.test(v)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${status} ${reason.replace(/[\r\n]/g, ' ')}\r\ncontent-type: text/plain\r\nx-mesh-response-flags: ${flags}\r\n${extra}connection: close\r\ncontent-length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`);
 }
 
 export function connectPlain(host: string, port: number): Duplex {

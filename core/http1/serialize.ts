@@ -45,6 +45,6 @@ export function responseHeadText(head: ResponseHead, headers: HeaderMap, close: 
 }
 
 /** A response the sidecar makes itself (no route, refused, upstream failure). */
-export function localResponseText(status: number, reason: string, flags: string, body: string, close: boolean): string {
-  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-mesh-response-flags: ${flags}\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`;
+export function localResponseText(status: number, reason: string, flags: string, body: string, close: boolean, headers?: HeaderMap): string {
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-mesh-response-flags: ${flags}\r\n${headers ? lines(headers) : ''}${close ? 'connection: close\r\n' : ''}\r\n${body}`;
 }

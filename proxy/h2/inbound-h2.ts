@@ -42,37 +42,37 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
   else go(admitted);
 
   function go(verdict: Verdict): void {
-  if (verdict.kind === 'close') return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
-  if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
-  span = ctx.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, verdict.headers);
-  const method = req.method ?? 'GET';
-  const protocol = cfg?.snapshot.inbound.ports[0]?.protocol;
-  if (protocol === 'http2' || protocol === 'grpc') {
-    const host = ctx.deps.appHost.includes(':') ? `[${ctx.deps.appHost}]` : ctx.deps.appHost;
-    // The body goes on as it arrives (nothing kept: no retries inbound).
-    void streamAttempt(stream, new ReplayableBody(stream, 0), (signal) => ctx.appH2.get('app', `http://${host}:${ctx.deps.appPort}`).request(nextHopHeaders(method, verdict.forwardPath, verdict.headers, headers.te), { signal }), Infinity, () => true, () => undefined).then((o) => {
-      if (!o.relayed) return local(503, 'UF', `the application did not answer: ${o.error?.message ?? 'connection failed'}\n`);
-      labels.grpc_response_status = o.grpcStatus ?? '';
-      finish(o.status, o.status === 0 ? 'DC' : o.protocolError ? 'UPE' : '-', o.bytes);
-    });
-    return;
-  }
-  // An HTTP/1.1 application behind an HTTP/2 caller: the stream becomes one request.
-  const { host: _host, ...rest } = verdict.headers;
-  ctx.appPool()
-    .request({ method: method as 'GET', path: verdict.forwardPath, headers: { ...rest, host: String(req.headers.host ?? '') } as Record<string, string>, body: method === 'GET' || method === 'HEAD' ? null : stream })
-    .then((res) => {
-      if (stream.destroyed) return void res.body.dump();
-      stream.respond({ ':status': res.statusCode, ...responseHeaders(res.headers as IncomingHttpHeaders & IncomingHttpStatusHeader) });
-      let bytes = 0;
-      res.body.on('data', (c: Buffer) => (bytes += c.length));
-      res.body.pipe(stream);
-      res.body.once('end', () => finish(res.statusCode, '-', bytes));
-      res.body.once('error', () => {
-        stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-        finish(res.statusCode, 'UPE', bytes);
+    if (verdict.kind === 'close') return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
+    if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
+    span = ctx.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, verdict.headers);
+    const method = req.method ?? 'GET';
+    const protocol = cfg?.snapshot.inbound.ports[0]?.protocol;
+    if (protocol === 'http2' || protocol === 'grpc') {
+      const host = ctx.deps.appHost.includes(':') ? `[${ctx.deps.appHost}]` : ctx.deps.appHost;
+      // The body goes on as it arrives (nothing kept: no retries inbound).
+      void streamAttempt(stream, new ReplayableBody(stream, 0), (signal) => ctx.appH2.get('app', `http://${host}:${ctx.deps.appPort}`).request(nextHopHeaders(method, verdict.forwardPath, verdict.headers, headers.te), { signal }), Infinity, () => true, () => undefined).then((o) => {
+        if (!o.relayed) return local(503, 'UF', `the application did not answer: ${o.error?.message ?? 'connection failed'}\n`);
+        labels.grpc_response_status = o.grpcStatus ?? '';
+        finish(o.status, o.status === 0 ? 'DC' : o.protocolError ? 'UPE' : '-', o.bytes);
       });
-    })
-    .catch((err: Error) => local(503, 'UF', `the application did not answer: ${err.message}\n`));
+      return;
+    }
+    // An HTTP/1.1 application behind an HTTP/2 caller: the stream becomes one request.
+    const { host: _host, ...rest } = verdict.headers;
+    ctx.appPool()
+      .request({ method: method as 'GET', path: verdict.forwardPath, headers: { ...rest, host: String(req.headers.host ?? '') } as Record<string, string>, body: method === 'GET' || method === 'HEAD' ? null : stream })
+      .then((res) => {
+        if (stream.destroyed) return void res.body.dump();
+        stream.respond({ ':status': res.statusCode, ...responseHeaders(res.headers as IncomingHttpHeaders & IncomingHttpStatusHeader) });
+        let bytes = 0;
+        res.body.on('data', (c: Buffer) => (bytes += c.length));
+        res.body.pipe(stream);
+        res.body.once('end', () => finish(res.statusCode, '-', bytes));
+        res.body.once('error', () => {
+          stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+          finish(res.statusCode, 'UPE', bytes);
+        });
+      })
+      .catch((err: Error) => local(503, 'UF', `the application did not answer: ${err.message}\n`));
   }
 }

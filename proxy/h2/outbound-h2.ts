@@ -4,17 +4,20 @@
 // HTTP/2 session over mTLS (ALPN h2) to the chosen endpoint's sidecar. Retries as for HTTP/1.1,
 // plus gRPC's conditions on a trailers-only grpc-status: the body is streamed to the first
 // attempt and kept up to 1 MiB to be sent again (proxy/h2/replayable-body.ts).
-import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingHttpStatusHeader, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { constants, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { endpointKey } from '../../core/routing/balancer.js';
 import { applyHeaderOps } from '../../core/http1/header-ops.js';
 import { MAX_RETRY_BODY, type OutboundDeps } from '../outbound.js';
 import { forwardableHeaders } from '../http-util.js';
-import { attempts, chooseCluster, hashKey, redirectLocation, labelEndpoint, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from '../outbound-route.js';
+import { attempts, chooseCluster, hashKey, labelEndpoint, outboundExchange, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from '../outbound-route.js';
+import { runFilters, type FilterOutcome } from '../pipeline/filter.js';
+import { routeChain } from '../pipeline/outbound-chain.js';
+import { RESPONSE_FLAGS } from '../pipeline/response-flags.js';
+import type { WeightedCluster } from '../../core/snapshot/types.js';
 import { ReplayableBody } from './replayable-body.js';
 import { streamAttempt } from './stream-attempt.js';
 import type { RuntimeConfig } from '../runtime-config.js';
-import { isGrpc, localAnswer, nextHopHeaders, streamRequest } from './streams.js';
+import { grpcCodeFor, isGrpc, localAnswer, nextHopHeaders, streamRequest } from './streams.js';
 
 export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, fixedService?: string): void {
   const random = deps.random ?? Math.random;
@@ -26,10 +29,12 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
   const requested = requestedService(current, authority, via);
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: 0, span: undefined };
   f.labels.request_protocol = grpc ? 'grpc' : 'http';
-  const local = (status: number, flags: string, text: string) => {
-    localAnswer(stream, grpc, status, flags, text);
-    if (grpc) f.labels.grpc_response_status = String(status === 200 ? 0 : 14);
-    recordOutbound(deps, f, grpc ? 200 : status, flags, Buffer.byteLength(text));
+  const local = (status: number, flags: string, text: string, extra?: Record<string, string>) => {
+    const asGrpc = grpc && !extra; // a redirect stays an HTTP answer
+    localAnswer(stream, asGrpc, status, flags, text, extra);
+    // The metric says what the wire says: the gRPC status the answer carries.
+    if (asGrpc) f.labels.grpc_response_status = String(grpcCodeFor(status));
+    recordOutbound(deps, f, asGrpc ? 200 : status, flags, Buffer.byteLength(text));
   };
 
   const resolved = resolveRoute(current, requested, req, authority);
@@ -48,46 +53,48 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     return;
   }
   const { cfg, service, route, url } = resolved;
-  if (!req.headers['x-request-id']) req.headers['x-request-id'] = randomUUID();
-  f.span = deps.tracer?.begin('client', `${authority}/*`, req.headers, req.headers);
-  const action = route.action;
-  if (action.type === 'direct') return local(action.status, 'DR', action.body ?? '');
-  if (action.type === 'redirect') {
-    if (!stream.destroyed) stream.respond({ ':status': action.code, location: redirectLocation(action, authority, url), 'x-mesh-response-flags': 'DR' }, { endStream: true });
-    return recordOutbound(deps, f, action.code, 'DR', 0);
+  // The route's filters (pipeline/outbound-chain.ts), then the router.
+  const x = outboundExchange(req, authority, service, route, url, random);
+  const ran = runFilters(routeChain(route, deps.tracer).filters, x);
+  const proceed = (out: FilterOutcome) => {
+    f.span = x.span;
+    if (out === 'close') return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
+    if (out) return local(out.status, out.flags, out.body, out.headers);
+    if (route.action.type !== 'route') return local(500, RESPONSE_FLAGS.NO_ROUTE, 'the route has no destination\n');
+    routeStream(route.action.destinations, x.mirrorCluster);
+  };
+  if (ran instanceof Promise) void ran.then(proceed);
+  else proceed(ran);
+
+  function routeStream(destinations: WeightedCluster[], mirrorCluster: string | undefined): void {
+    const chosen = chooseCluster(deps, cfg, destinations, f.labels, random);
+    if ('status' in chosen) return local(chosen.status, chosen.flags, chosen.body);
+    const { dest, entry } = chosen;
+    const { method, path, headers: out } = upstreamRequest(route, dest, req, url, service, undefined);
+    const requestHeaders = nextHopHeaders(method, path, out, headers.te);
+    const body = new ReplayableBody(stream, MAX_RETRY_BODY);
+    const editAnswer = (h: OutgoingHttpHeaders) => {
+      applyHeaderOps(h, route.headers?.response);
+      applyHeaderOps(h, dest.headers?.response);
+    };
+
+    if (mirrorCluster) void mirrorStream(deps, cfg, mirrorCluster, requestHeaders, body, random);
+
+    const send = async () => {
+      const result = await attempts(deps, entry, route, dest.cluster, hashKey(entry.cluster.lb, req), () => body.replayable, random, (e) => labelEndpoint(f.labels, entry, e), (endpoint, timeoutMs, keep) =>
+        streamAttempt(stream, body, (signal) => deps.pool.h2Session(entry.cluster, endpoint).request({ ...requestHeaders }, { signal }), timeoutMs, keep, editAnswer),
+      );
+      f.reqBytes = body.bytes;
+      if (!result.relayed && (stream.aborted || stream.destroyed)) return recordOutbound(deps, f, 0, 'DC', 0);
+      if (result.relayed) {
+        if (result.status === 0) return recordOutbound(deps, f, 0, 'DC', 0);
+        f.labels.grpc_response_status = result.grpcStatus ?? '';
+        return recordOutbound(deps, f, result.status, result.protocolError ? 'UPE' : '-', result.bytes, result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {});
+      }
+      local(result.timedOut ? 504 : 503, result.flags, result.timedOut ? 'upstream request timeout\n' : `upstream connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}\n`);
+    };
+    void send();
   }
-  const abort = route.fault?.abort;
-  if (abort && random() * 100 < abort.percent) return local(abort.status, 'FI', 'fault filter abort\n');
-  const delay = route.fault?.delay && random() * 100 < route.fault.delay.percent ? route.fault.delay.delayMs : 0;
-
-  const chosen = chooseCluster(deps, cfg, action.destinations, f.labels, random);
-  if ('status' in chosen) return local(chosen.status, chosen.flags, chosen.body);
-  const { dest, entry } = chosen;
-  const { method, path, headers: out } = upstreamRequest(route, dest, req, url, service, undefined);
-  const requestHeaders = nextHopHeaders(method, path, out, headers.te);
-  const body = new ReplayableBody(stream, MAX_RETRY_BODY);
-  const editAnswer = (h: OutgoingHttpHeaders) => {
-    applyHeaderOps(h, route.headers?.response);
-    applyHeaderOps(h, dest.headers?.response);
-  };
-
-  if (route.mirror && random() * 100 < route.mirror.percent) void mirrorStream(deps, cfg, route.mirror.cluster, requestHeaders, body, random);
-
-  const send = async () => {
-    const result = await attempts(deps, entry, route, dest.cluster, hashKey(entry.cluster.lb, req), () => body.replayable, random, (e) => labelEndpoint(f.labels, entry, e), (endpoint, timeoutMs, keep) =>
-      streamAttempt(stream, body, (signal) => deps.pool.h2Session(entry.cluster, endpoint).request({ ...requestHeaders }, { signal }), timeoutMs, keep, editAnswer),
-    );
-    f.reqBytes = body.bytes;
-    if (!result.relayed && (stream.aborted || stream.destroyed)) return recordOutbound(deps, f, 0, 'DC', 0);
-    if (result.relayed) {
-      if (result.status === 0) return recordOutbound(deps, f, 0, 'DC', 0);
-      f.labels.grpc_response_status = result.grpcStatus ?? '';
-      return recordOutbound(deps, f, result.status, result.protocolError ? 'UPE' : '-', result.bytes, result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {});
-    }
-    local(result.timedOut ? 504 : 503, result.flags, result.timedOut ? 'upstream request timeout\n' : `upstream connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}\n`);
-  };
-  if (delay > 0) setTimeout(() => void send(), delay);
-  else void send();
 }
 
 /**

@@ -102,13 +102,13 @@ export function relayAnswer(down: ServerHttp2Stream, up: ClientHttp2Stream, canc
 }
 
 /** A local answer: plain text, or for a gRPC caller a trailers-only gRPC status, as Envoy does. */
-export function localAnswer(stream: ServerHttp2Stream, grpc: boolean, status: number, flags: string, text: string): void {
+export function localAnswer(stream: ServerHttp2Stream, grpc: boolean, status: number, flags: string, text: string, headers?: Record<string, string>): void {
   if (stream.destroyed || stream.headersSent) return void stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   if (grpc) {
     stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcCodeFor(status)), 'grpc-message': encodeURIComponent(text.trim()), 'x-mesh-response-flags': flags }, { endStream: true });
     return;
   }
-  stream.respond({ ':status': status, 'content-type': 'text/plain', 'x-mesh-response-flags': flags });
+  stream.respond({ ':status': status, 'content-type': 'text/plain', 'x-mesh-response-flags': flags, ...headers });
   stream.end(text);
 }
 

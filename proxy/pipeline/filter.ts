@@ -32,21 +32,26 @@ export interface LocalReply {
   status: number;
   flags: ResponseFlag;
   body: string;
+  /** Headers of the answer besides content-type and length (a redirect's Location). */
+  headers?: Record<string, string>;
   details?: Record<string, unknown>;
 }
 
 /** Undefined: go on. A LocalReply: answer with it. 'close': end the connection without an answer. */
 export type FilterOutcome = LocalReply | 'close' | undefined;
 
-export interface RequestFilter {
+/** A filter over exchanges of type X (the inbound Exchange, or an outbound route's exchange). */
+export interface Filter<X> {
   /** For logs and the docs' "where is X" table. */
   readonly name: string;
   /** Synchronous where nothing needs I/O; a filter that does may return a promise. */
-  onRequest(x: Exchange): FilterOutcome | Promise<FilterOutcome>;
+  onRequest(x: X): FilterOutcome | Promise<FilterOutcome>;
 }
 
+export type RequestFilter = Filter<Exchange>;
+
 /** Runs the filters in order until one answers; stays synchronous until a filter returns a promise. */
-export function runFilters(filters: readonly RequestFilter[], x: Exchange, from = 0): FilterOutcome | Promise<FilterOutcome> {
+export function runFilters<X>(filters: readonly Filter<X>[], x: X, from = 0): FilterOutcome | Promise<FilterOutcome> {
   for (let i = from; i < filters.length; i++) {
     const out = filters[i].onRequest(x);
     if (out instanceof Promise) return out.then((o) => (o === undefined ? runFilters(filters, x, i + 1) : o));

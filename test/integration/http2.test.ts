@@ -204,6 +204,21 @@ describe('HTTP/2 and gRPC', () => {
     }
   });
 
+  it("records a local answer's gRPC status as it sends it: a fault abort's 403 is PERMISSION_DENIED on the wire and in the metric", async () => {
+    await c.call('POST', '/v1/apply', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'greeter-faults', namespace: 'default' }, spec: { hosts: ['greeter'], http: [{ match: [{ uri: { exact: '/greeter.Greeter/Forbidden' } }], fault: { abort: { httpStatus: 403, percentage: { value: 100 } } }, route: [{ destination: { host: 'greeter' } }] }, { route: [{ destination: { host: 'greeter' } }] }] } });
+    await waitFor('the fault at the frontend', () => (client.snapshot?.outbound.services.find((x) => x.name === 'greeter')?.httpRoutes.length ?? 0) === 2, 5000);
+    const s = session('greeter');
+    try {
+      const r = await call(s, 'greeter', '/greeter.Greeter/Forbidden', 'no');
+      assert.equal(r.headers['grpc-status'] ?? r.trailers['grpc-status'], '7');
+      assert.match(client.metricsText(), /istio_requests_total\{reporter="source",[^}]*destination_service_name="greeter",[^}]*request_protocol="grpc",response_code="200",grpc_response_status="7",response_flags="FI"/);
+    } finally {
+      s.close();
+      await c.call('DELETE', '/v1/resources/vs/default/greeter-faults');
+      await waitFor('the fault to go', () => (client.snapshot?.outbound.services.find((x) => x.name === 'greeter')?.httpRoutes.length ?? 0) === 1, 5000);
+    }
+  });
+
   it('retries a gRPC call answered UNAVAILABLE by default, sending its body again', async () => {
     const s = session('greeter');
     try {
