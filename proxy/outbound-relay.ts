@@ -5,10 +5,9 @@
 // run here (mirroring) goes to the full path; the connection then stays there.
 import { STATUS_CODES } from 'node:http';
 import { endpointKey } from '../core/routing/balancer.js';
-import { applyHeaderOps } from '../core/http1/header-ops.js';
 import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
 import type { OutboundDeps } from './outbound.js';
-import { attempts, chooseCluster, hashKey, labelEndpoint, outboundExchange, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest, type RequestView } from './outbound-route.js';
+import { attempts, chooseCluster, editResponseHeaders, hashKey, labelEndpoint, outboundExchange, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest, type RequestView } from './outbound-route.js';
 import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
 import { forwardableHeaders } from './http-util.js';
 import { pooledExchange, settled, type PooledUpstream } from './relay/pooled-exchange.js';
@@ -69,8 +68,7 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
     const outcome = await pooledExchange(upstream, { ...request, timeoutMs }, socket, (h) => {
       if (!keep(h.status)) return undefined;
       const out = responseHeaderMap(h);
-      applyHeaderOps(out, route.headers?.response);
-      applyHeaderOps(out, dest.headers?.response);
+      editResponseHeaders(out, route, dest, x.responseHooks);
       return responseHeadText(h, out, closeAfter || h.framing.type === 'close');
     });
     closeDownstream = outcome.closeDownstream;

@@ -5,7 +5,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { provenPrincipal, securityPolicyLabel, upstreamTransport } from '../core/routing/transport.js';
 import { endpointKey } from '../core/routing/balancer.js';
 import { pickWeighted, selectRoute, type RequestFacts } from '../core/routing/match.js';
-import { applyHeaderOps } from '../core/http1/header-ops.js';
+import { applyHeaderOps, type HeaderMap } from '../core/http1/header-ops.js';
 import type { CompiledHttpRoute, Endpoint, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
 import { forwardableHeaders } from './http-util.js';
 import type { IstioLabels } from './metrics.js';
@@ -144,7 +144,14 @@ export function chooseCluster(deps: OutboundDeps, cfg: RuntimeConfig, destinatio
 
 /** The exchange a route's filters see (pipeline/outbound-chain.ts); it shares the request's headers. */
 export function outboundExchange(req: RequestView, authority: string, service: OutboundService, route: CompiledHttpRoute, url: Target, random: () => number): OutboundExchange {
-  return { method: req.method ?? 'GET', target: req.url ?? '/', headers: req.headers, authority, service, route, pathname: url.pathname, search: url.search, random };
+  return { method: req.method ?? 'GET', target: req.url ?? '/', headers: req.headers, authority, service, route, pathname: url.pathname, search: url.search, random, responseHooks: [] };
+}
+
+/** The response side of the router, the same for every codec: the route's and the destination's header rules, then the filters' hooks. */
+export function editResponseHeaders(out: HeaderMap, route: CompiledHttpRoute, dest: WeightedCluster, hooks: readonly ((h: HeaderMap) => void)[]): void {
+  applyHeaderOps(out, route.headers?.response);
+  applyHeaderOps(out, dest.headers?.response);
+  for (const hook of hooks) hook(out);
 }
 
 /**

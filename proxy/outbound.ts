@@ -6,11 +6,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { endpointKey } from '../core/routing/balancer.js';
-import { applyHeaderOps } from '../core/http1/header-ops.js';
 import type { CompiledHttpRoute, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
+import type { HeaderMap } from '../core/http1/header-ops.js';
 import type { ProxyMetrics } from './metrics.js';
 import { callUpstream } from './upstream-call.js';
-import { attempts, chooseCluster, hashKey, labelEndpoint, outboundExchange, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest, type Target } from './outbound-route.js';
+import { attempts, chooseCluster, editResponseHeaders, hashKey, labelEndpoint, outboundExchange, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest, type Target } from './outbound-route.js';
 import { runFilters, type FilterOutcome } from './pipeline/filter.js';
 import { routeChain } from './pipeline/outbound-chain.js';
 import { RESPONSE_FLAGS } from './pipeline/response-flags.js';
@@ -86,7 +86,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     if (out === 'close') return void req.socket.destroy();
     if (out) return void local(out.status, out.flags, out.body, out.headers);
     if (route.action.type !== 'route') return void local(500, RESPONSE_FLAGS.NO_ROUTE, 'the route has no destination\n');
-    routeRequest(deps, req, res, f, { cfg, service, route, url, destinations: route.action.destinations, mirrorCluster: x.mirrorCluster, random }, local, finish);
+    routeRequest(deps, req, res, f, { cfg, service, route, url, destinations: route.action.destinations, mirrorCluster: x.mirrorCluster, responseHooks: x.responseHooks, random }, local, finish);
   };
   if (ran instanceof Promise) void ran.then(proceed);
   else proceed(ran);
@@ -99,6 +99,7 @@ interface Routed {
   url: Target;
   destinations: WeightedCluster[];
   mirrorCluster: string | undefined;
+  responseHooks: ((h: HeaderMap) => void)[];
   random: () => number;
 }
 
@@ -119,8 +120,7 @@ function routeRequest(deps: OutboundDeps, req: IncomingMessage, res: ServerRespo
       callUpstream(deps.pool.target(entry.cluster, endpoint).pool, { method, path, headers, body: upstreamBody, timeoutMs }, res, (status, h) => {
         if (!keep(status)) return undefined;
         const out = forwardableHeaders(h);
-        applyHeaderOps(out, route.headers?.response);
-        applyHeaderOps(out, dest.headers?.response);
+        editResponseHeaders(out, route, dest, r.responseHooks);
         return out;
       }),
     );

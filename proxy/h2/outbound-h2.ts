@@ -6,12 +6,12 @@
 // attempt and kept up to 1 MiB to be sent again (proxy/h2/replayable-body.ts).
 import { constants, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { endpointKey } from '../../core/routing/balancer.js';
-import { applyHeaderOps } from '../../core/http1/header-ops.js';
 import { MAX_RETRY_BODY, type OutboundDeps } from '../outbound.js';
 import { forwardableHeaders } from '../http-util.js';
-import { attempts, chooseCluster, hashKey, labelEndpoint, outboundExchange, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from '../outbound-route.js';
+import { attempts, chooseCluster, editResponseHeaders, hashKey, labelEndpoint, outboundExchange, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from '../outbound-route.js';
 import { runFilters, type FilterOutcome } from '../pipeline/filter.js';
 import { routeChain } from '../pipeline/outbound-chain.js';
+import type { OutboundExchange } from '../pipeline/outbound/route-filters.js';
 import { RESPONSE_FLAGS } from '../pipeline/response-flags.js';
 import type { WeightedCluster } from '../../core/snapshot/types.js';
 import { ReplayableBody } from './replayable-body.js';
@@ -61,12 +61,12 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     if (out === 'close') return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
     if (out) return local(out.status, out.flags, out.body, out.headers);
     if (route.action.type !== 'route') return local(500, RESPONSE_FLAGS.NO_ROUTE, 'the route has no destination\n');
-    routeStream(route.action.destinations, x.mirrorCluster);
+    routeStream(route.action.destinations, x.mirrorCluster, x.responseHooks);
   };
   if (ran instanceof Promise) void ran.then(proceed);
   else proceed(ran);
 
-  function routeStream(destinations: WeightedCluster[], mirrorCluster: string | undefined): void {
+  function routeStream(destinations: WeightedCluster[], mirrorCluster: string | undefined, responseHooks: OutboundExchange['responseHooks']): void {
     const chosen = chooseCluster(deps, cfg, destinations, f.labels, random);
     if ('status' in chosen) return local(chosen.status, chosen.flags, chosen.body);
     const { dest, entry } = chosen;
@@ -74,8 +74,7 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     const requestHeaders = nextHopHeaders(method, path, out, headers.te);
     const body = new ReplayableBody(stream, MAX_RETRY_BODY);
     const editAnswer = (h: OutgoingHttpHeaders) => {
-      applyHeaderOps(h, route.headers?.response);
-      applyHeaderOps(h, dest.headers?.response);
+      editResponseHeaders(h, route, dest, responseHooks);
     };
 
     if (mirrorCluster) void mirrorStream(deps, cfg, mirrorCluster, requestHeaders, body, random);

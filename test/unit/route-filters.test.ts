@@ -11,7 +11,7 @@ const toReviews = { type: 'route' as const, destinations: [{ cluster: 'outbound|
 const route = (extra: Partial<CompiledHttpRoute> = {}): CompiledHttpRoute => ({ name: 'default/reviews/0', match: [], action: toReviews, ...extra });
 
 function exchange(r: CompiledHttpRoute, random = 0.5, headers: Record<string, string> = {}): OutboundExchange {
-  return { method: 'GET', target: '/a?b=1', headers: { host: 'reviews', ...headers }, authority: 'reviews:9080', service: { name: 'reviews' } as OutboundService, route: r, pathname: '/a', search: '?b=1', random: () => random };
+  return { method: 'GET', target: '/a?b=1', headers: { host: 'reviews', ...headers }, authority: 'reviews:9080', service: { name: 'reviews' } as OutboundService, route: r, pathname: '/a', search: '?b=1', random: () => random, responseHooks: [] };
 }
 
 describe('outbound route filters', () => {

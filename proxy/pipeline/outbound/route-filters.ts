@@ -9,6 +9,7 @@ import type { ActiveSpan, Tracer } from '../../tracer.js';
 import { reply, type Filter } from '../filter.js';
 import { RESPONSE_FLAGS } from '../response-flags.js';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { HeaderMap } from '../../../core/http1/header-ops.js';
 
 /** One outbound request as every codec sees it, once its route is known. */
 export interface OutboundExchange {
@@ -27,6 +28,8 @@ export interface OutboundExchange {
   span?: ActiveSpan;
   /** Set by the mirror filter: the cluster that gets a copy. */
   mirrorCluster?: string;
+  /** Registered by filters: each edits the upstream's response headers before they go to the caller. */
+  responseHooks: ((headers: HeaderMap) => void)[];
 }
 
 export interface RouteFilter extends Filter<OutboundExchange> {
