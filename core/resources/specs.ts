@@ -93,10 +93,22 @@ const httpRoute = obj(
     mirror: destination,
     mirrorPercentage: percent,
     headers,
+    corsPolicy: obj(
+      {
+        allowOrigins: arr(stringMatch),
+        allowMethods: stringList,
+        allowHeaders: stringList,
+        exposeHeaders: stringList,
+        maxAge: duration,
+        allowCredentials: bool,
+        unmatchedPreflights: str({ enum: ['UNSPECIFIED', 'FORWARD', 'IGNORE'] }),
+      },
+      { unsupported: { allowOrigin: 'deprecated in Istio; use allowOrigins with exact matches' } },
+    ),
   },
   {
     oneOf: [{ fields: ['route', 'redirect', 'directResponse'], exactlyOne: true }],
-    unsupported: { corsPolicy: 'CORS handling is not implemented', mirrors: 'use mirror and mirrorPercentage', delegate: 'route delegation is not implemented', mirror_percent: 'use mirrorPercentage' },
+    unsupported: { mirrors: 'use mirror and mirrorPercentage', delegate: 'route delegation is not implemented', mirror_percent: 'use mirrorPercentage' },
     check: (v, path, out) => {
       weightsSumTo100(v.route, `${path}.route`, out);
       if (v.rewrite && (v.redirect || v.directResponse)) out.push({ path: `${path}.rewrite`, message: 'cannot be combined with redirect or directResponse' });

@@ -77,6 +77,7 @@ export interface HTTPRoute {
   mirror?: Destination;
   mirrorPercentage?: Percent;
   headers?: { request?: HeaderOperations; response?: HeaderOperations };
+  corsPolicy?: { allowOrigins?: StringMatch[]; allowMethods?: string[]; allowHeaders?: string[]; exposeHeaders?: string[]; maxAge?: string; allowCredentials?: boolean; unmatchedPreflights?: 'UNSPECIFIED' | 'FORWARD' | 'IGNORE' };
 }
 
 export interface TCPRoute {

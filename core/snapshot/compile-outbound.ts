@@ -135,6 +135,11 @@ function compileHttpRoute(r: HTTPRoute, matches: HTTPMatchRequest[], name: strin
   }
   if (r.mirror) route.mirror = { cluster: destinationCluster(r.mirror, ns).cluster, percent: r.mirrorPercentage?.value ?? 100 };
   if (r.headers) route.headers = { ...(r.headers.request ? { request: headerOps(r.headers.request) } : {}), ...(r.headers.response ? { response: headerOps(r.headers.response) } : {}) };
+  if (r.corsPolicy) {
+    const c = r.corsPolicy;
+    route.cors = { allowOrigins: (c.allowOrigins ?? []).map(matcher), allowMethods: c.allowMethods ?? [], allowHeaders: c.allowHeaders ?? [], exposeHeaders: c.exposeHeaders ?? [], allowCredentials: c.allowCredentials === true, forwardUnmatchedPreflights: c.unmatchedPreflights !== 'IGNORE' };
+    if (c.maxAge) route.cors.maxAgeSeconds = Math.floor(durationMs(c.maxAge, 'maxAge') / 1000);
+  }
   return route;
 }
 

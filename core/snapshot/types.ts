@@ -180,6 +180,8 @@ export interface CompiledHttpRoute {
   fault?: { delay?: { delayMs: number; percent: number }; abort?: { status: number; percent: number } };
   mirror?: { cluster: string; percent: number };
   headers?: { request?: HeaderOps; response?: HeaderOps };
+  /** VirtualService corsPolicy: preflights from allowed origins answered by the sidecar, CORS headers added to answers. */
+  cors?: { allowOrigins: StringMatcher[]; allowMethods: string[]; allowHeaders: string[]; exposeHeaders: string[]; maxAgeSeconds?: number; allowCredentials: boolean; forwardUnmatchedPreflights: boolean };
 }
 
 export interface CompiledTcpRoute {

@@ -4,6 +4,7 @@
 // and endpoint, applies header rules and rewrites, retries and times out.
 import type { CompiledHttpRoute } from '../../core/snapshot/types.js';
 import type { Tracer } from '../tracer.js';
+import { cors } from './outbound/cors.js';
 import { clientSpan, directResponse, faultAbort, faultDelay, mirror, redirect, requestId, type RouteFilter } from './outbound/route-filters.js';
 
 export interface RouteChain {
@@ -29,6 +30,7 @@ export function routeChain(route: CompiledHttpRoute, tracer: Tracer | undefined)
 export function buildRouteChain(route: CompiledHttpRoute, tracer: Tracer | undefined): RouteChain {
   const filters: RouteFilter[] = [requestId];
   if (tracer) filters.push(clientSpan(tracer));
+  if (route.cors) filters.push(cors(route.cors));
   const action = route.action;
   if (action.type === 'direct') filters.push(directResponse(action.status, action.body ?? ''));
   else if (action.type === 'redirect') filters.push(redirect(action));
