@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import Consul from 'consul';
 import type { Logger } from 'pino';
+import { MeshError } from '../core/errors.js';
+import { readMeshConfig, type MeshConfig } from '../core/mesh-config.js';
+import { parseDocuments } from '../core/resources/parse.js';
 import { parseSpiffe } from '../core/pki/spiffe.js';
 import { generateKeyPair, signerFor } from '../core/pki/keys.js';
 import { buildCsr } from '../core/pki/x509.js';
@@ -48,6 +51,8 @@ export class Controller {
   private server: Server | undefined;
   private certTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
+  /** External authorizers from --mesh-config, read at start. */
+  private meshConfig: MeshConfig = { extensionProviders: [] };
 
   constructor(
     readonly options: ControllerOptions,
@@ -68,7 +73,7 @@ export class Controller {
     this.credentials = new Credentials(this.kv, options.dataDir, options.adminToken);
     this.telemetry = new TelemetryAggregator(options.telemetryWindowMs);
     this.hub = new SnapshotHub(
-      () => ({ resources: this.store.list(), services: this.catalog.endpoints(), trustDomain: options.trustDomain, rootNamespace: options.rootNamespace, trustBundle: this.ca.trustBundle() }),
+      () => ({ resources: this.store.list(), services: this.catalog.endpoints(), trustDomain: options.trustDomain, rootNamespace: options.rootNamespace, trustBundle: this.ca.trustBundle(), extensionProviders: this.meshConfig.extensionProviders }),
       { coalesceMs: options.coalesceMs, maxDelayMs: options.maxDelayMs, forgetAfterMs: 10 * 60_000 },
     );
   }
@@ -84,6 +89,7 @@ export class Controller {
   }
 
   async start(): Promise<void> {
+    if (this.options.meshConfigFile) this.meshConfig = await loadMeshConfig(this.options.meshConfigFile);
     await mkdir(this.options.dataDir, { recursive: true, mode: 0o700 });
     await this.kv.start();
     await Promise.all([this.ca.start(), this.credentials.start(), this.store.start(), this.catalog.start()]);
@@ -221,4 +227,17 @@ export class Controller {
     if (existing) await this.credentials.adoptAgentToken(existing, 'shared');
     else await writeFile(tokenPath, `${await this.credentials.createAgentToken('shared')}\n`, { mode: 0o600 });
   }
+}
+
+/** Reads and checks --mesh-config: a bad file stops the start with every violation named. */
+async function loadMeshConfig(file: string): Promise<MeshConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new MeshError('INVALID_ARGUMENT', `--mesh-config ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+  const docs = parseDocuments(text, file);
+  if (docs.length > 1) throw new MeshError('INVALID_ARGUMENT', `--mesh-config ${file} holds ${docs.length} documents; give one MeshConfig`);
+  return readMeshConfig(docs[0]?.value, file);
 }

@@ -22,6 +22,7 @@ const argv = yargs(hideBin(process.argv))
   .option('api-name', { type: 'array', string: true, describe: 'extra DNS names or IPs for the API certificate' })
   .option('admin-token', { type: 'string', describe: 'use this admin token instead of the one in the data directory' })
   .option('share-dir', { type: 'string', describe: 'also write ca.pem and a host agent token here, for agents that mount it (the admin token stays in --data-dir)' })
+  .option('mesh-config', { type: 'string', describe: "a YAML file with Istio MeshConfig extensionProviders (envoyExtAuthzHttp), the external authorizers AuthorizationPolicy CUSTOM names" })
   .option('body-limit', { type: 'number', default: 1024 * 1024, describe: 'largest request body in bytes; larger ones get 413' })
   .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], describe: 'JSON log level (logs go to stderr)' })
   .strict()
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
     adminToken: argv['admin-token'],
     shareDir: argv['share-dir'],
     bodyLimit: argv['body-limit'],
+    meshConfig: argv['mesh-config'],
   });
   const controller = await startWhenConsulAnswers(options);
   onStopSignals(log, 'draining', () => controller.close());

@@ -25,6 +25,8 @@ export interface ControllerOptions {
   maxDelayMs: number;
   telemetryWindowMs: number;
   maxWatchMs: number;
+  /** A YAML file with Istio MeshConfig extensionProviders (external authorizers for AuthorizationPolicy CUSTOM). */
+  meshConfigFile?: string;
 }
 
 export interface RawControllerOptions {
@@ -42,6 +44,7 @@ export interface RawControllerOptions {
   shareDir?: string;
   coalesce?: string;
   telemetryWindow?: string;
+  meshConfig?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:15012';
@@ -83,6 +86,7 @@ export function resolveControllerOptions(raw: RawControllerOptions): ControllerO
   if (raw.consul) opts.consul = raw.consul;
   if (raw.adminToken) opts.adminToken = raw.adminToken;
   if (raw.shareDir) opts.shareDir = raw.shareDir;
+  if (raw.meshConfig) opts.meshConfigFile = raw.meshConfig;
   if (opts.leafTtlMs && opts.leafTtlMs < 60_000) problems.push('--leaf-ttl: must be at least 1m so that renewal has time to happen');
   if (opts.rootLifetimeMs && opts.leafTtlMs > opts.rootLifetimeMs) problems.push('--leaf-ttl: must be shorter than --root-lifetime');
   if (problems.length > 0) throw new MeshError('INVALID_ARGUMENT', `invalid controller options:\n  ${problems.join('\n  ')}`);

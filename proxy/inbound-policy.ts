@@ -6,6 +6,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { runFilters, type Exchange, type FilterOutcome, type RequestFilter } from './pipeline/filter.js';
 import { buildInboundChain } from './pipeline/inbound-chain.js';
+import type { ExtAuthzCall } from './pipeline/inbound/ext-authz.js';
 import { RESPONSE_FLAGS } from './pipeline/response-flags.js';
 import { forwardableHeaders } from './http-util.js';
 import type { JwksCache } from './jwks-cache.js';
@@ -21,11 +22,13 @@ export interface InboundPolicyDeps {
   log?(line: Record<string, unknown>): void;
   tracer?: Tracer;
   appPort: number;
+  /** Sends AuthorizationPolicy CUSTOM checks to their provider. */
+  extAuthz?: ExtAuthzCall;
 }
 
 export type Verdict =
   | { kind: 'forward'; forwardPath: string; headers: OutgoingHttpHeaders }
-  | { kind: 'refuse'; status: number; flags: string; body: string; extra?: Record<string, unknown> }
+  | { kind: 'refuse'; status: number; flags: string; body: string; headers?: Record<string, string>; extra?: Record<string, unknown> }
   | { kind: 'close' };
 
 /** The peer's SPIFFE ID, read once per connection: getPeerCertificate() is costly per request. */
@@ -76,7 +79,7 @@ export class InboundPolicy {
   private chainFor(cfg: RuntimeConfig): RequestFilter[] {
     let chain = this.chains.get(cfg);
     if (!chain) {
-      chain = buildInboundChain(cfg, { keys: this.deps.jwks.keys, appPort: this.deps.appPort, log: this.deps.log });
+      chain = buildInboundChain(cfg, { keys: this.deps.jwks.keys, appPort: this.deps.appPort, log: this.deps.log, extAuthz: this.deps.extAuthz });
       this.chains.set(cfg, chain);
     }
     return chain;
@@ -94,6 +97,6 @@ export class InboundPolicy {
 
 function verdictOf(out: FilterOutcome, x: Exchange): Verdict {
   if (out === 'close') return { kind: 'close' };
-  if (out) return { kind: 'refuse', status: out.status, flags: out.flags, body: out.body, extra: out.details };
+  if (out) return { kind: 'refuse', status: out.status, flags: out.flags, body: out.body, headers: out.headers, extra: out.details };
   return { kind: 'forward', forwardPath: x.forwardPath, headers: x.forwardHeaders };
 }

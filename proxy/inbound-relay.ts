@@ -28,8 +28,8 @@ export async function relayInbound(policy: InboundPolicy, deps: { config(): Runt
   const labels = inboundLabels(cfg, peer);
   let span: ActiveSpan | undefined;
   const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
-  const local = (status: number, flags: string, text: string, extra?: Record<string, unknown>): RelayVerdict => {
-    socket.write(localResponseText(status, STATUS_CODES[status] ?? '', flags, text, closeAfter));
+  const local = (status: number, flags: string, text: string, extra?: Record<string, unknown>, headers?: Record<string, string>): RelayVerdict => {
+    socket.write(localResponseText(status, STATUS_CODES[status] ?? '', flags, text, closeAfter, headers));
     finish(status, flags, Buffer.byteLength(text), extra);
     return closeAfter ? 'close' : 'done';
   };
@@ -39,7 +39,7 @@ export async function relayInbound(policy: InboundPolicy, deps: { config(): Runt
     socket.destroy();
     return 'close';
   }
-  if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
+  if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra, verdict.headers);
   const { forwardPath, headers } = verdict;
   span = deps.tracer?.begin('server', `${head.headers.host ?? me?.service ?? ''}/*`, head.headers, headers);
   const request = { head: requestHeadText(head.method, forwardPath, headers), body, isHead: head.method === 'HEAD', timeoutMs: Infinity };

@@ -25,6 +25,7 @@ import { SocketPool, type Connector, type PoolLimits } from './relay/socket-pool
 import type { RuntimeConfig } from './runtime-config.js';
 import { count, MESH_TCP_ALPN } from './tcp.js';
 import { firstBytes } from './first-bytes.js';
+import type { ExtAuthzCall } from './pipeline/inbound/ext-authz.js';
 import type { ActiveSpan, Tracer } from './tracer.js';
 import { undici } from './undici-lazy.js';
 import { callUpstream } from './upstream-call.js';
@@ -48,6 +49,8 @@ export interface InboundDeps {
   protocolDetectionTimeoutMs: number;
   /** Plain HTTP/1.1 requests through the byte relay (default) or Node's HTTP server only. */
   http1Relay?: boolean;
+  /** Sends AuthorizationPolicy CUSTOM checks to their provider. */
+  extAuthz?: ExtAuthzCall;
 }
 
 export class InboundListener {
@@ -185,14 +188,14 @@ export class InboundListener {
     const labels = inboundLabels(cfg, peer);
     let span: ActiveSpan | undefined;
     const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => this.policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
-    const local = (status: number, flags: string, body: string, extra?: Record<string, unknown>) => {
-      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-mesh-response-flags': flags });
+    const local = (status: number, flags: string, body: string, extra?: Record<string, unknown>, headers?: Record<string, string>) => {
+      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-mesh-response-flags': flags, ...headers });
       res.end(body);
       finish(status, flags, Buffer.byteLength(body), extra);
     };
     const go = (verdict: Verdict) => {
       if (verdict.kind === 'close') return void req.socket.destroy();
-      if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
+      if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra, verdict.headers);
       // The server span; the application sees it as the parent in `traceparent`.
       span = this.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, verdict.headers);
       this.forward(req, res, verdict, finish, local);
@@ -267,12 +270,12 @@ export class InboundListener {
 
   private upgradeAdmitted(req: IncomingMessage, socket: Duplex, head: Buffer, kind: UpgradeKind, r: UpgradeRecord, verdict: Verdict): void {
     const finish = (status: number, flags: string, extra?: Record<string, unknown>) => this.policy.record(req, r.labels, r.started, r.span, r.peer, status, flags, 0, extra);
-    const refuse = (status: number, flags: string, text: string, extra?: Record<string, unknown>) => {
-      refuseUpgrade(socket, status, text, flags);
+    const refuse = (status: number, flags: string, text: string, extra?: Record<string, unknown>, headers?: Record<string, string>) => {
+      refuseUpgrade(socket, status, text, flags, headers);
       finish(status, flags, extra);
     };
     if (verdict.kind === 'close') return void socket.destroy();
-    if (verdict.kind === 'refuse') return refuse(verdict.status, verdict.flags, verdict.body.trim(), verdict.extra);
+    if (verdict.kind === 'refuse') return refuse(verdict.status, verdict.flags, verdict.body.trim(), verdict.extra, verdict.headers);
     if (kind.kind !== 'tunnel') return refuse(403, '-', kind.kind === 'refuse' ? kind.reason : 'not an upgrade');
     r.span = this.deps.tracer?.begin('server', `${req.headers.host ?? ''}/*`, req.headers, verdict.headers);
     const app = connectPlain(this.deps.appHost, this.deps.appPort);

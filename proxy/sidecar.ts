@@ -18,6 +18,7 @@ import { JwksCache } from './jwks-cache.js';
 import { Tracer } from './tracer.js';
 import { OutboundListener } from './outbound-listener.js';
 import { originalDestinations } from './original-destination.js';
+import { extAuthzClient } from './ext-authz-client.js';
 
 /** A silent client is carried as TCP after this long, where its first bytes decide the protocol. */
 const DEFAULT_PROTOCOL_DETECTION_MS = 1000;
@@ -133,7 +134,7 @@ export class Sidecar {
     await this.source.start();
     const o = this.options;
     const accessLog = this.log.isLevelEnabled('info') ? (line: Record<string, unknown>) => this.log.info(line, 'access') : undefined;
-    this.inbound = new InboundListener({ http1Relay: o.http1Relay, config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, tracer: this.tracer, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: o.headersTimeoutMs, idleTimeoutMs: o.idleTimeoutMs, protocolDetectionTimeoutMs: o.protocolDetectionTimeoutMs ?? DEFAULT_PROTOCOL_DETECTION_MS });
+    this.inbound = new InboundListener({ http1Relay: o.http1Relay, config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, tracer: this.tracer, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: o.headersTimeoutMs, idleTimeoutMs: o.idleTimeoutMs, protocolDetectionTimeoutMs: o.protocolDetectionTimeoutMs ?? DEFAULT_PROTOCOL_DETECTION_MS, extAuthz: extAuthzClient(() => this.config, this.pool) });
     this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
     const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, tracer: this.tracer, upgraded: this.upgraded, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
     if (o.outboundTrafficPolicy !== 'REGISTRY_ONLY') deps.passthrough = { ownPorts: () => [this.ports.inbound, this.ports.outbound, this.ports.admin, this.ports.status, ...Object.values(this.ports.upstreams)] };

@@ -268,7 +268,8 @@ const CONDITION_KEY_RE = /^(request\.headers\[[^\]]+\]|source\.ip|remote\.ip|sou
 const authorizationPolicy = obj(
   {
     selector,
-    action: str({ enum: ['ALLOW', 'DENY', 'AUDIT'] }),
+    action: str({ enum: ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'] }),
+    provider: obj({ name: str({ nonEmpty: true }) }, { required: ['name'] }),
     rules: arr(
       obj({
         from: arr(obj({ source: obj({ principals: stringList, notPrincipals: stringList, requestPrincipals: stringList, notRequestPrincipals: stringList, namespaces: stringList, notNamespaces: stringList, ipBlocks: stringList, notIpBlocks: stringList }, { unsupported: { remoteIpBlocks: 'use ipBlocks', notRemoteIpBlocks: 'use notIpBlocks', serviceAccounts: 'use principals' } }) }, { required: ['source'] })),
@@ -277,8 +278,10 @@ const authorizationPolicy = obj(
       }),
     ),
   },
-  { unsupported: { provider: 'CUSTOM actions with external authorizers are not implemented', targetRef: 'use selector', targetRefs: 'use selector' }, check: (v, path, out) => {
-    if (v.action === 'CUSTOM') out.push({ path: `${path}.action`, message: 'CUSTOM is not supported' });
+  { unsupported: { targetRef: 'use selector', targetRefs: 'use selector' }, check: (v, path, out) => {
+    // CUSTOM names the external authorizer (an extensionProvider of the controller's --mesh-config).
+    if (v.action === 'CUSTOM' && !v.provider) out.push({ path: `${path}.provider`, message: 'is required with action CUSTOM: the name of an extensionProvider in the mesh config' });
+    if (v.provider && v.action !== 'CUSTOM') out.push({ path: `${path}.provider`, message: 'is only for action CUSTOM' });
   } },
 );
 

@@ -192,7 +192,8 @@ export interface AuthzCondition {
 
 export interface AuthorizationPolicySpec {
   selector?: WorkloadSelector;
-  action?: 'ALLOW' | 'DENY' | 'AUDIT';
+  action?: 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
+  provider?: { name: string };
   rules?: { from?: { source: AuthzSource }[]; to?: { operation: AuthzOperation }[]; when?: AuthzCondition[] }[];
 }
 

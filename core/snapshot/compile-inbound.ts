@@ -5,6 +5,7 @@ import { parseDurationMs } from '../duration.js';
 import type { AuthorizationPolicySpec, LocalRateLimitSpec, MtlsMode as IstioMtlsMode, PeerAuthenticationSpec, RequestAuthenticationSpec, Resource, TokenBucketSpec } from '../resources/types.js';
 import { compileMatch } from './compile-outbound.js';
 import { applicablePolicies, selectorMatches } from './selectors.js';
+import type { ExtAuthzHttpProvider } from '../mesh-config.js';
 import type { CompiledAuthzPolicy, CompiledJwtRule, InboundConfig, InboundPort, MtlsMode } from './types.js';
 
 export interface Workload {
@@ -13,15 +14,19 @@ export interface Workload {
   instances: ServiceInstance[];
 }
 
-export function compileInbound(resources: Resource[], workload: Workload, rootNamespace: string): InboundConfig {
+export function compileInbound(resources: Resource[], workload: Workload, rootNamespace: string, providers: readonly ExtAuthzHttpProvider[] = []): InboundConfig {
   const of = <S>(kind: string) => resources.filter((r) => r.kind === kind) as Resource<S>[];
   const ports = inboundPorts(workload, of<PeerAuthenticationSpec>('PeerAuthentication'), rootNamespace);
   const authz = applicablePolicies(of<AuthorizationPolicySpec>('AuthorizationPolicy'), workload, rootNamespace);
-  const authorization = { deny: [] as CompiledAuthzPolicy[], allow: [] as CompiledAuthzPolicy[], audit: [] as CompiledAuthzPolicy[] };
+  const authorization: InboundConfig['authorization'] = { deny: [] as CompiledAuthzPolicy[], allow: [] as CompiledAuthzPolicy[], audit: [] as CompiledAuthzPolicy[] };
   for (const p of authz) {
     const compiled = compileAuthz(p);
     const action = p.spec.action ?? 'ALLOW';
-    if (action === 'DENY') authorization.deny.push(compiled);
+    if (action === 'CUSTOM') {
+      const providerName = p.spec.provider?.name ?? '';
+      const provider = providers.find((x) => x.name === providerName);
+      (authorization.custom ??= []).push({ ...compiled, providerName, ...(provider ? { provider } : {}) });
+    } else if (action === 'DENY') authorization.deny.push(compiled);
     else if (action === 'AUDIT') authorization.audit.push(compiled);
     else authorization.allow.push(compiled);
   }

@@ -1,6 +1,7 @@
 // Compiles resources plus catalog into one snapshot per proxy. A compiler instance is one
 // compile round: the outbound part is shared by every proxy with the same namespace and labels,
 // so it is built, serialised and hashed once per round, not once per proxy.
+import type { ExtAuthzHttpProvider } from '../mesh-config.js';
 import { createHash } from 'node:crypto';
 import type { ServiceInstance } from '../catalog-model.js';
 import type { Resource, VirtualServiceSpec } from '../resources/types.js';
@@ -16,6 +17,8 @@ export interface CompileContext {
   /** Policies in this namespace apply mesh-wide (Istio's root namespace). */
   rootNamespace: string;
   trustBundle: string[];
+  /** External authorizers (MeshConfig extensionProviders) that AuthorizationPolicy CUSTOM names. */
+  extensionProviders?: readonly ExtAuthzHttpProvider[];
 }
 
 export interface ProxyRef {
@@ -69,7 +72,7 @@ export class SnapshotCompiler {
     const workload = { namespace: proxy.namespace, labels, instances };
 
     const outbound = this.outboundFor(workload);
-    const inbound = compileInbound(this.ctx.resources, workload, this.ctx.rootNamespace);
+    const inbound = compileInbound(this.ctx.resources, workload, this.ctx.rootNamespace, this.ctx.extensionProviders);
     const identity = {
       id: proxy.id,
       service: proxy.service,

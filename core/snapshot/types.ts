@@ -1,6 +1,7 @@
 // The contract between the controller and every sidecar: one versioned document per proxy
 // holding everything it needs to carry traffic. docs/snapshot.md describes each field.
 // Durations are integer milliseconds, percentages 0-100, so the proxy parses nothing.
+import type { ExtAuthzHttpProvider } from '../mesh-config.js';
 
 export const SNAPSHOT_SCHEMA_VERSION = 1;
 
@@ -32,10 +33,11 @@ export interface ProxyIdentity {
 export interface InboundConfig {
   ports: InboundPort[];
   authorization: {
-    /** Evaluated in this order: CUSTOM is not supported; DENY wins; then ALLOW (none means allow, any means must match one). */
+    /** Evaluated in this order: CUSTOM (an external authorizer decides the requests its rules match); DENY wins; then ALLOW (none means allow, any means must match one). */
     deny: CompiledAuthzPolicy[];
     allow: CompiledAuthzPolicy[];
     audit: CompiledAuthzPolicy[];
+    custom?: CompiledCustomPolicy[];
   };
   jwtRules: CompiledJwtRule[];
   /**
@@ -50,6 +52,12 @@ export interface InboundPort {
   port: number;
   protocol: 'http' | 'http2' | 'grpc' | 'tcp' | 'auto';
   mtlsMode: MtlsMode;
+}
+
+/** AuthorizationPolicy CUSTOM: requests its rules match are checked by `provider`; absent (not in the mesh config): refused, as Istio fails closed. */
+export interface CompiledCustomPolicy extends CompiledAuthzPolicy {
+  providerName: string;
+  provider?: ExtAuthzHttpProvider;
 }
 
 export interface CompiledAuthzPolicy {

@@ -32,8 +32,8 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
   labels.request_protocol = grpc ? 'grpc' : 'http';
   let span: ActiveSpan | undefined;
   const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => ctx.policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
-  const local = (status: number, flags: string, text: string, extra?: Record<string, unknown>) => {
-    localAnswer(stream, grpc, status, flags, text);
+  const local = (status: number, flags: string, text: string, extra?: Record<string, unknown>, headers?: Record<string, string>) => {
+    localAnswer(stream, grpc, status, flags, text, headers);
     if (grpc) labels.grpc_response_status = String(grpcCodeFor(status));
     finish(grpc ? 200 : status, flags, Buffer.byteLength(text), extra);
   };
@@ -43,7 +43,7 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
 
   function go(verdict: Verdict): void {
     if (verdict.kind === 'close') return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
-    if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra);
+    if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra, verdict.headers);
     span = ctx.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, verdict.headers);
     const method = req.method ?? 'GET';
     const protocol = cfg?.snapshot.inbound.ports[0]?.protocol;

@@ -1,11 +1,12 @@
 // The inbound chain, built once per snapshot with only the filters its configuration needs:
-// mTLS mode, path normalisation, identity-header stripping, JWT, authorization, rate limit,
-// client-certificate header. Reading this list answers "where is X" for the inbound side.
+// mTLS mode, path normalisation, identity-header stripping, JWT, external authorization
+// (CUSTOM), authorization (DENY, ALLOW), rate limit, client-certificate header. Reading this list answers "where is X" for the inbound side.
 import type { KeyLookup } from '../../core/policy/jwt.js';
 import type { CompiledJwtRule } from '../../core/snapshot/types.js';
 import type { RuntimeConfig } from '../runtime-config.js';
 import type { RequestFilter } from './filter.js';
 import { authorization } from './inbound/authorization.js';
+import { extAuthz, type ExtAuthzCall } from './inbound/ext-authz.js';
 import { clientCertHeader } from './inbound/client-cert-header.js';
 import { stripIdentityHeaders } from './inbound/identity-headers.js';
 import { jwtAuthentication } from './inbound/jwt.js';
@@ -16,6 +17,8 @@ import { strictMtls } from './inbound/strict-mtls.js';
 export interface InboundChainDeps {
   keys: KeyLookup;
   appPort: number;
+  /** Sends AuthorizationPolicy CUSTOM checks to their provider. */
+  extAuthz?: ExtAuthzCall;
   log?(line: Record<string, unknown>): void;
 }
 
@@ -31,6 +34,7 @@ export function buildInboundChain(cfg: RuntimeConfig, deps: InboundChainDeps): R
   chain.push(pathNormalisation, stripIdentityHeaders(identityHeaders(inbound.jwtRules)));
   if (inbound.jwtRules.length > 0) chain.push(jwtAuthentication(inbound.jwtRules, deps.keys));
   const a = inbound.authorization;
+  if (a.custom && a.custom.length > 0) chain.push(extAuthz(a.custom, deps.extAuthz, deps.appPort));
   if (a.deny.length + a.allow.length + a.audit.length > 0) chain.push(authorization(a, deps.appPort));
   if (inbound.rateLimit) chain.push(localRateLimit(cfg, deps.appPort));
   chain.push(clientCertHeader(cfg.snapshot.proxy.identity));
