@@ -145,7 +145,7 @@ async function meshConfigs(appPort: number): Promise<Config[]> {
   const proxy = async (service: string, id: string, appPortFor: number, extra: string[]) => {
     const token = JSON.parse((await call('POST', '/v1/tokens', JSON.stringify({ service }))).text).token as string;
     const [inbound, admin] = [await freePort(), await freePort()];
-    const c = start(process.execPath, ['--max-semi-space-size=2', join(root, 'dist/proxy/main.js'), '--controller', controller.base, '--ca-file', caFile, '--bootstrap-token', token, '--service', service, '--proxy-id', id, '--data-dir', mkdtempSync(join(tmpdir(), `bench-px-`)), '--app-port', String(appPortFor), '--bind', '127.0.0.1', '--inbound-port', String(inbound), '--outbound-port', '-1', '--admin-port', String(admin), '--log-level', 'warn', '--telemetry-interval', '10', ...extra]);
+    const c = start(process.execPath, ['--max-semi-space-size=2', join(root, 'dist/proxy/main.js'), '--controller', controller.base, '--ca-file', caFile, '--bootstrap-token', token, '--service', service, '--proxy-id', id, '--data-dir', mkdtempSync(join(tmpdir(), `bench-px-`)), '--app-port', String(appPortFor), '--bind', '127.0.0.1', '--inbound-port', String(inbound), '--outbound-port', '-1', '--admin-port', String(admin), '--status-port', '-1', '--log-level', 'warn', '--telemetry-interval', '10', ...extra]);
     await until(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${admin}/ready`)).ok);
     return { pid: c.pid!, inbound };
   };

@@ -60,7 +60,7 @@ async function main(): Promise<void> {
       const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
       // The same V8 flags as the mesh-proxy executable's first line.
       const v8 = (process.env.BENCH_PROXY_NODE_OPTIONS ?? '--max-semi-space-size=2').split(' ').filter(Boolean);
-      const child = spawn(process.execPath, [...v8, ...prof, join(root, 'dist/proxy/main.js'), '--controller', controller.base, '--ca-file', caFile, '--bootstrap-token', token, '--service', service, '--proxy-id', id, '--data-dir', mkdtempSync(join(tmpdir(), `mesh-px-${id}-`)), '--app-port', String(app), '--bind', '127.0.0.1', '--inbound-port', String(inbound), '--outbound-port', '-1', '--admin-port', String(admin), '--log-level', 'warn', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const child = spawn(process.execPath, [...v8, ...prof, join(root, 'dist/proxy/main.js'), '--controller', controller.base, '--ca-file', caFile, '--bootstrap-token', token, '--service', service, '--proxy-id', id, '--data-dir', mkdtempSync(join(tmpdir(), `mesh-px-${id}-`)), '--app-port', String(app), '--bind', '127.0.0.1', '--inbound-port', String(inbound), '--outbound-port', '-1', '--admin-port', String(admin), '--status-port', '-1', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
       children.push(child);
       await waitHttp(`http://127.0.0.1:${admin}/ready`);
       return { child, inbound, admin };

@@ -175,7 +175,7 @@ describe('sidecar lifecycle under traffic', () => {
   it('on SIGTERM lets the request in flight finish, refuses new connections, logs it, and exits', async () => {
     const token = (await c.call('POST', '/v1/tokens', { service: 'batch' })).json().token;
     const [inbound, admin] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, [join(root, 'dist/proxy/main.js'), '--controller', c.url, '--bootstrap-token', token, '--service', 'batch', '--proxy-id', 'batch-1', '--data-dir', mkdtempSync(join(tmpdir(), 'mesh-life-batch-')), '--app-port', String(app.port), '--bind', '127.0.0.1', '--inbound-port', String(inbound), '--outbound-port', '-1', '--admin-port', String(admin), '--drain-timeout', '10', '--log-level', 'info'], { env: { ...process.env, MESH_PROXY_CA_PEM: c.ca() }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [join(root, 'dist/proxy/main.js'), '--controller', c.url, '--bootstrap-token', token, '--service', 'batch', '--proxy-id', 'batch-1', '--data-dir', mkdtempSync(join(tmpdir(), 'mesh-life-batch-')), '--app-port', String(app.port), '--bind', '127.0.0.1', '--inbound-port', String(inbound), '--outbound-port', '-1', '--admin-port', String(admin), '--status-port', '-1', '--drain-timeout', '10', '--log-level', 'info'], { env: { ...process.env, MESH_PROXY_CA_PEM: c.ca() }, stdio: ['ignore', 'ignore', 'pipe'] });
     // JSON logs, the access log among them, go to stderr.
     let out = '';
     child.stderr.on('data', (d: Buffer) => (out += d));
