@@ -1,18 +1,13 @@
 // VirtualService corsPolicy on every codec: the HTTP/1.1 relay, Node's HTTP path and HTTP/2.
 // The feature is one route filter (proxy/pipeline/outbound/cors.ts); no codec knows of it.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
 import { connect as h2connect, type IncomingHttpHeaders } from 'node:http2';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { Sidecar } from '../../proxy/sidecar.js';
+import type { Sidecar } from '../../proxy/sidecar.js';
 import { get, startApp, type TestApp } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
-
-const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
+import { startSidecar } from '../helpers/sidecar.js';
 
 describe('CORS on every codec', () => {
   let c: TestController;
@@ -21,9 +16,7 @@ describe('CORS on every codec', () => {
   const clients: Record<'relay' | 'node', Sidecar> = {} as never;
 
   const start = async (service: string, appPort: number, upstreams: { port: number; service: string }[], http1Relay = true) => {
-    const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-    const s = new Sidecar({ controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: `${service}-${sidecars.length}`, trustDomain: 'cluster.local', dataDir: mkdtempSync(join(tmpdir(), `mesh-cors-${service}-`)), appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 500, telemetryIntervalMs: 60_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, http1Relay }, silent);
-    await s.start();
+    const s = await startSidecar(c, service, appPort, { proxyId: `${service}-${sidecars.length}`, upstreams, http1Relay });
     sidecars.push(s);
     return s;
   };

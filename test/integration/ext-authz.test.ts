@@ -10,13 +10,11 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { Sidecar } from '../../proxy/sidecar.js';
+import type { Sidecar } from '../../proxy/sidecar.js';
 import { get, startApp, type TestApp } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
-
-const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
+import { startSidecar } from '../helpers/sidecar.js';
 
 describe('AuthorizationPolicy CUSTOM with an HTTP external authorizer', () => {
   let c: TestController;
@@ -46,9 +44,7 @@ describe('AuthorizationPolicy CUSTOM with an HTTP external authorizer', () => {
     app = await startApp('backend');
     // The authorizer is a mesh service without a sidecar, as Istio's sample runs it.
     await c.call('POST', '/v1/catalog/instances', { id: 'ext-authz-1', service: 'ext-authz', address: '127.0.0.1', port: authzPort, protocol: 'http' });
-    const token = (await c.call('POST', '/v1/tokens', { service: 'backend' })).json().token;
-    backend = new Sidecar({ controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service: 'backend', namespace: 'default', proxyId: 'backend-1', trustDomain: 'cluster.local', dataDir: mkdtempSync(join(tmpdir(), 'mesh-extauthz-backend-')), appHost: '127.0.0.1', appPort: app.port, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams: [], drainTimeoutMs: 500, telemetryIntervalMs: 60_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 }, silent);
-    await backend.start();
+    backend = await startSidecar(c, 'backend', app.port);
     const applied = await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'ext-authz', namespace: 'default' }, spec: { selector: { matchLabels: { app: 'backend' } }, action: 'CUSTOM', provider: { name: 'sample-ext-authz-http' }, rules: [{ to: [{ operation: { paths: ['/headers', '/chat'] } }] }] } });
     assert.equal(applied.status, 200, applied.text);
     await waitFor('the CUSTOM policy and the authorizer at the backend', () => (backend.snapshot?.inbound.authorization.custom?.[0]?.provider !== undefined && backend.snapshot.outbound.services.some((s) => s.name === 'ext-authz')) || undefined, 5000);
