@@ -12,6 +12,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY core core
+COPY common common
 COPY controller controller
 COPY cli cli
 COPY agent agent

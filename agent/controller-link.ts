@@ -3,7 +3,7 @@
 // root on the host and reads it from the controller's data directory or MESH_TOKEN).
 import type { InstanceRegistration } from '../core/catalog-model.js';
 import { isMeshError } from '../core/errors.js';
-import { ControllerClient, type ClientOptions } from '../cli/client.js';
+import { ControllerClient, type ClientOptions } from '../common/controller-client.js';
 
 export interface ControllerLink {
   readonly url: string;

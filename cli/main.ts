@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
-import { ControllerClient } from './client.js';
+import { ControllerClient } from '../common/controller-client.js';
 import { createAgentToken, createToken, revokeAgentTokens, roots, rotate, sign } from './commands/ca.js';
 import { proxies, proxyConfig, services, status } from './commands/mesh.js';
 import { apply, get, readSources, remove } from './commands/resources.js';

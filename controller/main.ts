@@ -4,8 +4,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
 import { Controller } from './controller.js';
-import { createLogger } from './logger.js';
-import { onStopSignals } from './stop-signals.js';
+import { createLogger } from '../common/logger.js';
+import { onStopSignals } from '../common/stop-signals.js';
 import { DEFAULT_LISTEN, resolveControllerOptions, type ControllerOptions } from './options.js';
 
 const argv = yargs(hideBin(process.argv))

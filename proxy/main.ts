@@ -6,8 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
-import { createLogger } from '../controller/logger.js';
-import { onStopSignals } from '../controller/stop-signals.js';
+import { createLogger } from '../common/logger.js';
+import { onStopSignals } from '../common/stop-signals.js';
 import { Sidecar } from './sidecar.js';
 
 const argv = yargs(hideBin(process.argv))

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { MeshError } from '../../core/errors.js';
 import { certificateInfo } from '../../core/pki/x509.js';
-import type { ControllerClient } from '../client.js';
+import type { ControllerClient } from '../../common/controller-client.js';
 import { output, table } from '../format.js';
 
 export async function createToken(client: ControllerClient, service: string, namespace: string | undefined, ttl: string | undefined, format: string): Promise<string> {

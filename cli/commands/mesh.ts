@@ -1,5 +1,5 @@
 import type { ServiceInstance } from '../../core/catalog-model.js';
-import type { ControllerClient } from '../client.js';
+import type { ControllerClient } from '../../common/controller-client.js';
 import { age, output, table } from '../format.js';
 
 export async function services(client: ControllerClient, format: string): Promise<string> {

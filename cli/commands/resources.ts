@@ -5,7 +5,7 @@ import { kindNames, resolveKind } from '../../core/resources/kinds.js';
 import { parseDocuments } from '../../core/resources/parse.js';
 import type { Resource } from '../../core/resources/types.js';
 import { validateResource } from '../../core/resources/validate.js';
-import type { ControllerClient } from '../client.js';
+import type { ControllerClient } from '../../common/controller-client.js';
 import { age, output, table } from '../format.js';
 
 /** Reads files, directories (their .yaml/.yml/.json files) or stdin ("-"). */

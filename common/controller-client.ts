@@ -1,5 +1,6 @@
-// meshctl's connection to the controller: address, CA bundle and admin token come from flags,
-// MESH_* environment variables, or the controller's data directory on this host.
+// The connection of meshctl and the host agent to the controller: address, CA bundle and token
+// come from flags, MESH_* environment variables, or the controller's data directory on this host.
+// (The sidecar's own client, proxy/controller-client.ts, talks mTLS with its workload certificate.)
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
