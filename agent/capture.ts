@@ -48,7 +48,12 @@ export class HostCapture implements CaptureApplier {
     const rules = new IptablesInterceptor(this.netns, this.families);
     if (active.length === 0) return rules.remove();
     const sorted = [...active].sort((a, b) => a.instanceId.localeCompare(b.instanceId));
-    await rules.apply(interceptionFor(sorted.map((w) => ({ decl: w.decl, ...(w.appUid !== undefined ? { appUid: w.appUid } : {}) })), this.settings));
+    await rules.apply(
+      interceptionFor(
+        sorted.map((w) => ({ decl: w.decl, ...(w.appUid !== undefined ? { appUid: w.appUid } : {}) })),
+        this.settings,
+      ),
+    );
   }
 }
 

@@ -15,14 +15,19 @@ import { captureCommand, captureOptions } from './capture-command.js';
 import { startDockerAgent, startVmAgent } from './modes.js';
 import { SystemdSidecarRuntime } from './runtime/systemd-runtime.js';
 
-const ports = (what: string) => (v: unknown): number[] => {
-  const list = (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean);
-  return list.map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new MeshError('INVALID_ARGUMENT', `--${what}: "${s}" is not a port`);
-    return n;
-  });
-};
+const ports =
+  (what: string) =>
+  (v: unknown): number[] => {
+    const list = (Array.isArray(v) ? v : [v])
+      .flatMap((x) => String(x).split(','))
+      .map((s) => s.trim())
+      .filter(Boolean);
+    return list.map((s) => {
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new MeshError('INVALID_ARGUMENT', `--${what}: "${s}" is not a port`);
+      return n;
+    });
+  };
 
 function common<T>(y: Argv<T>) {
   return y
@@ -94,7 +99,7 @@ const argv = (await yargs(hideBin(process.argv))
       .option('runtime', { choices: ['process', 'systemd'] as const, describe: 'sidecars as child processes, or as mesh-proxy@<instance> units (default: systemd when it runs)' })
       .option('state-dir', { type: 'string', default: '/var/lib/mesh-agent', describe: 'sidecar state for the process runtime (certificates, pids, logs)' }),
   )
-  .command('capture <action> <instance>', 'install or remove one instance\'s capture rules (run by mesh-proxy@.service as root)', (y) =>
+  .command('capture <action> <instance>', "install or remove one instance's capture rules (run by mesh-proxy@.service as root)", (y) =>
     vmFiles(common(y))
       .positional('action', { choices: ['install', 'remove'] as const })
       .positional('instance', { type: 'string', describe: 'instance id, e.g. reviews-vm1' })
@@ -155,7 +160,10 @@ function settingsFrom(controllerUrl: string): AgentSettings {
     trustDomain: argv['trust-domain'],
     excludeInboundPorts: argv['exclude-inbound-ports'],
     excludeOutboundPorts: argv['exclude-outbound-ports'],
-    excludeOutboundCidrs: String(argv['exclude-outbound-cidrs']).split(',').map((s) => s.trim()).filter(Boolean),
+    excludeOutboundCidrs: String(argv['exclude-outbound-cidrs'])
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     ...(argv['otlp-endpoint'] ? { tracing: { endpoint: argv['otlp-endpoint'], samplingPercent: argv['trace-sampling'] } } : {}),
   };
 }

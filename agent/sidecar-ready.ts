@@ -10,7 +10,10 @@ export async function sidecarReady(address: string, statusPort: number, timeoutM
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${statusPort}/healthz/ready`;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return true;
     if (!(await alive())) return false;
     await new Promise((r) => setTimeout(r, 200));

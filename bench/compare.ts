@@ -104,7 +104,9 @@ function wrk(port: number): number {
 
 function openLoop(port: number, rate: number): Promise<Measure['open'][number]> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [join(root, 'dist/bench/open-loop.js'), `http://127.0.0.1:${port}/`, String(rate), String(SECONDS), String(CONNECTIONS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const c = spawn(process.execPath, [join(root, 'dist/bench/open-loop.js'), `http://127.0.0.1:${port}/`, String(rate), String(SECONDS), String(CONNECTIONS)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     c.stdout.on('data', (d: Buffer) => (out += d.toString()));
     c.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`open-loop exited ${code}`))));
@@ -130,7 +132,10 @@ async function measure(cfg: Config): Promise<Measure> {
 async function app(): Promise<number> {
   const port = await freePort();
   const file = join(mkdtempSync(join(tmpdir(), 'bench-app-')), 'app.mjs');
-  writeFileSync(file, `import http from 'node:http'; const body = Buffer.alloc(1024, 'x'); http.createServer((q, r) => { r.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length }); r.end(body); }).listen(${port}, '127.0.0.1');`);
+  writeFileSync(
+    file,
+    `import http from 'node:http'; const body = Buffer.alloc(1024, 'x'); http.createServer((q, r) => { r.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length }); r.end(body); }).listen(${port}, '127.0.0.1');`,
+  );
   start(process.execPath, [file]);
   await answers(port);
   return port;
@@ -145,7 +150,39 @@ async function meshConfigs(appPort: number): Promise<Config[]> {
   const proxy = async (service: string, id: string, appPortFor: number, extra: string[]) => {
     const token = JSON.parse((await call('POST', '/v1/tokens', JSON.stringify({ service }))).text).token as string;
     const [inbound, admin] = [await freePort(), await freePort()];
-    const c = start(process.execPath, ['--max-semi-space-size=2', join(root, 'dist/proxy/main.js'), '--controller', controller.base, '--ca-file', caFile, '--bootstrap-token', token, '--service', service, '--proxy-id', id, '--data-dir', mkdtempSync(join(tmpdir(), `bench-px-`)), '--app-port', String(appPortFor), '--bind', '127.0.0.1', '--inbound-port', String(inbound), '--outbound-port', '-1', '--admin-port', String(admin), '--status-port', '-1', '--log-level', 'warn', '--telemetry-interval', '10', ...extra]);
+    const c = start(process.execPath, [
+      '--max-semi-space-size=2',
+      join(root, 'dist/proxy/main.js'),
+      '--controller',
+      controller.base,
+      '--ca-file',
+      caFile,
+      '--bootstrap-token',
+      token,
+      '--service',
+      service,
+      '--proxy-id',
+      id,
+      '--data-dir',
+      mkdtempSync(join(tmpdir(), `bench-px-`)),
+      '--app-port',
+      String(appPortFor),
+      '--bind',
+      '127.0.0.1',
+      '--inbound-port',
+      String(inbound),
+      '--outbound-port',
+      '-1',
+      '--admin-port',
+      String(admin),
+      '--status-port',
+      '-1',
+      '--log-level',
+      'warn',
+      '--telemetry-interval',
+      '10',
+      ...extra,
+    ]);
     await until(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${admin}/ready`)).ok);
     return { pid: c.pid!, inbound };
   };
@@ -158,31 +195,76 @@ async function meshConfigs(appPort: number): Promise<Config[]> {
   await register({ id: 'echotcp-1', service: 'echotcp', address: '127.0.0.1', port: appPort, protocol: 'tcp', sidecar: { inboundPort: serverTcp.inbound } });
   await register({ id: 'plain-1', service: 'plain', address: '127.0.0.1', port: appPort, protocol: 'http' });
   await register({ id: 'echonode-1', service: 'echonode', address: '127.0.0.1', port: appPort, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: serverNode.inbound } });
-  await call('POST', '/v1/apply', JSON.stringify({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: 'STRICT' } } }));
+  await call(
+    'POST',
+    '/v1/apply',
+    JSON.stringify({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: 'STRICT' } } }),
+  );
   const [pHttp, pPlain, pTcp] = [await freePort(), await freePort(), await freePort()];
   const client = await proxy('client', 'client-1', await freePort(), ['--upstream', `echo=${pHttp}`, '--upstream', `plain=${pPlain}`, '--upstream', `echotcp=${pTcp}`]);
   const pNode = await freePort();
   const clientNode = await proxy('clientnode', 'clientnode-1', await freePort(), ['--no-http1-relay', '--upstream', `echonode=${pNode}`]);
   for (const p of [pHttp, pPlain, pTcp, pNode]) await answers(p);
   return [
-    { name: 'mesh', port: pHttp, proxies: [{ role: 'client sidecar', pid: client.pid }, { role: 'server sidecar', pid: server.pid }] },
+    {
+      name: 'mesh',
+      port: pHttp,
+      proxies: [
+        { role: 'client sidecar', pid: client.pid },
+        { role: 'server sidecar', pid: server.pid },
+      ],
+    },
     { name: 'mesh-1', port: pPlain, proxies: [{ role: 'client sidecar', pid: client.pid }] },
-    { name: 'mesh-node', port: pNode, proxies: [{ role: 'client sidecar', pid: clientNode.pid }, { role: 'server sidecar', pid: serverNode.pid }] },
-    { name: 'mesh-tcp', port: pTcp, proxies: [{ role: 'client sidecar', pid: client.pid }, { role: 'server sidecar', pid: serverTcp.pid }] },
+    {
+      name: 'mesh-node',
+      port: pNode,
+      proxies: [
+        { role: 'client sidecar', pid: clientNode.pid },
+        { role: 'server sidecar', pid: serverNode.pid },
+      ],
+    },
+    {
+      name: 'mesh-tcp',
+      port: pTcp,
+      proxies: [
+        { role: 'client sidecar', pid: client.pid },
+        { role: 'server sidecar', pid: serverTcp.pid },
+      ],
+    },
   ];
 }
 
 async function consulConfig(appPort: number): Promise<Config | undefined> {
   if (spawnSync('consul', ['version']).status !== 0) return undefined;
   const ports = { http: await freePort(), dns: await freePort(), serfLan: await freePort(), serfWan: await freePort(), server: await freePort(), grpc: await freePort() };
-  start('consul', ['agent', '-dev', '-bind=127.0.0.1', '-client=127.0.0.1', '-log-level=error', `-data-dir=${mkdtempSync(join(tmpdir(), 'bench-consul-'))}`, `-http-port=${ports.http}`, `-dns-port=${ports.dns}`, `-serf-lan-port=${ports.serfLan}`, `-serf-wan-port=${ports.serfWan}`, `-server-port=${ports.server}`, `-grpc-port=${ports.grpc}`]);
+  start('consul', [
+    'agent',
+    '-dev',
+    '-bind=127.0.0.1',
+    '-client=127.0.0.1',
+    '-log-level=error',
+    `-data-dir=${mkdtempSync(join(tmpdir(), 'bench-consul-'))}`,
+    `-http-port=${ports.http}`,
+    `-dns-port=${ports.dns}`,
+    `-serf-lan-port=${ports.serfLan}`,
+    `-serf-wan-port=${ports.serfWan}`,
+    `-server-port=${ports.server}`,
+    `-grpc-port=${ports.grpc}`,
+  ]);
   const http = `127.0.0.1:${ports.http}`;
   await until('Consul', async () => (await (await fetch(`http://${http}/v1/status/leader`)).text()).includes(':'));
   const [serverPort, clientPort] = [await freePort(), await freePort()];
   const server = start('consul', ['connect', 'proxy', `-http-addr=${http}`, '-service=echo', `-service-addr=127.0.0.1:${appPort}`, `-listen=127.0.0.1:${serverPort}`, '-register', '-log-level=error']);
   const client = start('consul', ['connect', 'proxy', `-http-addr=${http}`, '-service=client', `-upstream=echo:${clientPort}`, '-log-level=error']);
   await answers(clientPort);
-  return { name: 'consul', port: clientPort, proxies: [{ role: 'client proxy', pid: client.pid! }, { role: 'server proxy', pid: server.pid! }] };
+  return {
+    name: 'consul',
+    port: clientPort,
+    proxies: [
+      { role: 'client proxy', pid: client.pid! },
+      { role: 'server proxy', pid: server.pid! },
+    ],
+  };
 }
 
 async function nginxConfig(appPort: number): Promise<Config | undefined> {
@@ -197,12 +279,25 @@ async function nginxConfig(appPort: number): Promise<Config | undefined> {
   }
   const [serverPort, clientPort] = [await freePort(), await freePort()];
   const common = (name: string) => `worker_processes 1; daemon off; pid ${dir}/${name}.pid; error_log ${dir}/${name}.err warn; events { worker_connections 4096; }`;
-  writeFileSync(join(dir, 'server.conf'), `${common('server')} http { access_log off; upstream app { server 127.0.0.1:${appPort}; keepalive 64; } server { listen 127.0.0.1:${serverPort} ssl; ssl_certificate ${dir}/server.pem; ssl_certificate_key ${dir}/server.key; ssl_client_certificate ${dir}/ca.pem; ssl_verify_client on; keepalive_requests 100000; location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`);
-  writeFileSync(join(dir, 'client.conf'), `${common('client')} http { access_log off; upstream s { server 127.0.0.1:${serverPort}; keepalive 64; } server { listen 127.0.0.1:${clientPort}; keepalive_requests 100000; location / { proxy_pass https://s; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_ssl_certificate ${dir}/client.pem; proxy_ssl_certificate_key ${dir}/client.key; proxy_ssl_trusted_certificate ${dir}/ca.pem; proxy_ssl_verify on; proxy_ssl_name echo; proxy_ssl_session_reuse on; } } }`);
+  writeFileSync(
+    join(dir, 'server.conf'),
+    `${common('server')} http { access_log off; upstream app { server 127.0.0.1:${appPort}; keepalive 64; } server { listen 127.0.0.1:${serverPort} ssl; ssl_certificate ${dir}/server.pem; ssl_certificate_key ${dir}/server.key; ssl_client_certificate ${dir}/ca.pem; ssl_verify_client on; keepalive_requests 100000; location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`,
+  );
+  writeFileSync(
+    join(dir, 'client.conf'),
+    `${common('client')} http { access_log off; upstream s { server 127.0.0.1:${serverPort}; keepalive 64; } server { listen 127.0.0.1:${clientPort}; keepalive_requests 100000; location / { proxy_pass https://s; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_ssl_certificate ${dir}/client.pem; proxy_ssl_certificate_key ${dir}/client.key; proxy_ssl_trusted_certificate ${dir}/ca.pem; proxy_ssl_verify on; proxy_ssl_name echo; proxy_ssl_session_reuse on; } } }`,
+  );
   const server = start('nginx', ['-p', dir, '-c', join(dir, 'server.conf')]);
   const client = start('nginx', ['-p', dir, '-c', join(dir, 'client.conf')]);
   await answers(clientPort);
-  return { name: 'nginx', port: clientPort, proxies: [{ role: 'client proxy', pid: client.pid! }, { role: 'server proxy', pid: server.pid! }] };
+  return {
+    name: 'nginx',
+    port: clientPort,
+    proxies: [
+      { role: 'client proxy', pid: client.pid! },
+      { role: 'server proxy', pid: server.pid! },
+    ],
+  };
 }
 
 // ---- report -------------------------------------------------------------------------------
@@ -215,8 +310,22 @@ function report(configs: Config[], runs: Record<string, Measure>[]): string {
   lines.push(['config', 'req/s', 'x consul', 'CPU s/1000 req per proxy', 'RSS MB idle -> load', 'private MB at load'].join(' | '));
   for (const c of configs) {
     const rps = runs.map((r) => r[c.name].rps);
-    const vsConsul = runs[0].consul ? spread(runs.map((r) => r[c.name].rps / r.consul.rps), 2) : '-';
-    const cpu = c.proxies.map((p) => `${p.role} ${spread(runs.map((r) => r[c.name].cpuPer1000[p.role]), 3)}`).join('; ') || '-';
+    const vsConsul = runs[0].consul
+      ? spread(
+          runs.map((r) => r[c.name].rps / r.consul.rps),
+          2,
+        )
+      : '-';
+    const cpu =
+      c.proxies
+        .map(
+          (p) =>
+            `${p.role} ${spread(
+              runs.map((r) => r[c.name].cpuPer1000[p.role]),
+              3,
+            )}`,
+        )
+        .join('; ') || '-';
     const rss = c.proxies.map((p) => `${p.role} ${spread(runs.map((r) => r[c.name].rssIdle[p.role]))} -> ${spread(runs.map((r) => r[c.name].rssLoad[p.role]))}`).join('; ') || '-';
     const priv = c.proxies.map((p) => `${p.role} ${spread(runs.map((r) => r[c.name].privateLoad[p.role]))}`).join('; ') || '-';
     lines.push([c.name, spread(rps), vsConsul, cpu, rss, priv].join(' | '));
@@ -232,7 +341,8 @@ function report(configs: Config[], runs: Record<string, Measure>[]): string {
       return `${pick('p50')} / ${pick('p90')} / ${pick('p99')} / ${pick('p999')}${errs ? ` (${errs} errors)` : ''}${short}`;
     });
     const k = RATES.indexOf(1000);
-    const added = k < 0 ? '-' : `${median(runs.map((r) => r[c.name].open[k].p50 - r.direct.open[k].p50)).toFixed(2)} / ${median(runs.map((r) => r[c.name].open[k].p99 - r.direct.open[k].p99)).toFixed(2)}`;
+    const added =
+      k < 0 ? '-' : `${median(runs.map((r) => r[c.name].open[k].p50 - r.direct.open[k].p50)).toFixed(2)} / ${median(runs.map((r) => r[c.name].open[k].p99 - r.direct.open[k].p99)).toFixed(2)}`;
     lines.push([c.name, ...cells, added].join(' | '));
   }
   return lines.join('\n');

@@ -26,22 +26,41 @@ async function main(): Promise<void> {
     for (let i = 0; i < PROXIES; i++) {
       const service = `svc-${i % SERVICES}`;
       const id = `${service}-${Math.floor(i / SERVICES)}`;
-      const res = await call('POST', '/v1/catalog/instances', JSON.stringify({ id, service, address: `127.0.${Math.floor(i / 250)}.${(i % 250) + 1}`, port: 8080, labels: { version: `v${1 + (i % 2)}` }, sidecar: { inboundPort: 15006 } }));
+      const res = await call(
+        'POST',
+        '/v1/catalog/instances',
+        JSON.stringify({ id, service, address: `127.0.${Math.floor(i / 250)}.${(i % 250) + 1}`, port: 8080, labels: { version: `v${1 + (i % 2)}` }, sidecar: { inboundPort: 15006 } }),
+      );
       if (res.status !== 201) throw new Error(`register failed: ${res.text}`);
       watchers.push({ id, service, version: '', gotAt: new Map() });
     }
-    await call('POST', '/v1/apply', JSON.stringify({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'svc-0' }, spec: { host: 'svc-0', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } }));
+    await call(
+      'POST',
+      '/v1/apply',
+      JSON.stringify({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name: 'svc-0' },
+        spec: {
+          host: 'svc-0',
+          subsets: [
+            { name: 'v1', labels: { version: 'v1' } },
+            { name: 'v2', labels: { version: 'v2' } },
+          ],
+        },
+      }),
+    );
 
     const loops = watchers.map(async (w) => {
       while (!stop) {
         try {
-        const res = await call('GET', `/v1/snapshots?proxy=${w.id}&service=${w.service}&version=${w.version}&wait=30s`);
-        if (stop) break;
-        if (res.status === 200) {
-          const version = /"version":"([0-9a-f]+)"/.exec(res.text)![1];
-          w.version = version;
-          w.gotAt.set(version, performance.now());
-        } else if (res.status !== 304) throw new Error(`watch failed: ${res.status} ${res.text}`);
+          const res = await call('GET', `/v1/snapshots?proxy=${w.id}&service=${w.service}&version=${w.version}&wait=30s`);
+          if (stop) break;
+          if (res.status === 200) {
+            const version = /"version":"([0-9a-f]+)"/.exec(res.text)![1];
+            w.version = version;
+            w.gotAt.set(version, performance.now());
+          } else if (res.status !== 304) throw new Error(`watch failed: ${res.status} ${res.text}`);
         } catch (err) {
           if (!stop) throw err; // at the end the controller goes away under open watches
         }
@@ -72,7 +91,26 @@ async function main(): Promise<void> {
       const weight = 10 + c;
       routes.push(
         await timeChange(async () => {
-          const res = await call('POST', '/v1/apply', JSON.stringify({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'svc-0' }, spec: { hosts: ['svc-0'], http: [{ route: [{ destination: { host: 'svc-0', subset: 'v1' }, weight: 100 - weight }, { destination: { host: 'svc-0', subset: 'v2' }, weight }] }] } }));
+          const res = await call(
+            'POST',
+            '/v1/apply',
+            JSON.stringify({
+              apiVersion: 'networking.istio.io/v1',
+              kind: 'VirtualService',
+              metadata: { name: 'svc-0' },
+              spec: {
+                hosts: ['svc-0'],
+                http: [
+                  {
+                    route: [
+                      { destination: { host: 'svc-0', subset: 'v1' }, weight: 100 - weight },
+                      { destination: { host: 'svc-0', subset: 'v2' }, weight },
+                    ],
+                  },
+                ],
+              },
+            }),
+          );
           if (res.status !== 200) throw new Error(`apply failed: ${res.text}`);
         }),
       );
@@ -83,7 +121,11 @@ async function main(): Promise<void> {
       const id = `svc-1-extra-${c}`;
       endpoints.push(
         await timeChange(async () => {
-          const res = await call('POST', '/v1/catalog/instances', JSON.stringify({ id, service: 'svc-1', address: `127.0.9.${c + 1}`, port: 8080, labels: { version: 'v1' }, sidecar: { inboundPort: 15006 } }));
+          const res = await call(
+            'POST',
+            '/v1/catalog/instances',
+            JSON.stringify({ id, service: 'svc-1', address: `127.0.9.${c + 1}`, port: 8080, labels: { version: 'v1' }, sidecar: { inboundPort: 15006 } }),
+          );
           if (res.status !== 201) throw new Error(`register failed: ${res.text}`);
         }),
       );
@@ -93,7 +135,10 @@ async function main(): Promise<void> {
     stop = true;
     const f = (v: number[]) => `median ${median(v).toFixed(0)} ms (runs: ${v.map((x) => x.toFixed(0)).join(', ')})`;
     console.log(`config propagation: ${SERVICES} services, ${PROXIES} proxies watching, ${CHANGES} route changes, ${CHANGES} new endpoints`);
-    for (const [what, xs] of [['apply -> every proxy holds the new route', routes], ['register -> every proxy holds the endpoint', endpoints]] as const) {
+    for (const [what, xs] of [
+      ['apply -> every proxy holds the new route', routes],
+      ['register -> every proxy holds the endpoint', endpoints],
+    ] as const) {
       console.log(`  ${what}: p50 ${f(xs.map((x) => x.p50))}`);
       console.log(`  ${' '.repeat(what.length)}  p99 ${f(xs.map((x) => x.p99))}`);
       console.log(`  ${' '.repeat(what.length)}  max ${f(xs.map((x) => x.max))}`);

@@ -36,7 +36,9 @@ function wrk(port: number, host: string): { rps: number; p50: string; p99: strin
 }
 
 function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
   return Number(/(\d+)/.exec(line ?? '')?.[1] ?? 0) / 1024;
 }
 
@@ -48,7 +50,10 @@ async function main(): Promise<void> {
   try {
     const appPort = await freePort();
     const appFile = join(mkdtempSync(join(tmpdir(), 'mesh-app-')), 'app.mjs');
-    writeFileSync(appFile, `import http from 'node:http'; const body = Buffer.alloc(1024, 'x'); http.createServer((q, r) => { r.writeHead(200, {'content-type': 'text/plain', 'content-length': body.length}); r.end(body); }).listen(${appPort}, '127.0.0.1');`);
+    writeFileSync(
+      appFile,
+      `import http from 'node:http'; const body = Buffer.alloc(1024, 'x'); http.createServer((q, r) => { r.writeHead(200, {'content-type': 'text/plain', 'content-length': body.length}); r.end(body); }).listen(${appPort}, '127.0.0.1');`,
+    );
     children.push(spawn(process.execPath, [appFile], { stdio: 'ignore' }));
     await waitHttp(`http://127.0.0.1:${appPort}/`);
 
@@ -60,7 +65,42 @@ async function main(): Promise<void> {
       const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
       // The same V8 flags as the mesh-proxy executable's first line.
       const v8 = (process.env.BENCH_PROXY_NODE_OPTIONS ?? '--max-semi-space-size=2').split(' ').filter(Boolean);
-      const child = spawn(process.execPath, [...v8, ...prof, join(root, 'dist/proxy/main.js'), '--controller', controller.base, '--ca-file', caFile, '--bootstrap-token', token, '--service', service, '--proxy-id', id, '--data-dir', mkdtempSync(join(tmpdir(), `mesh-px-${id}-`)), '--app-port', String(app), '--bind', '127.0.0.1', '--inbound-port', String(inbound), '--outbound-port', '-1', '--admin-port', String(admin), '--status-port', '-1', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const child = spawn(
+        process.execPath,
+        [
+          ...v8,
+          ...prof,
+          join(root, 'dist/proxy/main.js'),
+          '--controller',
+          controller.base,
+          '--ca-file',
+          caFile,
+          '--bootstrap-token',
+          token,
+          '--service',
+          service,
+          '--proxy-id',
+          id,
+          '--data-dir',
+          mkdtempSync(join(tmpdir(), `mesh-px-${id}-`)),
+          '--app-port',
+          String(app),
+          '--bind',
+          '127.0.0.1',
+          '--inbound-port',
+          String(inbound),
+          '--outbound-port',
+          '-1',
+          '--admin-port',
+          String(admin),
+          '--status-port',
+          '-1',
+          '--log-level',
+          'warn',
+          ...extra,
+        ],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
+      );
       children.push(child);
       await waitHttp(`http://127.0.0.1:${admin}/ready`);
       return { child, inbound, admin };
@@ -74,10 +114,24 @@ async function main(): Promise<void> {
       tracing.push('--otlp-endpoint', `http://127.0.0.1:${(sink.address() as { port: number }).port}/v1/traces`, '--trace-sampling', process.env.BENCH_TRACE_SAMPLING);
     }
     const server = await startProxy('echo', 'echo-1', appPort, tracing);
-    await call('POST', '/v1/catalog/instances', JSON.stringify({ id: 'echo-1', service: 'echo', address: '127.0.0.1', port: appPort, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: server.inbound } }));
+    await call(
+      'POST',
+      '/v1/catalog/instances',
+      JSON.stringify({ id: 'echo-1', service: 'echo', address: '127.0.0.1', port: appPort, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: server.inbound } }),
+    );
     // Production meshes run STRICT; it also lets the server sidecar skip protocol sniffing.
-    if (!process.env.BENCH_PERMISSIVE) await call('POST', '/v1/apply', JSON.stringify({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: 'STRICT' } } }));
-    if (process.env.BENCH_PLAINTEXT) await call('POST', '/v1/apply', JSON.stringify({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'echo' }, spec: { host: 'echo', trafficPolicy: { tls: { mode: 'DISABLE' } } } }));
+    if (!process.env.BENCH_PERMISSIVE)
+      await call(
+        'POST',
+        '/v1/apply',
+        JSON.stringify({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: 'STRICT' } } }),
+      );
+    if (process.env.BENCH_PLAINTEXT)
+      await call(
+        'POST',
+        '/v1/apply',
+        JSON.stringify({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'echo' }, spec: { host: 'echo', trafficPolicy: { tls: { mode: 'DISABLE' } } } }),
+      );
     const localPort = await freePort();
     const client = await startProxy('client', 'client-1', await freePort(), ['--upstream', `echo=${localPort}`, ...tracing]);
     for (let i = 0; i < 100; i++) {

@@ -31,13 +31,23 @@ export function freePort(): Promise<number> {
 export async function startControllerProcess(extraArgs: string[] = []): Promise<ControllerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'mesh-bench-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MESH_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, MESH_LOG_LEVEL: 'warn' },
+  });
   for (let i = 0; i < 200 && !existsSync(join(dataDir, 'controller-address')); i++) {
     if (child.exitCode !== null) throw new Error(`the controller exited with ${child.exitCode} before it started`);
     await new Promise((r) => setTimeout(r, 50));
   }
   const status = () => readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  const kb = (field: string) => Number(/(\d+) kB/.exec(status().split('\n').find((l) => l.startsWith(field)) ?? '')?.[1] ?? 0) / 1024;
+  const kb = (field: string) =>
+    Number(
+      /(\d+) kB/.exec(
+        status()
+          .split('\n')
+          .find((l) => l.startsWith(field)) ?? '',
+      )?.[1] ?? 0,
+    ) / 1024;
   return {
     child,
     base: `https://127.0.0.1:${port}`,

@@ -65,7 +65,11 @@ async function main(): Promise<void> {
     return join(dir, name);
   };
   const [app, httpProxy, tcpPipe, byteRelay] = [file('app.mjs', APP), file('http.mjs', HTTP_PROXY), file('tcp.mjs', TCP_PIPE), file('relay.mjs', BYTE_RELAY)];
-  const tlsKey = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=relay'], { stdio: 'ignore' });
+  const tlsKey = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=relay'],
+    { stdio: 'ignore' },
+  );
   if (tlsKey.status !== 0) throw new Error('openssl is not installed: bash scripts/install-bench-deps.sh');
   const children: ChildProcess[] = [];
   const run = (script: string, ...args: (number | string)[]) => children.push(spawn(process.execPath, [script, ...args.map(String)], { stdio: 'ignore' }));

@@ -17,7 +17,14 @@ let errors = 0;
 let done = 0;
 
 // Warm the connections so that handshakes are not counted as the first requests' latency.
-await Promise.all(Array.from({ length: Number(connText) }, () => pool.request({ path: target.pathname, method: 'GET', headers: { host } }).then((r) => r.body.dump(), () => undefined)));
+await Promise.all(
+  Array.from({ length: Number(connText) }, () =>
+    pool.request({ path: target.pathname, method: 'GET', headers: { host } }).then(
+      (r) => r.body.dump(),
+      () => undefined,
+    ),
+  ),
+);
 
 const start = performance.now() + 20;
 let sent = 0;

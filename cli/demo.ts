@@ -59,11 +59,15 @@ async function api(method: string, path: string, body?: unknown): Promise<string
   const base = readFileSync(join(dataDir, 'controller-address'), 'utf8').trim();
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = request(base + path, { method, ca: readFileSync(join(dataDir, 'ca.pem')), headers: { authorization: `Bearer ${readFileSync(join(dataDir, 'admin-token'), 'utf8').trim()}`, 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => ((res.statusCode ?? 500) < 300 ? resolve(text) : reject(new Error(`${path}: HTTP ${res.statusCode} ${text}`))));
-    });
+    const req = request(
+      base + path,
+      { method, ca: readFileSync(join(dataDir, 'ca.pem')), headers: { authorization: `Bearer ${readFileSync(join(dataDir, 'admin-token'), 'utf8').trim()}`, 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => ((res.statusCode ?? 500) < 300 ? resolve(text) : reject(new Error(`${path}: HTTP ${res.statusCode} ${text}`))));
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -137,9 +141,35 @@ async function main(): Promise<void> {
     const token = JSON.parse(await api('POST', '/v1/tokens', { service, ttl: '10m' })).token as string;
     run([join(root, 'examples/bookinfo/app.mjs'), `--name=${service}`, `--version=${version}`, `--port=${w.appPort}`, `--calls=${calls.map((c) => `${c}:${w.upstreams[c]}`).join(',')}`]);
     run([
-      join(root, 'dist/proxy/main.js'), '--controller', readFileSync(join(dataDir, 'controller-address'), 'utf8').trim(), '--ca-file', caFile, '--bootstrap-token', token,
-      '--service', service, '--proxy-id', id, '--data-dir', join(dataDir, 'proxies', id), '--app-port', String(w.appPort), '--bind', '127.0.0.1',
-      '--inbound-port', String(w.inbound), '--outbound-port', '-1', '--admin-port', String(w.admin), '--status-port', String(w.status), '--telemetry-interval', '1', '--log-level', 'warn',
+      join(root, 'dist/proxy/main.js'),
+      '--controller',
+      readFileSync(join(dataDir, 'controller-address'), 'utf8').trim(),
+      '--ca-file',
+      caFile,
+      '--bootstrap-token',
+      token,
+      '--service',
+      service,
+      '--proxy-id',
+      id,
+      '--data-dir',
+      join(dataDir, 'proxies', id),
+      '--app-port',
+      String(w.appPort),
+      '--bind',
+      '127.0.0.1',
+      '--inbound-port',
+      String(w.inbound),
+      '--outbound-port',
+      '-1',
+      '--admin-port',
+      String(w.admin),
+      '--status-port',
+      String(w.status),
+      '--telemetry-interval',
+      '1',
+      '--log-level',
+      'warn',
       ...calls.flatMap((c) => ['--upstream', `${c}=${w.upstreams[c]}`]),
     ]);
     workloads.push(w);
@@ -147,7 +177,15 @@ async function main(): Promise<void> {
   for (const w of workloads) {
     await waitFor(`the ${w.id} sidecar`, async () => (await fetch(`http://127.0.0.1:${w.status}/healthz/ready`)).ok);
     // What the host agent does once the sidecar is ready: register the instance with its sidecar port.
-    await api('POST', '/v1/catalog/instances', { id: w.id, service: w.service, address: '127.0.0.1', port: w.appPort, protocol: 'http', labels: { version: w.version }, sidecar: { inboundPort: w.inbound, statusPort: w.status } });
+    await api('POST', '/v1/catalog/instances', {
+      id: w.id,
+      service: w.service,
+      address: '127.0.0.1',
+      port: w.appPort,
+      protocol: 'http',
+      labels: { version: w.version },
+      sidecar: { inboundPort: w.inbound, statusPort: w.status },
+    });
   }
   meshctl(['services']);
   meshctl(['proxies']);
@@ -170,17 +208,25 @@ async function main(): Promise<void> {
     counts[reviews.version ?? `error ${reviews.status}`] = (counts[reviews.version ?? `error ${reviews.status}`] ?? 0) + 1;
     caller = reviews.caller ?? caller;
   }
-  process.stdout.write(`  reviews versions seen: ${Object.entries(counts).sort().map(([v, n]) => `${v} ${n}`).join(', ')}   (route: 90% v1, 10% v3)\n`);
+  process.stdout.write(
+    `  reviews versions seen: ${Object.entries(counts)
+      .sort()
+      .map(([v, n]) => `${v} ${n}`)
+      .join(', ')}   (route: 90% v1, 10% v3)\n`,
+  );
   const jason = (await getJson(pp.appPort, '/productpage', { 'end-user': 'jason' })).deps?.reviews ?? {};
   process.stdout.write(`  with end-user: jason -> reviews ${jason.version}, which called ratings ${jason.deps?.ratings?.version ?? '?'}\n`);
   process.stdout.write(`  reviews saw its caller as: ${caller}\n`);
 
   say("productpage's sidecar metrics (Istio's names and labels)");
   const metrics = await (await fetch(`http://127.0.0.1:${pp.admin}/stats/prometheus`)).text();
-  for (const line of metrics.split('\n').filter((l) => l.startsWith('istio_requests_total{'))) process.stdout.write(`  ${line.replace(/,(grpc_response_status|destination_workload|source_principal|request_protocol)="[^"]*"/g, '')}\n`);
+  for (const line of metrics.split('\n').filter((l) => l.startsWith('istio_requests_total{')))
+    process.stdout.write(`  ${line.replace(/,(grpc_response_status|destination_workload|source_principal|request_protocol)="[^"]*"/g, '')}\n`);
   await new Promise((r) => setTimeout(r, 1500)); // one telemetry interval
   const edges = JSON.parse(await api('GET', '/v1/telemetry/edges')).edges as { source: string; destination: string; requests: number; errorRate: number; p50Ms: number; p99Ms: number }[];
-  process.stdout.write(`  the controller's mesh-wide view: ${edges.map((e) => `${e.source} -> ${e.destination}: ${e.requests} requests, ${(e.errorRate * 100).toFixed(1)}% errors, p50 ${e.p50Ms?.toFixed(2)} ms, p99 ${e.p99Ms?.toFixed(2)} ms`).join('; ')}\n`);
+  process.stdout.write(
+    `  the controller's mesh-wide view: ${edges.map((e) => `${e.source} -> ${e.destination}: ${e.requests} requests, ${(e.errorRate * 100).toFixed(1)}% errors, p50 ${e.p50Ms?.toFixed(2)} ms, p99 ${e.p99Ms?.toFixed(2)} ms`).join('; ')}\n`,
+  );
 
   say('Identity: a bootstrap token lets a workload get a certificate for its own service only');
   const token = meshctl(['token', 'create', '--service', 'reviews', '--ttl', '10m']).trim();

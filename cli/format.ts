@@ -2,7 +2,11 @@ import { stringify } from 'yaml';
 
 export function table(headers: string[], rows: (string | number)[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i] ?? '').length)));
-  const line = (cells: (string | number)[]) => cells.map((c, i) => String(c ?? '').padEnd(widths[i])).join('   ').trimEnd();
+  const line = (cells: (string | number)[]) =>
+    cells
+      .map((c, i) => String(c ?? '').padEnd(widths[i]))
+      .join('   ')
+      .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
 

@@ -47,7 +47,15 @@ async function main(): Promise<void> {
       'apply',
       'create or update resources from YAML/JSON files, directories or stdin',
       (y) => y.option('filename', { alias: 'f', type: 'array', string: true, demandOption: 'name what to apply with -f FILE, -f DIR or -f -', describe: 'file, directory or - for stdin' }),
-      run((a) => apply(client(a), readSources((a.filename as string[]).map((f) => (f === STDIN ? '-' : f)), () => readFileSync(0, 'utf8')))),
+      run((a) =>
+        apply(
+          client(a),
+          readSources(
+            (a.filename as string[]).map((f) => (f === STDIN ? '-' : f)),
+            () => readFileSync(0, 'utf8'),
+          ),
+        ),
+      ),
     )
     .command(
       'get <kind> [name]',
@@ -61,22 +69,41 @@ async function main(): Promise<void> {
       (y) => ns(y.positional('kind', { type: 'string', demandOption: true }).positional('name', { type: 'string', demandOption: true })),
       run((a) => remove(client(a), a.kind as string, a.name as string, a.namespace)),
     )
-    .command('services', 'services in the catalog with their healthy endpoints', {}, run((a) => services(client(a), a.output)))
-    .command('proxies', 'proxies that watch the controller', {}, run((a) => proxies(client(a), a.output)))
+    .command(
+      'services',
+      'services in the catalog with their healthy endpoints',
+      {},
+      run((a) => services(client(a), a.output)),
+    )
+    .command(
+      'proxies',
+      'proxies that watch the controller',
+      {},
+      run((a) => proxies(client(a), a.output)),
+    )
     .command(
       'proxy-config <proxy>',
       "a proxy's current snapshot (its whole compiled configuration)",
       (y) => y.positional('proxy', { type: 'string', demandOption: true }),
       run((a) => proxyConfig(client(a), a.proxy as string, a.output === 'table' ? 'yaml' : a.output)),
     )
-    .command('status', 'controller health, catalog and counts', {}, run((a) => status(client(a), a.output)))
+    .command(
+      'status',
+      'controller health, catalog and counts',
+      {},
+      run((a) => status(client(a), a.output)),
+    )
     .command('token', 'bootstrap tokens', (y) =>
       y
         .command(
           'create',
           'create a bootstrap token that lets its holder obtain a certificate for one service',
           (yy) =>
-            ns(yy.option('service', { type: 'string', demandOption: 'name the service the token is for: --service NAME', describe: 'service name' }).option('ttl', { type: 'string', describe: 'lifetime, e.g. 10m, 1h (default 1h, at most 168h)' })),
+            ns(
+              yy
+                .option('service', { type: 'string', demandOption: 'name the service the token is for: --service NAME', describe: 'service name' })
+                .option('ttl', { type: 'string', describe: 'lifetime, e.g. 10m, 1h (default 1h, at most 168h)' }),
+            ),
           run((a) => createToken(client(a), a.service as string, a.namespace, a.ttl as string | undefined, a.output)),
         )
         .command(
@@ -87,7 +114,7 @@ async function main(): Promise<void> {
         )
         .command(
           'revoke-agent',
-          "revoke every host agent token of a host (a lost or retired VM); its agent is refused from then on, its sidecars keep their certificates until they expire",
+          'revoke every host agent token of a host (a lost or retired VM); its agent is refused from then on, its sidecars keep their certificates until they expire',
           (yy) => yy.option('host', { type: 'string', demandOption: 'name the host: --host NAME', describe: 'host name' }),
           run((a) => revokeAgentTokens(client(a), a.host as string, a.output)),
         )
@@ -95,12 +122,25 @@ async function main(): Promise<void> {
     )
     .command('ca', 'the certificate authority', (y) =>
       y
-        .command('roots', 'the trust bundle (-o yaml|json, or --pem)', (yy) => yy.option('pem', { type: 'boolean', describe: 'print the PEM bundle' }), run((a) => roots(client(a), a.pem ? 'pem' : a.output)))
-        .command('rotate', 'make a new signing root; old roots stay trusted until they expire', {}, run((a) => rotate(client(a))))
+        .command(
+          'roots',
+          'the trust bundle (-o yaml|json, or --pem)',
+          (yy) => yy.option('pem', { type: 'boolean', describe: 'print the PEM bundle' }),
+          run((a) => roots(client(a), a.pem ? 'pem' : a.output)),
+        )
+        .command(
+          'rotate',
+          'make a new signing root; old roots stay trusted until they expire',
+          {},
+          run((a) => rotate(client(a))),
+        )
         .command(
           'sign',
           'sign a CSR with a bootstrap token and print the certificate (PEM)',
-          (yy) => yy.option('csr', { type: 'string', demandOption: 'give the CSR file: --csr FILE (or - for stdin)' }).option('bootstrap-token', { type: 'string', demandOption: 'give the token from `meshctl token create`: --bootstrap-token TOKEN' }),
+          (yy) =>
+            yy
+              .option('csr', { type: 'string', demandOption: 'give the CSR file: --csr FILE (or - for stdin)' })
+              .option('bootstrap-token', { type: 'string', demandOption: 'give the token from `meshctl token create`: --bootstrap-token TOKEN' }),
           run((a) => sign(client(a), a.csr as string, a['bootstrap-token'] as string)),
         )
         .demandCommand(1, 'say what to do with the CA: roots, rotate or sign'),

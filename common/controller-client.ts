@@ -72,9 +72,16 @@ export class ControllerClient {
 }
 
 function connectionError(base: string, err: NodeJS.ErrnoException, haveCa: boolean): MeshError {
-  if (err.code === 'ECONNREFUSED') return new MeshError('UNAVAILABLE', `cannot reach the controller at ${base}: nothing listens there. Is mesh-controller running? Set --controller or MESH_CONTROLLER if it runs elsewhere.`, { cause: err });
+  if (err.code === 'ECONNREFUSED')
+    return new MeshError('UNAVAILABLE', `cannot reach the controller at ${base}: nothing listens there. Is mesh-controller running? Set --controller or MESH_CONTROLLER if it runs elsewhere.`, {
+      cause: err,
+    });
   if (err.code === 'SELF_SIGNED_CERT_IN_CHAIN' || err.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || err.code === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
-    return new MeshError('UNAVAILABLE', `the controller at ${base} presented a certificate this meshctl does not trust${haveCa ? '' : ' (no CA bundle found)'}; pass --ca-file or MESH_CA_FILE, or --data-dir of the controller`, { cause: err });
+    return new MeshError(
+      'UNAVAILABLE',
+      `the controller at ${base} presented a certificate this meshctl does not trust${haveCa ? '' : ' (no CA bundle found)'}; pass --ca-file or MESH_CA_FILE, or --data-dir of the controller`,
+      { cause: err },
+    );
   }
   return new MeshError('UNAVAILABLE', `cannot reach the controller at ${base}: ${err.message}`, { cause: err });
 }

@@ -73,7 +73,14 @@ export class Controller {
     this.credentials = new Credentials(this.kv, options.dataDir, options.adminToken);
     this.telemetry = new TelemetryAggregator(options.telemetryWindowMs);
     this.hub = new SnapshotHub(
-      () => ({ resources: this.store.list(), services: this.catalog.endpoints(), trustDomain: options.trustDomain, rootNamespace: options.rootNamespace, trustBundle: this.ca.trustBundle(), extensionProviders: this.meshConfig.extensionProviders }),
+      () => ({
+        resources: this.store.list(),
+        services: this.catalog.endpoints(),
+        trustDomain: options.trustDomain,
+        rootNamespace: options.rootNamespace,
+        trustBundle: this.ca.trustBundle(),
+        extensionProviders: this.meshConfig.extensionProviders,
+      }),
       { coalesceMs: options.coalesceMs, maxDelayMs: options.maxDelayMs, forgetAfterMs: 10 * 60_000 },
     );
   }
@@ -95,7 +102,12 @@ export class Controller {
     await Promise.all([this.ca.start(), this.credentials.start(), this.store.start(), this.catalog.start()]);
     this.hub.start();
     const invalidate = () => this.hub.invalidate();
-    this.unsubscribe.push(this.store.onChange(invalidate), this.catalog.onChange(invalidate), this.ca.onChange(invalidate), this.ca.onChange(() => this.refreshServingCert().catch((err: unknown) => this.log.error({ err }, 'renewing the API certificate failed'))));
+    this.unsubscribe.push(
+      this.store.onChange(invalidate),
+      this.catalog.onChange(invalidate),
+      this.ca.onChange(invalidate),
+      this.ca.onChange(() => this.refreshServingCert().catch((err: unknown) => this.log.error({ err }, 'renewing the API certificate failed'))),
+    );
 
     const router = new Router({ authenticate: (req) => this.authenticate(req) }, this.options.bodyLimitBytes, (err, req) => this.log.error({ err, url: req.url }, 'request failed'));
     const deps: ApiDeps = {
@@ -187,7 +199,10 @@ export class Controller {
     const cert = this.ca.issue(csr, identity, this.options.leafTtlMs, { dnsNames: names, ips });
     const ttl = new X509Certificate(cert).validTo;
     clearTimeout(this.certTimer);
-    this.certTimer = setTimeout(() => this.refreshServingCert().catch((err: unknown) => this.log.error({ err }, 'renewing the API certificate failed')), Math.max(60_000, (Date.parse(ttl) - Date.now()) / 2));
+    this.certTimer = setTimeout(
+      () => this.refreshServingCert().catch((err: unknown) => this.log.error({ err }, 'renewing the API certificate failed')),
+      Math.max(60_000, (Date.parse(ttl) - Date.now()) / 2),
+    );
     this.certTimer.unref();
     return { cert: cert + this.ca.trustBundle()[0], key: key.privateKeyPem };
   }
@@ -223,7 +238,10 @@ export class Controller {
     await mkdir(dir, { recursive: true, mode: 0o755 });
     await writeFile(join(dir, CA_FILE), this.ca.trustBundle().join(''), { mode: 0o644 });
     const tokenPath = join(dir, AGENT_TOKEN_FILE);
-    const existing = await readFile(tokenPath, 'utf8').then((t) => t.trim(), () => '');
+    const existing = await readFile(tokenPath, 'utf8').then(
+      (t) => t.trim(),
+      () => '',
+    );
     if (existing) await this.credentials.adoptAgentToken(existing, 'shared');
     else await writeFile(tokenPath, `${await this.credentials.createAgentToken('shared')}\n`, { mode: 0o600 });
   }

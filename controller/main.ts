@@ -22,7 +22,7 @@ const argv = yargs(hideBin(process.argv))
   .option('api-name', { type: 'array', string: true, describe: 'extra DNS names or IPs for the API certificate' })
   .option('admin-token', { type: 'string', describe: 'use this admin token instead of the one in the data directory' })
   .option('share-dir', { type: 'string', describe: 'also write ca.pem and a host agent token here, for agents that mount it (the admin token stays in --data-dir)' })
-  .option('mesh-config', { type: 'string', describe: "a YAML file with Istio MeshConfig extensionProviders (envoyExtAuthzHttp), the external authorizers AuthorizationPolicy CUSTOM names" })
+  .option('mesh-config', { type: 'string', describe: 'a YAML file with Istio MeshConfig extensionProviders (envoyExtAuthzHttp), the external authorizers AuthorizationPolicy CUSTOM names' })
   .option('body-limit', { type: 'number', default: 1024 * 1024, describe: 'largest request body in bytes; larger ones get 413' })
   .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], describe: 'JSON log level (logs go to stderr)' })
   .strict()
@@ -69,7 +69,7 @@ async function startWhenConsulAnswers(options: ControllerOptions): Promise<Contr
 }
 
 main().catch((err: unknown) => {
-  const message = err instanceof MeshError ? err.message : (err as Error).stack ?? String(err);
+  const message = err instanceof MeshError ? err.message : ((err as Error).stack ?? String(err));
   process.stderr.write(`mesh-controller: ${message}\n`);
   process.exit(1);
 });

@@ -2,7 +2,7 @@ import { MeshError } from './errors.js';
 
 // Istio durations are protobuf Duration strings in YAML: "1s", "0.5s", "250ms", "1m", "1h".
 // We accept the units Istio users write and reject everything else with a reason.
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$/;
 
 /** Returns milliseconds, or a message saying why the text is not a duration. */

@@ -34,7 +34,12 @@ const extAuthzHttp = obj(
     service: str({ nonEmpty: true }),
     port,
     pathPrefix: str({ pattern: /^\//, patternHint: 'must start with "/"' }),
-    timeout: str({ check: (s) => { const r = parseDurationMs(s); return typeof r === 'string' ? r : undefined; } }),
+    timeout: str({
+      check: (s) => {
+        const r = parseDurationMs(s);
+        return typeof r === 'string' ? r : undefined;
+      },
+    }),
     failOpen: bool,
     statusOnError: str({ pattern: /^[1-5]\d\d$/, patternHint: 'must be an HTTP status code, as a string' }),
     includeRequestHeadersInCheck: arr(str({ nonEmpty: true })),
@@ -42,14 +47,24 @@ const extAuthzHttp = obj(
     headersToUpstreamOnAllow: arr(str({ nonEmpty: true })),
     headersToDownstreamOnDeny: arr(str({ nonEmpty: true })),
   },
-  { required: ['service', 'port'], unsupported: { includeHeadersInCheck: 'deprecated in Istio; use includeRequestHeadersInCheck', headersToDownstreamOnAllow: 'not implemented', includeRequestBodyInCheck: 'not implemented' } },
+  {
+    required: ['service', 'port'],
+    unsupported: { includeHeadersInCheck: 'deprecated in Istio; use includeRequestHeadersInCheck', headersToDownstreamOnAllow: 'not implemented', includeRequestBodyInCheck: 'not implemented' },
+  },
 );
 
 const provider = obj(
   { name: str({ nonEmpty: true }), envoyExtAuthzHttp: extAuthzHttp },
   {
     required: ['name', 'envoyExtAuthzHttp'],
-    unsupported: { envoyExtAuthzGrpc: 'gRPC external authorizers are not implemented; use envoyExtAuthzHttp', zipkin: 'not read here: tracing is set per sidecar (--otlp-endpoint)', opentelemetry: 'not read here: tracing is set per sidecar (--otlp-endpoint)', prometheus: 'metrics are always on', envoyFileAccessLog: 'not implemented', envoyOtelAls: 'not implemented' },
+    unsupported: {
+      envoyExtAuthzGrpc: 'gRPC external authorizers are not implemented; use envoyExtAuthzHttp',
+      zipkin: 'not read here: tracing is set per sidecar (--otlp-endpoint)',
+      opentelemetry: 'not read here: tracing is set per sidecar (--otlp-endpoint)',
+      prometheus: 'metrics are always on',
+      envoyFileAccessLog: 'not implemented',
+      envoyOtelAls: 'not implemented',
+    },
   },
 );
 

@@ -33,7 +33,11 @@ export function createAdminServer(sidecar: Sidecar): Server {
     } else if (req.method === 'GET' && path === '/certs') {
       const id = sidecar.identity;
       const info = id ? certificateInfo(id.certPem) : undefined;
-      send(200, JSON.stringify(info ? { identity: info.uris[0], notBefore: info.notBefore, notAfter: info.notAfter, serial: info.serialHex, roots: id!.trustBundle.length } : null), 'application/json');
+      send(
+        200,
+        JSON.stringify(info ? { identity: info.uris[0], notBefore: info.notBefore, notAfter: info.notAfter, serial: info.serialHex, roots: id!.trustBundle.length } : null),
+        'application/json',
+      );
     } else if (req.method === 'POST' && path === '/drain') {
       sidecar.drain();
       send(200, 'draining\n');

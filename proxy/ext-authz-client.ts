@@ -12,7 +12,14 @@ export function extAuthzClient(config: () => RuntimeConfig | undefined, pool: Up
   return async (provider, check) => {
     const target = targetOf(config(), pool, provider);
     const signal = AbortSignal.timeout(provider.timeoutMs);
-    const res = await target.request({ method: check.method as 'GET', path: check.path, headers: { ...check.headers, host: check.headers.host ?? provider.service }, signal, headersTimeout: provider.timeoutMs, bodyTimeout: provider.timeoutMs });
+    const res = await target.request({
+      method: check.method as 'GET',
+      path: check.path,
+      headers: { ...check.headers, host: check.headers.host ?? provider.service },
+      signal,
+      headersTimeout: provider.timeoutMs,
+      bodyTimeout: provider.timeoutMs,
+    });
     let body = '';
     for await (const chunk of res.body) {
       if (body.length < MAX_BODY) body += (chunk as Buffer).toString('utf8');

@@ -75,7 +75,8 @@ export class IdentityManager extends EventEmitter {
     const key = generateKeyPair();
     const csr = buildCsr(key.spkiDer, { uris: [this.options.expectedIdentity] }, signerFor(key.privateKey));
     const renewal = Boolean(this.material);
-    if (!renewal && !this.options.bootstrapToken) throw new MeshError('UNAUTHENTICATED', 'the sidecar has no certificate and no bootstrap token; pass --bootstrap-token (meshctl token create --service NAME)');
+    if (!renewal && !this.options.bootstrapToken)
+      throw new MeshError('UNAUTHENTICATED', 'the sidecar has no certificate and no bootstrap token; pass --bootstrap-token (meshctl token create --service NAME)');
     const res = await this.client.request('POST', '/v1/ca/sign', { csr }, renewal ? {} : { token: this.options.bootstrapToken });
     const body = JSON.parse(res.body) as { certificate: string; trustBundle: string[] };
     const info = certificateInfo(body.certificate);

@@ -34,7 +34,14 @@ export type Verdict =
 /** The peer's SPIFFE ID, read once per connection: getPeerCertificate() is costly per request. */
 const peers = new WeakMap<TLSSocket, string | undefined>();
 export function peerIdentity(socket: TLSSocket): string | undefined {
-  if (!peers.has(socket)) peers.set(socket, (socket.getPeerCertificate().subjectaltname ?? '').split(', ').find((s) => s.startsWith('URI:'))?.slice(4));
+  if (!peers.has(socket))
+    peers.set(
+      socket,
+      (socket.getPeerCertificate().subjectaltname ?? '')
+        .split(', ')
+        .find((s) => s.startsWith('URI:'))
+        ?.slice(4),
+    );
   return peers.get(socket);
 }
 
@@ -70,7 +77,16 @@ export class InboundPolicy {
     const cfg = this.deps.config();
     if (!cfg) return { kind: 'refuse', status: 503, flags: RESPONSE_FLAGS.NO_ROUTE, body: 'the sidecar has no configuration yet\n' };
     const target = req.url ?? '/';
-    const x: Exchange = { method: req.method ?? 'GET', target, headers: req.headers, sourceIp: req.socket.remoteAddress ?? '', peer, forwardPath: target, forwardHeaders: forwardableHeaders(req.headers), details: {} };
+    const x: Exchange = {
+      method: req.method ?? 'GET',
+      target,
+      headers: req.headers,
+      sourceIp: req.socket.remoteAddress ?? '',
+      peer,
+      forwardPath: target,
+      forwardHeaders: forwardableHeaders(req.headers),
+      details: {},
+    };
     const out = runFilters(this.chainFor(cfg), x);
     return out instanceof Promise ? out.then((o) => verdictOf(o, x)) : verdictOf(out, x);
   }
@@ -85,13 +101,41 @@ export class InboundPolicy {
     return chain;
   }
 
-  record(req: RequestView, labels: IstioLabels, started: number, span: ActiveSpan | undefined, peer: string | undefined, status: number, flags: string, resBytes: number, extra: Record<string, unknown> = {}): void {
+  record(
+    req: RequestView,
+    labels: IstioLabels,
+    started: number,
+    span: ActiveSpan | undefined,
+    peer: string | undefined,
+    status: number,
+    flags: string,
+    resBytes: number,
+    extra: Record<string, unknown> = {},
+  ): void {
     labels.response_code = String(status);
     labels.response_flags = flags;
     const ms = performance.now() - started;
-    if (span) this.deps.tracer!.end(span, status, { 'http.method': req.method ?? '', 'http.url': `http://${req.headers.host ?? ''}${req.url ?? ''}`, peer_principal: peer ?? '', response_flags: flags, guid: String(req.headers['x-request-id'] ?? ''), node_id: this.deps.config()?.snapshot.proxy.id ?? '' });
+    if (span)
+      this.deps.tracer!.end(span, status, {
+        'http.method': req.method ?? '',
+        'http.url': `http://${req.headers.host ?? ''}${req.url ?? ''}`,
+        peer_principal: peer ?? '',
+        response_flags: flags,
+        guid: String(req.headers['x-request-id'] ?? ''),
+        node_id: this.deps.config()?.snapshot.proxy.id ?? '',
+      });
     this.deps.metrics.record(labels, ms, Number(req.headers['content-length'] ?? 0), resBytes);
-    this.deps.log?.({ direction: 'inbound', method: req.method, path: req.url, status, flags, duration_ms: Math.round(ms * 1000) / 1000, source_principal: peer, request_id: req.headers['x-request-id'], ...extra });
+    this.deps.log?.({
+      direction: 'inbound',
+      method: req.method,
+      path: req.url,
+      status,
+      flags,
+      duration_ms: Math.round(ms * 1000) / 1000,
+      source_principal: peer,
+      request_id: req.headers['x-request-id'],
+      ...extra,
+    });
   }
 }
 

@@ -78,10 +78,29 @@ export class InboundListener {
     this.http.on('clientError', answerClientError);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     this.appConnector = () => ({ socket: connectPlain(deps.appHost, deps.appPort), ready: 'connect' });
-    this.h2 = new H2Server((stream, headers) => handleInboundStream({ policy: this.policy, deps, appH2: this.appH2, appPool: () => this.appPool() }, stream, headers), (session) => deps.log?.({ direction: 'inbound', refused: 'HTTP/2 rapid reset: connection closed', peer: session.socket?.remoteAddress }), deps.idleTimeoutMs);
-    this.relayer = deps.http1Relay !== false ? new Http1Relay((rr) => relayInbound(this.policy, deps, { sockets: this.appSockets, limits: this.appLimits, connect: this.appConnector }, rr), (s) => this.http.emit('connection', s), relayLimits(deps)) : undefined;
+    this.h2 = new H2Server(
+      (stream, headers) => handleInboundStream({ policy: this.policy, deps, appH2: this.appH2, appPool: () => this.appPool() }, stream, headers),
+      (session) => deps.log?.({ direction: 'inbound', refused: 'HTTP/2 rapid reset: connection closed', peer: session.socket?.remoteAddress }),
+      deps.idleTimeoutMs,
+    );
+    this.relayer =
+      deps.http1Relay !== false
+        ? new Http1Relay(
+            (rr) => relayInbound(this.policy, deps, { sockets: this.appSockets, limits: this.appLimits, connect: this.appConnector }, rr),
+            (s) => this.http.emit('connection', s),
+            relayLimits(deps),
+          )
+        : undefined;
     const id = deps.identity();
-    this.tls = createTlsServer({ cert: id.certPem, key: id.keyPem, ca: id.trustBundle, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1', MESH_TCP_ALPN], minVersion: 'TLSv1.2' });
+    this.tls = createTlsServer({
+      cert: id.certPem,
+      key: id.keyPem,
+      ca: id.trustBundle,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: ['h2', 'http/1.1', MESH_TCP_ALPN],
+      minVersion: 'TLSv1.2',
+    });
     this.tls.on('secureConnection', (s: TLSSocket) => {
       // A peer that resets between the handshake and whoever takes the socket costs its connection only.
       s.on('error', () => s.destroy());
@@ -206,17 +225,25 @@ export class InboundListener {
   }
 
   /** An admitted request to the application over Node's HTTP client. */
-  private forward(req: IncomingMessage, res: ServerResponse, verdict: { forwardPath: string; headers: OutgoingHttpHeaders }, finish: (status: number, flags: string, resBytes: number) => void, local: (status: number, flags: string, body: string) => void): void {
+  private forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    verdict: { forwardPath: string; headers: OutgoingHttpHeaders },
+    finish: (status: number, flags: string, resBytes: number) => void,
+    local: (status: number, flags: string, body: string) => void,
+  ): void {
     const { forwardPath, headers } = verdict;
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    void callUpstream(this.appPool(), { method: req.method ?? 'GET', path: forwardPath, headers, body: hasBody ? req : null, timeoutMs: Infinity }, res, (_status, h) => forwardableHeaders(h)).then((outcome) => {
-      if (outcome.relayed) return finish(outcome.status, '-', outcome.bytes);
-      if (res.headersSent) {
-        res.destroy();
-        return finish(outcome.status, 'UPE', outcome.bytes);
-      }
-      local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
-    });
+    void callUpstream(this.appPool(), { method: req.method ?? 'GET', path: forwardPath, headers, body: hasBody ? req : null, timeoutMs: Infinity }, res, (_status, h) => forwardableHeaders(h)).then(
+      (outcome) => {
+        if (outcome.relayed) return finish(outcome.status, '-', outcome.bytes);
+        if (res.headersSent) {
+          res.destroy();
+          return finish(outcome.status, 'UPE', outcome.bytes);
+        }
+        local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
+      },
+    );
   }
   private appIsTcp(): boolean {
     return this.deps.config()?.snapshot.inbound.ports[0]?.protocol === 'tcp';
@@ -236,7 +263,18 @@ export class InboundListener {
       connection_security_policy: peer ? 'mutual_tls' : 'none',
       response_flags: '-',
     };
-    const decision = cfg ? authorize(cfg.snapshot.inbound.authorization, { peerIdentity: peer, sourceIp: (socket as TLSSocket).remoteAddress ?? '', host: '', port: this.deps.appPort, method: '', path: '', headers: {}, tcp: true }) : { allowed: false, policy: 'no configuration' };
+    const decision = cfg
+      ? authorize(cfg.snapshot.inbound.authorization, {
+          peerIdentity: peer,
+          sourceIp: (socket as TLSSocket).remoteAddress ?? '',
+          host: '',
+          port: this.deps.appPort,
+          method: '',
+          path: '',
+          headers: {},
+          tcp: true,
+        })
+      : { allowed: false, policy: 'no configuration' };
     if (!decision.allowed) {
       this.deps.metrics.tcpOpened.inc({ ...labels, response_flags: 'RBAC' });
       this.deps.metrics.tcpClosed.inc({ ...labels, response_flags: 'RBAC' });
@@ -279,14 +317,23 @@ export class InboundListener {
     if (kind.kind !== 'tunnel') return refuse(403, '-', kind.kind === 'refuse' ? kind.reason : 'not an upgrade');
     r.span = this.deps.tracer?.begin('server', `${req.headers.host ?? ''}/*`, req.headers, verdict.headers);
     const app = connectPlain(this.deps.appHost, this.deps.appPort);
-    const call = { client: socket, clientHead: head, upstream: app, ready: 'connect' as const, head: upgradeRequestHead(req.method ?? 'GET', verdict.forwardPath, verdict.headers, kind.protocol), method: req.method ?? 'GET', protocol: kind.protocol, resumeHttp: (s: Duplex, unread: Buffer) => resumeAsHttp(this.http, s, unread), open: this.upgraded };
+    const call = {
+      client: socket,
+      clientHead: head,
+      upstream: app,
+      ready: 'connect' as const,
+      head: upgradeRequestHead(req.method ?? 'GET', verdict.forwardPath, verdict.headers, kind.protocol),
+      method: req.method ?? 'GET',
+      protocol: kind.protocol,
+      resumeHttp: (s: Duplex, unread: Buffer) => resumeAsHttp(this.http, s, unread),
+      open: this.upgraded,
+    };
     void carryUpgrade(call, () => this.deps.log?.({ direction: 'inbound', upgrade: kind.protocol, path: verdict.forwardPath, source_principal: r.peer, closed: true })).then((o) => {
       if (o.status !== 0) return finish(o.status, '-', o.switched ? { upgrade: kind.protocol } : undefined);
       refuse(o.protocolError ? 502 : 503, o.protocolError ? 'UPE' : 'UF', `the application did not answer: ${o.error?.message ?? 'connection failed'}`);
     });
   }
 }
-
 
 interface UpgradeRecord {
   started: number;

@@ -27,11 +27,13 @@ export class JwksCache {
   /** Fetches every jwksUri a snapshot names, so that the first request does not find them missing. */
   async prefetch(rules: CompiledJwtRule[]): Promise<void> {
     await Promise.all(
-      rules.filter((r) => r.jwksUri).map((r) => {
-        const entry = this.remote.get(r.jwksUri!) ?? { fetchedAt: 0, inFlight: false };
-        this.remote.set(r.jwksUri!, entry);
-        return entry.keys || entry.inFlight ? undefined : this.fetch(r.jwksUri!, entry);
-      }),
+      rules
+        .filter((r) => r.jwksUri)
+        .map((r) => {
+          const entry = this.remote.get(r.jwksUri!) ?? { fetchedAt: 0, inFlight: false };
+          this.remote.set(r.jwksUri!, entry);
+          return entry.keys || entry.inFlight ? undefined : this.fetch(r.jwksUri!, entry);
+        }),
     );
   }
 

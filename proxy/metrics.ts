@@ -20,7 +20,16 @@ export const ISTIO_LABELS = [
 
 export type IstioLabels = Record<(typeof ISTIO_LABELS)[number], string>;
 
-export const TCP_LABELS = ['reporter', 'source_workload', 'source_principal', 'destination_service_name', 'destination_version', 'destination_principal', 'connection_security_policy', 'response_flags'] as const;
+export const TCP_LABELS = [
+  'reporter',
+  'source_workload',
+  'source_principal',
+  'destination_service_name',
+  'destination_version',
+  'destination_principal',
+  'connection_security_policy',
+  'response_flags',
+] as const;
 
 export type TcpLabels = Record<(typeof TCP_LABELS)[number], string>;
 
@@ -47,7 +56,20 @@ export class ProxyMetrics {
   readonly upstreamConnections = new Metric('mesh_proxy_upstream_connections', 'Connections open to upstreams (other sidecars, the application excluded)', 'gauge');
   readonly ejections = new Metric('mesh_proxy_outlier_ejections_total', 'Endpoints ejected by outlier detection', 'counter', ['cluster']);
   readonly overflows = new Metric('mesh_proxy_upstream_overflow_total', 'Requests refused by connection-pool limits (response flag UO)', 'counter', ['cluster']);
-  private readonly families: MetricFamily[] = [this.requestMetrics, this.tcpSent, this.tcpReceived, this.tcpOpened, this.tcpClosed, this.configVersion, this.configRejected, this.certExpiry, this.upstreamActive, this.upstreamConnections, this.ejections, this.overflows];
+  private readonly families: MetricFamily[] = [
+    this.requestMetrics,
+    this.tcpSent,
+    this.tcpReceived,
+    this.tcpOpened,
+    this.tcpClosed,
+    this.configVersion,
+    this.configRejected,
+    this.certExpiry,
+    this.upstreamActive,
+    this.upstreamConnections,
+    this.ejections,
+    this.overflows,
+  ];
 
   record(labels: IstioLabels, ms: number, reqBytes: number, resBytes: number): void {
     this.requestMetrics.record(labels, ms, reqBytes, resBytes);

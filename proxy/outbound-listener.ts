@@ -54,8 +54,19 @@ export class OutboundListener {
     this.http.timeout = options.idleTimeoutMs;
     this.http.on('clientError', answerClientError);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => handleOutboundUpgrade(deps, req, socket, head, (s, unread) => resumeAsHttp(this.http, s, unread), service));
-    this.relay = options.http1Relay !== false ? new Http1Relay((rr) => relayOutbound(deps, rr, service), (s) => this.http.emit('connection', s), relayLimits(options)) : undefined;
-    this.h2 = new H2Server((stream, headers) => handleOutboundStream(deps, stream, headers, service), (session) => options.onRapidReset(session.socket?.remoteAddress), options.idleTimeoutMs);
+    this.relay =
+      options.http1Relay !== false
+        ? new Http1Relay(
+            (rr) => relayOutbound(deps, rr, service),
+            (s) => this.http.emit('connection', s),
+            relayLimits(options),
+          )
+        : undefined;
+    this.h2 = new H2Server(
+      (stream, headers) => handleOutboundStream(deps, stream, headers, service),
+      (session) => options.onRapidReset(session.socket?.remoteAddress),
+      options.idleTimeoutMs,
+    );
     this.net = createNetServer((socket) => this.accept(socket));
   }
 

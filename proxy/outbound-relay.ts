@@ -7,7 +7,24 @@ import { STATUS_CODES } from 'node:http';
 import { endpointKey } from '../core/routing/balancer.js';
 import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
 import type { OutboundDeps } from './outbound.js';
-import { attempts, chooseCluster, editResponseHeaders, hashKey, labelEndpoint, outboundExchange, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest, type RequestView } from './outbound-route.js';
+import {
+  attempts,
+  chooseCluster,
+  editResponseHeaders,
+  hashKey,
+  labelEndpoint,
+  outboundExchange,
+  outsideTheMesh,
+  outboundLabels,
+  passthroughFailure,
+  recordOutbound,
+  requestedService,
+  resolveRoute,
+  upstreamRequest,
+  viaOf,
+  type FinishedRequest,
+  type RequestView,
+} from './outbound-route.js';
 import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
 import { forwardableHeaders } from './http-util.js';
 import { pooledExchange, settled, type PooledUpstream } from './relay/pooled-exchange.js';
@@ -59,36 +76,63 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
   const { method, path, headers } = upstreamRequest(route, dest, req, url, service, undefined);
   const request = { head: requestHeadText(method, path, headers), body, isHead: method === 'HEAD' };
   let closeDownstream = false;
-  const result = await attempts(deps, entry, route, dest.cluster, hashKey(entry.cluster.lb, req), true, random, (e) => labelEndpoint(f.labels, entry, e), async (endpoint, timeoutMs, keep) => {
-    const upstream: PooledUpstream = {
-      acquire: (fresh) => deps.pool.acquireSocket(entry.cluster, endpoint, fresh),
-      release: (up, reusable) => deps.pool.releaseSocket(up, reusable, entry.cluster),
-      wasUsed: (up) => deps.pool.wasUsed(up),
-    };
-    const outcome = await pooledExchange(upstream, { ...request, timeoutMs }, socket, (h) => {
-      if (!keep(h.status)) return undefined;
-      const out = responseHeaderMap(h);
-      editResponseHeaders(out, route, dest, x.responseHooks);
-      return responseHeadText(h, out, closeAfter || h.framing.type === 'close');
-    });
-    closeDownstream = outcome.closeDownstream;
-    return outcome;
-  });
-  const done = settled({ ...result, closeDownstream }, socket, closeAfter, (status, flags, bytes) => recordOutbound(deps, f, status, flags, bytes, flags === '-' && result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {}));
+  const result = await attempts(
+    deps,
+    entry,
+    route,
+    dest.cluster,
+    hashKey(entry.cluster.lb, req),
+    true,
+    random,
+    (e) => labelEndpoint(f.labels, entry, e),
+    async (endpoint, timeoutMs, keep) => {
+      const upstream: PooledUpstream = {
+        acquire: (fresh) => deps.pool.acquireSocket(entry.cluster, endpoint, fresh),
+        release: (up, reusable) => deps.pool.releaseSocket(up, reusable, entry.cluster),
+        wasUsed: (up) => deps.pool.wasUsed(up),
+      };
+      const outcome = await pooledExchange(upstream, { ...request, timeoutMs }, socket, (h) => {
+        if (!keep(h.status)) return undefined;
+        const out = responseHeaderMap(h);
+        editResponseHeaders(out, route, dest, x.responseHooks);
+        return responseHeadText(h, out, closeAfter || h.framing.type === 'close');
+      });
+      closeDownstream = outcome.closeDownstream;
+      return outcome;
+    },
+  );
+  const done = settled({ ...result, closeDownstream }, socket, closeAfter, (status, flags, bytes) =>
+    recordOutbound(deps, f, status, flags, bytes, flags === '-' && result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {}),
+  );
   if (done) return done;
   if (result.protocolError) return local(502, 'UPE', `upstream protocol error: ${result.error?.message}\n`);
-  return local(result.timedOut ? 504 : 503, result.flags, `upstream ${result.timedOut ? 'request timeout' : `connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}`}\n`);
+  return local(
+    result.timedOut ? 504 : 503,
+    result.flags,
+    `upstream ${result.timedOut ? 'request timeout' : `connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}`}\n`,
+  );
 }
 
 /** ALLOW_ANY: the request, as it came, to the host it names outside the mesh. */
-async function passthrough(deps: OutboundDeps, rr: RelayRequest, target: { host: string; port: number }, f: FinishedRequest, local: (status: number, flags: string, text: string) => RelayVerdict): Promise<RelayVerdict> {
+async function passthrough(
+  deps: OutboundDeps,
+  rr: RelayRequest,
+  target: { host: string; port: number },
+  f: FinishedRequest,
+  local: (status: number, flags: string, text: string) => RelayVerdict,
+): Promise<RelayVerdict> {
   const { head, body, socket, closeAfter } = rr;
   const upstream: PooledUpstream = {
     acquire: (fresh) => deps.pool.acquirePassthrough(target.host, target.port, fresh),
     release: (up, reusable) => deps.pool.releasePassthrough(up, reusable),
     wasUsed: (up) => deps.pool.wasUsed(up),
   };
-  const outcome = await pooledExchange(upstream, { head: requestHeadText(head.method, head.target, forwardableHeaders(head.headers)), body, isHead: head.method === 'HEAD', timeoutMs: Infinity }, socket, (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'));
+  const outcome = await pooledExchange(
+    upstream,
+    { head: requestHeadText(head.method, head.target, forwardableHeaders(head.headers)), body, isHead: head.method === 'HEAD', timeoutMs: Infinity },
+    socket,
+    (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'),
+  );
   const done = settled(outcome, socket, closeAfter, (status, flags, bytes) => recordOutbound(deps, f, status, flags, bytes, flags === '-' ? { upstream_host: `${target.host}:${target.port}` } : {}));
   if (done) return done;
   return local(outcome.protocolError ? 502 : 503, outcome.protocolError ? 'UPE' : 'UF', passthroughFailure(target, outcome.error));

@@ -50,10 +50,23 @@ export function requestedService(cfg: RuntimeConfig | undefined, authority: stri
 }
 
 /** The route for a request, or why there is none (404 NR, as Envoy answers). */
-export function resolveRoute(cfg: RuntimeConfig | undefined, service: OutboundService | undefined, req: RequestView, authority: string): { cfg: RuntimeConfig; service: OutboundService; route: CompiledHttpRoute; url: Target } | { status: number; body: string } {
+export function resolveRoute(
+  cfg: RuntimeConfig | undefined,
+  service: OutboundService | undefined,
+  req: RequestView,
+  authority: string,
+): { cfg: RuntimeConfig; service: OutboundService; route: CompiledHttpRoute; url: Target } | { status: number; body: string } {
   if (!cfg || !service) return { status: 404, body: `no route: ${cfg ? `no service in the mesh answers to "${authority}"` : 'the sidecar has no configuration yet'}\n` };
   const url = splitTarget(req.url);
-  const facts: RequestFacts = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, authority, scheme: 'http', port: Number(/:(\d+)$/.exec(authority)?.[1] ?? 80) };
+  const facts: RequestFacts = {
+    method: req.method ?? 'GET',
+    path: url.pathname,
+    query: url.searchParams,
+    headers: req.headers,
+    authority,
+    scheme: 'http',
+    port: Number(/:(\d+)$/.exec(authority)?.[1] ?? 80),
+  };
   const route = selectRoute(service.httpRoutes, facts);
   if (!route) return { status: 404, body: `no route matches ${req.method} ${url.pathname} for ${service.name}\n` };
   return { cfg, service, route, url };
@@ -104,14 +117,40 @@ export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: n
   labels.response_code = String(status);
   labels.response_flags = flags;
   const ms = performance.now() - f.started;
-  if (f.span) deps.tracer!.end(f.span, status, { 'http.method': req.method ?? '', 'http.url': `http://${authority}${req.url ?? ''}`, upstream_cluster: labels.destination_service_name, response_flags: flags, guid: String(req.headers['x-request-id'] ?? ''), node_id: deps.config()?.snapshot.proxy.id ?? '' });
+  if (f.span)
+    deps.tracer!.end(f.span, status, {
+      'http.method': req.method ?? '',
+      'http.url': `http://${authority}${req.url ?? ''}`,
+      upstream_cluster: labels.destination_service_name,
+      response_flags: flags,
+      guid: String(req.headers['x-request-id'] ?? ''),
+      node_id: deps.config()?.snapshot.proxy.id ?? '',
+    });
   deps.metrics.record(labels, ms, f.reqBytes, resBytes);
   if (service) deps.report?.(`${service.namespace}/${service.name}`, status, ms);
-  deps.log?.({ direction: 'outbound', method: req.method, path: req.url, authority, status, flags, duration_ms: Math.round(ms * 1000) / 1000, upstream_service: labels.destination_service_name, request_id: req.headers['x-request-id'], ...extra });
+  deps.log?.({
+    direction: 'outbound',
+    method: req.method,
+    path: req.url,
+    authority,
+    status,
+    flags,
+    duration_ms: Math.round(ms * 1000) / 1000,
+    upstream_service: labels.destination_service_name,
+    request_id: req.headers['x-request-id'],
+    ...extra,
+  });
 }
 
 /** Method, path and headers sent upstream: the same for every attempt. */
-export function upstreamRequest(route: CompiledHttpRoute, dest: WeightedCluster, req: RequestView, url: Target, service: OutboundService, bodyLength: number | undefined): { method: string; path: string; headers: OutgoingHttpHeaders } {
+export function upstreamRequest(
+  route: CompiledHttpRoute,
+  dest: WeightedCluster,
+  req: RequestView,
+  url: Target,
+  service: OutboundService,
+  bodyLength: number | undefined,
+): { method: string; path: string; headers: OutgoingHttpHeaders } {
   const headers = forwardableHeaders(req.headers);
   let path = url.pathname + url.search;
   if (route.rewrite?.uri !== undefined) {
@@ -130,7 +169,13 @@ export function upstreamRequest(route: CompiledHttpRoute, dest: WeightedCluster,
  * or the local answer: 503 NR (no such subset) or 503 UO (overflow, answered at once and not
  * counted toward outlier ejection).
  */
-export function chooseCluster(deps: OutboundDeps, cfg: RuntimeConfig, destinations: WeightedCluster[], labels: IstioLabels, random: () => number): { dest: WeightedCluster; entry: ClusterEntry } | { status: number; flags: string; body: string } {
+export function chooseCluster(
+  deps: OutboundDeps,
+  cfg: RuntimeConfig,
+  destinations: WeightedCluster[],
+  labels: IstioLabels,
+  random: () => number,
+): { dest: WeightedCluster; entry: ClusterEntry } | { status: number; flags: string; body: string } {
   const dest = pickWeighted(destinations, random() * 100)!;
   const entry = cfg.clusters.get(dest.cluster);
   if (!entry) return { status: 503, flags: 'NC', body: `no cluster ${dest.cluster} (is the subset defined in a DestinationRule?)\n` };
@@ -159,7 +204,15 @@ export function editResponseHeaders(out: HeaderMap, route: CompiledHttpRoute, de
  * set for PassthroughCluster), or the local answer: 503 UH for a name that was a mesh service
  * and has lost its last instance (never passed through in plaintext), else `notFound` (404 NR).
  */
-export function outsideTheMesh(deps: OutboundDeps, cfg: RuntimeConfig | undefined, service: OutboundService | undefined, authority: string, via: Via, notFound: { status: number; body: string }, labels: IstioLabels): { host: string; port: number } | { status: number; flags: string; body: string } {
+export function outsideTheMesh(
+  deps: OutboundDeps,
+  cfg: RuntimeConfig | undefined,
+  service: OutboundService | undefined,
+  authority: string,
+  via: Via,
+  notFound: { status: number; body: string },
+  labels: IstioLabels,
+): { host: string; port: number } | { status: number; flags: string; body: string } {
   if (!service && cfg?.wasMeshHost(authority)) return { status: 503, flags: 'UH', body: `no healthy upstream: "${authority}" has no instances in the mesh right now\n` };
   const target = cfg && !service ? passthroughTarget(deps, authority, via) : undefined;
   if (!target) return { status: notFound.status, flags: 'NR', body: notFound.body };

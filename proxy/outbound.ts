@@ -10,7 +10,24 @@ import type { CompiledHttpRoute, OutboundService, WeightedCluster } from '../cor
 import type { HeaderMap } from '../core/http1/header-ops.js';
 import type { ProxyMetrics } from './metrics.js';
 import { callUpstream } from './upstream-call.js';
-import { attempts, chooseCluster, editResponseHeaders, hashKey, labelEndpoint, outboundExchange, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest, type Target } from './outbound-route.js';
+import {
+  attempts,
+  chooseCluster,
+  editResponseHeaders,
+  hashKey,
+  labelEndpoint,
+  outboundExchange,
+  outsideTheMesh,
+  outboundLabels,
+  passthroughFailure,
+  recordOutbound,
+  requestedService,
+  resolveRoute,
+  upstreamRequest,
+  viaOf,
+  type FinishedRequest,
+  type Target,
+} from './outbound-route.js';
 import { runFilters, type FilterOutcome } from './pipeline/filter.js';
 import { routeChain } from './pipeline/outbound-chain.js';
 import { RESPONSE_FLAGS } from './pipeline/response-flags.js';
@@ -43,7 +60,6 @@ export interface OutboundDeps {
   passthrough?: { ownPorts: () => number[] };
 }
 
-
 /** Handles one request; `fixedService` is set for explicit upstream listeners. */
 export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: ServerResponse, fixedService?: string): void {
   const random = deps.random ?? Math.random;
@@ -67,7 +83,12 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     if ('status' in target) return void local(target.status, target.flags, target.body);
     // ALLOW_ANY: the request, as it came, to the host it names outside the mesh.
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    void callUpstream(deps.pool.passthroughPool(target.host, target.port), { method: req.method ?? 'GET', path: req.url ?? '/', headers: forwardableHeaders(req.headers), body: hasBody ? req : null, timeoutMs: Infinity }, res, (_s, h) => forwardableHeaders(h)).then((o) => {
+    void callUpstream(
+      deps.pool.passthroughPool(target.host, target.port),
+      { method: req.method ?? 'GET', path: req.url ?? '/', headers: forwardableHeaders(req.headers), body: hasBody ? req : null, timeoutMs: Infinity },
+      res,
+      (_s, h) => forwardableHeaders(h),
+    ).then((o) => {
       if (o.relayed && !o.error) return finish(o.status, '-', o.bytes, { upstream_host: `${target.host}:${target.port}` });
       if (res.headersSent) {
         res.destroy();
@@ -104,7 +125,15 @@ interface Routed {
 }
 
 /** The router: cluster, pool limits, body, mirror, retries and timeouts, header rules. */
-function routeRequest(deps: OutboundDeps, req: IncomingMessage, res: ServerResponse, f: FinishedRequest, r: Routed, local: (status: number, flags: string, body: string) => void, finish: (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => void): void {
+function routeRequest(
+  deps: OutboundDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  f: FinishedRequest,
+  r: Routed,
+  local: (status: number, flags: string, body: string) => void,
+  finish: (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => void,
+): void {
   const { cfg, service, route, url, random } = r;
   const chosen = chooseCluster(deps, cfg, r.destinations, f.labels, random);
   if ('status' in chosen) return void local(chosen.status, chosen.flags, chosen.body);
@@ -116,13 +145,22 @@ function routeRequest(deps: OutboundDeps, req: IncomingMessage, res: ServerRespo
     if (r.mirrorCluster) mirror(deps, cfg, r.mirrorCluster, req, body, service, random);
     const { method, path, headers } = upstreamRequest(route, dest, req, url, service, body?.length);
     const upstreamBody = body === undefined ? req : body.length > 0 ? body : null;
-    const result = await attempts(deps, entry, route, dest.cluster, hashKey(entry.cluster.lb, req), body !== undefined, random, (e) => labelEndpoint(f.labels, entry, e), (endpoint, timeoutMs, keep) =>
-      callUpstream(deps.pool.target(entry.cluster, endpoint).pool, { method, path, headers, body: upstreamBody, timeoutMs }, res, (status, h) => {
-        if (!keep(status)) return undefined;
-        const out = forwardableHeaders(h);
-        editResponseHeaders(out, route, dest, r.responseHooks);
-        return out;
-      }),
+    const result = await attempts(
+      deps,
+      entry,
+      route,
+      dest.cluster,
+      hashKey(entry.cluster.lb, req),
+      body !== undefined,
+      random,
+      (e) => labelEndpoint(f.labels, entry, e),
+      (endpoint, timeoutMs, keep) =>
+        callUpstream(deps.pool.target(entry.cluster, endpoint).pool, { method, path, headers, body: upstreamBody, timeoutMs }, res, (status, h) => {
+          if (!keep(status)) return undefined;
+          const out = forwardableHeaders(h);
+          editResponseHeaders(out, route, dest, r.responseHooks);
+          return out;
+        }),
     );
     if (result.relayed && !result.error) return finish(result.status, '-', result.bytes, { upstream_host: result.endpoint ? endpointKey(result.endpoint) : undefined });
     if (res.headersSent) {
@@ -130,7 +168,11 @@ function routeRequest(deps: OutboundDeps, req: IncomingMessage, res: ServerRespo
       res.destroy();
       return finish(result.status, 'UPE', result.bytes);
     }
-    local(result.timedOut ? 504 : 503, result.flags, `upstream ${result.timedOut ? 'request timeout' : `connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}`}\n`);
+    local(
+      result.timedOut ? 504 : 503,
+      result.flags,
+      `upstream ${result.timedOut ? 'request timeout' : `connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}`}\n`,
+    );
   });
 }
 
@@ -174,7 +216,17 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
     const { method, path, headers } = upstreamRequest(route, dest, req, url, service, undefined);
     const upstream = deps.pool.connectRaw(entry.cluster, endpoint);
     entry.balancer.started(endpoint);
-    const call = { client: socket, clientHead: head, upstream, ready: upstream instanceof TLSSocket ? ('secureConnect' as const) : ('connect' as const), head: upgradeRequestHead(method, path, headers, kind.protocol), method, protocol: kind.protocol, resumeHttp, open: deps.upgraded };
+    const call = {
+      client: socket,
+      clientHead: head,
+      upstream,
+      ready: upstream instanceof TLSSocket ? ('secureConnect' as const) : ('connect' as const),
+      head: upgradeRequestHead(method, path, headers, kind.protocol),
+      method,
+      protocol: kind.protocol,
+      resumeHttp,
+      open: deps.upgraded,
+    };
     // A tunnel counts as a request in progress (least-request balancing) until it closes.
     const tunnelClosed = () => {
       entry.balancer.finished(endpoint, 101, Date.now());
@@ -183,7 +235,11 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
     void carryUpgrade(call, tunnelClosed).then((o) => {
       if (!o.switched) entry.balancer.finished(endpoint, o.status, Date.now());
       if (o.status !== 0) return recordOutbound(deps, f, o.status, RESPONSE_FLAGS.NONE, 0, { upstream_host: endpointKey(endpoint) });
-      refuse(o.protocolError ? 502 : 503, o.protocolError ? RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR : RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE, `upstream connect error: ${o.error?.message ?? 'connection failed'}`);
+      refuse(
+        o.protocolError ? 502 : 503,
+        o.protocolError ? RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR : RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE,
+        `upstream connect error: ${o.error?.message ?? 'connection failed'}`,
+      );
     });
   };
   if (ran instanceof Promise) void ran.then(proceed);
@@ -202,7 +258,14 @@ function mirror(deps: OutboundDeps, cfg: RuntimeConfig, clusterName: string, req
   entry.balancer.started(endpoint);
   deps.pool
     .target(entry.cluster, endpoint)
-    .pool.request({ method: (req.method ?? 'GET') as 'GET', path: req.url ?? '/', headers: headers as Record<string, string>, body: body.length > 0 ? body : null, headersTimeout: 10_000, bodyTimeout: 10_000 })
+    .pool.request({
+      method: (req.method ?? 'GET') as 'GET',
+      path: req.url ?? '/',
+      headers: headers as Record<string, string>,
+      body: body.length > 0 ? body : null,
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    })
     .then(
       (r) => {
         entry.balancer.finished(endpoint, r.statusCode, Date.now());

@@ -106,7 +106,11 @@ export class Sidecar {
     this.ids = new IdentityManager(this.client, { dataDir: options.dataDir, expectedIdentity: identity, bootstrapToken: options.bootstrapToken, renewAt: options.certRenewAt ?? 0.5, retryMs: 5000 });
     this.ids.on('error', (err: Error) => log.warn({ err: err.message }, 'certificate renewal failed; keeping the current certificate'));
     this.telemetry = new TelemetryReporter(this.client, options.proxyId, `${options.namespace}/${options.service}`, options.telemetryIntervalMs);
-    this.source = new SnapshotSource(this.client, { dataDir: options.dataDir, proxyId: options.proxyId, service: options.service, namespace: options.namespace, waitSeconds: 30, backoffMinMs: 200, backoffMaxMs: 10_000 }, (s) => this.apply(s));
+    this.source = new SnapshotSource(
+      this.client,
+      { dataDir: options.dataDir, proxyId: options.proxyId, service: options.service, namespace: options.namespace, waitSeconds: 30, backoffMinMs: 200, backoffMaxMs: 10_000 },
+      (s) => this.apply(s),
+    );
     this.source.on('error', (err: Error) => log.warn({ err: err.message }, 'snapshot watch'));
     this.source.on('rejected', () => this.metrics.configRejected.inc());
     this.source.on('applied', (s: ProxySnapshot) => log.info({ version: s.version }, 'snapshot applied'));
@@ -134,10 +138,33 @@ export class Sidecar {
     await this.source.start();
     const o = this.options;
     const accessLog = this.log.isLevelEnabled('info') ? (line: Record<string, unknown>) => this.log.info(line, 'access') : undefined;
-    this.inbound = new InboundListener({ http1Relay: o.http1Relay, config: () => this.config, jwks: this.jwks, identity: () => this.ids.current, metrics: this.metrics, log: accessLog, tracer: this.tracer, appHost: o.appHost, appPort: o.appPort, headersTimeoutMs: o.headersTimeoutMs, idleTimeoutMs: o.idleTimeoutMs, protocolDetectionTimeoutMs: o.protocolDetectionTimeoutMs ?? DEFAULT_PROTOCOL_DETECTION_MS, extAuthz: extAuthzClient(() => this.config, this.pool) });
+    this.inbound = new InboundListener({
+      http1Relay: o.http1Relay,
+      config: () => this.config,
+      jwks: this.jwks,
+      identity: () => this.ids.current,
+      metrics: this.metrics,
+      log: accessLog,
+      tracer: this.tracer,
+      appHost: o.appHost,
+      appPort: o.appPort,
+      headersTimeoutMs: o.headersTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+      protocolDetectionTimeoutMs: o.protocolDetectionTimeoutMs ?? DEFAULT_PROTOCOL_DETECTION_MS,
+      extAuthz: extAuthzClient(() => this.config, this.pool),
+    });
     this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
-    const deps: OutboundDeps = { config: () => this.config, pool: this.pool, metrics: this.metrics, log: accessLog, tracer: this.tracer, upgraded: this.upgraded, report: (d, status, ms) => this.telemetry.record(d, status, ms) };
-    if (o.outboundTrafficPolicy !== 'REGISTRY_ONLY') deps.passthrough = { ownPorts: () => [this.ports.inbound, this.ports.outbound, this.ports.admin, this.ports.status, ...Object.values(this.ports.upstreams)] };
+    const deps: OutboundDeps = {
+      config: () => this.config,
+      pool: this.pool,
+      metrics: this.metrics,
+      log: accessLog,
+      tracer: this.tracer,
+      upgraded: this.upgraded,
+      report: (d, status, ms) => this.telemetry.record(d, status, ms),
+    };
+    if (o.outboundTrafficPolicy !== 'REGISTRY_ONLY')
+      deps.passthrough = { ownPorts: () => [this.ports.inbound, this.ports.outbound, this.ports.admin, this.ports.status, ...Object.values(this.ports.upstreams)] };
     this.telemetry.start();
     this.tracer?.start();
     if (o.outboundPort >= 0) {

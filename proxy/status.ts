@@ -23,9 +23,7 @@ export function createStatusServer(sidecar: Sidecar): Server {
       // The catalog's health check: the application itself accepts connections. The probe goes
       // over loopback, which capture never touches, so it sees the app and not the sidecar.
       const o = sidecar.options;
-      void probeTcp(o.appHost, o.appPort).then((err) =>
-        err ? send(503, `application at ${o.appHost}:${o.appPort} is not accepting connections: ${err}\n`) : send(200, 'ok\n'),
-      );
+      void probeTcp(o.appHost, o.appPort).then((err) => (err ? send(503, `application at ${o.appHost}:${o.appPort} is not accepting connections: ${err}\n`) : send(200, 'ok\n')));
     } else send(404, `status endpoints: ${STATUS_ENDPOINTS}\n`);
   });
   // Scrapers and probes send small requests; nothing here needs a long head or body.

@@ -17,7 +17,13 @@ export function tlsOptionsFor(t: UpstreamTransport, identity: IdentityMaterial |
   if (t.kind === 'plaintext') return undefined;
   if (t.kind === 'mesh-mtls') {
     const expected = t.expectedIds;
-    return { cert: identity?.certPem, key: identity?.keyPem, ca: identity?.trustBundle, ALPNProtocols: alpn, checkServerIdentity: (_host: string, cert: PeerCertificate) => spiffeMismatch(cert, expected) };
+    return {
+      cert: identity?.certPem,
+      key: identity?.keyPem,
+      ca: identity?.trustBundle,
+      ALPNProtocols: alpn,
+      checkServerIdentity: (_host: string, cert: PeerCertificate) => spiffeMismatch(cert, expected),
+    };
   }
   const names = t.verifyNames;
   // Outside the mesh only the standard protocols are offered (never the mesh's own mesh-tcp).
@@ -44,7 +50,10 @@ function readPem(file: string, field: string): string {
 
 /** The peer proves the destination's identity by its SPIFFE ID, not by a DNS name. */
 export function spiffeMismatch(cert: PeerCertificate, expected: string[]): Error | undefined {
-  const uris = (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+  const uris = (cert.subjectaltname ?? '')
+    .split(', ')
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
   if (expected.length === 0 || uris.some((u) => expected.includes(u))) return undefined;
   return new Error(`upstream presented ${uris.join(', ') || 'no identity'}, expected ${expected.join(' or ')}`);
 }

@@ -17,7 +17,10 @@ import { exchange } from './relay/exchange.js';
 export type UpgradeKind = { kind: 'tunnel'; protocol: string } | { kind: 'plain' } | { kind: 'refuse'; reason: string };
 
 export function upgradeKind(req: IncomingMessage): UpgradeKind {
-  const protocols = String(req.headers.upgrade ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const protocols = String(req.headers.upgrade ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   if (protocols.length === 1 && protocols[0].toLowerCase() === 'websocket') return { kind: 'tunnel', protocol: 'websocket' };
   if (protocols.length > 0 && protocols.every((p) => p.toLowerCase() === 'h2c')) return { kind: 'plain' };
   return { kind: 'refuse', reason: `upgrade to "${protocols.join(', ')}" is not allowed (websocket only)` };
@@ -83,7 +86,9 @@ export function carryUpgrade(call: UpgradeCall, onTunnelClosed: () => void): Pro
     upstream.once('error', failed);
     upstream.once(call.ready, () => {
       upstream.off('error', failed);
-      void exchange(upstream, { head: call.head, body: undefined, isHead: call.method === 'HEAD', timeoutMs: Infinity, upgrade: call.protocol }, client, (h) => responseHeadText(h, responseHeaderMap(h), h.framing.type === 'close')).then((o) => {
+      void exchange(upstream, { head: call.head, body: undefined, isHead: call.method === 'HEAD', timeoutMs: Infinity, upgrade: call.protocol }, client, (h) =>
+        responseHeadText(h, responseHeaderMap(h), h.framing.type === 'close'),
+      ).then((o) => {
         if (o.switched) {
           client.write(Buffer.concat([o.switched.head, o.switched.rest]));
           if (call.clientHead.length > 0) upstream.write(call.clientHead);
@@ -131,8 +136,13 @@ export function splice(a: Duplex, b: Duplex, open: Set<Duplex>, onClose: () => v
 /** Answers an upgrade request locally (refused, or the route's own answer) and closes. */
 export function refuseUpgrade(socket: Duplex, status: number, reason: string, flags: string, headers?: Record<string, string>): void {
   if (!socket.writable) return void socket.destroy();
-  const extra = Object.entries(headers ?? {}).filter(([, v]) => !/[\r\n\0]/.test(v)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${status} ${reason.replace(/[\r\n]/g, ' ')}\r\ncontent-type: text/plain\r\nx-mesh-response-flags: ${flags}\r\n${extra}connection: close\r\ncontent-length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`);
+  const extra = Object.entries(headers ?? {})
+    .filter(([, v]) => !/[\r\n\0]/.test(v))
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${reason.replace(/[\r\n]/g, ' ')}\r\ncontent-type: text/plain\r\nx-mesh-response-flags: ${flags}\r\n${extra}connection: close\r\ncontent-length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`,
+  );
 }
 
 export function connectPlain(host: string, port: number): Duplex {

@@ -34,7 +34,12 @@ export interface UpstreamOutcome {
  * `decide(status, headers)` returns the headers to send to the client to relay the answer, or
  * undefined to discard it (a retry follows).
  */
-export function callUpstream(dispatcher: Dispatcher, request: UpstreamRequest, res: ServerResponse, decide: (status: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders | undefined): Promise<UpstreamOutcome> {
+export function callUpstream(
+  dispatcher: Dispatcher,
+  request: UpstreamRequest,
+  res: ServerResponse,
+  decide: (status: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders | undefined,
+): Promise<UpstreamOutcome> {
   return new Promise((resolve) => {
     let settled = false;
     let relayed = false;

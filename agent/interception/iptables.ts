@@ -47,7 +47,10 @@ export class IptablesInterceptor {
     for (const family of this.families) {
       const t = TOOLS[family];
       let text = buildRules(spec, family);
-      for (const [hook, chain] of [['PREROUTING', 'MESH_INBOUND'], ['OUTPUT', 'MESH_OUTPUT']] as const) {
+      for (const [hook, chain] of [
+        ['PREROUTING', 'MESH_INBOUND'],
+        ['OUTPUT', 'MESH_OUTPUT'],
+      ] as const) {
         const present = await exec(this.netns, [t.cmd, '-t', 'nat', '-C', hook, '-p', 'tcp', '-m', 'comment', '--comment', 'mesh-agent', '-j', chain]);
         if (present.code === 0) text = text.replace(`-A ${hook} -p tcp -m comment --comment mesh-agent -j ${chain}\n`, '');
       }

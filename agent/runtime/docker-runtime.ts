@@ -42,7 +42,10 @@ export class DockerSidecarRuntime implements SidecarRuntime {
     const fp = launch.fingerprint;
     const name = `${w.instanceId}-mesh-proxy`;
     // A leftover with the same name (a crash between create and label check) would block create.
-    await this.docker.getContainer(name).remove({ force: true }).catch(() => undefined);
+    await this.docker
+      .getContainer(name)
+      .remove({ force: true })
+      .catch(() => undefined);
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer({
@@ -67,7 +70,8 @@ export class DockerSidecarRuntime implements SidecarRuntime {
       });
     } catch (err) {
       const msg = (err as Error).message;
-      if (/No such image/i.test(msg)) throw new MeshError('UNAVAILABLE', `the sidecar image ${this.opts.image} is not on this host; build it (docker build -t ${this.opts.image} .) or pass --sidecar-image`, { cause: err });
+      if (/No such image/i.test(msg))
+        throw new MeshError('UNAVAILABLE', `the sidecar image ${this.opts.image} is not on this host; build it (docker build -t ${this.opts.image} .) or pass --sidecar-image`, { cause: err });
       throw new MeshError('UNAVAILABLE', `cannot create the sidecar container for ${w.instanceId}: ${msg}`, { cause: err });
     }
     await container.start();

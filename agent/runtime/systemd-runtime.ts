@@ -49,7 +49,13 @@ export class SystemdSidecarRuntime implements SidecarRuntime {
     const env: Record<string, string> = { ...argsToEnv(launch.args), MESH_PROXY_CA_FILE: `${base}.ca.pem`, MESH_PROXY_DATA_DIR: join(this.opts.dataRoot, w.instanceId) };
     for (const [k, v] of Object.entries(launch.env)) if (k !== 'MESH_PROXY_CA_PEM') env[k] = v;
     // Read by systemd as root before it drops to the sidecar's user: the token stays private.
-    writeFileSync(`${base}.env`, Object.entries(env).map(([k, v]) => `${k}=${quote(v)}`).join('\n') + '\n', { mode: 0o600 });
+    writeFileSync(
+      `${base}.env`,
+      Object.entries(env)
+        .map(([k, v]) => `${k}=${quote(v)}`)
+        .join('\n') + '\n',
+      { mode: 0o600 },
+    );
     writeFileSync(`${base}.json`, JSON.stringify({ instanceId: w.instanceId, fingerprint: launch.fingerprint }), { mode: 0o644 });
     // --no-block: the unit's ExecStartPost waits for readiness; the agent watches it itself.
     await systemctl(['start', '--no-block', unit(w.instanceId)]);

@@ -31,7 +31,9 @@ export class DockerWorkloadSource implements WorkloadSource {
       } catch {
         continue; // gone between list and inspect
       }
-      const exposed = Object.keys(info.Config.ExposedPorts ?? {}).filter((p) => p.endsWith('/tcp')).map((p) => Number(p.split('/')[0]));
+      const exposed = Object.keys(info.Config.ExposedPorts ?? {})
+        .filter((p) => p.endsWith('/tcp'))
+        .map((p) => Number(p.split('/')[0]));
       const parsed = declarationFromLabels(labels, exposed);
       if (!parsed) continue;
       if (!parsed.ok) {
@@ -40,10 +42,15 @@ export class DockerWorkloadSource implements WorkloadSource {
       }
       const mode = info.HostConfig.NetworkMode ?? '';
       if (mode === 'host' || mode.startsWith('container:')) {
-        scan.problems.push({ what, violations: [{ path: 'network_mode', message: `"${mode}" is not supported: a meshed container needs its own network namespace for its sidecar and capture rules` }] });
+        scan.problems.push({
+          what,
+          violations: [{ path: 'network_mode', message: `"${mode}" is not supported: a meshed container needs its own network namespace for its sidecar and capture rules` }],
+        });
         continue;
       }
-      const address = Object.values(info.NetworkSettings.Networks ?? {}).map((n) => n.IPAddress).find(Boolean);
+      const address = Object.values(info.NetworkSettings.Networks ?? {})
+        .map((n) => n.IPAddress)
+        .find(Boolean);
       if (!address || !info.State.Pid) continue; // not networked yet; the next event brings it
       const workload: DiscoveredWorkload = {
         instanceId: `${parsed.value.service}-${c.Id.slice(0, 12)}`,

@@ -22,7 +22,10 @@ export async function proxies(client: ControllerClient, format: string): Promise
   const body = (await client.call('GET', '/v1/proxies')).json<{ proxies: { id: string; service: string; namespace: string; version: string; lastSeen: string }[] }>();
   if (format !== 'table') return output(body, format);
   if (body.proxies.length === 0) return 'No proxy has connected yet.\n';
-  return table(['PROXY', 'SERVICE', 'NAMESPACE', 'SNAPSHOT', 'LAST SEEN'], body.proxies.map((p) => [p.id, p.service, p.namespace, p.version, age(p.lastSeen)]));
+  return table(
+    ['PROXY', 'SERVICE', 'NAMESPACE', 'SNAPSHOT', 'LAST SEEN'],
+    body.proxies.map((p) => [p.id, p.service, p.namespace, p.version, age(p.lastSeen)]),
+  );
 }
 
 export async function proxyConfig(client: ControllerClient, id: string, format: string): Promise<string> {
@@ -31,7 +34,9 @@ export async function proxyConfig(client: ControllerClient, id: string, format: 
 }
 
 export async function status(client: ControllerClient, format: string): Promise<string> {
-  const body = (await client.call('GET', '/v1/status')).json<Record<string, unknown> & { status: string; components: Record<string, string>; catalog: { backend: string; services: number; instances: number } }>();
+  const body = (await client.call('GET', '/v1/status')).json<
+    Record<string, unknown> & { status: string; components: Record<string, string>; catalog: { backend: string; services: number; instances: number } }
+  >();
   if (format !== 'table') return output(body, format);
   const lines = [
     `controller   ${client.baseUrl}  (version ${String(body.version)})`,

@@ -23,7 +23,10 @@ export function readSources(paths: string[], stdin: () => string): { name: strin
       throw new MeshError('NOT_FOUND', `${p}: no such file or directory`);
     }
     if (st.isDirectory()) {
-      for (const f of readdirSync(p).filter((f) => /\.(ya?ml|json)$/.test(f)).sort()) out.push({ name: join(p, f), text: readFileSync(join(p, f), 'utf8') });
+      for (const f of readdirSync(p)
+        .filter((f) => /\.(ya?ml|json)$/.test(f))
+        .sort())
+        out.push({ name: join(p, f), text: readFileSync(join(p, f), 'utf8') });
     } else out.push({ name: p, text: readFileSync(p, 'utf8') });
   }
   if (out.length === 0) throw new MeshError('INVALID_ARGUMENT', `no .yaml, .yml or .json files in ${paths.join(', ')}`);
@@ -45,7 +48,10 @@ export async function apply(client: ControllerClient, sources: { name: string; t
       }
     }
   }
-  if (violations.length > 0) throw new MeshError('VALIDATION_FAILED', `nothing was applied: ${validationFailed(`the input (${new Set(violations.map((v) => v.document)).size} of its documents)`, violations).message}`, { violations });
+  if (violations.length > 0)
+    throw new MeshError('VALIDATION_FAILED', `nothing was applied: ${validationFailed(`the input (${new Set(violations.map((v) => v.document)).size} of its documents)`, violations).message}`, {
+      violations,
+    });
   if (docs.length === 0) throw new MeshError('INVALID_ARGUMENT', 'the input holds no resource');
   const res = await client.call('POST', '/v1/apply', docs.map((d) => JSON.stringify(d)).join('\n---\n'));
   const { results } = res.json<{ results: { kind: string; namespace: string; name: string; action: string }[] }>();
@@ -63,7 +69,10 @@ export async function get(client: ControllerClient, kindText: string, name: stri
   const { items } = (await client.call('GET', `/v1/resources/${info.kind}${q}`)).json<{ items: Resource[] }>();
   if (format !== 'table') return output({ items }, format);
   if (items.length === 0) return `No ${info.kind} resources${namespace ? ` in namespace ${namespace}` : ''}.\n`;
-  return table(['NAMESPACE', 'NAME', 'VERSION', 'AGE'], items.map((r) => [r.metadata.namespace, r.metadata.name, r.metadata.resourceVersion ?? '', age(r.metadata.creationTimestamp)]));
+  return table(
+    ['NAMESPACE', 'NAME', 'VERSION', 'AGE'],
+    items.map((r) => [r.metadata.namespace, r.metadata.name, r.metadata.resourceVersion ?? '', age(r.metadata.creationTimestamp)]),
+  );
 }
 
 export async function remove(client: ControllerClient, kindText: string, name: string, namespace: string | undefined): Promise<string> {

@@ -32,7 +32,8 @@ export function registerCaRoutes(router: Router, d: ApiDeps): void {
 
   router.add('POST', '/v1/tokens', 'agent', async (ctx) => {
     const body = await ctx.json();
-    if (!isPlainObject(body) || typeof body.service !== 'string' || !NAME.test(body.service)) throw new MeshError('INVALID_ARGUMENT', 'send {"service": "<name>"}: lowercase letters, digits and "-" (plus optional "namespace" and "ttl")');
+    if (!isPlainObject(body) || typeof body.service !== 'string' || !NAME.test(body.service))
+      throw new MeshError('INVALID_ARGUMENT', 'send {"service": "<name>"}: lowercase letters, digits and "-" (plus optional "namespace" and "ttl")');
     const namespace = typeof body.namespace === 'string' ? body.namespace : 'default';
     if (!NAME.test(namespace)) throw new MeshError('INVALID_ARGUMENT', `"${namespace}" is not a valid namespace`);
     const ttlMs = typeof body.ttl === 'string' ? durationMs(body.ttl, 'ttl') : 3_600_000;
@@ -48,7 +49,8 @@ export function registerAgentTokenRoute(router: Router, d: ApiDeps): void {
   // A host agent's credential: it may mint bootstrap tokens and register instances, nothing else.
   router.add('POST', '/v1/agent-tokens', 'admin', async (ctx) => {
     const body = await ctx.json();
-    if (!isPlainObject(body) || typeof body.host !== 'string' || !/^[A-Za-z0-9._-]{1,253}$/.test(body.host)) throw new MeshError('INVALID_ARGUMENT', 'send {"host": "<name>"}: the host the agent runs on (letters, digits, . _ -)');
+    if (!isPlainObject(body) || typeof body.host !== 'string' || !/^[A-Za-z0-9._-]{1,253}$/.test(body.host))
+      throw new MeshError('INVALID_ARGUMENT', 'send {"host": "<name>"}: the host the agent runs on (letters, digits, . _ -)');
     return { status: 201, body: { token: await d.credentials.createAgentToken(body.host), host: body.host } };
   });
   router.add('DELETE', '/v1/agent-tokens/:host', 'admin', async (ctx) => {
@@ -63,7 +65,8 @@ function identityFor(ctx: RequestContext, d: ApiDeps, body: Record<string, unkno
   const trustDomain = d.ca.options.trustDomain;
   const p = ctx.principal;
   if (p.kind === 'workload') return { trustDomain, namespace: p.namespace, service: p.service };
-  if (p.kind === 'agent') throw new MeshError('PERMISSION_DENIED', `the host agent token of ${p.host} cannot sign certificates; it mints a bootstrap token (POST /v1/tokens) and the workload sends its own CSR`);
+  if (p.kind === 'agent')
+    throw new MeshError('PERMISSION_DENIED', `the host agent token of ${p.host} cannot sign certificates; it mints a bootstrap token (POST /v1/tokens) and the workload sends its own CSR`);
   if (p.kind === 'admin') {
     if (typeof body.service !== 'string' || !NAME.test(body.service)) throw new MeshError('INVALID_ARGUMENT', 'as admin, name the identity: {"service": "<name>", "namespace": "<ns>"}');
     return { trustDomain, namespace: typeof body.namespace === 'string' ? body.namespace : 'default', service: body.service };

@@ -44,7 +44,8 @@ function ownInstanceOnly(ctx: RequestContext, d: ApiDeps): void {
   const id = ctx.params[0];
   const owner = [...d.catalog.endpoints().values()].flat().find((i) => i.id === id);
   if (!owner) throw new MeshError('NOT_FOUND', `no healthy instance "${id}" of ${p.namespace}/${p.service} is registered`);
-  if (owner.service !== p.service || owner.namespace !== p.namespace) throw new MeshError('PERMISSION_DENIED', `${p.identity} may act on instances of ${p.namespace}/${p.service} only; "${id}" belongs to ${owner.namespace}/${owner.service}`);
+  if (owner.service !== p.service || owner.namespace !== p.namespace)
+    throw new MeshError('PERMISSION_DENIED', `${p.identity} may act on instances of ${p.namespace}/${p.service} only; "${id}" belongs to ${owner.namespace}/${owner.service}`);
 }
 
 /** A workload certificate may register only instances of its own service. */

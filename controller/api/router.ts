@@ -172,7 +172,10 @@ export function peerCertificateUris(req: IncomingMessage): string[] {
   const socket = req.socket as TLSSocket;
   if (!socket.authorized) return [];
   const san = socket.getPeerCertificate?.()?.subjectaltname ?? '';
-  return san.split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+  return san
+    .split(', ')
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
 }
 
 /**

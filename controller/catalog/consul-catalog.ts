@@ -73,7 +73,12 @@ export class ConsulCatalog extends CatalogView implements Catalog {
   async register(registration: InstanceRegistration): Promise<void> {
     const r = validateRegistration(registration);
     const check = r.check
-      ? { ...(r.check.http ? { http: r.check.http } : r.check.tcp ? { tcp: r.check.tcp } : { ttl: r.check.ttl }), interval: r.check.ttl ? undefined : (r.check.interval ?? '1s'), timeout: '2s', deregistercriticalserviceafter: '10m' }
+      ? {
+          ...(r.check.http ? { http: r.check.http } : r.check.tcp ? { tcp: r.check.tcp } : { ttl: r.check.ttl }),
+          interval: r.check.ttl ? undefined : (r.check.interval ?? '1s'),
+          timeout: '2s',
+          deregistercriticalserviceafter: '10m',
+        }
       : undefined;
     try {
       await this.consul.agent.service.register({ id: r.id, name: r.service, address: r.address, port: r.port, meta: metaFromRegistration(r), ...(check ? { check: check as never } : {}) });

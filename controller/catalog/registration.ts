@@ -5,7 +5,12 @@ import { validationFailed, type Violation } from '../../core/errors.js';
 import { isPlainObject, map, obj, port, str } from '../../core/resources/schema.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const durationText = str({ check: (s) => { const r = parseDurationMs(s); return typeof r === 'string' ? r : undefined; } });
+const durationText = str({
+  check: (s) => {
+    const r = parseDurationMs(s);
+    return typeof r === 'string' ? r : undefined;
+  },
+});
 
 const schema = obj(
   {
@@ -17,7 +22,10 @@ const schema = obj(
     protocol: str({ enum: ['http', 'http2', 'grpc', 'tcp'] }),
     labels: map(str()),
     sidecar: obj({ inboundPort: port, statusPort: port }, { required: ['inboundPort'] }),
-    check: obj({ http: str({ pattern: /^https?:\/\//, patternHint: 'must be an http(s) URL' }), tcp: str({ pattern: /^.+:\d+$/, patternHint: 'must be host:port' }), ttl: durationText, interval: durationText }, { oneOf: [{ fields: ['http', 'tcp', 'ttl'], exactlyOne: true }] }),
+    check: obj(
+      { http: str({ pattern: /^https?:\/\//, patternHint: 'must be an http(s) URL' }), tcp: str({ pattern: /^.+:\d+$/, patternHint: 'must be host:port' }), ttl: durationText, interval: durationText },
+      { oneOf: [{ fields: ['http', 'tcp', 'ttl'], exactlyOne: true }] },
+    ),
   },
   { required: ['id', 'service', 'address', 'port'] },
 );

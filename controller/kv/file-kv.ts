@@ -26,7 +26,8 @@ export class FileKvStore implements KvStore {
       if (typeof parsed.index !== 'number' || typeof parsed.entries !== 'object') throw new Error('unexpected shape');
       this.data = parsed;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new MeshError('INTERNAL', `cannot read the state file ${this.path}: ${(err as Error).message}; move it aside to start empty`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new MeshError('INTERNAL', `cannot read the state file ${this.path}: ${(err as Error).message}; move it aside to start empty`, { cause: err });
       await mkdir(dirname(this.path), { recursive: true });
     }
   }
@@ -101,7 +102,15 @@ export class FileKvStore implements KvStore {
 }
 
 export function conflict(key: string, expected: number, current: number): MeshError {
-  return new MeshError('CONFLICT', current === 0 ? `${key} does not exist (expected version ${expected})` : expected === 0 ? `${key} already exists` : `${key} was changed by someone else (version ${current}, expected ${expected}); read it again and retry`, {
-    details: { key, expectedVersion: expected, currentVersion: current },
-  });
+  return new MeshError(
+    'CONFLICT',
+    current === 0
+      ? `${key} does not exist (expected version ${expected})`
+      : expected === 0
+        ? `${key} already exists`
+        : `${key} was changed by someone else (version ${current}, expected ${expected}); read it again and retry`,
+    {
+      details: { key, expectedVersion: expected, currentVersion: current },
+    },
+  );
 }

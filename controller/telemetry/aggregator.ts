@@ -61,7 +61,8 @@ function validateReport(input: unknown): TelemetryReport {
     input.edges.forEach((e, i) => {
       const p = `edges[${i}]`;
       if (!isPlainObject(e)) return void out.push({ path: p, message: 'must be an object' });
-      for (const f of ['source', 'destination']) if (typeof e[f] !== 'string' || !/^[^\s]+$/.test(e[f] as string)) out.push({ path: `${p}.${f}`, message: 'must be `namespace/service` or `unknown`, without spaces' });
+      for (const f of ['source', 'destination'])
+        if (typeof e[f] !== 'string' || !/^[^\s]+$/.test(e[f] as string)) out.push({ path: `${p}.${f}`, message: 'must be `namespace/service` or `unknown`, without spaces' });
       for (const f of ['requests', 'errors']) if (typeof e[f] !== 'number' || (e[f] as number) < 0) out.push({ path: `${p}.${f}`, message: 'must be a non-negative number' });
       if (!Array.isArray(e.latencyBuckets) || e.latencyBuckets.length !== LATENCY_BUCKETS_MS.length + 1 || !e.latencyBuckets.every((n) => typeof n === 'number' && n >= 0)) {
         out.push({ path: `${p}.latencyBuckets`, message: `must be ${LATENCY_BUCKETS_MS.length + 1} non-negative counts (buckets ${LATENCY_BUCKETS_MS.join(', ')} ms and above)` });

@@ -47,7 +47,20 @@ export interface AgentSettings {
 /** Short and label-safe: it travels as a container label or in a state file. */
 export function fingerprint(w: DiscoveredWorkload): string {
   const d = w.decl;
-  return hash([d.service, d.namespace, d.version ?? '', d.ports, d.protocol, d.sidecar, d.excludeInboundPorts, d.excludeOutboundPorts, d.excludeOutboundCidrs, d.user ?? '', w.address, w.netnsPid ?? 0]);
+  return hash([
+    d.service,
+    d.namespace,
+    d.version ?? '',
+    d.ports,
+    d.protocol,
+    d.sidecar,
+    d.excludeInboundPorts,
+    d.excludeOutboundPorts,
+    d.excludeOutboundCidrs,
+    d.user ?? '',
+    w.address,
+    w.netnsPid ?? 0,
+  ]);
 }
 
 /**
@@ -57,16 +70,26 @@ export function fingerprint(w: DiscoveredWorkload): string {
 export function sidecarArgs(w: DiscoveredWorkload, s: AgentSettings): string[] {
   const d = w.decl;
   return [
-    '--controller', s.controllerUrl,
-    '--service', d.service,
-    '--namespace', d.namespace,
-    '--proxy-id', w.instanceId,
-    '--trust-domain', s.trustDomain,
-    '--app-port', String(d.ports[0]),
-    '--inbound-port', String(d.sidecar.inboundPort),
-    '--outbound-port', String(d.sidecar.outboundPort),
-    '--admin-port', String(d.sidecar.adminPort),
-    '--status-port', String(d.sidecar.statusPort),
+    '--controller',
+    s.controllerUrl,
+    '--service',
+    d.service,
+    '--namespace',
+    d.namespace,
+    '--proxy-id',
+    w.instanceId,
+    '--trust-domain',
+    s.trustDomain,
+    '--app-port',
+    String(d.ports[0]),
+    '--inbound-port',
+    String(d.sidecar.inboundPort),
+    '--outbound-port',
+    String(d.sidecar.outboundPort),
+    '--admin-port',
+    String(d.sidecar.adminPort),
+    '--status-port',
+    String(d.sidecar.statusPort),
     ...(s.tracing ? ['--otlp-endpoint', s.tracing.endpoint, '--trace-sampling', String(s.tracing.samplingPercent)] : []),
   ];
 }

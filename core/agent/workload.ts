@@ -96,10 +96,20 @@ export function declarationFromLabels(labels: Record<string, string>, exposedPor
   let ports: number[] = [];
   if (labels[LABELS.port] !== undefined) ports = portList(labels[LABELS.port], LABELS.port, out);
   else if (exposedPorts.length === 1) ports = exposedPorts;
-  else out.push({ path: LABELS.port, message: exposedPorts.length === 0 ? 'is required: the port the application listens on, e.g. mesh.port=9080' : `is required: the image exposes several ports (${exposedPorts.join(', ')}); say which the service uses` });
+  else
+    out.push({
+      path: LABELS.port,
+      message:
+        exposedPorts.length === 0
+          ? 'is required: the port the application listens on, e.g. mesh.port=9080'
+          : `is required: the image exposes several ports (${exposedPorts.join(', ')}); say which the service uses`,
+    });
 
   const excluded = labels[LABELS.excludePorts] !== undefined ? portList(labels[LABELS.excludePorts], LABELS.excludePorts, out) : [];
-  const cidrs = (labels[LABELS.excludeOutboundCidrs] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const cidrs = (labels[LABELS.excludeOutboundCidrs] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const c of cidrs) if (!CIDR.test(c)) out.push({ path: LABELS.excludeOutboundCidrs, message: `"${c}" is not a CIDR such as 10.0.0.0/8` });
   checkPortClashes(ports, DEFAULT_SIDECAR_PORTS, LABELS.port, out);
 
@@ -188,11 +198,17 @@ export function checkHostServices(decls: { file: string; decl: WorkloadDeclarati
     const prior = names.get(`${decl.namespace}/${decl.service}`);
     if (prior) out.push({ document: file, path: 'name', message: `service ${decl.service} is also declared in ${prior}` });
     names.set(`${decl.namespace}/${decl.service}`, file);
-    if (decls.length > 1 && decl.user === undefined) out.push({ document: file, path: 'user', message: 'is required when a host declares several services: the user the application runs as, so that its outbound traffic reaches its own sidecar' });
+    if (decls.length > 1 && decl.user === undefined)
+      out.push({ document: file, path: 'user', message: 'is required when a host declares several services: the user the application runs as, so that its outbound traffic reaches its own sidecar' });
     const claims: [string, number][] = [...decl.ports.map((p, i): [string, number] => [`ports[${i}]`, p]), ...Object.entries(decl.sidecar).map(([k, p]): [string, number] => [`sidecar.${k}`, p])];
     for (const [path, p] of claims) {
       const other = owner.get(p);
-      if (other && other !== file) out.push({ document: file, path, message: `port ${p} is already used by ${other}${decls.length > 1 ? '; give each service its own sidecar ports (sidecar.inboundPort, outboundPort, adminPort, statusPort)' : ''}` });
+      if (other && other !== file)
+        out.push({
+          document: file,
+          path,
+          message: `port ${p} is already used by ${other}${decls.length > 1 ? '; give each service its own sidecar ports (sidecar.inboundPort, outboundPort, adminPort, statusPort)' : ''}`,
+        });
       else owner.set(p, file);
     }
   }

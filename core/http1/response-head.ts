@@ -45,7 +45,10 @@ export function readResponseHead(buf: Buffer, headRequest: boolean): ResponseHea
       length = m[2];
     } else if (name === 'transfer-encoding') transferEncoding = transferEncoding === undefined ? m[2] : `${transferEncoding}, ${m[2]}`;
     else if (name === 'connection') {
-      const tokens = m[2].toLowerCase().split(',').map((t) => t.trim());
+      const tokens = m[2]
+        .toLowerCase()
+        .split(',')
+        .map((t) => t.trim());
       if (tokens.includes('close')) keepAlive = false;
       else if (tokens.includes('keep-alive')) keepAlive = true;
     }
@@ -57,7 +60,10 @@ export function readResponseHead(buf: Buffer, headRequest: boolean): ResponseHea
   if (headRequest || status < 200 || status === 204 || status === 304) framing = { type: 'none' };
   else if (transferEncoding !== undefined) {
     // Transfer-Encoding overrides Content-Length (RFC 9112 6.3); the relay then drops the latter.
-    const codings = transferEncoding.toLowerCase().split(',').map((t) => t.trim());
+    const codings = transferEncoding
+      .toLowerCase()
+      .split(',')
+      .map((t) => t.trim());
     framing = codings[codings.length - 1] === 'chunked' ? { type: 'chunked' } : { type: 'close' };
   } else if (length !== undefined) framing = { type: 'length', length: Number(length) };
   else framing = { type: 'close' };

@@ -53,6 +53,7 @@ export function certificateInfo(pem: string): CertificateInfo {
 export function keyIdentifier(spkiDer: Buffer): Buffer {
   const spki = readTlv(spkiDer, 0);
   const [, bits] = children(spkiDer, spki);
-  return createHash('sha1').update(spkiDer.subarray(bits.contentStart + 1, bits.end)).digest();
+  return createHash('sha1')
+    .update(spkiDer.subarray(bits.contentStart + 1, bits.end))
+    .digest();
 }
-

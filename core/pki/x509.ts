@@ -87,7 +87,7 @@ export function buildCertificate(t: CertificateTemplate, signer: Signer): string
   ];
   if (!t.isCa) exts.push(extension(OID.extKeyUsage, false, seq([oid(OID.serverAuth), oid(OID.clientAuth)])));
   if (t.authorityKeyId) exts.push(extension(OID.authorityKeyIdentifier, false, seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, bin(t.authorityKeyId))])));
-  if (t.san && ((t.san.uris?.length ?? 0) + (t.san.dnsNames?.length ?? 0) + (t.san.ips?.length ?? 0)) > 0) {
+  if (t.san && (t.san.uris?.length ?? 0) + (t.san.dnsNames?.length ?? 0) + (t.san.ips?.length ?? 0) > 0) {
     exts.push(extension(OID.subjectAltName, emptySubject, sanValue(t.san)));
   }
   const tbs = seq([
@@ -158,4 +158,3 @@ function csrSubjectAltNames(attributes: Asn1 | undefined): { uris: string[]; dns
   }
   return out;
 }
-

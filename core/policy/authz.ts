@@ -55,7 +55,7 @@ function ipInBlock(ip: string, block: string): boolean {
   if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip.replace(/^::ffff:/, '')) || !/^\d+\.\d+\.\d+\.\d+$/.test(net)) return ip === net;
   const bits = bitsText === undefined ? 32 : Number(bitsText);
   const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return ((toInt(ip.replace(/^::ffff:/, '')) & mask) >>> 0) === ((toInt(net) & mask) >>> 0);
+  return (toInt(ip.replace(/^::ffff:/, '')) & mask) >>> 0 === (toInt(net) & mask) >>> 0;
 }
 
 function sourceMatches(s: AuthzSourceMatch, r: AuthzRequest): boolean {
@@ -76,8 +76,14 @@ function sourceMatches(s: AuthzSourceMatch, r: AuthzRequest): boolean {
 function operationMatches(o: AuthzOperationMatch, r: AuthzRequest): boolean {
   const host = r.host.toLowerCase().replace(/:\d+$/, '');
   return (
-    anyOf(o.hosts?.map((h) => h.toLowerCase()), host) &&
-    noneOf(o.notHosts?.map((h) => h.toLowerCase()), host) &&
+    anyOf(
+      o.hosts?.map((h) => h.toLowerCase()),
+      host,
+    ) &&
+    noneOf(
+      o.notHosts?.map((h) => h.toLowerCase()),
+      host,
+    ) &&
     (o.ports === undefined || o.ports.includes(r.port)) &&
     (o.notPorts === undefined || !o.notPorts.includes(r.port)) &&
     anyOf(o.methods, r.method.toUpperCase()) &&

@@ -32,7 +32,10 @@ export function parseDocuments(text: string, source = 'input'): SourceDocument[]
       // An alias expanding to more than this many nodes (a "billion laughs" bomb) is refused.
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
     } catch (err) {
-      throw new MeshError('PARSE_ERROR', `${source}, document ${index}: ${(err as Error).message}; an alias (*name) may stand for at most ${MAX_ALIAS_COUNT} nodes`, { cause: err, details: { source } });
+      throw new MeshError('PARSE_ERROR', `${source}, document ${index}: ${(err as Error).message}; an alias (*name) may stand for at most ${MAX_ALIAS_COUNT} nodes`, {
+        cause: err,
+        details: { source },
+      });
     }
     if (value === null || value === undefined) continue; // empty document between `---`
     const offset = doc.contents?.range?.[0] ?? doc.range?.[0] ?? 0;

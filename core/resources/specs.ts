@@ -15,10 +15,7 @@ const percent = obj({ value: num({ min: 0, max: 100 }) }, { required: ['value'] 
 
 const stringMatch = obj({ exact: str(), prefix: str(), regex }, { oneOf: [{ fields: ['exact', 'prefix', 'regex'], exactlyOne: true }] });
 
-const destination = obj(
-  { host, subset: subsetName, port: obj({ number: port }, { required: ['number'] }) },
-  { required: ['host'] },
-);
+const destination = obj({ host, subset: subsetName, port: obj({ number: port }, { required: ['number'] }) }, { required: ['host'] });
 
 const headerOps = obj({ set: map(str()), add: map(str()), remove: stringList });
 const headers = obj({ request: headerOps, response: headerOps });
@@ -41,7 +38,20 @@ const httpMatch = obj(
   { unsupported: { gateways: 'gateways are not implemented; routes apply to the mesh', statPrefix: 'per-route stat prefixes are not implemented' } },
 );
 
-const RETRY_ON = new Set(['5xx', 'gateway-error', 'connect-failure', 'reset', 'retriable-4xx', 'refused-stream', 'retriable-status-codes', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
+const RETRY_ON = new Set([
+  '5xx',
+  'gateway-error',
+  'connect-failure',
+  'reset',
+  'retriable-4xx',
+  'refused-stream',
+  'retriable-status-codes',
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
+]);
 
 const retries = obj(
   {
@@ -49,7 +59,10 @@ const retries = obj(
     perTryTimeout: duration,
     retryOn: str({
       check: (s) => {
-        const bad = s.split(',').map((x) => x.trim()).filter((x) => x && !RETRY_ON.has(x) && !/^\d{3}$/.test(x));
+        const bad = s
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x && !RETRY_ON.has(x) && !/^\d{3}$/.test(x));
         return bad.length ? `unknown retry condition${bad.length > 1 ? 's' : ''} ${bad.join(', ')}; use ${[...RETRY_ON].join(', ')} or HTTP status codes` : undefined;
       },
     }),
@@ -57,12 +70,13 @@ const retries = obj(
   { required: ['attempts'], unsupported: { retryRemoteLocalities: 'localities are not implemented' } },
 );
 
-const fault = obj(
-  {
-    delay: obj({ fixedDelay: duration, percentage: percent }, { required: ['fixedDelay'], unsupported: { percent: 'use percentage.value', exponentialDelay: 'only fixedDelay is implemented' } }),
-    abort: obj({ httpStatus: int({ min: 200, max: 599 }), percentage: percent }, { required: ['httpStatus'], unsupported: { grpcStatus: 'abort with httpStatus instead', http2Error: 'abort with httpStatus instead' } }),
-  },
-);
+const fault = obj({
+  delay: obj({ fixedDelay: duration, percentage: percent }, { required: ['fixedDelay'], unsupported: { percent: 'use percentage.value', exponentialDelay: 'only fixedDelay is implemented' } }),
+  abort: obj(
+    { httpStatus: int({ min: 200, max: 599 }), percentage: percent },
+    { required: ['httpStatus'], unsupported: { grpcStatus: 'abort with httpStatus instead', http2Error: 'abort with httpStatus instead' } },
+  ),
+});
 
 const routeDestination = obj({ destination, weight: int({ min: 0, max: 100 }), headers }, { required: ['destination'] });
 
@@ -70,7 +84,8 @@ function weightsSumTo100(list: unknown, path: string, out: Violation[]): void {
   if (!Array.isArray(list) || list.length === 0) return;
   const weights = list.map((d) => (isPlainObject(d) ? d.weight : undefined));
   if (list.length === 1) {
-    if (weights[0] !== undefined && weights[0] !== 100 && weights[0] !== 0) out.push({ path: `${path}[0].weight`, message: `a single destination takes all traffic; omit weight or set it to 100, got ${weights[0]}` });
+    if (weights[0] !== undefined && weights[0] !== 100 && weights[0] !== 0)
+      out.push({ path: `${path}[0].weight`, message: `a single destination takes all traffic; omit weight or set it to 100, got ${weights[0]}` });
     return;
   }
   const missing = weights.findIndex((w) => w === undefined);
@@ -166,14 +181,17 @@ const trafficPolicyFields: Record<string, Schema> = {
       { unsupported: { h2UpgradePolicy: 'protocol upgrade is decided by the client', useClientProtocol: 'not implemented' } },
     ),
   }),
-  outlierDetection: obj({
-    consecutive5xxErrors: int({ min: 0 }),
-    consecutiveGatewayErrors: int({ min: 0 }),
-    interval: duration,
-    baseEjectionTime: duration,
-    maxEjectionPercent: int({ min: 0, max: 100 }),
-    minHealthPercent: int({ min: 0, max: 100 }),
-  }, { unsupported: { consecutiveErrors: 'deprecated in Istio; use consecutive5xxErrors', splitExternalLocalOriginErrors: 'not implemented', consecutiveLocalOriginFailures: 'not implemented' } }),
+  outlierDetection: obj(
+    {
+      consecutive5xxErrors: int({ min: 0 }),
+      consecutiveGatewayErrors: int({ min: 0 }),
+      interval: duration,
+      baseEjectionTime: duration,
+      maxEjectionPercent: int({ min: 0, max: 100 }),
+      minHealthPercent: int({ min: 0, max: 100 }),
+    },
+    { unsupported: { consecutiveErrors: 'deprecated in Istio; use consecutive5xxErrors', splitExternalLocalOriginErrors: 'not implemented', consecutiveLocalOriginFailures: 'not implemented' } },
+  ),
   tls: obj(
     {
       mode: str({ enum: ['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'] }),
@@ -194,7 +212,11 @@ const trafficPolicyFields: Record<string, Schema> = {
           const file = v[f];
           if (typeof file === 'string' && !file.startsWith('/')) out.push({ path: `${path}.${f}`, message: `must be an absolute path to a PEM file on the sidecar's host, got "${file}"` });
         }
-        if ((v.mode === 'DISABLE' || v.mode === 'ISTIO_MUTUAL') && (v.caCertificates || v.clientCertificate || v.privateKey)) out.push({ path: `${path}.mode`, message: `${String(v.mode)} takes no caCertificates, clientCertificate or privateKey (they configure SIMPLE and MUTUAL origination; the mesh brings its own certificates)` });
+        if ((v.mode === 'DISABLE' || v.mode === 'ISTIO_MUTUAL') && (v.caCertificates || v.clientCertificate || v.privateKey))
+          out.push({
+            path: `${path}.mode`,
+            message: `${String(v.mode)} takes no caCertificates, clientCertificate or privateKey (they configure SIMPLE and MUTUAL origination; the mesh brings its own certificates)`,
+          });
       },
     },
   ),
@@ -231,7 +253,12 @@ const serviceEntry = obj(
     ports: arr(obj({ number: port, protocol: str({ enum: ['HTTP', 'HTTPS', 'HTTP2', 'GRPC', 'TCP', 'TLS'] }), name: str(), targetPort: port }, { required: ['number'] }), { min: 1 }),
     location: str({ enum: ['MESH_EXTERNAL', 'MESH_INTERNAL'] }),
     resolution: str({ enum: ['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN'] }),
-    endpoints: arr(obj({ address: str({ nonEmpty: true }), ports: map(port), labels, weight: int({ min: 0 }) }, { required: ['address'], unsupported: { network: 'multi-network is not implemented', locality: 'localities are not implemented', serviceAccount: 'not implemented' } })),
+    endpoints: arr(
+      obj(
+        { address: str({ nonEmpty: true }), ports: map(port), labels, weight: int({ min: 0 }) },
+        { required: ['address'], unsupported: { network: 'multi-network is not implemented', locality: 'localities are not implemented', serviceAccount: 'not implemented' } },
+      ),
+    ),
     subjectAltNames: stringList,
   },
   {
@@ -263,7 +290,8 @@ const peerAuthentication = obj(
   },
 );
 
-const CONDITION_KEY_RE = /^(request\.headers\[[^\]]+\]|source\.ip|remote\.ip|source\.namespace|source\.principal|request\.auth\.principal|request\.auth\.audiences|request\.auth\.presenter|request\.auth\.claims\[[^\]]+\](\[[^\]]+\])*|destination\.ip|destination\.port|connection\.sni)$/;
+const CONDITION_KEY_RE =
+  /^(request\.headers\[[^\]]+\]|source\.ip|remote\.ip|source\.namespace|source\.principal|request\.auth\.principal|request\.auth\.audiences|request\.auth\.presenter|request\.auth\.claims\[[^\]]+\](\[[^\]]+\])*|destination\.ip|destination\.port|connection\.sni)$/;
 
 const authorizationPolicy = obj(
   {
@@ -272,17 +300,60 @@ const authorizationPolicy = obj(
     provider: obj({ name: str({ nonEmpty: true }) }, { required: ['name'] }),
     rules: arr(
       obj({
-        from: arr(obj({ source: obj({ principals: stringList, notPrincipals: stringList, requestPrincipals: stringList, notRequestPrincipals: stringList, namespaces: stringList, notNamespaces: stringList, ipBlocks: stringList, notIpBlocks: stringList }, { unsupported: { remoteIpBlocks: 'use ipBlocks', notRemoteIpBlocks: 'use notIpBlocks', serviceAccounts: 'use principals' } }) }, { required: ['source'] })),
-        to: arr(obj({ operation: obj({ hosts: stringList, notHosts: stringList, ports: arr(str({ pattern: /^\d{1,5}$/, patternHint: 'is not a port number (ports are strings in AuthorizationPolicy)' })), notPorts: stringList, methods: stringList, notMethods: stringList, paths: stringList, notPaths: stringList }) }, { required: ['operation'] })),
-        when: arr(obj({ key: str({ pattern: CONDITION_KEY_RE, patternHint: 'is not a supported condition key (see Istio\'s AuthorizationPolicy conditions)' }), values: stringList, notValues: stringList }, { required: ['key'] })),
+        from: arr(
+          obj(
+            {
+              source: obj(
+                {
+                  principals: stringList,
+                  notPrincipals: stringList,
+                  requestPrincipals: stringList,
+                  notRequestPrincipals: stringList,
+                  namespaces: stringList,
+                  notNamespaces: stringList,
+                  ipBlocks: stringList,
+                  notIpBlocks: stringList,
+                },
+                { unsupported: { remoteIpBlocks: 'use ipBlocks', notRemoteIpBlocks: 'use notIpBlocks', serviceAccounts: 'use principals' } },
+              ),
+            },
+            { required: ['source'] },
+          ),
+        ),
+        to: arr(
+          obj(
+            {
+              operation: obj({
+                hosts: stringList,
+                notHosts: stringList,
+                ports: arr(str({ pattern: /^\d{1,5}$/, patternHint: 'is not a port number (ports are strings in AuthorizationPolicy)' })),
+                notPorts: stringList,
+                methods: stringList,
+                notMethods: stringList,
+                paths: stringList,
+                notPaths: stringList,
+              }),
+            },
+            { required: ['operation'] },
+          ),
+        ),
+        when: arr(
+          obj(
+            { key: str({ pattern: CONDITION_KEY_RE, patternHint: "is not a supported condition key (see Istio's AuthorizationPolicy conditions)" }), values: stringList, notValues: stringList },
+            { required: ['key'] },
+          ),
+        ),
       }),
     ),
   },
-  { unsupported: { targetRef: 'use selector', targetRefs: 'use selector' }, check: (v, path, out) => {
-    // CUSTOM names the external authorizer (an extensionProvider of the controller's --mesh-config).
-    if (v.action === 'CUSTOM' && !v.provider) out.push({ path: `${path}.provider`, message: 'is required with action CUSTOM: the name of an extensionProvider in the mesh config' });
-    if (v.provider && v.action !== 'CUSTOM') out.push({ path: `${path}.provider`, message: 'is only for action CUSTOM' });
-  } },
+  {
+    unsupported: { targetRef: 'use selector', targetRefs: 'use selector' },
+    check: (v, path, out) => {
+      // CUSTOM names the external authorizer (an extensionProvider of the controller's --mesh-config).
+      if (v.action === 'CUSTOM' && !v.provider) out.push({ path: `${path}.provider`, message: 'is required with action CUSTOM: the name of an extensionProvider in the mesh config' });
+      if (v.provider && v.action !== 'CUSTOM') out.push({ path: `${path}.provider`, message: 'is only for action CUSTOM' });
+    },
+  },
 );
 
 const jwtRule = obj(

@@ -77,7 +77,15 @@ export interface HTTPRoute {
   mirror?: Destination;
   mirrorPercentage?: Percent;
   headers?: { request?: HeaderOperations; response?: HeaderOperations };
-  corsPolicy?: { allowOrigins?: StringMatch[]; allowMethods?: string[]; allowHeaders?: string[]; exposeHeaders?: string[]; maxAge?: string; allowCredentials?: boolean; unmatchedPreflights?: 'UNSPECIFIED' | 'FORWARD' | 'IGNORE' };
+  corsPolicy?: {
+    allowOrigins?: StringMatch[];
+    allowMethods?: string[];
+    allowHeaders?: string[];
+    exposeHeaders?: string[];
+    maxAge?: string;
+    allowCredentials?: boolean;
+    unmatchedPreflights?: 'UNSPECIFIED' | 'FORWARD' | 'IGNORE';
+  };
 }
 
 export interface TCPRoute {
@@ -113,7 +121,15 @@ export interface TrafficPolicy {
     maxEjectionPercent?: number;
     minHealthPercent?: number;
   };
-  tls?: { mode: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL'; sni?: string; subjectAltNames?: string[]; caCertificates?: string; clientCertificate?: string; privateKey?: string; insecureSkipVerify?: boolean };
+  tls?: {
+    mode: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+    sni?: string;
+    subjectAltNames?: string[];
+    caCertificates?: string;
+    clientCertificate?: string;
+    privateKey?: string;
+    insecureSkipVerify?: boolean;
+  };
   portLevelSettings?: (Omit<TrafficPolicy, 'portLevelSettings'> & { port: PortSelector })[];
 }
 

@@ -32,11 +32,13 @@ export function validateResource(doc: unknown, where = 'resource'): Resource {
   const kindText = doc.kind;
   const info = typeof kindText === 'string' ? KINDS.find((k) => k.kind === kindText) : undefined;
   if (typeof kindText !== 'string') out.push({ path: 'kind', message: `is required; one of ${kindNames()}` });
-  else if (!info) throw new MeshError('UNKNOWN_KIND', `${where}: unknown kind "${kindText}"; this mesh serves ${kindNames()}`, { violations: [{ path: 'kind', message: `unknown kind "${kindText}"` }] });
+  else if (!info)
+    throw new MeshError('UNKNOWN_KIND', `${where}: unknown kind "${kindText}"; this mesh serves ${kindNames()}`, { violations: [{ path: 'kind', message: `unknown kind "${kindText}"` }] });
 
   if (info) {
     if (typeof doc.apiVersion !== 'string') out.push({ path: 'apiVersion', message: `is required; use ${info.storageVersion}` });
-    else if (!info.acceptedVersions.includes(doc.apiVersion)) out.push({ path: 'apiVersion', message: `"${doc.apiVersion}" does not serve ${info.kind}; use one of ${info.acceptedVersions.join(', ')}` });
+    else if (!info.acceptedVersions.includes(doc.apiVersion))
+      out.push({ path: 'apiVersion', message: `"${doc.apiVersion}" does not serve ${info.kind}; use one of ${info.acceptedVersions.join(', ')}` });
   }
   if (doc.metadata === undefined) out.push({ path: 'metadata', message: 'is required (metadata.name at least)' });
   else metadataSchema(doc.metadata, 'metadata', out);

@@ -6,7 +6,20 @@ import { hostAliases, serviceForHost, serviceKey } from '../hosts.js';
 import type { Destination, DestinationRuleSpec, HTTPMatchRequest, HTTPRoute, Resource, ServiceEntrySpec, StringMatch, TrafficPolicy, VirtualServiceSpec } from '../resources/types.js';
 import { DEFAULT_CONNECTION_POOL, DEFAULT_OUTLIER, DEFAULT_RETRIES } from './defaults.js';
 import { byAgeThenName, selectorMatches } from './selectors.js';
-import type { Cluster, ClusterPolicy, CompiledHttpRoute, CompiledMatch, CompiledTcpRoute, Endpoint, HeaderOps, InboundPort, OutboundConfig, OutboundService, StringMatcher, WeightedCluster } from './types.js';
+import type {
+  Cluster,
+  ClusterPolicy,
+  CompiledHttpRoute,
+  CompiledMatch,
+  CompiledTcpRoute,
+  Endpoint,
+  HeaderOps,
+  InboundPort,
+  OutboundConfig,
+  OutboundService,
+  StringMatcher,
+  WeightedCluster,
+} from './types.js';
 
 export interface SourceWorkload {
   namespace: string;
@@ -126,7 +139,16 @@ function compileHttpRoute(r: HTTPRoute, matches: HTTPMatchRequest[], name: strin
   if (r.rewrite) route.rewrite = pickDefined(r.rewrite, ['uri', 'authority']);
   if (r.timeout) route.timeoutMs = durationMs(r.timeout, 'timeout');
   route.retries = r.retries
-    ? { attempts: r.retries.attempts, retryOn: r.retries.retryOn ? r.retries.retryOn.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_RETRIES.retryOn, ...(r.retries.perTryTimeout ? { perTryTimeoutMs: durationMs(r.retries.perTryTimeout, 'perTryTimeout') } : {}) }
+    ? {
+        attempts: r.retries.attempts,
+        retryOn: r.retries.retryOn
+          ? r.retries.retryOn
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : DEFAULT_RETRIES.retryOn,
+        ...(r.retries.perTryTimeout ? { perTryTimeoutMs: durationMs(r.retries.perTryTimeout, 'perTryTimeout') } : {}),
+      }
     : DEFAULT_RETRIES;
   if (r.fault) {
     route.fault = {};
@@ -137,7 +159,14 @@ function compileHttpRoute(r: HTTPRoute, matches: HTTPMatchRequest[], name: strin
   if (r.headers) route.headers = { ...(r.headers.request ? { request: headerOps(r.headers.request) } : {}), ...(r.headers.response ? { response: headerOps(r.headers.response) } : {}) };
   if (r.corsPolicy) {
     const c = r.corsPolicy;
-    route.cors = { allowOrigins: (c.allowOrigins ?? []).map(matcher), allowMethods: c.allowMethods ?? [], allowHeaders: c.allowHeaders ?? [], exposeHeaders: c.exposeHeaders ?? [], allowCredentials: c.allowCredentials === true, forwardUnmatchedPreflights: c.unmatchedPreflights !== 'IGNORE' };
+    route.cors = {
+      allowOrigins: (c.allowOrigins ?? []).map(matcher),
+      allowMethods: c.allowMethods ?? [],
+      allowHeaders: c.allowHeaders ?? [],
+      exposeHeaders: c.exposeHeaders ?? [],
+      allowCredentials: c.allowCredentials === true,
+      forwardUnmatchedPreflights: c.unmatchedPreflights !== 'IGNORE',
+    };
     if (c.maxAge) route.cors.maxAgeSeconds = Math.floor(durationMs(c.maxAge, 'maxAge') / 1000);
   }
   return route;
@@ -197,7 +226,15 @@ function compileClusters(service: string, namespace: string, endpoints: Endpoint
   for (const subset of dr?.subsets ?? []) {
     const selected = endpoints.filter((e) => selectorMatches({ matchLabels: subset.labels }, e.labels));
     const policy = clusterPolicy(dr?.trafficPolicy, subset.trafficPolicy, san, meshInternal);
-    clusters.push(withPorts({ name: clusterName(service, namespace, subset.name), service, namespace, subset: subset.name, endpoints: selected, ...policy }, dr?.trafficPolicy, subset.trafficPolicy, san, meshInternal));
+    clusters.push(
+      withPorts(
+        { name: clusterName(service, namespace, subset.name), service, namespace, subset: subset.name, endpoints: selected, ...policy },
+        dr?.trafficPolicy,
+        subset.trafficPolicy,
+        san,
+        meshInternal,
+      ),
+    );
   }
   return clusters;
 }
@@ -219,7 +256,8 @@ function clusterPolicy(top: FlatPolicy | undefined, subset: FlatPolicy | undefin
     const h = lbSpec.consistentHash;
     policy.lb = { type: 'CONSISTENT_HASH' };
     if (h.httpHeaderName) policy.lb.header = h.httpHeaderName.toLowerCase();
-    if (h.httpCookie) policy.lb.cookie = { name: h.httpCookie.name, ...(h.httpCookie.path ? { path: h.httpCookie.path } : {}), ...(h.httpCookie.ttl ? { ttlMs: durationMs(h.httpCookie.ttl, 'ttl') } : {}) };
+    if (h.httpCookie)
+      policy.lb.cookie = { name: h.httpCookie.name, ...(h.httpCookie.path ? { path: h.httpCookie.path } : {}), ...(h.httpCookie.ttl ? { ttlMs: durationMs(h.httpCookie.ttl, 'ttl') } : {}) };
     if (h.useSourceIp) policy.lb.sourceIp = true;
     if (h.httpQueryParameterName) policy.lb.queryParam = h.httpQueryParameterName;
   } else if (lbSpec?.simple && lbSpec.simple !== 'UNSPECIFIED') {
@@ -279,7 +317,8 @@ function serviceEntryServices(
 ): OutboundService[] {
   const ns = se.metadata.namespace;
   const ports = se.spec.ports ?? [];
-  const protocolOf = (p: string | undefined): InboundPort['protocol'] => (p === 'HTTP' ? 'http' : p === 'HTTP2' ? 'http2' : p === 'GRPC' ? 'grpc' : p === 'TCP' || p === 'TLS' || p === 'HTTPS' ? 'tcp' : 'auto');
+  const protocolOf = (p: string | undefined): InboundPort['protocol'] =>
+    p === 'HTTP' ? 'http' : p === 'HTTP2' ? 'http2' : p === 'GRPC' ? 'grpc' : p === 'TCP' || p === 'TLS' || p === 'HTTPS' ? 'tcp' : 'auto';
   const internal = se.spec.location === 'MESH_INTERNAL';
   return se.spec.hosts.map((host) => {
     const h = host.toLowerCase();
@@ -302,7 +341,9 @@ function serviceEntryServices(
       ports: ports.map((p) => ({ port: p.number, protocol: protocolOf(p.protocol) })),
       httpRoutes: vs ? compileHttpRoutes(vs, source) : [defaultHttpRoute(h, ns)],
       tcpRoutes: vs?.spec.tcp ? compileTcpRoutes(vs, source) : [{ match: [], destinations: [{ cluster: clusterName(h, ns), weight: 100 }] }],
-      clusters: compileClusters(h, ns, endpoints, dr, trustDomain, false).map((c) => (se.spec.subjectAltNames && c.tls.subjectAltNames.length === 0 ? { ...c, tls: { ...c.tls, subjectAltNames: se.spec.subjectAltNames } } : c)),
+      clusters: compileClusters(h, ns, endpoints, dr, trustDomain, false).map((c) =>
+        se.spec.subjectAltNames && c.tls.subjectAltNames.length === 0 ? { ...c, tls: { ...c.tls, subjectAltNames: se.spec.subjectAltNames } } : c,
+      ),
     };
   });
 }

@@ -84,7 +84,11 @@ export class SnapshotCompiler {
     const identityJson = JSON.stringify(identity);
     const inboundJson = JSON.stringify(inbound);
     const version = hash(`${SNAPSHOT_SCHEMA_VERSION}|${identityJson}|${inboundJson}|${outbound.hash}|${this.bundleJson}`).slice(0, 16);
-    const jsonParts = [`{"schemaVersion":${SNAPSHOT_SCHEMA_VERSION},"version":"${version}","proxy":${identityJson},"inbound":${inboundJson},"outbound":`, outbound.json, `,"trustBundle":${this.bundleJson}}`];
+    const jsonParts = [
+      `{"schemaVersion":${SNAPSHOT_SCHEMA_VERSION},"version":"${version}","proxy":${identityJson},"inbound":${inboundJson},"outbound":`,
+      outbound.json,
+      `,"trustBundle":${this.bundleJson}}`,
+    ];
     return {
       snapshot: { schemaVersion: SNAPSHOT_SCHEMA_VERSION, version, proxy: identity, inbound, outbound: outbound.config, trustBundle: this.ctx.trustBundle },
       jsonParts,

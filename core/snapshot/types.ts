@@ -189,7 +189,15 @@ export interface CompiledHttpRoute {
   mirror?: { cluster: string; percent: number };
   headers?: { request?: HeaderOps; response?: HeaderOps };
   /** VirtualService corsPolicy: preflights from allowed origins answered by the sidecar, CORS headers added to answers. */
-  cors?: { allowOrigins: StringMatcher[]; allowMethods: string[]; allowHeaders: string[]; exposeHeaders: string[]; maxAgeSeconds?: number; allowCredentials: boolean; forwardUnmatchedPreflights: boolean };
+  cors?: {
+    allowOrigins: StringMatcher[];
+    allowMethods: string[];
+    allowHeaders: string[];
+    exposeHeaders: string[];
+    maxAgeSeconds?: number;
+    allowCredentials: boolean;
+    forwardUnmatchedPreflights: boolean;
+  };
 }
 
 export interface CompiledTcpRoute {

@@ -50,7 +50,14 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
     if (protocol === 'http2' || protocol === 'grpc') {
       const host = ctx.deps.appHost.includes(':') ? `[${ctx.deps.appHost}]` : ctx.deps.appHost;
       // The body goes on as it arrives (nothing kept: no retries inbound).
-      void streamAttempt(stream, new ReplayableBody(stream, 0), (signal) => ctx.appH2.get('app', `http://${host}:${ctx.deps.appPort}`).request(nextHopHeaders(method, verdict.forwardPath, verdict.headers, headers.te), { signal }), Infinity, () => true, () => undefined).then((o) => {
+      void streamAttempt(
+        stream,
+        new ReplayableBody(stream, 0),
+        (signal) => ctx.appH2.get('app', `http://${host}:${ctx.deps.appPort}`).request(nextHopHeaders(method, verdict.forwardPath, verdict.headers, headers.te), { signal }),
+        Infinity,
+        () => true,
+        () => undefined,
+      ).then((o) => {
         if (!o.relayed) return local(503, 'UF', `the application did not answer: ${o.error?.message ?? 'connection failed'}\n`);
         labels.grpc_response_status = o.grpcStatus ?? '';
         finish(o.status, o.status === 0 ? 'DC' : o.protocolError ? 'UPE' : '-', o.bytes);
@@ -59,8 +66,14 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
     }
     // An HTTP/1.1 application behind an HTTP/2 caller: the stream becomes one request.
     const { host: _host, ...rest } = verdict.headers;
-    ctx.appPool()
-      .request({ method: method as 'GET', path: verdict.forwardPath, headers: { ...rest, host: String(req.headers.host ?? '') } as Record<string, string>, body: method === 'GET' || method === 'HEAD' ? null : stream })
+    ctx
+      .appPool()
+      .request({
+        method: method as 'GET',
+        path: verdict.forwardPath,
+        headers: { ...rest, host: String(req.headers.host ?? '') } as Record<string, string>,
+        body: method === 'GET' || method === 'HEAD' ? null : stream,
+      })
       .then((res) => {
         if (stream.destroyed) return void res.body.dump();
         stream.respond({ ':status': res.statusCode, ...responseHeaders(res.headers as IncomingHttpHeaders & IncomingHttpStatusHeader) });

@@ -8,7 +8,23 @@ import { constants, type IncomingHttpHeaders, type IncomingHttpStatusHeader, typ
 import { endpointKey } from '../../core/routing/balancer.js';
 import { MAX_RETRY_BODY, type OutboundDeps } from '../outbound.js';
 import { forwardableHeaders } from '../http-util.js';
-import { attempts, chooseCluster, editResponseHeaders, hashKey, labelEndpoint, outboundExchange, outsideTheMesh, outboundLabels, passthroughFailure, recordOutbound, requestedService, resolveRoute, upstreamRequest, viaOf, type FinishedRequest } from '../outbound-route.js';
+import {
+  attempts,
+  chooseCluster,
+  editResponseHeaders,
+  hashKey,
+  labelEndpoint,
+  outboundExchange,
+  outsideTheMesh,
+  outboundLabels,
+  passthroughFailure,
+  recordOutbound,
+  requestedService,
+  resolveRoute,
+  upstreamRequest,
+  viaOf,
+  type FinishedRequest,
+} from '../outbound-route.js';
 import { runFilters, type FilterOutcome } from '../pipeline/filter.js';
 import { routeChain } from '../pipeline/outbound-chain.js';
 import type { OutboundExchange } from '../pipeline/outbound/route-filters.js';
@@ -44,7 +60,14 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     // ALLOW_ANY: the stream, as it came, over h2c to the host it names (or was dialled to).
     const body = new ReplayableBody(stream, 0);
     const forward = nextHopHeaders(req.method ?? 'GET', req.url ?? '/', forwardableHeaders(req.headers), headers.te);
-    void streamAttempt(stream, body, (signal) => deps.pool.h2Passthrough(target.host, target.port).request(forward, { signal }), Infinity, () => true, () => undefined).then((o) => {
+    void streamAttempt(
+      stream,
+      body,
+      (signal) => deps.pool.h2Passthrough(target.host, target.port).request(forward, { signal }),
+      Infinity,
+      () => true,
+      () => undefined,
+    ).then((o) => {
       f.reqBytes = body.bytes;
       f.labels.grpc_response_status = o.grpcStatus ?? '';
       if (o.relayed) return recordOutbound(deps, f, o.status, o.status === 0 ? 'DC' : o.protocolError ? 'UPE' : '-', o.bytes, { upstream_host: `${target.host}:${target.port}` });
@@ -80,8 +103,16 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     if (mirrorCluster) void mirrorStream(deps, cfg, mirrorCluster, requestHeaders, body, random);
 
     const send = async () => {
-      const result = await attempts(deps, entry, route, dest.cluster, hashKey(entry.cluster.lb, req), () => body.replayable, random, (e) => labelEndpoint(f.labels, entry, e), (endpoint, timeoutMs, keep) =>
-        streamAttempt(stream, body, (signal) => deps.pool.h2Session(entry.cluster, endpoint).request({ ...requestHeaders }, { signal }), timeoutMs, keep, editAnswer),
+      const result = await attempts(
+        deps,
+        entry,
+        route,
+        dest.cluster,
+        hashKey(entry.cluster.lb, req),
+        () => body.replayable,
+        random,
+        (e) => labelEndpoint(f.labels, entry, e),
+        (endpoint, timeoutMs, keep) => streamAttempt(stream, body, (signal) => deps.pool.h2Session(entry.cluster, endpoint).request({ ...requestHeaders }, { signal }), timeoutMs, keep, editAnswer),
       );
       f.reqBytes = body.bytes;
       if (!result.relayed && (stream.aborted || stream.destroyed)) return recordOutbound(deps, f, 0, 'DC', 0);
@@ -90,7 +121,11 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
         f.labels.grpc_response_status = result.grpcStatus ?? '';
         return recordOutbound(deps, f, result.status, result.protocolError ? 'UPE' : '-', result.bytes, result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {});
       }
-      local(result.timedOut ? 504 : 503, result.flags, result.timedOut ? 'upstream request timeout\n' : `upstream connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}\n`);
+      local(
+        result.timedOut ? 504 : 503,
+        result.flags,
+        result.timedOut ? 'upstream request timeout\n' : `upstream connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}\n`,
+      );
     };
     void send();
   }

@@ -57,7 +57,9 @@ export function streamAttempt(
         return finish({ status, relayed: false, timedOut: false, bytes: 0, grpcStatus: trailersOnly });
       }
       responded = true;
-      void relayAnswer(stream, up, cancel, head, editAnswer).then((r) => finish({ status: r.status, relayed: true, timedOut: false, bytes: r.bytes, protocolError: r.broken, grpcStatus: r.grpcStatus }));
+      void relayAnswer(stream, up, cancel, head, editAnswer).then((r) =>
+        finish({ status: r.status, relayed: true, timedOut: false, bytes: r.bytes, protocolError: r.broken, grpcStatus: r.grpcStatus }),
+      );
     });
     up.on('error', (err: Error) => {
       if (!responded) finish(failed(err));

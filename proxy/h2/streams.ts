@@ -53,7 +53,13 @@ export interface RelayedStream {
  * Passes the upstream's answer to the client: headers (edited by `edit`), body with
  * backpressure, and trailers. Resolves when the answer is complete or broken off.
  */
-export function relayAnswer(down: ServerHttp2Stream, up: ClientHttp2Stream, cancel: AbortController, head: IncomingHttpHeaders & IncomingHttpStatusHeader, edit: (h: OutgoingHttpHeaders) => void): Promise<RelayedStream> {
+export function relayAnswer(
+  down: ServerHttp2Stream,
+  up: ClientHttp2Stream,
+  cancel: AbortController,
+  head: IncomingHttpHeaders & IncomingHttpStatusHeader,
+  edit: (h: OutgoingHttpHeaders) => void,
+): Promise<RelayedStream> {
   return new Promise((resolve) => {
     const status = Number(head[':status']);
     const out = responseHeaders(head);
@@ -105,7 +111,10 @@ export function relayAnswer(down: ServerHttp2Stream, up: ClientHttp2Stream, canc
 export function localAnswer(stream: ServerHttp2Stream, grpc: boolean, status: number, flags: string, text: string, headers?: Record<string, string>): void {
   if (stream.destroyed || stream.headersSent) return void stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   if (grpc) {
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcCodeFor(status)), 'grpc-message': encodeURIComponent(text.trim()), 'x-mesh-response-flags': flags }, { endStream: true });
+    stream.respond(
+      { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcCodeFor(status)), 'grpc-message': encodeURIComponent(text.trim()), 'x-mesh-response-flags': flags },
+      { endStream: true },
+    );
     return;
   }
   stream.respond({ ':status': status, 'content-type': 'text/plain', 'x-mesh-response-flags': flags, ...headers });

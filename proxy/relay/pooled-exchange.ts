@@ -43,7 +43,12 @@ export async function pooledExchange(upstream: PooledUpstream, request: Exchange
  * off after its head, which leaves only closing) or the client left; undefined when nothing
  * went out and the caller may still answer itself. `record(status, flags, bytes)`.
  */
-export function settled(outcome: Pick<ExchangeOutcome, 'status' | 'relayed' | 'error' | 'bytes' | 'closeDownstream'>, down: Duplex, closeAfter: boolean, record: (status: number, flags: string, bytes: number) => void): RelayVerdict | undefined {
+export function settled(
+  outcome: Pick<ExchangeOutcome, 'status' | 'relayed' | 'error' | 'bytes' | 'closeDownstream'>,
+  down: Duplex,
+  closeAfter: boolean,
+  record: (status: number, flags: string, bytes: number) => void,
+): RelayVerdict | undefined {
   if (outcome.relayed && !outcome.error) {
     record(outcome.status, '-', outcome.bytes);
     return closeAfter || outcome.closeDownstream ? 'close' : 'done';

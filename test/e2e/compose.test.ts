@@ -54,10 +54,14 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
     await dc('up', '-d');
     // Every app has joined once its reviews, details and ratings answer through the mesh.
     await waitFor('all six workloads to join', async () => (await instances()).length === 6, 90_000);
-    await waitFor('the front page to answer through the mesh', async () => {
-      const p = await page();
-      return p.deps.details?.status === 200 && p.deps.reviews?.status === 200;
-    }, 30_000);
+    await waitFor(
+      'the front page to answer through the mesh',
+      async () => {
+        const p = await page();
+        return p.deps.details?.status === 200 && p.deps.reviews?.status === 200;
+      },
+      30_000,
+    );
   });
 
   after(async () => {
@@ -150,10 +154,36 @@ s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
     await run(['docker', 'stop', await id('agent')]);
     const agent = (
       await run([
-        'docker', 'run', '-d', '--name', `${project}-agent-relayed`, '--network', `${project}_default`, '--pid', 'host',
-        '--cap-add', 'NET_ADMIN', '--cap-add', 'SYS_ADMIN', '--cap-add', 'SYS_PTRACE',
-        '-v', `${relay.dir}:/run/engine`, '-v', `${project}_mesh-share:/var/lib/mesh-share:ro`,
-        'hostmesh/mesh:latest', 'mesh-agent', 'docker', '--docker-socket', '/run/engine/docker.sock', '--data-dir', '/var/lib/mesh-share', '--controller', 'https://controller:15012', '--resync', '2',
+        'docker',
+        'run',
+        '-d',
+        '--name',
+        `${project}-agent-relayed`,
+        '--network',
+        `${project}_default`,
+        '--pid',
+        'host',
+        '--cap-add',
+        'NET_ADMIN',
+        '--cap-add',
+        'SYS_ADMIN',
+        '--cap-add',
+        'SYS_PTRACE',
+        '-v',
+        `${relay.dir}:/run/engine`,
+        '-v',
+        `${project}_mesh-share:/var/lib/mesh-share:ro`,
+        'hostmesh/mesh:latest',
+        'mesh-agent',
+        'docker',
+        '--docker-socket',
+        '/run/engine/docker.sock',
+        '--data-dir',
+        '/var/lib/mesh-share',
+        '--controller',
+        'https://controller:15012',
+        '--resync',
+        '2',
       ])
     ).trim();
     extra.push(agent);
@@ -169,7 +199,11 @@ s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
       await run(['docker', 'stop', '-t', '0', details]);
       await relay.open();
       await waitFor('the agent to reconnect', async () => /the Docker engine answers again/.test(await logs()), 15_000);
-      await waitFor('the stopped app to be deregistered and its sidecar removed', async () => !(await instances()).some((i) => i.id === instance) && !(await run(['docker', 'ps', '-aq', '--filter', `label=mesh.instance-id=${instance}`])).trim(), 15_000);
+      await waitFor(
+        'the stopped app to be deregistered and its sidecar removed',
+        async () => !(await instances()).some((i) => i.id === instance) && !(await run(['docker', 'ps', '-aq', '--filter', `label=mesh.instance-id=${instance}`])).trim(),
+        15_000,
+      );
       await run(['docker', 'start', details]);
       await waitFor('details to rejoin', detailsThroughTheMesh, 30_000);
     } finally {
@@ -187,11 +221,30 @@ s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
     extra.push(bad, taken);
     await run(['docker', 'run', '-d', '--name', bad, '--network', network, '--label', 'mesh.service=Bad_Name', '--label', 'mesh.port=abc', 'hostmesh/bookinfo:latest', '--name=bad', '--port=9080']);
     // This app listens on 15001 itself: its sidecar cannot bind the outbound capture port.
-    await run(['docker', 'run', '-d', '--name', taken, '--network', network, '--label', 'mesh.service=squatter', '--label', 'mesh.port=9080', 'hostmesh/bookinfo:latest', '--name=squatter', '--port=15001']);
-    await waitFor('the agent to report both', async () => {
-      const logs = await agentLogs();
-      return logs.includes(`container ${bad}`) && /squatter[^\n]*did not become ready[^\n]*EADDRINUSE/.test(logs);
-    }, 40_000);
+    await run([
+      'docker',
+      'run',
+      '-d',
+      '--name',
+      taken,
+      '--network',
+      network,
+      '--label',
+      'mesh.service=squatter',
+      '--label',
+      'mesh.port=9080',
+      'hostmesh/bookinfo:latest',
+      '--name=squatter',
+      '--port=15001',
+    ]);
+    await waitFor(
+      'the agent to report both',
+      async () => {
+        const logs = await agentLogs();
+        return logs.includes(`container ${bad}`) && /squatter[^\n]*did not become ready[^\n]*EADDRINUSE/.test(logs);
+      },
+      40_000,
+    );
     const logs = await agentLogs();
     assert.match(logs, /mesh\.service: \\"Bad_Name\\" is not a valid service name/);
     assert.match(logs, /mesh\.port: \\"abc\\" is not a port/);
@@ -238,4 +291,3 @@ class EngineRelay {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
-

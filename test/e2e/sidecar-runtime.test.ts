@@ -65,7 +65,27 @@ sidecarRuntimeContract(
     const network = `meshrt-${tag}`;
     const containers: string[] = [];
     await run(['docker', 'network', 'create', network]);
-    const ctl = (await run(['docker', 'run', '-d', '--network', network, '--network-alias', 'controller', 'hostmesh/mesh:latest', 'mesh-controller', '--data-dir', '/var/lib/mesh', '--listen', '0.0.0.0:15012', '--api-name', 'controller', '--log-level', 'warn'])).trim();
+    const ctl = (
+      await run([
+        'docker',
+        'run',
+        '-d',
+        '--network',
+        network,
+        '--network-alias',
+        'controller',
+        'hostmesh/mesh:latest',
+        'mesh-controller',
+        '--data-dir',
+        '/var/lib/mesh',
+        '--listen',
+        '0.0.0.0:15012',
+        '--api-name',
+        'controller',
+        '--log-level',
+        'warn',
+      ])
+    ).trim();
     containers.push(ctl);
     let caPem = '';
     for (let i = 0; i < 100 && !caPem; i++) {

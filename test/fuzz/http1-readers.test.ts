@@ -12,7 +12,11 @@ import { llhttp } from '../helpers/llhttp.js';
 import { fuzzParameters } from './fuzz-options.js';
 
 const eol = fc.oneof({ weight: 8, arbitrary: fc.constant('\r\n') }, fc.constantFrom('\n', '\r', '\r\r\n', ' \r\n'));
-const method = fc.oneof({ weight: 6, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'PATCH', 'OPTIONS') }, fc.constantFrom('get', 'G ET', 'GET\t', 'CONNECT', 'PRI', ''), fc.stringMatching(/^[!-~]{1,8}$/));
+const method = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'PATCH', 'OPTIONS') },
+  fc.constantFrom('get', 'G ET', 'GET\t', 'CONNECT', 'PRI', ''),
+  fc.stringMatching(/^[!-~]{1,8}$/),
+);
 const target = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom('/', '/a', '/admin', '/admin/x', '/a?b=c', '/%2e%2e/admin', '//admin', '/a%20b') },
   fc.constantFrom('*', 'http://x/y', '/a b', '/a\tb', '/\x7f', '/\x80', ''),
@@ -23,14 +27,32 @@ const contentLength = fc.constantFrom('0', '3', '5', '03', '+3', '3 ', ' 3', '3,
 const header: fc.Arbitrary<[string, string]> = fc.oneof(
   { weight: 4, arbitrary: fc.tuple(fc.constantFrom('Host', 'host', 'HOST'), fc.constantFrom('backend', 'backend:80', '', 'a b', 'x\x00y')) },
   { weight: 3, arbitrary: fc.tuple(fc.constantFrom('Content-Length', 'content-length', 'Content-Length ', 'Content_Length', ' Content-Length'), contentLength) },
-  { weight: 2, arbitrary: fc.tuple(fc.constantFrom('Transfer-Encoding', 'transfer-encoding', 'Transfer-Encoding '), fc.constantFrom('chunked', 'Chunked', 'chunked, identity', 'identity', ' chunked', 'xchunked', 'gzip, chunked', 'chunked\x0b')) },
-  fc.tuple(fc.constantFrom('Connection', 'Upgrade', 'Expect', 'X-A', 'x-jwt-payload'), fc.constantFrom('close', 'keep-alive', 'Upgrade', 'websocket', 'h2c', '100-continue', 'a\r\n b', 'a\rb', 'a\nb', '')),
+  {
+    weight: 2,
+    arbitrary: fc.tuple(
+      fc.constantFrom('Transfer-Encoding', 'transfer-encoding', 'Transfer-Encoding '),
+      fc.constantFrom('chunked', 'Chunked', 'chunked, identity', 'identity', ' chunked', 'xchunked', 'gzip, chunked', 'chunked\x0b'),
+    ),
+  },
+  fc.tuple(
+    fc.constantFrom('Connection', 'Upgrade', 'Expect', 'X-A', 'x-jwt-payload'),
+    fc.constantFrom('close', 'keep-alive', 'Upgrade', 'websocket', 'h2c', '100-continue', 'a\r\n b', 'a\rb', 'a\nb', ''),
+  ),
   fc.tuple(fc.stringMatching(/^[!-~]{1,10}$/), fc.stringMatching(/^[ -~]{0,10}$/)),
 );
 
 /** A request as bytes: a plausible one, often bent out of shape, then maybe mutated byte-wise. */
 const requestBytes = fc
-  .record({ method, target, version, headers: fc.array(header, { maxLength: 6 }), eol, body: fc.uint8Array({ maxLength: 12 }), next: fc.boolean(), mutations: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'insert', 'delete')), { maxLength: 3 }) })
+  .record({
+    method,
+    target,
+    version,
+    headers: fc.array(header, { maxLength: 6 }),
+    eol,
+    body: fc.uint8Array({ maxLength: 12 }),
+    next: fc.boolean(),
+    mutations: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'insert', 'delete')), { maxLength: 3 }),
+  })
   .map(({ method, target, version, headers, eol, body, next, mutations }) => {
     const head = `${method} ${target} ${version}${eol}${headers.map(([n, v]) => `${n}: ${v}${eol}`).join('')}${eol}`;
     let buf = Buffer.concat([Buffer.from(head, 'latin1'), Buffer.from(body), next ? Buffer.from('GET /second HTTP/1.1\r\nHost: backend\r\n\r\n') : Buffer.alloc(0)]);
@@ -68,18 +90,35 @@ describe('HTTP/1.1 request heads: the relay and llhttp agree', () => {
 
   it('never throws, whatever the bytes', () => {
     fc.assert(
-      fc.property(fc.oneof(requestBytes, fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a))), (buf) => {
-        const r = readRequestHead(buf);
-        assert.ok(['incomplete', 'head', 'other'].includes(r.kind));
-      }),
+      fc.property(
+        fc.oneof(
+          requestBytes,
+          fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
+        ),
+        (buf) => {
+          const r = readRequestHead(buf);
+          assert.ok(['incomplete', 'head', 'other'].includes(r.kind));
+        },
+      ),
       fuzzParameters(),
     );
   });
 });
 
-const statusLine = fc.oneof({ weight: 6, arbitrary: fc.constantFrom('HTTP/1.1 200 OK', 'HTTP/1.1 404 Not Found', 'HTTP/1.1 204 No Content', 'HTTP/1.1 304 Not Modified', 'HTTP/1.0 200 OK', 'HTTP/1.1 500 ') }, fc.constantFrom('HTTP/1.1 200', 'HTTP/1.1 99 X', 'HTTP/1.1 1000 X', 'HTTP/1.1 200 O\x00K', 'HTTP/1.1 200 \x80', 'HTTP/2 200 OK', 'http/1.1 200 OK'));
+const statusLine = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom('HTTP/1.1 200 OK', 'HTTP/1.1 404 Not Found', 'HTTP/1.1 204 No Content', 'HTTP/1.1 304 Not Modified', 'HTTP/1.0 200 OK', 'HTTP/1.1 500 ') },
+  fc.constantFrom('HTTP/1.1 200', 'HTTP/1.1 99 X', 'HTTP/1.1 1000 X', 'HTTP/1.1 200 O\x00K', 'HTTP/1.1 200 \x80', 'HTTP/2 200 OK', 'http/1.1 200 OK'),
+);
 const responseBytes = fc
-  .record({ status: statusLine, headers: fc.array(header.filter(([n]) => !/^host$/i.test(n)), { maxLength: 5 }), eol, body: fc.uint8Array({ maxLength: 12 }) })
+  .record({
+    status: statusLine,
+    headers: fc.array(
+      header.filter(([n]) => !/^host$/i.test(n)),
+      { maxLength: 5 },
+    ),
+    eol,
+    body: fc.uint8Array({ maxLength: 12 }),
+  })
   .map(({ status, headers, eol, body }) => Buffer.concat([Buffer.from(`${status}${eol}${headers.map(([n, v]) => `${n}: ${v}${eol}`).join('')}${eol}`, 'latin1'), Buffer.from(body)]));
 
 describe('HTTP/1.1 response heads: the relay and llhttp agree', () => {
@@ -89,7 +128,10 @@ describe('HTTP/1.1 response heads: the relay and llhttp agree', () => {
         const r = readResponseHead(buf, headRequest);
         if (r.kind !== 'head') return;
         const ref = llhttp(buf.subarray(0, r.head.headLength), 'response', headRequest);
-        assert.ok(ref.error === undefined || (ref.errorAt ?? 0) >= r.head.headLength, `llhttp refuses a head the relay took (${ref.error} at byte ${ref.errorAt}): ${JSON.stringify(buf.subarray(0, r.head.headLength).toString('latin1'))}`);
+        assert.ok(
+          ref.error === undefined || (ref.errorAt ?? 0) >= r.head.headLength,
+          `llhttp refuses a head the relay took (${ref.error} at byte ${ref.errorAt}): ${JSON.stringify(buf.subarray(0, r.head.headLength).toString('latin1'))}`,
+        );
         const f = r.head.framing;
         if (f.type === 'length' || f.type === 'none') {
           const end = r.head.headLength + (f.type === 'length' ? f.length : 0);

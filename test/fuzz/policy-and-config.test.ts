@@ -28,10 +28,39 @@ const root = new URL('../../../', import.meta.url).pathname;
 /** Path pieces an attacker combines: encodings, dot segments, slashes, separators. */
 const segment = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('admin', 'public', 'x', '', '.', '..') },
-  fc.constantFrom('%61dmin', '%41dmin', 'adm%69n', 'ADMIN', '%2e', '%2E%2e', '.%2e', '%2561dmin', 'admin;x', 'admin%3B', 'admin%20', '%20admin', 'admin.', 'admin%2f', '%2F', '%5c', '\\', '%00', '%', '%zz', 'admin?', '#', '%23', '~', '%7e', '%u0061'),
+  fc.constantFrom(
+    '%61dmin',
+    '%41dmin',
+    'adm%69n',
+    'ADMIN',
+    '%2e',
+    '%2E%2e',
+    '.%2e',
+    '%2561dmin',
+    'admin;x',
+    'admin%3B',
+    'admin%20',
+    '%20admin',
+    'admin.',
+    'admin%2f',
+    '%2F',
+    '%5c',
+    '\\',
+    '%00',
+    '%',
+    '%zz',
+    'admin?',
+    '#',
+    '%23',
+    '~',
+    '%7e',
+    '%u0061',
+  ),
   fc.stringMatching(/^[!-~]{0,6}$/),
 );
-const rawPath = fc.tuple(fc.array(segment, { minLength: 1, maxLength: 6 }), fc.array(fc.constantFrom('/', '//', '/./', '/../'), { minLength: 6, maxLength: 6 }), fc.constantFrom('', '?a=1', '?/admin', '#x')).map(([segs, seps, query]) => `/${segs.map((s, i) => (i === 0 ? s : seps[i] + s)).join('')}${query}`);
+const rawPath = fc
+  .tuple(fc.array(segment, { minLength: 1, maxLength: 6 }), fc.array(fc.constantFrom('/', '//', '/./', '/../'), { minLength: 6, maxLength: 6 }), fc.constantFrom('', '?a=1', '?/admin', '#x'))
+  .map(([segs, seps, query]) => `/${segs.map((s, i) => (i === 0 ? s : seps[i] + s)).join('')}${query}`);
 
 const denyAdmin: InboundConfig['authorization'] = { deny: [{ name: 'default/no-admin', rules: [{ from: [], to: [{ paths: ['/admin', '/admin/*'] }], when: [] }] }], allow: [], audit: [] };
 
@@ -66,7 +95,9 @@ describe('path normalisation and authorization', () => {
 
 describe('JWT', () => {
   const issuer = testIssuer('ES256');
-  const rules: CompiledJwtRule[] = [{ issuer: 'https://issuer.test', audiences: [], fromHeaders: [{ name: 'authorization', prefix: 'Bearer ' }], fromParams: ['access_token'], jwks: issuer.jwks } as unknown as CompiledJwtRule];
+  const rules: CompiledJwtRule[] = [
+    { issuer: 'https://issuer.test', audiences: [], fromHeaders: [{ name: 'authorization', prefix: 'Bearer ' }], fromParams: ['access_token'], jwks: issuer.jwks } as unknown as CompiledJwtRule,
+  ];
   const keys = () => (JSON.parse(issuer.jwks) as { keys: never[] }).keys;
   const now = Math.floor(Date.now() / 1000);
   const genuine = issuer.token({ iss: 'https://issuer.test', sub: 'alice', exp: now + 600 });
@@ -148,9 +179,16 @@ function mutate(doc: unknown, pick: number, value: unknown): unknown {
 
 describe('resource validation and compilation', () => {
   const seeds = seedDocuments();
-  const instances = (service: string): ServiceInstance[] => [{ id: `${service}-1`, service, namespace: 'default', address: '10.0.0.1', port: 9080, protocol: 'http', labels: { version: 'v1', app: service }, sidecar: { inboundPort: 15006 }, healthy: true }];
+  const instances = (service: string): ServiceInstance[] => [
+    { id: `${service}-1`, service, namespace: 'default', address: '10.0.0.1', port: 9080, protocol: 'http', labels: { version: 'v1', app: service }, sidecar: { inboundPort: 15006 }, healthy: true },
+  ];
   // Often of a plausible type (a string, a number), so that mutated documents also pass validation and reach the compiler.
-  const hostile = fc.oneof({ weight: 3, arbitrary: fc.string({ maxLength: 12 }) }, { weight: 2, arbitrary: fc.integer({ min: -5, max: 70000 }) }, fc.jsonValue({ maxDepth: 3 }), fc.constantFrom(null, -1, 0, 1e308, '', '*', '../', '\u0000', [], {}, { exact: 1 }, [null], 'x'.repeat(300)));
+  const hostile = fc.oneof(
+    { weight: 3, arbitrary: fc.string({ maxLength: 12 }) },
+    { weight: 2, arbitrary: fc.integer({ min: -5, max: 70000 }) },
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.constantFrom(null, -1, 0, 1e308, '', '*', '../', '\u0000', [], {}, { exact: 1 }, [null], 'x'.repeat(300)),
+  );
 
   it('refuses hostile documents with a MeshError, and compiles whatever it accepts', () => {
     assert.ok(seeds.length > 5, 'seed documents');
@@ -167,9 +205,16 @@ describe('resource validation and compilation', () => {
           return;
         }
         accepted++;
-        const services = new Map([['default/reviews', instances('reviews')], ['default/productpage', instances('productpage')], ['foo/httpbin', instances('httpbin')]]);
+        const services = new Map([
+          ['default/reviews', instances('reviews')],
+          ['default/productpage', instances('productpage')],
+          ['foo/httpbin', instances('httpbin')],
+        ]);
         const compiler = new SnapshotCompiler({ resources: [resource], services, trustDomain: 'cluster.local', rootNamespace: 'istio-system', trustBundle: [] });
-        for (const proxy of [{ id: 'reviews-1', service: 'reviews', namespace: 'default' }, { id: 'httpbin-1', service: 'httpbin', namespace: 'foo' }]) {
+        for (const proxy of [
+          { id: 'reviews-1', service: 'reviews', namespace: 'default' },
+          { id: 'httpbin-1', service: 'httpbin', namespace: 'foo' },
+        ]) {
           try {
             compiler.compile(proxy);
           } catch (err) {
@@ -184,7 +229,28 @@ describe('resource validation and compilation', () => {
   });
 
   it('reads hostile YAML into documents or a PARSE_ERROR, never a crash', () => {
-    const yamlish = fc.array(fc.oneof(fc.constantFrom('a: &x [1,2]\n', 'b: *x\n', '---\n', 'c: !!js/function x\n', '- [\n', '{a: 1, a: 2}\n', 'k: |\n  x\n', '? [a]\n: b\n', '%YAML 1.1\n', 'x: !!binary AA==\n', '<<: *x\n', '"\\u0000"\n'), fc.string({ maxLength: 20 })), { maxLength: 8 }).map((parts) => parts.join(''));
+    const yamlish = fc
+      .array(
+        fc.oneof(
+          fc.constantFrom(
+            'a: &x [1,2]\n',
+            'b: *x\n',
+            '---\n',
+            'c: !!js/function x\n',
+            '- [\n',
+            '{a: 1, a: 2}\n',
+            'k: |\n  x\n',
+            '? [a]\n: b\n',
+            '%YAML 1.1\n',
+            'x: !!binary AA==\n',
+            '<<: *x\n',
+            '"\\u0000"\n',
+          ),
+          fc.string({ maxLength: 20 }),
+        ),
+        { maxLength: 8 },
+      )
+      .map((parts) => parts.join(''));
     fc.assert(
       fc.property(yamlish, (text) => {
         try {
@@ -206,18 +272,24 @@ describe('CSR parser', () => {
 
   it('refuses altered and random requests with a MeshError, and no alteration yields another identity', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 }).map((flips) => {
-        const b = Buffer.from(der);
-        for (const [at, v] of flips) b[at % b.length] = v;
-        return b;
-      }), fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a))), (bytes) => {
-        try {
-          const parsed = parseCsr(pem(bytes));
-          assert.deepEqual(parsed.uris, [identity], 'an altered CSR that still verifies names the same identity');
-        } catch (err) {
-          assert.ok(err instanceof MeshError, `parseCsr threw ${(err as Error).stack}`);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 }).map((flips) => {
+            const b = Buffer.from(der);
+            for (const [at, v] of flips) b[at % b.length] = v;
+            return b;
+          }),
+          fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+        ),
+        (bytes) => {
+          try {
+            const parsed = parseCsr(pem(bytes));
+            assert.deepEqual(parsed.uris, [identity], 'an altered CSR that still verifies names the same identity');
+          } catch (err) {
+            assert.ok(err instanceof MeshError, `parseCsr threw ${(err as Error).stack}`);
+          }
+        },
+      ),
       fuzzParameters(1000),
     );
   });

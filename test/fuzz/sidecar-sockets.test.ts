@@ -42,9 +42,33 @@ const HTTP1_SEEDS = [
   'GET /public HTTP/1.1\r\nHost: backend\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nGET /public/after HTTP/1.1\r\nHost: backend\r\n\r\n',
   'GET /admin HTTP/1.1\r\nHost: backend\r\n\r\n',
 ];
-const DICTIONARY = ['\r\n', '\n', '\r', ' ', '\t', '/admin', '/%61dmin', '/./admin', '/../admin', '//admin', '%2e%2e/', 'Content-Length: 0\r\n', 'Content-Length: 7\r\n', 'Transfer-Encoding: chunked\r\n', 'Transfer-Encoding: xchunked\r\n', 'Connection: Upgrade\r\nUpgrade: h2c\r\n', '0\r\n\r\n', 'Expect: 100-continue\r\n', 'GET /admin HTTP/1.1\r\nHost: backend\r\n\r\n', 'x-jwt-payload: e30\r\n', '\x00', 'HTTP/1.0'];
+const DICTIONARY = [
+  '\r\n',
+  '\n',
+  '\r',
+  ' ',
+  '\t',
+  '/admin',
+  '/%61dmin',
+  '/./admin',
+  '/../admin',
+  '//admin',
+  '%2e%2e/',
+  'Content-Length: 0\r\n',
+  'Content-Length: 7\r\n',
+  'Transfer-Encoding: chunked\r\n',
+  'Transfer-Encoding: xchunked\r\n',
+  'Connection: Upgrade\r\nUpgrade: h2c\r\n',
+  '0\r\n\r\n',
+  'Expect: 100-continue\r\n',
+  'GET /admin HTTP/1.1\r\nHost: backend\r\n\r\n',
+  'x-jwt-payload: e30\r\n',
+  '\x00',
+  'HTTP/1.0',
+];
 
-type Mutation = { kind: 'flip'; at: number; byte: number } | { kind: 'insert'; at: number; text: string } | { kind: 'delete'; at: number; length: number } | { kind: 'repeat'; at: number; length: number };
+type Mutation =
+  { kind: 'flip'; at: number; byte: number } | { kind: 'insert'; at: number; text: string } | { kind: 'delete'; at: number; length: number } | { kind: 'repeat'; at: number; length: number };
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
   fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.constantFrom(...DICTIONARY) }),
@@ -106,11 +130,28 @@ describe('socket-level fuzzing of a sidecar pair', () => {
     await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
     const appPort = (app.address() as { port: number }).port;
     backend = await startProxyProcess(c, 'backend', appPort, { args: ['--headers-timeout', '2', '--idle-timeout', '5'] });
-    await c.call('POST', '/v1/catalog/instances', { id: 'backend-1', service: 'backend', address: '127.0.0.1', port: appPort, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: backend.ports.inbound } });
+    await c.call('POST', '/v1/catalog/instances', {
+      id: 'backend-1',
+      service: 'backend',
+      address: '127.0.0.1',
+      port: appPort,
+      protocol: 'http',
+      labels: { version: 'v1' },
+      sidecar: { inboundPort: backend.ports.inbound },
+    });
     frontend = await startProxyProcess(c, 'frontend', 1, { upstreams: ['backend'], args: ['--headers-timeout', '2', '--idle-timeout', '5'] });
-    await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'no-admin', namespace: 'default' }, spec: { selector: { matchLabels: { app: 'backend' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin', '/admin/*'] } }] }] } });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'no-admin', namespace: 'default' },
+      spec: { selector: { matchLabels: { app: 'backend' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin', '/admin/*'] } }] }] },
+    });
     await waitFor('the policy at the backend', async () => (await backend.configDump())?.inbound.authorization.deny.length > 0, 5000);
-    await waitFor('the frontend to learn the backend', async () => (await frontend.configDump())?.outbound.services.find((s: { name: string }) => s.name === 'backend')?.clusters[0].endpoints.length === 1, 5000);
+    await waitFor(
+      'the frontend to learn the backend',
+      async () => (await frontend.configDump())?.outbound.services.find((s: { name: string }) => s.name === 'backend')?.clusters[0].endpoints.length === 1,
+      5000,
+    );
     h2Seed = await recordH2ClientBytes();
   });
 

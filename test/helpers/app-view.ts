@@ -9,7 +9,10 @@ export function applicationView(url: string): string | undefined {
     return undefined; // the application refuses it
   }
   const out: string[] = [];
-  for (const seg of path.replace(/\/{2,}/g, '/').split('/').slice(1)) {
+  for (const seg of path
+    .replace(/\/{2,}/g, '/')
+    .split('/')
+    .slice(1)) {
     if (seg === '.') continue;
     if (seg === '..') out.pop();
     else out.push(seg);

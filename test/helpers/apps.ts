@@ -20,14 +20,24 @@ export async function startApp(name: string, behaviour: (path: string, hitsOfPat
     const status = behaviour(req.url ?? '/', n);
     // `/slow...` answers after 300 ms, for tests of concurrency limits and timeouts.
     if ((req.url ?? '').startsWith('/slow')) await new Promise((r) => setTimeout(r, 300));
-    const body = JSON.stringify({ app: name, path: req.url, method: req.method, xfcc: req.headers['x-forwarded-client-cert'] ?? null, host: req.headers.host, requestId: req.headers['x-request-id'] ?? null, headers: req.headers });
+    const body = JSON.stringify({
+      app: name,
+      path: req.url,
+      method: req.method,
+      xfcc: req.headers['x-forwarded-client-cert'] ?? null,
+      host: req.headers.host,
+      requestId: req.headers['x-request-id'] ?? null,
+      headers: req.headers,
+    });
     res.writeHead(status, { 'content-type': 'application/json', 'x-app': name });
     res.end(body);
   });
   // An upgrade (WebSocket handshake) is accepted and the connection then echoes what it gets.
   app.server.on('upgrade', (req, socket) => {
     app.hits++;
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${req.headers.upgrade}\r\nconnection: Upgrade\r\nx-app: ${name}\r\nx-caller: ${req.headers['x-forwarded-client-cert'] ?? 'none'}\r\n\r\n`);
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nupgrade: ${req.headers.upgrade}\r\nconnection: Upgrade\r\nx-app: ${name}\r\nx-caller: ${req.headers['x-forwarded-client-cert'] ?? 'none'}\r\n\r\n`,
+    );
     socket.on('data', (d: Buffer) => socket.write(d));
     socket.on('end', () => socket.end()); // the caller hung up: so do we
     socket.on('error', () => socket.destroy());

@@ -33,10 +33,24 @@ export async function startConsul(): Promise<ConsulAgent> {
   let dataDir = '';
   const launch = async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'mesh-consul-'));
-    child = spawn(bin, [
-      'agent', '-dev', '-bind=127.0.0.1', '-client=127.0.0.1', `-data-dir=${dataDir}`, '-log-level=warn',
-      `-http-port=${ports.http}`, `-dns-port=${ports.dns}`, `-serf-lan-port=${ports.serfLan}`, `-serf-wan-port=${ports.serfWan}`, `-server-port=${ports.server}`, `-grpc-port=${ports.grpc}`,
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(
+      bin,
+      [
+        'agent',
+        '-dev',
+        '-bind=127.0.0.1',
+        '-client=127.0.0.1',
+        `-data-dir=${dataDir}`,
+        '-log-level=warn',
+        `-http-port=${ports.http}`,
+        `-dns-port=${ports.dns}`,
+        `-serf-lan-port=${ports.serfLan}`,
+        `-serf-wan-port=${ports.serfWan}`,
+        `-server-port=${ports.server}`,
+        `-grpc-port=${ports.grpc}`,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const probe = new Consul({ host: '127.0.0.1', port: ports.http });

@@ -43,7 +43,16 @@ export function llhttp(buf: Buffer, kind: 'request' | 'response' = 'request', he
     pendingUrl += url;
   };
   parser[HTTPParser.kOnHeadersComplete] = (_maj: number, _min: number, headers: string[] | undefined, method: number, url: string | undefined, status: number, _msg: string, upgrade: boolean) => {
-    current = { method: kind === 'request' ? methods[method] : undefined, url: url ?? pendingUrl, status: kind === 'response' ? status : undefined, headers: headers ?? pending, upgrade, bodyBytes: 0, end: -1, headEnd: offset + 1 };
+    current = {
+      method: kind === 'request' ? methods[method] : undefined,
+      url: url ?? pendingUrl,
+      status: kind === 'response' ? status : undefined,
+      headers: headers ?? pending,
+      upgrade,
+      bodyBytes: 0,
+      end: -1,
+      headEnd: offset + 1,
+    };
     pending = [];
     pendingUrl = '';
     return headResponse ? 1 : 0;

@@ -78,7 +78,10 @@ export function joinedHosts(a: { name: string; ip: string; ip6?: string }, b: { 
 export function linkHosts(a: { name: string; ip: string; ip6?: string }, b: { name: string; ip: string; ip6?: string }): void {
   const [va, vb] = [uniqueName('va'), uniqueName('vb')];
   sh('ip', 'link', 'add', va, 'type', 'veth', 'peer', 'name', vb);
-  for (const [host, dev] of [[a, va], [b, vb]] as const) {
+  for (const [host, dev] of [
+    [a, va],
+    [b, vb],
+  ] as const) {
     sh('ip', 'link', 'set', dev, 'netns', host.name);
     sh('ip', '-n', host.name, 'addr', 'add', `${host.ip}/24`, 'dev', dev);
     if (host.ip6) sh('ip', '-n', host.name, 'addr', 'add', `${host.ip6}/64`, 'dev', dev, 'nodad');

@@ -22,7 +22,12 @@ export interface ProxyProcess {
   stop(): Promise<void>;
 }
 
-export async function startProxyProcess(c: TestController, service: string, appPort: number, opts: { upstreams?: string[]; args?: string[]; logLevel?: string; bind?: string } = {}): Promise<ProxyProcess> {
+export async function startProxyProcess(
+  c: TestController,
+  service: string,
+  appPort: number,
+  opts: { upstreams?: string[]; args?: string[]; logLevel?: string; bind?: string } = {},
+): Promise<ProxyProcess> {
   const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
   const ports = { inbound: await freePort(), admin: await freePort(), status: await freePort(), upstreams: {} as Record<string, number> };
   // (free on 127.0.0.1; another loopback address shares the port space)
@@ -32,10 +37,35 @@ export async function startProxyProcess(c: TestController, service: string, appP
     upstreamArgs.push('--upstream', `${u}=${ports.upstreams[u]}`);
   }
   const args = [
-    join(root, 'dist/proxy/main.js'), '--controller', c.url, '--bootstrap-token', token, '--service', service, '--proxy-id', `${service}-1`,
-    '--data-dir', mkdtempSync(join(tmpdir(), `mesh-pp-${service}-`)), '--app-port', String(appPort), '--bind', opts.bind ?? '127.0.0.1',
-    '--inbound-port', String(ports.inbound), '--outbound-port', '-1', '--admin-port', String(ports.admin), '--status-port', String(ports.status),
-    '--drain-timeout', '1', '--log-level', opts.logLevel ?? 'warn', ...upstreamArgs, ...(opts.args ?? []),
+    join(root, 'dist/proxy/main.js'),
+    '--controller',
+    c.url,
+    '--bootstrap-token',
+    token,
+    '--service',
+    service,
+    '--proxy-id',
+    `${service}-1`,
+    '--data-dir',
+    mkdtempSync(join(tmpdir(), `mesh-pp-${service}-`)),
+    '--app-port',
+    String(appPort),
+    '--bind',
+    opts.bind ?? '127.0.0.1',
+    '--inbound-port',
+    String(ports.inbound),
+    '--outbound-port',
+    '-1',
+    '--admin-port',
+    String(ports.admin),
+    '--status-port',
+    String(ports.status),
+    '--drain-timeout',
+    '1',
+    '--log-level',
+    opts.logLevel ?? 'warn',
+    ...upstreamArgs,
+    ...(opts.args ?? []),
   ];
   const child = spawn(process.execPath, args, { env: { ...process.env, MESH_PROXY_CA_PEM: c.ca() }, stdio: ['ignore', 'ignore', 'pipe'] });
   let out = '';
@@ -56,10 +86,14 @@ export async function startProxyProcess(c: TestController, service: string, appP
     },
   };
   try {
-    await waitFor(`the ${service} sidecar process to be ready`, async () => {
-      if (exited) throw new Error(`mesh-proxy exited: ${out}`);
-      return (await fetch(`http://${opts.bind ?? '127.0.0.1'}:${ports.status}/healthz/ready`).catch(() => undefined))?.status === 200;
-    }, 15_000);
+    await waitFor(
+      `the ${service} sidecar process to be ready`,
+      async () => {
+        if (exited) throw new Error(`mesh-proxy exited: ${out}`);
+        return (await fetch(`http://${opts.bind ?? '127.0.0.1'}:${ports.status}/healthz/ready`).catch(() => undefined))?.status === 200;
+      },
+      15_000,
+    );
   } catch (err) {
     await proc.stop();
     throw err;

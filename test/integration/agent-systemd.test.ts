@@ -24,12 +24,36 @@ describe('systemd units', { skip: spawnSync('systemd-analyze', ['--version']).st
   });
 });
 
-describe('mesh-agent capture install/remove (the sidecar units\' hooks)', { skip: netnsAvailable() }, () => {
+describe("mesh-agent capture install/remove (the sidecar units' hooks)", { skip: netnsAvailable() }, () => {
   const ns = uniqueName('vm-cap');
   const work = mkdtempSync(join(tmpdir(), 'mesh-cap-'));
   const conf = join(work, 'services.d');
   const capture = (action: string, instance: string, ...extra: string[]) =>
-    spawnSync('ip', ['netns', 'exec', ns, process.execPath, join(root, 'dist/agent/main.js'), 'capture', action, instance, '--config-dir', conf, '--run-dir', join(work, 'run'), '--instance-prefix', 'vm1', '--wait-ready', '0', '--exclude-inbound-ports', '22', ...extra], { encoding: 'utf8' });
+    spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        ns,
+        process.execPath,
+        join(root, 'dist/agent/main.js'),
+        'capture',
+        action,
+        instance,
+        '--config-dir',
+        conf,
+        '--run-dir',
+        join(work, 'run'),
+        '--instance-prefix',
+        'vm1',
+        '--wait-ready',
+        '0',
+        '--exclude-inbound-ports',
+        '22',
+        ...extra,
+      ],
+      { encoding: 'utf8' },
+    );
   const nat = () => sh('ip', 'netns', 'exec', ns, 'iptables-save', '-t', 'nat');
 
   before(() => {

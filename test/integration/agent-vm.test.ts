@@ -41,7 +41,29 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
   };
   const startAgent = (name: string, ns: string, address: string) => {
     let out = '';
-    const proc = bg(ns, [process.execPath, join(root, 'dist/agent/main.js'), 'vm', '--config-dir', conf(name), '--address', address, '--state-dir', join(work, name, 'state'), '--instance-prefix', name, '--controller', `https://${A}:15012`, '--ca-file', ca, '--token', agentToken(name), '--exclude-outbound-ports', '8500,15012', '--resync', '2']);
+    const proc = bg(ns, [
+      process.execPath,
+      join(root, 'dist/agent/main.js'),
+      'vm',
+      '--config-dir',
+      conf(name),
+      '--address',
+      address,
+      '--state-dir',
+      join(work, name, 'state'),
+      '--instance-prefix',
+      name,
+      '--controller',
+      `https://${A}:15012`,
+      '--ca-file',
+      ca,
+      '--token',
+      agentToken(name),
+      '--exclude-outbound-ports',
+      '8500,15012',
+      '--resync',
+      '2',
+    ]);
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     agents[name] = { proc, log: () => out };
@@ -50,7 +72,11 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
   const agentTokens = new Map<string, string>();
   const agentToken = (name: string) => {
     if (!agentTokens.has(name)) {
-      const r = spawnSync('ip', ['netns', 'exec', hostA, process.execPath, join(root, 'dist/cli/main.js'), 'token', 'agent', '--host', `vm-${name}`, '--data-dir', ctlDir, '--controller', `https://${A}:15012`], { encoding: 'utf8' });
+      const r = spawnSync(
+        'ip',
+        ['netns', 'exec', hostA, process.execPath, join(root, 'dist/cli/main.js'), 'token', 'agent', '--host', `vm-${name}`, '--data-dir', ctlDir, '--controller', `https://${A}:15012`],
+        { encoding: 'utf8' },
+      );
       if (r.status !== 0) throw new Error(`meshctl token agent failed: ${r.stderr}`);
       agentTokens.set(name, r.stdout.trim());
     }
@@ -58,8 +84,17 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
   };
   const app = (ns: string, uid: number, args: string[]) => bg(ns, [process.execPath, join(root, 'examples/bookinfo/app.mjs'), '--listen=0.0.0.0', '--by-name', ...args], uid);
   const get = async (ns: string, url: string, uid?: number) => {
-    const out = await nodeOutput(ns, `fetch(${JSON.stringify(url)}).then((r) => r.text()).then(console.log, (e) => console.log(JSON.stringify({ failed: e.message })));`, uid === undefined ? {} : { uid });
-    return JSON.parse(out) as { service?: string; caller?: string | null; deps?: Record<string, { caller?: string | null; status: number; deps?: Record<string, { status: number }> }>; failed?: string };
+    const out = await nodeOutput(
+      ns,
+      `fetch(${JSON.stringify(url)}).then((r) => r.text()).then(console.log, (e) => console.log(JSON.stringify({ failed: e.message })));`,
+      uid === undefined ? {} : { uid },
+    );
+    return JSON.parse(out) as {
+      service?: string;
+      caller?: string | null;
+      deps?: Record<string, { caller?: string | null; status: number; deps?: Record<string, { status: number }> }>;
+      failed?: string;
+    };
   };
   const catalog = async () => {
     const out = await nodeOutput(hostA, `fetch('http://${A}:8500/v1/agent/services').then((r) => r.json()).then((s) => console.log(JSON.stringify(Object.keys(s).sort())));`);
@@ -77,7 +112,10 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
     chmodSync(ca, 0o644);
 
     // Name resolution, as /etc/hosts or DNS would give it on a VM.
-    for (const [ns, lines] of [[hostA, `127.0.0.1 localhost\n${B} reviews\n`], [hostB, `127.0.0.1 localhost\n${A} details\n`]] as const) {
+    for (const [ns, lines] of [
+      [hostA, `127.0.0.1 localhost\n${B} reviews\n`],
+      [hostB, `127.0.0.1 localhost\n${A} details\n`],
+    ] as const) {
       mkdirSync(`/etc/netns/${ns}`, { recursive: true });
       writeFileSync(`/etc/netns/${ns}/hosts`, lines);
     }
@@ -89,7 +127,10 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
     mkdirSync(conf('a'), { recursive: true });
     mkdirSync(conf('b'), { recursive: true });
     writeFileSync(join(conf('a'), 'productpage.yaml'), 'name: productpage\nport: 9080\nversion: v1\nuser: 2001\n');
-    writeFileSync(join(conf('a'), 'details.yaml'), 'name: details\nport: 9081\nversion: v1\nuser: 2002\nsidecar:\n  inboundPort: 15106\n  outboundPort: 15101\n  adminPort: 15100\n  statusPort: 15120\n');
+    writeFileSync(
+      join(conf('a'), 'details.yaml'),
+      'name: details\nport: 9081\nversion: v1\nuser: 2002\nsidecar:\n  inboundPort: 15106\n  outboundPort: 15101\n  adminPort: 15100\n  statusPort: 15120\n',
+    );
     writeFileSync(join(conf('b'), 'reviews.yaml'), 'name: reviews\nport: 9080\nversion: v2\n');
     startAgent('a', hostA, A);
     startAgent('b', hostB, B);
@@ -163,5 +204,3 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
     assert.equal(direct.caller, null);
   });
 });
-
-

@@ -27,14 +27,42 @@ describe('mesh with traffic capture across two network-namespace hosts', { skip:
   const procs: ChildProcess[] = [];
   const work = mkdtempSync(join(tmpdir(), 'mesh-capture-'));
   const ctlDir = join(work, 'controller');
-  const spec = (appPort: number) => ({ proxyUid: PROXY_UID, workloads: [{ inboundPort: 15006, outboundPort: 15001, appPorts: [appPort] }], excludeInboundPorts: [15000], excludeOutboundPorts: [15012], excludeOutboundCidrs: [] });
+  const spec = (appPort: number) => ({
+    proxyUid: PROXY_UID,
+    workloads: [{ inboundPort: 15006, outboundPort: 15001, appPorts: [appPort] }],
+    excludeInboundPorts: [15000],
+    excludeOutboundPorts: [15012],
+    excludeOutboundCidrs: [],
+  });
   const sidecarProcs = new Map<string, ChildProcess>();
   const proxyArgs = (service: string, appPort: number, extra: string[] = []) => [
-    join(root, 'dist/proxy/main.js'), '--controller', 'https://10.254.8.1:15012', '--ca-file', join(work, 'ca.pem'), '--service', service,
-    '--proxy-id', `${service}-1`, '--data-dir', join(work, `proxy-${service}`), '--app-port', String(appPort), '--inbound-port', '15006', '--outbound-port', '15001', '--admin-port', '15000', '--log-level', 'warn',
-    '--protocol-detection-timeout', '0.3', ...extra,
+    join(root, 'dist/proxy/main.js'),
+    '--controller',
+    'https://10.254.8.1:15012',
+    '--ca-file',
+    join(work, 'ca.pem'),
+    '--service',
+    service,
+    '--proxy-id',
+    `${service}-1`,
+    '--data-dir',
+    join(work, `proxy-${service}`),
+    '--app-port',
+    String(appPort),
+    '--inbound-port',
+    '15006',
+    '--outbound-port',
+    '15001',
+    '--admin-port',
+    '15000',
+    '--log-level',
+    'warn',
+    '--protocol-detection-timeout',
+    '0.3',
+    ...extra,
   ];
-  const ready = (ns: string, what: string) => waitFor(async () => (await nodeOutput(ns, `fetch('http://127.0.0.1:15000/ready').then((r) => console.log(r.status), () => console.log(0));`)) === '200', what);
+  const ready = (ns: string, what: string) =>
+    waitFor(async () => (await nodeOutput(ns, `fetch('http://127.0.0.1:15000/ready').then((r) => console.log(r.status), () => console.log(0));`)) === '200', what);
   const metricsOf = (ns: string) => nodeOutput(ns, `fetch('http://127.0.0.1:15000/stats/prometheus').then((r) => r.text()).then(console.log);`);
 
   const inA = (args: string[]) => procs.push(spawnIn(hostA, args)) && procs[procs.length - 1];
@@ -62,10 +90,20 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     copyFileSync(join(ctlDir, 'ca.pem'), ca);
 
     // Applications: reviews on host B answers who called it; productpage on host A calls reviews by name.
-    procs.push(nodeIn(hostB, `import http from 'node:http'; http.createServer((q, r) => r.end(JSON.stringify({ app: 'reviews', caller: q.headers['x-forwarded-client-cert'] ?? null, host: q.headers.host }))).listen(9080, '0.0.0.0', () => console.log('ready'));`));
+    procs.push(
+      nodeIn(
+        hostB,
+        `import http from 'node:http'; http.createServer((q, r) => r.end(JSON.stringify({ app: 'reviews', caller: q.headers['x-forwarded-client-cert'] ?? null, host: q.headers.host }))).listen(9080, '0.0.0.0', () => console.log('ready'));`,
+      ),
+    );
     await waitReady(procs[procs.length - 1]);
     // The database on host C speaks first (a banner), as MySQL and SMTP do, and says who it sees.
-    procs.push(nodeIn(hostC, `import net from 'node:net'; net.createServer((c) => { c.write('db ready\\n'); c.on('data', (d) => { if (String(d).includes('ping')) c.write('pong to ' + c.remoteAddress + '\\n'); }); }).listen(5432, '0.0.0.0', () => console.log('ready'));`));
+    procs.push(
+      nodeIn(
+        hostC,
+        `import net from 'node:net'; net.createServer((c) => { c.write('db ready\\n'); c.on('data', (d) => { if (String(d).includes('ping')) c.write('pong to ' + c.remoteAddress + '\\n'); }); }).listen(5432, '0.0.0.0', () => console.log('ready'));`,
+      ),
+    );
     await waitReady(procs[procs.length - 1]);
     // Host B also runs two servers that are not in the mesh (their ports are not captured there):
     // one that answers what the client sends, and one that speaks first.
@@ -75,7 +113,11 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     await waitReady(procs[procs.length - 1]);
 
     // Sidecars as UID 1337, each with its capture rules, then registered as the agent does.
-    const workloads = [[hostA, 'productpage', '10.254.8.1', 9080, 'http'], [hostB, 'reviews', '10.254.8.2', 9080, 'http'], [hostC, 'db', '10.254.9.2', 5432, 'tcp']] as const;
+    const workloads = [
+      [hostA, 'productpage', '10.254.8.1', 9080, 'http'],
+      [hostB, 'reviews', '10.254.8.2', 9080, 'http'],
+      [hostC, 'db', '10.254.9.2', 5432, 'tcp'],
+    ] as const;
     for (const [ns, service, address, appPort, protocol] of workloads) {
       const answer = JSON.parse(await api('POST', '/v1/tokens', { service })) as { token?: string; error?: string };
       if (!answer.token) throw new Error(`no bootstrap token for ${service}: ${JSON.stringify(answer)}`);
@@ -93,7 +135,14 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     // Name resolution on host A, as a VM's /etc/hosts or DNS would give it.
     mkdirSync(`/etc/netns/${hostA}`, { recursive: true });
     writeFileSync(`/etc/netns/${hostA}/hosts`, '127.0.0.1 localhost\n10.254.8.2 reviews\n');
-    await waitFor(async () => (await nodeOutput(hostA, `fetch('http://127.0.0.1:15000/config_dump').then((r) => r.json()).then((s) => console.log(['reviews', 'db'].map((n) => s.outbound.services.find((x) => x.name === n)?.clusters[0].endpoints.length ?? 0).join()));`)) === '1,1', 'productpage to learn the reviews and db endpoints');
+    await waitFor(
+      async () =>
+        (await nodeOutput(
+          hostA,
+          `fetch('http://127.0.0.1:15000/config_dump').then((r) => r.json()).then((s) => console.log(['reviews', 'db'].map((n) => s.outbound.services.find((x) => x.name === n)?.clusters[0].endpoints.length ?? 0).join()));`,
+        )) === '1,1',
+      'productpage to learn the reviews and db endpoints',
+    );
   });
 
   after(() => {
@@ -124,7 +173,7 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     const out = await nodeOutput(hostA, `fetch('http://[fd00:254:8::2]:9080/v6').then((r) => r.text()).then(console.log, (e) => console.log('failed: ' + (e.cause?.code ?? e.message)));`);
     assert.equal((JSON.parse(out) as { app: string }).app, 'reviews', out);
     assert.match(await metricsOf(hostA), /istio_requests_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="PassthroughCluster",[^}]*response_code="200"/);
-    assert.match(await metricsOf(hostB), /istio_requests_total\{reporter="destination",[^}]*connection_security_policy="none"\} 2/, 'through B\'s inbound sidecar too');
+    assert.match(await metricsOf(hostB), /istio_requests_total\{reporter="destination",[^}]*connection_security_policy="none"\} 2/, "through B's inbound sidecar too");
   });
 
   it('routes HTTP dialled to an instance address, with no service name, by that address: over mTLS', async () => {
@@ -137,9 +186,15 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     const out = await nodeOutput(hostA, tcpDialogue('10.254.9.2', 5432, { text: 'ping\n', afterBanner: true }, 'pong'));
     assert.equal(out, 'db ready\npong to 127.0.0.1', 'the banner came, and the database saw its own sidecar as the peer');
     const server = await metricsOf(hostC);
-    assert.match(server, /istio_tcp_connections_opened_total\{reporter="destination",source_workload="productpage",source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/productpage",destination_service_name="db",[^}]*connection_security_policy="mutual_tls",response_flags="-"\} 1/);
+    assert.match(
+      server,
+      /istio_tcp_connections_opened_total\{reporter="destination",source_workload="productpage",source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/productpage",destination_service_name="db",[^}]*connection_security_policy="mutual_tls",response_flags="-"\} 1/,
+    );
     const client = await metricsOf(hostA);
-    assert.match(client, /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="db",[^}]*connection_security_policy="mutual_tls",response_flags="-"\} 1/);
+    assert.match(
+      client,
+      /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="db",[^}]*connection_security_policy="mutual_tls",response_flags="-"\} 1/,
+    );
     assert.match(client, /istio_tcp_sent_bytes_total\{reporter="source",[^}]*destination_service_name="db",[^}]*\} 5\b/, 'ping\\n: 5 bytes towards the database');
   });
 
@@ -148,8 +203,15 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     // The server speaks first: the sidecar waits for the client's bytes for the detection timeout (0.3 s here), then carries it as TCP.
     assert.equal(await nodeOutput(hostA, tcpDialogue('10.254.8.2', 7001, undefined, '220')), '220 outside ready');
     const client = await metricsOf(hostA);
-    assert.match(client, /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="PassthroughCluster",[^}]*connection_security_policy="none",response_flags="-"\} 2/);
-    assert.match(client, /istio_tcp_received_bytes_total\{reporter="source",[^}]*destination_service_name="PassthroughCluster",[^}]*\} 30\b/, 'echo: hello\\n and 220 outside ready\\n came back through the sidecar');
+    assert.match(
+      client,
+      /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="PassthroughCluster",[^}]*connection_security_policy="none",response_flags="-"\} 2/,
+    );
+    assert.match(
+      client,
+      /istio_tcp_received_bytes_total\{reporter="source",[^}]*destination_service_name="PassthroughCluster",[^}]*\} 30\b/,
+      'echo: hello\\n and 220 outside ready\\n came back through the sidecar',
+    );
   });
 
   it('passes a half-close through both sidecars: a client that ends its side after asking still gets the answer', async () => {
@@ -162,7 +224,11 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     // From host B, as the sidecar's own user so that B's capture leaves the connection alone.
     const out = await nodeOutput(hostB, tcpDialogue('10.254.8.1', 15001, { text: 'GET /open-proxy HTTP/1.1\r\nHost: reviews\r\n\r\n', afterBanner: false }, 'HTTP/1.1'), { uid: PROXY_UID });
     assert.match(out, /^(closed after ""|failed: ECONNRESET)$/, `refused, not answered: ${out}`);
-    assert.equal(await nodeOutput(hostA, `fetch('http://reviews:9080/still').then((r) => console.log(r.status), (e) => console.log('failed: ' + e.message));`), '200', "the host's own applications are still carried");
+    assert.equal(
+      await nodeOutput(hostA, `fetch('http://reviews:9080/still').then((r) => console.log(r.status), (e) => console.log('failed: ' + e.message));`),
+      '200',
+      "the host's own applications are still carried",
+    );
   });
 
   it('under REGISTRY_ONLY closes captured TCP to addresses outside the mesh (BlackHoleCluster), and still carries mesh TCP', async () => {
@@ -175,7 +241,10 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     await ready(hostA, 'the productpage sidecar under REGISTRY_ONLY');
     assert.equal(await nodeOutput(hostA, tcpDialogue('10.254.8.2', 7000, { text: 'hello\n', afterBanner: false }, 'echo')), 'closed after ""', 'closed without an answer');
     assert.equal(await nodeOutput(hostA, tcpDialogue('10.254.9.2', 5432, { text: 'ping\n', afterBanner: true }, 'pong')), 'db ready\npong to 127.0.0.1', 'mesh services are still reached');
-    assert.match(await metricsOf(hostA), /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="BlackHoleCluster",[^}]*response_flags="NR"\} 1/);
+    assert.match(
+      await metricsOf(hostA),
+      /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="BlackHoleCluster",[^}]*response_flags="NR"\} 1/,
+    );
   });
 });
 
@@ -206,7 +275,6 @@ function spawnIn(netns: string, args: string[], uid?: number): ChildProcess {
   const user = uid !== undefined ? ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'] : [];
   return spawn('ip', ['netns', 'exec', netns, ...user, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
-
 
 async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;

@@ -33,11 +33,23 @@ export function catalogContract(name: string, harness: CatalogHarness): void {
       app.close();
     });
 
-    const find = (key: string, id: string) => catalog.endpoints().get(key)?.find((i) => i.id === id);
+    const find = (key: string, id: string) =>
+      catalog
+        .endpoints()
+        .get(key)
+        ?.find((i) => i.id === id);
 
     it('lists a registered instance with its labels and sidecar within a second', async () => {
       const started = Date.now();
-      await catalog.register({ id: 'reviews-v2-a', service: 'reviews', address: '127.0.0.1', port: 9080, protocol: 'http', labels: { version: 'v2' }, sidecar: { inboundPort: 15006, statusPort: 15020 } });
+      await catalog.register({
+        id: 'reviews-v2-a',
+        service: 'reviews',
+        address: '127.0.0.1',
+        port: 9080,
+        protocol: 'http',
+        labels: { version: 'v2' },
+        sidecar: { inboundPort: 15006, statusPort: 15020 },
+      });
       const inst = await waitFor('reviews-v2-a in the catalog', () => find('default/reviews', 'reviews-v2-a'), 1000, 10);
       assert.ok(Date.now() - started <= 1000);
       assert.equal(inst.address, '127.0.0.1');

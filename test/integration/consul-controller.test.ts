@@ -61,10 +61,14 @@ describe('controller on Consul', () => {
     assert.equal((await a.call('POST', '/v1/apply', DR)).status, 200);
     const kv = await consul.client.kv.get({ key: 'mesh/resources/DestinationRule/default/reviews' });
     assert.ok(kv && typeof (kv as { Value: string }).Value === 'string', 'the resource is in Consul KV');
-    const seen = await waitFor('controller B to serve the resource', async () => {
-      const r = await b.call('GET', '/v1/resources/dr/default/reviews');
-      return r.status === 200 ? r.json<{ spec: { host: string } }>() : undefined;
-    }, 3000);
+    const seen = await waitFor(
+      'controller B to serve the resource',
+      async () => {
+        const r = await b.call('GET', '/v1/resources/dr/default/reviews');
+        return r.status === 200 ? r.json<{ spec: { host: string } }>() : undefined;
+      },
+      3000,
+    );
     assert.equal(seen.spec.host, 'reviews.service.consul');
     // B's admin token works too: both controllers share the accepted admin tokens.
     assert.equal((await b.call('GET', '/v1/resources', undefined, { token: a.adminToken })).status, 200);
@@ -89,7 +93,10 @@ describe('controller on Consul', () => {
     while (!cluster(snap, 'outbound|v2|reviews.default')?.endpoints.length) snap = await snapshot(a);
     const elapsed = Date.now() - started;
     assert.ok(elapsed <= 1000, `registration reached the snapshot in ${elapsed} ms`);
-    assert.deepEqual(cluster(snap, 'outbound|v2|reviews.default')!.endpoints.map((e) => [e.address, e.port, e.labels.version]), [['127.0.0.1', appPort, 'v2']]);
+    assert.deepEqual(
+      cluster(snap, 'outbound|v2|reviews.default')!.endpoints.map((e) => [e.address, e.port, e.labels.version]),
+      [['127.0.0.1', appPort, 'v2']],
+    );
     assert.equal(cluster(snap, 'outbound|v1|reviews.default')!.endpoints.length, 0);
     // The second controller's snapshot agrees.
     await waitFor('controller B sees the endpoint', async () => cluster(await snapshot(b), 'outbound|v2|reviews.default')?.endpoints.length === 1, 2000);

@@ -100,7 +100,10 @@ describe('controller API (embedded catalog, file store)', () => {
   it('refuses a YAML alias bomb with a sentence, not a 500', async () => {
     // "Billion laughs": each line doubles what the one before stands for.
     let bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n';
-    for (let i = 0; i < 9; i++) bomb += `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]\n`;
+    for (let i = 0; i < 9; i++)
+      bomb += `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9)
+        .fill(`*${String.fromCharCode(97 + i)}`)
+        .join(',')}]\n`;
     const r = await c.call('POST', '/v1/apply', bomb);
     assert.equal(r.status, 400);
     assert.equal(r.json().code, 'PARSE_ERROR');
@@ -187,18 +190,25 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.equal(changed.status, 200);
     assert.ok(Date.now() - started < 5000, 'the watch answered on change, not at its timeout');
     const routes = changed.json().outbound.services.find((s: { name: string }) => s.name === 'reviews').httpRoutes;
-    assert.deepEqual(routes[0].action.destinations.map((d: { weight: number }) => d.weight), [90, 10]);
+    assert.deepEqual(
+      routes[0].action.destinations.map((d: { weight: number }) => d.weight),
+      [90, 10],
+    );
     assert.ok((await c.call('GET', '/v1/proxies')).json().proxies.some((p: { id: string }) => p.id === 'productpage-1'));
   });
 
   it('sends the snapshot gzipped to a proxy that accepts gzip, byte for byte the same JSON', async () => {
     const plain = await c.call('GET', '/v1/snapshots?proxy=productpage-1&service=productpage');
     const gz = await new Promise<{ encoding: string | undefined; body: Buffer }>((resolve, reject) => {
-      const req = httpsRequest(`${c.url}/v1/snapshots?proxy=productpage-1&service=productpage`, { ca: c.ca(), headers: { authorization: `Bearer ${c.adminToken}`, 'accept-encoding': 'gzip' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
-      });
+      const req = httpsRequest(
+        `${c.url}/v1/snapshots?proxy=productpage-1&service=productpage`,
+        { ca: c.ca(), headers: { authorization: `Bearer ${c.adminToken}`, 'accept-encoding': 'gzip' } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (d: Buffer) => chunks.push(d));
+          res.on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -240,7 +250,13 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.ok(edge.requestsPerSecond > 0);
     const bad = await c.call('POST', '/v1/telemetry', { proxy: 'x', intervalMs: 1, edges: [{ source: 'a', destination: 'b', requests: -1, errors: 0, latencyBuckets: [1] }] });
     assert.equal(bad.status, 422);
-    assert.deepEqual(bad.json().violations.map((v: { path: string }) => v.path).sort(), ['edges[0].latencyBuckets', 'edges[0].requests']);
+    assert.deepEqual(
+      bad
+        .json()
+        .violations.map((v: { path: string }) => v.path)
+        .sort(),
+      ['edges[0].latencyBuckets', 'edges[0].requests'],
+    );
   });
 
   it('gives a host agent a token that mints bootstrap tokens and registers instances, and nothing else', async () => {

@@ -26,10 +26,29 @@ describe('CORS on every codec', () => {
     app = await startApp('api');
     const api = await start('api', app.port, []);
     await c.call('POST', '/v1/catalog/instances', { id: 'api-1', service: 'api', address: '127.0.0.1', port: app.port, protocol: 'http', sidecar: { inboundPort: api.ports.inbound } });
-    await c.call('POST', '/v1/apply', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'api', namespace: 'default' }, spec: { hosts: ['api'], http: [{ route: [{ destination: { host: 'api' } }], corsPolicy: { allowOrigins: [{ exact: 'https://shop.example.com' }], allowMethods: ['GET', 'POST'], allowHeaders: ['content-type'], exposeHeaders: ['x-app'], maxAge: '1h' } }] } });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'api', namespace: 'default' },
+      spec: {
+        hosts: ['api'],
+        http: [
+          {
+            route: [{ destination: { host: 'api' } }],
+            corsPolicy: { allowOrigins: [{ exact: 'https://shop.example.com' }], allowMethods: ['GET', 'POST'], allowHeaders: ['content-type'], exposeHeaders: ['x-app'], maxAge: '1h' },
+          },
+        ],
+      },
+    });
     clients.relay = await start('web', 1, [{ port: 0, service: 'api' }]);
     clients.node = await start('web', 1, [{ port: 0, service: 'api' }], false);
-    for (const s of Object.values(clients)) await waitFor('the CORS route at the client', () => Boolean(s.snapshot?.outbound.services.find((x) => x.name === 'api')?.httpRoutes[0]?.cors) && s.snapshot?.outbound.services.find((x) => x.name === 'api')?.clusters[0].endpoints.length === 1, 5000);
+    for (const s of Object.values(clients))
+      await waitFor(
+        'the CORS route at the client',
+        () =>
+          Boolean(s.snapshot?.outbound.services.find((x) => x.name === 'api')?.httpRoutes[0]?.cors) && s.snapshot?.outbound.services.find((x) => x.name === 'api')?.clusters[0].endpoints.length === 1,
+        5000,
+      );
   });
 
   after(async () => {

@@ -45,9 +45,18 @@ describe('AuthorizationPolicy CUSTOM with an HTTP external authorizer', () => {
     // The authorizer is a mesh service without a sidecar, as Istio's sample runs it.
     await c.call('POST', '/v1/catalog/instances', { id: 'ext-authz-1', service: 'ext-authz', address: '127.0.0.1', port: authzPort, protocol: 'http' });
     backend = await startSidecar(c, 'backend', app.port);
-    const applied = await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'ext-authz', namespace: 'default' }, spec: { selector: { matchLabels: { app: 'backend' } }, action: 'CUSTOM', provider: { name: 'sample-ext-authz-http' }, rules: [{ to: [{ operation: { paths: ['/headers', '/chat'] } }] }] } });
+    const applied = await c.call('POST', '/v1/apply', {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'ext-authz', namespace: 'default' },
+      spec: { selector: { matchLabels: { app: 'backend' } }, action: 'CUSTOM', provider: { name: 'sample-ext-authz-http' }, rules: [{ to: [{ operation: { paths: ['/headers', '/chat'] } }] }] },
+    });
     assert.equal(applied.status, 200, applied.text);
-    await waitFor('the CUSTOM policy and the authorizer at the backend', () => (backend.snapshot?.inbound.authorization.custom?.[0]?.provider !== undefined && backend.snapshot.outbound.services.some((s) => s.name === 'ext-authz')) || undefined, 5000);
+    await waitFor(
+      'the CUSTOM policy and the authorizer at the backend',
+      () => (backend.snapshot?.inbound.authorization.custom?.[0]?.provider !== undefined && backend.snapshot.outbound.services.some((s) => s.name === 'ext-authz')) || undefined,
+      5000,
+    );
   });
 
   after(async () => {
@@ -59,7 +68,7 @@ describe('AuthorizationPolicy CUSTOM with an HTTP external authorizer', () => {
 
   const port = () => backend.ports.inbound;
 
-  it('HTTP/1.1 on the relay: denied with the authorizer\'s answer, allowed with its header passed on, unmatched paths never checked', async () => {
+  it("HTTP/1.1 on the relay: denied with the authorizer's answer, allowed with its header passed on, unmatched paths never checked", async () => {
     const hits = app.hits;
     const denied = await get(port(), '/headers', { host: 'backend' });
     assert.equal(denied.status, 403);
@@ -112,7 +121,9 @@ describe('AuthorizationPolicy CUSTOM with an HTTP external authorizer', () => {
   it('WebSocket upgrades: checked before the tunnel opens', async () => {
     const upgrade = (extra: string) =>
       new Promise<string>((resolve) => {
-        const s = connect(port(), '127.0.0.1', () => s.write(`GET /chat HTTP/1.1\r\nHost: backend\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`));
+        const s = connect(port(), '127.0.0.1', () =>
+          s.write(`GET /chat HTTP/1.1\r\nHost: backend\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`),
+        );
         let got = '';
         s.on('data', (d: Buffer) => {
           got += d;
@@ -126,7 +137,12 @@ describe('AuthorizationPolicy CUSTOM with an HTTP external authorizer', () => {
   });
 
   it('fails closed when the policy names a provider the mesh config does not have', async () => {
-    await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'ext-authz-missing', namespace: 'default' }, spec: { selector: { matchLabels: { app: 'backend' } }, action: 'CUSTOM', provider: { name: 'nowhere' }, rules: [{ to: [{ operation: { paths: ['/private'] } }] }] } });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'ext-authz-missing', namespace: 'default' },
+      spec: { selector: { matchLabels: { app: 'backend' } }, action: 'CUSTOM', provider: { name: 'nowhere' }, rules: [{ to: [{ operation: { paths: ['/private'] } }] }] },
+    });
     await waitFor('the second CUSTOM policy', () => (backend.snapshot?.inbound.authorization.custom?.length ?? 0) === 2, 5000);
     const r = await get(port(), '/private', { host: 'backend', 'x-ext-authz': 'allow' });
     assert.equal(r.status, 403);

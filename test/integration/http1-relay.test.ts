@@ -49,7 +49,15 @@ describe('HTTP/1.1 relay', () => {
           req.socket.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!');
         } else {
           res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ path: req.url, method: req.method, bodySha: createHash('sha256').update(body).digest('hex'), bodyLength: body.length, chunked: req.headers['transfer-encoding'] === 'chunked' }));
+          res.end(
+            JSON.stringify({
+              path: req.url,
+              method: req.method,
+              bodySha: createHash('sha256').update(body).digest('hex'),
+              bodyLength: body.length,
+              chunked: req.headers['transfer-encoding'] === 'chunked',
+            }),
+          );
         }
       });
     });
@@ -58,13 +66,44 @@ describe('HTTP/1.1 relay', () => {
     const appPort = (app.address() as { port: number }).port;
     const start = async (service: string, appPortOf: number, upstreams: { port: number; service: string }[]) => {
       const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-      const s = new Sidecar({ controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: `${service}-1`, trustDomain: 'cluster.local', dataDir: mkdtempSync(join(tmpdir(), `mesh-relay-${service}-`)), appHost: '127.0.0.1', appPort: appPortOf, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 500, telemetryIntervalMs: 60_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 }, silent);
+      const s = new Sidecar(
+        {
+          controller: c.url,
+          controllerCa: c.ca(),
+          bootstrapToken: token,
+          service,
+          namespace: 'default',
+          proxyId: `${service}-1`,
+          trustDomain: 'cluster.local',
+          dataDir: mkdtempSync(join(tmpdir(), `mesh-relay-${service}-`)),
+          appHost: '127.0.0.1',
+          appPort: appPortOf,
+          bindHost: '127.0.0.1',
+          inboundPort: 0,
+          outboundPort: -1,
+          adminPort: 0,
+          upstreams,
+          drainTimeoutMs: 500,
+          telemetryIntervalMs: 60_000,
+          headersTimeoutMs: 10_000,
+          idleTimeoutMs: 60_000,
+        },
+        silent,
+      );
       await s.start();
       sidecars.push(s);
       return s;
     };
     const shop = await start('shop', appPort, []);
-    await c.call('POST', '/v1/catalog/instances', { id: 'shop-1', service: 'shop', address: '127.0.0.1', port: appPort, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: shop.ports.inbound } });
+    await c.call('POST', '/v1/catalog/instances', {
+      id: 'shop-1',
+      service: 'shop',
+      address: '127.0.0.1',
+      port: appPort,
+      protocol: 'http',
+      labels: { version: 'v1' },
+      sidecar: { inboundPort: shop.ports.inbound },
+    });
     await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: 'STRICT' } } });
     const web = await start('web', 1, [{ port: 0, service: 'shop' }]);
     port = web.ports.upstreams.shop;
@@ -145,7 +184,10 @@ describe('HTTP/1.1 relay', () => {
 
   it('answers pipelined requests in order on one connection', async () => {
     const count = (s: string) => s.match(/HTTP\/1\.1 200/g)?.length ?? 0;
-    const r = await raw('GET /one HTTP/1.1\r\nhost: shop\r\n\r\nGET /two HTTP/1.1\r\nhost: shop\r\n\r\nGET /three HTTP/1.1\r\nhost: shop\r\n\r\n', (out) => count(out) === 3 && out.includes('/three"'));
+    const r = await raw(
+      'GET /one HTTP/1.1\r\nhost: shop\r\n\r\nGET /two HTTP/1.1\r\nhost: shop\r\n\r\nGET /three HTTP/1.1\r\nhost: shop\r\n\r\n',
+      (out) => count(out) === 3 && out.includes('/three"'),
+    );
     const paths = [...r.out.matchAll(/"path":"([^"]+)"/g)].map((m) => m[1]);
     assert.deepEqual(paths, ['/one', '/two', '/three']);
   });
@@ -155,7 +197,10 @@ describe('HTTP/1.1 relay', () => {
     const posted = 'POST /small HTTP/1.1\r\nhost: shop\r\ncontent-length: 11\r\n\r\nhello world';
     const r = await raw(['GET /first HTTP/1.1\r\nhost: shop\r\n\r\n', upload, posted], (out) => out.includes('"/small"'));
     const answers = [...r.out.matchAll(/\{[^}]*\}/g)].map((m) => JSON.parse(m[0]));
-    assert.deepEqual(answers.map((a) => a.path), ['/first', '/upload', '/small']);
+    assert.deepEqual(
+      answers.map((a) => a.path),
+      ['/first', '/upload', '/small'],
+    );
     const sha = createHash('sha256').update('hello world').digest('hex');
     assert.equal(answers[1].bodySha, sha, 'the chunked body arrives whole');
     assert.equal(answers[2].bodySha, sha, 'and so does the next one on the same connection');

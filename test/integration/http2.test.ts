@@ -105,17 +105,60 @@ describe('HTTP/2 and gRPC', () => {
     greeterPort = (greeter.address() as { port: number }).port;
     start = async (service: string, appPort: number, upstreams: { port: number; service: string }[], extra: Partial<SidecarOptions> = {}) => {
       const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-      const s = new Sidecar({ controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: `${service}-1`, trustDomain: 'cluster.local', dataDir: mkdtempSync(join(tmpdir(), `mesh-h2-${service}-`)), appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 500, telemetryIntervalMs: 60_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, ...extra }, silent);
+      const s = new Sidecar(
+        {
+          controller: c.url,
+          controllerCa: c.ca(),
+          bootstrapToken: token,
+          service,
+          namespace: 'default',
+          proxyId: `${service}-1`,
+          trustDomain: 'cluster.local',
+          dataDir: mkdtempSync(join(tmpdir(), `mesh-h2-${service}-`)),
+          appHost: '127.0.0.1',
+          appPort,
+          bindHost: '127.0.0.1',
+          inboundPort: 0,
+          outboundPort: -1,
+          adminPort: 0,
+          upstreams,
+          drainTimeoutMs: 500,
+          telemetryIntervalMs: 60_000,
+          headersTimeoutMs: 10_000,
+          idleTimeoutMs: 60_000,
+          ...extra,
+        },
+        silent,
+      );
       await s.start();
       sidecars.push(s);
       return s;
     };
     const g = await start('greeter', greeterPort, []);
-    await c.call('POST', '/v1/catalog/instances', { id: 'greeter-1', service: 'greeter', address: '127.0.0.1', port: greeterPort, protocol: 'grpc', labels: { version: 'v1' }, sidecar: { inboundPort: g.ports.inbound } });
+    await c.call('POST', '/v1/catalog/instances', {
+      id: 'greeter-1',
+      service: 'greeter',
+      address: '127.0.0.1',
+      port: greeterPort,
+      protocol: 'grpc',
+      labels: { version: 'v1' },
+      sidecar: { inboundPort: g.ports.inbound },
+    });
     const w = await start('web', web.port, []);
-    await c.call('POST', '/v1/catalog/instances', { id: 'web-1', service: 'web', address: '127.0.0.1', port: web.port, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: w.ports.inbound } });
+    await c.call('POST', '/v1/catalog/instances', {
+      id: 'web-1',
+      service: 'web',
+      address: '127.0.0.1',
+      port: web.port,
+      protocol: 'http',
+      labels: { version: 'v1' },
+      sidecar: { inboundPort: w.ports.inbound },
+    });
     await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: 'STRICT' } } });
-    client = await start('frontend', 1, [{ port: 0, service: 'greeter' }, { port: 0, service: 'web' }]);
+    client = await start('frontend', 1, [
+      { port: 0, service: 'greeter' },
+      { port: 0, service: 'web' },
+    ]);
     const endpoints = (name: string) => client.snapshot?.outbound.services.find((s) => s.name === name)?.clusters[0].endpoints.length ?? 0;
     await waitFor('the frontend to learn both services', () => endpoints('greeter') === 1 && endpoints('web') === 1, 5000);
     await waitFor('STRICT everywhere', () => sidecars.slice(0, 2).every((s) => s.snapshot?.inbound.ports[0]?.mtlsMode === 'STRICT'), 5000);
@@ -138,7 +181,11 @@ describe('HTTP/2 and gRPC', () => {
       assert.equal(unframe(r.body), 'hello mesh');
       assert.equal(r.trailers['grpc-status'], '0');
       assert.equal(r.trailers['x-served-by'], 'greeter', 'trailers pass through both sidecars');
-      assert.equal(lastSeen['x-forwarded-client-cert'], 'By=spiffe://cluster.local/ns/default/sa/greeter;URI=spiffe://cluster.local/ns/default/sa/frontend', 'the server sidecar verified the caller over mTLS');
+      assert.equal(
+        lastSeen['x-forwarded-client-cert'],
+        'By=spiffe://cluster.local/ns/default/sa/greeter;URI=spiffe://cluster.local/ns/default/sa/frontend',
+        'the server sidecar verified the caller over mTLS',
+      );
       assert.equal(lastSeen.te, 'trailers', "gRPC's te: trailers reaches the service");
     } finally {
       s.close();
@@ -158,7 +205,12 @@ describe('HTTP/2 and gRPC', () => {
   });
 
   it('authorizes HTTP/2 streams like any request, and answers a gRPC caller in gRPC', async () => {
-    await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'no-secrets', namespace: 'default' }, spec: { selector: { matchLabels: { app: 'greeter' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/greeter.Greeter/Secret'] } }] }] } });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'no-secrets', namespace: 'default' },
+      spec: { selector: { matchLabels: { app: 'greeter' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/greeter.Greeter/Secret'] } }] }] },
+    });
     const g = sidecars[0];
     await waitFor('the policy at the greeter sidecar', () => (g.snapshot?.inbound.authorization.deny.length ?? 0) > 0, 5000);
     const s = session('greeter');
@@ -188,7 +240,19 @@ describe('HTTP/2 and gRPC', () => {
   });
 
   it('answers VirtualService redirects and direct responses to HTTP/2 callers', async () => {
-    await c.call('POST', '/v1/apply', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'web', namespace: 'default' }, spec: { hosts: ['web'], http: [{ match: [{ uri: { exact: '/old' } }], redirect: { uri: '/new' } }, { match: [{ uri: { exact: '/teapot' } }], directResponse: { status: 418, body: { string: 'short and stout' } } }, { route: [{ destination: { host: 'web' } }] }] } });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: {
+        hosts: ['web'],
+        http: [
+          { match: [{ uri: { exact: '/old' } }], redirect: { uri: '/new' } },
+          { match: [{ uri: { exact: '/teapot' } }], directResponse: { status: 418, body: { string: 'short and stout' } } },
+          { route: [{ destination: { host: 'web' } }] },
+        ],
+      },
+    });
     await waitFor('the routes at the frontend', () => (client.snapshot?.outbound.services.find((x) => x.name === 'web')?.httpRoutes.length ?? 0) === 3, 5000);
     const s = session('web');
     try {
@@ -205,13 +269,27 @@ describe('HTTP/2 and gRPC', () => {
   });
 
   it("records a local answer's gRPC status as it sends it: a fault abort's 403 is PERMISSION_DENIED on the wire and in the metric", async () => {
-    await c.call('POST', '/v1/apply', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'greeter-faults', namespace: 'default' }, spec: { hosts: ['greeter'], http: [{ match: [{ uri: { exact: '/greeter.Greeter/Forbidden' } }], fault: { abort: { httpStatus: 403, percentage: { value: 100 } } }, route: [{ destination: { host: 'greeter' } }] }, { route: [{ destination: { host: 'greeter' } }] }] } });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'greeter-faults', namespace: 'default' },
+      spec: {
+        hosts: ['greeter'],
+        http: [
+          { match: [{ uri: { exact: '/greeter.Greeter/Forbidden' } }], fault: { abort: { httpStatus: 403, percentage: { value: 100 } } }, route: [{ destination: { host: 'greeter' } }] },
+          { route: [{ destination: { host: 'greeter' } }] },
+        ],
+      },
+    });
     await waitFor('the fault at the frontend', () => (client.snapshot?.outbound.services.find((x) => x.name === 'greeter')?.httpRoutes.length ?? 0) === 2, 5000);
     const s = session('greeter');
     try {
       const r = await call(s, 'greeter', '/greeter.Greeter/Forbidden', 'no');
       assert.equal(r.headers['grpc-status'] ?? r.trailers['grpc-status'], '7');
-      assert.match(client.metricsText(), /istio_requests_total\{reporter="source",[^}]*destination_service_name="greeter",[^}]*request_protocol="grpc",response_code="200",grpc_response_status="7",response_flags="FI"/);
+      assert.match(
+        client.metricsText(),
+        /istio_requests_total\{reporter="source",[^}]*destination_service_name="greeter",[^}]*request_protocol="grpc",response_code="200",grpc_response_status="7",response_flags="FI"/,
+      );
     } finally {
       s.close();
       await c.call('DELETE', '/v1/resources/vs/default/greeter-faults');
@@ -232,7 +310,12 @@ describe('HTTP/2 and gRPC', () => {
   });
 
   it("follows a VirtualService's retry policy for HTTP/2 streams: 5xx retried, UNAVAILABLE then not", async () => {
-    await c.call('POST', '/v1/apply', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'greeter', namespace: 'default' }, spec: { hosts: ['greeter'], http: [{ route: [{ destination: { host: 'greeter' } }], retries: { attempts: 2, retryOn: '5xx' } }] } });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'greeter', namespace: 'default' },
+      spec: { hosts: ['greeter'], http: [{ route: [{ destination: { host: 'greeter' } }], retries: { attempts: 2, retryOn: '5xx' } }] },
+    });
     await waitFor('the retry policy at the frontend', () => client.snapshot?.outbound.services.find((x) => x.name === 'greeter')?.httpRoutes[0]?.retries?.retryOn.join() === '5xx', 5000);
     const s = session('greeter');
     try {
@@ -258,7 +341,12 @@ describe('HTTP/2 and gRPC', () => {
       req.on('end', () => mirrored.push({ path: req.url, body: Buffer.concat(chunks) }));
     };
     web.server.on('request', onRequest);
-    await c.call('POST', '/v1/apply', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'greeter', namespace: 'default' }, spec: { hosts: ['greeter'], http: [{ route: [{ destination: { host: 'greeter' } }], mirror: { host: 'web' }, mirrorPercentage: { value: 100 } }] } });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'greeter', namespace: 'default' },
+      spec: { hosts: ['greeter'], http: [{ route: [{ destination: { host: 'greeter' } }], mirror: { host: 'web' }, mirrorPercentage: { value: 100 } }] },
+    });
     await waitFor('the mirror at the frontend', () => client.snapshot?.outbound.services.find((x) => x.name === 'greeter')?.httpRoutes[0]?.mirror !== undefined, 5000);
     const s = session('greeter');
     try {
@@ -290,7 +378,10 @@ describe('HTTP/2 and gRPC', () => {
     } finally {
       s.close();
     }
-    assert.match(open.metricsText(), /istio_requests_total\{reporter="source",source_workload="open",[^}]*destination_service_name="PassthroughCluster",[^}]*request_protocol="grpc",response_code="200",grpc_response_status="0"/);
+    assert.match(
+      open.metricsText(),
+      /istio_requests_total\{reporter="source",source_workload="open",[^}]*destination_service_name="PassthroughCluster",[^}]*request_protocol="grpc",response_code="200",grpc_response_status="0"/,
+    );
   });
 
   it('cancels the upstream stream when the caller cancels mid-upload: the service never sees a cut-off request as complete', async () => {
@@ -327,6 +418,5 @@ describe('HTTP/2 and gRPC', () => {
     s.destroy();
     assert.equal(code, constants.NGHTTP2_ENHANCE_YOUR_CALM, 'the sidecar sent GOAWAY ENHANCE_YOUR_CALM');
     assert.ok(greeterStreams - before < 500, `the service saw ${greeterStreams - before} of 500 cancelled streams`);
-
   });
 });

@@ -14,7 +14,13 @@ describe('capture rules in network namespaces', { skip: unavailable }, () => {
   const workload = uniqueName('mesh-w');
   const servers: ChildProcess[] = [];
   const rules = new IptablesInterceptor(workload);
-  const spec: InterceptionSpec = { proxyUid: 1337, workloads: [{ inboundPort: 15006, outboundPort: 15001, appPorts: [9080] }], excludeInboundPorts: [22], excludeOutboundPorts: [], excludeOutboundCidrs: [] };
+  const spec: InterceptionSpec = {
+    proxyUid: 1337,
+    workloads: [{ inboundPort: 15006, outboundPort: 15001, appPorts: [9080] }],
+    excludeInboundPorts: [22],
+    excludeOutboundPorts: [],
+    excludeOutboundCidrs: [],
+  };
 
   before(async () => {
     joinedHosts({ name: client, ip: '10.254.7.1', ip6: 'fd00:254:7::1' }, { name: workload, ip: '10.254.7.2', ip6: 'fd00:254:7::2' });

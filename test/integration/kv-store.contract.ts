@@ -31,7 +31,13 @@ export function kvStoreContract(name: string, harness: KvHarness): void {
       assert.equal((await store.get('a/one'))?.value, '1');
       assert.equal((await store.get('a/one'))?.version, v1);
       assert.equal(await store.get('a/missing'), undefined);
-      assert.deepEqual((await store.list('a/')).map((e) => [e.key, e.value]), [['a/one', '1'], ['a/two', '2']]);
+      assert.deepEqual(
+        (await store.list('a/')).map((e) => [e.key, e.value]),
+        [
+          ['a/one', '1'],
+          ['a/two', '2'],
+        ],
+      );
     });
 
     it('writes with a version only when nobody changed the key since (compare-and-set)', async () => {

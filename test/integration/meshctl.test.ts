@@ -29,7 +29,10 @@ describe('meshctl', () => {
   after(() => c.close());
 
   it('applies files, lists, shows as YAML/JSON and deletes', async () => {
-    writeFileSync(join(files, 'dr.yaml'), 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ratings}\nspec:\n  host: ratings\n  subsets: [{name: v1, labels: {version: v1}}]\n');
+    writeFileSync(
+      join(files, 'dr.yaml'),
+      'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ratings}\nspec:\n  host: ratings\n  subsets: [{name: v1, labels: {version: v1}}]\n',
+    );
     const applied = await run(['apply', '-f', join(files, 'dr.yaml')]);
     assert.equal(applied.code, 0, applied.err);
     assert.match(applied.out, /destinationrule\/ratings \(default\) created/);
@@ -48,7 +51,10 @@ describe('meshctl', () => {
   });
 
   it('explains bad input in sentences, names the file, line and field, and exits non-zero', async () => {
-    writeFileSync(join(files, 'bad.yaml'), 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - route:\n    - destination: {host: r}\n      weight: 50\n    - destination: {host: r}\n      weight: 20\n');
+    writeFileSync(
+      join(files, 'bad.yaml'),
+      'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - route:\n    - destination: {host: r}\n      weight: 50\n    - destination: {host: r}\n      weight: 20\n',
+    );
     const bad = await run(['apply', '-f', join(files, 'bad.yaml')]);
     assert.equal(bad.code, 1);
     assert.match(bad.err, /nothing was applied/);

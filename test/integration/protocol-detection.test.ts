@@ -30,17 +30,46 @@ describe('protocol detection on ports that declare none', () => {
     const echoPort = (echo.address() as { port: number }).port;
     const start = async (service: string, appPort: number, upstreams: { port: number; service: string }[]) => {
       const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-      const s = new Sidecar({ controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: `${service}-1`, trustDomain: 'cluster.local', dataDir: mkdtempSync(join(tmpdir(), `mesh-auto-${service}-`)), appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 500, telemetryIntervalMs: 60_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 }, silent);
+      const s = new Sidecar(
+        {
+          controller: c.url,
+          controllerCa: c.ca(),
+          bootstrapToken: token,
+          service,
+          namespace: 'default',
+          proxyId: `${service}-1`,
+          trustDomain: 'cluster.local',
+          dataDir: mkdtempSync(join(tmpdir(), `mesh-auto-${service}-`)),
+          appHost: '127.0.0.1',
+          appPort,
+          bindHost: '127.0.0.1',
+          inboundPort: 0,
+          outboundPort: -1,
+          adminPort: 0,
+          upstreams,
+          drainTimeoutMs: 500,
+          telemetryIntervalMs: 60_000,
+          headersTimeoutMs: 10_000,
+          idleTimeoutMs: 60_000,
+        },
+        silent,
+      );
       await s.start();
       sidecars[service] = s;
       return s;
     };
-    for (const [service, port] of [['api', api.port], ['cache', echoPort]] as const) {
+    for (const [service, port] of [
+      ['api', api.port],
+      ['cache', echoPort],
+    ] as const) {
       const s = await start(service, port, []);
       // No `protocol`: the port says nothing about what it speaks.
       await c.call('POST', '/v1/catalog/instances', { id: `${service}-1`, service, address: '127.0.0.1', port, labels: { version: 'v1' }, sidecar: { inboundPort: s.ports.inbound } });
     }
-    const web = await start('web', 1, [{ port: 0, service: 'api' }, { port: 0, service: 'cache' }]);
+    const web = await start('web', 1, [
+      { port: 0, service: 'api' },
+      { port: 0, service: 'cache' },
+    ]);
     await waitFor('web to learn both services', () => ['api', 'cache'].every((n) => web.snapshot?.outbound.services.find((s) => s.name === n)?.clusters[0].endpoints.length === 1), 5000);
   });
 

@@ -40,14 +40,38 @@ describe('local rate limit on the inbound side', () => {
     const token = (await c.call('POST', '/v1/tokens', { service: 'reviews' })).json().token;
     sidecar = new Sidecar(
       {
-        controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service: 'reviews', namespace: 'default', proxyId: 'reviews-1', trustDomain: 'cluster.local',
-        dataDir: mkdtempSync(join(tmpdir(), 'mesh-rl-')), appHost: '127.0.0.1', appPort: app.port, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0,
-        upstreams: [], drainTimeoutMs: 500, telemetryIntervalMs: 10_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000,
+        controller: c.url,
+        controllerCa: c.ca(),
+        bootstrapToken: token,
+        service: 'reviews',
+        namespace: 'default',
+        proxyId: 'reviews-1',
+        trustDomain: 'cluster.local',
+        dataDir: mkdtempSync(join(tmpdir(), 'mesh-rl-')),
+        appHost: '127.0.0.1',
+        appPort: app.port,
+        bindHost: '127.0.0.1',
+        inboundPort: 0,
+        outboundPort: -1,
+        adminPort: 0,
+        upstreams: [],
+        drainTimeoutMs: 500,
+        telemetryIntervalMs: 10_000,
+        headersTimeoutMs: 10_000,
+        idleTimeoutMs: 60_000,
       },
       pino({ level: 'silent' }),
     );
     await sidecar.start();
-    await c.call('POST', '/v1/catalog/instances', { id: 'reviews-1', service: 'reviews', address: '127.0.0.1', port: app.port, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: sidecar.ports.inbound } });
+    await c.call('POST', '/v1/catalog/instances', {
+      id: 'reviews-1',
+      service: 'reviews',
+      address: '127.0.0.1',
+      port: app.port,
+      protocol: 'http',
+      labels: { version: 'v1' },
+      sidecar: { inboundPort: sidecar.ports.inbound },
+    });
   });
 
   after(async () => {
@@ -99,7 +123,11 @@ describe('local rate limit on the inbound side', () => {
   });
 
   it('refuses a malformed LocalRateLimit with every violation', async () => {
-    const bad = await c.call('POST', '/v1/apply', `${LIMIT.replace('maxTokens: 2', 'maxTokens: 0').replace('fillInterval: 1h', 'fillInterval: 10ms').replace('    tokensPerFill: 1\n', '    tokensPerFill: 1\n    burst: 3\n')}  routes:\n  - match: []\n    tokenBucket: { maxTokens: 1, tokensPerFill: 1 }\n`);
+    const bad = await c.call(
+      'POST',
+      '/v1/apply',
+      `${LIMIT.replace('maxTokens: 2', 'maxTokens: 0').replace('fillInterval: 1h', 'fillInterval: 10ms').replace('    tokensPerFill: 1\n', '    tokensPerFill: 1\n    burst: 3\n')}  routes:\n  - match: []\n    tokenBucket: { maxTokens: 1, tokensPerFill: 1 }\n`,
+    );
     assert.equal(bad.status, 422);
     assert.deepEqual(
       bad.json().violations.map((v: { path: string; message: string }) => `${v.path}: ${v.message}`),

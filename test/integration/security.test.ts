@@ -83,18 +83,44 @@ describe('hostile input over real sockets', () => {
     c = await startController();
     app = await startRecordingApp();
     backend = await startProxyProcess(c, 'backend', app.port);
-    await c.call('POST', '/v1/catalog/instances', { id: 'backend-1', service: 'backend', address: '127.0.0.1', port: app.port, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: backend.ports.inbound } });
+    await c.call('POST', '/v1/catalog/instances', {
+      id: 'backend-1',
+      service: 'backend',
+      address: '127.0.0.1',
+      port: app.port,
+      protocol: 'http',
+      labels: { version: 'v1' },
+      sidecar: { inboundPort: backend.ports.inbound },
+    });
     frontend = await startProxyProcess(c, 'frontend', 1, { upstreams: ['backend'] });
     // Plaintext is allowed in (PERMISSIVE, the default), so anyone on the network can reach the
     // backend's inbound port; /admin is denied to everyone; tokens of one issuer are checked and
     // their payload given to the app in x-jwt-payload.
-    await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'no-admin', namespace: 'default' }, spec: { selector: { matchLabels: { app: 'backend' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin', '/admin/*'] } }] }] } });
-    await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'backend-jwt', namespace: 'default' }, spec: { selector: { matchLabels: { app: 'backend' } }, jwtRules: [{ issuer: 'https://issuer.test', jwks: issuer.jwks, outputPayloadToHeader: 'x-jwt-payload' }] } });
-    await waitFor('the policies at the backend', async () => {
-      const snap = await backend.configDump();
-      return snap?.inbound.authorization.deny.length > 0 && snap.inbound.jwtRules.length > 0;
-    }, 5000);
-    await waitFor('the frontend to learn the backend', async () => (await frontend.configDump())?.outbound.services.find((s: { name: string }) => s.name === 'backend')?.clusters[0].endpoints.length === 1, 5000);
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'no-admin', namespace: 'default' },
+      spec: { selector: { matchLabels: { app: 'backend' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin', '/admin/*'] } }] }] },
+    });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'RequestAuthentication',
+      metadata: { name: 'backend-jwt', namespace: 'default' },
+      spec: { selector: { matchLabels: { app: 'backend' } }, jwtRules: [{ issuer: 'https://issuer.test', jwks: issuer.jwks, outputPayloadToHeader: 'x-jwt-payload' }] },
+    });
+    await waitFor(
+      'the policies at the backend',
+      async () => {
+        const snap = await backend.configDump();
+        return snap?.inbound.authorization.deny.length > 0 && snap.inbound.jwtRules.length > 0;
+      },
+      5000,
+    );
+    await waitFor(
+      'the frontend to learn the backend',
+      async () => (await frontend.configDump())?.outbound.services.find((s: { name: string }) => s.name === 'backend')?.clusters[0].endpoints.length === 1,
+      5000,
+    );
   });
 
   after(async () => {
@@ -163,14 +189,21 @@ describe('hostile input over real sockets', () => {
         it(`every request after a refused ${protocol} upgrade is checked: ${side}`, async () => {
           const port = side.startsWith('inbound') ? inbound() : outbound();
           const before = app.seen.length;
-          const extra = protocol === 'h2c' ? 'HTTP2-Settings: AAMAAABkAAQAAP__\r\nConnection: Upgrade, HTTP2-Settings\r\n' : 'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
+          const extra =
+            protocol === 'h2c'
+              ? 'HTTP2-Settings: AAMAAABkAAQAAP__\r\nConnection: Upgrade, HTTP2-Settings\r\n'
+              : 'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
           const r = await rawExchange(port, async (socket, received) => {
             socket.write(`GET /public HTTP/1.1\r\nHost: backend\r\nUpgrade: ${protocol}\r\n${extra}\r\n`);
             await until('the answer to the upgrade request', () => statuses(received()).length >= 1);
             socket.write('GET /admin HTTP/1.1\r\nHost: backend\r\n\r\n');
           });
           const paths = app.seen.slice(before).map((s) => s.path);
-          assert.deepEqual(paths.filter((p) => p.startsWith('/admin')), [], 'the denied path never reached the application');
+          assert.deepEqual(
+            paths.filter((p) => p.startsWith('/admin')),
+            [],
+            'the denied path never reached the application',
+          );
           assert.ok(paths.includes('/public'), `the allowed request was answered by the application (saw ${paths.join(', ')})`);
           const codes = statuses(r.text);
           assert.equal(codes[0], 200, r.text);
@@ -181,7 +214,10 @@ describe('hostile input over real sockets', () => {
   });
 
   describe('malformed HTTP/1.1 is refused at once', () => {
-    for (const [side, port] of [['inbound', () => inbound()], ['outbound', () => outbound()]] as const) {
+    for (const [side, port] of [
+      ['inbound', () => inbound()],
+      ['outbound', () => outbound()],
+    ] as const) {
       it(`answers a head whose lines end in a bare LF with 400, not after the head timeout: ${side}`, async () => {
         const before = app.seen.length;
         const r = await rawExchange(port(), async (socket) => void socket.write('GET /bare-lf HTTP/1.1\nHost: backend\n\n'));
@@ -201,13 +237,22 @@ describe('hostile input over real sockets', () => {
       assert.ok(h, `the request ${marker} reached the app`);
       assert.equal(h['x-jwt-payload'], undefined, `${marker}: the caller's x-jwt-payload was removed`);
       if (xfcc === 'none') assert.equal(h['x-forwarded-client-cert'], undefined, `${marker}: no XFCC without a client certificate`);
-      else assert.equal(h['x-forwarded-client-cert'], 'By=spiffe://cluster.local/ns/default/sa/backend;URI=spiffe://cluster.local/ns/default/sa/frontend', `${marker}: XFCC names the verified caller only`);
+      else
+        assert.equal(
+          h['x-forwarded-client-cert'],
+          'By=spiffe://cluster.local/ns/default/sa/backend;URI=spiffe://cluster.local/ns/default/sa/frontend',
+          `${marker}: XFCC names the verified caller only`,
+        );
     };
 
-    for (const [side, port, xfcc] of [['inbound, plaintext', () => inbound(), 'none'], ['through the frontend sidecar, mTLS', () => outbound(), 'frontend']] as const) {
+    for (const [side, port, xfcc] of [
+      ['inbound, plaintext', () => inbound(), 'none'],
+      ['through the frontend sidecar, mTLS', () => outbound(), 'frontend'],
+    ] as const) {
       it(`strips the identity headers on the HTTP/1.1 relay, Node's path, HTTP/2 and upgrades: ${side}`, async () => {
         const tag = side.startsWith('inbound') ? 'in' : 'out';
-        const head = (path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: backend\r\nX-JWT-Payload: ${forged['x-jwt-payload']}\r\nX-Forwarded-Client-Cert: ${forged['x-forwarded-client-cert']}\r\n${extra}`;
+        const head = (path: string, extra = '') =>
+          `GET ${path} HTTP/1.1\r\nHost: backend\r\nX-JWT-Payload: ${forged['x-jwt-payload']}\r\nX-Forwarded-Client-Cert: ${forged['x-forwarded-client-cert']}\r\n${extra}`;
         // The relay (a plain GET); Node's path (a chunked body, which the relay hands over).
         await rawExchange(port(), async (socket, received) => {
           socket.write(`${head(`/relay-${tag}`)}Connection: close\r\n\r\n`);
@@ -264,17 +309,30 @@ describe('hostile input over real sockets', () => {
       openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', `${name}.pem`, '-extfile', `${name}.ext`]);
     };
     async function httpsServer(requireClientCert: boolean): Promise<number> {
-      const server = createHttpsServer({ cert: readFileSync(pem('server.pem')), key: readFileSync(pem('server.key')), ca: readFileSync(pem('ca.pem')), requestCert: requireClientCert, rejectUnauthorized: requireClientCert }, (req, res) => {
-        const socket = req.socket as TLSSocket;
-        handshakes.push({ sni: socket.servername ?? false, clientCert: requireClientCert ? String(socket.getPeerCertificate().subject?.CN) : undefined });
-        res.end(`tls ${req.url}`);
-      });
+      const server = createHttpsServer(
+        { cert: readFileSync(pem('server.pem')), key: readFileSync(pem('server.key')), ca: readFileSync(pem('ca.pem')), requestCert: requireClientCert, rejectUnauthorized: requireClientCert },
+        (req, res) => {
+          const socket = req.socket as TLSSocket;
+          handshakes.push({ sni: socket.servername ?? false, clientCert: requireClientCert ? String(socket.getPeerCertificate().subject?.CN) : undefined });
+          res.end(`tls ${req.url}`);
+        },
+      );
       servers.push(server);
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       return (server.address() as { port: number }).port;
     }
-    const external = (host: string, port: number) => ({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: host.replace(/\./g, '-'), namespace: 'default' }, spec: { hosts: [host], location: 'MESH_EXTERNAL', resolution: 'STATIC', ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: port }], endpoints: [{ address: '127.0.0.1' }] } });
-    const rule = (host: string, tls: Record<string, unknown>) => ({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: host.replace(/\./g, '-'), namespace: 'default' }, spec: { host, trafficPolicy: { tls } } });
+    const external = (host: string, port: number) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: host.replace(/\./g, '-'), namespace: 'default' },
+      spec: { hosts: [host], location: 'MESH_EXTERNAL', resolution: 'STATIC', ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: port }], endpoints: [{ address: '127.0.0.1' }] },
+    });
+    const rule = (host: string, tls: Record<string, unknown>) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: host.replace(/\./g, '-'), namespace: 'default' },
+      spec: { host, trafficPolicy: { tls } },
+    });
 
     before(async () => {
       openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=origination test CA']);
@@ -282,12 +340,25 @@ describe('hostile input over real sockets', () => {
       leaf('client', '/CN=mesh-egress', 'extendedKeyUsage=clientAuth\n');
       const simple = await httpsServer(false);
       const mutual = await httpsServer(true);
-      for (const doc of [external('secure.example.com', simple), rule('secure.example.com', { mode: 'SIMPLE', caCertificates: pem('ca.pem') }), external('mutual.example.com', mutual), rule('mutual.example.com', { mode: 'MUTUAL', caCertificates: pem('ca.pem'), clientCertificate: pem('client.pem'), privateKey: pem('client.key') }), external('untrusted.example.com', simple), rule('untrusted.example.com', { mode: 'SIMPLE' }), external('missing.example.com', simple), rule('missing.example.com', { mode: 'SIMPLE', caCertificates: pem('nowhere.pem') })]) {
+      for (const doc of [
+        external('secure.example.com', simple),
+        rule('secure.example.com', { mode: 'SIMPLE', caCertificates: pem('ca.pem') }),
+        external('mutual.example.com', mutual),
+        rule('mutual.example.com', { mode: 'MUTUAL', caCertificates: pem('ca.pem'), clientCertificate: pem('client.pem'), privateKey: pem('client.key') }),
+        external('untrusted.example.com', simple),
+        rule('untrusted.example.com', { mode: 'SIMPLE' }),
+        external('missing.example.com', simple),
+        rule('missing.example.com', { mode: 'SIMPLE', caCertificates: pem('nowhere.pem') }),
+      ]) {
         const r = await c.call('POST', '/v1/apply', doc);
         assert.ok(r.status < 300, r.text);
       }
       client = await startProxyProcess(c, 'egress-client', 1, { upstreams: ['secure.example.com', 'mutual.example.com', 'untrusted.example.com', 'missing.example.com'] });
-      await waitFor('the external hosts at the client', async () => ((await client.configDump())?.outbound.services.filter((x: { name: string }) => x.name.endsWith('.example.com')).length ?? 0) >= 4, 5000);
+      await waitFor(
+        'the external hosts at the client',
+        async () => ((await client.configDump())?.outbound.services.filter((x: { name: string }) => x.name.endsWith('.example.com')).length ?? 0) >= 4,
+        5000,
+      );
     });
     after(async () => {
       await client?.stop();
@@ -296,7 +367,7 @@ describe('hostile input over real sockets', () => {
 
     const call = (host: string) => fetch(`http://127.0.0.1:${client.ports.upstreams[host]}/hello`, { headers: { host } }).then(async (r) => ({ status: r.status, body: await r.text() }));
 
-    it('SIMPLE: the sidecar originates TLS with SNI and checks the server against the rule\'s CA', async () => {
+    it("SIMPLE: the sidecar originates TLS with SNI and checks the server against the rule's CA", async () => {
       handshakes.length = 0;
       const r = await call('secure.example.com');
       assert.deepEqual(r, { status: 200, body: 'tls /hello' });
@@ -307,7 +378,7 @@ describe('hostile input over real sockets', () => {
       assert.match(line, /connection_security_policy="unknown"/, 'one-way TLS is not reported as mutual_tls, nor as none');
     });
 
-    it('MUTUAL: the client certificate and key from the rule\'s files are presented', async () => {
+    it("MUTUAL: the client certificate and key from the rule's files are presented", async () => {
       handshakes.length = 0;
       assert.deepEqual(await call('mutual.example.com'), { status: 200, body: 'tls /hello' });
       assert.deepEqual(handshakes, [{ sni: 'mutual.example.com', clientCert: 'mesh-egress' }]);
@@ -323,7 +394,7 @@ describe('hostile input over real sockets', () => {
       assert.deepEqual(handshakes, [], 'no request reached the server');
     });
 
-    it('validation refuses relative file paths and certificate files with the mesh\'s own modes', async () => {
+    it("validation refuses relative file paths and certificate files with the mesh's own modes", async () => {
       const r = await c.call('POST', '/v1/apply', rule('secure.example.com', { mode: 'ISTIO_MUTUAL', caCertificates: 'ca.pem' }));
       assert.equal(r.status, 422);
       assert.match(r.text, /caCertificates.*absolute path/);
@@ -341,7 +412,10 @@ describe('hostile input over real sockets', () => {
     after(() => exposed?.stop());
 
     const dial = (host: string, port: number, path: string, method = 'GET') =>
-      fetch(`http://${host}:${port}${path}`, { method }).then((r) => r.status, (e: Error & { cause?: { code?: string } }) => e.cause?.code ?? 'error');
+      fetch(`http://${host}:${port}${path}`, { method }).then(
+        (r) => r.status,
+        (e: Error & { cause?: { code?: string } }) => e.cause?.code ?? 'error',
+      );
 
     it('listens on loopback only, so POST /drain and /config_dump are out of reach from the network', async () => {
       assert.equal(await dial('127.0.0.2', exposed.ports.admin, '/config_dump'), 'ECONNREFUSED');

@@ -60,7 +60,31 @@ describe('sidecar lifecycle under traffic', () => {
 
   const start = async (service: string, appPort: number, extra: Partial<SidecarOptions> = {}) => {
     const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-    const s = new Sidecar({ controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: `${service}-1`, trustDomain: 'cluster.local', dataDir: mkdtempSync(join(tmpdir(), `mesh-life-${service}-`)), appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams: [], drainTimeoutMs: 3000, telemetryIntervalMs: 60_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, ...extra }, silent);
+    const s = new Sidecar(
+      {
+        controller: c.url,
+        controllerCa: c.ca(),
+        bootstrapToken: token,
+        service,
+        namespace: 'default',
+        proxyId: `${service}-1`,
+        trustDomain: 'cluster.local',
+        dataDir: mkdtempSync(join(tmpdir(), `mesh-life-${service}-`)),
+        appHost: '127.0.0.1',
+        appPort,
+        bindHost: '127.0.0.1',
+        inboundPort: 0,
+        outboundPort: -1,
+        adminPort: 0,
+        upstreams: [],
+        drainTimeoutMs: 3000,
+        telemetryIntervalMs: 60_000,
+        headersTimeoutMs: 10_000,
+        idleTimeoutMs: 60_000,
+        ...extra,
+      },
+      silent,
+    );
     await s.start();
     sidecars.push(s);
     return s;
@@ -117,14 +141,18 @@ describe('sidecar lifecycle under traffic', () => {
       assert.equal(serialOf(again.socket.getPeerCertificate().serialNumber), openedWith);
       // A new handshake gets the renewed certificate.
       agent.destroy();
-      const handshake = () => new Promise<string>((resolve, reject) => {
-        const req = httpsRequest({ host: '127.0.0.1', port: api.ports.inbound, path: '/', cert: id.certPem, key: id.keyPem, ca: id.trustBundle, checkServerIdentity: () => undefined, headers: { host: 'api' } }, (res) => {
-          res.resume();
-          resolve(serialOf((res.socket as TLSSocket).getPeerCertificate().serialNumber));
+      const handshake = () =>
+        new Promise<string>((resolve, reject) => {
+          const req = httpsRequest(
+            { host: '127.0.0.1', port: api.ports.inbound, path: '/', cert: id.certPem, key: id.keyPem, ca: id.trustBundle, checkServerIdentity: () => undefined, headers: { host: 'api' } },
+            (res) => {
+              res.resume();
+              resolve(serialOf((res.socket as TLSSocket).getPeerCertificate().serialNumber));
+            },
+          );
+          req.on('error', reject);
+          req.end();
         });
-        req.on('error', reject);
-        req.end();
-      });
       const fresh = await current(handshake, (serial) => serial);
       assert.notEqual(fresh, openedWith);
       // Renewal is paced by the certificate's lifetime, not repeated at once (the CA backdates
@@ -147,7 +175,12 @@ describe('sidecar lifecycle under traffic', () => {
   it('applies a new snapshot without touching a request in flight, which keeps the routes it started with', async () => {
     const inFlight = get(web.ports.upstreams.api, '/slow?ms=800', 'api');
     await new Promise((r) => setTimeout(r, 150));
-    await c.call('POST', '/v1/apply', { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'api', namespace: 'default' }, spec: { hosts: ['api'], http: [{ route: [{ destination: { host: 'api' } }], headers: { response: { set: { 'x-route': 'new' } } } }] } });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'api', namespace: 'default' },
+      spec: { hosts: ['api'], http: [{ route: [{ destination: { host: 'api' } }], headers: { response: { set: { 'x-route': 'new' } } } }] },
+    });
     await waitFor('the new route at web', () => web.snapshot?.outbound.services.find((s) => s.name === 'api')?.httpRoutes[0]?.headers !== undefined, 5000);
     const old = await inFlight;
     assert.equal(old.status, 200, 'the request in flight finished');
@@ -175,7 +208,39 @@ describe('sidecar lifecycle under traffic', () => {
   it('on SIGTERM lets the request in flight finish, refuses new connections, logs it, and exits', async () => {
     const token = (await c.call('POST', '/v1/tokens', { service: 'batch' })).json().token;
     const [inbound, admin] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, [join(root, 'dist/proxy/main.js'), '--controller', c.url, '--bootstrap-token', token, '--service', 'batch', '--proxy-id', 'batch-1', '--data-dir', mkdtempSync(join(tmpdir(), 'mesh-life-batch-')), '--app-port', String(app.port), '--bind', '127.0.0.1', '--inbound-port', String(inbound), '--outbound-port', '-1', '--admin-port', String(admin), '--status-port', '-1', '--drain-timeout', '10', '--log-level', 'info'], { env: { ...process.env, MESH_PROXY_CA_PEM: c.ca() }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        join(root, 'dist/proxy/main.js'),
+        '--controller',
+        c.url,
+        '--bootstrap-token',
+        token,
+        '--service',
+        'batch',
+        '--proxy-id',
+        'batch-1',
+        '--data-dir',
+        mkdtempSync(join(tmpdir(), 'mesh-life-batch-')),
+        '--app-port',
+        String(app.port),
+        '--bind',
+        '127.0.0.1',
+        '--inbound-port',
+        String(inbound),
+        '--outbound-port',
+        '-1',
+        '--admin-port',
+        String(admin),
+        '--status-port',
+        '-1',
+        '--drain-timeout',
+        '10',
+        '--log-level',
+        'info',
+      ],
+      { env: { ...process.env, MESH_PROXY_CA_PEM: c.ca() }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     // JSON logs, the access log among them, go to stderr.
     let out = '';
     child.stderr.on('data', (d: Buffer) => (out += d));
@@ -202,7 +267,10 @@ describe('sidecar lifecycle under traffic', () => {
       assert.equal(answer.status, 200, 'the request in flight was answered');
       assert.equal(await exited, 0);
       assert.ok(Date.now() - signalled < 10_000, 'exited once nothing was in flight, before the drain deadline');
-      const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lines = out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       const access = lines.find((l) => l.msg === 'access' && l.path === '/slow?ms=2000');
       assert.ok(access, `a JSON access-log line for the request: ${out}`);
       assert.equal(access.status, 200);

@@ -40,7 +40,10 @@ export function sidecarRuntimeContract(name: string, setup: () => Promise<Runtim
       const health = await fetch(`http://${w.address}:${w.decl.sidecar.statusPort}/healthz/app`);
       assert.equal(health.status, 200, 'the sidecar reaches its application over loopback');
       await f.runtime.remove(s);
-      assert.equal((await f.runtime.list()).find((x) => x.instanceId === 'contract-a'), undefined);
+      assert.equal(
+        (await f.runtime.list()).find((x) => x.instanceId === 'contract-a'),
+        undefined,
+      );
       await f.runtime.remove(s); // idempotent
     });
 

@@ -39,9 +39,25 @@ describe('tracing: spans from both sidecars, exported over OTLP/HTTP', () => {
     const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
     const s = new Sidecar(
       {
-        controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local',
-        dataDir: mkdtempSync(join(tmpdir(), `mesh-tr-${id}-`)), appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0,
-        outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 500, telemetryIntervalMs: 10_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000,
+        controller: c.url,
+        controllerCa: c.ca(),
+        bootstrapToken: token,
+        service,
+        namespace: 'default',
+        proxyId: id,
+        trustDomain: 'cluster.local',
+        dataDir: mkdtempSync(join(tmpdir(), `mesh-tr-${id}-`)),
+        appHost: '127.0.0.1',
+        appPort,
+        bindHost: '127.0.0.1',
+        inboundPort: 0,
+        outboundPort: -1,
+        adminPort: 0,
+        upstreams,
+        drainTimeoutMs: 500,
+        telemetryIntervalMs: 10_000,
+        headersTimeoutMs: 10_000,
+        idleTimeoutMs: 60_000,
         tracing: { endpoint: collectorUrl, samplingPercent: 100 },
       },
       silent,
@@ -58,7 +74,9 @@ describe('tracing: spans from both sidecars, exported over OTLP/HTTP', () => {
       const chunks: Buffer[] = [];
       req.on('data', (d: Buffer) => chunks.push(d));
       req.on('end', () => {
-        const body = JSON.parse(Buffer.concat(chunks).toString()) as { resourceSpans: { resource: { attributes: { key: string; value: { stringValue: string } }[] }; scopeSpans: { spans: OtlpSpan[] }[] }[] };
+        const body = JSON.parse(Buffer.concat(chunks).toString()) as {
+          resourceSpans: { resource: { attributes: { key: string; value: { stringValue: string } }[] }; scopeSpans: { spans: OtlpSpan[] }[] }[];
+        };
         for (const rs of body.resourceSpans) {
           const service = rs.resource.attributes.find((a) => a.key === 'service.name')!.value.stringValue;
           for (const ss of rs.scopeSpans) for (const span of ss.spans) received.push({ service, span });
@@ -71,7 +89,15 @@ describe('tracing: spans from both sidecars, exported over OTLP/HTTP', () => {
     c = await startController();
     app = await startApp('reviews-v1', (path) => (path.startsWith('/fail') ? 503 : 200));
     const server = await sidecar('reviews', 'reviews-1', app.port, []);
-    await c.call('POST', '/v1/catalog/instances', { id: 'reviews-1', service: 'reviews', address: '127.0.0.1', port: app.port, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: server.ports.inbound } });
+    await c.call('POST', '/v1/catalog/instances', {
+      id: 'reviews-1',
+      service: 'reviews',
+      address: '127.0.0.1',
+      port: app.port,
+      protocol: 'http',
+      labels: { version: 'v1' },
+      sidecar: { inboundPort: server.ports.inbound },
+    });
     const client = await sidecar('productpage', 'productpage-1', 1, [{ port: 0, service: 'reviews' }]);
     upstreamPort = client.ports.upstreams.reviews;
     await waitFor('productpage to learn reviews', () => (client.snapshot?.outbound.services.find((s) => s.name === 'reviews')?.clusters[0].endpoints.length ?? 0) === 1, 5000);
@@ -94,7 +120,7 @@ describe('tracing: spans from both sidecars, exported over OTLP/HTTP', () => {
     assert.equal(client.kind, 3, 'client span');
     assert.equal(client.parentSpanId, '00f067aa0ba902b7', "the app's span is the client span's parent");
     assert.equal(server.kind, 2, 'server span');
-    assert.equal(server.parentSpanId, client.spanId, 'the server span is the client span\'s child');
+    assert.equal(server.parentSpanId, client.spanId, "the server span is the client span's child");
     assert.equal(r.json().headers.traceparent, `00-${traceId}-${server.spanId}-01`, 'the application sees the server span as its parent');
     assert.equal(attr(server, 'http.status_code')?.intValue, '200');
     assert.equal(attr(server, 'peer_principal')?.stringValue, 'spiffe://cluster.local/ns/default/sa/productpage');

@@ -25,7 +25,30 @@ describe('traffic policies and JWKS URLs with real traffic', () => {
 
   const sidecar = async (service: string, id: string, appPort: number, upstreams: { port: number; service: string }[] = []) => {
     const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-    const s = new Sidecar({ controller: c.url, controllerCa: c.ca(), bootstrapToken: token, service, namespace: 'default', proxyId: id, trustDomain: 'cluster.local', dataDir: mkdtempSync(join(tmpdir(), `mesh-tp-${id}-`)), appHost: '127.0.0.1', appPort, bindHost: '127.0.0.1', inboundPort: 0, outboundPort: -1, adminPort: 0, upstreams, drainTimeoutMs: 500, telemetryIntervalMs: 60_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000 }, silent);
+    const s = new Sidecar(
+      {
+        controller: c.url,
+        controllerCa: c.ca(),
+        bootstrapToken: token,
+        service,
+        namespace: 'default',
+        proxyId: id,
+        trustDomain: 'cluster.local',
+        dataDir: mkdtempSync(join(tmpdir(), `mesh-tp-${id}-`)),
+        appHost: '127.0.0.1',
+        appPort,
+        bindHost: '127.0.0.1',
+        inboundPort: 0,
+        outboundPort: -1,
+        adminPort: 0,
+        upstreams,
+        drainTimeoutMs: 500,
+        telemetryIntervalMs: 60_000,
+        headersTimeoutMs: 10_000,
+        idleTimeoutMs: 60_000,
+      },
+      silent,
+    );
     await s.start();
     sidecars.push(s);
     return s;
@@ -48,7 +71,11 @@ describe('traffic policies and JWKS URLs with real traffic', () => {
     await instance('cart', 'cart-1');
     await instance('cart', 'cart-2');
     await instance('vault', 'vault-1');
-    client = await sidecar('shop', 'shop-1', 1, [{ port: 0, service: 'pay' }, { port: 0, service: 'cart' }, { port: 0, service: 'vault' }]);
+    client = await sidecar('shop', 'shop-1', 1, [
+      { port: 0, service: 'pay' },
+      { port: 0, service: 'cart' },
+      { port: 0, service: 'vault' },
+    ]);
     await waitFor('the shop sidecar to learn every instance', () => endpoints('pay') === 2 && endpoints('cart') === 2 && endpoints('vault') === 1, 5000);
   });
 
@@ -60,7 +87,15 @@ describe('traffic policies and JWKS URLs with real traffic', () => {
   });
 
   it('ejects the instance that keeps answering 5xx (outlier detection), and counts the ejection', async () => {
-    await c.call('POST', '/v1/apply', { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'pay', namespace: 'default' }, spec: { host: 'pay', trafficPolicy: { loadBalancer: { simple: 'ROUND_ROBIN' }, outlierDetection: { consecutive5xxErrors: 2, interval: '1s', baseEjectionTime: '30s', maxEjectionPercent: 100 } } } });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'pay', namespace: 'default' },
+      spec: {
+        host: 'pay',
+        trafficPolicy: { loadBalancer: { simple: 'ROUND_ROBIN' }, outlierDetection: { consecutive5xxErrors: 2, interval: '1s', baseEjectionTime: '30s', maxEjectionPercent: 100 } },
+      },
+    });
     await waitFor('the outlier policy at shop', () => client.snapshot?.outbound.services.find((s) => s.name === 'pay')?.clusters[0].outlierDetection !== undefined, 5000);
     const answers: string[] = [];
     for (let i = 0; i < 20; i++) {
@@ -73,7 +108,12 @@ describe('traffic policies and JWKS URLs with real traffic', () => {
   });
 
   it('keeps a user on one instance by consistent hash of a header, and spreads users over both', async () => {
-    await c.call('POST', '/v1/apply', { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'cart', namespace: 'default' }, spec: { host: 'cart', trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } } } } });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'cart', namespace: 'default' },
+      spec: { host: 'cart', trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } } } },
+    });
     await waitFor('the hash policy at shop', () => client.snapshot?.outbound.services.find((s) => s.name === 'cart')?.clusters[0].lb.type === 'CONSISTENT_HASH', 5000);
     const byUser = new Map<string, Set<string>>();
     for (let u = 0; u < 12; u++) {
@@ -98,8 +138,18 @@ describe('traffic policies and JWKS URLs with real traffic', () => {
     });
     await new Promise<void>((r) => jwksServer!.listen(0, '127.0.0.1', r));
     const jwksUri = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/keys.json`;
-    await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'vault-jwt', namespace: 'default' }, spec: { selector: { matchLabels: { app: 'vault' } }, jwtRules: [{ issuer: 'https://login.test', audiences: ['vault'], jwksUri }] } });
-    await c.call('POST', '/v1/apply', { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'vault-needs-jwt', namespace: 'default' }, spec: { selector: { matchLabels: { app: 'vault' } }, action: 'ALLOW', rules: [{ from: [{ source: { requestPrincipals: ['https://login.test/*'] } }] }] } });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'RequestAuthentication',
+      metadata: { name: 'vault-jwt', namespace: 'default' },
+      spec: { selector: { matchLabels: { app: 'vault' } }, jwtRules: [{ issuer: 'https://login.test', audiences: ['vault'], jwksUri }] },
+    });
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'vault-needs-jwt', namespace: 'default' },
+      spec: { selector: { matchLabels: { app: 'vault' } }, action: 'ALLOW', rules: [{ from: [{ source: { requestPrincipals: ['https://login.test/*'] } }] }] },
+    });
     const vault = sidecars.find((s) => s.options.proxyId === 'vault-1')!;
     await waitFor('the JWT rule and policy at vault', () => vault.snapshot?.inbound.jwtRules[0]?.jwksUri === jwksUri && vault.snapshot.inbound.authorization.allow.length === 1, 5000);
     const now = Math.floor(Date.now() / 1000);

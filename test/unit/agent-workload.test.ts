@@ -4,7 +4,14 @@ import { describe, it } from 'node:test';
 import { fingerprint, interceptionFor, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload } from '../../core/agent/plan.js';
 import { checkHostServices, declarationFromLabels, declarationFromServiceFile, type WorkloadDeclaration } from '../../core/agent/workload.js';
 
-const settings: AgentSettings = { controllerUrl: 'https://controller:15012', proxyUid: 1337, trustDomain: 'cluster.local', excludeInboundPorts: [22], excludeOutboundPorts: [], excludeOutboundCidrs: [] };
+const settings: AgentSettings = {
+  controllerUrl: 'https://controller:15012',
+  proxyUid: 1337,
+  trustDomain: 'cluster.local',
+  excludeInboundPorts: [22],
+  excludeOutboundPorts: [],
+  excludeOutboundCidrs: [],
+};
 
 function decl(labels: Record<string, string>, exposed: number[] = []): WorkloadDeclaration {
   const r = declarationFromLabels(labels, exposed);
@@ -82,7 +89,10 @@ describe('VM service files', () => {
     );
     const same = declarationFromServiceFile({ name: 'x', port: 9080, sidecar: { inboundPort: 15000 } });
     assert.ok(!same.ok);
-    assert.deepEqual(same.violations.map((v) => v.path), ['sidecar']);
+    assert.deepEqual(
+      same.violations.map((v) => v.path),
+      ['sidecar'],
+    );
   });
 
   it('requires users and distinct ports when a host declares several services', () => {
@@ -121,9 +131,18 @@ describe('the agent plan', () => {
         { instanceId: 'gone', ref: 's-gone', fingerprint: 'x', running: true },
       ],
     );
-    assert.deepEqual(plan.keep.map((k) => k.sidecar.ref), ['s-a']);
-    assert.deepEqual(plan.start.map((x) => x.instanceId), ['b', 'c']);
-    assert.deepEqual(plan.remove.map((r) => r.ref), ['s-c', 's-gone']);
+    assert.deepEqual(
+      plan.keep.map((k) => k.sidecar.ref),
+      ['s-a'],
+    );
+    assert.deepEqual(
+      plan.start.map((x) => x.instanceId),
+      ['b', 'c'],
+    );
+    assert.deepEqual(
+      plan.remove.map((r) => r.ref),
+      ['s-c', 's-gone'],
+    );
   });
 
   it('restarts a sidecar that stopped', () => {

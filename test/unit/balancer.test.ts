@@ -7,7 +7,7 @@ const ep = (n: number): Endpoint => ({ address: `10.0.0.${n}`, port: 9080, sidec
 const four = [ep(1), ep(2), ep(3), ep(4)];
 const od: OutlierDetection = { consecutive5xxErrors: 3, consecutiveGatewayErrors: 0, intervalMs: 1000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 50, minHealthPercent: 0 };
 let seed = 1;
-const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
 
 describe('cluster balancer', () => {
   it('rotates round robin over all endpoints', () => {

@@ -8,7 +8,23 @@ import type { CompiledCustomPolicy } from '../../core/snapshot/types.js';
 import type { Exchange } from '../../proxy/pipeline/filter.js';
 import { extAuthz, type ExtAuthzCall } from '../../proxy/pipeline/inbound/ext-authz.js';
 
-const provider = readMeshConfig({ extensionProviders: [{ name: 'authz', envoyExtAuthzHttp: { service: 'ext-authz', port: 8000, pathPrefix: '/check', timeout: '2s', includeRequestHeadersInCheck: ['X-Ext-Authz'], includeAdditionalHeadersInCheck: { 'x-from': 'mesh' }, headersToUpstreamOnAllow: ['x-user'], headersToDownstreamOnDeny: ['x-reason'] } }] }).extensionProviders[0];
+const provider = readMeshConfig({
+  extensionProviders: [
+    {
+      name: 'authz',
+      envoyExtAuthzHttp: {
+        service: 'ext-authz',
+        port: 8000,
+        pathPrefix: '/check',
+        timeout: '2s',
+        includeRequestHeadersInCheck: ['X-Ext-Authz'],
+        includeAdditionalHeadersInCheck: { 'x-from': 'mesh' },
+        headersToUpstreamOnAllow: ['x-user'],
+        headersToDownstreamOnDeny: ['x-reason'],
+      },
+    },
+  ],
+}).extensionProviders[0];
 const policy: CompiledCustomPolicy = { name: 'default/ext', providerName: 'authz', provider, rules: [{ from: [], to: [{ paths: ['/private/*'] }], when: [] }] } as never;
 
 function exchange(path: string, headers: Record<string, string> = {}): Exchange {
@@ -18,16 +34,42 @@ function exchange(path: string, headers: Record<string, string> = {}): Exchange 
 
 describe('mesh config', () => {
   it('reads an envoyExtAuthzHttp provider with Istio defaults', () => {
-    assert.deepEqual(provider, { name: 'authz', service: 'ext-authz', port: 8000, pathPrefix: '/check', timeoutMs: 2000, failOpen: false, statusOnError: 403, includeRequestHeadersInCheck: ['x-ext-authz'], includeAdditionalHeadersInCheck: { 'x-from': 'mesh' }, headersToUpstreamOnAllow: ['x-user'], headersToDownstreamOnDeny: ['x-reason'] });
+    assert.deepEqual(provider, {
+      name: 'authz',
+      service: 'ext-authz',
+      port: 8000,
+      pathPrefix: '/check',
+      timeoutMs: 2000,
+      failOpen: false,
+      statusOnError: 403,
+      includeRequestHeadersInCheck: ['x-ext-authz'],
+      includeAdditionalHeadersInCheck: { 'x-from': 'mesh' },
+      headersToUpstreamOnAllow: ['x-user'],
+      headersToDownstreamOnDeny: ['x-reason'],
+    });
   });
 
   it('names every problem', () => {
     try {
-      readMeshConfig({ accessLogFile: '/dev/stdout', extensionProviders: [{ name: 'a', envoyExtAuthzGrpc: {} }, { name: 'a', envoyExtAuthzHttp: { port: 99999, statusOnError: 'bad' } }] });
+      readMeshConfig({
+        accessLogFile: '/dev/stdout',
+        extensionProviders: [
+          { name: 'a', envoyExtAuthzGrpc: {} },
+          { name: 'a', envoyExtAuthzHttp: { port: 99999, statusOnError: 'bad' } },
+        ],
+      });
       assert.fail('accepted');
     } catch (err) {
       assert.ok(err instanceof MeshError);
-      assert.deepEqual((err.violations as { path: string }[]).map((v) => v.path).sort(), ['accessLogFile', 'extensionProviders[0].envoyExtAuthzGrpc', 'extensionProviders[0].envoyExtAuthzHttp', 'extensionProviders[1].envoyExtAuthzHttp.port', 'extensionProviders[1].envoyExtAuthzHttp.service', 'extensionProviders[1].envoyExtAuthzHttp.statusOnError', 'extensionProviders[1].name']);
+      assert.deepEqual((err.violations as { path: string }[]).map((v) => v.path).sort(), [
+        'accessLogFile',
+        'extensionProviders[0].envoyExtAuthzGrpc',
+        'extensionProviders[0].envoyExtAuthzHttp',
+        'extensionProviders[1].envoyExtAuthzHttp.port',
+        'extensionProviders[1].envoyExtAuthzHttp.service',
+        'extensionProviders[1].envoyExtAuthzHttp.statusOnError',
+        'extensionProviders[1].name',
+      ]);
     }
   });
 });
@@ -49,9 +91,15 @@ describe('external authorization filter', () => {
     assert.equal(x.forwardHeaders['x-other'], undefined);
   });
 
-  it("relays a denial (status, body, headersToDownstreamOnDeny) with the UAEX flag", async () => {
+  it('relays a denial (status, body, headersToDownstreamOnDeny) with the UAEX flag', async () => {
     const filter = extAuthz([policy], answering(401, { 'x-reason': 'no token', 'x-other': 'no' }, 'go away').call, 9080);
-    assert.deepEqual(await filter.onRequest(exchange('/private/a')), { status: 401, flags: 'UAEX', body: 'go away', headers: { 'x-reason': 'no token' }, details: { policy: 'default/ext', provider: 'authz' } });
+    assert.deepEqual(await filter.onRequest(exchange('/private/a')), {
+      status: 401,
+      flags: 'UAEX',
+      body: 'go away',
+      headers: { 'x-reason': 'no token' },
+      details: { policy: 'default/ext', provider: 'authz' },
+    });
   });
 
   it('fails closed with statusOnError when the authorizer cannot be reached, or open when the provider says so', async () => {

@@ -4,7 +4,16 @@ import { serviceForHost } from '../../core/hosts.js';
 
 describe('hosts name catalog services', () => {
   it('maps short names, Consul DNS names and Istio FQDNs to one service', () => {
-    for (const h of ['reviews', 'reviews.service.consul', 'reviews.service.dc1.consul', 'reviews.default', 'reviews.default.svc', 'reviews.default.svc.cluster.local', 'Reviews.Default.svc.cluster.local.', 'reviews:9080']) {
+    for (const h of [
+      'reviews',
+      'reviews.service.consul',
+      'reviews.service.dc1.consul',
+      'reviews.default',
+      'reviews.default.svc',
+      'reviews.default.svc.cluster.local',
+      'Reviews.Default.svc.cluster.local.',
+      'reviews:9080',
+    ]) {
       assert.deepEqual(serviceForHost(h), { name: 'reviews', namespace: 'default' }, h);
     }
     assert.deepEqual(serviceForHost('ratings.prod.svc.cluster.local'), { name: 'ratings', namespace: 'prod' });

@@ -19,7 +19,7 @@ describe('strict request head reader', () => {
     assert.equal(r.head.headers.host, 'shop');
     assert.equal(r.head.contentLength, 3);
     assert.equal(r.head.keepAlive, false);
-    assert.equal(r.head.headLength, 74, "the head ends after its blank line; the body follows");
+    assert.equal(r.head.headLength, 74, 'the head ends after its blank line; the body follows');
   });
 
   it('waits for the rest of a head', () => {

@@ -40,7 +40,11 @@ describe('inbound filters', () => {
     const x = exchange('/public/%2e%2e//admin?q=1');
     assert.equal(pathNormalisation.onRequest(x), undefined);
     assert.equal(x.forwardPath, '/admin?q=1');
-    assert.deepEqual(pathNormalisation.onRequest(exchange('/a%2fb')), { status: 400, flags: 'DPE', body: 'bad request path: an encoded slash, backslash or NUL (%2F, %5C, %00) is not allowed in a request path\n' });
+    assert.deepEqual(pathNormalisation.onRequest(exchange('/a%2fb')), {
+      status: 400,
+      flags: 'DPE',
+      body: 'bad request path: an encoded slash, backslash or NUL (%2F, %5C, %00) is not allowed in a request path\n',
+    });
   });
 
   it('identity headers are removed, whatever the caller sent', () => {
@@ -51,7 +55,16 @@ describe('inbound filters', () => {
 
   it('JWT: a verified token gives a principal and the payload header, and is not forwarded; a bad one is 401; none passes', () => {
     const issuer = testIssuer('ES256');
-    const rules = [{ issuer: 'https://issuer.test', audiences: [], fromHeaders: [{ name: 'authorization', prefix: 'Bearer ' }], fromParams: [], forwardOriginalToken: false, outputPayloadToHeader: 'X-JWT-Payload' }] as never;
+    const rules = [
+      {
+        issuer: 'https://issuer.test',
+        audiences: [],
+        fromHeaders: [{ name: 'authorization', prefix: 'Bearer ' }],
+        fromParams: [],
+        forwardOriginalToken: false,
+        outputPayloadToHeader: 'X-JWT-Payload',
+      },
+    ] as never;
     const filter = jwtAuthentication(rules, () => JSON.parse(issuer.jwks).keys);
     const x = exchange('/', { authorization: `Bearer ${issuer.token({ iss: 'https://issuer.test', sub: 'alice' })}` });
     assert.equal(filter.onRequest(x), undefined);
@@ -92,7 +105,12 @@ describe('the chain', () => {
     const names = (inbound: Partial<ProxySnapshot['inbound']>) => buildInboundChain(new RuntimeConfig(snapshot(inbound)), { keys: () => undefined, appPort: 9080 }).map((f) => f.name);
     assert.deepEqual(names({}), ['path-normalisation', 'strip-identity-headers', 'client-cert-header']);
     assert.deepEqual(
-      names({ ports: [{ port: 9080, protocol: 'http', mtlsMode: 'STRICT' }], jwtRules: [{ issuer: 'x' }] as never, authorization: { deny: [{ name: 'd', rules: [] }], allow: [], audit: [] } as never, rateLimit: { policy: 'p', maxTokens: 1, tokensPerFill: 1, fillIntervalMs: 1000 } }),
+      names({
+        ports: [{ port: 9080, protocol: 'http', mtlsMode: 'STRICT' }],
+        jwtRules: [{ issuer: 'x' }] as never,
+        authorization: { deny: [{ name: 'd', rules: [] }], allow: [], audit: [] } as never,
+        rateLimit: { policy: 'p', maxTokens: 1, tokensPerFill: 1, fillIntervalMs: 1000 },
+      }),
       ['strict-mtls', 'path-normalisation', 'strip-identity-headers', 'jwt-authn', 'authorization', 'local-rate-limit', 'client-cert-header'],
     );
   });

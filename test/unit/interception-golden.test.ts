@@ -55,7 +55,7 @@ describe('capture rules (golden files)', () => {
       'proxyUid: -1 is not a user id',
       'workloads[0].inboundPort: 0 is not a port',
       'workloads[0].appPorts: must not contain the sidecar listener ports',
-      'workloads[0].appUid: needed when several workloads share the namespace, so that each one\'s outbound traffic reaches its own sidecar',
+      "workloads[0].appUid: needed when several workloads share the namespace, so that each one's outbound traffic reaches its own sidecar",
       'workloads[1].appPorts[0]: port 15001 is already captured for workloads[0]',
       'workloads[1].appPorts: must not contain the sidecar listener ports',
       'excludeOutboundCidrs[0]: "10.0.0.0" is not a CIDR',

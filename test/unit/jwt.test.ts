@@ -10,7 +10,14 @@ for (const alg of ['ES256', 'RS256'] as const) {
   describe(`JWT checks (${alg})`, () => {
     const issuer = testIssuer(alg);
     const other = testIssuer(alg);
-    const rule: CompiledJwtRule = { issuer: 'https://issuer.test', audiences: ['bookinfo'], jwks: issuer.jwks, fromHeaders: [{ name: 'authorization', prefix: 'Bearer ' }], fromParams: ['access_token'], forwardOriginalToken: false };
+    const rule: CompiledJwtRule = {
+      issuer: 'https://issuer.test',
+      audiences: ['bookinfo'],
+      jwks: issuer.jwks,
+      fromHeaders: [{ name: 'authorization', prefix: 'Bearer ' }],
+      fromParams: ['access_token'],
+      forwardOriginalToken: false,
+    };
     const keys = () => parseJwks(issuer.jwks);
     const check = (token: string | undefined, query = '') => authenticateJwt([rule], token ? { authorization: `Bearer ${token}` } : {}, new URLSearchParams(query), keys, now);
     const good = { iss: 'https://issuer.test', sub: 'alice', aud: 'bookinfo', exp: now + 600, groups: ['admins'] };

@@ -52,8 +52,14 @@ describe('certificate authority', () => {
     const der = Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64');
     der[der.length - 5] ^= 0xff; // flip a bit of the signature
     const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
-    assert.throws(() => parseCsr(tampered), (e: MeshError) => e.code === 'INVALID_ARGUMENT' || e.code === 'PARSE_ERROR');
-    assert.throws(() => parseCsr('hello'), (e: MeshError) => e.code === 'PARSE_ERROR' && /BEGIN CERTIFICATE REQUEST/.test(e.message));
+    assert.throws(
+      () => parseCsr(tampered),
+      (e: MeshError) => e.code === 'INVALID_ARGUMENT' || e.code === 'PARSE_ERROR',
+    );
+    assert.throws(
+      () => parseCsr('hello'),
+      (e: MeshError) => e.code === 'PARSE_ERROR' && /BEGIN CERTIFICATE REQUEST/.test(e.message),
+    );
   });
 
   it('verifies leaves of the old and the new root with a two-root bundle (rotation)', () => {

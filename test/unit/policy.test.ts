@@ -34,7 +34,15 @@ describe('path normalisation (the 2019-2021 authorization bypasses)', () => {
 });
 
 describe('authorization decisions', () => {
-  const base: AuthzRequest = { peerIdentity: 'spiffe://cluster.local/ns/default/sa/productpage', sourceIp: '10.0.0.5', host: 'reviews:9080', port: 9080, method: 'GET', path: '/reviews/1', headers: {} };
+  const base: AuthzRequest = {
+    peerIdentity: 'spiffe://cluster.local/ns/default/sa/productpage',
+    sourceIp: '10.0.0.5',
+    host: 'reviews:9080',
+    port: 9080,
+    method: 'GET',
+    path: '/reviews/1',
+    headers: {},
+  };
   const empty: InboundConfig['authorization'] = { deny: [], allow: [], audit: [] };
   const allowProductpage = { name: 'default/viewer', rules: [{ from: [{ principals: ['cluster.local/ns/default/sa/productpage'] }], to: [{ methods: ['GET'], paths: ['/reviews/*'] }], when: [] }] };
 
@@ -72,12 +80,15 @@ describe('authorization decisions', () => {
     assert.equal(authorize(rule({ to: [{ notPaths: ['/reviews/*'] }] }), base).allowed, false);
   });
 
-  it('applies Istio\'s TCP semantics to connections carried as bytes: HTTP-only fields void ALLOW rules and widen DENY rules', () => {
+  it("applies Istio's TCP semantics to connections carried as bytes: HTTP-only fields void ALLOW rules and widen DENY rules", () => {
     const tcp: AuthzRequest = { ...base, tcp: true, method: '', path: '', host: '' };
     const denyAdmin = { name: 'no-admin', rules: [{ from: [], to: [{ paths: ['/admin*'] }], when: [] }] };
     assert.equal(authorize({ ...empty, deny: [denyAdmin] }, { ...base, path: '/reviews/1' }).allowed, true, 'HTTP: only /admin is denied');
     assert.equal(authorize({ ...empty, deny: [denyAdmin] }, tcp).allowed, false, 'TCP: the path cannot be seen, so the whole connection is denied');
-    const denyAdminFromRatings = { name: 'no-admin-from-ratings', rules: [{ from: [{ principals: ['cluster.local/ns/default/sa/ratings'] }], to: [{ methods: ['POST'] }], when: [{ key: 'request.headers[x-admin]', values: ['1'] }] }] };
+    const denyAdminFromRatings = {
+      name: 'no-admin-from-ratings',
+      rules: [{ from: [{ principals: ['cluster.local/ns/default/sa/ratings'] }], to: [{ methods: ['POST'] }], when: [{ key: 'request.headers[x-admin]', values: ['1'] }] }],
+    };
     assert.equal(authorize({ ...empty, deny: [denyAdminFromRatings] }, tcp).allowed, true, 'the TCP-valid fields still have to match: productpage is not ratings');
     assert.equal(authorize({ ...empty, allow: [allowProductpage] }, tcp).allowed, false, 'an ALLOW rule with methods and paths never matches TCP');
     const allowByPrincipal = { name: 'by-principal', rules: [{ from: [{ principals: ['cluster.local/ns/default/sa/productpage'] }], to: [{ ports: [9080] }], when: [] }] };

@@ -11,7 +11,18 @@ const toReviews = { type: 'route' as const, destinations: [{ cluster: 'outbound|
 const route = (extra: Partial<CompiledHttpRoute> = {}): CompiledHttpRoute => ({ name: 'default/reviews/0', match: [], action: toReviews, ...extra });
 
 function exchange(r: CompiledHttpRoute, random = 0.5, headers: Record<string, string> = {}): OutboundExchange {
-  return { method: 'GET', target: '/a?b=1', headers: { host: 'reviews', ...headers }, authority: 'reviews:9080', service: { name: 'reviews' } as OutboundService, route: r, pathname: '/a', search: '?b=1', random: () => random, responseHooks: [] };
+  return {
+    method: 'GET',
+    target: '/a?b=1',
+    headers: { host: 'reviews', ...headers },
+    authority: 'reviews:9080',
+    service: { name: 'reviews' } as OutboundService,
+    route: r,
+    pathname: '/a',
+    search: '?b=1',
+    random: () => random,
+    responseHooks: [],
+  };
 }
 
 describe('outbound route filters', () => {
@@ -39,7 +50,12 @@ describe('outbound route filters', () => {
   });
 
   it('redirects with a Location built from the request (DR)', () => {
-    assert.deepEqual(redirect({ code: 301, authority: 'new.example', uri: '/moved' }).onRequest(exchange(route())), { status: 301, flags: 'DR', body: '', headers: { location: 'http://new.example/moved' } });
+    assert.deepEqual(redirect({ code: 301, authority: 'new.example', uri: '/moved' }).onRequest(exchange(route())), {
+      status: 301,
+      flags: 'DR',
+      body: '',
+      headers: { location: 'http://new.example/moved' },
+    });
     assert.equal((redirect({ code: 302, scheme: 'https' }).onRequest(exchange(route())) as { headers: Record<string, string> }).headers.location, 'https://reviews/a?b=1');
   });
 
@@ -55,7 +71,12 @@ describe('route chains', () => {
 
   it('hold only what the route needs', () => {
     assert.deepEqual(names(route()), ['request-id']);
-    assert.deepEqual(names(route({ fault: { abort: { status: 503, percent: 10 }, delay: { delayMs: 5, percent: 10 } }, mirror: { cluster: 'c', percent: 5 } })), ['request-id', 'fault-abort', 'fault-delay', 'mirror']);
+    assert.deepEqual(names(route({ fault: { abort: { status: 503, percent: 10 }, delay: { delayMs: 5, percent: 10 } }, mirror: { cluster: 'c', percent: 5 } })), [
+      'request-id',
+      'fault-abort',
+      'fault-delay',
+      'mirror',
+    ]);
     assert.deepEqual(names(route({ action: { type: 'direct', status: 204 } })), ['request-id', 'direct-response']);
   });
 

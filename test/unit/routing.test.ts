@@ -3,7 +3,16 @@ import { describe, it } from 'node:test';
 import { hostOfAuthority, pickWeighted, selectRoute, type RequestFacts } from '../../core/routing/match.js';
 import type { CompiledHttpRoute } from '../../core/snapshot/types.js';
 
-const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({ method: 'GET', path: '/reviews/1', query: new URLSearchParams(), headers: {}, authority: 'reviews:9080', scheme: 'http', port: 9080, ...over });
+const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({
+  method: 'GET',
+  path: '/reviews/1',
+  query: new URLSearchParams(),
+  headers: {},
+  authority: 'reviews:9080',
+  scheme: 'http',
+  port: 9080,
+  ...over,
+});
 const route = (name: string, match: CompiledHttpRoute['match']): CompiledHttpRoute => ({ name, match, action: { type: 'direct', status: 200 } });
 
 describe('route selection', () => {
@@ -31,7 +40,10 @@ describe('route selection', () => {
   });
 
   it('splits by weight', () => {
-    const d = [{ weight: 90, id: 'v1' }, { weight: 10, id: 'v3' }];
+    const d = [
+      { weight: 90, id: 'v1' },
+      { weight: 10, id: 'v3' },
+    ];
     assert.equal(pickWeighted(d, 0)?.id, 'v1');
     assert.equal(pickWeighted(d, 89.99)?.id, 'v1');
     assert.equal(pickWeighted(d, 90)?.id, 'v3');

@@ -26,7 +26,14 @@ describe('resource validation', () => {
         hosts: ['reviews.default.svc.cluster.local'],
         http: [
           { match: [{ headers: { 'end-user': { exact: 'jason' } } }], route: [{ destination: { host: 'reviews', subset: 'v2' } }] },
-          { route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 75 }, { destination: { host: 'reviews', subset: 'v3' }, weight: 25 }], timeout: '0.5s', retries: { attempts: 3, perTryTimeout: '2s', retryOn: 'gateway-error,connect-failure,503' } },
+          {
+            route: [
+              { destination: { host: 'reviews', subset: 'v1' }, weight: 75 },
+              { destination: { host: 'reviews', subset: 'v3' }, weight: 25 },
+            ],
+            timeout: '0.5s',
+            retries: { attempts: 3, perTryTimeout: '2s', retryOn: 'gateway-error,connect-failure,503' },
+          },
         ],
       },
     });
@@ -41,7 +48,10 @@ describe('resource validation', () => {
         hosts: ['reviews'],
         http: [
           {
-            route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 80 }, { destination: { host: 'reviews', subset: 'v3' }, weight: 10 }],
+            route: [
+              { destination: { host: 'reviews', subset: 'v1' }, weight: 80 },
+              { destination: { host: 'reviews', subset: 'v3' }, weight: 10 },
+            ],
             timeout: '5 seconds',
             fault: { abort: { httpStatus: 700, percentage: { value: 150 } } },
             match: [{ uri: { regex: '((' } }, { port: 70000 }],
@@ -78,7 +88,10 @@ describe('resource validation', () => {
       spec: {
         host: 'reviews',
         trafficPolicy: { loadBalancer: { simple: 'FASTEST', consistentHash: { useSourceIp: true } }, connectionPool: { tcp: { maxConnections: '10' } }, outlierDetection: { maxEjectionPercent: 101 } },
-        subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v1', labels: { version: 'v2' } }],
+        subsets: [
+          { name: 'v1', labels: { version: 'v1' } },
+          { name: 'v1', labels: { version: 'v2' } },
+        ],
       },
     });
     const byPath = Object.fromEntries(v.map((x) => [x.path, x.message]));
@@ -90,16 +103,29 @@ describe('resource validation', () => {
   });
 
   it('validates security resources with Istio rules', () => {
-    const pa = violations({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'p' }, spec: { mtls: { mode: 'STRICTER' }, portLevelMtls: { abc: { mode: 'DISABLE' } } } });
+    const pa = violations({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'PeerAuthentication',
+      metadata: { name: 'p' },
+      spec: { mtls: { mode: 'STRICTER' }, portLevelMtls: { abc: { mode: 'DISABLE' } } },
+    });
     assert.deepEqual(pa.map((x) => x.path).sort(), ['spec.mtls.mode', 'spec.portLevelMtls', 'spec.portLevelMtls["abc"]']);
-    const ap = violations({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'a' }, spec: { action: 'ALLOW', rules: [{ to: [{ operation: { ports: [8080] } }], when: [{ key: 'request.color', values: ['x'] }] }] } });
+    const ap = violations({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'a' },
+      spec: { action: 'ALLOW', rules: [{ to: [{ operation: { ports: [8080] } }], when: [{ key: 'request.color', values: ['x'] }] }] },
+    });
     assert.deepEqual(ap.map((x) => x.path).sort(), ['spec.rules[0].to[0].operation.ports[0]', 'spec.rules[0].when[0].key']);
     const ra = violations({ apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'r' }, spec: { jwtRules: [{ jwks: '{not json', jwksUri: 'https://x/jwks' }] } });
     assert.deepEqual(ra.map((x) => x.path).sort(), ['spec.jwtRules[0].issuer', 'spec.jwtRules[0].jwks', 'spec.jwtRules[0].jwksUri']);
   });
 
   it('rejects unknown kinds and wrong apiVersions with what to use', () => {
-    assert.throws(() => validateResource({ apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'g' }, spec: {} }), (e: MeshError) => e.code === 'UNKNOWN_KIND' && /Gateway/.test(e.message) && /VirtualService/.test(e.message));
+    assert.throws(
+      () => validateResource({ apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'g' }, spec: {} }),
+      (e: MeshError) => e.code === 'UNKNOWN_KIND' && /Gateway/.test(e.message) && /VirtualService/.test(e.message),
+    );
     const v = violations({ apiVersion: 'security.istio.io/v1', kind: 'VirtualService', metadata: { name: 'x' }, spec: { hosts: ['a'], http: [{ route: [{ destination: { host: 'a' } }] }] } });
     assert.equal(v[0].path, 'apiVersion');
     assert.match(v[0].message, /use one of networking\.istio\.io\/v1/);
@@ -107,13 +133,22 @@ describe('resource validation', () => {
 
   it('gives the line of a YAML syntax error', () => {
     const text = 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: x\nspec:\n  hosts: [a\n';
-    assert.throws(() => parseDocuments(text, 'bad.yaml'), (e: MeshError) => e.code === 'PARSE_ERROR' && /^bad\.yaml, line \d+:/.test(e.message));
-    assert.throws(() => parseDocuments('a: 1\na: 2\n', 'dup.yaml'), (e: MeshError) => e.code === 'PARSE_ERROR' && /line 2/.test(e.message));
+    assert.throws(
+      () => parseDocuments(text, 'bad.yaml'),
+      (e: MeshError) => e.code === 'PARSE_ERROR' && /^bad\.yaml, line \d+:/.test(e.message),
+    );
+    assert.throws(
+      () => parseDocuments('a: 1\na: 2\n', 'dup.yaml'),
+      (e: MeshError) => e.code === 'PARSE_ERROR' && /line 2/.test(e.message),
+    );
   });
 
   it('splits multi-document YAML and names each document by line', () => {
     const docs = parseDocuments('---\na: 1\n---\n# only a comment\n---\nb: 2\n', 'f.yaml');
-    assert.deepEqual(docs.map((d) => d.value), [{ a: 1 }, { b: 2 }]);
+    assert.deepEqual(
+      docs.map((d) => d.value),
+      [{ a: 1 }, { b: 2 }],
+    );
     assert.match(docs[1].where, /line 6/);
   });
 });

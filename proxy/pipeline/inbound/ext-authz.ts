@@ -31,7 +31,20 @@ const ALWAYS_SENT = ['host', 'authorization', 'content-length'];
 
 export function extAuthz(policies: CompiledCustomPolicy[], call: ExtAuthzCall | undefined, appPort: number): RequestFilter {
   const matches = (p: CompiledCustomPolicy, x: Exchange) =>
-    authorize({ deny: [], allow: [p], audit: [] }, { peerIdentity: x.peer, requestPrincipal: x.requestPrincipal, claims: x.claims, sourceIp: x.sourceIp, host: String(x.headers.host ?? ''), port: appPort, method: x.method, path: decisionPath(x), headers: x.headers }).allowed;
+    authorize(
+      { deny: [], allow: [p], audit: [] },
+      {
+        peerIdentity: x.peer,
+        requestPrincipal: x.requestPrincipal,
+        claims: x.claims,
+        sourceIp: x.sourceIp,
+        host: String(x.headers.host ?? ''),
+        port: appPort,
+        method: x.method,
+        path: decisionPath(x),
+        headers: x.headers,
+      },
+    ).allowed;
   return {
     name: 'ext-authz',
     onRequest: (x) => {

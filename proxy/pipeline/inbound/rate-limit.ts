@@ -11,7 +11,15 @@ export function localRateLimit(cfg: RuntimeConfig, appPort: number): RequestFilt
     onRequest: (x) => {
       const q = x.forwardPath.indexOf('?');
       const limited = cfg.rateLimited(
-        { method: x.method, path: q === -1 ? x.forwardPath : x.forwardPath.slice(0, q), query: new URLSearchParams(q === -1 ? '' : x.forwardPath.slice(q)), headers: x.headers, authority: String(x.headers.host ?? ''), scheme: 'http', port: appPort },
+        {
+          method: x.method,
+          path: q === -1 ? x.forwardPath : x.forwardPath.slice(0, q),
+          query: new URLSearchParams(q === -1 ? '' : x.forwardPath.slice(q)),
+          headers: x.headers,
+          authority: String(x.headers.host ?? ''),
+          scheme: 'http',
+          port: appPort,
+        },
         performance.now(),
       );
       return limited ? reply(429, RESPONSE_FLAGS.RATE_LIMITED, 'local_rate_limited\n', { policy: limited }) : undefined;
