@@ -28,16 +28,14 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
 
   router.add('GET', '/v1/proxies', 'admin', () => ({
     body: {
-      proxies: d.hub
-        .list()
-        .map((s) => ({
-          id: s.ref.id,
-          service: s.ref.service,
-          namespace: s.ref.namespace,
-          version: s.version,
-          lastSeen: new Date(s.lastSeen).toISOString(),
-          compiledAt: new Date(s.compiledAt).toISOString(),
-        })),
+      proxies: d.hub.list().map((s) => ({
+        id: s.ref.id,
+        service: s.ref.service,
+        namespace: s.ref.namespace,
+        version: s.version,
+        lastSeen: new Date(s.lastSeen).toISOString(),
+        compiledAt: new Date(s.compiledAt).toISOString(),
+      })),
     },
   }));
 
