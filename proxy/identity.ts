@@ -80,9 +80,12 @@ export class IdentityManager extends EventEmitter {
     const res = await this.client.request('POST', '/v1/ca/sign', { csr }, renewal ? {} : { token: this.options.bootstrapToken });
     const body = JSON.parse(res.body) as { certificate: string; trustBundle: string[] };
     const info = certificateInfo(body.certificate);
-    this.material = { certPem: body.certificate, keyPem: key.privateKeyPem, trustBundle: body.trustBundle, identity: info.uris[0], notAfter: info.notAfter };
+    const material = { certPem: body.certificate, keyPem: key.privateKeyPem, trustBundle: body.trustBundle, identity: info.uris[0], notAfter: info.notAfter };
+    // Stored first, then made current and handed to the listeners in one step: `current` (what
+    // /certs shows) never names a certificate the listeners do not serve yet.
+    await this.persist(material);
+    this.material = material;
     this.client.setCredentials({ cert: body.certificate, key: key.privateKeyPem }, body.trustBundle.join(''));
-    await this.persist();
     this.schedule();
     this.emit('change', this.material);
   }
@@ -119,16 +122,16 @@ export class IdentityManager extends EventEmitter {
     }
   }
 
-  private async persist(): Promise<void> {
-    if (!this.material) return;
+  private async persist(material = this.material): Promise<void> {
+    if (!material) return;
     await mkdir(this.options.dataDir, { recursive: true, mode: 0o700 });
     const write = async (name: string, text: string, mode: number) => {
       const path = join(this.options.dataDir, name);
       await writeFile(`${path}.tmp`, text, { mode });
       await rename(`${path}.tmp`, path);
     };
-    await write('key.pem', this.material.keyPem, 0o600);
-    await write('cert.pem', this.material.certPem, 0o644);
-    await write('trust-bundle.json', JSON.stringify(this.material.trustBundle), 0o644);
+    await write('key.pem', material.keyPem, 0o600);
+    await write('cert.pem', material.certPem, 0o644);
+    await write('trust-bundle.json', JSON.stringify(material.trustBundle), 0o644);
   }
 }
