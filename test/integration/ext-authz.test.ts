@@ -79,6 +79,8 @@ describe('AuthorizationPolicy CUSTOM with an HTTP external authorizer', () => {
     const allowed = await get(port(), '/headers', { host: 'backend', 'x-ext-authz': 'allow' });
     assert.equal(allowed.status, 200);
     assert.equal(allowed.json().headers['x-ext-authz-check-result'], 'allowed', 'headersToUpstreamOnAllow');
+    const posted = await get(port(), '/headers', { host: 'backend', 'x-ext-authz': 'allow', 'content-type': 'text/plain', 'content-length': '5' }, 'POST', 'hello');
+    assert.equal(posted.status, 200, 'a request with a body is checked without it, then forwarded with it');
     const before = checks.length;
     assert.equal((await get(port(), '/ip', { host: 'backend' })).status, 200);
     assert.equal(checks.length, before, 'a path the policy does not name is not checked');

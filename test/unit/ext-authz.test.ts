@@ -84,7 +84,7 @@ describe('external authorization filter', () => {
     const a = answering(200, { 'x-user': 'alice', 'x-other': 'no' });
     const filter = extAuthz([policy], a.call, 9080);
     assert.equal(filter.onRequest(exchange('/public')), undefined, 'not matched: synchronous, no check');
-    const x = exchange('/private/a?q=1', { 'x-ext-authz': 'allow', authorization: 'Bearer t', cookie: 'secret' });
+    const x = exchange('/private/a?q=1', { 'x-ext-authz': 'allow', authorization: 'Bearer t', cookie: 'secret', 'content-length': '5' });
     assert.equal(await filter.onRequest(x), undefined);
     assert.deepEqual(a.sent, [{ method: 'GET', path: '/check/private/a?q=1', headers: { host: 'backend', authorization: 'Bearer t', 'x-ext-authz': 'allow', 'x-from': 'mesh' } }]);
     assert.equal(x.forwardHeaders['x-user'], 'alice', 'headersToUpstreamOnAllow');

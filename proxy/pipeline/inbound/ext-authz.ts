@@ -26,8 +26,11 @@ export interface CheckAnswer {
 /** Sends a check to a provider (proxy/ext-authz-client.ts); rejects when no answer came in time. */
 export type ExtAuthzCall = (provider: ExtAuthzHttpProvider, check: CheckRequest) => Promise<CheckAnswer>;
 
-/** Headers Envoy's HTTP ext_authz always sends, besides the provider's includeRequestHeadersInCheck. */
-const ALWAYS_SENT = ['host', 'authorization', 'content-length'];
+/**
+ * Headers always sent, besides the provider's includeRequestHeadersInCheck (Envoy sends these
+ * too). Content-Length is not: the check carries no body, and a length without one is malformed.
+ */
+const ALWAYS_SENT = ['host', 'authorization'];
 
 export function extAuthz(policies: CompiledCustomPolicy[], call: ExtAuthzCall | undefined, appPort: number): RequestFilter {
   const matches = (p: CompiledCustomPolicy, x: Exchange) =>
