@@ -97,7 +97,9 @@ export function carryUpgrade(call: UpgradeCall, onTunnelClosed: () => void): Pro
         }
         upstream.destroy();
         if (!o.relayed) return resolve({ status: 0, switched: false, error: o.error, protocolError: o.protocolError });
-        if (o.error || o.closeDownstream || client.destroyed) client.end();
+        // An answer that broke off mid-body must not look complete: the connection is cut.
+        if (o.error || client.destroyed) client.destroy();
+        else if (o.closeDownstream) client.end();
         // An ordinary answer: the connection is HTTP/1.1 still, and what follows is a request.
         else call.resumeHttp(client, call.clientHead);
         resolve({ status: o.status, switched: false, error: o.error });
