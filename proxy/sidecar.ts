@@ -131,7 +131,17 @@ export class Sidecar {
     }
   }
 
+  /** Obtains an identity and a snapshot, then opens the listeners; a start that fails releases whatever it had opened. */
   async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (err) {
+      await this.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async open(): Promise<void> {
     await this.ids.start();
     this.ids.on('change', (id: IdentityMaterial) => this.useIdentity(id));
     this.pool.setIdentity(this.ids.current);
