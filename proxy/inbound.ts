@@ -26,6 +26,7 @@ import type { RuntimeConfig } from './runtime-config.js';
 import { count, MESH_TCP_ALPN } from './tcp.js';
 import { firstBytes } from './first-bytes.js';
 import type { ExtAuthzCall } from './pipeline/inbound/ext-authz.js';
+import { whenDone } from './pipeline/filter.js';
 import type { ActiveSpan, Tracer } from './tracer.js';
 import { undici } from './undici-lazy.js';
 import { callUpstream } from './upstream-call.js';
@@ -219,9 +220,7 @@ export class InboundListener {
       span = this.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, verdict.headers);
       this.forward(req, res, verdict, finish, local);
     };
-    const admitted = this.policy.admit(req, peer);
-    if (admitted instanceof Promise) void admitted.then(go);
-    else go(admitted);
+    whenDone(this.policy.admit(req, peer), go);
   }
 
   /** An admitted request to the application over Node's HTTP client. */
@@ -301,9 +300,7 @@ export class InboundListener {
     const peer = tlsSocket.encrypted ? peerIdentity(tlsSocket) : undefined;
     // Recorded like any request (metrics, access log, span), when its answer is known.
     const record: UpgradeRecord = { started: performance.now(), labels: inboundLabels(this.deps.config(), peer), span: undefined, peer };
-    const admitted = this.policy.admit(req, peer);
-    if (admitted instanceof Promise) void admitted.then((v) => this.upgradeAdmitted(req, socket, head, kind, record, v));
-    else this.upgradeAdmitted(req, socket, head, kind, record, admitted);
+    whenDone(this.policy.admit(req, peer), (v) => this.upgradeAdmitted(req, socket, head, kind, record, v));
   }
 
   private upgradeAdmitted(req: IncomingMessage, socket: Duplex, head: Buffer, kind: UpgradeKind, r: UpgradeRecord, verdict: Verdict): void {

@@ -28,7 +28,7 @@ import {
   type FinishedRequest,
   type Target,
 } from './outbound-route.js';
-import { runFilters, type FilterOutcome } from './pipeline/filter.js';
+import { runFilters, whenDone, type FilterOutcome } from './pipeline/filter.js';
 import { routeChain } from './pipeline/outbound-chain.js';
 import { RESPONSE_FLAGS } from './pipeline/response-flags.js';
 import { carryUpgrade, refuseUpgrade, upgradeKind, upgradeRequestHead, withoutUpgrade } from './upgrade.js';
@@ -109,8 +109,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     if (route.action.type !== 'route') return void local(500, RESPONSE_FLAGS.NO_ROUTE, 'the route has no destination\n');
     routeRequest(deps, req, res, f, { cfg, service, route, url, destinations: route.action.destinations, mirrorCluster: x.mirrorCluster, responseHooks: x.responseHooks, random }, local, finish);
   };
-  if (ran instanceof Promise) void ran.then(proceed);
-  else proceed(ran);
+  whenDone(ran, proceed);
 }
 
 interface Routed {
@@ -242,8 +241,7 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
       );
     });
   };
-  if (ran instanceof Promise) void ran.then(proceed);
-  else proceed(ran);
+  whenDone(ran, proceed);
 }
 
 /** Fire and forget: the mirror's answer is read and dropped; Istio marks the authority with -shadow. */

@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HeaderMap } from '../core/http1/header-ops.js';
-import { requestHeadText, responseHeaderMap, responseHeadText } from '../core/http1/serialize.js';
+import { localResponseText, requestHeadText, responseHeaderMap, responseHeadText } from '../core/http1/serialize.js';
 import { exchange } from './relay/exchange.js';
 
 /** What to do with a request that asks for an upgrade. */
@@ -138,13 +138,7 @@ export function splice(a: Duplex, b: Duplex, open: Set<Duplex>, onClose: () => v
 /** Answers an upgrade request locally (refused, or the route's own answer) and closes. */
 export function refuseUpgrade(socket: Duplex, status: number, reason: string, flags: string, headers?: Record<string, string>): void {
   if (!socket.writable) return void socket.destroy();
-  const extra = Object.entries(headers ?? {})
-    .filter(([, v]) => !/[\r\n\0]/.test(v))
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  socket.end(
-    `HTTP/1.1 ${status} ${reason.replace(/[\r\n]/g, ' ')}\r\ncontent-type: text/plain\r\nx-mesh-response-flags: ${flags}\r\n${extra}connection: close\r\ncontent-length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`,
-  );
+  socket.end(localResponseText(status, reason.replace(/[\r\n]/g, ' '), flags, `${reason}\n`, true, headers));
 }
 
 export function connectPlain(host: string, port: number): Duplex {

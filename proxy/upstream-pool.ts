@@ -161,6 +161,14 @@ const PASSTHROUGH_LIMITS: PoolLimits = { maxConnections: 256, maxRequestsPerConn
 
 /** Pools and kept-alive sockets are shared only between connections secured the same way. */
 function transportKey(t: UpstreamTransport): string {
+  let key = transportKeys.get(t);
+  if (key === undefined) transportKeys.set(t, (key = keyOf(t)));
+  return key;
+}
+
+const transportKeys = new WeakMap<UpstreamTransport, string>();
+
+function keyOf(t: UpstreamTransport): string {
   if (t.kind === 'plaintext') return 'tcp';
   if (t.kind === 'mesh-mtls') return `mtls|${t.expectedIds.join(',')}`;
   return `tls|${t.servername ?? ''}|${t.verifyNames.join(',')}|${t.caCertificates ?? ''}|${t.mutual ? `${t.clientCertificate}|${t.privateKey}` : ''}|${t.insecureSkipVerify}`;

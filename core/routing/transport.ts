@@ -11,7 +11,21 @@ export type UpstreamTransport =
   | { kind: 'tls'; port: number; mutual: boolean; servername?: string; verifyNames: string[]; caCertificates?: string; clientCertificate?: string; privateKey?: string; insecureSkipVerify: boolean }
   | { kind: 'plaintext'; port: number };
 
+/**
+ * Asked for every request (pool lookup, labels); decided once per cluster and endpoint, which
+ * a snapshot never changes (a new snapshot brings new objects).
+ */
+const decided = new WeakMap<Cluster, WeakMap<Endpoint, UpstreamTransport>>();
+
 export function upstreamTransport(cluster: Cluster, e: Endpoint): UpstreamTransport {
+  let byEndpoint = decided.get(cluster);
+  if (!byEndpoint) decided.set(cluster, (byEndpoint = new WeakMap()));
+  let t = byEndpoint.get(e);
+  if (!t) byEndpoint.set(e, (t = decideTransport(cluster, e)));
+  return t;
+}
+
+function decideTransport(cluster: Cluster, e: Endpoint): UpstreamTransport {
   const tls = cluster.tls;
   const mesh = (): UpstreamTransport => ({ kind: 'mesh-mtls', port: e.sidecarPort ?? e.port, expectedIds: tls.subjectAltNames });
   switch (tls.mode) {

@@ -8,6 +8,7 @@ import type { RuntimeConfig } from '../runtime-config.js';
 import type { ActiveSpan, Tracer } from '../tracer.js';
 import type { H2Sessions } from './sessions.js';
 import { ReplayableBody } from './replayable-body.js';
+import { whenDone } from '../pipeline/filter.js';
 import { streamAttempt } from './stream-attempt.js';
 import { grpcCodeFor, isGrpc, localAnswer, nextHopHeaders, responseHeaders, streamRequest } from './streams.js';
 
@@ -37,9 +38,7 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
     if (grpc) labels.grpc_response_status = String(grpcCodeFor(status));
     finish(grpc ? 200 : status, flags, Buffer.byteLength(text), extra);
   };
-  const admitted = ctx.policy.admit(req, peer);
-  if (admitted instanceof Promise) void admitted.then(go);
-  else go(admitted);
+  whenDone(ctx.policy.admit(req, peer), go);
 
   function go(verdict: Verdict): void {
     if (verdict.kind === 'close') return void stream.close(constants.NGHTTP2_REFUSED_STREAM);

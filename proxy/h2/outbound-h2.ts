@@ -25,7 +25,7 @@ import {
   viaOf,
   type FinishedRequest,
 } from '../outbound-route.js';
-import { runFilters, type FilterOutcome } from '../pipeline/filter.js';
+import { runFilters, whenDone, type FilterOutcome } from '../pipeline/filter.js';
 import { routeChain } from '../pipeline/outbound-chain.js';
 import type { OutboundExchange } from '../pipeline/outbound/route-filters.js';
 import { RESPONSE_FLAGS } from '../pipeline/response-flags.js';
@@ -86,8 +86,7 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     if (route.action.type !== 'route') return local(500, RESPONSE_FLAGS.NO_ROUTE, 'the route has no destination\n');
     routeStream(route.action.destinations, x.mirrorCluster, x.responseHooks);
   };
-  if (ran instanceof Promise) void ran.then(proceed);
-  else proceed(ran);
+  whenDone(ran, proceed);
 
   function routeStream(destinations: WeightedCluster[], mirrorCluster: string | undefined, responseHooks: OutboundExchange['responseHooks']): void {
     const chosen = chooseCluster(deps, cfg, destinations, f.labels, random);

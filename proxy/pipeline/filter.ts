@@ -60,6 +60,12 @@ export function runFilters<X>(filters: readonly Filter<X>[], x: X, from = 0): Fi
   return undefined;
 }
 
+/** Goes on with a chain's result now, or once it settles: a chain with no I/O costs no microtask. */
+export function whenDone<T>(result: T | Promise<T>, next: (value: T) => void): void {
+  if (result instanceof Promise) void result.then(next);
+  else next(result);
+}
+
 /** A local reply, written once. */
 export function reply(status: number, flags: ResponseFlag, body: string, details?: Record<string, unknown>): LocalReply {
   return details ? { status, flags, body, details } : { status, flags, body };

@@ -9,7 +9,7 @@ import type { ExtAuthzHttpProvider } from '../../../core/mesh-config.js';
 import type { CompiledCustomPolicy } from '../../../core/snapshot/types.js';
 import { reply, type Exchange, type RequestFilter } from '../filter.js';
 import { RESPONSE_FLAGS } from '../response-flags.js';
-import { decisionPath } from './path-normalisation.js';
+import { authzRequest } from './authorization.js';
 
 export interface CheckRequest {
   method: string;
@@ -33,21 +33,7 @@ export type ExtAuthzCall = (provider: ExtAuthzHttpProvider, check: CheckRequest)
 const ALWAYS_SENT = ['host', 'authorization'];
 
 export function extAuthz(policies: CompiledCustomPolicy[], call: ExtAuthzCall | undefined, appPort: number): RequestFilter {
-  const matches = (p: CompiledCustomPolicy, x: Exchange) =>
-    authorize(
-      { deny: [], allow: [p], audit: [] },
-      {
-        peerIdentity: x.peer,
-        requestPrincipal: x.requestPrincipal,
-        claims: x.claims,
-        sourceIp: x.sourceIp,
-        host: String(x.headers.host ?? ''),
-        port: appPort,
-        method: x.method,
-        path: decisionPath(x),
-        headers: x.headers,
-      },
-    ).allowed;
+  const matches = (p: CompiledCustomPolicy, x: Exchange) => authorize({ deny: [], allow: [p], audit: [] }, authzRequest(x, appPort)).allowed;
   return {
     name: 'ext-authz',
     onRequest: (x) => {

@@ -3,18 +3,19 @@
 import type { RequestFilter } from '../filter.js';
 import { reply } from '../filter.js';
 import { RESPONSE_FLAGS } from '../response-flags.js';
+import { decisionPath } from './path-normalisation.js';
 import type { RuntimeConfig } from '../../runtime-config.js';
 
 export function localRateLimit(cfg: RuntimeConfig, appPort: number): RequestFilter {
   return {
     name: 'local-rate-limit',
     onRequest: (x) => {
-      const q = x.forwardPath.indexOf('?');
+      const path = decisionPath(x);
       const limited = cfg.rateLimited(
         {
           method: x.method,
-          path: q === -1 ? x.forwardPath : x.forwardPath.slice(0, q),
-          query: new URLSearchParams(q === -1 ? '' : x.forwardPath.slice(q)),
+          path,
+          query: new URLSearchParams(x.forwardPath.slice(path.length)),
           headers: x.headers,
           authority: String(x.headers.host ?? ''),
           scheme: 'http',
