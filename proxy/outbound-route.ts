@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { provenPrincipal, securityPolicyLabel, upstreamTransport } from '../core/routing/transport.js';
 import { endpointKey } from '../core/routing/balancer.js';
+import { httpStatusForGrpc } from '../core/routing/grpc-status.js';
 import { pickWeighted, selectRoute, type RequestFacts } from '../core/routing/match.js';
 import { applyHeaderOps, type HeaderMap } from '../core/http1/header-ops.js';
 import type { CompiledHttpRoute, Endpoint, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
@@ -307,7 +308,7 @@ export async function attempts(
     deps.metrics.upstreamActive.inc({ cluster: clusterName });
     const outcome = await send(endpoint, Math.min(retry?.perTryTimeoutMs ?? Infinity, remaining), (status, grpcStatus) => finalAttempt || !canRetry() || !shouldRetry(retryOn, status, grpcStatus));
     deps.metrics.upstreamActive.dec({ cluster: clusterName });
-    if (entry.balancer.finished(endpoint, outcome.status, Date.now())) deps.metrics.ejections.inc({ cluster: clusterName });
+    if (entry.balancer.finished(endpoint, outcome.grpcStatus ? httpStatusForGrpc(outcome.grpcStatus) : outcome.status, Date.now())) deps.metrics.ejections.inc({ cluster: clusterName });
     last = { ...outcome, flags: outcome.timedOut ? 'UT' : outcome.status === 0 ? 'UF' : '-', endpoint };
     if (outcome.relayed) return last;
     const again = outcome.status === 0 ? retryOn.some((r) => CONNECT_RETRY.has(r)) : shouldRetry(retryOn, outcome.status, outcome.grpcStatus);

@@ -225,6 +225,7 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
       protocol: kind.protocol,
       resumeHttp,
       open: deps.upgraded,
+      editResponse: (h: HeaderMap) => editResponseHeaders(h, route, dest, x.responseHooks),
     };
     // A tunnel counts as a request in progress (least-request balancing) until it closes.
     const tunnelClosed = () => {

@@ -10,7 +10,8 @@ import type { IncomingMessage } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HeaderMap } from '../core/http1/header-ops.js';
-import { localResponseText, requestHeadText, responseHeaderMap, responseHeadText } from '../core/http1/serialize.js';
+import type { ResponseHead } from '../core/http1/response-head.js';
+import { localResponseText, requestHeadText, responseHeaderMap, responseHeadText, switchingHeadText } from '../core/http1/serialize.js';
 import { exchange } from './relay/exchange.js';
 
 /** What to do with a request that asks for an upgrade. */
@@ -69,6 +70,8 @@ export interface UpgradeCall {
   resumeHttp(socket: Duplex, unread: Buffer): void;
   /** Joined connections, for the owner's close(). */
   open: Set<Duplex>;
+  /** The route's response side (header rules, filters' hooks), for the 101 and any other answer. */
+  editResponse?: (h: HeaderMap) => void;
 }
 
 /** How an upgrade ended: 101 and a tunnel, another answer relayed, or no answer (status 0). */
@@ -86,11 +89,18 @@ export function carryUpgrade(call: UpgradeCall, onTunnelClosed: () => void): Pro
     upstream.once('error', failed);
     upstream.once(call.ready, () => {
       upstream.off('error', failed);
+      const edited = (h: ResponseHead) => {
+        const map = responseHeaderMap(h);
+        call.editResponse?.(map);
+        return map;
+      };
       void exchange(upstream, { head: call.head, body: undefined, isHead: call.method === 'HEAD', timeoutMs: Infinity, upgrade: call.protocol }, client, (h) =>
-        responseHeadText(h, responseHeaderMap(h), h.framing.type === 'close'),
+        responseHeadText(h, edited(h), h.framing.type === 'close'),
       ).then((o) => {
         if (o.switched) {
-          client.write(Buffer.concat([o.switched.head, o.switched.rest]));
+          const { parsed, protocol, rest } = o.switched;
+          const head = call.editResponse ? Buffer.from(switchingHeadText(parsed, edited(parsed), protocol), 'latin1') : o.switched.head;
+          client.write(Buffer.concat([head, rest]));
           if (call.clientHead.length > 0) upstream.write(call.clientHead);
           splice(client, upstream, call.open, onTunnelClosed);
           return resolve({ status: 101, switched: true });

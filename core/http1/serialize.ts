@@ -44,6 +44,11 @@ export function responseHeadText(head: ResponseHead, headers: HeaderMap, close: 
   return `HTTP/1.1 ${head.status} ${head.reason}\r\n${lines(headers)}${close ? 'connection: close\r\n' : ''}\r\n`;
 }
 
+/** A 101 passed on with edited end-to-end headers; the upgrade itself (`connection`, `upgrade`) is kept as the upstream said it. */
+export function switchingHeadText(head: ResponseHead, headers: HeaderMap, protocol: string): string {
+  return `HTTP/1.1 101 ${head.reason}\r\n${lines(headers)}connection: Upgrade\r\n${UNSAFE.test(protocol) ? '' : `upgrade: ${protocol}\r\n`}\r\n`;
+}
+
 /** A response the sidecar makes itself (no route, refused, upstream failure). */
 export function localResponseText(status: number, reason: string, flags: string, body: string, close: boolean, headers?: HeaderMap): string {
   return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-mesh-response-flags: ${flags}\r\n${headers ? lines(headers) : ''}${close ? 'connection: close\r\n' : ''}\r\n${body}`;

@@ -10,7 +10,8 @@ import type { H2Sessions } from './sessions.js';
 import { ReplayableBody } from './replayable-body.js';
 import { whenDone } from '../pipeline/filter.js';
 import { streamAttempt } from './stream-attempt.js';
-import { grpcCodeFor, isGrpc, localAnswer, nextHopHeaders, responseHeaders, streamRequest } from './streams.js';
+import { grpcStatusForHttp } from '../../core/routing/grpc-status.js';
+import { isGrpc, localAnswer, nextHopHeaders, responseHeaders, streamRequest } from './streams.js';
 
 export interface InboundStreamContext {
   policy: InboundPolicy;
@@ -35,7 +36,7 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
   const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => ctx.policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
   const local = (status: number, flags: string, text: string, extra?: Record<string, unknown>, headers?: Record<string, string>) => {
     localAnswer(stream, grpc, status, flags, text, headers);
-    if (grpc) labels.grpc_response_status = String(grpcCodeFor(status));
+    if (grpc) labels.grpc_response_status = String(grpcStatusForHttp(status));
     finish(grpc ? 200 : status, flags, Buffer.byteLength(text), extra);
   };
   whenDone(ctx.policy.admit(req, peer), go);

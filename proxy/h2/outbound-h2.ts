@@ -33,7 +33,8 @@ import type { WeightedCluster } from '../../core/snapshot/types.js';
 import { ReplayableBody } from './replayable-body.js';
 import { streamAttempt } from './stream-attempt.js';
 import type { RuntimeConfig } from '../runtime-config.js';
-import { grpcCodeFor, isGrpc, localAnswer, nextHopHeaders, streamRequest } from './streams.js';
+import { grpcStatusForHttp } from '../../core/routing/grpc-status.js';
+import { isGrpc, localAnswer, nextHopHeaders, streamRequest } from './streams.js';
 
 export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, fixedService?: string): void {
   const random = deps.random ?? Math.random;
@@ -49,7 +50,7 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     const asGrpc = grpc && !extra; // a redirect stays an HTTP answer
     localAnswer(stream, asGrpc, status, flags, text, extra);
     // The metric says what the wire says: the gRPC status the answer carries.
-    if (asGrpc) f.labels.grpc_response_status = String(grpcCodeFor(status));
+    if (asGrpc) f.labels.grpc_response_status = String(grpcStatusForHttp(status));
     recordOutbound(deps, f, asGrpc ? 200 : status, flags, Buffer.byteLength(text));
   };
 

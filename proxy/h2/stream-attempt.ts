@@ -1,6 +1,6 @@
 // One exchange of an HTTP/2 stream with the next hop, shared by the outbound side (each
 // attempt of a retried stream, and passthrough) and the inbound side (to an h2c application).
-import type { ClientHttp2Stream, IncomingHttpHeaders, IncomingHttpStatusHeader, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { AttemptOutcome } from '../outbound-route.js';
 import type { ReplayableBody } from './replayable-body.js';
 import { relayAnswer } from './streams.js';
@@ -49,7 +49,7 @@ export function streamAttempt(
         }, timeoutMs)
       : undefined;
     body.sendTo(up);
-    up.once('response', (head: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
+    up.once('response', (head: IncomingHttpHeaders & IncomingHttpStatusHeader, flags: number) => {
       const status = Number(head[':status']);
       const trailersOnly = typeof head['grpc-status'] === 'string' ? head['grpc-status'] : undefined;
       if (!keep(status, trailersOnly)) {
@@ -57,7 +57,7 @@ export function streamAttempt(
         return finish({ status, relayed: false, timedOut: false, bytes: 0, grpcStatus: trailersOnly });
       }
       responded = true;
-      void relayAnswer(stream, up, cancel, head, editAnswer).then((r) =>
+      void relayAnswer(stream, up, cancel, head, editAnswer, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0).then((r) =>
         finish({ status: r.status, relayed: true, timedOut: false, bytes: r.bytes, protocolError: r.broken, grpcStatus: r.grpcStatus }),
       );
     });

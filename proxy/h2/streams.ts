@@ -3,6 +3,7 @@
 // stream, and the gRPC facts telemetry wants.
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { RequestView } from '../outbound-route.js';
+import { grpcStatusForHttp } from '../../core/routing/grpc-status.js';
 
 /** Headers HTTP/2 forbids (RFC 9113 8.2.2), besides pseudo-headers, which are rebuilt per hop. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
@@ -59,6 +60,8 @@ export function relayAnswer(
   cancel: AbortController,
   head: IncomingHttpHeaders & IncomingHttpStatusHeader,
   edit: (h: OutgoingHttpHeaders) => void,
+  /** The answer's HEADERS frame ended the stream (the 'response' event's END_STREAM flag; `endAfterHeaders` is not yet set then). */
+  endStream = false,
 ): Promise<RelayedStream> {
   return new Promise((resolve) => {
     const status = Number(head[':status']);
@@ -76,6 +79,13 @@ export function relayAnswer(
     if (down.destroyed) {
       cancel.abort();
       return finish(true);
+    }
+    if (endStream) {
+      // Trailers-only (a gRPC status with no message): one HEADERS frame with END_STREAM, as it
+      // came; gRPC clients read a status sent any other way as a call that ended without one.
+      down.respond({ ':status': status, ...out }, { endStream: true });
+      up.resume();
+      return finish(false);
     }
     down.respond({ ':status': status, ...out }, { waitForTrailers: true });
     down.once('wantTrailers', () => down.sendTrailers(trailers));
@@ -112,21 +122,11 @@ export function localAnswer(stream: ServerHttp2Stream, grpc: boolean, status: nu
   if (stream.destroyed || stream.headersSent) return void stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   if (grpc) {
     stream.respond(
-      { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcCodeFor(status)), 'grpc-message': encodeURIComponent(text.trim()), 'x-mesh-response-flags': flags },
+      { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcStatusForHttp(status)), 'grpc-message': encodeURIComponent(text.trim()), 'x-mesh-response-flags': flags },
       { endStream: true },
     );
     return;
   }
   stream.respond({ ':status': status, 'content-type': 'text/plain', 'x-mesh-response-flags': flags, ...headers });
   stream.end(text);
-}
-
-/** HTTP status to gRPC code, as gRPC's own mapping (doc/http-grpc-status-mapping.md) has it. */
-export function grpcCodeFor(status: number): number {
-  if (status === 400) return 13;
-  if (status === 401) return 16;
-  if (status === 403) return 7;
-  if (status === 404) return 12;
-  if (status === 429 || status === 502 || status === 503 || status === 504) return 14;
-  return 2;
 }

@@ -24,10 +24,10 @@ export interface ExchangeOutcome {
   protocolError?: boolean;
   /**
    * The upstream answered the requested upgrade with 101 Switching Protocols to that protocol:
-   * its head as sent and the bytes after it. Nothing was written to the client; the upstream
+   * its head as sent (and parsed), the protocol it names, and the bytes after it. Nothing was written to the client; the upstream
    * connection is paused, ready to be joined to the client's.
    */
-  switched?: { head: Buffer; rest: Buffer };
+  switched?: { head: Buffer; parsed: ResponseHead; protocol: string; rest: Buffer };
 }
 
 export interface ExchangeRequest {
@@ -115,7 +115,7 @@ export function exchange(up: Duplex, request: ExchangeRequest, down: Duplex, dec
             const to = r.head.headers.find(([n]) => n.toLowerCase() === 'upgrade')?.[1];
             if (!request.upgrade) return fail(new Error('upstream switched protocols without being asked'), true);
             if (!sameProtocol(to, request.upgrade)) return fail(new Error(`upstream switched to "${to ?? ''}", not to the requested "${request.upgrade}"`), true);
-            return finish({ status: 101, reusable: false, closeDownstream: false, switched: { head: pending!.subarray(0, r.head.headLength), rest } });
+            return finish({ status: 101, reusable: false, closeDownstream: false, switched: { head: pending!.subarray(0, r.head.headLength), parsed: r.head, protocol: to!, rest } });
           }
           pending = rest;
           continue;
