@@ -4,10 +4,11 @@
 // header), and the record of the request (metrics, access log, span).
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { runFilters, type Exchange, type FilterOutcome, type RequestFilter } from './pipeline/filter.js';
+import { runFilters, type Exchange, type FilterOutcome, type LocalReply, type RequestFilter } from './pipeline/filter.js';
+import { NO_CONFIGURATION } from './pipeline/local-replies.js';
 import { buildInboundChain } from './pipeline/inbound-chain.js';
 import type { ExtAuthzCall } from './pipeline/inbound/ext-authz.js';
-import { RESPONSE_FLAGS } from './pipeline/response-flags.js';
+import type { ResponseFlag } from './pipeline/response-flags.js';
 import { forwardableHeaders } from './http-util.js';
 import type { JwksCache } from './jwks-cache.js';
 import type { IstioLabels, ProxyMetrics } from './metrics.js';
@@ -26,10 +27,7 @@ export interface InboundPolicyDeps {
   extAuthz?: ExtAuthzCall;
 }
 
-export type Verdict =
-  | { kind: 'forward'; forwardPath: string; headers: OutgoingHttpHeaders }
-  | { kind: 'refuse'; status: number; flags: string; body: string; headers?: Record<string, string>; extra?: Record<string, unknown> }
-  | { kind: 'close' };
+export type Verdict = { kind: 'forward'; forwardPath: string; headers: OutgoingHttpHeaders } | { kind: 'refuse'; reply: LocalReply } | { kind: 'close' };
 
 /** The peer's SPIFFE ID, read once per connection: getPeerCertificate() is costly per request. */
 const peers = new WeakMap<TLSSocket, string | undefined>();
@@ -75,7 +73,7 @@ export class InboundPolicy {
    */
   admit(req: RequestView, peer: string | undefined): Verdict | Promise<Verdict> {
     const cfg = this.deps.config();
-    if (!cfg) return { kind: 'refuse', status: 503, flags: RESPONSE_FLAGS.NO_ROUTE, body: 'the sidecar has no configuration yet\n' };
+    if (!cfg) return { kind: 'refuse', reply: NO_CONFIGURATION };
     const target = req.url ?? '/';
     const x: Exchange = {
       method: req.method ?? 'GET',
@@ -108,7 +106,7 @@ export class InboundPolicy {
     span: ActiveSpan | undefined,
     peer: string | undefined,
     status: number,
-    flags: string,
+    flags: ResponseFlag,
     resBytes: number,
     extra: Record<string, unknown> = {},
   ): void {
@@ -141,6 +139,6 @@ export class InboundPolicy {
 
 function verdictOf(out: FilterOutcome, x: Exchange): Verdict {
   if (out === 'close') return { kind: 'close' };
-  if (out) return { kind: 'refuse', status: out.status, flags: out.flags, body: out.body, headers: out.headers, extra: out.details };
+  if (out) return { kind: 'refuse', reply: out };
   return { kind: 'forward', forwardPath: x.forwardPath, headers: x.forwardHeaders };
 }

@@ -10,6 +10,9 @@ import { pooledExchange, settled, type PooledUpstream } from './relay/pooled-exc
 import type { Connector, PoolLimits, SocketPool } from './relay/socket-pool.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { ActiveSpan, Tracer } from './tracer.js';
+import type { LocalReply } from './pipeline/filter.js';
+import { applicationFailure } from './pipeline/local-replies.js';
+import type { ResponseFlag } from './pipeline/response-flags.js';
 
 /** Kept-alive connections to the application. */
 export interface AppConnections {
@@ -27,10 +30,11 @@ export async function relayInbound(policy: InboundPolicy, deps: { config(): Runt
   const req: RequestView = { method: head.method, url: head.target, headers: head.headers, socket };
   const labels = inboundLabels(cfg, peer);
   let span: ActiveSpan | undefined;
-  const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
-  const local = (status: number, flags: string, text: string, extra?: Record<string, unknown>, headers?: Record<string, string>): RelayVerdict => {
-    socket.write(localResponseText(status, STATUS_CODES[status] ?? '', flags, text, closeAfter, headers));
-    finish(status, flags, Buffer.byteLength(text), extra);
+  const finish = (status: number, flags: ResponseFlag, resBytes: number, extra?: Record<string, unknown>) => policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
+  // The relay renders every local answer here.
+  const sendLocalReply = (r: LocalReply): RelayVerdict => {
+    socket.write(localResponseText(r.status, STATUS_CODES[r.status] ?? '', r.flags, r.body, closeAfter, r.headers));
+    finish(r.status, r.flags, Buffer.byteLength(r.body), r.details);
     return closeAfter ? 'close' : 'done';
   };
   const admitted = policy.admit(req, peer);
@@ -39,7 +43,7 @@ export async function relayInbound(policy: InboundPolicy, deps: { config(): Runt
     socket.destroy();
     return 'close';
   }
-  if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra, verdict.headers);
+  if (verdict.kind === 'refuse') return sendLocalReply(verdict.reply);
   const { forwardPath, headers } = verdict;
   span = deps.tracer?.begin('server', `${head.headers.host ?? me?.service ?? ''}/*`, head.headers, headers);
   const request = { head: requestHeadText(head.method, forwardPath, headers), body, isHead: head.method === 'HEAD', timeoutMs: Infinity };
@@ -54,6 +58,5 @@ export async function relayInbound(policy: InboundPolicy, deps: { config(): Runt
   const outcome = await pooledExchange(upstream, request, socket, (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'));
   const done = settled(outcome, socket, closeAfter, (status, flags, bytes) => finish(status, flags, bytes));
   if (done) return done;
-  if (outcome.protocolError) return local(502, 'UPE', `the application's answer is not valid HTTP/1.1: ${outcome.error?.message}\n`);
-  return local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
+  return sendLocalReply(applicationFailure(outcome));
 }

@@ -26,7 +26,9 @@ import type { RuntimeConfig } from './runtime-config.js';
 import { count, MESH_TCP_ALPN } from './tcp.js';
 import { firstBytes } from './first-bytes.js';
 import type { ExtAuthzCall } from './pipeline/inbound/ext-authz.js';
-import { whenDone } from './pipeline/filter.js';
+import { reply, whenDone, type LocalReply } from './pipeline/filter.js';
+import { applicationFailure } from './pipeline/local-replies.js';
+import { RESPONSE_FLAGS, type ResponseFlag } from './pipeline/response-flags.js';
 import type { ActiveSpan, Tracer } from './tracer.js';
 import { undici } from './undici-lazy.js';
 import { callUpstream } from './upstream-call.js';
@@ -207,18 +209,19 @@ export class InboundListener {
     const peer = tlsSocket.encrypted ? peerIdentity(tlsSocket) : undefined;
     const labels = inboundLabels(cfg, peer);
     let span: ActiveSpan | undefined;
-    const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => this.policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
-    const local = (status: number, flags: string, body: string, extra?: Record<string, unknown>, headers?: Record<string, string>) => {
-      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-mesh-response-flags': flags, ...headers });
-      res.end(body);
-      finish(status, flags, Buffer.byteLength(body), extra);
+    const finish = (status: number, flags: ResponseFlag, resBytes: number, extra?: Record<string, unknown>) => this.policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
+    // Node's path renders every local answer here.
+    const sendLocalReply = (r: LocalReply) => {
+      res.writeHead(r.status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(r.body), 'x-mesh-response-flags': r.flags, ...r.headers });
+      res.end(r.body);
+      finish(r.status, r.flags, Buffer.byteLength(r.body), r.details);
     };
     const go = (verdict: Verdict) => {
       if (verdict.kind === 'close') return void req.socket.destroy();
-      if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra, verdict.headers);
+      if (verdict.kind === 'refuse') return sendLocalReply(verdict.reply);
       // The server span; the application sees it as the parent in `traceparent`.
       span = this.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, verdict.headers);
-      this.forward(req, res, verdict, finish, local);
+      this.forward(req, res, verdict, finish, sendLocalReply);
     };
     whenDone(this.policy.admit(req, peer), go);
   }
@@ -228,19 +231,19 @@ export class InboundListener {
     req: IncomingMessage,
     res: ServerResponse,
     verdict: { forwardPath: string; headers: OutgoingHttpHeaders },
-    finish: (status: number, flags: string, resBytes: number) => void,
-    local: (status: number, flags: string, body: string) => void,
+    finish: (status: number, flags: ResponseFlag, resBytes: number) => void,
+    sendLocalReply: (r: LocalReply) => void,
   ): void {
     const { forwardPath, headers } = verdict;
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     void callUpstream(this.appPool(), { method: req.method ?? 'GET', path: forwardPath, headers, body: hasBody ? req : null, timeoutMs: Infinity }, res, (_status, h) => forwardableHeaders(h)).then(
       (outcome) => {
-        if (outcome.relayed) return finish(outcome.status, '-', outcome.bytes);
+        if (outcome.relayed) return finish(outcome.status, RESPONSE_FLAGS.NONE, outcome.bytes);
         if (res.headersSent) {
           res.destroy();
-          return finish(outcome.status, 'UPE', outcome.bytes);
+          return finish(outcome.status, RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR, outcome.bytes);
         }
-        local(503, 'UF', `the application did not answer: ${outcome.error?.message ?? 'connection failed'}\n`);
+        sendLocalReply(applicationFailure(outcome));
       },
     );
   }
@@ -304,14 +307,15 @@ export class InboundListener {
   }
 
   private upgradeAdmitted(req: IncomingMessage, socket: Duplex, head: Buffer, kind: UpgradeKind, r: UpgradeRecord, verdict: Verdict): void {
-    const finish = (status: number, flags: string, extra?: Record<string, unknown>) => this.policy.record(req, r.labels, r.started, r.span, r.peer, status, flags, 0, extra);
-    const refuse = (status: number, flags: string, text: string, extra?: Record<string, unknown>, headers?: Record<string, string>) => {
-      refuseUpgrade(socket, status, text, flags, headers);
-      finish(status, flags, extra);
+    const finish = (status: number, flags: ResponseFlag, extra?: Record<string, unknown>) => this.policy.record(req, r.labels, r.started, r.span, r.peer, status, flags, 0, extra);
+    // Upgrades render every local answer here (and close).
+    const sendLocalReply = (lr: LocalReply) => {
+      refuseUpgrade(socket, lr);
+      finish(lr.status, lr.flags, lr.details);
     };
     if (verdict.kind === 'close') return void socket.destroy();
-    if (verdict.kind === 'refuse') return refuse(verdict.status, verdict.flags, verdict.body.trim(), verdict.extra, verdict.headers);
-    if (kind.kind !== 'tunnel') return refuse(403, '-', kind.kind === 'refuse' ? kind.reason : 'not an upgrade');
+    if (verdict.kind === 'refuse') return sendLocalReply(verdict.reply);
+    if (kind.kind !== 'tunnel') return sendLocalReply(reply(403, RESPONSE_FLAGS.NONE, `${kind.kind === 'refuse' ? kind.reason : 'not an upgrade'}\n`));
     r.span = this.deps.tracer?.begin('server', `${req.headers.host ?? ''}/*`, req.headers, verdict.headers);
     const app = connectPlain(this.deps.appHost, this.deps.appPort);
     const call = {
@@ -326,8 +330,8 @@ export class InboundListener {
       open: this.upgraded,
     };
     void carryUpgrade(call, () => this.deps.log?.({ direction: 'inbound', upgrade: kind.protocol, path: verdict.forwardPath, source_principal: r.peer, closed: true })).then((o) => {
-      if (o.status !== 0) return finish(o.status, '-', o.switched ? { upgrade: kind.protocol } : undefined);
-      refuse(o.protocolError ? 502 : 503, o.protocolError ? 'UPE' : 'UF', `the application did not answer: ${o.error?.message ?? 'connection failed'}`);
+      if (o.status !== 0) return finish(o.status, RESPONSE_FLAGS.NONE, o.status === 101 ? { upgrade: kind.protocol } : undefined);
+      sendLocalReply(applicationFailure(o));
     });
   }
 }

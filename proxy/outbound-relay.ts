@@ -16,7 +16,6 @@ import {
   outboundExchange,
   outsideTheMesh,
   outboundLabels,
-  passthroughFailure,
   recordOutbound,
   requestedService,
   resolveRoute,
@@ -28,7 +27,8 @@ import {
 import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
 import { forwardableHeaders } from './http-util.js';
 import { pooledExchange, settled, type PooledUpstream } from './relay/pooled-exchange.js';
-import { runFilters } from './pipeline/filter.js';
+import { runFilters, type LocalReply } from './pipeline/filter.js';
+import { NO_DESTINATION, passthroughFailure, upstreamFailure } from './pipeline/local-replies.js';
 import { routeChain } from './pipeline/outbound-chain.js';
 import { RESPONSE_FLAGS } from './pipeline/response-flags.js';
 
@@ -41,16 +41,17 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
   const requested = requestedService(current, authority, via);
   const req: RequestView = { method: head.method, url: head.target, headers: head.headers, socket };
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: body.length, span: undefined };
-  const local = (status: number, flags: string, text: string, headers?: Record<string, string>): RelayVerdict => {
-    socket.write(localResponseText(status, STATUS_CODES[status] ?? '', flags, text, closeAfter, headers));
-    recordOutbound(deps, f, status, flags, Buffer.byteLength(text));
+  // The relay renders every local answer here.
+  const sendLocalReply = (r: LocalReply): RelayVerdict => {
+    socket.write(localResponseText(r.status, STATUS_CODES[r.status] ?? '', r.flags, r.body, closeAfter, r.headers));
+    recordOutbound(deps, f, r.status, r.flags, Buffer.byteLength(r.body), r.details);
     return closeAfter ? 'close' : 'done';
   };
 
   const resolved = resolveRoute(current, requested, req, authority);
   if ('status' in resolved) {
     const outside = outsideTheMesh(deps, current, requested, authority, via, resolved, f.labels);
-    return 'status' in outside ? local(outside.status, outside.flags, outside.body) : passthrough(deps, rr, outside, f, local);
+    return 'status' in outside ? sendLocalReply(outside) : passthrough(deps, rr, outside, f, sendLocalReply);
   }
   const { cfg, service, route, url } = resolved;
   // The route's filters, when every one of them can run here (an allow-list: a filter that has
@@ -65,11 +66,11 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
     socket.destroy();
     return 'close';
   }
-  if (out) return local(out.status, out.flags, out.body, out.headers);
-  if (route.action.type !== 'route') return local(500, RESPONSE_FLAGS.NO_ROUTE, 'the route has no destination\n');
+  if (out) return sendLocalReply(out);
+  if (route.action.type !== 'route') return sendLocalReply(NO_DESTINATION);
 
   const chosen = chooseCluster(deps, cfg, route.action.destinations, f.labels, random);
-  if ('status' in chosen) return local(chosen.status, chosen.flags, chosen.body);
+  if ('status' in chosen) return sendLocalReply(chosen);
   const { dest, entry } = chosen;
 
   // The client's Content-Length (if any) is passed on: the body is forwarded exactly as it came.
@@ -102,25 +103,14 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
     },
   );
   const done = settled({ ...result, closeDownstream }, socket, closeAfter, (status, flags, bytes) =>
-    recordOutbound(deps, f, status, flags, bytes, flags === '-' && result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {}),
+    recordOutbound(deps, f, status, flags, bytes, flags === RESPONSE_FLAGS.NONE && result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {}),
   );
   if (done) return done;
-  if (result.protocolError) return local(502, 'UPE', `upstream protocol error: ${result.error?.message}\n`);
-  return local(
-    result.timedOut ? 504 : 503,
-    result.flags,
-    `upstream ${result.timedOut ? 'request timeout' : `connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}`}\n`,
-  );
+  return sendLocalReply(upstreamFailure(result));
 }
 
 /** ALLOW_ANY: the request, as it came, to the host it names outside the mesh. */
-async function passthrough(
-  deps: OutboundDeps,
-  rr: RelayRequest,
-  target: { host: string; port: number },
-  f: FinishedRequest,
-  local: (status: number, flags: string, text: string) => RelayVerdict,
-): Promise<RelayVerdict> {
+async function passthrough(deps: OutboundDeps, rr: RelayRequest, target: { host: string; port: number }, f: FinishedRequest, sendLocalReply: (r: LocalReply) => RelayVerdict): Promise<RelayVerdict> {
   const { head, body, socket, closeAfter } = rr;
   const upstream: PooledUpstream = {
     acquire: (fresh) => deps.pool.acquirePassthrough(target.host, target.port, fresh),
@@ -133,7 +123,9 @@ async function passthrough(
     socket,
     (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'),
   );
-  const done = settled(outcome, socket, closeAfter, (status, flags, bytes) => recordOutbound(deps, f, status, flags, bytes, flags === '-' ? { upstream_host: `${target.host}:${target.port}` } : {}));
+  const done = settled(outcome, socket, closeAfter, (status, flags, bytes) =>
+    recordOutbound(deps, f, status, flags, bytes, flags === RESPONSE_FLAGS.NONE ? { upstream_host: `${target.host}:${target.port}` } : {}),
+  );
   if (done) return done;
-  return local(outcome.protocolError ? 502 : 503, outcome.protocolError ? 'UPE' : 'UF', passthroughFailure(target, outcome.error));
+  return sendLocalReply(passthroughFailure(target, outcome));
 }

@@ -15,6 +15,11 @@ import type { OutboundExchange } from './pipeline/outbound/route-filters.js';
 import type { OutboundDeps } from './outbound.js';
 import type { ActiveSpan } from './tracer.js';
 import { originalOf, type Address } from './original-destination.js';
+import type { AttemptOutcome } from './attempt-outcome.js';
+import { reply, type LocalReply } from './pipeline/filter.js';
+import { noCluster, UPSTREAM_OVERFLOW } from './pipeline/local-replies.js';
+import { RESPONSE_FLAGS, type ResponseFlag } from './pipeline/response-flags.js';
+export type { AttemptOutcome } from './attempt-outcome.js';
 
 /** The parts of a client request routing looks at; Node's IncomingMessage is one. */
 export interface RequestView {
@@ -56,8 +61,8 @@ export function resolveRoute(
   service: OutboundService | undefined,
   req: RequestView,
   authority: string,
-): { cfg: RuntimeConfig; service: OutboundService; route: CompiledHttpRoute; url: Target } | { status: number; body: string } {
-  if (!cfg || !service) return { status: 404, body: `no route: ${cfg ? `no service in the mesh answers to "${authority}"` : 'the sidecar has no configuration yet'}\n` };
+): { cfg: RuntimeConfig; service: OutboundService; route: CompiledHttpRoute; url: Target } | LocalReply {
+  if (!cfg || !service) return reply(404, RESPONSE_FLAGS.NO_ROUTE, `no route: ${cfg ? `no service in the mesh answers to "${authority}"` : 'the sidecar has no configuration yet'}\n`);
   const url = splitTarget(req.url);
   const facts: RequestFacts = {
     method: req.method ?? 'GET',
@@ -69,7 +74,7 @@ export function resolveRoute(
     port: Number(/:(\d+)$/.exec(authority)?.[1] ?? 80),
   };
   const route = selectRoute(service.httpRoutes, facts);
-  if (!route) return { status: 404, body: `no route matches ${req.method} ${url.pathname} for ${service.name}\n` };
+  if (!route) return reply(404, RESPONSE_FLAGS.NO_ROUTE, `no route matches ${req.method} ${url.pathname} for ${service.name}\n`);
   return { cfg, service, route, url };
 }
 
@@ -113,7 +118,7 @@ export interface FinishedRequest {
 }
 
 /** Metrics, mesh telemetry, access log and span for a finished outbound request. */
-export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: number, flags: string, resBytes: number, extra: Record<string, unknown> = {}): void {
+export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: number, flags: ResponseFlag, resBytes: number, extra: Record<string, unknown> = {}): void {
   const { req, labels, authority, service } = f;
   labels.response_code = String(status);
   labels.response_flags = flags;
@@ -176,14 +181,14 @@ export function chooseCluster(
   destinations: WeightedCluster[],
   labels: IstioLabels,
   random: () => number,
-): { dest: WeightedCluster; entry: ClusterEntry } | { status: number; flags: string; body: string } {
+): { dest: WeightedCluster; entry: ClusterEntry } | LocalReply {
   const dest = pickWeighted(destinations, random() * 100)!;
   const entry = cfg.clusters.get(dest.cluster);
-  if (!entry) return { status: 503, flags: 'NC', body: `no cluster ${dest.cluster} (is the subset defined in a DestinationRule?)\n` };
+  if (!entry) return noCluster(dest.cluster);
   labels.destination_service_name = entry.cluster.service;
   if (!entry.balancer.admit(entry.cluster.connectionPool)) {
     deps.metrics.overflows.inc({ cluster: dest.cluster });
-    return { status: 503, flags: 'UO', body: 'upstream connect error or disconnect/reset before headers. reset reason: overflow\n' };
+    return UPSTREAM_OVERFLOW;
   }
   return { dest, entry };
 }
@@ -211,12 +216,12 @@ export function outsideTheMesh(
   service: OutboundService | undefined,
   authority: string,
   via: Via,
-  notFound: { status: number; body: string },
+  notFound: LocalReply,
   labels: IstioLabels,
-): { host: string; port: number } | { status: number; flags: string; body: string } {
-  if (!service && cfg?.wasMeshHost(authority)) return { status: 503, flags: 'UH', body: `no healthy upstream: "${authority}" has no instances in the mesh right now\n` };
+): { host: string; port: number } | LocalReply {
+  if (!service && cfg?.wasMeshHost(authority)) return reply(503, RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM, `no healthy upstream: "${authority}" has no instances in the mesh right now\n`);
   const target = cfg && !service ? passthroughTarget(deps, authority, via) : undefined;
-  if (!target) return { status: notFound.status, flags: 'NR', body: notFound.body };
+  if (!target) return notFound;
   labels.destination_service_name = 'PassthroughCluster';
   labels.connection_security_policy = 'none';
   return target;
@@ -247,27 +252,10 @@ export function passthroughRefused(deps: OutboundDeps, port: number): string | u
   return deps.passthrough.ownPorts().includes(port) ? "one of the sidecar's own ports" : undefined;
 }
 
-/** The local answer's text when a passthrough could not reach its host. */
-export function passthroughFailure(target: { host: string; port: number }, error: Error | undefined): string {
-  return `passthrough to ${target.host}:${target.port} failed: ${error?.message ?? 'connection failed'}\n`;
-}
-
 /** What one attempt at an endpoint came to, whichever path made it. */
-export interface AttemptOutcome {
-  status: number;
-  /** The answer went to the client: no retry, and no local answer, is possible any more. */
-  relayed: boolean;
-  timedOut: boolean;
-  error?: Error;
-  bytes: number;
-  /** The answer was not readable HTTP (the relay's UPE). */
-  protocolError?: boolean;
-  /** gRPC: the status of a trailers-only answer, or from the trailers of a relayed one. */
-  grpcStatus?: string;
-}
 
 export interface AttemptResult extends AttemptOutcome {
-  flags: string;
+  flags: ResponseFlag;
   endpoint?: Endpoint;
 }
 
@@ -295,13 +283,13 @@ export async function attempts(
   const maxAttempts = retriable === false ? 1 : 1 + (retry?.attempts ?? 0);
   const deadline = route.timeoutMs ? Date.now() + route.timeoutMs : Infinity;
   const tried = new Set<string>();
-  let last: AttemptResult = { relayed: false, status: 0, bytes: 0, flags: 'UH', timedOut: false };
+  let last: AttemptResult = { relayed: false, status: 0, bytes: 0, flags: RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM, timedOut: false };
   for (let i = 0; i < maxAttempts; i++) {
     const endpoint = entry.balancer.pick({ now: Date.now(), random, hashKey: hash }, tried);
-    if (!endpoint) return { ...last, flags: 'UH' };
+    if (!endpoint) return { ...last, flags: RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM };
     tried.add(endpointKey(endpoint));
     const remaining = deadline - Date.now();
-    if (remaining <= 0) return { ...last, relayed: false, status: 0, flags: 'UT', timedOut: true };
+    if (remaining <= 0) return { ...last, relayed: false, status: 0, flags: RESPONSE_FLAGS.UPSTREAM_TIMEOUT, timedOut: true };
     const finalAttempt = i === maxAttempts - 1;
     onEndpoint(endpoint);
     entry.balancer.started(endpoint);
@@ -309,7 +297,7 @@ export async function attempts(
     const outcome = await send(endpoint, Math.min(retry?.perTryTimeoutMs ?? Infinity, remaining), (status, grpcStatus) => finalAttempt || !canRetry() || !shouldRetry(retryOn, status, grpcStatus));
     deps.metrics.upstreamActive.dec({ cluster: clusterName });
     if (entry.balancer.finished(endpoint, outcome.grpcStatus ? httpStatusForGrpc(outcome.grpcStatus) : outcome.status, Date.now())) deps.metrics.ejections.inc({ cluster: clusterName });
-    last = { ...outcome, flags: outcome.timedOut ? 'UT' : outcome.status === 0 ? 'UF' : '-', endpoint };
+    last = { ...outcome, flags: outcome.timedOut ? RESPONSE_FLAGS.UPSTREAM_TIMEOUT : outcome.status === 0 ? RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE : RESPONSE_FLAGS.NONE, endpoint };
     if (outcome.relayed) return last;
     const again = outcome.status === 0 ? retryOn.some((r) => CONNECT_RETRY.has(r)) : shouldRetry(retryOn, outcome.status, outcome.grpcStatus);
     if (!again || finalAttempt || !canRetry()) break;

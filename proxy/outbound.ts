@@ -19,7 +19,6 @@ import {
   outboundExchange,
   outsideTheMesh,
   outboundLabels,
-  passthroughFailure,
   recordOutbound,
   requestedService,
   resolveRoute,
@@ -28,9 +27,10 @@ import {
   type FinishedRequest,
   type Target,
 } from './outbound-route.js';
-import { runFilters, whenDone, type FilterOutcome } from './pipeline/filter.js';
+import { reply, runFilters, whenDone, type FilterOutcome, type LocalReply } from './pipeline/filter.js';
+import { NO_DESTINATION, NO_HEALTHY_UPSTREAM, passthroughFailure, upstreamFailure } from './pipeline/local-replies.js';
 import { routeChain } from './pipeline/outbound-chain.js';
-import { RESPONSE_FLAGS } from './pipeline/response-flags.js';
+import { RESPONSE_FLAGS, type ResponseFlag } from './pipeline/response-flags.js';
 import { carryUpgrade, refuseUpgrade, upgradeKind, upgradeRequestHead, withoutUpgrade } from './upgrade.js';
 import { forwardableHeaders } from './http-util.js';
 import type { RuntimeConfig } from './runtime-config.js';
@@ -68,19 +68,20 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
   const via = viaOf(fixedService, req.socket);
   const requested = requestedService(current, authority, via);
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: 0, span: undefined };
-  const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => recordOutbound(deps, f, status, flags, resBytes, extra);
-  const local = (status: number, flags: string, body: string, headers?: Record<string, string>) => {
+  const finish = (status: number, flags: ResponseFlag, resBytes: number, extra?: Record<string, unknown>) => recordOutbound(deps, f, status, flags, resBytes, extra);
+  // Node's path renders every local answer here.
+  const sendLocalReply = (r: LocalReply) => {
     if (!res.headersSent) {
-      res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-mesh-response-flags': flags, ...headers });
-      res.end(body);
+      res.writeHead(r.status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(r.body), 'x-mesh-response-flags': r.flags, ...r.headers });
+      res.end(r.body);
     }
-    finish(status, flags, Buffer.byteLength(body));
+    finish(r.status, r.flags, Buffer.byteLength(r.body), r.details);
   };
 
   const resolved = resolveRoute(current, requested, req, authority);
   if ('status' in resolved) {
     const target = outsideTheMesh(deps, current, requested, authority, via, resolved, f.labels);
-    if ('status' in target) return void local(target.status, target.flags, target.body);
+    if ('status' in target) return sendLocalReply(target);
     // ALLOW_ANY: the request, as it came, to the host it names outside the mesh.
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     void callUpstream(
@@ -89,12 +90,12 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
       res,
       (_s, h) => forwardableHeaders(h),
     ).then((o) => {
-      if (o.relayed && !o.error) return finish(o.status, '-', o.bytes, { upstream_host: `${target.host}:${target.port}` });
+      if (o.relayed && !o.error) return finish(o.status, RESPONSE_FLAGS.NONE, o.bytes, { upstream_host: `${target.host}:${target.port}` });
       if (res.headersSent) {
         res.destroy();
-        return finish(o.status, 'UPE', o.bytes);
+        return finish(o.status, RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR, o.bytes);
       }
-      local(503, 'UF', passthroughFailure(target, o.error));
+      sendLocalReply(passthroughFailure(target, o));
     });
     return;
   }
@@ -105,9 +106,17 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
   const proceed = (out: FilterOutcome) => {
     f.span = x.span;
     if (out === 'close') return void req.socket.destroy();
-    if (out) return void local(out.status, out.flags, out.body, out.headers);
-    if (route.action.type !== 'route') return void local(500, RESPONSE_FLAGS.NO_ROUTE, 'the route has no destination\n');
-    routeRequest(deps, req, res, f, { cfg, service, route, url, destinations: route.action.destinations, mirrorCluster: x.mirrorCluster, responseHooks: x.responseHooks, random }, local, finish);
+    if (out) return sendLocalReply(out);
+    if (route.action.type !== 'route') return sendLocalReply(NO_DESTINATION);
+    routeRequest(
+      deps,
+      req,
+      res,
+      f,
+      { cfg, service, route, url, destinations: route.action.destinations, mirrorCluster: x.mirrorCluster, responseHooks: x.responseHooks, random },
+      sendLocalReply,
+      finish,
+    );
   };
   whenDone(ran, proceed);
 }
@@ -130,16 +139,16 @@ function routeRequest(
   res: ServerResponse,
   f: FinishedRequest,
   r: Routed,
-  local: (status: number, flags: string, body: string) => void,
-  finish: (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => void,
+  sendLocalReply: (r: LocalReply) => void,
+  finish: (status: number, flags: ResponseFlag, resBytes: number, extra?: Record<string, unknown>) => void,
 ): void {
   const { cfg, service, route, url, random } = r;
   const chosen = chooseCluster(deps, cfg, r.destinations, f.labels, random);
-  if ('status' in chosen) return void local(chosen.status, chosen.flags, chosen.body);
+  if ('status' in chosen) return sendLocalReply(chosen);
   const { dest, entry } = chosen;
 
   void readBody(req).then(async (body) => {
-    if (body === ABORTED) return finish(0, 'DC', 0); // downstream connection closed mid-request
+    if (body === ABORTED) return finish(0, RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION, 0); // downstream connection closed mid-request
     f.reqBytes = body?.length ?? Number(req.headers['content-length'] ?? 0);
     if (r.mirrorCluster) mirror(deps, cfg, r.mirrorCluster, req, body, service, random);
     const { method, path, headers } = upstreamRequest(route, dest, req, url, service, body?.length);
@@ -161,17 +170,13 @@ function routeRequest(
           return out;
         }),
     );
-    if (result.relayed && !result.error) return finish(result.status, '-', result.bytes, { upstream_host: result.endpoint ? endpointKey(result.endpoint) : undefined });
+    if (result.relayed && !result.error) return finish(result.status, RESPONSE_FLAGS.NONE, result.bytes, { upstream_host: result.endpoint ? endpointKey(result.endpoint) : undefined });
     if (res.headersSent) {
       // The answer broke off after its headers went out: all we can do is close.
       res.destroy();
-      return finish(result.status, 'UPE', result.bytes);
+      return finish(result.status, RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR, result.bytes);
     }
-    local(
-      result.timedOut ? 504 : 503,
-      result.flags,
-      `upstream ${result.timedOut ? 'request timeout' : `connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}`}\n`,
-    );
+    sendLocalReply(upstreamFailure(result));
   });
 }
 
@@ -190,13 +195,14 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
   const requested = requestedService(config, authority, viaOf(fixedService, req.socket));
   // Recorded like any request (metrics, telemetry, access log, span), when its answer is known.
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(config, requested), started: performance.now(), reqBytes: 0, span: undefined };
-  const refuse = (status: number, flags: string, text: string, headers?: Record<string, string>) => {
-    refuseUpgrade(socket, status, text, flags, headers);
-    recordOutbound(deps, f, status, flags, 0);
+  // Upgrades render every local answer here (and close).
+  const sendLocalReply = (r: LocalReply) => {
+    refuseUpgrade(socket, r);
+    recordOutbound(deps, f, r.status, r.flags, 0, r.details);
   };
-  if (kind.kind === 'refuse') return refuse(403, RESPONSE_FLAGS.NONE, kind.reason);
+  if (kind.kind === 'refuse') return sendLocalReply(reply(403, RESPONSE_FLAGS.NONE, `${kind.reason}\n`));
   const resolved = resolveRoute(config, requested, req, authority);
-  if ('status' in resolved) return refuse(resolved.status, RESPONSE_FLAGS.NO_ROUTE, resolved.body.trim());
+  if ('status' in resolved) return sendLocalReply(resolved);
   const { cfg, service, route, url } = resolved;
   // The same route filters as any request (faults, direct answers, redirects) before the tunnel.
   const x = outboundExchange(req, authority, service, route, url, random);
@@ -204,13 +210,13 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
   const proceed = (out: FilterOutcome) => {
     f.span = x.span;
     if (out === 'close') return void socket.destroy();
-    if (out) return refuse(out.status, out.flags, out.body.trim() || String(out.status), out.headers);
-    if (route.action.type !== 'route') return refuse(500, RESPONSE_FLAGS.NO_ROUTE, 'the route has no destination');
+    if (out) return sendLocalReply(out);
+    if (route.action.type !== 'route') return sendLocalReply(NO_DESTINATION);
     const chosen = chooseCluster(deps, cfg, route.action.destinations, f.labels, random);
-    if ('status' in chosen) return refuse(chosen.status, chosen.flags, chosen.body.trim());
+    if ('status' in chosen) return sendLocalReply(chosen);
     const { dest, entry } = chosen;
     const endpoint = entry.balancer.pick({ now: Date.now(), random, hashKey: hashKey(entry.cluster.lb, req) });
-    if (!endpoint) return refuse(503, RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM, 'no healthy upstream');
+    if (!endpoint) return sendLocalReply(NO_HEALTHY_UPSTREAM);
     labelEndpoint(f.labels, entry, endpoint);
     const { method, path, headers } = upstreamRequest(route, dest, req, url, service, undefined);
     const upstream = deps.pool.connectRaw(entry.cluster, endpoint);
@@ -233,13 +239,9 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
       deps.log?.({ direction: 'outbound', upgrade: kind.protocol, authority, upstream_host: endpointKey(endpoint), closed: true });
     };
     void carryUpgrade(call, tunnelClosed).then((o) => {
-      if (!o.switched) entry.balancer.finished(endpoint, o.status, Date.now());
+      if (o.status !== 101) entry.balancer.finished(endpoint, o.status, Date.now());
       if (o.status !== 0) return recordOutbound(deps, f, o.status, RESPONSE_FLAGS.NONE, 0, { upstream_host: endpointKey(endpoint) });
-      refuse(
-        o.protocolError ? 502 : 503,
-        o.protocolError ? RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR : RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE,
-        `upstream connect error: ${o.error?.message ?? 'connection failed'}`,
-      );
+      sendLocalReply(upstreamFailure({ ...o, flags: RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE }));
     });
   };
   whenDone(ran, proceed);

@@ -15,6 +15,7 @@ import type { RuntimeConfig } from './runtime-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
 import { connectPlain, splice } from './upgrade.js';
 import type { Address } from './original-destination.js';
+import { RESPONSE_FLAGS } from './pipeline/response-flags.js';
 
 export const MESH_TCP_ALPN = 'mesh-tcp';
 
@@ -48,7 +49,7 @@ export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: st
   const entry = dest && cfg?.clusters.get(dest.cluster);
   const endpoint = entry?.balancer.pick({ now: Date.now(), random, hashKey: socket.remoteAddress });
   if (!cfg || !service || !entry || !endpoint) {
-    deps.log?.({ direction: 'outbound', protocol: 'tcp', service: serviceName, refused: 'no route or no healthy upstream', flags: 'UH' });
+    deps.log?.({ direction: 'outbound', protocol: 'tcp', service: serviceName, refused: 'no route or no healthy upstream', flags: RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM });
     return void socket.destroy();
   }
   const transport = upstreamTransport(entry.cluster, endpoint);
@@ -69,10 +70,10 @@ export function handlePassthroughTcp(deps: TcpDeps, socket: Socket, to: Address,
   const labels = sourceTcpLabels(deps.config(), refused ? 'BlackHoleCluster' : 'PassthroughCluster');
   const upstreamHost = `${to.address}:${to.port}`;
   if (refused) {
-    labels.response_flags = 'NR';
+    labels.response_flags = RESPONSE_FLAGS.NO_ROUTE;
     deps.metrics.tcpOpened.inc(labels);
     deps.metrics.tcpClosed.inc(labels);
-    deps.log?.({ direction: 'outbound', protocol: 'tcp', upstream_host: upstreamHost, refused, flags: 'NR' });
+    deps.log?.({ direction: 'outbound', protocol: 'tcp', upstream_host: upstreamHost, refused, flags: RESPONSE_FLAGS.NO_ROUTE });
     return void socket.destroy();
   }
   labels.connection_security_policy = 'none';
@@ -111,10 +112,17 @@ function pipeTcp(deps: TcpDeps, socket: Socket, upstream: Duplex, labels: TcpLab
   upstream.once('error', (err: Error) => {
     if (connected) return; // a failure mid-stream: splice closes both and counts the close
     done?.(false);
-    const failed = { ...labels, response_flags: 'UF' };
+    const failed = { ...labels, response_flags: RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE };
     deps.metrics.tcpOpened.inc(failed);
     deps.metrics.tcpClosed.inc(failed);
-    deps.log?.({ direction: 'outbound', protocol: 'tcp', service: labels.destination_service_name, upstream_host: upstreamHost, error: err.message, flags: 'UF' });
+    deps.log?.({
+      direction: 'outbound',
+      protocol: 'tcp',
+      service: labels.destination_service_name,
+      upstream_host: upstreamHost,
+      error: err.message,
+      flags: RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE,
+    });
     socket.destroy();
   });
 }

@@ -6,13 +6,15 @@
 // upgrade the application ignores must not get an unchecked tunnel). As Envoy under Istio,
 // WebSocket is the protocol carried; `Upgrade: h2c` is dropped and the request carried as HTTP/1.1;
 // any other upgrade is refused.
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HeaderMap } from '../core/http1/header-ops.js';
 import type { ResponseHead } from '../core/http1/response-head.js';
 import { localResponseText, requestHeadText, responseHeaderMap, responseHeadText, switchingHeadText } from '../core/http1/serialize.js';
 import { exchange } from './relay/exchange.js';
+import { noAnswer, type AttemptOutcome } from './attempt-outcome.js';
+import type { LocalReply } from './pipeline/filter.js';
 
 /** What to do with a request that asks for an upgrade. */
 export type UpgradeKind = { kind: 'tunnel'; protocol: string } | { kind: 'plain' } | { kind: 'refuse'; reason: string };
@@ -74,18 +76,11 @@ export interface UpgradeCall {
   editResponse?: (h: HeaderMap) => void;
 }
 
-/** How an upgrade ended: 101 and a tunnel, another answer relayed, or no answer (status 0). */
-export interface UpgradeOutcome {
-  status: number;
-  switched: boolean;
-  error?: Error;
-  protocolError?: boolean;
-}
-
-export function carryUpgrade(call: UpgradeCall, onTunnelClosed: () => void): Promise<UpgradeOutcome> {
+/** How an upgrade ended: 101 and a tunnel (relayed, status 101), another answer relayed, or no answer (status 0). */
+export function carryUpgrade(call: UpgradeCall, onTunnelClosed: () => void): Promise<AttemptOutcome> {
   const { client, upstream } = call;
   return new Promise((resolve) => {
-    const failed = (err: Error) => resolve({ status: 0, switched: false, error: err });
+    const failed = (err: Error) => resolve(noAnswer(err));
     upstream.once('error', failed);
     upstream.once(call.ready, () => {
       upstream.off('error', failed);
@@ -103,16 +98,16 @@ export function carryUpgrade(call: UpgradeCall, onTunnelClosed: () => void): Pro
           client.write(Buffer.concat([head, rest]));
           if (call.clientHead.length > 0) upstream.write(call.clientHead);
           splice(client, upstream, call.open, onTunnelClosed);
-          return resolve({ status: 101, switched: true });
+          return resolve({ status: 101, relayed: true, timedOut: false, bytes: 0 });
         }
         upstream.destroy();
-        if (!o.relayed) return resolve({ status: 0, switched: false, error: o.error, protocolError: o.protocolError });
+        if (!o.relayed) return resolve({ ...noAnswer(o.error), protocolError: o.protocolError });
         // An answer that broke off mid-body must not look complete: the connection is cut.
         if (o.error || client.destroyed) client.destroy();
         else if (o.closeDownstream) client.end();
         // An ordinary answer: the connection is HTTP/1.1 still, and what follows is a request.
         else call.resumeHttp(client, call.clientHead);
-        resolve({ status: o.status, switched: false, error: o.error });
+        resolve({ status: o.status, relayed: true, timedOut: false, bytes: o.bytes, error: o.error });
       });
     });
   });
@@ -145,10 +140,10 @@ export function splice(a: Duplex, b: Duplex, open: Set<Duplex>, onClose: () => v
   b.pipe(a);
 }
 
-/** Answers an upgrade request locally (refused, or the route's own answer) and closes. */
-export function refuseUpgrade(socket: Duplex, status: number, reason: string, flags: string, headers?: Record<string, string>): void {
+/** Answers an upgrade request locally (refused, or the route's own answer) and closes: the upgrade codec's rendering of a LocalReply. */
+export function refuseUpgrade(socket: Duplex, r: LocalReply): void {
   if (!socket.writable) return void socket.destroy();
-  socket.end(localResponseText(status, reason.replace(/[\r\n]/g, ' '), flags, `${reason}\n`, true, headers));
+  socket.end(localResponseText(r.status, STATUS_CODES[r.status] ?? '', r.flags, r.body, true, r.headers));
 }
 
 export function connectPlain(host: string, port: number): Duplex {

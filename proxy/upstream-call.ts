@@ -8,6 +8,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { AttemptOutcome } from './attempt-outcome.js';
 
 const COALESCE_LIMIT = 64 * 1024;
 
@@ -20,16 +21,6 @@ export interface UpstreamRequest {
   timeoutMs: number;
 }
 
-export interface UpstreamOutcome {
-  /** HTTP status, or 0 when no answer came (connect failure, reset, timeout). */
-  status: number;
-  /** The answer was relayed to the client (so no retry is possible). */
-  relayed: boolean;
-  timedOut: boolean;
-  error?: Error;
-  bytes: number;
-}
-
 /**
  * `decide(status, headers)` returns the headers to send to the client to relay the answer, or
  * undefined to discard it (a retry follows).
@@ -39,7 +30,7 @@ export function callUpstream(
   request: UpstreamRequest,
   res: ServerResponse,
   decide: (status: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders | undefined,
-): Promise<UpstreamOutcome> {
+): Promise<AttemptOutcome> {
   return new Promise((resolve) => {
     let settled = false;
     let relayed = false;

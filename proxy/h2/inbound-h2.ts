@@ -8,10 +8,12 @@ import type { RuntimeConfig } from '../runtime-config.js';
 import type { ActiveSpan, Tracer } from '../tracer.js';
 import type { H2Sessions } from './sessions.js';
 import { ReplayableBody } from './replayable-body.js';
-import { whenDone } from '../pipeline/filter.js';
+import { whenDone, type LocalReply } from '../pipeline/filter.js';
+import { applicationFailure } from '../pipeline/local-replies.js';
+import { RESPONSE_FLAGS, type ResponseFlag } from '../pipeline/response-flags.js';
+import { noAnswer } from '../attempt-outcome.js';
 import { streamAttempt } from './stream-attempt.js';
-import { grpcStatusForHttp } from '../../core/routing/grpc-status.js';
-import { isGrpc, localAnswer, nextHopHeaders, responseHeaders, streamRequest } from './streams.js';
+import { isGrpc, renderLocalReply, nextHopHeaders, responseHeaders, streamRequest } from './streams.js';
 
 export interface InboundStreamContext {
   policy: InboundPolicy;
@@ -33,17 +35,17 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
   const labels = inboundLabels(cfg, peer);
   labels.request_protocol = grpc ? 'grpc' : 'http';
   let span: ActiveSpan | undefined;
-  const finish = (status: number, flags: string, resBytes: number, extra?: Record<string, unknown>) => ctx.policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
-  const local = (status: number, flags: string, text: string, extra?: Record<string, unknown>, headers?: Record<string, string>) => {
-    localAnswer(stream, grpc, status, flags, text, headers);
-    if (grpc) labels.grpc_response_status = String(grpcStatusForHttp(status));
-    finish(grpc ? 200 : status, flags, Buffer.byteLength(text), extra);
+  const finish = (status: number, flags: ResponseFlag, resBytes: number, extra?: Record<string, unknown>) => ctx.policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
+  const sendLocalReply = (r: LocalReply) => {
+    const wire = renderLocalReply(stream, grpc, r);
+    labels.grpc_response_status = wire.grpcStatus;
+    finish(wire.status, r.flags, Buffer.byteLength(r.body), r.details);
   };
   whenDone(ctx.policy.admit(req, peer), go);
 
   function go(verdict: Verdict): void {
     if (verdict.kind === 'close') return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
-    if (verdict.kind === 'refuse') return local(verdict.status, verdict.flags, verdict.body, verdict.extra, verdict.headers);
+    if (verdict.kind === 'refuse') return sendLocalReply(verdict.reply);
     span = ctx.deps.tracer?.begin('server', `${req.headers.host ?? me?.service ?? ''}/*`, req.headers, verdict.headers);
     const method = req.method ?? 'GET';
     const protocol = cfg?.snapshot.inbound.ports[0]?.protocol;
@@ -58,9 +60,9 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
         () => true,
         () => undefined,
       ).then((o) => {
-        if (!o.relayed) return local(503, 'UF', `the application did not answer: ${o.error?.message ?? 'connection failed'}\n`);
+        if (!o.relayed) return sendLocalReply(applicationFailure(o));
         labels.grpc_response_status = o.grpcStatus ?? '';
-        finish(o.status, o.status === 0 ? 'DC' : o.protocolError ? 'UPE' : '-', o.bytes);
+        finish(o.status, o.status === 0 ? RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION : o.protocolError ? RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR : RESPONSE_FLAGS.NONE, o.bytes);
       });
       return;
     }
@@ -80,12 +82,12 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
         let bytes = 0;
         res.body.on('data', (c: Buffer) => (bytes += c.length));
         res.body.pipe(stream);
-        res.body.once('end', () => finish(res.statusCode, '-', bytes));
+        res.body.once('end', () => finish(res.statusCode, RESPONSE_FLAGS.NONE, bytes));
         res.body.once('error', () => {
           stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-          finish(res.statusCode, 'UPE', bytes);
+          finish(res.statusCode, RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR, bytes);
         });
       })
-      .catch((err: Error) => local(503, 'UF', `the application did not answer: ${err.message}\n`));
+      .catch((err: Error) => sendLocalReply(applicationFailure(noAnswer(err))));
   }
 }

@@ -17,7 +17,6 @@ import {
   outboundExchange,
   outsideTheMesh,
   outboundLabels,
-  passthroughFailure,
   recordOutbound,
   requestedService,
   resolveRoute,
@@ -25,16 +24,17 @@ import {
   viaOf,
   type FinishedRequest,
 } from '../outbound-route.js';
-import { runFilters, whenDone, type FilterOutcome } from '../pipeline/filter.js';
+import { runFilters, whenDone, type FilterOutcome, type LocalReply } from '../pipeline/filter.js';
+import { NO_DESTINATION, passthroughFailure, upstreamFailure } from '../pipeline/local-replies.js';
 import { routeChain } from '../pipeline/outbound-chain.js';
 import type { OutboundExchange } from '../pipeline/outbound/route-filters.js';
 import { RESPONSE_FLAGS } from '../pipeline/response-flags.js';
 import type { WeightedCluster } from '../../core/snapshot/types.js';
 import { ReplayableBody } from './replayable-body.js';
+import type { AttemptOutcome } from '../attempt-outcome.js';
 import { streamAttempt } from './stream-attempt.js';
 import type { RuntimeConfig } from '../runtime-config.js';
-import { grpcStatusForHttp } from '../../core/routing/grpc-status.js';
-import { isGrpc, localAnswer, nextHopHeaders, streamRequest } from './streams.js';
+import { isGrpc, renderLocalReply, nextHopHeaders, streamRequest } from './streams.js';
 
 export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, fixedService?: string): void {
   const random = deps.random ?? Math.random;
@@ -46,18 +46,17 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
   const requested = requestedService(current, authority, via);
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: 0, span: undefined };
   f.labels.request_protocol = grpc ? 'grpc' : 'http';
-  const local = (status: number, flags: string, text: string, extra?: Record<string, string>) => {
-    const asGrpc = grpc && !extra; // a redirect stays an HTTP answer
-    localAnswer(stream, asGrpc, status, flags, text, extra);
-    // The metric says what the wire says: the gRPC status the answer carries.
-    if (asGrpc) f.labels.grpc_response_status = String(grpcStatusForHttp(status));
-    recordOutbound(deps, f, asGrpc ? 200 : status, flags, Buffer.byteLength(text));
+  // The HTTP/2 codec renders every local answer here; the metric records what the wire says.
+  const sendLocalReply = (r: LocalReply) => {
+    const wire = renderLocalReply(stream, grpc, r);
+    f.labels.grpc_response_status = wire.grpcStatus;
+    recordOutbound(deps, f, wire.status, r.flags, Buffer.byteLength(r.body), r.details);
   };
 
   const resolved = resolveRoute(current, requested, req, authority);
   if ('status' in resolved) {
     const target = outsideTheMesh(deps, current, requested, authority, via, resolved, f.labels);
-    if ('status' in target) return local(target.status, target.flags, target.body);
+    if ('status' in target) return sendLocalReply(target);
     // ALLOW_ANY: the stream, as it came, over h2c to the host it names (or was dialled to).
     const body = new ReplayableBody(stream, 0);
     const forward = nextHopHeaders(req.method ?? 'GET', req.url ?? '/', forwardableHeaders(req.headers), headers.te);
@@ -71,8 +70,8 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     ).then((o) => {
       f.reqBytes = body.bytes;
       f.labels.grpc_response_status = o.grpcStatus ?? '';
-      if (o.relayed) return recordOutbound(deps, f, o.status, o.status === 0 ? 'DC' : o.protocolError ? 'UPE' : '-', o.bytes, { upstream_host: `${target.host}:${target.port}` });
-      local(503, 'UF', passthroughFailure(target, o.error));
+      if (o.relayed) return recordOutbound(deps, f, o.status, relayedFlag(o), o.bytes, { upstream_host: `${target.host}:${target.port}` });
+      sendLocalReply(passthroughFailure(target, o));
     });
     return;
   }
@@ -83,15 +82,15 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
   const proceed = (out: FilterOutcome) => {
     f.span = x.span;
     if (out === 'close') return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
-    if (out) return local(out.status, out.flags, out.body, out.headers);
-    if (route.action.type !== 'route') return local(500, RESPONSE_FLAGS.NO_ROUTE, 'the route has no destination\n');
+    if (out) return sendLocalReply(out);
+    if (route.action.type !== 'route') return sendLocalReply(NO_DESTINATION);
     routeStream(route.action.destinations, x.mirrorCluster, x.responseHooks);
   };
   whenDone(ran, proceed);
 
   function routeStream(destinations: WeightedCluster[], mirrorCluster: string | undefined, responseHooks: OutboundExchange['responseHooks']): void {
     const chosen = chooseCluster(deps, cfg, destinations, f.labels, random);
-    if ('status' in chosen) return local(chosen.status, chosen.flags, chosen.body);
+    if ('status' in chosen) return sendLocalReply(chosen);
     const { dest, entry } = chosen;
     const { method, path, headers: out } = upstreamRequest(route, dest, req, url, service, undefined);
     const requestHeaders = nextHopHeaders(method, path, out, headers.te);
@@ -115,17 +114,13 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
         (endpoint, timeoutMs, keep) => streamAttempt(stream, body, (signal) => deps.pool.h2Session(entry.cluster, endpoint).request({ ...requestHeaders }, { signal }), timeoutMs, keep, editAnswer),
       );
       f.reqBytes = body.bytes;
-      if (!result.relayed && (stream.aborted || stream.destroyed)) return recordOutbound(deps, f, 0, 'DC', 0);
+      if (!result.relayed && (stream.aborted || stream.destroyed)) return recordOutbound(deps, f, 0, RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION, 0);
       if (result.relayed) {
-        if (result.status === 0) return recordOutbound(deps, f, 0, 'DC', 0);
+        if (result.status === 0) return recordOutbound(deps, f, 0, RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION, 0);
         f.labels.grpc_response_status = result.grpcStatus ?? '';
-        return recordOutbound(deps, f, result.status, result.protocolError ? 'UPE' : '-', result.bytes, result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {});
+        return recordOutbound(deps, f, result.status, relayedFlag(result), result.bytes, result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {});
       }
-      local(
-        result.timedOut ? 504 : 503,
-        result.flags,
-        result.timedOut ? 'upstream request timeout\n' : `upstream connect error or disconnect/reset before headers: ${result.error?.message ?? 'no healthy upstream'}\n`,
-      );
+      sendLocalReply(upstreamFailure(result));
     };
     void send();
   }
@@ -155,4 +150,9 @@ async function mirrorStream(deps: OutboundDeps, cfg: RuntimeConfig, clusterName:
   } catch {
     entry.balancer.finished(endpoint, 0, Date.now());
   }
+}
+
+/** The flag of an answer relayed from upstream: DC when the caller went first, UPE when it broke off. */
+function relayedFlag(o: AttemptOutcome) {
+  return o.status === 0 ? RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION : o.protocolError ? RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR : RESPONSE_FLAGS.NONE;
 }

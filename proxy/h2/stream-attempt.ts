@@ -1,7 +1,7 @@
 // One exchange of an HTTP/2 stream with the next hop, shared by the outbound side (each
 // attempt of a retried stream, and passthrough) and the inbound side (to an h2c application).
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { AttemptOutcome } from '../outbound-route.js';
+import { noAnswer, type AttemptOutcome } from '../attempt-outcome.js';
 import type { ReplayableBody } from './replayable-body.js';
 import { relayAnswer } from './streams.js';
 
@@ -19,7 +19,6 @@ export function streamAttempt(
   editAnswer: (h: OutgoingHttpHeaders) => void,
 ): Promise<AttemptOutcome> {
   return new Promise((resolve) => {
-    const failed = (error: Error | undefined, timedOut = false): AttemptOutcome => ({ status: 0, relayed: false, timedOut, error, bytes: 0 });
     if (stream.destroyed) return resolve({ status: 0, relayed: true, timedOut: false, bytes: 0 });
     // Aborting the signal resets the upstream stream with RST_STREAM CANCEL and no END_STREAM
     // before it (Node's stream.close() would end it first: a cut-off upload would look complete).
@@ -28,7 +27,7 @@ export function streamAttempt(
     try {
       up = open(cancel.signal);
     } catch (err) {
-      return resolve(failed(err as Error));
+      return resolve(noAnswer(err as Error));
     }
     const onCallerGone = () => cancel.abort();
     stream.once('aborted', onCallerGone);
@@ -45,7 +44,7 @@ export function streamAttempt(
     const timer = Number.isFinite(timeoutMs)
       ? setTimeout(() => {
           cancel.abort();
-          if (!responded) finish(failed(undefined, true));
+          if (!responded) finish(noAnswer(undefined, true));
         }, timeoutMs)
       : undefined;
     body.sendTo(up);
@@ -57,15 +56,13 @@ export function streamAttempt(
         return finish({ status, relayed: false, timedOut: false, bytes: 0, grpcStatus: trailersOnly });
       }
       responded = true;
-      void relayAnswer(stream, up, cancel, head, editAnswer, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0).then((r) =>
-        finish({ status: r.status, relayed: true, timedOut: false, bytes: r.bytes, protocolError: r.broken, grpcStatus: r.grpcStatus }),
-      );
+      void relayAnswer(stream, up, cancel, head, editAnswer, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0).then(finish);
     });
     up.on('error', (err: Error) => {
-      if (!responded) finish(failed(err));
+      if (!responded) finish(noAnswer(err));
     });
     up.once('close', () => {
-      if (!responded) finish(failed(new Error('upstream reset before headers')));
+      if (!responded) finish(noAnswer(new Error('upstream reset before headers')));
     });
   });
 }

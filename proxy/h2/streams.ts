@@ -4,6 +4,8 @@
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { RequestView } from '../outbound-route.js';
 import { grpcStatusForHttp } from '../../core/routing/grpc-status.js';
+import type { AttemptOutcome } from '../attempt-outcome.js';
+import type { LocalReply } from '../pipeline/filter.js';
 
 /** Headers HTTP/2 forbids (RFC 9113 8.2.2), besides pseudo-headers, which are rebuilt per hop. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
@@ -41,15 +43,6 @@ export function responseHeaders(h: IncomingHttpHeaders & IncomingHttpStatusHeade
   return out;
 }
 
-export interface RelayedStream {
-  status: number;
-  /** grpc-status from the trailers (or the headers of a trailers-only answer). */
-  grpcStatus: string;
-  bytes: number;
-  /** Reset or failed after the answer started. */
-  broken: boolean;
-}
-
 /**
  * Passes the upstream's answer to the client: headers (edited by `edit`), body with
  * backpressure, and trailers. Resolves when the answer is complete or broken off.
@@ -62,7 +55,7 @@ export function relayAnswer(
   edit: (h: OutgoingHttpHeaders) => void,
   /** The answer's HEADERS frame ended the stream (the 'response' event's END_STREAM flag; `endAfterHeaders` is not yet set then). */
   endStream = false,
-): Promise<RelayedStream> {
+): Promise<AttemptOutcome> {
   return new Promise((resolve) => {
     const status = Number(head[':status']);
     const out = responseHeaders(head);
@@ -74,7 +67,7 @@ export function relayAnswer(
     const finish = (broken: boolean) => {
       if (done) return;
       done = true;
-      resolve({ status, grpcStatus, bytes, broken });
+      resolve({ status, relayed: true, timedOut: false, grpcStatus, bytes, protocolError: broken });
     };
     if (down.destroyed) {
       cancel.abort();
@@ -117,16 +110,31 @@ export function relayAnswer(
   });
 }
 
-/** A local answer: plain text, or for a gRPC caller a trailers-only gRPC status, as Envoy does. */
-export function localAnswer(stream: ServerHttp2Stream, grpc: boolean, status: number, flags: string, text: string, headers?: Record<string, string>): void {
-  if (stream.destroyed || stream.headersSent) return void stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-  if (grpc) {
-    stream.respond(
-      { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcStatusForHttp(status)), 'grpc-message': encodeURIComponent(text.trim()), 'x-mesh-response-flags': flags },
-      { endStream: true },
-    );
-    return;
+/**
+ * The HTTP/2 codec's rendering of a LocalReply, as Envoy's sendLocalReply: plain text, or for a
+ * gRPC caller a trailers-only gRPC status (a redirect stays an HTTP answer, for it to be
+ * followed). Returns what went on the wire, for the metric to say the same.
+ */
+export function renderLocalReply(stream: ServerHttp2Stream, grpc: boolean, r: LocalReply): { status: number; grpcStatus: string } {
+  const asGrpc = grpc && (r.status < 300 || r.status >= 400);
+  const wire = asGrpc ? { status: 200, grpcStatus: String(grpcStatusForHttp(r.status)) } : { status: r.status, grpcStatus: '' };
+  if (stream.destroyed || stream.headersSent) {
+    stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    return wire;
   }
-  stream.respond({ ':status': status, 'content-type': 'text/plain', 'x-mesh-response-flags': flags, ...headers });
-  stream.end(text);
+  if (asGrpc) {
+    const head = {
+      ...r.headers,
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': wire.grpcStatus,
+      'grpc-message': encodeURIComponent(r.body.trim()),
+      'x-mesh-response-flags': r.flags,
+    };
+    stream.respond(head, { endStream: true });
+    return wire;
+  }
+  stream.respond({ ...r.headers, ':status': r.status, 'content-type': 'text/plain', 'x-mesh-response-flags': r.flags });
+  stream.end(r.body);
+  return wire;
 }

@@ -6,22 +6,14 @@
 import type { Duplex } from 'node:stream';
 import { ChunkedScanner } from '../../core/http1/chunked.js';
 import { readResponseHead, type ResponseHead } from '../../core/http1/response-head.js';
+import type { AttemptOutcome } from '../attempt-outcome.js';
 
-export interface ExchangeOutcome {
-  /** HTTP status, or 0 when no answer came (reset, timeout, unreadable head). */
-  status: number;
-  /** The answer's head went to the client: no retry is possible any more. */
-  relayed: boolean;
-  timedOut: boolean;
-  error?: Error;
-  /** Body bytes relayed. */
-  bytes: number;
+/** An attempt's outcome, plus what the relay needs to know about the two connections afterwards. */
+export interface ExchangeOutcome extends AttemptOutcome {
   /** The upstream connection ended its response cleanly and may carry another request. */
   reusable: boolean;
   /** The client connection must close after this response (its length was close-delimited). */
   closeDownstream: boolean;
-  /** The upstream's answer could not be read as HTTP/1.1 (Envoy's UPE): 502, never a guess. */
-  protocolError?: boolean;
   /**
    * The upstream answered the requested upgrade with 101 Switching Protocols to that protocol:
    * its head as sent (and parsed), the protocol it names, and the bytes after it. Nothing was written to the client; the upstream

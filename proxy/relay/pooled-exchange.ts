@@ -3,6 +3,7 @@
 import type { Duplex } from 'node:stream';
 import { exchange, type Decide, type ExchangeOutcome, type ExchangeRequest } from './exchange.js';
 import type { RelayVerdict } from './downstream.js';
+import { RESPONSE_FLAGS, type ResponseFlag } from '../pipeline/response-flags.js';
 
 /** Kept-alive connections to one destination. `fresh`: drop the idle ones and open a new one. */
 export interface PooledUpstream {
@@ -47,19 +48,19 @@ export function settled(
   outcome: Pick<ExchangeOutcome, 'status' | 'relayed' | 'error' | 'bytes' | 'closeDownstream'>,
   down: Duplex,
   closeAfter: boolean,
-  record: (status: number, flags: string, bytes: number) => void,
+  record: (status: number, flags: ResponseFlag, bytes: number) => void,
 ): RelayVerdict | undefined {
   if (outcome.relayed && !outcome.error) {
-    record(outcome.status, '-', outcome.bytes);
+    record(outcome.status, RESPONSE_FLAGS.NONE, outcome.bytes);
     return closeAfter || outcome.closeDownstream ? 'close' : 'done';
   }
   if (outcome.relayed) {
     down.destroy();
-    record(outcome.status, 'UPE', outcome.bytes);
+    record(outcome.status, RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR, outcome.bytes);
     return 'close';
   }
   if (down.destroyed) {
-    record(0, 'DC', 0);
+    record(0, RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION, 0);
     return 'close';
   }
   return undefined;
