@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { AgentSettings } from '../core/agent/plan.js';
+import { parseDurationMs } from '../core/duration.js';
 import { MeshError } from '../core/errors.js';
 import { createLogger } from '../common/logger.js';
 import { onStopSignals } from '../common/stop-signals.js';
@@ -29,6 +30,16 @@ const ports =
     });
   };
 
+/** A duration flag ("30s", "500ms"), as every component writes them; milliseconds after parsing. */
+const duration =
+  (what: string) =>
+  (given: unknown): number => {
+    const v = Array.isArray(given) ? given[given.length - 1] : given; // given twice: the last one wins
+    const ms = parseDurationMs(String(v));
+    if (typeof ms === 'string') throw new MeshError('INVALID_ARGUMENT', `--${what}: ${ms}${/^\d+(\.\d+)?$/.test(String(v)) ? ` (durations carry their unit: "${String(v)}s" for seconds)` : ''}`);
+    return ms;
+  };
+
 function common<T>(y: Argv<T>) {
   return y
     .option('controller', { type: 'string', describe: 'controller URL (default: from --data-dir, else https://127.0.0.1:15012)' })
@@ -42,8 +53,8 @@ function common<T>(y: Argv<T>) {
     .option('exclude-outbound-cidrs', { type: 'string', default: '', describe: 'never captured outbound, comma-separated CIDRs' })
     .option('otlp-endpoint', { type: 'string', describe: "passed to every sidecar: the OpenTelemetry collector's traces URL" })
     .option('trace-sampling', { type: 'number', default: 1, describe: 'passed to every sidecar: percent of new traces sampled' })
-    .option('resync', { type: 'number', default: 30, describe: 'seconds between full resyncs (events drive most work)' })
-    .option('ready-timeout', { type: 'number', default: 30, describe: 'seconds a new sidecar has to become ready' })
+    .option('resync', { type: 'string', describe: 'time between full resyncs; events drive most work (default 30s)', coerce: duration('resync') })
+    .option('ready-timeout', { type: 'string', describe: 'how long a new sidecar has to become ready (default 30s)', coerce: duration('ready-timeout') })
     .option('log-level', { type: 'string', default: 'info' });
 }
 
@@ -58,10 +69,11 @@ interface AgentArgs {
   'exclude-inbound-ports': number[];
   'exclude-outbound-ports': number[];
   'exclude-outbound-cidrs': string;
-  resync: number;
+  /** Milliseconds, from a duration such as 30s. */
+  resync?: number;
   'otlp-endpoint'?: string;
   'trace-sampling': number;
-  'ready-timeout': number;
+  'ready-timeout'?: number;
   'log-level': string;
   'docker-socket'?: string;
   'sidecar-image'?: string;
@@ -103,7 +115,7 @@ const argv = (await yargs(hideBin(process.argv))
     vmFiles(common(y))
       .positional('action', { choices: ['install', 'remove'] as const })
       .positional('instance', { type: 'string', describe: 'instance id, e.g. reviews-vm1' })
-      .option('wait-ready', { type: 'number', default: 30, describe: 'install: seconds to wait for the sidecar to be ready first' }),
+      .option('wait-ready', { type: 'string', describe: 'install: how long to wait for the sidecar to be ready first (default 30s)', coerce: duration('wait-ready') }),
   )
   .demandCommand(1, 'say which kind of host this is: mesh-agent docker, or mesh-agent vm')
   .strict()
@@ -121,7 +133,7 @@ async function main(): Promise<void> {
         configDir: String(argv['config-dir']),
         runDir,
         instanceSuffix: argv['instance-prefix'] ?? hostname(),
-        waitReadyMs: argv.action === 'install' ? (argv['wait-ready'] ?? 30) * 1000 : 0,
+        waitReadyMs: argv.action === 'install' ? (argv['wait-ready'] ?? 30_000) : 0,
         settings: settingsFrom(''),
       }),
     );
@@ -130,7 +142,7 @@ async function main(): Promise<void> {
   }
   const link = new HttpControllerLink({ controller: argv.controller, caFile: argv['ca-file'], token: argv.token, dataDir: argv['data-dir'] });
   if (!link.caPem) throw new MeshError('INVALID_ARGUMENT', 'no CA bundle for the controller: pass --ca-file, MESH_CA_FILE or --data-dir of the controller');
-  const opts = { settings: settingsFrom(link.url), resyncMs: argv.resync * 1000, readyTimeoutMs: argv['ready-timeout'] * 1000 };
+  const opts = { settings: settingsFrom(link.url), resyncMs: argv.resync ?? 30_000, readyTimeoutMs: argv['ready-timeout'] ?? 30_000 };
   const mode = String(argv._[0]);
   const agent: MeshAgent =
     mode === 'docker'

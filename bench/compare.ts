@@ -180,7 +180,7 @@ async function meshConfigs(appPort: number): Promise<Config[]> {
       '--log-level',
       'warn',
       '--telemetry-interval',
-      '10',
+      '10s',
       ...extra,
     ]);
     await until(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${admin}/ready`)).ok);

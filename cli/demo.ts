@@ -167,7 +167,7 @@ async function main(): Promise<void> {
       '--status-port',
       String(w.status),
       '--telemetry-interval',
-      '1',
+      '1s',
       '--log-level',
       'warn',
       ...calls.flatMap((c) => ['--upstream', `${c}=${w.upstreams[c]}`]),

@@ -8,102 +8,114 @@ import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
 import { createLogger } from '../common/logger.js';
 import { onStopSignals } from '../common/stop-signals.js';
+import { hostname } from 'node:os';
+import { resolveSidecarOptions, SIDECAR_DEFAULTS } from './options.js';
 import { Sidecar } from './sidecar.js';
 
+const D = SIDECAR_DEFAULTS;
 const argv = yargs(hideBin(process.argv))
   .scriptName('mesh-proxy')
-  .usage("$0 --service NAME --app-port PORT [options]\n\nThe sidecar: carries its service instance's inbound and outbound traffic.")
+  .usage("$0 --service NAME --app-port PORT [options]\n\nThe sidecar: carries its service instance's inbound and outbound traffic. Durations are written with their unit: 20s, 500ms, 1m.")
   .env('MESH_PROXY')
-  .option('controller', { type: 'string', default: 'https://127.0.0.1:15012', describe: 'controller URL' })
+  .option('controller', { type: 'string', describe: `controller URL (default ${D.controller})` })
   .option('ca-file', { type: 'string', describe: 'CA bundle to trust the controller (the controller writes it to <data-dir>/ca.pem)' })
   .option('ca-pem', { type: 'string', describe: 'the same bundle as PEM text; how the agent hands it to sidecar containers (MESH_PROXY_CA_PEM)' })
-  .check((a) => (a['ca-file'] || a['ca-pem'] ? true : 'give the controller CA bundle: --ca-file FILE or MESH_PROXY_CA_PEM (the controller writes it to <data-dir>/ca.pem)'))
   .option('bootstrap-token', { type: 'string', describe: 'token from `meshctl token create --service NAME` (needed until a certificate is stored)' })
-  .option('service', { type: 'string', demandOption: 'name the service: --service NAME' })
-  .option('namespace', { type: 'string', default: 'default' })
+  .option('service', { type: 'string', describe: 'the service this instance belongs to (required)' })
+  .option('namespace', { type: 'string', describe: `default ${D.namespace}` })
   .option('proxy-id', { type: 'string', describe: 'instance id in the catalog (default: <service>-<hostname>)' })
-  .option('trust-domain', { type: 'string', default: 'cluster.local' })
-  .option('data-dir', { type: 'string', default: '.mesh-proxy', describe: 'keeps the certificate, key and last good snapshot' })
-  .option('app-port', { type: 'number', demandOption: 'give the application port: --app-port PORT' })
-  .option('app-host', { type: 'string', default: '127.0.0.1' })
+  .option('trust-domain', { type: 'string', describe: `default ${D.trustDomain}` })
+  .option('data-dir', { type: 'string', describe: `keeps the certificate, key and last good snapshot (default ${D.dataDir})` })
+  .option('app-port', { type: 'number', describe: 'the application port (required)' })
+  .option('app-host', { type: 'string', describe: `default ${D.appHost}` })
   // Where the kernel has IPv6, '::' takes both families (Node clears IPV6_V6ONLY), so that
   // traffic the agent's ip6tables rules redirect finds the sidecar as IPv4 traffic does.
-  .option('bind', {
+  .option('bind', { type: 'string', describe: 'address the listeners bind to (default: every address, IPv6 too where the kernel has it)' })
+  .option('inbound-port', { type: 'number', describe: `default ${D.inboundPort}` })
+  .option('outbound-port', { type: 'number', describe: `capture listener for redirected traffic; -1 disables (default ${D.outboundPort})` })
+  .option('admin-port', { type: 'number', describe: `admin interface (snapshot, certificate, drain), on --admin-bind (default ${D.adminPort})` })
+  .option('admin-bind', {
     type: 'string',
-    default: existsSync('/proc/net/if_inet6') ? '::' : '0.0.0.0',
-    describe: 'address the listeners bind to (default: every address, IPv6 too where the kernel has it)',
+    describe: `address the admin interface listens on; keep it on loopback: it serves the snapshot and POST /drain to whoever reaches it (default ${D.adminBind})`,
   })
-  .option('inbound-port', { type: 'number', default: 15006 })
-  .option('outbound-port', { type: 'number', default: 15001, describe: 'capture listener for redirected traffic; -1 disables' })
-  .option('admin-port', { type: 'number', default: 15000, describe: 'admin interface (snapshot, certificate, drain), on --admin-bind' })
-  .option('admin-bind', { type: 'string', default: '127.0.0.1', describe: 'address the admin interface listens on; keep it on loopback: it serves the snapshot and POST /drain to whoever reaches it' })
-  .option('status-port', { type: 'number', default: 15020, describe: "readiness (/healthz/ready), the app's health (/healthz/app) and Prometheus metrics (/stats/prometheus), on --bind; -1 disables" })
-  .option('upstream', { type: 'array', string: true, default: [], describe: 'explicit local listener SERVICE=PORT (rootless setups), repeatable' })
-  .option('drain-timeout', { type: 'number', default: 20, describe: 'seconds that requests in flight get to finish after SIGTERM' })
-  .option('headers-timeout', { type: 'number', default: 10, describe: 'seconds a client has to send a request head' })
-  .option('idle-timeout', { type: 'number', default: 60, describe: 'seconds of silence after which a client connection is closed' })
-  .option('protocol-detection-timeout', {
+  .option('status-port', {
     type: 'number',
-    default: 1,
-    describe:
-      'seconds a captured connection to a port that declares no protocol may stay silent before it is carried as TCP (server-first protocols such as MySQL wait this long once; declare their ports tcp to skip it)',
+    describe: `readiness (/healthz/ready), the app's health (/healthz/app) and Prometheus metrics (/stats/prometheus), on --bind; -1 disables (default ${D.statusPort})`,
   })
-  .check((a) => (a['protocol-detection-timeout'] > 0 ? true : `--protocol-detection-timeout must be more than 0 seconds, got ${a['protocol-detection-timeout']}`))
-  .option('cert-renew-at', { type: 'number', default: 0.5, describe: 'renew the certificate when this fraction of its lifetime has passed' })
-  .check((a) => (a['cert-renew-at'] > 0 && a['cert-renew-at'] < 1 ? true : `--cert-renew-at must be a fraction between 0 and 1 (0.5 renews at half the lifetime), got ${a['cert-renew-at']}`))
-  .option('telemetry-interval', { type: 'number', default: 10, describe: 'seconds between request summaries sent to the controller' })
+  .option('upstream', { type: 'array', string: true, describe: 'explicit local listener SERVICE=PORT (rootless setups), repeatable' })
+  .option('drain-timeout', { type: 'string', describe: `how long requests in flight get to finish after SIGTERM (default ${D.drainTimeout})` })
+  .option('headers-timeout', { type: 'string', describe: `how long a client has to send a request head (default ${D.headersTimeout})` })
+  .option('idle-timeout', { type: 'string', describe: `silence after which a client connection is closed (default ${D.idleTimeout})` })
+  .option('protocol-detection-timeout', {
+    type: 'string',
+    describe: `how long a captured connection to a port that declares no protocol may stay silent before it is carried as TCP (server-first protocols such as MySQL wait this long once; declare their ports tcp to skip it) (default ${D.protocolDetectionTimeout})`,
+  })
+  .option('cert-renew-at', { type: 'number', describe: `renew the certificate when this fraction of its lifetime has passed (default ${D.certRenewAt})` })
+  .option('telemetry-interval', { type: 'string', describe: `time between request summaries sent to the controller (default ${D.telemetryInterval})` })
   .option('otlp-endpoint', { type: 'string', describe: 'OpenTelemetry collector traces URL (OTLP/HTTP JSON), e.g. http://otel-collector:4318/v1/traces; tracing is off without it' })
-  .option('trace-sampling', { type: 'number', default: 1, describe: "percent of new traces to sample (a caller's sampled flag is always honoured)" })
-  .check((a) => (a['trace-sampling'] >= 0 && a['trace-sampling'] <= 100 ? true : `--trace-sampling must be a percentage from 0 to 100, got ${a['trace-sampling']}`))
+  .option('trace-sampling', { type: 'number', describe: `percent of new traces to sample; a caller's sampled flag is always honoured (default ${D.traceSampling})` })
   .option('outbound-traffic-policy', {
     choices: ['ALLOW_ANY', 'REGISTRY_ONLY'] as const,
-    default: 'ALLOW_ANY' as const,
-    describe: 'captured HTTP to a host that is no mesh service: ALLOW_ANY passes it through, REGISTRY_ONLY answers 404',
+    describe: `captured HTTP to a host that is no mesh service: ALLOW_ANY passes it through, REGISTRY_ONLY answers 404 (default ${D.outboundTrafficPolicy})`,
   })
-  .option('http1-relay', { type: 'boolean', default: true, describe: "carry plain HTTP/1.1 requests as bytes (fast); --no-http1-relay uses Node's HTTP server and client for every request" })
+  .option('http1-relay', { type: 'boolean', describe: "carry plain HTTP/1.1 requests as bytes (fast, the default); --no-http1-relay uses Node's HTTP server and client for every request" })
   .option('log-level', { type: 'string', default: 'info' })
   .strict()
   .parseSync();
 
 const log = createLogger('mesh-proxy', argv['log-level']);
 
+/** A flag given twice: the last one wins, as the agent's own flags and most CLIs have it. */
+function last(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[v.length - 1] : v;
+}
+
+/** The CA bundle as text: given inline, or read from its file with an error that names it. */
+function controllerCa(): string | undefined {
+  if (argv['ca-pem']) return argv['ca-pem'];
+  if (!argv['ca-file']) return undefined;
+  try {
+    return readFileSync(argv['ca-file'], 'utf8');
+  } catch (err) {
+    throw new MeshError('INVALID_ARGUMENT', `--ca-file: cannot read ${argv['ca-file']}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 async function main(): Promise<void> {
-  const upstreams = (argv.upstream as string[]).map((u) => {
-    const m = /^([a-z0-9][-a-z0-9.]*)=(\d+)$/.exec(u);
-    if (!m) throw new MeshError('INVALID_ARGUMENT', `--upstream "${u}" is not SERVICE=PORT (e.g. reviews=19080)`);
-    return { service: m[1], port: Number(m[2]) };
-  });
-  const sidecar = new Sidecar(
+  const options = resolveSidecarOptions(
     {
       controller: argv.controller,
-      controllerCa: argv['ca-pem'] || readFileSync(argv['ca-file']!, 'utf8'),
+      controllerCa: controllerCa(),
       bootstrapToken: argv['bootstrap-token'],
       service: argv.service,
       namespace: argv.namespace,
-      proxyId: argv['proxy-id'] ?? `${argv.service}-${process.env.HOSTNAME ?? 'local'}`,
+      proxyId: argv['proxy-id'],
+      hostname: process.env.HOSTNAME ?? hostname(),
       trustDomain: argv['trust-domain'],
       dataDir: argv['data-dir'],
       appHost: argv['app-host'],
       appPort: argv['app-port'],
-      bindHost: argv.bind,
+      bind: argv.bind,
       inboundPort: argv['inbound-port'],
       outboundPort: argv['outbound-port'],
       adminPort: argv['admin-port'],
-      adminBindHost: argv['admin-bind'],
+      adminBind: argv['admin-bind'],
       statusPort: argv['status-port'],
-      upstreams,
-      drainTimeoutMs: argv['drain-timeout'] * 1000,
-      telemetryIntervalMs: argv['telemetry-interval'] * 1000,
-      headersTimeoutMs: argv['headers-timeout'] * 1000,
-      idleTimeoutMs: argv['idle-timeout'] * 1000,
-      protocolDetectionTimeoutMs: argv['protocol-detection-timeout'] * 1000,
+      upstreams: argv.upstream as string[] | undefined,
+      drainTimeout: last(argv['drain-timeout']),
+      headersTimeout: last(argv['headers-timeout']),
+      idleTimeout: last(argv['idle-timeout']),
+      protocolDetectionTimeout: last(argv['protocol-detection-timeout']),
+      telemetryInterval: last(argv['telemetry-interval']),
       certRenewAt: argv['cert-renew-at'],
-      http1Relay: argv['http1-relay'],
+      otlpEndpoint: argv['otlp-endpoint'],
+      traceSampling: argv['trace-sampling'],
       outboundTrafficPolicy: argv['outbound-traffic-policy'],
-      ...(argv['otlp-endpoint'] ? { tracing: { endpoint: argv['otlp-endpoint'], samplingPercent: argv['trace-sampling'] } } : {}),
+      http1Relay: argv['http1-relay'],
     },
-    log,
+    existsSync('/proc/net/if_inet6') ? '::' : '0.0.0.0',
   );
+  const sidecar = new Sidecar(options, log);
   await sidecar.start();
   onStopSignals(log, 'draining', () => sidecar.shutdown());
 }

@@ -19,64 +19,9 @@ import { Tracer } from './tracer.js';
 import { OutboundListener } from './outbound-listener.js';
 import { originalDestinations } from './original-destination.js';
 import { extAuthzClient } from './ext-authz-client.js';
+import { DEFAULT_PROTOCOL_DETECTION_MS, type SidecarOptions } from './options.js';
 
-/** A silent client is carried as TCP after this long, where its first bytes decide the protocol. */
-const DEFAULT_PROTOCOL_DETECTION_MS = 1000;
-
-export interface SidecarOptions {
-  controller: string;
-  /** PEM bundle to trust the controller at first contact. */
-  controllerCa: string;
-  bootstrapToken?: string;
-  service: string;
-  namespace: string;
-  proxyId: string;
-  trustDomain: string;
-  dataDir: string;
-  appHost: string;
-  appPort: number;
-  bindHost: string;
-  inboundPort: number;
-  /**
-   * The capture listener for iptables-redirected traffic: HTTP is routed by its Host header, and
-   * other traffic by the address the application dialled (SO_ORIGINAL_DST). Negative: none.
-   */
-  outboundPort: number;
-  /** The admin interface (snapshot, certificate, drain): on `adminBindHost`, loopback by default. */
-  adminPort: number;
-  /** Where the admin interface listens; default 127.0.0.1. Anything else exposes POST /drain and the snapshot to whoever can reach it. */
-  adminBindHost?: string;
-  /** Readiness, the app's health and metrics on `bindHost`, for the agent, the catalog's check and scrapers; absent: none. */
-  statusPort?: number;
-  /** Explicit local listeners for rootless setups: local port -> service. */
-  upstreams: { port: number; service: string }[];
-  drainTimeoutMs: number;
-  /** How often request summaries go to the controller. */
-  telemetryIntervalMs: number;
-  /** Limits for slow or idle clients on every listener: the request head must arrive in time, and a connection that sends nothing for idleTimeoutMs (mid-request too) is closed. */
-  headersTimeoutMs: number;
-  idleTimeoutMs: number;
-  /**
-   * How long a connection may stay silent, where its first bytes decide the protocol, before it
-   * is carried as TCP (server-first protocols). Default 1 s, as short as misdetection of slow
-   * HTTP clients allows (Linkerd waits 10 s).
-   */
-  protocolDetectionTimeoutMs?: number;
-  /**
-   * Plain HTTP/1.1 requests go through the byte relay (proxy/relay/) rather than Node's HTTP
-   * server and client: about twice the throughput (bench/data-path.ts). Default on; false: Node's path only.
-   */
-  http1Relay?: boolean;
-  /**
-   * Captured HTTP whose Host names no mesh service: ALLOW_ANY (default, as Istio) sends it to
-   * that host directly; REGISTRY_ONLY answers 404 NR.
-   */
-  outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
-  /** When the certificate is renewed, as a fraction of its lifetime (default 0.5, as Istio's SECRET_GRACE_PERIOD_RATIO). */
-  certRenewAt?: number;
-  /** OTLP/HTTP trace export; absent: no spans are made. */
-  tracing?: { endpoint: string; samplingPercent: number };
-}
+export type { SidecarOptions } from './options.js';
 
 export class Sidecar {
   readonly metrics = new ProxyMetrics();

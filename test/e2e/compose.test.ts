@@ -188,7 +188,7 @@ s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
         '--controller',
         'https://controller:15012',
         '--resync',
-        '2',
+        '2s',
       ])
     ).trim();
     extra.push(agent);

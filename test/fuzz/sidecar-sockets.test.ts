@@ -129,7 +129,7 @@ describe('socket-level fuzzing of a sidecar pair', () => {
     app.on('clientError', (_e, s) => s.destroy());
     await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
     const appPort = (app.address() as { port: number }).port;
-    backend = await startProxyProcess(c, 'backend', appPort, { args: ['--headers-timeout', '2', '--idle-timeout', '5'] });
+    backend = await startProxyProcess(c, 'backend', appPort, { args: ['--headers-timeout', '2s', '--idle-timeout', '5s'] });
     await c.call('POST', '/v1/catalog/instances', {
       id: 'backend-1',
       service: 'backend',
@@ -139,7 +139,7 @@ describe('socket-level fuzzing of a sidecar pair', () => {
       labels: { version: 'v1' },
       sidecar: { inboundPort: backend.ports.inbound },
     });
-    frontend = await startProxyProcess(c, 'frontend', 1, { upstreams: ['backend'], args: ['--headers-timeout', '2', '--idle-timeout', '5'] });
+    frontend = await startProxyProcess(c, 'frontend', 1, { upstreams: ['backend'], args: ['--headers-timeout', '2s', '--idle-timeout', '5s'] });
     await c.call('POST', '/v1/apply', {
       apiVersion: 'security.istio.io/v1',
       kind: 'AuthorizationPolicy',

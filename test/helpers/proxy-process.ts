@@ -61,7 +61,7 @@ export async function startProxyProcess(
     '--status-port',
     String(ports.status),
     '--drain-timeout',
-    '1',
+    '1s',
     '--log-level',
     opts.logLevel ?? 'warn',
     ...upstreamArgs,

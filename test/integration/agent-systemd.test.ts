@@ -47,7 +47,7 @@ describe("mesh-agent capture install/remove (the sidecar units' hooks)", { skip:
         '--instance-prefix',
         'vm1',
         '--wait-ready',
-        '0',
+        '0s',
         '--exclude-inbound-ports',
         '22',
         ...extra,
@@ -89,7 +89,7 @@ describe("mesh-agent capture install/remove (the sidecar units' hooks)", { skip:
     const unknown = capture('install', 'nope-vm1');
     assert.equal(unknown.status, 1);
     assert.match(unknown.stderr, /no valid service file in .* declares instance "nope-vm1" \(known: api-vm1, web-vm1\)/);
-    const late = capture('install', 'web-vm1', '--wait-ready', '1');
+    const late = capture('install', 'web-vm1', '--wait-ready', '1s');
     assert.equal(late.status, 1);
     assert.match(late.stderr, /sidecar of web-vm1 was not ready within 1 s; traffic is not captured/);
     assert.doesNotMatch(nat(), /MESH_/);

@@ -62,7 +62,7 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
       '--exclude-outbound-ports',
       '8500,15012',
       '--resync',
-      '2',
+      '2s',
     ]);
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));

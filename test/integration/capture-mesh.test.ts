@@ -58,7 +58,7 @@ describe('mesh with traffic capture across two network-namespace hosts', { skip:
     '--log-level',
     'warn',
     '--protocol-detection-timeout',
-    '0.3',
+    '300ms',
     ...extra,
   ];
   const ready = (ns: string, what: string) =>

@@ -235,7 +235,7 @@ describe('sidecar lifecycle under traffic', () => {
         '--status-port',
         '-1',
         '--drain-timeout',
-        '10',
+        '10s',
         '--log-level',
         'info',
       ],
