@@ -61,16 +61,23 @@ export class MeshAgent {
     this.timer.unref();
   }
 
-  /** Stops reacting; sidecars, rules and registrations stay, so a restarted agent adopts them. */
-  async drain(): Promise<void> {
+  /**
+   * SIGTERM: stops reacting and lets a reconciliation in progress finish, for up to `deadlineMs`.
+   * Sidecars, rules and registrations stay, so that a restarted agent adopts them.
+   */
+  async drain(deadlineMs = 10_000): Promise<void> {
+    this.close();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
+    clearTimeout(timer);
+  }
+
+  /** Stops reacting now; a reconciliation in progress is not waited for. */
+  close(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
     this.source.close();
-    await this.running;
-  }
-
-  async close(): Promise<void> {
-    await this.drain();
+    return Promise.resolve();
   }
 
   /** Runs one reconciliation now (or right after the one in progress). */

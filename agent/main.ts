@@ -162,7 +162,7 @@ async function main(): Promise<void> {
         );
   log.info({ mode }, 'mesh-agent running');
   // Sidecars, rules and registrations stay: workloads keep working, and the next agent adopts them.
-  onStopSignals(log, 'stopping; sidecars keep running', () => agent.close());
+  onStopSignals(log, 'stopping; sidecars keep running', () => agent.drain());
 }
 
 function settingsFrom(controllerUrl: string): AgentSettings {

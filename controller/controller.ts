@@ -150,15 +150,24 @@ export class Controller {
     return { status: Object.values(components).every((c) => c === 'ok') ? 'ok' : 'degraded', components };
   }
 
-  /** Stops taking connections and answers every open watch, so proxies reconnect elsewhere. */
-  async drain(): Promise<void> {
-    this.hub.drain();
-    this.server?.close();
-    this.server?.closeIdleConnections();
+  /**
+   * SIGTERM: stops taking connections, answers every open watch (so proxies and agents go to
+   * another controller at once), lets requests in flight finish for up to `deadlineMs` (default
+   * --drain-timeout), then closes.
+   */
+  async drain(deadlineMs = this.options.drainTimeoutMs): Promise<void> {
+    this.stopAccepting();
+    const deadline = Date.now() + deadlineMs;
+    while (Date.now() < deadline && (await this.openConnections()) > 0) {
+      this.server?.closeIdleConnections(); // connections whose request has finished since
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await this.close();
   }
 
+  /** Stops now: open requests and watches are cut. */
   async close(): Promise<void> {
-    await this.drain();
+    this.stopAccepting();
     clearTimeout(this.certTimer);
     this.server?.closeAllConnections();
     for (const u of this.unsubscribe) u();
@@ -166,6 +175,18 @@ export class Controller {
     await Promise.all([this.catalog.close(), this.store.close(), this.ca.close(), this.credentials.close()]);
     await this.kv.close();
     this.liveness?.close();
+  }
+
+  private stopAccepting(): void {
+    this.hub.drain();
+    if (this.server?.listening) this.server.close();
+    this.server?.closeIdleConnections();
+  }
+
+  private openConnections(): Promise<number> {
+    const server = this.server;
+    if (!server) return Promise.resolve(0);
+    return new Promise((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
   }
 
   private authenticate(req: IncomingMessage): Principal {

@@ -25,6 +25,8 @@ export interface ControllerOptions {
   maxDelayMs: number;
   telemetryWindowMs: number;
   maxWatchMs: number;
+  /** SIGTERM: how long requests in flight get to finish (open watches are answered at once). */
+  drainTimeoutMs: number;
   /** A YAML file with Istio MeshConfig extensionProviders (external authorizers for AuthorizationPolicy CUSTOM). */
   meshConfigFile?: string;
 }
@@ -45,6 +47,7 @@ export interface RawControllerOptions {
   coalesce?: string;
   telemetryWindow?: string;
   meshConfig?: string;
+  drainTimeout?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:15012';
@@ -82,6 +85,7 @@ export function resolveControllerOptions(raw: RawControllerOptions): ControllerO
     maxDelayMs: 250,
     telemetryWindowMs: duration('telemetry-window', raw.telemetryWindow, '60s'),
     maxWatchMs: 60_000,
+    drainTimeoutMs: duration('drain-timeout', raw.drainTimeout, '10s'),
   };
   if (raw.consul) opts.consul = raw.consul;
   if (raw.adminToken) opts.adminToken = raw.adminToken;

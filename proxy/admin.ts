@@ -39,7 +39,7 @@ export function createAdminServer(sidecar: Sidecar): Server {
         'application/json',
       );
     } else if (req.method === 'POST' && path === '/drain') {
-      sidecar.drain();
+      sidecar.stopAccepting();
       send(200, 'draining\n');
     } else send(404, 'admin endpoints: GET /stats/prometheus /ready /config_dump /certs, POST /drain\n');
   });

@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   );
   const sidecar = new Sidecar(options, log);
   await sidecar.start();
-  onStopSignals(log, 'draining', () => sidecar.shutdown());
+  onStopSignals(log, 'draining', () => sidecar.drain());
 }
 
 main().catch((err: unknown) => {

@@ -148,18 +148,18 @@ export class Sidecar {
     return this.metrics.text();
   }
 
-  /** Stop accepting; requests in flight finish; idle keep-alive connections close. */
-  drain(): void {
+  /** Stops accepting (admin POST /drain, as Envoy's /drain_listeners); requests in flight go on, idle keep-alive connections close. */
+  stopAccepting(): void {
     if (this.draining) return;
     this.draining = true;
     this.inbound?.drain();
     for (const l of this.outboundListeners) l.drain();
   }
 
-  /** SIGTERM: drain, let requests in flight finish up to the drain deadline, then close. */
-  async shutdown(): Promise<void> {
-    this.drain();
-    const deadline = Date.now() + this.options.drainTimeoutMs;
+  /** SIGTERM: stops accepting, lets requests in flight finish for up to `deadlineMs` (default --drain-timeout), then closes. */
+  async drain(deadlineMs = this.options.drainTimeoutMs): Promise<void> {
+    this.stopAccepting();
+    const deadline = Date.now() + deadlineMs;
     const open = async () => {
       const counts = await Promise.all(this.outboundListeners.map((l) => l.connections()));
       return counts.reduce((a, b) => a + b, 0) + (this.inbound?.openConnections() ?? 0);
@@ -168,8 +168,9 @@ export class Sidecar {
     await this.close();
   }
 
+  /** Stops now: every listener and connection closed, nothing waited for but the last telemetry and spans. */
   async close(): Promise<void> {
-    this.drain();
+    this.stopAccepting();
     this.telemetry.close();
     await Promise.all([this.telemetry.flush(), this.tracer?.close()]);
     this.source.close();
