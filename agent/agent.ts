@@ -142,7 +142,7 @@ export class MeshAgent {
   }
 
   private async startOne(w: DiscoveredWorkload): Promise<void> {
-    const token = await this.controller.bootstrapToken(w.decl.service, w.decl.namespace);
+    const token = await this.controller.bootstrapToken(w.decl.service, w.decl.namespace, w.decl.serviceAccount);
     const launch = {
       args: sidecarArgs(w, this.opts.settings),
       env: { MESH_PROXY_CA_PEM: this.controller.caPem, MESH_PROXY_BOOTSTRAP_TOKEN: token },

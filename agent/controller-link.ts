@@ -8,7 +8,7 @@ import { ControllerClient, type ClientOptions } from '../common/controller-clien
 export interface ControllerLink {
   readonly url: string;
   readonly caPem: string;
-  bootstrapToken(service: string, namespace: string): Promise<string>;
+  bootstrapToken(service: string, namespace: string, serviceAccount?: string): Promise<string>;
   register(r: InstanceRegistration): Promise<void>;
   /** Missing instances are fine: deregistration is idempotent. */
   deregister(instanceId: string): Promise<void>;
@@ -29,9 +29,9 @@ export class HttpControllerLink implements ControllerLink {
     return this.client.caPem ?? '';
   }
 
-  async bootstrapToken(service: string, namespace: string): Promise<string> {
+  async bootstrapToken(service: string, namespace: string, serviceAccount?: string): Promise<string> {
     // Short-lived: the sidecar spends it within seconds, then renews with its certificate.
-    const res = await this.client.call('POST', '/v1/tokens', { service, namespace, ttl: '10m' });
+    const res = await this.client.call('POST', '/v1/tokens', { service, namespace, ...(serviceAccount ? { serviceAccount } : {}), ttl: '10m' });
     return res.json<{ token: string }>().token;
   }
 

@@ -7,7 +7,7 @@ import { MeshError } from '../core/errors.js';
 import { ControllerClient } from '../common/controller-client.js';
 import { createAgentToken, createToken, revokeAgentTokens, roots, rotate, sign } from './commands/ca.js';
 import { proxies, proxyConfig, services, status } from './commands/mesh.js';
-import { apply, get, readSources, remove } from './commands/resources.js';
+import { ALL_NAMESPACES, apply, get, readSources, remove } from './commands/resources.js';
 
 /** Parsed arguments as the handlers read them. */
 interface Args {
@@ -46,7 +46,10 @@ async function main(): Promise<void> {
     .command(
       'apply',
       'create or update resources from YAML/JSON files, directories or stdin',
-      (y) => y.option('filename', { alias: 'f', type: 'array', string: true, demandOption: 'name what to apply with -f FILE, -f DIR or -f -', describe: 'file, directory or - for stdin' }),
+      (y) =>
+        y
+          .option('filename', { alias: 'f', type: 'array', string: true, demandOption: 'name what to apply with -f FILE, -f DIR or -f -', describe: 'file, directory or - for stdin' })
+          .option('namespace', { alias: 'n', type: 'string', describe: 'namespace of the documents that name none (as kubectl apply -n); a document naming another one is refused' }),
       run((a) =>
         apply(
           client(a),
@@ -54,14 +57,21 @@ async function main(): Promise<void> {
             (a.filename as string[]).map((f) => (f === STDIN ? '-' : f)),
             () => readFileSync(0, 'utf8'),
           ),
+          a.namespace,
+          (line) => process.stderr.write(line),
         ),
       ),
     )
     .command(
       'get <kind> [name]',
       `list or show resources (kinds: VirtualService|vs, DestinationRule|dr, ServiceEntry|se, PeerAuthentication|pa, AuthorizationPolicy|ap, RequestAuthentication|ra)`,
-      (y) => ns(y.positional('kind', { type: 'string', demandOption: true }).positional('name', { type: 'string' })),
-      run((a) => get(client(a), a.kind as string, a.name as string | undefined, a.namespace, a.output)),
+      (y) =>
+        ns(y.positional('kind', { type: 'string', demandOption: true }).positional('name', { type: 'string' })).option('all-namespaces', {
+          alias: 'A',
+          type: 'boolean',
+          describe: 'list across every namespace',
+        }),
+      run((a) => get(client(a), a.kind as string, a.name as string | undefined, a['all-namespaces'] ? ALL_NAMESPACES : (a.namespace ?? 'default'), a.output)),
     )
     .command(
       'delete <kind> <name>',
@@ -102,9 +112,10 @@ async function main(): Promise<void> {
             ns(
               yy
                 .option('service', { type: 'string', demandOption: 'name the service the token is for: --service NAME', describe: 'service name' })
+                .option('service-account', { type: 'string', describe: "the identity's service account, as in Istio's principals cluster.local/ns/NS/sa/NAME (default: the service name)" })
                 .option('ttl', { type: 'string', describe: 'lifetime, e.g. 10m, 1h (default 1h, at most 168h)' }),
             ),
-          run((a) => createToken(client(a), a.service as string, a.namespace, a.ttl as string | undefined, a.output)),
+          run((a) => createToken(client(a), a.service as string, a.namespace, a.ttl as string | undefined, a.output, a['service-account'] as string | undefined)),
         )
         .command(
           'agent',

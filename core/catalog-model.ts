@@ -16,6 +16,8 @@ export interface ServiceInstance {
   labels: Record<string, string>;
   /** Present when a sidecar fronts the instance: where it accepts mTLS. */
   sidecar?: { inboundPort: number; statusPort?: number };
+  /** The service account its workload identity names (SPIFFE `sa/`); absent: the service name. */
+  serviceAccount?: string;
   healthy: boolean;
 }
 
@@ -29,6 +31,7 @@ export interface InstanceRegistration {
   protocol?: AppProtocol;
   labels?: Record<string, string>;
   sidecar?: { inboundPort: number; statusPort?: number };
+  serviceAccount?: string;
   /** A health check run by the catalog: HTTP GET must answer 2xx, TCP must connect; ttl expects heartbeats. */
   check?: { http?: string; tcp?: string; ttl?: string; interval?: string };
 }
@@ -39,6 +42,7 @@ export const META = {
   protocol: 'mesh-protocol',
   sidecarInbound: 'mesh-inbound-port',
   sidecarStatus: 'mesh-status-port',
+  serviceAccount: 'mesh-service-account',
 } as const;
 
 const RESERVED_META = new Set<string>(Object.values(META));
@@ -51,6 +55,7 @@ export function instanceFromMeta(base: { id: string; service: string; address: s
   const inst: ServiceInstance = { ...base, namespace: m[META.namespace] || 'default', labels };
   const protocol = m[META.protocol];
   if (protocol === 'http' || protocol === 'http2' || protocol === 'grpc' || protocol === 'tcp') inst.protocol = protocol;
+  if (m[META.serviceAccount]) inst.serviceAccount = m[META.serviceAccount];
   const inbound = Number(m[META.sidecarInbound]);
   if (Number.isInteger(inbound) && inbound > 0) {
     inst.sidecar = { inboundPort: inbound };
@@ -64,6 +69,7 @@ export function metaFromRegistration(r: InstanceRegistration): Record<string, st
   const meta: Record<string, string> = { ...(r.labels ?? {}) };
   meta[META.namespace] = r.namespace ?? 'default';
   if (r.protocol) meta[META.protocol] = r.protocol;
+  if (r.serviceAccount) meta[META.serviceAccount] = r.serviceAccount;
   if (r.sidecar) {
     meta[META.sidecarInbound] = String(r.sidecar.inboundPort);
     if (r.sidecar.statusPort) meta[META.sidecarStatus] = String(r.sidecar.statusPort);

@@ -34,10 +34,16 @@ export function serviceForHost(host: string, namespace = DEFAULT_NAMESPACE): Ser
   return undefined;
 }
 
-/** All the names a service answers to; sidecars match the Host/authority header against them. */
-export function hostAliases(ref: ServiceRef): string[] {
+/**
+ * The names a service answers to for a caller in `callerNamespace`; sidecars match the
+ * Host/authority header against them. As Kubernetes DNS resolves them for Istio: the short name
+ * (and Consul's namespace-less name) only in the caller's own namespace; `name.namespace` and the
+ * FQDN forms from anywhere.
+ */
+export function hostAliases(ref: ServiceRef, callerNamespace: string = ref.namespace): string[] {
   const { name, namespace } = ref;
-  return [name, `${name}.service.consul`, `${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`];
+  const qualified = [`${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`];
+  return namespace === callerNamespace ? [name, `${name}.service.consul`, ...qualified] : qualified;
 }
 
 export function serviceKey(ref: ServiceRef): string {

@@ -6,6 +6,8 @@ import { MeshError } from './errors.js';
 export interface BootstrapClaims {
   service: string;
   namespace: string;
+  /** The identity's service account (SPIFFE `sa/`); absent: the service name. */
+  serviceAccount?: string;
   /** Expiry, seconds since the epoch. */
   exp: number;
   /** Random id, for logs. */

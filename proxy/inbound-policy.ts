@@ -8,6 +8,7 @@ import { runFilters, type Exchange, type FilterOutcome, type LocalReply, type Re
 import { NO_CONFIGURATION } from './pipeline/local-replies.js';
 import { buildInboundChain } from './pipeline/inbound-chain.js';
 import type { ExtAuthzCall } from './pipeline/inbound/ext-authz.js';
+import type { ShadowDecision } from '../core/policy/authz.js';
 import type { ResponseFlag } from './pipeline/response-flags.js';
 import { forwardableHeaders } from './http-util.js';
 import type { JwksCache } from './jwks-cache.js';
@@ -25,6 +26,8 @@ export interface InboundPolicyDeps {
   appPort: number;
   /** Sends AuthorizationPolicy CUSTOM checks to their provider. */
   extAuthz?: ExtAuthzCall;
+  /** Where dry-run decisions are logged (the sidecar's log at info). */
+  notice?(line: Record<string, unknown>, message: string): void;
 }
 
 export type Verdict = { kind: 'forward'; forwardPath: string; headers: OutgoingHttpHeaders } | { kind: 'refuse'; reply: LocalReply } | { kind: 'close' };
@@ -93,10 +96,25 @@ export class InboundPolicy {
   private chainFor(cfg: RuntimeConfig): RequestFilter[] {
     let chain = this.chains.get(cfg);
     if (!chain) {
-      chain = buildInboundChain(cfg, { keys: this.deps.jwks.keys, appPort: this.deps.appPort, log: this.deps.log, extAuthz: this.deps.extAuthz });
+      chain = buildInboundChain(cfg, { keys: this.deps.jwks.keys, appPort: this.deps.appPort, log: this.deps.log, extAuthz: this.deps.extAuthz, dryRun: (d, x) => this.dryRun(d, x) });
       this.chains.set(cfg, chain);
     }
     return chain;
+  }
+
+  /** As Envoy's RBAC shadow rules report them: counted per action and result, and logged with the request. */
+  private dryRun(d: ShadowDecision, x: Exchange): void {
+    this.deps.metrics.dryRun.inc({ action: d.action, result: d.result, policy: d.policy ?? '' });
+    this.deps.notice?.(
+      {
+        [`istio_dry_run_${d.action.toLowerCase()}_shadow_engine_result`]: d.result,
+        [`istio_dry_run_${d.action.toLowerCase()}_shadow_effective_policy_id`]: d.policy ?? '',
+        method: x.method,
+        path: x.target,
+        source_principal: x.peer,
+      },
+      `dry-run ${d.action} policies would have ${d.result} this request`,
+    );
   }
 
   record(

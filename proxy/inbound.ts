@@ -54,6 +54,8 @@ export interface InboundDeps {
   http1Relay?: boolean;
   /** Sends AuthorizationPolicy CUSTOM checks to their provider. */
   extAuthz?: ExtAuthzCall;
+  /** Where dry-run authorization decisions are logged. */
+  notice?(line: Record<string, unknown>, message: string): void;
 }
 
 export class InboundListener {

@@ -9,6 +9,7 @@ import { MeshError } from '../core/errors.js';
 import { createLogger } from '../common/logger.js';
 import { onStopSignals } from '../common/stop-signals.js';
 import { hostname } from 'node:os';
+import { resolverFromResolvConf } from './dns-proxy.js';
 import { resolveSidecarOptions, SIDECAR_DEFAULTS } from './options.js';
 import { Sidecar } from './sidecar.js';
 
@@ -23,6 +24,10 @@ const argv = yargs(hideBin(process.argv))
   .option('bootstrap-token', { type: 'string', describe: 'token from `meshctl token create --service NAME` (needed until a certificate is stored)' })
   .option('service', { type: 'string', describe: 'the service this instance belongs to (required)' })
   .option('namespace', { type: 'string', describe: `default ${D.namespace}` })
+  .option('service-account', {
+    type: 'string',
+    describe: "the identity's service account (spiffe://<trust-domain>/ns/<namespace>/sa/<account>); its bootstrap token must be made for it (default: the service name)",
+  })
   .option('proxy-id', { type: 'string', describe: 'instance id in the catalog (default: <service>-<hostname>)' })
   .option('trust-domain', { type: 'string', describe: `default ${D.trustDomain}` })
   .option('data-dir', { type: 'string', describe: `keeps the certificate, key and last good snapshot (default ${D.dataDir})` })
@@ -58,12 +63,27 @@ const argv = yargs(hideBin(process.argv))
     choices: ['ALLOW_ANY', 'REGISTRY_ONLY'] as const,
     describe: `captured HTTP to a host that is no mesh service: ALLOW_ANY passes it through, REGISTRY_ONLY answers 404 (default ${D.outboundTrafficPolicy})`,
   })
+  .option('dns-port', {
+    type: 'number',
+    describe: "DNS proxy on 127.0.0.1 (UDP and TCP) that answers mesh service names and forwards the rest; the agent captures a VM app's DNS to it; -1 disables (default -1)",
+  })
+  .option('dns-upstream', { type: 'string', describe: 'HOST[:PORT] of the resolver for names outside the mesh (default: the first nameserver of /etc/resolv.conf)' })
   .option('http1-relay', { type: 'boolean', describe: "carry plain HTTP/1.1 requests as bytes (fast, the default); --no-http1-relay uses Node's HTTP server and client for every request" })
   .option('log-level', { type: 'string', default: 'info' })
   .strict()
   .parseSync();
 
 const log = createLogger('mesh-proxy', argv['log-level']);
+
+/** The host's resolver, as `host:port`, from /etc/resolv.conf; undefined when it names none. */
+function hostResolver(): string | undefined {
+  try {
+    const r = resolverFromResolvConf(readFileSync('/etc/resolv.conf', 'utf8'));
+    return r && `${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.port}`;
+  } catch {
+    return undefined;
+  }
+}
 
 /** A flag given twice: the last one wins, as the agent's own flags and most CLIs have it. */
 function last(v: string | string[] | undefined): string | undefined {
@@ -89,6 +109,7 @@ async function main(): Promise<void> {
       bootstrapToken: argv['bootstrap-token'],
       service: argv.service,
       namespace: argv.namespace,
+      serviceAccount: argv['service-account'],
       proxyId: argv['proxy-id'],
       hostname: process.env.HOSTNAME ?? hostname(),
       trustDomain: argv['trust-domain'],
@@ -112,6 +133,8 @@ async function main(): Promise<void> {
       traceSampling: argv['trace-sampling'],
       outboundTrafficPolicy: argv['outbound-traffic-policy'],
       http1Relay: argv['http1-relay'],
+      dnsPort: argv['dns-port'],
+      dnsUpstream: argv['dns-upstream'] ?? hostResolver(),
     },
     existsSync('/proc/net/if_inet6') ? '::' : '0.0.0.0',
   );

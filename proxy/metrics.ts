@@ -56,6 +56,11 @@ export class ProxyMetrics {
   readonly upstreamConnections = new Metric('mesh_proxy_upstream_connections', 'Connections open to upstreams (other sidecars, the application excluded)', 'gauge');
   readonly ejections = new Metric('mesh_proxy_outlier_ejections_total', 'Endpoints ejected by outlier detection', 'counter', ['cluster']);
   readonly overflows = new Metric('mesh_proxy_upstream_overflow_total', 'Requests refused by connection-pool limits (response flag UO)', 'counter', ['cluster']);
+  readonly dryRun = new Metric('mesh_proxy_authz_dry_run_total', 'What dry-run AuthorizationPolicies (istio.io/dry-run) would have decided, per action; never enforced', 'counter', [
+    'action',
+    'result',
+    'policy',
+  ]);
   private readonly families: MetricFamily[] = [
     this.requestMetrics,
     this.tcpSent,
@@ -69,6 +74,7 @@ export class ProxyMetrics {
     this.upstreamConnections,
     this.ejections,
     this.overflows,
+    this.dryRun,
   ];
 
   record(labels: IstioLabels, ms: number, reqBytes: number, resBytes: number): void {

@@ -16,6 +16,8 @@ export interface SidecarOptions {
   bootstrapToken?: string;
   service: string;
   namespace: string;
+  /** The workload identity's service account (SPIFFE `sa/`), which its bootstrap token must name too; default: the service name. */
+  serviceAccount?: string;
   proxyId: string;
   trustDomain: string;
   dataDir: string;
@@ -62,6 +64,8 @@ export interface SidecarOptions {
   certRenewAt?: number;
   /** OTLP/HTTP trace export; absent: no spans are made. */
   tracing?: { endpoint: string; samplingPercent: number };
+  /** The DNS proxy on loopback (Istio's DNS proxying), for captured DNS queries; absent: none. */
+  dns?: { port: number; upstream: { host: string; port: number } };
 }
 
 /** What `mesh-proxy` is given, before checks: flags and environment as written. */
@@ -72,6 +76,7 @@ export interface RawSidecarOptions {
   bootstrapToken?: string;
   service?: string;
   namespace?: string;
+  serviceAccount?: string;
   proxyId?: string;
   /** This host's name, for the default proxy id. */
   hostname?: string;
@@ -97,6 +102,10 @@ export interface RawSidecarOptions {
   traceSampling?: number;
   outboundTrafficPolicy?: string;
   http1Relay?: boolean;
+  /** -1 (the default): no DNS proxy. */
+  dnsPort?: number;
+  /** HOST or HOST:PORT of the resolver that names outside the mesh go to (main.ts reads /etc/resolv.conf). */
+  dnsUpstream?: string;
 }
 
 /** The defaults, in the words a person writes them; the flags' help shows these. */
@@ -152,6 +161,8 @@ export function resolveSidecarOptions(raw: RawSidecarOptions, bindDefault = '0.0
   if (!NAME_RE.test(service)) problems.push(`--service: ${service ? `"${service}" is not a service name (lowercase letters, digits and "-")` : 'name the service: --service NAME'}`);
   const namespace = raw.namespace ?? D.namespace;
   if (!NAME_RE.test(namespace)) problems.push(`--namespace: "${namespace}" is not a namespace name (lowercase letters, digits and "-")`);
+  if (raw.serviceAccount !== undefined && !NAME_RE.test(raw.serviceAccount))
+    problems.push(`--service-account: "${raw.serviceAccount}" is not a service account name (lowercase letters, digits and "-")`);
   const trustDomain = raw.trustDomain ?? D.trustDomain;
   if (!isValidTrustDomain(trustDomain)) problems.push(`--trust-domain: "${trustDomain}" is not a valid trust domain (lowercase letters, digits, ".", "-" and "_")`);
   const controller = raw.controller ?? D.controller;
@@ -203,7 +214,17 @@ export function resolveSidecarOptions(raw: RawSidecarOptions, bindDefault = '0.0
     outboundTrafficPolicy: policy as SidecarOptions['outboundTrafficPolicy'],
   };
   if (raw.bootstrapToken) opts.bootstrapToken = raw.bootstrapToken;
+  if (raw.serviceAccount) opts.serviceAccount = raw.serviceAccount;
   if (raw.otlpEndpoint) opts.tracing = { endpoint: raw.otlpEndpoint, samplingPercent: sampling };
+  const dnsPort = port('dns-port', raw.dnsPort, -1, true);
+  if (dnsPort >= 0) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+)(?::(\d{1,5}))?$/.exec(raw.dnsUpstream ?? '');
+    if (!m || Number(m[2] ?? 53) > 65535)
+      problems.push(
+        `--dns-upstream: ${raw.dnsUpstream ? `"${raw.dnsUpstream}" is not HOST or HOST:PORT` : 'no resolver for names outside the mesh: /etc/resolv.conf names none; give --dns-upstream HOST[:PORT]'}`,
+      );
+    else opts.dns = { port: dnsPort, upstream: { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2] ?? 53) } };
+  }
   if (problems.length > 0) throw new MeshError('INVALID_ARGUMENT', `invalid mesh-proxy options:\n  ${problems.join('\n  ')}`);
   return opts;
 }

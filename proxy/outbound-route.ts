@@ -51,7 +51,7 @@ export function viaOf(fixedService: string | undefined, socket: object | undefin
  */
 export function requestedService(cfg: RuntimeConfig | undefined, authority: string, via: Via): OutboundService | undefined {
   if (!cfg) return undefined;
-  if (via.fixed) return cfg.byName.get(via.fixed);
+  if (via.fixed) return cfg.byName.get(via.fixed) ?? cfg.serviceForAuthority(via.fixed);
   return cfg.serviceForAuthority(authority) ?? (via.original && cfg.serviceForEndpoint(via.original.address, via.original.port));
 }
 

@@ -1,6 +1,7 @@
 // What a snapshot becomes inside the sidecar: lookup tables built once per snapshot, swapped
 // atomically. A request reads the config it started with, so a swap never changes a request in
 // flight; balancer state (active counts, ejections) carries over for endpoints that remain.
+import { meshDnsTable, type DnsAnswer } from '../core/dns/mesh-names.js';
 import { ClusterBalancer } from '../core/routing/balancer.js';
 import { hostOfAuthority, matchHolds, type RequestFacts } from '../core/routing/match.js';
 import { TokenBucket, type TokenBucketConfig } from '../core/routing/token-bucket.js';
@@ -38,7 +39,8 @@ export class RuntimeConfig {
     };
     for (const svc of snapshot.outbound.services) {
       this.byName.set(`${svc.namespace}/${svc.name}`, svc);
-      if (!this.byName.has(svc.name)) this.byName.set(svc.name, svc);
+      // A bare name (an explicit upstream listener's) means the service in this proxy's namespace, as a short host name does.
+      if (svc.namespace === snapshot.proxy.namespace || !this.byName.has(svc.name)) this.byName.set(svc.name, svc);
       for (const h of svc.hosts) if (!this.byHost.has(h)) this.byHost.set(h, svc);
       for (const c of svc.clusters) {
         if (this.clusters.has(c.name)) throw new Error(`cluster ${c.name} is defined twice`);
@@ -62,6 +64,13 @@ export class RuntimeConfig {
     const route = rl.routes.find((r) => r.route.match.some((m) => matchHolds(m, facts)));
     if (route) return route.bucket.take(now) ? undefined : `${policy} ${route.route.name}`;
     return rl.bucket.take(now) ? undefined : policy;
+  }
+
+  private dns: Map<string, DnsAnswer> | undefined;
+
+  /** The names the DNS proxy answers (built on first use: only sidecars with a DNS proxy need it). */
+  dnsTable(): Map<string, DnsAnswer> {
+    return (this.dns ??= meshDnsTable(this.snapshot.outbound.services));
   }
 
   /** The authority names a mesh service now or did in an earlier snapshot. */

@@ -19,6 +19,7 @@ import { Tracer } from './tracer.js';
 import { OutboundListener } from './outbound-listener.js';
 import { originalDestinations } from './original-destination.js';
 import { extAuthzClient } from './ext-authz-client.js';
+import { DnsProxy } from './dns-proxy.js';
 import { DEFAULT_PROTOCOL_DETECTION_MS, type SidecarOptions } from './options.js';
 
 export type { SidecarOptions } from './options.js';
@@ -37,17 +38,25 @@ export class Sidecar {
   private readonly outboundListeners: OutboundListener[] = [];
   private admin: Server | undefined;
   private status: Server | undefined;
+  private dns: DnsProxy | undefined;
   private readonly tracer: Tracer | undefined;
   private draining = false;
   /** Ports actually bound, after start (useful with port 0). */
-  readonly ports: { inbound: number; outbound: number; admin: number; status: number; upstreams: Record<string, number> } = { inbound: 0, outbound: 0, admin: 0, status: 0, upstreams: {} };
+  readonly ports: { inbound: number; outbound: number; admin: number; status: number; dns: number; upstreams: Record<string, number> } = {
+    inbound: 0,
+    outbound: 0,
+    admin: 0,
+    status: 0,
+    dns: 0,
+    upstreams: {},
+  };
 
   constructor(
     readonly options: SidecarOptions,
     private readonly log: Logger,
   ) {
     this.client = new ControllerClient(options.controller, options.controllerCa);
-    const identity = `spiffe://${options.trustDomain}/ns/${options.namespace}/sa/${options.service}`;
+    const identity = `spiffe://${options.trustDomain}/ns/${options.namespace}/sa/${options.serviceAccount ?? options.service}`;
     this.ids = new IdentityManager(this.client, { dataDir: options.dataDir, expectedIdentity: identity, bootstrapToken: options.bootstrapToken, renewAt: options.certRenewAt ?? 0.5, retryMs: 5000 });
     this.ids.on('error', (err: Error) => log.warn({ err: err.message }, 'certificate renewal failed; keeping the current certificate'));
     this.telemetry = new TelemetryReporter(this.client, options.proxyId, `${options.namespace}/${options.service}`, options.telemetryIntervalMs);
@@ -107,6 +116,7 @@ export class Sidecar {
       idleTimeoutMs: o.idleTimeoutMs,
       protocolDetectionTimeoutMs: o.protocolDetectionTimeoutMs ?? DEFAULT_PROTOCOL_DETECTION_MS,
       extAuthz: extAuthzClient(() => this.config, this.pool),
+      notice: (line, message) => this.log.info(line, message),
     });
     this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
     const deps: OutboundDeps = {
@@ -133,6 +143,11 @@ export class Sidecar {
     if (o.statusPort !== undefined && o.statusPort >= 0) {
       this.status = createStatusServer(this);
       this.ports.status = await listenOn(this.status, o.statusPort, o.bindHost);
+    }
+    if (o.dns) {
+      // Loopback only: the capture rules redirect the app's queries here; nobody else asks it.
+      this.dns = new DnsProxy({ host: '127.0.0.1', port: o.dns.port, table: () => this.config?.dnsTable(), upstream: o.dns.upstream, log: (line, message) => this.log.warn(line, message) });
+      this.ports.dns = await this.dns.start();
     }
     this.log.info({ ports: this.ports, identity: this.ids.current.identity }, 'sidecar started');
   }
@@ -182,6 +197,7 @@ export class Sidecar {
       server?.close();
       server?.closeAllConnections();
     }
+    this.dns?.close();
     this.pool.close();
     this.client.close();
   }

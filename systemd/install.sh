@@ -12,6 +12,12 @@ what=${1:-}
 case "$what" in controller | agent) ;; *) echo "usage: systemd/install.sh controller|agent" >&2; exit 2 ;; esac
 install -d -m 0755 /opt/mesh /etc/mesh
 cp -r dist node_modules package.json README.md docs /opt/mesh/
+# The commands, on PATH as after `npm install -g`: each a small launcher into /opt/mesh.
+for bin in mesh-controller:controller mesh-agent:agent mesh-proxy:proxy meshctl:cli; do
+  name=${bin%%:*}
+  printf '#!/bin/sh\nexec node /opt/mesh/dist/%s/main.js "$@"\n' "${bin#*:}" > "/usr/local/bin/$name"
+  chmod 0755 "/usr/local/bin/$name"
+done
 
 if [ "$what" = controller ]; then
   id mesh >/dev/null 2>&1 || useradd --system --home /var/lib/mesh --shell /usr/sbin/nologin mesh

@@ -47,12 +47,11 @@ export class IptablesInterceptor {
     for (const family of this.families) {
       const t = TOOLS[family];
       let text = buildRules(spec, family);
-      for (const [hook, chain] of [
-        ['PREROUTING', 'MESH_INBOUND'],
-        ['OUTPUT', 'MESH_OUTPUT'],
-      ] as const) {
-        const present = await exec(this.netns, [t.cmd, '-t', 'nat', '-C', hook, '-p', 'tcp', '-m', 'comment', '--comment', 'mesh-agent', '-j', chain]);
-        if (present.code === 0) text = text.replace(`-A ${hook} -p tcp -m comment --comment mesh-agent -j ${chain}\n`, '');
+      // The jumps from the built-in chains (every `-A PREROUTING|OUTPUT ...` line), each added only when missing.
+      for (const line of text.split('\n').filter((l) => /^-A (PREROUTING|OUTPUT) /.test(l))) {
+        const [, hook, ...rest] = line.split(' ');
+        const present = await exec(this.netns, [t.cmd, '-t', 'nat', '-C', hook, ...rest]);
+        if (present.code === 0) text = text.replace(`${line}\n`, '');
       }
       const r = await exec(this.netns, [t.restore, '--noflush'], text);
       if (r.code !== 0) throw new MeshError('INTERNAL', `${t.restore} refused the rules${describe(this.netns)}: ${r.stderr.trim()}`);

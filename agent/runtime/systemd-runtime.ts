@@ -38,7 +38,9 @@ export class SystemdSidecarRuntime implements SidecarRuntime {
     for (const name of readdirSync(this.opts.runDir).filter((n) => n.endsWith('.json') && n !== CAPTURE_SETTINGS && n !== 'captured.json')) {
       const rec = JSON.parse(readFileSync(join(this.opts.runDir, name), 'utf8')) as { instanceId: string; fingerprint: string };
       const state = (await systemctl(['is-active', unit(rec.instanceId)], true)).trim();
-      out.push({ instanceId: rec.instanceId, ref: rec.instanceId, fingerprint: rec.fingerprint, running: state === 'active' || state === 'activating' });
+      // A unit in the middle of a job a person started (`systemctl restart` passes through
+      // deactivating) is not a dead sidecar: starting it would cancel that job.
+      out.push({ instanceId: rec.instanceId, ref: rec.instanceId, fingerprint: rec.fingerprint, running: ['active', 'activating', 'deactivating', 'reloading'].includes(state) });
     }
     return out;
   }

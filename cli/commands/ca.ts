@@ -4,8 +4,10 @@ import { certificateInfo } from '../../core/pki/x509.js';
 import type { ControllerClient } from '../../common/controller-client.js';
 import { output, table } from '../format.js';
 
-export async function createToken(client: ControllerClient, service: string, namespace: string | undefined, ttl: string | undefined, format: string): Promise<string> {
-  const body = (await client.call('POST', '/v1/tokens', { service, ...(namespace ? { namespace } : {}), ...(ttl ? { ttl } : {}) })).json<{ token: string }>();
+export async function createToken(client: ControllerClient, service: string, namespace: string | undefined, ttl: string | undefined, format: string, serviceAccount?: string): Promise<string> {
+  const body = (await client.call('POST', '/v1/tokens', { service, ...(namespace ? { namespace } : {}), ...(serviceAccount ? { serviceAccount } : {}), ...(ttl ? { ttl } : {}) })).json<{
+    token: string;
+  }>();
   return format === 'table' ? `${body.token}\n` : output(body, format);
 }
 

@@ -4,6 +4,7 @@ import { MeshError, validationFailed, type Violation } from '../../core/errors.j
 import { kindNames, resolveKind } from '../../core/resources/kinds.js';
 import { parseDocuments } from '../../core/resources/parse.js';
 import type { Resource } from '../../core/resources/types.js';
+import { isPlainObject } from '../../core/resources/schema.js';
 import { validateResource } from '../../core/resources/validate.js';
 import type { ControllerClient } from '../../common/controller-client.js';
 import { age, output, table } from '../format.js';
@@ -33,14 +34,24 @@ export function readSources(paths: string[], stdin: () => string): { name: strin
   return out;
 }
 
-/** Validates locally first so that errors name the file and line; the controller checks again. */
-export async function apply(client: ControllerClient, sources: { name: string; text: string }[]): Promise<string> {
+/** `get -A`: every namespace. */
+export const ALL_NAMESPACES = Symbol('all namespaces');
+
+/**
+ * Validates locally first so that errors name the file and line; the controller checks again.
+ * `namespace` (`-n`) is given to documents that name none, as `kubectl apply -n` does; one that
+ * names another namespace is refused. Warnings (deprecated Istio fields read as their
+ * replacements) go to `warn`, as kubectl prints Istio's.
+ */
+export async function apply(client: ControllerClient, sources: { name: string; text: string }[], namespace?: string, warn: (line: string) => void = () => undefined): Promise<string> {
   const docs: Resource[] = [];
   const violations: Violation[] = [];
   for (const s of sources) {
     for (const doc of parseDocuments(s.text, s.name)) {
+      const warnings: Violation[] = [];
       try {
-        docs.push(validateResource(doc.value, doc.where));
+        docs.push(validateResource(namespace === undefined ? doc.value : inNamespace(doc.value, namespace), doc.where, warnings));
+        for (const w of warnings) warn(`Warning: ${doc.where}: ${w.path} ${w.message}\n`);
       } catch (err) {
         if (!(err instanceof MeshError)) throw err;
         if (err.violations.length === 0) throw err;
@@ -58,11 +69,25 @@ export async function apply(client: ControllerClient, sources: { name: string; t
   return results.map((r) => `${r.kind.toLowerCase()}/${r.name} (${r.namespace}) ${r.action}`).join('\n') + '\n';
 }
 
-export async function get(client: ControllerClient, kindText: string, name: string | undefined, namespace: string | undefined, format: string): Promise<string> {
+/** The document with `namespace` where it names none; a violation where it names another. */
+function inNamespace(doc: unknown, namespace: string): unknown {
+  if (!isPlainObject(doc) || !isPlainObject(doc.metadata)) return doc;
+  const named = doc.metadata.namespace;
+  if (named === undefined) return { ...doc, metadata: { ...doc.metadata, namespace } };
+  if (named !== namespace)
+    throw new MeshError('INVALID_ARGUMENT', `the document names namespace "${String(named)}", which does not match -n ${namespace}; remove one of them`, {
+      violations: [{ path: 'metadata.namespace', message: `is "${String(named)}", but -n says "${namespace}"` }],
+    });
+  return doc;
+}
+
+export async function get(client: ControllerClient, kindText: string, name: string | undefined, scope: string | typeof ALL_NAMESPACES, format: string): Promise<string> {
+  const namespace = scope === ALL_NAMESPACES ? undefined : scope;
   const info = resolveKind(kindText);
   if (!info) throw new MeshError('UNKNOWN_KIND', `unknown kind "${kindText}"; use one of ${kindNames()} (or vs, dr, se, pa, ap, ra)`);
   if (name) {
-    const r = await client.call('GET', `/v1/resources/${info.kind}/${encodeURIComponent(namespace ?? 'default')}/${encodeURIComponent(name)}`);
+    if (scope === ALL_NAMESPACES) throw new MeshError('INVALID_ARGUMENT', 'a name is looked up in one namespace: use -n NAMESPACE, not -A');
+    const r = await client.call('GET', `/v1/resources/${info.kind}/${encodeURIComponent(scope)}/${encodeURIComponent(name)}`);
     return output(r.json(), format === 'table' ? 'yaml' : format);
   }
   const q = namespace ? `?namespace=${encodeURIComponent(namespace)}` : '';

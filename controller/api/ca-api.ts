@@ -33,14 +33,17 @@ export function registerCaRoutes(router: Router, d: ApiDeps): void {
   router.add('POST', '/v1/tokens', 'agent', async (ctx) => {
     const body = await ctx.json();
     if (!isPlainObject(body) || typeof body.service !== 'string' || !NAME.test(body.service))
-      throw new MeshError('INVALID_ARGUMENT', 'send {"service": "<name>"}: lowercase letters, digits and "-" (plus optional "namespace" and "ttl")');
+      throw new MeshError('INVALID_ARGUMENT', 'send {"service": "<name>"}: lowercase letters, digits and "-" (plus optional "namespace", "serviceAccount" and "ttl")');
     const namespace = typeof body.namespace === 'string' ? body.namespace : 'default';
     if (!NAME.test(namespace)) throw new MeshError('INVALID_ARGUMENT', `"${namespace}" is not a valid namespace`);
+    const serviceAccount = body.serviceAccount === undefined ? undefined : String(body.serviceAccount);
+    if (serviceAccount !== undefined && !NAME.test(serviceAccount))
+      throw new MeshError('INVALID_ARGUMENT', `"${serviceAccount}" is not a valid service account name: lowercase letters, digits and "-"`);
     const ttlMs = typeof body.ttl === 'string' ? durationMs(body.ttl, 'ttl') : 3_600_000;
     if (ttlMs <= 0 || ttlMs > MAX_TOKEN_TTL_MS) throw new MeshError('INVALID_ARGUMENT', `ttl must be more than 0 and at most 168h, got ${body.ttl}`);
     const exp = Math.floor((Date.now() + ttlMs) / 1000);
-    const token = createBootstrapToken(d.credentials.bootstrapKey(), { service: body.service, namespace, exp });
-    return { status: 201, body: { token, service: body.service, namespace, expiresAt: new Date(exp * 1000).toISOString() } };
+    const token = createBootstrapToken(d.credentials.bootstrapKey(), { service: body.service, namespace, ...(serviceAccount ? { serviceAccount } : {}), exp });
+    return { status: 201, body: { token, service: body.service, namespace, serviceAccount: serviceAccount ?? body.service, expiresAt: new Date(exp * 1000).toISOString() } };
   });
   registerAgentTokenRoute(router, d);
 }
@@ -68,13 +71,14 @@ function identityFor(ctx: RequestContext, d: ApiDeps, body: Record<string, unkno
   if (p.kind === 'agent')
     throw new MeshError('PERMISSION_DENIED', `the host agent token of ${p.host} cannot sign certificates; it mints a bootstrap token (POST /v1/tokens) and the workload sends its own CSR`);
   if (p.kind === 'admin') {
-    if (typeof body.service !== 'string' || !NAME.test(body.service)) throw new MeshError('INVALID_ARGUMENT', 'as admin, name the identity: {"service": "<name>", "namespace": "<ns>"}');
-    return { trustDomain, namespace: typeof body.namespace === 'string' ? body.namespace : 'default', service: body.service };
+    const account = body.serviceAccount ?? body.service;
+    if (typeof account !== 'string' || !NAME.test(account)) throw new MeshError('INVALID_ARGUMENT', 'as admin, name the identity: {"service": "<name>", "namespace": "<ns>"} (or "serviceAccount")');
+    return { trustDomain, namespace: typeof body.namespace === 'string' ? body.namespace : 'default', service: account };
   }
   const token = bearer(ctx) ?? (typeof body.token === 'string' ? body.token : undefined);
   if (!token) throw new MeshError('UNAUTHENTICATED', 'signing a certificate needs a bootstrap token (Authorization: Bearer <token>), a current workload certificate, or the admin token');
   const claims = verifyBootstrapToken(d.credentials.bootstrapKey(), token, Date.now());
-  return { trustDomain, namespace: claims.namespace, service: claims.service };
+  return { trustDomain, namespace: claims.namespace, service: claims.serviceAccount ?? claims.service };
 }
 
 function bearer(ctx: RequestContext): string | undefined {

@@ -53,13 +53,15 @@ function proxyRef(ctx: RequestContext): ProxyRef {
   const service = ctx.query.get('service') ?? (p.kind === 'workload' ? p.service : null);
   const namespace = ctx.query.get('namespace') ?? (p.kind === 'workload' ? p.namespace : 'default');
   if (!service) throw new MeshError('INVALID_ARGUMENT', 'name the service: ?service=<name>');
-  if (p.kind === 'workload' && (service !== p.service || namespace !== p.namespace)) {
-    throw new MeshError('PERMISSION_DENIED', `${p.identity} may read the snapshot of ${p.namespace}/${p.service} only, not ${namespace}/${service}`);
+  // As istiod: a workload reads the configuration of its own namespace; its identity is a service
+  // account, which several services may share, so the service it fronts is its own to say.
+  if (p.kind === 'workload' && namespace !== p.namespace) {
+    throw new MeshError('PERMISSION_DENIED', `${p.identity} may read snapshots of namespace ${p.namespace} only, not of ${namespace}/${service}`);
   }
   const labels: Record<string, string> = {};
   for (const l of ctx.query.getAll('label')) {
     const i = l.indexOf('=');
     if (i > 0) labels[l.slice(0, i)] = l.slice(i + 1);
   }
-  return { id, service, namespace, labels };
+  return { id, service, namespace, labels, ...(p.kind === 'workload' ? { serviceAccount: p.service } : {}) };
 }

@@ -10,11 +10,20 @@ export function registerResourceRoutes(router: Router, d: ApiDeps): void {
   // Multi-document YAML or JSON; every document is validated before any is stored, so a bad
   // document in a file changes nothing.
   router.add('POST', '/v1/apply', 'admin', async (ctx) => {
-    const resources = await readResources(ctx);
+    const warnings = new Map<Resource, Violation[]>();
+    const resources = await readResources(ctx, undefined, warnings);
     const results = [];
     for (const r of resources) {
       const { resource, action } = await d.store.apply(r);
-      results.push({ kind: resource.kind, namespace: resource.metadata.namespace, name: resource.metadata.name, resourceVersion: resource.metadata.resourceVersion, action });
+      const said = warnings.get(r) ?? [];
+      results.push({
+        kind: resource.kind,
+        namespace: resource.metadata.namespace,
+        name: resource.metadata.name,
+        resourceVersion: resource.metadata.resourceVersion,
+        action,
+        ...(said.length > 0 ? { warnings: said } : {}),
+      });
     }
     return { body: { results } };
   });
@@ -56,7 +65,8 @@ function kindOf(text: string) {
   return info.kind;
 }
 
-async function readResources(ctx: RequestContext, exactly?: number): Promise<Resource[]> {
+/** Validated resources; deprecated fields read as their replacements are noted in `warnings`. */
+async function readResources(ctx: RequestContext, exactly?: number, warnings?: Map<Resource, Violation[]>): Promise<Resource[]> {
   const text = (await ctx.body()).toString('utf8');
   if (!text.trim()) throw new MeshError('INVALID_ARGUMENT', 'the request body is empty; send YAML or JSON resources');
   const docs = parseDocuments(text, 'the request body');
@@ -66,7 +76,10 @@ async function readResources(ctx: RequestContext, exactly?: number): Promise<Res
   const violations: Violation[] = [];
   for (const doc of docs) {
     try {
-      resources.push(validateResource(doc.value, doc.where));
+      const said: Violation[] = [];
+      const r = validateResource(doc.value, doc.where, said);
+      resources.push(r);
+      if (said.length > 0) warnings?.set(r, said);
     } catch (err) {
       if (!(err instanceof MeshError) || docs.length === 1) throw err;
       for (const v of err.violations) violations.push({ ...v, document: doc.where });

@@ -6,7 +6,11 @@ import type { TLSSocket } from 'node:tls';
 import { MeshError, asMeshError } from '../../core/errors.js';
 import { HTTP_STATUS } from './http-errors.js';
 
-export type Principal = { kind: 'anonymous' } | { kind: 'admin' } | { kind: 'agent'; host: string } | { kind: 'workload'; service: string; namespace: string; identity: string };
+export type Principal =
+  | { kind: 'anonymous' }
+  | { kind: 'admin' }
+  | { kind: 'agent'; host: string }
+  | { kind: 'workload'; /** The SPIFFE `sa/` segment: the service account (the service name unless one was given). */ service: string; namespace: string; identity: string };
 
 /**
  * `public`: anyone; `admin`: the admin token; `agent`: admin, or a host agent's token (mints

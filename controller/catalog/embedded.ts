@@ -126,6 +126,7 @@ export class EmbeddedCatalog extends CatalogView implements Catalog {
       const inst: ServiceInstance = { id: r.id, service: r.service, namespace, address: r.address, port: r.port, labels: r.labels ?? {}, healthy: true };
       if (r.protocol) inst.protocol = r.protocol;
       if (r.sidecar) inst.sidecar = r.sidecar;
+      if (r.serviceAccount) inst.serviceAccount = r.serviceAccount;
       healthy.push(inst);
     }
     this.publish(healthy, known);

@@ -22,6 +22,7 @@ const schema = obj(
     protocol: str({ enum: ['http', 'http2', 'grpc', 'tcp'] }),
     labels: map(str()),
     sidecar: obj({ inboundPort: port, statusPort: port }, { required: ['inboundPort'] }),
+    serviceAccount: str({ pattern: NAME, patternHint: 'is not a valid service account name: lowercase letters, digits and "-"' }),
     check: obj(
       { http: str({ pattern: /^https?:\/\//, patternHint: 'must be an http(s) URL' }), tcp: str({ pattern: /^.+:\d+$/, patternHint: 'must be host:port' }), ttl: durationText, interval: durationText },
       { oneOf: [{ fields: ['http', 'tcp', 'ttl'], exactlyOne: true }] },

@@ -76,6 +76,7 @@ export function sidecarArgs(w: DiscoveredWorkload, s: AgentSettings): string[] {
     d.service,
     '--namespace',
     d.namespace,
+    ...(d.serviceAccount ? ['--service-account', d.serviceAccount] : []),
     '--proxy-id',
     w.instanceId,
     '--trust-domain',
@@ -90,6 +91,7 @@ export function sidecarArgs(w: DiscoveredWorkload, s: AgentSettings): string[] {
     String(d.sidecar.adminPort),
     '--status-port',
     String(d.sidecar.statusPort),
+    ...(d.sidecar.dnsPort !== undefined ? ['--dns-port', String(d.sidecar.dnsPort)] : []),
     ...(s.tracing ? ['--otlp-endpoint', s.tracing.endpoint, '--trace-sampling', String(s.tracing.samplingPercent)] : []),
   ];
 }
@@ -105,6 +107,7 @@ export function registrationFor(w: DiscoveredWorkload): InstanceRegistration {
     protocol: d.protocol,
     labels: instanceLabels(d),
     sidecar: { inboundPort: d.sidecar.inboundPort, statusPort: d.sidecar.statusPort },
+    ...(d.serviceAccount ? { serviceAccount: d.serviceAccount } : {}),
     // The sidecar's status port probes the app over loopback; the app port itself is captured.
     check: { http: `http://${w.address}:${d.sidecar.statusPort}/healthz/app`, interval: '5s' },
   };
@@ -119,6 +122,7 @@ export function interceptionFor(workloads: { decl: WorkloadDeclaration; appUid?:
       appPorts: decl.ports,
       inboundPort: decl.sidecar.inboundPort,
       outboundPort: decl.sidecar.outboundPort,
+      ...(decl.sidecar.dnsPort !== undefined ? { dnsPort: decl.sidecar.dnsPort } : {}),
       ...(appUid !== undefined ? { appUid } : {}),
     })),
     excludeInboundPorts: uniq([...s.excludeInboundPorts, ...workloads.flatMap(({ decl }) => [...decl.excludeInboundPorts, decl.sidecar.statusPort])]),

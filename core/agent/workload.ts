@@ -17,7 +17,17 @@ export interface SidecarPorts {
   adminPort: number;
   /** Readiness, the app's health check and Prometheus metrics: the one port others reach. */
   statusPort: number;
+  /**
+   * VM mode: the DNS proxy (loopback, UDP and TCP) that the app's DNS queries are redirected to,
+   * so that mesh service names resolve with no /etc/hosts line. Containers resolve names through
+   * their engine's DNS and have none.
+   */
+  dnsPort?: number;
 }
+
+/** A VM's sidecar ports: a container's, plus the DNS proxy (by default the inbound port + 47: 15053, Istio's). */
+export const DEFAULT_VM_SIDECAR_PORTS: SidecarPorts = { inboundPort: 15006, outboundPort: 15001, adminPort: 15000, statusPort: 15020, dnsPort: 15053 };
+const DNS_PORT_OFFSET = 47;
 
 export const DEFAULT_SIDECAR_PORTS: SidecarPorts = { inboundPort: 15006, outboundPort: 15001, adminPort: 15000, statusPort: 15020 };
 
@@ -35,6 +45,8 @@ export interface WorkloadDeclaration {
   sidecar: SidecarPorts;
   /** VM mode: the user the application runs as (name or UID); tells its outbound traffic apart. */
   user?: string | number;
+  /** The workload identity's service account (SPIFFE `sa/`), as Istio takes it from the pod's; absent: the service name. */
+  serviceAccount?: string;
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; violations: Violation[] };
@@ -44,6 +56,7 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; violations: Violat
 export const LABELS = {
   service: 'mesh.service',
   namespace: 'mesh.namespace',
+  serviceAccount: 'mesh.service-account',
   version: 'mesh.version',
   port: 'mesh.port',
   protocol: 'mesh.protocol',
@@ -88,6 +101,9 @@ export function declarationFromLabels(labels: Record<string, string>, exposedPor
   else if (!NAME.test(service)) out.push({ path: LABELS.service, message: `"${service}" is not a valid service name: lowercase letters, digits and "-"` });
   const namespace = labels[LABELS.namespace] ?? 'default';
   if (!NAME.test(namespace)) out.push({ path: LABELS.namespace, message: `"${namespace}" is not a valid namespace` });
+  const serviceAccount = labels[LABELS.serviceAccount];
+  if (serviceAccount !== undefined && !NAME.test(serviceAccount))
+    out.push({ path: LABELS.serviceAccount, message: `"${serviceAccount}" is not a valid service account name: lowercase letters, digits and "-"` });
   const protocol = (labels[LABELS.protocol] ?? 'http') as AppProtocol;
   if (!PROTOCOLS.includes(protocol)) out.push({ path: LABELS.protocol, message: `"${protocol}" is not one of ${PROTOCOLS.join(', ')}` });
   const version = labels[LABELS.version];
@@ -120,6 +136,7 @@ export function declarationFromLabels(labels: Record<string, string>, exposedPor
       service,
       namespace,
       ...(version !== undefined ? { version } : {}),
+      ...(serviceAccount !== undefined ? { serviceAccount } : {}),
       ports,
       protocol,
       excludeInboundPorts: excluded,
@@ -142,6 +159,7 @@ const serviceFileSchema = obj(
   {
     name: str({ nonEmpty: true, pattern: NAME, patternHint: 'is not a valid service name: lowercase letters, digits and "-"' }),
     namespace: str({ pattern: NAME, patternHint: 'is not a valid namespace' }),
+    serviceAccount: str({ pattern: NAME, patternHint: 'is not a valid service account name: lowercase letters, digits and "-"' }),
     version: str({ pattern: /^[A-Za-z0-9._-]{1,63}$/, patternHint: 'is not a valid label value (letters, digits, . _ -, at most 63)' }),
     port,
     ports: arr(port, { min: 1 }),
@@ -152,7 +170,7 @@ const serviceFileSchema = obj(
     excludeInboundPorts: arr(port),
     excludeOutboundPorts: arr(port),
     excludeOutboundCidrs: arr(str({ pattern: CIDR, patternHint: 'is not a CIDR such as 10.0.0.0/8' })),
-    sidecar: obj({ inboundPort: port, outboundPort: port, adminPort: port, statusPort: port }),
+    sidecar: obj({ inboundPort: port, outboundPort: port, adminPort: port, statusPort: port, dnsPort: port }),
   },
   { required: ['name'], oneOf: [{ fields: ['port', 'ports'], exactlyOne: true }] },
 );
@@ -164,9 +182,12 @@ export function declarationFromServiceFile(doc: unknown): Parsed<WorkloadDeclara
   if (out.length > 0 || !isPlainObject(doc)) return { ok: false, violations: out };
   const d = doc as Record<string, unknown> & { sidecar?: Partial<SidecarPorts> };
   const ports = (d.ports as number[] | undefined) ?? [d.port as number];
-  const sidecar = { ...DEFAULT_SIDECAR_PORTS, ...(d.sidecar ?? {}) };
+  const given = d.sidecar ?? {};
+  // The DNS proxy's default follows the inbound port (15053 for 15006), so that services given
+  // ports of their own on a shared VM get distinct DNS ports too.
+  const sidecar = { ...DEFAULT_VM_SIDECAR_PORTS, ...given, dnsPort: given.dnsPort ?? (given.inboundPort ?? DEFAULT_VM_SIDECAR_PORTS.inboundPort) + DNS_PORT_OFFSET };
   checkPortClashes(ports, sidecar, d.ports ? 'ports' : 'port', out);
-  if (new Set(Object.values(sidecar)).size !== 4) out.push({ path: 'sidecar', message: 'inboundPort, outboundPort, adminPort and statusPort must differ' });
+  if (new Set(Object.values(sidecar)).size !== Object.keys(sidecar).length) out.push({ path: 'sidecar', message: 'inboundPort, outboundPort, adminPort, statusPort and dnsPort must differ' });
   if (out.length > 0) return { ok: false, violations: out };
   return {
     ok: true,
@@ -181,6 +202,7 @@ export function declarationFromServiceFile(doc: unknown): Parsed<WorkloadDeclara
       excludeOutboundCidrs: (d.excludeOutboundCidrs as string[] | undefined) ?? [],
       sidecar,
       ...(d.user !== undefined ? { user: d.user as string | number } : {}),
+      ...(d.serviceAccount !== undefined ? { serviceAccount: d.serviceAccount as string } : {}),
     },
   };
 }
@@ -207,7 +229,7 @@ export function checkHostServices(decls: { file: string; decl: WorkloadDeclarati
         out.push({
           document: file,
           path,
-          message: `port ${p} is already used by ${other}${decls.length > 1 ? '; give each service its own sidecar ports (sidecar.inboundPort, outboundPort, adminPort, statusPort)' : ''}`,
+          message: `port ${p} is already used by ${other}${decls.length > 1 ? '; give each service its own sidecar ports (sidecar.inboundPort, outboundPort, adminPort, statusPort, dnsPort)' : ''}`,
         });
       else owner.set(p, file);
     }

@@ -15,6 +15,8 @@ export interface CapturedWorkload {
   appPorts: number[];
   inboundPort: number;
   outboundPort: number;
+  /** The sidecar's DNS proxy: the app's DNS queries (UDP and TCP port 53, to any resolver) go there. Absent: DNS is not captured. */
+  dnsPort?: number;
   /**
    * The application's UID. Its outbound traffic goes to this sidecar. Optional with one workload
    * in the namespace (a container); required with several (a VM running several services).
@@ -36,7 +38,7 @@ export interface InterceptionSpec {
 
 export const OWNER_COMMENT = 'mesh-agent';
 
-const CHAINS = ['MESH_INBOUND', 'MESH_OUTPUT'] as const;
+const CHAINS = ['MESH_INBOUND', 'MESH_OUTPUT', 'MESH_DNS'] as const;
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -53,6 +55,7 @@ export function validateSpec(s: InterceptionSpec): string[] {
     const at = `workloads[${i}]`;
     port(w.inboundPort, `${at}.inboundPort`);
     port(w.outboundPort, `${at}.outboundPort`);
+    if (w.dnsPort !== undefined) port(w.dnsPort, `${at}.dnsPort`);
     w.appPorts.forEach((p, j) => {
       port(p, `${at}.appPorts[${j}]`);
       const other = seenAppPorts.get(p);
@@ -78,13 +81,29 @@ export function buildRules(s: InterceptionSpec, family: Family): string {
   const loopback = family === 'ipv4' ? '127.0.0.1/32' : '::1/128';
   const cidrs = s.excludeOutboundCidrs.filter((x) => (family === 'ipv4' ? !x.includes(':') : x.includes(':')));
   const byPort = (a: number, b: number) => a - b;
-  const lines: string[] = ['*nat', ...CHAINS.map((ch) => `:${ch} - [0:0]`)];
+  const dns = s.workloads.some((w) => w.dnsPort !== undefined);
+  const lines: string[] = ['*nat', ...CHAINS.filter((ch) => dns || ch !== 'MESH_DNS').map((ch) => `:${ch} - [0:0]`)];
 
   // Inbound: each app's ports to its sidecar's inbound listener.
   lines.push(`-A PREROUTING -p tcp ${c} -j MESH_INBOUND`);
   for (const p of [...s.excludeInboundPorts].sort(byPort)) lines.push(`-A MESH_INBOUND -p tcp --dport ${p} -j RETURN`);
   const inbound = s.workloads.flatMap((w) => w.appPorts.map((p) => [p, w.inboundPort] as const)).sort((a, b) => a[0] - b[0]);
   for (const [p, to] of inbound) lines.push(`-A MESH_INBOUND -p tcp --dport ${p} -j REDIRECT --to-ports ${to}`);
+
+  // DNS: the apps' queries, to whichever resolver (a loopback one such as systemd-resolved's
+  // too), go to their sidecar's DNS proxy, which forwards what is not a mesh name. Before the
+  // TCP capture, which would take DNS over TCP to the outbound listener. The sidecars' own
+  // queries (forwarded ones) go where they were sent.
+  if (dns) {
+    lines.push(`-A OUTPUT -p udp --dport 53 ${c} -j MESH_DNS`);
+    lines.push(`-A OUTPUT -p tcp --dport 53 ${c} -j MESH_DNS`);
+    lines.push(`-A MESH_DNS -m owner --uid-owner ${s.proxyUid} -j RETURN`);
+    for (const w of [...s.workloads].sort((a, b) => (a.appUid ?? -1) - (b.appUid ?? -1))) {
+      if (w.dnsPort === undefined) continue;
+      const owner = w.appUid === undefined ? '' : ` -m owner --uid-owner ${w.appUid}`;
+      for (const proto of ['udp', 'tcp']) lines.push(`-A MESH_DNS -p ${proto}${owner} -j REDIRECT --to-ports ${w.dnsPort}`);
+    }
+  }
 
   // Outbound: everything the apps send, except the sidecars' own traffic and the exclusions.
   lines.push(`-A OUTPUT -p tcp ${c} -j MESH_OUTPUT`);
@@ -109,6 +128,8 @@ export function buildRules(s: InterceptionSpec, family: Family): string {
 export function removalCommands(): string[][] {
   return [
     ['-t', 'nat', '-D', 'PREROUTING', '-p', 'tcp', '-m', 'comment', '--comment', OWNER_COMMENT, '-j', 'MESH_INBOUND'],
+    ['-t', 'nat', '-D', 'OUTPUT', '-p', 'udp', '--dport', '53', '-m', 'comment', '--comment', OWNER_COMMENT, '-j', 'MESH_DNS'],
+    ['-t', 'nat', '-D', 'OUTPUT', '-p', 'tcp', '--dport', '53', '-m', 'comment', '--comment', OWNER_COMMENT, '-j', 'MESH_DNS'],
     ['-t', 'nat', '-D', 'OUTPUT', '-p', 'tcp', '-m', 'comment', '--comment', OWNER_COMMENT, '-j', 'MESH_OUTPUT'],
     ...CHAINS.map((ch) => ['-t', 'nat', '-F', ch]),
     ...CHAINS.map((ch) => ['-t', 'nat', '-X', ch]),

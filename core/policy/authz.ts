@@ -157,6 +157,27 @@ function policyMatches(p: CompiledAuthzPolicy, r: AuthzRequest, action: 'deny' |
   return p.rules.some((rule) => !usesHttpFields(rule) && ruleMatches(rule, r));
 }
 
+/** What the dry-run policies would have decided, each action on its own (Envoy's shadow rules, as Istio compiles dry-run). */
+export interface ShadowDecision {
+  action: 'DENY' | 'ALLOW';
+  result: 'allowed' | 'denied';
+  /** The policy that decided; for ALLOW denials, none matched. */
+  policy?: string;
+}
+
+export function dryRunDecisions(dryRun: NonNullable<InboundConfig['authorization']['dryRun']>, r: AuthzRequest): ShadowDecision[] {
+  const out: ShadowDecision[] = [];
+  if (dryRun.deny.length > 0) {
+    const deny = dryRun.deny.find((p) => policyMatches(p, r, 'deny'));
+    out.push(deny ? { action: 'DENY', result: 'denied', policy: deny.name } : { action: 'DENY', result: 'allowed' });
+  }
+  if (dryRun.allow.length > 0) {
+    const allow = dryRun.allow.find((p) => policyMatches(p, r, 'allow'));
+    out.push(allow ? { action: 'ALLOW', result: 'allowed', policy: allow.name } : { action: 'ALLOW', result: 'denied' });
+  }
+  return out;
+}
+
 export function authorize(authz: InboundConfig['authorization'], r: AuthzRequest): AuthzDecision {
   const audited = authz.audit.some((p) => policyMatches(p, r, 'allow'));
   const deny = authz.deny.find((p) => policyMatches(p, r, 'deny'));

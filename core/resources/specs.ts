@@ -71,7 +71,7 @@ const retries = obj(
 );
 
 const fault = obj({
-  delay: obj({ fixedDelay: duration, percentage: percent }, { required: ['fixedDelay'], unsupported: { percent: 'use percentage.value', exponentialDelay: 'only fixedDelay is implemented' } }),
+  delay: obj({ fixedDelay: duration, percentage: percent }, { required: ['fixedDelay'], unsupported: { exponentialDelay: 'only fixedDelay is implemented' } }),
   abort: obj(
     { httpStatus: int({ min: 200, max: 599 }), percentage: percent },
     { required: ['httpStatus'], unsupported: { grpcStatus: 'abort with httpStatus instead', http2Error: 'abort with httpStatus instead' } },
@@ -108,22 +108,19 @@ const httpRoute = obj(
     mirror: destination,
     mirrorPercentage: percent,
     headers,
-    corsPolicy: obj(
-      {
-        allowOrigins: arr(stringMatch),
-        allowMethods: stringList,
-        allowHeaders: stringList,
-        exposeHeaders: stringList,
-        maxAge: duration,
-        allowCredentials: bool,
-        unmatchedPreflights: str({ enum: ['UNSPECIFIED', 'FORWARD', 'IGNORE'] }),
-      },
-      { unsupported: { allowOrigin: 'deprecated in Istio; use allowOrigins with exact matches' } },
-    ),
+    corsPolicy: obj({
+      allowOrigins: arr(stringMatch),
+      allowMethods: stringList,
+      allowHeaders: stringList,
+      exposeHeaders: stringList,
+      maxAge: duration,
+      allowCredentials: bool,
+      unmatchedPreflights: str({ enum: ['UNSPECIFIED', 'FORWARD', 'IGNORE'] }),
+    }),
   },
   {
     oneOf: [{ fields: ['route', 'redirect', 'directResponse'], exactlyOne: true }],
-    unsupported: { mirrors: 'use mirror and mirrorPercentage', delegate: 'route delegation is not implemented', mirror_percent: 'use mirrorPercentage' },
+    unsupported: { mirrors: 'use mirror and mirrorPercentage', delegate: 'route delegation is not implemented' },
     check: (v, path, out) => {
       weightsSumTo100(v.route, `${path}.route`, out);
       if (v.rewrite && (v.redirect || v.directResponse)) out.push({ path: `${path}.rewrite`, message: 'cannot be combined with redirect or directResponse' });

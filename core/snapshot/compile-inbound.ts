@@ -22,7 +22,10 @@ export function compileInbound(resources: Resource[], workload: Workload, rootNa
   for (const p of authz) {
     const compiled = compileAuthz(p);
     const action = p.spec.action ?? 'ALLOW';
-    if (action === 'CUSTOM') {
+    if (p.metadata.annotations?.['istio.io/dry-run'] === 'true') {
+      const shadow = (authorization.dryRun ??= { deny: [], allow: [] });
+      (action === 'DENY' ? shadow.deny : shadow.allow).push(compiled);
+    } else if (action === 'CUSTOM') {
       const providerName = p.spec.provider?.name ?? '';
       const provider = providers.find((x) => x.name === providerName);
       (authorization.custom ??= []).push({ ...compiled, providerName, ...(provider ? { provider } : {}) });

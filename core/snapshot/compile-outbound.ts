@@ -55,12 +55,12 @@ export function compileOutbound(input: OutboundInput, source: SourceWorkload): O
     services.push({
       name,
       namespace,
-      hosts: hostAliases({ name, namespace }),
+      hosts: hostAliases({ name, namespace }, source.namespace),
       external: false,
       ports,
       httpRoutes: vs ? compileHttpRoutes(vs, source) : [defaultHttpRoute(name, namespace)],
       tcpRoutes: vs?.spec.tcp ? compileTcpRoutes(vs, source) : [{ match: [], destinations: [{ cluster: clusterName(name, namespace), weight: 100 }] }],
-      clusters: compileClusters(name, namespace, instances.map(toEndpoint), dr?.spec, input.trustDomain, true),
+      clusters: compileClusters(name, namespace, instances.map(toEndpoint), dr?.spec, input.trustDomain, true, serviceAccounts(instances, name)),
     });
   }
   for (const se of byKind<ServiceEntrySpec>('ServiceEntry')) services.push(...serviceEntryServices(se, drs, vss, source, input.trustDomain));
@@ -78,6 +78,11 @@ function firstPerService<S>(resources: Resource<S>[], hostsOf: (r: Resource<S>) 
     }
   }
   return out;
+}
+
+/** The identities a service's endpoints may present: their service accounts (Istio's subjectAltNames of a service). */
+function serviceAccounts(instances: ServiceInstance[], service: string): string[] {
+  return [...new Set(instances.map((i) => i.serviceAccount ?? service))].sort();
 }
 
 function servicePorts(instances: ServiceInstance[]): OutboundService['ports'] {
@@ -219,8 +224,16 @@ function compileTcpRoutes(vs: Resource<VirtualServiceSpec>, source: SourceWorklo
   return out;
 }
 
-function compileClusters(service: string, namespace: string, endpoints: Endpoint[], dr: DestinationRuleSpec | undefined, trustDomain: string, meshInternal: boolean): Cluster[] {
-  const san = meshInternal ? [spiffeId(trustDomain, namespace, service)] : [];
+function compileClusters(
+  service: string,
+  namespace: string,
+  endpoints: Endpoint[],
+  dr: DestinationRuleSpec | undefined,
+  trustDomain: string,
+  meshInternal: boolean,
+  accounts: string[] = [service],
+): Cluster[] {
+  const san = meshInternal ? accounts.map((a) => spiffeId(trustDomain, namespace, a)) : [];
   const base = clusterPolicy(dr?.trafficPolicy, undefined, san, meshInternal);
   const clusters: Cluster[] = [withPorts({ name: clusterName(service, namespace), service, namespace, endpoints, ...base }, dr?.trafficPolicy, undefined, san, meshInternal)];
   for (const subset of dr?.subsets ?? []) {

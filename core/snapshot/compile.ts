@@ -26,6 +26,8 @@ export interface ProxyRef {
   id: string;
   service: string;
   namespace: string;
+  /** The service account its certificate names (the workload's own word, from its certificate); absent: its catalog registration's, else the service name. */
+  serviceAccount?: string;
   /** Labels when the instance is not (yet) in the catalog. */
   labels?: Record<string, string>;
 }
@@ -46,22 +48,18 @@ export class SnapshotCompiler {
   private readonly bundleJson: string;
   /** Label keys that some route's sourceLabels match on; only these make outbound configs differ. */
   private readonly sourceLabelKeys: string[];
-  private readonly sourceNamespaceMatters: boolean;
 
   constructor(private readonly ctx: CompileContext) {
     this.bundleJson = JSON.stringify(ctx.trustBundle);
     const keys = new Set<string>();
-    let namespaces = false;
     for (const r of ctx.resources) {
       if (r.kind !== 'VirtualService') continue;
       const spec = r.spec as VirtualServiceSpec;
       for (const m of [...(spec.http ?? []).flatMap((h) => h.match ?? []), ...(spec.tcp ?? []).flatMap((t) => t.match ?? [])]) {
         for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
-        if ('sourceNamespace' in m && m.sourceNamespace) namespaces = true;
       }
     }
     this.sourceLabelKeys = [...keys].sort();
-    this.sourceNamespaceMatters = namespaces;
   }
 
   compile(proxy: ProxyRef): CompiledSnapshot {
@@ -77,7 +75,7 @@ export class SnapshotCompiler {
       id: proxy.id,
       service: proxy.service,
       namespace: proxy.namespace,
-      identity: spiffeId(this.ctx.trustDomain, proxy.namespace, proxy.service),
+      identity: spiffeId(this.ctx.trustDomain, proxy.namespace, proxy.serviceAccount ?? mine[0]?.serviceAccount ?? proxy.service),
       trustDomain: this.ctx.trustDomain,
       labels,
     };
@@ -96,8 +94,8 @@ export class SnapshotCompiler {
   }
 
   private outboundFor(source: { namespace: string; labels: Record<string, string> }) {
-    // Proxies that no source-scoped route tells apart share one outbound config.
-    const key = `${this.sourceNamespaceMatters ? source.namespace : '*'}|${JSON.stringify(this.sourceLabelKeys.map((k) => source.labels[k] ?? null))}`;
+    // Proxies of one namespace (short names resolve in it) that no source-label route tells apart share one outbound config.
+    const key = `${source.namespace}|${JSON.stringify(this.sourceLabelKeys.map((k) => source.labels[k] ?? null))}`;
     let entry = this.outboundCache.get(key);
     if (!entry) {
       const config = compileOutbound({ resources: this.ctx.resources, services: this.ctx.services, trustDomain: this.ctx.trustDomain }, source);

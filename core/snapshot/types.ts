@@ -38,6 +38,12 @@ export interface InboundConfig {
     allow: CompiledAuthzPolicy[];
     audit: CompiledAuthzPolicy[];
     custom?: CompiledCustomPolicy[];
+    /**
+     * Policies annotated `istio.io/dry-run: "true"`: evaluated as Istio's shadow rules (each action
+     * on its own, as if they were the only policies of that action) and logged and counted, never
+     * enforced.
+     */
+    dryRun?: { deny: CompiledAuthzPolicy[]; allow: CompiledAuthzPolicy[] };
   };
   jwtRules: CompiledJwtRule[];
   /**

@@ -5,7 +5,7 @@ import type { KeyLookup } from '../../core/policy/jwt.js';
 import type { CompiledJwtRule } from '../../core/snapshot/types.js';
 import type { RuntimeConfig } from '../runtime-config.js';
 import type { RequestFilter } from './filter.js';
-import { authorization } from './inbound/authorization.js';
+import { authorization, type DryRunRecorder } from './inbound/authorization.js';
 import { extAuthz, type ExtAuthzCall } from './inbound/ext-authz.js';
 import { clientCertHeader } from './inbound/client-cert-header.js';
 import { stripIdentityHeaders } from './inbound/identity-headers.js';
@@ -20,6 +20,8 @@ export interface InboundChainDeps {
   /** Sends AuthorizationPolicy CUSTOM checks to their provider. */
   extAuthz?: ExtAuthzCall;
   log?(line: Record<string, unknown>): void;
+  /** Dry-run AuthorizationPolicy decisions: counted and logged, never enforced. */
+  dryRun?: DryRunRecorder;
 }
 
 /** Every header the sidecar sets for the application: XFCC and each JWT rule's payload header. */
@@ -35,7 +37,7 @@ export function buildInboundChain(cfg: RuntimeConfig, deps: InboundChainDeps): R
   if (inbound.jwtRules.length > 0) chain.push(jwtAuthentication(inbound.jwtRules, deps.keys));
   const a = inbound.authorization;
   if (a.custom && a.custom.length > 0) chain.push(extAuthz(a.custom, deps.extAuthz, deps.appPort));
-  if (a.deny.length + a.allow.length + a.audit.length > 0) chain.push(authorization(a, deps.appPort));
+  if (a.deny.length + a.allow.length + a.audit.length > 0 || a.dryRun) chain.push(authorization(a, deps.appPort, deps.dryRun));
   if (inbound.rateLimit) chain.push(localRateLimit(cfg, deps.appPort));
   chain.push(clientCertHeader(cfg.snapshot.proxy.identity));
   return chain;

@@ -34,10 +34,11 @@ export function sidecarOptions(c: TestController, service: string, appPort: numb
   };
 }
 
-/** Starts a sidecar with a fresh bootstrap token for its service. */
-export async function startSidecar(c: TestController, service: string, appPort: number, overrides: Partial<SidecarOptions> = {}): Promise<Sidecar> {
-  const token = (await c.call('POST', '/v1/tokens', { service, namespace: overrides.namespace ?? 'default' })).json().token as string;
-  const s = new Sidecar(sidecarOptions(c, service, appPort, { bootstrapToken: token, ...overrides }), silent);
+/** Starts a sidecar with a fresh bootstrap token for its service (and service account, when given). */
+export async function startSidecar(c: TestController, service: string, appPort: number, overrides: Partial<SidecarOptions> = {}, identity: { serviceAccount?: string } = {}): Promise<Sidecar> {
+  const token = (await c.call('POST', '/v1/tokens', { service, namespace: overrides.namespace ?? 'default', ...(identity.serviceAccount ? { serviceAccount: identity.serviceAccount } : {}) })).json()
+    .token as string;
+  const s = new Sidecar(sidecarOptions(c, service, appPort, { bootstrapToken: token, ...(identity.serviceAccount ? { serviceAccount: identity.serviceAccount } : {}), ...overrides }), silent);
   await s.start();
   return s;
 }

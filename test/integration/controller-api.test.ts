@@ -217,13 +217,16 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.equal(gunzipSync(gz.body).toString(), plain.text);
   });
 
-  it('lets a workload read its own snapshot only', async () => {
+  it('lets a workload read snapshots of its own namespace only, as istiod does (its identity is a service account several services may share)', async () => {
     const token = (await c.call('POST', '/v1/tokens', { service: 'ratings' })).json().token;
     const { csr, key } = workloadCsr();
     const cert = (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate;
     const mtls = { cert, key: key.privateKeyPem };
     assert.equal((await c.call('GET', '/v1/snapshots?proxy=ratings-1', undefined, mtls)).status, 200);
-    assert.equal((await c.call('GET', '/v1/snapshots?proxy=x&service=reviews', undefined, mtls)).status, 403);
+    assert.equal((await c.call('GET', '/v1/snapshots?proxy=x&service=reviews&namespace=prod', undefined, mtls)).status, 403);
+    const sameNamespace = await c.call('GET', '/v1/snapshots?proxy=x&service=reviews', undefined, mtls);
+    assert.equal(sameNamespace.status, 200);
+    assert.equal(sameNamespace.json().proxy.identity, 'spiffe://mesh.test/ns/default/sa/ratings', 'the snapshot names the identity the certificate proves');
     assert.equal((await c.call('GET', '/v1/resources', undefined, mtls)).status, 403);
     // It registers and deregisters instances of its own service only.
     assert.equal((await c.call('POST', '/v1/catalog/instances', { id: 'ratings-1', service: 'ratings', address: '127.0.0.1', port: 9085 }, mtls)).status, 201);

@@ -49,7 +49,7 @@ describe('Docker labels', () => {
     assert.deepEqual(
       r.violations.map((v) => `${v.path}: ${v.message}`),
       [
-        'mesh.verison: unknown mesh label; known labels: mesh.service, mesh.namespace, mesh.version, mesh.port, mesh.protocol, mesh.exclude-ports, mesh.exclude-outbound-cidrs',
+        'mesh.verison: unknown mesh label; known labels: mesh.service, mesh.namespace, mesh.service-account, mesh.version, mesh.port, mesh.protocol, mesh.exclude-ports, mesh.exclude-outbound-cidrs',
         'mesh.service: "Reviews_V1" is not a valid service name: lowercase letters, digits and "-"',
         'mesh.protocol: "soap" is not one of http, http2, grpc, tcp',
         'mesh.port: "90800" is not a port (1-65535); write ports as a comma-separated list such as "9080,9443"',
@@ -73,7 +73,7 @@ describe('VM service files', () => {
     const r = declarationFromServiceFile({ name: 'ratings', port: 9080, version: 'v1', user: 'ratings' });
     assert.ok(r.ok);
     assert.equal(r.value.protocol, 'http');
-    assert.deepEqual(r.value.sidecar, { inboundPort: 15006, outboundPort: 15001, adminPort: 15000, statusPort: 15020 });
+    assert.deepEqual(r.value.sidecar, { inboundPort: 15006, outboundPort: 15001, adminPort: 15000, statusPort: 15020, dnsPort: 15053 });
   });
 
   it('names every field in error', () => {
@@ -83,7 +83,7 @@ describe('VM service files', () => {
       r.violations.map((v) => `${v.path}: ${v.message}`),
       [
         'protocol: "ftp" is not one of http, http2, grpc, tcp',
-        'colour: unknown field; supported fields here: name, namespace, version, port, ports, protocol, user, excludeInboundPorts, excludeOutboundPorts, excludeOutboundCidrs, sidecar',
+        'colour: unknown field; supported fields here: name, namespace, serviceAccount, version, port, ports, protocol, user, excludeInboundPorts, excludeOutboundPorts, excludeOutboundCidrs, sidecar',
         'ports: only one of port, ports may be set, found port and ports',
       ],
     );
@@ -105,7 +105,7 @@ describe('VM service files', () => {
     ]);
     assert.deepEqual(
       problems.map((v) => `${v.document} ${v.path}`),
-      ['a.yaml user', 'b.yaml sidecar.inboundPort', 'b.yaml sidecar.outboundPort', 'b.yaml sidecar.adminPort', 'b.yaml sidecar.statusPort'],
+      ['a.yaml user', 'b.yaml sidecar.inboundPort', 'b.yaml sidecar.outboundPort', 'b.yaml sidecar.adminPort', 'b.yaml sidecar.statusPort', 'b.yaml sidecar.dnsPort'],
     );
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { serviceForHost } from '../../core/hosts.js';
+import { hostAliases, serviceForHost } from '../../core/hosts.js';
 
 describe('hosts name catalog services', () => {
   it('maps short names, Consul DNS names and Istio FQDNs to one service', () => {
@@ -22,5 +22,10 @@ describe('hosts name catalog services', () => {
 
   it('leaves external hosts and wildcards outside the catalog', () => {
     for (const h of ['example.com', 'api.example.com', 'httpbin.org', '*.example.com', '*']) assert.equal(serviceForHost(h), undefined, h);
+  });
+
+  it('answers to its short name only for callers in its own namespace, as Kubernetes DNS resolves it for Istio', () => {
+    assert.deepEqual(hostAliases({ name: 'httpbin', namespace: 'foo' }, 'foo'), ['httpbin', 'httpbin.service.consul', 'httpbin.foo', 'httpbin.foo.svc', 'httpbin.foo.svc.cluster.local']);
+    assert.deepEqual(hostAliases({ name: 'httpbin', namespace: 'bar' }, 'foo'), ['httpbin.bar', 'httpbin.bar.svc', 'httpbin.bar.svc.cluster.local']);
   });
 });

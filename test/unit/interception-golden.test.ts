@@ -34,8 +34,8 @@ describe('capture rules (golden files)', () => {
     const vm: InterceptionSpec = {
       ...spec,
       workloads: [
-        { inboundPort: 15006, outboundPort: 15001, appPorts: [9080], appUid: 1001 },
-        { inboundPort: 15106, outboundPort: 15101, appPorts: [9081], appUid: 1002 },
+        { inboundPort: 15006, outboundPort: 15001, dnsPort: 15053, appPorts: [9080], appUid: 1001 },
+        { inboundPort: 15106, outboundPort: 15101, dnsPort: 15153, appPorts: [9081], appUid: 1002 },
       ],
     };
     assert.deepEqual(validateSpec(vm), []);

@@ -19,7 +19,7 @@ function context(): CompileContext {
   const resources = parseDocuments(readFileSync(new URL('snapshot-input.yaml', fixtures), 'utf8'), 'snapshot-input.yaml').map((d) => validateResource(d.value, d.where));
   const services = new Map<string, ServiceInstance[]>([
     ['default/productpage', [instance('productpage-1', 'productpage', 'v1', '10.0.0.10')]],
-    ['default/details', [instance('details-1', 'details', 'v1', '10.0.0.20')]],
+    ['default/details', [{ ...instance('details-1', 'details', 'v1', '10.0.0.20'), serviceAccount: 'bookinfo-details' }]],
     ['default/reviews', [instance('reviews-v1', 'reviews', 'v1', '10.0.0.31'), instance('reviews-v2', 'reviews', 'v2', '10.0.0.32'), instance('reviews-v3', 'reviews', 'v3', '10.0.0.33')]],
     ['default/ratings', [{ ...instance('ratings-1', 'ratings', 'v1', '10.0.0.40'), sidecar: undefined, protocol: undefined }]],
   ]);

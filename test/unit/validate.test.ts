@@ -72,8 +72,11 @@ describe('resource validation', () => {
   });
 
   it('names a field the mesh does not support instead of ignoring it', () => {
-    const v = violations(vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], corsPolicy: { allowOrigin: ['*'] } }], tls: [] }));
-    assert.deepEqual(v.map((x) => x.path).sort(), ['spec.http[0].corsPolicy.allowOrigin', 'spec.tls']);
+    const v = violations(vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], corsPolicy: { allowOrigins: [{ exact: '*' }] } }], tls: [] }));
+    assert.deepEqual(
+      v.map((x) => x.path),
+      ['spec.tls'],
+    );
     assert.ok(v.every((x) => x.message.startsWith('not supported by this mesh')));
     const typo = violations(vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subsett: 'v1' } }] }] }));
     assert.equal(typo[0].path, 'spec.http[0].route[0].destination.subsett');
@@ -150,5 +153,49 @@ describe('resource validation', () => {
       [{ a: 1 }, { b: 2 }],
     );
     assert.match(docs[1].where, /line 6/);
+  });
+
+  it('reads deprecated Istio fields as their replacements, with a warning naming each', () => {
+    const warnings: { path: string; message: string }[] = [];
+    const doc = vs({
+      hosts: ['ratings'],
+      http: [
+        { fault: { delay: { percent: 100, fixedDelay: '2s' } }, route: [{ destination: { host: 'ratings' } }], mirror: { host: 'ratings' }, mirror_percent: 5 },
+        { route: [{ destination: { host: 'ratings' } }], corsPolicy: { allowOrigin: ['https://a.example'] } },
+      ],
+    });
+    const before = JSON.stringify(doc);
+    const r = validateResource(doc, 'resource', warnings);
+    const http = (r.spec as { http: Record<string, any>[] }).http;
+    assert.deepEqual(http[0].fault.delay, { fixedDelay: '2s', percentage: { value: 100 } });
+    assert.deepEqual(http[0].mirrorPercentage, { value: 5 });
+    assert.equal(http[0].mirror_percent, undefined);
+    assert.deepEqual(http[1].corsPolicy, { allowOrigins: [{ exact: 'https://a.example' }] });
+    assert.deepEqual(
+      warnings.map((w) => w.path),
+      ['spec.http[0].fault.delay.percent', 'spec.http[0].mirror_percent', 'spec.http[1].corsPolicy.allowOrigin'],
+    );
+    assert.match(warnings[0].message, /deprecated in Istio; read as percentage.value: 100/);
+    assert.equal(JSON.stringify(doc), before, 'the input is not changed');
+  });
+
+  it('refuses Istio annotations it does not implement, and checks dry-run', () => {
+    const ap = (annotations: Record<string, string>, action = 'DENY') => ({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'p', annotations },
+      spec: { action, rules: [{ to: [{ operation: { paths: ['/x'] } }] }] },
+    });
+    assert.equal(validateResource(ap({ 'istio.io/dry-run': 'true', 'kubectl.kubernetes.io/last-applied-configuration': '{}' })).metadata.annotations?.['istio.io/dry-run'], 'true');
+    assert.deepEqual(
+      violations(ap({ 'sidecar.istio.io/inject': 'false' })).map((v) => v.path),
+      ['metadata.annotations["sidecar.istio.io/inject"]'],
+    );
+    assert.match(violations(ap({ 'istio.io/dry-run': 'yes' }))[0].message, /must be one of "true", "false"/);
+    assert.match(violations(ap({ 'istio.io/dry-run': 'true' }, 'CUSTOM'))[0].message, /ALLOW and DENY/);
+    assert.match(
+      violations({ ...vs({ hosts: ['r'], http: [{ route: [{ destination: { host: 'r' } }] }] }), metadata: { name: 'r', annotations: { 'istio.io/dry-run': 'true' } } })[0].message,
+      /AuthorizationPolicy only/,
+    );
   });
 });
