@@ -8,6 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import type { AgentSettings } from '../core/agent/plan.js';
 import { parseDurationMs } from '../core/duration.js';
 import { MeshError } from '../core/errors.js';
+import { fetchPinnedBundle } from '../common/ca-pinning.js';
 import { createLogger } from '../common/logger.js';
 import { onStopSignals } from '../common/stop-signals.js';
 import { MeshAgent } from './agent.js';
@@ -44,6 +45,10 @@ function common<T>(y: Argv<T>) {
   return y
     .option('controller', { type: 'string', describe: 'controller URL (default: from --data-dir, else https://127.0.0.1:15012)' })
     .option('ca-file', { type: 'string', describe: 'CA bundle that signs the controller certificate' })
+    .option('ca-fingerprint', {
+      type: 'string',
+      describe: "instead of --ca-file: the SHA-256 fingerprint of the controller's root (from `meshctl ca roots`); the bundle is fetched and kept only if a root has it",
+    })
     .option('token', { type: 'string', describe: 'admin token (better: MESH_TOKEN, or --data-dir)' })
     .option('data-dir', { type: 'string', describe: "the controller's data directory when it is readable here (ca.pem, admin-token)" })
     .option('proxy-uid', { type: 'number', default: 1337, describe: 'UID the sidecars run as; capture exempts it' })
@@ -62,6 +67,7 @@ interface AgentArgs {
   _: (string | number)[];
   controller?: string;
   'ca-file'?: string;
+  'ca-fingerprint'?: string;
   token?: string;
   'data-dir'?: string;
   'proxy-uid': number;
@@ -140,8 +146,8 @@ async function main(): Promise<void> {
     log.info({ instance: argv.instance, action: argv.action }, done);
     return;
   }
-  const link = new HttpControllerLink({ controller: argv.controller, caFile: argv['ca-file'], token: argv.token, dataDir: argv['data-dir'] });
-  if (!link.caPem) throw new MeshError('INVALID_ARGUMENT', 'no CA bundle for the controller: pass --ca-file, MESH_CA_FILE or --data-dir of the controller');
+  const link = new HttpControllerLink({ controller: argv.controller, caFile: argv['ca-file'], token: argv.token, dataDir: argv['data-dir'], caPem: await pinnedBundle() });
+  if (!link.caPem) throw new MeshError('INVALID_ARGUMENT', 'no CA bundle for the controller: pass --ca-fingerprint (from `meshctl ca roots`), --ca-file, MESH_CA_FILE or --data-dir of the controller');
   const opts = { settings: settingsFrom(link.url), resyncMs: argv.resync ?? 30_000, readyTimeoutMs: argv['ready-timeout'] ?? 30_000 };
   const mode = String(argv._[0]);
   const agent: MeshAgent =
@@ -163,6 +169,17 @@ async function main(): Promise<void> {
   log.info({ mode }, 'mesh-agent running');
   // Sidecars, rules and registrations stay: workloads keep working, and the next agent adopts them.
   onStopSignals(log, 'stopping; sidecars keep running', () => agent.drain());
+}
+
+/** With --ca-fingerprint (and no CA file): the controller's bundle, fetched and checked against the pinned root. */
+async function pinnedBundle(): Promise<string | undefined> {
+  const fingerprint = argv['ca-fingerprint'] ?? (process.env.MESH_CA_FINGERPRINT || undefined);
+  if (!fingerprint || argv['ca-file'] || process.env.MESH_CA_FILE) return undefined;
+  const controller = argv.controller ?? (process.env.MESH_CONTROLLER || undefined);
+  if (!controller) throw new MeshError('INVALID_ARGUMENT', '--ca-fingerprint needs --controller (or MESH_CONTROLLER): the controller to fetch the bundle from');
+  const bundle = await fetchPinnedBundle(controller, fingerprint);
+  log.info({ controller, fingerprint }, 'CA bundle fetched and checked against the pinned root');
+  return bundle;
 }
 
 function settingsFrom(controllerUrl: string): AgentSettings {

@@ -10,6 +10,8 @@ export interface ClientOptions {
   controller?: string;
   token?: string;
   caFile?: string;
+  /** The bundle itself (fetched and pinned by fingerprint, common/ca-pinning.ts); wins over caFile. */
+  caPem?: string;
   dataDir?: string;
 }
 
@@ -38,7 +40,7 @@ export class ControllerClient {
     };
     this.baseUrl = (opts.controller ?? env('MESH_CONTROLLER') ?? fromDir('controller-address') ?? 'https://127.0.0.1:15012').replace(/\/$/, '');
     const caFile = opts.caFile ?? env('MESH_CA_FILE');
-    this.ca = caFile ? readFileSync(caFile, 'utf8') : fromDir('ca.pem');
+    this.ca = opts.caPem ?? (caFile ? readFileSync(caFile, 'utf8') : fromDir('ca.pem'));
     // A directory shared with host agents holds an agent token instead of the admin token.
     this.token = opts.token ?? env('MESH_TOKEN') ?? fromDir('admin-token') ?? fromDir('agent-token');
     if (!this.baseUrl.startsWith('https://')) throw new MeshError('INVALID_ARGUMENT', `--controller must be an https:// URL, got "${this.baseUrl}"`);

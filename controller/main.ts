@@ -19,7 +19,7 @@ const argv = yargs(hideBin(process.argv))
   .option('trust-domain', { type: 'string', default: 'cluster.local', describe: 'SPIFFE trust domain of workload identities' })
   .option('root-namespace', { type: 'string', default: 'istio-system', describe: 'policies in this namespace apply mesh-wide' })
   .option('leaf-ttl', { type: 'string', default: '24h', describe: 'lifetime of workload certificates' })
-  .option('api-name', { type: 'array', string: true, describe: 'extra DNS names or IPs for the API certificate' })
+  .option('api-name', { type: 'array', string: true, describe: 'extra DNS names or IPs for the API certificate: every name agents on other hosts use (repeat, or comma-separate)' })
   .option('admin-token', { type: 'string', describe: 'use this admin token instead of the one in the data directory' })
   .option('share-dir', { type: 'string', describe: 'also write ca.pem and a host agent token here, for agents that mount it (the admin token stays in --data-dir)' })
   .option('mesh-config', { type: 'string', describe: 'a YAML file with Istio MeshConfig extensionProviders (envoyExtAuthzHttp), the external authorizers AuthorizationPolicy CUSTOM names' })
@@ -40,7 +40,11 @@ async function main(): Promise<void> {
     trustDomain: argv['trust-domain'],
     rootNamespace: argv['root-namespace'],
     leafTtl: argv['leaf-ttl'],
-    apiNames: argv['api-name'],
+    // Repeated flags, or one comma-separated list (MESH_API_NAME=10.0.0.5,controller.internal).
+    apiNames: argv['api-name']
+      ?.flatMap((n) => String(n).split(','))
+      .map((n) => n.trim())
+      .filter(Boolean),
     adminToken: argv['admin-token'],
     shareDir: argv['share-dir'],
     bodyLimit: argv['body-limit'],

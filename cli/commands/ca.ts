@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { MeshError } from '../../core/errors.js';
 import { certificateInfo } from '../../core/pki/x509.js';
+import { certificateFingerprint } from '../../common/ca-pinning.js';
 import type { ControllerClient } from '../../common/controller-client.js';
 import { output, table } from '../format.js';
 
@@ -26,10 +27,10 @@ export async function roots(client: ControllerClient, format: string): Promise<s
   if (format === 'pem') return body.roots.join('');
   if (format !== 'table') return output(body, format);
   return table(
-    ['TRUST DOMAIN', 'SUBJECT KEY ID', 'NOT AFTER', 'SIGNING'],
+    ['TRUST DOMAIN', 'SHA-256 FINGERPRINT (mesh-agent --ca-fingerprint)', 'NOT AFTER', 'SIGNING'],
     body.roots.map((pem, i) => {
       const info = certificateInfo(pem);
-      return [body.trustDomain, info.subjectKeyId.toString('hex').slice(0, 16), info.notAfter.toISOString(), i === 0 ? 'yes' : 'no'];
+      return [body.trustDomain, certificateFingerprint(pem), info.notAfter.toISOString(), i === 0 ? 'yes' : 'no'];
     }),
   );
 }

@@ -286,6 +286,34 @@ describe('the data-path contract, on every codec', () => {
     });
   }
 
+  /** An open tunnel is a request in flight until it closes: two held open fill the pool, a third is 503 UO. */
+  async function tunnelsCountAgainstLimits(): Promise<void> {
+    const open = (path: string) =>
+      new Promise<{ socket: ReturnType<typeof connect>; status: number; flags: string | undefined }>((resolve) => {
+        const socket = connect(portFor('upgrade'), '127.0.0.1', () =>
+          socket.write(`GET ${path} HTTP/1.1\r\nHost: api\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`),
+        );
+        let got = '';
+        socket.on('data', (d: Buffer) => {
+          got += d;
+          if (got.includes('\r\n\r\n')) resolve({ socket, status: Number(/^HTTP\/1\.1 (\d{3})/.exec(got)?.[1] ?? 0), flags: /x-mesh-response-flags: (\S+)/i.exec(got)?.[1] });
+        });
+        socket.on('error', () => undefined);
+      });
+    const held = [await open('/echo.Echo/SlowLimited/tunnel-1'), await open('/echo.Echo/SlowLimited/tunnel-2')];
+    try {
+      assert.deepEqual(
+        held.map((h) => h.status),
+        [101, 101],
+      );
+      const third = await open('/echo.Echo/SlowLimited/tunnel-3');
+      third.socket.destroy();
+      assert.deepEqual({ status: third.status, flags: third.flags }, { status: 503, flags: 'UO' });
+    } finally {
+      for (const h of held) h.socket.destroy();
+    }
+  }
+
   function answerOf(status: number, headers: Record<string, string>, body: string): Omit<Answer, 'elapsedMs'> {
     let seen: Seen | undefined;
     if (String(headers['content-type']).startsWith('application/json')) seen = JSON.parse(body) as Seen;
@@ -355,16 +383,13 @@ describe('the data-path contract, on every codec', () => {
     assertLocal(codec, await send(codec, '/echo.Echo/SlowTimeout'), 504, 'UT');
   });
 
-  contract(
-    'connection-pool limits admit what they allow and answer the rest at once with 503 UO',
-    { upgrade: 'a tunnel holds its connection; pool limits are checked as for any request (covered on HTTP/1.1)' },
-    async (codec) => {
-      const answers = await Promise.all([1, 2, 3, 4].map((i) => send(codec, `/echo.Echo/SlowLimited/${codec}/${i}`)));
-      const overflow = answers.filter((a) => a.flags === 'UO');
-      assert.equal(answers.length - overflow.length, 2, 'one connection plus one pending request are admitted');
-      for (const a of overflow) assertLocal(codec, a, 503, 'UO');
-    },
-  );
+  contract('connection-pool limits admit what they allow and answer the rest at once with 503 UO', {}, async (codec) => {
+    if (codec === 'upgrade') return tunnelsCountAgainstLimits();
+    const answers = await Promise.all([1, 2, 3, 4].map((i) => send(codec, `/echo.Echo/SlowLimited/${codec}/${i}`)));
+    const overflow = answers.filter((a) => a.flags === 'UO');
+    assert.equal(answers.length - overflow.length, 2, 'one connection plus one pending request are admitted');
+    for (const a of overflow) assertLocal(codec, a, 503, 'UO');
+  });
 
   contract(
     'an endpoint that fails is ejected by outlier detection, and traffic goes to the healthy one',
@@ -468,7 +493,12 @@ describe('the data-path contract, on every codec', () => {
     const series = (text: string, reporter: string) =>
       text.split('\n').filter((l) => l.startsWith(`istio_requests_total{reporter="${reporter}"`) && l.includes(`response_code="${code}"`) && l.includes(`request_protocol="${protocol}"`));
     assert.ok(series(clients[codec].metricsText(), 'source').length > 0, 'at the client');
-    assert.ok(series(servers[`${hostFor(codec)}-v1`].metricsText(), 'destination').length > 0, 'at the server');
+    const atServer = series(servers[`${hostFor(codec)}-v1`].metricsText(), 'destination');
+    assert.ok(atServer.length > 0, 'at the server');
+    assert.ok(
+      atServer.every((l) => l.includes('connection_security_policy="mutual_tls"')),
+      'the server says mutual TLS, as the transport did',
+    );
   });
 
   it('grpc: a local answer is recorded with the gRPC status it sent, not the HTTP one', async () => {

@@ -87,7 +87,7 @@ describe('meshctl', () => {
     const signed = await run(['ca', 'sign', '--csr', join(files, 'd.csr'), '--bootstrap-token', token]);
     assert.equal(signed.code, 0, signed.err);
     assert.match(signed.out, /^-----BEGIN CERTIFICATE-----/);
-    assert.match((await run(['ca', 'roots'])).out, /cluster\.local\s+[0-9a-f]{16}\s+\S+\s+yes/);
+    assert.match((await run(['ca', 'roots'])).out, /cluster\.local\s+([0-9A-F]{2}:){31}[0-9A-F]{2}\s+\S+\s+yes/);
     assert.equal((await run(['token', 'create'])).code, 1);
   });
 
