@@ -33,10 +33,12 @@ import { FileKvStore } from './kv/file-kv.js';
 import type { KvStore } from './kv/kv-store.js';
 import type { ControllerOptions } from './options.js';
 import { ResourceStore } from './resources/resource-store.js';
+import { MESH_VERSION } from '../common/version.js';
+import { ControlPlaneMetrics } from './metrics.js';
 import { SnapshotHub } from './snapshots/hub.js';
 import { TelemetryAggregator } from './telemetry/aggregator.js';
 
-export const CONTROLLER_VERSION = '0.1.0';
+export const CONTROLLER_VERSION = MESH_VERSION;
 export const CA_FILE = 'ca.pem';
 
 export class Controller {
@@ -46,6 +48,7 @@ export class Controller {
   readonly ca: CertificateAuthority;
   readonly credentials: Credentials;
   readonly hub: SnapshotHub;
+  readonly metrics = new ControlPlaneMetrics(CONTROLLER_VERSION);
   readonly telemetry: TelemetryAggregator;
   private readonly liveness: ConsulLiveness | undefined;
   private server: Server | undefined;
@@ -101,11 +104,14 @@ export class Controller {
     await this.kv.start();
     await Promise.all([this.ca.start(), this.credentials.start(), this.store.start(), this.catalog.start()]);
     this.hub.start();
-    const invalidate = () => this.hub.invalidate();
+    const invalidate = (type: 'config' | 'endpoint' | 'secret') => () => {
+      this.metrics.pushTriggers.inc({ type });
+      this.hub.invalidate();
+    };
     this.unsubscribe.push(
-      this.store.onChange(invalidate),
-      this.catalog.onChange(invalidate),
-      this.ca.onChange(invalidate),
+      this.store.onChange(invalidate('config')),
+      this.catalog.onChange(invalidate('endpoint')),
+      this.ca.onChange(invalidate('secret')),
       this.ca.onChange(() => this.refreshServingCert().catch((err: unknown) => this.log.error({ err }, 'renewing the API certificate failed'))),
     );
 
@@ -118,6 +124,7 @@ export class Controller {
       credentials: this.credentials,
       hub: this.hub,
       telemetry: this.telemetry,
+      metrics: this.metrics,
       health: () => this.health(),
       maxWatchMs: this.options.maxWatchMs,
       version: CONTROLLER_VERSION,

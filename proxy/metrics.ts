@@ -2,6 +2,7 @@
 // queries work; plus the sidecar's own health gauges.
 import { Metric, type MetricFamily } from './exposition.js';
 import { RequestMetrics } from './request-metrics.js';
+import { MESH_VERSION } from '../common/version.js';
 
 export const ISTIO_LABELS = [
   'reporter',
@@ -49,6 +50,8 @@ export class ProxyMetrics {
   readonly tcpReceived = new Metric('istio_tcp_received_bytes_total', 'Bytes received from the destination over TCP', 'counter', TCP_LABELS);
   readonly tcpOpened = new Metric('istio_tcp_connections_opened_total', 'TCP connections opened', 'counter', TCP_LABELS);
   readonly tcpClosed = new Metric('istio_tcp_connections_closed_total', 'TCP connections closed', 'counter', TCP_LABELS);
+  /** Istio's build info, as its sidecars report it (component="proxy"). */
+  private readonly build = new Metric('istio_build', 'Istio component build info (value 1)', 'gauge', ['component', 'tag']);
   readonly configVersion = new Metric('mesh_proxy_config_info', 'The applied snapshot version (value 1)', 'gauge', ['version']);
   readonly configRejected = new Metric('mesh_proxy_config_rejected_total', 'Snapshots refused', 'counter');
   readonly certExpiry = new Metric('mesh_proxy_certificate_expiry_seconds', 'Seconds until the workload certificate expires', 'gauge');
@@ -62,6 +65,7 @@ export class ProxyMetrics {
     'policy',
   ]);
   private readonly families: MetricFamily[] = [
+    this.build,
     this.requestMetrics,
     this.tcpSent,
     this.tcpReceived,
@@ -76,6 +80,10 @@ export class ProxyMetrics {
     this.overflows,
     this.dryRun,
   ];
+
+  constructor() {
+    this.build.set({ component: 'proxy', tag: MESH_VERSION }, 1);
+  }
 
   record(labels: IstioLabels, ms: number, reqBytes: number, resBytes: number): void {
     this.requestMetrics.record(labels, ms, reqBytes, resBytes);

@@ -18,9 +18,11 @@ export function registerCaRoutes(router: Router, d: ApiDeps): void {
   router.add('POST', '/v1/ca/sign', 'public', async (ctx) => {
     const body = await ctx.json();
     if (!isPlainObject(body) || typeof body.csr !== 'string') throw new MeshError('INVALID_ARGUMENT', 'send {"csr": "<PEM certificate request>"} (and "ttl" optionally)');
+    d.metrics.csrs.inc();
     const identity = identityFor(ctx, d, body);
     const ttlMs = typeof body.ttl === 'string' ? durationMs(body.ttl, 'ttl') : undefined;
     const certificate = d.ca.issue(body.csr, identity, ttlMs);
+    d.metrics.issued.inc();
     const info = certificateInfo(certificate);
     return { body: { certificate, identity: formatSpiffe(identity), expiresAt: info.notAfter.toISOString(), trustBundle: d.ca.trustBundle() } };
   });

@@ -20,12 +20,14 @@ export function registerCatalogRoutes(router: Router, d: ApiDeps): void {
     const body = await ctx.json();
     ownServiceOnly(ctx, body);
     await d.catalog.register(body as never);
+    d.metrics.regEvents.inc({ type: 'Endpoints', event: 'add' });
     return { status: 201, body: { registered: (body as { id: string }).id } };
   });
 
   router.add('DELETE', '/v1/catalog/instances/:id', 'catalog', async (ctx) => {
     ownInstanceOnly(ctx, d);
     await d.catalog.deregister(ctx.params[0]);
+    d.metrics.regEvents.inc({ type: 'Endpoints', event: 'delete' });
     return { status: 204 };
   });
 

@@ -4,6 +4,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { ResourceStore } from '../resources/resource-store.js';
 import type { SnapshotHub } from '../snapshots/hub.js';
 import type { TelemetryAggregator } from '../telemetry/aggregator.js';
+import type { ControlPlaneMetrics } from '../metrics.js';
 
 /** What the API handlers work with; built by controller/controller.ts. */
 export interface ApiDeps {
@@ -14,6 +15,7 @@ export interface ApiDeps {
   credentials: Credentials;
   hub: SnapshotHub;
   telemetry: TelemetryAggregator;
+  metrics: ControlPlaneMetrics;
   health(): { status: 'ok' | 'degraded'; components: Record<string, string> };
   /** Longest long-poll a proxy may ask for. */
   maxWatchMs: number;

@@ -2,6 +2,7 @@ import { parseDurationMs } from '../../core/duration.js';
 import { MeshError } from '../../core/errors.js';
 import type { ProxyRef } from '../../core/snapshot/compile.js';
 import type { ApiDeps } from './deps.js';
+import type { ProxyState } from '../snapshots/hub.js';
 import { acceptsGzip, GzipParts } from './gzip-parts.js';
 import type { Reply, RequestContext, Router } from './router.js';
 
@@ -22,6 +23,7 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
     const state = await d.hub.watch(ref, known, waitMs, ctx.signal);
     const etag = `"${state.version}"`;
     if (known !== undefined && state.version === known) return { status: 304, headers: { etag } };
+    recordPush(d, state);
     if (acceptsGzip(ctx.req.headers['accept-encoding'])) return { raw: gzip.encode(state.jsonParts), headers: { etag, 'content-encoding': 'gzip', vary: 'accept-encoding' } };
     return { raw: state.jsonParts, headers: { etag, vary: 'accept-encoding' } };
   });
@@ -44,6 +46,15 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
     if (!s) throw new MeshError('NOT_FOUND', `no proxy "${ctx.params[0]}" has connected recently; see \`meshctl proxies\``);
     return { raw: s.jsonParts };
   });
+}
+
+/** A snapshot goes to a proxy: Istio's push counters and timings. */
+function recordPush(d: ApiDeps, state: ProxyState): void {
+  const now = Date.now();
+  d.metrics.pushes.inc({ type: 'snapshot' });
+  d.metrics.pushTime.observe((now - state.compiledAt) / 1000);
+  d.metrics.convergence.observe((now - state.triggeredAt) / 1000);
+  d.metrics.configSize.observe(state.jsonParts.reduce((n, p) => n + Buffer.byteLength(p), 0));
 }
 
 function proxyRef(ctx: RequestContext): ProxyRef {

@@ -11,10 +11,14 @@ export function registerResourceRoutes(router: Router, d: ApiDeps): void {
   // document in a file changes nothing.
   router.add('POST', '/v1/apply', 'admin', async (ctx) => {
     const warnings = new Map<Resource, Violation[]>();
-    const resources = await readResources(ctx, undefined, warnings);
+    const resources = await readResources(ctx, undefined, warnings).catch((err: unknown) => {
+      if (err instanceof MeshError && (err.code === 'VALIDATION_FAILED' || err.code === 'UNKNOWN_KIND')) d.metrics.rejects.inc({ type: 'validation' });
+      throw err;
+    });
     const results = [];
     for (const r of resources) {
       const { resource, action } = await d.store.apply(r);
+      if (action !== 'unchanged') d.metrics.cfgEvents.inc({ type: resource.kind, event: action === 'created' ? 'add' : 'update' });
       const said = warnings.get(r) ?? [];
       results.push({
         kind: resource.kind,
@@ -54,7 +58,9 @@ export function registerResourceRoutes(router: Router, d: ApiDeps): void {
   });
 
   router.add('DELETE', '/v1/resources/:kind/:namespace/:name', 'admin', async (ctx) => {
-    await d.store.delete(kindOf(ctx.params[0]), ctx.params[1], ctx.params[2], ctx.query.get('resourceVersion') ?? undefined);
+    const kind = kindOf(ctx.params[0]);
+    await d.store.delete(kind, ctx.params[1], ctx.params[2], ctx.query.get('resourceVersion') ?? undefined);
+    d.metrics.cfgEvents.inc({ type: kind, event: 'delete' });
     return { status: 204 };
   });
 }

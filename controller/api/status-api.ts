@@ -5,6 +5,12 @@ export function registerStatusRoutes(router: Router, d: ApiDeps): void {
   // Degraded still answers 200: the controller keeps serving its last known state, and a
   // supervisor restarting it would not bring Consul back.
   router.add('GET', '/healthz', 'public', () => ({ body: d.health() }));
+  // Scraped by Prometheus, as istiod's monitoring port is: no credentials, nothing secret in it.
+  router.add('GET', '/metrics', 'public', async () => {
+    d.metrics.connected.reset();
+    d.metrics.connected.set({ version: d.version }, d.hub.list().length);
+    return { raw: await d.metrics.text(), contentType: d.metrics.contentType };
+  });
 
   router.add('GET', '/v1/status', 'admin', () => {
     const endpoints = d.catalog.endpoints();

@@ -12,6 +12,8 @@ export interface ProxyState {
   lastSeen: number;
   /** When the current version was compiled (ms since epoch). */
   compiledAt: number;
+  /** When the change that made it happened: the first change of its burst (ms since epoch). */
+  triggeredAt: number;
 }
 
 export interface HubOptions {
@@ -62,7 +64,8 @@ export class SnapshotHub {
     let state = this.proxies.get(ref.id);
     if (!state || state.ref.service !== ref.service || state.ref.namespace !== ref.namespace) {
       const compiled = this.compilerForRound().compile(ref);
-      state = { ref, version: compiled.snapshot.version, jsonParts: compiled.jsonParts, lastSeen: Date.now(), compiledAt: Date.now() };
+      const now = Date.now();
+      state = { ref, version: compiled.snapshot.version, jsonParts: compiled.jsonParts, lastSeen: now, compiledAt: now, triggeredAt: now };
       this.proxies.set(ref.id, state);
     }
     state.lastSeen = Date.now();
@@ -124,12 +127,14 @@ export class SnapshotHub {
     this.compiler = undefined; // a new round sees the new inputs
     const compiler = this.compilerForRound();
     const now = Date.now();
+    const triggeredAt = this.burstStart || now;
     for (const state of this.proxies.values()) {
       const compiled = compiler.compile(state.ref);
       if (compiled.snapshot.version === state.version) continue;
       state.version = compiled.snapshot.version;
       state.jsonParts = compiled.jsonParts;
       state.compiledAt = now;
+      state.triggeredAt = triggeredAt;
       this.events.emit(state.ref.id);
     }
   }
