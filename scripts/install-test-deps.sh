@@ -31,6 +31,12 @@ if [ -n "$missing" ]; then
   apt_update
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
 fi
+# A real Prometheus scrapes the controller and a sidecar in the observability tests (Istio's
+# dashboard queries are evaluated against it). Without recommends: no node exporter, no daemon.
+if ! command -v prometheus >/dev/null 2>&1; then
+  apt_update
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+fi
 
 if ! command -v consul >/dev/null 2>&1; then
   # Consul is only packaged in Debian's bullseye suite. Add that suite for this one package,
