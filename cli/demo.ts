@@ -220,8 +220,12 @@ async function main(): Promise<void> {
 
   say("productpage's sidecar metrics (Istio's names and labels)");
   const metrics = await (await fetch(`http://127.0.0.1:${pp.admin}/stats/prometheus`)).text();
-  for (const line of metrics.split('\n').filter((l) => l.startsWith('istio_requests_total{')))
-    process.stdout.write(`  ${line.replace(/,(grpc_response_status|destination_workload|source_principal|request_protocol)="[^"]*"/g, '')}\n`);
+  // A few of Istio's 25 standard labels, to keep the lines readable.
+  const shown = ['reporter', 'source_workload', 'destination_workload', 'destination_service', 'response_code', 'response_flags', 'connection_security_policy'];
+  for (const line of metrics.split('\n').filter((l) => l.startsWith('istio_requests_total{'))) {
+    const labels = [...line.matchAll(/([a-z_]+)="([^"]*)"/g)].filter((m) => shown.includes(m[1])).map((m) => `${m[1]}="${m[2]}"`);
+    process.stdout.write(`  istio_requests_total{${labels.join(',')},...} ${line.slice(line.lastIndexOf(' ') + 1)}\n`);
+  }
   await new Promise((r) => setTimeout(r, 1500)); // one telemetry interval
   const edges = JSON.parse(await api('GET', '/v1/telemetry/edges')).edges as { source: string; destination: string; requests: number; errorRate: number; p50Ms: number; p99Ms: number }[];
   process.stdout.write(

@@ -2,7 +2,9 @@
 // relay, HTTP/2 streams, upgrades): the inbound filter chain (pipeline/inbound-chain.ts: mTLS
 // mode, path normalisation, identity headers, JWT, authorization, rate limit, client-certificate
 // header), and the record of the request (metrics, access log, span).
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { decodePeer, PEER_HEADER, UNKNOWN_WORKLOAD, type WorkloadMeta } from '../core/workload-meta.js';
+import { emptyIstioLabels, setDestination, setDestinationService, setSource } from './istio-labels.js';
 import type { TLSSocket } from 'node:tls';
 import { runFilters, type Exchange, type FilterOutcome, type LocalReply, type RequestFilter } from './pipeline/filter.js';
 import { NO_CONFIGURATION } from './pipeline/local-replies.js';
@@ -46,23 +48,36 @@ export function peerIdentity(socket: TLSSocket): string | undefined {
   return peers.get(socket);
 }
 
-/** The labels of an inbound request: the caller from its certificate, the destination is this proxy. */
-export function inboundLabels(cfg: RuntimeConfig | undefined, peer: string | undefined): IstioLabels {
-  const me = cfg?.snapshot.proxy;
-  return {
-    reporter: 'destination',
-    source_workload: /\/sa\/([^/]+)$/.exec(peer ?? '')?.[1] ?? 'unknown',
-    source_principal: peer ?? 'unknown',
-    destination_service_name: me?.service ?? 'unknown',
-    destination_workload: me?.service ?? 'unknown',
-    destination_version: me?.labels.version ?? 'unknown',
-    destination_principal: me?.identity ?? 'unknown',
-    request_protocol: 'http',
-    response_code: '0',
-    grpc_response_status: '',
-    response_flags: '-',
-    connection_security_policy: peer ? 'mutual_tls' : 'none',
-  };
+/**
+ * The labels of an inbound request: the destination is this proxy; the caller is who its
+ * sidecar says it is (Istio's metadata exchange), believed only over mutual TLS and only for the
+ * namespace its certificate proves; else what the certificate alone says.
+ */
+export function inboundLabels(cfg: RuntimeConfig | undefined, peer: string | undefined, headers: IncomingHttpHeaders): IstioLabels {
+  const labels = emptyIstioLabels('destination');
+  if (cfg) {
+    const me = cfg.snapshot.proxy;
+    setDestination(labels, cfg.me, me.identity);
+    setDestinationService(labels, me.service, me.namespace);
+  }
+  setSource(labels, peerWorkload(peer, headers[PEER_HEADER]), peer ?? 'unknown');
+  labels.connection_security_policy = peer ? 'mutual_tls' : 'none';
+  return labels;
+}
+
+/**
+ * The caller's workload: what its sidecar said (over mTLS, in the namespace the certificate
+ * proves); else, as for TCP, which carries no metadata exchange, what the certificate alone says:
+ * the namespace, and the service account standing for workload and app.
+ */
+export function peerWorkload(peer: string | undefined, said: string | string[] | undefined): WorkloadMeta {
+  if (!peer) return UNKNOWN_WORKLOAD;
+  const m = /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(peer);
+  const namespace = m?.[1] ?? 'unknown';
+  const meta = decodePeer(said);
+  if (meta && meta.namespace === namespace) return meta;
+  const account = m?.[2] ?? 'unknown';
+  return { ...UNKNOWN_WORKLOAD, namespace, workload: account, app: account, canonicalService: account };
 }
 
 export class InboundPolicy {

@@ -28,7 +28,7 @@ export async function relayInbound(policy: InboundPolicy, deps: { config(): Runt
   const me = cfg?.snapshot.proxy;
   const peer = (socket as TLSSocket).encrypted ? peerIdentity(socket as TLSSocket) : undefined;
   const req: RequestView = { method: head.method, url: head.target, headers: head.headers, socket };
-  const labels = inboundLabels(cfg, peer);
+  const labels = inboundLabels(cfg, peer, head.headers);
   let span: ActiveSpan | undefined;
   const finish = (status: number, flags: ResponseFlag, resBytes: number, extra?: Record<string, unknown>) => policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
   // The relay renders every local answer here.

@@ -15,10 +15,11 @@ import { H2Server, isH2Preface } from './h2/server.js';
 import { H2Sessions } from './h2/sessions.js';
 import { answerClientError, clientLimits, forwardableHeaders, trackConnections } from './http-util.js';
 import type { IdentityMaterial } from './identity.js';
-import { inboundLabels, InboundPolicy, peerIdentity, type Verdict } from './inbound-policy.js';
+import { inboundLabels, InboundPolicy, peerIdentity, peerWorkload, type Verdict } from './inbound-policy.js';
+import { emptyTcpLabels, setDestination, setDestinationService, setSource } from './istio-labels.js';
 import { relayInbound } from './inbound-relay.js';
 import type { JwksCache } from './jwks-cache.js';
-import type { IstioLabels, ProxyMetrics, TcpLabels } from './metrics.js';
+import type { IstioLabels, ProxyMetrics } from './metrics.js';
 import { Http1Relay } from './relay/downstream.js';
 import { relayLimits } from './relay/limits.js';
 import { SocketPool, type Connector, type PoolLimits } from './relay/socket-pool.js';
@@ -209,7 +210,7 @@ export class InboundListener {
     const me = cfg?.snapshot.proxy;
     const tlsSocket = req.socket as TLSSocket;
     const peer = tlsSocket.encrypted ? peerIdentity(tlsSocket) : undefined;
-    const labels = inboundLabels(cfg, peer);
+    const labels = inboundLabels(cfg, peer, req.headers);
     let span: ActiveSpan | undefined;
     const finish = (status: number, flags: ResponseFlag, resBytes: number, extra?: Record<string, unknown>) => this.policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);
     // Node's path renders every local answer here.
@@ -257,16 +258,14 @@ export class InboundListener {
   private tcp(socket: Duplex, peer: string | undefined): void {
     const cfg = this.deps.config();
     const me = cfg?.snapshot.proxy;
-    const labels: TcpLabels = {
-      reporter: 'destination',
-      source_workload: /\/sa\/([^/]+)$/.exec(peer ?? '')?.[1] ?? 'unknown',
-      source_principal: peer ?? 'unknown',
-      destination_service_name: me?.service ?? 'unknown',
-      destination_version: me?.labels.version ?? 'unknown',
-      destination_principal: me?.identity ?? 'unknown',
-      connection_security_policy: peer ? 'mutual_tls' : 'none',
-      response_flags: '-',
-    };
+    // TCP carries no metadata exchange: the caller is what its certificate says.
+    const labels = emptyTcpLabels('destination');
+    setSource(labels, peerWorkload(peer, undefined), peer ?? 'unknown');
+    if (cfg && me) {
+      setDestination(labels, cfg.me, me.identity);
+      setDestinationService(labels, me.service, me.namespace);
+    }
+    labels.connection_security_policy = peer ? 'mutual_tls' : 'none';
     const decision = cfg
       ? authorize(cfg.snapshot.inbound.authorization, {
           peerIdentity: peer,
@@ -304,7 +303,7 @@ export class InboundListener {
     const tlsSocket = req.socket as TLSSocket;
     const peer = tlsSocket.encrypted ? peerIdentity(tlsSocket) : undefined;
     // Recorded like any request (metrics, access log, span), when its answer is known.
-    const record: UpgradeRecord = { started: performance.now(), labels: inboundLabels(this.deps.config(), peer), span: undefined, peer };
+    const record: UpgradeRecord = { started: performance.now(), labels: inboundLabels(this.deps.config(), peer, req.headers), span: undefined, peer };
     whenDone(this.policy.admit(req, peer), (v) => this.upgradeAdmitted(req, socket, head, kind, record, v));
   }
 

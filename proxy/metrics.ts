@@ -4,33 +4,37 @@ import { Metric, type MetricFamily } from './exposition.js';
 import { RequestMetrics } from './request-metrics.js';
 import { MESH_VERSION } from '../common/version.js';
 
-export const ISTIO_LABELS = [
+/** Istio's standard labels (istio.io "Istio Standard Metrics"), in the order that keys a series. */
+const WORKLOAD_LABELS = [
   'reporter',
   'source_workload',
+  'source_workload_namespace',
   'source_principal',
-  'destination_service_name',
+  'source_app',
+  'source_version',
+  'source_cluster',
+  'source_canonical_service',
+  'source_canonical_revision',
   'destination_workload',
-  'destination_version',
+  'destination_workload_namespace',
   'destination_principal',
+  'destination_app',
+  'destination_version',
+  'destination_service',
+  'destination_service_name',
+  'destination_service_namespace',
+  'destination_cluster',
+  'destination_canonical_service',
+  'destination_canonical_revision',
   'request_protocol',
-  'response_code',
-  'grpc_response_status',
-  'response_flags',
-  'connection_security_policy',
 ] as const;
+
+export const ISTIO_LABELS = [...WORKLOAD_LABELS, 'response_code', 'grpc_response_status', 'response_flags', 'connection_security_policy'] as const;
 
 export type IstioLabels = Record<(typeof ISTIO_LABELS)[number], string>;
 
-export const TCP_LABELS = [
-  'reporter',
-  'source_workload',
-  'source_principal',
-  'destination_service_name',
-  'destination_version',
-  'destination_principal',
-  'connection_security_policy',
-  'response_flags',
-] as const;
+/** TCP metrics: the same, with request_protocol "tcp" and no response or gRPC code. */
+export const TCP_LABELS = [...WORKLOAD_LABELS, 'connection_security_policy', 'response_flags'] as const;
 
 export type TcpLabels = Record<(typeof TCP_LABELS)[number], string>;
 

@@ -74,7 +74,7 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
   const { dest, entry } = chosen;
 
   // The client's Content-Length (if any) is passed on: the body is forwarded exactly as it came.
-  const { method, path, headers } = upstreamRequest(route, dest, req, url, service, undefined);
+  const { method, path, headers } = upstreamRequest(cfg, route, dest, entry.cluster, req, url, service, undefined);
   const request = { head: requestHeadText(method, path, headers), body, isHead: method === 'HEAD' };
   let closeDownstream = false;
   const result = await attempts(
@@ -85,7 +85,7 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedS
     hashKey(entry.cluster.lb, req),
     true,
     random,
-    (e) => labelEndpoint(f.labels, entry, e),
+    (e) => labelEndpoint(cfg, f.labels, entry, e),
     async (endpoint, timeoutMs, keep) => {
       const upstream: PooledUpstream = {
         acquire: (fresh) => deps.pool.acquireSocket(entry.cluster, endpoint, fresh),

@@ -7,7 +7,7 @@ import { endpointKey } from '../core/routing/balancer.js';
 import { httpStatusForGrpc } from '../core/routing/grpc-status.js';
 import { pickWeighted, selectRoute, type RequestFacts } from '../core/routing/match.js';
 import { applyHeaderOps, type HeaderMap } from '../core/http1/header-ops.js';
-import type { CompiledHttpRoute, Endpoint, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
+import type { Cluster, CompiledHttpRoute, Endpoint, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
 import { forwardableHeaders } from './http-util.js';
 import type { IstioLabels } from './metrics.js';
 import type { ClusterEntry, RuntimeConfig } from './runtime-config.js';
@@ -15,6 +15,8 @@ import type { OutboundExchange } from './pipeline/outbound/route-filters.js';
 import type { OutboundDeps } from './outbound.js';
 import type { ActiveSpan } from './tracer.js';
 import { originalOf, type Address } from './original-destination.js';
+import { PEER_HEADER, UNKNOWN_WORKLOAD } from '../core/workload-meta.js';
+import { emptyIstioLabels, setDestination, setDestinationService, setSource } from './istio-labels.js';
 import type { AttemptOutcome } from './attempt-outcome.js';
 import { reply, type LocalReply } from './pipeline/filter.js';
 import { noCluster, UPSTREAM_OVERFLOW } from './pipeline/local-replies.js';
@@ -80,31 +82,24 @@ export function resolveRoute(
 
 /** The labels of an outbound request before its destination is known. */
 export function outboundLabels(cfg: RuntimeConfig | undefined, service: OutboundService | undefined): IstioLabels {
-  const me = cfg?.snapshot.proxy;
-  return {
-    reporter: 'source',
-    source_workload: me?.service ?? 'unknown',
-    source_principal: me?.identity ?? 'unknown',
-    destination_service_name: service?.name ?? 'unknown',
-    destination_workload: 'unknown',
-    destination_version: 'unknown',
-    destination_principal: 'unknown',
-    request_protocol: 'http',
-    response_code: '0',
-    grpc_response_status: '',
-    response_flags: '-',
-    connection_security_policy: 'unknown',
-  };
+  const labels = emptyIstioLabels('source');
+  if (cfg) setSource(labels, cfg.me, cfg.snapshot.proxy.identity);
+  if (service) setDestinationService(labels, service.name, service.external ? undefined : service.namespace);
+  return labels;
 }
 
 /** Fills in the destination labels once an endpoint is chosen. */
-export function labelEndpoint(labels: IstioLabels, entry: ClusterEntry, endpoint: Endpoint): void {
-  labels.destination_workload = entry.cluster.service;
-  labels.destination_version = endpoint.labels.version ?? 'unknown';
+export function labelEndpoint(cfg: RuntimeConfig, labels: IstioLabels, entry: ClusterEntry, endpoint: Endpoint): void {
   // The same decision the connection follows (upstream-pool.ts), so the labels say what was done.
   const transport = upstreamTransport(entry.cluster, endpoint);
   labels.connection_security_policy = securityPolicyLabel(transport);
-  labels.destination_principal = provenPrincipal(transport);
+  // A host outside the mesh is no workload Istio would know.
+  setDestination(labels, isMeshCluster(entry.cluster) ? cfg.workloadOf(entry.cluster, endpoint) : UNKNOWN_WORKLOAD, provenPrincipal(transport));
+}
+
+/** A cluster of mesh workloads (their sidecars speak the mesh's mTLS), as against a ServiceEntry host or a TLS-originated one. */
+export function isMeshCluster(cluster: Cluster): boolean {
+  return cluster.tls.mode === 'AUTO' || cluster.tls.mode === 'ISTIO_MUTUAL';
 }
 
 export interface FinishedRequest {
@@ -148,16 +143,24 @@ export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: n
   });
 }
 
-/** Method, path and headers sent upstream: the same for every attempt. */
+/**
+ * Method, path and headers sent upstream: the same for every attempt. Mesh workloads are told
+ * who calls (Istio's metadata exchange, for their metrics); the application's own copy of that
+ * header never goes anywhere.
+ */
 export function upstreamRequest(
+  cfg: RuntimeConfig,
   route: CompiledHttpRoute,
   dest: WeightedCluster,
+  cluster: Cluster,
   req: RequestView,
   url: Target,
   service: OutboundService,
   bodyLength: number | undefined,
 ): { method: string; path: string; headers: OutgoingHttpHeaders } {
   const headers = forwardableHeaders(req.headers);
+  if (isMeshCluster(cluster)) headers[PEER_HEADER] = cfg.peerHeader;
+  else delete headers[PEER_HEADER];
   let path = url.pathname + url.search;
   if (route.rewrite?.uri !== undefined) {
     const prefix = route.match.map((m) => (m.uri && 'prefix' in m.uri ? m.uri.prefix : undefined)).find((p) => p !== undefined && url.pathname.startsWith(p));
@@ -185,7 +188,7 @@ export function chooseCluster(
   const dest = pickWeighted(destinations, random() * 100)!;
   const entry = cfg.clusters.get(dest.cluster);
   if (!entry) return noCluster(dest.cluster);
-  labels.destination_service_name = entry.cluster.service;
+  setDestinationService(labels, entry.cluster.service, isMeshCluster(entry.cluster) ? entry.cluster.namespace : undefined);
   if (!entry.balancer.admit(entry.cluster.connectionPool)) {
     deps.metrics.overflows.inc({ cluster: dest.cluster });
     return UPSTREAM_OVERFLOW;
@@ -222,7 +225,7 @@ export function outsideTheMesh(
   if (!service && cfg?.wasMeshHost(authority)) return reply(503, RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM, `no healthy upstream: "${authority}" has no instances in the mesh right now\n`);
   const target = cfg && !service ? passthroughTarget(deps, authority, via) : undefined;
   if (!target) return notFound;
-  labels.destination_service_name = 'PassthroughCluster';
+  setDestinationService(labels, 'PassthroughCluster', undefined);
   labels.connection_security_policy = 'none';
   return target;
 }

@@ -151,7 +151,7 @@ function routeRequest(
     if (body === ABORTED) return finish(0, RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION, 0); // downstream connection closed mid-request
     f.reqBytes = body?.length ?? Number(req.headers['content-length'] ?? 0);
     if (r.mirrorCluster) mirror(deps, cfg, r.mirrorCluster, req, body, service, random);
-    const { method, path, headers } = upstreamRequest(route, dest, req, url, service, body?.length);
+    const { method, path, headers } = upstreamRequest(cfg, route, dest, entry.cluster, req, url, service, body?.length);
     const upstreamBody = body === undefined ? req : body.length > 0 ? body : null;
     const result = await attempts(
       deps,
@@ -161,7 +161,7 @@ function routeRequest(
       hashKey(entry.cluster.lb, req),
       body !== undefined,
       random,
-      (e) => labelEndpoint(f.labels, entry, e),
+      (e) => labelEndpoint(cfg, f.labels, entry, e),
       (endpoint, timeoutMs, keep) =>
         callUpstream(deps.pool.target(entry.cluster, endpoint).pool, { method, path, headers, body: upstreamBody, timeoutMs }, res, (status, h) => {
           if (!keep(status)) return undefined;
@@ -217,8 +217,8 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
     const { dest, entry } = chosen;
     const endpoint = entry.balancer.pick({ now: Date.now(), random, hashKey: hashKey(entry.cluster.lb, req) });
     if (!endpoint) return sendLocalReply(NO_HEALTHY_UPSTREAM);
-    labelEndpoint(f.labels, entry, endpoint);
-    const { method, path, headers } = upstreamRequest(route, dest, req, url, service, undefined);
+    labelEndpoint(cfg, f.labels, entry, endpoint);
+    const { method, path, headers } = upstreamRequest(cfg, route, dest, entry.cluster, req, url, service, undefined);
     const upstream = deps.pool.connectRaw(entry.cluster, endpoint);
     entry.balancer.started(endpoint);
     const call = {

@@ -1,11 +1,12 @@
 // What a snapshot becomes inside the sidecar: lookup tables built once per snapshot, swapped
 // atomically. A request reads the config it started with, so a swap never changes a request in
 // flight; balancer state (active counts, ejections) carries over for endpoints that remain.
+import { encodePeer, workloadMeta, type WorkloadMeta } from '../core/workload-meta.js';
 import { meshDnsTable, type DnsAnswer } from '../core/dns/mesh-names.js';
 import { ClusterBalancer } from '../core/routing/balancer.js';
 import { hostOfAuthority, matchHolds, type RequestFacts } from '../core/routing/match.js';
 import { TokenBucket, type TokenBucketConfig } from '../core/routing/token-bucket.js';
-import type { Cluster, OutboundService, ProxySnapshot, RateLimitRoute } from '../core/snapshot/types.js';
+import type { Cluster, Endpoint, OutboundService, ProxySnapshot, RateLimitRoute } from '../core/snapshot/types.js';
 
 export interface ClusterEntry {
   cluster: Cluster;
@@ -31,6 +32,9 @@ export class RuntimeConfig {
     readonly snapshot: ProxySnapshot,
     previous?: RuntimeConfig,
   ) {
+    const p = snapshot.proxy;
+    this.me = workloadMeta(p.service, p.namespace, p.labels, p.trustDomain);
+    this.peerHeader = encodePeer(this.me);
     const rl = snapshot.inbound.rateLimit;
     const keep = (prev: TokenBucket | undefined, c: TokenBucketConfig) => (prev?.sameAs(c) ? prev : new TokenBucket(c, performance.now()));
     this.rateLimit = rl && {
@@ -67,6 +71,18 @@ export class RuntimeConfig {
   }
 
   private dns: Map<string, DnsAnswer> | undefined;
+  private readonly endpointMeta = new WeakMap<Endpoint, WorkloadMeta>();
+  /** This proxy's workload, as Istio's source_* / destination_* labels name it. */
+  readonly me: WorkloadMeta;
+  /** What this proxy sends mesh endpoints about itself (Istio's metadata exchange). */
+  readonly peerHeader: string;
+
+  /** The workload behind an endpoint of a cluster, from its catalog labels. */
+  workloadOf(cluster: Cluster, e: Endpoint): WorkloadMeta {
+    let m = this.endpointMeta.get(e);
+    if (!m) this.endpointMeta.set(e, (m = workloadMeta(cluster.service, cluster.namespace, e.labels, this.snapshot.proxy.trustDomain)));
+    return m;
+  }
 
   /** The names the DNS proxy answers (built on first use: only sidecars with a DNS proxy need it). */
   dnsTable(): Map<string, DnsAnswer> {

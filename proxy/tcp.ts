@@ -11,6 +11,9 @@ import { endpointKey } from '../core/routing/balancer.js';
 import { pickWeighted } from '../core/routing/match.js';
 import type { OutboundService } from '../core/snapshot/types.js';
 import type { ProxyMetrics, TcpLabels } from './metrics.js';
+import { emptyTcpLabels, setDestination, setDestinationService, setSource } from './istio-labels.js';
+import { isMeshCluster } from './outbound-route.js';
+import { UNKNOWN_WORKLOAD } from '../core/workload-meta.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
 import { connectPlain, splice } from './upgrade.js';
@@ -53,9 +56,8 @@ export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: st
     return void socket.destroy();
   }
   const transport = upstreamTransport(entry.cluster, endpoint);
-  const labels = sourceTcpLabels(cfg, service.name);
-  labels.destination_version = endpoint.labels.version ?? 'unknown';
-  labels.destination_principal = provenPrincipal(transport);
+  const labels = sourceTcpLabels(cfg, service.name, service.external ? undefined : service.namespace);
+  setDestination(labels, isMeshCluster(entry.cluster) ? cfg.workloadOf(entry.cluster, endpoint) : UNKNOWN_WORKLOAD, provenPrincipal(transport));
   labels.connection_security_policy = securityPolicyLabel(transport);
   entry.balancer.started(endpoint);
   pipeTcp(deps, socket, deps.pool.connectRaw(entry.cluster, endpoint, [MESH_TCP_ALPN]), labels, endpointKey(endpoint), (ok) => entry.balancer.finished(endpoint, ok ? 200 : 0, Date.now()));
@@ -67,7 +69,7 @@ export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: st
  * not (REGISTRY_ONLY, or one of the sidecar's own ports), closed (BlackHoleCluster), as Istio does.
  */
 export function handlePassthroughTcp(deps: TcpDeps, socket: Socket, to: Address, refused: string | undefined): void {
-  const labels = sourceTcpLabels(deps.config(), refused ? 'BlackHoleCluster' : 'PassthroughCluster');
+  const labels = sourceTcpLabels(deps.config(), refused ? 'BlackHoleCluster' : 'PassthroughCluster', undefined);
   const upstreamHost = `${to.address}:${to.port}`;
   if (refused) {
     labels.response_flags = RESPONSE_FLAGS.NO_ROUTE;
@@ -80,18 +82,11 @@ export function handlePassthroughTcp(deps: TcpDeps, socket: Socket, to: Address,
   pipeTcp(deps, socket, connectPlain(to.address, to.port), labels, upstreamHost);
 }
 
-function sourceTcpLabels(cfg: RuntimeConfig | undefined, destination: string): TcpLabels {
-  const me = cfg?.snapshot.proxy;
-  return {
-    reporter: 'source',
-    source_workload: me?.service ?? 'unknown',
-    source_principal: me?.identity ?? 'unknown',
-    destination_service_name: destination,
-    destination_version: 'unknown',
-    destination_principal: 'unknown',
-    connection_security_policy: 'unknown',
-    response_flags: '-',
-  };
+function sourceTcpLabels(cfg: RuntimeConfig | undefined, destination: string, namespace: string | undefined): TcpLabels {
+  const labels = emptyTcpLabels('source');
+  if (cfg) setSource(labels, cfg.me, cfg.snapshot.proxy.identity);
+  setDestinationService(labels, destination, namespace);
+  return labels;
 }
 
 /** Once the upstream is connected (TLS: handshake done), the two become one byte pipe, counted. */

@@ -32,7 +32,7 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
   const peer = socket?.encrypted ? peerIdentity(socket) : undefined;
   const req = streamRequest(stream, headers);
   const grpc = isGrpc(headers);
-  const labels = inboundLabels(cfg, peer);
+  const labels = inboundLabels(cfg, peer, req.headers);
   labels.request_protocol = grpc ? 'grpc' : 'http';
   let span: ActiveSpan | undefined;
   const finish = (status: number, flags: ResponseFlag, resBytes: number, extra?: Record<string, unknown>) => ctx.policy.record(req, labels, started, span, peer, status, flags, resBytes, extra);

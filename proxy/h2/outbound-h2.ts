@@ -92,7 +92,7 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     const chosen = chooseCluster(deps, cfg, destinations, f.labels, random);
     if ('status' in chosen) return sendLocalReply(chosen);
     const { dest, entry } = chosen;
-    const { method, path, headers: out } = upstreamRequest(route, dest, req, url, service, undefined);
+    const { method, path, headers: out } = upstreamRequest(cfg, route, dest, entry.cluster, req, url, service, undefined);
     const requestHeaders = nextHopHeaders(method, path, out, headers.te);
     const body = new ReplayableBody(stream, MAX_RETRY_BODY);
     const editAnswer = (h: OutgoingHttpHeaders) => {
@@ -110,7 +110,7 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
         hashKey(entry.cluster.lb, req),
         () => body.replayable,
         random,
-        (e) => labelEndpoint(f.labels, entry, e),
+        (e) => labelEndpoint(cfg, f.labels, entry, e),
         (endpoint, timeoutMs, keep) => streamAttempt(stream, body, (signal) => deps.pool.h2Session(entry.cluster, endpoint).request({ ...requestHeaders }, { signal }), timeoutMs, keep, editAnswer),
       );
       f.reqBytes = body.bytes;

@@ -2,6 +2,7 @@
 // mTLS mode, path normalisation, identity-header stripping, JWT, external authorization
 // (CUSTOM), authorization (DENY, ALLOW), rate limit, client-certificate header. Reading this list answers "where is X" for the inbound side.
 import type { KeyLookup } from '../../core/policy/jwt.js';
+import { PEER_HEADER } from '../../core/workload-meta.js';
 import type { CompiledJwtRule } from '../../core/snapshot/types.js';
 import type { RuntimeConfig } from '../runtime-config.js';
 import type { RequestFilter } from './filter.js';
@@ -24,9 +25,9 @@ export interface InboundChainDeps {
   dryRun?: DryRunRecorder;
 }
 
-/** Every header the sidecar sets for the application: XFCC and each JWT rule's payload header. */
+/** Every header the sidecar sets for the application (XFCC, each JWT rule's payload header) or reads from its peer (the caller's workload metadata). */
 export function identityHeaders(rules: CompiledJwtRule[]): string[] {
-  return [...new Set(['x-forwarded-client-cert', ...rules.flatMap((r) => (r.outputPayloadToHeader ? [r.outputPayloadToHeader.toLowerCase()] : []))])];
+  return [...new Set(['x-forwarded-client-cert', PEER_HEADER, ...rules.flatMap((r) => (r.outputPayloadToHeader ? [r.outputPayloadToHeader.toLowerCase()] : []))])];
 }
 
 export function buildInboundChain(cfg: RuntimeConfig, deps: InboundChainDeps): RequestFilter[] {

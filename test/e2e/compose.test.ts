@@ -103,7 +103,7 @@ s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
     // Consul (Go) says 400 with a body; the sidecar's own HTTP parser would have said 400 with none.
     assert.match(answer, /^"HTTP\/1\.1 400 Bad Request\\r\\n.*\\r\\n\\r\\n400 Bad Request"$/, `Consul's own answer to bytes it cannot read: ${answer}`);
     const metrics = await run(['docker', 'exec', await id('productpage'), 'node', '-e', "fetch('http://127.0.0.1:15000/stats/prometheus').then((r) => r.text()).then(console.log)"]);
-    assert.match(metrics, /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="PassthroughCluster",[^}]*response_flags="-"\} [1-9]/);
+    assert.match(metrics, /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage-v1",[^}]*destination_service_name="PassthroughCluster",[^}]*response_flags="-"\} [1-9]/);
   });
 
   it('applies a 90/10 VirtualService to the traffic, and the header match', async () => {

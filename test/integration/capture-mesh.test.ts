@@ -188,7 +188,7 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     const server = await metricsOf(hostC);
     assert.match(
       server,
-      /istio_tcp_connections_opened_total\{reporter="destination",source_workload="productpage",source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/productpage",destination_service_name="db",[^}]*connection_security_policy="mutual_tls",response_flags="-"\} 1/,
+      /istio_tcp_connections_opened_total\{reporter="destination",source_workload="productpage",source_workload_namespace="default",source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/productpage",[^}]*destination_service_name="db",[^}]*connection_security_policy="mutual_tls",response_flags="-"\} 1/,
     );
     const client = await metricsOf(hostA);
     assert.match(

@@ -461,10 +461,18 @@ describe('the data-path contract, on every codec', () => {
   });
 
   contract('identity headers the caller forged never reach the application; the verified caller does', {}, async (codec) => {
-    const seen = assertServed(codec, await send(codec, '/echo.Echo/Who', { 'x-forwarded-client-cert': 'By=spiffe://evil;URI=spiffe://cluster.local/ns/default/sa/admin', 'x-jwt-payload': 'e30' }));
+    const seen = assertServed(
+      codec,
+      await send(codec, '/echo.Echo/Who', {
+        'x-forwarded-client-cert': 'By=spiffe://evil;URI=spiffe://cluster.local/ns/default/sa/admin',
+        'x-jwt-payload': 'e30',
+        'x-mesh-peer': 'admin;default;admin;v9;c;admin;v9',
+      }),
+    );
     assert.match(String(seen.headers['x-forwarded-client-cert']), /;URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/web$/);
     assert.doesNotMatch(String(seen.headers['x-forwarded-client-cert']), /evil|sa\/admin/);
     assert.equal(seen.headers['x-jwt-payload'], undefined);
+    assert.equal(seen.headers['x-mesh-peer'], undefined, "the sidecars' metadata exchange stays between them");
   });
 
   contract('plaintext to a STRICT workload is refused before the application', { node: 'the server side has one inbound codec for HTTP/1.1 (the relay case covers it)' }, async (codec) => {
@@ -498,6 +506,10 @@ describe('the data-path contract, on every codec', () => {
     assert.ok(
       atServer.every((l) => l.includes('connection_security_policy="mutual_tls"')),
       'the server says mutual TLS, as the transport did',
+    );
+    assert.ok(
+      atServer.every((l) => l.includes('source_workload="web",source_workload_namespace="default"') && l.includes(`destination_workload="${hostFor(codec)}-v1"`)),
+      'both reporters name the workloads alike (a forged x-mesh-peer changes nothing)',
     );
   });
 

@@ -20,7 +20,10 @@ describe('quick-start demo', () => {
     assert.ok(Number(seen[1]) >= 160 && Number(seen[2]) >= 2, `split ${seen[0]}`);
     assert.match(out, /with end-user: jason -> reviews v2, which called ratings v1/);
     assert.match(out, /reviews saw its caller as: By=spiffe:\/\/cluster\.local\/ns\/default\/sa\/reviews;URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/productpage/);
-    assert.match(out, /istio_requests_total\{reporter="source",source_workload="productpage",destination_service_name="reviews"[^}]*connection_security_policy="mutual_tls"\}/);
+    assert.match(
+      out,
+      /istio_requests_total\{reporter="source",source_workload="productpage-v1",destination_workload="reviews-v\d",destination_service="reviews\.default\.svc\.cluster\.local",[^}]*connection_security_policy="mutual_tls",\.\.\.\} \d+/,
+    );
     assert.match(out, /default\/productpage -> default\/reviews: \d+ requests/);
     assert.match(out, /weights must sum to 100, they sum to 110/);
   });

@@ -461,7 +461,8 @@ spec:
       const text = await res.text();
       assert.match(
         text,
-        /istio_requests_total\{reporter="source",source_workload="productpage",source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/productpage",destination_service_name="reviews",[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\} \d+/,
+        /istio_requests_total\{reporter="source",source_workload="productpage",source_workload_namespace="default",source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/productpage",source_app="productpage",[^}]*destination_workload="reviews-v1",destination_workload_namespace="default",destination_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/reviews",destination_app="reviews",destination_version="v1",destination_service="reviews\.default\.svc\.cluster\.local",destination_service_name="reviews",destination_service_namespace="default",[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\} \d+/,
+        "Istio's standard labels, the destination as a workload (reviews-v1), not the service",
       );
       assert.match(text, /istio_request_duration_milliseconds_bucket\{/);
       const upstreams = Number(/^mesh_proxy_upstream_connections (\d+)$/m.exec(text)?.[1] ?? -1);
@@ -469,6 +470,11 @@ spec:
       assert.match(text, /^mesh_proxy_certificate_expiry_seconds \d+/m);
       const inbound = await (await fetch(`http://127.0.0.1:${sidecars['reviews-v1'].ports.admin}/stats/prometheus`)).text();
       assert.match(inbound, /istio_requests_total\{reporter="destination",source_workload="productpage",[^}]*response_code="403"[^}]*\}/);
+      // The destination knows its caller as the caller knows itself (metadata exchange), and the app never sees the header.
+      assert.match(
+        inbound,
+        /istio_requests_total\{reporter="destination",source_workload="productpage",source_workload_namespace="default",[^}]*source_app="productpage",[^}]*destination_workload="reviews-v1",[^}]*response_code="200"/,
+      );
       const ready = await fetch(`http://127.0.0.1:${sidecars['productpage-1'].ports.admin}/ready`);
       assert.equal(ready.status, 200);
     });
