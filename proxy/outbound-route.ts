@@ -97,6 +97,14 @@ export function labelEndpoint(cfg: RuntimeConfig, labels: IstioLabels, entry: Cl
   setDestination(labels, isMeshCluster(entry.cluster) ? cfg.workloadOf(entry.cluster, endpoint) : UNKNOWN_WORKLOAD, provenPrincipal(transport));
 }
 
+/** Whether every endpoint of the cluster is a sidecar speaking the mesh's mTLS: only then does the caller's metadata go (a workload without a sidecar would get the header itself). Decided once per cluster, which a snapshot never changes. */
+const sidecarClusters = new WeakMap<Cluster, boolean>();
+function sidecarsOnly(cluster: Cluster): boolean {
+  let yes = sidecarClusters.get(cluster);
+  if (yes === undefined) sidecarClusters.set(cluster, (yes = cluster.tls.mode === 'ISTIO_MUTUAL' || (cluster.tls.mode === 'AUTO' && cluster.endpoints.every((e) => e.sidecarPort !== undefined))));
+  return yes;
+}
+
 /** A cluster of mesh workloads (their sidecars speak the mesh's mTLS), as against a ServiceEntry host or a TLS-originated one. */
 export function isMeshCluster(cluster: Cluster): boolean {
   return cluster.tls.mode === 'AUTO' || cluster.tls.mode === 'ISTIO_MUTUAL';
@@ -159,7 +167,7 @@ export function upstreamRequest(
   bodyLength: number | undefined,
 ): { method: string; path: string; headers: OutgoingHttpHeaders } {
   const headers = forwardableHeaders(req.headers);
-  if (isMeshCluster(cluster)) headers[PEER_HEADER] = cfg.peerHeader;
+  if (sidecarsOnly(cluster)) headers[PEER_HEADER] = cfg.peerHeader;
   else delete headers[PEER_HEADER];
   let path = url.pathname + url.search;
   if (route.rewrite?.uri !== undefined) {

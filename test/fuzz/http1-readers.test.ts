@@ -82,7 +82,8 @@ describe('HTTP/1.1 request heads: the relay and llhttp agree', () => {
         assert.equal(first.url, r.head.target);
         assert.equal(first.upgrade, false);
         assert.equal(first.headers.length / 2, Object.keys(r.head.headers).length, 'the same headers');
-        for (let i = 0; i < first.headers.length; i += 2) assert.equal(r.head.headers[first.headers[i].toLowerCase()], first.headers[i + 1].trim());
+        // HTTP's optional whitespace is spaces and tabs only (RFC 9110 5.6.3): String#trim would also take a 0xA0 (obs-text) byte.
+        for (let i = 0; i < first.headers.length; i += 2) assert.equal(r.head.headers[first.headers[i].toLowerCase()], first.headers[i + 1].replace(/^[ \t]+|[ \t]+$/g, ''));
       }),
       fuzzParameters(),
     );
