@@ -86,6 +86,11 @@ describe("Istio's samples, applied unchanged", () => {
     for (const f of yamlFiles(ORIGINAL)) assert.equal(readFileSync(join(SAMPLES, relative(ORIGINAL, f)), 'utf8'), readFileSync(f, 'utf8'), relative(ORIGINAL, f));
   });
 
+  it("the copy of Istio's dashboard queries is the workplace original too", { skip: existsSync(join(root, '../shared/istio-dashboards')) ? false : 'the original is not beside this clone' }, () => {
+    for (const f of ['README.md', 'queries.tsv'])
+      assert.equal(readFileSync(join(root, 'test/fixtures/istio-dashboards', f), 'utf8'), readFileSync(join(root, '../shared/istio-dashboards', f), 'utf8'), f);
+  });
+
   it('accepts every sample a sidecar mesh serves, each file as it is', async () => {
     const files = yamlFiles(SAMPLES).filter((f) => !f.includes('/gateways/'));
     assert.ok(files.length >= 45, `${files.length} sample files`);
