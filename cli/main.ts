@@ -8,6 +8,7 @@ import { ControllerClient } from '../common/controller-client.js';
 import { createAgentToken, createToken, revokeAgentTokens, roots, rotate, sign } from './commands/ca.js';
 import { proxies, proxyConfig, services, status } from './commands/mesh.js';
 import { ALL_NAMESPACES, apply, get, readSources, remove } from './commands/resources.js';
+import { analyzeMesh } from './commands/analyze.js';
 
 /** Parsed arguments as the handlers read them. */
 interface Args {
@@ -96,6 +97,21 @@ async function main(): Promise<void> {
       "a proxy's current snapshot (its whole compiled configuration)",
       (y) => y.positional('proxy', { type: 'string', demandOption: true }),
       run((a) => proxyConfig(client(a), a.proxy as string, a.output === 'table' ? 'yaml' : a.output)),
+    )
+    .command(
+      'analyze',
+      "check the mesh's resources against each other and the catalog (with -f, files not applied yet too); errors make the exit status 1",
+      (y) =>
+        y
+          .option('filename', { alias: 'f', type: 'array', string: true, describe: 'files or directories to check as if applied (- for stdin)' })
+          .option('root-namespace', { type: 'string', default: 'istio-system', describe: "the controller's root namespace (policies there apply mesh-wide)" }),
+      async (a) => {
+        const args = a as unknown as Args;
+        const files = ((args.filename as string[] | undefined) ?? []).map((f) => (f === STDIN ? '-' : f));
+        const result = await analyzeMesh(client(args), files.length > 0 ? readSources(files, () => readFileSync(0, 'utf8')) : [], String(args['root-namespace']), args.output);
+        process.stdout.write(result.text);
+        if (result.errors) process.exitCode = 1;
+      },
     )
     .command(
       'status',

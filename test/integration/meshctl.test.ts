@@ -102,4 +102,25 @@ describe('meshctl', () => {
     assert.equal(unknown.code, 1);
     assert.match(unknown.err, /no proxy "ghost" has connected recently/);
   });
+
+  it('analyze: finds what breaks across resources, in the mesh and in files not applied yet; errors exit 1', async () => {
+    await c.call('POST', '/v1/catalog/instances', { id: 'reviews-v1', service: 'reviews', address: '127.0.0.1', port: 9080, labels: { version: 'v1' } });
+    writeFileSync(
+      join(files, 'route-v9.yaml'),
+      'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews-v9}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews, subset: v9}}]\n',
+    );
+    const clean = await run(['analyze']);
+    assert.equal(clean.code, 0, clean.err);
+    assert.match(clean.out, /No problems found/);
+    const found = await run(['analyze', '-f', join(files, 'route-v9.yaml')]);
+    assert.equal(found.code, 1);
+    assert.match(found.out, /MSH0101\s+Error\s+VirtualService default\/reviews-v9\s+subset "v9" of "reviews" is defined by no DestinationRule/);
+    const json = JSON.parse((await run(['analyze', '-f', join(files, 'route-v9.yaml'), '-o', 'json'])).out) as { findings: { code: string }[] };
+    assert.deepEqual(
+      json.findings.map((f) => f.code),
+      ['MSH0101'],
+    );
+    assert.equal((await run(['get', 'vs', 'reviews-v9'])).code, 1, 'analyze applied nothing');
+    await c.call('DELETE', '/v1/catalog/instances/reviews-v1');
+  });
 });
