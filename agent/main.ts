@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { AgentSettings } from '../core/agent/plan.js';
-import { parseDurationMs } from '../core/duration.js';
+import { parseDurationFlag } from '../core/duration.js';
 import { MeshError } from '../core/errors.js';
 import { fetchPinnedBundle } from '../common/ca-pinning.js';
 import { createLogger } from '../common/logger.js';
@@ -36,8 +36,8 @@ const duration =
   (what: string) =>
   (given: unknown): number => {
     const v = Array.isArray(given) ? given[given.length - 1] : given; // given twice: the last one wins
-    const ms = parseDurationMs(String(v));
-    if (typeof ms === 'string') throw new MeshError('INVALID_ARGUMENT', `--${what}: ${ms}${/^\d+(\.\d+)?$/.test(String(v)) ? ` (durations carry their unit: "${String(v)}s" for seconds)` : ''}`);
+    const ms = parseDurationFlag(what, String(v));
+    if (typeof ms === 'string') throw new MeshError('INVALID_ARGUMENT', ms);
     return ms;
   };
 

@@ -13,6 +13,14 @@ export function parseDurationMs(text: unknown): number | string {
   return Number(m[1]) * UNIT_MS[m[2]];
 }
 
+/** A duration given as a command-line flag: milliseconds, or the problem naming the flag (a bare number is told its unit). */
+export function parseDurationFlag(flag: string, text: string): number | string {
+  const r = parseDurationMs(text);
+  if (typeof r !== 'string') return r;
+  const bare = /^\d+(\.\d+)?$/.test(text.trim());
+  return `--${flag}: ${r}${bare ? ` (durations carry their unit: "${text.trim()}s" for seconds)` : ''}`;
+}
+
 export function durationMs(text: string, what: string): number {
   const r = parseDurationMs(text);
   if (typeof r === 'string') throw new MeshError('INVALID_ARGUMENT', `${what}: ${r}`);

@@ -72,6 +72,19 @@ export function inboundLabels(cfg: RuntimeConfig | undefined, peer: string | und
  */
 export function peerWorkload(peer: string | undefined, said: string | string[] | undefined): WorkloadMeta {
   if (!peer) return UNKNOWN_WORKLOAD;
+  // Asked for every inbound request; a proxy has few callers, so what they said is kept (bounded).
+  const key = `${peer}|${typeof said === 'string' ? said : ''}`;
+  let meta = callers.get(key);
+  if (!meta) {
+    if (callers.size >= 1024) callers.clear();
+    callers.set(key, (meta = readPeerWorkload(peer, typeof said === 'string' ? said : undefined)));
+  }
+  return meta;
+}
+
+const callers = new Map<string, WorkloadMeta>();
+
+function readPeerWorkload(peer: string, said: string | undefined): WorkloadMeta {
   const m = /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(peer);
   const namespace = m?.[1] ?? 'unknown';
   const meta = decodePeer(said);

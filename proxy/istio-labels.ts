@@ -35,15 +35,15 @@ export function setDestinationService(l: Labels, name: string, namespace: string
   l.destination_service_namespace = namespace ?? 'unknown';
 }
 
-/** A request's labels before anything is known of it, in Istio's label order (the exposition keeps it). */
+// Built once, in Istio's label order (the exposition keeps it); each request copies one.
+const EMPTY_HTTP = { ...(Object.fromEntries(ISTIO_LABELS.map((k) => [k, 'unknown'])) as IstioLabels), request_protocol: 'http', response_code: '0', grpc_response_status: '', response_flags: '-' };
+const EMPTY_TCP = { ...(Object.fromEntries(TCP_LABELS.map((k) => [k, 'unknown'])) as TcpLabels), request_protocol: 'tcp', response_flags: '-' };
+
+/** A request's labels before anything is known of it. */
 export function emptyIstioLabels(reporter: 'source' | 'destination'): IstioLabels {
-  const l = Object.fromEntries(ISTIO_LABELS.map((k) => [k, 'unknown'])) as IstioLabels;
-  Object.assign(l, { reporter, request_protocol: 'http', response_code: '0', grpc_response_status: '', response_flags: '-' });
-  return l;
+  return { ...EMPTY_HTTP, reporter };
 }
 
 export function emptyTcpLabels(reporter: 'source' | 'destination'): TcpLabels {
-  const l = Object.fromEntries(TCP_LABELS.map((k) => [k, 'unknown'])) as TcpLabels;
-  Object.assign(l, { reporter, request_protocol: 'tcp', response_flags: '-' });
-  return l;
+  return { ...EMPTY_TCP, reporter };
 }

@@ -134,7 +134,8 @@ async function main(): Promise<void> {
       outboundTrafficPolicy: argv['outbound-traffic-policy'],
       http1Relay: argv['http1-relay'],
       dnsPort: argv['dns-port'],
-      dnsUpstream: argv['dns-upstream'] ?? hostResolver(),
+      // /etc/resolv.conf is read only for a sidecar that runs a DNS proxy.
+      dnsUpstream: argv['dns-upstream'] ?? (argv['dns-port'] !== undefined && argv['dns-port'] >= 0 ? hostResolver() : undefined),
     },
     existsSync('/proc/net/if_inet6') ? '::' : '0.0.0.0',
   );

@@ -2,7 +2,7 @@
 // what a person or the agent wrote (flags, MESH_PROXY_* variables) that fills in defaults and
 // collects every problem into one error, as the controller's options do. Durations are written
 // as everywhere in the mesh: "20s", "500ms", "1m".
-import { parseDurationMs } from '../core/duration.js';
+import { parseDurationFlag } from '../core/duration.js';
 import { MeshError } from '../core/errors.js';
 import { isValidTrustDomain } from '../core/pki/spiffe.js';
 
@@ -142,9 +142,9 @@ export function resolveSidecarOptions(raw: RawSidecarOptions, bindDefault = '0.0
   const problems: string[] = [];
   const D = SIDECAR_DEFAULTS;
   const duration = (flag: string, text: string | undefined, fallback: string, min: number): number => {
-    const r = parseDurationMs(text ?? fallback);
+    const r = parseDurationFlag(flag, text ?? fallback);
     if (typeof r === 'string') {
-      problems.push(`--${flag}: ${r}${/^\d+(\.\d+)?$/.test(String(text).trim()) ? ` (durations carry their unit: "${String(text).trim()}s" for seconds)` : ''}`);
+      problems.push(r);
       return 0;
     }
     if (r < min) problems.push(`--${flag}: must be at least ${min} ms, got "${text}"`);
