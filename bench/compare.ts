@@ -17,7 +17,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { caller, freePort, median, startControllerProcess } from './lib.js';
+import { caller, freePort, median, sidecarArgs, startControllerProcess } from './lib.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -152,33 +152,7 @@ async function meshConfigs(appPort: number): Promise<Config[]> {
     const [inbound, admin] = [await freePort(), await freePort()];
     const c = start(process.execPath, [
       '--max-semi-space-size=2',
-      join(root, 'dist/proxy/main.js'),
-      '--controller',
-      controller.base,
-      '--ca-file',
-      caFile,
-      '--bootstrap-token',
-      token,
-      '--service',
-      service,
-      '--proxy-id',
-      id,
-      '--data-dir',
-      mkdtempSync(join(tmpdir(), `bench-px-`)),
-      '--app-port',
-      String(appPortFor),
-      '--bind',
-      '127.0.0.1',
-      '--inbound-port',
-      String(inbound),
-      '--outbound-port',
-      '-1',
-      '--admin-port',
-      String(admin),
-      '--status-port',
-      '-1',
-      '--log-level',
-      'warn',
+      ...sidecarArgs({ controller: controller.base, caFile, token, service, id, appPort: appPortFor, inboundPort: inbound, adminPort: admin }),
       '--telemetry-interval',
       '10s',
       ...extra,

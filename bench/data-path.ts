@@ -7,9 +7,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { caller, freePort, median, startControllerProcess } from './lib.js';
+import { caller, freePort, median, sidecarArgs, startControllerProcess } from './lib.js';
 
-const root = new URL('../../', import.meta.url).pathname;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -67,38 +66,7 @@ async function main(): Promise<void> {
       const v8 = (process.env.BENCH_PROXY_NODE_OPTIONS ?? '--max-semi-space-size=2').split(' ').filter(Boolean);
       const child = spawn(
         process.execPath,
-        [
-          ...v8,
-          ...prof,
-          join(root, 'dist/proxy/main.js'),
-          '--controller',
-          controller.base,
-          '--ca-file',
-          caFile,
-          '--bootstrap-token',
-          token,
-          '--service',
-          service,
-          '--proxy-id',
-          id,
-          '--data-dir',
-          mkdtempSync(join(tmpdir(), `mesh-px-${id}-`)),
-          '--app-port',
-          String(app),
-          '--bind',
-          '127.0.0.1',
-          '--inbound-port',
-          String(inbound),
-          '--outbound-port',
-          '-1',
-          '--admin-port',
-          String(admin),
-          '--status-port',
-          '-1',
-          '--log-level',
-          'warn',
-          ...extra,
-        ],
+        [...v8, ...prof, ...sidecarArgs({ controller: controller.base, caFile, token, service, id, appPort: app, inboundPort: inbound, adminPort: admin }), ...extra],
         { stdio: ['ignore', 'ignore', 'inherit'] },
       );
       children.push(child);

@@ -87,3 +87,36 @@ export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
+
+/** mesh-proxy's arguments for a benchmark sidecar: loopback only, explicit ports, no capture listener, no status port, quiet. */
+export function sidecarArgs(o: { controller: string; caFile: string; token: string; service: string; id: string; appPort: number; inboundPort: number; adminPort: number }): string[] {
+  return [
+    join(root, 'dist/proxy/main.js'),
+    '--controller',
+    o.controller,
+    '--ca-file',
+    o.caFile,
+    '--bootstrap-token',
+    o.token,
+    '--service',
+    o.service,
+    '--proxy-id',
+    o.id,
+    '--data-dir',
+    mkdtempSync(join(tmpdir(), `mesh-px-${o.id}-`)),
+    '--app-port',
+    String(o.appPort),
+    '--bind',
+    '127.0.0.1',
+    '--inbound-port',
+    String(o.inboundPort),
+    '--outbound-port',
+    '-1',
+    '--admin-port',
+    String(o.adminPort),
+    '--status-port',
+    '-1',
+    '--log-level',
+    'warn',
+  ];
+}

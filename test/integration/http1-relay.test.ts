@@ -5,17 +5,15 @@
 // test controls.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Sidecar } from '../../proxy/sidecar.js';
 import { get } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
+import { sidecarOptions } from '../helpers/sidecar.js';
 
 const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
 const BIG = Buffer.alloc(2 * 1024 * 1024, 'abcdefghijklmnopqrstuvwxyz0123456789');
@@ -66,30 +64,7 @@ describe('HTTP/1.1 relay', () => {
     const appPort = (app.address() as { port: number }).port;
     const start = async (service: string, appPortOf: number, upstreams: { port: number; service: string }[]) => {
       const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-      const s = new Sidecar(
-        {
-          controller: c.url,
-          controllerCa: c.ca(),
-          bootstrapToken: token,
-          service,
-          namespace: 'default',
-          proxyId: `${service}-1`,
-          trustDomain: 'cluster.local',
-          dataDir: mkdtempSync(join(tmpdir(), `mesh-relay-${service}-`)),
-          appHost: '127.0.0.1',
-          appPort: appPortOf,
-          bindHost: '127.0.0.1',
-          inboundPort: 0,
-          outboundPort: -1,
-          adminPort: 0,
-          upstreams,
-          drainTimeoutMs: 500,
-          telemetryIntervalMs: 60_000,
-          headersTimeoutMs: 10_000,
-          idleTimeoutMs: 60_000,
-        },
-        silent,
-      );
+      const s = new Sidecar(sidecarOptions(c, service, appPortOf, { bootstrapToken: token, upstreams }), silent);
       await s.start();
       sidecars.push(s);
       return s;

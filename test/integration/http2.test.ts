@@ -3,17 +3,15 @@
 // sidecars, a real controller, a gRPC-framed test service (unary calls, trailers), and a
 // client that resets streams as fast as it opens them.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { connect, constants, createServer as createH2Server, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders } from 'node:http2';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Sidecar, type SidecarOptions } from '../../proxy/sidecar.js';
 import { startApp, type TestApp } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { freePort, waitFor } from '../helpers/ports.js';
+import { sidecarOptions } from '../helpers/sidecar.js';
 
 const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
 
@@ -105,31 +103,7 @@ describe('HTTP/2 and gRPC', () => {
     greeterPort = (greeter.address() as { port: number }).port;
     start = async (service: string, appPort: number, upstreams: { port: number; service: string }[], extra: Partial<SidecarOptions> = {}) => {
       const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-      const s = new Sidecar(
-        {
-          controller: c.url,
-          controllerCa: c.ca(),
-          bootstrapToken: token,
-          service,
-          namespace: 'default',
-          proxyId: `${service}-1`,
-          trustDomain: 'cluster.local',
-          dataDir: mkdtempSync(join(tmpdir(), `mesh-h2-${service}-`)),
-          appHost: '127.0.0.1',
-          appPort,
-          bindHost: '127.0.0.1',
-          inboundPort: 0,
-          outboundPort: -1,
-          adminPort: 0,
-          upstreams,
-          drainTimeoutMs: 500,
-          telemetryIntervalMs: 60_000,
-          headersTimeoutMs: 10_000,
-          idleTimeoutMs: 60_000,
-          ...extra,
-        },
-        silent,
-      );
+      const s = new Sidecar(sidecarOptions(c, service, appPort, { bootstrapToken: token, upstreams, ...extra }), silent);
       await s.start();
       sidecars.push(s);
       return s;

@@ -3,16 +3,14 @@
 // HTTP service still gets L7 routing and identity headers and a binary protocol still gets
 // through, over mTLS, with TCP metrics. Real sidecars, a real controller, real sockets.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
 import { connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Sidecar } from '../../proxy/sidecar.js';
 import { get, startApp, type TestApp } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
+import { sidecarOptions } from '../helpers/sidecar.js';
 
 const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
 
@@ -30,30 +28,7 @@ describe('protocol detection on ports that declare none', () => {
     const echoPort = (echo.address() as { port: number }).port;
     const start = async (service: string, appPort: number, upstreams: { port: number; service: string }[]) => {
       const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-      const s = new Sidecar(
-        {
-          controller: c.url,
-          controllerCa: c.ca(),
-          bootstrapToken: token,
-          service,
-          namespace: 'default',
-          proxyId: `${service}-1`,
-          trustDomain: 'cluster.local',
-          dataDir: mkdtempSync(join(tmpdir(), `mesh-auto-${service}-`)),
-          appHost: '127.0.0.1',
-          appPort,
-          bindHost: '127.0.0.1',
-          inboundPort: 0,
-          outboundPort: -1,
-          adminPort: 0,
-          upstreams,
-          drainTimeoutMs: 500,
-          telemetryIntervalMs: 60_000,
-          headersTimeoutMs: 10_000,
-          idleTimeoutMs: 60_000,
-        },
-        silent,
-      );
+      const s = new Sidecar(sidecarOptions(c, service, appPort, { bootstrapToken: token, upstreams }), silent);
       await s.start();
       sidecars[service] = s;
       return s;

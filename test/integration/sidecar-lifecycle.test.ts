@@ -17,6 +17,7 @@ import { pino } from 'pino';
 import { Sidecar, type SidecarOptions } from '../../proxy/sidecar.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { freePort, waitFor } from '../helpers/ports.js';
+import { sidecarOptions } from '../helpers/sidecar.js';
 
 const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
 const root = new URL('../../../', import.meta.url).pathname;
@@ -60,31 +61,7 @@ describe('sidecar lifecycle under traffic', () => {
 
   const start = async (service: string, appPort: number, extra: Partial<SidecarOptions> = {}) => {
     const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-    const s = new Sidecar(
-      {
-        controller: c.url,
-        controllerCa: c.ca(),
-        bootstrapToken: token,
-        service,
-        namespace: 'default',
-        proxyId: `${service}-1`,
-        trustDomain: 'cluster.local',
-        dataDir: mkdtempSync(join(tmpdir(), `mesh-life-${service}-`)),
-        appHost: '127.0.0.1',
-        appPort,
-        bindHost: '127.0.0.1',
-        inboundPort: 0,
-        outboundPort: -1,
-        adminPort: 0,
-        upstreams: [],
-        drainTimeoutMs: 3000,
-        telemetryIntervalMs: 60_000,
-        headersTimeoutMs: 10_000,
-        idleTimeoutMs: 60_000,
-        ...extra,
-      },
-      silent,
-    );
+    const s = new Sidecar(sidecarOptions(c, service, appPort, { bootstrapToken: token, drainTimeoutMs: 3000, ...extra }), silent);
     await s.start();
     sidecars.push(s);
     return s;

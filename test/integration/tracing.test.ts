@@ -3,16 +3,14 @@
 // installed on this machine (no container registry, not packaged in Debian). It checks what a
 // collector would get: the OTLP JSON the sidecars send.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Sidecar } from '../../proxy/sidecar.js';
 import { get, startApp, type TestApp } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
+import { sidecarOptions } from '../helpers/sidecar.js';
 
 interface OtlpSpan {
   traceId: string;
@@ -38,28 +36,7 @@ describe('tracing: spans from both sidecars, exported over OTLP/HTTP', () => {
   const sidecar = async (service: string, id: string, appPort: number, upstreams: { port: number; service: string }[]) => {
     const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
     const s = new Sidecar(
-      {
-        controller: c.url,
-        controllerCa: c.ca(),
-        bootstrapToken: token,
-        service,
-        namespace: 'default',
-        proxyId: id,
-        trustDomain: 'cluster.local',
-        dataDir: mkdtempSync(join(tmpdir(), `mesh-tr-${id}-`)),
-        appHost: '127.0.0.1',
-        appPort,
-        bindHost: '127.0.0.1',
-        inboundPort: 0,
-        outboundPort: -1,
-        adminPort: 0,
-        upstreams,
-        drainTimeoutMs: 500,
-        telemetryIntervalMs: 10_000,
-        headersTimeoutMs: 10_000,
-        idleTimeoutMs: 60_000,
-        tracing: { endpoint: collectorUrl, samplingPercent: 100 },
-      },
+      sidecarOptions(c, service, appPort, { bootstrapToken: token, proxyId: id, upstreams, telemetryIntervalMs: 10_000, tracing: { endpoint: collectorUrl, samplingPercent: 100 } }),
       silent,
     );
     await s.start();

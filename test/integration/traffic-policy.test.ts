@@ -2,10 +2,7 @@
 // outlier detection ejects the instance that keeps failing, consistent hashing keeps a user on
 // one instance, and RS256 tokens are checked against keys fetched from a URL.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Sidecar } from '../../proxy/sidecar.js';
@@ -13,6 +10,7 @@ import { get, startApp, type TestApp } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { testIssuer } from '../helpers/jwt.js';
 import { waitFor } from '../helpers/ports.js';
+import { sidecarOptions } from '../helpers/sidecar.js';
 
 const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
 
@@ -25,30 +23,7 @@ describe('traffic policies and JWKS URLs with real traffic', () => {
 
   const sidecar = async (service: string, id: string, appPort: number, upstreams: { port: number; service: string }[] = []) => {
     const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
-    const s = new Sidecar(
-      {
-        controller: c.url,
-        controllerCa: c.ca(),
-        bootstrapToken: token,
-        service,
-        namespace: 'default',
-        proxyId: id,
-        trustDomain: 'cluster.local',
-        dataDir: mkdtempSync(join(tmpdir(), `mesh-tp-${id}-`)),
-        appHost: '127.0.0.1',
-        appPort,
-        bindHost: '127.0.0.1',
-        inboundPort: 0,
-        outboundPort: -1,
-        adminPort: 0,
-        upstreams,
-        drainTimeoutMs: 500,
-        telemetryIntervalMs: 60_000,
-        headersTimeoutMs: 10_000,
-        idleTimeoutMs: 60_000,
-      },
-      silent,
-    );
+    const s = new Sidecar(sidecarOptions(c, service, appPort, { bootstrapToken: token, proxyId: id, upstreams }), silent);
     await s.start();
     sidecars.push(s);
     return s;
