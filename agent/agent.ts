@@ -28,6 +28,7 @@ export class MeshAgent {
   private running: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  private runtimeWatch: { close(): void } | undefined;
   private stopped = false;
   /** The periodic resync re-registers every active instance: a catalog that lost its state
    * (a restarted Consul dev agent, a wiped registry) is refilled without an agent restart. */
@@ -36,6 +37,8 @@ export class MeshAgent {
   private readonly active = new Map<string, DiscoveredWorkload>();
   /** Problems already logged, so a bad label is reported once, not every resync. */
   private reported = new Set<string>();
+  /** Sidecars held by a person's stop, so that each is logged once. */
+  private readonly held = new Set<string>();
 
   constructor(
     private readonly source: WorkloadSource,
@@ -54,6 +57,7 @@ export class MeshAgent {
       stopped: (ref) => void this.onStopped(ref),
       status: (up, detail) => (up ? this.log.info(detail) : this.log.error(detail)),
     });
+    this.runtimeWatch = this.runtime.watch?.(() => this.schedule());
     this.timer = setInterval(() => {
       this.reassert = true;
       this.schedule();
@@ -76,6 +80,7 @@ export class MeshAgent {
   close(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    this.runtimeWatch?.close();
     this.source.close();
     return Promise.resolve();
   }
@@ -126,6 +131,8 @@ export class MeshAgent {
     this.reassert = false;
 
     for (const s of plan.remove) await this.removeOne(s);
+    for (const { workload } of plan.hold) await this.guard(workload, () => this.holdOne(workload));
+    for (const id of this.held) if (!plan.hold.some((h) => h.workload.instanceId === id)) this.held.delete(id);
     for (const { workload } of plan.keep) {
       const known = this.active.get(workload.instanceId);
       if (known && fingerprint(known) === fingerprint(workload)) {
@@ -168,6 +175,16 @@ export class MeshAgent {
     await this.capture.install(w, [...others, w]);
     await this.controller.register(registrationFor(w));
     this.active.set(w.instanceId, w);
+  }
+
+  /** Stopped on request: out of the catalog at once; the unit is left as the person left it. */
+  private async holdOne(w: DiscoveredWorkload): Promise<void> {
+    if (this.held.has(w.instanceId)) return;
+    await this.controller.deregister(w.instanceId);
+    await this.capture.uninstall(w, [...this.active.values()]);
+    this.active.delete(w.instanceId);
+    this.held.add(w.instanceId);
+    this.log.info({ instance: w.instanceId }, 'sidecar stopped on request: instance deregistered; it stays stopped until it is started again');
   }
 
   private async removeOne(s: RunningSidecar): Promise<void> {

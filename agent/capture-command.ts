@@ -1,8 +1,13 @@
-// `mesh-agent capture install|remove <instance>`: what mesh-proxy@.service runs as root after its
-// sidecar starts and after it stops. The VM's services share one namespace, so the rules are
-// rebuilt for every instance currently captured; that set is kept in <run-dir>/captured.json
-// under a lock, since two units may start at once.
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync, renameSync } from 'node:fs';
+// `mesh-agent capture install|release|remove <instance>`: what mesh-proxy@.service runs as root
+// once its sidecar is ready (install), when a stop is requested, before the sidecar drains
+// (release), and after it stopped for any reason, a crash too (remove). The VM's services share
+// one namespace, so the rules are rebuilt for every instance currently captured; that set is kept
+// in <run-dir>/captured.json under a lock, since two units may start at once.
+//
+// release also leaves <run-dir>/<instance>.stopping, which install clears: it tells the agent
+// (watching the directory) that the unit is stopping on request, so that it deregisters the
+// instance at once and leaves the unit as the person left it.
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentSettings, DiscoveredWorkload } from '../core/agent/plan.js';
 import { MeshError } from '../core/errors.js';
@@ -12,6 +17,13 @@ import { FileWorkloadSource } from './sources/file-source.js';
 
 /** What the agent leaves in <run-dir>/capture.json for the units' capture commands. */
 export const CAPTURE_SETTINGS = 'capture.json';
+
+export type CaptureAction = 'install' | 'release' | 'remove';
+
+/** Present from a requested stop until the sidecar is ready again. */
+export const stoppingMark = (runDir: string, instanceId: string) => join(runDir, `${instanceId}.stopping`);
+export const STOPPING_SUFFIX = '.stopping';
+export const isStopping = (runDir: string, instanceId: string) => existsSync(stoppingMark(runDir, instanceId));
 
 export interface CaptureCommandOptions {
   configDir: string;
@@ -32,7 +44,7 @@ export function captureOptions(runDir: string, fallback: CaptureCommandOptions):
   }
 }
 
-export async function captureCommand(action: 'install' | 'remove', instanceId: string, o: CaptureCommandOptions): Promise<string> {
+export async function captureCommand(action: CaptureAction, instanceId: string, o: CaptureCommandOptions): Promise<string> {
   const scan = await new FileWorkloadSource({ dir: o.configDir, address: '127.0.0.1', instanceSuffix: o.instanceSuffix }).scan();
   const byId = new Map(scan.workloads.map((w) => [w.instanceId, w]));
   const w = byId.get(instanceId);
@@ -41,7 +53,8 @@ export async function captureCommand(action: 'install' | 'remove', instanceId: s
     if (o.waitReadyMs > 0) await waitReady(w, o.waitReadyMs);
   }
   mkdirSync(o.runDir, { recursive: true });
-  return withLock(join(o.runDir, 'captured.lock'), async () => {
+  if (action === 'release') writeFileSync(stoppingMark(o.runDir, instanceId), '', { mode: 0o644 });
+  const done = await withLock(join(o.runDir, 'captured.lock'), async () => {
     const file = join(o.runDir, 'captured.json');
     const captured = new Set<string>(readJson(file));
     if (action === 'install') captured.add(instanceId);
@@ -52,6 +65,8 @@ export async function captureCommand(action: 'install' | 'remove', instanceId: s
     renameSync(`${file}.tmp`, file);
     return `capturing ${active.map((a) => a.instanceId).join(', ') || 'nothing'}`;
   });
+  if (action === 'install') rmSync(stoppingMark(o.runDir, instanceId), { force: true });
+  return done;
 }
 
 async function waitReady(w: DiscoveredWorkload, ms: number): Promise<void> {

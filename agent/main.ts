@@ -13,7 +13,7 @@ import { createLogger } from '../common/logger.js';
 import { onStopSignals } from '../common/stop-signals.js';
 import { MeshAgent } from './agent.js';
 import { HttpControllerLink } from './controller-link.js';
-import { captureCommand, captureOptions } from './capture-command.js';
+import { captureCommand, captureOptions, type CaptureAction } from './capture-command.js';
 import { startDockerAgent, startVmAgent } from './modes.js';
 import { SystemdSidecarRuntime } from './runtime/systemd-runtime.js';
 
@@ -89,7 +89,7 @@ interface AgentArgs {
   'instance-prefix'?: string;
   runtime?: 'process' | 'systemd';
   'run-dir'?: string;
-  action?: 'install' | 'remove';
+  action?: CaptureAction;
   instance?: string;
   'wait-ready'?: number;
 }
@@ -117,9 +117,9 @@ const argv = (await yargs(hideBin(process.argv))
       .option('runtime', { choices: ['process', 'systemd'] as const, describe: 'sidecars as child processes, or as mesh-proxy@<instance> units (default: systemd when it runs)' })
       .option('state-dir', { type: 'string', default: '/var/lib/mesh-agent', describe: 'sidecar state for the process runtime (certificates, pids, logs)' }),
   )
-  .command('capture <action> <instance>', "install or remove one instance's capture rules (run by mesh-proxy@.service as root)", (y) =>
+  .command('capture <action> <instance>', "install or remove one instance's capture rules (run by mesh-proxy@.service as root; release: a stop was requested)", (y) =>
     vmFiles(common(y))
-      .positional('action', { choices: ['install', 'remove'] as const })
+      .positional('action', { choices: ['install', 'release', 'remove'] as const })
       .positional('instance', { type: 'string', describe: 'instance id, e.g. reviews-vm1' })
       .option('wait-ready', { type: 'string', describe: 'install: how long to wait for the sidecar to be ready first (default 30s)', coerce: duration('wait-ready') }),
   )

@@ -47,8 +47,8 @@ export class IptablesInterceptor {
     for (const family of this.families) {
       const t = TOOLS[family];
       let text = buildRules(spec, family);
-      // The jumps from the built-in chains (every `-A PREROUTING|OUTPUT ...` line), each added only when missing.
-      for (const line of text.split('\n').filter((l) => /^-A (PREROUTING|OUTPUT) /.test(l))) {
+      // The jumps from the built-in chains (every `-A|-I PREROUTING|OUTPUT ...` line), each added only when missing.
+      for (const line of text.split('\n').filter((l) => /^-[AI] (PREROUTING|OUTPUT) /.test(l))) {
         const [, hook, ...rest] = line.split(' ');
         const present = await exec(this.netns, [t.cmd, '-t', 'nat', '-C', hook, ...rest]);
         if (present.code === 0) text = text.replace(`${line}\n`, '');

@@ -20,4 +20,6 @@ export interface SidecarRuntime {
   logs(s: RunningSidecar): Promise<string>;
   /** Stops and forgets it; a missing sidecar is fine. */
   remove(s: RunningSidecar): Promise<void>;
+  /** Where sidecars change state outside the agent (a person's `systemctl stop`): calls `changed` then. */
+  watch?(changed: () => void): { close(): void };
 }

@@ -4,12 +4,16 @@
 // ready and installs the capture rules, its ExecStopPost removes them, so capture follows the
 // sidecar's life even when the agent is away.
 //
-// Not exercised by the test suite: systemd is not PID 1 on this machine. `systemd-analyze verify`
-// checks the unit; the capture commands it calls are tested in network namespaces.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// A unit stopped or restarted on request (`systemctl stop|restart`) is held: its ExecStop leaves a
+// mark in the run directory (agent/capture-command.ts), which the agent watches, so the instance
+// is deregistered at once and the unit is not started again behind the person's back. Starting
+// it (`systemctl start`) clears the mark once the sidecar is ready, and the agent registers it.
+//
+// Tested under a real systemd (PID 1 in containers) by test/e2e/vm-quickstart.test.ts.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentSettings, DiscoveredWorkload, RunningSidecar } from '../../core/agent/plan.js';
-import { CAPTURE_SETTINGS } from '../capture-command.js';
+import { CAPTURE_SETTINGS, isStopping, STOPPING_SUFFIX, stoppingMark } from '../capture-command.js';
 import { runCommand } from '../run-command.js';
 import { MeshError } from '../../core/errors.js';
 import type { SidecarLaunch, SidecarRuntime } from './runtime.js';
@@ -40,9 +44,19 @@ export class SystemdSidecarRuntime implements SidecarRuntime {
       const state = (await systemctl(['is-active', unit(rec.instanceId)], true)).trim();
       // A unit in the middle of a job a person started (`systemctl restart` passes through
       // deactivating) is not a dead sidecar: starting it would cancel that job.
-      out.push({ instanceId: rec.instanceId, ref: rec.instanceId, fingerprint: rec.fingerprint, running: ['active', 'activating', 'deactivating', 'reloading'].includes(state) });
+      const running = ['active', 'activating', 'deactivating', 'reloading'].includes(state);
+      out.push({ instanceId: rec.instanceId, ref: rec.instanceId, fingerprint: rec.fingerprint, running, held: isStopping(this.opts.runDir, rec.instanceId) });
     }
     return out;
+  }
+
+  /** A unit stopping on request, or ready again after one: the agent reacts at once. */
+  watch(changed: () => void): { close(): void } {
+    const watcher: FSWatcher = watch(this.opts.runDir, (_event, name) => {
+      if (name?.endsWith(STOPPING_SUFFIX)) changed();
+    });
+    watcher.on('error', () => undefined);
+    return watcher;
   }
 
   async start(w: DiscoveredWorkload, launch: SidecarLaunch): Promise<RunningSidecar> {
@@ -71,6 +85,7 @@ export class SystemdSidecarRuntime implements SidecarRuntime {
   async remove(s: RunningSidecar): Promise<void> {
     await systemctl(['stop', unit(s.ref)], true);
     for (const ext of ['.env', '.ca.pem', '.json']) rmSync(join(this.opts.runDir, `${s.ref}${ext}`), { force: true });
+    rmSync(stoppingMark(this.opts.runDir, s.ref), { force: true });
   }
 
   static available(): boolean {

@@ -29,6 +29,11 @@ export interface RunningSidecar {
   /** The fingerprint of the declaration it was started for; a change restarts it. */
   fingerprint: string;
   running: boolean;
+  /**
+   * Being stopped or stopped on request (`systemctl stop|restart mesh-proxy@<instance>`), not by
+   * a crash: the agent leaves it alone and out of the catalog until it is started and ready again.
+   */
+  held?: boolean;
 }
 
 export interface AgentSettings {
@@ -138,16 +143,20 @@ export interface ReconcilePlan {
   remove: RunningSidecar[];
   /** Sidecars that stay; the agent re-asserts rules and registration (both idempotent). */
   keep: { workload: DiscoveredWorkload; sidecar: RunningSidecar }[];
+  /** Sidecars a person stopped: not started again, not routed to (deregistered). */
+  hold: { workload: DiscoveredWorkload; sidecar: RunningSidecar }[];
 }
 
 export function reconcile(desired: DiscoveredWorkload[], running: RunningSidecar[]): ReconcilePlan {
-  const plan: ReconcilePlan = { start: [], remove: [], keep: [] };
+  const plan: ReconcilePlan = { start: [], remove: [], keep: [], hold: [] };
   const byId = new Map(running.map((r) => [r.instanceId, r]));
   const wanted = new Set<string>();
   for (const w of desired) {
     wanted.add(w.instanceId);
     const r = byId.get(w.instanceId);
-    if (r && r.running && r.fingerprint === fingerprint(w)) plan.keep.push({ workload: w, sidecar: r });
+    // A person's stop wins over a changed declaration too: it takes effect when they start it.
+    if (r?.held) plan.hold.push({ workload: w, sidecar: r });
+    else if (r && r.running && r.fingerprint === fingerprint(w)) plan.keep.push({ workload: w, sidecar: r });
     else {
       if (r) plan.remove.push(r);
       plan.start.push(w);

@@ -93,10 +93,12 @@ export function buildRules(s: InterceptionSpec, family: Family): string {
   // DNS: the apps' queries, to whichever resolver (a loopback one such as systemd-resolved's
   // too), go to their sidecar's DNS proxy, which forwards what is not a mesh name. Before the
   // TCP capture, which would take DNS over TCP to the outbound listener. The sidecars' own
-  // queries (forwarded ones) go where they were sent.
+  // queries (forwarded ones) go where they were sent. First in OUTPUT (-I): a resolver's own
+  // NAT rule there, such as Docker's embedded DNS (127.0.0.11) rewriting port 53, would
+  // otherwise take the query before it is seen.
   if (dns) {
-    lines.push(`-A OUTPUT -p udp --dport 53 ${c} -j MESH_DNS`);
-    lines.push(`-A OUTPUT -p tcp --dport 53 ${c} -j MESH_DNS`);
+    lines.push(`-I OUTPUT -p udp --dport 53 ${c} -j MESH_DNS`);
+    lines.push(`-I OUTPUT -p tcp --dport 53 ${c} -j MESH_DNS`);
     lines.push(`-A MESH_DNS -m owner --uid-owner ${s.proxyUid} -j RETURN`);
     for (const w of [...s.workloads].sort((a, b) => (a.appUid ?? -1) - (b.appUid ?? -1))) {
       if (w.dnsPort === undefined) continue;

@@ -151,6 +151,43 @@ describe('the agent plan', () => {
     assert.deepEqual([plan.start.length, plan.remove.length, plan.keep.length], [1, 1, 0]);
   });
 
+  it('leaves a sidecar a person stopped stopped, even when its declaration changed since', () => {
+    const a = w('a');
+    const b = w('b', { 'mesh.version': 'v2' });
+    const plan = reconcile(
+      [a, b],
+      [
+        { instanceId: 'a', ref: 's-a', fingerprint: fingerprint(a), running: false, held: true },
+        { instanceId: 'b', ref: 's-b', fingerprint: fingerprint(w('b')), running: false, held: true },
+      ],
+    );
+    assert.deepEqual(
+      plan.hold.map((h) => h.sidecar.ref),
+      ['s-a', 's-b'],
+    );
+    assert.deepEqual([plan.start.length, plan.remove.length, plan.keep.length], [0, 0, 0]);
+  });
+
+  it('holds a sidecar restarting on request until it is ready, and removes a held one whose workload is gone', () => {
+    const a = w('a');
+    const plan = reconcile(
+      [a],
+      [
+        { instanceId: 'a', ref: 's-a', fingerprint: fingerprint(a), running: true, held: true },
+        { instanceId: 'gone', ref: 's-gone', fingerprint: 'x', running: false, held: true },
+      ],
+    );
+    assert.deepEqual(
+      plan.hold.map((h) => h.sidecar.ref),
+      ['s-a'],
+    );
+    assert.deepEqual(plan.keep, []);
+    assert.deepEqual(
+      plan.remove.map((r) => r.ref),
+      ['s-gone'],
+    );
+  });
+
   it('registers the instance with its version and a check that reaches the app through the sidecar status port', () => {
     assert.deepEqual(registrationFor(w('a', { 'mesh.version': 'v3' })), {
       id: 'a',
