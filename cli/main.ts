@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     .option('controller', { type: 'string', describe: 'controller URL (env MESH_CONTROLLER; default: from the data directory, else https://127.0.0.1:15012)' })
     .option('token', { type: 'string', describe: 'admin token (env MESH_TOKEN; default: <data-dir>/admin-token)' })
     .option('ca-file', { type: 'string', describe: 'CA bundle to trust the controller (env MESH_CA_FILE; default: <data-dir>/ca.pem)' })
-    .option('data-dir', { type: 'string', describe: 'the controller data directory on this host (env MESH_DATA_DIR; default: .mesh)' })
+    .option('data-dir', { type: 'string', describe: 'the controller data directory on this host (env MESH_DATA_DIR; default: .mesh, else /var/lib/mesh/controller where systemd/install.sh put it)' })
     .option('output', { alias: 'o', type: 'string', choices: ['table', 'yaml', 'json'], default: 'table', describe: 'output format' })
     .command(
       'apply',

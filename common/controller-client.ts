@@ -21,6 +21,14 @@ export interface Response {
   json<T = unknown>(): T;
 }
 
+/** Where systemd/install.sh puts the controller's data (mesh-controller.service's MESH_DATA_DIR). */
+export const SYSTEMD_DATA_DIR = '/var/lib/mesh/controller';
+
+/** `.mesh` (a controller started by hand here), else the systemd install's, so meshctl needs no flag on the controller's VM. */
+function defaultDataDir(): string {
+  return !existsSync('.mesh') && existsSync(SYSTEMD_DATA_DIR) ? SYSTEMD_DATA_DIR : '.mesh';
+}
+
 export class ControllerClient {
   readonly baseUrl: string;
   private readonly ca: string | undefined;
@@ -33,7 +41,7 @@ export class ControllerClient {
   constructor(opts: ClientOptions) {
     // An empty variable counts as unset, as shells and compose files often leave them.
     const env = (name: string) => process.env[name] || undefined;
-    const dataDir = opts.dataDir ?? env('MESH_DATA_DIR') ?? '.mesh';
+    const dataDir = opts.dataDir ?? env('MESH_DATA_DIR') ?? defaultDataDir();
     const fromDir = (name: string) => {
       const p = join(dataDir, name);
       return existsSync(p) ? readFileSync(p, 'utf8').trim() : undefined;

@@ -25,7 +25,11 @@ if [ "$what" = controller ]; then
   install -m 0644 systemd/mesh-controller.service /etc/systemd/system/mesh-controller.service
   systemctl daemon-reload
   systemctl enable --now mesh-controller.service
-  echo "mesh-controller installed; meshctl --data-dir /var/lib/mesh/controller status"
+  # Wait until it answers (it creates its CA and admin token at first start), so that the next
+  # command, meshctl or an agent's first call, finds it.
+  for _ in $(seq 1 60); do meshctl --data-dir /var/lib/mesh/controller status >/dev/null 2>&1 && break; sleep 0.5; done
+  meshctl --data-dir /var/lib/mesh/controller status >/dev/null 2>&1 || { echo "mesh-controller did not answer within 30 s; see: journalctl -u mesh-controller" >&2; exit 1; }
+  echo "mesh-controller installed and answering; meshctl on this VM finds it (try: meshctl status)"
 else
   # The sidecars' user: capture rules exempt its UID, so it must be the same on every VM.
   getent group mesh-proxy >/dev/null || groupadd --system --gid 1337 mesh-proxy

@@ -1,5 +1,6 @@
 // The SidecarRuntime contract against each implementation that runs here: VM processes, and
-// Docker containers (a real engine; the systemd runtime is not built, see the README).
+// Docker containers (a real engine). The systemd runtime runs under a real systemd in
+// vm-quickstart.test.ts, which follows docs/vm-quickstart.md.
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';

@@ -1,7 +1,7 @@
 // What the systemd units rely on: they pass `systemd-analyze verify`, and the capture commands
 // their ExecStartPost/ExecStopPost run keep a VM's shared capture table right as sidecars come
-// and go (real iptables in a namespace made here). systemd itself is not PID 1 on this machine,
-// so the units are not started here.
+// and go (real iptables in a namespace made here). The units run under a real systemd in
+// test/e2e/vm-quickstart.test.ts (containers with systemd as PID 1).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
