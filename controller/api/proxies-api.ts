@@ -74,5 +74,6 @@ function proxyRef(ctx: RequestContext): ProxyRef {
     const i = l.indexOf('=');
     if (i > 0) labels[l.slice(0, i)] = l.slice(i + 1);
   }
-  return { id, service, namespace, labels, ...(p.kind === 'workload' ? { serviceAccount: p.service } : {}) };
+  const gateway = ctx.query.get('mode') === 'gateway';
+  return { id, service, namespace, labels, ...(gateway ? { gateway } : {}), ...(p.kind === 'workload' ? { serviceAccount: p.service } : {}) };
 }

@@ -62,7 +62,7 @@ export class SnapshotHub {
   /** The proxy's current snapshot, compiling it if the proxy is new. */
   current(ref: ProxyRef): ProxyState {
     let state = this.proxies.get(ref.id);
-    if (!state || state.ref.service !== ref.service || state.ref.namespace !== ref.namespace) {
+    if (!state || state.ref.service !== ref.service || state.ref.namespace !== ref.namespace || state.ref.gateway !== ref.gateway || JSON.stringify(state.ref.labels) !== JSON.stringify(ref.labels)) {
       const compiled = this.compilerForRound().compile(ref);
       const now = Date.now();
       state = { ref, version: compiled.snapshot.version, jsonParts: compiled.jsonParts, lastSeen: now, compiledAt: now, triggeredAt: now };

@@ -5,6 +5,7 @@ import { serviceForHost, serviceKey } from '../hosts.js';
 import type { ServiceInstance } from '../catalog-model.js';
 import type { DestinationRuleSpec, Resource, ServiceEntrySpec, VirtualServiceSpec, WorkloadSelector } from '../resources/types.js';
 import { selectorMatches } from '../snapshot/selectors.js';
+import { boundGateways, boundToMesh } from '../snapshot/gateway-binding.js';
 
 export type FindingLevel = 'Error' | 'Warning' | 'Info';
 
@@ -21,6 +22,7 @@ export const FINDING_CODES = {
   SUBSET_NOT_FOUND: 'MSH0101',
   HOST_NOT_FOUND: 'MSH0102',
   SELECTOR_MATCHES_NOTHING: 'MSH0103',
+  GATEWAY_NOT_FOUND: 'MSH0104',
   CONFLICTING_VIRTUAL_SERVICES: 'MSH0201',
   TLS_DISABLED_UNDER_STRICT: 'MSH0301',
 } as const;
@@ -51,9 +53,20 @@ export function analyze(input: AnalysisInput): Finding[] {
   const drFor = (key: string) => drs.find((dr) => target(dr.spec.host, dr.metadata.namespace) === key);
 
   // Hosts that name nothing, and routes to subsets no DestinationRule defines.
+  const gateways = new Set(of('Gateway').map((g) => `${g.metadata.namespace}/${g.metadata.name}`));
   for (const vs of vss) {
     const ns = vs.metadata.namespace;
-    for (const host of vs.spec.hosts) {
+    for (const g of boundGateways(vs)) {
+      if (!gateways.has(g))
+        out.push({
+          code: FINDING_CODES.GATEWAY_NOT_FOUND,
+          level: 'Error',
+          resource: name(vs),
+          message: `gateway "${g}" is not defined: no Gateway resource of that name, so these routes serve nowhere`,
+        });
+    }
+    // A gateway's hosts are the names clients outside the mesh use, not catalog services.
+    for (const host of boundToMesh(vs) ? vs.spec.hosts : []) {
       if (!target(host, ns)) out.push({ code: FINDING_CODES.HOST_NOT_FOUND, level: 'Warning', resource: name(vs), message: `host "${host}" names no service in the catalog and no ServiceEntry host` });
     }
     for (const route of vs.spec.http ?? []) {
@@ -86,7 +99,7 @@ export function analyze(input: AnalysisInput): Finding[] {
 
   // Two VirtualServices for one host: only the oldest applies (Istio merges only for gateways).
   const byHost = new Map<string, Resource<VirtualServiceSpec>[]>();
-  for (const vs of vss) {
+  for (const vs of vss.filter(boundToMesh)) {
     for (const host of vs.spec.hosts) {
       const key = target(host, vs.metadata.namespace) ?? `unknown/${host}`;
       byHost.set(key, [...(byHost.get(key) ?? []), vs]);

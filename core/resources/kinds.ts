@@ -27,6 +27,7 @@ export const KINDS: readonly KindInfo[] = [
   info('VirtualService', 'networking.istio.io', 'virtualservices', ['vs', 'virtualservice']),
   info('DestinationRule', 'networking.istio.io', 'destinationrules', ['dr', 'destinationrule']),
   info('ServiceEntry', 'networking.istio.io', 'serviceentries', ['se', 'serviceentry']),
+  info('Gateway', 'networking.istio.io', 'gateways', ['gw', 'gateway']),
   info('PeerAuthentication', 'security.istio.io', 'peerauthentications', ['pa', 'peerauthentication']),
   info('AuthorizationPolicy', 'security.istio.io', 'authorizationpolicies', ['ap', 'authorizationpolicy', 'authz']),
   info('RequestAuthentication', 'security.istio.io', 'requestauthentications', ['ra', 'requestauthentication']),

@@ -8,6 +8,9 @@ import type { Kind } from './types.js';
 const HOST_RE = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 const host = str({ nonEmpty: true, pattern: HOST_RE, patternHint: 'is not a valid host: use a service name such as "reviews", "reviews.service.consul" or a DNS name' });
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const GATEWAY_REF_RE = /^(mesh|([a-z0-9]([-a-z0-9]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/;
+/** A Gateway server's host: `[namespace/]host`, the namespace `*`, `.` (the gateway's) or a name; the host `*`, `*.domain` or a name. */
+const GATEWAY_HOST_RE = /^((\*|\.|[a-z0-9]([-a-z0-9]*[a-z0-9])?)\/)?(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 const subsetName = str({ nonEmpty: true, pattern: NAME_RE, patternHint: 'is not a valid subset name (lowercase letters, digits and "-")' });
 const labels = map(str());
 const stringList = arr(str());
@@ -35,7 +38,7 @@ const httpMatch = obj(
     sourceLabels: labels,
     sourceNamespace: str(),
   },
-  { unsupported: { gateways: 'gateways are not implemented; routes apply to the mesh', statPrefix: 'per-route stat prefixes are not implemented' } },
+  { unsupported: { gateways: 'match-level gateways are not implemented; bind the whole VirtualService with spec.gateways', statPrefix: 'per-route stat prefixes are not implemented' } },
 );
 
 const RETRY_ON = new Set([
@@ -140,7 +143,8 @@ const tcpRoute = obj(
 const virtualService = obj(
   {
     hosts: arr(host, { min: 1 }),
-    gateways: arr(str({ enum: ['mesh'], patternHint: '' })),
+    // `mesh` (the sidecars), and Gateways by `name` (in the VirtualService's namespace) or `namespace/name`.
+    gateways: arr(str({ pattern: GATEWAY_REF_RE, patternHint: 'is not a gateway reference: use "mesh", a Gateway\'s name, or "namespace/name"' })),
     http: arr(httpRoute),
     tcp: arr(tcpRoute),
   },
@@ -149,6 +153,11 @@ const virtualService = obj(
     unsupported: { tls: 'TLS routing (SNI) is not implemented; use tcp routes', exportTo: 'all resources are visible mesh-wide' },
     check: (v, path, out) => {
       if (!v.http && !v.tcp) out.push({ path: `${path}.http`, message: 'a VirtualService needs http or tcp routes' });
+      // As Istio: "*" is a gateway's catch-all; the sidecars need the services named.
+      const gateways = Array.isArray(v.gateways) ? (v.gateways as unknown[]) : undefined;
+      const forMesh = !gateways || gateways.length === 0 || gateways.includes('mesh');
+      if (forMesh && Array.isArray(v.hosts) && v.hosts.includes('*'))
+        out.push({ path: `${path}.hosts`, message: 'the wildcard host "*" is allowed only for VirtualServices bound to gateways (spec.gateways without "mesh")' });
     },
   },
 );
@@ -268,6 +277,79 @@ const serviceEntry = obj(
 );
 
 const selector = obj({ matchLabels: labels }, { unsupported: { matchExpressions: 'use matchLabels' } });
+
+/** Server protocols and TLS modes a gateway proxy carries today; the rest are refused by name, never ignored. */
+const GATEWAY_TLS_MODES = ['SIMPLE', 'MUTUAL', 'PASSTHROUGH', 'ISTIO_MUTUAL'] as const;
+const gatewayTlsSecretFile = 'certificates are not read from files: store them with `meshctl secret create tls NAME --cert FILE --key FILE [--ca FILE]` and name it in credentialName';
+
+const gatewayServer = obj(
+  {
+    port: obj(
+      { number: port, name: str(), protocol: str({ enum: ['HTTP', 'HTTPS', 'HTTP2', 'GRPC', 'TCP', 'TLS'] }) },
+      { required: ['number', 'protocol'], unsupported: { targetPort: 'not implemented: a gateway listens on the server port' } },
+    ),
+    hosts: arr(str({ nonEmpty: true, pattern: GATEWAY_HOST_RE, patternHint: 'is not a gateway host: use "*", "*.example.com", "example.com", optionally after "namespace/" ("*/", "./")' }), {
+      min: 1,
+    }),
+    tls: obj(
+      {
+        httpsRedirect: bool,
+        mode: str({ enum: [...GATEWAY_TLS_MODES] }),
+        credentialName: str({ nonEmpty: true, pattern: NAME_RE, patternHint: 'is not a secret name (lowercase letters, digits and "-")' }),
+        subjectAltNames: stringList,
+        minProtocolVersion: str({ enum: ['TLS_AUTO', 'TLSV1_2', 'TLSV1_3'] }),
+        maxProtocolVersion: str({ enum: ['TLS_AUTO', 'TLSV1_2', 'TLSV1_3'] }),
+      },
+      {
+        unsupported: {
+          serverCertificate: gatewayTlsSecretFile,
+          privateKey: gatewayTlsSecretFile,
+          caCertificates: gatewayTlsSecretFile,
+          credentialNames: 'use credentialName',
+          cipherSuites: 'not implemented: Node.js defaults apply',
+          verifyCertificateSpki: 'not implemented',
+          verifyCertificateHash: 'not implemented',
+          caCrl: 'not implemented',
+        },
+      },
+    ),
+    name: str(),
+  },
+  {
+    required: ['port', 'hosts'],
+    unsupported: { bind: 'not implemented: a gateway listens on every address', defaultEndpoint: 'not implemented' },
+    check: (v, path, out) => {
+      const port = v.port as { protocol?: string } | undefined;
+      const tls = v.tls as { mode?: string; credentialName?: string; httpsRedirect?: boolean } | undefined;
+      const protocol = port?.protocol;
+      if ((protocol === 'HTTPS' || protocol === 'TLS') && !tls?.mode) out.push({ path: `${path}.tls.mode`, message: `is required for a ${protocol} server` });
+      if (tls?.mode && protocol !== 'HTTPS' && protocol !== 'TLS') out.push({ path: `${path}.tls.mode`, message: `is for HTTPS and TLS servers, not ${protocol}` });
+      if (tls?.mode === 'PASSTHROUGH' && protocol !== 'TLS') out.push({ path: `${path}.tls.mode`, message: 'PASSTHROUGH needs protocol TLS (the gateway routes by SNI and does not end TLS)' });
+      if ((tls?.mode === 'SIMPLE' || tls?.mode === 'MUTUAL') && !tls.credentialName)
+        out.push({ path: `${path}.tls.credentialName`, message: `is required with mode ${tls.mode}: the secret holding the server certificate (meshctl secret create tls NAME ...)` });
+      if (tls?.httpsRedirect && protocol !== 'HTTP') out.push({ path: `${path}.tls.httpsRedirect`, message: 'is for HTTP servers' });
+    },
+  },
+);
+
+const gateway = obj(
+  { selector: labels, servers: arr(gatewayServer, { min: 1 }) },
+  {
+    required: ['servers'],
+    check: (v, path, out) => {
+      // As Istio: one port carries one protocol; several servers on it split it by host (HTTP) or SNI (TLS).
+      const byPort = new Map<number, string>();
+      (Array.isArray(v.servers) ? (v.servers as { port?: { number?: number; protocol?: string } }[]) : []).forEach((s, i) => {
+        const n = s.port?.number;
+        const proto = s.port?.protocol;
+        if (n === undefined || !proto) return;
+        const seen = byPort.get(n);
+        if (seen && seen !== proto) out.push({ path: `${path}.servers[${i}].port.protocol`, message: `port ${n} is already ${seen} in another server; a port carries one protocol` });
+        else byPort.set(n, proto);
+      });
+    },
+  },
+);
 const MTLS_MODES = ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'] as const;
 
 const peerAuthentication = obj(
@@ -406,6 +488,7 @@ export const SPEC_SCHEMAS: Record<Kind, Schema> = {
   VirtualService: virtualService,
   DestinationRule: destinationRule,
   ServiceEntry: serviceEntry,
+  Gateway: gateway,
   PeerAuthentication: peerAuthentication,
   AuthorizationPolicy: authorizationPolicy,
   RequestAuthentication: requestAuthentication,

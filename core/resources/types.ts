@@ -1,7 +1,7 @@
 // The resource envelope, shaped like Kubernetes/Istio objects so that Istio users' YAML applies
 // unchanged, and the typed specs of the Istio APIs this mesh implements.
 
-export type Kind = 'VirtualService' | 'DestinationRule' | 'ServiceEntry' | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication' | 'LocalRateLimit';
+export type Kind = 'VirtualService' | 'DestinationRule' | 'ServiceEntry' | 'Gateway' | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication' | 'LocalRateLimit';
 
 export interface Metadata {
   name: string;
@@ -98,6 +98,29 @@ export interface VirtualServiceSpec {
   gateways?: string[];
   http?: HTTPRoute[];
   tcp?: TCPRoute[];
+}
+
+export type GatewayProtocol = 'HTTP' | 'HTTPS' | 'HTTP2' | 'GRPC' | 'TCP' | 'TLS';
+
+export interface GatewayServer {
+  port: { number: number; name?: string; protocol: GatewayProtocol };
+  /** `[namespace/]host`: the hosts of the VirtualServices this server takes, from which namespaces (`*` any, `.` the gateway's). */
+  hosts: string[];
+  tls?: {
+    httpsRedirect?: boolean;
+    mode?: 'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+    credentialName?: string;
+    subjectAltNames?: string[];
+    minProtocolVersion?: string;
+    maxProtocolVersion?: string;
+  };
+  name?: string;
+}
+
+export interface GatewaySpec {
+  /** The gateway proxies (their labels) that carry these servers; absent: every gateway proxy. */
+  selector?: Record<string, string>;
+  servers: GatewayServer[];
 }
 
 export interface ConsistentHash {

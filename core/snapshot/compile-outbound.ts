@@ -6,6 +6,7 @@ import { hostAliases, serviceForHost, serviceKey } from '../hosts.js';
 import type { Destination, DestinationRuleSpec, HTTPMatchRequest, HTTPRoute, Resource, ServiceEntrySpec, StringMatch, TrafficPolicy, VirtualServiceSpec } from '../resources/types.js';
 import { DEFAULT_CONNECTION_POOL, DEFAULT_OUTLIER, DEFAULT_RETRIES } from './defaults.js';
 import { byAgeThenName, selectorMatches } from './selectors.js';
+import { boundToMesh } from './gateway-binding.js';
 import type {
   Cluster,
   ClusterPolicy,
@@ -44,7 +45,8 @@ export function spiffeId(trustDomain: string, namespace: string, service: string
 export function compileOutbound(input: OutboundInput, source: SourceWorkload): OutboundConfig {
   const byKind = <S>(kind: string) => (input.resources.filter((r) => r.kind === kind) as Resource<S>[]).sort(byAgeThenName);
   const drs = firstPerService(byKind<DestinationRuleSpec>('DestinationRule'), (r) => [r.spec.host]);
-  const vss = firstPerService(byKind<VirtualServiceSpec>('VirtualService'), (r) => r.spec.hosts);
+  // VirtualServices bound only to gateways do not route the sidecars' traffic.
+  const vss = firstPerService(byKind<VirtualServiceSpec>('VirtualService').filter(boundToMesh), (r) => r.spec.hosts);
 
   const services: OutboundService[] = [];
   for (const [key, instances] of [...input.services.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -107,7 +109,7 @@ function destinationCluster(d: Destination, namespace: string): { cluster: strin
   return d.port ? { cluster, port: d.port.number } : { cluster };
 }
 
-function compileHttpRoutes(vs: Resource<VirtualServiceSpec>, source: SourceWorkload): CompiledHttpRoute[] {
+export function compileHttpRoutes(vs: Resource<VirtualServiceSpec>, source: SourceWorkload): CompiledHttpRoute[] {
   const ns = vs.metadata.namespace;
   const out: CompiledHttpRoute[] = [];
   (vs.spec.http ?? []).forEach((r, index) => {
@@ -210,7 +212,7 @@ function headerOps(h: { set?: Record<string, string>; add?: Record<string, strin
   return out;
 }
 
-function compileTcpRoutes(vs: Resource<VirtualServiceSpec>, source: SourceWorkload): CompiledTcpRoute[] {
+export function compileTcpRoutes(vs: Resource<VirtualServiceSpec>, source: SourceWorkload): CompiledTcpRoute[] {
   const out: CompiledTcpRoute[] = [];
   for (const t of vs.spec.tcp ?? []) {
     // As for HTTP: matches scoped to other sources are dropped for this proxy.

@@ -7,6 +7,7 @@ import type { ServiceInstance } from '../catalog-model.js';
 import type { Resource, VirtualServiceSpec } from '../resources/types.js';
 import { compileInbound } from './compile-inbound.js';
 import { compileOutbound, spiffeId } from './compile-outbound.js';
+import { compileGateway } from './compile-gateway.js';
 import { SNAPSHOT_SCHEMA_VERSION, type OutboundConfig, type ProxySnapshot } from './types.js';
 
 export interface CompileContext {
@@ -30,6 +31,8 @@ export interface ProxyRef {
   serviceAccount?: string;
   /** Labels when the instance is not (yet) in the catalog. */
   labels?: Record<string, string>;
+  /** A gateway proxy (mesh-proxy --gateway): its snapshot carries the Gateways that select it. */
+  gateway?: boolean;
 }
 
 export interface CompiledSnapshot {
@@ -79,16 +82,18 @@ export class SnapshotCompiler {
       trustDomain: this.ctx.trustDomain,
       labels,
     };
+    const gateway = proxy.gateway ? compileGateway(this.ctx.resources, workload) : undefined;
     const identityJson = JSON.stringify(identity);
     const inboundJson = JSON.stringify(inbound);
-    const version = hash(`${SNAPSHOT_SCHEMA_VERSION}|${identityJson}|${inboundJson}|${outbound.hash}|${this.bundleJson}`).slice(0, 16);
+    const gatewayJson = gateway ? JSON.stringify(gateway) : '';
+    const version = hash(`${SNAPSHOT_SCHEMA_VERSION}|${identityJson}|${inboundJson}|${outbound.hash}|${gateway ? `${gatewayJson}|` : ''}${this.bundleJson}`).slice(0, 16);
     const jsonParts = [
       `{"schemaVersion":${SNAPSHOT_SCHEMA_VERSION},"version":"${version}","proxy":${identityJson},"inbound":${inboundJson},"outbound":`,
       outbound.json,
-      `,"trustBundle":${this.bundleJson}}`,
+      `${gateway ? `,"gateway":${gatewayJson}` : ''},"trustBundle":${this.bundleJson}}`,
     ];
     return {
-      snapshot: { schemaVersion: SNAPSHOT_SCHEMA_VERSION, version, proxy: identity, inbound, outbound: outbound.config, trustBundle: this.ctx.trustBundle },
+      snapshot: { schemaVersion: SNAPSHOT_SCHEMA_VERSION, version, proxy: identity, inbound, outbound: outbound.config, ...(gateway ? { gateway } : {}), trustBundle: this.ctx.trustBundle },
       jsonParts,
     };
   }

@@ -16,8 +16,28 @@ export interface ProxySnapshot {
   proxy: ProxyIdentity;
   inbound: InboundConfig;
   outbound: OutboundConfig;
+  /** Gateway proxies only: the listeners the Gateways selecting it declare, with the routes bound to them. */
+  gateway?: GatewayConfig;
   /** PEM roots that peer certificates must chain to (more than one during a root rotation). */
   trustBundle: string[];
+}
+
+export interface GatewayConfig {
+  /** One per port; the servers of several Gateways on one port share it (split by host). */
+  listeners: GatewayListener[];
+}
+
+export interface GatewayListener {
+  port: number;
+  protocol: 'HTTP' | 'HTTPS' | 'HTTP2' | 'GRPC' | 'TCP' | 'TLS';
+  /** `namespace/name` of each Gateway with a server on this port. */
+  gateways: string[];
+  /**
+   * The VirtualServices bound to those Gateways, each with the hosts it serves here: HTTP picks
+   * by the request's host (exact, then the longest wildcard, then "*"), TCP takes the first.
+   * Their routes name clusters of the outbound config.
+   */
+  virtualHosts: OutboundService[];
 }
 
 export interface ProxyIdentity {

@@ -51,6 +51,18 @@ describe('meshctl analyze', () => {
     assert.deepEqual(codes(f), [`${FINDING_CODES.CONFLICTING_VIRTUAL_SERVICES} Error VirtualService default/a`, `${FINDING_CODES.CONFLICTING_VIRTUAL_SERVICES} Error VirtualService default/b`]);
   });
 
+  it("names a gateway a VirtualService is bound to that no Gateway defines, and leaves a gateway's external hosts alone", () => {
+    const gw = res({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'ingress' },
+      spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 80, protocol: 'HTTP' }, hosts: ['*'] }] },
+    });
+    const bound = (name: string, gateways: string[]) => vs(name, { hosts: ['bookinfo.example.com'], gateways, http: [{ route: [{ destination: { host: 'reviews' } }] }] });
+    assert.deepEqual(run(gw, bound('a', ['ingress']), bound('b', ['default/ingress'])), []);
+    assert.deepEqual(codes(run(gw, bound('c', ['missing']))), [`${FINDING_CODES.GATEWAY_NOT_FOUND} Error VirtualService default/c`]);
+  });
+
   it('names a policy whose selector matches no workload', () => {
     const ap = res({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'p' }, spec: { selector: { matchLabels: { app: 'ratngs' } }, action: 'DENY', rules: [{}] } });
     const ok = res({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'q' }, spec: { selector: { matchLabels: { app: 'ratings' } }, action: 'DENY', rules: [{}] } });

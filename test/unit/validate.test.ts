@@ -124,10 +124,60 @@ describe('resource validation', () => {
     assert.deepEqual(ra.map((x) => x.path).sort(), ['spec.jwtRules[0].issuer', 'spec.jwtRules[0].jwks', 'spec.jwtRules[0].jwksUri']);
   });
 
+  it('validates Gateways and gateway bindings with Istio rules, every violation with its path', () => {
+    const gw = violations({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'g' },
+      spec: {
+        selector: { istio: 'ingressgateway' },
+        servers: [
+          { port: { number: 443, name: 'https', protocol: 'HTTPS' }, hosts: ['bookinfo.com'] },
+          { port: { number: 443, protocol: 'TCP' }, hosts: ['*'] },
+          { port: { number: 80, protocol: 'HTTP' }, hosts: ['bad host!'], tls: { mode: 'SIMPLE', serverCertificate: '/etc/certs/cert.pem' } },
+          { port: { number: 8443, protocol: 'HTTPS' }, hosts: ['ns/*.example.com'], tls: { mode: 'SIMPLE' } },
+          { port: { number: 9443, protocol: 'HTTPS' }, hosts: ['*'], tls: { mode: 'PASSTHROUGH' } },
+        ],
+      },
+    });
+    assert.deepEqual(gw.map((x) => x.path).sort(), [
+      'spec.servers[0].tls.mode',
+      'spec.servers[1].port.protocol',
+      'spec.servers[2].hosts[0]',
+      'spec.servers[2].tls.credentialName',
+      'spec.servers[2].tls.mode',
+      'spec.servers[2].tls.serverCertificate',
+      'spec.servers[3].tls.credentialName',
+      'spec.servers[4].tls.mode',
+    ]);
+    assert.match(gw.find((x) => x.path === 'spec.servers[2].tls.serverCertificate')!.message, /meshctl secret create tls/);
+    const doc = (gateways: string[], hosts: string[]) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'v' },
+      spec: { hosts, gateways, http: [{ route: [{ destination: { host: 'a' } }] }] },
+    });
+    const vs = (gateways: string[], hosts: string[]) => violations(doc(gateways, hosts));
+    assert.doesNotThrow(() => validateResource(doc(['bookinfo-gateway'], ['*'])));
+    assert.doesNotThrow(() => validateResource(doc(['istio-system/ingress', 'mesh'], ['reviews'])));
+    assert.deepEqual(
+      vs(['mesh'], ['*']).map((x) => x.path),
+      ['spec.hosts'],
+    );
+    assert.deepEqual(
+      vs([], ['*']).map((x) => x.path),
+      ['spec.hosts'],
+    );
+    assert.deepEqual(
+      vs(['Not A Gateway'], ['a']).map((x) => x.path),
+      ['spec.gateways[0]'],
+    );
+  });
+
   it('rejects unknown kinds and wrong apiVersions with what to use', () => {
     assert.throws(
-      () => validateResource({ apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'g' }, spec: {} }),
-      (e: MeshError) => e.code === 'UNKNOWN_KIND' && /Gateway/.test(e.message) && /VirtualService/.test(e.message),
+      () => validateResource({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'g' }, spec: {} }),
+      (e: MeshError) => e.code === 'UNKNOWN_KIND' && /Sidecar/.test(e.message) && /VirtualService/.test(e.message),
     );
     const v = violations({ apiVersion: 'security.istio.io/v1', kind: 'VirtualService', metadata: { name: 'x' }, spec: { hosts: ['a'], http: [{ route: [{ destination: { host: 'a' } }] }] } });
     assert.equal(v[0].path, 'apiVersion');

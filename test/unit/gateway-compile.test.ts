@@ -1,0 +1,114 @@
+// The gateway part of a snapshot, compiled from Istio's own gateway samples (applied unchanged,
+// namespace `default`, as `kubectl apply` would put them) plus a golden file of the whole gateway
+// snapshot. After an intended change: UPDATE_GOLDEN=1 npm test, and review test/golden/.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import type { ServiceInstance } from '../../core/catalog-model.js';
+import { parseDocuments } from '../../core/resources/parse.js';
+import { validateResource } from '../../core/resources/validate.js';
+import type { Resource } from '../../core/resources/types.js';
+import { SnapshotCompiler, type CompileContext } from '../../core/snapshot/compile.js';
+import { hostMatches, serverTakes } from '../../core/snapshot/gateway-binding.js';
+
+const samples = new URL('../../../test/fixtures/istio-samples/', import.meta.url);
+const golden = new URL('../../../test/golden/', import.meta.url);
+
+function load(...files: string[]): Resource[] {
+  return files.flatMap((f) => parseDocuments(readFileSync(new URL(f, samples), 'utf8'), f).map((d) => validateResource(d.value, d.where)));
+}
+
+function instance(id: string, service: string, port: number, version = 'v1'): ServiceInstance {
+  return { id, service, namespace: 'default', address: `10.0.0.${id.length}`, port, protocol: 'http', labels: { version }, sidecar: { inboundPort: 15006 }, healthy: true };
+}
+
+function context(resources: Resource[]): CompileContext {
+  const services = new Map<string, ServiceInstance[]>([
+    ['default/productpage', [instance('productpage-1', 'productpage', 9080)]],
+    ['default/httpbin', [instance('httpbin-1', 'httpbin', 8000)]],
+    [
+      'default/tcp-echo',
+      [
+        { ...instance('tcp-echo-v1', 'tcp-echo', 9000), protocol: 'tcp' },
+        { ...instance('tcp-echo-v2', 'tcp-echo', 9000, 'v2'), protocol: 'tcp' },
+      ],
+    ],
+  ]);
+  return { resources, services, trustDomain: 'cluster.local', rootNamespace: 'istio-system', trustBundle: ['-----BEGIN CERTIFICATE-----\nROOT\n-----END CERTIFICATE-----\n'] };
+}
+
+const ingress = { id: 'ingress-1', service: 'istio-ingressgateway', namespace: 'istio-system', labels: { istio: 'ingressgateway' }, gateway: true };
+
+describe('gateway snapshots', () => {
+  it("carry bookinfo-gateway.yaml's server and routes; the sidecars do not get the gateway's routes", () => {
+    const ctx = context(load('gateways/bookinfo-gateway.yaml'));
+    const { snapshot, jsonParts } = new SnapshotCompiler(ctx).compile(ingress);
+    assert.deepEqual(JSON.parse(jsonParts.join('')), snapshot);
+    const [listener] = snapshot.gateway!.listeners;
+    assert.deepEqual([listener.port, listener.protocol, listener.gateways], [8080, 'HTTP', ['default/bookinfo-gateway']]);
+    assert.deepEqual(
+      listener.virtualHosts.map((v) => [v.name, v.hosts]),
+      [['bookinfo', ['*']]],
+    );
+    const route = listener.virtualHosts[0].httpRoutes[0];
+    assert.equal(route.match.length, 5);
+    assert.deepEqual(route.action, { type: 'route', destinations: [{ cluster: 'outbound||productpage.default', weight: 100, port: 9080 }] });
+    assert.ok(
+      snapshot.outbound.services.some((s) => s.clusters.some((c) => c.name === 'outbound||productpage.default')),
+      'the cluster is in the outbound config',
+    );
+
+    const sidecar = new SnapshotCompiler(ctx).compile({ id: 'productpage-1', service: 'productpage', namespace: 'default' }).snapshot;
+    assert.equal(sidecar.gateway, undefined);
+    assert.ok(sidecar.outbound.services.every((s) => s.httpRoutes.every((r) => !r.name.startsWith('default/bookinfo/'))));
+    check('snapshot-ingress-gateway', snapshot);
+  });
+
+  it('gives a proxy only the Gateways whose selector matches its labels', () => {
+    const ctx = context(load('gateways/bookinfo-gateway.yaml'));
+    const other = new SnapshotCompiler(ctx).compile({ ...ingress, labels: { istio: 'egressgateway' } }).snapshot;
+    assert.deepEqual(other.gateway, { listeners: [] });
+  });
+
+  it("routes tcp-echo's TCP gateway port by weight to subsets, as tcp-echo-20-v2.yaml says", () => {
+    // The 80/20 VirtualService replaces the all-v1 one of the same name, as `kubectl apply` does.
+    const resources = [...load('gateways/tcp-echo-all-v1.yaml').filter((r) => r.kind !== 'VirtualService'), ...load('gateways/tcp-echo-20-v2.yaml')];
+    const { snapshot } = new SnapshotCompiler(context(resources)).compile(ingress);
+    const [listener] = snapshot.gateway!.listeners;
+    assert.deepEqual([listener.port, listener.protocol], [31400, 'TCP']);
+    assert.deepEqual(listener.virtualHosts[0].tcpRoutes[0].destinations, [
+      { cluster: 'outbound|v1|tcp-echo.default', weight: 80, port: 9000 },
+      { cluster: 'outbound|v2|tcp-echo.default', weight: 20, port: 9000 },
+    ]);
+  });
+
+  it('merges the servers of several Gateways on one port, each VirtualService with its hosts', () => {
+    const ctx = context(load('gateways/httpbin-gateway.yaml', 'gateways/helloworld-gateway.yaml'));
+    const [listener] = new SnapshotCompiler(ctx).compile(ingress).snapshot.gateway!.listeners;
+    assert.deepEqual([listener.port, listener.gateways], [80, ['default/helloworld-gateway', 'default/httpbin-gateway']]);
+    assert.deepEqual(listener.virtualHosts.map((v) => v.name).sort(), ['helloworld', 'httpbin']);
+  });
+
+  it('reads server hosts as Istio does: namespace prefixes, wildcards, the narrower host served', () => {
+    assert.equal(serverTakes('*', 'istio-system', 'default', 'bookinfo.com'), 'bookinfo.com');
+    assert.equal(serverTakes('*.example.com', 'istio-system', 'default', '*'), '*.example.com');
+    assert.equal(serverTakes('default/*', 'istio-system', 'default', 'a.example.com'), 'a.example.com');
+    assert.equal(serverTakes('prod/*', 'istio-system', 'default', 'a.example.com'), undefined);
+    assert.equal(serverTakes('./*', 'default', 'default', 'x.com'), 'x.com');
+    assert.equal(serverTakes('./*', 'istio-system', 'default', 'x.com'), undefined);
+    assert.equal(serverTakes('a.example.com', 'istio-system', 'default', 'b.example.com'), undefined);
+    assert.ok(hostMatches('*.example.com', 'a.b.example.com'));
+    assert.ok(!hostMatches('*.example.com', 'example.com'));
+  });
+});
+
+function check(name: string, actual: unknown): void {
+  const path = new URL(`${name}.json`, golden);
+  const text = JSON.stringify(actual, null, 2) + '\n';
+  if (process.env.UPDATE_GOLDEN || !existsSync(path)) {
+    if (process.env.CI && !existsSync(path)) assert.fail(`golden file ${name}.json is missing; run UPDATE_GOLDEN=1 npm test and commit it`);
+    writeFileSync(path, text);
+    return;
+  }
+  assert.equal(text, readFileSync(path, 'utf8'), `snapshot ${name} differs from test/golden/${name}.json; if intended, run UPDATE_GOLDEN=1 npm test`);
+}
