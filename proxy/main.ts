@@ -68,6 +68,8 @@ const argv = yargs(hideBin(process.argv))
     describe: "DNS proxy on 127.0.0.1 (UDP and TCP) that answers mesh service names and forwards the rest; the agent captures a VM app's DNS to it; -1 disables (default -1)",
   })
   .option('dns-upstream', { type: 'string', describe: 'HOST[:PORT] of the resolver for names outside the mesh (default: the first nameserver of /etc/resolv.conf)' })
+  .option('gateway', { type: 'boolean', describe: 'run as a gateway (ingress or egress): no application; listens on the servers of the Gateways whose selector matches --label' })
+  .option('label', { type: 'array', string: true, describe: "KEY=VALUE, repeatable: this proxy's labels for selectors, e.g. --label istio=ingressgateway" })
   .option('http1-relay', { type: 'boolean', describe: "carry plain HTTP/1.1 requests as bytes (fast, the default); --no-http1-relay uses Node's HTTP server and client for every request" })
   .option('log-level', { type: 'string', default: 'info' })
   .strict()
@@ -134,6 +136,8 @@ async function main(): Promise<void> {
       outboundTrafficPolicy: argv['outbound-traffic-policy'],
       http1Relay: argv['http1-relay'],
       dnsPort: argv['dns-port'],
+      gateway: argv.gateway,
+      labels: argv.label as string[] | undefined,
       // /etc/resolv.conf is read only for a sidecar that runs a DNS proxy.
       dnsUpstream: argv['dns-upstream'] ?? (argv['dns-port'] !== undefined && argv['dns-port'] >= 0 ? hostResolver() : undefined),
     },

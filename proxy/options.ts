@@ -66,6 +66,13 @@ export interface SidecarOptions {
   tracing?: { endpoint: string; samplingPercent: number };
   /** The DNS proxy on loopback (Istio's DNS proxying), for captured DNS queries; absent: none. */
   dns?: { port: number; upstream: { host: string; port: number } };
+  /**
+   * A gateway (Istio's ingress and egress gateways): no application and no inbound listener; its
+   * listeners are the servers of the Gateway resources whose selector matches `labels`.
+   */
+  gateway?: boolean;
+  /** This proxy's labels, for the controller's selectors (a gateway's `istio: ingressgateway`). */
+  labels?: Record<string, string>;
 }
 
 /** What `mesh-proxy` is given, before checks: flags and environment as written. */
@@ -106,6 +113,9 @@ export interface RawSidecarOptions {
   dnsPort?: number;
   /** HOST or HOST:PORT of the resolver that names outside the mesh go to (main.ts reads /etc/resolv.conf). */
   dnsUpstream?: string;
+  gateway?: boolean;
+  /** KEY=VALUE, repeatable. */
+  labels?: string[];
 }
 
 /** The defaults, in the words a person writes them; the flags' help shows these. */
@@ -132,6 +142,8 @@ export const SIDECAR_DEFAULTS = {
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const UPSTREAM_RE = /^([a-z0-9][-a-z0-9.]*)=(\d+)$/;
+/** Kubernetes label syntax, as Istio's selectors are written: `istio=ingressgateway`, `app.kubernetes.io/name=x`. */
+const LABEL_RE = /^((?:[a-z0-9]([-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)=([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
 
 /**
  * Checks everything and fills in the defaults; throws one INVALID_ARGUMENT error listing every
@@ -169,9 +181,18 @@ export function resolveSidecarOptions(raw: RawSidecarOptions, bindDefault = '0.0
   if (!/^https:\/\/[^/\s]+\/?$/.test(controller)) problems.push(`--controller: "${controller}" is not the controller's https:// URL (e.g. ${D.controller})`);
   if (!raw.controllerCa) problems.push('--ca-file: give the controller CA bundle: --ca-file FILE or MESH_PROXY_CA_PEM (the controller writes it to <data-dir>/ca.pem)');
   else if (!raw.controllerCa.includes('-----BEGIN CERTIFICATE-----')) problems.push('--ca-file: the CA bundle holds no PEM certificate');
-  if (raw.appPort === undefined) problems.push('--app-port: give the application port: --app-port PORT');
-  const appPort = port('app-port', raw.appPort, 0, false);
-  if (raw.appPort === 0) problems.push('--app-port: 0 is not the port of an application');
+  const gateway = raw.gateway === true;
+  if (gateway && raw.appPort !== undefined) problems.push('--app-port: a gateway has no application; its ports are the servers of the Gateways that select its --label');
+  if (!gateway && raw.appPort === undefined) problems.push('--app-port: give the application port: --app-port PORT');
+  const appPort = gateway ? 0 : port('app-port', raw.appPort, 0, false);
+  if (!gateway && raw.appPort === 0) problems.push('--app-port: 0 is not the port of an application');
+  if (gateway && raw.dnsPort !== undefined && raw.dnsPort >= 0) problems.push('--dns-port: a gateway captures no application traffic, so it runs no DNS proxy');
+  const labels: Record<string, string> = {};
+  for (const l of raw.labels ?? []) {
+    const m = LABEL_RE.exec(l);
+    if (!m) problems.push(`--label: "${l}" is not KEY=VALUE (e.g. istio=ingressgateway)`);
+    else labels[m[1]] = l.slice(m[1].length + 1);
+  }
   const upstreams: SidecarOptions['upstreams'] = [];
   for (const u of raw.upstreams ?? []) {
     const m = UPSTREAM_RE.exec(u);
@@ -199,7 +220,8 @@ export function resolveSidecarOptions(raw: RawSidecarOptions, bindDefault = '0.0
     appPort,
     bindHost: raw.bind ?? bindDefault,
     inboundPort: port('inbound-port', raw.inboundPort, D.inboundPort, false),
-    outboundPort: port('outbound-port', raw.outboundPort, D.outboundPort, true),
+    // A gateway captures nothing: its traffic arrives on its Gateway listeners.
+    outboundPort: port('outbound-port', raw.outboundPort, gateway ? -1 : D.outboundPort, true),
     adminPort: port('admin-port', raw.adminPort, D.adminPort, false),
     adminBindHost: raw.adminBind ?? D.adminBind,
     statusPort: port('status-port', raw.statusPort, D.statusPort, true),
@@ -212,7 +234,9 @@ export function resolveSidecarOptions(raw: RawSidecarOptions, bindDefault = '0.0
     certRenewAt,
     http1Relay: raw.http1Relay ?? true,
     outboundTrafficPolicy: policy as SidecarOptions['outboundTrafficPolicy'],
+    labels,
   };
+  if (gateway) opts.gateway = true;
   if (raw.bootstrapToken) opts.bootstrapToken = raw.bootstrapToken;
   if (raw.serviceAccount) opts.serviceAccount = raw.serviceAccount;
   if (raw.otlpEndpoint) opts.tracing = { endpoint: raw.otlpEndpoint, samplingPercent: sampling };

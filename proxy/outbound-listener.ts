@@ -1,5 +1,6 @@
 // One outbound listener: the capture listener that iptables redirects the application's
-// connections to, or an explicit local listener for one service (rootless setups). Each
+// connections to, an explicit local listener for one service (rootless setups), or an HTTP
+// listener of a gateway (its clients come from the network; the port's virtual hosts route). Each
 // connection is told apart here, once: raw TCP (by what the destination's port declares, or by
 // first bytes that are not HTTP), HTTP/2 with prior knowledge (gRPC, h2c), or HTTP/1.1 (the byte
 // relay, which hands Node's HTTP server whatever it does not take).
@@ -14,15 +15,15 @@ import { firstBytes } from './first-bytes.js';
 import { captureOriginalDestination } from './original-destination.js';
 import { handleOutbound, handleOutboundUpgrade, type OutboundDeps } from './outbound.js';
 import { resumeAsHttp } from './upgrade.js';
-import { passthroughRefused } from './outbound-route.js';
+import { passthroughRefused, type ListenerBinding } from './outbound-route.js';
 import { relayOutbound } from './outbound-relay.js';
 import { Http1Relay } from './relay/downstream.js';
 import { relayLimits } from './relay/limits.js';
 import { handleOutboundTcp, handlePassthroughTcp, portProtocol } from './tcp.js';
 
 export interface OutboundListenerOptions {
-  /** Set for an explicit listener: every connection is for this service. */
-  service?: string;
+  /** An explicit listener's service, or a gateway listener's port; absent: the capture listener. */
+  binding?: ListenerBinding;
   /** The capture listener: read each connection's original destination (SO_ORIGINAL_DST). */
   capture: boolean;
   headersTimeoutMs: number;
@@ -49,7 +50,7 @@ export class OutboundListener {
     private readonly deps: OutboundDeps,
     private readonly options: OutboundListenerOptions,
   ) {
-    const service = options.service;
+    const service = options.binding;
     this.http = trackConnections(createServer(clientLimits(options), (req, res) => handleOutbound(deps, req, res, service)));
     this.http.timeout = options.idleTimeoutMs;
     this.http.on('clientError', answerClientError);
@@ -103,17 +104,21 @@ export class OutboundListener {
     // with no listener would end the process); whoever takes the socket adds its own handling.
     socket.on('error', () => socket.destroy());
     const deps = this.deps;
+    const binding = this.options.binding;
     // The outbound side serves this host's applications only: connections redirected by the
     // capture rules arrive on loopback, as do calls to an explicit local listener. Anyone else
     // reaching this port over the network would borrow the workload's identity (an open proxy
-    // into the mesh), so such connections are closed before a byte is read.
-    if (!isLoopback(socket.localAddress)) {
+    // into the mesh), so such connections are closed before a byte is read. A gateway's
+    // listeners are for the network: only the routes bound to them lead anywhere.
+    const gateway = binding !== undefined && 'gatewayPort' in binding;
+    if (!gateway && !isLoopback(socket.localAddress)) {
       deps.log?.({ direction: 'outbound', refused: 'connection from the network to an outbound listener', peer: socket.remoteAddress, local: socket.localAddress });
       return void socket.destroy();
     }
     const cfg = deps.config();
     const original = this.options.capture ? captureOriginalDestination(socket) : undefined;
-    const service = this.options.service ? cfg?.byName.get(this.options.service) : original && cfg?.serviceForEndpoint(original.address, original.port);
+    const fixed = binding && 'service' in binding ? binding.service : undefined;
+    const service = fixed ? cfg?.byName.get(fixed) : original && cfg?.serviceForEndpoint(original.address, original.port);
     const speaks = service && portProtocol(service, original?.port);
     if (service && speaks === 'tcp') return handleOutboundTcp(deps, socket, service.name);
     // Where bytes that are not HTTP go: an undeclared mesh port carries them as TCP, an address

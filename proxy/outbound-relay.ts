@@ -21,6 +21,8 @@ import {
   resolveRoute,
   upstreamRequest,
   viaOf,
+  defaultAuthority,
+  type ListenerBinding,
   type FinishedRequest,
   type RequestView,
 } from './outbound-route.js';
@@ -32,12 +34,12 @@ import { NO_DESTINATION, passthroughFailure, upstreamFailure } from './pipeline/
 import { routeChain } from './pipeline/outbound-chain.js';
 import { RESPONSE_FLAGS } from './pipeline/response-flags.js';
 
-export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, fixedService?: string): Promise<RelayVerdict> {
+export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, binding?: ListenerBinding): Promise<RelayVerdict> {
   const { head, body, socket, closeAfter } = rr;
   const random = deps.random ?? Math.random;
   const current = deps.config();
-  const authority = head.headers.host ?? fixedService ?? '';
-  const via = viaOf(fixedService, socket);
+  const authority = head.headers.host ?? defaultAuthority(binding);
+  const via = viaOf(binding, socket);
   const requested = requestedService(current, authority, via);
   const req: RequestView = { method: head.method, url: head.target, headers: head.headers, socket };
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: body.length, span: undefined };

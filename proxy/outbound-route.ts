@@ -34,26 +34,42 @@ export interface RequestView {
 export type Target = ReturnType<typeof splitTarget>;
 
 /**
+ * What a listener other than the capture listener is for: every connection for one service (an
+ * explicit upstream listener, rootless setups), or the virtual hosts of a gateway port.
+ */
+export type ListenerBinding = { service: string } | { gatewayPort: number };
+
+/**
  * How a request reached the outbound side: through an explicit listener for one service
- * (`fixed`), or captured, with the address the application dialled when it is known (`original`).
+ * (`fixed`), a gateway listener (`gatewayPort`), or captured, with the address the application
+ * dialled when it is known (`original`).
  */
 export interface Via {
   fixed?: string;
+  gatewayPort?: number;
   original?: Address;
 }
 
-export function viaOf(fixedService: string | undefined, socket: object | undefined): Via {
-  return fixedService ? { fixed: fixedService } : { original: originalOf(socket) };
+export function viaOf(binding: ListenerBinding | undefined, socket: object | undefined): Via {
+  if (!binding) return { original: originalOf(socket) };
+  return 'service' in binding ? { fixed: binding.service } : { gatewayPort: binding.gatewayPort };
+}
+
+/** The authority of a request that names none (HTTP/1.0): an explicit listener's service. */
+export function defaultAuthority(binding: ListenerBinding | undefined): string {
+  return binding && 'service' in binding ? binding.service : '';
 }
 
 /**
- * The mesh service a request is for: the explicit listener's; else the one its authority names;
- * else, for a captured connection dialled to an instance's address (no name, or an unknown
- * one), that instance's service, so that it too goes over mTLS.
+ * The mesh service a request is for: the explicit listener's; at a gateway, the VirtualService
+ * bound to that port for its host; else the one its authority names; else, for a captured
+ * connection dialled to an instance's address (no name, or an unknown one), that instance's
+ * service, so that it too goes over mTLS.
  */
 export function requestedService(cfg: RuntimeConfig | undefined, authority: string, via: Via): OutboundService | undefined {
   if (!cfg) return undefined;
   if (via.fixed) return cfg.byName.get(via.fixed) ?? cfg.serviceForAuthority(via.fixed);
+  if (via.gatewayPort !== undefined) return cfg.gatewayHost(via.gatewayPort, authority);
   return cfg.serviceForAuthority(authority) ?? (via.original && cfg.serviceForEndpoint(via.original.address, via.original.port));
 }
 

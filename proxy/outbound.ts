@@ -24,6 +24,8 @@ import {
   resolveRoute,
   upstreamRequest,
   viaOf,
+  defaultAuthority,
+  type ListenerBinding,
   type FinishedRequest,
   type Target,
 } from './outbound-route.js';
@@ -60,12 +62,12 @@ export interface OutboundDeps {
   passthrough?: { ownPorts: () => number[] };
 }
 
-/** Handles one request; `fixedService` is set for explicit upstream listeners. */
-export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: ServerResponse, fixedService?: string): void {
+/** Handles one request; `binding` is set for explicit upstream listeners and gateway listeners. */
+export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: ServerResponse, binding?: ListenerBinding): void {
   const random = deps.random ?? Math.random;
   const current = deps.config();
-  const authority = req.headers.host ?? fixedService ?? '';
-  const via = viaOf(fixedService, req.socket);
+  const authority = req.headers.host ?? defaultAuthority(binding);
+  const via = viaOf(binding, req.socket);
   const requested = requestedService(current, authority, via);
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: 0, span: undefined };
   const finish = (status: number, flags: ResponseFlag, resBytes: number, extra?: Record<string, unknown>) => recordOutbound(deps, f, status, flags, resBytes, extra);
@@ -186,13 +188,13 @@ function routeRequest(
  * a byte pipe only once the far side answers 101 (upgrade.ts). `Upgrade: h2c` is read as a plain
  * request. `resumeHttp` takes the connection back when the answer is an ordinary one.
  */
-export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, socket: Duplex, head: Buffer, resumeHttp: (socket: Duplex, unread: Buffer) => void, fixedService?: string): void {
+export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, socket: Duplex, head: Buffer, resumeHttp: (socket: Duplex, unread: Buffer) => void, binding?: ListenerBinding): void {
   const kind = upgradeKind(req);
   if (kind.kind === 'plain') return resumeHttp(socket, withoutUpgrade(req, head));
   const config = deps.config();
   const random = deps.random ?? Math.random;
-  const authority = req.headers.host ?? fixedService ?? '';
-  const requested = requestedService(config, authority, viaOf(fixedService, req.socket));
+  const authority = req.headers.host ?? defaultAuthority(binding);
+  const requested = requestedService(config, authority, viaOf(binding, req.socket));
   // Recorded like any request (metrics, telemetry, access log, span), when its answer is known.
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(config, requested), started: performance.now(), reqBytes: 0, span: undefined };
   // Upgrades render every local answer here (and close).

@@ -7,6 +7,7 @@ import { ClusterBalancer } from '../core/routing/balancer.js';
 import { hostOfAuthority, matchHolds, type RequestFacts } from '../core/routing/match.js';
 import { TokenBucket, type TokenBucketConfig } from '../core/routing/token-bucket.js';
 import type { Cluster, Endpoint, OutboundService, ProxySnapshot, RateLimitRoute } from '../core/snapshot/types.js';
+import { GatewayHosts } from './gateway-hosts.js';
 
 export interface ClusterEntry {
   cluster: Cluster;
@@ -55,6 +56,20 @@ export class RuntimeConfig {
       }
     }
     this.knownHosts = new Set([...(previous?.knownHosts ?? []), ...this.byHost.keys()]);
+    for (const l of snapshot.gateway?.listeners ?? []) this.gatewayHosts.set(l.port, new GatewayHosts(l.virtualHosts));
+  }
+
+  /** A gateway's listeners: per port, the bound VirtualServices by host. */
+  private readonly gatewayHosts = new Map<number, GatewayHosts>();
+
+  /** The VirtualService a gateway listener serves `authority` with: exact host, else the longest wildcard, else "*". */
+  gatewayHost(port: number, authority: string): OutboundService | undefined {
+    return this.gatewayHosts.get(port)?.lookup(hostOfAuthority(authority));
+  }
+
+  /** A gateway's TCP port: the VirtualService bound to it. */
+  gatewayTcp(port: number): OutboundService | undefined {
+    return this.gatewayHosts.get(port)?.first();
   }
 
   /**

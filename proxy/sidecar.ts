@@ -10,6 +10,7 @@ import { IdentityManager, type IdentityMaterial } from './identity.js';
 import { InboundListener } from './inbound.js';
 import { ProxyMetrics } from './metrics.js';
 import type { OutboundDeps } from './outbound.js';
+import type { ListenerBinding } from './outbound-route.js';
 import { RuntimeConfig } from './runtime-config.js';
 import { SnapshotSource } from './snapshot-source.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -20,6 +21,7 @@ import { OutboundListener } from './outbound-listener.js';
 import { originalDestinations } from './original-destination.js';
 import { extAuthzClient } from './ext-authz-client.js';
 import { DnsProxy } from './dns-proxy.js';
+import { GatewayListeners, TcpGatewayListener } from './gateway-listeners.js';
 import { DEFAULT_PROTOCOL_DETECTION_MS, type SidecarOptions } from './options.js';
 
 export type { SidecarOptions } from './options.js';
@@ -39,6 +41,8 @@ export class Sidecar {
   private admin: Server | undefined;
   private status: Server | undefined;
   private dns: DnsProxy | undefined;
+  /** A gateway's listeners, which follow its snapshot's Gateway servers. */
+  private gateways: GatewayListeners | undefined;
   private readonly tracer: Tracer | undefined;
   private draining = false;
   /** Ports actually bound, after start (useful with port 0). */
@@ -62,7 +66,17 @@ export class Sidecar {
     this.telemetry = new TelemetryReporter(this.client, options.proxyId, `${options.namespace}/${options.service}`, options.telemetryIntervalMs);
     this.source = new SnapshotSource(
       this.client,
-      { dataDir: options.dataDir, proxyId: options.proxyId, service: options.service, namespace: options.namespace, waitSeconds: 30, backoffMinMs: 200, backoffMaxMs: 10_000 },
+      {
+        dataDir: options.dataDir,
+        proxyId: options.proxyId,
+        service: options.service,
+        namespace: options.namespace,
+        labels: options.labels,
+        gateway: options.gateway,
+        waitSeconds: 30,
+        backoffMinMs: 200,
+        backoffMaxMs: 10_000,
+      },
       (s) => this.apply(s),
     );
     this.source.on('error', (err: Error) => log.warn({ err: err.message }, 'snapshot watch'));
@@ -71,6 +85,11 @@ export class Sidecar {
     if (options.tracing) {
       this.tracer = new Tracer({ ...options.tracing, resource: { 'service.name': options.service, 'service.namespace': options.namespace, 'service.instance.id': options.proxyId } }, log);
     }
+  }
+
+  /** A gateway's open listeners (Gateway server ports). */
+  get gatewayPorts(): number[] {
+    return this.gateways?.ports() ?? [];
   }
 
   get snapshot(): ProxySnapshot | undefined {
@@ -102,23 +121,26 @@ export class Sidecar {
     await this.source.start();
     const o = this.options;
     const accessLog = this.log.isLevelEnabled('info') ? (line: Record<string, unknown>) => this.log.info(line, 'access') : undefined;
-    this.inbound = new InboundListener({
-      http1Relay: o.http1Relay,
-      config: () => this.config,
-      jwks: this.jwks,
-      identity: () => this.ids.current,
-      metrics: this.metrics,
-      log: accessLog,
-      tracer: this.tracer,
-      appHost: o.appHost,
-      appPort: o.appPort,
-      headersTimeoutMs: o.headersTimeoutMs,
-      idleTimeoutMs: o.idleTimeoutMs,
-      protocolDetectionTimeoutMs: o.protocolDetectionTimeoutMs ?? DEFAULT_PROTOCOL_DETECTION_MS,
-      extAuthz: extAuthzClient(() => this.config, this.pool),
-      notice: (line, message) => this.log.info(line, message),
-    });
-    this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
+    // A gateway has no application, so no inbound listener: its traffic comes in on its Gateway listeners.
+    if (!o.gateway) {
+      this.inbound = new InboundListener({
+        http1Relay: o.http1Relay,
+        config: () => this.config,
+        jwks: this.jwks,
+        identity: () => this.ids.current,
+        metrics: this.metrics,
+        log: accessLog,
+        tracer: this.tracer,
+        appHost: o.appHost,
+        appPort: o.appPort,
+        headersTimeoutMs: o.headersTimeoutMs,
+        idleTimeoutMs: o.idleTimeoutMs,
+        protocolDetectionTimeoutMs: o.protocolDetectionTimeoutMs ?? DEFAULT_PROTOCOL_DETECTION_MS,
+        extAuthz: extAuthzClient(() => this.config, this.pool),
+        notice: (line, message) => this.log.info(line, message),
+      });
+      this.ports.inbound = await this.inbound.listen(o.inboundPort, o.bindHost);
+    }
     const deps: OutboundDeps = {
       config: () => this.config,
       pool: this.pool,
@@ -138,6 +160,15 @@ export class Sidecar {
       this.ports.outbound = await this.listenOutbound(o.outboundPort, deps);
     }
     for (const u of o.upstreams) this.ports.upstreams[u.service] = await this.listenOutbound(u.port, deps, u.service);
+    if (o.gateway) {
+      this.gateways = new GatewayListeners({
+        bindHost: o.bindHost,
+        http: (port) => this.outboundListener(deps, { gatewayPort: port }),
+        tcp: (port) => new TcpGatewayListener(deps, port),
+        log: (line, message) => this.log.info(line, message),
+      });
+      await this.gateways.update(this.config?.snapshot.gateway?.listeners ?? []);
+    }
     this.admin = createAdminServer(this);
     this.ports.admin = await listenOn(this.admin, o.adminPort, o.adminBindHost ?? '127.0.0.1');
     if (o.statusPort !== undefined && o.statusPort >= 0) {
@@ -169,6 +200,7 @@ export class Sidecar {
     this.draining = true;
     this.inbound?.drain();
     for (const l of this.outboundListeners) l.drain();
+    this.gateways?.drain();
   }
 
   /** SIGTERM: stops accepting, lets requests in flight finish for up to `deadlineMs` (default --drain-timeout), then closes. */
@@ -176,7 +208,7 @@ export class Sidecar {
     this.stopAccepting();
     const deadline = Date.now() + deadlineMs;
     const open = async () => {
-      const counts = await Promise.all(this.outboundListeners.map((l) => l.connections()));
+      const counts = await Promise.all([...this.outboundListeners.map((l) => l.connections()), this.gateways?.connections() ?? 0]);
       return counts.reduce((a, b) => a + b, 0) + (this.inbound?.openConnections() ?? 0);
     };
     while (Date.now() < deadline && (await open()) > 0) await new Promise((r) => setTimeout(r, 50));
@@ -192,6 +224,7 @@ export class Sidecar {
     this.ids.close();
     this.inbound?.close();
     for (const l of this.outboundListeners) l.close();
+    this.gateways?.close();
     for (const s of this.upgraded) s.destroy();
     for (const server of [this.admin, this.status]) {
       server?.close();
@@ -209,6 +242,7 @@ export class Sidecar {
     this.metrics.setConfigVersion(s.version);
     void this.jwks.prefetch(s.inbound.jwtRules);
     this.ids.updateTrustBundle(s.trustBundle);
+    if (this.gateways && !this.draining) void this.gateways.update(s.gateway?.listeners ?? []);
   }
 
   private useIdentity(id: IdentityMaterial): void {
@@ -218,18 +252,22 @@ export class Sidecar {
 
   /** The capture listener (no service), or an explicit local listener for one service. */
   private listenOutbound(port: number, deps: OutboundDeps, service?: string): Promise<number> {
+    const listener = this.outboundListener(deps, service === undefined ? undefined : { service });
+    this.outboundListeners.push(listener);
+    return listener.listen(port, this.options.bindHost);
+  }
+
+  private outboundListener(deps: OutboundDeps, binding: ListenerBinding | undefined): OutboundListener {
     const o = this.options;
-    const listener = new OutboundListener(deps, {
-      service,
-      capture: service === undefined,
+    return new OutboundListener(deps, {
+      ...(binding ? { binding } : {}),
+      capture: binding === undefined,
       headersTimeoutMs: o.headersTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs,
       protocolDetectionTimeoutMs: o.protocolDetectionTimeoutMs ?? DEFAULT_PROTOCOL_DETECTION_MS,
       http1Relay: o.http1Relay,
       onRapidReset: (peer) => this.log.warn({ peer }, 'HTTP/2 client reset most of its streams (rapid reset): connection closed'),
     });
-    this.outboundListeners.push(listener);
-    return listener.listen(port, o.bindHost);
   }
 }
 

@@ -14,6 +14,9 @@ export interface SnapshotSourceOptions {
   proxyId: string;
   service: string;
   namespace: string;
+  /** Sent for the controller's selectors (Gateways select gateway proxies by label). */
+  labels?: Record<string, string>;
+  gateway?: boolean;
   waitSeconds: number;
   backoffMinMs: number;
   backoffMaxMs: number;
@@ -63,6 +66,8 @@ export class SnapshotSource extends EventEmitter {
     while (this.running) {
       try {
         const q = new URLSearchParams({ proxy: o.proxyId, service: o.service, namespace: o.namespace, wait: `${o.waitSeconds}s` });
+        for (const [k, v] of Object.entries(o.labels ?? {})) q.append('label', `${k}=${v}`);
+        if (o.gateway) q.set('mode', 'gateway');
         if (this.current) q.set('version', this.current.version);
         const res = await this.client.request('GET', `/v1/snapshots?${q}`, undefined, { timeoutMs: (o.waitSeconds + 15) * 1000 });
         this.connected = true;

@@ -23,6 +23,8 @@ export function createStatusServer(sidecar: Sidecar): Server {
       // The catalog's health check: the application itself accepts connections. The probe goes
       // over loopback, which capture never touches, so it sees the app and not the sidecar.
       const o = sidecar.options;
+      // A gateway is its own application: healthy when it is ready.
+      if (o.gateway) return send(sidecar.readiness().ready ? 200 : 503, sidecar.readiness().ready ? 'ok (gateway)\n' : 'gateway not ready\n');
       void probeTcp(o.appHost, o.appPort).then((err) => (err ? send(503, `application at ${o.appHost}:${o.appPort} is not accepting connections: ${err}\n`) : send(200, 'ok\n')));
     } else send(404, `status endpoints: ${STATUS_ENDPOINTS}\n`);
   });

@@ -43,10 +43,14 @@ export function portProtocol(svc: OutboundService, port?: number): 'tcp' | 'auto
   return svc.ports.some((p) => p.protocol === 'auto') && svc.ports.every((p) => p.protocol === 'auto' || p.protocol === 'tcp') ? 'auto' : 'http';
 }
 
-export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: string): void {
+/**
+ * A TCP connection for a mesh service (`serviceName`), or for a gateway port's bound
+ * VirtualService (`pick`): routed by its tcp routes to a cluster, carried over mTLS.
+ */
+export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: string, pick: (cfg: RuntimeConfig) => OutboundService | undefined = (cfg) => cfg.byName.get(serviceName)): void {
   const cfg = deps.config();
   const random = deps.random ?? Math.random;
-  const service = cfg?.byName.get(serviceName);
+  const service = cfg && pick(cfg);
   const route = service?.tcpRoutes.find((r) => r.match.length === 0 || r.match.some((m) => m.port === undefined || service.ports.some((p) => p.port === m.port)));
   const dest = route && pickWeighted(route.destinations, random() * 100);
   const entry = dest && cfg?.clusters.get(dest.cluster);
@@ -56,8 +60,10 @@ export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: st
     return void socket.destroy();
   }
   const transport = upstreamTransport(entry.cluster, endpoint);
-  const labels = sourceTcpLabels(cfg, service.name, service.external ? undefined : service.namespace);
-  setDestination(labels, isMeshCluster(entry.cluster) ? cfg.workloadOf(entry.cluster, endpoint) : UNKNOWN_WORKLOAD, provenPrincipal(transport));
+  // The service called is the cluster's (a gateway's route names it; the VirtualService is not a service).
+  const mesh = isMeshCluster(entry.cluster);
+  const labels = sourceTcpLabels(cfg, entry.cluster.service, mesh ? entry.cluster.namespace : undefined);
+  setDestination(labels, mesh ? cfg.workloadOf(entry.cluster, endpoint) : UNKNOWN_WORKLOAD, provenPrincipal(transport));
   labels.connection_security_policy = securityPolicyLabel(transport);
   entry.balancer.started(endpoint);
   pipeTcp(deps, socket, deps.pool.connectRaw(entry.cluster, endpoint, [MESH_TCP_ALPN]), labels, endpointKey(endpoint), (ok) => entry.balancer.finished(endpoint, ok ? 200 : 0, Date.now()));

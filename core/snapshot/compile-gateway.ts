@@ -7,13 +7,20 @@ import type { GatewaySpec, Resource, VirtualServiceSpec } from '../resources/typ
 import { boundGateways, serverTakes } from './gateway-binding.js';
 import { compileHttpRoutes, compileTcpRoutes, type SourceWorkload } from './compile-outbound.js';
 import { byAgeThenName, selectorMatches } from './selectors.js';
-import type { GatewayConfig, GatewayListener, OutboundService } from './types.js';
+import type { CompiledHttpRoute, GatewayConfig, GatewayListener, InboundConfig, OutboundService } from './types.js';
 
 export function compileGateway(resources: Resource[], proxy: SourceWorkload): GatewayConfig {
   const of = <S>(kind: string) => (resources.filter((r) => r.kind === kind) as Resource<S>[]).sort(byAgeThenName);
   const gateways = of<GatewaySpec>('Gateway').filter((g) => selectorMatches({ matchLabels: g.spec.selector }, proxy.labels));
   const virtualServices = of<VirtualServiceSpec>('VirtualService');
   const listeners = new Map<number, GatewayListener>();
+  /** Per listener, which VirtualService claimed which host, oldest first. */
+  const claimed = new Map<GatewayListener, { host: string; vs: Resource<VirtualServiceSpec> }[]>();
+  const claims = (l: GatewayListener) => {
+    let list = claimed.get(l);
+    if (!list) claimed.set(l, (list = []));
+    return list;
+  };
 
   for (const g of gateways) {
     const name = `${g.metadata.namespace}/${g.metadata.name}`;
@@ -29,29 +36,80 @@ export function compileGateway(resources: Resource[], proxy: SourceWorkload): Ga
       for (const vs of bound) {
         if (tcp ? !vs.spec.tcp : !vs.spec.http) continue;
         const hosts = [...new Set(vs.spec.hosts.flatMap((h) => server.hosts.map((sh) => serverTakes(sh, g.metadata.namespace, vs.metadata.namespace, h)).filter((x): x is string => Boolean(x))))];
-        if (hosts.length === 0) continue;
-        const existing = listener.virtualHosts.find((v) => v.name === vs.metadata.name && v.namespace === vs.metadata.namespace);
-        if (existing) {
-          for (const h of hosts) if (!existing.hosts.includes(h)) existing.hosts.push(h);
-          continue;
-        }
-        listener.virtualHosts.push(virtualHost(vs, hosts, port, tcp, proxy));
+        for (const host of hosts) claims(listener).push({ host, vs });
       }
     }
   }
+  for (const [listener, list] of claimed) listener.virtualHosts = virtualHosts(list, listener, proxy);
   return { listeners: [...listeners.values()].sort((a, b) => a.port - b.port) };
 }
 
-function virtualHost(vs: Resource<VirtualServiceSpec>, hosts: string[], port: number, tcp: boolean, source: SourceWorkload): OutboundService {
+/**
+ * The virtual hosts of one listener. A host one VirtualService claims is served by its routes; a
+ * host several claim is served by their routes concatenated, oldest VirtualService first, with
+ * the catch-all routes moved to the end, as Istio merges VirtualServices bound to a gateway.
+ */
+function virtualHosts(claims: { host: string; vs: Resource<VirtualServiceSpec> }[], listener: GatewayListener, source: SourceWorkload): OutboundService[] {
+  const byHost = new Map<string, Resource<VirtualServiceSpec>[]>();
+  for (const { host, vs } of claims) {
+    const list = byHost.get(host) ?? [];
+    if (!list.includes(vs)) list.push(vs);
+    byHost.set(host, list);
+  }
+  // Hosts with the same VirtualServices share one virtual host.
+  const groups = new Map<string, { hosts: string[]; vss: Resource<VirtualServiceSpec>[] }>();
+  for (const [host, vss] of byHost) {
+    vss.sort(byAgeThenName);
+    const key = vss.map((v) => `${v.metadata.namespace}/${v.metadata.name}`).join(',');
+    const group = groups.get(key) ?? { hosts: [], vss };
+    group.hosts.push(host);
+    groups.set(key, group);
+  }
+  const tcp = listener.protocol === 'TCP';
+  return [...groups.values()].map(({ hosts, vss }) => {
+    const http = tcp ? [] : vss.flatMap((vs) => compileHttpRoutes(vs, source));
+    const catchAll = (r: CompiledHttpRoute) =>
+      r.match.length === 0 || r.match.some((m) => Object.keys(m).length === 0 || (Object.keys(m).length === 1 && 'prefix' in (m.uri ?? {}) && (m.uri as { prefix: string }).prefix === '/'));
+    return {
+      name: vss.map((v) => v.metadata.name).join('+'),
+      namespace: vss[0].metadata.namespace,
+      hosts,
+      external: false,
+      ports: [{ port: listener.port, protocol: tcp ? 'tcp' : 'http' }],
+      httpRoutes: vss.length > 1 ? [...http.filter((r) => !catchAll(r)), ...http.filter(catchAll)] : http,
+      // A tcp route that names a port takes connections to that port of the gateway only.
+      tcpRoutes: tcp ? vss.flatMap((vs) => compileTcpRoutes(vs, source)).filter((r) => r.match.length === 0 || r.match.some((m) => m.port === undefined || m.port === listener.port)) : [],
+      clusters: [],
+    };
+  });
+}
+
+/**
+ * A gateway does not enforce AuthorizationPolicy or RequestAuthentication yet. When any selects
+ * it, every request is refused (403) with the reason, never let through as if the policy were not
+ * there; TCP connections get no route (closed).
+ */
+export function refuseUnenforcedPolicies(config: GatewayConfig, inbound: InboundConfig, namespace: string): GatewayConfig {
+  const a = inbound.authorization;
+  const policies = [...a.deny, ...a.allow, ...(a.custom ?? [])].map((p) => p.name);
+  if (inbound.jwtRules.length > 0) policies.push(`RequestAuthentication (${inbound.jwtRules.map((r) => r.issuer).join(', ')})`);
+  if (policies.length === 0) return config;
+  const body = `RBAC: access denied: ${[...new Set(policies)].join(', ')} select this gateway, and gateways do not enforce AuthorizationPolicy or RequestAuthentication yet: refused rather than ignored. Select the workloads behind the gateway instead.\n`;
   return {
-    name: vs.metadata.name,
-    namespace: vs.metadata.namespace,
-    hosts,
-    external: false,
-    ports: [{ port, protocol: tcp ? 'tcp' : 'http' }],
-    httpRoutes: tcp ? [] : compileHttpRoutes(vs, source),
-    // A tcp route that names a port takes connections to that port of the gateway only.
-    tcpRoutes: tcp ? compileTcpRoutes(vs, source).filter((r) => r.match.length === 0 || r.match.some((m) => m.port === undefined || m.port === port)) : [],
-    clusters: [],
+    listeners: config.listeners.map((l) => ({
+      ...l,
+      virtualHosts: [
+        {
+          name: 'policy-not-enforced-at-gateway',
+          namespace,
+          hosts: ['*'],
+          external: false,
+          ports: [{ port: l.port, protocol: l.protocol === 'TCP' ? 'tcp' : 'http' }],
+          httpRoutes: [{ name: 'refused', match: [], action: { type: 'direct', status: 403, body } }],
+          tcpRoutes: [],
+          clusters: [],
+        },
+      ],
+    })),
   };
 }

@@ -7,7 +7,7 @@ import type { ServiceInstance } from '../catalog-model.js';
 import type { Resource, VirtualServiceSpec } from '../resources/types.js';
 import { compileInbound } from './compile-inbound.js';
 import { compileOutbound, spiffeId } from './compile-outbound.js';
-import { compileGateway } from './compile-gateway.js';
+import { compileGateway, refuseUnenforcedPolicies } from './compile-gateway.js';
 import { SNAPSHOT_SCHEMA_VERSION, type OutboundConfig, type ProxySnapshot } from './types.js';
 
 export interface CompileContext {
@@ -82,7 +82,7 @@ export class SnapshotCompiler {
       trustDomain: this.ctx.trustDomain,
       labels,
     };
-    const gateway = proxy.gateway ? compileGateway(this.ctx.resources, workload) : undefined;
+    const gateway = proxy.gateway ? refuseUnenforcedPolicies(compileGateway(this.ctx.resources, workload), inbound, proxy.namespace) : undefined;
     const identityJson = JSON.stringify(identity);
     const inboundJson = JSON.stringify(inbound);
     const gatewayJson = gateway ? JSON.stringify(gateway) : '';

@@ -22,6 +22,8 @@ import {
   resolveRoute,
   upstreamRequest,
   viaOf,
+  defaultAuthority,
+  type ListenerBinding,
   type FinishedRequest,
 } from '../outbound-route.js';
 import { runFilters, whenDone, type FilterOutcome, type LocalReply } from '../pipeline/filter.js';
@@ -36,13 +38,13 @@ import { streamAttempt } from './stream-attempt.js';
 import type { RuntimeConfig } from '../runtime-config.js';
 import { isGrpc, renderLocalReply, nextHopHeaders, streamRequest } from './streams.js';
 
-export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, fixedService?: string): void {
+export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, binding?: ListenerBinding): void {
   const random = deps.random ?? Math.random;
   const current = deps.config();
   const req = streamRequest(stream, headers);
   const grpc = isGrpc(headers);
-  const authority = String(req.headers.host || fixedService || '');
-  const via = viaOf(fixedService, stream.session?.socket);
+  const authority = String(req.headers.host || defaultAuthority(binding));
+  const via = viaOf(binding, stream.session?.socket);
   const requested = requestedService(current, authority, via);
   const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(current, requested), started: performance.now(), reqBytes: 0, span: undefined };
   f.labels.request_protocol = grpc ? 'grpc' : 'http';

@@ -82,11 +82,16 @@ describe('gateway snapshots', () => {
     ]);
   });
 
-  it('merges the servers of several Gateways on one port, each VirtualService with its hosts', () => {
-    const ctx = context(load('gateways/httpbin-gateway.yaml', 'gateways/helloworld-gateway.yaml'));
-    const [listener] = new SnapshotCompiler(ctx).compile(ingress).snapshot.gateway!.listeners;
-    assert.deepEqual([listener.port, listener.gateways], [80, ['default/helloworld-gateway', 'default/httpbin-gateway']]);
-    assert.deepEqual(listener.virtualHosts.map((v) => v.name).sort(), ['helloworld', 'httpbin']);
+  it('merges several Gateways on one port, and VirtualServices for one host as Istio does: oldest first, catch-all routes last', () => {
+    const [httpbin, helloworld] = [load('gateways/httpbin-gateway.yaml'), load('gateways/helloworld-gateway.yaml')];
+    for (const r of httpbin) r.metadata.creationTimestamp = '2026-01-01T00:00:00Z';
+    for (const r of helloworld) r.metadata.creationTimestamp = '2026-01-02T00:00:00Z';
+    const [listener] = new SnapshotCompiler(context([...httpbin, ...helloworld])).compile(ingress).snapshot.gateway!.listeners;
+    assert.deepEqual([listener.port, listener.gateways], [80, ['default/httpbin-gateway', 'default/helloworld-gateway']]);
+    assert.deepEqual(
+      listener.virtualHosts.map((v) => [v.name, v.hosts, v.httpRoutes.map((r) => r.name)]),
+      [['httpbin+helloworld', ['*'], ['default/helloworld/0', 'default/httpbin/0']]],
+    );
   });
 
   it('reads server hosts as Istio does: namespace prefixes, wildcards, the narrower host served', () => {

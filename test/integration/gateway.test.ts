@@ -1,0 +1,218 @@
+// An ingress gateway with Istio's own gateway samples, applied unchanged (meshctl apply -f on the
+// files of test/fixtures/istio-samples/gateways): real sockets from a client outside the mesh to
+// the gateway's listeners, then over mTLS to the workloads' sidecars. The gateway binds a loopback
+// address of its own (127.77.0.1), so the samples' ports (80, 8080, 31400) are free for it.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { request } from 'node:http';
+import { connect, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Sidecar } from '../../proxy/sidecar.js';
+import { get, startApp, type TestApp } from '../helpers/apps.js';
+import { startController, type TestController } from '../helpers/controller.js';
+import { waitFor } from '../helpers/ports.js';
+import { startSidecar } from '../helpers/sidecar.js';
+
+const root = new URL('../../../', import.meta.url).pathname;
+const SAMPLES = join(root, 'test/fixtures/istio-samples/gateways');
+const meshctl = join(root, 'dist/cli/main.js');
+const GATEWAY_HOST = '127.77.0.1';
+const notRoot = process.getuid?.() !== 0 ? 'the samples name port 80, which needs root' : undefined;
+
+/** A client outside the mesh: plain HTTP to the gateway's address. */
+function fetchVia(port: number, path: string, host = 'bookinfo.example.com'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: GATEWAY_HOST, port, path, headers: { host }, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** One TCP exchange through the gateway: what the echo server sends back for `line`. */
+function tcpEcho(port: number, line: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, GATEWAY_HOST, () => socket.write(`${line}\n`));
+    let text = '';
+    socket.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.endsWith('\n')) socket.end();
+    });
+    socket.on('error', () => resolve(''));
+    socket.on('close', () => resolve(text.trim()));
+  });
+}
+
+describe("an ingress gateway, with Istio's gateway samples applied unchanged", { skip: notRoot }, () => {
+  let c: TestController;
+  let gateway: Sidecar;
+  const apps: TestApp[] = [];
+  const servers: Server[] = [];
+  const sidecars: Sidecar[] = [];
+
+  const meshctlRun = (args: string[], stdin?: string) =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const child = spawn(process.execPath, [meshctl, '--data-dir', c.dataDir, ...args], { env: { ...process.env, MESH_CONTROLLER: '', MESH_TOKEN: '' } });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d));
+      child.stderr.on('data', (d: Buffer) => (err += d));
+      child.on('close', (code) => resolve({ code, out, err }));
+      child.stdin.end(stdin);
+    });
+  const apply = async (file: string) => {
+    const r = await meshctlRun(['apply', '-f', join(SAMPLES, file)]);
+    assert.equal(r.code, 0, r.err);
+  };
+  const applyText = async (yaml: string) => {
+    const r = await meshctlRun(['apply', '-f', '-'], yaml);
+    assert.equal(r.code, 0, r.err);
+  };
+
+  async function register(id: string, service: string, port: number, sidecar: Sidecar, protocol: string, version = 'v1') {
+    const r = await c.call('POST', '/v1/catalog/instances', {
+      id,
+      service,
+      namespace: 'default',
+      address: '127.0.0.1',
+      port,
+      protocol,
+      labels: { version },
+      sidecar: { inboundPort: sidecar.ports.inbound },
+    });
+    assert.ok(r.status < 300, r.text);
+  }
+
+  async function httpWorkload(service: string) {
+    const app = await startApp(service);
+    apps.push(app);
+    const sidecar = await startSidecar(c, service, app.port, { proxyId: `${service}-1` });
+    sidecars.push(sidecar);
+    await register(`${service}-1`, service, app.port, sidecar, 'http');
+    return { app, sidecar };
+  }
+
+  async function tcpEchoWorkload(version: string) {
+    const server = createServer((s) => {
+      s.on('data', (d: Buffer) => s.write(`${version} ${d.toString()}`));
+      s.on('error', () => s.destroy());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    servers.push(server);
+    const port = (server.address() as { port: number }).port;
+    const sidecar = await startSidecar(c, 'tcp-echo', port, { proxyId: `tcp-echo-${version}` });
+    sidecars.push(sidecar);
+    await register(`tcp-echo-${version}`, 'tcp-echo', port, sidecar, 'tcp', version);
+  }
+
+  before(async () => {
+    c = await startController();
+    await httpWorkload('productpage');
+    await httpWorkload('httpbin');
+    await httpWorkload('helloworld');
+    await tcpEchoWorkload('v1');
+    await tcpEchoWorkload('v2');
+    // Istio's ingress gateway: its own identity and the label the samples select.
+    gateway = await startSidecar(c, 'istio-ingressgateway', 0, {
+      proxyId: 'istio-ingressgateway-1',
+      namespace: 'istio-system',
+      gateway: true,
+      labels: { istio: 'ingressgateway' },
+      bindHost: GATEWAY_HOST,
+    });
+    sidecars.push(gateway);
+  });
+
+  after(async () => {
+    for (const s of sidecars) await s.close();
+    for (const a of apps) await a.close();
+    for (const s of servers) s.close();
+    await c?.close();
+  });
+
+  it('bookinfo-gateway.yaml: /productpage enters on port 8080 and reaches productpage over mTLS with the gateway identity; other paths get 404', async () => {
+    await apply('bookinfo-gateway.yaml');
+    await waitFor('the gateway listener on 8080', () => gateway.gatewayPorts.includes(8080), 5000);
+    const r = await waitFor('productpage through the gateway', async () => {
+      const x = await fetchVia(8080, '/productpage');
+      return x.status === 200 && x;
+    });
+    const seen = JSON.parse(r.body) as { app: string; path: string; xfcc: string };
+    assert.equal(seen.app, 'productpage');
+    assert.equal(seen.path, '/productpage');
+    assert.equal(seen.xfcc, 'By=spiffe://cluster.local/ns/default/sa/productpage;URI=spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway');
+    assert.equal((await fetchVia(8080, '/api/v1/products/1')).status, 200);
+    assert.equal((await fetchVia(8080, '/admin')).status, 404, 'no route of the bound VirtualService matches');
+  });
+
+  it('keeps working with every workload STRICT, while plaintext to a workload is refused', async () => {
+    await applyText('apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: STRICT}}\n');
+    const pp = sidecars.find((s) => s.options.service === 'productpage')!;
+    await waitFor('STRICT at productpage', () => pp.snapshot?.inbound.ports.every((p) => p.mtlsMode === 'STRICT'));
+    assert.equal((await fetchVia(8080, '/productpage')).status, 200);
+    const plain = await get(pp.ports.inbound, '/productpage', { host: 'productpage' }).then(
+      (x) => x.status,
+      () => 0,
+    );
+    assert.notEqual(plain, 200);
+  });
+
+  it('denied traffic is denied: an AuthorizationPolicy at productpage naming the gateway identity answers 403 through the gateway', async () => {
+    await applyText(
+      'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: no-gateway-admin, namespace: default}\nspec:\n  selector: {matchLabels: {app: productpage}}\n  action: DENY\n  rules:\n  - from: [{source: {principals: [cluster.local/ns/istio-system/sa/istio-ingressgateway]}}]\n    to: [{operation: {paths: [/api/v1/products/*]}}]\n',
+    );
+    await waitFor('the DENY at productpage', async () => (await fetchVia(8080, '/api/v1/products/7')).status === 403);
+    assert.equal((await fetchVia(8080, '/productpage')).status, 200);
+  });
+
+  it('httpbin-gateway.yaml and helloworld-gateway.yaml share port 80: each VirtualService takes its own paths', async () => {
+    await apply('httpbin-gateway.yaml');
+    await apply('helloworld-gateway.yaml');
+    await waitFor('the gateway listener on 80', () => gateway.gatewayPorts.includes(80), 5000);
+    const hello = await waitFor('helloworld through the gateway', async () => {
+      const x = await fetchVia(80, '/hello');
+      return x.status === 200 && x;
+    });
+    assert.equal(JSON.parse(hello.body).app, 'helloworld');
+    const other = await fetchVia(80, '/status/418');
+    assert.equal(JSON.parse(other.body).app, 'httpbin', 'httpbin takes every other path');
+  });
+
+  it('tcp-echo-all-v1.yaml then tcp-echo-20-v2.yaml: TCP on port 31400 reaches v1 only, then about 20% v2', async () => {
+    await apply('tcp-echo-all-v1.yaml');
+    await waitFor('the gateway listener on 31400', () => gateway.gatewayPorts.includes(31400), 5000);
+    await waitFor('tcp-echo through the gateway', async () => (await tcpEcho(31400, 'hello')) === 'v1 hello');
+    for (let i = 0; i < 10; i++) assert.equal(await tcpEcho(31400, `n${i}`), `v1 n${i}`);
+    await apply('tcp-echo-20-v2.yaml');
+    await waitFor('the 80/20 split at the gateway', () => gateway.snapshot?.gateway?.listeners.find((l) => l.port === 31400)?.virtualHosts[0].tcpRoutes[0].destinations.length === 2);
+    const answers = [];
+    for (let i = 0; i < 100; i++) answers.push(await tcpEcho(31400, 'x'));
+    const v2 = answers.filter((a) => a === 'v2 x').length;
+    assert.equal(answers.filter((a) => a === 'v1 x').length + v2, 100);
+    assert.ok(v2 >= 8 && v2 <= 35, `${v2} of 100 connections went to v2`);
+  });
+
+  it('reports Istio metrics as a gateway does: reporter="source", the gateway as source workload', async () => {
+    const text = gateway.metricsText();
+    assert.match(
+      text,
+      /istio_requests_total\{[^}]*reporter="source"[^}]*source_workload="istio-ingressgateway"[^}]*destination_service="productpage\.default\.svc\.cluster\.local"[^}]*response_code="200"/,
+    );
+    assert.match(text, /istio_tcp_connections_opened_total\{[^}]*reporter="source"[^}]*source_workload="istio-ingressgateway"[^}]*destination_service_name="tcp-echo"/);
+  });
+
+  it('refuses every request, with the reason, when a policy selects the gateway (gateways do not enforce policies yet)', async () => {
+    await applyText(
+      'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ingress-policy, namespace: istio-system}\nspec:\n  selector: {matchLabels: {istio: ingressgateway}}\n  action: ALLOW\n  rules: [{to: [{operation: {paths: [/productpage]}}]}]\n',
+    );
+    const r = await waitFor('the refusal', async () => {
+      const x = await fetchVia(8080, '/productpage');
+      return x.status === 403 && x;
+    });
+    assert.match(r.body, /istio-system\/ingress-policy select this gateway, and gateways do not enforce/);
+  });
+});
