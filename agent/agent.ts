@@ -8,7 +8,7 @@
 // lost); rules installed before the sidecar listens would refuse them. Nobody routes to the
 // instance before it is registered, and it is registered only once its sidecar can take traffic.
 import type { Logger } from 'pino';
-import { fingerprint, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload, type RunningSidecar } from '../core/agent/plan.js';
+import { fingerprint, hasApplication, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload, type RunningSidecar } from '../core/agent/plan.js';
 import { asMeshError, MeshError } from '../core/errors.js';
 import type { CaptureApplier } from './capture.js';
 import type { ControllerLink } from './controller-link.js';
@@ -111,7 +111,7 @@ export class MeshAgent {
   /** Deregisters at once, outside the serialised run, so that nobody is routed to a dead app. */
   private async onStopped(appRef: string): Promise<void> {
     for (const w of this.active.values()) {
-      if (w.appRef !== appRef) continue;
+      if (w.appRef !== appRef || !hasApplication(w)) continue;
       try {
         await this.controller.deregister(w.instanceId);
         this.log.info({ instance: w.instanceId }, 'application stopped: instance deregistered');
@@ -136,7 +136,7 @@ export class MeshAgent {
     for (const { workload } of plan.keep) {
       const known = this.active.get(workload.instanceId);
       if (known && fingerprint(known) === fingerprint(workload)) {
-        if (reassert) await this.guard(workload, () => this.controller.register(registrationFor(workload)));
+        if (reassert && hasApplication(workload)) await this.guard(workload, () => this.controller.register(registrationFor(workload)));
         continue;
       }
       // Adopted from an earlier life of the agent: re-assert rules and registration (idempotent).
@@ -171,17 +171,22 @@ export class MeshAgent {
    * failure in either step is retried by the next run (the sidecar itself is kept).
    */
   private async joined(w: DiscoveredWorkload): Promise<void> {
-    const others = [...this.active.values()].filter((a) => a.instanceId !== w.instanceId);
-    await this.capture.install(w, [...others, w]);
-    await this.controller.register(registrationFor(w));
+    // A gateway has no application: nothing to capture and nothing to route to it by service name.
+    if (hasApplication(w)) {
+      const others = [...this.active.values()].filter((a) => a.instanceId !== w.instanceId);
+      await this.capture.install(w, [...others, w]);
+      await this.controller.register(registrationFor(w));
+    }
     this.active.set(w.instanceId, w);
   }
 
   /** Stopped on request: out of the catalog at once; the unit is left as the person left it. */
   private async holdOne(w: DiscoveredWorkload): Promise<void> {
     if (this.held.has(w.instanceId)) return;
-    await this.controller.deregister(w.instanceId);
-    await this.capture.uninstall(w, [...this.active.values()]);
+    if (hasApplication(w)) {
+      await this.controller.deregister(w.instanceId);
+      await this.capture.uninstall(w, [...this.active.values()]);
+    }
     this.active.delete(w.instanceId);
     this.held.add(w.instanceId);
     this.log.info({ instance: w.instanceId }, 'sidecar stopped on request: instance deregistered; it stays stopped until it is started again');
@@ -190,8 +195,8 @@ export class MeshAgent {
   private async removeOne(s: RunningSidecar): Promise<void> {
     const w = this.active.get(s.instanceId);
     try {
-      await this.controller.deregister(s.instanceId);
-      if (w) await this.capture.uninstall(w, [...this.active.values()]);
+      if (!w || hasApplication(w)) await this.controller.deregister(s.instanceId);
+      if (w && hasApplication(w)) await this.capture.uninstall(w, [...this.active.values()]);
       await this.runtime.remove(s);
       this.active.delete(s.instanceId);
       this.log.info({ instance: s.instanceId }, 'sidecar removed');

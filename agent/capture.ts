@@ -1,6 +1,6 @@
 // Installs capture rules for the workloads whose sidecars are up. Containers each have their own
 // network namespace; a VM's services share the host's, so its rules are rebuilt for all of them.
-import { interceptionFor, type AgentSettings, type DiscoveredWorkload } from '../core/agent/plan.js';
+import { hasApplication, interceptionFor, type AgentSettings, type DiscoveredWorkload } from '../core/agent/plan.js';
 import { hostFamilies, IptablesInterceptor, type NetnsTarget } from './interception/iptables.js';
 import type { Family } from '../core/interception/rules.js';
 
@@ -19,6 +19,7 @@ export class ContainerCapture implements CaptureApplier {
   ) {}
 
   async install(w: DiscoveredWorkload): Promise<void> {
+    if (!hasApplication(w)) return;
     await new IptablesInterceptor({ pid: w.netnsPid! }, this.families).apply(interceptionFor([{ decl: w.decl }], this.settings));
   }
 
@@ -44,8 +45,10 @@ export class HostCapture implements CaptureApplier {
     await this.sync(active.filter((a) => a.instanceId !== w.instanceId));
   }
 
-  async sync(active: DiscoveredWorkload[]): Promise<void> {
+  async sync(all: DiscoveredWorkload[]): Promise<void> {
     const rules = new IptablesInterceptor(this.netns, this.families);
+    // Gateways have no application whose traffic to capture.
+    const active = all.filter(hasApplication);
     if (active.length === 0) return rules.remove();
     const sorted = [...active].sort((a, b) => a.instanceId.localeCompare(b.instanceId));
     await rules.apply(

@@ -63,6 +63,8 @@ export function fingerprint(w: DiscoveredWorkload): string {
     d.excludeOutboundPorts,
     d.excludeOutboundCidrs,
     d.user ?? '',
+    d.gateway ?? false,
+    d.labels ?? {},
     w.address,
     w.netnsPid ?? 0,
   ]);
@@ -86,8 +88,9 @@ export function sidecarArgs(w: DiscoveredWorkload, s: AgentSettings): string[] {
     w.instanceId,
     '--trust-domain',
     s.trustDomain,
-    '--app-port',
-    String(d.ports[0]),
+    // A gateway has no application: it listens where its Gateways say, for its labels.
+    ...(d.gateway ? ['--gateway'] : ['--app-port', String(d.ports[0])]),
+    ...Object.entries(d.labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     '--inbound-port',
     String(d.sidecar.inboundPort),
     '--outbound-port',
@@ -118,7 +121,12 @@ export function registrationFor(w: DiscoveredWorkload): InstanceRegistration {
   };
 }
 
-/** Capture rules for the workloads sharing one network namespace. */
+/** Whether the agent captures the workload's traffic and registers it: not for gateways, which have no application. */
+export function hasApplication(w: { decl: WorkloadDeclaration }): boolean {
+  return !w.decl.gateway;
+}
+
+/** Capture rules for the workloads sharing one network namespace (gateways excluded by the caller). */
 export function interceptionFor(workloads: { decl: WorkloadDeclaration; appUid?: number }[], s: AgentSettings): InterceptionSpec {
   const uniq = (xs: number[]) => [...new Set(xs)];
   return {

@@ -47,6 +47,14 @@ export interface WorkloadDeclaration {
   user?: string | number;
   /** The workload identity's service account (SPIFFE `sa/`), as Istio takes it from the pod's; absent: the service name. */
   serviceAccount?: string;
+  /**
+   * A gateway (Istio's ingress or egress gateway): no application, so no ports, no capture and
+   * no catalog registration; its proxy runs `mesh-proxy --gateway` and listens on the servers of
+   * the Gateways whose selector matches its labels.
+   */
+  gateway?: boolean;
+  /** Labels for selectors beyond app and version (a gateway's `istio: ingressgateway`). */
+  labels?: Record<string, string>;
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; violations: Violation[] };
@@ -62,7 +70,36 @@ export const LABELS = {
   protocol: 'mesh.protocol',
   excludePorts: 'mesh.exclude-ports',
   excludeOutboundCidrs: 'mesh.exclude-outbound-cidrs',
+  gateway: 'mesh.gateway',
+  labels: 'mesh.labels',
 } as const;
+
+/** Kubernetes label syntax, as Istio's selectors name labels: `istio=ingressgateway`, `app.kubernetes.io/name=x`. */
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
+
+function checkLabels(labels: Record<string, string>, path: string, out: Violation[]): void {
+  for (const [k, v] of Object.entries(labels)) {
+    if (!LABEL_KEY.test(k) || k.length > 253) out.push({ path, message: `"${k}" is not a label name (such as istio or app.kubernetes.io/name)` });
+    else if (!LABEL_VALUE.test(v) || v.length > 63) out.push({ path, message: `"${v}" (of ${k}) is not a label value (letters, digits, . _ -, at most 63)` });
+    else if (k === 'app' || k === 'version' || k === 'service') out.push({ path, message: `"${k}" is set by the mesh (from the service name and version); choose another label` });
+  }
+}
+
+/** `istio=ingressgateway,team=edge` -> { istio: 'ingressgateway', team: 'edge' }. */
+function labelList(text: string, path: string, out: Violation[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const part of text
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    const i = part.indexOf('=');
+    if (i <= 0) out.push({ path, message: `"${part}" is not KEY=VALUE; write labels as "istio=ingressgateway,team=edge"` });
+    else labels[part.slice(0, i)] = part.slice(i + 1);
+  }
+  checkLabels(labels, path, out);
+  return labels;
+}
 
 /** Labels the agent puts on the sidecars it starts; how it finds them again after a restart. */
 export const SIDECAR_LABELS = {
@@ -109,8 +146,16 @@ export function declarationFromLabels(labels: Record<string, string>, exposedPor
   const version = labels[LABELS.version];
   if (version !== undefined && !/^[A-Za-z0-9._-]{1,63}$/.test(version)) out.push({ path: LABELS.version, message: `"${version}" is not a valid label value (letters, digits, . _ -, at most 63)` });
 
+  const gatewayText = labels[LABELS.gateway];
+  if (gatewayText !== undefined && gatewayText !== 'true' && gatewayText !== 'false') out.push({ path: LABELS.gateway, message: `"${gatewayText}" is neither "true" nor "false"` });
+  const gateway = gatewayText === 'true';
+  const extraLabels = labels[LABELS.labels] !== undefined ? labelList(labels[LABELS.labels], LABELS.labels, out) : {};
+
   let ports: number[] = [];
-  if (labels[LABELS.port] !== undefined) ports = portList(labels[LABELS.port], LABELS.port, out);
+  if (gateway) {
+    // A gateway's ports are its Gateway servers', which the controller gives its proxy.
+    if (labels[LABELS.port] !== undefined) out.push({ path: LABELS.port, message: 'a gateway has no application port: its ports are the servers of the Gateways that select its mesh.labels' });
+  } else if (labels[LABELS.port] !== undefined) ports = portList(labels[LABELS.port], LABELS.port, out);
   else if (exposedPorts.length === 1) ports = exposedPorts;
   else
     out.push({
@@ -143,6 +188,8 @@ export function declarationFromLabels(labels: Record<string, string>, exposedPor
       excludeOutboundPorts: excluded,
       excludeOutboundCidrs: cidrs,
       sidecar: { ...DEFAULT_SIDECAR_PORTS },
+      ...(gateway ? { gateway } : {}),
+      ...(Object.keys(extraLabels).length > 0 ? { labels: extraLabels } : {}),
     },
   };
 }
@@ -171,8 +218,23 @@ const serviceFileSchema = obj(
     excludeOutboundPorts: arr(port),
     excludeOutboundCidrs: arr(str({ pattern: CIDR, patternHint: 'is not a CIDR such as 10.0.0.0/8' })),
     sidecar: obj({ inboundPort: port, outboundPort: port, adminPort: port, statusPort: port, dnsPort: port }),
+    gateway: (v, path, out) => {
+      if (typeof v !== 'boolean') out.push({ path, message: 'must be true or false' });
+    },
+    labels: (v, path, out) => {
+      if (!isPlainObject(v) || Object.values(v).some((x) => typeof x !== 'string')) out.push({ path, message: 'must be a map of label names to string values, e.g. { istio: ingressgateway }' });
+      else checkLabels(v as Record<string, string>, path, out);
+    },
   },
-  { required: ['name'], oneOf: [{ fields: ['port', 'ports'], exactlyOne: true }] },
+  {
+    required: ['name'],
+    check: (v, _path, out) => {
+      const given = ['port', 'ports'].filter((k) => v[k] !== undefined);
+      if (v.gateway === true && given.length === 1) out.push({ path: given[0], message: 'a gateway has no application port: its ports are the servers of the Gateways that select its labels' });
+      if (given.length > 1) out.push({ path: 'ports', message: 'only one of port, ports may be set, found port and ports' });
+      else if (v.gateway !== true && given.length === 0) out.push({ path: '.', message: 'one of port, ports is required' });
+    },
+  },
 );
 
 /** Reads one parsed service file (YAML or JSON). */
@@ -181,7 +243,8 @@ export function declarationFromServiceFile(doc: unknown): Parsed<WorkloadDeclara
   serviceFileSchema(doc, '', out);
   if (out.length > 0 || !isPlainObject(doc)) return { ok: false, violations: out };
   const d = doc as Record<string, unknown> & { sidecar?: Partial<SidecarPorts> };
-  const ports = (d.ports as number[] | undefined) ?? [d.port as number];
+  const gateway = d.gateway === true;
+  const ports = gateway ? [] : ((d.ports as number[] | undefined) ?? [d.port as number]);
   const given = d.sidecar ?? {};
   // The DNS proxy's default follows the inbound port (15053 for 15006), so that services given
   // ports of their own on a shared VM get distinct DNS ports too.
@@ -203,6 +266,8 @@ export function declarationFromServiceFile(doc: unknown): Parsed<WorkloadDeclara
       sidecar,
       ...(d.user !== undefined ? { user: d.user as string | number } : {}),
       ...(d.serviceAccount !== undefined ? { serviceAccount: d.serviceAccount as string } : {}),
+      ...(gateway ? { gateway } : {}),
+      ...(isPlainObject(d.labels) && Object.keys(d.labels).length > 0 ? { labels: d.labels as Record<string, string> } : {}),
     },
   };
 }
@@ -220,7 +285,7 @@ export function checkHostServices(decls: { file: string; decl: WorkloadDeclarati
     const prior = names.get(`${decl.namespace}/${decl.service}`);
     if (prior) out.push({ document: file, path: 'name', message: `service ${decl.service} is also declared in ${prior}` });
     names.set(`${decl.namespace}/${decl.service}`, file);
-    if (decls.length > 1 && decl.user === undefined)
+    if (decls.filter((x) => !x.decl.gateway).length > 1 && decl.user === undefined && !decl.gateway)
       out.push({ document: file, path: 'user', message: 'is required when a host declares several services: the user the application runs as, so that its outbound traffic reaches its own sidecar' });
     const claims: [string, number][] = [...decl.ports.map((p, i): [string, number] => [`ports[${i}]`, p]), ...Object.entries(decl.sidecar).map(([k, p]): [string, number] => [`sidecar.${k}`, p])];
     for (const [path, p] of claims) {
@@ -239,5 +304,5 @@ export function checkHostServices(decls: { file: string; decl: WorkloadDeclarati
 
 /** The instance's catalog labels. */
 export function instanceLabels(d: WorkloadDeclaration): Record<string, string> {
-  return d.version ? { version: d.version } : {};
+  return { ...(d.labels ?? {}), ...(d.version ? { version: d.version } : {}) };
 }

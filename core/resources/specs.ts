@@ -282,6 +282,12 @@ const selector = obj({ matchLabels: labels }, { unsupported: { matchExpressions:
 const GATEWAY_TLS_MODES = ['SIMPLE', 'MUTUAL', 'PASSTHROUGH', 'ISTIO_MUTUAL'] as const;
 const gatewayTlsSecretFile = 'certificates are not read from files: store them with `meshctl secret create tls NAME --cert FILE --key FILE [--ca FILE]` and name it in credentialName';
 
+/** Server protocols gateways do not carry yet: refused here rather than accepted and left unserved. */
+const NOT_YET_SERVED: Record<string, string> = {
+  HTTPS: 'not implemented yet: gateways serve HTTP, HTTP2, GRPC and TCP servers; terminate TLS in front of the gateway meanwhile',
+  TLS: 'not implemented yet: gateways serve HTTP, HTTP2, GRPC and TCP servers (TLS passthrough by SNI is not available)',
+};
+
 const gatewayServer = obj(
   {
     port: obj(
@@ -328,6 +334,8 @@ const gatewayServer = obj(
       if ((tls?.mode === 'SIMPLE' || tls?.mode === 'MUTUAL') && !tls.credentialName)
         out.push({ path: `${path}.tls.credentialName`, message: `is required with mode ${tls.mode}: the secret holding the server certificate (meshctl secret create tls NAME ...)` });
       if (tls?.httpsRedirect && protocol !== 'HTTP') out.push({ path: `${path}.tls.httpsRedirect`, message: 'is for HTTP servers' });
+      if (protocol && NOT_YET_SERVED[protocol]) out.push({ path: `${path}.port.protocol`, message: NOT_YET_SERVED[protocol] });
+      if (tls?.httpsRedirect) out.push({ path: `${path}.tls.httpsRedirect`, message: 'not implemented yet: gateways do not serve HTTPS yet' });
     },
   },
 );

@@ -1,6 +1,7 @@
 // End to end on a real Docker engine: `compose up` of compose/docker-compose.yml brings up
-// Consul, the controller, the agent and the Bookinfo-style demo whose containers carry mesh
-// labels only. Then what a user would check: calls are captured and carried over mTLS, a route
+// Consul, the controller, the agent, an ingress gateway and the Bookinfo-style demo whose
+// containers carry mesh labels only; Istio's bookinfo-gateway.yaml (examples/bookinfo) lets the
+// front page in. Then what a user would check: calls are captured and carried over mTLS, a route
 // change shows in the traffic, a stopped container leaves the catalog within 2 s, an agent
 // restart changes nothing, and bad labels or a taken port are reported without harm to others.
 import assert from 'node:assert/strict';
@@ -27,7 +28,7 @@ interface Page {
 describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () => {
   const project = `meshe2e${randomBytes(3).toString('hex')}`;
   let port = 0;
-  const env = () => ({ PRODUCTPAGE_PORT: String(port), COMPOSE_PROJECT_NAME: project });
+  const env = () => ({ GATEWAY_PORT: String(port), COMPOSE_PROJECT_NAME: project });
   const dc = (...args: string[]) => run([...compose!, '-p', project, '-f', 'compose/docker-compose.yml', ...args], { env: env() });
   const id = async (service: string) => (await dc('ps', '-q', service)).trim();
   const page = async (headers: Record<string, string> = {}): Promise<Page> => {
@@ -52,8 +53,11 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
     buildBaseImages();
     await dc('build', '-q');
     await dc('up', '-d');
-    // Every app has joined once its reviews, details and ratings answer through the mesh.
+    // Every app has joined once its reviews, details and ratings answer through the mesh. The
+    // gateway is not registered: it has no application.
     await waitFor('all six workloads to join', async () => (await instances()).length === 6, 90_000);
+    // The way in, as the compose file's header says: Istio's bookinfo-gateway.yaml.
+    await meshctl('apply', '-f', '/opt/hostmesh/examples/bookinfo/bookinfo-gateway.yaml');
     await waitFor(
       'the front page to answer through the mesh',
       async () => {
@@ -80,7 +84,11 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
   it('carries calls between unmodified apps through both sidecars over mTLS', async () => {
     const p = await page();
     assert.equal(p.service, 'productpage');
-    assert.equal(p.caller, null, 'the browser is outside the mesh');
+    assert.equal(
+      p.caller,
+      'By=spiffe://cluster.local/ns/default/sa/productpage;URI=spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway',
+      'the browser came in through the ingress gateway, over mTLS',
+    );
     assert.equal(p.deps.details.caller, 'By=spiffe://cluster.local/ns/default/sa/details;URI=spiffe://cluster.local/ns/default/sa/productpage');
     assert.match(p.deps.reviews.caller ?? '', /URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/productpage$/);
     const shared = (await run(['docker', 'exec', await id('agent'), 'ls', '/var/lib/mesh-share'])).split('\n').filter(Boolean).sort();
@@ -119,6 +127,26 @@ s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
     assert.ok(counts.v1 >= 160 && counts.v1 <= 195, `about 90% to v1: ${JSON.stringify(counts)}`);
     assert.ok(counts.v3 >= 5, `about 10% to v3: ${JSON.stringify(counts)}`);
     assert.equal((await page({ 'end-user': 'jason' })).deps.reviews.version, 'v2');
+  });
+
+  it('leaves no PERMISSIVE workload: under STRICT the front page answers only through the gateway', async () => {
+    // examples/bookinfo (applied above) makes every workload STRICT; its compose service publishes no port.
+    assert.equal((await page()).deps.details.status, 200);
+    const direct = await run(
+      [
+        'docker',
+        'run',
+        '--rm',
+        '--network',
+        `${project}_default`,
+        'hostmesh/mesh:latest',
+        'node',
+        '-e',
+        "fetch('http://productpage:9080/productpage', { signal: AbortSignal.timeout(5000) }).then((r) => console.log('status', r.status), (e) => console.log('refused', e.cause?.code ?? e.name))",
+      ],
+      { allowFailure: true },
+    );
+    assert.match(direct, /^refused /m, `plaintext from outside the mesh straight to productpage: ${direct}`);
   });
 
   it('deregisters a stopped container within 2 s and removes its sidecar', async () => {

@@ -1,7 +1,7 @@
 // How the agent reads what workloads declare, and what it decides to do about them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fingerprint, interceptionFor, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload } from '../../core/agent/plan.js';
+import { fingerprint, hasApplication, interceptionFor, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload } from '../../core/agent/plan.js';
 import { checkHostServices, declarationFromLabels, declarationFromServiceFile, type WorkloadDeclaration } from '../../core/agent/workload.js';
 
 const settings: AgentSettings = {
@@ -49,7 +49,7 @@ describe('Docker labels', () => {
     assert.deepEqual(
       r.violations.map((v) => `${v.path}: ${v.message}`),
       [
-        'mesh.verison: unknown mesh label; known labels: mesh.service, mesh.namespace, mesh.service-account, mesh.version, mesh.port, mesh.protocol, mesh.exclude-ports, mesh.exclude-outbound-cidrs',
+        'mesh.verison: unknown mesh label; known labels: mesh.service, mesh.namespace, mesh.service-account, mesh.version, mesh.port, mesh.protocol, mesh.exclude-ports, mesh.exclude-outbound-cidrs, mesh.gateway, mesh.labels',
         'mesh.service: "Reviews_V1" is not a valid service name: lowercase letters, digits and "-"',
         'mesh.protocol: "soap" is not one of http, http2, grpc, tcp',
         'mesh.port: "90800" is not a port (1-65535); write ports as a comma-separated list such as "9080,9443"',
@@ -68,6 +68,42 @@ describe('Docker labels', () => {
   });
 });
 
+describe('gateway declarations', () => {
+  it('reads a gateway from labels: no port, its selector labels, every bad label named', () => {
+    const d = decl({ 'mesh.service': 'istio-ingressgateway', 'mesh.namespace': 'istio-system', 'mesh.gateway': 'true', 'mesh.labels': 'istio=ingressgateway,team=edge' });
+    assert.deepEqual([d.gateway, d.ports, d.labels], [true, [], { istio: 'ingressgateway', team: 'edge' }]);
+    const bad = declarationFromLabels({ 'mesh.service': 'gw', 'mesh.gateway': 'yes', 'mesh.labels': 'istio,app=x' });
+    assert.ok(bad && !bad.ok);
+    assert.deepEqual(bad.violations.map((v) => v.path).sort(), ['mesh.gateway', 'mesh.labels', 'mesh.labels', 'mesh.port']);
+    const withPort = declarationFromLabels({ 'mesh.service': 'gw', 'mesh.gateway': 'true', 'mesh.port': '8080' });
+    assert.ok(withPort && !withPort.ok && withPort.violations[0].path === 'mesh.port');
+  });
+
+  it('reads a gateway service file, which needs no port and no user beside other services', () => {
+    const r = declarationFromServiceFile({
+      name: 'istio-ingressgateway',
+      namespace: 'istio-system',
+      gateway: true,
+      labels: { istio: 'ingressgateway' },
+      sidecar: { inboundPort: 15106, outboundPort: 15101, adminPort: 15100, statusPort: 15120 },
+    });
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.deepEqual([r.value.gateway, r.value.ports, r.value.labels], [true, [], { istio: 'ingressgateway' }]);
+    const app = declarationFromServiceFile({ name: 'reviews', port: 9080 });
+    assert.ok(app.ok);
+    assert.deepEqual(
+      checkHostServices([
+        { file: 'gw.yaml', decl: r.value },
+        { file: 'reviews.yaml', decl: app.value },
+      ]),
+      [],
+    );
+    const bad = declarationFromServiceFile({ name: 'gw', gateway: true, port: 8080, labels: { istio: 7 } });
+    assert.ok(!bad.ok);
+    assert.deepEqual(bad.violations.map((v) => v.path).sort(), ['labels', 'port']);
+  });
+});
+
 describe('VM service files', () => {
   it('reads a service file with defaults', () => {
     const r = declarationFromServiceFile({ name: 'ratings', port: 9080, version: 'v1', user: 'ratings' });
@@ -83,7 +119,7 @@ describe('VM service files', () => {
       r.violations.map((v) => `${v.path}: ${v.message}`),
       [
         'protocol: "ftp" is not one of http, http2, grpc, tcp',
-        'colour: unknown field; supported fields here: name, namespace, serviceAccount, version, port, ports, protocol, user, excludeInboundPorts, excludeOutboundPorts, excludeOutboundCidrs, sidecar',
+        'colour: unknown field; supported fields here: name, namespace, serviceAccount, version, port, ports, protocol, user, excludeInboundPorts, excludeOutboundPorts, excludeOutboundCidrs, sidecar, gateway, labels',
         'ports: only one of port, ports may be set, found port and ports',
       ],
     );
@@ -200,6 +236,21 @@ describe('the agent plan', () => {
       sidecar: { inboundPort: 15006, statusPort: 15020 },
       check: { http: 'http://172.18.0.4:15020/healthz/app', interval: '5s' },
     });
+  });
+
+  it('runs a gateway as mesh-proxy --gateway with its labels, with nothing to capture or register', () => {
+    const gw: DiscoveredWorkload = {
+      instanceId: 'gw',
+      decl: decl({ 'mesh.service': 'istio-ingressgateway', 'mesh.namespace': 'istio-system', 'mesh.gateway': 'true', 'mesh.labels': 'istio=ingressgateway' }),
+      address: '172.18.0.9',
+      appRef: 'c-gw',
+    };
+    const args = sidecarArgs(gw, settings);
+    assert.ok(args.includes('--gateway'));
+    assert.ok(!args.includes('--app-port'));
+    assert.deepEqual(args.slice(args.indexOf('--label'), args.indexOf('--label') + 2), ['--label', 'istio=ingressgateway']);
+    assert.equal(hasApplication(gw), false);
+    assert.notEqual(fingerprint(gw), fingerprint({ ...gw, decl: { ...gw.decl, labels: { istio: 'egressgateway' } } }));
   });
 
   it('builds the sidecar command line and the capture spec', () => {

@@ -140,14 +140,18 @@ describe('resource validation', () => {
         ],
       },
     });
+    // HTTPS servers are refused as not served yet (port.protocol), besides what is wrong in them.
     assert.deepEqual(gw.map((x) => x.path).sort(), [
+      'spec.servers[0].port.protocol',
       'spec.servers[0].tls.mode',
       'spec.servers[1].port.protocol',
       'spec.servers[2].hosts[0]',
       'spec.servers[2].tls.credentialName',
       'spec.servers[2].tls.mode',
       'spec.servers[2].tls.serverCertificate',
+      'spec.servers[3].port.protocol',
       'spec.servers[3].tls.credentialName',
+      'spec.servers[4].port.protocol',
       'spec.servers[4].tls.mode',
     ]);
     assert.match(gw.find((x) => x.path === 'spec.servers[2].tls.serverCertificate')!.message, /meshctl secret create tls/);
