@@ -9,6 +9,7 @@ import { createAgentToken, createToken, revokeAgentTokens, roots, rotate, sign }
 import { proxies, proxyConfig, services, status } from './commands/mesh.js';
 import { ALL_NAMESPACES, apply, get, readSources, remove } from './commands/resources.js';
 import { analyzeMesh } from './commands/analyze.js';
+import { createTlsSecret, deleteSecret, listSecrets } from './commands/secrets.js';
 
 /** Parsed arguments as the handlers read them. */
 interface Args {
@@ -146,6 +147,36 @@ async function main(): Promise<void> {
           run((a) => revokeAgentTokens(client(a), a.host as string, a.output)),
         )
         .demandCommand(1, 'say what to do with tokens: create, agent, or revoke-agent'),
+    )
+    .command('secret', "gateways' TLS credentials (a Gateway's tls.credentialName names one of the gateway's namespace)", (y) =>
+      y
+        .command(
+          'create <type> <name>',
+          'store a certificate and its key (and a CA bundle for MUTUAL): meshctl secret create tls NAME --cert FILE --key FILE [--ca FILE] -n NAMESPACE',
+          (yy) =>
+            ns(
+              yy
+                .positional('type', { choices: ['tls'] as const, describe: 'the kind of secret: tls' })
+                .positional('name', { type: 'string', describe: 'the credentialName Gateways use' })
+                .option('cert', { type: 'string', demandOption: 'give the certificate (PEM, chain after it): --cert FILE' })
+                .option('key', { type: 'string', demandOption: "give the certificate's private key (PEM): --key FILE" })
+                .option('ca', { type: 'string', describe: 'CA bundle (PEM) that client certificates must chain to, for tls.mode MUTUAL' }),
+            ),
+          run((a) => createTlsSecret(client(a), a.name as string, { cert: a.cert as string, key: a.key as string, ca: a.ca as string | undefined }, a.namespace, a.output)),
+        )
+        .command(
+          'list',
+          'stored credentials: names, DNS names, expiry (never keys)',
+          (yy) => ns(yy),
+          run((a) => listSecrets(client(a), a.namespace, a.output)),
+        )
+        .command(
+          'delete <name>',
+          'delete a credential',
+          (yy) => ns(yy.positional('name', { type: 'string' })),
+          run((a) => deleteSecret(client(a), a.name as string, a.namespace)),
+        )
+        .demandCommand(1, 'say what to do with secrets: create, list or delete'),
     )
     .command('ca', 'the certificate authority', (y) =>
       y

@@ -22,6 +22,8 @@ import { registerProxyRoutes } from './api/proxies-api.js';
 import { registerResourceRoutes } from './api/resources-api.js';
 import { peerCertificateUris, Router, type Principal } from './api/router.js';
 import { registerStatusRoutes } from './api/status-api.js';
+import { registerSecretRoutes } from './api/secrets-api.js';
+import { CredentialStore } from './secrets/credential-store.js';
 import { AGENT_TOKEN_FILE, Credentials } from './auth/credentials.js';
 import { CertificateAuthority } from './ca/authority.js';
 import type { Catalog } from './catalog/catalog.js';
@@ -134,6 +136,7 @@ export class Controller {
     registerCaRoutes(router, deps);
     registerCatalogRoutes(router, deps);
     registerProxyRoutes(router, deps);
+    registerSecretRoutes(router, new CredentialStore(this.kv));
 
     const { cert, key } = this.servingCertificate();
     // Client certificates are asked for but not required: admins use a bearer token.

@@ -14,20 +14,24 @@ export interface PortListener {
   connections(): Promise<number>;
   drain(): void;
   close(): void;
+  /** Takes a new snapshot's settings for its port (an HTTPS listener's certificates); throws if it cannot serve them. */
+  update?(l: GatewayListener): Promise<void>;
 }
 
-type ListenerKind = 'http' | 'tcp';
+type ListenerKind = 'http' | 'https' | 'tcp';
 
 /** The listener kind a server protocol needs; undefined where this gateway does not serve it yet. */
 export function listenerKind(protocol: GatewayListener['protocol']): ListenerKind | undefined {
   if (protocol === 'HTTP' || protocol === 'HTTP2' || protocol === 'GRPC') return 'http';
   if (protocol === 'TCP') return 'tcp';
+  if (protocol === 'HTTPS') return 'https';
   return undefined;
 }
 
 export interface GatewayListenersOptions {
   bindHost: string;
   http(port: number): PortListener;
+  https(port: number): PortListener;
   tcp(port: number): PortListener;
   log(line: Record<string, unknown>, message: string): void;
 }
@@ -70,7 +74,11 @@ export class GatewayListeners {
     const wanted = new Map(listeners.map((l) => [l.port, l]));
     for (const [port, { kind, listener }] of this.open) {
       const next = wanted.get(port);
-      if (next && listenerKind(next.protocol) === kind) continue;
+      if (next && listenerKind(next.protocol) === kind) {
+        // Same kind: new certificates (or none usable) take effect for new connections.
+        await listener.update?.(next).catch((err: unknown) => this.o.log({ port, err: (err as Error).message }, 'gateway listener keeps its previous settings'));
+        continue;
+      }
       // Requests in flight finish; the listener goes once its connections have.
       listener.drain();
       this.open.delete(port);
@@ -85,8 +93,9 @@ export class GatewayListeners {
         this.o.log({ port, protocol: l.protocol, gateways: l.gateways }, 'gateway server not served: this gateway does not carry this protocol yet');
         continue;
       }
-      const listener = kind === 'tcp' ? this.o.tcp(port) : this.o.http(port);
+      const listener = kind === 'tcp' ? this.o.tcp(port) : kind === 'https' ? this.o.https(port) : this.o.http(port);
       try {
+        await listener.update?.(l);
         await listener.listen(port, this.o.bindHost);
         this.open.set(port, { kind, listener });
         this.o.log({ port, protocol: l.protocol, gateways: l.gateways }, 'gateway listener open');

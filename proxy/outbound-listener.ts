@@ -98,6 +98,11 @@ export class OutboundListener {
     this.http.closeAllConnections();
   }
 
+  /** A connection that arrived elsewhere: a gateway's HTTPS listener hands over each one once TLS has ended. */
+  acceptConnection(socket: Socket): void {
+    this.accept(socket);
+  }
+
   private accept(socket: Socket): void {
     socket.setNoDelay(true);
     // A client that resets before its first bytes must cost its connection only (an 'error'

@@ -22,6 +22,8 @@ import { originalDestinations } from './original-destination.js';
 import { extAuthzClient } from './ext-authz-client.js';
 import { DnsProxy } from './dns-proxy.js';
 import { GatewayListeners, TcpGatewayListener } from './gateway-listeners.js';
+import { HttpsGatewayListener } from './https-gateway-listener.js';
+import type { TlsCredential } from '../core/pki/tls-credential.js';
 import { DEFAULT_PROTOCOL_DETECTION_MS, type SidecarOptions } from './options.js';
 
 export type { SidecarOptions } from './options.js';
@@ -43,6 +45,7 @@ export class Sidecar {
   private dns: DnsProxy | undefined;
   /** A gateway's listeners, which follow its snapshot's Gateway servers. */
   private gateways: GatewayListeners | undefined;
+  private credentialRefresh: NodeJS.Timeout | undefined;
   private readonly tracer: Tracer | undefined;
   private draining = false;
   /** Ports actually bound, after start (useful with port 0). */
@@ -164,10 +167,22 @@ export class Sidecar {
       this.gateways = new GatewayListeners({
         bindHost: o.bindHost,
         http: (port) => this.outboundListener(deps, { gatewayPort: port }),
+        https: (port) =>
+          new HttpsGatewayListener({
+            inner: this.outboundListener(deps, { gatewayPort: port }),
+            credential: (ref) => this.gatewayCredential(ref),
+            identity: () => this.ids.current,
+            log: (line, message) => this.log.warn(line, message),
+          }),
         tcp: (port) => new TcpGatewayListener(deps, port),
         log: (line, message) => this.log.info(line, message),
       });
       await this.gateways.update(this.config?.snapshot.gateway?.listeners ?? []);
+      // A credential replaced with `meshctl secret create` changes no snapshot: look again now and then.
+      this.credentialRefresh = setInterval(() => {
+        if (!this.draining) void this.gateways?.update(this.config?.snapshot.gateway?.listeners ?? []);
+      }, 30_000);
+      this.credentialRefresh.unref();
     }
     this.admin = createAdminServer(this);
     this.ports.admin = await listenOn(this.admin, o.adminPort, o.adminBindHost ?? '127.0.0.1');
@@ -224,6 +239,7 @@ export class Sidecar {
     this.ids.close();
     this.inbound?.close();
     for (const l of this.outboundListeners) l.close();
+    clearInterval(this.credentialRefresh);
     this.gateways?.close();
     for (const s of this.upgraded) s.destroy();
     for (const server of [this.admin, this.status]) {
@@ -248,6 +264,13 @@ export class Sidecar {
   private useIdentity(id: IdentityMaterial): void {
     this.pool.setIdentity(id);
     this.inbound?.setIdentity(id);
+  }
+
+  /** A TLS credential a Gateway server names (`namespace/name`), fetched over mTLS: the controller gives a gateway those of its own namespace only. */
+  private async gatewayCredential(ref: string): Promise<TlsCredential> {
+    const [namespace, name] = ref.split('/');
+    const res = await this.client.request('GET', `/v1/gateway-credentials/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
+    return JSON.parse(res.body) as TlsCredential;
   }
 
   /** The capture listener (no service), or an explicit local listener for one service. */

@@ -284,8 +284,7 @@ const gatewayTlsSecretFile = 'certificates are not read from files: store them w
 
 /** Server protocols gateways do not carry yet: refused here rather than accepted and left unserved. */
 const NOT_YET_SERVED: Record<string, string> = {
-  HTTPS: 'not implemented yet: gateways serve HTTP, HTTP2, GRPC and TCP servers; terminate TLS in front of the gateway meanwhile',
-  TLS: 'not implemented yet: gateways serve HTTP, HTTP2, GRPC and TCP servers (TLS passthrough by SNI is not available)',
+  TLS: 'not implemented yet: gateways serve HTTP, HTTPS, HTTP2, GRPC and TCP servers (TLS passthrough by SNI is not available)',
 };
 
 const gatewayServer = obj(
@@ -325,9 +324,8 @@ const gatewayServer = obj(
     required: ['port', 'hosts'],
     unsupported: { bind: 'not implemented: a gateway listens on every address', defaultEndpoint: 'not implemented' },
     check: (v, path, out) => {
-      const port = v.port as { protocol?: string } | undefined;
-      const tls = v.tls as { mode?: string; credentialName?: string; httpsRedirect?: boolean } | undefined;
-      const protocol = port?.protocol;
+      const protocol = isPlainObject(v.port) && typeof v.port.protocol === 'string' ? v.port.protocol : undefined;
+      const tls = isPlainObject(v.tls) ? (v.tls as { mode?: string; credentialName?: string; httpsRedirect?: boolean }) : undefined;
       if ((protocol === 'HTTPS' || protocol === 'TLS') && !tls?.mode) out.push({ path: `${path}.tls.mode`, message: `is required for a ${protocol} server` });
       if (tls?.mode && protocol !== 'HTTPS' && protocol !== 'TLS') out.push({ path: `${path}.tls.mode`, message: `is for HTTPS and TLS servers, not ${protocol}` });
       if (tls?.mode === 'PASSTHROUGH' && protocol !== 'TLS') out.push({ path: `${path}.tls.mode`, message: 'PASSTHROUGH needs protocol TLS (the gateway routes by SNI and does not end TLS)' });
@@ -335,7 +333,6 @@ const gatewayServer = obj(
         out.push({ path: `${path}.tls.credentialName`, message: `is required with mode ${tls.mode}: the secret holding the server certificate (meshctl secret create tls NAME ...)` });
       if (tls?.httpsRedirect && protocol !== 'HTTP') out.push({ path: `${path}.tls.httpsRedirect`, message: 'is for HTTP servers' });
       if (protocol && NOT_YET_SERVED[protocol]) out.push({ path: `${path}.port.protocol`, message: NOT_YET_SERVED[protocol] });
-      if (tls?.httpsRedirect) out.push({ path: `${path}.tls.httpsRedirect`, message: 'not implemented yet: gateways do not serve HTTPS yet' });
     },
   },
 );
@@ -347,9 +344,11 @@ const gateway = obj(
     check: (v, path, out) => {
       // As Istio: one port carries one protocol; several servers on it split it by host (HTTP) or SNI (TLS).
       const byPort = new Map<number, string>();
-      (Array.isArray(v.servers) ? (v.servers as { port?: { number?: number; protocol?: string } }[]) : []).forEach((s, i) => {
-        const n = s.port?.number;
-        const proto = s.port?.protocol;
+      (Array.isArray(v.servers) ? (v.servers as unknown[]) : []).forEach((server, i) => {
+        // Shapes are the schema's to report; only well-formed ports are compared here.
+        const p = isPlainObject(server) && isPlainObject(server.port) ? server.port : undefined;
+        const n = typeof p?.number === 'number' ? p.number : undefined;
+        const proto = typeof p?.protocol === 'string' ? p.protocol : undefined;
         if (n === undefined || !proto) return;
         const seen = byPort.get(n);
         if (seen && seen !== proto) out.push({ path: `${path}.servers[${i}].port.protocol`, message: `port ${n} is already ${seen} in another server; a port carries one protocol` });

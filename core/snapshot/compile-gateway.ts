@@ -3,11 +3,11 @@
 // those Gateways (`spec.gateways`), with the hosts each serves there. The routes are compiled as
 // for a sidecar; their clusters are the outbound config's, so a gateway reaches mesh services
 // over mTLS exactly as a sidecar does.
-import type { GatewaySpec, Resource, VirtualServiceSpec } from '../resources/types.js';
+import type { GatewayServer, GatewaySpec, Resource, VirtualServiceSpec } from '../resources/types.js';
 import { boundGateways, serverTakes } from './gateway-binding.js';
 import { compileHttpRoutes, compileTcpRoutes, type SourceWorkload } from './compile-outbound.js';
 import { byAgeThenName, selectorMatches } from './selectors.js';
-import type { CompiledHttpRoute, GatewayConfig, GatewayListener, InboundConfig, OutboundService } from './types.js';
+import type { CompiledHttpRoute, GatewayConfig, GatewayListener, GatewayTls, InboundConfig, OutboundService } from './types.js';
 
 export function compileGateway(resources: Resource[], proxy: SourceWorkload): GatewayConfig {
   const of = <S>(kind: string) => (resources.filter((r) => r.kind === kind) as Resource<S>[]).sort(byAgeThenName);
@@ -32,7 +32,13 @@ export function compileGateway(resources: Resource[], proxy: SourceWorkload): Ga
       // One protocol per port (the oldest Gateway's); validation refuses a conflict within one Gateway.
       if (listener.protocol !== server.port.protocol) continue;
       if (!listener.gateways.includes(name)) listener.gateways.push(name);
+      if (server.tls?.mode && listener.protocol === 'HTTPS') (listener.tls ??= []).push(tlsOf(server, proxy.namespace));
       const tcp = listener.protocol === 'TCP';
+      // tls.httpsRedirect: the server's hosts answer 301 to https, whatever VirtualServices say.
+      if (server.tls?.httpsRedirect) {
+        for (const h of server.hosts) claims(listener).push({ host: hostPart(h), vs: HTTPS_REDIRECT });
+        continue;
+      }
       for (const vs of bound) {
         if (tcp ? !vs.spec.tcp : !vs.spec.http) continue;
         const hosts = [...new Set(vs.spec.hosts.flatMap((h) => server.hosts.map((sh) => serverTakes(sh, g.metadata.namespace, vs.metadata.namespace, h)).filter((x): x is string => Boolean(x))))];
@@ -52,6 +58,9 @@ export function compileGateway(resources: Resource[], proxy: SourceWorkload): Ga
 function virtualHosts(claims: { host: string; vs: Resource<VirtualServiceSpec> }[], listener: GatewayListener, source: SourceWorkload): OutboundService[] {
   const byHost = new Map<string, Resource<VirtualServiceSpec>[]>();
   for (const { host, vs } of claims) {
+    // A redirecting server's hosts are its own: no VirtualService adds routes to them.
+    if (byHost.get(host)?.includes(HTTPS_REDIRECT)) continue;
+    if (vs === HTTPS_REDIRECT) byHost.set(host, []);
     const list = byHost.get(host) ?? [];
     if (!list.includes(vs)) list.push(vs);
     byHost.set(host, list);
@@ -67,6 +76,7 @@ function virtualHosts(claims: { host: string; vs: Resource<VirtualServiceSpec> }
   }
   const tcp = listener.protocol === 'TCP';
   return [...groups.values()].map(({ hosts, vss }) => {
+    if (vss.includes(HTTPS_REDIRECT)) return redirectHost(hosts, listener.port, source.namespace);
     const http = tcp ? [] : vss.flatMap((vs) => compileHttpRoutes(vs, source));
     const catchAll = (r: CompiledHttpRoute) =>
       r.match.length === 0 || r.match.some((m) => Object.keys(m).length === 0 || (Object.keys(m).length === 1 && 'prefix' in (m.uri ?? {}) && (m.uri as { prefix: string }).prefix === '/'));
@@ -82,6 +92,43 @@ function virtualHosts(claims: { host: string; vs: Resource<VirtualServiceSpec> }
       clusters: [],
     };
   });
+}
+
+/** Stands for a server with tls.httpsRedirect among the claims of a listener's hosts. */
+const HTTPS_REDIRECT: Resource<VirtualServiceSpec> = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'https-redirect', namespace: '-' }, spec: { hosts: [] } };
+
+function redirectHost(hosts: string[], port: number, namespace: string): OutboundService {
+  return {
+    name: 'https-redirect',
+    namespace,
+    hosts,
+    external: false,
+    ports: [{ port, protocol: 'http' }],
+    httpRoutes: [{ name: 'https-redirect', match: [], action: { type: 'redirect', scheme: 'https', code: 301 } }],
+    tcpRoutes: [],
+    clusters: [],
+  };
+}
+
+function hostPart(serverHost: string): string {
+  return serverHost.slice(serverHost.indexOf('/') + 1).toLowerCase();
+}
+
+const TLS_VERSIONS: Record<string, 'TLSv1.2' | 'TLSv1.3' | undefined> = { TLSV1_2: 'TLSv1.2', TLSV1_3: 'TLSv1.3', TLS_AUTO: undefined };
+
+function tlsOf(server: GatewayServer, gatewayNamespace: string): GatewayTls {
+  const t = server.tls!;
+  const min = t.minProtocolVersion ? TLS_VERSIONS[t.minProtocolVersion] : undefined;
+  const max = t.maxProtocolVersion ? TLS_VERSIONS[t.maxProtocolVersion] : undefined;
+  return {
+    hosts: server.hosts.map(hostPart),
+    mode: t.mode as GatewayTls['mode'],
+    // Istio reads credentialName in the gateway workload's namespace.
+    ...(t.credentialName ? { credential: `${gatewayNamespace}/${t.credentialName}` } : {}),
+    subjectAltNames: t.subjectAltNames ?? [],
+    ...(min ? { minVersion: min } : {}),
+    ...(max ? { maxVersion: max } : {}),
+  };
 }
 
 /**

@@ -27,11 +27,26 @@ export interface GatewayConfig {
   listeners: GatewayListener[];
 }
 
+export interface GatewayTls {
+  /** The server's hosts (without namespace); `*` and `*.domain` as in the Gateway. */
+  hosts: string[];
+  /** SIMPLE: the credential's certificate; MUTUAL: and client certificates from its CA; ISTIO_MUTUAL: the gateway's mesh identity both ways. */
+  mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+  /** `namespace/name` of the TLS credential (the gateway's namespace), fetched by the gateway itself: no key is ever in a snapshot. */
+  credential?: string;
+  /** MUTUAL and ISTIO_MUTUAL: a client certificate must carry one of these (DNS, URI or SPIFFE ID); empty: any from the CA. */
+  subjectAltNames: string[];
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+}
+
 export interface GatewayListener {
   port: number;
   protocol: 'HTTP' | 'HTTPS' | 'HTTP2' | 'GRPC' | 'TCP' | 'TLS';
   /** `namespace/name` of each Gateway with a server on this port. */
   gateways: string[];
+  /** HTTPS: each server's TLS settings; a client's SNI picks the first whose hosts match it, else the first. */
+  tls?: GatewayTls[];
   /**
    * The VirtualServices bound to those Gateways, each with the hosts it serves here: HTTP picks
    * by the request's host (exact, then the longest wildcard, then "*"), TCP takes the first.

@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import type { ServiceInstance } from '../../core/catalog-model.js';
 import { MeshError } from '../../core/errors.js';
 import { parseCsr } from '../../core/pki/x509.js';
+import { checkTlsCredential } from '../../core/pki/tls-credential.js';
 import { authorize } from '../../core/policy/authz.js';
 import { authenticateJwt } from '../../core/policy/jwt.js';
 import { normalisePath } from '../../core/policy/paths.js';
@@ -22,6 +23,7 @@ import { applicationView, readAsAdmin } from '../helpers/app-view.js';
 import { testIssuer } from '../helpers/jwt.js';
 import { workloadCsr } from '../helpers/workload.js';
 import { fuzzParameters } from './fuzz-options.js';
+import { opensslCa } from '../helpers/openssl-ca.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
 
@@ -145,11 +147,8 @@ function seedDocuments(): unknown[] {
       else if (/\.ya?ml$/.test(f)) files.push(p);
     }
   };
-  try {
-    walk(join(root, '../shared/istio-samples'));
-  } catch {
-    // Istio's samples are beside the repository in this workplace; the fixture suffices without them.
-  }
+  // Istio's own samples (the copy in the repository), gateways included.
+  walk(join(root, 'test/fixtures/istio-samples'));
   return files.flatMap((f) => {
     try {
       return parseDocuments(readFileSync(f, 'utf8'), f).map((d) => d.value);
@@ -214,6 +213,7 @@ describe('resource validation and compilation', () => {
         for (const proxy of [
           { id: 'reviews-1', service: 'reviews', namespace: 'default' },
           { id: 'httpbin-1', service: 'httpbin', namespace: 'foo' },
+          { id: 'gw-1', service: 'istio-ingressgateway', namespace: 'istio-system', labels: { istio: 'ingressgateway' }, gateway: true },
         ]) {
           try {
             compiler.compile(proxy);
@@ -291,6 +291,37 @@ describe('CSR parser', () => {
         },
       ),
       fuzzParameters(1000),
+    );
+  });
+});
+
+describe('TLS credentials (meshctl secret create tls)', () => {
+  const ca = opensslCa('/CN=fuzz CA');
+  ca.issue('server', { dns: ['example.com'] });
+  const [cert, key, caPem] = [ca.read('server.pem'), ca.read('server.key'), ca.read('ca.pem')];
+  ca.remove();
+  // Mangled PEM: a real block with bytes changed, cut, doubled or mixed with another.
+  const mangled = (pem: string) =>
+    fc.oneof(
+      fc.tuple(fc.nat({ max: pem.length - 1 }), fc.string({ minLength: 1, maxLength: 4 })).map(([i, x]) => pem.slice(0, i) + x + pem.slice(i + x.length)),
+      fc.nat({ max: pem.length }).map((i) => pem.slice(0, i)),
+      fc.constant(pem + pem),
+      fc.string({ maxLength: 200 }),
+      fc.constantFrom('', '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----', key, cert),
+    );
+
+  it('accepts the genuine credential and refuses anything mangled with a MeshError naming the field, never a crash', () => {
+    assert.deepEqual(checkTlsCredential({ cert, key, ca: caPem }).info.dnsNames, ['example.com']);
+    fc.assert(
+      fc.property(mangled(cert), mangled(key), fc.option(mangled(caPem)), (c, k, a) => {
+        try {
+          checkTlsCredential({ cert: c, key: k, ...(a === null ? {} : { ca: a }) });
+        } catch (err) {
+          assert.ok(err instanceof MeshError && err.code === 'VALIDATION_FAILED', `threw ${(err as Error).stack}`);
+          assert.ok(err.violations.length > 0 && err.violations.every((v) => ['cert', 'key', 'ca'].includes(v.path)), JSON.stringify(err.violations));
+        }
+      }),
+      fuzzParameters(300),
     );
   });
 });

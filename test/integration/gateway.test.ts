@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +14,7 @@ import { get, startApp, type TestApp } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
 import { startSidecar } from '../helpers/sidecar.js';
+import { opensslCa, type OpensslCa } from '../helpers/openssl-ca.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const SAMPLES = join(root, 'test/fixtures/istio-samples/gateways');
@@ -27,6 +29,19 @@ function fetchVia(port: number, path: string, host = 'bookinfo.example.com'): Pr
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A client outside the mesh over HTTPS: the SNI and Host it names, the CA it trusts, its certificate if any. */
+function fetchTls(port: number, path: string, o: { host: string; ca: string; cert?: string; key?: string }): Promise<{ status: number; body: string; location?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: GATEWAY_HOST, port, path, servername: o.host, headers: { host: o.host }, ca: o.ca, cert: o.cert, key: o.key, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ...(res.headers.location ? { location: res.headers.location } : {}) }));
     });
     req.on('error', reject);
     req.end();
@@ -203,6 +218,132 @@ describe("an ingress gateway, with Istio's gateway samples applied unchanged", {
       /istio_requests_total\{[^}]*reporter="source"[^}]*source_workload="istio-ingressgateway"[^}]*destination_service="productpage\.default\.svc\.cluster\.local"[^}]*response_code="200"/,
     );
     assert.match(text, /istio_tcp_connections_opened_total\{[^}]*reporter="source"[^}]*source_workload="istio-ingressgateway"[^}]*destination_service_name="tcp-echo"/);
+  });
+
+  describe('HTTPS servers with credentials from `meshctl secret`', () => {
+    let ca: OpensslCa;
+    let other: OpensslCa;
+    const secureGateway = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bookinfo-secure}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    tls: {mode: SIMPLE, credentialName: bookinfo-credential}
+    hosts: [bookinfo.example.com]
+  - port: {number: 8443, name: https-mutual, protocol: HTTPS}
+    tls: {mode: MUTUAL, credentialName: bookinfo-mutual}
+    hosts: [bookinfo.example.com]
+  - port: {number: 8081, name: http-redirect, protocol: HTTP}
+    tls: {httpsRedirect: true}
+    hosts: [bookinfo.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bookinfo-secure}
+spec:
+  hosts: [bookinfo.example.com]
+  gateways: [bookinfo-secure]
+  http:
+  - match: [{uri: {exact: /productpage}}]
+    route: [{destination: {host: productpage}}]
+`;
+
+    before(() => {
+      ca = opensslCa('/CN=bookinfo CA');
+      ca.issue('bookinfo', { dns: ['bookinfo.example.com'] });
+      ca.issue('client', { dns: ['client.example.com'], client: true });
+      other = opensslCa('/CN=another CA');
+      other.issue('stranger', { dns: ['client.example.com'], client: true });
+    });
+    after(() => {
+      ca?.remove();
+      other?.remove();
+    });
+
+    it('stores a TLS credential with meshctl secret create tls, and never shows its key', async () => {
+      const made = await meshctlRun(['secret', 'create', 'tls', 'bookinfo-credential', '-n', 'istio-system', '--cert', ca.path('bookinfo.pem'), '--key', ca.path('bookinfo.key')]);
+      assert.equal(made.code, 0, made.err);
+      assert.match(made.out, /secret\/bookinfo-credential \(istio-system\) stored: bookinfo\.example\.com, valid until/);
+      const mutual = await meshctlRun([
+        'secret',
+        'create',
+        'tls',
+        'bookinfo-mutual',
+        '-n',
+        'istio-system',
+        '--cert',
+        ca.path('bookinfo.pem'),
+        '--key',
+        ca.path('bookinfo.key'),
+        '--ca',
+        ca.path('ca.pem'),
+      ]);
+      assert.equal(mutual.code, 0, mutual.err);
+      const mismatched = await meshctlRun(['secret', 'create', 'tls', 'broken', '--cert', ca.path('bookinfo.pem'), '--key', ca.path('client.key')]);
+      assert.equal(mismatched.code, 1);
+      assert.match(mismatched.err, /key: does not belong to the first certificate of cert/);
+      const listed = await meshctlRun(['secret', 'list', '-o', 'json']);
+      assert.equal(listed.code, 0, listed.err);
+      assert.doesNotMatch(listed.out, /PRIVATE KEY/);
+      assert.deepEqual(
+        (JSON.parse(listed.out) as { items: { name: string; hasCa: boolean }[] }).items.map((i) => [i.name, i.hasCa]),
+        [
+          ['bookinfo-credential', false],
+          ['bookinfo-mutual', true],
+        ],
+      );
+    });
+
+    it("SIMPLE: the client sees the credential's certificate for its SNI, and the request reaches productpage over mTLS", async () => {
+      await applyText(secureGateway);
+      await waitFor('the HTTPS listener', () => gateway.gatewayPorts.includes(443), 5000);
+      const r = await waitFor('productpage over HTTPS', async () => {
+        const x = await fetchTls(443, '/productpage', { host: 'bookinfo.example.com', ca: ca.read('ca.pem') }).catch(() => undefined);
+        return x?.status === 200 && x;
+      });
+      assert.equal(JSON.parse(r.body).xfcc, 'By=spiffe://cluster.local/ns/default/sa/productpage;URI=spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway');
+      await assert.rejects(fetchTls(443, '/productpage', { host: 'bookinfo.example.com', ca: other.read('ca.pem') }), /certificate/i, 'a client that does not trust the CA refuses the gateway');
+      assert.doesNotMatch(JSON.stringify(gateway.snapshot), /PRIVATE KEY/, 'no key in the snapshot');
+    });
+
+    it("MUTUAL: a client certificate from the credential's CA gets in; none, or one from another CA, does not", async () => {
+      await waitFor('the mutual HTTPS listener', () => gateway.gatewayPorts.includes(8443), 5000);
+      const ok = await fetchTls(8443, '/productpage', { host: 'bookinfo.example.com', ca: ca.read('ca.pem'), cert: ca.read('client.pem'), key: ca.read('client.key') });
+      assert.equal(ok.status, 200);
+      await assert.rejects(fetchTls(8443, '/productpage', { host: 'bookinfo.example.com', ca: ca.read('ca.pem') }));
+      await assert.rejects(fetchTls(8443, '/productpage', { host: 'bookinfo.example.com', ca: ca.read('ca.pem'), cert: other.read('stranger.pem'), key: other.read('stranger.key') }));
+    });
+
+    it('httpsRedirect: plain HTTP for the host is sent to https', async () => {
+      await waitFor('the redirecting listener', () => gateway.gatewayPorts.includes(8081), 5000);
+      const r = await fetchVia(8081, '/productpage?x=1', 'bookinfo.example.com');
+      assert.equal(r.status, 301);
+      const again = await new Promise<string | undefined>((resolve, reject) => {
+        request({ host: GATEWAY_HOST, port: 8081, path: '/productpage?x=1', headers: { host: 'bookinfo.example.com' }, agent: false }, (res) => {
+          res.resume();
+          resolve(res.headers.location);
+        })
+          .on('error', reject)
+          .end();
+      });
+      assert.equal(again, 'https://bookinfo.example.com/productpage?x=1');
+    });
+
+    it("a workload of another namespace cannot read the gateway's credentials", async () => {
+      const pp = sidecars.find((s) => s.options.service === 'productpage')!;
+      const id = pp.identity!;
+      const status = await new Promise<number>((resolve, reject) => {
+        httpsRequest(`${c.url}/v1/gateway-credentials/istio-system/bookinfo-credential`, { ca: c.ca(), cert: id.certPem, key: id.keyPem, agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+          .on('error', reject)
+          .end();
+      });
+      assert.equal(status, 403);
+    });
   });
 
   it('refuses every request, with the reason, when a policy selects the gateway (gateways do not enforce policies yet)', async () => {
