@@ -210,7 +210,7 @@ export function chooseCluster(
   random: () => number,
 ): { dest: WeightedCluster; entry: ClusterEntry } | LocalReply {
   const dest = pickWeighted(destinations, random() * 100)!;
-  const entry = cfg.clusters.get(dest.cluster);
+  const entry = cfg.clusterFor(dest.cluster, dest.port);
   if (!entry) return noCluster(dest.cluster);
   setDestinationService(labels, entry.cluster.service, isMeshCluster(entry.cluster) ? entry.cluster.namespace : undefined);
   if (!entry.balancer.admit(entry.cluster.connectionPool)) {

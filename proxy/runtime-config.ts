@@ -49,14 +49,24 @@ export class RuntimeConfig {
       for (const h of svc.hosts) if (!this.byHost.has(h)) this.byHost.set(h, svc);
       for (const c of svc.clusters) {
         if (this.clusters.has(c.name)) throw new Error(`cluster ${c.name} is defined twice`);
-        const prev = previous?.clusters.get(c.name)?.balancer;
-        if (prev) prev.update(c.lb, c.outlierDetection, c.endpoints);
-        this.clusters.set(c.name, { cluster: c, balancer: prev ?? new ClusterBalancer(c.lb, c.outlierDetection, c.endpoints) });
+        for (const [name, cluster] of [[c.name, c] as const, ...portClusters(c)]) {
+          const prev = previous?.clusters.get(name)?.balancer;
+          if (prev) prev.update(cluster.lb, cluster.outlierDetection, cluster.endpoints);
+          this.clusters.set(name, { cluster, balancer: prev ?? new ClusterBalancer(cluster.lb, cluster.outlierDetection, cluster.endpoints) });
+        }
         for (const e of c.endpoints) if (!this.byEndpoint.has(`${e.address}:${e.port}`)) this.byEndpoint.set(`${e.address}:${e.port}`, svc);
       }
     }
     this.knownHosts = new Set([...(previous?.knownHosts ?? []), ...this.byHost.keys()]);
     for (const l of snapshot.gateway?.listeners ?? []) this.gatewayHosts.set(l.port, new GatewayHosts(l.virtualHosts));
+  }
+
+  /**
+   * The cluster a route's destination goes to: with a destination port, that port's own cluster
+   * where there is one (DestinationRule portLevelSettings, or a ServiceEntry port's endpoints).
+   */
+  clusterFor(name: string, port?: number): ClusterEntry | undefined {
+    return (port !== undefined ? this.clusters.get(portClusterName(name, port)) : undefined) ?? this.clusters.get(name);
   }
 
   /** A gateway's listeners: per port, the bound VirtualServices by host. */
@@ -117,4 +127,20 @@ export class RuntimeConfig {
   serviceForEndpoint(address: string, port: number): OutboundService | undefined {
     return this.byEndpoint.get(`${address}:${port}`);
   }
+}
+
+const portClusterName = (name: string, port: number) => `${name}:${port}`;
+
+/**
+ * A cluster's per-port variants, as Envoy has a cluster per port: where a DestinationRule gives
+ * a port its own policy (portLevelSettings: TLS, pool, balancing), and where a ServiceEntry's
+ * endpoints serve several ports (each port reaches its own endpoints).
+ */
+function portClusters(c: Cluster): [string, Cluster][] {
+  const ports = new Set<number>([...Object.keys(c.portPolicies ?? {}).map(Number), ...c.endpoints.flatMap((e) => (e.servicePort !== undefined ? [e.servicePort] : []))]);
+  return [...ports].map((port) => {
+    const policy = c.portPolicies?.[String(port)];
+    const endpoints = c.endpoints.filter((e) => e.servicePort === undefined || e.servicePort === port);
+    return [portClusterName(c.name, port), { ...c, ...(policy ?? {}), name: c.name, endpoints, portPolicies: undefined }];
+  });
 }

@@ -53,7 +53,7 @@ export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: st
   const service = cfg && pick(cfg);
   const route = service?.tcpRoutes.find((r) => r.match.length === 0 || r.match.some((m) => m.port === undefined || service.ports.some((p) => p.port === m.port)));
   const dest = route && pickWeighted(route.destinations, random() * 100);
-  const entry = dest && cfg?.clusters.get(dest.cluster);
+  const entry = dest && cfg?.clusterFor(dest.cluster, dest.port);
   const endpoint = entry?.balancer.pick({ now: Date.now(), random, hashKey: socket.remoteAddress });
   if (!cfg || !service || !entry || !endpoint) {
     deps.log?.({ direction: 'outbound', protocol: 'tcp', service: serviceName, refused: 'no route or no healthy upstream', flags: RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM });

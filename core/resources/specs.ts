@@ -16,6 +16,8 @@ const labels = map(str());
 const stringList = arr(str());
 const percent = obj({ value: num({ min: 0, max: 100 }) }, { required: ['value'] });
 
+const gatewayRef = str({ pattern: GATEWAY_REF_RE, patternHint: 'is not a gateway reference: use "mesh", a Gateway\'s name, or "namespace/name"' });
+
 const stringMatch = obj({ exact: str(), prefix: str(), regex }, { oneOf: [{ fields: ['exact', 'prefix', 'regex'], exactlyOne: true }] });
 
 const destination = obj({ host, subset: subsetName, port: obj({ number: port }, { required: ['number'] }) }, { required: ['host'] });
@@ -37,8 +39,9 @@ const httpMatch = obj(
     ignoreUriCase: bool,
     sourceLabels: labels,
     sourceNamespace: str(),
+    gateways: arr(gatewayRef),
   },
-  { unsupported: { gateways: 'match-level gateways are not implemented; bind the whole VirtualService with spec.gateways', statPrefix: 'per-route stat prefixes are not implemented' } },
+  { unsupported: { statPrefix: 'per-route stat prefixes are not implemented' } },
 );
 
 const RETRY_ON = new Set([
@@ -134,7 +137,7 @@ const httpRoute = obj(
 
 const tcpRoute = obj(
   {
-    match: arr(obj({ port, destinationSubnets: stringList, sourceLabels: labels })),
+    match: arr(obj({ port, destinationSubnets: stringList, sourceLabels: labels, gateways: arr(gatewayRef) })),
     route: arr(obj({ destination, weight: int({ min: 0, max: 100 }) }, { required: ['destination'] }), { min: 1 }),
   },
   { required: ['route'], check: (v, path, out) => weightsSumTo100(v.route, `${path}.route`, out) },
@@ -144,7 +147,7 @@ const virtualService = obj(
   {
     hosts: arr(host, { min: 1 }),
     // `mesh` (the sidecars), and Gateways by `name` (in the VirtualService's namespace) or `namespace/name`.
-    gateways: arr(str({ pattern: GATEWAY_REF_RE, patternHint: 'is not a gateway reference: use "mesh", a Gateway\'s name, or "namespace/name"' })),
+    gateways: arr(gatewayRef),
     http: arr(httpRoute),
     tcp: arr(tcpRoute),
   },

@@ -59,6 +59,8 @@ export interface HTTPMatchRequest {
   ignoreUriCase?: boolean;
   sourceLabels?: Record<string, string>;
   sourceNamespace?: string;
+  /** The match holds only on these: `mesh` (the sidecars) and Gateways by name or `namespace/name`. */
+  gateways?: string[];
 }
 
 export interface HTTPRoute {
@@ -89,7 +91,7 @@ export interface HTTPRoute {
 }
 
 export interface TCPRoute {
-  match?: { port?: number; destinationSubnets?: string[]; sourceLabels?: Record<string, string> }[];
+  match?: { port?: number; destinationSubnets?: string[]; sourceLabels?: Record<string, string>; gateways?: string[] }[];
   route: { destination: Destination; weight?: number }[];
 }
 

@@ -77,7 +77,8 @@ function virtualHosts(claims: { host: string; vs: Resource<VirtualServiceSpec> }
   const tcp = listener.protocol === 'TCP';
   return [...groups.values()].map(({ hosts, vss }) => {
     if (vss.includes(HTTPS_REDIRECT)) return redirectHost(hosts, listener.port, source.namespace);
-    const http = tcp ? [] : vss.flatMap((vs) => compileHttpRoutes(vs, source));
+    const here = { ...source, gateways: listener.gateways };
+    const http = tcp ? [] : vss.flatMap((vs) => compileHttpRoutes(vs, here));
     const catchAll = (r: CompiledHttpRoute) =>
       r.match.length === 0 || r.match.some((m) => Object.keys(m).length === 0 || (Object.keys(m).length === 1 && 'prefix' in (m.uri ?? {}) && (m.uri as { prefix: string }).prefix === '/'));
     return {
@@ -88,7 +89,7 @@ function virtualHosts(claims: { host: string; vs: Resource<VirtualServiceSpec> }
       ports: [{ port: listener.port, protocol: tcp ? 'tcp' : 'http' }],
       httpRoutes: vss.length > 1 ? [...http.filter((r) => !catchAll(r)), ...http.filter(catchAll)] : http,
       // A tcp route that names a port takes connections to that port of the gateway only.
-      tcpRoutes: tcp ? vss.flatMap((vs) => compileTcpRoutes(vs, source)).filter((r) => r.match.length === 0 || r.match.some((m) => m.port === undefined || m.port === listener.port)) : [],
+      tcpRoutes: tcp ? vss.flatMap((vs) => compileTcpRoutes(vs, here)).filter((r) => r.match.length === 0 || r.match.some((m) => m.port === undefined || m.port === listener.port)) : [],
       clusters: [],
     };
   });

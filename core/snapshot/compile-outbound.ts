@@ -6,7 +6,7 @@ import { hostAliases, serviceForHost, serviceKey } from '../hosts.js';
 import type { Destination, DestinationRuleSpec, HTTPMatchRequest, HTTPRoute, Resource, ServiceEntrySpec, StringMatch, TrafficPolicy, VirtualServiceSpec } from '../resources/types.js';
 import { DEFAULT_CONNECTION_POOL, DEFAULT_OUTLIER, DEFAULT_RETRIES } from './defaults.js';
 import { byAgeThenName, selectorMatches } from './selectors.js';
-import { boundToMesh } from './gateway-binding.js';
+import { boundToMesh, MESH_GATEWAY } from './gateway-binding.js';
 import type {
   Cluster,
   ClusterPolicy,
@@ -25,6 +25,8 @@ import type {
 export interface SourceWorkload {
   namespace: string;
   labels: Record<string, string>;
+  /** A gateway's routes are compiled for these Gateways (`namespace/name`); absent: a sidecar (`mesh`). */
+  gateways?: string[];
 }
 
 export interface OutboundInput {
@@ -114,11 +116,18 @@ export function compileHttpRoutes(vs: Resource<VirtualServiceSpec>, source: Sour
   const out: CompiledHttpRoute[] = [];
   (vs.spec.http ?? []).forEach((r, index) => {
     // Matches that name source labels or a source namespace are decided here, per proxy.
-    const matches = (r.match ?? []).filter((m) => sourceMatches(m, source));
+    const matches = (r.match ?? []).filter((m) => sourceMatches(m, source) && gatewayMatches(m.gateways, ns, source));
     if (r.match && r.match.length > 0 && matches.length === 0) return;
     out.push(compileHttpRoute(r, matches, `${ns}/${vs.metadata.name}/${r.name ?? index}`, ns));
   });
   return out;
+}
+
+/** A match's `gateways`: it holds only on the sidecars (`mesh`) or the Gateways it names. */
+function gatewayMatches(gateways: string[] | undefined, vsNamespace: string, source: SourceWorkload): boolean {
+  if (!gateways || gateways.length === 0) return true;
+  const here = source.gateways ?? [MESH_GATEWAY];
+  return gateways.some((g) => here.includes(g === MESH_GATEWAY || g.includes('/') ? g : `${vsNamespace}/${g}`));
 }
 
 function sourceMatches(m: HTTPMatchRequest, source: SourceWorkload): boolean {
@@ -216,7 +225,7 @@ export function compileTcpRoutes(vs: Resource<VirtualServiceSpec>, source: Sourc
   const out: CompiledTcpRoute[] = [];
   for (const t of vs.spec.tcp ?? []) {
     // As for HTTP: matches scoped to other sources are dropped for this proxy.
-    const matches = (t.match ?? []).filter((m) => selectorMatches({ matchLabels: m.sourceLabels }, source.labels));
+    const matches = (t.match ?? []).filter((m) => selectorMatches({ matchLabels: m.sourceLabels }, source.labels) && gatewayMatches(m.gateways, vs.metadata.namespace, source));
     if (t.match && t.match.length > 0 && matches.length === 0) continue;
     out.push({
       match: matches.map((m) => pickDefined(m, ['port', 'destinationSubnets'])),
@@ -343,7 +352,7 @@ function serviceEntryServices(
     for (const e of sources) {
       for (const p of ports) {
         const port = ('ports' in e && e.ports && p.name ? e.ports[p.name] : undefined) ?? p.targetPort ?? p.number;
-        endpoints.push({ address: e.address, port, labels: ('labels' in e && e.labels) || {}, weight: ('weight' in e && e.weight) || 1 });
+        endpoints.push({ address: e.address, port, labels: ('labels' in e && e.labels) || {}, weight: ('weight' in e && e.weight) || 1, ...(ports.length > 1 ? { servicePort: p.number } : {}) });
       }
     }
     const dr = drs.get(key)?.spec;

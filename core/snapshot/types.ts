@@ -298,6 +298,8 @@ export interface Endpoint {
   sidecarPort?: number;
   labels: Record<string, string>;
   weight: number;
+  /** A ServiceEntry endpoint: the entry's port it serves (one address has an endpoint per port). */
+  servicePort?: number;
 }
 
 export interface Cluster extends ClusterPolicy {

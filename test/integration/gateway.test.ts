@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect, createServer, type Server } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Sidecar } from '../../proxy/sidecar.js';
@@ -36,9 +38,14 @@ function fetchVia(port: number, path: string, host = 'bookinfo.example.com'): Pr
 }
 
 /** A client outside the mesh over HTTPS: the SNI and Host it names, the CA it trusts, its certificate if any. */
-function fetchTls(port: number, path: string, o: { host: string; ca: string; cert?: string; key?: string }): Promise<{ status: number; body: string; location?: string }> {
+function fetchTls(
+  port: number,
+  path: string,
+  o: { host: string; ca: string; cert?: string; key?: string; address?: string; /** a mesh certificate names a SPIFFE ID, no host */ spiffe?: boolean },
+): Promise<{ status: number; body: string; location?: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: GATEWAY_HOST, port, path, servername: o.host, headers: { host: o.host }, ca: o.ca, cert: o.cert, key: o.key, agent: false }, (res) => {
+    const check = o.spiffe ? { checkServerIdentity: () => undefined } : {};
+    const req = httpsRequest({ host: o.address ?? GATEWAY_HOST, port, path, servername: o.host, headers: { host: o.host }, ca: o.ca, cert: o.cert, key: o.key, agent: false, ...check }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ...(res.headers.location ? { location: res.headers.location } : {}) }));
@@ -343,6 +350,142 @@ spec:
           .end();
       });
       assert.equal(status, 403);
+    });
+  });
+
+  describe('an egress gateway: mesh traffic for an external host leaves only through it, with TLS originated there', () => {
+    // The external host is a local HTTPS server (127.78.0.1:443) with a certificate from a test CA;
+    // the ServiceEntry points the name there (STATIC), so no lookup or traffic leaves this machine.
+    const EXTERNAL = '127.78.0.1';
+    const EGRESS = '127.79.0.1';
+    let ca: OpensslCa;
+    let external: ReturnType<typeof createHttpsServer>;
+    let egress: Sidecar;
+    let sleep: Sidecar;
+    const seen: { sni: string | false; path?: string }[] = [];
+
+    before(async () => {
+      ca = opensslCa('/CN=external CA');
+      ca.issue('external', { dns: ['external.example.com'] });
+      external = createHttpsServer({ cert: ca.read('external.pem'), key: ca.read('external.key') }, (req, res) => {
+        seen.push({ sni: (req.socket as TLSSocket).servername ?? false, path: req.url });
+        res.end(`external answered ${req.url}`);
+      });
+      await new Promise<void>((r) => external.listen(443, EXTERNAL, r));
+      // Istio's egress gateway: a gateway proxy that is also a mesh service the sidecars route to.
+      egress = await startSidecar(c, 'istio-egressgateway', 0, { proxyId: 'istio-egressgateway-1', namespace: 'istio-system', gateway: true, labels: { istio: 'egressgateway' }, bindHost: EGRESS });
+      sidecars.push(egress);
+      const reg = await c.call('POST', '/v1/catalog/instances', {
+        id: 'istio-egressgateway-1',
+        service: 'istio-egressgateway',
+        namespace: 'istio-system',
+        address: EGRESS,
+        port: 80,
+        protocol: 'http',
+        labels: { istio: 'egressgateway' },
+      });
+      assert.ok(reg.status < 300, reg.text);
+      // A client workload whose sidecar lets nothing out that the registry does not know.
+      const app = await startApp('sleep');
+      apps.push(app);
+      sleep = await startSidecar(c, 'sleep', app.port, { proxyId: 'sleep-1', outboundPort: 0, outboundTrafficPolicy: 'REGISTRY_ONLY' });
+      sidecars.push(sleep);
+    });
+    after(async () => {
+      await new Promise((r) => external?.close(r));
+      ca?.remove();
+    });
+
+    const viaSleep = (host: string, path: string) => get(sleep.ports.outbound, path, { host });
+
+    it("carries a request for external.example.com to the egress gateway over mTLS, and from there over TLS it originates (the shape of Istio's egress TLS-origination task)", async () => {
+      await applyText(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: external}
+spec:
+  hosts: [external.example.com]
+  ports:
+  - {number: 80, name: http-port, protocol: HTTP}
+  - {number: 443, name: https, protocol: HTTPS}
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  endpoints: [{address: ${EXTERNAL}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-egressgateway}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 80, name: https-port-for-tls-origination, protocol: HTTPS}
+    hosts: [external.example.com]
+    tls: {mode: ISTIO_MUTUAL}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: egressgateway-for-external}
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: external
+    trafficPolicy:
+      loadBalancer: {simple: ROUND_ROBIN}
+      portLevelSettings:
+      - port: {number: 80}
+        tls: {mode: ISTIO_MUTUAL, sni: external.example.com}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: direct-external-through-egress-gateway}
+spec:
+  hosts: [external.example.com]
+  gateways: [istio-egressgateway, mesh]
+  http:
+  - match: [{gateways: [mesh], port: 80}]
+    route: [{destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: external, port: {number: 80}}, weight: 100}]
+  - match: [{gateways: [istio-egressgateway], port: 80}]
+    route: [{destination: {host: external.example.com, port: {number: 443}}, weight: 100}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: originate-tls-for-external}
+spec:
+  host: external.example.com
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+    portLevelSettings:
+    - port: {number: 443}
+      tls: {mode: SIMPLE, caCertificates: ${ca.path('ca.pem')}}
+`);
+      await waitFor('the egress gateway listener', () => egress.gatewayPorts.includes(80), 5000);
+      const r = await waitFor('external.example.com through the egress gateway', async () => {
+        const x = await viaSleep('external.example.com', '/politics');
+        return x.status === 200 && x;
+      });
+      assert.equal(r.body, 'external answered /politics');
+      assert.deepEqual(seen.at(-1), { sni: 'external.example.com', path: '/politics' }, 'TLS was originated, with the host as SNI');
+      // Each hop says where it sent the request: the sidecar to the gateway over mTLS, the gateway to the host.
+      assert.match(
+        sleep.metricsText(),
+        /istio_requests_total\{[^}]*reporter="source"[^}]*source_workload="sleep"[^}]*destination_service="istio-egressgateway\.istio-system\.svc\.cluster\.local"[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"/,
+      );
+      assert.match(
+        egress.metricsText(),
+        /istio_requests_total\{[^}]*reporter="source"[^}]*source_workload="istio-egressgateway"[^}]*destination_service_name="external\.example\.com"[^}]*response_code="200"/,
+      );
+    });
+
+    it('REGISTRY_ONLY: a host the registry does not know gets no way out', async () => {
+      const r = await viaSleep('elsewhere.example.com', '/');
+      assert.equal(r.status, 404);
+      assert.ok(seen.every((x) => x.sni === 'external.example.com'));
+    });
+
+    it('a client without a mesh certificate cannot use the egress gateway; one with it can', async () => {
+      const pp = sidecars.find((x) => x.options.service === 'productpage')!.identity!;
+      const withMeshCert = await fetchTls(80, '/news', { address: EGRESS, host: 'external.example.com', ca: pp.trustBundle.join(''), cert: pp.certPem, key: pp.keyPem, spiffe: true });
+      assert.equal(withMeshCert.body, 'external answered /news');
+      await assert.rejects(fetchTls(80, '/', { address: EGRESS, host: 'external.example.com', ca: pp.trustBundle.join(''), spiffe: true }));
     });
   });
 

@@ -10,6 +10,7 @@ import { validateResource } from '../../core/resources/validate.js';
 import type { Resource } from '../../core/resources/types.js';
 import { SnapshotCompiler, type CompileContext } from '../../core/snapshot/compile.js';
 import { hostMatches, serverTakes } from '../../core/snapshot/gateway-binding.js';
+import { RuntimeConfig } from '../../proxy/runtime-config.js';
 
 const samples = new URL('../../../test/fixtures/istio-samples/', import.meta.url);
 const golden = new URL('../../../test/golden/', import.meta.url);
@@ -92,6 +93,71 @@ describe('gateway snapshots', () => {
       listener.virtualHosts.map((v) => [v.name, v.hosts, v.httpRoutes.map((r) => r.name)]),
       [['httpbin+helloworld', ['*'], ['default/helloworld/0', 'default/httpbin/0']]],
     );
+  });
+
+  it("splits one VirtualService between the sidecars and a gateway by its matches' gateways, and gives each ServiceEntry port and port-level policy its own cluster", () => {
+    const docs = parseDocuments(
+      `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext}
+spec:
+  hosts: [external.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}, {number: 443, name: https, protocol: HTTPS}]
+  resolution: STATIC
+  endpoints: [{address: 10.9.9.9}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: egress, namespace: istio-system}
+spec:
+  selector: {istio: egressgateway}
+  servers: [{port: {number: 80, protocol: HTTP}, hosts: ['*/external.example.com']}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: via-egress}
+spec:
+  hosts: [external.example.com]
+  gateways: [istio-system/egress, mesh]
+  http:
+  - match: [{gateways: [mesh], port: 80}]
+    route: [{destination: {host: httpbin}}]
+  - match: [{gateways: [istio-system/egress], port: 80}]
+    route: [{destination: {host: external.example.com, port: {number: 443}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ext}
+spec:
+  host: external.example.com
+  trafficPolicy: {portLevelSettings: [{port: {number: 443}, tls: {mode: SIMPLE}}]}
+`,
+      'egress.yaml',
+    ).map((d) => validateResource(d.value, d.where));
+    const compiler = new SnapshotCompiler(context(docs));
+    const sidecar = compiler.compile({ id: 'httpbin-1', service: 'httpbin', namespace: 'default' }).snapshot;
+    const ext = sidecar.outbound.services.find((x) => x.name === 'external.example.com')!;
+    assert.deepEqual(
+      ext.httpRoutes.map((r) => r.name),
+      ['default/via-egress/0'],
+      'the sidecars get the mesh match only',
+    );
+    const gw = compiler.compile({ id: 'egress-1', service: 'istio-egressgateway', namespace: 'istio-system', labels: { istio: 'egressgateway' }, gateway: true }).snapshot;
+    assert.deepEqual(
+      gw.gateway!.listeners[0].virtualHosts[0].httpRoutes.map((r) => r.name),
+      ['default/via-egress/1'],
+      'the gateway gets its own match only',
+    );
+    const runtime = new RuntimeConfig(gw);
+    const whole = runtime.clusterFor('outbound||external.example.com.default')!;
+    const tls443 = runtime.clusterFor('outbound||external.example.com.default', 443)!;
+    const plain80 = runtime.clusterFor('outbound||external.example.com.default', 80)!;
+    assert.deepEqual(
+      whole.cluster.endpoints.map((e) => e.port),
+      [80, 443],
+    );
+    assert.deepEqual([tls443.cluster.tls.mode, tls443.cluster.endpoints.map((e) => e.port)], ['SIMPLE', [443]]);
+    assert.deepEqual([plain80.cluster.tls.mode, plain80.cluster.endpoints.map((e) => e.port)], ['DISABLE', [80]]);
   });
 
   it('reads server hosts as Istio does: namespace prefixes, wildcards, the narrower host served', () => {
