@@ -6,6 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { GatewayListener } from '../core/snapshot/types.js';
 import { handleOutboundTcp, type TcpDeps } from './tcp.js';
+import { readClientHello, type ClientHelloRead } from '../core/tls/client-hello.js';
 
 /** What the gateway needs of a listener. */
 export interface PortListener {
@@ -18,13 +19,14 @@ export interface PortListener {
   update?(l: GatewayListener): Promise<void>;
 }
 
-type ListenerKind = 'http' | 'https' | 'tcp';
+type ListenerKind = 'http' | 'https' | 'tcp' | 'tls';
 
 /** The listener kind a server protocol needs; undefined where this gateway does not serve it yet. */
 export function listenerKind(protocol: GatewayListener['protocol']): ListenerKind | undefined {
   if (protocol === 'HTTP' || protocol === 'HTTP2' || protocol === 'GRPC') return 'http';
   if (protocol === 'TCP') return 'tcp';
   if (protocol === 'HTTPS') return 'https';
+  if (protocol === 'TLS') return 'tls';
   return undefined;
 }
 
@@ -33,6 +35,8 @@ export interface GatewayListenersOptions {
   http(port: number): PortListener;
   https(port: number): PortListener;
   tcp(port: number): PortListener;
+  /** TLS passthrough: routed by the ClientHello's server name, never decrypted. */
+  tls(port: number): PortListener;
   log(line: Record<string, unknown>, message: string): void;
 }
 
@@ -93,7 +97,7 @@ export class GatewayListeners {
         this.o.log({ port, protocol: l.protocol, gateways: l.gateways }, 'gateway server not served: this gateway does not carry this protocol yet');
         continue;
       }
-      const listener = kind === 'tcp' ? this.o.tcp(port) : kind === 'https' ? this.o.https(port) : this.o.http(port);
+      const listener = this.o[kind](port);
       try {
         await listener.update?.(l);
         await listener.listen(port, this.o.bindHost);
@@ -112,15 +116,26 @@ export class GatewayListeners {
   }
 }
 
-/** A TCP server of a gateway: each connection goes by the tcp routes bound to its port. */
+/**
+ * A TCP server of a gateway: each connection goes by the tcp routes bound to its port. With
+ * `passthrough` (a TLS server, mode PASSTHROUGH), by the tls routes matching the server name its
+ * ClientHello asks for, which is read and handed on untouched: TLS ends at the destination.
+ */
 export class TcpGatewayListener implements PortListener {
   private readonly server: Server;
 
-  constructor(deps: TcpDeps, port: number) {
+  constructor(deps: TcpDeps, port: number, passthrough?: { helloTimeoutMs: number; log(line: Record<string, unknown>, message: string): void }) {
     this.server = createServer((socket: Socket) => {
       socket.setNoDelay(true);
       socket.on('error', () => socket.destroy());
-      handleOutboundTcp(deps, socket, `gateway port ${port}`, (cfg) => cfg.gatewayTcp(port));
+      if (!passthrough) return handleOutboundTcp(deps, socket, `gateway port ${port}`, (cfg) => cfg.gatewayTcp(port));
+      readClientHelloFrom(socket, passthrough.helloTimeoutMs, (hello) => {
+        if (hello.kind !== 'hello') {
+          passthrough.log({ port, peer: socket.remoteAddress, reason: hello.kind === 'invalid' ? hello.reason : 'no ClientHello in time' }, 'gateway passthrough connection refused');
+          return void socket.destroy();
+        }
+        handleOutboundTcp(deps, socket, `gateway port ${port} (${hello.serverName ?? 'no SNI'})`, (cfg) => cfg.gatewayHost(port, hello.serverName ?? ''), hello.serverName);
+      });
     });
   }
 
@@ -142,4 +157,27 @@ export class TcpGatewayListener implements PortListener {
   close(): void {
     this.server.close();
   }
+}
+
+/**
+ * Reads until the socket's ClientHello is whole (or is no ClientHello, or time runs out), then
+ * puts every byte back for whoever takes the connection next.
+ */
+function readClientHelloFrom(socket: Socket, timeoutMs: number, then: (r: ClientHelloRead | { kind: 'timeout' }) => void): void {
+  let got = Buffer.alloc(0);
+  const done = (r: ClientHelloRead | { kind: 'timeout' }) => {
+    clearTimeout(timer);
+    socket.off('data', onData);
+    // Left paused: whoever takes the connection resumes it once its upstream is there.
+    socket.pause();
+    if (got.length > 0) socket.unshift(got);
+    then(r);
+  };
+  const onData = (d: Buffer) => {
+    got = Buffer.concat([got, d]);
+    const r = readClientHello(got);
+    if (r.kind !== 'incomplete') done(r);
+  };
+  const timer = setTimeout(() => done({ kind: 'timeout' }), timeoutMs);
+  socket.on('data', onData);
 }

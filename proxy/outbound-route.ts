@@ -152,7 +152,7 @@ export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: n
       node_id: deps.config()?.snapshot.proxy.id ?? '',
     });
   deps.metrics.record(labels, ms, f.reqBytes, resBytes);
-  if (service) deps.report?.(`${service.namespace}/${service.name}`, status, ms);
+  if (service) deps.report?.(reportedDestination(labels, service), status, ms);
   deps.log?.({
     direction: 'outbound',
     method: req.method,
@@ -165,6 +165,17 @@ export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: n
     request_id: req.headers['x-request-id'],
     ...extra,
   });
+}
+
+/**
+ * The service a request went to, for the controller's telemetry: the chosen cluster's (at a
+ * gateway the route's service, not the VirtualService that routed it); before a cluster was
+ * chosen (404 NR), the service or virtual host asked for.
+ */
+function reportedDestination(labels: IstioLabels, asked: OutboundService): string {
+  if (labels.destination_service_name === 'unknown') return `${asked.namespace}/${asked.name}`;
+  const ns = labels.destination_service_namespace === 'unknown' ? asked.namespace : labels.destination_service_namespace;
+  return `${ns}/${labels.destination_service_name}`;
 }
 
 /**

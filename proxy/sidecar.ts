@@ -175,6 +175,7 @@ export class Sidecar {
             log: (line, message) => this.log.warn(line, message),
           }),
         tcp: (port) => new TcpGatewayListener(deps, port),
+        tls: (port) => new TcpGatewayListener(deps, port, { helloTimeoutMs: o.protocolDetectionTimeoutMs ?? DEFAULT_PROTOCOL_DETECTION_MS, log: (line, message) => this.log.warn(line, message) }),
         log: (line, message) => this.log.info(line, message),
       });
       await this.gateways.update(this.config?.snapshot.gateway?.listeners ?? []);

@@ -9,7 +9,8 @@ import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { endpointKey } from '../core/routing/balancer.js';
 import { pickWeighted } from '../core/routing/match.js';
-import type { OutboundService } from '../core/snapshot/types.js';
+import type { CompiledTcpRoute, OutboundService } from '../core/snapshot/types.js';
+import { hostMatches } from '../core/snapshot/gateway-binding.js';
 import type { ProxyMetrics, TcpLabels } from './metrics.js';
 import { emptyTcpLabels, setDestination, setDestinationService, setSource } from './istio-labels.js';
 import { isMeshCluster } from './outbound-route.js';
@@ -47,11 +48,20 @@ export function portProtocol(svc: OutboundService, port?: number): 'tcp' | 'auto
  * A TCP connection for a mesh service (`serviceName`), or for a gateway port's bound
  * VirtualService (`pick`): routed by its tcp routes to a cluster, carried over mTLS.
  */
-export function handleOutboundTcp(deps: TcpDeps, socket: Socket, serviceName: string, pick: (cfg: RuntimeConfig) => OutboundService | undefined = (cfg) => cfg.byName.get(serviceName)): void {
+export function handleOutboundTcp(
+  deps: TcpDeps,
+  socket: Socket,
+  serviceName: string,
+  pick: (cfg: RuntimeConfig) => OutboundService | undefined = (cfg) => cfg.byName.get(serviceName),
+  /** The TLS server name the client asked for (a passthrough gateway), which tls routes match. */
+  sni?: string,
+): void {
   const cfg = deps.config();
   const random = deps.random ?? Math.random;
   const service = cfg && pick(cfg);
-  const route = service?.tcpRoutes.find((r) => r.match.length === 0 || r.match.some((m) => m.port === undefined || service.ports.some((p) => p.port === m.port)));
+  const holds = (m: CompiledTcpRoute['match'][number]) =>
+    (m.port === undefined || service!.ports.some((p) => p.port === m.port)) && (!m.sniHosts || (sni !== undefined && m.sniHosts.some((h) => hostMatches(h, sni))));
+  const route = service?.tcpRoutes.find((r) => r.match.length === 0 || r.match.some(holds));
   const dest = route && pickWeighted(route.destinations, random() * 100);
   const entry = dest && cfg?.clusterFor(dest.cluster, dest.port);
   const endpoint = entry?.balancer.pick({ now: Date.now(), random, hashKey: socket.remoteAddress });

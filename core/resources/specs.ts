@@ -143,6 +143,14 @@ const tcpRoute = obj(
   { required: ['route'], check: (v, path, out) => weightsSumTo100(v.route, `${path}.route`, out) },
 );
 
+const tlsRoute = obj(
+  {
+    match: arr(obj({ sniHosts: arr(host, { min: 1 }), port, destinationSubnets: stringList, sourceLabels: labels, gateways: arr(gatewayRef) }, { required: ['sniHosts'] }), { min: 1 }),
+    route: arr(obj({ destination, weight: int({ min: 0, max: 100 }) }, { required: ['destination'] }), { min: 1 }),
+  },
+  { required: ['match', 'route'], check: (v, path, out) => weightsSumTo100(v.route, `${path}.route`, out) },
+);
+
 const virtualService = obj(
   {
     hosts: arr(host, { min: 1 }),
@@ -150,17 +158,19 @@ const virtualService = obj(
     gateways: arr(gatewayRef),
     http: arr(httpRoute),
     tcp: arr(tcpRoute),
+    tls: arr(tlsRoute),
   },
   {
     required: ['hosts'],
-    unsupported: { tls: 'TLS routing (SNI) is not implemented; use tcp routes', exportTo: 'all resources are visible mesh-wide' },
+    unsupported: { exportTo: 'all resources are visible mesh-wide' },
     check: (v, path, out) => {
-      if (!v.http && !v.tcp) out.push({ path: `${path}.http`, message: 'a VirtualService needs http or tcp routes' });
+      if (!v.http && !v.tcp && !v.tls) out.push({ path: `${path}.http`, message: 'a VirtualService needs http, tcp or tls routes' });
       // As Istio: "*" is a gateway's catch-all; the sidecars need the services named.
       const gateways = Array.isArray(v.gateways) ? (v.gateways as unknown[]) : undefined;
       const forMesh = !gateways || gateways.length === 0 || gateways.includes('mesh');
       if (forMesh && Array.isArray(v.hosts) && v.hosts.includes('*'))
         out.push({ path: `${path}.hosts`, message: 'the wildcard host "*" is allowed only for VirtualServices bound to gateways (spec.gateways without "mesh")' });
+      if (forMesh && v.tls) out.push({ path: `${path}.tls`, message: 'tls routes are served by gateways only (passthrough by SNI): bind this VirtualService to gateways, without "mesh"' });
     },
   },
 );
@@ -285,11 +295,6 @@ const selector = obj({ matchLabels: labels }, { unsupported: { matchExpressions:
 const GATEWAY_TLS_MODES = ['SIMPLE', 'MUTUAL', 'PASSTHROUGH', 'ISTIO_MUTUAL'] as const;
 const gatewayTlsSecretFile = 'certificates are not read from files: store them with `meshctl secret create tls NAME --cert FILE --key FILE [--ca FILE]` and name it in credentialName';
 
-/** Server protocols gateways do not carry yet: refused here rather than accepted and left unserved. */
-const NOT_YET_SERVED: Record<string, string> = {
-  TLS: 'not implemented yet: gateways serve HTTP, HTTPS, HTTP2, GRPC and TCP servers (TLS passthrough by SNI is not available)',
-};
-
 const gatewayServer = obj(
   {
     port: obj(
@@ -332,10 +337,11 @@ const gatewayServer = obj(
       if ((protocol === 'HTTPS' || protocol === 'TLS') && !tls?.mode) out.push({ path: `${path}.tls.mode`, message: `is required for a ${protocol} server` });
       if (tls?.mode && protocol !== 'HTTPS' && protocol !== 'TLS') out.push({ path: `${path}.tls.mode`, message: `is for HTTPS and TLS servers, not ${protocol}` });
       if (tls?.mode === 'PASSTHROUGH' && protocol !== 'TLS') out.push({ path: `${path}.tls.mode`, message: 'PASSTHROUGH needs protocol TLS (the gateway routes by SNI and does not end TLS)' });
+      if (protocol === 'TLS' && tls?.mode && tls.mode !== 'PASSTHROUGH')
+        out.push({ path: `${path}.tls.mode`, message: `not implemented yet for TLS servers: ${tls.mode} (ending TLS and carrying the bytes); use PASSTHROUGH, or protocol HTTPS` });
       if ((tls?.mode === 'SIMPLE' || tls?.mode === 'MUTUAL') && !tls.credentialName)
         out.push({ path: `${path}.tls.credentialName`, message: `is required with mode ${tls.mode}: the secret holding the server certificate (meshctl secret create tls NAME ...)` });
       if (tls?.httpsRedirect && protocol !== 'HTTP') out.push({ path: `${path}.tls.httpsRedirect`, message: 'is for HTTP servers' });
-      if (protocol && NOT_YET_SERVED[protocol]) out.push({ path: `${path}.port.protocol`, message: NOT_YET_SERVED[protocol] });
     },
   },
 );

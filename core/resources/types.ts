@@ -95,11 +95,18 @@ export interface TCPRoute {
   route: { destination: Destination; weight?: number }[];
 }
 
+/** Routes by the TLS server name, the stream left encrypted (a gateway's passthrough servers). */
+export interface TLSRoute {
+  match: { sniHosts: string[]; port?: number; destinationSubnets?: string[]; sourceLabels?: Record<string, string>; gateways?: string[] }[];
+  route: { destination: Destination; weight?: number }[];
+}
+
 export interface VirtualServiceSpec {
   hosts: string[];
   gateways?: string[];
   http?: HTTPRoute[];
   tcp?: TCPRoute[];
+  tls?: TLSRoute[];
 }
 
 export type GatewayProtocol = 'HTTP' | 'HTTPS' | 'HTTP2' | 'GRPC' | 'TCP' | 'TLS';

@@ -33,14 +33,13 @@ export function compileGateway(resources: Resource[], proxy: SourceWorkload): Ga
       if (listener.protocol !== server.port.protocol) continue;
       if (!listener.gateways.includes(name)) listener.gateways.push(name);
       if (server.tls?.mode && listener.protocol === 'HTTPS') (listener.tls ??= []).push(tlsOf(server, proxy.namespace));
-      const tcp = listener.protocol === 'TCP';
       // tls.httpsRedirect: the server's hosts answer 301 to https, whatever VirtualServices say.
       if (server.tls?.httpsRedirect) {
         for (const h of server.hosts) claims(listener).push({ host: hostPart(h), vs: HTTPS_REDIRECT });
         continue;
       }
       for (const vs of bound) {
-        if (tcp ? !vs.spec.tcp : !vs.spec.http) continue;
+        if (!routesFor(vs, listener.protocol)) continue;
         const hosts = [...new Set(vs.spec.hosts.flatMap((h) => server.hosts.map((sh) => serverTakes(sh, g.metadata.namespace, vs.metadata.namespace, h)).filter((x): x is string => Boolean(x))))];
         for (const host of hosts) claims(listener).push({ host, vs });
       }
@@ -55,6 +54,13 @@ export function compileGateway(resources: Resource[], proxy: SourceWorkload): Ga
  * host several claim is served by their routes concatenated, oldest VirtualService first, with
  * the catch-all routes moved to the end, as Istio merges VirtualServices bound to a gateway.
  */
+/** Whether a VirtualService has routes a listener of this protocol serves: tls routes for TLS (passthrough), tcp for TCP, http for the rest. */
+function routesFor(vs: Resource<VirtualServiceSpec>, protocol: GatewayListener['protocol']): boolean {
+  if (protocol === 'TLS') return Boolean(vs.spec.tls);
+  if (protocol === 'TCP') return Boolean(vs.spec.tcp);
+  return Boolean(vs.spec.http);
+}
+
 function virtualHosts(claims: { host: string; vs: Resource<VirtualServiceSpec> }[], listener: GatewayListener, source: SourceWorkload): OutboundService[] {
   const byHost = new Map<string, Resource<VirtualServiceSpec>[]>();
   for (const { host, vs } of claims) {
@@ -74,7 +80,8 @@ function virtualHosts(claims: { host: string; vs: Resource<VirtualServiceSpec> }
     group.hosts.push(host);
     groups.set(key, group);
   }
-  const tcp = listener.protocol === 'TCP';
+  const tcp = listener.protocol === 'TCP' || listener.protocol === 'TLS';
+  const kind = listener.protocol === 'TLS' ? 'tls' : 'tcp';
   return [...groups.values()].map(({ hosts, vss }) => {
     if (vss.includes(HTTPS_REDIRECT)) return redirectHost(hosts, listener.port, source.namespace);
     const here = { ...source, gateways: listener.gateways };
@@ -89,7 +96,7 @@ function virtualHosts(claims: { host: string; vs: Resource<VirtualServiceSpec> }
       ports: [{ port: listener.port, protocol: tcp ? 'tcp' : 'http' }],
       httpRoutes: vss.length > 1 ? [...http.filter((r) => !catchAll(r)), ...http.filter(catchAll)] : http,
       // A tcp route that names a port takes connections to that port of the gateway only.
-      tcpRoutes: tcp ? vss.flatMap((vs) => compileTcpRoutes(vs, here)).filter((r) => r.match.length === 0 || r.match.some((m) => m.port === undefined || m.port === listener.port)) : [],
+      tcpRoutes: tcp ? vss.flatMap((vs) => compileTcpRoutes(vs, here, kind)).filter((r) => r.match.length === 0 || r.match.some((m) => m.port === undefined || m.port === listener.port)) : [],
       clusters: [],
     };
   });

@@ -221,14 +221,18 @@ function headerOps(h: { set?: Record<string, string>; add?: Record<string, strin
   return out;
 }
 
-export function compileTcpRoutes(vs: Resource<VirtualServiceSpec>, source: SourceWorkload): CompiledTcpRoute[] {
+/** tcp routes, or (`kind: 'tls'`) tls routes, whose matches also name the TLS server names. */
+export function compileTcpRoutes(vs: Resource<VirtualServiceSpec>, source: SourceWorkload, kind: 'tcp' | 'tls' = 'tcp'): CompiledTcpRoute[] {
   const out: CompiledTcpRoute[] = [];
-  for (const t of vs.spec.tcp ?? []) {
+  for (const t of (kind === 'tls' ? vs.spec.tls : vs.spec.tcp) ?? []) {
     // As for HTTP: matches scoped to other sources are dropped for this proxy.
     const matches = (t.match ?? []).filter((m) => selectorMatches({ matchLabels: m.sourceLabels }, source.labels) && gatewayMatches(m.gateways, vs.metadata.namespace, source));
     if (t.match && t.match.length > 0 && matches.length === 0) continue;
     out.push({
-      match: matches.map((m) => pickDefined(m, ['port', 'destinationSubnets'])),
+      match: matches.map((m) => {
+        const sni = (m as { sniHosts?: string[] }).sniHosts;
+        return { ...pickDefined(m, ['port', 'destinationSubnets']), ...(sni ? { sniHosts: sni.map((h) => h.toLowerCase()) } : {}) };
+      }),
       destinations: t.route.map((d) => ({ ...destinationCluster(d.destination, vs.metadata.namespace), weight: t.route.length === 1 ? 100 : (d.weight ?? 0) })),
     });
   }

@@ -242,7 +242,8 @@ export interface CompiledHttpRoute {
 }
 
 export interface CompiledTcpRoute {
-  match: { port?: number; destinationSubnets?: string[] }[];
+  /** `sniHosts`: a VirtualService tls route (a gateway's passthrough server) holds for these TLS server names only. */
+  match: { port?: number; destinationSubnets?: string[]; sniHosts?: string[] }[];
   destinations: WeightedCluster[];
 }
 

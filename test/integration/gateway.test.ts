@@ -489,6 +489,72 @@ spec:
     });
   });
 
+  describe("a TLS passthrough server (the shape of Istio's ingress-without-TLS-termination task)", () => {
+    let ca: OpensslCa;
+    let nginx: ReturnType<typeof createHttpsServer>;
+
+    before(async () => {
+      ca = opensslCa('/CN=nginx CA');
+      ca.issue('nginx', { dns: ['nginx.example.com'] });
+      // The workload ends TLS itself; the mesh carries its bytes (a TCP service) over mTLS.
+      nginx = createHttpsServer({ cert: ca.read('nginx.pem'), key: ca.read('nginx.key') }, (req, res) => res.end(`nginx says hello to ${(req.socket as TLSSocket).servername}`));
+      await new Promise<void>((r) => nginx.listen(0, '127.0.0.1', r));
+      const port = (nginx.address() as { port: number }).port;
+      const sidecar = await startSidecar(c, 'my-nginx', port, { proxyId: 'my-nginx-1' });
+      sidecars.push(sidecar);
+      await register('my-nginx-1', 'my-nginx', port, sidecar, 'tcp');
+    });
+    after(async () => {
+      await new Promise((r) => nginx?.close(r));
+      ca?.remove();
+    });
+
+    it("routes by the server name without ending TLS: the client sees the workload's own certificate", async () => {
+      await applyText(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: mygateway}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 9443, name: https, protocol: TLS}
+    tls: {mode: PASSTHROUGH}
+    hosts: [nginx.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: nginx}
+spec:
+  hosts: [nginx.example.com]
+  gateways: [mygateway]
+  tls:
+  - match:
+    - port: 9443
+      sniHosts: [nginx.example.com]
+    route:
+    - destination:
+        host: my-nginx
+        port: {number: 443}
+`);
+      await waitFor('the passthrough listener', () => gateway.gatewayPorts.includes(9443), 5000);
+      const r = await waitFor('nginx through the gateway', async () => {
+        const x = await fetchTls(9443, '/', { host: 'nginx.example.com', ca: ca.read('ca.pem') }).catch(() => undefined);
+        return x?.status === 200 && x;
+      });
+      // Verified against the workload's CA with its host name: TLS ended at nginx, not at the gateway.
+      assert.equal(r.body, 'nginx says hello to nginx.example.com');
+      await assert.rejects(fetchTls(9443, '/', { host: 'other.example.com', ca: ca.read('ca.pem') }), 'a server name no route takes gets no connection');
+      const plain = await fetchVia(9443, '/').then(
+        (x) => x.status,
+        () => 0,
+      );
+      assert.equal(plain, 0, 'bytes that are no ClientHello are refused');
+      assert.match(
+        gateway.metricsText(),
+        /istio_tcp_connections_opened_total\{[^}]*source_workload="istio-ingressgateway"[^}]*destination_service_name="my-nginx"[^}]*connection_security_policy="mutual_tls"/,
+      );
+    });
+  });
+
   it('refuses every request, with the reason, when a policy selects the gateway (gateways do not enforce policies yet)', async () => {
     await applyText(
       'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ingress-policy, namespace: istio-system}\nspec:\n  selector: {matchLabels: {istio: ingressgateway}}\n  action: ALLOW\n  rules: [{to: [{operation: {paths: [/productpage]}}]}]\n',

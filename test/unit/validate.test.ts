@@ -72,10 +72,10 @@ describe('resource validation', () => {
   });
 
   it('names a field the mesh does not support instead of ignoring it', () => {
-    const v = violations(vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], corsPolicy: { allowOrigins: [{ exact: '*' }] } }], tls: [] }));
+    const v = violations(vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], corsPolicy: { allowOrigins: [{ exact: '*' }] } }], exportTo: ['.'] }));
     assert.deepEqual(
       v.map((x) => x.path),
-      ['spec.tls'],
+      ['spec.exportTo'],
     );
     assert.ok(v.every((x) => x.message.startsWith('not supported by this mesh')));
     const typo = violations(vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subsett: 'v1' } }] }] }));
@@ -150,18 +150,31 @@ describe('resource validation', () => {
       'spec.servers[3].tls.credentialName',
       'spec.servers[4].tls.mode',
     ]);
-    // TLS (passthrough by SNI) is refused as not served yet, never accepted and left unserved.
-    const tls = violations({
+    // TLS servers pass TLS through by SNI; ending it there is refused as not served yet, never accepted and left unserved.
+    const gwDoc = (mode: string) => ({
       apiVersion: 'networking.istio.io/v1',
       kind: 'Gateway',
       metadata: { name: 't' },
-      spec: { servers: [{ port: { number: 443, protocol: 'TLS' }, hosts: ['*'], tls: { mode: 'PASSTHROUGH' } }] },
+      spec: { servers: [{ port: { number: 443, protocol: 'TLS' }, hosts: ['*'], tls: { mode } }] },
     });
+    assert.doesNotThrow(() => validateResource(gwDoc('PASSTHROUGH')));
+    const endsTls = violations(gwDoc('ISTIO_MUTUAL'));
     assert.deepEqual(
-      tls.map((x) => x.path),
-      ['spec.servers[0].port.protocol'],
+      endsTls.map((x) => x.path),
+      ['spec.servers[0].tls.mode'],
     );
-    assert.match(tls[0].message, /not implemented yet/);
+    assert.match(endsTls[0].message, /not implemented yet/);
+    const tlsRoutes = (gateways: string[]) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'n' },
+      spec: { hosts: ['nginx.example.com'], gateways, tls: [{ match: [{ port: 443, sniHosts: ['nginx.example.com'] }], route: [{ destination: { host: 'my-nginx' } }] }] },
+    });
+    assert.doesNotThrow(() => validateResource(tlsRoutes(['mygateway'])));
+    assert.deepEqual(
+      violations(tlsRoutes(['mygateway', 'mesh'])).map((x) => x.path),
+      ['spec.tls'],
+    );
     assert.match(gw.find((x) => x.path === 'spec.servers[2].tls.serverCertificate')!.message, /meshctl secret create tls/);
     const doc = (gateways: string[], hosts: string[]) => ({
       apiVersion: 'networking.istio.io/v1',
