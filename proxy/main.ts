@@ -70,6 +70,7 @@ const argv = yargs(hideBin(process.argv))
   .option('dns-upstream', { type: 'string', describe: 'HOST[:PORT] of the resolver for names outside the mesh (default: the first nameserver of /etc/resolv.conf)' })
   .option('gateway', { type: 'boolean', describe: 'run as a gateway (ingress or egress): no application; listens on the servers of the Gateways whose selector matches --label' })
   .option('label', { type: 'array', string: true, describe: "KEY=VALUE, repeatable: this proxy's labels for selectors, e.g. --label istio=ingressgateway" })
+  .option('labels', { type: 'string', describe: 'KEY=VALUE,KEY=VALUE: labels as one flag (MESH_PROXY_LABELS), as the agent passes them' })
   .option('http1-relay', { type: 'boolean', describe: "carry plain HTTP/1.1 requests as bytes (fast, the default); --no-http1-relay uses Node's HTTP server and client for every request" })
   .option('log-level', { type: 'string', default: 'info' })
   .strict()
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
       http1Relay: argv['http1-relay'],
       dnsPort: argv['dns-port'],
       gateway: argv.gateway,
-      labels: argv.label as string[] | undefined,
+      labels: [...((argv.label as string[] | undefined) ?? []), ...(argv.labels ? argv.labels.split(',').filter(Boolean) : [])],
       // /etc/resolv.conf is read only for a sidecar that runs a DNS proxy.
       dnsUpstream: argv['dns-upstream'] ?? (argv['dns-port'] !== undefined && argv['dns-port'] >= 0 ? hostResolver() : undefined),
     },

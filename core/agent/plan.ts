@@ -89,8 +89,16 @@ export function sidecarArgs(w: DiscoveredWorkload, s: AgentSettings): string[] {
     '--trust-domain',
     s.trustDomain,
     // A gateway has no application: it listens where its Gateways say, for its labels.
-    ...(d.gateway ? ['--gateway'] : ['--app-port', String(d.ports[0])]),
-    ...Object.entries(d.labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+    // As --name value pairs throughout: the systemd runtime passes them as MESH_PROXY_* variables.
+    ...(d.gateway ? ['--gateway', 'true'] : ['--app-port', String(d.ports[0])]),
+    ...(d.labels && Object.keys(d.labels).length > 0
+      ? [
+          '--labels',
+          Object.entries(d.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
+        ]
+      : []),
     '--inbound-port',
     String(d.sidecar.inboundPort),
     '--outbound-port',
@@ -99,7 +107,8 @@ export function sidecarArgs(w: DiscoveredWorkload, s: AgentSettings): string[] {
     String(d.sidecar.adminPort),
     '--status-port',
     String(d.sidecar.statusPort),
-    ...(d.sidecar.dnsPort !== undefined ? ['--dns-port', String(d.sidecar.dnsPort)] : []),
+    // A gateway captures no application's DNS, so it runs no DNS proxy.
+    ...(d.sidecar.dnsPort !== undefined && !d.gateway ? ['--dns-port', String(d.sidecar.dnsPort)] : []),
     ...(s.tracing ? ['--otlp-endpoint', s.tracing.endpoint, '--trace-sampling', String(s.tracing.samplingPercent)] : []),
   ];
 }

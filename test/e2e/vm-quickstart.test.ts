@@ -178,6 +178,11 @@ describe('VM quick start (docs/vm-quickstart.md) under a real systemd in two con
     assert.ok(Number(pids[0]) > 0);
     assert.equal(pids[1], pids[0]);
     assert.match(steps.at(-1)!.out, /^hello from backend; caller: .*URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/frontend/m);
+  });
+
+  it('runs an ingress gateway on vm1 from a service file: a caller outside the mesh reaches backend through it, over mTLS', async () => {
+    const steps = await follow(/^curl -s http:\/\/vm1\/$/);
+    assert.equal(steps.at(-1)!.out.trim(), 'hello from backend; caller: By=spiffe://cluster.local/ns/default/sa/backend;URI=spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway');
     assert.equal(outputs.length, commands.length, 'every command of the page ran');
   });
 });

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fingerprint, hasApplication, interceptionFor, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload } from '../../core/agent/plan.js';
+import { argsToEnv } from '../../agent/runtime/systemd-runtime.js';
 import { checkHostServices, declarationFromLabels, declarationFromServiceFile, type WorkloadDeclaration } from '../../core/agent/workload.js';
 
 const settings: AgentSettings = {
@@ -246,9 +247,14 @@ describe('the agent plan', () => {
       appRef: 'c-gw',
     };
     const args = sidecarArgs(gw, settings);
-    assert.ok(args.includes('--gateway'));
+    assert.deepEqual(args.slice(args.indexOf('--gateway'), args.indexOf('--gateway') + 2), ['--gateway', 'true']);
     assert.ok(!args.includes('--app-port'));
-    assert.deepEqual(args.slice(args.indexOf('--label'), args.indexOf('--label') + 2), ['--label', 'istio=ingressgateway']);
+    // Every flag comes with a value: the systemd runtime turns them into MESH_PROXY_* variables.
+    assert.equal(argsToEnv(args).MESH_PROXY_LABELS, 'istio=ingressgateway');
+    assert.equal(argsToEnv(args).MESH_PROXY_GATEWAY, 'true');
+    const vmGateway = declarationFromServiceFile({ name: 'istio-ingressgateway', gateway: true, labels: { istio: 'ingressgateway' } });
+    assert.ok(vmGateway.ok);
+    assert.ok(!sidecarArgs({ ...gw, decl: vmGateway.value }, settings).includes('--dns-port'), 'a gateway runs no DNS proxy, even on a VM');
     assert.equal(hasApplication(gw), false);
     assert.notEqual(fingerprint(gw), fingerprint({ ...gw, decl: { ...gw.decl, labels: { istio: 'egressgateway' } } }));
   });
