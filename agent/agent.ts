@@ -8,7 +8,7 @@
 // lost); rules installed before the sidecar listens would refuse them. Nobody routes to the
 // instance before it is registered, and it is registered only once its sidecar can take traffic.
 import type { Logger } from 'pino';
-import { fingerprint, hasApplication, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload, type RunningSidecar } from '../core/agent/plan.js';
+import { fingerprint, hasApplication, isRegistered, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload, type RunningSidecar } from '../core/agent/plan.js';
 import { asMeshError, MeshError } from '../core/errors.js';
 import type { CaptureApplier } from './capture.js';
 import type { ControllerLink } from './controller-link.js';
@@ -111,7 +111,7 @@ export class MeshAgent {
   /** Deregisters at once, outside the serialised run, so that nobody is routed to a dead app. */
   private async onStopped(appRef: string): Promise<void> {
     for (const w of this.active.values()) {
-      if (w.appRef !== appRef || !hasApplication(w)) continue;
+      if (w.appRef !== appRef || !isRegistered(w)) continue;
       try {
         await this.controller.deregister(w.instanceId);
         this.log.info({ instance: w.instanceId }, 'application stopped: instance deregistered');
@@ -136,7 +136,7 @@ export class MeshAgent {
     for (const { workload } of plan.keep) {
       const known = this.active.get(workload.instanceId);
       if (known && fingerprint(known) === fingerprint(workload)) {
-        if (reassert && hasApplication(workload)) await this.guard(workload, () => this.controller.register(registrationFor(workload)));
+        if (reassert && isRegistered(workload)) await this.guard(workload, () => this.controller.register(registrationFor(workload)));
         continue;
       }
       // Adopted from an earlier life of the agent: re-assert rules and registration (idempotent).
@@ -171,22 +171,20 @@ export class MeshAgent {
    * failure in either step is retried by the next run (the sidecar itself is kept).
    */
   private async joined(w: DiscoveredWorkload): Promise<void> {
-    // A gateway has no application: nothing to capture and nothing to route to it by service name.
+    // A gateway has no application to capture; it is registered when mesh workloads call it (an egress gateway).
     if (hasApplication(w)) {
       const others = [...this.active.values()].filter((a) => a.instanceId !== w.instanceId);
       await this.capture.install(w, [...others, w]);
-      await this.controller.register(registrationFor(w));
     }
+    if (isRegistered(w)) await this.controller.register(registrationFor(w));
     this.active.set(w.instanceId, w);
   }
 
   /** Stopped on request: out of the catalog at once; the unit is left as the person left it. */
   private async holdOne(w: DiscoveredWorkload): Promise<void> {
     if (this.held.has(w.instanceId)) return;
-    if (hasApplication(w)) {
-      await this.controller.deregister(w.instanceId);
-      await this.capture.uninstall(w, [...this.active.values()]);
-    }
+    if (isRegistered(w)) await this.controller.deregister(w.instanceId);
+    if (hasApplication(w)) await this.capture.uninstall(w, [...this.active.values()]);
     this.active.delete(w.instanceId);
     this.held.add(w.instanceId);
     this.log.info({ instance: w.instanceId }, 'sidecar stopped on request: instance deregistered; it stays stopped until it is started again');
@@ -195,7 +193,7 @@ export class MeshAgent {
   private async removeOne(s: RunningSidecar): Promise<void> {
     const w = this.active.get(s.instanceId);
     try {
-      if (!w || hasApplication(w)) await this.controller.deregister(s.instanceId);
+      if (!w || isRegistered(w)) await this.controller.deregister(s.instanceId);
       if (w && hasApplication(w)) await this.capture.uninstall(w, [...this.active.values()]);
       await this.runtime.remove(s);
       this.active.delete(s.instanceId);

@@ -123,16 +123,22 @@ export function registrationFor(w: DiscoveredWorkload): InstanceRegistration {
     port: d.ports[0],
     protocol: d.protocol,
     labels: instanceLabels(d),
-    sidecar: { inboundPort: d.sidecar.inboundPort, statusPort: d.sidecar.statusPort },
+    // A gateway takes the sidecars' mTLS on its own servers (ISTIO_MUTUAL): no sidecar in front.
+    ...(d.gateway ? {} : { sidecar: { inboundPort: d.sidecar.inboundPort, statusPort: d.sidecar.statusPort } }),
     ...(d.serviceAccount ? { serviceAccount: d.serviceAccount } : {}),
     // The sidecar's status port probes the app over loopback; the app port itself is captured.
     check: { http: `http://${w.address}:${d.sidecar.statusPort}/healthz/app`, interval: '5s' },
   };
 }
 
-/** Whether the agent captures the workload's traffic and registers it: not for gateways, which have no application. */
+/** Whether the agent captures the workload's traffic: not for gateways, which have no application. */
 export function hasApplication(w: { decl: WorkloadDeclaration }): boolean {
   return !w.decl.gateway;
+}
+
+/** Whether the agent registers the workload: an application, or a gateway with ports mesh workloads reach it at. */
+export function isRegistered(w: { decl: WorkloadDeclaration }): boolean {
+  return hasApplication(w) || w.decl.ports.length > 0;
 }
 
 /** Capture rules for the workloads sharing one network namespace (gateways excluded by the caller). */

@@ -48,9 +48,10 @@ export interface WorkloadDeclaration {
   /** The workload identity's service account (SPIFFE `sa/`), as Istio takes it from the pod's; absent: the service name. */
   serviceAccount?: string;
   /**
-   * A gateway (Istio's ingress or egress gateway): no application, so no ports, no capture and
-   * no catalog registration; its proxy runs `mesh-proxy --gateway` and listens on the servers of
-   * the Gateways whose selector matches its labels.
+   * A gateway (Istio's ingress or egress gateway): no application, so no capture; its proxy runs
+   * `mesh-proxy --gateway` and listens on the servers of the Gateways whose selector matches its
+   * labels. With `ports` (where mesh workloads reach it: an egress gateway) it is registered in
+   * the catalog, without a sidecar port, so that sidecars route to it; without, it is not.
    */
   gateway?: boolean;
   /** Labels for selectors beyond app and version (a gateway's `istio: ingressgateway`). */
@@ -153,8 +154,9 @@ export function declarationFromLabels(labels: Record<string, string>, exposedPor
 
   let ports: number[] = [];
   if (gateway) {
-    // A gateway's ports are its Gateway servers', which the controller gives its proxy.
-    if (labels[LABELS.port] !== undefined) out.push({ path: LABELS.port, message: 'a gateway has no application port: its ports are the servers of the Gateways that select its mesh.labels' });
+    // A gateway listens where its Gateway servers say; mesh.port, when given, is where mesh
+    // workloads reach it (an egress gateway), and registers it in the catalog under its service.
+    if (labels[LABELS.port] !== undefined) ports = portList(labels[LABELS.port], LABELS.port, out);
   } else if (labels[LABELS.port] !== undefined) ports = portList(labels[LABELS.port], LABELS.port, out);
   else if (exposedPorts.length === 1) ports = exposedPorts;
   else
@@ -230,7 +232,6 @@ const serviceFileSchema = obj(
     required: ['name'],
     check: (v, _path, out) => {
       const given = ['port', 'ports'].filter((k) => v[k] !== undefined);
-      if (v.gateway === true && given.length === 1) out.push({ path: given[0], message: 'a gateway has no application port: its ports are the servers of the Gateways that select its labels' });
       if (given.length > 1) out.push({ path: 'ports', message: 'only one of port, ports may be set, found port and ports' });
       else if (v.gateway !== true && given.length === 0) out.push({ path: '.', message: 'one of port, ports is required' });
     },
@@ -244,7 +245,7 @@ export function declarationFromServiceFile(doc: unknown): Parsed<WorkloadDeclara
   if (out.length > 0 || !isPlainObject(doc)) return { ok: false, violations: out };
   const d = doc as Record<string, unknown> & { sidecar?: Partial<SidecarPorts> };
   const gateway = d.gateway === true;
-  const ports = gateway ? [] : ((d.ports as number[] | undefined) ?? [d.port as number]);
+  const ports = (d.ports as number[] | undefined) ?? (d.port !== undefined ? [d.port as number] : []);
   const given = d.sidecar ?? {};
   // The DNS proxy's default follows the inbound port (15053 for 15006), so that services given
   // ports of their own on a shared VM get distinct DNS ports too.

@@ -1,7 +1,7 @@
 // How the agent reads what workloads declare, and what it decides to do about them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fingerprint, hasApplication, interceptionFor, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload } from '../../core/agent/plan.js';
+import { fingerprint, hasApplication, interceptionFor, isRegistered, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload } from '../../core/agent/plan.js';
 import { argsToEnv } from '../../agent/runtime/systemd-runtime.js';
 import { checkHostServices, declarationFromLabels, declarationFromServiceFile, type WorkloadDeclaration } from '../../core/agent/workload.js';
 
@@ -76,8 +76,16 @@ describe('gateway declarations', () => {
     const bad = declarationFromLabels({ 'mesh.service': 'gw', 'mesh.gateway': 'yes', 'mesh.labels': 'istio,app=x' });
     assert.ok(bad && !bad.ok);
     assert.deepEqual(bad.violations.map((v) => v.path).sort(), ['mesh.gateway', 'mesh.labels', 'mesh.labels', 'mesh.port']);
-    const withPort = declarationFromLabels({ 'mesh.service': 'gw', 'mesh.gateway': 'true', 'mesh.port': '8080' });
-    assert.ok(withPort && !withPort.ok && withPort.violations[0].path === 'mesh.port');
+    // An egress gateway declares where mesh workloads reach it: it is registered, with no sidecar in front.
+    const egress: DiscoveredWorkload = {
+      instanceId: 'eg',
+      decl: decl({ 'mesh.service': 'istio-egressgateway', 'mesh.namespace': 'istio-system', 'mesh.gateway': 'true', 'mesh.labels': 'istio=egressgateway', 'mesh.port': '80' }),
+      address: '172.18.0.8',
+      appRef: 'c-eg',
+    };
+    assert.deepEqual([hasApplication(egress), isRegistered(egress)], [false, true]);
+    const reg = registrationFor(egress);
+    assert.deepEqual([reg.port, reg.sidecar, reg.labels], [80, undefined, { istio: 'egressgateway' }]);
   });
 
   it('reads a gateway service file, which needs no port and no user beside other services', () => {
@@ -99,9 +107,11 @@ describe('gateway declarations', () => {
       ]),
       [],
     );
-    const bad = declarationFromServiceFile({ name: 'gw', gateway: true, port: 8080, labels: { istio: 7 } });
+    const bad = declarationFromServiceFile({ name: 'gw', gateway: true, port: 8080, ports: [8081], labels: { istio: 7 } });
     assert.ok(!bad.ok);
-    assert.deepEqual(bad.violations.map((v) => v.path).sort(), ['labels', 'port']);
+    assert.deepEqual(bad.violations.map((v) => v.path).sort(), ['labels', 'ports']);
+    const egress = declarationFromServiceFile({ name: 'istio-egressgateway', namespace: 'istio-system', gateway: true, port: 80, labels: { istio: 'egressgateway' } });
+    assert.ok(egress.ok && egress.value.ports[0] === 80, 'an egress gateway declares where mesh workloads reach it');
   });
 });
 
