@@ -44,6 +44,8 @@ export class GatewayListeners {
   private readonly open = new Map<number, { kind: ListenerKind; listener: PortListener }>();
   private readonly closing = new Set<PortListener>();
   private queue: Promise<void> = Promise.resolve();
+  /** Set by drain and close: a snapshot still queued opens nothing any more. */
+  private stopped = false;
 
   constructor(private readonly o: GatewayListenersOptions) {}
 
@@ -64,10 +66,12 @@ export class GatewayListeners {
   }
 
   drain(): void {
+    this.stopped = true;
     for (const { listener } of this.open.values()) listener.drain();
   }
 
   close(): void {
+    this.stopped = true;
     for (const { listener } of this.open.values()) listener.close();
     for (const l of this.closing) l.close();
     this.open.clear();
@@ -75,6 +79,7 @@ export class GatewayListeners {
   }
 
   private async apply(listeners: GatewayListener[]): Promise<void> {
+    if (this.stopped) return;
     const wanted = new Map(listeners.map((l) => [l.port, l]));
     for (const [port, { kind, listener }] of this.open) {
       const next = wanted.get(port);
@@ -100,7 +105,10 @@ export class GatewayListeners {
       const listener = this.o[kind](port);
       try {
         await listener.update?.(l);
+        if (this.stopped) return listener.close();
         await listener.listen(port, this.o.bindHost);
+        // Closed while it was opening: it goes too.
+        if (this.stopped) return listener.close();
         this.open.set(port, { kind, listener });
         this.o.log({ port, protocol: l.protocol, gateways: l.gateways }, 'gateway listener open');
       } catch (err) {

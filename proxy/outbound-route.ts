@@ -100,7 +100,9 @@ export function resolveRoute(
 export function outboundLabels(cfg: RuntimeConfig | undefined, service: OutboundService | undefined): IstioLabels {
   const labels = emptyIstioLabels('source');
   if (cfg) setSource(labels, cfg.me, cfg.snapshot.proxy.identity);
-  if (service) setDestinationService(labels, service.name, service.external ? undefined : service.namespace);
+  // A gateway's virtual host (a VirtualService, no clusters of its own) names no service: until a
+  // route picks one, the destination is unknown, as Istio's gateways report a 404 NR.
+  if (service && service.clusters.length > 0) setDestinationService(labels, service.name, service.external ? undefined : service.namespace);
   return labels;
 }
 
@@ -152,7 +154,8 @@ export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: n
       node_id: deps.config()?.snapshot.proxy.id ?? '',
     });
   deps.metrics.record(labels, ms, f.reqBytes, resBytes);
-  if (service) deps.report?.(reportedDestination(labels, service), status, ms);
+  const reported = service && reportedDestination(labels, service);
+  if (reported) deps.report?.(reported, status, ms);
   deps.log?.({
     direction: 'outbound',
     method: req.method,
@@ -168,12 +171,12 @@ export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: n
 }
 
 /**
- * The service a request went to, for the controller's telemetry: the chosen cluster's (at a
- * gateway the route's service, not the VirtualService that routed it); before a cluster was
- * chosen (404 NR), the service or virtual host asked for.
+ * The service a request went to, for the controller's telemetry, as the labels name it: the chosen
+ * cluster's (at a gateway the route's service, not the VirtualService that routed it), else the
+ * service asked for (a sidecar's 404 NR); nothing when no service is known (a gateway's 404 NR).
  */
-function reportedDestination(labels: IstioLabels, asked: OutboundService): string {
-  if (labels.destination_service_name === 'unknown') return `${asked.namespace}/${asked.name}`;
+function reportedDestination(labels: IstioLabels, asked: OutboundService): string | undefined {
+  if (labels.destination_service_name === 'unknown') return undefined;
   const ns = labels.destination_service_namespace === 'unknown' ? asked.namespace : labels.destination_service_namespace;
   return `${ns}/${labels.destination_service_name}`;
 }
