@@ -19,13 +19,18 @@ export interface PortListener {
   update?(l: GatewayListener): Promise<void>;
 }
 
-type ListenerKind = 'http' | 'https' | 'tcp' | 'tls';
+type ListenerKind = 'http' | 'https' | 'httpsMutual' | 'tcp' | 'tls';
 
-/** The listener kind a server protocol needs; undefined where this gateway does not serve it yet. */
-export function listenerKind(protocol: GatewayListener['protocol']): ListenerKind | undefined {
+/**
+ * The listener kind a port's servers need; undefined where this gateway does not serve them. An
+ * HTTPS port asks clients for certificates only when one of its servers checks them, so that a
+ * browser is never asked on a SIMPLE one; a change between the two opens a new listener.
+ */
+export function listenerKind(l: Pick<GatewayListener, 'protocol' | 'tls'>): ListenerKind | undefined {
+  const protocol = l.protocol;
   if (protocol === 'HTTP' || protocol === 'HTTP2' || protocol === 'GRPC') return 'http';
   if (protocol === 'TCP') return 'tcp';
-  if (protocol === 'HTTPS') return 'https';
+  if (protocol === 'HTTPS') return (l.tls ?? []).some((t) => t.mode !== 'SIMPLE') ? 'httpsMutual' : 'https';
   if (protocol === 'TLS') return 'tls';
   return undefined;
 }
@@ -34,6 +39,8 @@ export interface GatewayListenersOptions {
   bindHost: string;
   http(port: number): PortListener;
   https(port: number): PortListener;
+  /** HTTPS where some server checks client certificates (MUTUAL, ISTIO_MUTUAL). */
+  httpsMutual(port: number): PortListener;
   tcp(port: number): PortListener;
   /** TLS passthrough: routed by the ClientHello's server name, never decrypted. */
   tls(port: number): PortListener;
@@ -83,7 +90,7 @@ export class GatewayListeners {
     const wanted = new Map(listeners.map((l) => [l.port, l]));
     for (const [port, { kind, listener }] of this.open) {
       const next = wanted.get(port);
-      if (next && listenerKind(next.protocol) === kind) {
+      if (next && listenerKind(next) === kind) {
         // Same kind: new certificates (or none usable) take effect for new connections.
         await listener.update?.(next).catch((err: unknown) => this.o.log({ port, err: (err as Error).message }, 'gateway listener keeps its previous settings'));
         continue;
@@ -93,11 +100,11 @@ export class GatewayListeners {
       this.open.delete(port);
       this.closing.add(listener);
       void this.forget(listener);
-      this.o.log({ port }, 'gateway listener closed: no Gateway server on this port any more');
+      this.o.log({ port }, 'gateway listener closed: no Gateway server on this port any more, or it now needs another kind of listener');
     }
     for (const [port, l] of wanted) {
       if (this.open.has(port)) continue;
-      const kind = listenerKind(l.protocol);
+      const kind = listenerKind(l);
       if (!kind) {
         this.o.log({ port, protocol: l.protocol, gateways: l.gateways }, 'gateway server not served: this gateway does not carry this protocol yet');
         continue;

@@ -38,11 +38,14 @@ export class HttpsGatewayListener implements PortListener {
   private servers: ServerContext[] = [];
   private port = 0;
 
-  constructor(private readonly deps: HttpsGatewayDeps) {
+  /** `mutual`: some server on the port checks client certificates, so every client is asked for one (checked per server). */
+  constructor(
+    private readonly deps: HttpsGatewayDeps,
+    mutual: boolean,
+  ) {
     this.server = createServer(
       {
-        // Asked of every client once any server on the port is mutual; checked per server below.
-        requestCert: true,
+        requestCert: mutual,
         rejectUnauthorized: false,
         ALPNProtocols: ['h2', 'http/1.1'],
         SNICallback: (name, cb) => cb(null, this.pick(name)?.context),

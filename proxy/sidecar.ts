@@ -167,13 +167,8 @@ export class Sidecar {
       this.gateways = new GatewayListeners({
         bindHost: o.bindHost,
         http: (port) => this.outboundListener(deps, { gatewayPort: port }),
-        https: (port) =>
-          new HttpsGatewayListener({
-            inner: this.outboundListener(deps, { gatewayPort: port }),
-            credential: (ref) => this.gatewayCredential(ref),
-            identity: () => this.ids.current,
-            log: (line, message) => this.log.warn(line, message),
-          }),
+        https: (port) => this.httpsGatewayListener(deps, port, false),
+        httpsMutual: (port) => this.httpsGatewayListener(deps, port, true),
         tcp: (port) => new TcpGatewayListener(deps, port),
         tls: (port) => new TcpGatewayListener(deps, port, { helloTimeoutMs: o.protocolDetectionTimeoutMs ?? DEFAULT_PROTOCOL_DETECTION_MS, log: (line, message) => this.log.warn(line, message) }),
         log: (line, message) => this.log.info(line, message),
@@ -265,6 +260,16 @@ export class Sidecar {
   private useIdentity(id: IdentityMaterial): void {
     this.pool.setIdentity(id);
     this.inbound?.setIdentity(id);
+  }
+
+  private httpsGatewayListener(deps: OutboundDeps, port: number, mutual: boolean): HttpsGatewayListener {
+    const listenerDeps = {
+      inner: this.outboundListener(deps, { gatewayPort: port }),
+      credential: (ref: string) => this.gatewayCredential(ref),
+      identity: () => this.ids.current,
+      log: (line: Record<string, unknown>, message: string) => this.log.warn(line, message),
+    };
+    return new HttpsGatewayListener(listenerDeps, mutual);
   }
 
   /** A TLS credential a Gateway server names (`namespace/name`), fetched over mTLS: the controller gives a gateway those of its own namespace only. */

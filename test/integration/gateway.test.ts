@@ -3,7 +3,6 @@
 // the gateway's listeners, then over mTLS to the workloads' sidecars. The gateway binds a loopback
 // address of its own (127.77.0.1), so the samples' ports (80, 8080, 31400) are free for it.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect, createServer, type Server } from 'node:net';
@@ -17,10 +16,10 @@ import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
 import { startSidecar } from '../helpers/sidecar.js';
 import { opensslCa, type OpensslCa } from '../helpers/openssl-ca.js';
+import { runMeshctl } from '../helpers/meshctl.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const SAMPLES = join(root, 'test/fixtures/istio-samples/gateways');
-const meshctl = join(root, 'dist/cli/main.js');
 const GATEWAY_HOST = '127.77.0.1';
 const notRoot = process.getuid?.() !== 0 ? 'the samples name port 80, which needs root' : undefined;
 
@@ -82,16 +81,7 @@ describe("an ingress gateway, with Istio's gateway samples applied unchanged", {
   const servers: Server[] = [];
   const sidecars: Sidecar[] = [];
 
-  const meshctlRun = (args: string[], stdin?: string) =>
-    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const child = spawn(process.execPath, [meshctl, '--data-dir', c.dataDir, ...args], { env: { ...process.env, MESH_CONTROLLER: '', MESH_TOKEN: '' } });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d));
-      child.stderr.on('data', (d: Buffer) => (err += d));
-      child.on('close', (code) => resolve({ code, out, err }));
-      child.stdin.end(stdin);
-    });
+  const meshctlRun = (args: string[], stdin?: string) => runMeshctl(c.dataDir, args, stdin);
   const apply = async (file: string) => {
     const r = await meshctlRun(['apply', '-f', join(SAMPLES, file)]);
     assert.equal(r.code, 0, r.err);

@@ -4,7 +4,6 @@
 // naming Bookinfo's service accounts, a dry-run policy, short names in the caller's namespace,
 // and documents without a namespace applied with `meshctl apply -n`.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,11 +12,11 @@ import { get, startApp, type TestApp } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
 import { startSidecar } from '../helpers/sidecar.js';
+import { runMeshctl } from '../helpers/meshctl.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const SAMPLES = join(root, 'test/fixtures/istio-samples');
 const ORIGINAL = join(root, '../shared/istio-samples');
-const meshctl = join(root, 'dist/cli/main.js');
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir)
@@ -33,16 +32,7 @@ describe("Istio's samples, applied unchanged", () => {
   const apps: TestApp[] = [];
   const sidecars: Sidecar[] = [];
 
-  const run = (args: string[]) =>
-    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const child = spawn(process.execPath, [meshctl, '--data-dir', c.dataDir, ...args], { env: { ...process.env, MESH_CONTROLLER: '', MESH_TOKEN: '' } });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d));
-      child.stderr.on('data', (d: Buffer) => (err += d));
-      child.on('close', (code) => resolve({ code, out, err }));
-      child.stdin.end();
-    });
+  const run = (args: string[]) => runMeshctl(c.dataDir, args);
 
   /** A workload: an app that echoes what it saw, its sidecar, and its catalog registration. */
   async function workload(service: string, namespace: string, opts: { serviceAccount?: string; upstreams?: string[]; version?: string; capture?: boolean } = {}) {

@@ -2,7 +2,7 @@
 // namespace `default`, as `kubectl apply` would put them) plus a golden file of the whole gateway
 // snapshot. After an intended change: UPDATE_GOLDEN=1 npm test, and review test/golden/.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { ServiceInstance } from '../../core/catalog-model.js';
 import { parseDocuments } from '../../core/resources/parse.js';
@@ -11,9 +11,9 @@ import type { Resource } from '../../core/resources/types.js';
 import { SnapshotCompiler, type CompileContext } from '../../core/snapshot/compile.js';
 import { hostMatches, serverTakes } from '../../core/snapshot/gateway-binding.js';
 import { RuntimeConfig } from '../../proxy/runtime-config.js';
+import { checkGoldenJson } from '../helpers/golden.js';
 
 const samples = new URL('../../../test/fixtures/istio-samples/', import.meta.url);
-const golden = new URL('../../../test/golden/', import.meta.url);
 
 function load(...files: string[]): Resource[] {
   return files.flatMap((f) => parseDocuments(readFileSync(new URL(f, samples), 'utf8'), f).map((d) => validateResource(d.value, d.where)));
@@ -62,7 +62,7 @@ describe('gateway snapshots', () => {
     const sidecar = new SnapshotCompiler(ctx).compile({ id: 'productpage-1', service: 'productpage', namespace: 'default' }).snapshot;
     assert.equal(sidecar.gateway, undefined);
     assert.ok(sidecar.outbound.services.every((s) => s.httpRoutes.every((r) => !r.name.startsWith('default/bookinfo/'))));
-    check('snapshot-ingress-gateway', snapshot);
+    checkGoldenJson('snapshot-ingress-gateway', snapshot);
   });
 
   it('gives a proxy only the Gateways whose selector matches its labels', () => {
@@ -172,14 +172,3 @@ spec:
     assert.ok(!hostMatches('*.example.com', 'example.com'));
   });
 });
-
-function check(name: string, actual: unknown): void {
-  const path = new URL(`${name}.json`, golden);
-  const text = JSON.stringify(actual, null, 2) + '\n';
-  if (process.env.UPDATE_GOLDEN || !existsSync(path)) {
-    if (process.env.CI && !existsSync(path)) assert.fail(`golden file ${name}.json is missing; run UPDATE_GOLDEN=1 npm test and commit it`);
-    writeFileSync(path, text);
-    return;
-  }
-  assert.equal(text, readFileSync(path, 'utf8'), `snapshot ${name} differs from test/golden/${name}.json; if intended, run UPDATE_GOLDEN=1 npm test`);
-}

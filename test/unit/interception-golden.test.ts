@@ -1,10 +1,9 @@
 // Golden files of the capture rules. After an intended change: UPDATE_GOLDEN=1 npm test.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { buildRules, validateSpec, type InterceptionSpec } from '../../core/interception/rules.js';
+import { checkGolden } from '../helpers/golden.js';
 
-const golden = new URL('../../../test/golden/', import.meta.url);
 const spec: InterceptionSpec = {
   proxyUid: 1337,
   workloads: [{ inboundPort: 15006, outboundPort: 15001, appPorts: [9080, 8080] }],
@@ -13,21 +12,11 @@ const spec: InterceptionSpec = {
   excludeOutboundCidrs: ['169.254.169.254/32', 'fd00::/8'],
 };
 
-function check(name: string, text: string): void {
-  const path = new URL(name, golden);
-  if (process.env.UPDATE_GOLDEN || !existsSync(path)) {
-    if (process.env.CI && !existsSync(path)) assert.fail(`golden file ${name} is missing; run UPDATE_GOLDEN=1 npm test and commit it`);
-    writeFileSync(path, text);
-    return;
-  }
-  assert.equal(text, readFileSync(path, 'utf8'), `rules differ from test/golden/${name}; if intended, run UPDATE_GOLDEN=1 npm test`);
-}
-
 describe('capture rules (golden files)', () => {
-  it('builds the IPv4 nat rules', () => check('iptables-ipv4.rules', buildRules(spec, 'ipv4')));
+  it('builds the IPv4 nat rules', () => checkGolden('iptables-ipv4.rules', buildRules(spec, 'ipv4')));
   it('mirrors them for IPv6, with the IPv6 exclusions only', () => {
     const v6 = buildRules(spec, 'ipv6');
-    check('iptables-ipv6.rules', v6);
+    checkGolden('iptables-ipv6.rules', v6);
     assert.ok(v6.includes('fd00::/8') && !v6.includes('169.254.169.254'));
   });
   it('sends each app of a VM with several services to its own sidecar, told apart by UID', () => {
@@ -39,7 +28,7 @@ describe('capture rules (golden files)', () => {
       ],
     };
     assert.deepEqual(validateSpec(vm), []);
-    check('iptables-vm-two-services.rules', buildRules(vm, 'ipv4'));
+    checkGolden('iptables-vm-two-services.rules', buildRules(vm, 'ipv4'));
   });
   it('names every problem in a bad specification', () => {
     const bad: InterceptionSpec = {

@@ -1,15 +1,15 @@
 // Golden files of compiled proxy snapshots. After an intended change of the compiler, run
 // `UPDATE_GOLDEN=1 npm test` and review the diff of test/golden/.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { ServiceInstance } from '../../core/catalog-model.js';
 import { parseDocuments } from '../../core/resources/parse.js';
 import { validateResource } from '../../core/resources/validate.js';
 import { SnapshotCompiler, type CompileContext } from '../../core/snapshot/compile.js';
+import { checkGoldenJson } from '../helpers/golden.js';
 
 const fixtures = new URL('../../../test/fixtures/', import.meta.url);
-const golden = new URL('../../../test/golden/', import.meta.url);
 
 function instance(id: string, service: string, version: string, address: string, port = 9080): ServiceInstance {
   return { id, service, namespace: 'default', address, port, protocol: 'http', labels: { version }, sidecar: { inboundPort: 15006 }, healthy: true };
@@ -26,27 +26,16 @@ function context(): CompileContext {
   return { resources, services, trustDomain: 'cluster.local', rootNamespace: 'istio-system', trustBundle: ['-----BEGIN CERTIFICATE-----\nROOT\n-----END CERTIFICATE-----\n'] };
 }
 
-function check(name: string, actual: unknown): void {
-  const path = new URL(`${name}.json`, golden);
-  const text = JSON.stringify(actual, null, 2) + '\n';
-  if (process.env.UPDATE_GOLDEN || !existsSync(path)) {
-    if (process.env.CI && !existsSync(path)) assert.fail(`golden file ${name}.json is missing; run UPDATE_GOLDEN=1 npm test and commit it`);
-    writeFileSync(path, text);
-    return;
-  }
-  assert.equal(text, readFileSync(path, 'utf8'), `snapshot ${name} differs from test/golden/${name}.json; if intended, run UPDATE_GOLDEN=1 npm test`);
-}
-
 describe('snapshot compilation (golden files)', () => {
   it('compiles the productpage proxy: outbound routes and clusters for every service', () => {
     const { snapshot, jsonParts } = new SnapshotCompiler(context()).compile({ id: 'productpage-1', service: 'productpage', namespace: 'default' });
     assert.deepEqual(JSON.parse(jsonParts.join('')), snapshot);
-    check('snapshot-productpage', snapshot);
+    checkGoldenJson('snapshot-productpage', snapshot);
   });
 
   it('compiles the reviews-v2 proxy: inbound mTLS per port, authorization, JWT', () => {
     const { snapshot } = new SnapshotCompiler(context()).compile({ id: 'reviews-v2', service: 'reviews', namespace: 'default' });
-    check('snapshot-reviews-v2', snapshot);
+    checkGoldenJson('snapshot-reviews-v2', snapshot);
   });
 
   it('compiles the ratings proxy: source-label matches select routes per proxy', () => {
