@@ -6,7 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
 import { ControllerClient } from '../common/controller-client.js';
 import { createAgentToken, createToken, revokeAgentTokens, roots, rotate, sign } from './commands/ca.js';
-import { proxies, proxyConfig, services, status } from './commands/mesh.js';
+import { proxies, proxyConfig, proxyStatus, services, status } from './commands/mesh.js';
 import { ALL_NAMESPACES, apply, get, readSources, remove } from './commands/resources.js';
 import { analyzeMesh } from './commands/analyze.js';
 import { createTlsSecret, deleteSecret, listSecrets } from './commands/secrets.js';
@@ -92,6 +92,12 @@ async function main(): Promise<void> {
       'proxies that watch the controller',
       {},
       run((a) => proxies(client(a), a.output)),
+    )
+    .command(
+      ['proxy-status', 'ps'],
+      "each proxy's sync with the controller, as istioctl proxy-status: SYNCED (it holds what it would be sent now), STALE (sent, not yet applied, or refused), NOT SENT",
+      {},
+      run((a) => proxyStatus(client(a), a.output)),
     )
     .command(
       'proxy-config <proxy>',

@@ -18,6 +18,19 @@ export async function services(client: ControllerClient, format: string): Promis
   );
 }
 
+/** istioctl proxy-status: per proxy, whether it holds what the controller would send it now. */
+export async function proxyStatus(client: ControllerClient, format: string): Promise<string> {
+  const body = (await client.call('GET', '/v1/proxies')).json<{
+    proxies: { id: string; service: string; namespace: string; version: string; status: string; ackedVersion: string | null; lastSeen: string }[];
+  }>();
+  if (format !== 'table') return output(body, format);
+  if (body.proxies.length === 0) return 'No proxy has connected yet.\n';
+  return table(
+    ['NAME', 'NAMESPACE', 'SERVICE', 'STATUS', 'CONTROLLER VERSION', 'PROXY VERSION', 'LAST SEEN'],
+    body.proxies.map((p) => [p.id, p.namespace, p.service, p.status, p.version, p.ackedVersion ?? '-', age(p.lastSeen)]),
+  );
+}
+
 export async function proxies(client: ControllerClient, format: string): Promise<string> {
   const body = (await client.call('GET', '/v1/proxies')).json<{ proxies: { id: string; service: string; namespace: string; version: string; lastSeen: string }[] }>();
   if (format !== 'table') return output(body, format);

@@ -2,7 +2,7 @@ import { parseDurationMs } from '../../core/duration.js';
 import { MeshError } from '../../core/errors.js';
 import type { ProxyRef } from '../../core/snapshot/compile.js';
 import type { ApiDeps } from './deps.js';
-import type { ProxyState } from '../snapshots/hub.js';
+import { syncStatus, type ProxyState } from '../snapshots/hub.js';
 import { acceptsGzip, GzipParts } from './gzip-parts.js';
 import type { Reply, RequestContext, Router } from './router.js';
 
@@ -24,6 +24,7 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
     const etag = `"${state.version}"`;
     if (known !== undefined && state.version === known) return { status: 304, headers: { etag } };
     recordPush(d, state);
+    state.sentVersion = state.version;
     if (acceptsGzip(ctx.req.headers['accept-encoding'])) return { raw: gzip.encode(state.jsonParts), headers: { etag, 'content-encoding': 'gzip', vary: 'accept-encoding' } };
     return { raw: state.jsonParts, headers: { etag, vary: 'accept-encoding' } };
   });
@@ -35,6 +36,9 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
         service: s.ref.service,
         namespace: s.ref.namespace,
         version: s.version,
+        // What the proxy holds against what it would be sent now (meshctl proxy-status).
+        status: syncStatus(s),
+        ackedVersion: s.ackedVersion ?? null,
         lastSeen: new Date(s.lastSeen).toISOString(),
         compiledAt: new Date(s.compiledAt).toISOString(),
       })),

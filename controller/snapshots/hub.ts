@@ -14,6 +14,18 @@ export interface ProxyState {
   compiledAt: number;
   /** When the change that made it happened: the first change of its burst (ms since epoch). */
   triggeredAt: number;
+  /** The last version sent to the proxy. */
+  sentVersion?: string;
+  /** The version the proxy says it holds (its watch names it, as xDS's ACK): what it applied. */
+  ackedVersion?: string;
+}
+
+/** Istio's proxy-status words: the proxy holds what it would be sent now; was sent it and has not said it holds it; has not been sent it. */
+export type SyncStatus = 'SYNCED' | 'STALE' | 'NOT SENT';
+
+export function syncStatus(s: Pick<ProxyState, 'version' | 'sentVersion' | 'ackedVersion'>): SyncStatus {
+  if (s.ackedVersion === s.version) return 'SYNCED';
+  return s.sentVersion === s.version ? 'STALE' : 'NOT SENT';
 }
 
 export interface HubOptions {
@@ -78,6 +90,7 @@ export class SnapshotHub {
    */
   watch(ref: ProxyRef, knownVersion: string | undefined, waitMs: number, signal?: AbortSignal): Promise<ProxyState> {
     const state = this.current(ref);
+    if (knownVersion !== undefined) state.ackedVersion = knownVersion;
     if (state.version !== knownVersion || waitMs <= 0 || this.draining) return Promise.resolve(state);
     return new Promise((resolve) => {
       const done = () => {

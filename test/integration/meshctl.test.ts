@@ -5,7 +5,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createServer } from 'node:http';
 import { startController, type TestController } from '../helpers/controller.js';
+import { waitFor } from '../helpers/ports.js';
+import { startSidecar } from '../helpers/sidecar.js';
 
 const bin = new URL('../../cli/main.js', import.meta.url).pathname;
 
@@ -101,6 +104,41 @@ describe('meshctl', () => {
     const unknown = await run(['proxy-config', 'ghost']);
     assert.equal(unknown.code, 1);
     assert.match(unknown.err, /no proxy "ghost" has connected recently/);
+  });
+
+  it('proxy-status: SYNCED once a sidecar holds its snapshot, STALE when a sent one is not confirmed, NOT SENT when a change has not gone out', async () => {
+    const app = createServer((_q, r) => r.end('ok')).listen(0, '127.0.0.1');
+    await new Promise((r) => app.once('listening', r));
+    const port = (app.address() as { port: number }).port;
+    const sidecar = await startSidecar(c, 'ratings', port, { proxyId: 'ratings-1' });
+    await c.call('POST', '/v1/catalog/instances', { id: 'ratings-1', service: 'ratings', address: '127.0.0.1', port, labels: { version: 'v1' }, sidecar: { inboundPort: sidecar.ports.inbound } });
+    const status = async () => {
+      const { proxies } = JSON.parse((await run(['proxy-status', '-o', 'json'])).out) as { proxies: { id: string; status: string }[] };
+      return Object.fromEntries(proxies.map((p) => [p.id, p.status]));
+    };
+    try {
+      await waitFor('ratings-1 to hold its snapshot', async () => (await status())['ratings-1'] === 'SYNCED', 10_000);
+      // A proxy that was sent its snapshot and never came back to say it holds it.
+      await c.call('GET', '/v1/snapshots?proxy=silent-1&service=silent');
+      assert.equal((await status())['silent-1'], 'STALE');
+      // A change: the watching sidecar gets it and applies it; the silent proxy is not sent it.
+      const applied = await run(
+        ['apply', '-f', '-'],
+        'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ratings-timeout}\nspec:\n  hosts: [ratings]\n  http: [{timeout: 3s, route: [{destination: {host: ratings}}]}]\n',
+      );
+      assert.equal(applied.code, 0, applied.err);
+      await waitFor('the change to reach ratings-1', async () => sidecar.snapshot?.outbound.services.some((x) => x.httpRoutes.some((r) => r.timeoutMs === 3000)), 10_000);
+      await waitFor('ratings-1 to say it holds it', async () => (await status())['ratings-1'] === 'SYNCED', 10_000);
+      assert.equal((await status())['silent-1'], 'NOT SENT');
+      const table = (await run(['proxy-status'])).out;
+      assert.match(table, /^NAME\s+NAMESPACE\s+SERVICE\s+STATUS\s+CONTROLLER VERSION\s+PROXY VERSION\s+LAST SEEN$/m);
+      assert.match(table, /^ratings-1\s+default\s+ratings\s+SYNCED\s+([0-9a-f]{16})\s+\1\s/m);
+    } finally {
+      await sidecar.close();
+      app.close();
+      await c.call('DELETE', '/v1/resources/virtualservice/default/ratings-timeout');
+      await c.call('DELETE', '/v1/catalog/instances/ratings-1');
+    }
   });
 
   it('analyze: finds what breaks across resources, in the mesh and in files not applied yet; errors exit 1', async () => {
