@@ -5,6 +5,7 @@
 import { parseDurationFlag } from '../core/duration.js';
 import { MeshError } from '../core/errors.js';
 import { isValidTrustDomain } from '../core/pki/spiffe.js';
+import { parseLabel } from '../core/labels.js';
 
 /** A silent client is carried as TCP after this long, where its first bytes decide the protocol. */
 export const DEFAULT_PROTOCOL_DETECTION_MS = 1000;
@@ -142,9 +143,6 @@ export const SIDECAR_DEFAULTS = {
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const UPSTREAM_RE = /^([a-z0-9][-a-z0-9.]*)=(\d+)$/;
-/** Kubernetes label syntax, as Istio's selectors are written: `istio=ingressgateway`, `app.kubernetes.io/name=x`. */
-const LABEL_RE = /^((?:[a-z0-9]([-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)=([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
-
 /**
  * Checks everything and fills in the defaults; throws one INVALID_ARGUMENT error listing every
  * problem, each naming its flag and what to write instead. `bind` has no default here: it
@@ -189,9 +187,9 @@ export function resolveSidecarOptions(raw: RawSidecarOptions, bindDefault = '0.0
   if (gateway && raw.dnsPort !== undefined && raw.dnsPort >= 0) problems.push('--dns-port: a gateway captures no application traffic, so it runs no DNS proxy');
   const labels: Record<string, string> = {};
   for (const l of raw.labels ?? []) {
-    const m = LABEL_RE.exec(l);
-    if (!m) problems.push(`--label: "${l}" is not KEY=VALUE (e.g. istio=ingressgateway)`);
-    else labels[m[1]] = l.slice(m[1].length + 1);
+    const kv = parseLabel(l);
+    if (!kv) problems.push(`--label: "${l}" is not KEY=VALUE (e.g. istio=ingressgateway)`);
+    else labels[kv[0]] = kv[1];
   }
   const upstreams: SidecarOptions['upstreams'] = [];
   for (const u of raw.upstreams ?? []) {

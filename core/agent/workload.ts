@@ -4,6 +4,7 @@
 import type { AppProtocol } from '../catalog-model.js';
 import type { Violation } from '../errors.js';
 import { arr, isPlainObject, obj, port, str } from '../resources/schema.js';
+import { labelProblem } from '../labels.js';
 
 export const PROTOCOLS: readonly AppProtocol[] = ['http', 'http2', 'grpc', 'tcp'];
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -75,14 +76,10 @@ export const LABELS = {
   labels: 'mesh.labels',
 } as const;
 
-/** Kubernetes label syntax, as Istio's selectors name labels: `istio=ingressgateway`, `app.kubernetes.io/name=x`. */
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
-
 function checkLabels(labels: Record<string, string>, path: string, out: Violation[]): void {
   for (const [k, v] of Object.entries(labels)) {
-    if (!LABEL_KEY.test(k) || k.length > 253) out.push({ path, message: `"${k}" is not a label name (such as istio or app.kubernetes.io/name)` });
-    else if (!LABEL_VALUE.test(v) || v.length > 63) out.push({ path, message: `"${v}" (of ${k}) is not a label value (letters, digits, . _ -, at most 63)` });
+    const problem = labelProblem(k, v);
+    if (problem) out.push({ path, message: problem });
     else if (k === 'app' || k === 'version' || k === 'service') out.push({ path, message: `"${k}" is set by the mesh (from the service name and version); choose another label` });
   }
 }

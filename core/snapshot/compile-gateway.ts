@@ -21,6 +21,8 @@ export function compileGateway(resources: Resource[], proxy: SourceWorkload): Ga
     if (!list) claimed.set(l, (list = []));
     return list;
   };
+  /** Per listener, the hosts of servers with tls.httpsRedirect. */
+  const redirected = new Map<GatewayListener, Set<string>>();
 
   for (const g of gateways) {
     const name = `${g.metadata.namespace}/${g.metadata.name}`;
@@ -35,7 +37,9 @@ export function compileGateway(resources: Resource[], proxy: SourceWorkload): Ga
       if (server.tls?.mode && listener.protocol === 'HTTPS') (listener.tls ??= []).push(tlsOf(server, proxy.namespace));
       // tls.httpsRedirect: the server's hosts answer 301 to https, whatever VirtualServices say.
       if (server.tls?.httpsRedirect) {
-        for (const h of server.hosts) claims(listener).push({ host: hostPart(h), vs: HTTPS_REDIRECT });
+        const hosts = redirected.get(listener) ?? new Set<string>();
+        for (const h of server.hosts) hosts.add(hostPart(h));
+        redirected.set(listener, hosts);
         continue;
       }
       for (const vs of bound) {
@@ -45,15 +49,15 @@ export function compileGateway(resources: Resource[], proxy: SourceWorkload): Ga
       }
     }
   }
-  for (const [listener, list] of claimed) listener.virtualHosts = virtualHosts(list, listener, proxy);
+  for (const listener of listeners.values()) {
+    // A redirecting server's hosts are its own: no VirtualService adds routes to them.
+    const redirects = redirected.get(listener);
+    const list = (claimed.get(listener) ?? []).filter((c) => !redirects?.has(c.host));
+    listener.virtualHosts = [...virtualHosts(list, listener, proxy), ...(redirects ? [redirectHost([...redirects], listener.port, proxy.namespace)] : [])];
+  }
   return { listeners: [...listeners.values()].sort((a, b) => a.port - b.port) };
 }
 
-/**
- * The virtual hosts of one listener. A host one VirtualService claims is served by its routes; a
- * host several claim is served by their routes concatenated, oldest VirtualService first, with
- * the catch-all routes moved to the end, as Istio merges VirtualServices bound to a gateway.
- */
 /** Whether a VirtualService has routes a listener of this protocol serves: tls routes for TLS (passthrough), tcp for TCP, http for the rest. */
 function routesFor(vs: Resource<VirtualServiceSpec>, protocol: GatewayListener['protocol']): boolean {
   if (protocol === 'TLS') return Boolean(vs.spec.tls);
@@ -61,12 +65,14 @@ function routesFor(vs: Resource<VirtualServiceSpec>, protocol: GatewayListener['
   return Boolean(vs.spec.http);
 }
 
+/**
+ * The virtual hosts of one listener. A host one VirtualService claims is served by its routes; a
+ * host several claim is served by their routes concatenated, oldest VirtualService first, with
+ * the catch-all routes moved to the end, as Istio merges VirtualServices bound to a gateway.
+ */
 function virtualHosts(claims: { host: string; vs: Resource<VirtualServiceSpec> }[], listener: GatewayListener, source: SourceWorkload): OutboundService[] {
   const byHost = new Map<string, Resource<VirtualServiceSpec>[]>();
   for (const { host, vs } of claims) {
-    // A redirecting server's hosts are its own: no VirtualService adds routes to them.
-    if (byHost.get(host)?.includes(HTTPS_REDIRECT)) continue;
-    if (vs === HTTPS_REDIRECT) byHost.set(host, []);
     const list = byHost.get(host) ?? [];
     if (!list.includes(vs)) list.push(vs);
     byHost.set(host, list);
@@ -83,11 +89,10 @@ function virtualHosts(claims: { host: string; vs: Resource<VirtualServiceSpec> }
   const tcp = listener.protocol === 'TCP' || listener.protocol === 'TLS';
   const kind = listener.protocol === 'TLS' ? 'tls' : 'tcp';
   return [...groups.values()].map(({ hosts, vss }) => {
-    if (vss.includes(HTTPS_REDIRECT)) return redirectHost(hosts, listener.port, source.namespace);
     const here = { ...source, gateways: listener.gateways };
     const http = tcp ? [] : vss.flatMap((vs) => compileHttpRoutes(vs, here));
     const catchAll = (r: CompiledHttpRoute) =>
-      r.match.length === 0 || r.match.some((m) => Object.keys(m).length === 0 || (Object.keys(m).length === 1 && 'prefix' in (m.uri ?? {}) && (m.uri as { prefix: string }).prefix === '/'));
+      r.match.length === 0 || r.match.some((m) => Object.keys(m).length === 0 || (Object.keys(m).length === 1 && m.uri !== undefined && 'prefix' in m.uri && m.uri.prefix === '/'));
     return {
       name: vss.map((v) => v.metadata.name).join('+'),
       namespace: vss[0].metadata.namespace,
@@ -101,9 +106,6 @@ function virtualHosts(claims: { host: string; vs: Resource<VirtualServiceSpec> }
     };
   });
 }
-
-/** Stands for a server with tls.httpsRedirect among the claims of a listener's hosts. */
-const HTTPS_REDIRECT: Resource<VirtualServiceSpec> = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'https-redirect', namespace: '-' }, spec: { hosts: [] } };
 
 function redirectHost(hosts: string[], port: number, namespace: string): OutboundService {
   return {
