@@ -12,6 +12,8 @@ export interface EdgeReport {
   requests: number;
   /** Responses with status 5xx (and gRPC errors), counted in `requests` too. */
   errors: number;
+  /** Requests carried over the mesh's mTLS (counted in `requests` too); absent from older proxies. */
+  mtls?: number;
   /** Counts per LATENCY_BUCKETS_MS bucket, plus one overflow bucket: length LATENCY_BUCKETS_MS.length + 1. */
   latencyBuckets: number[];
 }

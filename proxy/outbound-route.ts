@@ -2,7 +2,7 @@
 // route, building the upstream request, the Istio labels and the end-of-request record, and the
 // retry loop over endpoints. Only the way bytes reach the upstream differs between the paths.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { provenPrincipal, securityPolicyLabel, upstreamTransport } from '../core/routing/transport.js';
+import { provenPrincipal, upstreamTransport } from '../core/routing/transport.js';
 import { endpointKey } from '../core/routing/balancer.js';
 import { httpStatusForGrpc } from '../core/routing/grpc-status.js';
 import { pickWeighted, selectRoute, type RequestFacts } from '../core/routing/match.js';
@@ -109,8 +109,9 @@ export function outboundLabels(cfg: RuntimeConfig | undefined, service: Outbound
 /** Fills in the destination labels once an endpoint is chosen. */
 export function labelEndpoint(cfg: RuntimeConfig, labels: IstioLabels, entry: ClusterEntry, endpoint: Endpoint): void {
   // The same decision the connection follows (upstream-pool.ts), so the labels say what was done.
+  // connection_security_policy stays "unknown" at the source, as Istio reports it: only the
+  // destination, which verified the caller, says mutual_tls.
   const transport = upstreamTransport(entry.cluster, endpoint);
-  labels.connection_security_policy = securityPolicyLabel(transport);
   // A host outside the mesh is no workload Istio would know.
   setDestination(labels, isMeshCluster(entry.cluster) ? cfg.workloadOf(entry.cluster, endpoint) : UNKNOWN_WORKLOAD, provenPrincipal(transport));
 }
@@ -155,7 +156,8 @@ export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: n
     });
   deps.metrics.record(labels, ms, f.reqBytes, resBytes);
   const reported = service && reportedDestination(labels, service);
-  if (reported) deps.report?.(reported, status, ms);
+  // The destination proved a mesh identity only over the mesh's mTLS (labelEndpoint).
+  if (reported) deps.report?.(reported, status, ms, labels.destination_principal !== 'unknown');
   deps.log?.({
     direction: 'outbound',
     method: req.method,
@@ -264,7 +266,6 @@ export function outsideTheMesh(
   const target = cfg && !service ? passthroughTarget(deps, authority, via) : undefined;
   if (!target) return notFound;
   setDestinationService(labels, 'PassthroughCluster', undefined);
-  labels.connection_security_policy = 'none';
   return target;
 }
 

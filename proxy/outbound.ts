@@ -48,7 +48,7 @@ export interface OutboundDeps {
   /** Upgraded (WebSocket) connections in use; the sidecar ends them on close. */
   upgraded: Set<Duplex>;
   /** Mesh-wide telemetry: one call per finished request with its destination `namespace/service`. */
-  report?(destination: string, status: number, ms: number): void;
+  report?(destination: string, status: number, ms: number, mtls: boolean): void;
   /** The access log; absent when its level is off, so that no log line is even built. */
   log?(line: Record<string, unknown>): void;
   /** Spans for sampled requests; absent when tracing is off. */

@@ -151,7 +151,7 @@ export class Sidecar {
       log: accessLog,
       tracer: this.tracer,
       upgraded: this.upgraded,
-      report: (d, status, ms) => this.telemetry.record(d, status, ms),
+      report: (d, status, ms, mtls) => this.telemetry.record(d, status, ms, mtls),
     };
     if (o.outboundTrafficPolicy !== 'REGISTRY_ONLY')
       deps.passthrough = { ownPorts: () => [this.ports.inbound, this.ports.outbound, this.ports.admin, this.ports.status, ...Object.values(this.ports.upstreams)] };

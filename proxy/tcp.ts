@@ -4,7 +4,7 @@
 // `mesh-tcp` tells to treat the stream as bytes, not HTTP. Captured TCP to anything else is
 // passed through to where it was going (ALLOW_ANY) or closed (REGISTRY_ONLY).
 import type { Socket } from 'node:net';
-import { provenPrincipal, securityPolicyLabel, upstreamTransport } from '../core/routing/transport.js';
+import { provenPrincipal, upstreamTransport } from '../core/routing/transport.js';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { endpointKey } from '../core/routing/balancer.js';
@@ -74,7 +74,6 @@ export function handleOutboundTcp(
   const mesh = isMeshCluster(entry.cluster);
   const labels = sourceTcpLabels(cfg, entry.cluster.service, mesh ? entry.cluster.namespace : undefined);
   setDestination(labels, mesh ? cfg.workloadOf(entry.cluster, endpoint) : UNKNOWN_WORKLOAD, provenPrincipal(transport));
-  labels.connection_security_policy = securityPolicyLabel(transport);
   entry.balancer.started(endpoint);
   pipeTcp(deps, socket, deps.pool.connectRaw(entry.cluster, endpoint, [MESH_TCP_ALPN]), labels, endpointKey(endpoint), (ok) => entry.balancer.finished(endpoint, ok ? 200 : 0, Date.now()));
 }
@@ -94,7 +93,6 @@ export function handlePassthroughTcp(deps: TcpDeps, socket: Socket, to: Address,
     deps.log?.({ direction: 'outbound', protocol: 'tcp', upstream_host: upstreamHost, refused, flags: RESPONSE_FLAGS.NO_ROUTE });
     return void socket.destroy();
   }
-  labels.connection_security_policy = 'none';
   pipeTcp(deps, socket, connectPlain(to.address, to.port), labels, upstreamHost);
 }
 

@@ -24,15 +24,16 @@ export class TelemetryReporter {
     this.timer.unref();
   }
 
-  /** One finished request from this proxy to `destination` (`namespace/service`). */
-  record(destination: string, status: number, ms: number): void {
+  /** One finished request from this proxy to `destination` (`namespace/service`), over the mesh's mTLS or not. */
+  record(destination: string, status: number, ms: number, mtls: boolean): void {
     let e = this.edges.get(destination);
     if (!e) {
       if (this.edges.size >= MAX_EDGES) return;
-      e = { source: this.source, destination, requests: 0, errors: 0, latencyBuckets: emptyBuckets() };
+      e = { source: this.source, destination, requests: 0, errors: 0, mtls: 0, latencyBuckets: emptyBuckets() };
       this.edges.set(destination, e);
     }
     e.requests++;
+    if (mtls) e.mtls = (e.mtls ?? 0) + 1;
     if (status >= 500 || status === 0) e.errors++;
     e.latencyBuckets[bucketIndex(ms)]++;
   }
@@ -54,6 +55,7 @@ export class TelemetryReporter {
         else {
           cur.requests += e.requests;
           cur.errors += e.errors;
+          cur.mtls = (cur.mtls ?? 0) + (e.mtls ?? 0);
           e.latencyBuckets.forEach((n, i) => (cur.latencyBuckets[i] += n));
         }
       }

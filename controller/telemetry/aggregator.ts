@@ -1,6 +1,7 @@
 // Holds the proxies' reports for a sliding window and serves the mesh-wide view per service
 // and per edge (source -> destination).
 import { summarise, LATENCY_BUCKETS_MS, type EdgeReport, type TelemetryReport, type TrafficSummary } from '../../core/telemetry.js';
+import type { EdgeTraffic } from '../../core/mesh-graph.js';
 import { MeshError, validationFailed, type Violation } from '../../core/errors.js';
 import { isPlainObject } from '../../core/resources/schema.js';
 
@@ -20,10 +21,12 @@ export class TelemetryAggregator {
     this.prune(now);
   }
 
-  edges(now = Date.now()): (TrafficSummary & { source: string; destination: string })[] {
+  edges(now = Date.now()): EdgeTraffic[] {
     return [...this.grouped(now, (e) => `${e.source} ${e.destination}`)].map(([key, list]) => {
       const [source, destination] = key.split(' ');
-      return { source, destination, ...summarise(list, this.windowMs) };
+      const summary = summarise(list, this.windowMs);
+      const mtls = list.reduce((n, e) => n + (e.mtls ?? 0), 0);
+      return { source, destination, ...summary, mtlsShare: summary.requests > 0 ? mtls / summary.requests : null };
     });
   }
 
@@ -63,6 +66,7 @@ function validateReport(input: unknown): TelemetryReport {
       if (!isPlainObject(e)) return void out.push({ path: p, message: 'must be an object' });
       for (const f of ['source', 'destination'])
         if (typeof e[f] !== 'string' || !/^[^\s]+$/.test(e[f] as string)) out.push({ path: `${p}.${f}`, message: 'must be `namespace/service` or `unknown`, without spaces' });
+      if (e.mtls !== undefined && (typeof e.mtls !== 'number' || e.mtls < 0)) out.push({ path: `${p}.mtls`, message: 'must be a non-negative number' });
       for (const f of ['requests', 'errors']) if (typeof e[f] !== 'number' || (e[f] as number) < 0) out.push({ path: `${p}.${f}`, message: 'must be a non-negative number' });
       if (!Array.isArray(e.latencyBuckets) || e.latencyBuckets.length !== LATENCY_BUCKETS_MS.length + 1 || !e.latencyBuckets.every((n) => typeof n === 'number' && n >= 0)) {
         out.push({ path: `${p}.latencyBuckets`, message: `must be ${LATENCY_BUCKETS_MS.length + 1} non-negative counts (buckets ${LATENCY_BUCKETS_MS.join(', ')} ms and above)` });

@@ -56,17 +56,6 @@ function decideTransport(cluster: Cluster, e: Endpoint): UpstreamTransport {
   }
 }
 
-/**
- * The `connection_security_policy` label of what the source sidecar did: mutual TLS (the mesh's,
- * or originated with a client certificate), none (plaintext), or unknown (one-way TLS, which
- * Istio's vocabulary has no value for).
- */
-export function securityPolicyLabel(t: UpstreamTransport): 'mutual_tls' | 'none' | 'unknown' {
-  if (t.kind === 'mesh-mtls') return 'mutual_tls';
-  if (t.kind === 'plaintext') return 'none';
-  return t.mutual ? 'mutual_tls' : 'unknown';
-}
-
 /** The identity the destination proved, for `destination_principal`. */
 export function provenPrincipal(t: UpstreamTransport): string {
   return t.kind === 'mesh-mtls' ? (t.expectedIds[0] ?? 'unknown') : 'unknown';

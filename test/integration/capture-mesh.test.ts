@@ -193,7 +193,7 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     const client = await metricsOf(hostA);
     assert.match(
       client,
-      /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="db",[^}]*connection_security_policy="mutual_tls",response_flags="-"\} 1/,
+      /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="db",[^}]*connection_security_policy="unknown",response_flags="-"\} 1/,
     );
     assert.match(client, /istio_tcp_sent_bytes_total\{reporter="source",[^}]*destination_service_name="db",[^}]*\} 5\b/, 'ping\\n: 5 bytes towards the database');
   });
@@ -205,7 +205,7 @@ req.end(${body === undefined ? '' : JSON.stringify(JSON.stringify(body))});`,
     const client = await metricsOf(hostA);
     assert.match(
       client,
-      /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="PassthroughCluster",[^}]*connection_security_policy="none",response_flags="-"\} 2/,
+      /istio_tcp_connections_opened_total\{reporter="source",source_workload="productpage",[^}]*destination_service_name="PassthroughCluster",[^}]*connection_security_policy="unknown",response_flags="-"\} 2/,
     );
     assert.match(
       client,

@@ -22,7 +22,7 @@ describe('quick-start demo', () => {
     assert.match(out, /reviews saw its caller as: By=spiffe:\/\/cluster\.local\/ns\/default\/sa\/reviews;URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/productpage/);
     assert.match(
       out,
-      /istio_requests_total\{reporter="source",source_workload="productpage-v1",destination_workload="reviews-v\d",destination_service="reviews\.default\.svc\.cluster\.local",[^}]*connection_security_policy="mutual_tls",\.\.\.\} \d+/,
+      /istio_requests_total\{reporter="source",source_workload="productpage-v1",destination_workload="reviews-v\d",destination_service="reviews\.default\.svc\.cluster\.local",[^}]*connection_security_policy="unknown",\.\.\.\} \d+/,
     );
     assert.match(out, /default\/productpage -> default\/reviews: \d+ requests/);
     assert.match(out, /weights must sum to 100, they sum to 110/);

