@@ -20,6 +20,7 @@ COPY proxy proxy
 COPY native native
 COPY scripts/build-native.sh scripts/
 RUN npx tsc -p tsconfig.build.json && bash scripts/build-native.sh && test -f dist/native/original-dst.node \
+ && mkdir -p dist/controller/ui && cp controller/ui/* dist/controller/ui/ \
  && npm prune --omit=dev --ignore-scripts
 
 FROM node:24-bookworm-slim

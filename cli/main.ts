@@ -9,6 +9,8 @@ import { createAgentToken, createToken, revokeAgentTokens, roots, rotate, sign }
 import { proxies, proxyConfig, proxyStatus, services, status } from './commands/mesh.js';
 import { ALL_NAMESPACES, apply, get, readSources, remove } from './commands/resources.js';
 import { analyzeMesh } from './commands/analyze.js';
+import { describe } from './commands/describe.js';
+import { dashboard } from './commands/dashboard.js';
 import { createTlsSecret, deleteSecret, listSecrets } from './commands/secrets.js';
 
 /** Parsed arguments as the handlers read them. */
@@ -119,6 +121,22 @@ async function main(): Promise<void> {
         process.stdout.write(result.text);
         if (result.errors) process.exitCode = 1;
       },
+    )
+    .command(
+      'dashboard',
+      "the controller's web UI (the mesh graph, services, findings): opened in this machine's browser, else its address printed",
+      (y) => y.option('browser', { type: 'boolean', default: true, describe: 'open a browser when this machine has one (--no-browser: print the address only)' }),
+      run((a) => dashboard(client(a), a.browser as boolean)),
+    )
+    .command('x', 'experimental commands', (y) =>
+      y
+        .command(
+          'describe <kind> <name>',
+          'what applies to a service or a workload (reviews-v1, or an instance id): instances and their proxies, routes, policies, findings',
+          (yy) => ns(yy.positional('kind', { choices: ['service', 'workload', 'svc'] as const }).positional('name', { type: 'string', demandOption: true })),
+          run((a) => describe(client(a), a.kind === 'workload' ? 'workload' : 'service', a.name as string, a.namespace ?? 'default', a.output)),
+        )
+        .demandCommand(1, 'say which experimental command: describe'),
     )
     .command(
       'status',

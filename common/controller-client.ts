@@ -36,7 +36,8 @@ export class ControllerClient {
   get caPem(): string | undefined {
     return this.ca;
   }
-  private readonly token: string | undefined;
+  /** The bearer token sent, if any (meshctl dashboard hands it to the browser). */
+  readonly token: string | undefined;
 
   constructor(opts: ClientOptions) {
     // An empty variable counts as unset, as shells and compose files often leave them.

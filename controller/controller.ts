@@ -19,6 +19,7 @@ import { registerCaRoutes } from './api/ca-api.js';
 import { registerCatalogRoutes } from './api/catalog-api.js';
 import type { ApiDeps } from './api/deps.js';
 import { registerProxyRoutes } from './api/proxies-api.js';
+import { registerMeshViewRoutes } from './api/mesh-view-api.js';
 import { registerResourceRoutes } from './api/resources-api.js';
 import { peerCertificateUris, Router, type Principal } from './api/router.js';
 import { registerStatusRoutes } from './api/status-api.js';
@@ -130,12 +131,14 @@ export class Controller {
       health: () => this.health(),
       maxWatchMs: this.options.maxWatchMs,
       version: CONTROLLER_VERSION,
+      rootNamespace: this.options.rootNamespace,
     };
     registerStatusRoutes(router, deps);
     registerResourceRoutes(router, deps);
     registerCaRoutes(router, deps);
     registerCatalogRoutes(router, deps);
     registerProxyRoutes(router, deps);
+    registerMeshViewRoutes(router, deps);
     registerSecretRoutes(router, new CredentialStore(this.kv));
 
     const { cert, key } = this.servingCertificate();

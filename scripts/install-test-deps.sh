@@ -33,6 +33,11 @@ if [ -n "$missing" ]; then
 fi
 # A real Prometheus scrapes the controller and a sidecar in the observability tests (Istio's
 # dashboard queries are evaluated against it). Without recommends: no node exporter, no daemon.
+# A real headless Chromium loads the controller's web UI in its test (puppeteer-core drives it).
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_update
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+fi
 if ! command -v prometheus >/dev/null 2>&1; then
   apt_update
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus

@@ -20,4 +20,6 @@ export interface ApiDeps {
   /** Longest long-poll a proxy may ask for. */
   maxWatchMs: number;
   version: string;
+  /** Policies in this namespace apply mesh-wide. */
+  rootNamespace: string;
 }
