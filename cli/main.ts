@@ -6,7 +6,8 @@ import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
 import { ControllerClient } from '../common/controller-client.js';
 import { createAgentToken, createToken, revokeAgentTokens, roots, rotate, sign } from './commands/ca.js';
-import { proxies, proxyConfig, proxyStatus, services, status } from './commands/mesh.js';
+import { proxies, proxyConfig, proxySnapshot, proxyStatus, services, status } from './commands/mesh.js';
+import { CONFIG_DUMP_KINDS, type ConfigDumpKind } from '../core/config-dump.js';
 import { ALL_NAMESPACES, apply, get, readSources, remove } from './commands/resources.js';
 import { analyzeMesh } from './commands/analyze.js';
 import { describe } from './commands/describe.js';
@@ -102,10 +103,18 @@ async function main(): Promise<void> {
       run((a) => proxyStatus(client(a), a.output)),
     )
     .command(
-      'proxy-config <proxy>',
-      "a proxy's current snapshot (its whole compiled configuration)",
-      (y) => y.positional('proxy', { type: 'string', demandOption: true }),
-      run((a) => proxyConfig(client(a), a.proxy as string, a.output === 'table' ? 'yaml' : a.output)),
+      ['proxy-config <kind> [proxy]', 'pc'],
+      `what a sidecar runs, as it reports it (istioctl proxy-config): ${CONFIG_DUMP_KINDS.join('|')}|all PROXY; snapshot PROXY (or just PROXY) for the snapshot the controller compiled for it`,
+      (y) => y.positional('kind', { type: 'string', demandOption: true }).positional('proxy', { type: 'string' }),
+      run((a) => {
+        const kind = String(a.kind).replace(/s$/, '');
+        // `meshctl proxy-config PROXY`, as before the kinds: the compiled snapshot.
+        if (a.proxy === undefined) return proxySnapshot(client(a), String(a.kind), a.output);
+        if (kind === 'snapshot') return proxySnapshot(client(a), a.proxy as string, a.output);
+        if (kind !== 'all' && !(CONFIG_DUMP_KINDS as readonly string[]).includes(kind))
+          throw new MeshError('INVALID_ARGUMENT', `proxy-config: unknown kind "${String(a.kind)}"; use ${CONFIG_DUMP_KINDS.join(', ')}, all or snapshot`);
+        return proxyConfig(client(a), kind as ConfigDumpKind | 'all', a.proxy as string, a.output);
+      }),
     )
     .command(
       'analyze',

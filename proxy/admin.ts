@@ -30,6 +30,8 @@ export function createAdminServer(sidecar: Sidecar): Server {
       send(r.ready ? 200 : 503, JSON.stringify(r), 'application/json');
     } else if (req.method === 'GET' && path === '/config_dump') {
       send(200, JSON.stringify(sidecar.snapshot ?? null), 'application/json');
+    } else if (req.method === 'GET' && path === '/proxy_config') {
+      send(200, JSON.stringify(sidecar.configDump()), 'application/json');
     } else if (req.method === 'GET' && path === '/certs') {
       const id = sidecar.identity;
       const info = id ? certificateInfo(id.certPem) : undefined;
@@ -41,6 +43,6 @@ export function createAdminServer(sidecar: Sidecar): Server {
     } else if (req.method === 'POST' && path === '/drain') {
       sidecar.stopAccepting();
       send(200, 'draining\n');
-    } else send(404, 'admin endpoints: GET /stats/prometheus /ready /config_dump /certs, POST /drain\n');
+    } else send(404, 'admin endpoints: GET /stats/prometheus /ready /config_dump /proxy_config /certs, POST /drain\n');
   });
 }

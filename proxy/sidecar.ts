@@ -15,6 +15,9 @@ import { RuntimeConfig } from './runtime-config.js';
 import { SnapshotSource } from './snapshot-source.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { TelemetryReporter } from './telemetry-reporter.js';
+import { ConfigDumpReporter } from './config-dump-reporter.js';
+import { collectConfigDump } from './config-dump.js';
+import type { ConfigDump, ListenerView } from '../core/config-dump.js';
 import { JwksCache } from './jwks-cache.js';
 import { Tracer } from './tracer.js';
 import { OutboundListener } from './outbound-listener.js';
@@ -35,6 +38,7 @@ export class Sidecar {
   private readonly source: SnapshotSource;
   private readonly pool = new UpstreamPool();
   private readonly telemetry: TelemetryReporter;
+  private readonly dumps: ConfigDumpReporter;
   private readonly jwks = new JwksCache();
   private readonly upgraded = new Set<Duplex>();
   private config: RuntimeConfig | undefined;
@@ -67,6 +71,7 @@ export class Sidecar {
     this.ids = new IdentityManager(this.client, { dataDir: options.dataDir, expectedIdentity: identity, bootstrapToken: options.bootstrapToken, renewAt: options.certRenewAt ?? 0.5, retryMs: 5000 });
     this.ids.on('error', (err: Error) => log.warn({ err: err.message }, 'certificate renewal failed; keeping the current certificate'));
     this.telemetry = new TelemetryReporter(this.client, options.proxyId, `${options.namespace}/${options.service}`, options.telemetryIntervalMs);
+    this.dumps = new ConfigDumpReporter(this.client, options.proxyId, () => this.configDump(), options.telemetryIntervalMs);
     this.source = new SnapshotSource(
       this.client,
       {
@@ -93,6 +98,22 @@ export class Sidecar {
   /** A gateway's open listeners (Gateway server ports). */
   get gatewayPorts(): number[] {
     return this.gateways?.ports() ?? [];
+  }
+
+  /** What the sidecar runs now, in istioctl proxy-config's terms (admin GET /proxy_config, and the controller's copy). */
+  configDump(): ConfigDump {
+    const o = this.options;
+    const listeners: ListenerView[] = [];
+    const at = (address: string, port: number, type: string, match: string, destination: string) => listeners.push({ address, port, type, match, destination });
+    if (this.inbound) at(o.bindHost, this.ports.inbound, 'inbound', 'mTLS, or plaintext under PERMISSIVE', `inbound|${o.appPort}|| (${o.appHost}:${o.appPort})`);
+    if (this.ports.outbound) at(o.bindHost, this.ports.outbound, 'outbound', 'captured: HTTP by Host, TCP by original destination', 'routes');
+    for (const [service, port] of Object.entries(this.ports.upstreams)) at(o.bindHost, port, 'upstream', 'every connection', service);
+    const gatewayPorts = new Set(this.gatewayPorts);
+    for (const l of this.config?.snapshot.gateway?.listeners ?? []) if (gatewayPorts.has(l.port)) at(o.bindHost, l.port, 'gateway', l.protocol, l.gateways.join(', '));
+    if (this.ports.admin) at(o.adminBindHost ?? '127.0.0.1', this.ports.admin, 'admin', 'HTTP', 'admin interface');
+    if (this.ports.status) at(o.bindHost, this.ports.status, 'status', 'HTTP', 'readiness, metrics');
+    if (this.ports.dns) at('127.0.0.1', this.ports.dns, 'dns', 'DNS (UDP, TCP)', 'DNS proxy');
+    return collectConfigDump({ proxy: o.proxyId, config: this.config, identity: this.identity, listeners, app: `${o.appHost}:${o.appPort}`, now: Date.now() });
   }
 
   get snapshot(): ProxySnapshot | undefined {
@@ -191,6 +212,8 @@ export class Sidecar {
       this.dns = new DnsProxy({ host: '127.0.0.1', port: o.dns.port, table: () => this.config?.dnsTable(), upstream: o.dns.upstream, log: (line, message) => this.log.warn(line, message) });
       this.ports.dns = await this.dns.start();
     }
+    this.dumps.start();
+    this.dumps.soon();
     this.log.info({ ports: this.ports, identity: this.ids.current.identity }, 'sidecar started');
   }
 
@@ -230,6 +253,7 @@ export class Sidecar {
   async close(): Promise<void> {
     this.stopAccepting();
     this.telemetry.close();
+    this.dumps.close();
     await Promise.all([this.telemetry.flush(), this.tracer?.close()]);
     this.source.close();
     this.ids.close();
@@ -255,6 +279,7 @@ export class Sidecar {
     void this.jwks.prefetch(s.inbound.jwtRules);
     this.ids.updateTrustBundle(s.trustBundle);
     if (this.gateways && !this.draining) void this.gateways.update(s.gateway?.listeners ?? []);
+    this.dumps.soon();
   }
 
   private useIdentity(id: IdentityMaterial): void {

@@ -1,5 +1,6 @@
 import type { ServiceInstance } from '../../core/catalog-model.js';
 import type { ControllerClient } from '../../common/controller-client.js';
+import { CONFIG_DUMP_KINDS, type ConfigDump, type ConfigDumpKind } from '../../core/config-dump.js';
 import { age, output, table } from '../format.js';
 
 export async function services(client: ControllerClient, format: string): Promise<string> {
@@ -41,9 +42,34 @@ export async function proxies(client: ControllerClient, format: string): Promise
   );
 }
 
-export async function proxyConfig(client: ControllerClient, id: string, format: string): Promise<string> {
+/** The snapshot the controller compiled for a proxy (what it would send it). */
+export async function proxySnapshot(client: ControllerClient, id: string, format: string): Promise<string> {
   const body = (await client.call('GET', `/v1/proxies/${encodeURIComponent(id)}`)).json();
   return output(body, format === 'table' ? 'yaml' : format);
+}
+
+const KIND_TABLES: { [K in ConfigDumpKind]: (d: ConfigDump) => [string[], (string | number)[][]] } = {
+  listener: (d) => [['ADDRESS', 'PORT', 'TYPE', 'MATCH', 'DESTINATION'], d.listeners.map((l) => [l.address, l.port, l.type, l.match, l.destination])],
+  route: (d) => [['NAME', 'SERVICE', 'DOMAINS', 'MATCH', 'DESTINATION'], d.routes.map((r) => [r.name, r.service, r.domains.join(','), r.match, r.destination])],
+  cluster: (d) => [['SERVICE FQDN', 'PORT', 'SUBSET', 'DIRECTION', 'TLS', 'LB', 'ENDPOINTS'], d.clusters.map((c) => [c.fqdn || '-', c.port, c.subset, c.direction, c.tls, c.lb, c.endpoints])],
+  endpoint: (d) => [['ENDPOINT', 'STATUS', 'OUTLIER CHECK', 'CLUSTER', 'VIA'], d.endpoints.map((e) => [e.endpoint, e.status, e.outlierCheck, e.cluster, e.via])],
+  secret: (d) => [
+    ['RESOURCE NAME', 'TYPE', 'STATUS', 'SERIAL NUMBER', 'NOT AFTER', 'NOT BEFORE', 'IDENTITY'],
+    d.secrets.map((s) => [s.name, s.type, s.status, s.serial, s.notAfter, s.notBefore, s.identity]),
+  ],
+};
+const LISTS = { listener: 'listeners', route: 'routes', cluster: 'clusters', endpoint: 'endpoints', secret: 'secrets' } as const;
+
+/** istioctl proxy-config KIND: what the sidecar itself runs, as it last reported it. */
+export async function proxyConfig(client: ControllerClient, kind: ConfigDumpKind | 'all', id: string, format: string): Promise<string> {
+  const dump = (await client.call('GET', `/v1/proxies/${encodeURIComponent(id)}/config-dump`)).json<ConfigDump & { receivedAt: string }>();
+  const kinds = kind === 'all' ? CONFIG_DUMP_KINDS : [kind];
+  if (format !== 'table') return output(kind === 'all' ? dump : dump[LISTS[kind]], format);
+  const parts = kinds.map((k) => {
+    const [headers, rows] = KIND_TABLES[k](dump);
+    return (kind === 'all' ? `${LISTS[k].toUpperCase()}\n` : '') + table(headers, rows);
+  });
+  return `${parts.join('\n')}\n(as ${id} reported it ${age(dump.receivedAt)} ago; snapshot ${dump.version || 'none yet'})\n`;
 }
 
 export async function status(client: ControllerClient, format: string): Promise<string> {

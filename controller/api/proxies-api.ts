@@ -1,5 +1,6 @@
 import { parseDurationMs } from '../../core/duration.js';
-import { MeshError } from '../../core/errors.js';
+import { configDumpViolations } from '../../core/config-dump.js';
+import { MeshError, validationFailed } from '../../core/errors.js';
 import type { ProxyRef } from '../../core/snapshot/compile.js';
 import type { ApiDeps } from './deps.js';
 import { syncStatus, type ProxyState } from '../snapshots/hub.js';
@@ -44,6 +45,38 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
       })),
     },
   }));
+
+  // What each sidecar runs (its own view: endpoints ejected by outlier detection, listeners
+  // open, the certificate in use), as it last reported it; meshctl proxy-config reads it.
+  const dumps = new Map<string, { dump: unknown; receivedAt: number }>();
+  router.add('PUT', '/v1/proxies/:id/config-dump', 'workload', async (ctx) => {
+    const id = ctx.params[0];
+    const s = d.hub.get(id);
+    if (!s) throw new MeshError('NOT_FOUND', `no proxy "${id}" watches its snapshot; report after the watch has started`);
+    const p = ctx.principal;
+    if (p.kind === 'workload' && (p.namespace !== s.ref.namespace || p.service !== (s.ref.serviceAccount ?? s.ref.service)))
+      throw new MeshError(
+        'PERMISSION_DENIED',
+        `workload ${p.identity} may not report the state of proxy "${id}" (namespace ${s.ref.namespace}, service account ${s.ref.serviceAccount ?? s.ref.service})`,
+      );
+    const dump = await ctx.json();
+    const violations = configDumpViolations(dump, id);
+    if (violations.length > 0) throw validationFailed(`config dump of proxy "${id}"`, violations);
+    dumps.set(id, { dump, receivedAt: Date.now() });
+    // Proxies the hub has forgotten leave with it (checked now and then, not on every report).
+    if (dumps.size > d.hub.list().length + 100) for (const k of dumps.keys()) if (!d.hub.get(k)) dumps.delete(k);
+    return { status: 204 };
+  });
+  router.add('GET', '/v1/proxies/:id/config-dump', 'admin', (ctx) => {
+    const id = ctx.params[0];
+    const held = dumps.get(id);
+    if (!d.hub.get(id)) {
+      dumps.delete(id);
+      throw new MeshError('NOT_FOUND', `no proxy "${id}" has connected recently; see \`meshctl proxy-status\``);
+    }
+    if (!held) throw new MeshError('NOT_FOUND', `proxy "${id}" has not reported its state yet (sidecars report soon after they start and when it changes)`);
+    return { body: { receivedAt: new Date(held.receivedAt).toISOString(), ...(held.dump as object) } };
+  });
 
   router.add('GET', '/v1/proxies/:id', 'admin', (ctx) => {
     const s = d.hub.get(ctx.params[0]);

@@ -139,6 +139,11 @@ export class ClusterBalancer {
     return true;
   }
 
+  /** Each endpoint, and whether outlier detection keeps it out now (the proxy's endpoint view). */
+  endpointHealth(now: number): { endpoint: Endpoint; ejected: boolean }[] {
+    return this.states.map((s) => ({ endpoint: s.endpoint, ejected: s.ejectedUntil > now }));
+  }
+
   ejectedCount(now: number): number {
     return this.states.filter((s) => s.ejectedUntil > now).length;
   }
