@@ -71,11 +71,6 @@ export interface ConfigDump {
   secrets: SecretView[];
 }
 
-/** `outbound|9080|v1|reviews.default.svc.cluster.local`, as Envoy names Istio's clusters. */
-export function envoyClusterName(direction: 'outbound' | 'inbound', port: number | undefined, subset: string | undefined, fqdn: string): string {
-  return `${direction}|${port ?? ''}|${subset ?? ''}|${fqdn}`;
-}
-
 function matcher(m: StringMatcher): string {
   if ('exact' in m) return m.exact;
   if ('prefix' in m) return `${m.prefix}*`;

@@ -2,7 +2,8 @@
 // endpoints from the balancers (outlier ejections included), routes from the running snapshot,
 // listeners that are open, and the certificate in use.
 import { certificateInfo } from '../core/pki/certificate-info.js';
-import { envoyClusterName, matchText, type ClusterView, type ConfigDump, type EndpointView, type ListenerView, type RouteView, type SecretView } from '../core/config-dump.js';
+import { envoyClusterName } from '../core/access-log/entry.js';
+import { matchText, type ClusterView, type ConfigDump, type EndpointView, type ListenerView, type RouteView, type SecretView } from '../core/config-dump.js';
 import type { Cluster, OutboundService, RouteAction } from '../core/snapshot/types.js';
 import { serviceFqdn } from '../core/workload-meta.js';
 import type { IdentityMaterial } from './identity.js';

@@ -18,13 +18,18 @@ import type { IstioLabels, ProxyMetrics } from './metrics.js';
 import type { RequestView } from './outbound-route.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { ActiveSpan, Tracer } from './tracer.js';
+import { httpEntry, type AccessLog } from './access-log.js';
+import { envoyClusterName, headerText } from '../core/access-log/entry.js';
 
 export interface InboundPolicyDeps {
   config(): RuntimeConfig | undefined;
   jwks: JwksCache;
   metrics: ProxyMetrics;
+  /** Notices of the filters (refusals); the access log is `accessLog`. */
   log?(line: Record<string, unknown>): void;
+  accessLog?: AccessLog;
   tracer?: Tracer;
+  appHost: string;
   appPort: number;
   /** Sends AuthorizationPolicy CUSTOM checks to their provider. */
   extAuthz?: ExtAuthzCall;
@@ -169,17 +174,27 @@ export class InboundPolicy {
         node_id: this.deps.config()?.snapshot.proxy.id ?? '',
       });
     this.deps.metrics.record(labels, ms, Number(req.headers['content-length'] ?? 0), resBytes);
-    this.deps.log?.({
-      direction: 'inbound',
-      method: req.method,
-      path: req.url,
-      status,
-      flags,
-      duration_ms: Math.round(ms * 1000) / 1000,
-      source_principal: peer,
-      request_id: req.headers['x-request-id'],
-      ...extra,
-    });
+    const log = this.deps.accessLog;
+    if (log?.wants('server')) {
+      const entry = httpEntry({
+        started,
+        method: req.method,
+        path: req.url,
+        protocol: req.protocol ?? 'HTTP/1.1',
+        headers: req.headers,
+        authority: headerText(req.headers.host),
+        status,
+        flags,
+        extra,
+        bytesReceived: Number(req.headers['content-length'] ?? 0),
+        bytesSent: resBytes,
+        route: 'default',
+        upstreamCluster: envoyClusterName('inbound', this.deps.appPort, undefined, ''),
+        upstreamHost: `${this.deps.appHost}:${this.deps.appPort}`,
+        downstream: req.socket,
+      });
+      log.write('server', entry, { headers: req.headers, mtls: peer !== undefined, sourcePrincipal: peer, grpcStatus: labels.grpc_response_status });
+    }
   }
 }
 

@@ -33,6 +33,8 @@ import { RESPONSE_FLAGS, type ResponseFlag } from './pipeline/response-flags.js'
 import type { ActiveSpan, Tracer } from './tracer.js';
 import { undici } from './undici-lazy.js';
 import { callUpstream } from './upstream-call.js';
+import { tcpEntry, type AccessLog } from './access-log.js';
+import { envoyClusterName } from '../core/access-log/entry.js';
 import { carryUpgrade, connectPlain, refuseUpgrade, resumeAsHttp, splice, upgradeKind, upgradeRequestHead, withoutUpgrade, type UpgradeKind } from './upgrade.js';
 
 export interface InboundDeps {
@@ -40,8 +42,10 @@ export interface InboundDeps {
   jwks: JwksCache;
   identity(): IdentityMaterial;
   metrics: ProxyMetrics;
-  /** The access log; absent when its level is off, so that no log line is even built. */
+  /** Notices about connections refused or closed (the sidecar's own log). */
   log?(line: Record<string, unknown>): void;
+  /** The access log (Istio's JSON lines); absent when it is off. */
+  accessLog?: AccessLog;
   /** Spans for sampled requests; absent when tracing is off. */
   tracer?: Tracer;
   appHost: string;
@@ -285,12 +289,37 @@ export class InboundListener {
       return void socket.destroy();
     }
     const app = connectPlain(this.deps.appHost, this.deps.appPort);
+    const started = performance.now();
+    const logClosed = (flags: string, failure?: string) => {
+      const log = this.deps.accessLog;
+      if (!log?.wants('server')) return;
+      const upstreamCluster = envoyClusterName('inbound', this.deps.appPort, undefined, '');
+      // A TLS socket (or, after protocol detection, the plain one) has byte counts and addresses.
+      const s = socket as Duplex & Partial<Pick<Socket, 'bytesRead' | 'bytesWritten' | 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort'>>;
+      const entry = tcpEntry({
+        started,
+        flags,
+        bytesReceived: s.bytesRead ?? 0,
+        bytesSent: s.bytesWritten ?? 0,
+        upstreamHost: `${this.deps.appHost}:${this.deps.appPort}`,
+        upstreamCluster,
+        downstream: s,
+        ...(failure ? { failure } : {}),
+      });
+      log.write('server', entry, { mtls: peer !== undefined, sourcePrincipal: peer });
+    };
     app.once('connect', () => {
       this.deps.metrics.tcpOpened.inc(labels);
       count(this.deps.metrics, labels, socket, app);
-      splice(socket, app, this.upgraded, () => this.deps.metrics.tcpClosed.inc(labels));
+      splice(socket, app, this.upgraded, () => {
+        this.deps.metrics.tcpClosed.inc(labels);
+        logClosed(labels.response_flags);
+      });
     });
-    app.once('error', () => socket.destroy());
+    app.once('error', (err: Error) => {
+      logClosed(RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE, err.message);
+      socket.destroy();
+    });
   }
 
   /**

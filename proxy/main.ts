@@ -72,6 +72,10 @@ const argv = yargs(hideBin(process.argv))
   .option('label', { type: 'array', string: true, describe: "KEY=VALUE, repeatable: this proxy's labels for selectors, e.g. --label istio=ingressgateway" })
   .option('labels', { type: 'string', describe: 'KEY=VALUE,KEY=VALUE: labels as one flag (MESH_PROXY_LABELS), as the agent passes them' })
   .option('http1-relay', { type: 'boolean', describe: "carry plain HTTP/1.1 requests as bytes (fast, the default); --no-http1-relay uses Node's HTTP server and client for every request" })
+  .option('access-log', {
+    type: 'string',
+    describe: "the access log, one JSON line per request or connection in Istio's format: stdout (default) or off; Telemetry resources turn it off or filter it per workload",
+  })
   .option('log-level', { type: 'string', default: 'info' })
   .strict()
   .parseSync();
@@ -133,6 +137,7 @@ async function main(): Promise<void> {
       telemetryInterval: last(argv['telemetry-interval']),
       certRenewAt: argv['cert-renew-at'],
       otlpEndpoint: argv['otlp-endpoint'],
+      accessLog: argv['access-log'],
       traceSampling: argv['trace-sampling'],
       outboundTrafficPolicy: argv['outbound-traffic-policy'],
       http1Relay: argv['http1-relay'],

@@ -65,6 +65,8 @@ export interface SidecarOptions {
   certRenewAt?: number;
   /** OTLP/HTTP trace export; absent: no spans are made. */
   tracing?: { endpoint: string; samplingPercent: number };
+  /** The access log (Istio's JSON format): on stdout (default), off, or lines to a function (a sidecar run in-process); Telemetry resources shape it further. */
+  accessLog?: 'stdout' | 'off' | ((line: string) => void);
   /** The DNS proxy on loopback (Istio's DNS proxying), for captured DNS queries; absent: none. */
   dns?: { port: number; upstream: { host: string; port: number } };
   /**
@@ -108,6 +110,7 @@ export interface RawSidecarOptions {
   certRenewAt?: number;
   otlpEndpoint?: string;
   traceSampling?: number;
+  accessLog?: string;
   outboundTrafficPolicy?: string;
   http1Relay?: boolean;
   /** -1 (the default): no DNS proxy. */
@@ -238,6 +241,12 @@ export function resolveSidecarOptions(raw: RawSidecarOptions, bindDefault = '0.0
   if (raw.bootstrapToken) opts.bootstrapToken = raw.bootstrapToken;
   if (raw.serviceAccount) opts.serviceAccount = raw.serviceAccount;
   if (raw.otlpEndpoint) opts.tracing = { endpoint: raw.otlpEndpoint, samplingPercent: sampling };
+  if (raw.accessLog !== undefined) {
+    // Istio's meshConfig.accessLogFile spells stdout as /dev/stdout, and off as "".
+    const a = raw.accessLog === '/dev/stdout' ? 'stdout' : raw.accessLog === '' ? 'off' : raw.accessLog;
+    if (a === 'stdout' || a === 'off') opts.accessLog = a;
+    else problems.push(`--access-log: "${raw.accessLog}" is not stdout (or /dev/stdout) or off`);
+  }
   const dnsPort = port('dns-port', raw.dnsPort, -1, true);
   if (dnsPort >= 0) {
     const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+)(?::(\d{1,5}))?$/.exec(raw.dnsUpstream ?? '');

@@ -50,7 +50,7 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, bindin
     return closeAfter ? 'close' : 'done';
   };
 
-  const resolved = resolveRoute(current, requested, req, authority);
+  const resolved = resolveRoute(current, requested, req, authority, f);
   if ('status' in resolved) {
     const outside = outsideTheMesh(deps, current, requested, authority, via, resolved, f.labels);
     return 'status' in outside ? sendLocalReply(outside) : passthrough(deps, rr, outside, f, sendLocalReply);
@@ -71,7 +71,7 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, bindin
   if (out) return sendLocalReply(out);
   if (route.action.type !== 'route') return sendLocalReply(NO_DESTINATION);
 
-  const chosen = chooseCluster(deps, cfg, route.action.destinations, f.labels, random);
+  const chosen = chooseCluster(deps, cfg, route.action.destinations, f, random);
   if ('status' in chosen) return sendLocalReply(chosen);
   const { dest, entry } = chosen;
 

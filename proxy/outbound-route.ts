@@ -2,6 +2,7 @@
 // route, building the upstream request, the Istio labels and the end-of-request record, and the
 // retry loop over endpoints. Only the way bytes reach the upstream differs between the paths.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { httpEntry, upstreamClusterName } from './access-log.js';
 import { provenPrincipal, upstreamTransport } from '../core/routing/transport.js';
 import { endpointKey } from '../core/routing/balancer.js';
 import { httpStatusForGrpc } from '../core/routing/grpc-status.js';
@@ -28,7 +29,9 @@ export interface RequestView {
   method?: string;
   url?: string;
   headers: IncomingHttpHeaders;
-  socket: { remoteAddress?: string };
+  socket: { remoteAddress?: string; remotePort?: number; localAddress?: string; localPort?: number };
+  /** For the access log; absent: HTTP/1.1. */
+  protocol?: string;
 }
 
 export type Target = ReturnType<typeof splitTarget>;
@@ -79,6 +82,7 @@ export function resolveRoute(
   service: OutboundService | undefined,
   req: RequestView,
   authority: string,
+  f?: FinishedRequest,
 ): { cfg: RuntimeConfig; service: OutboundService; route: CompiledHttpRoute; url: Target } | LocalReply {
   if (!cfg || !service) return reply(404, RESPONSE_FLAGS.NO_ROUTE, `no route: ${cfg ? `no service in the mesh answers to "${authority}"` : 'the sidecar has no configuration yet'}\n`);
   const url = splitTarget(req.url);
@@ -93,6 +97,7 @@ export function resolveRoute(
   };
   const route = selectRoute(service.httpRoutes, facts);
   if (!route) return reply(404, RESPONSE_FLAGS.NO_ROUTE, `no route matches ${req.method} ${url.pathname} for ${service.name}\n`);
+  if (f) f.route = route.name;
   return { cfg, service, route, url };
 }
 
@@ -137,6 +142,10 @@ export interface FinishedRequest {
   started: number;
   reqBytes: number;
   span: ActiveSpan | undefined;
+  /** For the access log: the route taken, the cluster chosen (and the route's destination port). */
+  route?: string;
+  cluster?: Cluster;
+  clusterPort?: number;
 }
 
 /** Metrics, mesh telemetry, access log and span for a finished outbound request. */
@@ -158,18 +167,27 @@ export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: n
   const reported = service && reportedDestination(labels, service);
   // The destination proved a mesh identity only over the mesh's mTLS (labelEndpoint).
   if (reported) deps.report?.(reported, status, ms, labels.destination_principal !== 'unknown');
-  deps.log?.({
-    direction: 'outbound',
-    method: req.method,
-    path: req.url,
-    authority,
-    status,
-    flags,
-    duration_ms: Math.round(ms * 1000) / 1000,
-    upstream_service: labels.destination_service_name,
-    request_id: req.headers['x-request-id'],
-    ...extra,
-  });
+  const log = deps.accessLog;
+  if (log?.wants('client')) {
+    const entry = httpEntry({
+      started: f.started,
+      method: req.method,
+      path: req.url,
+      protocol: req.protocol ?? 'HTTP/1.1',
+      headers: req.headers,
+      authority,
+      status,
+      flags,
+      extra,
+      bytesReceived: f.reqBytes,
+      bytesSent: resBytes,
+      route: f.route ?? null,
+      upstreamCluster: f.cluster ? upstreamClusterName(f.cluster, f.clusterPort, service) : labels.destination_service_name === 'PassthroughCluster' ? 'PassthroughCluster' : null,
+      upstreamHost: typeof extra.upstream_host === 'string' ? extra.upstream_host : null,
+      downstream: req.socket,
+    });
+    log.write('client', entry, { headers: req.headers, mtls: labels.destination_principal !== 'unknown', sourcePrincipal: labels.source_principal, grpcStatus: labels.grpc_response_status });
+  }
 }
 
 /**
@@ -222,13 +240,15 @@ export function chooseCluster(
   deps: OutboundDeps,
   cfg: RuntimeConfig,
   destinations: WeightedCluster[],
-  labels: IstioLabels,
+  f: Pick<FinishedRequest, 'labels' | 'cluster' | 'clusterPort'>,
   random: () => number,
 ): { dest: WeightedCluster; entry: ClusterEntry } | LocalReply {
   const dest = pickWeighted(destinations, random() * 100)!;
   const entry = cfg.clusterFor(dest.cluster, dest.port);
   if (!entry) return noCluster(dest.cluster);
-  setDestinationService(labels, entry.cluster.service, isMeshCluster(entry.cluster) ? entry.cluster.namespace : undefined);
+  f.cluster = entry.cluster;
+  f.clusterPort = dest.port;
+  setDestinationService(f.labels, entry.cluster.service, isMeshCluster(entry.cluster) ? entry.cluster.namespace : undefined);
   if (!entry.balancer.admit(entry.cluster.connectionPool)) {
     deps.metrics.overflows.inc({ cluster: dest.cluster });
     return UPSTREAM_OVERFLOW;

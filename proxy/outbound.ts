@@ -35,6 +35,7 @@ import { routeChain } from './pipeline/outbound-chain.js';
 import { RESPONSE_FLAGS, type ResponseFlag } from './pipeline/response-flags.js';
 import { carryUpgrade, refuseUpgrade, upgradeKind, upgradeRequestHead, withoutUpgrade } from './upgrade.js';
 import { forwardableHeaders } from './http-util.js';
+import type { AccessLog } from './access-log.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
@@ -49,7 +50,9 @@ export interface OutboundDeps {
   upgraded: Set<Duplex>;
   /** Mesh-wide telemetry: one call per finished request with its destination `namespace/service`. */
   report?(destination: string, status: number, ms: number, mtls: boolean): void;
-  /** The access log; absent when its level is off, so that no log line is even built. */
+  /** The access log (Istio's JSON lines); absent when it is off. */
+  accessLog?: AccessLog;
+  /** Notices about connections refused or closed (the sidecar's own log). */
   log?(line: Record<string, unknown>): void;
   /** Spans for sampled requests; absent when tracing is off. */
   tracer?: Tracer;
@@ -80,7 +83,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
     finish(r.status, r.flags, Buffer.byteLength(r.body), r.details);
   };
 
-  const resolved = resolveRoute(current, requested, req, authority);
+  const resolved = resolveRoute(current, requested, req, authority, f);
   if ('status' in resolved) {
     const target = outsideTheMesh(deps, current, requested, authority, via, resolved, f.labels);
     if ('status' in target) return sendLocalReply(target);
@@ -145,7 +148,7 @@ function routeRequest(
   finish: (status: number, flags: ResponseFlag, resBytes: number, extra?: Record<string, unknown>) => void,
 ): void {
   const { cfg, service, route, url, random } = r;
-  const chosen = chooseCluster(deps, cfg, r.destinations, f.labels, random);
+  const chosen = chooseCluster(deps, cfg, r.destinations, f, random);
   if ('status' in chosen) return sendLocalReply(chosen);
   const { dest, entry } = chosen;
 
@@ -203,7 +206,7 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
     recordOutbound(deps, f, r.status, r.flags, 0, r.details);
   };
   if (kind.kind === 'refuse') return sendLocalReply(reply(403, RESPONSE_FLAGS.NONE, `${kind.reason}\n`));
-  const resolved = resolveRoute(config, requested, req, authority);
+  const resolved = resolveRoute(config, requested, req, authority, f);
   if ('status' in resolved) return sendLocalReply(resolved);
   const { cfg, service, route, url } = resolved;
   // The same route filters as any request (faults, direct answers, redirects) before the tunnel.
@@ -214,7 +217,7 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
     if (out === 'close') return void socket.destroy();
     if (out) return sendLocalReply(out);
     if (route.action.type !== 'route') return sendLocalReply(NO_DESTINATION);
-    const chosen = chooseCluster(deps, cfg, route.action.destinations, f.labels, random);
+    const chosen = chooseCluster(deps, cfg, route.action.destinations, f, random);
     if ('status' in chosen) return sendLocalReply(chosen);
     const { dest, entry } = chosen;
     const endpoint = entry.balancer.pick({ now: Date.now(), random, hashKey: hashKey(entry.cluster.lb, req) });

@@ -6,7 +6,8 @@ import { meshDnsTable, type DnsAnswer } from '../core/dns/mesh-names.js';
 import { ClusterBalancer } from '../core/routing/balancer.js';
 import { hostOfAuthority, matchHolds, type RequestFacts } from '../core/routing/match.js';
 import { TokenBucket, type TokenBucketConfig } from '../core/routing/token-bucket.js';
-import type { Cluster, Endpoint, OutboundService, ProxySnapshot, RateLimitRoute } from '../core/snapshot/types.js';
+import type { AccessLogRule, Cluster, Endpoint, OutboundService, ProxySnapshot, RateLimitRoute } from '../core/snapshot/types.js';
+import { parseFilter, type Expr } from '../core/access-log/filter.js';
 import { GatewayHosts } from './gateway-hosts.js';
 
 export interface ClusterEntry {
@@ -16,6 +17,8 @@ export interface ClusterEntry {
 
 export class RuntimeConfig {
   readonly clusters = new Map<string, ClusterEntry>();
+  /** Telemetry access logging per side, filters parsed once; a side without a rule logs everything. */
+  readonly accessLogRules: { client?: CompiledAccessLogRule; server?: CompiledAccessLogRule };
   readonly byHost = new Map<string, OutboundService>();
   readonly byName = new Map<string, OutboundService>();
   /** `address:port` of every instance -> its service: captured connections dialled to an instance's address. */
@@ -58,6 +61,8 @@ export class RuntimeConfig {
       }
     }
     this.knownHosts = new Set([...(previous?.knownHosts ?? []), ...this.byHost.keys()]);
+    const logs = snapshot.telemetry?.accessLog;
+    this.accessLogRules = { client: logs?.client && accessLogRule(logs.client), server: logs?.server && accessLogRule(logs.server) };
     for (const l of snapshot.gateway?.listeners ?? []) this.gatewayHosts.set(l.port, new GatewayHosts(l.virtualHosts));
   }
 
@@ -130,6 +135,21 @@ export class RuntimeConfig {
 }
 
 const portClusterName = (name: string, port: number) => `${name}:${port}`;
+
+export interface CompiledAccessLogRule {
+  enabled: boolean;
+  filter?: Expr;
+}
+
+/** A filter the controller validated always parses; one that does not (a newer controller's) logs everything rather than nothing. */
+function accessLogRule(rule: AccessLogRule): CompiledAccessLogRule {
+  if (!rule.filter) return { enabled: rule.enabled };
+  try {
+    return { enabled: rule.enabled, filter: parseFilter(rule.filter) };
+  } catch {
+    return { enabled: rule.enabled };
+  }
+}
 
 /**
  * A cluster's per-port variants, as Envoy has a cluster per port: where a DestinationRule gives

@@ -15,6 +15,7 @@ import { RuntimeConfig } from './runtime-config.js';
 import { SnapshotSource } from './snapshot-source.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { TelemetryReporter } from './telemetry-reporter.js';
+import { AccessLog } from './access-log.js';
 import { ConfigDumpReporter } from './config-dump-reporter.js';
 import { collectConfigDump } from './config-dump.js';
 import type { ConfigDump, ListenerView } from '../core/config-dump.js';
@@ -91,7 +92,14 @@ export class Sidecar {
     this.source.on('rejected', () => this.metrics.configRejected.inc());
     this.source.on('applied', (s: ProxySnapshot) => log.info({ version: s.version }, 'snapshot applied'));
     if (options.tracing) {
-      this.tracer = new Tracer({ ...options.tracing, resource: { 'service.name': options.service, 'service.namespace': options.namespace, 'service.instance.id': options.proxyId } }, log);
+      this.tracer = new Tracer(
+        {
+          ...options.tracing,
+          policy: () => this.config?.snapshot.telemetry?.tracing,
+          resource: { 'service.name': options.service, 'service.namespace': options.namespace, 'service.instance.id': options.proxyId },
+        },
+        log,
+      );
     }
   }
 
@@ -144,7 +152,10 @@ export class Sidecar {
     this.pool.setIdentity(this.ids.current);
     await this.source.start();
     const o = this.options;
-    const accessLog = this.log.isLevelEnabled('info') ? (line: Record<string, unknown>) => this.log.info(line, 'access') : undefined;
+    // Istio's JSON access log on stdout; the sidecar's own log (notices among it) stays on stderr.
+    const sink = typeof o.accessLog === 'function' ? o.accessLog : (line: string) => void process.stdout.write(line);
+    const accessLog = o.accessLog === 'off' ? undefined : new AccessLog(sink, () => this.config);
+    const notices = this.log.isLevelEnabled('info') ? (line: Record<string, unknown>) => this.log.info(line, 'connection') : undefined;
     // A gateway has no application, so no inbound listener: its traffic comes in on its Gateway listeners.
     if (!o.gateway) {
       this.inbound = new InboundListener({
@@ -153,7 +164,8 @@ export class Sidecar {
         jwks: this.jwks,
         identity: () => this.ids.current,
         metrics: this.metrics,
-        log: accessLog,
+        log: notices,
+        accessLog,
         tracer: this.tracer,
         appHost: o.appHost,
         appPort: o.appPort,
@@ -169,7 +181,8 @@ export class Sidecar {
       config: () => this.config,
       pool: this.pool,
       metrics: this.metrics,
-      log: accessLog,
+      log: notices,
+      accessLog,
       tracer: this.tracer,
       upgraded: this.upgraded,
       report: (d, status, ms, mtls) => this.telemetry.record(d, status, ms, mtls),

@@ -4,6 +4,7 @@
 // `mesh-tcp` tells to treat the stream as bytes, not HTTP. Captured TCP to anything else is
 // passed through to where it was going (ALLOW_ANY) or closed (REGISTRY_ONLY).
 import type { Socket } from 'node:net';
+import { tcpEntry, upstreamClusterName, type AccessLog } from './access-log.js';
 import { provenPrincipal, upstreamTransport } from '../core/routing/transport.js';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
@@ -28,7 +29,9 @@ export interface TcpDeps {
   pool: UpstreamPool;
   metrics: ProxyMetrics;
   upgraded: Set<Duplex>;
+  /** Notices (connections refused); the access log is `accessLog`. */
   log?(line: Record<string, unknown>): void;
+  accessLog?: AccessLog;
   random?: () => number;
 }
 
@@ -66,7 +69,7 @@ export function handleOutboundTcp(
   const entry = dest && cfg?.clusterFor(dest.cluster, dest.port);
   const endpoint = entry?.balancer.pick({ now: Date.now(), random, hashKey: socket.remoteAddress });
   if (!cfg || !service || !entry || !endpoint) {
-    deps.log?.({ direction: 'outbound', protocol: 'tcp', service: serviceName, refused: 'no route or no healthy upstream', flags: RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM });
+    logTcp(deps, performance.now(), RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM, socket, null, null, false);
     return void socket.destroy();
   }
   const transport = upstreamTransport(entry.cluster, endpoint);
@@ -75,7 +78,14 @@ export function handleOutboundTcp(
   const labels = sourceTcpLabels(cfg, entry.cluster.service, mesh ? entry.cluster.namespace : undefined);
   setDestination(labels, mesh ? cfg.workloadOf(entry.cluster, endpoint) : UNKNOWN_WORKLOAD, provenPrincipal(transport));
   entry.balancer.started(endpoint);
-  pipeTcp(deps, socket, deps.pool.connectRaw(entry.cluster, endpoint, [MESH_TCP_ALPN]), labels, endpointKey(endpoint), (ok) => entry.balancer.finished(endpoint, ok ? 200 : 0, Date.now()));
+  pipeTcp(
+    deps,
+    socket,
+    deps.pool.connectRaw(entry.cluster, endpoint, [MESH_TCP_ALPN]),
+    labels,
+    { host: endpointKey(endpoint), cluster: upstreamClusterName(entry.cluster, dest.port, service), mtls: transport.kind === 'mesh-mtls' },
+    (ok) => entry.balancer.finished(endpoint, ok ? 200 : 0, Date.now()),
+  );
 }
 
 /**
@@ -90,10 +100,11 @@ export function handlePassthroughTcp(deps: TcpDeps, socket: Socket, to: Address,
     labels.response_flags = RESPONSE_FLAGS.NO_ROUTE;
     deps.metrics.tcpOpened.inc(labels);
     deps.metrics.tcpClosed.inc(labels);
-    deps.log?.({ direction: 'outbound', protocol: 'tcp', upstream_host: upstreamHost, refused, flags: RESPONSE_FLAGS.NO_ROUTE });
+    logTcp(deps, performance.now(), RESPONSE_FLAGS.NO_ROUTE, socket, upstreamHost, 'BlackHoleCluster', false);
+    deps.log?.({ direction: 'outbound', protocol: 'tcp', upstream_host: upstreamHost, refused });
     return void socket.destroy();
   }
-  pipeTcp(deps, socket, connectPlain(to.address, to.port), labels, upstreamHost);
+  pipeTcp(deps, socket, connectPlain(to.address, to.port), labels, { host: upstreamHost, cluster: 'PassthroughCluster', mtls: false });
 }
 
 function sourceTcpLabels(cfg: RuntimeConfig | undefined, destination: string, namespace: string | undefined): TcpLabels {
@@ -104,8 +115,9 @@ function sourceTcpLabels(cfg: RuntimeConfig | undefined, destination: string, na
 }
 
 /** Once the upstream is connected (TLS: handshake done), the two become one byte pipe, counted. */
-function pipeTcp(deps: TcpDeps, socket: Socket, upstream: Duplex, labels: TcpLabels, upstreamHost: string, done?: (ok: boolean) => void): void {
+function pipeTcp(deps: TcpDeps, socket: Socket, upstream: Duplex, labels: TcpLabels, to: { host: string; cluster: string | null; mtls: boolean }, done?: (ok: boolean) => void): void {
   let connected = false;
+  const started = performance.now();
   socket.pause();
   upstream.once(upstream instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
     connected = true;
@@ -114,7 +126,7 @@ function pipeTcp(deps: TcpDeps, socket: Socket, upstream: Duplex, labels: TcpLab
     splice(socket, upstream, deps.upgraded, () => {
       done?.(true);
       deps.metrics.tcpClosed.inc(labels);
-      deps.log?.({ direction: 'outbound', protocol: 'tcp', service: labels.destination_service_name, upstream_host: upstreamHost, closed: true });
+      logTcp(deps, started, labels.response_flags, socket, to.host, to.cluster, to.mtls);
     });
     socket.resume();
   });
@@ -124,16 +136,16 @@ function pipeTcp(deps: TcpDeps, socket: Socket, upstream: Duplex, labels: TcpLab
     const failed = { ...labels, response_flags: RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE };
     deps.metrics.tcpOpened.inc(failed);
     deps.metrics.tcpClosed.inc(failed);
-    deps.log?.({
-      direction: 'outbound',
-      protocol: 'tcp',
-      service: labels.destination_service_name,
-      upstream_host: upstreamHost,
-      error: err.message,
-      flags: RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE,
-    });
+    logTcp(deps, started, RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE, socket, to.host, to.cluster, to.mtls, err.message);
     socket.destroy();
   });
+}
+
+/** The access-log line of an outbound connection, when it has ended (or was refused). */
+function logTcp(deps: TcpDeps, started: number, flags: string, socket: Socket, upstreamHost: string | null, upstreamCluster: string | null, mtls: boolean, failure?: string): void {
+  if (!deps.accessLog?.wants('client')) return;
+  const entry = tcpEntry({ started, flags, bytesReceived: socket.bytesRead, bytesSent: socket.bytesWritten, upstreamHost, upstreamCluster, downstream: socket, ...(failure ? { failure } : {}) });
+  deps.accessLog.write('client', entry, { mtls });
 }
 
 /** Counts bytes as Istio does: sent = towards the destination, received = back from it. */

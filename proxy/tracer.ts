@@ -2,6 +2,7 @@
 // JSON. Off unless an endpoint is given; then an unsampled request costs one header parse. The
 // queue is bounded: when the collector is slow or away, the oldest spans are dropped (counted),
 // never the traffic. start / drain (flush) / close.
+import type { TracingRule } from '../core/snapshot/types.js';
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
@@ -12,6 +13,8 @@ export interface TracerOptions {
   endpoint: string;
   /** Percent of new traces to sample (a caller's sampled flag is always honoured). */
   samplingPercent: number;
+  /** The workload's Telemetry tracing rules, per side (from its snapshot); they override samplingPercent. */
+  policy?: () => { client?: TracingRule; server?: TracingRule } | undefined;
   resource: Record<string, string>;
   flushMs?: number;
   maxQueue?: number;
@@ -57,7 +60,10 @@ export class Tracer {
     const b3 = w3c ? undefined : parseB3(incoming);
     const parent = w3c ?? (b3?.decided ? b3 : undefined);
     const inherited = parent ?? (b3 ? { ...b3, sampled: false } : undefined);
-    if (parent ? !parent.sampled : this.random() * 100 >= this.opts.samplingPercent) return undefined;
+    // A Telemetry resource may turn span reporting off for this side, or set its own sampling.
+    const rule = this.opts.policy?.()?.[kind];
+    if (rule?.disabled) return undefined;
+    if (parent ? !parent.sampled : this.random() * 100 >= (rule?.samplingPercent ?? this.opts.samplingPercent)) return undefined;
     const span: ActiveSpan = {
       traceId: inherited?.traceId ?? randomBytes(16).toString('hex'),
       spanId: randomBytes(8).toString('hex'),

@@ -118,7 +118,7 @@ export function analyze(input: AnalysisInput): Finding[] {
 
   // Policies whose selector matches no workload.
   const allInstances = [...input.services.values()].flat();
-  for (const kind of ['AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication', 'LocalRateLimit']) {
+  for (const kind of ['AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication', 'LocalRateLimit', 'Telemetry']) {
     for (const p of of<{ selector?: WorkloadSelector }>(kind)) {
       const selector = p.spec.selector;
       if (!selector?.matchLabels || Object.keys(selector.matchLabels).length === 0) continue;

@@ -4,7 +4,7 @@ import type { Kind } from './types.js';
 
 export interface KindInfo {
   kind: Kind;
-  group: 'networking.istio.io' | 'security.istio.io' | 'policy.hostmesh.io';
+  group: 'networking.istio.io' | 'security.istio.io' | 'telemetry.istio.io' | 'policy.hostmesh.io';
   /** apiVersion we store and return. */
   storageVersion: string;
   /** apiVersions accepted on input; Istio serves the same schema under all of them. */
@@ -16,7 +16,12 @@ export interface KindInfo {
 const NETWORKING = ['v1', 'v1beta1', 'v1alpha3'];
 const SECURITY = ['v1', 'v1beta1'];
 
-const VERSIONS: Record<KindInfo['group'], string[]> = { 'networking.istio.io': NETWORKING, 'security.istio.io': SECURITY, 'policy.hostmesh.io': ['v1alpha1'] };
+const VERSIONS: Record<KindInfo['group'], string[]> = {
+  'networking.istio.io': NETWORKING,
+  'security.istio.io': SECURITY,
+  'telemetry.istio.io': ['v1', 'v1alpha1'],
+  'policy.hostmesh.io': ['v1alpha1'],
+};
 
 function info(kind: Kind, group: KindInfo['group'], plural: string, aliases: string[]): KindInfo {
   const versions = VERSIONS[group];
@@ -31,6 +36,7 @@ export const KINDS: readonly KindInfo[] = [
   info('PeerAuthentication', 'security.istio.io', 'peerauthentications', ['pa', 'peerauthentication']),
   info('AuthorizationPolicy', 'security.istio.io', 'authorizationpolicies', ['ap', 'authorizationpolicy', 'authz']),
   info('RequestAuthentication', 'security.istio.io', 'requestauthentications', ['ra', 'requestauthentication']),
+  info('Telemetry', 'telemetry.istio.io', 'telemetries', ['telemetry']),
   // Not an Istio kind (Istio needs an EnvoyFilter for this); named after Envoy's filter.
   info('LocalRateLimit', 'policy.hostmesh.io', 'localratelimits', ['lrl', 'localratelimit', 'ratelimit']),
 ];

@@ -2,6 +2,7 @@
 // implement are listed as `unsupported` so that the error says so instead of "unknown field".
 import type { Violation } from '../errors.js';
 import { parseDurationMs } from '../duration.js';
+import { FilterSyntaxError, parseFilter } from '../access-log/filter.js';
 import { arr, bool, duration, int, map, num, obj, port, regex, str, type Schema, isPlainObject } from './schema.js';
 import type { Kind } from './types.js';
 
@@ -500,6 +501,60 @@ const localRateLimit = obj(
   { required: ['tokenBucket'], unsupported: { descriptors: 'per-descriptor limits are not implemented; use routes for per-route buckets' } },
 );
 
+// Telemetry. The sidecars have one access log (Istio's JSON format, on stdout: the built-in
+// "envoy" provider), one trace exporter (--otlp-endpoint) and Prometheus metrics; providers name
+// those, and metric customisation (overrides, tag changes) is refused by name.
+const TELEMETRY_MODES = ['CLIENT', 'SERVER', 'CLIENT_AND_SERVER'] as const;
+const providerNamed = (names: readonly string[], what: string) =>
+  arr(obj({ name: str({ check: (n) => (names.includes(n) ? undefined : `"${n}" is not a provider here; use ${names.map((x) => `"${x}"`).join(' or ')} (${what})`) }) }, { required: ['name'] }));
+const telemetryMatch = obj({ mode: str({ enum: TELEMETRY_MODES }) });
+const telemetry = obj(
+  {
+    selector,
+    accessLogging: arr(
+      obj({
+        providers: providerNamed(['envoy'], "the sidecar's JSON access log on stdout"),
+        disabled: bool,
+        filter: obj(
+          {
+            expression: str({
+              nonEmpty: true,
+              check: (text) => {
+                try {
+                  parseFilter(text);
+                  return undefined;
+                } catch (err) {
+                  return err instanceof FilterSyntaxError ? `${err.message} (at character ${err.position + 1})` : String(err);
+                }
+              },
+            }),
+          },
+          { required: ['expression'] },
+        ),
+        match: telemetryMatch,
+      }),
+    ),
+    tracing: arr(
+      obj(
+        {
+          providers: providerNamed(['opentelemetry', 'otel', 'zipkin'], 'the sidecar exports spans over OTLP to its --otlp-endpoint'),
+          randomSamplingPercentage: num({ min: 0, max: 100 }),
+          disableSpanReporting: bool,
+          match: telemetryMatch,
+        },
+        { unsupported: { customTags: 'custom span tags are not supported', useRequestIdForTraceSampling: 'not supported' } },
+      ),
+    ),
+    metrics: arr(
+      obj(
+        { providers: providerNamed(['prometheus'], "Istio's standard metrics on the status port") },
+        { unsupported: { overrides: "Istio's standard metrics and labels are fixed here: overrides are not supported", reportingInterval: 'not supported' } },
+      ),
+    ),
+  },
+  { unsupported: { targetRef: 'use selector', targetRefs: 'use selector' } },
+);
+
 export const SPEC_SCHEMAS: Record<Kind, Schema> = {
   VirtualService: virtualService,
   DestinationRule: destinationRule,
@@ -508,5 +563,6 @@ export const SPEC_SCHEMAS: Record<Kind, Schema> = {
   PeerAuthentication: peerAuthentication,
   AuthorizationPolicy: authorizationPolicy,
   RequestAuthentication: requestAuthentication,
+  Telemetry: telemetry,
   LocalRateLimit: localRateLimit,
 };

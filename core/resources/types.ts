@@ -1,7 +1,7 @@
 // The resource envelope, shaped like Kubernetes/Istio objects so that Istio users' YAML applies
 // unchanged, and the typed specs of the Istio APIs this mesh implements.
 
-export type Kind = 'VirtualService' | 'DestinationRule' | 'ServiceEntry' | 'Gateway' | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication' | 'LocalRateLimit';
+export type Kind = 'VirtualService' | 'DestinationRule' | 'ServiceEntry' | 'Gateway' | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication' | 'Telemetry' | 'LocalRateLimit';
 
 export interface Metadata {
   name: string;
@@ -259,4 +259,23 @@ export interface JwtRule {
 export interface RequestAuthenticationSpec {
   selector?: WorkloadSelector;
   jwtRules?: JwtRule[];
+}
+
+/** telemetry.istio.io Telemetry: access logging and tracing, mesh-wide (root namespace), per namespace or per workload. */
+export interface TelemetrySpec {
+  selector?: WorkloadSelector;
+  accessLogging?: {
+    providers?: { name: string }[];
+    disabled?: boolean;
+    /** A CEL expression (core/access-log/filter.ts); only entries for which it is true are logged. */
+    filter?: { expression: string };
+    match?: { mode?: 'CLIENT' | 'SERVER' | 'CLIENT_AND_SERVER' };
+  }[];
+  tracing?: {
+    providers?: { name: string }[];
+    randomSamplingPercentage?: number;
+    disableSpanReporting?: boolean;
+    match?: { mode?: 'CLIENT' | 'SERVER' | 'CLIENT_AND_SERVER' };
+  }[];
+  metrics?: { providers?: { name: string }[] }[];
 }

@@ -7,6 +7,7 @@ import type { ServiceInstance } from '../catalog-model.js';
 import type { Resource, VirtualServiceSpec } from '../resources/types.js';
 import { compileInbound } from './compile-inbound.js';
 import { compileOutbound, spiffeId } from './compile-outbound.js';
+import { compileTelemetry } from './compile-telemetry.js';
 import { compileGateway, refuseUnenforcedPolicies } from './compile-gateway.js';
 import { SNAPSHOT_SCHEMA_VERSION, type OutboundConfig, type ProxySnapshot } from './types.js';
 
@@ -86,14 +87,27 @@ export class SnapshotCompiler {
     const identityJson = JSON.stringify(identity);
     const inboundJson = JSON.stringify(inbound);
     const gatewayJson = gateway ? JSON.stringify(gateway) : '';
-    const version = hash(`${SNAPSHOT_SCHEMA_VERSION}|${identityJson}|${inboundJson}|${outbound.hash}|${gateway ? `${gatewayJson}|` : ''}${this.bundleJson}`).slice(0, 16);
+    const telemetry = compileTelemetry(this.ctx.resources, workload, this.ctx.rootNamespace);
+    const telemetryJson = telemetry ? JSON.stringify(telemetry) : '';
+    const version = hash(
+      `${SNAPSHOT_SCHEMA_VERSION}|${identityJson}|${inboundJson}|${outbound.hash}|${gateway ? `${gatewayJson}|` : ''}${telemetry ? `${telemetryJson}|` : ''}${this.bundleJson}`,
+    ).slice(0, 16);
     const jsonParts = [
       `{"schemaVersion":${SNAPSHOT_SCHEMA_VERSION},"version":"${version}","proxy":${identityJson},"inbound":${inboundJson},"outbound":`,
       outbound.json,
-      `${gateway ? `,"gateway":${gatewayJson}` : ''},"trustBundle":${this.bundleJson}}`,
+      `${gateway ? `,"gateway":${gatewayJson}` : ''}${telemetry ? `,"telemetry":${telemetryJson}` : ''},"trustBundle":${this.bundleJson}}`,
     ];
     return {
-      snapshot: { schemaVersion: SNAPSHOT_SCHEMA_VERSION, version, proxy: identity, inbound, outbound: outbound.config, ...(gateway ? { gateway } : {}), trustBundle: this.ctx.trustBundle },
+      snapshot: {
+        schemaVersion: SNAPSHOT_SCHEMA_VERSION,
+        version,
+        proxy: identity,
+        inbound,
+        outbound: outbound.config,
+        ...(gateway ? { gateway } : {}),
+        ...(telemetry ? { telemetry } : {}),
+        trustBundle: this.ctx.trustBundle,
+      },
       jsonParts,
     };
   }

@@ -18,8 +18,31 @@ export interface ProxySnapshot {
   outbound: OutboundConfig;
   /** Gateway proxies only: the listeners the Gateways selecting it declare, with the routes bound to them. */
   gateway?: GatewayConfig;
+  /** Telemetry resources that apply to this workload; absent: the defaults (access log on, the sidecar's --trace-sampling). */
+  telemetry?: TelemetryConfig;
   /** PEM roots that peer certificates must chain to (more than one during a root rotation). */
   trustBundle: string[];
+}
+
+/** Access logging and tracing per side: client (requests the workload makes) and server (requests it serves). A side left out keeps the default. */
+export interface TelemetryConfig {
+  /** The Telemetry resources that decided, `namespace/name`. */
+  sources: string[];
+  accessLog?: { client?: AccessLogRule; server?: AccessLogRule };
+  tracing?: { client?: TracingRule; server?: TracingRule };
+}
+
+export interface AccessLogRule {
+  enabled: boolean;
+  /** A CEL filter (core/access-log/filter.ts): only entries it holds for are logged. */
+  filter?: string;
+}
+
+export interface TracingRule {
+  /** No spans are started or reported (trace context still passes through). */
+  disabled: boolean;
+  /** Percent of new traces sampled; absent: the sidecar's --trace-sampling. */
+  samplingPercent?: number;
 }
 
 export interface GatewayConfig {

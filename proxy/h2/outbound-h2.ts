@@ -55,7 +55,7 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     recordOutbound(deps, f, wire.status, r.flags, Buffer.byteLength(r.body), r.details);
   };
 
-  const resolved = resolveRoute(current, requested, req, authority);
+  const resolved = resolveRoute(current, requested, req, authority, f);
   if ('status' in resolved) {
     const target = outsideTheMesh(deps, current, requested, authority, via, resolved, f.labels);
     if ('status' in target) return sendLocalReply(target);
@@ -91,7 +91,7 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
   whenDone(ran, proceed);
 
   function routeStream(destinations: WeightedCluster[], mirrorCluster: string | undefined, responseHooks: OutboundExchange['responseHooks']): void {
-    const chosen = chooseCluster(deps, cfg, destinations, f.labels, random);
+    const chosen = chooseCluster(deps, cfg, destinations, f, random);
     if ('status' in chosen) return sendLocalReply(chosen);
     const { dest, entry } = chosen;
     const { method, path, headers: out } = upstreamRequest(cfg, route, dest, entry.cluster, req, url, service, undefined);

@@ -14,7 +14,16 @@ export function streamRequest(stream: ServerHttp2Stream, headers: IncomingHttpHe
   const plain: IncomingHttpHeaders = {};
   for (const [k, v] of Object.entries(headers)) if (k[0] !== ':') plain[k] = v;
   plain.host = String(headers[':authority'] ?? headers.host ?? '');
-  return { method: String(headers[':method'] ?? 'GET'), url: String(headers[':path'] ?? '/'), headers: plain, socket: stream.session?.socket ?? {} };
+  // The session's socket is a proxy that throws once the session has let go of it (a stream can
+  // outlive its connection): its addresses are read now, while they can be.
+  let socket: RequestView['socket'] = {};
+  try {
+    const s = stream.session?.socket;
+    if (s) socket = { remoteAddress: s.remoteAddress, remotePort: s.remotePort, localAddress: s.localAddress, localPort: s.localPort };
+  } catch {
+    // already let go of: no addresses to report
+  }
+  return { method: String(headers[':method'] ?? 'GET'), url: String(headers[':path'] ?? '/'), headers: plain, socket, protocol: 'HTTP/2' };
 }
 
 export function isGrpc(headers: IncomingHttpHeaders): boolean {

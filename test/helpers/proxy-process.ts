@@ -17,6 +17,8 @@ export interface ProxyProcess {
   alive(): boolean;
   /** What it wrote to stderr (its JSON log). */
   output(): string;
+  /** What it wrote to stdout: its access log, one JSON object per line. */
+  accessLog(): Record<string, unknown>[];
   /** Its snapshot, from its admin port. */
   configDump(): Promise<any>;
   stop(): Promise<void>;
@@ -67,8 +69,10 @@ export async function startProxyProcess(
     ...upstreamArgs,
     ...(opts.args ?? []),
   ];
-  const child = spawn(process.execPath, args, { env: { ...process.env, MESH_PROXY_CA_PEM: c.ca() }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, args, { env: { ...process.env, MESH_PROXY_CA_PEM: c.ca() }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let stdout = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d));
   let exited = false;
   child.stderr!.on('data', (d: Buffer) => (out += d));
   child.once('exit', () => (exited = true));
@@ -77,6 +81,11 @@ export async function startProxyProcess(
     ports,
     alive: () => !exited,
     output: () => out,
+    accessLog: () =>
+      stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
     configDump: async () => (await fetch(`http://127.0.0.1:${ports.admin}/config_dump`)).json(),
     stop: async () => {
       if (exited) return;

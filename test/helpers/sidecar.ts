@@ -30,6 +30,8 @@ export function sidecarOptions(c: TestController, service: string, appPort: numb
     telemetryIntervalMs: 60_000,
     headersTimeoutMs: 10_000,
     idleTimeoutMs: 60_000,
+    // Built and dropped: the test runner reads this process's stdout (tests of the log itself run mesh-proxy processes).
+    accessLog: () => undefined,
     ...overrides,
   };
 }

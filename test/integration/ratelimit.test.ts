@@ -59,6 +59,7 @@ describe('local rate limit on the inbound side', () => {
         telemetryIntervalMs: 10_000,
         headersTimeoutMs: 10_000,
         idleTimeoutMs: 60_000,
+        accessLog: () => undefined,
       },
       pino({ level: 'silent' }),
     );

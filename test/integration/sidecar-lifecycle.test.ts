@@ -216,11 +216,13 @@ describe('sidecar lifecycle under traffic', () => {
         '--log-level',
         'info',
       ],
-      { env: { ...process.env, MESH_PROXY_CA_PEM: c.ca() }, stdio: ['ignore', 'ignore', 'pipe'] },
+      { env: { ...process.env, MESH_PROXY_CA_PEM: c.ca() }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    // JSON logs, the access log among them, go to stderr.
+    // The access log (Istio's JSON format) goes to stdout; the sidecar's own JSON log to stderr.
     let out = '';
-    child.stderr.on('data', (d: Buffer) => (out += d));
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err += d));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       await waitFor('the batch sidecar to be ready', async () => (await fetch(`http://127.0.0.1:${admin}/ready`).catch(() => undefined))?.status === 200, 15_000);
@@ -248,10 +250,13 @@ describe('sidecar lifecycle under traffic', () => {
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>);
-      const access = lines.find((l) => l.msg === 'access' && l.path === '/slow?ms=2000');
-      assert.ok(access, `a JSON access-log line for the request: ${out}`);
-      assert.equal(access.status, 200);
-      assert.equal(access.direction, 'inbound');
+      const access = lines.find((l) => l.path === '/slow?ms=2000');
+      assert.ok(access, `an access-log line for the request: ${out}`);
+      assert.equal(access.response_code, 200);
+      assert.equal(access.method, 'GET');
+      assert.match(String(access.upstream_cluster), /^inbound\|\d+\|\|$/);
+      assert.ok(Number(access.duration) >= 1900, `the request's duration in ms: ${String(access.duration)}`);
+      assert.match(err, /"msg":"sidecar started"/, 'the sidecar log is on stderr');
     } finally {
       child.kill('SIGKILL');
     }

@@ -50,6 +50,7 @@ for (const relay of [true, false])
         telemetryIntervalMs: 200,
         headersTimeoutMs: 10_000,
         idleTimeoutMs: 60_000,
+        accessLog: () => undefined,
         http1Relay: relay,
         outboundTrafficPolicy: 'REGISTRY_ONLY',
         ...extra,
