@@ -4,12 +4,34 @@
 #   systemd/install.sh controller   the controller (mesh-controller.service)
 #   systemd/install.sh agent        the host agent and the sidecar template (mesh-agent.service,
 #                                   mesh-proxy@.service); declare services in /etc/mesh/services.d
+#   systemd/install.sh prometheus   on the controller's VM, after `controller`: points Debian's
+#                                   Prometheus at the controller and, through its catalog, at
+#                                   every sidecar (systemd/prometheus.yml)
 # Both may go on the same VM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d dist ] || { echo "install.sh: build first: npm ci && npm run build" >&2; exit 1; }
 what=${1:-}
-case "$what" in controller | agent) ;; *) echo "usage: systemd/install.sh controller|agent" >&2; exit 2 ;; esac
+case "$what" in controller | agent | prometheus) ;; *) echo "usage: systemd/install.sh controller|agent|prometheus" >&2; exit 2 ;; esac
+
+if [ "$what" = prometheus ]; then
+  command -v prometheus >/dev/null 2>&1 || { echo "install.sh prometheus: install Debian's Prometheus first: apt-get install prometheus" >&2; exit 1; }
+  meshctl --data-dir /var/lib/mesh/controller status >/dev/null 2>&1 || { echo "install.sh prometheus: run it on the controller's VM, after install.sh controller" >&2; exit 1; }
+  [ -f /etc/prometheus/prometheus.yml.orig ] || { [ -f /etc/prometheus/prometheus.yml ] && cp /etc/prometheus/prometheus.yml /etc/prometheus/prometheus.yml.orig; } || true
+  install -m 0644 systemd/prometheus.yml /etc/prometheus/prometheus.yml
+  install -m 0644 /var/lib/mesh/controller/ca.pem /etc/prometheus/mesh-ca.pem
+  # A host agent token of its own (it may read the catalog); revoke with: meshctl token revoke-agent --host prometheus
+  [ -s /etc/prometheus/mesh-token ] || {
+    meshctl --data-dir /var/lib/mesh/controller token agent --host prometheus > /etc/prometheus/mesh-token.new
+    install -m 0600 -o prometheus -g prometheus /etc/prometheus/mesh-token.new /etc/prometheus/mesh-token
+    rm -f /etc/prometheus/mesh-token.new
+  }
+  promtool check config /etc/prometheus/prometheus.yml >/dev/null
+  systemctl enable prometheus.service >/dev/null 2>&1
+  systemctl restart prometheus.service
+  echo "Prometheus scrapes the controller and every sidecar in its catalog (http://127.0.0.1:9090)"
+  exit 0
+fi
 install -d -m 0755 /opt/mesh /etc/mesh
 cp -r dist node_modules package.json README.md docs /opt/mesh/
 # The commands, on PATH as after `npm install -g`: each a small launcher into /opt/mesh.

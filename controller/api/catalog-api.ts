@@ -1,3 +1,4 @@
+import { prometheusTargets } from '../../core/prometheus-targets.js';
 import { MeshError } from '../../core/errors.js';
 import { isPlainObject } from '../../core/resources/schema.js';
 import { EmbeddedCatalog } from '../catalog/embedded.js';
@@ -15,6 +16,10 @@ export function registerCatalogRoutes(router: Router, d: ApiDeps): void {
       }),
     },
   }));
+
+  // Prometheus HTTP service discovery: every sidecar's status port, from the catalog. Read with
+  // the admin token or a host agent token (Prometheus's `authorization.credentials_file`).
+  router.add('GET', '/v1/prometheus/targets', 'agent', () => ({ body: prometheusTargets(d.catalog.endpoints()) }));
 
   router.add('POST', '/v1/catalog/instances', 'catalog', async (ctx) => {
     const body = await ctx.json();

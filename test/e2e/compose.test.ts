@@ -28,8 +28,10 @@ interface Page {
 describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () => {
   const project = `meshe2e${randomBytes(3).toString('hex')}`;
   let port = 0;
-  const env = () => ({ GATEWAY_PORT: String(port), COMPOSE_PROJECT_NAME: project });
-  const dc = (...args: string[]) => run([...compose!, '-p', project, '-f', 'compose/docker-compose.yml', ...args], { env: env() });
+  let promPort = 0;
+  const env = () => ({ GATEWAY_PORT: String(port), PROMETHEUS_PORT: String(promPort), COMPOSE_PROJECT_NAME: project });
+  // With the optional monitoring profile: its Prometheus finds the sidecars through the catalog.
+  const dc = (...args: string[]) => run([...compose!, '-p', project, '-f', 'compose/docker-compose.yml', '--profile', 'monitoring', ...args], { env: env() });
   const id = async (service: string) => (await dc('ps', '-q', service)).trim();
   const page = async (headers: Record<string, string> = {}): Promise<Page> => {
     const res = await fetch(`http://127.0.0.1:${port}/productpage`, { headers, signal: AbortSignal.timeout(5000) });
@@ -50,6 +52,7 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
 
   before(async () => {
     port = await freePort();
+    promPort = await freePort();
     buildBaseImages();
     await dc('build', '-q');
     await dc('up', '-d');
@@ -97,6 +100,31 @@ describe('compose demo on a real Docker engine', { skip, timeout: 600_000 }, () 
     const rules = await run(['nsenter', `--net=/proc/${pid}/ns/net`, 'iptables-save', '-t', 'nat']);
     assert.match(rules, /-A MESH_INBOUND -p tcp -m tcp --dport 9080 -j REDIRECT --to-ports 15006/);
     assert.match(rules, /-A MESH_OUTPUT -m owner --uid-owner 1337 -j RETURN/);
+  });
+
+  it("monitoring profile: Prometheus finds every sidecar through the catalog, and Istio's queries answer", async () => {
+    const query = async (expr: string) => {
+      const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(expr)}`, { signal: AbortSignal.timeout(5000) });
+      return ((await res.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data.result;
+    };
+    for (let i = 0; i < 20; i++) await page();
+    await waitFor('the six sidecars and the controller scraped', async () => (await query('up == 1').catch(() => [])).length === 7, 90_000, 1000);
+    const sidecars = await query('up{job="mesh-sidecars"}');
+    assert.deepEqual([...new Set(sidecars.map((r) => r.metric.service))].sort(), ['details', 'productpage', 'ratings', 'reviews']);
+    assert.deepEqual(
+      sidecars
+        .filter((r) => r.metric.service === 'reviews')
+        .map((r) => r.metric.version)
+        .sort(),
+      ['v1', 'v2', 'v3'],
+    );
+    // Istio's service dashboard, "Incoming Requests By Source And Response Code".
+    await waitFor(
+      'requests to reviews in Prometheus',
+      async () => (await query('sum(istio_requests_total{reporter="destination",destination_service_name="reviews",source_workload="productpage-v1"}) by (response_code)')).length > 0,
+      30_000,
+      1000,
+    );
   });
 
   it("passes a meshed app's non-HTTP connection to a container outside the mesh through, by where it was dialled", async () => {

@@ -183,6 +183,17 @@ describe('VM quick start (docs/vm-quickstart.md) under a real systemd in two con
   it('runs an ingress gateway on vm1 from a service file: a caller outside the mesh reaches backend through it, over mTLS', async () => {
     const steps = await follow(/^curl -s http:\/\/vm1\/$/);
     assert.equal(steps.at(-1)!.out.trim(), 'hello from backend; caller: By=spiffe://cluster.local/ns/default/sa/backend;URI=spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway');
+  });
+
+  it("installs Prometheus on vm1: it finds both VMs' sidecars through the controller's catalog", async () => {
+    const steps = await follow(/^curl -s http:\/\/127\.0\.0\.1:9090\/api\/v1\/query --data-urlencode 'query=up\{job="mesh-sidecars"\}'$/);
+    const up = (JSON.parse(steps.at(-1)!.out) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data.result;
+    assert.deepEqual(up.map((r) => `${r.metric.service} ${r.value[1]}`).sort(), ['backend 1', 'frontend 1']);
+    const calls = await exec(
+      'vm1',
+      `curl -s http://127.0.0.1:9090/api/v1/query --data-urlencode 'query=sum(istio_requests_total{reporter="destination",destination_service_name="backend"}) by (source_workload)'`,
+    );
+    assert.match(calls.out, /"source_workload":"frontend"/, calls.out);
     assert.equal(outputs.length, commands.length, 'every command of the page ran');
   });
 });

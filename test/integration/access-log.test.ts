@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { get, startApp, type TestApp } from '../helpers/apps.js';
+import { registerInstance } from '../helpers/catalog.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
@@ -69,23 +70,8 @@ describe("the access log, in Istio's format, shaped by Telemetry", () => {
     echoPort = (echo.address() as { port: number }).port;
     reviews = await startProxyProcess(c, 'reviews', app.port);
     db = await startProxyProcess(c, 'db', echoPort);
-    await c.call('POST', '/v1/catalog/instances', {
-      id: 'reviews-1',
-      service: 'reviews',
-      address: '127.0.0.1',
-      port: app.port,
-      labels: { version: 'v1' },
-      sidecar: { inboundPort: reviews.ports.inbound },
-    });
-    await c.call('POST', '/v1/catalog/instances', {
-      id: 'db-1',
-      service: 'db',
-      address: '127.0.0.1',
-      port: echoPort,
-      protocol: 'tcp',
-      labels: { version: 'v1' },
-      sidecar: { inboundPort: db.ports.inbound },
-    });
+    await registerInstance(c, 'reviews-1', 'reviews', app.port, { sidecar: reviews });
+    await registerInstance(c, 'db-1', 'db', echoPort, { protocol: 'tcp', sidecar: db });
     productpage = await startProxyProcess(c, 'productpage', 1, { upstreams: ['reviews', 'db'] });
     await waitFor('reviews and db at productpage', async () => (await productpage.configDump()).outbound.services.length >= 2, 10_000);
   });

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Sidecar } from '../../proxy/sidecar.js';
 import { get, startApp, type TestApp } from '../helpers/apps.js';
+import { registerInstance } from '../helpers/catalog.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { freePort, waitFor } from '../helpers/ports.js';
 import { startSidecar } from '../helpers/sidecar.js';
@@ -71,57 +72,50 @@ describe('Istio dashboard queries against a real Prometheus', { skip: hasPrometh
     c = await startController();
     app = await startApp('reviews', (path) => (path === '/missing' ? 404 : path === '/broken' ? 503 : 200));
     server = await startSidecar(c, 'reviews', app.port, { statusPort: 0 });
-    await c.call('POST', '/v1/catalog/instances', {
-      id: 'reviews-1',
-      service: 'reviews',
-      address: '127.0.0.1',
-      port: app.port,
-      labels: { version: 'v1' },
-      sidecar: { inboundPort: server.ports.inbound },
-    });
+    await registerInstance(c, 'reviews-1', 'reviews', app.port, { sidecar: server, withStatusPort: true });
     // A TCP service too: an echo server behind its sidecar.
     echo = createNetServer((s) => s.pipe(s));
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
     const echoPort = (echo.address() as { port: number }).port;
     db = await startSidecar(c, 'db', echoPort, { statusPort: 0 });
-    await c.call('POST', '/v1/catalog/instances', {
-      id: 'db-1',
-      service: 'db',
-      address: '127.0.0.1',
-      port: echoPort,
-      protocol: 'tcp',
-      labels: { version: 'v1' },
-      sidecar: { inboundPort: db.ports.inbound },
-    });
+    await registerInstance(c, 'db-1', 'db', echoPort, { protocol: 'tcp', sidecar: db, withStatusPort: true });
     // And a workload without a sidecar, reached in plaintext.
-    await c.call('POST', '/v1/catalog/instances', { id: 'legacy-1', service: 'legacy', address: '127.0.0.1', port: app.port, protocol: 'http', labels: { version: 'v1' } });
-    await c.call('POST', '/v1/catalog/instances', { id: 'legacydb-1', service: 'legacydb', address: '127.0.0.1', port: echoPort, protocol: 'tcp', labels: { version: 'v1' } });
+    await registerInstance(c, 'legacy-1', 'legacy', app.port, { protocol: 'http' });
+    await registerInstance(c, 'legacydb-1', 'legacydb', echoPort, { protocol: 'tcp' });
     client = await startSidecar(c, 'productpage', 1, {
       statusPort: 0,
       upstreams: ['reviews', 'db', 'legacy', 'legacydb'].map((service) => ({ port: 0, service })),
     });
+    await registerInstance(c, 'productpage-1', 'productpage', 1, { sidecar: client, withStatusPort: true });
     await waitFor('the services at productpage', () => ['reviews', 'db', 'legacy', 'legacydb'].every((n) => client.snapshot?.outbound.services.some((s) => s.name === n)), 5000);
 
     const dir = mkdtempSync(join(tmpdir(), 'mesh-prom-'));
+    // The configuration the compose file ships (compose/prometheus/prometheus.yml), pointed at this
+    // controller: the sidecars are found through its catalog (HTTP service discovery), not listed.
     writeFileSync(join(dir, 'ca.pem'), c.ca());
+    writeFileSync(join(dir, 'agent-token'), `${(await c.call('POST', '/v1/agent-tokens', { host: 'prometheus' })).json().token}\n`);
     const controllerTarget = new URL(c.url).host;
     writeFileSync(
       join(dir, 'prometheus.yml'),
-      `global: {scrape_interval: 1s, evaluation_interval: 1s}
-scrape_configs:
-- job_name: mesh-controller
-  scheme: https
-  tls_config: {ca_file: ${join(dir, 'ca.pem')}}
-  static_configs: [{targets: ['${controllerTarget}']}]
-- job_name: mesh-sidecars
-  metrics_path: /stats/prometheus
-  static_configs: [{targets: ['127.0.0.1:${server.ports.status}', '127.0.0.1:${client.ports.status}', '127.0.0.1:${db.ports.status}']}]
-`,
+      readFileSync(join(root, 'compose/prometheus/prometheus.yml'), 'utf8')
+        .replaceAll('/var/lib/mesh-share/', `${dir}/`)
+        .replaceAll('controller:15012', controllerTarget)
+        .replace(/scrape_interval: \d+s/, 'scrape_interval: 1s')
+        .replace(/evaluation_interval: \d+s/, 'evaluation_interval: 1s')
+        .replace(/refresh_interval: \d+s/, 'refresh_interval: 1s'),
     );
     const port = await freePort();
     promUrl = `http://127.0.0.1:${port}`;
-    prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
-    await waitFor('Prometheus to scrape all four targets', async () => (await query('up == 1')).length === 4, 30_000, 250);
+    prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let log = '';
+    prometheus.stderr!.on('data', (d: Buffer) => (log = (log + String(d)).slice(-4000)));
+    try {
+      await waitFor('Prometheus to find and scrape all four targets', async () => (await query('up == 1')).length === 4, 30_000, 250);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nPrometheus said: ${log}`);
+    }
 
     // Traffic, config changes, a refused apply, a registration: what the dashboards show.
     await c.call('POST', '/v1/apply', {
@@ -182,6 +176,23 @@ scrape_configs:
     process.stdout.write(`# sidecar queries with data: ${sidecar.length - empty.length} of ${sidecar.length}\n`);
     assert.deepEqual(empty, []);
     assert.deepEqual([...new Set(lacking)], []);
+  });
+
+  it('found the sidecars through the catalog, labelled with their service and version', async () => {
+    const up = (await query('up{job="mesh-sidecars"}')) as { metric: Record<string, string> }[];
+    assert.deepEqual(up.map((r) => `${r.metric.service}/${r.metric.version}/${r.metric.instance_id}`).sort(), ['db/v1/db-1', 'productpage/v1/productpage-1', 'reviews/v1/reviews-1']);
+  });
+
+  it('the scrape configurations shipped for compose and systemd pass promtool check config', { skip: existsSync('/usr/bin/promtool') ? false : 'promtool is not installed' }, () => {
+    for (const file of ['compose/prometheus/prometheus.yml', 'systemd/prometheus.yml']) {
+      // Its CA bundle and token files, where it expects them, in a directory of the test's own.
+      const dir = mkdtempSync(join(tmpdir(), 'mesh-promcheck-'));
+      for (const f of ['ca.pem', 'agent-token', 'mesh-ca.pem', 'mesh-token']) writeFileSync(join(dir, f), 'x\n');
+      const text = readFileSync(join(root, file), 'utf8').replaceAll('/var/lib/mesh-share/', `${dir}/`).replaceAll('/etc/prometheus/', `${dir}/`);
+      writeFileSync(join(dir, 'prometheus.yml'), text);
+      const r = spawnSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${file}: ${r.stdout}${r.stderr}`);
+    }
   });
 
   it('the exposition passes promtool check metrics, but for the unit lint that Istio names draw', { skip: existsSync('/usr/bin/promtool') ? false : 'promtool is not installed' }, async () => {

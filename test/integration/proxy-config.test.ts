@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Sidecar } from '../../proxy/sidecar.js';
 import { certificateInfo } from '../../core/pki/certificate-info.js';
 import { get, startApp, type TestApp } from '../helpers/apps.js';
+import { registerInstance } from '../helpers/catalog.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { runMeshctl } from '../helpers/meshctl.js';
 import { freePort, waitFor } from '../helpers/ports.js';
@@ -25,16 +26,9 @@ describe('meshctl proxy-config, from the sidecar', () => {
     app = await startApp('reviews');
     reviews = await startSidecar(c, 'reviews', app.port);
     deadPort = await freePort();
-    await c.call('POST', '/v1/catalog/instances', {
-      id: 'reviews-1',
-      service: 'reviews',
-      address: '127.0.0.1',
-      port: app.port,
-      labels: { version: 'v1' },
-      sidecar: { inboundPort: reviews.ports.inbound },
-    });
+    await registerInstance(c, 'reviews-1', 'reviews', app.port, { sidecar: reviews });
     // An instance nobody answers for: outlier detection ejects it at its first failure.
-    await c.call('POST', '/v1/catalog/instances', { id: 'reviews-2', service: 'reviews', address: '127.0.0.1', port: deadPort, labels: { version: 'v2' } });
+    await registerInstance(c, 'reviews-2', 'reviews', deadPort, { version: 'v2' });
     await c.call('POST', '/v1/apply', {
       apiVersion: 'networking.istio.io/v1',
       kind: 'DestinationRule',

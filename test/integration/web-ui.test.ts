@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import type { Sidecar } from '../../proxy/sidecar.js';
 import { get, startApp, type TestApp } from '../helpers/apps.js';
+import { registerInstance } from '../helpers/catalog.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { runMeshctl } from '../helpers/meshctl.js';
 import { waitFor } from '../helpers/ports.js';
@@ -50,23 +51,9 @@ describe('the web UI in a real Chromium', { skip: CHROMIUM ? false : 'chromium i
     c = await startController({ telemetryWindow: '60s' });
     app = await startApp('reviews', (path) => (path === '/broken' ? 503 : 200));
     reviews = await startSidecar(c, 'reviews', app.port);
-    await c.call('POST', '/v1/catalog/instances', {
-      id: 'reviews-1',
-      service: 'reviews',
-      address: '127.0.0.1',
-      port: app.port,
-      labels: { version: 'v1' },
-      sidecar: { inboundPort: reviews.ports.inbound },
-    });
+    await registerInstance(c, 'reviews-1', 'reviews', app.port, { sidecar: reviews });
     productpage = await startSidecar(c, 'productpage', 1, { proxyId: 'productpage-1', upstreams: [{ port: 0, service: 'reviews' }], telemetryIntervalMs: 200 });
-    await c.call('POST', '/v1/catalog/instances', {
-      id: 'productpage-1',
-      service: 'productpage',
-      address: '127.0.0.1',
-      port: 1,
-      labels: { version: 'v1' },
-      sidecar: { inboundPort: productpage.ports.inbound },
-    });
+    await registerInstance(c, 'productpage-1', 'productpage', 1, { sidecar: productpage });
     // A policy that selects reviews, and a DestinationRule for a host that names nothing (a finding).
     await c.call('POST', '/v1/apply', {
       apiVersion: 'security.istio.io/v1',
