@@ -21,8 +21,9 @@ export class HttpControllerLink implements ControllerLink {
     this.client = new ControllerClient(opts);
   }
 
+  /** Every controller the agent knows, comma-separated: its sidecars fail over between them too. */
   get url(): string {
-    return this.client.baseUrl;
+    return this.client.controllerUrls.join(',');
   }
 
   get caPem(): string {

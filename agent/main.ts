@@ -12,6 +12,7 @@ import { fetchPinnedBundle } from '../common/ca-pinning.js';
 import { createLogger } from '../common/logger.js';
 import { onStopSignals } from '../common/stop-signals.js';
 import { MeshAgent } from './agent.js';
+import { ControllerList, parseControllers } from '../common/controller-list.js';
 import { HttpControllerLink } from './controller-link.js';
 import { captureCommand, captureOptions, type CaptureAction } from './capture-command.js';
 import { startDockerAgent, startVmAgent } from './modes.js';
@@ -43,7 +44,10 @@ const duration =
 
 function common<T>(y: Argv<T>) {
   return y
-    .option('controller', { type: 'string', describe: 'controller URL (default: from --data-dir, else https://127.0.0.1:15012)' })
+    .option('controller', {
+      type: 'string',
+      describe: 'controller URL, or several comma-separated (the agent and its sidecars fail over between them; default: from --data-dir, else https://127.0.0.1:15012)',
+    })
     .option('ca-file', { type: 'string', describe: 'CA bundle that signs the controller certificate' })
     .option('ca-fingerprint', {
       type: 'string',
@@ -177,7 +181,10 @@ async function pinnedBundle(): Promise<string | undefined> {
   if (!fingerprint || argv['ca-file'] || process.env.MESH_CA_FILE) return undefined;
   const controller = argv.controller ?? (process.env.MESH_CONTROLLER || undefined);
   if (!controller) throw new MeshError('INVALID_ARGUMENT', '--ca-fingerprint needs --controller (or MESH_CONTROLLER): the controller to fetch the bundle from');
-  const bundle = await fetchPinnedBundle(controller, fingerprint);
+  const urls = parseControllers(controller);
+  if (typeof urls === 'string') throw new MeshError('INVALID_ARGUMENT', `--controller: ${urls}`);
+  // Any controller of the mesh serves the same roots; the first that answers is checked against the pin.
+  const bundle = await new ControllerList(urls).run((url) => fetchPinnedBundle(url, fingerprint));
   log.info({ controller, fingerprint }, 'CA bundle fetched and checked against the pinned root');
   return bundle;
 }

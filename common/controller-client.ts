@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { MeshError, type ErrorCode, type Violation } from '../core/errors.js';
+import { ControllerList, parseControllers } from './controller-list.js';
 
 export interface ClientOptions {
   controller?: string;
@@ -30,7 +31,15 @@ function defaultDataDir(): string {
 }
 
 export class ControllerClient {
-  readonly baseUrl: string;
+  private readonly controllers: ControllerList;
+  /** Every controller this client knows (the agent hands them on to its sidecars). */
+  get controllerUrls(): readonly string[] {
+    return this.controllers.urls;
+  }
+  /** The controller requests go to now. */
+  get baseUrl(): string {
+    return this.controllers.active;
+  }
   private readonly ca: string | undefined;
   /** The CA bundle trusted for the controller, handed on to the sidecars the agent starts. */
   get caPem(): string | undefined {
@@ -47,16 +56,22 @@ export class ControllerClient {
       const p = join(dataDir, name);
       return existsSync(p) ? readFileSync(p, 'utf8').trim() : undefined;
     };
-    this.baseUrl = (opts.controller ?? env('MESH_CONTROLLER') ?? fromDir('controller-address') ?? 'https://127.0.0.1:15012').replace(/\/$/, '');
+    const urls = parseControllers(opts.controller ?? env('MESH_CONTROLLER') ?? fromDir('controller-address') ?? 'https://127.0.0.1:15012');
+    if (typeof urls === 'string') throw new MeshError('INVALID_ARGUMENT', `--controller: ${urls}`);
+    this.controllers = new ControllerList(urls);
     const caFile = opts.caFile ?? env('MESH_CA_FILE');
     this.ca = opts.caPem ?? (caFile ? readFileSync(caFile, 'utf8') : fromDir('ca.pem'));
     // A directory shared with host agents holds an agent token instead of the admin token.
     this.token = opts.token ?? env('MESH_TOKEN') ?? fromDir('admin-token') ?? fromDir('agent-token');
-    if (!this.baseUrl.startsWith('https://')) throw new MeshError('INVALID_ARGUMENT', `--controller must be an https:// URL, got "${this.baseUrl}"`);
   }
 
+  /** One request; with several controllers, the next one takes it when one cannot be reached or is draining. */
   async call(method: string, path: string, body?: string | object, headers: Record<string, string> = {}): Promise<Response> {
-    const url = new URL(this.baseUrl + path);
+    return this.controllers.run((baseUrl) => this.callOne(baseUrl, method, path, body, headers));
+  }
+
+  private async callOne(baseUrl: string, method: string, path: string, body: string | object | undefined, headers: Record<string, string>): Promise<Response> {
+    const url = new URL(baseUrl + path);
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const h: Record<string, string> = { ...headers };
     if (this.token && !h.authorization) h.authorization = `Bearer ${this.token}`;
@@ -73,8 +88,8 @@ export class ControllerClient {
           resolve({ status: r.statusCode ?? 0, text, json: <T>() => JSON.parse(text) as T });
         });
       });
-      req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', (err: NodeJS.ErrnoException) => reject(connectionError(this.baseUrl, err, Boolean(this.ca))));
+      req.on('timeout', () => req.destroy(new MeshError('TIMEOUT', `the controller at ${baseUrl} did not answer in time`)));
+      req.on('error', (err: NodeJS.ErrnoException) => reject(connectionError(baseUrl, err, Boolean(this.ca))));
       req.end(payload);
     });
     if (res.status >= 400) throw errorFromResponse(res);
@@ -83,6 +98,7 @@ export class ControllerClient {
 }
 
 function connectionError(base: string, err: NodeJS.ErrnoException, haveCa: boolean): MeshError {
+  if (err instanceof MeshError) return err;
   if (err.code === 'ECONNREFUSED')
     return new MeshError('UNAVAILABLE', `cannot reach the controller at ${base}: nothing listens there. Is mesh-controller running? Set --controller or MESH_CONTROLLER if it runs elsewhere.`, {
       cause: err,

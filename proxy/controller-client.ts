@@ -1,8 +1,9 @@
-// The sidecar's HTTPS client for the controller: bootstrap (token) and then mTLS with its own
-// workload certificate. Bodies are gzip-decoded; errors become MeshError with the server's code.
+// The sidecar's HTTPS client for the controllers (one or several, common/controller-list.ts):
+// bootstrap (token) and then mTLS with its own workload certificate. Bodies are gzip-decoded; errors become MeshError with the server's code.
 import { Agent, request } from 'node:https';
 import { gunzipSync } from 'node:zlib';
 import { MeshError, type ErrorCode } from '../core/errors.js';
+import { ControllerList, parseControllers } from '../common/controller-list.js';
 
 export interface ClientCredentials {
   cert?: string;
@@ -17,13 +18,23 @@ export interface ControllerResponse {
 
 export class ControllerClient {
   private agent: Agent;
+  private readonly controllers: ControllerList;
 
+  /** `controllers`: one URL, or several (comma-separated): requests fail over between them. */
   constructor(
-    private readonly baseUrl: string,
+    controllers: string,
     private ca: string,
     private creds: ClientCredentials = {},
   ) {
+    const urls = parseControllers(controllers);
+    if (typeof urls === 'string') throw new MeshError('INVALID_ARGUMENT', `--controller: ${urls}`);
+    this.controllers = new ControllerList(urls);
     this.agent = this.makeAgent();
+  }
+
+  /** The controller requests go to now. */
+  get activeController(): string {
+    return this.controllers.active;
   }
 
   /** New credentials (a renewed certificate) apply to new connections; open ones finish. */
@@ -36,13 +47,17 @@ export class ControllerClient {
   }
 
   request(method: string, path: string, body?: object, opts: { token?: string; timeoutMs?: number } = {}): Promise<ControllerResponse> {
+    return this.controllers.run((baseUrl) => this.requestTo(baseUrl, method, path, body, opts));
+  }
+
+  private requestTo(baseUrl: string, method: string, path: string, body: object | undefined, opts: { token?: string; timeoutMs?: number }): Promise<ControllerResponse> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { 'accept-encoding': 'gzip' };
     const token = opts.token ?? this.creds.token;
     if (token) headers.authorization = `Bearer ${token}`;
     if (payload) headers['content-type'] = 'application/json';
     return new Promise((resolve, reject) => {
-      const req = request(this.baseUrl + path, { method, headers, agent: this.agent, timeout: opts.timeoutMs ?? 15_000 }, (res) => {
+      const req = request(baseUrl + path, { method, headers, agent: this.agent, timeout: opts.timeoutMs ?? 15_000 }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -51,7 +66,8 @@ export class ControllerClient {
           const text = (res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
           const status = res.statusCode ?? 0;
           if (status >= 400) {
-            let code: ErrorCode = 'INTERNAL';
+            // A proxy or load balancer in front that has no controller to give: the next one may.
+            let code: ErrorCode = status === 502 || status === 503 || status === 504 ? 'UNAVAILABLE' : 'INTERNAL';
             let message = `controller answered HTTP ${status}`;
             try {
               const e = JSON.parse(text) as { code: ErrorCode; message: string };
@@ -65,8 +81,8 @@ export class ControllerClient {
           resolve({ status, body: text });
         });
       });
-      req.on('timeout', () => req.destroy(new MeshError('TIMEOUT', `the controller did not answer ${path} in time`)));
-      req.on('error', (err) => reject(err instanceof MeshError ? err : new MeshError('UNAVAILABLE', `cannot reach the controller at ${this.baseUrl}: ${err.message}`, { cause: err })));
+      req.on('timeout', () => req.destroy(new MeshError('TIMEOUT', `the controller at ${baseUrl} did not answer ${path} in time`)));
+      req.on('error', (err) => reject(err instanceof MeshError ? err : new MeshError('UNAVAILABLE', `cannot reach the controller at ${baseUrl}: ${err.message}`, { cause: err })));
       req.end(payload);
     });
   }

@@ -18,7 +18,10 @@ const argv = yargs(hideBin(process.argv))
   .scriptName('mesh-proxy')
   .usage("$0 --service NAME --app-port PORT [options]\n\nThe sidecar: carries its service instance's inbound and outbound traffic. Durations are written with their unit: 20s, 500ms, 1m.")
   .env('MESH_PROXY')
-  .option('controller', { type: 'string', describe: `controller URL (default ${D.controller})` })
+  .option('controller', {
+    type: 'string',
+    describe: `controller URL (default ${D.controller}); several (repeat the flag, or separate with commas) for failover: requests go to the next one when one cannot be reached`,
+  })
   .option('ca-file', { type: 'string', describe: 'CA bundle to trust the controller (the controller writes it to <data-dir>/ca.pem)' })
   .option('ca-pem', { type: 'string', describe: 'the same bundle as PEM text; how the agent hands it to sidecar containers (MESH_PROXY_CA_PEM)' })
   .option('bootstrap-token', { type: 'string', describe: 'token from `meshctl token create --service NAME` (needed until a certificate is stored)' })
@@ -111,7 +114,8 @@ function controllerCa(): string | undefined {
 async function main(): Promise<void> {
   const options = resolveSidecarOptions(
     {
-      controller: argv.controller,
+      // Several controllers: repeated flags, or one flag with commas.
+      controller: ([] as unknown[]).concat(argv.controller ?? []).join(',') || undefined,
       controllerCa: controllerCa(),
       bootstrapToken: argv['bootstrap-token'],
       service: argv.service,

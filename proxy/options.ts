@@ -6,11 +6,13 @@ import { parseDurationFlag } from '../core/duration.js';
 import { MeshError } from '../core/errors.js';
 import { isValidTrustDomain } from '../core/pki/spiffe.js';
 import { parseLabel } from '../core/labels.js';
+import { parseControllers } from '../common/controller-list.js';
 
 /** A silent client is carried as TCP after this long, where its first bytes decide the protocol. */
 export const DEFAULT_PROTOCOL_DETECTION_MS = 1000;
 
 export interface SidecarOptions {
+  /** The controller's URL, or several, comma-separated: the sidecar fails over between them. */
   controller: string;
   /** PEM bundle to trust the controller at first contact. */
   controllerCa: string;
@@ -179,7 +181,8 @@ export function resolveSidecarOptions(raw: RawSidecarOptions, bindDefault = '0.0
   const trustDomain = raw.trustDomain ?? D.trustDomain;
   if (!isValidTrustDomain(trustDomain)) problems.push(`--trust-domain: "${trustDomain}" is not a valid trust domain (lowercase letters, digits, ".", "-" and "_")`);
   const controller = raw.controller ?? D.controller;
-  if (!/^https:\/\/[^/\s]+\/?$/.test(controller)) problems.push(`--controller: "${controller}" is not the controller's https:// URL (e.g. ${D.controller})`);
+  const controllers = parseControllers(controller);
+  if (typeof controllers === 'string') problems.push(`--controller: ${controllers}`);
   if (!raw.controllerCa) problems.push('--ca-file: give the controller CA bundle: --ca-file FILE or MESH_PROXY_CA_PEM (the controller writes it to <data-dir>/ca.pem)');
   else if (!raw.controllerCa.includes('-----BEGIN CERTIFICATE-----')) problems.push('--ca-file: the CA bundle holds no PEM certificate');
   const gateway = raw.gateway === true;

@@ -1,0 +1,75 @@
+// Sidecars that know several controllers (--controller A,B) on one Consul: when the controller
+// they talk to goes away, they fail over on their own: config applied at the other one reaches
+// them, new endpoints too, and their certificates keep renewing through it. Traffic never stops.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { certificateInfo } from '../../core/pki/certificate-info.js';
+import type { Sidecar } from '../../proxy/sidecar.js';
+import { get, startApp, type TestApp } from '../helpers/apps.js';
+import { registerInstance } from '../helpers/catalog.js';
+import { startConsul, type ConsulAgent } from '../helpers/consul.js';
+import { startController, type TestController } from '../helpers/controller.js';
+import { waitFor } from '../helpers/ports.js';
+import { startSidecar } from '../helpers/sidecar.js';
+
+describe('sidecars fail over between controllers', () => {
+  let consul: ConsulAgent;
+  let a: TestController;
+  let b: TestController;
+  let v1: TestApp;
+  let v2: TestApp;
+  let reviews: Sidecar;
+  let productpage: Sidecar;
+  const serial = (s: Sidecar) => certificateInfo(s.identity!.certPem).serialHex;
+
+  before(async () => {
+    consul = await startConsul();
+    a = await startController({ consul: consul.address, leafTtl: '1m' });
+    b = await startController({ consul: consul.address, leafTtl: '1m' });
+    v1 = await startApp('reviews-v1');
+    v2 = await startApp('reviews-v2');
+    const both = { controller: `${a.url},${b.url}`, certRenewAt: 0.1 };
+    reviews = await startSidecar(a, 'reviews', v1.port, both);
+    await registerInstance(a, 'reviews-1', 'reviews', v1.port, { sidecar: reviews });
+    productpage = await startSidecar(a, 'productpage', 1, { ...both, proxyId: 'productpage-1', upstreams: [{ port: 0, service: 'reviews' }] });
+    await waitFor('reviews at productpage', () => productpage.snapshot?.outbound.services.some((s) => s.name === 'reviews' && s.clusters[0]?.endpoints.length === 1) ?? false, 10_000);
+  });
+
+  after(async () => {
+    for (const s of [productpage, reviews]) await s?.close();
+    for (const x of [v1, v2]) await x?.close();
+    await b?.close();
+    await a?.close();
+    await consul?.stop();
+  });
+
+  it('keeps serving, and takes config, endpoints and certificates from the other controller once one is gone', async () => {
+    assert.equal((await get(productpage.ports.upstreams.reviews, '/', { host: 'reviews' })).status, 200);
+    const before = { productpage: serial(productpage), reviews: serial(reviews) };
+    await a.close();
+    // Traffic goes on: sidecars carry it themselves.
+    assert.equal((await get(productpage.ports.upstreams.reviews, '/', { host: 'reviews' })).status, 200);
+
+    // Config applied at the surviving controller reaches the sidecar.
+    const applied = await b.call('POST', '/v1/apply', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'reviews', namespace: 'default' },
+      spec: { hosts: ['reviews'], http: [{ headers: { response: { set: { 'x-served-via': 'b' } } }, route: [{ destination: { host: 'reviews' } }] }] },
+    });
+    assert.equal(applied.status, 200, applied.text);
+    await waitFor('the route from b at productpage', async () => (await get(productpage.ports.upstreams.reviews, '/', { host: 'reviews' })).headers['x-served-via'] === 'b', 40_000, 200);
+
+    // A new endpoint registered there too.
+    await registerInstance(b, 'reviews-2', 'reviews', v2.port, { version: 'v2' });
+    await waitFor('the new endpoint at productpage', () => productpage.snapshot?.outbound.services.find((s) => s.name === 'reviews')?.clusters[0]?.endpoints.length === 2, 20_000, 100);
+
+    // Certificates renew through it (a one-minute leaf renewed at a tenth of its life).
+    await waitFor('both certificates renewed through b', () => serial(productpage) !== before.productpage && serial(reviews) !== before.reviews, 30_000, 200);
+    assert.equal((await get(productpage.ports.upstreams.reviews, '/', { host: 'reviews' })).status, 200, 'mTLS with the renewed certificates');
+  });
+
+  it('refuses a controller list with a URL that is no https:// URL, naming it', async () => {
+    await assert.rejects(startSidecar(b, 'ratings', 1, { controller: `${b.url},http://plain:15012` }), /"http:\/\/plain:15012" is not a controller's https:\/\/ URL/);
+  });
+});
