@@ -38,6 +38,22 @@ export abstract class CatalogView {
     this.events.emit('change');
   }
 
+  /**
+   * Replaces one service's instances (`namespace/name`), leaving the others as they are: a change
+   * costs that service's instances, not the catalog's. `known`: listed even with no instance.
+   */
+  protected publishService(key: string, healthy: ServiceInstance[], known: boolean): void {
+    const view = new Map(this.view);
+    if (healthy.length === 0 && !known) view.delete(key);
+    else
+      view.set(
+        key,
+        healthy.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+      );
+    this.view = view;
+    this.events.emit('change');
+  }
+
   protected stopNotifying(): void {
     this.events.removeAllListeners();
   }

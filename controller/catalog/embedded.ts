@@ -1,7 +1,8 @@
 // The embedded registry: the catalog used when no Consul address is given. In-process, persisted
-// to the data directory, and with Consul's behaviour: instances with a check start critical and
-// become endpoints once it passes; failing ones drop out.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+// to the data directory (a compacted file and an append-only journal: registry-journal.ts), and
+// with Consul's behaviour: instances with a check start critical and become endpoints once it
+// passes; failing ones drop out.
+import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { InstanceRegistration, ServiceInstance } from '../../core/catalog-model.js';
 import { parseDurationMs } from '../../core/duration.js';
@@ -10,6 +11,10 @@ import type { Catalog } from './catalog.js';
 import { CatalogView } from './catalog-view.js';
 import { probeHttp, probeTcp } from './health-checker.js';
 import { validateRegistration } from './registration.js';
+import { encodeEntry, replay, type JournalEntry } from './registry-journal.js';
+
+/** The journal is folded into the file once it holds this many changes, or twice as many as there are instances. */
+const COMPACT_AFTER = 1000;
 
 interface Entry {
   registration: InstanceRegistration;
@@ -21,8 +26,12 @@ const DEFAULT_INTERVAL_MS = 1000;
 
 export class EmbeddedCatalog extends CatalogView implements Catalog {
   private readonly entries = new Map<string, Entry>();
+  /** Instance ids per `namespace/service`: a change rebuilds its own service only. */
+  private readonly byService = new Map<string, Set<string>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private persisting: Promise<void> = Promise.resolve();
+  private journal: FileHandle | undefined;
+  private journaled = 0;
   private closed = false;
 
   constructor(private readonly path: string | undefined) {
@@ -31,14 +40,32 @@ export class EmbeddedCatalog extends CatalogView implements Catalog {
 
   async start(): Promise<void> {
     if (!this.path) return;
+    await mkdir(dirname(this.path), { recursive: true });
+    const read = async (file: string) => {
+      try {
+        return await readFile(file, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      }
+    };
     try {
-      const saved = JSON.parse(await readFile(this.path, 'utf8')) as InstanceRegistration[];
-      for (const r of saved) this.add(r);
-      this.rebuild();
+      const base = JSON.parse((await read(this.path)) ?? '[]') as InstanceRegistration[];
+      const { registrations } = replay(base, (await read(this.journalPath)) ?? '');
+      for (const r of registrations.values()) this.add(r);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new MeshError('INTERNAL', `cannot read the registry file ${this.path}: ${(err as Error).message}`, { cause: err });
-      await mkdir(dirname(this.path), { recursive: true });
+      throw new MeshError('INTERNAL', `cannot read the registry ${this.path} (and its journal): ${(err as Error).message}`, { cause: err });
     }
+    this.rebuild();
+    // Start from a compacted file and an empty journal.
+    await this.writeBase();
+    await writeFile(this.journalPath, '', { mode: 0o600 });
+    // Append mode: every write lands at the end, also after compaction truncates the journal.
+    this.journal = await open(this.journalPath, 'a', 0o600);
+  }
+
+  private get journalPath(): string {
+    return `${this.path}.journal`;
   }
 
   async register(registration: InstanceRegistration): Promise<void> {
@@ -49,15 +76,18 @@ export class EmbeddedCatalog extends CatalogView implements Catalog {
       if (r.check?.ttl && !existing.healthy) this.setHealth(r.id, true);
       return;
     }
+    const before = existing && serviceKeyOf(existing.registration);
     this.remove(r.id);
     this.add(r);
-    this.changed();
+    if (before && before !== serviceKeyOf(r)) this.rebuildService(before);
+    this.changed(serviceKeyOf(r), { op: 'put', r });
   }
 
   async deregister(instanceId: string): Promise<void> {
-    if (!this.entries.has(instanceId)) throw new MeshError('NOT_FOUND', `no instance "${instanceId}" is registered`);
+    const e = this.entries.get(instanceId);
+    if (!e) throw new MeshError('NOT_FOUND', `no instance "${instanceId}" is registered`);
     this.remove(instanceId);
-    this.changed();
+    this.changed(serviceKeyOf(e.registration), { op: 'del', id: instanceId });
   }
 
   /** TTL checks: the instance says it is alive. */
@@ -77,12 +107,18 @@ export class EmbeddedCatalog extends CatalogView implements Catalog {
     for (const t of this.timers.values()) clearInterval(t);
     this.timers.clear();
     await this.persisting;
+    await this.journal?.close();
+    this.journal = undefined;
     this.stopNotifying();
   }
 
   private add(r: InstanceRegistration): void {
     const check = r.check;
     this.entries.set(r.id, { registration: r, healthy: !check || Boolean(check.ttl), lastHeartbeat: Date.now() });
+    const key = serviceKeyOf(r);
+    const ids = this.byService.get(key);
+    if (ids) ids.add(r.id);
+    else this.byService.set(key, new Set([r.id]));
     if (!check) return;
     const every = check.interval ? (parseDurationMs(check.interval) as number) : DEFAULT_INTERVAL_MS;
     const ttlMs = check.ttl ? (parseDurationMs(check.ttl) as number) : 0;
@@ -101,44 +137,74 @@ export class EmbeddedCatalog extends CatalogView implements Catalog {
   private remove(id: string): void {
     clearInterval(this.timers.get(id));
     this.timers.delete(id);
+    const e = this.entries.get(id);
+    if (!e) return;
     this.entries.delete(id);
+    const key = serviceKeyOf(e.registration);
+    const ids = this.byService.get(key);
+    ids?.delete(id);
+    if (ids?.size === 0) this.byService.delete(key);
   }
 
   private setHealth(id: string, healthy: boolean): void {
     const e = this.entries.get(id);
     if (!e) return;
     e.healthy = healthy;
-    this.rebuild();
+    this.rebuildService(serviceKeyOf(e.registration));
   }
 
-  private changed(): void {
-    this.rebuild();
-    this.persist();
+  private changed(service: string, entry: JournalEntry): void {
+    this.rebuildService(service);
+    this.persist(entry);
   }
 
+  /** The whole view, once, at start. */
   private rebuild(): void {
-    const healthy: ServiceInstance[] = [];
-    const known: string[] = [];
-    for (const { registration: r, healthy: ok } of this.entries.values()) {
-      const namespace = r.namespace ?? 'default';
-      known.push(`${namespace}/${r.service}`);
-      if (!ok) continue;
-      const inst: ServiceInstance = { id: r.id, service: r.service, namespace, address: r.address, port: r.port, labels: r.labels ?? {}, healthy: true };
-      if (r.protocol) inst.protocol = r.protocol;
-      if (r.sidecar) inst.sidecar = r.sidecar;
-      if (r.serviceAccount) inst.serviceAccount = r.serviceAccount;
-      healthy.push(inst);
-    }
-    this.publish(healthy, known);
+    const healthy = [...this.entries.values()].filter((e) => e.healthy).map((e) => toInstance(e.registration));
+    this.publish(healthy, this.byService.keys());
   }
 
-  private persist(): void {
+  private rebuildService(key: string): void {
+    const ids = this.byService.get(key);
+    const healthy: ServiceInstance[] = [];
+    for (const id of ids ?? []) {
+      const e = this.entries.get(id);
+      if (e?.healthy) healthy.push(toInstance(e.registration));
+    }
+    this.publishService(key, healthy, ids !== undefined);
+  }
+
+  /** One change, appended to the journal; now and then the journal is folded into the file. */
+  private persist(entry: JournalEntry): void {
     if (!this.path) return;
-    const path = this.path;
-    const body = JSON.stringify([...this.entries.values()].map((e) => e.registration));
+    const line = encodeEntry(entry);
     this.persisting = this.persisting.then(async () => {
-      await writeFile(`${path}.tmp`, body, { mode: 0o600 });
-      await rename(`${path}.tmp`, path);
+      if (!this.journal) return;
+      await this.journal.write(line);
+      if (++this.journaled >= Math.max(COMPACT_AFTER, 2 * this.entries.size)) await this.compact();
     });
   }
+
+  /** The file gets every registration (written aside, then renamed), then the journal empties; a crash between the two replays changes the file already holds, to the same result. */
+  private async compact(): Promise<void> {
+    await this.writeBase();
+    await this.journal?.truncate(0);
+    this.journaled = 0;
+  }
+
+  private async writeBase(): Promise<void> {
+    const path = this.path!;
+    await writeFile(`${path}.tmp`, JSON.stringify([...this.entries.values()].map((e) => e.registration)), { mode: 0o600 });
+    await rename(`${path}.tmp`, path);
+  }
+}
+
+const serviceKeyOf = (r: InstanceRegistration) => `${r.namespace ?? 'default'}/${r.service}`;
+
+function toInstance(r: InstanceRegistration): ServiceInstance {
+  const inst: ServiceInstance = { id: r.id, service: r.service, namespace: r.namespace ?? 'default', address: r.address, port: r.port, labels: r.labels ?? {}, healthy: true };
+  if (r.protocol) inst.protocol = r.protocol;
+  if (r.sidecar) inst.sidecar = r.sidecar;
+  if (r.serviceAccount) inst.serviceAccount = r.serviceAccount;
+  return inst;
 }

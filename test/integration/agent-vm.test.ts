@@ -186,8 +186,12 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
   });
 
   it('registers its instances again when the catalog lost them (a restarted Consul dev agent)', async () => {
-    await nodeOutput(hostA, `fetch('http://${A}:8500/v1/agent/service/deregister/productpage-a', { method: 'PUT' }).then((r) => console.log(r.status));`);
-    assert.ok(!(await catalog()).includes('productpage-a'));
+    // Deregistered and listed in one script: the agent's resync (every 2 s) must not slip in between.
+    const listed = await nodeOutput(
+      hostA,
+      `fetch('http://${A}:8500/v1/agent/service/deregister/productpage-a', { method: 'PUT' }).then(() => fetch('http://${A}:8500/v1/agent/services')).then((r) => r.json()).then((s) => console.log(JSON.stringify(Object.keys(s))));`,
+    );
+    assert.ok(!(JSON.parse(listed) as string[]).includes('productpage-a'), listed);
     await waitFor('the agent to register productpage again at its resync', async () => (await catalog()).includes('productpage-a'), 10_000);
   });
 
