@@ -1,7 +1,8 @@
 // Sends the sidecar's live state (core/config-dump.ts) to the controller, where `meshctl
 // proxy-config` reads it: soon after each snapshot is applied, and at every interval when it
 // changed (an endpoint ejected or back, a certificate renewed). Unchanged state is not re-sent,
-// but at least every few minutes, so that a controller that restarted has it again.
+// but at least every few minutes (a controller that restarted has it again), and at the next interval to a
+// controller the client failed over to.
 import { createHash } from 'node:crypto';
 import type { ConfigDump } from '../core/config-dump.js';
 import type { ControllerClient } from './controller-client.js';
@@ -14,6 +15,8 @@ export class ConfigDumpReporter {
   private soonTimer: NodeJS.Timeout | undefined;
   private lastDigest = '';
   private lastSent = 0;
+  /** The controller that has the last report: after a failover, the next one gets it too. */
+  private lastController = '';
   private sending = false;
 
   constructor(
@@ -44,12 +47,13 @@ export class ConfigDumpReporter {
     const digest = createHash('sha256')
       .update(JSON.stringify({ ...dump, collectedAt: '' }))
       .digest('hex');
-    if (digest === this.lastDigest && Date.now() - this.lastSent < RESEND_MS) return;
+    if (digest === this.lastDigest && this.client.activeController === this.lastController && Date.now() - this.lastSent < RESEND_MS) return;
     this.sending = true;
     try {
       await this.client.request('PUT', `/v1/proxies/${encodeURIComponent(this.proxyId)}/config-dump`, dump);
       this.lastDigest = digest;
       this.lastSent = Date.now();
+      this.lastController = this.client.activeController;
     } catch {
       // The next interval tries again; the controller's copy is only a view.
     } finally {

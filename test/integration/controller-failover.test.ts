@@ -28,7 +28,7 @@ describe('sidecars fail over between controllers', () => {
     b = await startController({ consul: consul.address, leafTtl: '1m' });
     v1 = await startApp('reviews-v1');
     v2 = await startApp('reviews-v2');
-    const both = { controller: `${a.url},${b.url}`, certRenewAt: 0.1 };
+    const both = { controller: `${a.url},${b.url}`, certRenewAt: 0.1, telemetryIntervalMs: 300 };
     reviews = await startSidecar(a, 'reviews', v1.port, both);
     await registerInstance(a, 'reviews-1', 'reviews', v1.port, { sidecar: reviews });
     productpage = await startSidecar(a, 'productpage', 1, { ...both, proxyId: 'productpage-1', upstreams: [{ port: 0, service: 'reviews' }] });
@@ -67,6 +67,8 @@ describe('sidecars fail over between controllers', () => {
     // Certificates renew through it (a one-minute leaf renewed at a tenth of its life).
     await waitFor('both certificates renewed through b', () => serial(productpage) !== before.productpage && serial(reviews) !== before.reviews, 30_000, 200);
     assert.equal((await get(productpage.ports.upstreams.reviews, '/', { host: 'reviews' })).status, 200, 'mTLS with the renewed certificates');
+    // What the sidecar runs is reported to the controller it now talks to (meshctl proxy-config there).
+    await waitFor('the state report at b', async () => (await b.call('GET', '/v1/proxies/productpage-1/config-dump')).status === 200, 10_000, 200);
   });
 
   it('refuses a controller list with a URL that is no https:// URL, naming it', async () => {
