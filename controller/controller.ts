@@ -40,6 +40,7 @@ import { MESH_VERSION } from '../common/version.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { SnapshotHub } from './snapshots/hub.js';
 import { TelemetryAggregator } from './telemetry/aggregator.js';
+import { SharedTelemetry } from './telemetry/shared-telemetry.js';
 
 export const CONTROLLER_VERSION = MESH_VERSION;
 export const CA_FILE = 'ca.pem';
@@ -53,6 +54,7 @@ export class Controller {
   readonly hub: SnapshotHub;
   readonly metrics = new ControlPlaneMetrics(CONTROLLER_VERSION);
   readonly telemetry: TelemetryAggregator;
+  private readonly sharedTelemetry: SharedTelemetry | undefined;
   private readonly liveness: ConsulLiveness | undefined;
   private server: Server | undefined;
   private certTimer: NodeJS.Timeout | undefined;
@@ -77,7 +79,14 @@ export class Controller {
     this.store = new ResourceStore(this.kv);
     this.ca = new CertificateAuthority(this.kv, { trustDomain: options.trustDomain, leafTtlMs: options.leafTtlMs, rootLifetimeMs: options.rootLifetimeMs });
     this.credentials = new Credentials(this.kv, options.dataDir, options.adminToken);
-    this.telemetry = new TelemetryAggregator(options.telemetryWindowMs);
+    // With Consul, every controller's proxies' reports are merged into one mesh-wide view.
+    this.telemetry = new TelemetryAggregator(options.telemetryWindowMs, (now) => this.sharedTelemetry?.peerEdges(now) ?? []);
+    if (options.consul)
+      this.sharedTelemetry = new SharedTelemetry(this.kv, this.telemetry, {
+        publishMs: Math.min(2000, options.telemetryWindowMs),
+        windowMs: options.telemetryWindowMs,
+        onError: (err) => this.log.warn({ err }, 'sharing telemetry through Consul KV failed'),
+      });
     this.hub = new SnapshotHub(
       () => ({
         resources: this.store.list(),
@@ -107,6 +116,7 @@ export class Controller {
     await this.kv.start();
     await Promise.all([this.ca.start(), this.credentials.start(), this.store.start(), this.catalog.start()]);
     this.hub.start();
+    this.sharedTelemetry?.start();
     const invalidate = (type: 'config' | 'endpoint' | 'secret') => () => {
       this.metrics.pushTriggers.inc({ type });
       this.hub.invalidate();
@@ -185,6 +195,7 @@ export class Controller {
     this.server?.closeAllConnections();
     for (const u of this.unsubscribe) u();
     this.hub.close();
+    this.sharedTelemetry?.close();
     await Promise.all([this.catalog.close(), this.store.close(), this.ca.close(), this.credentials.close()]);
     await this.kv.close();
     this.liveness?.close();

@@ -13,7 +13,32 @@ interface Received {
 export class TelemetryAggregator {
   private received: Received[] = [];
 
-  constructor(private readonly windowMs: number) {}
+  /** `peers`: reports other controllers received (shared-telemetry.ts), merged into the view. */
+  constructor(
+    private readonly windowMs: number,
+    private readonly peers: (now: number) => EdgeReport[] = () => [],
+  ) {}
+
+  /** This controller's own window, one report per edge: what it shares with the others. */
+  window(now = Date.now()): EdgeReport[] {
+    return [...this.grouped(now, (e) => `${e.source} ${e.destination}`, false).values()].map((list) => {
+      const merged: EdgeReport = {
+        source: list[0].source,
+        destination: list[0].destination,
+        requests: 0,
+        errors: 0,
+        mtls: 0,
+        latencyBuckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+      };
+      for (const e of list) {
+        merged.requests += e.requests;
+        merged.errors += e.errors;
+        merged.mtls! += e.mtls ?? 0;
+        e.latencyBuckets.forEach((n, i) => (merged.latencyBuckets[i] += n));
+      }
+      return merged;
+    });
+  }
 
   accept(input: unknown, now = Date.now()): void {
     const report = validateReport(input);
@@ -34,17 +59,17 @@ export class TelemetryAggregator {
     return [...this.grouped(now, (e) => e.destination)].map(([service, list]) => ({ service, ...summarise(list, this.windowMs) }));
   }
 
-  private grouped(now: number, keyOf: (e: EdgeReport) => string): Map<string, EdgeReport[]> {
+  private grouped(now: number, keyOf: (e: EdgeReport) => string, withPeers = true): Map<string, EdgeReport[]> {
     this.prune(now);
     const groups = new Map<string, EdgeReport[]>();
-    for (const { report } of this.received) {
-      for (const e of report.edges) {
-        const key = keyOf(e);
-        const list = groups.get(key);
-        if (list) list.push(e);
-        else groups.set(key, [e]);
-      }
-    }
+    const add = (e: EdgeReport) => {
+      const key = keyOf(e);
+      const list = groups.get(key);
+      if (list) list.push(e);
+      else groups.set(key, [e]);
+    };
+    for (const { report } of this.received) for (const e of report.edges) add(e);
+    if (withPeers) for (const e of this.peers(now)) add(e);
     return groups;
   }
 
@@ -54,7 +79,7 @@ export class TelemetryAggregator {
   }
 }
 
-function validateReport(input: unknown): TelemetryReport {
+export function validateReport(input: unknown): TelemetryReport {
   const out: Violation[] = [];
   if (!isPlainObject(input)) throw new MeshError('INVALID_ARGUMENT', 'a telemetry report must be a JSON object');
   if (typeof input.proxy !== 'string' || !input.proxy) out.push({ path: 'proxy', message: 'is required' });

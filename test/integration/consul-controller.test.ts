@@ -112,6 +112,26 @@ describe('controller on Consul', () => {
     await waitFor('the instance to return', async () => cluster(await snapshot(a), 'outbound|v2|reviews.default')?.endpoints.length === 1, 10_000);
   });
 
+  it('shows one mesh-wide telemetry view at every controller, whichever one a proxy reports to', async () => {
+    const buckets = (i: number) => Array.from({ length: 20 }, (_, k) => (k === i ? 10 : 0));
+    const report = (proxy: string, source: string, errors: number) => ({
+      proxy,
+      intervalMs: 1000,
+      edges: [{ source, destination: 'default/reviews', requests: 10, errors, mtls: 10, latencyBuckets: buckets(2) }],
+    });
+    assert.equal((await a.call('POST', '/v1/telemetry', report('productpage-1', 'default/productpage', 1))).status, 202);
+    assert.equal((await b.call('POST', '/v1/telemetry', report('ratings-1', 'default/ratings', 0))).status, 202);
+    type Edge = { source: string; destination: string; requests: number; errorRate: number; mtlsShare: number };
+    const edges = async (c: TestController) => ((await c.call('GET', '/v1/telemetry/edges')).json().edges as Edge[]).map((e) => `${e.source}>${e.destination} ${e.requests} ${e.mtlsShare}`).sort();
+    const both = ['default/productpage>default/reviews 10 1', 'default/ratings>default/reviews 10 1'];
+    await waitFor('the same view at both controllers', async () => JSON.stringify(await edges(a)) === JSON.stringify(both) && JSON.stringify(await edges(b)) === JSON.stringify(both), 10_000, 200);
+    const services = (await b.call('GET', '/v1/telemetry/services')).json().services as { service: string; requests: number; errorRate: number }[];
+    assert.deepEqual(
+      services.map((x) => [x.service, x.requests, x.errorRate]),
+      [['default/reviews', 20, 0.05]],
+    );
+  });
+
   it('notices within seconds a Consul that hangs rather than refuses, and recovers when it answers again', async () => {
     consul.pause();
     try {

@@ -46,6 +46,15 @@ describe('sidecars fail over between controllers', () => {
   it('keeps serving, and takes config, endpoints and certificates from the other controller once one is gone', async () => {
     assert.equal((await get(productpage.ports.upstreams.reviews, '/', { host: 'reviews' })).status, 200);
     const before = { productpage: serial(productpage), reviews: serial(reviews) };
+    // Counts a proxy reported to a, shared with b before a goes.
+    const buckets = Array.from({ length: 20 }, (_, k) => (k === 2 ? 5 : 0));
+    await a.call('POST', '/v1/telemetry', {
+      proxy: 'batch-1',
+      intervalMs: 1000,
+      edges: [{ source: 'default/batch', destination: 'default/reviews', requests: 5, errors: 0, latencyBuckets: buckets }],
+    });
+    const batchAt = async (c: TestController) => ((await c.call('GET', '/v1/telemetry/edges')).json().edges as { source: string }[]).some((e) => e.source === 'default/batch');
+    await waitFor("a's window at b", () => batchAt(b), 10_000, 200);
     await a.close();
     // Traffic goes on: sidecars carry it themselves.
     assert.equal((await get(productpage.ports.upstreams.reviews, '/', { host: 'reviews' })).status, 200);
@@ -67,6 +76,7 @@ describe('sidecars fail over between controllers', () => {
     // Certificates renew through it (a one-minute leaf renewed at a tenth of its life).
     await waitFor('both certificates renewed through b', () => serial(productpage) !== before.productpage && serial(reviews) !== before.reviews, 30_000, 200);
     assert.equal((await get(productpage.ports.upstreams.reviews, '/', { host: 'reviews' })).status, 200, 'mTLS with the renewed certificates');
+    assert.ok(await batchAt(b), 'what a received is still in the mesh-wide view after a is gone');
     // What the sidecar runs is reported to the controller it now talks to (meshctl proxy-config there).
     await waitFor('the state report at b', async () => (await b.call('GET', '/v1/proxies/productpage-1/config-dump')).status === 200, 10_000, 200);
   });
