@@ -41,6 +41,11 @@ import { ControlPlaneMetrics } from './metrics.js';
 import { SnapshotHub } from './snapshots/hub.js';
 import { TelemetryAggregator } from './telemetry/aggregator.js';
 import { SharedTelemetry } from './telemetry/shared-telemetry.js';
+import { ConsulLeadership } from './leader/consul-leadership.js';
+import { SoleLeader, type Leadership } from './leader/leadership.js';
+
+/** How often the leader looks at the CA root's remaining life. */
+const ROOT_CHECK_MS = 10 * 60_000;
 
 export const CONTROLLER_VERSION = MESH_VERSION;
 export const CA_FILE = 'ca.pem';
@@ -55,6 +60,9 @@ export class Controller {
   readonly metrics = new ControlPlaneMetrics(CONTROLLER_VERSION);
   readonly telemetry: TelemetryAggregator;
   private readonly sharedTelemetry: SharedTelemetry | undefined;
+  /** Work that runs once in the mesh runs at the leader (one controller: itself). */
+  readonly leadership: Leadership = new SoleLeader();
+  private leaderJobs: NodeJS.Timeout | undefined;
   private readonly liveness: ConsulLiveness | undefined;
   private server: Server | undefined;
   private certTimer: NodeJS.Timeout | undefined;
@@ -72,6 +80,9 @@ export class Controller {
       this.liveness = new ConsulLiveness(consul);
       this.kv = new ConsulKvStore(consul, options.consulKvPrefix, this.liveness);
       this.catalog = new ConsulCatalog(consul, this.liveness);
+      this.leadership = new ConsulLeadership(consul, `${options.consulKvPrefix}leader`, `${hostname()}:${process.pid}`, (leader, err) =>
+        leader ? this.log.info('this controller leads now (it renews the CA root when due)') : this.log.info({ err }, 'this controller does not lead (any more)'),
+      );
     } else {
       this.kv = new FileKvStore(join(options.dataDir, 'state.json'));
       this.catalog = new EmbeddedCatalog(join(options.dataDir, 'registry.json'));
@@ -117,6 +128,11 @@ export class Controller {
     await Promise.all([this.ca.start(), this.credentials.start(), this.store.start(), this.catalog.start()]);
     this.hub.start();
     this.sharedTelemetry?.start();
+    this.leadership.start();
+    this.leaderJobs = setInterval(() => {
+      if (this.leadership.isLeader()) void this.ca.renewRootIfDue().catch((err: unknown) => this.log.error({ err }, 'renewing the CA root failed'));
+    }, ROOT_CHECK_MS);
+    this.leaderJobs.unref();
     const invalidate = (type: 'config' | 'endpoint' | 'secret') => () => {
       this.metrics.pushTriggers.inc({ type });
       this.hub.invalidate();
@@ -142,6 +158,7 @@ export class Controller {
       maxWatchMs: this.options.maxWatchMs,
       version: CONTROLLER_VERSION,
       rootNamespace: this.options.rootNamespace,
+      isLeader: () => this.leadership.isLeader(),
     };
     registerStatusRoutes(router, deps);
     registerResourceRoutes(router, deps);
@@ -196,6 +213,8 @@ export class Controller {
     for (const u of this.unsubscribe) u();
     this.hub.close();
     this.sharedTelemetry?.close();
+    clearInterval(this.leaderJobs);
+    await this.leadership.close();
     await Promise.all([this.catalog.close(), this.store.close(), this.ca.close(), this.credentials.close()]);
     await this.kv.close();
     this.liveness?.close();

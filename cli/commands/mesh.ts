@@ -78,7 +78,7 @@ export async function status(client: ControllerClient, format: string): Promise<
   >();
   if (format !== 'table') return output(body, format);
   const lines = [
-    `controller   ${client.baseUrl}  (version ${String(body.version)})`,
+    `controller   ${client.baseUrl}  (version ${String(body.version)}${body.leader ? ', leader' : ''})`,
     `status       ${body.status}`,
     ...Object.entries(body.components).map(([k, v]) => `  ${k.padEnd(10)} ${v}`),
     `trust domain ${String(body.trustDomain)}  (${String(body.roots)} root${body.roots === 1 ? '' : 's'} in the bundle)`,

@@ -22,4 +22,6 @@ export interface ApiDeps {
   version: string;
   /** Policies in this namespace apply mesh-wide. */
   rootNamespace: string;
+  /** Whether this controller runs the mesh's once-only work (controller/leader). */
+  isLeader(): boolean;
 }

@@ -18,6 +18,7 @@ export function registerStatusRoutes(router: Router, d: ApiDeps): void {
       body: {
         version: d.version,
         ...d.health(),
+        leader: d.isLeader(),
         trustDomain: d.ca.options.trustDomain,
         catalog: { backend: d.catalogBackend, services: endpoints.size, instances: [...endpoints.values()].reduce((n, l) => n + l.length, 0) },
         resources: d.store.list().length,

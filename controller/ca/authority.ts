@@ -23,6 +23,8 @@ export interface CaOptions {
 
 export class CertificateAuthority {
   private signing: SigningRoot | undefined;
+  /** When the signing root was made (its lifetime runs from there). */
+  private signingSince: Date | undefined;
   private bundle: string[] = [];
   private version = 0;
   private readonly events = new EventEmitter();
@@ -82,6 +84,19 @@ export class CertificateAuthority {
     this.events.emit('change');
   }
 
+  /**
+   * The leader's job (controller/leader): once the signing root has less than a third of its life
+   * left, its successor is made, well before leaves signed by it would outlive it. Returns whether
+   * it rotated.
+   */
+  async renewRootIfDue(now = new Date()): Promise<boolean> {
+    if (!this.signing || !this.signingSince) return false;
+    const life = this.signing.notAfter.getTime() - this.signingSince.getTime();
+    if (this.signing.notAfter.getTime() - now.getTime() > life / 3) return false;
+    await this.rotate();
+    return true;
+  }
+
   async close(): Promise<void> {
     this.stopWatch?.();
     this.events.removeAllListeners();
@@ -92,6 +107,7 @@ export class CertificateAuthority {
     const now = new Date();
     const roots = stored.roots.map((r) => new SigningRoot(r));
     this.signing = roots[0];
+    this.signingSince = new Date(stored.roots[0].createdAt);
     this.bundle = roots.filter((r) => r.notAfter > now).map((r) => r.certPem);
     this.version = version;
   }
