@@ -118,5 +118,8 @@ export function sidecarArgs(o: { controller: string; caFile: string; token: stri
     '-1',
     '--log-level',
     'warn',
+    // As the proxies compared with (Envoy under Consul, nginx) run here: no access log.
+    '--access-log',
+    'off',
   ];
 }

@@ -93,7 +93,8 @@ export function httpEntry(r: HttpRecord): AccessLogEntry {
     response_code_details: responseCodeDetails(r.flags, r.status, r.extra),
     connection_termination_details: null,
     upstream_transport_failure_reason: typeof r.extra.error === 'string' ? r.extra.error : null,
-    bytes_received: r.bytesReceived,
+    // A caller's Content-Length that is no number counts as nothing here.
+    bytes_received: Number.isFinite(r.bytesReceived) ? r.bytesReceived : 0,
     bytes_sent: r.bytesSent,
     duration: Math.round(elapsed),
     upstream_service_time: null,

@@ -270,6 +270,8 @@ export class InboundListener {
       setDestinationService(labels, me.service, me.namespace);
     }
     labels.connection_security_policy = peer ? 'mutual_tls' : 'none';
+    const started = performance.now();
+    const logClosed = (flags: string, failure?: string) => this.logTcp(socket, peer, started, flags, failure);
     const decision = cfg
       ? authorize(cfg.snapshot.inbound.authorization, {
           peerIdentity: peer,
@@ -286,28 +288,10 @@ export class InboundListener {
       this.deps.metrics.tcpOpened.inc({ ...labels, response_flags: 'RBAC' });
       this.deps.metrics.tcpClosed.inc({ ...labels, response_flags: 'RBAC' });
       this.deps.log?.({ direction: 'inbound', protocol: 'tcp', refused: 'RBAC: access denied', policy: decision.policy, source_principal: peer });
+      logClosed(RESPONSE_FLAGS.RBAC_DENIED);
       return void socket.destroy();
     }
     const app = connectPlain(this.deps.appHost, this.deps.appPort);
-    const started = performance.now();
-    const logClosed = (flags: string, failure?: string) => {
-      const log = this.deps.accessLog;
-      if (!log?.wants('server')) return;
-      const upstreamCluster = envoyClusterName('inbound', this.deps.appPort, undefined, '');
-      // A TLS socket (or, after protocol detection, the plain one) has byte counts and addresses.
-      const s = socket as Duplex & Partial<Pick<Socket, 'bytesRead' | 'bytesWritten' | 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort'>>;
-      const entry = tcpEntry({
-        started,
-        flags,
-        bytesReceived: s.bytesRead ?? 0,
-        bytesSent: s.bytesWritten ?? 0,
-        upstreamHost: `${this.deps.appHost}:${this.deps.appPort}`,
-        upstreamCluster,
-        downstream: s,
-        ...(failure ? { failure } : {}),
-      });
-      log.write('server', entry, { mtls: peer !== undefined, sourcePrincipal: peer });
-    };
     app.once('connect', () => {
       this.deps.metrics.tcpOpened.inc(labels);
       count(this.deps.metrics, labels, socket, app);
@@ -320,6 +304,25 @@ export class InboundListener {
       logClosed(RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE, err.message);
       socket.destroy();
     });
+  }
+
+  /** The access-log line of an inbound connection, when it has ended (or was refused). */
+  private logTcp(socket: Duplex, peer: string | undefined, started: number, flags: string, failure?: string): void {
+    const log = this.deps.accessLog;
+    if (!log?.wants('server')) return;
+    // A TLS socket (or, after protocol detection, the plain one) has byte counts and addresses.
+    const s = socket as Duplex & Partial<Pick<Socket, 'bytesRead' | 'bytesWritten' | 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort'>>;
+    const entry = tcpEntry({
+      started,
+      flags,
+      bytesReceived: s.bytesRead ?? 0,
+      bytesSent: s.bytesWritten ?? 0,
+      upstreamHost: `${this.deps.appHost}:${this.deps.appPort}`,
+      upstreamCluster: envoyClusterName('inbound', this.deps.appPort, undefined, ''),
+      downstream: s,
+      ...(failure ? { failure } : {}),
+    });
+    log.write('server', entry, { mtls: peer !== undefined, sourcePrincipal: peer });
   }
 
   /**

@@ -5,6 +5,7 @@
 // runs on the page, and no other site may frame it.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { MeshError } from '../../core/errors.js';
 import type { Router } from './router.js';
 
@@ -22,7 +23,7 @@ const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 't
 /** Where each file comes from: the UI's own (copied next to the compiled code by the build), and the graph library. */
 function assetPath(name: string): string | undefined {
   if (name === 'cytoscape.min.js') return createRequire(import.meta.url).resolve('cytoscape/dist/cytoscape.min.js');
-  if (['index.html', 'app.js', 'app.css'].includes(name)) return new URL(`../ui/${name}`, import.meta.url).pathname;
+  if (['index.html', 'app.js', 'app.css'].includes(name)) return fileURLToPath(new URL(`../ui/${name}`, import.meta.url));
   return undefined;
 }
 

@@ -149,6 +149,21 @@ describe("the access log, in Istio's format, shaped by Telemetry", () => {
     await waitFor('the server side too', () => Boolean(lineFor(db, (l) => l.upstream_cluster === `inbound|${echoPort}||` && l.bytes_received === 6)), 5000);
   });
 
+  it('logs a TCP connection that authorization refuses, with the RBAC flag', async () => {
+    const policy = {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'db-closed', namespace: 'default' },
+      spec: { selector: { matchLabels: { app: 'db' } }, action: 'DENY', rules: [{}] },
+    };
+    assert.equal((await c.call('POST', '/v1/apply', policy)).status, 200);
+    await waitFor('the policy at db', async () => ((await db.configDump()).inbound.authorization.deny as unknown[]).length > 0, 10_000);
+    assert.equal(await tcpEcho(productpage.ports.upstreams.db, 'nope\n').catch(() => ''), '');
+    await waitFor("the refusal in db's log", () => Boolean(lineFor(db, (l) => l.response_flags === 'RBAC' && l.upstream_cluster === `inbound|${echoPort}||`)), 5000);
+    assert.equal((await c.call('DELETE', '/v1/resources/ap/default/db-closed')).status, 204);
+    await waitFor('the policy gone at db', async () => ((await db.configDump()).inbound.authorization.deny as unknown[]).length === 0, 10_000);
+  });
+
   it('Telemetry: a CEL filter keeps only the errors of one workload, and disabled turns another off', async () => {
     const applied = await c.call(
       'POST',
