@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     )
     .command(
       'get <kind> [name]',
-      `list or show resources (kinds: VirtualService|vs, DestinationRule|dr, ServiceEntry|se, Gateway|gw, PeerAuthentication|pa, AuthorizationPolicy|ap, RequestAuthentication|ra, Telemetry, LocalRateLimit|lrl)`,
+      `list or show resources (kinds: VirtualService|vs, DestinationRule|dr, ServiceEntry|se, Gateway|gw, PeerAuthentication|pa, AuthorizationPolicy|ap, RequestAuthentication|ra, Telemetry, Sidecar, LocalRateLimit|lrl)`,
       (y) =>
         ns(y.positional('kind', { type: 'string', demandOption: true }).positional('name', { type: 'string' })).option('all-namespaces', {
           alias: 'A',

@@ -33,6 +33,7 @@ export const KINDS: readonly KindInfo[] = [
   info('DestinationRule', 'networking.istio.io', 'destinationrules', ['dr', 'destinationrule']),
   info('ServiceEntry', 'networking.istio.io', 'serviceentries', ['se', 'serviceentry']),
   info('Gateway', 'networking.istio.io', 'gateways', ['gw', 'gateway']),
+  info('Sidecar', 'networking.istio.io', 'sidecars', ['sidecar']),
   info('PeerAuthentication', 'security.istio.io', 'peerauthentications', ['pa', 'peerauthentication']),
   info('AuthorizationPolicy', 'security.istio.io', 'authorizationpolicies', ['ap', 'authorizationpolicy', 'authz']),
   info('RequestAuthentication', 'security.istio.io', 'requestauthentications', ['ra', 'requestauthentication']),

@@ -555,6 +555,33 @@ const telemetry = obj(
   { unsupported: { targetRef: 'use selector', targetRefs: 'use selector' } },
 );
 
+// Sidecar: egress hosts only, which is what trims a proxy's configuration to what it calls.
+const EGRESS_HOST_RE = /^(\*|\.|~|[a-z0-9]([-a-z0-9]*[a-z0-9])?)\/(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
+const sidecar = obj(
+  {
+    workloadSelector: obj({ labels }, { required: ['labels'] }),
+    egress: arr(
+      obj(
+        {
+          hosts: arr(
+            str({ pattern: EGRESS_HOST_RE, patternHint: 'is not namespace/host: the namespace *, . (this one), ~ (none) or a name; the host *, *.suffix or a DNS name, e.g. ./* or istio-system/*' }),
+            { min: 1 },
+          ),
+        },
+        { required: ['hosts'], unsupported: { port: 'egress listeners per port are not supported; the hosts apply to every port', bind: 'not supported', captureMode: 'not supported' } },
+      ),
+      { min: 1 },
+    ),
+  },
+  {
+    unsupported: {
+      ingress: 'inbound listeners are declared by the agent (service files, container labels)',
+      outboundTrafficPolicy: 'set it per sidecar with --outbound-traffic-policy',
+      inboundConnectionPool: 'not supported',
+    },
+  },
+);
+
 export const SPEC_SCHEMAS: Record<Kind, Schema> = {
   VirtualService: virtualService,
   DestinationRule: destinationRule,
@@ -564,5 +591,6 @@ export const SPEC_SCHEMAS: Record<Kind, Schema> = {
   AuthorizationPolicy: authorizationPolicy,
   RequestAuthentication: requestAuthentication,
   Telemetry: telemetry,
+  Sidecar: sidecar,
   LocalRateLimit: localRateLimit,
 };

@@ -1,7 +1,8 @@
 // The resource envelope, shaped like Kubernetes/Istio objects so that Istio users' YAML applies
 // unchanged, and the typed specs of the Istio APIs this mesh implements.
 
-export type Kind = 'VirtualService' | 'DestinationRule' | 'ServiceEntry' | 'Gateway' | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication' | 'Telemetry' | 'LocalRateLimit';
+export type Kind =
+  'VirtualService' | 'DestinationRule' | 'ServiceEntry' | 'Gateway' | 'PeerAuthentication' | 'AuthorizationPolicy' | 'RequestAuthentication' | 'Telemetry' | 'Sidecar' | 'LocalRateLimit';
 
 export interface Metadata {
   name: string;
@@ -278,4 +279,12 @@ export interface TelemetrySpec {
     match?: { mode?: 'CLIENT' | 'SERVER' | 'CLIENT_AND_SERVER' };
   }[];
   metrics?: { providers?: { name: string }[] }[];
+}
+
+/** networking.istio.io Sidecar: which services a workload's sidecar is told about (egress hosts). */
+export interface SidecarSpec {
+  /** Istio's Sidecar names its selector `workloadSelector.labels`; absent: the whole namespace (root namespace: the mesh's default). */
+  workloadSelector?: { labels: Record<string, string> };
+  /** `namespace/host` entries: the namespace `*`, `.` (the Sidecar's own) or `~` (none); the host `*`, `*.suffix` or an FQDN. */
+  egress?: { hosts: string[] }[];
 }

@@ -3,7 +3,8 @@
 import type { ServiceInstance } from '../catalog-model.js';
 import { durationMs } from '../duration.js';
 import { hostAliases, serviceForHost, serviceKey } from '../hosts.js';
-import type { Destination, DestinationRuleSpec, HTTPMatchRequest, HTTPRoute, Resource, ServiceEntrySpec, StringMatch, TrafficPolicy, VirtualServiceSpec } from '../resources/types.js';
+import type { Destination, DestinationRuleSpec, HTTPMatchRequest, HTTPRoute, Resource, ServiceEntrySpec, SidecarSpec, StringMatch, TrafficPolicy, VirtualServiceSpec } from '../resources/types.js';
+import { egressAdmits } from './sidecar-scope.js';
 import { DEFAULT_CONNECTION_POOL, DEFAULT_OUTLIER, DEFAULT_RETRIES } from './defaults.js';
 import { byAgeThenName, selectorMatches } from './selectors.js';
 import { boundToMesh, MESH_GATEWAY } from './gateway-binding.js';
@@ -27,6 +28,8 @@ export interface SourceWorkload {
   labels: Record<string, string>;
   /** A gateway's routes are compiled for these Gateways (`namespace/name`); absent: a sidecar (`mesh`). */
   gateways?: string[];
+  /** Istio's Sidecar that applies (sidecar-scope.ts): only the services it admits are compiled. */
+  sidecar?: Resource<SidecarSpec>;
 }
 
 export interface OutboundInput {
@@ -51,8 +54,10 @@ export function compileOutbound(input: OutboundInput, source: SourceWorkload): O
   const vss = firstPerService(byKind<VirtualServiceSpec>('VirtualService').filter(boundToMesh), (r) => r.spec.hosts);
 
   const services: OutboundService[] = [];
+  const admits = (namespace: string, hosts: string[]) => !source.sidecar || egressAdmits(source.sidecar, source.namespace, namespace, hosts);
   for (const [key, instances] of [...input.services.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const [namespace, name] = key.split('/');
+    if (!admits(namespace, [`${name}.${namespace}.svc.cluster.local`])) continue;
     const ports = servicePorts(instances);
     const dr = drs.get(key);
     const vs = vss.get(key);
@@ -67,7 +72,7 @@ export function compileOutbound(input: OutboundInput, source: SourceWorkload): O
       clusters: compileClusters(name, namespace, instances.map(toEndpoint), dr?.spec, input.trustDomain, true, serviceAccounts(instances, name)),
     });
   }
-  for (const se of byKind<ServiceEntrySpec>('ServiceEntry')) services.push(...serviceEntryServices(se, drs, vss, source, input.trustDomain));
+  for (const se of byKind<ServiceEntrySpec>('ServiceEntry')) if (admits(se.metadata.namespace, se.spec.hosts)) services.push(...serviceEntryServices(se, drs, vss, source, input.trustDomain));
   return { services };
 }
 

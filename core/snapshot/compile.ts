@@ -8,6 +8,7 @@ import type { Resource, VirtualServiceSpec } from '../resources/types.js';
 import { compileInbound } from './compile-inbound.js';
 import { compileOutbound, spiffeId } from './compile-outbound.js';
 import { compileTelemetry } from './compile-telemetry.js';
+import { sidecarFor } from './sidecar-scope.js';
 import { compileGateway, refuseUnenforcedPolicies } from './compile-gateway.js';
 import { SNAPSHOT_SCHEMA_VERSION, type OutboundConfig, type ProxySnapshot } from './types.js';
 
@@ -73,7 +74,7 @@ export class SnapshotCompiler {
     const labels = { ...(proxy.labels ?? {}), ...(mine[0]?.labels ?? {}), app: proxy.service, service: proxy.service };
     const workload = { namespace: proxy.namespace, labels, instances };
 
-    const outbound = this.outboundFor(workload);
+    const outbound = this.outboundFor(workload, proxy.gateway === true);
     const inbound = compileInbound(this.ctx.resources, workload, this.ctx.rootNamespace, this.ctx.extensionProviders);
     const identity = {
       id: proxy.id,
@@ -112,12 +113,14 @@ export class SnapshotCompiler {
     };
   }
 
-  private outboundFor(source: { namespace: string; labels: Record<string, string> }) {
-    // Proxies of one namespace (short names resolve in it) that no source-label route tells apart share one outbound config.
-    const key = `${source.namespace}|${JSON.stringify(this.sourceLabelKeys.map((k) => source.labels[k] ?? null))}`;
+  private outboundFor(source: { namespace: string; labels: Record<string, string> }, gateway: boolean) {
+    // Istio's Sidecar scopes a sidecar's services; a gateway routes to whatever its VirtualServices name.
+    const sidecar = gateway ? undefined : sidecarFor(this.ctx.resources, source, this.ctx.rootNamespace);
+    // Proxies of one namespace (short names resolve in it), under one Sidecar, that no source-label route tells apart share one outbound config.
+    const key = `${source.namespace}|${sidecar ? `${sidecar.metadata.namespace}/${sidecar.metadata.name}` : '-'}|${JSON.stringify(this.sourceLabelKeys.map((k) => source.labels[k] ?? null))}`;
     let entry = this.outboundCache.get(key);
     if (!entry) {
-      const config = compileOutbound({ resources: this.ctx.resources, services: this.ctx.services, trustDomain: this.ctx.trustDomain }, source);
+      const config = compileOutbound({ resources: this.ctx.resources, services: this.ctx.services, trustDomain: this.ctx.trustDomain }, { ...source, ...(sidecar ? { sidecar } : {}) });
       const json = JSON.stringify(config);
       entry = { config, json, hash: hash(json) };
       this.outboundCache.set(key, entry);

@@ -86,7 +86,7 @@ describe('controller API (embedded catalog, file store)', () => {
     const syntax = await c.call('POST', '/v1/apply', 'kind: VirtualService\nspec: [unclosed\n');
     assert.equal(syntax.status, 400);
     assert.match(syntax.json().message, /line \d+/);
-    const unknown = await c.call('POST', '/v1/apply', 'apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: g}\nspec: {}\n');
+    const unknown = await c.call('POST', '/v1/apply', 'apiVersion: networking.istio.io/v1\nkind: EnvoyFilter\nmetadata: {name: g}\nspec: {}\n');
     assert.equal(unknown.status, 400);
     assert.equal(unknown.json().code, 'UNKNOWN_KIND');
     const big = await c.call('POST', '/v1/apply', 'x'.repeat(70 * 1024));

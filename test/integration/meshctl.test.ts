@@ -62,9 +62,9 @@ describe('meshctl', () => {
     assert.equal(bad.code, 1);
     assert.match(bad.err, /nothing was applied/);
     assert.match(bad.err, /bad\.yaml: spec\.http\[0\]\.route: weights must sum to 100, they sum to 70/);
-    const unknownKind = await run(['get', 'sidecars']);
+    const unknownKind = await run(['get', 'envoyfilters']);
     assert.equal(unknownKind.code, 1);
-    assert.match(unknownKind.err, /unknown kind "sidecars"/);
+    assert.match(unknownKind.err, /unknown kind "envoyfilters"/);
     const missing = await run(['get', 'vs', 'nope']);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /VirtualService "nope" not found in namespace "default"/);

@@ -201,8 +201,8 @@ describe('resource validation', () => {
 
   it('rejects unknown kinds and wrong apiVersions with what to use', () => {
     assert.throws(
-      () => validateResource({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'g' }, spec: {} }),
-      (e: MeshError) => e.code === 'UNKNOWN_KIND' && /Sidecar/.test(e.message) && /VirtualService/.test(e.message),
+      () => validateResource({ apiVersion: 'networking.istio.io/v1', kind: 'EnvoyFilter', metadata: { name: 'g' }, spec: {} }),
+      (e: MeshError) => e.code === 'UNKNOWN_KIND' && /EnvoyFilter/.test(e.message) && /VirtualService/.test(e.message),
     );
     const v = violations({ apiVersion: 'security.istio.io/v1', kind: 'VirtualService', metadata: { name: 'x' }, spec: { hosts: ['a'], http: [{ route: [{ destination: { host: 'a' } }] }] } });
     assert.equal(v[0].path, 'apiVersion');
