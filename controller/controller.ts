@@ -20,6 +20,7 @@ import { registerCatalogRoutes } from './api/catalog-api.js';
 import type { ApiDeps } from './api/deps.js';
 import { registerProxyRoutes } from './api/proxies-api.js';
 import { registerMeshViewRoutes } from './api/mesh-view-api.js';
+import { registerWebUi } from './api/web-ui.js';
 import { registerResourceRoutes } from './api/resources-api.js';
 import { peerCertificateUris, Router, type Principal } from './api/router.js';
 import { registerStatusRoutes } from './api/status-api.js';
@@ -166,6 +167,7 @@ export class Controller {
     registerCatalogRoutes(router, deps);
     registerProxyRoutes(router, deps);
     registerMeshViewRoutes(router, deps);
+    registerWebUi(router);
     registerSecretRoutes(router, new CredentialStore(this.kv));
 
     const { cert, key } = this.servingCertificate();

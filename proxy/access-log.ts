@@ -54,76 +54,46 @@ function entryFacts(e: AccessLogEntry, x: { headers?: IncomingHttpHeaders; mtls:
 
 const address = (host: string | undefined, port: number | undefined) => (host ? (port ? `${host}:${port}` : host) : null);
 
+/** The host a cluster serves, as Envoy's cluster names carry it: a ServiceEntry's host, else the service's FQDN. */
+export function clusterFqdn(cluster: Cluster, service: OutboundService | undefined): string {
+  return service?.external ? (service.hosts[0] ?? cluster.service) : serviceFqdn(cluster.service, cluster.namespace);
+}
+
 /** Envoy's name of the cluster a request went to (the destination port when the route named one, else the service's first). */
 export function upstreamClusterName(cluster: Cluster | undefined, port: number | undefined, service: OutboundService | undefined): string | null {
   if (!cluster) return null;
-  const fqdn = service?.external ? (service.hosts[0] ?? cluster.service) : serviceFqdn(cluster.service, cluster.namespace);
-  return envoyClusterName('outbound', port ?? service?.ports[0]?.port, cluster.subset, fqdn);
+  return envoyClusterName('outbound', port ?? service?.ports[0]?.port, cluster.subset, clusterFqdn(cluster, service));
 }
 
-export interface HttpRecord {
-  /** performance.now() when the request arrived. */
+/** What every entry has, HTTP or TCP: when, how long, bytes, flags, where from and to. */
+interface ConnectionRecord {
+  /** performance.now() when the request or connection arrived. */
   started: number;
+  flags: string;
+  bytesReceived: number;
+  bytesSent: number;
+  upstreamCluster: string | null;
+  upstreamHost: string | null;
+  downstream: { remoteAddress?: string; remotePort?: number; localAddress?: string; localPort?: number } | undefined;
+}
+
+export interface HttpRecord extends ConnectionRecord {
   method: string | undefined;
   path: string | undefined;
   protocol: string;
   headers: IncomingHttpHeaders;
   authority: string | null;
   status: number;
-  flags: string;
   extra: Readonly<Record<string, unknown>>;
-  bytesReceived: number;
-  bytesSent: number;
   route: string | null;
-  upstreamCluster: string | null;
-  upstreamHost: string | null;
-  downstream: { remoteAddress?: string; remotePort?: number; localAddress?: string; localPort?: number } | undefined;
 }
 
-export function httpEntry(r: HttpRecord): AccessLogEntry {
-  const elapsed = performance.now() - r.started;
-  return {
-    start_time: new Date(Date.now() - elapsed).toISOString(),
-    route_name: r.route,
-    method: r.method ?? null,
-    path: r.path ?? null,
-    protocol: r.protocol,
-    response_code: r.status,
-    response_flags: r.flags,
-    response_code_details: responseCodeDetails(r.flags, r.status, r.extra),
-    connection_termination_details: null,
-    upstream_transport_failure_reason: typeof r.extra.error === 'string' ? r.extra.error : null,
-    // A caller's Content-Length that is no number counts as nothing here.
-    bytes_received: Number.isFinite(r.bytesReceived) ? r.bytesReceived : 0,
-    bytes_sent: r.bytesSent,
-    duration: Math.round(elapsed),
-    upstream_service_time: null,
-    x_forwarded_for: headerText(r.headers['x-forwarded-for']),
-    user_agent: headerText(r.headers['user-agent']),
-    request_id: headerText(r.headers['x-request-id']),
-    authority: r.authority,
-    upstream_host: r.upstreamHost,
-    upstream_cluster: r.upstreamCluster,
-    upstream_local_address: null,
-    downstream_local_address: address(r.downstream?.localAddress, r.downstream?.localPort),
-    downstream_remote_address: address(r.downstream?.remoteAddress, r.downstream?.remotePort),
-    requested_server_name: null,
-  };
-}
-
-export interface TcpRecord {
-  started: number;
-  flags: string;
-  bytesReceived: number;
-  bytesSent: number;
-  upstreamCluster: string | null;
-  upstreamHost: string | null;
-  downstream: { remoteAddress?: string; remotePort?: number; localAddress?: string; localPort?: number } | undefined;
+export interface TcpRecord extends ConnectionRecord {
   failure?: string;
 }
 
-/** A TCP connection, logged when it closes: bytes each way and how long it lasted. */
-export function tcpEntry(r: TcpRecord): AccessLogEntry {
+/** An entry in Istio's field order, the HTTP fields null: httpEntry fills them in place (overwriting keeps the order). */
+function baseEntry(r: ConnectionRecord, failure: string | null): AccessLogEntry {
   const elapsed = performance.now() - r.started;
   return {
     start_time: new Date(Date.now() - elapsed).toISOString(),
@@ -135,8 +105,9 @@ export function tcpEntry(r: TcpRecord): AccessLogEntry {
     response_flags: r.flags,
     response_code_details: null,
     connection_termination_details: null,
-    upstream_transport_failure_reason: r.failure ?? null,
-    bytes_received: r.bytesReceived,
+    upstream_transport_failure_reason: failure,
+    // A caller's Content-Length that is no number counts as nothing here.
+    bytes_received: Number.isFinite(r.bytesReceived) ? r.bytesReceived : 0,
     bytes_sent: r.bytesSent,
     duration: Math.round(elapsed),
     upstream_service_time: null,
@@ -151,4 +122,24 @@ export function tcpEntry(r: TcpRecord): AccessLogEntry {
     downstream_remote_address: address(r.downstream?.remoteAddress, r.downstream?.remotePort),
     requested_server_name: null,
   };
+}
+
+export function httpEntry(r: HttpRecord): AccessLogEntry {
+  const e = baseEntry(r, typeof r.extra.error === 'string' ? r.extra.error : null);
+  e.route_name = r.route;
+  e.method = r.method ?? null;
+  e.path = r.path ?? null;
+  e.protocol = r.protocol;
+  e.response_code = r.status;
+  e.response_code_details = responseCodeDetails(r.flags, r.status, r.extra);
+  e.x_forwarded_for = headerText(r.headers['x-forwarded-for']);
+  e.user_agent = headerText(r.headers['user-agent']);
+  e.request_id = headerText(r.headers['x-request-id']);
+  e.authority = r.authority;
+  return e;
+}
+
+/** A TCP connection, logged when it closes: bytes each way and how long it lasted. */
+export function tcpEntry(r: TcpRecord): AccessLogEntry {
+  return baseEntry(r, r.failure ?? null);
 }

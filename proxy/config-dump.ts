@@ -5,9 +5,9 @@ import { certificateInfo } from '../core/pki/certificate-info.js';
 import { envoyClusterName } from '../core/access-log/entry.js';
 import { matchText, type ClusterView, type ConfigDump, type EndpointView, type ListenerView, type RouteView, type SecretView } from '../core/config-dump.js';
 import type { Cluster, OutboundService, RouteAction } from '../core/snapshot/types.js';
-import { serviceFqdn } from '../core/workload-meta.js';
 import type { IdentityMaterial } from './identity.js';
 import type { RuntimeConfig } from './runtime-config.js';
+import { clusterFqdn, upstreamClusterName } from './access-log.js';
 
 export interface DumpInput {
   proxy: string;
@@ -18,8 +18,6 @@ export interface DumpInput {
   app: string;
   now: number;
 }
-
-const fqdnOf = (svc: Pick<OutboundService, 'name' | 'namespace' | 'external' | 'hosts'>) => (svc.external ? (svc.hosts[0] ?? svc.name) : serviceFqdn(svc.name, svc.namespace));
 
 function destinationText(action: RouteAction, clusters: ReadonlyMap<string, string>): string {
   if (action.type === 'redirect') return `redirect ${action.code}`;
@@ -45,12 +43,12 @@ export function collectConfigDump(d: DumpInput): ConfigDump {
     const svc = serviceOf.get(c.name);
     if (!svc) continue;
     const portPart = key.startsWith(`${c.name}:`) ? Number(key.slice(c.name.length + 1)) : svc.ports[0]?.port;
-    const name = envoyClusterName('outbound', portPart, c.subset, fqdnOf(svc));
+    const name = upstreamClusterName(c, portPart, svc)!;
     if (key === c.name) envoyNames.set(c.name, name);
     const health = entry.balancer.endpointHealth(d.now);
     clusters.push({
       name,
-      fqdn: fqdnOf(svc),
+      fqdn: clusterFqdn(c, svc),
       port: portPart === undefined ? '-' : String(portPart),
       subset: c.subset ?? '-',
       direction: 'outbound',

@@ -8,7 +8,6 @@ import { meshGraph } from '../../core/mesh-graph.js';
 import { syncStatus } from '../snapshots/hub.js';
 import type { ApiDeps } from './deps.js';
 import type { Router } from './router.js';
-import { registerWebUi } from './web-ui.js';
 
 function describeInput(d: ApiDeps): DescribeInput {
   const resources = d.store.list();
@@ -43,5 +42,4 @@ export function registerMeshViewRoutes(router: Router, d: ApiDeps): void {
       );
     return { body: found };
   });
-  registerWebUi(router);
 }

@@ -5,11 +5,11 @@
 // `.` (the workload's own: so the mesh default `./*` means each workload's namespace) or `~`
 // (none), the host `*`, `*.suffix` or an exact name. Pure.
 import type { Resource, SidecarSpec } from '../resources/types.js';
-import { byAgeThenName } from './selectors.js';
+import { byAgeThenName, selectorMatches } from './selectors.js';
 
 export function sidecarFor(resources: readonly Resource[], workload: { namespace: string; labels: Record<string, string> }, rootNamespace: string): Resource<SidecarSpec> | undefined {
   const all = (resources.filter((r) => r.kind === 'Sidecar') as Resource<SidecarSpec>[]).sort(byAgeThenName);
-  const selects = (r: Resource<SidecarSpec>) => Object.entries(r.spec.workloadSelector?.labels ?? {}).every(([k, v]) => workload.labels[k] === v);
+  const selects = (r: Resource<SidecarSpec>) => selectorMatches({ matchLabels: r.spec.workloadSelector?.labels }, workload.labels);
   const inNs = all.filter((r) => r.metadata.namespace === workload.namespace);
   return inNs.find((r) => r.spec.workloadSelector && selects(r)) ?? inNs.find((r) => !r.spec.workloadSelector) ?? all.find((r) => r.metadata.namespace === rootNamespace && !r.spec.workloadSelector);
 }
