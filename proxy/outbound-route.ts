@@ -346,20 +346,24 @@ export async function attempts(
   const deadline = route.timeoutMs ? Date.now() + route.timeoutMs : Infinity;
   const tried = new Set<string>();
   let last: AttemptResult = { relayed: false, status: 0, bytes: 0, flags: RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM, timedOut: false };
+  const clusterLabel = { cluster: clusterName };
   for (let i = 0; i < maxAttempts; i++) {
     const endpoint = entry.balancer.pick({ now: Date.now(), random, hashKey: hash }, tried);
     if (!endpoint) return { ...last, flags: RESPONSE_FLAGS.NO_HEALTHY_UPSTREAM };
-    tried.add(endpointKey(endpoint));
+    if (maxAttempts > 1) tried.add(endpointKey(endpoint));
     const remaining = deadline - Date.now();
     if (remaining <= 0) return { ...last, relayed: false, status: 0, flags: RESPONSE_FLAGS.UPSTREAM_TIMEOUT, timedOut: true };
     const finalAttempt = i === maxAttempts - 1;
     onEndpoint(endpoint);
     entry.balancer.started(endpoint);
-    deps.metrics.upstreamActive.inc({ cluster: clusterName });
+    deps.metrics.upstreamActive.inc(clusterLabel);
     const outcome = await send(endpoint, Math.min(retry?.perTryTimeoutMs ?? Infinity, remaining), (status, grpcStatus) => finalAttempt || !canRetry() || !shouldRetry(retryOn, status, grpcStatus));
-    deps.metrics.upstreamActive.dec({ cluster: clusterName });
-    if (entry.balancer.finished(endpoint, outcome.grpcStatus ? httpStatusForGrpc(outcome.grpcStatus) : outcome.status, Date.now())) deps.metrics.ejections.inc({ cluster: clusterName });
-    last = { ...outcome, flags: outcome.timedOut ? RESPONSE_FLAGS.UPSTREAM_TIMEOUT : outcome.status === 0 ? RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE : RESPONSE_FLAGS.NONE, endpoint };
+    deps.metrics.upstreamActive.dec(clusterLabel);
+    if (entry.balancer.finished(endpoint, outcome.grpcStatus ? httpStatusForGrpc(outcome.grpcStatus) : outcome.status, Date.now())) deps.metrics.ejections.inc(clusterLabel);
+    // The outcome itself becomes the result (no copy: spreading objects of varying shape is slow in V8).
+    last = outcome as AttemptResult;
+    last.flags = outcome.timedOut ? RESPONSE_FLAGS.UPSTREAM_TIMEOUT : outcome.status === 0 ? RESPONSE_FLAGS.UPSTREAM_CONNECTION_FAILURE : RESPONSE_FLAGS.NONE;
+    last.endpoint = endpoint;
     if (outcome.relayed) return last;
     const again = outcome.status === 0 ? retryOn.some((r) => CONNECT_RETRY.has(r)) : shouldRetry(retryOn, outcome.status, outcome.grpcStatus);
     if (!again || finalAttempt || !canRetry()) break;

@@ -34,26 +34,87 @@ export interface ExchangeRequest {
 /** Returns the serialised head to send to the client, or undefined to drop the answer. */
 export type Decide = (head: ResponseHead) => string | undefined;
 
+/**
+ * The handlers of the exchange a connection carries now. Each connection gets its listeners
+ * once (`lineOf`) and they call whichever exchange is current: adding and removing six listeners
+ * for every request, and the stream resume each 'data' listener schedules, cost more than the
+ * rest of the exchange's bookkeeping.
+ */
+interface Handlers {
+  data(chunk: Buffer): void;
+  end(): void;
+  error(err: Error): void;
+}
+
+interface Line {
+  current: Handlers | undefined;
+  detach(): void;
+}
+
+const LINES = new WeakMap<Duplex, Line>();
+
+/** The upstream connection's line, its listeners added on first use. */
+function lineOf(up: Duplex): Line {
+  let line = LINES.get(up);
+  if (line) return line;
+  const l: Line = {
+    current: undefined,
+    detach: () => {
+      up.off('data', onData).off('end', onEnd).off('error', onError).off('close', onEnd);
+      LINES.delete(up);
+    },
+  };
+  // Bytes while no exchange is waiting for them: the peer is out of step; the connection cannot be reused.
+  const onData = (chunk: Buffer) => (l.current ? l.current.data(chunk) : up.destroy());
+  const onEnd = () => l.current?.end();
+  const onError = (err: Error) => l.current?.error(err);
+  up.on('data', onData).on('end', onEnd).on('error', onError).on('close', onEnd);
+  LINES.set(up, l);
+  return l;
+}
+
+interface DownLine {
+  current: { close(): void; drain(): void } | undefined;
+}
+
+const DOWN_LINES = new WeakMap<Duplex, DownLine>();
+
+/** The client connection's line: its 'close' and 'drain' listeners, added once. */
+function downLineOf(down: Duplex): DownLine {
+  let line = DOWN_LINES.get(down);
+  if (line) return line;
+  const l: DownLine = { current: undefined };
+  down.on('close', () => l.current?.close()).on('drain', () => l.current?.drain());
+  DOWN_LINES.set(down, l);
+  return l;
+}
+
 export function exchange(up: Duplex, request: ExchangeRequest, down: Duplex, decide: Decide): Promise<ExchangeOutcome> {
   return new Promise((resolve) => {
     let pending: Buffer | undefined;
     let head: ResponseHead | undefined;
+    /** The response head, written with the first body bytes as one buffer (one write, one TLS record). */
+    let headOut: string | undefined;
     let relayed = false;
     let timedOut = false;
     let bytes = 0;
     let remaining = 0;
     let chunked: ChunkedScanner | undefined;
     let settled = false;
+    const line = lineOf(up);
+    const downLine = downLineOf(down);
 
     const finish = (outcome: Omit<ExchangeOutcome, 'relayed' | 'timedOut' | 'bytes' | 'status'> & { status?: number }) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      up.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
-      down.off('close', onDownClose).off('drain', onDrain);
+      line.current = undefined;
+      downLine.current = undefined;
       // A switched connection keeps its bytes for whoever joins it; otherwise drain what is left.
-      if (outcome.switched) up.pause();
-      else if (up.isPaused()) up.resume();
+      if (outcome.switched) {
+        line.detach();
+        up.pause();
+      } else if (up.isPaused()) up.resume();
       resolve({ status: outcome.status ?? head?.status ?? 0, relayed, timedOut, bytes, ...outcome });
     };
     const fail = (error: Error, protocolError = false) => {
@@ -62,9 +123,10 @@ export function exchange(up: Duplex, request: ExchangeRequest, down: Duplex, dec
     };
     const send = (chunk: Buffer) => {
       bytes += chunk.length;
-      if (!down.write(chunk)) up.pause();
+      const out = headOut === undefined ? chunk : withHead(headOut, chunk);
+      headOut = undefined;
+      if (!down.write(out)) up.pause();
     };
-    const onDrain = () => up.resume();
 
     /** Passes body bytes on; true when the body has ended. */
     const body = (chunk: Buffer): boolean => {
@@ -123,24 +185,20 @@ export function exchange(up: Duplex, request: ExchangeRequest, down: Duplex, dec
         relayed = true;
         if (head.framing.type === 'length') remaining = head.framing.length;
         if (head.framing.type === 'chunked') chunked = new ChunkedScanner();
-        // The head and the first body bytes go out in one write.
-        down.cork();
-        down.write(out, 'latin1');
+        headOut = out;
         const empty = head.framing.type === 'none' || (head.framing.type === 'length' && remaining === 0);
         if (rest.length > 0 || empty) body(rest);
-        down.uncork();
+        // No body bytes came with the head (or there are none): the head goes alone.
+        if (headOut !== undefined && !down.destroyed) {
+          down.write(headOut, 'latin1');
+          headOut = undefined;
+        }
         return;
       }
     };
     const onEnd = () => {
       if (head && head.framing.type === 'close') return finish({ reusable: false, closeDownstream: true });
       fail(new Error(head ? 'upstream closed the connection mid-body' : 'upstream closed the connection before answering'));
-    };
-    const onError = (err: Error) => fail(err);
-    const onClose = () => onEnd();
-    const onDownClose = () => {
-      up.destroy();
-      finish({ status: relayed ? head!.status : 0, error: new Error('downstream closed'), reusable: false, closeDownstream: true });
     };
     const timer = Number.isFinite(request.timeoutMs)
       ? setTimeout(() => {
@@ -150,15 +208,25 @@ export function exchange(up: Duplex, request: ExchangeRequest, down: Duplex, dec
       : undefined;
 
     if (up.destroyed || !up.writable) return fail(new Error('upstream connection closed before the request'));
-    up.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
-    down.on('close', onDownClose).on('drain', onDrain);
-    if (request.body && request.body.length > 0) {
-      up.cork();
-      up.write(request.head, 'latin1');
-      up.write(request.body);
-      up.uncork();
-    } else up.write(request.head, 'latin1');
+    line.current = { data: onData, end: onEnd, error: (err) => fail(err) };
+    downLine.current = {
+      close: () => {
+        up.destroy();
+        finish({ status: relayed ? head!.status : 0, error: new Error('downstream closed'), reusable: false, closeDownstream: true });
+      },
+      drain: () => up.resume(),
+    };
+    if (request.body && request.body.length > 0) up.write(withHead(request.head, request.body));
+    else up.write(request.head, 'latin1');
   });
+}
+
+/** A latin1 head and the bytes after it, in one buffer: one write rather than a corked pair. */
+function withHead(head: string, rest: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(head.length + rest.length);
+  out.write(head, 0, 'latin1');
+  rest.copy(out, head.length);
+  return out;
 }
 
 /** Upgrade protocols compare by name, case-insensitively, ignoring a version (RFC 9110 7.8). */

@@ -17,7 +17,12 @@ export interface PoolLimits {
 export type Connector = () => { socket: Duplex; ready: 'connect' | 'secureConnect' };
 
 interface Destination {
+  /** Oldest first: requests take the newest (pop), the sweep closes from the front. */
   idle: Duplex[];
+  /** When each idle connection was given back. */
+  idleSince: Map<Duplex, number>;
+  /** One timer per destination closes connections idle too long (not one timer per request). */
+  sweep: NodeJS.Timeout | undefined;
   open: number;
   waiting: ((s: Duplex | Error) => void)[];
   /** Set by retire(): its connections are not reused. */
@@ -33,7 +38,6 @@ const IDLE_CAP_MS = 4_000;
 export class SocketPool {
   private destinations = new Map<string, Destination>();
   private readonly uses = new WeakMap<Duplex, number>();
-  private readonly idleTimers = new WeakMap<Duplex, NodeJS.Timeout>();
   private readonly owner = new WeakMap<Duplex, Destination>();
   private closed = false;
   /** Connections open (or opening) to every destination. */
@@ -43,7 +47,7 @@ export class SocketPool {
     if (this.closed) return Promise.reject(new Error('the upstream pool is closed'));
     const d = this.destination(key);
     for (let reused = d.idle.pop(); reused; reused = d.idle.pop()) {
-      clearTimeout(this.idleTimers.get(reused));
+      d.idleSince.delete(reused);
       // One the server closed a moment ago may not have reported its 'close' yet.
       if (!reused.destroyed && reused.writable) return Promise.resolve(reused);
       reused.destroy();
@@ -62,9 +66,23 @@ export class SocketPool {
     const next = d.waiting.shift();
     if (next) return next(socket);
     d.idle.push(socket);
-    const timer = setTimeout(() => socket.destroy(), Math.min(limits.idleTimeoutMs, IDLE_CAP_MS));
-    timer.unref();
-    this.idleTimers.set(socket, timer);
+    d.idleSince.set(socket, Date.now());
+    if (!d.sweep) this.armSweep(d, Math.min(limits.idleTimeoutMs, IDLE_CAP_MS), Math.min(limits.idleTimeoutMs, IDLE_CAP_MS));
+  }
+
+  /** Closes the connections idle for `maxIdleMs` or more, then waits for the next one to be due. */
+  private armSweep(d: Destination, inMs: number, maxIdleMs: number): void {
+    d.sweep = setTimeout(() => {
+      d.sweep = undefined;
+      const now = Date.now();
+      while (d.idle.length > 0 && now - d.idleSince.get(d.idle[0])! >= maxIdleMs) {
+        const s = d.idle.shift()!;
+        d.idleSince.delete(s);
+        s.destroy();
+      }
+      if (d.idle.length > 0) this.armSweep(d, d.idleSince.get(d.idle[0])! + maxIdleMs - now, maxIdleMs);
+    }, inMs);
+    d.sweep.unref();
   }
 
   /** True when the connection has carried a request before (a stale kept-alive one may fail at once). */
@@ -77,6 +95,7 @@ export class SocketPool {
     const d = this.destinations.get(key);
     if (!d) return;
     for (const s of d.idle.splice(0)) s.destroy();
+    d.idleSince.clear();
   }
 
   /** Closes the idle connections (busy ones close when released); new requests open fresh ones. */
@@ -85,6 +104,7 @@ export class SocketPool {
     this.destinations = new Map();
     for (const d of old.values()) {
       d.retired = true;
+      clearTimeout(d.sweep);
       for (const s of d.idle) s.destroy();
     }
   }
@@ -92,6 +112,7 @@ export class SocketPool {
   close(): void {
     this.closed = true;
     for (const d of this.destinations.values()) {
+      clearTimeout(d.sweep);
       for (const s of d.idle) s.destroy();
       for (const w of d.waiting) w(new Error('the upstream pool is closed'));
     }
@@ -101,7 +122,7 @@ export class SocketPool {
   private destination(key: string): Destination {
     let d = this.destinations.get(key);
     if (!d) {
-      d = { idle: [], open: 0, waiting: [], retired: false };
+      d = { idle: [], idleSince: new Map(), sweep: undefined, open: 0, waiting: [], retired: false };
       this.destinations.set(key, d);
     }
     return d;
@@ -117,7 +138,7 @@ export class SocketPool {
       this.openCount--;
       const i = d.idle.indexOf(socket);
       if (i !== -1) d.idle.splice(i, 1);
-      clearTimeout(this.idleTimers.get(socket));
+      d.idleSince.delete(socket);
       // A slot is free: a waiting request may open a connection of its own.
       const next = d.waiting.shift();
       if (next) this.open(d, limits, connect).then(next, next);
