@@ -94,7 +94,7 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, bindin
         release: (up, reusable) => deps.pool.releaseSocket(up, reusable, entry.cluster),
         wasUsed: (up) => deps.pool.wasUsed(up),
       };
-      const outcome = await pooledExchange(upstream, { ...request, timeoutMs }, socket, (h) => {
+      const outcome = await pooledExchange(upstream, { head: request.head, body: request.body, isHead: request.isHead, timeoutMs }, socket, (h) => {
         if (!keep(h.status)) return undefined;
         const out = responseHeaderMap(h);
         editResponseHeaders(out, route, dest, x.responseHooks);

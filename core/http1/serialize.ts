@@ -10,9 +10,16 @@ const UNSAFE = /[\r\n\0]/;
 
 function lines(headers: HeaderMap): string {
   let out = '';
-  for (const [name, value] of Object.entries(headers)) {
+  // for-in and no array per value: this runs for every head the relay writes.
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) {
+    if (!Array.isArray(value)) {
+      const s = String(value);
+      if (!UNSAFE.test(s)) out += `${name}: ${s}\r\n`;
+      continue;
+    }
+    for (const v of value) {
       const s = String(v);
       if (!UNSAFE.test(s)) out += `${name}: ${s}\r\n`;
     }
