@@ -23,6 +23,30 @@ const stringMatch = obj({ exact: str(), prefix: str(), regex }, { oneOf: [{ fiel
 
 const destination = obj({ host, subset: subsetName, port: obj({ number: port }, { required: ['number'] }) }, { required: ['host'] });
 
+/**
+ * Istio's exportTo: the namespaces a resource is visible to: "." (its own), "*" (all, the
+ * default), a namespace name, or "~" (none; for DestinationRules and ServiceEntries only, as
+ * Istio allows it). "*" and "~" stand alone; no entry twice.
+ */
+function exportTo(allowNone: boolean): Schema {
+  const entry = str({
+    check: (v) =>
+      v === '.' || v === '*' || NAME_RE.test(v) || (allowNone && v === '~')
+        ? undefined
+        : v === '~'
+          ? 'exportTo "~" (visible to no namespace) is allowed only for DestinationRules and ServiceEntries, as in Istio'
+          : `"${v}" is not ".", "*"${allowNone ? ', "~"' : ''} or a namespace name`,
+  });
+  return (v, path, out) => {
+    arr(entry)(v, path, out);
+    if (!Array.isArray(v)) return;
+    v.forEach((e, i) => {
+      if (v.indexOf(e) !== i) out.push({ path: `${path}[${i}]`, message: `"${String(e)}" is listed twice` });
+    });
+    for (const alone of ['*', '~']) if (v.includes(alone) && v.length > 1) out.push({ path, message: `"${alone}" cannot be combined with other entries` });
+  };
+}
+
 const headerOps = obj({ set: map(str()), add: map(str()), remove: stringList });
 const headers = obj({ request: headerOps, response: headerOps });
 
@@ -160,10 +184,10 @@ const virtualService = obj(
     http: arr(httpRoute),
     tcp: arr(tcpRoute),
     tls: arr(tlsRoute),
+    exportTo: exportTo(false),
   },
   {
     required: ['hosts'],
-    unsupported: { exportTo: 'all resources are visible mesh-wide' },
     check: (v, path, out) => {
       if (!v.http && !v.tcp && !v.tls) out.push({ path: `${path}.http`, message: 'a VirtualService needs http, tcp or tls routes' });
       // As Istio: "*" is a gateway's catch-all; the sidecars need the services named.
@@ -250,10 +274,11 @@ const destinationRule = obj(
     host,
     trafficPolicy,
     subsets: arr(obj({ name: subsetName, labels, trafficPolicy }, { required: ['name'] })),
+    exportTo: exportTo(true),
   },
   {
     required: ['host'],
-    unsupported: { exportTo: 'all resources are visible mesh-wide', workloadSelector: 'not implemented' },
+    unsupported: { workloadSelector: 'not implemented' },
     check: (v, path, out) => {
       if (!Array.isArray(v.subsets)) return;
       const seen = new Map<string, number>();
@@ -280,10 +305,11 @@ const serviceEntry = obj(
       ),
     ),
     subjectAltNames: stringList,
+    exportTo: exportTo(true),
   },
   {
     required: ['hosts', 'ports'],
-    unsupported: { exportTo: 'all resources are visible mesh-wide', workloadSelector: 'not implemented' },
+    unsupported: { workloadSelector: 'not implemented' },
     check: (v, path, out) => {
       if (v.resolution === 'STATIC' && (!Array.isArray(v.endpoints) || v.endpoints.length === 0)) out.push({ path: `${path}.endpoints`, message: 'resolution STATIC needs at least one endpoint' });
     },

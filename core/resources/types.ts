@@ -104,6 +104,8 @@ export interface TLSRoute {
 
 export interface VirtualServiceSpec {
   hosts: string[];
+  /** Namespaces that see it (".", "*" or names); absent: all. */
+  exportTo?: string[];
   gateways?: string[];
   http?: HTTPRoute[];
   tcp?: TCPRoute[];
@@ -168,12 +170,16 @@ export interface TrafficPolicy {
 
 export interface DestinationRuleSpec {
   host: string;
+  /** Namespaces that see it (".", "*", "~" or names); absent: all. */
+  exportTo?: string[];
   trafficPolicy?: TrafficPolicy;
   subsets?: { name: string; labels?: Record<string, string>; trafficPolicy?: TrafficPolicy }[];
 }
 
 export interface ServiceEntrySpec {
   hosts: string[];
+  /** Namespaces that see it (".", "*", "~" or names); absent: all. */
+  exportTo?: string[];
   addresses?: string[];
   ports?: { number: number; protocol?: string; name?: string; targetPort?: number }[];
   location?: 'MESH_EXTERNAL' | 'MESH_INTERNAL';

@@ -7,12 +7,14 @@ import type { GatewayServer, GatewaySpec, Resource, VirtualServiceSpec } from '.
 import { boundGateways, serverTakes } from './gateway-binding.js';
 import { compileHttpRoutes, compileTcpRoutes, type SourceWorkload } from './compile-outbound.js';
 import { byAgeThenName, selectorMatches } from './selectors.js';
+import { exportedTo } from './export-to.js';
 import type { CompiledHttpRoute, GatewayConfig, GatewayListener, GatewayTls, InboundConfig, OutboundService } from './types.js';
 
 export function compileGateway(resources: Resource[], proxy: SourceWorkload): GatewayConfig {
   const of = <S>(kind: string) => (resources.filter((r) => r.kind === kind) as Resource<S>[]).sort(byAgeThenName);
   const gateways = of<GatewaySpec>('Gateway').filter((g) => selectorMatches({ matchLabels: g.spec.selector }, proxy.labels));
-  const virtualServices = of<VirtualServiceSpec>('VirtualService');
+  // A gateway sees the VirtualServices exported to its namespace, as a sidecar does.
+  const virtualServices = of<VirtualServiceSpec>('VirtualService').filter((vs) => exportedTo(vs, proxy.namespace));
   const listeners = new Map<number, GatewayListener>();
   /** Per listener, which VirtualService claimed which host, oldest first. */
   const claimed = new Map<GatewayListener, { host: string; vs: Resource<VirtualServiceSpec> }[]>();

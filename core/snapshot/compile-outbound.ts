@@ -5,6 +5,7 @@ import { durationMs } from '../duration.js';
 import { hostAliases, serviceForHost, serviceKey } from '../hosts.js';
 import type { Destination, DestinationRuleSpec, HTTPMatchRequest, HTTPRoute, Resource, ServiceEntrySpec, SidecarSpec, StringMatch, TrafficPolicy, VirtualServiceSpec } from '../resources/types.js';
 import { egressAdmits } from './sidecar-scope.js';
+import { destinationRuleRank, exportedTo } from './export-to.js';
 import { DEFAULT_CONNECTION_POOL, DEFAULT_OUTLIER, DEFAULT_RETRIES } from './defaults.js';
 import { byAgeThenName, selectorMatches } from './selectors.js';
 import { boundToMesh, MESH_GATEWAY } from './gateway-binding.js';
@@ -48,8 +49,14 @@ export function spiffeId(trustDomain: string, namespace: string, service: string
 }
 
 export function compileOutbound(input: OutboundInput, source: SourceWorkload): OutboundConfig {
-  const byKind = <S>(kind: string) => (input.resources.filter((r) => r.kind === kind) as Resource<S>[]).sort(byAgeThenName);
-  const drs = firstPerService(byKind<DestinationRuleSpec>('DestinationRule'), (r) => [r.spec.host]);
+  // Only what is exported to the proxy's namespace (exportTo) is compiled for it.
+  const byKind = <S extends { exportTo?: string[] }>(kind: string) =>
+    (input.resources.filter((r) => r.kind === kind && exportedTo(r as Resource<S>, source.namespace)) as Resource<S>[]).sort(byAgeThenName);
+  const drs = firstPerService(
+    byKind<DestinationRuleSpec>('DestinationRule'),
+    (r) => [r.spec.host],
+    (r, serviceNamespace) => destinationRuleRank(r, source.namespace, serviceNamespace),
+  );
   // VirtualServices bound only to gateways do not route the sidecars' traffic.
   const vss = firstPerService(byKind<VirtualServiceSpec>('VirtualService').filter(boundToMesh), (r) => r.spec.hosts);
 
@@ -76,14 +83,18 @@ export function compileOutbound(input: OutboundInput, source: SourceWorkload): O
   return { services };
 }
 
-/** Maps each resource to the services its hosts name; the oldest resource for a service wins, as in Istio. */
-function firstPerService<S>(resources: Resource<S>[], hostsOf: (r: Resource<S>) => string[]): Map<string, Resource<S>> {
+/**
+ * Maps each resource to the services its hosts name; the oldest resource for a service wins, as
+ * in Istio, unless `rank(resource, serviceNamespace)` prefers another (lower first).
+ */
+function firstPerService<S>(resources: Resource<S>[], hostsOf: (r: Resource<S>) => string[], rank?: (r: Resource<S>, serviceNamespace: string) => number): Map<string, Resource<S>> {
   const out = new Map<string, Resource<S>>();
   for (const r of resources) {
     for (const h of hostsOf(r)) {
       const ref = serviceForHost(h, r.metadata.namespace);
       const key = ref ? serviceKey(ref) : `external/${h.toLowerCase()}`;
-      if (!out.has(key)) out.set(key, r);
+      const held = out.get(key);
+      if (!held || (rank && ref && rank(r, ref.namespace) < rank(held, ref.namespace))) out.set(key, r);
     }
   }
   return out;

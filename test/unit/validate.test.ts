@@ -72,10 +72,10 @@ describe('resource validation', () => {
   });
 
   it('names a field the mesh does not support instead of ignoring it', () => {
-    const v = violations(vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], corsPolicy: { allowOrigins: [{ exact: '*' }] } }], exportTo: ['.'] }));
+    const v = violations(vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], corsPolicy: { allowOrigins: [{ exact: '*' }] }, delegate: { name: 'reviews' } }] }));
     assert.deepEqual(
       v.map((x) => x.path),
-      ['spec.exportTo'],
+      ['spec.http[0].delegate'],
     );
     assert.ok(v.every((x) => x.message.startsWith('not supported by this mesh')));
     const typo = violations(vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subsett: 'v1' } }] }] }));
