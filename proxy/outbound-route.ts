@@ -34,8 +34,6 @@ export interface RequestView {
   protocol?: string;
 }
 
-export type Target = ReturnType<typeof splitTarget>;
-
 /**
  * What a listener other than the capture listener is for: every connection for one service (an
  * explicit upstream listener, rootless setups), or the virtual hosts of a gateway port.
@@ -89,7 +87,7 @@ export function resolveRoute(
   const facts: RequestFacts = {
     method: req.method ?? 'GET',
     path: url.pathname,
-    query: url.searchParams,
+    query: url,
     headers: req.headers,
     authority,
     scheme: 'http',
@@ -399,10 +397,25 @@ export function hashKey(lb: { type: string; header?: string; cookie?: { name: st
  * Splits a request target into path and query without URL parsing: `new URL('//admin')` would
  * read `admin` as a host and change the path the backend sees.
  */
-export function splitTarget(raw: string | undefined): { pathname: string; search: string; searchParams: URLSearchParams } {
+export function splitTarget(raw: string | undefined): Target {
   const target = raw ?? '/';
   const q = target.indexOf('?');
-  const pathname = q === -1 ? target : target.slice(0, q);
-  const search = q === -1 ? '' : target.slice(q);
-  return { pathname, search, searchParams: new URLSearchParams(search) };
+  return q === -1 ? new Target(target, '') : new Target(target.slice(0, q), target.slice(q));
+}
+
+/** A request target's path and query; the query is parsed only when something reads a parameter (most routes never do). */
+export class Target {
+  private params: URLSearchParams | undefined;
+  constructor(
+    readonly pathname: string,
+    readonly search: string,
+  ) {}
+
+  get searchParams(): URLSearchParams {
+    return (this.params ??= new URLSearchParams(this.search));
+  }
+
+  get(name: string): string | null {
+    return this.search === '' ? null : this.searchParams.get(name);
+  }
 }

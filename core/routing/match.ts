@@ -5,7 +5,8 @@ export interface RequestFacts {
   method: string;
   /** Path without the query string, already normalised. */
   path: string;
-  query: URLSearchParams;
+  /** URLSearchParams, or anything that reads a parameter as it does (parsed only when a route asks). */
+  query: { get(name: string): string | null };
   /** Lower-case header names. */
   headers: Record<string, string | string[] | undefined>;
   authority: string;
