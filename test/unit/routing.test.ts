@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { hostOfAuthority, pickWeighted, selectRoute, type RequestFacts } from '../../core/routing/match.js';
 import type { CompiledHttpRoute } from '../../core/snapshot/types.js';
+import { splitTarget } from '../../proxy/outbound-route.js';
 
 const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({
   method: 'GET',
@@ -48,5 +49,19 @@ describe('route selection', () => {
     assert.equal(pickWeighted(d, 89.99)?.id, 'v1');
     assert.equal(pickWeighted(d, 90)?.id, 'v3');
     assert.equal(pickWeighted(d, 99.99)?.id, 'v3');
+  });
+});
+
+describe('request targets', () => {
+  it('keeps the path as sent and reads query parameters only when asked, as a route match does', () => {
+    const t = splitTarget('//admin/x?debug=1&debug=2&q=a%20b');
+    assert.equal(t.pathname, '//admin/x', 'no URL parsing: "//admin" is not a host');
+    assert.equal(t.search, '?debug=1&debug=2&q=a%20b');
+    const query = [{ name: 'query', match: [{ queryParams: { debug: { exact: '1' } } }], action: { type: 'direct', status: 200 } }] as CompiledHttpRoute[];
+    assert.equal(selectRoute(query, { ...facts(), query: t })?.name, 'query');
+    assert.equal(selectRoute(query, { ...facts(), query: splitTarget('/x?debug=2') }), undefined);
+    assert.equal(selectRoute(query, { ...facts(), query: splitTarget('/x') }), undefined);
+    assert.equal(t.get('q'), 'a b');
+    assert.equal(splitTarget(undefined).pathname, '/');
   });
 });
