@@ -7,6 +7,8 @@
 //   mesh-tcp     the mesh pair carrying the service as raw TCP over mTLS
 //   consul       Consul's built-in Connect proxy pair (L4, mTLS)
 //   nginx        nginx as an L7 proxy pair with mTLS between the two
+// gRPC: unary calls (@grpc/grpc-js client and server, 32 concurrent calls on one channel,
+// bench/grpc-load.ts) direct, through the mesh pair (HTTP/2 both sides) and through Consul's pair.
 // Closed loop: wrk, 32 keep-alive connections, 1 KiB responses: maximum requests per second and
 // each proxy's CPU seconds per 1,000 requests and RSS. Open loop (bench/open-loop.ts): fixed
 // rates, latency from the intended send time. Several runs; medians and spread; ratios within a
@@ -15,6 +17,7 @@
 //   npm run bench:compare        (BENCH_RUNS, BENCH_SECONDS, BENCH_RATES to change the defaults)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { caller, freePort, median, sidecarArgs, startControllerProcess } from './lib.js';
@@ -32,6 +35,16 @@ interface Config {
   port: number;
   /** Proxy processes whose CPU and memory are counted (each with its descendants). */
   proxies: { role: string; pid: number }[];
+  /** Where the gRPC service answers through this configuration, when it carries one, and the proxies that carry it. */
+  grpc?: { port: number; proxies: { role: string; pid: number }[] };
+}
+
+interface GrpcMeasure {
+  rps: number;
+  errors: number;
+  p50: number;
+  p99: number;
+  cpuPer1000: Record<string, number>;
 }
 
 interface Measure {
@@ -41,6 +54,7 @@ interface Measure {
   rssLoad: Record<string, number>;
   privateLoad: Record<string, number>;
   open: { rate: number; achieved: number; errors: number; p50: number; p90: number; p99: number; p999: number }[];
+  grpc?: GrpcMeasure;
 }
 
 function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
@@ -124,7 +138,35 @@ async function measure(cfg: Config): Promise<Measure> {
   const privateLoad = Object.fromEntries(cfg.proxies.map((p, i) => [p.role, after[i].privateMb]));
   const open = [];
   for (const rate of RATES) open.push(await openLoop(cfg.port, rate));
-  return { rps, cpuPer1000, rssIdle, rssLoad, privateLoad, open };
+  const grpc = cfg.grpc ? await grpcLoad(cfg.grpc) : undefined;
+  return { rps, cpuPer1000, rssIdle, rssLoad, privateLoad, open, ...(grpc ? { grpc } : {}) };
+}
+
+async function grpcLoad(cfg: NonNullable<Config['grpc']>): Promise<GrpcMeasure> {
+  const before = cfg.proxies.map((p) => tree(p.pid).cpu);
+  const out = await new Promise<string>((resolve, reject) => {
+    const c = spawn(process.execPath, [join(root, 'dist/bench/grpc-load.js'), String(cfg.port), String(SECONDS), String(CONNECTIONS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    c.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    c.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`grpc-load exited ${code}`))));
+  });
+  const r = JSON.parse(out) as Omit<GrpcMeasure, 'cpuPer1000'>;
+  const calls = r.rps * SECONDS;
+  const cpuPer1000 = Object.fromEntries(cfg.proxies.map((p, i) => [p.role, (tree(p.pid).cpu - before[i]) / (calls / 1000)]));
+  return { ...r, cpuPer1000 };
+}
+
+async function grpcApp(): Promise<number> {
+  const port = await freePort();
+  start(process.execPath, [join(root, 'dist/bench/grpc-app.js'), String(port)]);
+  await until(
+    `gRPC app on ${port}`,
+    () =>
+      new Promise((resolve) => {
+        const s = connect(port, '127.0.0.1', () => resolve(s.end() && true)).on('error', () => resolve(false));
+      }),
+  );
+  return port;
 }
 
 // ---- the configurations -------------------------------------------------------------------
@@ -141,7 +183,7 @@ async function app(): Promise<number> {
   return port;
 }
 
-async function meshConfigs(appPort: number): Promise<Config[]> {
+async function meshConfigs(appPort: number, grpcAppPort: number): Promise<Config[]> {
   const controller = await startControllerProcess();
   children.push(controller.child);
   const call = caller(controller);
@@ -164,18 +206,29 @@ async function meshConfigs(appPort: number): Promise<Config[]> {
   const serverTcp = await proxy('echotcp', 'echotcp-1', appPort, []);
   // The same pair on Node's HTTP server and client only (before the byte relay), for the ratio.
   const serverNode = await proxy('echonode', 'echonode-1', appPort, ['--no-http1-relay']);
+  const serverGrpc = await proxy('grpcecho', 'grpcecho-1', grpcAppPort, []);
   const register = (body: object) => call('POST', '/v1/catalog/instances', JSON.stringify(body));
   await register({ id: 'echo-1', service: 'echo', address: '127.0.0.1', port: appPort, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: server.inbound } });
   await register({ id: 'echotcp-1', service: 'echotcp', address: '127.0.0.1', port: appPort, protocol: 'tcp', sidecar: { inboundPort: serverTcp.inbound } });
   await register({ id: 'plain-1', service: 'plain', address: '127.0.0.1', port: appPort, protocol: 'http' });
+  await register({ id: 'grpcecho-1', service: 'grpcecho', address: '127.0.0.1', port: grpcAppPort, protocol: 'grpc', sidecar: { inboundPort: serverGrpc.inbound } });
   await register({ id: 'echonode-1', service: 'echonode', address: '127.0.0.1', port: appPort, protocol: 'http', labels: { version: 'v1' }, sidecar: { inboundPort: serverNode.inbound } });
   await call(
     'POST',
     '/v1/apply',
     JSON.stringify({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: 'STRICT' } } }),
   );
-  const [pHttp, pPlain, pTcp] = [await freePort(), await freePort(), await freePort()];
-  const client = await proxy('client', 'client-1', await freePort(), ['--upstream', `echo=${pHttp}`, '--upstream', `plain=${pPlain}`, '--upstream', `echotcp=${pTcp}`]);
+  const [pHttp, pPlain, pTcp, pGrpc] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const client = await proxy('client', 'client-1', await freePort(), [
+    '--upstream',
+    `echo=${pHttp}`,
+    '--upstream',
+    `plain=${pPlain}`,
+    '--upstream',
+    `echotcp=${pTcp}`,
+    '--upstream',
+    `grpcecho=${pGrpc}`,
+  ]);
   const pNode = await freePort();
   const clientNode = await proxy('clientnode', 'clientnode-1', await freePort(), ['--no-http1-relay', '--upstream', `echonode=${pNode}`]);
   for (const p of [pHttp, pPlain, pTcp, pNode]) await answers(p);
@@ -187,6 +240,13 @@ async function meshConfigs(appPort: number): Promise<Config[]> {
         { role: 'client sidecar', pid: client.pid },
         { role: 'server sidecar', pid: server.pid },
       ],
+      grpc: {
+        port: pGrpc,
+        proxies: [
+          { role: 'client sidecar', pid: client.pid },
+          { role: 'server sidecar', pid: serverGrpc.pid },
+        ],
+      },
     },
     { name: 'mesh-1', port: pPlain, proxies: [{ role: 'client sidecar', pid: client.pid }] },
     {
@@ -208,7 +268,7 @@ async function meshConfigs(appPort: number): Promise<Config[]> {
   ];
 }
 
-async function consulConfig(appPort: number): Promise<Config | undefined> {
+async function consulConfig(appPort: number, grpcAppPort: number): Promise<Config | undefined> {
   if (spawnSync('consul', ['version']).status !== 0) return undefined;
   const ports = { http: await freePort(), dns: await freePort(), serfLan: await freePort(), serfWan: await freePort(), server: await freePort(), grpc: await freePort() };
   start('consul', [
@@ -227,9 +287,21 @@ async function consulConfig(appPort: number): Promise<Config | undefined> {
   ]);
   const http = `127.0.0.1:${ports.http}`;
   await until('Consul', async () => (await (await fetch(`http://${http}/v1/status/leader`)).text()).includes(':'));
-  const [serverPort, clientPort] = [await freePort(), await freePort()];
+  const [serverPort, clientPort, grpcServerPort, grpcClientPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const server = start('consul', ['connect', 'proxy', `-http-addr=${http}`, '-service=echo', `-service-addr=127.0.0.1:${appPort}`, `-listen=127.0.0.1:${serverPort}`, '-register', '-log-level=error']);
   const client = start('consul', ['connect', 'proxy', `-http-addr=${http}`, '-service=client', `-upstream=echo:${clientPort}`, '-log-level=error']);
+  // gRPC through a second pair (one service per server proxy), its CPU counted with the first.
+  const grpcServer = start('consul', [
+    'connect',
+    'proxy',
+    `-http-addr=${http}`,
+    '-service=grpcecho',
+    `-service-addr=127.0.0.1:${grpcAppPort}`,
+    `-listen=127.0.0.1:${grpcServerPort}`,
+    '-register',
+    '-log-level=error',
+  ]);
+  const grpcClient = start('consul', ['connect', 'proxy', `-http-addr=${http}`, '-service=grpcclient', `-upstream=grpcecho:${grpcClientPort}`, '-log-level=error']);
   await answers(clientPort);
   return {
     name: 'consul',
@@ -238,6 +310,13 @@ async function consulConfig(appPort: number): Promise<Config | undefined> {
       { role: 'client proxy', pid: client.pid! },
       { role: 'server proxy', pid: server.pid! },
     ],
+    grpc: {
+      port: grpcClientPort,
+      proxies: [
+        { role: 'client proxy', pid: grpcClient.pid! },
+        { role: 'server proxy', pid: grpcServer.pid! },
+      ],
+    },
   };
 }
 
@@ -319,6 +398,34 @@ function report(configs: Config[], runs: Record<string, Measure>[]): string {
       k < 0 ? '-' : `${median(runs.map((r) => r[c.name].open[k].p50 - r.direct.open[k].p50)).toFixed(2)} / ${median(runs.map((r) => r[c.name].open[k].p99 - r.direct.open[k].p99)).toFixed(2)}`;
     lines.push([c.name, ...cells, added].join(' | '));
   }
+  lines.push('');
+  lines.push(`gRPC unary: @grpc/grpc-js client and server, ${CONNECTIONS} concurrent calls on one channel, 1 KiB answers, ${SECONDS} s; median (min-max)`);
+  lines.push(['config', 'calls/s', 'x consul', 'p50 / p99 ms', 'CPU s/1000 calls per proxy', 'errors'].join(' | '));
+  for (const c of configs) {
+    if (!c.grpc) continue;
+    const g = runs.map((r) => r[c.name].grpc!);
+    const vsConsul = runs[0].consul?.grpc
+      ? spread(
+          runs.map((r) => r[c.name].grpc!.rps / r.consul.grpc!.rps),
+          2,
+        )
+      : '-';
+    const cpu =
+      c.grpc.proxies
+        .map(
+          (p) =>
+            `${p.role} ${spread(
+              g.map((x) => x.cpuPer1000[p.role]),
+              3,
+            )}`,
+        )
+        .join('; ') || '-';
+    lines.push(
+      [c.name, spread(g.map((x) => x.rps)), vsConsul, `${median(g.map((x) => x.p50)).toFixed(2)} / ${median(g.map((x) => x.p99)).toFixed(2)}`, cpu, String(g.reduce((n, x) => n + x.errors, 0))].join(
+        ' | ',
+      ),
+    );
+  }
   return lines.join('\n');
 }
 
@@ -352,8 +459,9 @@ async function main(): Promise<void> {
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed: bash scripts/install-bench-deps.sh');
   mkdirSync(results, { recursive: true });
   const appPort = await app();
-  const configs: Config[] = [{ name: 'direct', port: appPort, proxies: [] }, ...(await meshConfigs(appPort))];
-  const consul = await consulConfig(appPort);
+  const grpcAppPort = await grpcApp();
+  const configs: Config[] = [{ name: 'direct', port: appPort, proxies: [], grpc: { port: grpcAppPort, proxies: [] } }, ...(await meshConfigs(appPort, grpcAppPort))];
+  const consul = await consulConfig(appPort, grpcAppPort);
   if (consul) configs.push(consul);
   else console.log('consul is not installed: its proxy pair is left out');
   const nginx = await nginxConfig(appPort);
