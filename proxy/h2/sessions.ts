@@ -4,6 +4,12 @@
 // dropped and the next stream opens a new one.
 import { connect, type ClientHttp2Session, type SecureClientSessionOptions } from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { connectPlain } from '../upgrade.js';
+
+function plainConnection(authority: string): Duplex {
+  const url = new URL(authority);
+  return connectPlain(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 80));
+}
 
 export class H2Sessions {
   private sessions = new Map<string, ClientHttp2Session>();
@@ -12,7 +18,9 @@ export class H2Sessions {
   get(key: string, authority: string, connectSocket?: () => Duplex): ClientHttp2Session {
     const current = this.sessions.get(key);
     if (current && !current.closed && !current.destroyed) return current;
-    const options: SecureClientSessionOptions = connectSocket ? { createConnection: () => connectSocket() } : {};
+    // h2c too goes over a connection with Nagle's algorithm off: Node's default for http2.connect
+    // leaves it on, and small frames then wait for the peer's delayed ACK (40 ms a call).
+    const options: SecureClientSessionOptions = { createConnection: connectSocket ?? (() => plainConnection(authority)) };
     const session = connect(authority, options);
     session.on('error', () => undefined); // each stream reports its own failure
     const forget = () => {
