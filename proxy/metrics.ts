@@ -58,6 +58,7 @@ export class ProxyMetrics {
   private readonly build = new Metric('istio_build', 'Istio component build info (value 1)', 'gauge', ['component', 'tag']);
   readonly configVersion = new Metric('mesh_proxy_config_info', 'The applied snapshot version (value 1)', 'gauge', ['version']);
   readonly configRejected = new Metric('mesh_proxy_config_rejected_total', 'Snapshots refused', 'counter');
+  readonly configReceived = new Metric('mesh_proxy_config_received_total', 'Snapshots received, whole (full) or as changes since the one held (delta)', 'counter', ['kind']);
   readonly certExpiry = new Metric('mesh_proxy_certificate_expiry_seconds', 'Seconds until the workload certificate expires', 'gauge');
   readonly upstreamActive = new Metric('mesh_proxy_upstream_requests_active', 'Requests in flight to upstreams', 'gauge', ['cluster']);
   readonly upstreamConnections = new Metric('mesh_proxy_upstream_connections', 'Connections open to upstreams (other sidecars, the application excluded)', 'gauge');
@@ -77,6 +78,7 @@ export class ProxyMetrics {
     this.tcpClosed,
     this.configVersion,
     this.configRejected,
+    this.configReceived,
     this.certExpiry,
     this.upstreamActive,
     this.upstreamConnections,

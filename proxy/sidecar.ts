@@ -90,6 +90,7 @@ export class Sidecar {
     );
     this.source.on('error', (err: Error) => log.warn({ err: err.message }, 'snapshot watch'));
     this.source.on('rejected', () => this.metrics.configRejected.inc());
+    this.source.on('received', (kind: 'full' | 'delta') => this.metrics.configReceived.inc({ kind }));
     this.source.on('applied', (s: ProxySnapshot) => log.info({ version: s.version }, 'snapshot applied'));
     if (options.tracing) {
       this.tracer = new Tracer(

@@ -7,6 +7,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshError } from '../core/errors.js';
 import { SNAPSHOT_SCHEMA_VERSION, type ProxySnapshot } from '../core/snapshot/types.js';
+import { applyOutboundDelta, isOutboundDelta } from '../core/snapshot/delta.js';
 import type { ControllerClient } from './controller-client.js';
 
 export interface SnapshotSourceOptions {
@@ -31,6 +32,8 @@ export class SnapshotSource extends EventEmitter {
   private abort = new AbortController();
   /** Times a received snapshot was refused; exported as a metric. */
   rejected = 0;
+  /** A delta did not fit what is held: the next watch asks for the whole snapshot. */
+  private wantWhole = false;
   connected = false;
 
   constructor(
@@ -68,11 +71,18 @@ export class SnapshotSource extends EventEmitter {
         const q = new URLSearchParams({ proxy: o.proxyId, service: o.service, namespace: o.namespace, wait: `${o.waitSeconds}s` });
         for (const [k, v] of Object.entries(o.labels ?? {})) q.append('label', `${k}=${v}`);
         if (o.gateway) q.set('mode', 'gateway');
-        if (this.current) q.set('version', this.current.version);
+        if (this.current && !this.wantWhole) {
+          q.set('version', this.current.version);
+          // Changes may come as deltas against the version held (core/snapshot/delta.ts).
+          q.set('delta', '1');
+        }
         const res = await this.client.request('GET', `/v1/snapshots?${q}`, undefined, { timeoutMs: (o.waitSeconds + 15) * 1000 });
         this.connected = true;
         backoff = o.backoffMinMs;
-        if (res.status === 200) this.accept(JSON.parse(res.body) as ProxySnapshot, true);
+        if (res.status === 200) {
+          const whole = this.whole(JSON.parse(res.body) as ProxySnapshot);
+          if (whole) this.accept(whole, true);
+        }
       } catch (err) {
         if (!this.running) return;
         this.connected = false;
@@ -80,6 +90,25 @@ export class SnapshotSource extends EventEmitter {
         await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random() / 2)));
         backoff = Math.min(backoff * 2, o.backoffMaxMs);
       }
+    }
+  }
+
+  /** A received snapshot made whole: a delta is applied to the one held; undefined when it does not fit (the whole one is asked for next). */
+  private whole(received: ProxySnapshot): ProxySnapshot | undefined {
+    this.wantWhole = false;
+    const outbound: unknown = received.outbound;
+    const delta = isOutboundDelta(outbound);
+    this.emit('received', delta ? 'delta' : 'full');
+    if (!delta) return received;
+    try {
+      if (!this.current) throw new Error('no snapshot is held');
+      return { ...received, outbound: applyOutboundDelta(this.current.outbound, this.current.version, outbound.delta) };
+    } catch (err) {
+      this.rejected++;
+      this.wantWhole = true;
+      this.emit('rejected', received);
+      this.emit('error', new MeshError('INVALID_ARGUMENT', `snapshot ${String(received.version)} came as a delta that does not fit, asking for it whole: ${(err as Error).message}`, { cause: err }));
+      return undefined;
     }
   }
 

@@ -24,10 +24,12 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
     const state = await d.hub.watch(ref, known, waitMs, ctx.signal);
     const etag = `"${state.version}"`;
     if (known !== undefined && state.version === known) return { status: 304, headers: { etag } };
-    recordPush(d, state);
-    state.sentVersion = state.version;
-    if (acceptsGzip(ctx.req.headers['accept-encoding'])) return { raw: gzip.encode(state.jsonParts), headers: { etag, 'content-encoding': 'gzip', vary: 'accept-encoding' } };
-    return { raw: state.jsonParts, headers: { etag, vary: 'accept-encoding' } };
+    // delta=1: the proxy applies incremental snapshots (core/snapshot/delta.ts).
+    const { parts, delta } = d.hub.partsToSend(state, known, ctx.query.get('delta') === '1');
+    recordPush(d, state, parts);
+    const headers: Record<string, string> = { etag, vary: 'accept-encoding', 'x-mesh-snapshot': delta ? 'delta' : 'full' };
+    if (acceptsGzip(ctx.req.headers['accept-encoding'])) return { raw: gzip.encode(parts), headers: { ...headers, 'content-encoding': 'gzip' } };
+    return { raw: parts, headers };
   });
 
   router.add('GET', '/v1/proxies', 'admin', () => ({
@@ -86,12 +88,13 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
 }
 
 /** A snapshot goes to a proxy: Istio's push counters and timings. */
-function recordPush(d: ApiDeps, state: ProxyState): void {
+/** `parts`: what is sent (the whole snapshot or a delta): its size is the config size observed. */
+function recordPush(d: ApiDeps, state: ProxyState, parts: string[]): void {
   const now = Date.now();
   d.metrics.pushes.inc({ type: 'snapshot' });
   d.metrics.pushTime.observe((now - state.compiledAt) / 1000);
   d.metrics.convergence.observe((now - state.triggeredAt) / 1000);
-  d.metrics.configSize.observe(state.jsonParts.reduce((n, p) => n + Buffer.byteLength(p), 0));
+  d.metrics.configSize.observe(parts.reduce((n, p) => n + Buffer.byteLength(p), 0));
 }
 
 function proxyRef(ctx: RequestContext): ProxyRef {

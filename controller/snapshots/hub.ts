@@ -2,13 +2,18 @@
 // proxy's snapshot version changes. Changes arriving in a burst (an apply of many documents, a
 // catalog flap) are coalesced into one compile round.
 import { EventEmitter } from 'node:events';
-import { SnapshotCompiler, type CompileContext, type ProxyRef } from '../../core/snapshot/compile.js';
+import { SnapshotCompiler, type CompileContext, type OutboundPiece, type ProxyRef } from '../../core/snapshot/compile.js';
+import { outboundDeltaJson, servicesDeltaJson } from '../../core/snapshot/delta.js';
 
 export interface ProxyState {
   ref: ProxyRef;
   version: string;
   /** The snapshot JSON in pieces; see CompiledSnapshot.jsonParts. */
   jsonParts: string[];
+  /** Its outbound piece, the base of the next delta once sent. */
+  outbound: OutboundPiece;
+  /** What was last sent to the proxy, version and outbound piece: a watch naming that version can be answered with a delta. */
+  sent?: { version: string; outbound: OutboundPiece };
   lastSeen: number;
   /** When the current version was compiled (ms since epoch). */
   compiledAt: number;
@@ -77,7 +82,7 @@ export class SnapshotHub {
     if (!state || state.ref.service !== ref.service || state.ref.namespace !== ref.namespace || state.ref.gateway !== ref.gateway || JSON.stringify(state.ref.labels) !== JSON.stringify(ref.labels)) {
       const compiled = this.compilerForRound().compile(ref);
       const now = Date.now();
-      state = { ref, version: compiled.snapshot.version, jsonParts: compiled.jsonParts, lastSeen: now, compiledAt: now, triggeredAt: now };
+      state = { ref, version: compiled.snapshot.version, jsonParts: compiled.jsonParts, outbound: compiled.outbound, lastSeen: now, compiledAt: now, triggeredAt: now };
       this.proxies.set(ref.id, state);
     }
     state.lastSeen = Date.now();
@@ -108,6 +113,34 @@ export class SnapshotHub {
       this.events.once('drain', done);
       signal?.addEventListener('abort', done, { once: true });
     });
+  }
+
+  /**
+   * The snapshot to send, in pieces: as a delta against `heldVersion` when that is what the proxy
+   * was last sent from here (so its outbound services are known), else whole. Records it as sent.
+   */
+  partsToSend(state: ProxyState, heldVersion: string | undefined, deltaAccepted: boolean): { parts: string[]; delta: boolean } {
+    const base = state.sent;
+    state.sent = { version: state.version, outbound: state.outbound };
+    state.sentVersion = state.version;
+    if (!deltaAccepted || heldVersion === undefined || base?.version !== heldVersion) return { parts: state.jsonParts, delta: false };
+    const services = this.servicesDelta(base.outbound, state.outbound);
+    if (services === undefined) return { parts: state.jsonParts, delta: false };
+    return { parts: [state.jsonParts[0], outboundDeltaJson(heldVersion, services), state.jsonParts[2]], delta: true };
+  }
+
+  /** Per pair of outbound pieces, what changed: the same for every proxy that moves from one to the other. */
+  private readonly deltas = new WeakMap<OutboundPiece, Map<OutboundPiece, string | undefined>>();
+
+  private servicesDelta(from: OutboundPiece, to: OutboundPiece): string | undefined {
+    if (from === to || from.hash === to.hash) return '"upsert":[],"remove":[]';
+    let byTarget = this.deltas.get(from);
+    if (!byTarget) this.deltas.set(from, (byTarget = new Map()));
+    if (!byTarget.has(to)) {
+      const [a, b] = [from.keyed(), to.keyed()];
+      byTarget.set(to, a && b ? servicesDeltaJson(a, b) : undefined);
+    }
+    return byTarget.get(to);
   }
 
   get(id: string): ProxyState | undefined {
@@ -146,6 +179,7 @@ export class SnapshotHub {
       if (compiled.snapshot.version === state.version) continue;
       state.version = compiled.snapshot.version;
       state.jsonParts = compiled.jsonParts;
+      state.outbound = compiled.outbound;
       state.compiledAt = now;
       state.triggeredAt = triggeredAt;
       this.events.emit(state.ref.id);

@@ -11,6 +11,7 @@ import { compileTelemetry } from './compile-telemetry.js';
 import { sidecarFor } from './sidecar-scope.js';
 import { compileGateway, refuseUnenforcedPolicies } from './compile-gateway.js';
 import { SNAPSHOT_SCHEMA_VERSION, type OutboundConfig, type ProxySnapshot } from './types.js';
+import { keyedServices, type KeyedServices } from './delta.js';
 
 export interface CompileContext {
   resources: Resource[];
@@ -44,12 +45,30 @@ export interface CompiledSnapshot {
    * shared by every proxy with the same source key, so 500 proxies do not hold 500 copies.
    */
   jsonParts: string[];
+  /** The outbound piece (jsonParts[1]) as compiled, shared by the proxies of its source key: the base of incremental pushes (delta.ts). */
+  outbound: OutboundPiece;
+}
+
+/** One compiled outbound config, its JSON and hash, and (made on first use) its services as keyed JSON pieces. */
+export class OutboundPiece {
+  private keyedCache: KeyedServices | null | undefined;
+  constructor(
+    readonly config: OutboundConfig,
+    readonly json: string,
+    readonly hash: string,
+  ) {}
+
+  /** Undefined when the config cannot be sent as a delta (keyedServices). */
+  keyed(): KeyedServices | undefined {
+    if (this.keyedCache === undefined) this.keyedCache = keyedServices(this.config) ?? null;
+    return this.keyedCache ?? undefined;
+  }
 }
 
 const hash = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export class SnapshotCompiler {
-  private readonly outboundCache = new Map<string, { config: OutboundConfig; json: string; hash: string }>();
+  private readonly outboundCache = new Map<string, OutboundPiece>();
   private readonly bundleJson: string;
   /** Label keys that some route's sourceLabels match on; only these make outbound configs differ. */
   private readonly sourceLabelKeys: string[];
@@ -110,6 +129,7 @@ export class SnapshotCompiler {
         trustBundle: this.ctx.trustBundle,
       },
       jsonParts,
+      outbound,
     };
   }
 
@@ -122,7 +142,7 @@ export class SnapshotCompiler {
     if (!entry) {
       const config = compileOutbound({ resources: this.ctx.resources, services: this.ctx.services, trustDomain: this.ctx.trustDomain }, { ...source, ...(sidecar ? { sidecar } : {}) });
       const json = JSON.stringify(config);
-      entry = { config, json, hash: hash(json) };
+      entry = new OutboundPiece(config, json, hash(json));
       this.outboundCache.set(key, entry);
     }
     return entry;

@@ -217,6 +217,39 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.equal(gunzipSync(gz.body).toString(), plain.text);
   });
 
+  it('sends a watching proxy that accepts deltas only the services that changed since the version it holds, and the whole snapshot when it holds another', async () => {
+    for (let i = 0; i < 30; i++) await c.call('POST', '/v1/catalog/instances', { id: `filler-${i}-1`, service: `filler-${i}`, address: '127.0.0.1', port: 9080, sidecar: { inboundPort: 15006 } });
+    const watchPath = (version: string, delta = true) => `/v1/snapshots?proxy=delta-1&service=productpage&version=${version}&wait=10s${delta ? '&delta=1' : ''}`;
+    const whole = await c.call('GET', '/v1/snapshots?proxy=delta-1&service=productpage');
+    assert.equal(whole.headers['x-mesh-snapshot'], 'full');
+    const held = whole.json();
+    const watch = c.call('GET', watchPath(held.version));
+    await new Promise((r) => setTimeout(r, 100));
+    await c.call('POST', '/v1/catalog/instances', { id: 'filler-7-2', service: 'filler-7', address: '127.0.0.2', port: 9080, sidecar: { inboundPort: 15006 } });
+    const changed = await watch;
+    assert.equal(changed.status, 200);
+    assert.equal(changed.headers['x-mesh-snapshot'], 'delta');
+    const { delta } = changed.json().outbound;
+    assert.equal(delta.base, held.version);
+    assert.deepEqual(
+      delta.upsert.map((s: { name: string }) => s.name),
+      ['filler-7'],
+    );
+    assert.deepEqual(delta.remove, []);
+    assert.equal(delta.order, undefined);
+    assert.ok(changed.text.length < whole.text.length / 5, `a delta of ${changed.text.length} bytes against ${whole.text.length} whole`);
+    // A proxy that holds some other version (it watched another controller, or lost an answer) gets it whole.
+    const unknownBase = await c.call('GET', watchPath(held.version));
+    assert.equal(unknownBase.headers['x-mesh-snapshot'], 'full');
+    assert.ok(Array.isArray(unknownBase.json().outbound.services));
+    // Without delta=1 (an older sidecar), always whole.
+    const current = unknownBase.json().version;
+    const older = c.call('GET', watchPath(current, false));
+    await new Promise((r) => setTimeout(r, 100));
+    await c.call('DELETE', '/v1/catalog/instances/filler-7-2');
+    assert.equal((await older).headers['x-mesh-snapshot'], 'full');
+  });
+
   it('lets a workload read snapshots of its own namespace only, as istiod does (its identity is a service account several services may share)', async () => {
     const token = (await c.call('POST', '/v1/tokens', { service: 'ratings' })).json().token;
     const { csr, key } = workloadCsr();

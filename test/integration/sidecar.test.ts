@@ -469,6 +469,11 @@ spec:
       const upstreams = Number(/^mesh_proxy_upstream_connections (\d+)$/m.exec(text)?.[1] ?? -1);
       assert.ok(upstreams >= 1, `kept-alive connections to the reviews sidecars are reported (${upstreams})`);
       assert.match(text, /^mesh_proxy_certificate_expiry_seconds \d+/m);
+      // The routes applied since it started came as deltas against what it held, and applied.
+      const deltas = Number(/^mesh_proxy_config_received_total\{kind="delta"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+      assert.ok(deltas >= 1, `snapshots received as deltas: ${deltas}`);
+      assert.match(text, /^mesh_proxy_config_received_total\{kind="full"\} 1$/m, 'one whole snapshot, the first');
+      assert.doesNotMatch(text, /^mesh_proxy_config_rejected_total [1-9]/m);
       const inbound = await (await fetch(`http://127.0.0.1:${sidecars['reviews-v1'].ports.admin}/stats/prometheus`)).text();
       assert.match(inbound, /istio_requests_total\{reporter="destination",source_workload="productpage",[^}]*response_code="403"[^}]*\}/);
       // The destination knows its caller as the caller knows itself (metadata exchange), and the app never sees the header.
