@@ -60,7 +60,8 @@ export async function startControllerProcess(extraArgs: string[] = []): Promise<
 
 export function caller(c: ControllerProcess, maxSockets = 64, gzip = false) {
   const agent = new Agent({ keepAlive: true, maxSockets, ca: c.ca });
-  return (method: string, path: string, body?: string): Promise<{ status: number; text: string }> =>
+  /** `bytes`: the body as it came over the wire (compressed when gzip). */
+  return (method: string, path: string, body?: string): Promise<{ status: number; text: string; bytes: number }> =>
     new Promise((resolve, reject) => {
       const headers: Record<string, string> = { authorization: `Bearer ${c.token}` };
       if (body) headers['content-type'] = 'application/json';
@@ -70,7 +71,7 @@ export function caller(c: ControllerProcess, maxSockets = 64, gzip = false) {
         res.on('data', (d: Buffer) => chunks.push(d));
         res.on('end', () => {
           const raw = Buffer.concat(chunks);
-          resolve({ status: res.statusCode ?? 0, text: (res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString() });
+          resolve({ status: res.statusCode ?? 0, text: (res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString(), bytes: raw.length });
         });
       });
       req.on('error', reject);
