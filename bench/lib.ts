@@ -58,10 +58,14 @@ export async function startControllerProcess(extraArgs: string[] = []): Promise<
   };
 }
 
-export function caller(c: ControllerProcess, maxSockets = 64, gzip = false) {
+/**
+ * Calls the controller's API. `gzip`: ask for compressed bodies; `decode: false` leaves them
+ * undecoded (`text` empty), for callers that need only the status, the headers and the size.
+ */
+export function caller(c: ControllerProcess, maxSockets = 64, gzip = false, decode = true) {
   const agent = new Agent({ keepAlive: true, maxSockets, ca: c.ca });
   /** `bytes`: the body as it came over the wire (compressed when gzip). */
-  return (method: string, path: string, body?: string): Promise<{ status: number; text: string; bytes: number }> =>
+  return (method: string, path: string, body?: string): Promise<{ status: number; text: string; bytes: number; etag: string | undefined }> =>
     new Promise((resolve, reject) => {
       const headers: Record<string, string> = { authorization: `Bearer ${c.token}` };
       if (body) headers['content-type'] = 'application/json';
@@ -71,7 +75,8 @@ export function caller(c: ControllerProcess, maxSockets = 64, gzip = false) {
         res.on('data', (d: Buffer) => chunks.push(d));
         res.on('end', () => {
           const raw = Buffer.concat(chunks);
-          resolve({ status: res.statusCode ?? 0, text: (res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString(), bytes: raw.length });
+          const text = !decode ? '' : (res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString();
+          resolve({ status: res.statusCode ?? 0, text, bytes: raw.length, etag: res.headers.etag });
         });
       });
       req.on('error', reject);
