@@ -31,7 +31,9 @@ export function freePort(): Promise<number> {
 export async function startControllerProcess(extraArgs: string[] = []): Promise<ControllerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'mesh-bench-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
+  // BENCH_CONTROLLER_PROFILE_DIR: the controller writes a CPU profile there when it stops.
+  const prof = process.env.BENCH_CONTROLLER_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CONTROLLER_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...prof, join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, MESH_LOG_LEVEL: 'warn' },
   });

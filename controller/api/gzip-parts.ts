@@ -2,16 +2,39 @@
 // whose large middle part is shared by many proxies; concatenated gzip members form one valid
 // gzip stream, so that part is compressed once and the same bytes go to every proxy. This keeps
 // a 500-proxy push from holding 500 uncompressed copies in socket buffers.
-import { gzipSync } from 'node:zlib';
+import { crc32, gzipSync } from 'node:zlib';
 
-const MIN_SHARED_BYTES = 4096;
 const MAX_CACHED = 64;
 
+/**
+ * Who a piece of a response belongs to: `shared` by a group of proxies or all of them (an
+ * outbound config, a delta made once for a group, the trust bundle), compressed once and its bytes
+ * reused; this `proxy`'s and stable across its versions (identity and inbound policy), compressed
+ * when it changes; or this response's `own` (a few dozen bytes: the version), sent stored.
+ */
+export type PieceKind = 'shared' | 'proxy' | 'own';
+
+/** A proxy's compressed stable piece, kept with the proxy's state. */
+export interface ProxyPieceCache {
+  text?: string;
+  gz?: Buffer;
+}
+
+/** A zlib call costs tens of microseconds before it compresses anything, which mattered at thousands of proxies per change. */
 export class GzipParts {
   private readonly cache = new Map<string, Buffer>();
 
-  encode(parts: string[]): Buffer[] {
-    return parts.map((p) => (p.length >= MIN_SHARED_BYTES ? this.shared(p) : gzipSync(p, { level: 1 })));
+  encode(parts: readonly string[], kind: (index: number) => PieceKind, proxyCache: ProxyPieceCache): Buffer[] {
+    return parts.map((part, i) => {
+      const k = kind(i);
+      if (k === 'shared') return this.shared(part);
+      if (k === 'own') return stored(part);
+      if (proxyCache.text !== part || !proxyCache.gz) {
+        proxyCache.text = part;
+        proxyCache.gz = gzipSync(part, { level: 6 });
+      }
+      return proxyCache.gz;
+    });
   }
 
   private shared(part: string): Buffer {
@@ -23,6 +46,25 @@ export class GzipParts {
     }
     return gz;
   }
+}
+
+/**
+ * A gzip member holding `text` uncompressed (deflate stored blocks, RFC 1951 3.2.4): no zlib call
+ * for the few bytes that differ in every response. zlib.crc32 is in Node 20.15 and later; before
+ * it, the text is compressed.
+ */
+function stored(text: string): Buffer {
+  const data = Buffer.from(text, 'utf8');
+  if (typeof crc32 !== 'function' || data.length > 0xffff) return gzipSync(data, { level: 1 });
+  const out = Buffer.allocUnsafe(10 + 5 + data.length + 8);
+  out.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff], 0);
+  out[10] = 1; // the final block, stored
+  out.writeUInt16LE(data.length, 11);
+  out.writeUInt16LE(~data.length & 0xffff, 13);
+  data.copy(out, 15);
+  out.writeUInt32LE(crc32(data) >>> 0, 15 + data.length);
+  out.writeUInt32LE(data.length, 19 + data.length);
+  return out;
 }
 
 export function acceptsGzip(header: string | undefined): boolean {

@@ -25,10 +25,10 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
     const etag = `"${state.version}"`;
     if (known !== undefined && state.version === known) return { status: 304, headers: { etag } };
     // delta=1: the proxy applies incremental snapshots (core/snapshot/delta.ts).
-    const { parts, delta } = d.hub.partsToSend(state, known, ctx.query.get('delta') === '1');
-    recordPush(d, state, parts);
+    const { parts, kind, delta, bytes } = d.hub.partsToSend(state, known, ctx.query.get('delta') === '1');
+    recordPush(d, state, bytes);
     const headers: Record<string, string> = { etag, vary: 'accept-encoding', 'x-mesh-snapshot': delta ? 'delta' : 'full' };
-    if (acceptsGzip(ctx.req.headers['accept-encoding'])) return { raw: gzip.encode(parts), headers: { ...headers, 'content-encoding': 'gzip' } };
+    if (acceptsGzip(ctx.req.headers['accept-encoding'])) return { raw: gzip.encode(parts, kind, state.proxyPiece), headers: { ...headers, 'content-encoding': 'gzip' } };
     return { raw: parts, headers };
   });
 
@@ -88,13 +88,13 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
 }
 
 /** A snapshot goes to a proxy: Istio's push counters and timings. */
-/** `parts`: what is sent (the whole snapshot or a delta): its size is the config size observed. */
-function recordPush(d: ApiDeps, state: ProxyState, parts: string[]): void {
+/** `bytes`: the size of what is sent (the whole snapshot or a delta), observed as the config size. */
+function recordPush(d: ApiDeps, state: ProxyState, bytes: number): void {
   const now = Date.now();
   d.metrics.pushes.inc({ type: 'snapshot' });
   d.metrics.pushTime.observe((now - state.compiledAt) / 1000);
   d.metrics.convergence.observe((now - state.triggeredAt) / 1000);
-  d.metrics.configSize.observe(parts.reduce((n, p) => n + Buffer.byteLength(p), 0));
+  d.metrics.configSize.observe(bytes);
 }
 
 function proxyRef(ctx: RequestContext): ProxyRef {

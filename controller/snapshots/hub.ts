@@ -2,14 +2,17 @@
 // proxy's snapshot version changes. Changes arriving in a burst (an apply of many documents, a
 // catalog flap) are coalesced into one compile round.
 import { EventEmitter } from 'node:events';
-import { SnapshotCompiler, type CompileContext, type OutboundPiece, type ProxyRef } from '../../core/snapshot/compile.js';
-import { outboundDeltaJson, servicesDeltaJson } from '../../core/snapshot/delta.js';
+import { SnapshotCompiler, type CompileContext, type CompiledSnapshot, type OutboundPiece, type ProxyRef } from '../../core/snapshot/compile.js';
+import type { PieceKind, ProxyPieceCache } from '../api/gzip-parts.js';
+import { deltaEnvelope, servicesDeltaJson } from '../../core/snapshot/delta.js';
 
 export interface ProxyState {
   ref: ProxyRef;
   version: string;
   /** The snapshot JSON in pieces; see CompiledSnapshot.jsonParts. */
-  jsonParts: string[];
+  jsonParts: CompiledSnapshot['jsonParts'];
+  /** Its identity-and-inbound piece as last compressed: most changes leave it as it was. */
+  proxyPiece: ProxyPieceCache;
   /** Its outbound piece, the base of the next delta once sent. */
   outbound: OutboundPiece;
   /** What was last sent to the proxy, version and outbound piece: a watch naming that version can be answered with a delta. */
@@ -32,6 +35,10 @@ export function syncStatus(s: Pick<ProxyState, 'version' | 'sentVersion' | 'acke
   if (s.ackedVersion === s.version) return 'SYNCED';
   return s.sentVersion === s.version ? 'STALE' : 'NOT SENT';
 }
+
+/** Whose each piece of a whole snapshot is, and of a delta: opening, proxy, [envelope open, services delta, envelope close | outbound], rest. */
+const WHOLE_KINDS: PieceKind[] = ['own', 'proxy', 'shared', 'shared'];
+const DELTA_KINDS: PieceKind[] = ['own', 'proxy', 'own', 'shared', 'shared', 'shared'];
 
 export interface HubOptions {
   /** Wait this long after a change for more changes before compiling. */
@@ -82,7 +89,7 @@ export class SnapshotHub {
     if (!state || state.ref.service !== ref.service || state.ref.namespace !== ref.namespace || state.ref.gateway !== ref.gateway || JSON.stringify(state.ref.labels) !== JSON.stringify(ref.labels)) {
       const compiled = this.compilerForRound().compile(ref);
       const now = Date.now();
-      state = { ref, version: compiled.snapshot.version, jsonParts: compiled.jsonParts, outbound: compiled.outbound, lastSeen: now, compiledAt: now, triggeredAt: now };
+      state = { ref, version: compiled.snapshot.version, jsonParts: compiled.jsonParts, proxyPiece: {}, outbound: compiled.outbound, lastSeen: now, compiledAt: now, triggeredAt: now };
       this.proxies.set(ref.id, state);
     }
     state.lastSeen = Date.now();
@@ -118,15 +125,21 @@ export class SnapshotHub {
   /**
    * The snapshot to send, in pieces: as a delta against `heldVersion` when that is what the proxy
    * was last sent from here (so its outbound services are known), else whole. Records it as sent.
+   * `kind(i)`: whose piece i is (gzip-parts.ts); `bytes`: the size of the whole, uncompressed.
    */
-  partsToSend(state: ProxyState, heldVersion: string | undefined, deltaAccepted: boolean): { parts: string[]; delta: boolean } {
+  partsToSend(state: ProxyState, heldVersion: string | undefined, deltaAccepted: boolean): { parts: string[]; kind: (i: number) => PieceKind; delta: boolean; bytes: number } {
     const base = state.sent;
     state.sent = { version: state.version, outbound: state.outbound };
     state.sentVersion = state.version;
-    if (!deltaAccepted || heldVersion === undefined || base?.version !== heldVersion) return { parts: state.jsonParts, delta: false };
-    const services = this.servicesDelta(base.outbound, state.outbound);
-    if (services === undefined) return { parts: state.jsonParts, delta: false };
-    return { parts: [state.jsonParts[0], outboundDeltaJson(heldVersion, services), state.jsonParts[2]], delta: true };
+    const [opening, proxy, , rest] = state.jsonParts;
+    const services = deltaAccepted && heldVersion !== undefined && base?.version === heldVersion ? this.servicesDelta(base.outbound, state.outbound) : undefined;
+    if (services === undefined) {
+      const bytes = Buffer.byteLength(opening) + Buffer.byteLength(proxy) + state.outbound.bytes() + Buffer.byteLength(rest);
+      return { parts: state.jsonParts, kind: (i) => WHOLE_KINDS[i], delta: false, bytes };
+    }
+    const [open, close] = deltaEnvelope(heldVersion!);
+    const parts = [opening, proxy, open, services, close, rest];
+    return { parts, kind: (i) => DELTA_KINDS[i], delta: true, bytes: parts.reduce((n, p) => n + Buffer.byteLength(p), 0) };
   }
 
   /** Per pair of outbound pieces, what changed: the same for every proxy that moves from one to the other. */

@@ -41,11 +41,13 @@ export interface ProxyRef {
 export interface CompiledSnapshot {
   snapshot: ProxySnapshot;
   /**
-   * The snapshot as JSON, in pieces to be written one after another. The large outbound piece is
-   * shared by every proxy with the same source key, so 500 proxies do not hold 500 copies.
+   * The snapshot as JSON, in pieces to be written one after another: the opening with the version;
+   * the proxy's identity and inbound policy (which most changes leave as they were); the outbound
+   * config, shared by every proxy with the same source key, so 500 proxies do not hold 500 copies;
+   * and the rest (gateway, telemetry, trust bundle).
    */
-  jsonParts: string[];
-  /** The outbound piece (jsonParts[1]) as compiled, shared by the proxies of its source key: the base of incremental pushes (delta.ts). */
+  jsonParts: [opening: string, proxy: string, outbound: string, rest: string];
+  /** The outbound piece (jsonParts[2]) as compiled, shared by the proxies of its source key: the base of incremental pushes (delta.ts). */
   outbound: OutboundPiece;
 }
 
@@ -57,6 +59,13 @@ export class OutboundPiece {
     readonly json: string,
     readonly hash: string,
   ) {}
+
+  private byteCount: number | undefined;
+
+  /** The JSON's size in bytes, counted once. */
+  bytes(): number {
+    return (this.byteCount ??= Buffer.byteLength(this.json));
+  }
 
   /** Undefined when the config cannot be sent as a delta (keyedServices). */
   keyed(): KeyedServices | undefined {
@@ -112,8 +121,9 @@ export class SnapshotCompiler {
     const version = hash(
       `${SNAPSHOT_SCHEMA_VERSION}|${identityJson}|${inboundJson}|${outbound.hash}|${gateway ? `${gatewayJson}|` : ''}${telemetry ? `${telemetryJson}|` : ''}${this.bundleJson}`,
     ).slice(0, 16);
-    const jsonParts = [
-      `{"schemaVersion":${SNAPSHOT_SCHEMA_VERSION},"version":"${version}","proxy":${identityJson},"inbound":${inboundJson},"outbound":`,
+    const jsonParts: CompiledSnapshot['jsonParts'] = [
+      `{"schemaVersion":${SNAPSHOT_SCHEMA_VERSION},"version":"${version}",`,
+      `"proxy":${identityJson},"inbound":${inboundJson},"outbound":`,
       outbound.json,
       `${gateway ? `,"gateway":${gatewayJson}` : ''}${telemetry ? `,"telemetry":${telemetryJson}` : ''},"trustBundle":${this.bundleJson}}`,
     ];

@@ -59,7 +59,13 @@ export function servicesDeltaJson(base: KeyedServices, next: KeyedServices): str
 
 /** The value of `outbound` in a snapshot sent as a delta against the proxy's `baseVersion`. */
 export function outboundDeltaJson(baseVersion: string, servicesDelta: string): string {
-  return `{"delta":{"base":${JSON.stringify(baseVersion)},${servicesDelta}}}`;
+  const [open, close] = deltaEnvelope(baseVersion);
+  return `${open}${servicesDelta}${close}`;
+}
+
+/** What goes before and after the services delta (servicesDeltaJson): the delta's own part, per proxy. */
+export function deltaEnvelope(baseVersion: string): [string, string] {
+  return [`{"delta":{"base":${JSON.stringify(baseVersion)},`, '}}'];
 }
 
 export function isOutboundDelta(outbound: unknown): outbound is { delta: OutboundDelta } {
