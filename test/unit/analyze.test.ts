@@ -3,18 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analyze, FINDING_CODES } from '../../core/analysis/analyze.js';
-import type { ServiceInstance } from '../../core/catalog-model.js';
 import { validateResource } from '../../core/resources/validate.js';
+import { serviceInstance } from '../helpers/instances.js';
 
-const instance = (service: string, version: string, namespace = 'default'): ServiceInstance => ({
-  id: `${service}-${version}`,
-  service,
-  namespace,
-  address: '10.0.0.1',
-  port: 9080,
-  labels: { version },
-  healthy: true,
-});
+const instance = (service: string, version: string, namespace = 'default') => serviceInstance(service, { namespace, version });
 const catalog = new Map([
   ['default/reviews', [instance('reviews', 'v1'), instance('reviews', 'v2')]],
   ['default/ratings', [instance('ratings', 'v1')]],

@@ -2,11 +2,11 @@
 // and refuses, and which proxies (by namespace, sidecars and gateways) a resource reaches.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ServiceInstance } from '../../core/catalog-model.js';
 import type { Resource } from '../../core/resources/types.js';
 import { validateResource } from '../../core/resources/validate.js';
 import { SnapshotCompiler } from '../../core/snapshot/compile.js';
 import type { OutboundService, ProxySnapshot as Snapshot } from '../../core/snapshot/types.js';
+import { serviceInstance } from '../helpers/instances.js';
 
 let clock = 0;
 const doc = (kind: string, name: string, namespace: string, spec: object): Resource => ({
@@ -15,17 +15,9 @@ const doc = (kind: string, name: string, namespace: string, spec: object): Resou
   metadata: { name, namespace, creationTimestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, clock++)).toISOString() },
   spec,
 });
-const inst = (service: string, namespace: string, version: string): ServiceInstance => ({
-  id: `${service}-${version}`,
-  service,
-  namespace,
-  address: '10.0.0.1',
-  port: 9080,
-  labels: { version },
-  healthy: true,
-  sidecar: { inboundPort: 15006 },
-});
-const services = new Map([['shop/reviews', [inst('reviews', 'shop', 'v1'), inst('reviews', 'shop', 'v2')]]]);
+const services = new Map([
+  ['shop/reviews', [serviceInstance('reviews', { namespace: 'shop', version: 'v1', sidecar: true }), serviceInstance('reviews', { namespace: 'shop', version: 'v2', sidecar: true })]],
+]);
 const compiler = (resources: Resource[]) => new SnapshotCompiler({ resources, services, trustDomain: 'cluster.local', rootNamespace: 'istio-system', trustBundle: [] });
 const sidecarIn = (c: SnapshotCompiler, namespace: string): Snapshot => c.compile({ id: `client-${namespace}`, service: 'client', namespace }).snapshot;
 const reviews = (s: Snapshot): OutboundService => s.outbound.services.find((x) => x.name === 'reviews' && x.namespace === 'shop')!;

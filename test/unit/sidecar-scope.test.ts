@@ -2,11 +2,11 @@
 // admit, and the snapshot of a sidecar under one (a gateway is not scoped by it).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ServiceInstance } from '../../core/catalog-model.js';
 import type { Resource, SidecarSpec } from '../../core/resources/types.js';
 import { validateResource } from '../../core/resources/validate.js';
 import { SnapshotCompiler } from '../../core/snapshot/compile.js';
 import { egressAdmits, sidecarFor } from '../../core/snapshot/sidecar-scope.js';
+import { serviceInstance } from '../helpers/instances.js';
 
 let clock = 0;
 const sidecar = (name: string, namespace: string, spec: SidecarSpec): Resource<SidecarSpec> => ({
@@ -15,16 +15,7 @@ const sidecar = (name: string, namespace: string, spec: SidecarSpec): Resource<S
   metadata: { name, namespace, creationTimestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, clock++)).toISOString() },
   spec,
 });
-const inst = (service: string, namespace: string): ServiceInstance => ({
-  id: `${service}-1`,
-  service,
-  namespace,
-  address: '10.0.0.1',
-  port: 9080,
-  labels: {},
-  healthy: true,
-  sidecar: { inboundPort: 15006 },
-});
+const inst = (service: string, namespace: string) => serviceInstance(service, { namespace, sidecar: true });
 
 describe('Sidecar scope', () => {
   const meshDefault = sidecar('default', 'istio-system', { egress: [{ hosts: ['./*', 'istio-system/*'] }] });
