@@ -65,6 +65,7 @@ export class SnapshotSource extends EventEmitter {
 
   private async loop(): Promise<void> {
     let backoff = this.options.backoffMinMs;
+    let refusedBackoff = this.options.backoffMinMs;
     const o = this.options;
     while (this.running) {
       try {
@@ -79,9 +80,15 @@ export class SnapshotSource extends EventEmitter {
         const res = await this.client.request('GET', `/v1/snapshots?${q}`, undefined, { timeoutMs: (o.waitSeconds + 15) * 1000 });
         this.connected = true;
         backoff = o.backoffMinMs;
+        // A snapshot refused as it is would come back at once (the controller sees the old
+        // version): the next watch waits, longer each time, so the two do not spin. A delta that
+        // did not fit is asked for whole at once.
         if (res.status === 200) {
           const whole = this.whole(JSON.parse(res.body) as ProxySnapshot);
-          if (whole) this.accept(whole, true);
+          if (whole && !this.accept(whole, true)) {
+            await new Promise((r) => setTimeout(r, refusedBackoff));
+            refusedBackoff = Math.min(refusedBackoff * 2, o.backoffMaxMs);
+          } else if (whole) refusedBackoff = o.backoffMinMs;
         }
       } catch (err) {
         if (!this.running) return;
@@ -112,7 +119,8 @@ export class SnapshotSource extends EventEmitter {
     }
   }
 
-  private accept(s: ProxySnapshot, persist: boolean): void {
+  /** False when the snapshot was refused (the one held stays). */
+  private accept(s: ProxySnapshot, persist: boolean): boolean {
     try {
       if (s.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) throw new MeshError('INVALID_ARGUMENT', `snapshot schema ${String(s.schemaVersion)} is not ${SNAPSHOT_SCHEMA_VERSION}; upgrade the sidecar`);
       this.apply(s);
@@ -120,11 +128,12 @@ export class SnapshotSource extends EventEmitter {
       this.rejected++;
       this.emit('rejected', s);
       this.emit('error', new MeshError('INVALID_ARGUMENT', `snapshot ${s.version} refused, keeping ${this.current?.version ?? 'none'}: ${(err as Error).message}`, { cause: err }));
-      return;
+      return false;
     }
     this.current = s;
     this.emit('applied', s);
     if (persist) void this.persist(s).catch((err: unknown) => this.emit('error', err));
+    return true;
   }
 
   private async load(): Promise<ProxySnapshot | undefined> {

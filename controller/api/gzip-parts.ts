@@ -2,7 +2,11 @@
 // whose large middle part is shared by many proxies; concatenated gzip members form one valid
 // gzip stream, so that part is compressed once and the same bytes go to every proxy. This keeps
 // a 500-proxy push from holding 500 uncompressed copies in socket buffers.
-import { crc32, gzipSync } from 'node:zlib';
+import * as zlib from 'node:zlib';
+import { gzipSync } from 'node:zlib';
+
+/** zlib.crc32 came in Node 20.15; a named import would fail to load on earlier 20.x. */
+const crc32 = (zlib as { crc32?: (data: Buffer) => number }).crc32;
 
 const MAX_CACHED = 64;
 

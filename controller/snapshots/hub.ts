@@ -37,6 +37,8 @@ export function syncStatus(s: Pick<ProxyState, 'version' | 'sentVersion' | 'acke
 }
 
 /** Whose each piece of a whole snapshot is, and of a delta: opening, proxy, [envelope open, services delta, envelope close | outbound], rest. */
+const DELTAS_PER_PIECE = 8;
+
 const WHOLE_KINDS: PieceKind[] = ['own', 'proxy', 'shared', 'shared'];
 const DELTA_KINDS: PieceKind[] = ['own', 'proxy', 'own', 'shared', 'shared', 'shared'];
 
@@ -142,18 +144,23 @@ export class SnapshotHub {
     return { parts, kind: (i) => DELTA_KINDS[i], delta: true, bytes: parts.reduce((n, p) => n + Buffer.byteLength(p), 0) };
   }
 
-  /** Per pair of outbound pieces, what changed: the same for every proxy that moves from one to the other. */
-  private readonly deltas = new WeakMap<OutboundPiece, Map<OutboundPiece, string | undefined>>();
+  /**
+   * Per pair of outbound pieces, what changed: the same for every proxy that moves from one to the
+   * other. Keyed by the target's hash, not the target itself, so that a piece a silent proxy still
+   * holds does not keep every later piece alive; a few targets per piece are kept.
+   */
+  private readonly deltas = new WeakMap<OutboundPiece, Map<string, string | undefined>>();
 
   private servicesDelta(from: OutboundPiece, to: OutboundPiece): string | undefined {
     if (from === to || from.hash === to.hash) return '"upsert":[],"remove":[]';
     let byTarget = this.deltas.get(from);
     if (!byTarget) this.deltas.set(from, (byTarget = new Map()));
-    if (!byTarget.has(to)) {
+    if (!byTarget.has(to.hash)) {
       const [a, b] = [from.keyed(), to.keyed()];
-      byTarget.set(to, a && b ? servicesDeltaJson(a, b) : undefined);
+      if (byTarget.size >= DELTAS_PER_PIECE) byTarget.delete(byTarget.keys().next().value!);
+      byTarget.set(to.hash, a && b ? servicesDeltaJson(a, b) : undefined);
     }
-    return byTarget.get(to);
+    return byTarget.get(to.hash);
   }
 
   get(id: string): ProxyState | undefined {

@@ -1,0 +1,99 @@
+// The sidecar's snapshot watch (proxy/snapshot-source.ts) against a controller that misbehaves,
+// over real HTTPS: a server stands in for the controller, because the real one never sends a
+// snapshot of another schema or a delta against a version the proxy does not hold. A refused
+// snapshot is not fetched again in a tight loop; a delta that does not fit is refused and the
+// whole snapshot asked for; a delta that fits is applied.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SNAPSHOT_SCHEMA_VERSION, type OutboundService, type ProxySnapshot } from '../../core/snapshot/types.js';
+import { ControllerClient } from '../../proxy/controller-client.js';
+import { SnapshotSource } from '../../proxy/snapshot-source.js';
+import { opensslCa, type OpensslCa } from '../helpers/openssl-ca.js';
+import { waitFor } from '../helpers/ports.js';
+
+const service = (name: string): OutboundService => ({ name, namespace: 'default', hosts: [name], external: false, ports: [], httpRoutes: [], tcpRoutes: [], clusters: [] });
+const snapshot = (version: string, outbound: unknown, schemaVersion = SNAPSHOT_SCHEMA_VERSION) => JSON.stringify({ schemaVersion, version, outbound });
+
+describe('snapshot watch against a misbehaving controller', () => {
+  let ca: OpensslCa;
+  let server: Server;
+  let port = 0;
+  /** What the stand-in answers each watch with, given its query; undefined: it holds the watch. */
+  let answer: (q: URLSearchParams) => string | undefined = () => undefined;
+  const seen: URLSearchParams[] = [];
+  const sources: SnapshotSource[] = [];
+
+  before(async () => {
+    ca = opensslCa();
+    ca.issue('controller', { dns: ['localhost'] });
+    server = createServer({ cert: ca.read('controller.pem'), key: ca.read('controller.key') }, (req, res) => {
+      const q = new URL(req.url ?? '/', 'https://localhost').searchParams;
+      seen.push(q);
+      const body = answer(q);
+      if (body !== undefined) res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+  });
+  after(() => {
+    for (const s of sources) s.close();
+    server.closeAllConnections();
+    server.close();
+    ca.remove();
+  });
+
+  const watch = (apply: (s: ProxySnapshot) => void = () => undefined) => {
+    const client = new ControllerClient(`https://localhost:${port}`, ca.read('ca.pem'), { token: 'test' });
+    const source = new SnapshotSource(
+      client,
+      { dataDir: mkdtempSync(join(tmpdir(), 'mesh-source-')), proxyId: 'p-1', service: 'p', namespace: 'default', waitSeconds: 1, backoffMinMs: 100, backoffMaxMs: 2000 },
+      apply,
+    );
+    source.on('error', () => undefined);
+    sources.push(source);
+    void source.start();
+    return source;
+  };
+
+  it('waits longer each time before fetching again a snapshot it refuses', async () => {
+    seen.length = 0;
+    answer = () => snapshot('future', { services: [] }, 999);
+    const source = watch();
+    await new Promise((r) => setTimeout(r, 2000));
+    source.close();
+    // 100 + 200 + 400 + 800 ms of waiting fit in 2 s: five or six fetches, not hundreds.
+    assert.ok(seen.length <= 7, `${seen.length} fetches in 2 s`);
+    assert.ok(source.rejected >= 3, `refused ${source.rejected} times`);
+  });
+
+  it('refuses a delta against another version, asks for the whole snapshot, then applies deltas that fit', async () => {
+    seen.length = 0;
+    answer = (q) => {
+      const held = q.get('version');
+      if (!held) return snapshot(seen.length === 1 ? 'v1' : 'v2', { services: [service('a'), service('b')] });
+      // Against v1 the stand-in answers a delta whose base is some other version.
+      if (held === 'v1') return snapshot('v9', { delta: { base: 'v0', upsert: [], remove: ['mesh/default/a'] } });
+      if (held === 'v2') return snapshot('v3', { delta: { base: 'v2', upsert: [service('c')], remove: ['mesh/default/a'], order: ['mesh/default/c', 'mesh/default/b'] } });
+      return undefined; // v3: nothing more to say
+    };
+    const applied: ProxySnapshot[] = [];
+    const source = watch((s) => void applied.push(s));
+    await waitFor('the delta that fits to be applied', () => source.snapshot?.version === 'v3', 5000);
+    assert.deepEqual(
+      applied.map((s) => s.version),
+      ['v1', 'v2', 'v3'],
+      'v9 (a delta against v0) was never applied',
+    );
+    assert.equal(source.rejected, 1);
+    assert.equal(seen[1].get('delta'), '1', 'the proxy said it takes deltas');
+    assert.equal(seen[2].get('version'), null, 'after the delta that did not fit, the whole snapshot was asked for');
+    assert.deepEqual(
+      source.snapshot!.outbound.services.map((s) => s.name),
+      ['c', 'b'],
+    );
+  });
+});
