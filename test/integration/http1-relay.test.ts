@@ -22,6 +22,8 @@ describe('HTTP/1.1 relay', () => {
   let c: TestController;
   let app: Server;
   let appConnections = 0;
+  let junkWrittenAt = 0;
+  let junkSocketClosedAfterMs = -1;
   const sidecars: Sidecar[] = [];
   let port = 0;
 
@@ -43,6 +45,16 @@ describe('HTTP/1.1 relay', () => {
           res.end(BIG);
         } else if (req.url === '/close') {
           req.socket.end('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nuntil the connection closes');
+        } else if (req.url === '/then-junk') {
+          // A clean answer, then bytes nobody asked for on the kept-alive connection.
+          res.writeHead(200, { 'content-length': 2 });
+          res.end('ok');
+          const socket = req.socket;
+          setTimeout(() => {
+            socket.write('HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nsmuggled');
+            junkWrittenAt = Date.now();
+            socket.once('close', () => (junkSocketClosedAfterMs = Date.now() - junkWrittenAt));
+          }, 50);
         } else if (req.url === '/bad') {
           req.socket.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!');
         } else {
@@ -179,6 +191,17 @@ describe('HTTP/1.1 relay', () => {
     const sha = createHash('sha256').update('hello world').digest('hex');
     assert.equal(answers[1].bodySha, sha, 'the chunked body arrives whole');
     assert.equal(answers[2].bodySha, sha, 'and so does the next one on the same connection');
+  });
+
+  it('does not reuse an upstream connection that sent bytes while no request waited, and never passes them on', async () => {
+    assert.equal((await get(port, '/then-junk', { host: 'shop' })).body, 'ok');
+    // The pool would keep an idle connection for seconds; this one is closed as soon as it speaks out of turn.
+    await waitFor('the sidecar to close the connection that sent bytes unasked', () => junkSocketClosedAfterMs >= 0, 1000, 20);
+    for (let i = 0; i < 5; i++) {
+      const next = await get(port, `/after-junk/${i}`, { host: 'shop' });
+      assert.equal(next.status, 200);
+      assert.equal(next.json().path, `/after-junk/${i}`, 'the answer is the one asked for, not the bytes sent unasked');
+    }
   });
 
   it('keeps upstream connections alive across requests', async () => {
