@@ -24,12 +24,23 @@ export interface ProxyProcess {
   stop(): Promise<void>;
 }
 
-export async function startProxyProcess(
-  c: TestController,
-  service: string,
-  appPort: number,
-  opts: { upstreams?: string[]; args?: string[]; logLevel?: string; bind?: string } = {},
-): Promise<ProxyProcess> {
+type ProxyProcessOptions = { upstreams?: string[]; args?: string[]; logLevel?: string; bind?: string };
+
+/**
+ * Ports are chosen free and handed to the process, and a test running beside this one may take
+ * one of them in between: a start that fails with EADDRINUSE is made again on other ports.
+ */
+export async function startProxyProcess(c: TestController, service: string, appPort: number, opts: ProxyProcessOptions = {}): Promise<ProxyProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(c, service, appPort, opts);
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startOnce(c: TestController, service: string, appPort: number, opts: ProxyProcessOptions): Promise<ProxyProcess> {
   const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
   const ports = { inbound: await freePort(), admin: await freePort(), status: await freePort(), upstreams: {} as Record<string, number> };
   // (free on 127.0.0.1; another loopback address shares the port space)
@@ -94,15 +105,17 @@ export async function startProxyProcess(
       await gone;
     },
   };
+  // A process that exits while starting fails the start at once, with what it said ('close': its output is all read).
+  const closedEarly = new Promise<never>((_, reject) => child.once('close', () => reject(new Error(`mesh-proxy exited: ${out}`))));
+  closedEarly.catch(() => undefined);
+  const ready = waitFor(
+    `the ${service} sidecar process to be ready`,
+    async () => !exited && (await fetch(`http://${opts.bind ?? '127.0.0.1'}:${ports.status}/healthz/ready`).catch(() => undefined))?.status === 200,
+    15_000,
+  );
+  ready.catch(() => undefined); // after an early exit it runs out alone
   try {
-    await waitFor(
-      `the ${service} sidecar process to be ready`,
-      async () => {
-        if (exited) throw new Error(`mesh-proxy exited: ${out}`);
-        return (await fetch(`http://${opts.bind ?? '127.0.0.1'}:${ports.status}/healthz/ready`).catch(() => undefined))?.status === 200;
-      },
-      15_000,
-    );
+    await Promise.race([closedEarly, ready]);
   } catch (err) {
     await proc.stop();
     throw err;
