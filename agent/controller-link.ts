@@ -48,3 +48,45 @@ export class HttpControllerLink implements ControllerLink {
     }
   }
 }
+
+/** What holds the catalog registrations when the controller does not: a Consul agent (common/consul-registration.ts). */
+export interface Registrar {
+  register(r: InstanceRegistration): Promise<void>;
+  deregister(instanceId: string): Promise<void>;
+}
+
+/**
+ * Tokens and the CA from the controllers; registrations with the Consul agent of this host
+ * (`--consul-agent`), so that they live as long as the host its workloads run on, not as long
+ * as whichever controller's Consul agent received them.
+ */
+export class LocalRegistrationLink implements ControllerLink {
+  constructor(
+    private readonly controller: ControllerLink,
+    private readonly registrar: Registrar,
+  ) {}
+
+  get url(): string {
+    return this.controller.url;
+  }
+
+  get caPem(): string {
+    return this.controller.caPem;
+  }
+
+  bootstrapToken(service: string, namespace: string, serviceAccount?: string): Promise<string> {
+    return this.controller.bootstrapToken(service, namespace, serviceAccount);
+  }
+
+  register(r: InstanceRegistration): Promise<void> {
+    return this.registrar.register(r);
+  }
+
+  async deregister(instanceId: string): Promise<void> {
+    try {
+      await this.registrar.deregister(instanceId);
+    } catch (err) {
+      if (!(isMeshError(err) && err.code === 'NOT_FOUND')) throw err;
+    }
+  }
+}

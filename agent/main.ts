@@ -13,7 +13,9 @@ import { createLogger } from '../common/logger.js';
 import { onStopSignals } from '../common/stop-signals.js';
 import { MeshAgent } from './agent.js';
 import { ControllerList, parseControllers } from '../common/controller-list.js';
-import { HttpControllerLink } from './controller-link.js';
+import Consul from 'consul';
+import { ConsulAgentRegistrar, consulAt } from '../common/consul-registration.js';
+import { HttpControllerLink, LocalRegistrationLink } from './controller-link.js';
 import { captureCommand, captureOptions, type CaptureAction } from './capture-command.js';
 import { startDockerAgent, startVmAgent } from './modes.js';
 import { SystemdSidecarRuntime } from './runtime/systemd-runtime.js';
@@ -64,6 +66,10 @@ function common<T>(y: Argv<T>) {
     .option('trace-sampling', { type: 'number', default: 1, describe: 'passed to every sidecar: percent of new traces sampled' })
     .option('resync', { type: 'string', describe: 'time between full resyncs; events drive most work (default 30s)', coerce: duration('resync') })
     .option('ready-timeout', { type: 'string', describe: 'how long a new sidecar has to become ready (default 30s)', coerce: duration('ready-timeout') })
+    .option('consul-agent', {
+      type: 'string',
+      describe: "host:port of this host's Consul agent: instances are registered with it (they then outlive any controller's host) instead of through the controller",
+    })
     .option('log-level', { type: 'string', default: 'info' });
 }
 
@@ -85,6 +91,8 @@ interface AgentArgs {
   'trace-sampling': number;
   'ready-timeout'?: number;
   'log-level': string;
+  /** host:port of this host's Consul agent. */
+  'consul-agent'?: string;
   'docker-socket'?: string;
   'sidecar-image'?: string;
   'config-dir'?: string;
@@ -150,7 +158,14 @@ async function main(): Promise<void> {
     log.info({ instance: argv.instance, action: argv.action }, done);
     return;
   }
-  const link = new HttpControllerLink({ controller: argv.controller, caFile: argv['ca-file'], token: argv.token, dataDir: argv['data-dir'], caPem: await pinnedBundle() });
+  const controllerLink = new HttpControllerLink({ controller: argv.controller, caFile: argv['ca-file'], token: argv.token, dataDir: argv['data-dir'], caPem: await pinnedBundle() });
+  const consulAgent = argv['consul-agent'] ?? process.env.MESH_CONSUL_AGENT;
+  const link = consulAgent
+    ? new LocalRegistrationLink(
+        controllerLink,
+        new ConsulAgentRegistrar(new Consul({ ...consulAt(consulAgent, '--consul-agent'), ...(process.env.CONSUL_HTTP_TOKEN ? { defaults: { token: process.env.CONSUL_HTTP_TOKEN } } : {}) })),
+      )
+    : controllerLink;
   if (!link.caPem) throw new MeshError('INVALID_ARGUMENT', 'no CA bundle for the controller: pass --ca-fingerprint (from `meshctl ca roots`), --ca-file, MESH_CA_FILE or --data-dir of the controller');
   const opts = { settings: settingsFrom(link.url), resyncMs: argv.resync ?? 30_000, readyTimeoutMs: argv['ready-timeout'] ?? 30_000 };
   const mode = String(argv._[0]);

@@ -2,11 +2,10 @@
 // instances. While Consul is unreachable the last known endpoints keep being served, the
 // catalog reports itself unhealthy, and the client library's watches retry with backoff.
 import Consul from 'consul';
-import { instanceFromMeta, metaFromRegistration, type InstanceRegistration, type ServiceInstance } from '../../core/catalog-model.js';
-import { MeshError } from '../../core/errors.js';
+import { instanceFromMeta, type InstanceRegistration, type ServiceInstance } from '../../core/catalog-model.js';
 import type { Catalog } from './catalog.js';
 import { CatalogView } from './catalog-view.js';
-import { validateRegistration } from './registration.js';
+import { ConsulAgentRegistrar } from '../../common/consul-registration.js';
 import { ConsulLiveness } from '../consul/liveness.js';
 
 interface HealthEntry {
@@ -29,11 +28,14 @@ export class ConsulCatalog extends CatalogView implements Catalog {
   private readonly liveness: ConsulLiveness;
   private readonly ownsLiveness: boolean;
 
+  private readonly registrar: ConsulAgentRegistrar;
+
   constructor(
     private readonly consul: Consul,
     liveness?: ConsulLiveness,
   ) {
     super();
+    this.registrar = new ConsulAgentRegistrar(consul);
     this.ownsLiveness = !liveness;
     this.liveness = liveness ?? new ConsulLiveness(consul);
   }
@@ -70,32 +72,12 @@ export class ConsulCatalog extends CatalogView implements Catalog {
     this.serviceWatches.clear();
   }
 
-  async register(registration: InstanceRegistration): Promise<void> {
-    const r = validateRegistration(registration);
-    const check = r.check
-      ? {
-          ...(r.check.http ? { http: r.check.http } : r.check.tcp ? { tcp: r.check.tcp } : { ttl: r.check.ttl }),
-          interval: r.check.ttl ? undefined : (r.check.interval ?? '1s'),
-          timeout: '2s',
-          deregistercriticalserviceafter: '10m',
-        }
-      : undefined;
-    try {
-      await this.consul.agent.service.register({ id: r.id, name: r.service, address: r.address, port: r.port, meta: metaFromRegistration(r), ...(check ? { check: check as never } : {}) });
-      if (r.check?.ttl) await this.consul.agent.check.pass(`service:${r.id}`);
-    } catch (err) {
-      throw new MeshError('UNAVAILABLE', `Consul refused or did not answer the registration of ${r.id}: ${(err as Error).message}`, { cause: err });
-    }
+  register(registration: InstanceRegistration): Promise<void> {
+    return this.registrar.register(registration);
   }
 
-  async deregister(instanceId: string): Promise<void> {
-    try {
-      await this.consul.agent.service.deregister(instanceId);
-    } catch (err) {
-      const status = (err as { response?: { statusCode?: number } }).response?.statusCode;
-      if (status === 404) throw new MeshError('NOT_FOUND', `no instance "${instanceId}" is registered with the local Consul agent`);
-      throw new MeshError('UNAVAILABLE', `Consul did not deregister ${instanceId}: ${(err as Error).message}`, { cause: err });
-    }
+  deregister(instanceId: string): Promise<void> {
+    return this.registrar.deregister(instanceId);
   }
 
   healthy(): boolean {

@@ -10,7 +10,7 @@ import { MeshError } from '../../core/errors.js';
 import type { Catalog } from './catalog.js';
 import { CatalogView } from './catalog-view.js';
 import { probeHttp, probeTcp } from './health-checker.js';
-import { validateRegistration } from './registration.js';
+import { validateRegistration } from '../../core/catalog-registration.js';
 import { encodeEntry, replay, type JournalEntry } from './registry-journal.js';
 
 /** The journal is folded into the file once it holds this many changes, or twice as many as there are instances. */

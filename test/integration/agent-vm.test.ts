@@ -2,7 +2,8 @@
 // Consul and the controller; each host runs `mesh-agent vm` with a directory of service files.
 // Host A declares two services run by different users (so their outbound traffic is told apart
 // by UID and each has its own sidecar ports); host B declares one. Applications know nothing of
-// the mesh and call each other by name.
+// the mesh and call each other by name. Host B runs a Consul client agent of its own, and its
+// mesh-agent registers B's instances there (--consul-agent), as Consul means services to be.
 import assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -41,6 +42,8 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
   };
   const startAgent = (name: string, ns: string, address: string) => {
     let out = '';
+    // B's instances are registered with B's own Consul agent; A's go through the controller.
+    const local = name === 'b' ? ['--consul-agent', '127.0.0.1:8500'] : [];
     const proc = bg(ns, [
       process.execPath,
       join(root, 'dist/agent/main.js'),
@@ -63,6 +66,7 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
       '8500,15012',
       '--resync',
       '2s',
+      ...local,
     ]);
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -96,16 +100,31 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
       failed?: string;
     };
   };
-  const catalog = async () => {
-    const out = await nodeOutput(hostA, `fetch('http://${A}:8500/v1/agent/services').then((r) => r.json()).then((s) => console.log(JSON.stringify(Object.keys(s).sort())));`);
+  /** Every instance in the catalog, whichever host's Consul agent holds it, as `id@node`. */
+  const registrations = async () => {
+    const out = await nodeOutput(
+      hostA,
+      `const base = 'http://${A}:8500/v1/catalog/';
+      fetch(base + 'services').then((r) => r.json())
+        .then((s) => Promise.all(Object.keys(s).filter((n) => n !== 'consul').map((n) => fetch(base + 'service/' + n).then((r) => r.json()))))
+        .then((lists) => console.log(JSON.stringify(lists.flat().map((e) => e.ServiceID + '@' + e.Node).sort())));`,
+    );
     return JSON.parse(out) as string[];
   };
+  const catalog = async () => (await registrations()).map((r) => r.split('@')[0]);
 
   before(async () => {
     chmodSync(work, 0o755);
     joinedHosts({ name: hostA, ip: A }, { name: hostB, ip: B });
     bg(hostA, ['consul', 'agent', '-dev', `-bind=${A}`, `-client=${A}`, '-log-level=warn', `-data-dir=${join(work, 'consul')}`]);
     await waitFor('Consul', async () => (await nodeOutput(hostA, `fetch('http://${A}:8500/v1/status/leader').then((r) => r.json()).then(console.log, () => console.log(''))`)).includes(':'), 20_000);
+    // Host B's own Consul agent (a client), joined to A's: the agent every Consul host runs.
+    bg(hostB, ['consul', 'agent', `-bind=${B}`, '-client=127.0.0.1', `-retry-join=${A}`, '-node=vm-b-consul', '-log-level=warn', `-data-dir=${join(work, 'consul-b')}`]);
+    await waitFor(
+      "B's Consul agent to join",
+      async () => (await nodeOutput(hostB, `fetch('http://127.0.0.1:8500/v1/status/leader').then((r) => r.json()).then(console.log, () => console.log(''))`)).includes(':'),
+      20_000,
+    );
     bg(hostA, [process.execPath, join(root, 'dist/controller/main.js'), '--data-dir', ctlDir, '--listen', '0.0.0.0:15012', '--api-name', A, '--consul', `${A}:8500`, '--log-level', 'warn']);
     await waitFor('the controller', async () => readable(join(ctlDir, 'admin-token')) && readable(join(ctlDir, 'ca.pem')), 20_000);
     copyFileSync(join(ctlDir, 'ca.pem'), ca);
@@ -154,6 +173,12 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
     const page = await get(hostA, 'http://127.0.0.1:9080/');
     assert.equal(page.deps?.reviews.caller, 'By=spiffe://cluster.local/ns/default/sa/reviews;URI=spiffe://cluster.local/ns/default/sa/productpage');
     assert.deepEqual(await catalog(), ['details-a', 'productpage-a', 'reviews-b']);
+  });
+
+  it("holds B's instance in B's own Consul agent, so that it outlives any controller's host", async () => {
+    const held = await registrations();
+    assert.ok(held.includes('reviews-b@vm-b-consul'), held.join(', '));
+    assert.ok(!held.some((r) => r.startsWith('productpage-a@vm-b-consul')), "A's go through the controller, to A's agent");
   });
 
   it("sends each app's outbound traffic to its own sidecar on a host with two services", async () => {

@@ -1,8 +1,8 @@
 // Checks an instance registration before any catalog sees it.
-import type { InstanceRegistration } from '../../core/catalog-model.js';
-import { parseDurationMs } from '../../core/duration.js';
-import { validationFailed, type Violation } from '../../core/errors.js';
-import { isPlainObject, map, obj, port, str } from '../../core/resources/schema.js';
+import type { InstanceRegistration } from './catalog-model.js';
+import { parseDurationMs } from './duration.js';
+import { validationFailed, type Violation } from './errors.js';
+import { isPlainObject, map, obj, port, str } from './resources/schema.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const durationText = str({
