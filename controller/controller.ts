@@ -44,6 +44,7 @@ import { TelemetryAggregator } from './telemetry/aggregator.js';
 import { SharedTelemetry } from './telemetry/shared-telemetry.js';
 import { ConsulLeadership } from './leader/consul-leadership.js';
 import { SoleLeader, type Leadership } from './leader/leadership.js';
+import { consulAt } from '../common/consul-registration.js';
 
 /** How often the leader looks at the CA root's remaining life. */
 const ROOT_CHECK_MS = 10 * 60_000;
@@ -76,8 +77,7 @@ export class Controller {
     private readonly log: Logger,
   ) {
     if (options.consul) {
-      const [host, port] = [options.consul.slice(0, options.consul.lastIndexOf(':')), Number(options.consul.slice(options.consul.lastIndexOf(':') + 1))];
-      const consul = new Consul({ host, port });
+      const consul = new Consul(consulAt(options.consul, '--consul'));
       this.liveness = new ConsulLiveness(consul);
       this.kv = new ConsulKvStore(consul, options.consulKvPrefix, this.liveness);
       this.catalog = new ConsulCatalog(consul, this.liveness);

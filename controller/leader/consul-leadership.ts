@@ -4,11 +4,10 @@
 // and the next try of another controller takes it. No lock delay: nothing here is harmed by two
 // leaders for a moment (the jobs write through compare-and-set).
 import type Consul from 'consul';
+import type { Leadership } from './leadership.js';
 
 const SESSION_TTL = '10s';
 const TRY_EVERY_MS = 2000;
-
-import type { Leadership } from './leadership.js';
 
 export class ConsulLeadership implements Leadership {
   private session: string | undefined;
