@@ -18,7 +18,8 @@ export class HttpControllerLink implements ControllerLink {
   private readonly client: ControllerClient;
 
   constructor(opts: ClientOptions) {
-    this.client = new ControllerClient(opts);
+    // Its calls are small; a controller whose host went silent is left after 15 s, not 90.
+    this.client = new ControllerClient({ timeoutMs: 15_000, ...opts });
   }
 
   /** Every controller the agent knows, comma-separated: its sidecars fail over between them too. */

@@ -14,6 +14,8 @@ export interface ClientOptions {
   /** The bundle itself (fetched and pinned by fingerprint, common/ca-pinning.ts); wins over caFile. */
   caPem?: string;
   dataDir?: string;
+  /** Silence on a request longer than this hands it to the next controller (90 s: meshctl waits out big applies). */
+  timeoutMs?: number;
 }
 
 export interface Response {
@@ -47,6 +49,7 @@ export class ControllerClient {
   }
   /** The bearer token sent, if any (meshctl dashboard hands it to the browser). */
   readonly token: string | undefined;
+  private readonly timeoutMs: number;
 
   constructor(opts: ClientOptions) {
     // An empty variable counts as unset, as shells and compose files often leave them.
@@ -63,6 +66,7 @@ export class ControllerClient {
     this.ca = opts.caPem ?? (caFile ? readFileSync(caFile, 'utf8') : fromDir('ca.pem'));
     // A directory shared with host agents holds an agent token instead of the admin token.
     this.token = opts.token ?? env('MESH_TOKEN') ?? fromDir('admin-token') ?? fromDir('agent-token');
+    this.timeoutMs = opts.timeoutMs ?? 90_000;
   }
 
   /** One request; with several controllers, the next one takes it when one cannot be reached or is draining. */
@@ -80,7 +84,7 @@ export class ControllerClient {
       h['content-length'] = String(Buffer.byteLength(payload));
     }
     const res = await new Promise<Response>((resolve, reject) => {
-      const req = request(url, { method, headers: h, ca: this.ca, timeout: 90_000 }, (r) => {
+      const req = request(url, { method, headers: h, ca: this.ca, timeout: this.timeoutMs }, (r) => {
         const chunks: Buffer[] = [];
         r.on('data', (c: Buffer) => chunks.push(c));
         r.on('end', () => {

@@ -16,9 +16,19 @@ export interface ControllerResponse {
   body: string;
 }
 
+export interface RequestOptions {
+  token?: string;
+  /** Silence on the connection longer than this fails the request over (15 s by default). */
+  timeoutMs?: number;
+  /** The silence allowed once the controller has sent a heartbeat (a long poll with heartbeat=). */
+  heartbeatTimeoutMs?: number;
+}
+
 export class ControllerClient {
   private agent: Agent;
   private readonly controllers: ControllerList;
+  /** Controllers that said they heartbeat held watches. */
+  private readonly heartbeating = new Set<string>();
 
   /** `controllers`: one URL, or several (comma-separated): requests fail over between them. */
   constructor(
@@ -46,11 +56,11 @@ export class ControllerClient {
     setTimeout(() => old.destroy(), 65_000).unref();
   }
 
-  request(method: string, path: string, body?: object, opts: { token?: string; timeoutMs?: number } = {}): Promise<ControllerResponse> {
+  request(method: string, path: string, body?: object, opts: RequestOptions = {}): Promise<ControllerResponse> {
     return this.controllers.run((baseUrl) => this.requestTo(baseUrl, method, path, body, opts));
   }
 
-  private requestTo(baseUrl: string, method: string, path: string, body: object | undefined, opts: { token?: string; timeoutMs?: number }): Promise<ControllerResponse> {
+  private requestTo(baseUrl: string, method: string, path: string, body: object | undefined, opts: RequestOptions): Promise<ControllerResponse> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { 'accept-encoding': 'gzip' };
     const token = opts.token ?? this.creds.token;
@@ -65,6 +75,7 @@ export class ControllerClient {
           const raw = Buffer.concat(chunks);
           const text = (res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
           const status = res.statusCode ?? 0;
+          if (res.headers['x-mesh-heartbeat']) this.heartbeating.add(baseUrl);
           if (status >= 400) {
             // A proxy or load balancer in front that has no controller to give: the next one may.
             let code: ErrorCode = status === 502 || status === 503 || status === 504 ? 'UNAVAILABLE' : 'INTERNAL';
@@ -81,6 +92,13 @@ export class ControllerClient {
           resolve({ status, body: text });
         });
       });
+      // A controller that heartbeats held watches (102 Processing; it says so in x-mesh-heartbeat)
+      // is alive while they come: silence longer than heartbeatTimeoutMs means its host is gone,
+      // and the next controller takes the request.
+      if (opts.heartbeatTimeoutMs) {
+        if (this.heartbeating.has(baseUrl)) req.setTimeout(opts.heartbeatTimeoutMs);
+        req.on('information', () => req.setTimeout(opts.heartbeatTimeoutMs!));
+      }
       req.on('timeout', () => req.destroy(new MeshError('TIMEOUT', `the controller at ${baseUrl} did not answer ${path} in time`)));
       req.on('error', (err) => reject(err instanceof MeshError ? err : new MeshError('UNAVAILABLE', `cannot reach the controller at ${baseUrl}: ${err.message}`, { cause: err })));
       req.end(payload);

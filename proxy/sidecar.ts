@@ -83,6 +83,7 @@ export class Sidecar {
         labels: options.labels,
         gateway: options.gateway,
         waitSeconds: 30,
+        heartbeatSeconds: 4,
         backoffMinMs: 200,
         backoffMaxMs: 10_000,
       },

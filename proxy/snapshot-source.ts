@@ -19,6 +19,8 @@ export interface SnapshotSourceOptions {
   labels?: Record<string, string>;
   gateway?: boolean;
   waitSeconds: number;
+  /** The controller sends a 102 every this many seconds while it holds the watch; three missed, and the next controller is asked. */
+  heartbeatSeconds: number;
   backoffMinMs: number;
   backoffMaxMs: number;
 }
@@ -69,7 +71,7 @@ export class SnapshotSource extends EventEmitter {
     const o = this.options;
     while (this.running) {
       try {
-        const q = new URLSearchParams({ proxy: o.proxyId, service: o.service, namespace: o.namespace, wait: `${o.waitSeconds}s` });
+        const q = new URLSearchParams({ proxy: o.proxyId, service: o.service, namespace: o.namespace, wait: `${o.waitSeconds}s`, heartbeat: `${o.heartbeatSeconds}s` });
         for (const [k, v] of Object.entries(o.labels ?? {})) q.append('label', `${k}=${v}`);
         if (o.gateway) q.set('mode', 'gateway');
         if (this.current && !this.wantWhole) {
@@ -77,7 +79,10 @@ export class SnapshotSource extends EventEmitter {
           // Changes may come as deltas against the version held (core/snapshot/delta.ts).
           q.set('delta', '1');
         }
-        const res = await this.client.request('GET', `/v1/snapshots?${q}`, undefined, { timeoutMs: (o.waitSeconds + 15) * 1000 });
+        const res = await this.client.request('GET', `/v1/snapshots?${q}`, undefined, {
+          timeoutMs: (o.waitSeconds + 15) * 1000,
+          heartbeatTimeoutMs: 3 * o.heartbeatSeconds * 1000,
+        });
         this.connected = true;
         backoff = o.backoffMinMs;
         // A snapshot refused as it is would come back at once (the controller sees the old

@@ -21,13 +21,25 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
       if (typeof w === 'string') throw new MeshError('INVALID_ARGUMENT', `wait: ${w}`);
       waitMs = Math.min(w, d.maxWatchMs);
     }
-    const state = await d.hub.watch(ref, known, waitMs, ctx.signal);
+    // heartbeat=5s: while the watch is held, a 102 Processing every 5 s, so a proxy whose
+    // controller's host went silent (no reset, no answer) notices within seconds, not at the
+    // end of the wait (proxy/snapshot-source.ts).
+    const heartbeatMs = heartbeatOf(ctx.query.get('heartbeat'));
+    const beat = heartbeatMs && waitMs > heartbeatMs ? setInterval(() => ctx.res.writeProcessing(), heartbeatMs) : undefined;
+    let state: ProxyState;
+    try {
+      state = await d.hub.watch(ref, known, waitMs, ctx.signal);
+    } finally {
+      clearInterval(beat);
+    }
     const etag = `"${state.version}"`;
-    if (known !== undefined && state.version === known) return { status: 304, headers: { etag } };
+    // Says the heartbeat is honoured, so the proxy holds its next watch here to the short timeout from the start.
+    const beats: Record<string, string> = heartbeatMs ? { 'x-mesh-heartbeat': String(heartbeatMs / 1000) } : {};
+    if (known !== undefined && state.version === known) return { status: 304, headers: { etag, ...beats } };
     // delta=1: the proxy applies incremental snapshots (core/snapshot/delta.ts).
     const { parts, kind, delta, bytes } = d.hub.partsToSend(state, known, ctx.query.get('delta') === '1');
     recordPush(d, state, bytes);
-    const headers: Record<string, string> = { etag, vary: 'accept-encoding', 'x-mesh-snapshot': delta ? 'delta' : 'full' };
+    const headers: Record<string, string> = { etag, vary: 'accept-encoding', 'x-mesh-snapshot': delta ? 'delta' : 'full', ...beats };
     if (acceptsGzip(ctx.req.headers['accept-encoding'])) return { raw: gzip.encode(parts, kind, state.proxyPiece), headers: { ...headers, 'content-encoding': 'gzip' } };
     return { raw: parts, headers };
   });
@@ -95,6 +107,15 @@ function recordPush(d: ApiDeps, state: ProxyState, bytes: number): void {
   d.metrics.pushTime.observe((now - state.compiledAt) / 1000);
   d.metrics.convergence.observe((now - state.triggeredAt) / 1000);
   d.metrics.configSize.observe(bytes);
+}
+
+/** The heartbeat interval a watch asks for: 1 s to 60 s, or none. */
+function heartbeatOf(text: string | null | undefined): number | undefined {
+  if (!text) return undefined;
+  const ms = parseDurationMs(text);
+  if (typeof ms === 'string') throw new MeshError('INVALID_ARGUMENT', `heartbeat: ${ms}`);
+  if (ms < 1000 || ms > 60_000) throw new MeshError('INVALID_ARGUMENT', `heartbeat: ${text} is outside 1s..60s`);
+  return ms;
 }
 
 function proxyRef(ctx: RequestContext): ProxyRef {

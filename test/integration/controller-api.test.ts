@@ -250,6 +250,34 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.equal((await older).headers['x-mesh-snapshot'], 'full');
   });
 
+  it('heartbeats a held watch with 102 Processing when asked, says so, and refuses a heartbeat outside 1s..60s', async () => {
+    const first = await c.call('GET', '/v1/snapshots?proxy=beat-1&service=productpage&heartbeat=1s');
+    assert.equal(first.headers['x-mesh-heartbeat'], '1');
+    const version = first.json().version;
+    const informational: number[] = [];
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpsRequest(
+        `${c.url}/v1/snapshots?proxy=beat-1&service=productpage&version=${version}&wait=3500ms&heartbeat=1s`,
+        { ca: c.ca(), headers: { authorization: `Bearer ${c.adminToken}` } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('information', (info) => informational.push(info.statusCode));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status, 304);
+    // One a second over 3.5 s (timers that run late may drop the third).
+    assert.ok(informational.length >= 2 && informational.every((s) => s === 102), `informational responses: ${informational.join(', ')}`);
+    for (const bad of ['0s', '90s', 'soon']) {
+      const res = await c.call('GET', `/v1/snapshots?proxy=beat-1&service=productpage&heartbeat=${bad}`);
+      assert.equal(res.status, 400);
+      assert.match(res.json().message, /^heartbeat: /);
+    }
+  });
+
   it('lets a workload read snapshots of its own namespace only, as istiod does (its identity is a service account several services may share)', async () => {
     const token = (await c.call('POST', '/v1/tokens', { service: 'ratings' })).json().token;
     const { csr, key } = workloadCsr();

@@ -11,6 +11,7 @@ import { startConsul, type ConsulAgent } from '../helpers/consul.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
 import { startSidecar } from '../helpers/sidecar.js';
+import { startSilentRelay, type SilentRelay } from '../helpers/silent-relay.js';
 
 describe('sidecars fail over between controllers', () => {
   let consul: ConsulAgent;
@@ -83,5 +84,50 @@ describe('sidecars fail over between controllers', () => {
 
   it('refuses a controller list with a URL that is no https:// URL, naming it', async () => {
     await assert.rejects(startSidecar(b, 'ratings', 1, { controller: `${b.url},http://plain:15012` }), /"http:\/\/plain:15012" is not a controller's https:\/\/ URL/);
+  });
+});
+
+// A controller whose host goes silent (power or network lost: no reset, no answer) looks like a
+// long poll that is merely waiting. The controller sends a heartbeat (102 Processing) on held
+// watches, so sidecars notice the silence within seconds, not at the end of the 30 s wait.
+describe('sidecars fail over from a controller whose host goes silent', () => {
+  let consul: ConsulAgent;
+  let a: TestController;
+  let b: TestController;
+  let relay: SilentRelay;
+  let productpage: Sidecar;
+
+  before(async () => {
+    consul = await startConsul();
+    a = await startController({ consul: consul.address });
+    b = await startController({ consul: consul.address });
+    relay = await startSilentRelay(a.controller.address.port);
+    await registerInstance(a, 'reviews-1', 'reviews', 1);
+    productpage = await startSidecar(a, 'productpage', 1, { controller: `https://127.0.0.1:${relay.port},${b.url}`, proxyId: 'productpage-1', upstreams: [{ port: 0, service: 'reviews' }] });
+    await waitFor('reviews at productpage', () => productpage.snapshot?.outbound.services.some((s) => s.name === 'reviews') ?? false, 10_000);
+  });
+
+  after(async () => {
+    await productpage?.close();
+    await relay?.close();
+    await b?.close();
+    await a?.close();
+    await consul?.stop();
+  });
+
+  it('takes config applied at the other controller within seconds', async () => {
+    // The watch is held at a, through the relay.
+    await new Promise((r) => setTimeout(r, 1000));
+    relay.goSilent();
+    const applied = await b.call('POST', '/v1/apply', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'reviews', namespace: 'default' },
+      spec: { hosts: ['reviews'], http: [{ timeout: '7s', route: [{ destination: { host: 'reviews' } }] }] },
+    });
+    assert.equal(applied.status, 200, applied.text);
+    const holdsRoute = () => productpage.snapshot?.outbound.services.find((s) => s.name === 'reviews')?.httpRoutes.some((r) => r.timeoutMs === 7000) ?? false;
+    // Three missed 4 s heartbeats; without them the watch would wait out its 45 s timeout.
+    await waitFor('the route from b at productpage', holdsRoute, 25_000, 200);
   });
 });

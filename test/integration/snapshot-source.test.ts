@@ -50,7 +50,7 @@ describe('snapshot watch against a misbehaving controller', () => {
     const client = new ControllerClient(`https://localhost:${port}`, ca.read('ca.pem'), { token: 'test' });
     const source = new SnapshotSource(
       client,
-      { dataDir: mkdtempSync(join(tmpdir(), 'mesh-source-')), proxyId: 'p-1', service: 'p', namespace: 'default', waitSeconds: 1, backoffMinMs: 100, backoffMaxMs: 2000 },
+      { dataDir: mkdtempSync(join(tmpdir(), 'mesh-source-')), proxyId: 'p-1', service: 'p', namespace: 'default', waitSeconds: 1, heartbeatSeconds: 1, backoffMinMs: 100, backoffMaxMs: 2000 },
       apply,
     );
     source.on('error', () => undefined);
