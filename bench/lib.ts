@@ -35,7 +35,7 @@ export async function startControllerProcess(extraArgs: string[] = []): Promise<
   const prof = process.env.BENCH_CONTROLLER_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CONTROLLER_PROFILE_DIR}`] : [];
   const child = spawn(process.execPath, [...prof, join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, MESH_LOG_LEVEL: 'warn' },
+    env: { MESH_LOG_LEVEL: 'warn', ...process.env },
   });
   for (let i = 0; i < 200 && !existsSync(join(dataDir, 'controller-address')); i++) {
     if (child.exitCode !== null) throw new Error(`the controller exited with ${child.exitCode} before it started`);

@@ -80,7 +80,7 @@ export class Controller {
       const consul = new Consul(consulAt(options.consul, '--consul'));
       this.liveness = new ConsulLiveness(consul);
       this.kv = new ConsulKvStore(consul, options.consulKvPrefix, this.liveness);
-      this.catalog = new ConsulCatalog(consul, this.liveness);
+      this.catalog = new ConsulCatalog(consul, this.liveness, (message) => this.log.error(message));
       this.leadership = new ConsulLeadership(consul, `${options.consulKvPrefix}leader`, `${hostname()}:${process.pid}`, (leader, err) =>
         leader ? this.log.info('this controller leads now (it renews the CA root when due)') : this.log.info({ err }, 'this controller does not lead (any more)'),
       );
@@ -186,7 +186,7 @@ export class Controller {
 
   health(): { status: 'ok' | 'degraded'; components: Record<string, string> } {
     const components = {
-      catalog: this.catalog.healthy() ? 'ok' : `unreachable (${this.backend}); serving the last known catalog`,
+      catalog: this.catalog.warning?.() ?? (this.catalog.healthy() ? 'ok' : `unreachable (${this.backend}); serving the last known catalog`),
       store: this.kv.healthy() ? 'ok' : 'unreachable; serving the last known resources',
     };
     return { status: Object.values(components).every((c) => c === 'ok') ? 'ok' : 'degraded', components };

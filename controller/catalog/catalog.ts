@@ -15,5 +15,7 @@ export interface Catalog {
   deregister(instanceId: string): Promise<void>;
   /** False while the backend cannot be reached (the last known catalog is still served). */
   healthy(): boolean;
+  /** What is wrong although the backend answers (a limit about to be hit), in words an operator can act on. */
+  warning?(): string | undefined;
   close(): Promise<void>;
 }

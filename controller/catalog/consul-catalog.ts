@@ -17,6 +17,20 @@ type ConsulWatch = ReturnType<Consul['watch']>;
 
 const WATCH_BACKOFF = { backoffFactor: 100, backoffMax: 5000 };
 
+/** Connections a controller holds on its Consul agent besides one per service: the service list, KV and leadership watches, liveness, writes. */
+export const OTHER_CONNECTIONS = 16;
+
+/**
+ * A blocking query holds a connection, and Consul's agents accept at most
+ * limits.http_max_conns_per_client (200 by default) from one address: past it, new ones are
+ * closed at once, watches fail, and the catalog looks unreachable. Says so, with the number to set.
+ */
+export function connectionBudgetProblem(services: number, limit: number | undefined): string | undefined {
+  const needed = services + OTHER_CONNECTIONS;
+  if (limit === undefined || limit <= 0 || needed <= limit) return undefined;
+  return `watching ${services} services takes ${needed} connections to the Consul agent, which allows ${limit} per client (limits.http_max_conns_per_client); raise it to at least ${Math.ceil((needed * 1.5) / 100) * 100} on the agent this controller uses`;
+}
+
 export class ConsulCatalog extends CatalogView implements Catalog {
   private readonly serviceWatches = new Map<string, ConsulWatch>();
   /** Consul service name -> its passing instances. */
@@ -29,10 +43,14 @@ export class ConsulCatalog extends CatalogView implements Catalog {
   private readonly ownsLiveness: boolean;
 
   private readonly registrar: ConsulAgentRegistrar;
+  /** The agent's limits.http_max_conns_per_client, once read. */
+  private connectionLimit: number | undefined;
+  private budgetProblem: string | undefined;
 
   constructor(
     private readonly consul: Consul,
     liveness?: ConsulLiveness,
+    private readonly onWarning: (message: string) => void = () => undefined,
   ) {
     super();
     this.registrar = new ConsulAgentRegistrar(consul);
@@ -42,6 +60,10 @@ export class ConsulCatalog extends CatalogView implements Catalog {
 
   async start(): Promise<void> {
     this.liveness.start();
+    this.connectionLimit = await this.consul.agent
+      .self()
+      .then((self: unknown) => (self as { DebugConfig?: { HTTPMaxConnsPerClient?: number } }).DebugConfig?.HTTPMaxConnsPerClient)
+      .catch(() => undefined);
     // Consul came back: start the blocking queries afresh instead of waiting out old indexes.
     this.liveness.on('up', () => {
       if (this.closed) return;
@@ -84,6 +106,10 @@ export class ConsulCatalog extends CatalogView implements Catalog {
     return this.liveness.healthy();
   }
 
+  warning(): string | undefined {
+    return this.budgetProblem;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.endWatches();
@@ -94,6 +120,9 @@ export class ConsulCatalog extends CatalogView implements Catalog {
   private syncServiceWatches(names: string[]): void {
     if (this.closed) return;
     const wanted = new Set(names);
+    const problem = connectionBudgetProblem(wanted.size, this.connectionLimit);
+    if (problem && !this.budgetProblem) this.onWarning(problem);
+    this.budgetProblem = problem;
     let removed = false;
     for (const [name, w] of this.serviceWatches) {
       if (wanted.has(name)) continue;

@@ -28,11 +28,13 @@ export interface ConsulCluster {
   stop(): Promise<void>;
 }
 
-export async function startConsulCluster(): Promise<ConsulCluster> {
+/** `httpMaxConnsPerClient`: Consul's limits.http_max_conns_per_client on every agent (200 by default). */
+export async function startConsulCluster(opts: { httpMaxConnsPerClient?: number } = {}): Promise<ConsulCluster> {
   const bin = consulBinary();
   const dir = mkdtempSync(join(tmpdir(), 'mesh-consul-cluster-'));
   const config = join(dir, 'fast.json');
-  writeFileSync(config, JSON.stringify({ performance: { raft_multiplier: 1 }, leave_on_terminate: false }));
+  const limits = opts.httpMaxConnsPerClient ? { limits: { http_max_conns_per_client: opts.httpMaxConnsPerClient } } : {};
+  writeFileSync(config, JSON.stringify({ performance: { raft_multiplier: 1 }, leave_on_terminate: false, ...limits }));
   const agents: (ClusterAgent & { serverPort?: number; serfLan: number })[] = [];
 
   const portsFor = async () => ({ http: await freePort(), serfLan: await freePort(), serfWan: await freePort(), server: await freePort() });

@@ -26,7 +26,8 @@ export function consulBinary(): string {
   return 'consul';
 }
 
-export async function startConsul(): Promise<ConsulAgent> {
+/** `hcl`: agent configuration on top of -dev (e.g. `limits { http_max_conns_per_client = 40 }`). */
+export async function startConsul(opts: { hcl?: string } = {}): Promise<ConsulAgent> {
   const bin = consulBinary();
   const ports = { http: await freePort(), dns: await freePort(), serfLan: await freePort(), serfWan: await freePort(), server: await freePort(), grpc: await freePort() };
   let child: ChildProcess | undefined;
@@ -48,6 +49,7 @@ export async function startConsul(): Promise<ConsulAgent> {
         `-serf-wan-port=${ports.serfWan}`,
         `-server-port=${ports.server}`,
         `-grpc-port=${ports.grpc}`,
+        ...(opts.hcl ? [`-hcl=${opts.hcl}`] : []),
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );

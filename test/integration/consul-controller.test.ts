@@ -160,3 +160,30 @@ describe('controller on Consul', () => {
     await waitFor('health back to ok', async () => (await a.call('GET', '/healthz', undefined, null)).json().status === 'ok', 20_000, 100);
   });
 });
+
+// One blocking query per service, each a connection: past the agent's per-client limit Consul
+// closes new connections at once and the catalog would look unreachable for no visible reason.
+describe('controller on a Consul agent that allows too few connections for its services', () => {
+  let consul: ConsulAgent;
+  let c: TestController;
+
+  before(async () => {
+    consul = await startConsul({ hcl: 'limits { http_max_conns_per_client = 40 }' });
+    for (let i = 0; i < 30; i++) await consul.client.catalog.register({ node: 'host-1', address: '127.0.0.1', service: { id: `svc-${i}-1`, service: `svc-${i}`, port: 8080 } });
+    c = await startController({ consul: consul.address, trustDomain: 'mesh.test' });
+  });
+
+  after(async () => {
+    await c?.close();
+    await consul?.stop();
+  });
+
+  it('reports itself degraded, naming the Consul setting and the value it needs', async () => {
+    await waitFor('degraded health', async () => (await c.call('GET', '/healthz', undefined, null)).json().status === 'degraded', 15_000, 100);
+    const health = (await c.call('GET', '/healthz', undefined, null)).json();
+    assert.match(
+      health.components.catalog,
+      /watching 30 services takes 46 connections to the Consul agent, which allows 40 per client \(limits\.http_max_conns_per_client\); raise it to at least 100/,
+    );
+  });
+});
