@@ -39,16 +39,16 @@ export class ConsulKvStore implements KvStore {
     this.liveness.on('up', () => {
       for (const spec of this.watches) this.runWatch(spec);
     });
-    await this.call(() => this.consul.kv.keys({ key: this.root }).catch(notFoundAsEmpty));
+    await this.read(() => this.consul.kv.keys({ key: this.root }).catch(notFoundAsEmpty));
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
-    const item = (await this.call(() => this.consul.kv.get({ key: this.root + key }))) as ConsulKvItem | null;
+    const item = (await this.read(() => this.consul.kv.get({ key: this.root + key }))) as ConsulKvItem | null;
     return item ? this.entry(item) : undefined;
   }
 
   async list(prefix: string): Promise<KvEntry[]> {
-    const items = (await this.call(() => this.consul.kv.get({ key: this.root + prefix, recurse: true }))) as ConsulKvItem[] | ConsulKvItem | null;
+    const items = (await this.read(() => this.consul.kv.get({ key: this.root + prefix, recurse: true }))) as ConsulKvItem[] | ConsulKvItem | null;
     return toList(items).map((i) => this.entry(i));
   }
 
@@ -127,6 +127,20 @@ export class ConsulKvStore implements KvStore {
     }
   }
 
+  /**
+   * A read, asked again once when the connection closed under it: a kept-alive connection the
+   * agent closes as we reuse it ("socket hang up") is no reason to fail an apply or to mark
+   * Consul down. Writes are not repeated (a compare-and-set may have applied).
+   */
+  private async read<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!closedUnder(err)) throw this.unavailable(err);
+      return this.call(fn);
+    }
+  }
+
   private async call<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
@@ -140,6 +154,12 @@ export class ConsulKvStore implements KvStore {
     this.liveness.markDown();
     return new MeshError('UNAVAILABLE', `Consul KV did not answer: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** The connection was closed or reset before an answer came. */
+function closedUnder(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; cause?: { code?: string } };
+  return e.code === 'ECONNRESET' || e.cause?.code === 'ECONNRESET' || /socket hang up|ECONNRESET/.test(e.message ?? '');
 }
 
 function toList(data: ConsulKvItem[] | ConsulKvItem | null | undefined): ConsulKvItem[] {

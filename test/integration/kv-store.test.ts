@@ -1,10 +1,14 @@
+import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { after, before, describe, it } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Consul from 'consul';
 import { ConsulKvStore } from '../../controller/kv/consul-kv.js';
 import { FileKvStore } from '../../controller/kv/file-kv.js';
-import { startConsul } from '../helpers/consul.js';
+import type { MeshError } from '../../core/errors.js';
+import { startConsul, type ConsulAgent } from '../helpers/consul.js';
 import { kvStoreContract } from './kv-store.contract.js';
 
 kvStoreContract('file', {
@@ -36,3 +40,58 @@ function wrap(s: FileKvStore) {
     healthy: s.healthy.bind(s),
   };
 }
+
+// Consul closes kept-alive connections as it sees fit; one closed just as a read goes out must
+// not fail an apply or mark Consul down. Here a relay in front of a real agent closes, without an
+// answer, the connection of the first request that arrives after it is told to.
+describe('Consul KV store when a connection closes under a request', () => {
+  let agent: ConsulAgent;
+  let relay: Server;
+  let dropNext = false;
+
+  before(async () => {
+    agent = await startConsul();
+    relay = createServer((client) => {
+      const upstream = connect(agent.httpPort, '127.0.0.1');
+      client.on('data', (chunk: Buffer) => {
+        if (dropNext) {
+          dropNext = false;
+          client.destroy();
+          upstream.destroy();
+          return;
+        }
+        upstream.write(chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => client.write(chunk));
+      for (const s of [client, upstream]) s.on('error', () => undefined);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+  });
+
+  after(async () => {
+    relay?.close();
+    await agent?.stop();
+  });
+
+  it('asks a read again and stays healthy; reports a write as unavailable rather than repeat it', async () => {
+    const store = new ConsulKvStore(new Consul({ host: '127.0.0.1', port: (relay.address() as AddressInfo).port }), 'mesh-drop/');
+    await store.start();
+    try {
+      await store.put('a', 'one');
+      dropNext = true;
+      assert.equal((await store.get('a'))?.value, 'one');
+      dropNext = true;
+      assert.deepEqual(
+        (await store.list('')).map((e) => e.value),
+        ['one'],
+      );
+      assert.equal(store.healthy(), true);
+      dropNext = true;
+      await assert.rejects(store.put('b', 'two'), (err: MeshError) => err.code === 'UNAVAILABLE');
+    } finally {
+      await store.close();
+    }
+  });
+});
