@@ -28,6 +28,12 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Controllers still running: killed when the benchmark exits, however it ends. */
+const controllers = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of controllers) c.kill('SIGKILL');
+});
+
 export async function startControllerProcess(extraArgs: string[] = []): Promise<ControllerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'mesh-bench-'));
   const port = await freePort();
@@ -37,6 +43,8 @@ export async function startControllerProcess(extraArgs: string[] = []): Promise<
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { MESH_LOG_LEVEL: 'warn', ...process.env },
   });
+  controllers.add(child);
+  child.once('exit', () => controllers.delete(child));
   for (let i = 0; i < 200 && !existsSync(join(dataDir, 'controller-address')); i++) {
     if (child.exitCode !== null) throw new Error(`the controller exited with ${child.exitCode} before it started`);
     await new Promise((r) => setTimeout(r, 50));

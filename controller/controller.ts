@@ -178,7 +178,9 @@ export class Controller {
     this.server.requestTimeout = this.options.maxWatchMs + 30_000;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(this.options.port, this.options.host, () => resolve());
+      // Thousands of sidecars reconnect at once after a controller restarts or another one
+      // fails: a deep accept queue (capped by net.core.somaxconn) instead of Node's 511.
+      this.server!.listen({ port: this.options.port, host: this.options.host, backlog: 4096 }, () => resolve());
     });
     await this.writeLocalFiles();
     this.log.info({ address: this.address, backend: this.backend, trustDomain: this.options.trustDomain, dataDir: this.options.dataDir }, 'controller started');

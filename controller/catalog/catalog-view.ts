@@ -54,7 +54,23 @@ export abstract class CatalogView {
     this.events.emit('change');
   }
 
+  /**
+   * Replaces several services at once (`namespace/name` -> instances; undefined removes it), with
+   * one change notification: what a catalog that learns a service at a time feeds in.
+   */
+  protected replaceServices(changes: Iterable<[string, ServiceInstance[] | undefined]>): void {
+    const view = new Map(this.view);
+    for (const [key, healthy] of changes) {
+      if (healthy === undefined) view.delete(key);
+      else view.set(key, [...healthy].sort(byId));
+    }
+    this.view = view;
+    this.events.emit('change');
+  }
+
   protected stopNotifying(): void {
     this.events.removeAllListeners();
   }
 }
+
+const byId = (a: ServiceInstance, b: ServiceInstance) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);

@@ -37,6 +37,8 @@ export class ConsulCatalog extends CatalogView implements Catalog {
   private readonly byConsulName = new Map<string, ServiceInstance[]>();
   /** Namespace last seen for a Consul service, so that it stays listed when no instance passes. */
   private readonly namespaceOf = new Map<string, string>();
+  /** The view's keys (`namespace/name`) each Consul service fills. */
+  private readonly keysOf = new Map<string, string[]>();
   private listWatch: ConsulWatch | undefined;
   private closed = false;
   private readonly liveness: ConsulLiveness;
@@ -123,34 +125,51 @@ export class ConsulCatalog extends CatalogView implements Catalog {
     const problem = connectionBudgetProblem(wanted.size, this.connectionLimit);
     if (problem && !this.budgetProblem) this.onWarning(problem);
     this.budgetProblem = problem;
-    let removed = false;
+    const gone: [string, undefined][] = [];
     for (const [name, w] of this.serviceWatches) {
       if (wanted.has(name)) continue;
       w.end();
       this.serviceWatches.delete(name);
-      removed = this.byConsulName.delete(name) || removed;
+      this.byConsulName.delete(name);
       this.namespaceOf.delete(name);
+      for (const key of this.keysOf.get(name) ?? []) gone.push([key, undefined]);
+      this.keysOf.delete(name);
     }
     for (const name of wanted) {
       if (this.serviceWatches.has(name)) continue;
       const w = this.consul.watch({ method: this.consul.health.service, options: { service: name, passing: true, wait: '30s' } as unknown as Record<string, string>, ...WATCH_BACKOFF });
-      w.on('change', (entries: HealthEntry[]) => {
-        this.byConsulName.set(name, entries.map(toInstance));
-        this.rebuild();
-      });
+      w.on('change', (entries: HealthEntry[]) => this.update(name, entries.map(toInstance)));
       w.on('error', () => this.liveness.markDown());
       this.serviceWatches.set(name, w);
     }
-    if (removed) this.rebuild();
+    if (gone.length > 0) this.replaceServices(gone);
   }
 
-  private rebuild(): void {
-    const known: string[] = [];
-    for (const [name, list] of this.byConsulName) {
-      if (list.length > 0) this.namespaceOf.set(name, list[0].namespace);
-      known.push(`${this.namespaceOf.get(name) ?? 'default'}/${name}`);
+  /**
+   * One Consul service's passing instances, as its blocking query answered: only that service's
+   * entries of the view change (a catalog of 10,000 instances is not regrouped for each), and an
+   * answer with nothing new changes nothing. The service stays listed (with no instance) under the
+   * namespace it last had.
+   */
+  private update(name: string, instances: ServiceInstance[]): void {
+    const list = [...instances].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const held = this.byConsulName.get(name);
+    if (held && JSON.stringify(held) === JSON.stringify(list)) return;
+    this.byConsulName.set(name, list);
+    if (list.length > 0) this.namespaceOf.set(name, list[0].namespace);
+    const groups = new Map<string, ServiceInstance[] | undefined>([[`${this.namespaceOf.get(name) ?? 'default'}/${name}`, []]]);
+    for (const inst of list) {
+      const key = `${inst.namespace}/${name}`;
+      const group = groups.get(key);
+      if (group) group.push(inst);
+      else groups.set(key, [inst]);
     }
-    this.publish([...this.byConsulName.values()].flat(), known);
+    for (const key of this.keysOf.get(name) ?? []) if (!groups.has(key)) groups.set(key, undefined);
+    this.keysOf.set(
+      name,
+      [...groups].filter(([, v]) => v !== undefined).map(([k]) => k),
+    );
+    this.replaceServices(groups);
   }
 }
 

@@ -9,6 +9,12 @@ import Consul from 'consul';
 import { consulBinary } from './consul.js';
 import { freePort, waitFor } from './ports.js';
 
+/** Agents still running: killed when this process exits, whatever way it ends, so none is left behind. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
 export interface ClusterAgent {
   node: string;
   /** host:port of its HTTP API, as --consul takes it. */
@@ -57,6 +63,8 @@ export async function startConsulCluster(opts: { httpMaxConnsPerClient?: number 
       ...join_.map((p) => `-retry-join=127.0.0.1:${p}`),
     ];
     const child: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     let stderr = '';
     const keep = (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000));
     child.stdout?.on('data', keep);
