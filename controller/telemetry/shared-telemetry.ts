@@ -1,14 +1,18 @@
 // A mesh-wide telemetry view with several controllers: each publishes the window of reports its
 // own proxies sent it to the shared store (Consul KV) every few seconds, and reads the others'.
 // Whichever controller a proxy reports to, and whichever one a person asks, the view is the same;
-// a controller that dies leaves its last window, which ages out like any report.
+// a controller that dies leaves its last window, which ages out like any report. A window is
+// written as parts (`telemetry/<controller>/<n>`) that each fit one Consul KV value.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { EdgeReport } from '../../core/telemetry.js';
+import { partsOfAtMost } from '../../core/telemetry-parts.js';
 import type { KvEntry, KvStore } from '../kv/kv-store.js';
 import { validateReport, type TelemetryAggregator } from './aggregator.js';
 
 const PREFIX = 'telemetry/';
+/** Half of Consul's default value limit (kv_max_value_size, 512 KB): room for the envelope and for a window that grows. */
+export const MAX_PART_BYTES = 256 * 1024;
 
 interface Published {
   /** When it was written (ms since epoch); older than the window: ignored, later deleted. */
@@ -16,18 +20,27 @@ interface Published {
   proxy: string;
   intervalMs: number;
   edges: EdgeReport[];
+  /** This part's place among the parts written at `at` (absent in a window written whole by an older controller). */
+  part?: number;
+  parts?: number;
+}
+
+interface PeerPart extends Published {
+  key: string;
 }
 
 export class SharedTelemetry {
   readonly id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  private peers: Published[] = [];
+  private peers: PeerPart[] = [];
+  /** Parts written last time: those beyond the new count are deleted. */
+  private written = 0;
   private timer: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
 
   constructor(
     private readonly kv: KvStore,
     private readonly local: TelemetryAggregator,
-    private readonly opts: { publishMs: number; windowMs: number; onError: (err: unknown) => void },
+    private readonly opts: { publishMs: number; windowMs: number; onError: (err: unknown) => void; maxPartBytes?: number },
   ) {}
 
   start(): void {
@@ -43,14 +56,18 @@ export class SharedTelemetry {
 
   async publish(now = Date.now()): Promise<void> {
     const edges = this.local.window(now);
-    const key = `${PREFIX}${this.id}`;
     // Nothing new: the last window written ages out on its own.
     if (edges.length > 0) {
-      const value: Published = { at: now, proxy: this.id, intervalMs: this.opts.windowMs, edges };
-      await this.kv.put(key, JSON.stringify(value));
+      const parts = partsOfAtMost(edges, this.opts.maxPartBytes ?? MAX_PART_BYTES);
+      for (const [part, list] of parts.entries()) {
+        const value: Published = { at: now, proxy: this.id, intervalMs: this.opts.windowMs, edges: list, part, parts: parts.length };
+        await this.kv.put(`${PREFIX}${this.id}/${part}`, JSON.stringify(value));
+      }
+      for (let part = parts.length; part < this.written; part++) await this.kv.delete(`${PREFIX}${this.id}/${part}`);
+      this.written = parts.length;
     }
     // Windows of controllers long gone are cleared by whoever sees them.
-    for (const p of this.peers) if (now - p.at > 10 * this.opts.windowMs) await this.kv.delete(`${PREFIX}${p.proxy}`);
+    for (const p of this.peers) if (now - p.at > 10 * this.opts.windowMs) await this.kv.delete(p.key);
   }
 
   /** Stops publishing. Its last window stays for the others until it ages out, as if it had crashed. */
@@ -59,18 +76,26 @@ export class SharedTelemetry {
     this.unwatch?.();
   }
 
-  private read(entries: KvEntry[]): Published[] {
-    const out: Published[] = [];
+  /** Each other controller's latest window: its parts written at the newest `at`; a part left from an older, longer window is not counted twice. */
+  private read(entries: KvEntry[]): PeerPart[] {
+    const byController = new Map<string, PeerPart[]>();
     for (const e of entries) {
-      const id = e.key.slice(e.key.lastIndexOf('/') + 1);
+      const [id] = e.key.slice(e.key.lastIndexOf(PREFIX) + PREFIX.length).split('/');
       if (id === this.id) continue;
       try {
         const p = JSON.parse(e.value) as Published;
         validateReport(p);
-        if (typeof p.at === 'number' && p.proxy === id) out.push(p);
+        if (typeof p.at !== 'number' || p.proxy !== id) continue;
+        byController.set(id, [...(byController.get(id) ?? []), { ...p, key: e.key }]);
       } catch (err) {
         this.opts.onError(err);
       }
+    }
+    const out: PeerPart[] = [];
+    for (const parts of byController.values()) {
+      const newest = Math.max(...parts.map((p) => p.at));
+      // Older parts stay listed with their own `at`: too old to count, and deleted once long gone.
+      out.push(...parts.filter((p) => p.at === newest), ...parts.filter((p) => p.at !== newest).map((p) => ({ ...p, at: Math.min(p.at, newest - this.opts.windowMs - 1) })));
     }
     return out;
   }
