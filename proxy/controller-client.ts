@@ -75,7 +75,9 @@ export class ControllerClient {
           const raw = Buffer.concat(chunks);
           const text = (res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
           const status = res.statusCode ?? 0;
-          if (res.headers['x-mesh-heartbeat']) this.heartbeating.add(baseUrl);
+          // Each answer to a watch that asked says afresh (a controller may be replaced by an older one).
+          if (opts.heartbeatTimeoutMs && res.headers['x-mesh-heartbeat']) this.heartbeating.add(baseUrl);
+          else if (opts.heartbeatTimeoutMs) this.heartbeating.delete(baseUrl);
           if (status >= 400) {
             // A proxy or load balancer in front that has no controller to give: the next one may.
             let code: ErrorCode = status === 502 || status === 503 || status === 504 ? 'UNAVAILABLE' : 'INTERNAL';
