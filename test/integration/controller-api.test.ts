@@ -278,6 +278,23 @@ describe('controller API (embedded catalog, file store)', () => {
     }
   });
 
+  it('lets a watch go as soon as its client does, not at the end of the wait', async () => {
+    const first = await c.call('GET', '/v1/snapshots?proxy=leaving-1&service=productpage');
+    const version = first.json().version;
+    const req = httpsRequest(`${c.url}/v1/snapshots?proxy=leaving-1&service=productpage&version=${version}&wait=30s`, {
+      ca: c.ca(),
+      headers: { authorization: `Bearer ${c.adminToken}` },
+    });
+    req.on('error', () => undefined);
+    req.end();
+    await new Promise((r) => setTimeout(r, 300));
+    req.destroy();
+    const left = Date.now();
+    // The hub marks a proxy seen when its watch ends.
+    const lastSeen = async () => Date.parse((await c.call('GET', '/v1/proxies')).json().proxies.find((p: { id: string }) => p.id === 'leaving-1').lastSeen);
+    await waitFor('the watch to be let go', async () => (await lastSeen()) >= left, 3000, 50);
+  });
+
   it('lets a workload read snapshots of its own namespace only, as istiod does (its identity is a service account several services may share)', async () => {
     const token = (await c.call('POST', '/v1/tokens', { service: 'ratings' })).json().token;
     const { csr, key } = workloadCsr();
