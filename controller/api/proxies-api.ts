@@ -21,7 +21,7 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
       if (typeof w === 'string') throw new MeshError('INVALID_ARGUMENT', `wait: ${w}`);
       waitMs = Math.min(w, d.maxWatchMs);
     }
-    // heartbeat=5s: while the watch is held, a 102 Processing every 5 s, so a proxy whose
+    // heartbeat=4s: while the watch is held, a 102 Processing every 4 s, so a proxy whose
     // controller's host went silent (no reset, no answer) notices within seconds, not at the
     // end of the wait (proxy/snapshot-source.ts).
     const heartbeatMs = heartbeatOf(ctx.query.get('heartbeat'));
