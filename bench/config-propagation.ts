@@ -222,7 +222,7 @@ async function main(): Promise<void> {
     };
     const routes = [];
     for (let c = 0; c < CHANGES; c++) {
-      const weight = 10 + c;
+      const weight = 10 + (c % 80); // a valid split for any number of changes
       routes.push(
         await timeChange(async () => {
           const res = await call(

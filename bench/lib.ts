@@ -41,7 +41,8 @@ export async function startControllerProcess(extraArgs: string[] = []): Promise<
   const prof = process.env.BENCH_CONTROLLER_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CONTROLLER_PROFILE_DIR}`] : [];
   const child = spawn(process.execPath, [...prof, join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { MESH_LOG_LEVEL: 'warn', ...process.env },
+    // As the systemd unit and the compose file run it (docs/scaling.md, controller memory).
+    env: { MESH_LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '2', ...process.env },
   });
   controllers.add(child);
   child.once('exit', () => controllers.delete(child));
