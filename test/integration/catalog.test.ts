@@ -1,9 +1,13 @@
+import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { ConsulCatalog } from '../../controller/catalog/consul-catalog.js';
 import { EmbeddedCatalog } from '../../controller/catalog/embedded.js';
-import { startConsul } from '../helpers/consul.js';
+import type { ConsulLiveness } from '../../controller/consul/liveness.js';
+import { startConsul, type ConsulAgent } from '../helpers/consul.js';
+import { waitFor } from '../helpers/ports.js';
 import { catalogContract } from './catalog.contract.js';
 
 catalogContract('embedded', {
@@ -17,4 +21,38 @@ catalogContract('consul', {
     const agent = await startConsul();
     return { catalog: new ConsulCatalog(agent.client), close: () => agent.stop() };
   },
+});
+
+// When Consul comes back, the catalog asks every service afresh (old indexes would make it wait
+// out the whole blocking query). Answers with nothing new must not count as changes: at 1,000
+// services each one recompiled every proxy's snapshot, and the controller fell behind for good.
+describe('Consul catalog after Consul comes back', () => {
+  let agent: ConsulAgent;
+  let catalog: ConsulCatalog;
+  const liveness = () => (catalog as unknown as { liveness: ConsulLiveness }).liveness;
+
+  before(async () => {
+    agent = await startConsul();
+    for (let i = 0; i < 5; i++) await agent.client.catalog.register({ node: 'host-1', address: '127.0.0.1', service: { id: `svc-${i}-1`, service: `svc-${i}`, port: 8080 } });
+    catalog = new ConsulCatalog(agent.client);
+    await catalog.start();
+    await waitFor('the five services', () => [...catalog.endpoints().values()].filter((l) => l.length === 1).length === 5, 10_000, 50);
+  });
+
+  after(async () => {
+    await catalog?.close();
+    await agent?.stop();
+  });
+
+  it('asks every service again and reports no change when nothing changed, then only what did', async () => {
+    let changes = 0;
+    const stop = catalog.onChange(() => changes++);
+    liveness().emit('up');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(changes, 0, 'answers with nothing new are no change');
+    await agent.client.catalog.register({ node: 'host-1', address: '127.0.0.1', service: { id: 'svc-3-2', service: 'svc-3', port: 8081 } });
+    await waitFor('the new instance', () => catalog.endpoints().get('default/svc-3')?.length === 2, 10_000, 50);
+    assert.equal(changes, 1);
+    stop();
+  });
 });
