@@ -33,6 +33,7 @@ import { ConsulCatalog } from './catalog/consul-catalog.js';
 import { EmbeddedCatalog } from './catalog/embedded.js';
 import { ConsulKvStore } from './kv/consul-kv.js';
 import { ConsulLiveness } from './consul/liveness.js';
+import { StaleHostReaper } from './consul/stale-hosts.js';
 import { FileKvStore } from './kv/file-kv.js';
 import type { KvStore } from './kv/kv-store.js';
 import type { ControllerOptions } from './options.js';
@@ -65,6 +66,8 @@ export class Controller {
   /** Work that runs once in the mesh runs at the leader (one controller: itself). */
   readonly leadership: Leadership = new SoleLeader();
   private leaderJobs: NodeJS.Timeout | undefined;
+  private readonly staleHosts: StaleHostReaper | undefined;
+  private staleHostJob: NodeJS.Timeout | undefined;
   private readonly liveness: ConsulLiveness | undefined;
   private server: Server | undefined;
   private certTimer: NodeJS.Timeout | undefined;
@@ -81,6 +84,7 @@ export class Controller {
       this.liveness = new ConsulLiveness(consul);
       this.kv = new ConsulKvStore(consul, options.consulKvPrefix, this.liveness);
       this.catalog = new ConsulCatalog(consul, this.liveness, (message) => this.log.error(message));
+      this.staleHosts = new StaleHostReaper(consul, options.staleHostAfterMs);
       this.leadership = new ConsulLeadership(consul, `${options.consulKvPrefix}leader`, `${hostname()}:${process.pid}`, (leader, err) =>
         leader ? this.log.info('this controller leads now (it renews the CA root when due)') : this.log.info({ err }, 'this controller does not lead (any more)'),
       );
@@ -134,6 +138,20 @@ export class Controller {
       if (this.leadership.isLeader()) void this.ca.renewRootIfDue().catch((err: unknown) => this.log.error({ err }, 'renewing the CA root failed'));
     }, ROOT_CHECK_MS);
     this.leaderJobs.unref();
+    const reaper = this.staleHosts;
+    if (reaper) {
+      this.staleHostJob = setInterval(
+        () => {
+          if (!this.leadership.isLeader()) return;
+          reaper.sweep().then(
+            (ids) => ids.length > 0 && this.log.info({ instances: ids }, 'deregistered the instances of hosts that are gone'),
+            (err: unknown) => this.log.warn({ err }, 'clearing the instances of hosts that are gone failed'),
+          );
+        },
+        Math.min(60_000, Math.max(500, this.options.staleHostAfterMs / 4)),
+      );
+      this.staleHostJob.unref();
+    }
     const invalidate = (type: 'config' | 'endpoint' | 'secret') => () => {
       this.metrics.pushTriggers.inc({ type });
       this.hub.invalidate();
@@ -218,6 +236,7 @@ export class Controller {
     this.hub.close();
     this.sharedTelemetry?.close();
     clearInterval(this.leaderJobs);
+    clearInterval(this.staleHostJob);
     await this.leadership.close();
     await Promise.all([this.catalog.close(), this.store.close(), this.ca.close(), this.credentials.close()]);
     await this.kv.close();

@@ -23,6 +23,11 @@ const argv = yargs(hideBin(process.argv))
   .option('admin-token', { type: 'string', describe: 'use this admin token instead of the one in the data directory' })
   .option('share-dir', { type: 'string', describe: 'also write ca.pem and a host agent token here, for agents that mount it (the admin token stays in --data-dir)' })
   .option('mesh-config', { type: 'string', describe: 'a YAML file with Istio MeshConfig extensionProviders (envoyExtAuthzHttp), the external authorizers AuthorizationPolicy CUSTOM names' })
+  .option('stale-host-after', {
+    type: 'string',
+    default: '10m',
+    describe: 'with Consul: mesh instances of a host whose Consul agent has been failed this long leave the catalog (the leading controller clears them)',
+  })
   .option('drain-timeout', { type: 'string', default: '10s', describe: 'on SIGTERM: open watches are answered at once (proxies go to another controller), requests in flight get this long to finish' })
   .option('body-limit', { type: 'number', default: 1024 * 1024, describe: 'largest request body in bytes; larger ones get 413' })
   .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], describe: 'JSON log level (logs go to stderr)' })
@@ -50,6 +55,7 @@ async function main(): Promise<void> {
     bodyLimit: argv['body-limit'],
     meshConfig: argv['mesh-config'],
     drainTimeout: argv['drain-timeout'],
+    staleHostAfter: argv['stale-host-after'],
   });
   const controller = await startWhenConsulAnswers(options);
   onStopSignals(log, 'draining', () => controller.drain());

@@ -27,6 +27,8 @@ export interface ControllerOptions {
   maxWatchMs: number;
   /** SIGTERM: how long requests in flight get to finish (open watches are answered at once). */
   drainTimeoutMs: number;
+  /** Consul mode, leader only: mesh instances of a host whose Consul agent has been failed this long are deregistered. */
+  staleHostAfterMs: number;
   /** A YAML file with Istio MeshConfig extensionProviders (external authorizers for AuthorizationPolicy CUSTOM). */
   meshConfigFile?: string;
 }
@@ -48,6 +50,7 @@ export interface RawControllerOptions {
   telemetryWindow?: string;
   meshConfig?: string;
   drainTimeout?: string;
+  staleHostAfter?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:15012';
@@ -86,6 +89,7 @@ export function resolveControllerOptions(raw: RawControllerOptions): ControllerO
     telemetryWindowMs: duration('telemetry-window', raw.telemetryWindow, '60s'),
     maxWatchMs: 60_000,
     drainTimeoutMs: duration('drain-timeout', raw.drainTimeout, '10s'),
+    staleHostAfterMs: duration('stale-host-after', raw.staleHostAfter, '10m'),
   };
   if (raw.consul) opts.consul = raw.consul;
   if (raw.adminToken) opts.adminToken = raw.adminToken;
