@@ -13,6 +13,7 @@
 //     applied at the first controller and must reach the proxies of every controller.
 //   BENCH_SERVICES, BENCH_PROXIES, BENCH_CHANGES, BENCH_DELTA
 import { request as httpRequest } from 'node:http';
+import { recommendedConnectionLimit } from '../controller/catalog/consul-catalog.js';
 import { metaFromRegistration } from '../core/catalog-model.js';
 import { startConsulCluster } from '../test/helpers/consul-cluster.js';
 import { caller, median, percentile, startControllerProcess, type ControllerProcess } from './lib.js';
@@ -71,7 +72,7 @@ async function embeddedMesh(): Promise<Mesh> {
 async function consulMesh(): Promise<Mesh> {
   // A controller holds a blocking query per service: the agents allow that many connections
   // (the README's Consul section says to set this; the controller's /healthz says so when short).
-  const cluster = await startConsulCluster({ httpMaxConnsPerClient: Math.max(200, Math.ceil(((SERVICES + 16) * 1.5) / 100) * 100) });
+  const cluster = await startConsulCluster({ httpMaxConnsPerClient: Math.max(200, recommendedConnectionLimit(SERVICES)) });
   const controllers: ControllerProcess[] = [];
   try {
     for (let k = 0; k < CONTROLLERS; k++) {

@@ -33,7 +33,7 @@ export abstract class CatalogView {
       if (list) list.push(inst);
       else view.set(key, [inst]);
     }
-    for (const list of view.values()) list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const list of view.values()) list.sort(byId);
     this.view = view;
     this.events.emit('change');
   }
@@ -45,11 +45,7 @@ export abstract class CatalogView {
   protected publishService(key: string, healthy: ServiceInstance[], known: boolean): void {
     const view = new Map(this.view);
     if (healthy.length === 0 && !known) view.delete(key);
-    else
-      view.set(
-        key,
-        healthy.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
-      );
+    else view.set(key, healthy.sort(byId));
     this.view = view;
     this.events.emit('change');
   }
@@ -73,4 +69,5 @@ export abstract class CatalogView {
   }
 }
 
-const byId = (a: ServiceInstance, b: ServiceInstance) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+/** The order of instances in the view: by id, so that equal catalogs compile to equal snapshots. */
+export const byId = (a: ServiceInstance, b: ServiceInstance): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);

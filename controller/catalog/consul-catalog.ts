@@ -4,7 +4,7 @@
 import Consul from 'consul';
 import { instanceFromMeta, type InstanceRegistration, type ServiceInstance } from '../../core/catalog-model.js';
 import type { Catalog } from './catalog.js';
-import { CatalogView } from './catalog-view.js';
+import { byId, CatalogView } from './catalog-view.js';
 import { ConsulAgentRegistrar } from '../../common/consul-registration.js';
 import { ConsulLiveness } from '../consul/liveness.js';
 
@@ -28,7 +28,12 @@ export const OTHER_CONNECTIONS = 16;
 export function connectionBudgetProblem(services: number, limit: number | undefined): string | undefined {
   const needed = services + OTHER_CONNECTIONS;
   if (limit === undefined || limit <= 0 || needed <= limit) return undefined;
-  return `watching ${services} services takes ${needed} connections to the Consul agent, which allows ${limit} per client (limits.http_max_conns_per_client); raise it to at least ${Math.ceil((needed * 1.5) / 100) * 100} on the agent this controller uses`;
+  return `watching ${services} services takes ${needed} connections to the Consul agent, which allows ${limit} per client (limits.http_max_conns_per_client); raise it to at least ${recommendedConnectionLimit(services)} on the agent this controller uses`;
+}
+
+/** limits.http_max_conns_per_client for a controller's agent: half again what it holds, for growth, in hundreds. */
+export function recommendedConnectionLimit(services: number): number {
+  return Math.ceil(((services + OTHER_CONNECTIONS) * 1.5) / 100) * 100;
 }
 
 export class ConsulCatalog extends CatalogView implements Catalog {
@@ -152,7 +157,7 @@ export class ConsulCatalog extends CatalogView implements Catalog {
    * namespace it last had.
    */
   private update(name: string, instances: ServiceInstance[]): void {
-    const list = [...instances].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const list = [...instances].sort(byId);
     const held = this.byConsulName.get(name);
     if (held && JSON.stringify(held) === JSON.stringify(list)) return;
     this.byConsulName.set(name, list);

@@ -86,7 +86,9 @@ export class SharedTelemetry {
         const p = JSON.parse(e.value) as Published;
         validateReport(p);
         if (typeof p.at !== 'number' || p.proxy !== id) continue;
-        byController.set(id, [...(byController.get(id) ?? []), { ...p, key: e.key }]);
+        const parts = byController.get(id);
+        if (parts) parts.push({ ...p, key: e.key });
+        else byController.set(id, [{ ...p, key: e.key }]);
       } catch (err) {
         this.opts.onError(err);
       }
