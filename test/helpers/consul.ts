@@ -29,12 +29,13 @@ export function consulBinary(): string {
 /** `hcl`: agent configuration on top of -dev (e.g. `limits { http_max_conns_per_client = 40 }`). */
 export async function startConsul(opts: { hcl?: string } = {}): Promise<ConsulAgent> {
   const bin = consulBinary();
-  const ports = { http: await freePort(), dns: await freePort(), serfLan: await freePort(), serfWan: await freePort(), server: await freePort(), grpc: await freePort() };
+  const freshPorts = async () => ({ http: await freePort(), dns: await freePort(), serfLan: await freePort(), serfWan: await freePort(), server: await freePort(), grpc: await freePort() });
+  let ports = await freshPorts();
   let child: ChildProcess | undefined;
   let dataDir = '';
-  const launch = async () => {
+  const launchOnce = async (): Promise<'up' | 'port taken'> => {
     dataDir = mkdtempSync(join(tmpdir(), 'mesh-consul-'));
-    child = spawn(
+    const agent = spawn(
       bin,
       [
         'agent',
@@ -51,12 +52,35 @@ export async function startConsul(opts: { hcl?: string } = {}): Promise<ConsulAg
         `-grpc-port=${ports.grpc}`,
         ...(opts.hcl ? [`-hcl=${opts.hcl}`] : []),
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child = agent;
+    let said = '';
+    // Consul logs to stdout, errors included.
+    const keep = (d: Buffer) => (said = (said + d.toString()).slice(-4000));
+    agent.stdout?.on('data', keep);
+    agent.stderr?.on('data', keep);
+    const closed = new Promise((r) => agent.once('close', r));
+    const exited = () => agent.exitCode !== null || agent.signalCode !== null;
     const probe = new Consul({ host: '127.0.0.1', port: ports.http });
-    await waitFor(`Consul on port ${ports.http} to elect itself leader${stderr ? ` (stderr: ${stderr})` : ''}`, async () => Boolean(await probe.status.leader()), 15_000, 100);
+    // An agent that exits while starting is not waited for: its ports were picked free a moment
+    // ago, and a test running beside this one may have bound one of them since.
+    await waitFor(`Consul on port ${ports.http} to elect itself leader`, async () => exited() || Boolean(await probe.status.leader({ timeout: 1000 })), 30_000, 100).catch((err: Error) => {
+      agent.kill('SIGKILL');
+      throw new Error(`${err.message}; Consul said: ${said.trim()}`);
+    });
+    if (!exited()) return 'up';
+    await closed; // all it printed has been read
+    rmSync(dataDir, { recursive: true, force: true });
+    if (/address already in use/i.test(said)) return 'port taken';
+    throw new Error(`Consul exited while starting (code ${agent.exitCode ?? agent.signalCode}): ${said.trim()}`);
+  };
+  const launch = async () => {
+    for (let attempt = 1; ; attempt++) {
+      if ((await launchOnce()) === 'up') return;
+      if (attempt === 3) throw new Error('Consul could not bind its ports three times over: another process keeps taking them');
+      ports = await freshPorts();
+    }
   };
   await launch();
   const stop = async () => {
@@ -77,7 +101,8 @@ export async function startConsul(opts: { hcl?: string } = {}): Promise<ConsulAg
     resume: () => void child?.kill('SIGCONT'),
     restart: async () => {
       await stop();
-      await launch();
+      // Same ports, or the test's clients would lose it.
+      if ((await launchOnce()) !== 'up') throw new Error(`Consul could not bind its ports again on restart (HTTP ${ports.http})`);
     },
   };
 }
