@@ -62,10 +62,14 @@ export async function startConsul(opts: { hcl?: string } = {}): Promise<ConsulAg
     agent.stderr?.on('data', keep);
     const closed = new Promise((r) => agent.once('close', r));
     const exited = () => agent.exitCode !== null || agent.signalCode !== null;
-    const probe = new Consul({ host: '127.0.0.1', port: ports.http });
+    // A probe that gives up: a port taken by another process may accept and never answer.
+    const leader = async () => {
+      const r = await fetch(`http://127.0.0.1:${ports.http}/v1/status/leader`, { signal: AbortSignal.timeout(1000) });
+      return r.ok && Boolean(await r.json());
+    };
     // An agent that exits while starting is not waited for: its ports were picked free a moment
     // ago, and a test running beside this one may have bound one of them since.
-    await waitFor(`Consul on port ${ports.http} to elect itself leader`, async () => exited() || Boolean(await probe.status.leader({ timeout: 1000 })), 30_000, 100).catch((err: Error) => {
+    await waitFor(`Consul on port ${ports.http} to elect itself leader`, async () => exited() || (await leader()), 30_000, 100).catch((err: Error) => {
       agent.kill('SIGKILL');
       throw new Error(`${err.message}; Consul said: ${said.trim()}`);
     });
