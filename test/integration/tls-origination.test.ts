@@ -1,0 +1,75 @@
+// The mesh identity's TLS context is made once per identity and reused by every connection; a
+// renewed certificate or a new trust bundle must reach the next handshake. Real TLS on real
+// sockets: a server that asks for client certificates reports which one each connection showed.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
+import { after, before, describe, it } from 'node:test';
+import { tlsOptionsFor } from '../../proxy/tls-origination.js';
+import type { IdentityMaterial } from '../../proxy/identity.js';
+import { opensslCa, type OpensslCa } from '../helpers/openssl-ca.js';
+
+const SERVER_ID = 'spiffe://cluster.local/ns/default/sa/reviews';
+
+describe('mesh mTLS origination', () => {
+  let ca: OpensslCa;
+  let other: OpensslCa;
+  let server: Server;
+  let port = 0;
+
+  const identity = (name: string, trust = [ca.read('ca.pem')]): IdentityMaterial => ({
+    certPem: ca.read(`${name}.pem`),
+    keyPem: ca.read(`${name}.key`),
+    trustBundle: trust,
+    identity: `spiffe://cluster.local/ns/default/sa/${name}`,
+    notAfter: new Date(Date.now() + 86_400_000),
+  });
+
+  /** Connects as the identity; resolves with the client certificate's CN the server saw, or rejects. */
+  const shownBy = async (id: IdentityMaterial): Promise<string> => {
+    const opts = tlsOptionsFor({ kind: 'mesh-mtls', port, expectedIds: [SERVER_ID] }, id, ['http/1.1']);
+    const socket = connect({ host: '127.0.0.1', port, ...opts });
+    try {
+      await once(socket, 'secureConnect');
+      const [line] = (await once(socket, 'data')) as [Buffer];
+      return line.toString();
+    } finally {
+      socket.destroy();
+    }
+  };
+
+  before(async () => {
+    ca = opensslCa('/CN=mesh root');
+    other = opensslCa('/CN=another root');
+    ca.issue('server', { uri: [SERVER_ID] });
+    for (const name of ['web-1', 'web-2']) ca.issue(name, { uri: [`spiffe://cluster.local/ns/default/sa/${name}`], client: true });
+    server = createServer({ cert: ca.read('server.pem'), key: ca.read('server.key'), ca: ca.read('ca.pem'), requestCert: true, rejectUnauthorized: true }, (s: TLSSocket) => {
+      s.end(String(s.getPeerCertificate().subject?.CN));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as { port: number }).port;
+  });
+
+  after(() => {
+    server?.close();
+    ca?.remove();
+    other?.remove();
+  });
+
+  it('shows the current certificate on every new connection, the renewed one once it changes', async () => {
+    const first = identity('web-1');
+    assert.equal(await shownBy(first), 'web-1');
+    assert.equal(await shownBy(first), 'web-1', 'the same identity again');
+    // Renewal replaces the material: the next handshake shows the new certificate.
+    assert.equal(await shownBy(identity('web-2')), 'web-2');
+  });
+
+  it('checks the server against the trust bundle the identity holds now', async () => {
+    const trusting = identity('web-1');
+    assert.equal(await shownBy(trusting), 'web-1');
+    // The same certificate with a bundle that no longer has the server's root: refused.
+    const distrusting = { ...trusting, trustBundle: [other.read('ca.pem')] };
+    await assert.rejects(shownBy(distrusting), /certificate/i);
+  });
+});
