@@ -27,6 +27,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 32;
 const RATES = (process.env.BENCH_RATES ?? '500,1000,2000,4000').split(',').map(Number);
+/** BENCH_CONFIGS=direct,mesh,consul: only these configurations (for an A/B of one change). */
+const ONLY = process.env.BENCH_CONFIGS ? new Set(process.env.BENCH_CONFIGS.split(',')) : undefined;
 const results = join(root, 'bench/results');
 const children: ChildProcess[] = [];
 
@@ -192,8 +194,13 @@ async function meshConfigs(appPort: number, grpcAppPort: number): Promise<Config
   const proxy = async (service: string, id: string, appPortFor: number, extra: string[]) => {
     const token = JSON.parse((await call('POST', '/v1/tokens', JSON.stringify({ service }))).text).token as string;
     const [inbound, admin] = [await freePort(), await freePort()];
+    // BENCH_PROFILE_DIR: each sidecar writes a CPU profile there when it stops.
+    const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`, `--cpu-prof-name=${id}.cpuprofile`] : [];
+    // The same V8 flags as the mesh-proxy executable's first line, unless BENCH_PROXY_NODE_OPTIONS says otherwise.
+    const v8 = (process.env.BENCH_PROXY_NODE_OPTIONS ?? '--max-semi-space-size=2').split(' ').filter(Boolean);
     const c = start(process.execPath, [
-      '--max-semi-space-size=2',
+      ...v8,
+      ...prof,
       ...sidecarArgs({ controller: controller.base, caFile, token, service, id, appPort: appPortFor, inboundPort: inbound, adminPort: admin }),
       '--telemetry-interval',
       '10s',
@@ -460,13 +467,18 @@ async function main(): Promise<void> {
   mkdirSync(results, { recursive: true });
   const appPort = await app();
   const grpcAppPort = await grpcApp();
-  const configs: Config[] = [{ name: 'direct', port: appPort, proxies: [], grpc: { port: grpcAppPort, proxies: [] } }, ...(await meshConfigs(appPort, grpcAppPort))];
-  const consul = await consulConfig(appPort, grpcAppPort);
-  if (consul) configs.push(consul);
-  else console.log('consul is not installed: its proxy pair is left out');
-  const nginx = await nginxConfig(appPort);
-  if (nginx) configs.push(nginx);
-  else console.log('nginx is not installed: its proxy pair is left out');
+  const wanted = (name: string) => !ONLY || ONLY.has(name);
+  const configs: Config[] = [{ name: 'direct', port: appPort, proxies: [], grpc: { port: grpcAppPort, proxies: [] } }, ...(await meshConfigs(appPort, grpcAppPort))].filter((c) => wanted(c.name));
+  if (wanted('consul')) {
+    const consul = await consulConfig(appPort, grpcAppPort);
+    if (consul) configs.push(consul);
+    else console.log('consul is not installed: its proxy pair is left out');
+  }
+  if (wanted('nginx')) {
+    const nginx = await nginxConfig(appPort);
+    if (nginx) configs.push(nginx);
+    else console.log('nginx is not installed: its proxy pair is left out');
+  }
 
   const runs: Record<string, Measure>[] = [];
   for (let run = 0; run < RUNS; run++) {
