@@ -2,7 +2,9 @@
 // own proxies sent it to the shared store (Consul KV) every few seconds, and reads the others'.
 // Whichever controller a proxy reports to, and whichever one a person asks, the view is the same;
 // a controller that dies leaves its last window, which ages out like any report. A window is
-// written as parts (`telemetry/<controller>/<n>`) that each fit one Consul KV value.
+// written as parts (`telemetry/<controller>/<written at>/<n>`) that each fit one Consul KV value;
+// the previous window's parts are deleted only once the new one is whole, and readers count a
+// window only when all its parts are there, so nobody sees half of one.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { EdgeReport } from '../../core/telemetry.js';
@@ -32,8 +34,8 @@ interface PeerPart extends Published {
 export class SharedTelemetry {
   readonly id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private peers: PeerPart[] = [];
-  /** Parts written last time: those beyond the new count are deleted. */
-  private written = 0;
+  /** The keys of the window written last: deleted once the next one is whole. */
+  private written: string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
 
@@ -59,12 +61,13 @@ export class SharedTelemetry {
     // Nothing new: the last window written ages out on its own.
     if (edges.length > 0) {
       const parts = partsOfAtMost(edges, this.opts.maxPartBytes ?? MAX_PART_BYTES);
+      const keys = parts.map((_, part) => `${PREFIX}${this.id}/${now}/${part}`);
       for (const [part, list] of parts.entries()) {
         const value: Published = { at: now, proxy: this.id, intervalMs: this.opts.windowMs, edges: list, part, parts: parts.length };
-        await this.kv.put(`${PREFIX}${this.id}/${part}`, JSON.stringify(value));
+        await this.kv.put(keys[part], JSON.stringify(value));
       }
-      for (let part = parts.length; part < this.written; part++) await this.kv.delete(`${PREFIX}${this.id}/${part}`);
-      this.written = parts.length;
+      for (const key of this.written) if (!keys.includes(key)) await this.kv.delete(key);
+      this.written = keys;
     }
     // Windows of controllers long gone are cleared by whoever sees them.
     for (const p of this.peers) if (now - p.at > 10 * this.opts.windowMs) await this.kv.delete(p.key);
@@ -76,7 +79,11 @@ export class SharedTelemetry {
     this.unwatch?.();
   }
 
-  /** Each other controller's latest window: its parts written at the newest `at`; a part left from an older, longer window is not counted twice. */
+  /**
+   * Each other controller's latest whole window: the parts written at the newest `at` that has
+   * all of them (one being written is not counted until it is whole; a controller of an older
+   * version, which rewrites its parts in place, has no whole one then, and its newest counts).
+   */
   private read(entries: KvEntry[]): PeerPart[] {
     const byController = new Map<string, PeerPart[]>();
     for (const e of entries) {
@@ -95,7 +102,10 @@ export class SharedTelemetry {
     }
     const out: PeerPart[] = [];
     for (const parts of byController.values()) {
-      const newest = Math.max(...parts.map((p) => p.at));
+      const found = new Map<number, number>();
+      for (const p of parts) found.set(p.at, (found.get(p.at) ?? 0) + 1);
+      const whole = parts.filter((p) => found.get(p.at) === (p.parts ?? 1)).map((p) => p.at);
+      const newest = Math.max(...(whole.length > 0 ? whole : parts.map((p) => p.at)));
       // Older parts stay listed with their own `at`: too old to count, and deleted once long gone.
       out.push(...parts.filter((p) => p.at === newest), ...parts.filter((p) => p.at !== newest).map((p) => ({ ...p, at: Math.min(p.at, newest - this.opts.windowMs - 1) })));
     }
