@@ -12,6 +12,8 @@
 //     host they run on (100 per node), as agents with --consul-agent register them. A route is
 //     applied at the first controller and must reach the proxies of every controller.
 //   BENCH_SERVICES, BENCH_PROXIES, BENCH_CHANGES, BENCH_DELTA
+//   BENCH_FAILOVER=1 (Consul mode): at the end, the first controller is killed and a route
+//     applied at the second must reach every proxy (its proxies move over as sidecars do)
 import { request as httpRequest } from 'node:http';
 import { recommendedConnectionLimit } from '../controller/catalog/consul-catalog.js';
 import { metaFromRegistration } from '../core/catalog-model.js';
@@ -24,6 +26,7 @@ const CHANGES = Number(process.env.BENCH_CHANGES ?? 5);
 const DELTA = process.env.BENCH_DELTA !== '0';
 const REGISTRY = process.env.BENCH_REGISTRY ?? 'embedded';
 const CONTROLLERS = REGISTRY === 'consul' ? Number(process.env.BENCH_CONTROLLERS ?? 2) : 1;
+const FAILOVER = process.env.BENCH_FAILOVER === '1';
 
 interface Watcher {
   id: string;
@@ -138,7 +141,8 @@ async function main(): Promise<void> {
   // Proxies ask for gzip, as the sidecar does; the watchers read the version from the ETag and
   // never decompress a snapshot (10,000 whole first snapshots would not fit in this process).
   const call = caller(controllers[0], 64, true);
-  const watches = controllers.map((c) => caller(c, Math.ceil(PROXIES / controllers.length) + 16, true, false));
+  // Room for every proxy at any controller once one is killed (BENCH_FAILOVER).
+  const watches = controllers.map((c) => caller(c, (FAILOVER ? PROXIES : Math.ceil(PROXIES / controllers.length)) + 16, true, false));
   let stop = false;
   try {
     // The catalog: 200 services with 2-3 instances each, 500 instances in all; one proxy per instance.
@@ -168,6 +172,8 @@ async function main(): Promise<void> {
     );
 
     const watchErrors = new Map<string, number>();
+    /** Controllers killed by the failover phase. */
+    const dead = new Set<number>();
     const loops = watchers.map(async (w) => {
       while (!stop) {
         try {
@@ -185,6 +191,8 @@ async function main(): Promise<void> {
           if (stop) break;
           const reason = (err as Error).message;
           watchErrors.set(reason, (watchErrors.get(reason) ?? 0) + 1);
+          // A controller that is gone is left for the next one, as the sidecar's --controller list is.
+          if (dead.has(w.at)) w.at = (w.at + 1) % controllers.length;
           await new Promise((r) => setTimeout(r, 200 + Math.random() * 200));
         }
       }
@@ -221,35 +229,32 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
       return { p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays[delays.length - 1], perProxy };
     };
-    const routes = [];
-    for (let c = 0; c < CHANGES; c++) {
+    const applyRoute = async (via: typeof call, c: number) => {
       const weight = 10 + (c % 80); // a valid split for any number of changes
-      routes.push(
-        await timeChange(async () => {
-          const res = await call(
-            'POST',
-            '/v1/apply',
-            JSON.stringify({
-              apiVersion: 'networking.istio.io/v1',
-              kind: 'VirtualService',
-              metadata: { name: 'svc-0' },
-              spec: {
-                hosts: ['svc-0'],
-                http: [
-                  {
-                    route: [
-                      { destination: { host: 'svc-0', subset: 'v1' }, weight: 100 - weight },
-                      { destination: { host: 'svc-0', subset: 'v2' }, weight },
-                    ],
-                  },
+      const res = await via(
+        'POST',
+        '/v1/apply',
+        JSON.stringify({
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'VirtualService',
+          metadata: { name: 'svc-0' },
+          spec: {
+            hosts: ['svc-0'],
+            http: [
+              {
+                route: [
+                  { destination: { host: 'svc-0', subset: 'v1' }, weight: 100 - weight },
+                  { destination: { host: 'svc-0', subset: 'v2' }, weight },
                 ],
               },
-            }),
-          );
-          if (res.status !== 200) throw new Error(`apply failed: ${res.text}`);
+            ],
+          },
         }),
       );
-    }
+      if (res.status !== 200) throw new Error(`apply failed: ${res.text}`);
+    };
+    const routes = [];
+    for (let c = 0; c < CHANGES; c++) routes.push(await timeChange(() => applyRoute(call, c)));
     // Endpoint changes: a new instance registered (routable once the callers hold it), then gone.
     const endpoints = [];
     for (let c = 0; c < CHANGES; c++) {
@@ -263,6 +268,20 @@ async function main(): Promise<void> {
       await timeChange(() => mesh.deregister(id));
     }
     const loaded = controllers.map((c) => c.rssMb());
+    // BENCH_FAILOVER=1 (Consul mode): the first controller is killed (SIGKILL, as a crash), its
+    // proxies move to the next one, and a route applied there must reach every proxy; the time
+    // runs from the kill, so it includes every proxy's reconnection and fetch.
+    let failover: { p50: number; p99: number; max: number; errors: number; rss: { rss: number; peak: number } } | undefined;
+    if (FAILOVER && controllers.length > 1) {
+      const errorsBefore = [...watchErrors.values()].reduce((a, b) => a + b, 0);
+      const survivor = caller(controllers[1], 64, true);
+      const t = await timeChange(async () => {
+        dead.add(0);
+        controllers[0].child.kill('SIGKILL');
+        await applyRoute(survivor, CHANGES);
+      });
+      failover = { ...t, errors: [...watchErrors.values()].reduce((a, b) => a + b, 0) - errorsBefore, rss: controllers[1].rssMb() };
+    }
     stop = true;
     const f = (v: number[]) => `median ${median(v).toFixed(0)} ms (runs: ${v.map((x) => x.toFixed(0)).join(', ')})`;
     const where = REGISTRY === 'consul' ? `${controllers.length} controllers on a 3-server Consul datacentre` : 'one controller on the embedded registry';
@@ -283,6 +302,10 @@ async function main(): Promise<void> {
     controllers.forEach((_, k) =>
       console.log(`  controller ${k + 1} RSS: ${idle[k].rss.toFixed(0)} MB with its proxies connected, ${loaded[k].rss.toFixed(0)} MB after the changes, peak ${loaded[k].peak.toFixed(0)} MB`),
     );
+    if (failover)
+      console.log(
+        `  controller 1 killed -> a route applied at controller 2 holds at every proxy: p50 ${failover.p50.toFixed(0)} ms, p99 ${failover.p99.toFixed(0)} ms, max ${failover.max.toFixed(0)} ms; ${failover.errors} watches failed over; controller 2 RSS then ${failover.rss.rss.toFixed(0)} MB (peak ${failover.rss.peak.toFixed(0)} MB) with all ${PROXIES} proxies`,
+      );
     if (watchErrors.size > 0) console.log(`  watches that failed and were asked again: ${[...watchErrors].map(([why, n]) => `${n} × ${why}`).join('; ')}`);
     console.log('  targets: p99 <= 1000 ms, RSS < 500 MB per controller');
     void loops;
