@@ -50,10 +50,16 @@ export class ConsulLiveness extends EventEmitter {
     try {
       let timer: NodeJS.Timeout | undefined;
       const hung = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Consul did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+        // Decided after this turn's I/O is read (setImmediate runs after the poll phase): when the
+        // controller's own event loop stalled past the timeout (thousands of proxies' snapshots
+        // compiled, a long GC), the answer that came meanwhile is taken first. A timer alone
+        // fires before that I/O, and Consul was marked down for the controller's own pause, each
+        // time restarting every watch and adding to the load that caused it.
+        timer = setTimeout(() => setImmediate(() => reject(new Error(`Consul did not answer within ${this.timeoutMs} ms`))), this.timeoutMs);
       });
-      // The request's own timeout ends the connection too, so hung probes do not pile up.
-      const leader = await Promise.race([this.consul.status.leader({ timeout: this.timeoutMs } as never), hung]).finally(() => clearTimeout(timer));
+      // The request's own timeout ends a hung connection, so that hung probes do not pile up; it
+      // is longer than the probe's, for its timer would fire before a stalled loop's I/O too.
+      const leader = await Promise.race([this.consul.status.leader({ timeout: Math.max(10_000, 5 * this.timeoutMs) } as never), hung]).finally(() => clearTimeout(timer));
       const ok = Boolean(leader);
       if (ok !== this.up) {
         this.up = ok;
