@@ -2,7 +2,7 @@
 // stop taking new connections), close.
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { writeFile, mkdir, readFile, rename } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -80,7 +80,9 @@ export class Controller {
     private readonly log: Logger,
   ) {
     if (options.consul) {
-      const consul = new Consul(consulAt(options.consul, '--consul'));
+      // Idle connections beyond a few are closed: the agent counts them against its per-client
+      // limit as it does the watches (OTHER_CONNECTIONS), and the consul package keeps up to 256.
+      const consul = new Consul({ ...consulAt(options.consul, '--consul'), agent: new HttpAgent({ keepAlive: true, maxFreeSockets: 8 }) });
       this.liveness = new ConsulLiveness(consul);
       this.kv = new ConsulKvStore(consul, options.consulKvPrefix, this.liveness);
       this.catalog = new ConsulCatalog(consul, this.liveness, (message) => this.log.error(message));

@@ -17,7 +17,7 @@ type ConsulWatch = ReturnType<Consul['watch']>;
 
 const WATCH_BACKOFF = { backoffFactor: 100, backoffMax: 5000 };
 
-/** Connections a controller holds on its Consul agent besides one per service: the service list, KV and leadership watches, liveness, writes. */
+/** Connections a controller holds on its Consul agent besides one per service: the service list, KV and leadership watches, liveness, writes, and up to 8 idle (controller.ts). */
 export const OTHER_CONNECTIONS = 16;
 
 /**
