@@ -91,7 +91,7 @@ export class ConsulCatalog extends CatalogView implements Catalog {
         clearTimeout(timer);
         resolve();
       });
-      w.on('error', () => this.liveness.markDown());
+      w.on('error', () => this.liveness.suspect());
     });
   }
 
@@ -144,7 +144,7 @@ export class ConsulCatalog extends CatalogView implements Catalog {
       if (this.serviceWatches.has(name)) continue;
       const w = this.consul.watch({ method: this.consul.health.service, options: { service: name, passing: true, wait: '30s' } as unknown as Record<string, string>, ...WATCH_BACKOFF });
       w.on('change', (entries: HealthEntry[]) => this.update(name, entries.map(toInstance)));
-      w.on('error', () => this.liveness.markDown());
+      w.on('error', () => this.liveness.suspect());
       this.serviceWatches.set(name, w);
     }
     if (gone.length > 0) this.replaceServices(gone);

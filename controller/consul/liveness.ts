@@ -31,6 +31,16 @@ export class ConsulLiveness extends EventEmitter {
     return this.up;
   }
 
+  /**
+   * Called when a watch failed: Consul is asked now rather than at the next interval, and marked
+   * down only if it does not answer. One of a thousand blocking queries failing (a connection
+   * reset, its client's timer firing while the controller was busy) is no reason to restart them
+   * all, which a "down" followed by an "up" does.
+   */
+  suspect(): void {
+    if (this.timer) void this.probe();
+  }
+
   /** Called by users whose own requests failed, so that health reflects it at once. */
   markDown(): void {
     if (!this.up) return;

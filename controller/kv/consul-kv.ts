@@ -103,7 +103,7 @@ export class ConsulKvStore implements KvStore {
     w.on('change', (data: ConsulKvItem[] | ConsulKvItem | null) => spec.onChange(toList(data).map((i) => this.entry(i))));
     w.on('error', (err: Error & { statusCode?: number; response?: { statusCode?: number } }) => {
       if ((err.response?.statusCode ?? err.statusCode) === 404) return spec.onChange([]);
-      this.liveness.markDown();
+      this.liveness.suspect();
     });
     spec.current = w;
   }

@@ -55,4 +55,20 @@ describe('Consul catalog after Consul comes back', () => {
     assert.equal(changes, 1);
     stop();
   });
+
+  it('keeps every watch when one of them fails while Consul answers', async () => {
+    const watches = (catalog as unknown as { serviceWatches: Map<string, { emit(event: string, err: Error): void }> }).serviceWatches;
+    const held = new Map(watches);
+    let downs = 0;
+    liveness().on('down', () => downs++);
+    // What the client library reports when a blocking query's connection is reset.
+    watches.get('svc-2')!.emit('error', new Error('read ECONNRESET'));
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(downs, 0, 'Consul answered the probe: not down');
+    assert.ok(liveness().healthy());
+    assert.ok(
+      [...held].every(([name, w]) => watches.get(name) === w),
+      'no watch was restarted',
+    );
+  });
 });
