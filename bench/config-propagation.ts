@@ -68,7 +68,10 @@ async function embeddedMesh(): Promise<Mesh> {
     deregister: async (id) => {
       await call('DELETE', `/v1/catalog/instances/${id}`);
     },
-    stop: async () => controller.stop(),
+    stop: async () => {
+      controller.stop();
+      await exited([controller]);
+    },
   };
 }
 
@@ -118,10 +121,17 @@ async function consulMesh(): Promise<Mesh> {
     },
     stop: async () => {
       for (const c of controllers) c.stop();
-      await new Promise((r) => setTimeout(r, 300));
+      await exited(controllers);
       await cluster.stop();
     },
   };
+}
+
+/** Waits for stopped controllers to exit (at most 20 s): each writes its CPU profile as it does (BENCH_CONTROLLER_PROFILE_DIR). */
+async function exited(controllers: ControllerProcess[]): Promise<void> {
+  const gone = (c: ControllerProcess) => c.child.exitCode !== null || c.child.signalCode !== null;
+  const deadline = Date.now() + 20_000;
+  while (controllers.some((c) => !gone(c)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 }
 
 /** Runs `n` jobs, `width` at a time. */
