@@ -151,7 +151,9 @@ export class ConsulKvStore implements KvStore {
 
   private unavailable(err: unknown): MeshError {
     if (err instanceof MeshError) return err;
-    this.liveness.markDown();
+    // Consul is asked at once; it is down only if that goes unanswered (a "down" and the "up"
+    // after it restart every watch, which one dropped connection is no reason for).
+    this.liveness.suspect();
     return new MeshError('UNAVAILABLE', `Consul KV did not answer: ${(err as Error).message}`, { cause: err });
   }
 }
