@@ -1,9 +1,9 @@
 // Tells whether Consul answers, by asking for its leader every few seconds; an answer that takes
 // longer than the probe's timeout counts as none (a Consul that hangs, rather than refuses, is
-// down too). The catalog and KV
-// watches use it to report health, and to restart their blocking queries when Consul comes back:
-// a Consul that lost its state answers old indexes only after the full wait, which would leave
-// the controller blind for that long.
+// down too); it alone decides, and a failed watch or request only makes it ask at once. The
+// catalog and KV watches use it to report health, and to restart their blocking queries when
+// Consul comes back: a Consul that lost its state answers old indexes only after the full wait,
+// which would leave the controller blind for that long.
 import { EventEmitter } from 'node:events';
 import type Consul from 'consul';
 
@@ -32,7 +32,7 @@ export class ConsulLiveness extends EventEmitter {
   }
 
   /**
-   * Called when a watch failed: Consul is asked now rather than at the next interval, and marked
+   * Called when a watch or a request failed: Consul is asked now rather than at the next interval, and marked
    * down only if it does not answer. One of a thousand blocking queries failing (a connection
    * reset, its client's timer firing while the controller was busy) is no reason to restart them
    * all, which a "down" followed by an "up" does.
@@ -41,8 +41,7 @@ export class ConsulLiveness extends EventEmitter {
     if (this.timer) void this.probe();
   }
 
-  /** Called by users whose own requests failed, so that health reflects it at once. */
-  markDown(): void {
+  private markDown(): void {
     if (!this.up) return;
     this.up = false;
     this.emit('down');
