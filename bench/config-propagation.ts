@@ -12,8 +12,10 @@
 //     host they run on (100 per node), as agents with --consul-agent register them. A route is
 //     applied at the first controller and must reach the proxies of every controller.
 //   BENCH_SERVICES, BENCH_PROXIES, BENCH_CHANGES, BENCH_DELTA
+//   BENCH_HEARTBEAT=0: watches without heartbeats (the idle controllers' CPU is reported)
 //   BENCH_FAILOVER=1 (Consul mode): at the end, the first controller is killed and a route
 //     applied at the second must reach every proxy (its proxies move over as sidecars do)
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { recommendedConnectionLimit } from '../controller/catalog/consul-catalog.js';
 import { metaFromRegistration } from '../core/catalog-model.js';
@@ -27,6 +29,8 @@ const DELTA = process.env.BENCH_DELTA !== '0';
 const REGISTRY = process.env.BENCH_REGISTRY ?? 'embedded';
 const CONTROLLERS = REGISTRY === 'consul' ? Number(process.env.BENCH_CONTROLLERS ?? 2) : 1;
 const FAILOVER = process.env.BENCH_FAILOVER === '1';
+/** BENCH_HEARTBEAT=0: watches without heartbeats, to see what they cost an idle controller. */
+const HEARTBEAT = process.env.BENCH_HEARTBEAT !== '0';
 
 interface Watcher {
   id: string;
@@ -127,6 +131,18 @@ async function consulMesh(): Promise<Mesh> {
   };
 }
 
+/** Each controller's CPU time over `ms`, as a share of one core (from /proc/<pid>/stat: user + system). */
+async function cpuShare(controllers: ControllerProcess[], ms: number): Promise<number[]> {
+  const ticks = (c: ControllerProcess) => {
+    const fields = readFileSync(`/proc/${c.child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  const before = controllers.map(ticks);
+  await new Promise((r) => setTimeout(r, ms));
+  // Linux counts in USER_HZ, 100 per second.
+  return controllers.map((c, k) => (ticks(c) - before[k]) / 100 / (ms / 1000));
+}
+
 /** Waits for stopped controllers to exit (at most 20 s): each writes its CPU profile as it does (BENCH_CONTROLLER_PROFILE_DIR). */
 async function exited(controllers: ControllerProcess[]): Promise<void> {
   const gone = (c: ControllerProcess) => c.child.exitCode !== null || c.child.signalCode !== null;
@@ -187,7 +203,10 @@ async function main(): Promise<void> {
     const loops = watchers.map(async (w) => {
       while (!stop) {
         try {
-          const res = await watches[w.at]('GET', `/v1/snapshots?proxy=${w.id}&service=${w.service}&version=${w.version}&wait=30s&heartbeat=4s${DELTA && w.version ? '&delta=1' : ''}`);
+          const res = await watches[w.at](
+            'GET',
+            `/v1/snapshots?proxy=${w.id}&service=${w.service}&version=${w.version}&wait=30s${HEARTBEAT ? '&heartbeat=4s' : ''}${DELTA && w.version ? '&delta=1' : ''}`,
+          );
           if (stop) break;
           w.bytes += res.bytes;
           if (res.status === 200) {
@@ -226,6 +245,8 @@ async function main(): Promise<void> {
     await waitAll(() => performance.now() - lastChange() > 3000, 'the proxies to settle', 600_000);
     const setupSeconds = (performance.now() - setupStarted) / 1000;
     const idle = controllers.map((c) => c.rssMb());
+    // What holding the watches costs with nothing changing (heartbeats included unless BENCH_HEARTBEAT=0).
+    const idleCpu = await cpuShare(controllers, 20_000);
 
     // Each change: time from the API call until every proxy holds a snapshot newer than before it.
     const timeChange = async (change: () => Promise<void>) => {
@@ -309,6 +330,7 @@ async function main(): Promise<void> {
       console.log(`  ${' '.repeat(what.length)}  sent per proxy per change: median ${sent.toFixed(0)} bytes, all proxies ${((sent * PROXIES) / 1e6).toFixed(2)} MB`);
     }
 
+    console.log(`  controller CPU with nothing changing, over 20 s (watches ${HEARTBEAT ? 'with' : 'without'} heartbeats): ${idleCpu.map((c) => `${(100 * c).toFixed(1)} %`).join(', ')} of a core`);
     controllers.forEach((_, k) =>
       console.log(`  controller ${k + 1} RSS: ${idle[k].rss.toFixed(0)} MB with its proxies connected, ${loaded[k].rss.toFixed(0)} MB after the changes, peak ${loaded[k].peak.toFixed(0)} MB`),
     );
