@@ -336,7 +336,7 @@ async function main(): Promise<void> {
     );
     if (failover)
       console.log(
-        `  controller 1 killed -> a route applied at controller 2 holds at every proxy: p50 ${failover.p50.toFixed(0)} ms, p99 ${failover.p99.toFixed(0)} ms, max ${failover.max.toFixed(0)} ms; ${failover.errors} watches failed over; controller 2 RSS then ${failover.rss.rss.toFixed(0)} MB (peak ${failover.rss.peak.toFixed(0)} MB) with all ${PROXIES} proxies`,
+        `  controller 1 killed (a route applied at controller 2 at once) -> every proxy holds a newer snapshot: p50 ${failover.p50.toFixed(0)} ms, p99 ${failover.p99.toFixed(0)} ms, max ${failover.max.toFixed(0)} ms; ${failover.errors} watches failed over; controller 2 RSS then ${failover.rss.rss.toFixed(0)} MB (peak ${failover.rss.peak.toFixed(0)} MB) with all ${PROXIES} proxies`,
       );
     if (watchErrors.size > 0) console.log(`  watches that failed and were asked again: ${[...watchErrors].map(([why, n]) => `${n} × ${why}`).join('; ')}`);
     console.log('  targets: p99 <= 1000 ms, RSS < 500 MB per controller');
