@@ -1,6 +1,6 @@
 // Starts a real Consul agent (dev mode, loopback only, every port chosen free) for a test file.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Consul from 'consul';
@@ -14,8 +14,8 @@ export interface ConsulAgent {
   stop(): Promise<void>;
   /** Starts it again on the same ports (dev mode: with empty state). */
   restart(): Promise<void>;
-  /** Freezes it (SIGSTOP): connections are accepted by the kernel and never answered, as a hung Consul's. */
-  pause(): void;
+  /** Freezes it (SIGSTOP): connections are accepted by the kernel and never answered, as a hung Consul's. Resolves once it has stopped. */
+  pause(): Promise<void>;
   /** Lets it run again (SIGCONT). */
   resume(): void;
 }
@@ -101,7 +101,13 @@ export async function startConsul(opts: { hcl?: string } = {}): Promise<ConsulAg
     httpPort: ports.http,
     client: new Consul({ host: '127.0.0.1', port: ports.http }),
     stop,
-    pause: () => void child?.kill('SIGSTOP'),
+    pause: async () => {
+      const c = child;
+      if (!c?.pid) return;
+      c.kill('SIGSTOP');
+      // The signal takes effect when each of its threads next runs: on a busy machine, not at once.
+      await waitFor('Consul to stop', () => /^\S+ \(.*\) T /.test(readFileSync(`/proc/${c.pid}/stat`, 'utf8')), 2000, 5);
+    },
     resume: () => void child?.kill('SIGCONT'),
     restart: async () => {
       await stop();

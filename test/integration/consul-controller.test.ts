@@ -133,7 +133,7 @@ describe('controller on Consul', () => {
   });
 
   it('notices within seconds a Consul that hangs rather than refuses, and recovers when it answers again', async () => {
-    consul.pause();
+    await consul.pause();
     try {
       // The liveness probe gives Consul 2 s to answer, every 2 s.
       await waitFor('degraded health while Consul hangs', async () => (await a.call('GET', '/healthz', undefined, null)).json().status === 'degraded', 6000, 100);

@@ -27,7 +27,7 @@ describe('Consul liveness probe', () => {
   it('marks a Consul that does not answer within the timeout down', async () => {
     // Probes run only when asked here (the interval is an hour).
     const liveness = new ConsulLiveness(new Consul({ host: '127.0.0.1', port: consul.httpPort }), 3_600_000, TIMEOUT_MS);
-    consul.pause();
+    await consul.pause();
     try {
       await probeOnce(liveness);
       assert.equal(liveness.healthy(), false);
@@ -47,7 +47,7 @@ describe('Consul liveness probe', () => {
     // and answers while this process is busy for three timeouts, as a controller compiling
     // thousands of snapshots is (in an I/O turn's check phase, where a controller's work runs:
     // the loop then fires due timers before it reads its sockets again).
-    consul.pause();
+    await consul.pause();
     const probing = probeOnce(liveness);
     await new Promise((r) => setTimeout(r, 100));
     await new Promise<void>((r) =>
