@@ -44,7 +44,7 @@ describe('Consul liveness probe', () => {
     const downs: string[] = [];
     liveness.on('down', () => downs.push(new Date().toISOString()));
     // The request waits in the agent's socket while the agent is frozen; the agent is let go
-    // and answers while this process is busy for three timeouts, as a controller compiling
+    // and answers while this process is busy for five timeouts (time enough on a busy machine), as a controller compiling
     // thousands of snapshots is (in an I/O turn's check phase, where a controller's work runs:
     // the loop then fires due timers before it reads its sockets again).
     await consul.pause();
@@ -53,7 +53,7 @@ describe('Consul liveness probe', () => {
     await new Promise<void>((r) =>
       setImmediate(() => {
         consul.resume();
-        const busyUntil = Date.now() + 3 * TIMEOUT_MS;
+        const busyUntil = Date.now() + 5 * TIMEOUT_MS;
         while (Date.now() < busyUntil) {
           // the controller's own work
         }
