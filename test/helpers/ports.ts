@@ -1,8 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-/** A port that was free a moment ago on 127.0.0.1. */
+/**
+ * A port that was free a moment ago on 127.0.0.1, picked below the kernel's ephemeral range: a
+ * port from that range (what listen(0) gives) can be taken by any process's outgoing connection
+ * (Consul's, a controller's thousand watches) before the test binds it, and tests running beside
+ * each other then fail with EADDRINUSE. Below the range only other tests' picks can collide,
+ * and they are random.
+ */
 export async function freePort(): Promise<number> {
+  const low = ephemeralLow();
+  if (low > LOWEST + SPAN) {
+    for (let i = 0; i < 50; i++) {
+      const port = LOWEST + Math.floor(Math.random() * Math.min(SPAN, low - LOWEST));
+      if (await bindable(port)) return port;
+    }
+  }
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -10,6 +23,26 @@ export async function freePort(): Promise<number> {
       const port = (s.address() as { port: number }).port;
       s.close(() => resolve(port));
     });
+  });
+}
+
+const LOWEST = 20_000;
+const SPAN = 10_000;
+
+/** The first port of ip_local_port_range (Linux; elsewhere 0, and listen(0) picks). */
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
 
