@@ -43,11 +43,7 @@ export abstract class CatalogView {
    * costs that service's instances, not the catalog's. `known`: listed even with no instance.
    */
   protected publishService(key: string, healthy: ServiceInstance[], known: boolean): void {
-    const view = new Map(this.view);
-    if (healthy.length === 0 && !known) view.delete(key);
-    else view.set(key, healthy.sort(byId));
-    this.view = view;
-    this.events.emit('change');
+    this.replaceServices([[key, healthy.length === 0 && !known ? undefined : healthy]]);
   }
 
   /**

@@ -42,8 +42,6 @@ export class ConsulCatalog extends CatalogView implements Catalog {
   private readonly byConsulName = new Map<string, ServiceInstance[]>();
   /** Namespace last seen for a Consul service, so that it stays listed when no instance passes. */
   private readonly namespaceOf = new Map<string, string>();
-  /** The view's keys (`namespace/name`) each Consul service fills. */
-  private readonly keysOf = new Map<string, string[]>();
   private listWatch: ConsulWatch | undefined;
   private closed = false;
   private readonly liveness: ConsulLiveness;
@@ -135,10 +133,9 @@ export class ConsulCatalog extends CatalogView implements Catalog {
       if (wanted.has(name)) continue;
       w.end();
       this.serviceWatches.delete(name);
+      for (const key of this.keysOf(name)) gone.push([key, undefined]);
       this.byConsulName.delete(name);
       this.namespaceOf.delete(name);
-      for (const key of this.keysOf.get(name) ?? []) gone.push([key, undefined]);
-      this.keysOf.delete(name);
     }
     for (const name of wanted) {
       if (this.serviceWatches.has(name)) continue;
@@ -160,6 +157,7 @@ export class ConsulCatalog extends CatalogView implements Catalog {
     const list = [...instances].sort(byId);
     const held = this.byConsulName.get(name);
     if (held && JSON.stringify(held) === JSON.stringify(list)) return;
+    const before = this.keysOf(name);
     this.byConsulName.set(name, list);
     if (list.length > 0) this.namespaceOf.set(name, list[0].namespace);
     const groups = new Map<string, ServiceInstance[] | undefined>([[`${this.namespaceOf.get(name) ?? 'default'}/${name}`, []]]);
@@ -169,12 +167,15 @@ export class ConsulCatalog extends CatalogView implements Catalog {
       if (group) group.push(inst);
       else groups.set(key, [inst]);
     }
-    for (const key of this.keysOf.get(name) ?? []) if (!groups.has(key)) groups.set(key, undefined);
-    this.keysOf.set(
-      name,
-      [...groups].filter(([, v]) => v !== undefined).map(([k]) => k),
-    );
+    for (const key of before) if (!groups.has(key)) groups.set(key, undefined);
     this.replaceServices(groups);
+  }
+
+  /** The view's keys (`namespace/name`) a Consul service fills: its own namespace's, listed even with no instance, and each instance's; none before its first answer. */
+  private keysOf(name: string): string[] {
+    const held = this.byConsulName.get(name);
+    if (!held) return [];
+    return [...new Set([`${this.namespaceOf.get(name) ?? 'default'}/${name}`, ...held.map((i) => `${i.namespace}/${name}`)])];
   }
 }
 
