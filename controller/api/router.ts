@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { MeshError, asMeshError } from '../../core/errors.js';
 import { HTTP_STATUS } from './http-errors.js';
+import { SLICE_BYTES, writeSliced } from './sliced-body.js';
 
 export type Principal =
   | { kind: 'anonymous' }
@@ -156,6 +157,11 @@ function send(res: ServerResponse, status: number, reply: Reply): void {
   for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
   if (length > 0) res.setHeader('content-type', reply.contentType ?? 'application/json');
   res.setHeader('content-length', length);
+  if (length > SLICE_BYTES)
+    return writeSliced(
+      res,
+      parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)),
+    );
   for (const p of parts.slice(0, -1)) res.write(p);
   res.end(parts[parts.length - 1]);
 }
