@@ -13,7 +13,9 @@ export async function freePort(): Promise<number> {
   if (low > LOWEST + SPAN) {
     for (let i = 0; i < 50; i++) {
       const port = LOWEST + Math.floor(Math.random() * Math.min(SPAN, low - LOWEST));
-      if (await bindable(port)) return port;
+      if (handedOut.has(port) || !(await bindable(port))) continue;
+      handedOut.add(port);
+      return port;
     }
   }
   return new Promise((resolve, reject) => {
@@ -26,6 +28,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Ports this process has handed out: one caller may ask for several before it binds any (a Consul
+ * cluster's twelve), and a random pick must not repeat one of them.
+ */
+const handedOut = new Set<number>();
 const LOWEST = 20_000;
 const SPAN = 10_000;
 
