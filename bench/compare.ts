@@ -26,7 +26,7 @@ const root = new URL('../../', import.meta.url).pathname;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 32;
-const RATES = (process.env.BENCH_RATES ?? '500,1000,2000,4000').split(',').map(Number);
+const RATES = (process.env.BENCH_RATES ?? '500,1000,2000,4000,6000').split(',').map(Number);
 /** BENCH_CONFIGS=direct,mesh,consul: only these configurations (for an A/B of one change). */
 const ONLY = process.env.BENCH_CONFIGS ? new Set(process.env.BENCH_CONFIGS.split(',')) : undefined;
 const results = join(root, 'bench/results');
@@ -55,7 +55,8 @@ interface Measure {
   rssIdle: Record<string, number>;
   rssLoad: Record<string, number>;
   privateLoad: Record<string, number>;
-  open: { rate: number; achieved: number; errors: number; p50: number; p90: number; p99: number; p999: number }[];
+  /** `machineBusy`: the share of all cores' time the whole machine was busy while the rate ran (0-1). */
+  open: { rate: number; achieved: number; errors: number; p50: number; p90: number; p99: number; p999: number; machineBusy: number }[];
   grpc?: GrpcMeasure;
 }
 
@@ -118,7 +119,22 @@ function wrk(port: number): number {
   return Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
 }
 
-function openLoop(port: number, rate: number): Promise<Measure['open'][number]> {
+/** Busy and total jiffies of all cores together, from /proc/stat (idle and iowait are not busy). */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total };
+}
+
+/** One open-loop rate, and how busy the machine was meanwhile: where latency jumps, is the machine full? */
+async function openLoop(port: number, rate: number): Promise<Measure['open'][number]> {
+  const before = machineTicks();
+  const result = await openLoopClient(port, rate);
+  const after = machineTicks();
+  return { ...result, machineBusy: (after.busy - before.busy) / Math.max(1, after.total - before.total) };
+}
+
+function openLoopClient(port: number, rate: number): Promise<Omit<Measure['open'][number], 'machineBusy'>> {
   return new Promise((resolve, reject) => {
     const c = spawn(process.execPath, [join(root, 'dist/bench/open-loop.js'), `http://127.0.0.1:${port}/`, String(rate), String(SECONDS), String(CONNECTIONS)], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -405,6 +421,10 @@ function report(configs: Config[], runs: Record<string, Measure>[]): string {
       k < 0 ? '-' : `${median(runs.map((r) => r[c.name].open[k].p50 - r.direct.open[k].p50)).toFixed(2)} / ${median(runs.map((r) => r[c.name].open[k].p99 - r.direct.open[k].p99)).toFixed(2)}`;
     lines.push([c.name, ...cells, added].join(' | '));
   }
+  lines.push('');
+  lines.push('open loop: the whole machine busy meanwhile, % of all cores, median of runs (the open-loop client, the proxies and the app run on the same cores)');
+  lines.push(['config', ...RATES.map((r) => `${r}/s`)].join(' | '));
+  for (const c of configs) lines.push([c.name, ...RATES.map((_, i) => `${(median(runs.map((r) => r[c.name].open[i].machineBusy ?? 0)) * 100).toFixed(0)} %`)].join(' | '));
   lines.push('');
   lines.push(`gRPC unary: @grpc/grpc-js client and server, ${CONNECTIONS} concurrent calls on one channel, 1 KiB answers, ${SECONDS} s; median (min-max)`);
   lines.push(['config', 'calls/s', 'x consul', 'p50 / p99 ms', 'CPU s/1000 calls per proxy', 'errors'].join(' | '));
