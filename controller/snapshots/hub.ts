@@ -38,6 +38,8 @@ export function syncStatus(s: Pick<ProxyState, 'version' | 'sentVersion' | 'acke
 
 /** Whose each piece of a whole snapshot is, and of a delta: opening, proxy, [envelope open, services delta, envelope close | outbound], rest. */
 const DELTAS_PER_PIECE = 8;
+/** Proxies compiled and answered per turn of the event loop during a push (recompile). */
+const PUSH_BATCH = 200;
 
 const WHOLE_KINDS: PieceKind[] = ['own', 'proxy', 'shared', 'shared'];
 const DELTA_KINDS: PieceKind[] = ['own', 'proxy', 'own', 'shared', 'shared', 'shared'];
@@ -59,6 +61,8 @@ export class SnapshotHub {
   private compiler: SnapshotCompiler | undefined;
   private gcTimer: NodeJS.Timeout | undefined;
   private draining = false;
+  /** Counts compile rounds; a round still pushing in batches stops when a newer one starts. */
+  private round = 0;
 
   constructor(
     private readonly context: () => CompileContext,
@@ -189,21 +193,36 @@ export class SnapshotHub {
     return this.compiler;
   }
 
+  /**
+   * Compiles every proxy's snapshot for the new inputs and answers its watch, PUSH_BATCH proxies
+   * per turn of the event loop: the answers of one batch are written before the next is built, so
+   * that a push to thousands of proxies neither holds all their responses at once nor keeps the
+   * controller from its sockets and Consul for the whole push. A newer round takes over.
+   */
   private recompile(): void {
     this.compiler = undefined; // a new round sees the new inputs
     const compiler = this.compilerForRound();
+    const round = ++this.round;
     const now = Date.now();
     const triggeredAt = this.burstStart || now;
-    for (const state of this.proxies.values()) {
-      const compiled = compiler.compile(state.ref);
-      if (compiled.snapshot.version === state.version) continue;
-      state.version = compiled.snapshot.version;
-      state.jsonParts = compiled.jsonParts;
-      state.outbound = compiled.outbound;
-      state.compiledAt = now;
-      state.triggeredAt = triggeredAt;
-      this.events.emit(state.ref.id);
-    }
+    const states = [...this.proxies.values()];
+    let next = 0;
+    const batch = (): void => {
+      if (round !== this.round || this.draining) return;
+      for (const end = Math.min(states.length, next + PUSH_BATCH); next < end; next++) {
+        const state = states[next];
+        const compiled = compiler.compile(state.ref);
+        if (compiled.snapshot.version === state.version) continue;
+        state.version = compiled.snapshot.version;
+        state.jsonParts = compiled.jsonParts;
+        state.outbound = compiled.outbound;
+        state.compiledAt = now;
+        state.triggeredAt = triggeredAt;
+        this.events.emit(state.ref.id);
+      }
+      if (next < states.length) setImmediate(batch);
+    };
+    batch();
   }
 
   private forgetIdle(): void {
