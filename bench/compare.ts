@@ -55,8 +55,12 @@ interface Measure {
   rssIdle: Record<string, number>;
   rssLoad: Record<string, number>;
   privateLoad: Record<string, number>;
-  /** `machineBusy`: the share of all cores' time the whole machine was busy while the rate ran (0-1). */
-  open: { rate: number; achieved: number; errors: number; p50: number; p90: number; p99: number; p999: number; machineBusy: number }[];
+  /**
+   * `machineBusy`: the share of all cores' time the whole machine was busy while the rate ran
+   * (0-1); `proxyBusy`: each proxy's CPU meanwhile, as a share of one core (a single-threaded
+   * proxy cannot go past 1).
+   */
+  open: { rate: number; achieved: number; errors: number; p50: number; p90: number; p99: number; p999: number; machineBusy: number; proxyBusy: Record<string, number> }[];
   grpc?: GrpcMeasure;
 }
 
@@ -127,14 +131,18 @@ function machineTicks(): { busy: number; total: number } {
 }
 
 /** One open-loop rate, and how busy the machine was meanwhile: where latency jumps, is the machine full? */
-async function openLoop(port: number, rate: number): Promise<Measure['open'][number]> {
+async function openLoop(cfg: Config, rate: number): Promise<Measure['open'][number]> {
   const before = machineTicks();
-  const result = await openLoopClient(port, rate);
+  const cpuBefore = cfg.proxies.map((p) => tree(p.pid).cpu);
+  const started = performance.now();
+  const result = await openLoopClient(cfg.port, rate);
+  const seconds = (performance.now() - started) / 1000;
+  const proxyBusy = Object.fromEntries(cfg.proxies.map((p, i) => [p.role, (tree(p.pid).cpu - cpuBefore[i]) / seconds]));
   const after = machineTicks();
-  return { ...result, machineBusy: (after.busy - before.busy) / Math.max(1, after.total - before.total) };
+  return { ...result, machineBusy: (after.busy - before.busy) / Math.max(1, after.total - before.total), proxyBusy };
 }
 
-function openLoopClient(port: number, rate: number): Promise<Omit<Measure['open'][number], 'machineBusy'>> {
+function openLoopClient(port: number, rate: number): Promise<Omit<Measure['open'][number], 'machineBusy' | 'proxyBusy'>> {
   return new Promise((resolve, reject) => {
     const c = spawn(process.execPath, [join(root, 'dist/bench/open-loop.js'), `http://127.0.0.1:${port}/`, String(rate), String(SECONDS), String(CONNECTIONS)], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -155,7 +163,7 @@ async function measure(cfg: Config): Promise<Measure> {
   const rssLoad = Object.fromEntries(cfg.proxies.map((p, i) => [p.role, after[i].rssMb]));
   const privateLoad = Object.fromEntries(cfg.proxies.map((p, i) => [p.role, after[i].privateMb]));
   const open = [];
-  for (const rate of RATES) open.push(await openLoop(cfg.port, rate));
+  for (const rate of RATES) open.push(await openLoop(cfg, rate));
   const grpc = cfg.grpc ? await grpcLoad(cfg.grpc) : undefined;
   return { rps, cpuPer1000, rssIdle, rssLoad, privateLoad, open, ...(grpc ? { grpc } : {}) };
 }
@@ -425,6 +433,14 @@ function report(configs: Config[], runs: Record<string, Measure>[]): string {
   lines.push('open loop: the whole machine busy meanwhile, % of all cores, median of runs (the open-loop client, the proxies and the app run on the same cores)');
   lines.push(['config', ...RATES.map((r) => `${r}/s`)].join(' | '));
   for (const c of configs) lines.push([c.name, ...RATES.map((_, i) => `${(median(runs.map((r) => r[c.name].open[i].machineBusy ?? 0)) * 100).toFixed(0)} %`)].join(' | '));
+  lines.push('');
+  lines.push('open loop: each proxy busy meanwhile, % of one core, median of runs');
+  lines.push(['config', ...RATES.map((r) => `${r}/s`)].join(' | '));
+  for (const c of configs) {
+    if (c.proxies.length === 0) continue;
+    const cells = RATES.map((_, i) => c.proxies.map((p) => `${p.role} ${(median(runs.map((r) => r[c.name].open[i].proxyBusy?.[p.role] ?? 0)) * 100).toFixed(0)} %`).join(', '));
+    lines.push([c.name, ...cells].join(' | '));
+  }
   lines.push('');
   lines.push(`gRPC unary: @grpc/grpc-js client and server, ${CONNECTIONS} concurrent calls on one channel, 1 KiB answers, ${SECONDS} s; median (min-max)`);
   lines.push(['config', 'calls/s', 'x consul', 'p50 / p99 ms', 'CPU s/1000 calls per proxy', 'errors'].join(' | '));
