@@ -203,12 +203,12 @@ export class SnapshotHub {
     this.compiler = undefined; // a new round sees the new inputs
     const compiler = this.compilerForRound();
     const round = ++this.round;
-    const now = Date.now();
-    const triggeredAt = this.burstStart || now;
+    const triggeredAt = this.burstStart || Date.now();
     const states = [...this.proxies.values()];
     let next = 0;
     const batch = (): void => {
       if (round !== this.round || this.draining) return;
+      const now = Date.now(); // compiledAt: when this batch was compiled (the push-time metric starts there)
       for (const end = Math.min(states.length, next + PUSH_BATCH); next < end; next++) {
         const state = states[next];
         const compiled = compiler.compile(state.ref);
