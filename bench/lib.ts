@@ -39,7 +39,9 @@ export async function startControllerProcess(extraArgs: string[] = []): Promise<
   const port = await freePort();
   // BENCH_CONTROLLER_PROFILE_DIR: the controller writes a CPU profile there when it stops.
   const prof = process.env.BENCH_CONTROLLER_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CONTROLLER_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...prof, join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
+  // BENCH_CONTROLLER_NODE_OPTIONS: V8 and Node flags for the controllers only (for an A/B of a flag).
+  const flags = (process.env.BENCH_CONTROLLER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...prof, ...flags, join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
     // As the systemd unit and the compose file run it (docs/scaling.md, controller memory).
     env: { MESH_LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '2', ...process.env },
