@@ -2,10 +2,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { freePort } from '../test/helpers/ports.js';
 
 export interface ControllerProcess {
   child: ChildProcess;
@@ -18,15 +18,8 @@ export interface ControllerProcess {
 
 const root = new URL('../../', import.meta.url).pathname;
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+/** The tests' port picker: below the ephemeral range, never the same port twice in a process. */
+export { freePort };
 
 /** Controllers still running: killed when the benchmark exits, however it ends. */
 const controllers = new Set<ChildProcess>();
