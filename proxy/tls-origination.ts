@@ -3,7 +3,7 @@
 // certificate and key files a DestinationRule names for TLS the sidecar originates. A file that
 // cannot be read fails the connection with a sentence that names it; nothing falls back to
 // plaintext.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext } from 'node:tls';
 import type { UpstreamTransport } from '../core/routing/transport.js';
 import type { IdentityMaterial } from './identity.js';
@@ -30,9 +30,7 @@ export function tlsOptionsFor(t: UpstreamTransport, identity: IdentityMaterial |
     servername: t.servername,
     ALPNProtocols: standard.length > 0 ? standard : undefined,
     // Without caCertificates: the system's trust store, as Envoy under Istio does.
-    ca: t.caCertificates ? readPem(t.caCertificates, 'caCertificates') : undefined,
-    cert: t.mutual && t.clientCertificate ? readPem(t.clientCertificate, 'clientCertificate') : undefined,
-    key: t.mutual && t.privateKey ? readPem(t.privateKey, 'privateKey') : undefined,
+    secureContext: filesContext({ caCertificates: t.caCertificates, ...(t.mutual ? { clientCertificate: t.clientCertificate, privateKey: t.privateKey } : {}) }),
     rejectUnauthorized: !t.insecureSkipVerify,
     checkServerIdentity: t.insecureSkipVerify ? () => undefined : (_host: string, cert: PeerCertificate) => namesMismatch(cert, names),
   };
@@ -54,12 +52,67 @@ function meshContext(identity: IdentityMaterial): SecureContext {
   return context;
 }
 
+/**
+ * A DestinationRule's credential files as a TLS context, read and parsed once and again only when
+ * a file changes, which is looked at (stat) at most once a second: reading and parsing them for
+ * every new connection blocked the event loop on file I/O and cost as much CPU as the handshake.
+ * A certificate rotated in place reaches the connections made a second later.
+ */
+type CredentialFiles = Partial<Record<'caCertificates' | 'clientCertificate' | 'privateKey', string>>;
+
+interface FilesContext {
+  context: SecureContext;
+  /** The files' identity when read: inode, size and modification time of each. */
+  stamp: string;
+  checkedAt: number;
+}
+
+const filesContexts = new Map<string, FilesContext>();
+export const CREDENTIAL_RECHECK_MS = 1000;
+
+function filesContext(files: CredentialFiles): SecureContext | undefined {
+  const named = (Object.entries(files) as [keyof CredentialFiles, string | undefined][]).filter((e): e is [keyof CredentialFiles, string] => e[1] !== undefined);
+  if (named.length === 0) return undefined;
+  const key = JSON.stringify(named);
+  const now = Date.now();
+  const cached = filesContexts.get(key);
+  if (cached && now - cached.checkedAt < CREDENTIAL_RECHECK_MS) return cached.context;
+  const stamp = named.map(([field, file]) => fileStamp(file, field)).join('|');
+  if (cached && cached.stamp === stamp) {
+    cached.checkedAt = now;
+    return cached.context;
+  }
+  const pem = (field: keyof CredentialFiles) => (files[field] === undefined ? undefined : readPem(files[field], field));
+  let context: SecureContext;
+  try {
+    context = createSecureContext({ ca: pem('caCertificates'), cert: pem('clientCertificate'), key: pem('privateKey') });
+  } catch (err) {
+    if (err instanceof OriginationError) throw err;
+    throw new OriginationError(`DestinationRule tls files ${named.map(([, f]) => f).join(', ')} cannot be used: ${(err as Error).message}`, { cause: err });
+  }
+  filesContexts.set(key, { context, stamp, checkedAt: now });
+  return context;
+}
+
+function fileStamp(file: string, field: string): string {
+  try {
+    const st = statSync(file);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch (err) {
+    throw unreadable(file, field, err);
+  }
+}
+
 function readPem(file: string, field: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    throw new OriginationError(`DestinationRule tls.${field} ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    throw unreadable(file, field, err);
   }
+}
+
+function unreadable(file: string, field: string, err: unknown): OriginationError {
+  return new OriginationError(`DestinationRule tls.${field} ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
 }
 
 /** The peer proves the destination's identity by its SPIFFE ID, not by a DNS name. */

@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { tlsOptionsFor } from '../../proxy/tls-origination.js';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CREDENTIAL_RECHECK_MS, OriginationError, tlsOptionsFor } from '../../proxy/tls-origination.js';
 import type { IdentityMaterial } from '../../proxy/identity.js';
 import { opensslCa, type OpensslCa } from '../helpers/openssl-ca.js';
 
@@ -71,5 +74,79 @@ describe('mesh mTLS origination', () => {
     // The same certificate with a bundle that no longer has the server's root: refused.
     const distrusting = { ...trusting, trustBundle: [other.read('ca.pem')] };
     await assert.rejects(shownBy(distrusting), /certificate/i);
+  });
+});
+
+describe('TLS origination from the files a DestinationRule names', () => {
+  let ca: OpensslCa;
+  let server: Server;
+  let port = 0;
+  let dir: string;
+
+  /** Connects with MUTUAL TLS from the files; resolves with the client certificate's CN the server saw. */
+  const shown = async (files = { ca: ca.path('ca.pem'), cert: join(dir, 'client.pem'), key: join(dir, 'client.key') }): Promise<string> => {
+    const opts = tlsOptionsFor(
+      {
+        kind: 'tls',
+        port,
+        mutual: true,
+        servername: 'api.example.com',
+        verifyNames: ['api.example.com'],
+        caCertificates: files.ca,
+        clientCertificate: files.cert,
+        privateKey: files.key,
+        insecureSkipVerify: false,
+      },
+      undefined,
+      ['http/1.1'],
+    );
+    const socket = connect({ host: '127.0.0.1', port, ...opts });
+    try {
+      await once(socket, 'secureConnect');
+      const [line] = (await once(socket, 'data')) as [Buffer];
+      return line.toString();
+    } finally {
+      socket.destroy();
+    }
+  };
+  /** Puts `name`'s certificate and key where the rule's files are, as a rotation rewrites them. */
+  const install = (name: string) => {
+    copyFileSync(ca.path(`${name}.pem`), join(dir, 'client.pem'));
+    copyFileSync(ca.path(`${name}.key`), join(dir, 'client.key'));
+  };
+
+  before(async () => {
+    ca = opensslCa('/CN=partner root');
+    ca.issue('api', { dns: ['api.example.com'] });
+    for (const name of ['partner-a', 'partner-b']) ca.issue(name, { client: true });
+    dir = mkdtempSync(join(tmpdir(), 'mesh-dr-files-'));
+    server = createServer({ cert: ca.read('api.pem'), key: ca.read('api.key'), ca: ca.read('ca.pem'), requestCert: true, rejectUnauthorized: true }, (s: TLSSocket) => {
+      s.end(String(s.getPeerCertificate().subject?.CN));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as { port: number }).port;
+  });
+
+  after(() => {
+    server?.close();
+    ca?.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('presents the certificate in the files, and a rotated one once the files change', async () => {
+    install('partner-a');
+    assert.equal(await shown(), 'partner-a');
+    assert.equal(await shown(), 'partner-a', 'again, from the same files');
+    install('partner-b');
+    await new Promise((r) => setTimeout(r, CREDENTIAL_RECHECK_MS + 100));
+    assert.equal(await shown(), 'partner-b');
+  });
+
+  it('fails the connection, naming the file, when a file cannot be read', () => {
+    assert.throws(
+      () => tlsOptionsFor({ kind: 'tls', port, mutual: false, verifyNames: ['api.example.com'], caCertificates: join(dir, 'nowhere.pem'), insecureSkipVerify: false }, undefined, ['http/1.1']),
+      (err: Error) => err instanceof OriginationError && /tls\.caCertificates .*nowhere\.pem cannot be read: ENOENT/.test(err.message),
+    );
   });
 });
