@@ -52,12 +52,6 @@ function meshContext(identity: IdentityMaterial): SecureContext {
   return context;
 }
 
-/**
- * A DestinationRule's credential files as a TLS context, read and parsed once and again only when
- * a file changes, which is looked at (stat) at most once a second: reading and parsing them for
- * every new connection blocked the event loop on file I/O and cost as much CPU as the handshake.
- * A certificate rotated in place reaches the connections made a second later.
- */
 type CredentialFiles = Partial<Record<'caCertificates' | 'clientCertificate' | 'privateKey', string>>;
 
 interface FilesContext {
@@ -70,6 +64,12 @@ interface FilesContext {
 const filesContexts = new Map<string, FilesContext>();
 export const CREDENTIAL_RECHECK_MS = 1000;
 
+/**
+ * A DestinationRule's credential files as a TLS context, read and parsed once and again only when
+ * a file changes, which is looked at (stat) at most once a second: reading and parsing them for
+ * every new connection blocked the event loop on file I/O and cost as much CPU as the handshake.
+ * A certificate rotated in place reaches the connections made a second later.
+ */
 function filesContext(files: CredentialFiles): SecureContext | undefined {
   const named = (Object.entries(files) as [keyof CredentialFiles, string | undefined][]).filter((e): e is [keyof CredentialFiles, string] => e[1] !== undefined);
   if (named.length === 0) return undefined;

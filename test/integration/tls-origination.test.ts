@@ -3,7 +3,7 @@
 // sockets: a server that asks for client certificates reports which one each connection showed.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
+import { connect, createServer, type ConnectionOptions, type Server, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,18 @@ import type { IdentityMaterial } from '../../proxy/identity.js';
 import { opensslCa, type OpensslCa } from '../helpers/openssl-ca.js';
 
 const SERVER_ID = 'spiffe://cluster.local/ns/default/sa/reviews';
+
+/** Connects with `opts`; resolves with the client certificate's CN the server (which writes it back) saw, or rejects. */
+async function clientCnSeen(port: number, opts: ConnectionOptions | undefined): Promise<string> {
+  const socket = connect({ host: '127.0.0.1', port, ...opts });
+  try {
+    await once(socket, 'secureConnect');
+    const [line] = (await once(socket, 'data')) as [Buffer];
+    return line.toString();
+  } finally {
+    socket.destroy();
+  }
+}
 
 describe('mesh mTLS origination', () => {
   let ca: OpensslCa;
@@ -29,17 +41,7 @@ describe('mesh mTLS origination', () => {
   });
 
   /** Connects as the identity; resolves with the client certificate's CN the server saw, or rejects. */
-  const shownBy = async (id: IdentityMaterial): Promise<string> => {
-    const opts = tlsOptionsFor({ kind: 'mesh-mtls', port, expectedIds: [SERVER_ID] }, id, ['http/1.1']);
-    const socket = connect({ host: '127.0.0.1', port, ...opts });
-    try {
-      await once(socket, 'secureConnect');
-      const [line] = (await once(socket, 'data')) as [Buffer];
-      return line.toString();
-    } finally {
-      socket.destroy();
-    }
-  };
+  const shownBy = (id: IdentityMaterial): Promise<string> => clientCnSeen(port, tlsOptionsFor({ kind: 'mesh-mtls', port, expectedIds: [SERVER_ID] }, id, ['http/1.1']));
 
   before(async () => {
     ca = opensslCa('/CN=mesh root');
@@ -84,31 +86,25 @@ describe('TLS origination from the files a DestinationRule names', () => {
   let dir: string;
 
   /** Connects with MUTUAL TLS from the files; resolves with the client certificate's CN the server saw. */
-  const shown = async (files = { ca: ca.path('ca.pem'), cert: join(dir, 'client.pem'), key: join(dir, 'client.key') }): Promise<string> => {
-    const opts = tlsOptionsFor(
-      {
-        kind: 'tls',
-        port,
-        mutual: true,
-        servername: 'api.example.com',
-        verifyNames: ['api.example.com'],
-        caCertificates: files.ca,
-        clientCertificate: files.cert,
-        privateKey: files.key,
-        insecureSkipVerify: false,
-      },
-      undefined,
-      ['http/1.1'],
+  const shown = (files = { ca: ca.path('ca.pem'), cert: join(dir, 'client.pem'), key: join(dir, 'client.key') }): Promise<string> =>
+    clientCnSeen(
+      port,
+      tlsOptionsFor(
+        {
+          kind: 'tls',
+          port,
+          mutual: true,
+          servername: 'api.example.com',
+          verifyNames: ['api.example.com'],
+          caCertificates: files.ca,
+          clientCertificate: files.cert,
+          privateKey: files.key,
+          insecureSkipVerify: false,
+        },
+        undefined,
+        ['http/1.1'],
+      ),
     );
-    const socket = connect({ host: '127.0.0.1', port, ...opts });
-    try {
-      await once(socket, 'secureConnect');
-      const [line] = (await once(socket, 'data')) as [Buffer];
-      return line.toString();
-    } finally {
-      socket.destroy();
-    }
-  };
   /** Puts `name`'s certificate and key where the rule's files are, as a rotation rewrites them. */
   const install = (name: string) => {
     copyFileSync(ca.path(`${name}.pem`), join(dir, 'client.pem'));
