@@ -14,6 +14,16 @@ import { opensslCa, type OpensslCa } from '../helpers/openssl-ca.js';
 
 const SERVER_ID = 'spiffe://cluster.local/ns/default/sa/reviews';
 
+/** A TLS server with `name`'s certificate that asks for a client certificate from `ca` and writes back its CN. */
+async function cnEchoServer(ca: OpensslCa, name: string): Promise<{ server: Server; port: number }> {
+  const server = createServer({ cert: ca.read(`${name}.pem`), key: ca.read(`${name}.key`), ca: ca.read('ca.pem'), requestCert: true, rejectUnauthorized: true }, (s: TLSSocket) => {
+    s.end(String(s.getPeerCertificate().subject?.CN));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as { port: number }).port };
+}
+
 /** Connects with `opts`; resolves with the client certificate's CN the server (which writes it back) saw, or rejects. */
 async function clientCnSeen(port: number, opts: ConnectionOptions | undefined): Promise<string> {
   const socket = connect({ host: '127.0.0.1', port, ...opts });
@@ -48,12 +58,7 @@ describe('mesh mTLS origination', () => {
     other = opensslCa('/CN=another root');
     ca.issue('server', { uri: [SERVER_ID] });
     for (const name of ['web-1', 'web-2']) ca.issue(name, { uri: [`spiffe://cluster.local/ns/default/sa/${name}`], client: true });
-    server = createServer({ cert: ca.read('server.pem'), key: ca.read('server.key'), ca: ca.read('ca.pem'), requestCert: true, rejectUnauthorized: true }, (s: TLSSocket) => {
-      s.end(String(s.getPeerCertificate().subject?.CN));
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    port = (server.address() as { port: number }).port;
+    ({ server, port } = await cnEchoServer(ca, 'server'));
   });
 
   after(() => {
@@ -116,12 +121,7 @@ describe('TLS origination from the files a DestinationRule names', () => {
     ca.issue('api', { dns: ['api.example.com'] });
     for (const name of ['partner-a', 'partner-b']) ca.issue(name, { client: true });
     dir = mkdtempSync(join(tmpdir(), 'mesh-dr-files-'));
-    server = createServer({ cert: ca.read('api.pem'), key: ca.read('api.key'), ca: ca.read('ca.pem'), requestCert: true, rejectUnauthorized: true }, (s: TLSSocket) => {
-      s.end(String(s.getPeerCertificate().subject?.CN));
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    port = (server.address() as { port: number }).port;
+    ({ server, port } = await cnEchoServer(ca, 'api'));
   });
 
   after(() => {
