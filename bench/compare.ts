@@ -20,7 +20,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { caller, freePort, median, sidecarArgs, startControllerProcess } from './lib.js';
+import { caller, freePort, median, procStat, sidecarArgs, startControllerProcess } from './lib.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -91,8 +91,7 @@ function tree(pid: number): { cpu: number; rssMb: number; privateMb: number } {
   const kids = new Map<number, number[]>();
   for (const d of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(procStat(Number(d))[1]);
       kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
     } catch {
       // gone
@@ -103,8 +102,7 @@ function tree(pid: number): { cpu: number; rssMb: number; privateMb: number } {
   let priv = 0;
   const walk = (p: number) => {
     try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const f = procStat(p);
       cpu += (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in 100 Hz ticks
       rss += (Number(f[21]) * 4096) / 1024 / 1024;
       priv += Number(/RssAnon:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) / 1024;

@@ -15,12 +15,11 @@
 //   BENCH_HEARTBEAT=0: watches without heartbeats (the idle controllers' CPU is reported)
 //   BENCH_FAILOVER=1 (Consul mode): at the end, the first controller is killed and a route
 //     applied at the second must reach every proxy (its proxies move over as sidecars do)
-import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { recommendedConnectionLimit } from '../controller/catalog/consul-catalog.js';
 import { metaFromRegistration } from '../core/catalog-model.js';
 import { startConsulCluster } from '../test/helpers/consul-cluster.js';
-import { caller, median, percentile, startControllerProcess, type ControllerProcess } from './lib.js';
+import { caller, median, percentile, procStat, startControllerProcess, type ControllerProcess } from './lib.js';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 200);
 const PROXIES = Number(process.env.BENCH_PROXIES ?? 500);
@@ -134,7 +133,7 @@ async function consulMesh(): Promise<Mesh> {
 /** Each controller's CPU time over `ms`, as a share of one core (from /proc/<pid>/stat: user + system). */
 async function cpuShare(controllers: ControllerProcess[], ms: number): Promise<number[]> {
   const ticks = (c: ControllerProcess) => {
-    const fields = readFileSync(`/proc/${c.child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const fields = procStat(c.child.pid!);
     return Number(fields[11]) + Number(fields[12]);
   };
   const before = controllers.map(ticks);

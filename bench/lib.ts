@@ -21,6 +21,15 @@ const root = new URL('../../', import.meta.url).pathname;
 /** The tests' port picker: below the ephemeral range, never the same port twice in a process. */
 export { freePort };
 
+/**
+ * The fields of /proc/<pid>/stat after the command name (state, ppid, ...): utime and stime are
+ * [11] and [12] (100 Hz ticks), rss in pages [21]. Throws if the process is gone.
+ */
+export function procStat(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** Controllers still running: killed when the benchmark exits, however it ends. */
 const controllers = new Set<ChildProcess>();
 process.once('exit', () => {
