@@ -25,7 +25,7 @@ import { caller, freePort, median, procStat, sidecarArgs, startControllerProcess
 const root = new URL('../../', import.meta.url).pathname;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const CONNECTIONS = 32;
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const RATES = (process.env.BENCH_RATES ?? '500,1000,2000,4000,6000').split(',').map(Number);
 /** BENCH_CONFIGS=direct,mesh,consul: only these configurations (for an A/B of one change). */
 const ONLY = process.env.BENCH_CONFIGS ? new Set(process.env.BENCH_CONFIGS.split(',')) : undefined;
@@ -133,17 +133,20 @@ async function openLoop(cfg: Config, rate: number): Promise<Measure['open'][numb
   const before = machineTicks();
   const cpuBefore = cfg.proxies.map((p) => tree(p.pid).cpu);
   const started = performance.now();
-  const result = await openLoopClient(cfg.port, rate);
+  const result = await openLoopClient(cfg.port, rate, cfg.name);
   const seconds = (performance.now() - started) / 1000;
   const proxyBusy = Object.fromEntries(cfg.proxies.map((p, i) => [p.role, (tree(p.pid).cpu - cpuBefore[i]) / seconds]));
   const after = machineTicks();
   return { ...result, machineBusy: (after.busy - before.busy) / Math.max(1, after.total - before.total), proxyBusy };
 }
 
-function openLoopClient(port: number, rate: number): Promise<Omit<Measure['open'][number], 'machineBusy' | 'proxyBusy'>> {
+function openLoopClient(port: number, rate: number, name: string): Promise<Omit<Measure['open'][number], 'machineBusy' | 'proxyBusy'>> {
   return new Promise((resolve, reject) => {
+    // BENCH_OPEN_LOOP_TRACE=PREFIX: each open-loop run writes PREFIX-<config>-<rate>.csv (bench/open-loop.ts).
+    const trace = process.env.BENCH_OPEN_LOOP_TRACE;
     const c = spawn(process.execPath, [join(root, 'dist/bench/open-loop.js'), `http://127.0.0.1:${port}/`, String(rate), String(SECONDS), String(CONNECTIONS)], {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: trace ? { ...process.env, BENCH_OPEN_LOOP_TRACE: `${trace}-${name}` } : process.env,
     });
     let out = '';
     c.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -413,7 +416,7 @@ function report(configs: Config[], runs: Record<string, Measure>[]): string {
     lines.push([c.name, spread(rps), vsConsul, cpu, rss, priv].join(' | '));
   }
   lines.push('');
-  lines.push(`open loop: latency from the intended send time, ms, median of runs; added = config minus direct in the same run`);
+  lines.push(`open loop: latency from the intended send time after a warm-up at the same rate, ms, median of runs; added = config minus direct in the same run`);
   lines.push(['config', ...RATES.map((r) => `${r}/s p50 / p90 / p99 / p99.9`), 'added p50 / p99 at 1000/s'].join(' | '));
   for (const c of configs) {
     const cells = RATES.map((_, i) => {
@@ -480,7 +483,7 @@ function plot(configs: Config[], runs: Record<string, Measure>[]): string | unde
   const script = [
     'set terminal png size 1200,500',
     `set output '${png}'`,
-    'set multiplot layout 1,2 title "Latency against request rate (open loop, 32 connections, 1 KiB)"',
+    `set multiplot layout 1,2 title "Latency against request rate (open loop, ${CONNECTIONS} connections, 1 KiB)"`,
     'set logscale y',
     'set grid',
     'set xlabel "requests per second"',

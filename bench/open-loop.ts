@@ -3,16 +3,25 @@
 // instead of being hidden by a client that waits (coordinated omission). Runs as its own process
 // so that its CPU is not counted against what it measures. Prints one JSON line.
 //   node dist/bench/open-loop.js URL RATE SECONDS [CONNECTIONS] [HOST]
+// The first BENCH_OPEN_LOOP_WARMUP seconds (default 2) run at the same rate and are not counted,
+// as wrk2's calibration period is not: this client's own first 100 ms (its code not yet compiled)
+// answer 10-15 ms late whatever it calls, and near a pair's capacity that start alone leaves a
+// queue that takes a second to drain (docs/benchmarks.md, "The latency cliff, found").
+import { writeFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { percentile } from './lib.js';
 
 const [url, rateText, secondsText, connText = '32', host = 'echo'] = process.argv.slice(2);
 const rate = Number(rateText);
 const seconds = Number(secondsText);
+const warmup = Number(process.env.BENCH_OPEN_LOOP_WARMUP ?? 2);
 const target = new URL(url);
 const pool = new Pool(target.origin, { connections: Number(connText), pipelining: 1 });
-const total = Math.round(rate * seconds);
+const total = Math.round(rate * (warmup + seconds));
 const latencies: number[] = [];
+// BENCH_OPEN_LOOP_TRACE=FILE: one line per request, "intended send time (ms from start), latency (ms)",
+// to see whether slow requests come together in time (a stall) or spread evenly (a slow path).
+const trace: string[] | undefined = process.env.BENCH_OPEN_LOOP_TRACE ? [] : undefined;
 let errors = 0;
 let done = 0;
 
@@ -27,6 +36,7 @@ await Promise.all(
 );
 
 const start = performance.now() + 20;
+const measuredFrom = start + warmup * 1000;
 let sent = 0;
 await new Promise<void>((resolve) => {
   const finish = () => {
@@ -41,12 +51,16 @@ await new Promise<void>((resolve) => {
       pool.request({ path: target.pathname, method: 'GET', headers: { host } }).then(
         async (r) => {
           await r.body.dump();
-          if (r.statusCode === 200) latencies.push(performance.now() - intended);
-          else errors++;
+          const latency = performance.now() - intended;
+          trace?.push(`${(intended - start).toFixed(2)},${latency.toFixed(2)}`);
+          if (intended >= measuredFrom) {
+            if (r.statusCode === 200) latencies.push(latency);
+            else errors++;
+          }
           finish();
         },
         () => {
-          errors++;
+          if (intended >= measuredFrom) errors++;
           finish();
         },
       );
@@ -55,7 +69,8 @@ await new Promise<void>((resolve) => {
   };
   tick();
 });
-const elapsed = (performance.now() - start) / 1000;
+const elapsed = (performance.now() - measuredFrom) / 1000;
+if (trace) writeFileSync(`${process.env.BENCH_OPEN_LOOP_TRACE}-${rate}.csv`, trace.join('\n'));
 latencies.sort((a, b) => a - b);
 process.stdout.write(
   `${JSON.stringify({
