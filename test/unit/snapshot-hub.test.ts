@@ -1,6 +1,8 @@
 // A push to many proxies goes out in batches: the first proxies are answered while later ones
 // still hold the old version, every watch is answered in the end, and a newer change arriving
-// mid-push takes over so that every proxy ends with the newest version.
+// mid-push takes over so that every proxy ends with the newest version. Watches end as they
+// should: on their proxy's change only, on drain, when the caller goes, and a proxy that watches
+// is never forgotten.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SnapshotHub } from '../../controller/snapshots/hub.js';
@@ -54,5 +56,75 @@ describe('snapshot hub pushes', () => {
     for (let i = 0; i < 100 && withNewest() < PROXIES; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(withNewest(), PROXIES, 'every proxy ends with the newest change');
     hub.close();
+  });
+});
+
+describe('snapshot hub watches', () => {
+  let endpoints = [instance(1)];
+  const context = (): CompileContext => ({
+    resources: [],
+    services: new Map([['default/ratings', endpoints]]),
+    trustDomain: 'cluster.local',
+    rootNamespace: 'istio-system',
+    trustBundle: [],
+  });
+  const ref = (name: string) => ({ id: name, service: name.split('-')[0], namespace: 'default' });
+  const pending = <T>(p: Promise<T>) => Promise.race([p.then(() => 'answered'), new Promise((r) => setTimeout(() => r('pending'), 50))]);
+
+  it('answers every watch of a proxy whose snapshot changed, and none of a proxy whose snapshot did not', async () => {
+    endpoints = [instance(1)];
+    const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 60_000 });
+    // productpage calls ratings (its snapshot lists ratings' endpoints); ratings itself fronts it.
+    const caller = ref('productpage-1');
+    const held = hub.current(caller).version;
+    const twice = [hub.watch(caller, held, 10_000), hub.watch(caller, held, 10_000)];
+    const other = ref('details-1');
+    const otherWatch = hub.watch(other, hub.current(other).version, 10_000);
+    endpoints = [instance(1), instance(2)];
+    hub.invalidate();
+    await Promise.race(twice);
+    assert.deepEqual(await Promise.all(twice.map(pending)), ['answered', 'answered'], 'both watches of the proxy were answered by the change');
+    const answers = await Promise.all(twice);
+    assert.ok(
+      answers.every((s) => s.version !== held),
+      'with the new version',
+    );
+    assert.equal(await pending(otherWatch), 'answered', 'every proxy calls ratings here, so details is answered too');
+    const quiet = hub.watch(caller, hub.get(caller.id)!.version, 10_000);
+    hub.invalidate(); // nothing changed: no new version, no answer
+    assert.equal(await pending(quiet), 'pending', 'a watch whose proxy did not change stays open');
+    hub.close();
+    assert.equal(await pending(quiet), 'answered', 'close answers it');
+  });
+
+  it('answers every open watch on drain, and any later watch at once', async () => {
+    const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 60_000 });
+    const refs = Array.from({ length: 50 }, (_, i) => ref(`reviews-${i}`));
+    const open = refs.map((r) => hub.watch(r, hub.current(r).version, 10_000));
+    hub.drain();
+    assert.deepEqual(
+      await Promise.all(open.map(pending)),
+      open.map(() => 'answered'),
+    );
+    const late = ref('reviews-late');
+    assert.equal(await pending(hub.watch(late, hub.current(late).version, 10_000)), 'answered', 'a watch after drain is not held');
+    hub.close();
+  });
+
+  it('ends a watch whose caller went away, and forgets only proxies that watch nothing', async () => {
+    const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 20 });
+    const gone = ref('ratings-gone');
+    const abort = new AbortController();
+    const watched = hub.watch(gone, hub.current(gone).version, 10_000, abort.signal);
+    const watching = ref('ratings-watching');
+    const held = hub.watch(watching, hub.current(watching).version, 10_000);
+    abort.abort();
+    assert.equal(await pending(watched), 'answered', 'the aborted watch ended');
+    hub.start();
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(hub.get(gone.id), undefined, 'the proxy whose watch ended was forgotten once idle');
+    assert.ok(hub.get(watching.id), 'the proxy with an open watch was kept');
+    hub.close();
+    assert.equal(await pending(held), 'answered');
   });
 });
