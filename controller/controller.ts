@@ -22,7 +22,7 @@ import { registerProxyRoutes } from './api/proxies-api.js';
 import { registerMeshViewRoutes } from './api/mesh-view-api.js';
 import { registerWebUi } from './api/web-ui.js';
 import { registerResourceRoutes } from './api/resources-api.js';
-import { peerCertificateUris, Router, type Principal } from './api/router.js';
+import { peerCertificateUris, refuseRenegotiation, Router, type Principal } from './api/router.js';
 import { registerStatusRoutes } from './api/status-api.js';
 import { registerSecretRoutes } from './api/secrets-api.js';
 import { CredentialStore } from './secrets/credential-store.js';
@@ -193,6 +193,7 @@ export class Controller {
     const { cert, key } = this.servingCertificate();
     // Client certificates are asked for but not required: admins use a bearer token.
     this.server = createServer({ cert, key, ca: this.ca.trustBundle(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, router.handle);
+    this.server.on('secureConnection', refuseRenegotiation);
     this.server.keepAliveTimeout = 65_000;
     this.server.headersTimeout = 10_000;
     this.server.requestTimeout = this.options.maxWatchMs + 30_000;

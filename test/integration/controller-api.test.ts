@@ -316,6 +316,26 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.equal(wrongMethod.json().code, 'METHOD_NOT_ALLOWED');
   });
 
+  it('refuses TLS renegotiation: a connection keeps the identity its first certificate proved, and a client cannot make the server redo handshakes', async () => {
+    const token = (await c.call('POST', '/v1/tokens', { service: 'ratings' })).json().token;
+    const { csr, key } = workloadCsr();
+    const cert = (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate;
+    const url = new URL(c.url);
+    // TLS 1.3 has no renegotiation; a client that wants it asks for 1.2.
+    const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca: c.ca(), cert, key: key.privateKeyPem, maxVersion: 'TLSv1.2', servername: 'localhost' });
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    socket.resume(); // read, so that the server's close is seen
+    const asked = await new Promise<Error | null>((resolve) => {
+      const renegotiating = socket.renegotiate({ rejectUnauthorized: true }, (err) => resolve(err));
+      if (!renegotiating) resolve(new Error('renegotiate() refused on the client side'));
+      socket.once('close', () => resolve(new Error('closed')));
+    });
+    assert.ok(asked, 'the renegotiation did not complete');
+    await waitFor('the server to close the connection', () => socket.destroyed || socket.readyState === 'closed', 3000, 20);
+    assert.equal((await c.call('GET', '/v1/snapshots?proxy=ratings-1', undefined, { cert, key: key.privateKeyPem })).status, 200, 'a new connection with the certificate is served');
+  });
+
   it('aggregates telemetry reports into per-service and per-edge rates, errors and percentiles', async () => {
     const buckets = emptyBuckets();
     buckets[bucketIndex(3)] = 90; // 90 requests between 1 and 5 ms
