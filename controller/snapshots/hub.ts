@@ -189,10 +189,10 @@ export class SnapshotHub {
     this.drain();
   }
 
-  /** Answers the proxy's open watches (each takes itself out of the set). */
+  /** Answers the proxy's open watches (each takes itself out of the set, which a Set's iteration allows). */
   private answer(id: string): void {
     const own = this.watchers.get(id);
-    if (own) for (const done of [...own]) done();
+    if (own) for (const done of own) done();
   }
 
   private unwatch(id: string, done: () => void): void {
