@@ -15,17 +15,24 @@ function instance(i: number): ServiceInstance {
   return { id: `ratings-${i}`, service: 'ratings', namespace: 'default', address: `10.0.0.${i}`, port: 9080, labels: { version: 'v1' }, healthy: true };
 }
 
+/** A mesh with one service, ratings, whose endpoints are whatever `endpoints()` says at compile time. */
+function ratingsMesh(endpoints: () => ServiceInstance[]): () => CompileContext {
+  return () => ({
+    resources: [],
+    services: new Map([['default/ratings', endpoints()]]),
+    trustDomain: 'cluster.local',
+    rootNamespace: 'istio-system',
+    trustBundle: [],
+  });
+}
+
 describe('snapshot hub pushes', () => {
   it('answers watches batch by batch, every one in the end, and a newer change takes over', async () => {
     let endpoints = [instance(1)];
-    const context = (): CompileContext => ({
-      resources: [],
-      services: new Map([['default/ratings', endpoints]]),
-      trustDomain: 'cluster.local',
-      rootNamespace: 'istio-system',
-      trustBundle: [],
-    });
-    const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 60_000 });
+    const hub = new SnapshotHub(
+      ratingsMesh(() => endpoints),
+      { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 60_000 },
+    );
     const refs = Array.from({ length: PROXIES }, (_, i) => ({ id: `productpage-${i}`, service: 'productpage', namespace: 'default' }));
     const old = new Map(refs.map((r) => [r.id, hub.current(r).version]));
     const holdsOld = () => refs.filter((r) => hub.get(r.id)!.version === old.get(r.id)).length;
@@ -61,13 +68,7 @@ describe('snapshot hub pushes', () => {
 
 describe('snapshot hub watches', () => {
   let endpoints = [instance(1)];
-  const context = (): CompileContext => ({
-    resources: [],
-    services: new Map([['default/ratings', endpoints]]),
-    trustDomain: 'cluster.local',
-    rootNamespace: 'istio-system',
-    trustBundle: [],
-  });
+  const context = ratingsMesh(() => endpoints);
   const ref = (name: string) => ({ id: name, service: name.split('-')[0], namespace: 'default' });
   const pending = <T>(p: Promise<T>) => Promise.race([p.then(() => 'answered'), new Promise((r) => setTimeout(() => r('pending'), 50))]);
 
