@@ -14,7 +14,11 @@ export interface ProxyState {
   proxyPiece: ProxyPieceCache;
   /** Its outbound piece, the base of the next delta once sent. */
   outbound: OutboundPiece;
-  /** What was last sent to the proxy, version and outbound piece: a watch naming that version can be answered with a delta. */
+  /**
+   * What the proxy holds as far as this controller knows, version and outbound piece: what it was
+   * last sent from here, or its current snapshot when a watch named that version. A watch naming
+   * that version can be answered with a delta.
+   */
   sent?: { version: string; outbound: OutboundPiece };
   lastSeen: number;
   /** When the current version was compiled (ms since epoch). */
@@ -64,6 +68,8 @@ export class SnapshotHub {
   private timer: NodeJS.Timeout | undefined;
   private burstStart = 0;
   private compiler: SnapshotCompiler | undefined;
+  /** The compiler from before the latest burst of changes: what a proxy arriving from another controller as a change lands may hold. */
+  private previousCompiler: SnapshotCompiler | undefined;
   private gcTimer: NodeJS.Timeout | undefined;
   private draining = false;
   /** Counts compile rounds; a round still pushing in batches stops when a newer one starts. */
@@ -81,9 +87,13 @@ export class SnapshotHub {
 
   /** Something the snapshots depend on changed. */
   invalidate(): void {
-    this.compiler = undefined; // proxies first seen from now on compile from the new inputs
     const now = Date.now();
-    if (!this.timer) this.burstStart = now;
+    if (!this.timer) {
+      this.burstStart = now;
+      // What the proxies hold until this burst is pushed, which a proxy that moves here meanwhile may name.
+      if (this.compiler) this.previousCompiler = this.compiler;
+    }
+    this.compiler = undefined; // proxies first seen from now on compile from the new inputs
     clearTimeout(this.timer);
     const wait = Math.max(0, Math.min(this.options.coalesceMs, this.burstStart + this.options.maxDelayMs - now));
     this.timer = setTimeout(() => {
@@ -111,7 +121,13 @@ export class SnapshotHub {
    */
   watch(ref: ProxyRef, knownVersion: string | undefined, waitMs: number, signal?: AbortSignal): Promise<ProxyState> {
     const state = this.current(ref);
-    if (knownVersion !== undefined) state.ackedVersion = knownVersion;
+    if (knownVersion !== undefined) {
+      state.ackedVersion = knownVersion;
+      // The same version is the same content whichever controller sent it (every controller
+      // compiles the same snapshot from the same inputs): a proxy that moved here after its
+      // controller was lost gets the next change as a delta, not whole.
+      if (state.version === knownVersion && state.sent?.version !== knownVersion) state.sent = { version: knownVersion, outbound: state.outbound };
+    }
     if (state.version !== knownVersion || waitMs <= 0 || this.draining) return Promise.resolve(state);
     return new Promise((resolve) => {
       const done = () => {
@@ -132,11 +148,12 @@ export class SnapshotHub {
 
   /**
    * The snapshot to send, in pieces: as a delta against `heldVersion` when that is what the proxy
-   * was last sent from here (so its outbound services are known), else whole. Records it as sent.
+   * is known to hold (`sent`, or what the round before this one compiled for it: it came from
+   * another controller as the change arrived), else whole. Records it as sent.
    * `kind(i)`: whose piece i is (gzip-parts.ts); `bytes`: the size of the whole, uncompressed.
    */
   partsToSend(state: ProxyState, heldVersion: string | undefined, deltaAccepted: boolean): { parts: string[]; kind: (i: number) => PieceKind; delta: boolean; bytes: number } {
-    const base = state.sent;
+    const base = heldVersion !== undefined && state.sent?.version !== heldVersion ? this.compiledBefore(state.ref, heldVersion) : state.sent;
     state.sent = { version: state.version, outbound: state.outbound };
     state.sentVersion = state.version;
     const [opening, proxy, , rest] = state.jsonParts;
@@ -200,6 +217,12 @@ export class SnapshotHub {
     if (!own) return;
     own.delete(done);
     if (own.size === 0) this.watchers.delete(id);
+  }
+
+  /** What the round before the current one compiled for the proxy, if that is the version named. */
+  private compiledBefore(ref: ProxyRef, version: string): { version: string; outbound: OutboundPiece } | undefined {
+    const earlier = this.previousCompiler?.compile(ref);
+    return earlier?.snapshot.version === version ? { version, outbound: earlier.outbound } : undefined;
   }
 
   private compilerForRound(): SnapshotCompiler {

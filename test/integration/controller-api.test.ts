@@ -238,8 +238,13 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.deepEqual(delta.remove, []);
     assert.equal(delta.order, undefined);
     assert.ok(changed.text.length < whole.text.length / 5, `a delta of ${changed.text.length} bytes against ${whole.text.length} whole`);
-    // A proxy that holds some other version (it watched another controller, or lost an answer) gets it whole.
-    const unknownBase = await c.call('GET', watchPath(held.version));
+    // A proxy that still holds the version from before the change (it lost the answer, or watched
+    // another controller, which compiles the same snapshot from the same inputs) gets a delta
+    // against it; one that names a version this controller never compiled gets it whole.
+    const behind = await c.call('GET', watchPath(held.version));
+    assert.equal(behind.headers['x-mesh-snapshot'], 'delta');
+    assert.equal(behind.json().outbound.delta.base, held.version);
+    const unknownBase = await c.call('GET', watchPath('0123456789abcdef'));
     assert.equal(unknownBase.headers['x-mesh-snapshot'], 'full');
     assert.ok(Array.isArray(unknownBase.json().outbound.services));
     // Without delta=1 (an older sidecar), always whole.

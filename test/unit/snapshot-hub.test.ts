@@ -128,4 +128,34 @@ describe('snapshot hub watches', () => {
     hub.close();
     assert.equal(await pending(held), 'answered');
   });
+
+  it('answers a proxy that moved here from a lost controller with a delta against what it holds, whether it came before the change or as it landed', async () => {
+    endpoints = [instance(1)];
+    const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 60_000 });
+    // Another controller compiles the same snapshots from the same inputs: a hub of its own stands in for it.
+    const lost = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 60_000 });
+    const early = ref('productpage-early');
+    const late = ref('productpage-late');
+    const heldEarly = lost.current(early).version;
+    const heldLate = lost.current(late).version;
+    hub.current(ref('productpage-here')); // this controller's own proxies: it has compiled a round
+    // The early one watches here before the change, naming what the lost controller sent it.
+    const watch = hub.watch(early, heldEarly, 10_000);
+    endpoints = [instance(1), instance(2)];
+    hub.invalidate();
+    const answered = await watch;
+    assert.notEqual(answered.version, heldEarly);
+    assert.equal(hub.partsToSend(answered, heldEarly, true).delta, true, 'the proxy that came before the change gets a delta');
+    // The late one comes after the change was compiled here: its first watch is answered at once.
+    const now = await hub.watch(late, heldLate, 10_000);
+    assert.notEqual(now.version, heldLate);
+    const sent = hub.partsToSend(now, heldLate, true);
+    assert.equal(sent.delta, true, 'the proxy that came as the change landed gets a delta');
+    assert.ok(sent.parts.join('').includes('10.0.0.2'), 'with the new endpoint');
+    const stranger = ref('productpage-stranger');
+    const state = await hub.watch(stranger, '0123456789abcdef', 10_000);
+    assert.equal(hub.partsToSend(state, '0123456789abcdef', true).delta, false, 'a version no round here compiled: whole');
+    hub.close();
+    lost.close();
+  });
 });
