@@ -153,11 +153,11 @@ export class SnapshotHub {
    * `kind(i)`: whose piece i is (gzip-parts.ts); `bytes`: the size of the whole, uncompressed.
    */
   partsToSend(state: ProxyState, heldVersion: string | undefined, deltaAccepted: boolean): { parts: string[]; kind: (i: number) => PieceKind; delta: boolean; bytes: number } {
-    const base = heldVersion !== undefined && state.sent?.version !== heldVersion ? this.compiledBefore(state.ref, heldVersion) : state.sent;
+    const base = deltaAccepted && heldVersion !== undefined ? this.held(state, heldVersion) : undefined;
     state.sent = { version: state.version, outbound: state.outbound };
     state.sentVersion = state.version;
     const [opening, proxy, , rest] = state.jsonParts;
-    const services = deltaAccepted && heldVersion !== undefined && base?.version === heldVersion ? this.servicesDelta(base.outbound, state.outbound) : undefined;
+    const services = base ? this.servicesDelta(base, state.outbound) : undefined;
     if (services === undefined) {
       const bytes = Buffer.byteLength(opening) + Buffer.byteLength(proxy) + state.outbound.bytes() + Buffer.byteLength(rest);
       return { parts: state.jsonParts, kind: (i) => WHOLE_KINDS[i], delta: false, bytes };
@@ -219,10 +219,11 @@ export class SnapshotHub {
     if (own.size === 0) this.watchers.delete(id);
   }
 
-  /** What the round before the current one compiled for the proxy, if that is the version named. */
-  private compiledBefore(ref: ProxyRef, version: string): { version: string; outbound: OutboundPiece } | undefined {
-    const earlier = this.previousCompiler?.compile(ref);
-    return earlier?.snapshot.version === version ? { version, outbound: earlier.outbound } : undefined;
+  /** The outbound piece of the version the proxy names, when known here: as `sent`, or compiled by the round before the latest burst. */
+  private held(state: ProxyState, version: string): OutboundPiece | undefined {
+    if (state.sent?.version === version) return state.sent.outbound;
+    const earlier = this.previousCompiler?.compile(state.ref);
+    return earlier?.snapshot.version === version ? earlier.outbound : undefined;
   }
 
   private compilerForRound(): SnapshotCompiler {
