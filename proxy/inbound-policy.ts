@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { decodePeer, PEER_HEADER, UNKNOWN_WORKLOAD, type WorkloadMeta } from '../core/workload-meta.js';
 import { emptyIstioLabels, setDestination, setDestinationService, setSource } from './istio-labels.js';
 import type { TLSSocket } from 'node:tls';
+import { peerUris } from '../common/peer-uris.js';
 import { runFilters, type Exchange, type FilterOutcome, type LocalReply, type RequestFilter } from './pipeline/filter.js';
 import { NO_CONFIGURATION } from './pipeline/local-replies.js';
 import { buildInboundChain } from './pipeline/inbound-chain.js';
@@ -39,18 +40,9 @@ export interface InboundPolicyDeps {
 
 export type Verdict = { kind: 'forward'; forwardPath: string; headers: OutgoingHttpHeaders } | { kind: 'refuse'; reply: LocalReply } | { kind: 'close' };
 
-/** The peer's SPIFFE ID, read once per connection: getPeerCertificate() is costly per request. */
-const peers = new WeakMap<TLSSocket, string | undefined>();
+/** The peer's SPIFFE ID: its certificate's first URI name. */
 export function peerIdentity(socket: TLSSocket): string | undefined {
-  if (!peers.has(socket))
-    peers.set(
-      socket,
-      (socket.getPeerCertificate().subjectaltname ?? '')
-        .split(', ')
-        .find((s) => s.startsWith('URI:'))
-        ?.slice(4),
-    );
-  return peers.get(socket);
+  return peerUris(socket)[0];
 }
 
 /**

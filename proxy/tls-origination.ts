@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext } from 'node:tls';
 import type { UpstreamTransport } from '../core/routing/transport.js';
+import { uriSans } from '../core/pki/spiffe.js';
 import type { IdentityMaterial } from './identity.js';
 
 export class OriginationError extends Error {
@@ -117,10 +118,7 @@ function unreadable(file: string, field: string, err: unknown): OriginationError
 
 /** The peer proves the destination's identity by its SPIFFE ID, not by a DNS name. */
 export function spiffeMismatch(cert: PeerCertificate, expected: string[]): Error | undefined {
-  const uris = (cert.subjectaltname ?? '')
-    .split(', ')
-    .filter((s) => s.startsWith('URI:'))
-    .map((s) => s.slice(4));
+  const uris = uriSans(cert.subjectaltname);
   if (expected.length === 0 || uris.some((u) => expected.includes(u))) return undefined;
   return new Error(`upstream presented ${uris.join(', ') || 'no identity'}, expected ${expected.join(' or ')}`);
 }

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { MeshError, asMeshError } from '../../core/errors.js';
+import { peerUris } from '../../common/peer-uris.js';
 import { HTTP_STATUS } from './http-errors.js';
 import { SLICE_BYTES, writeSliced } from './sliced-body.js';
 
@@ -193,30 +194,14 @@ function parseJson(b: Buffer): unknown {
 
 export function peerCertificateUris(req: IncomingMessage): string[] {
   const socket = req.socket as TLSSocket;
-  if (!socket.authorized) return [];
-  let uris = PEER_URIS.get(socket);
-  if (!uris) {
-    const san = socket.getPeerCertificate?.()?.subjectaltname ?? '';
-    uris = san
-      .split(', ')
-      .filter((s) => s.startsWith('URI:'))
-      .map((s) => s.slice(4));
-    PEER_URIS.set(socket, uris);
-  }
-  return uris;
+  return socket.authorized ? peerUris(socket) : [];
 }
 
 /**
- * A connection's client certificate, read once: it cannot change while the connection lives (the
- * server refuses renegotiation, `refuseRenegotiation`), and `getPeerCertificate` builds an object
- * from the X.509 on every call (15 us here), which every watch of every proxy paid.
- */
-const PEER_URIS = new WeakMap<TLSSocket, string[]>();
-
-/**
  * TLS 1.2 lets a client renegotiate mid-connection, with another certificate, and each
- * renegotiation costs the server a handshake: neither is needed by any client of ours. An attempt
- * is a socket error, on which the HTTP server closes the connection.
+ * renegotiation costs the server a handshake: neither is needed by any client of ours (and a
+ * connection's certificate is read once, `peerUris`). An attempt is a socket error, on which the
+ * HTTP server closes the connection.
  */
 export function refuseRenegotiation(socket: TLSSocket): void {
   socket.disableRenegotiation();

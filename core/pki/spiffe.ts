@@ -21,3 +21,11 @@ export function parseSpiffe(uri: string): SpiffeIdentity {
 export function isValidTrustDomain(td: string): boolean {
   return /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/.test(td);
 }
+
+/** The URI names of a certificate, from Node's `subjectaltname` text ("DNS:a, URI:spiffe://..."). */
+export function uriSans(subjectaltname: string | undefined): string[] {
+  return (subjectaltname ?? '')
+    .split(', ')
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
+}
