@@ -433,13 +433,13 @@ function report(configs: Config[], runs: Record<string, Measure>[]): string {
   lines.push('');
   lines.push('open loop: the whole machine busy meanwhile, % of all cores, median of runs (the open-loop client, the proxies and the app run on the same cores)');
   lines.push(['config', ...RATES.map((r) => `${r}/s`)].join(' | '));
-  for (const c of configs) lines.push([c.name, ...RATES.map((_, i) => `${(median(runs.map((r) => r[c.name].open[i].machineBusy ?? 0)) * 100).toFixed(0)} %`)].join(' | '));
+  for (const c of configs) lines.push([c.name, ...RATES.map((_, i) => `${(median(runs.map((r) => r[c.name].open[i].machineBusy)) * 100).toFixed(0)} %`)].join(' | '));
   lines.push('');
   lines.push('open loop: each proxy busy meanwhile, % of one core, median of runs');
   lines.push(['config', ...RATES.map((r) => `${r}/s`)].join(' | '));
   for (const c of configs) {
     if (c.proxies.length === 0) continue;
-    const cells = RATES.map((_, i) => c.proxies.map((p) => `${p.role} ${(median(runs.map((r) => r[c.name].open[i].proxyBusy?.[p.role] ?? 0)) * 100).toFixed(0)} %`).join(', '));
+    const cells = RATES.map((_, i) => c.proxies.map((p) => `${p.role} ${(median(runs.map((r) => r[c.name].open[i].proxyBusy[p.role])) * 100).toFixed(0)} %`).join(', '));
     lines.push([c.name, ...cells].join(' | '));
   }
   lines.push('');

@@ -197,7 +197,7 @@ export class SnapshotHub {
   /** Answers every open watch now (with what it has) so that clients reconnect elsewhere. */
   drain(): void {
     this.draining = true;
-    for (const id of [...this.watchers.keys()]) this.answer(id);
+    for (const id of this.watchers.keys()) this.answer(id); // each answered proxy leaves the map, which its iteration allows
   }
 
   close(): void {
