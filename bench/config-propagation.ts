@@ -1,4 +1,4 @@
-// Config propagation: 200 services, 500 simulated proxies long-polling the controller; a
+// Config propagation: 200 services, 500 simulated proxies following the controller's snapshot stream; a
 // `meshctl apply` equivalent changes a route, and we time when each proxy holds the new
 // snapshot. Also the controllers' memory, and the bytes each change sends (compressed, as on
 // the wire) per proxy. The watchers take incremental snapshots (delta=1) and ask for heartbeats
@@ -13,13 +13,18 @@
 //     applied at the first controller and must reach the proxies of every controller.
 //   BENCH_SERVICES, BENCH_PROXIES, BENCH_CHANGES, BENCH_DELTA
 //   BENCH_HEARTBEAT=0: watches without heartbeats (the idle controllers' CPU is reported)
+//   BENCH_WATCH=poll: long polls (a request per change) instead of the snapshot stream
 //   BENCH_FAILOVER=1 (Consul mode): at the end, the first controller is killed and a route
 //     applied at the second must reach every proxy (its proxies move over as sidecars do)
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import * as os from 'node:os';
 import { recommendedConnectionLimit } from '../controller/catalog/consul-catalog.js';
 import { metaFromRegistration } from '../core/catalog-model.js';
+import { generateKeyPair, signerFor } from '../core/pki/keys.js';
+import { buildCsr } from '../core/pki/x509.js';
 import { startConsulCluster } from '../test/helpers/consul-cluster.js';
-import { caller, median, percentile, procStat, startControllerProcess, type ControllerProcess } from './lib.js';
+import { caller, median, workloadCaller, workloadStreamer, type Call, type Follow, percentile, procStat, startControllerProcess, type ControllerProcess } from './lib.js';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 200);
 const PROXIES = Number(process.env.BENCH_PROXIES ?? 500);
@@ -30,6 +35,8 @@ const CONTROLLERS = REGISTRY === 'consul' ? Number(process.env.BENCH_CONTROLLERS
 const FAILOVER = process.env.BENCH_FAILOVER === '1';
 /** BENCH_HEARTBEAT=0: watches without heartbeats, to see what they cost an idle controller. */
 const HEARTBEAT = process.env.BENCH_HEARTBEAT !== '0';
+/** BENCH_WATCH=poll: the proxies long-poll (GET /v1/snapshots, a request per change) instead of following the snapshot stream, as sidecars do with a controller that has none. */
+const STREAM = process.env.BENCH_WATCH !== 'poll';
 
 interface Watcher {
   id: string;
@@ -130,12 +137,20 @@ async function consulMesh(): Promise<Mesh> {
   };
 }
 
+/** A controller's CPU time so far in USER_HZ ticks (100 per second), user + system. */
+function ticks(c: ControllerProcess): number {
+  const fields = procStat(c.child.pid!);
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** The machine's busy CPU time so far, in USER_HZ ticks, over all cores (/proc/stat: all but idle and iowait). */
+function machineBusyTicks(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  return fields.slice(0, 8).reduce((a, b) => a + b, 0) - fields[3] - fields[4];
+}
+
 /** Each controller's CPU time over `ms`, as a share of one core (from /proc/<pid>/stat: user + system). */
 async function cpuShare(controllers: ControllerProcess[], ms: number): Promise<number[]> {
-  const ticks = (c: ControllerProcess) => {
-    const fields = procStat(c.child.pid!);
-    return Number(fields[11]) + Number(fields[12]);
-  };
   const before = controllers.map(ticks);
   await new Promise((r) => setTimeout(r, ms));
   // Linux counts in USER_HZ, 100 per second.
@@ -147,6 +162,23 @@ async function exited(controllers: ControllerProcess[]): Promise<void> {
   const gone = (c: ControllerProcess) => c.child.exitCode !== null || c.child.signalCode !== null;
   const deadline = Date.now() + 20_000;
   while (controllers.some((c) => !gone(c)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+}
+
+/** A workload certificate per service (`svc-<n>`), issued as a sidecar gets its own: a key made here, a bootstrap token, a CSR. */
+async function serviceIdentities(controller: ControllerProcess, services: number): Promise<Map<string, { cert: string; key: string }>> {
+  const identities = new Map<string, { cert: string; key: string }>();
+  const call = caller(controller, 16);
+  await inParallel(services, 16, async (n) => {
+    const service = `svc-${n}`;
+    const minted = await call('POST', '/v1/tokens', JSON.stringify({ service, ttl: '1h' }));
+    if (minted.status !== 201) throw new Error(`token for ${service}: ${minted.status} ${minted.text}`);
+    const key = generateKeyPair();
+    const csr = buildCsr(key.spkiDer, { uris: [] }, signerFor(key.privateKey));
+    const signed = await caller(controller, 1, false, true, (JSON.parse(minted.text) as { token: string }).token)('POST', '/v1/ca/sign', JSON.stringify({ csr }));
+    if (signed.status !== 200) throw new Error(`certificate for ${service}: ${signed.status} ${signed.text}`);
+    identities.set(service, { cert: (JSON.parse(signed.text) as { certificate: string }).certificate, key: key.privateKeyPem });
+  });
+  return identities;
 }
 
 /** Runs `n` jobs, `width` at a time. */
@@ -163,11 +195,7 @@ async function main(): Promise<void> {
   const setupStarted = performance.now();
   const mesh = REGISTRY === 'consul' ? await consulMesh() : await embeddedMesh();
   const { controllers } = mesh;
-  // Proxies ask for gzip, as the sidecar does; the watchers read the version from the ETag and
-  // never decompress a snapshot (10,000 whole first snapshots would not fit in this process).
   const call = caller(controllers[0], 64, true);
-  // Room for every proxy at any controller once one is killed (BENCH_FAILOVER).
-  const watches = controllers.map((c) => caller(c, (FAILOVER ? PROXIES : Math.ceil(PROXIES / controllers.length)) + 16, true, false));
   let stop = false;
   try {
     // The catalog: 200 services with 2-3 instances each, 500 instances in all; one proxy per instance.
@@ -176,6 +204,23 @@ async function main(): Promise<void> {
       const service = `svc-${i % SERVICES}`;
       watchers.push({ id: `${service}-${Math.floor(i / SERVICES)}`, service, version: '', gotAt: new Map(), bytes: 0, at: i % controllers.length });
     }
+    // As sidecars: each proxy its own connection to its controller (another one once that one is
+    // lost), authenticated by the workload certificate of its service. They ask for gzip, as the
+    // sidecar does, read the version from the ETag and never decompress a snapshot (10,000 whole
+    // first snapshots would not fit in this process).
+    const identities = await serviceIdentities(controllers[0], Math.min(SERVICES, PROXIES));
+    const connections = new Map<Watcher, Call[]>();
+    const watchCall = (w: Watcher): Call => {
+      let own = connections.get(w);
+      if (!own) connections.set(w, (own = []));
+      return (own[w.at] ??= workloadCaller(controllers[w.at], identities.get(w.service)!));
+    };
+    const streams = new Map<Watcher, Follow[]>();
+    const followCall = (w: Watcher): Follow => {
+      let own = streams.get(w);
+      if (!own) streams.set(w, (own = []));
+      return (own[w.at] ??= workloadStreamer(controllers[w.at], identities.get(w.service)!));
+    };
     await inParallel(PROXIES, 32, (i) =>
       mesh.register({ id: watchers[i].id, service: watchers[i].service, address: `127.${Math.floor(i / 62500)}.${Math.floor(i / 250) % 250}.${(i % 250) + 1}`, version: `v${1 + (i % 2)}` }),
     );
@@ -202,10 +247,16 @@ async function main(): Promise<void> {
     const loops = watchers.map(async (w) => {
       while (!stop) {
         try {
-          const res = await watches[w.at](
-            'GET',
-            `/v1/snapshots?proxy=${w.id}&service=${w.service}&version=${w.version}&wait=30s${HEARTBEAT ? '&heartbeat=4s' : ''}${DELTA && w.version ? '&delta=1' : ''}`,
-          );
+          const query = `proxy=${w.id}&service=${w.service}&version=${w.version}&wait=30s${HEARTBEAT ? '&heartbeat=4s' : ''}${DELTA && w.version ? '&delta=1' : ''}`;
+          if (STREAM) {
+            await followCall(w)(`/v1/snapshots/stream?${query}`, (version, bytes) => {
+              w.bytes += bytes;
+              w.version = version;
+              w.gotAt.set(version, performance.now());
+            });
+            continue;
+          }
+          const res = await watchCall(w)('GET', `/v1/snapshots?${query}`);
           if (stop) break;
           w.bytes += res.bytes;
           if (res.status === 200) {
@@ -251,13 +302,22 @@ async function main(): Promise<void> {
     const timeChange = async (change: () => Promise<void>) => {
       const before = new Map(watchers.map((w) => [w.id, w.version]));
       const bytesBefore = watchers.reduce((n, w) => n + w.bytes, 0);
+      const cpuBefore = { controllers: controllers.map((c) => (dead.has(controllers.indexOf(c)) ? 0 : ticks(c))), proxies: process.cpuUsage(), machine: machineBusyTicks() };
       const started = performance.now();
       await change();
       await waitAll(() => watchers.every((w) => w.version !== before.get(w.id)), 'every proxy to get the change');
+      // CPU seconds until every proxy held it: the controllers', the simulated proxies' (this
+      // process: on a real mesh they run on other hosts), and the whole machine's (Consul's too).
+      const proxiesCpu = process.cpuUsage(cpuBefore.proxies);
+      const cpu = {
+        controllers: controllers.map((c, k) => (dead.has(k) ? 0 : (ticks(c) - cpuBefore.controllers[k]) / 100)),
+        proxies: (proxiesCpu.user + proxiesCpu.system) / 1e6,
+        machine: (machineBusyTicks() - cpuBefore.machine) / 100,
+      };
       const delays = watchers.map((w) => w.gotAt.get(w.version)! - started).sort((a, b) => a - b);
       const perProxy = (watchers.reduce((n, w) => n + w.bytes, 0) - bytesBefore) / watchers.length;
       await new Promise((r) => setTimeout(r, 200));
-      return { p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays[delays.length - 1], perProxy };
+      return { p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays[delays.length - 1], perProxy, cpu };
     };
     const applyRoute = async (via: typeof call, c: number) => {
       const weight = 10 + (c % 80); // a valid split for any number of changes
@@ -320,7 +380,7 @@ async function main(): Promise<void> {
     const f = (v: number[]) => `median ${median(v).toFixed(0)} ms (runs: ${v.map((x) => x.toFixed(0)).join(', ')})`;
     const where = REGISTRY === 'consul' ? `${controllers.length} controllers on a 3-server Consul datacentre` : 'one controller on the embedded registry';
     console.log(
-      `config propagation: ${where}; ${SERVICES} services, ${PROXIES} proxies watching (${DELTA ? 'incremental' : 'whole'} snapshots), ${CHANGES} route changes, ${CHANGES} new endpoints; set up in ${setupSeconds.toFixed(0)} s`,
+      `config propagation: ${where}; ${SERVICES} services, ${PROXIES} proxies watching (${STREAM ? 'streams' : 'long polls'}, ${DELTA ? 'incremental' : 'whole'} snapshots), ${CHANGES} route changes, ${CHANGES} new endpoints; set up in ${setupSeconds.toFixed(0)} s`,
     );
     for (const [what, xs] of [
       ['apply -> every proxy holds the new route', routes],
@@ -331,6 +391,10 @@ async function main(): Promise<void> {
       console.log(`  ${' '.repeat(what.length)}  max ${f(xs.map((x) => x.max))}`);
       const sent = median(xs.map((x) => x.perProxy));
       console.log(`  ${' '.repeat(what.length)}  sent per proxy per change: median ${sent.toFixed(0)} bytes, all proxies ${((sent * PROXIES) / 1e6).toFixed(2)} MB`);
+      const s = (v: number[]) => `${median(v).toFixed(2)} s`;
+      console.log(
+        `  ${' '.repeat(what.length)}  CPU per change, median: controllers ${controllers.map((_, k) => s(xs.map((x) => x.cpu.controllers[k]))).join(', ')}; the simulated proxies ${s(xs.map((x) => x.cpu.proxies))}; the machine ${s(xs.map((x) => x.cpu.machine))} (${os.availableParallelism()} cores)`,
+      );
     }
 
     console.log(`  controller CPU with nothing changing, over 20 s (watches ${HEARTBEAT ? 'with' : 'without'} heartbeats): ${idleCpu.map((c) => `${(100 * c).toFixed(1)} %`).join(', ')} of a core`);

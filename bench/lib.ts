@@ -5,6 +5,7 @@ import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { ackLine, FrameDecoder } from '../core/snapshot/stream-frames.js';
 import { freePort } from '../test/helpers/ports.js';
 
 export interface ControllerProcess {
@@ -76,13 +77,63 @@ export async function startControllerProcess(extraArgs: string[] = []): Promise<
 /**
  * Calls the controller's API. `gzip`: ask for compressed bodies; `decode: false` leaves them
  * undecoded (`text` empty), for callers that need only the status, the headers and the size.
+ * `token`: another bearer token than the admin's (a bootstrap token, to sign a CSR).
  */
-export function caller(c: ControllerProcess, maxSockets = 64, gzip = false, decode = true) {
-  const agent = new Agent({ keepAlive: true, maxSockets, ca: c.ca });
-  /** `bytes`: the body as it came over the wire (compressed when gzip). */
-  return (method: string, path: string, body?: string): Promise<{ status: number; text: string; bytes: number; etag: string | undefined }> =>
+export function caller(c: ControllerProcess, maxSockets = 64, gzip = false, decode = true, token = c.token): Call {
+  return callThrough(new Agent({ keepAlive: true, maxSockets, ca: c.ca }), c, { authorization: `Bearer ${token}` }, gzip, decode);
+}
+
+/**
+ * Calls the controller as one sidecar does: its own connection, authenticated by its workload
+ * certificate (no token), asking for gzip, bodies left undecoded.
+ */
+export function workloadCaller(c: ControllerProcess, identity: { cert: string; key: string }): Call {
+  return callThrough(new Agent({ keepAlive: true, maxSockets: 1, ca: c.ca, cert: identity.cert, key: identity.key }), c, {}, true, false);
+}
+
+/**
+ * Follows a snapshot stream as one sidecar does (its own connection, its workload certificate):
+ * each snapshot's version and size on the wire to `onSnapshot`, then acknowledged. Resolves when
+ * the controller ends the stream.
+ */
+export type Follow = (path: string, onSnapshot: (version: string, bytes: number) => void) => Promise<void>;
+
+export function workloadStreamer(c: ControllerProcess, identity: { cert: string; key: string }): Follow {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: c.ca, cert: identity.cert, key: identity.key });
+  return (path, onSnapshot) =>
     new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { authorization: `Bearer ${c.token}` };
+      const req = request(c.base + path, { method: 'POST', agent, headers: { 'accept-encoding': 'gzip', 'content-type': 'text/plain' } }, (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          req.end();
+          return reject(new Error(`stream refused: ${res.statusCode}`));
+        }
+        const decoder = new FrameDecoder();
+        res.on('data', (chunk: Buffer) => {
+          for (const f of decoder.push(chunk)) {
+            if (f.type !== 'snapshot') continue;
+            onSnapshot(f.version, f.body.length);
+            req.write(ackLine(f.version));
+          }
+        });
+        res.on('end', () => {
+          req.end();
+          resolve();
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+}
+
+/** `bytes`: the body as it came over the wire (compressed when gzip). */
+export type Call = (method: string, path: string, body?: string) => Promise<{ status: number; text: string; bytes: number; etag: string | undefined }>;
+
+function callThrough(agent: Agent, c: ControllerProcess, auth: Record<string, string>, gzip: boolean, decode: boolean): Call {
+  return (method, path, body) =>
+    new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { ...auth };
       if (body) headers['content-type'] = 'application/json';
       if (gzip) headers['accept-encoding'] = 'gzip';
       const req = request(c.base + path, { method, agent, headers }, (res) => {

@@ -33,6 +33,11 @@ export class ControllerList {
     return this.urls[this.current];
   }
 
+  /** The controller at `url` failed outside a request (a stream it held broke): the next request goes to the next one. */
+  moveOn(url: string): void {
+    if (this.urls[this.current] === url) this.current = (this.current + 1) % this.urls.length;
+  }
+
   /** Runs `attempt` against the active controller, then each other one in turn while it fails over. */
   async run<T>(attempt: (baseUrl: string) => Promise<T>): Promise<T> {
     let last: unknown;

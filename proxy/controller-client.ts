@@ -1,9 +1,11 @@
 // The sidecar's HTTPS client for the controllers (one or several, common/controller-list.ts):
 // bootstrap (token) and then mTLS with its own workload certificate. Bodies are gzip-decoded; errors become MeshError with the server's code.
+import type { IncomingMessage } from 'node:http';
 import { Agent, request } from 'node:https';
 import { gunzipSync } from 'node:zlib';
 import { MeshError, type ErrorCode } from '../core/errors.js';
-import { ControllerList, parseControllers } from '../common/controller-list.js';
+import { ControllerList, isFailover, parseControllers } from '../common/controller-list.js';
+import { FrameDecoder, STREAM_CONTENT_TYPE, ackLine, type StreamFrame } from '../core/snapshot/stream-frames.js';
 
 export interface ClientCredentials {
   cert?: string;
@@ -22,6 +24,22 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** The silence allowed once the controller has sent a heartbeat (a long poll with heartbeat=). */
   heartbeatTimeoutMs?: number;
+}
+
+export interface StreamOptions {
+  /** Silence before the stream's head arrives longer than this fails it over (15 s by default). */
+  timeoutMs?: number;
+  /** Silence on an open stream longer than this (no frame, no heartbeat) means the controller is gone. */
+  heartbeatTimeoutMs: number;
+}
+
+/** An open snapshot stream (controller/api/snapshot-stream.ts). */
+export interface ControllerStream {
+  /** The frames as they come; ends when the controller ends the stream, throws when it breaks. */
+  frames(): AsyncGenerator<StreamFrame>;
+  /** Tells the controller this version is applied. */
+  ack(version: string): void;
+  close(): void;
 }
 
 export class ControllerClient {
@@ -60,6 +78,53 @@ export class ControllerClient {
     return this.controllers.run((baseUrl) => this.requestTo(baseUrl, method, path, body, opts));
   }
 
+  /**
+   * Opens a stream (POST, its body the acknowledgements) at the controller requests go to, or the
+   * next that answers. Resolves once its head is in; a controller that refuses it says why
+   * (an older one without streams: NOT_FOUND).
+   */
+  openStream(path: string, opts: StreamOptions): Promise<ControllerStream> {
+    return this.controllers.run((baseUrl) => this.openStreamAt(baseUrl, path, opts));
+  }
+
+  private openStreamAt(baseUrl: string, path: string, opts: StreamOptions): Promise<ControllerStream> {
+    const headers: Record<string, string> = { 'accept-encoding': 'gzip', 'content-type': 'text/plain' };
+    if (this.creds.token) headers.authorization = `Bearer ${this.creds.token}`;
+    return new Promise((resolve, reject) => {
+      const req = request(baseUrl + path, { method: 'POST', headers, agent: this.agent, timeout: opts.timeoutMs ?? 15_000 }, (res) => {
+        if (res.statusCode !== 200 || res.headers['content-type'] !== STREAM_CONTENT_TYPE) {
+          req.end();
+          return void collect(res).then(
+            (raw) => reject(answerError(res, raw)),
+            (err: unknown) => reject(err instanceof MeshError ? err : new MeshError('UNAVAILABLE', `the stream from ${baseUrl} broke: ${String(err)}`, { cause: err })),
+          );
+        }
+        // From now on, the controller is alive while frames or heartbeats come.
+        req.setTimeout(opts.heartbeatTimeoutMs);
+        resolve({
+          frames: () =>
+            readFrames(
+              res,
+              baseUrl,
+              () => req.end(),
+              (err) => {
+                // Broken (reset, or silent past the heartbeats): the next stream goes to the next controller.
+                if (isFailover(err)) this.controllers.moveOn(baseUrl);
+              },
+            ),
+          ack: (version) => {
+            if (!req.writableEnded && !req.destroyed) req.write(ackLine(version));
+          },
+          close: () => req.destroy(),
+        });
+      });
+      req.on('timeout', () => req.destroy(new MeshError('TIMEOUT', `the controller at ${baseUrl} went silent on ${path.split('?')[0]}`)));
+      req.on('error', (err) => reject(err instanceof MeshError ? err : new MeshError('UNAVAILABLE', `cannot reach the controller at ${baseUrl}: ${err.message}`, { cause: err })));
+      // The head goes now; the body (acknowledgements) stays open for the stream's life.
+      req.flushHeaders();
+    });
+  }
+
   private requestTo(baseUrl: string, method: string, path: string, body: object | undefined, opts: RequestOptions): Promise<ControllerResponse> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { 'accept-encoding': 'gzip' };
@@ -78,19 +143,7 @@ export class ControllerClient {
           // Each answer to a watch that asked says afresh (a controller may be replaced by an older one).
           if (opts.heartbeatTimeoutMs && res.headers['x-mesh-heartbeat']) this.heartbeating.add(baseUrl);
           else if (opts.heartbeatTimeoutMs) this.heartbeating.delete(baseUrl);
-          if (status >= 400) {
-            // A proxy or load balancer in front that has no controller to give: the next one may.
-            let code: ErrorCode = status === 502 || status === 503 || status === 504 ? 'UNAVAILABLE' : 'INTERNAL';
-            let message = `controller answered HTTP ${status}`;
-            try {
-              const e = JSON.parse(text) as { code: ErrorCode; message: string };
-              code = e.code;
-              message = e.message;
-            } catch {
-              // not our JSON error
-            }
-            return reject(new MeshError(code, message, { details: { status } }));
-          }
+          if (status >= 400) return reject(errorOf(status, text));
           resolve({ status, body: text });
         });
       });
@@ -114,4 +167,46 @@ export class ControllerClient {
   private makeAgent(): Agent {
     return new Agent({ keepAlive: true, maxSockets: 4, ca: this.ca, cert: this.creds.cert, key: this.creds.key });
   }
+}
+
+/** A controller's error answer as a MeshError with its code. */
+function errorOf(status: number, text: string): MeshError {
+  // A proxy or load balancer in front that has no controller to give: the next one may.
+  let code: ErrorCode = status === 502 || status === 503 || status === 504 ? 'UNAVAILABLE' : 'INTERNAL';
+  let message = `controller answered HTTP ${status}`;
+  try {
+    const e = JSON.parse(text) as { code: ErrorCode; message: string };
+    code = e.code;
+    message = e.message;
+  } catch {
+    // not our JSON error
+  }
+  return new MeshError(code, message, { details: { status } });
+}
+
+/** An answer that is not a stream: its error, or (a 200 of something else) a controller that does not stream. */
+function answerError(res: IncomingMessage, raw: Buffer): MeshError {
+  const status = res.statusCode ?? 0;
+  if (status >= 400) return errorOf(status, (res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8'));
+  return new MeshError('NOT_FOUND', `the controller answered HTTP ${status} (${String(res.headers['content-type'])}), not a snapshot stream`, { details: { status } });
+}
+
+async function collect(res: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The stream's frames until the controller ends it (then `ended`); a stream cut inside a frame, or not made of frames, throws. */
+async function* readFrames(res: IncomingMessage, baseUrl: string, ended: () => void, broke: (err: MeshError) => void): AsyncGenerator<StreamFrame> {
+  const decoder = new FrameDecoder();
+  try {
+    for await (const chunk of res) yield* decoder.push(chunk as Buffer);
+    if (!decoder.atBoundary) throw new MeshError('UNAVAILABLE', `the snapshot stream from ${baseUrl} ended inside a frame`);
+  } catch (err) {
+    const e = err instanceof MeshError ? err : new MeshError('UNAVAILABLE', `the snapshot stream from ${baseUrl} broke: ${(err as Error).message}`, { cause: err });
+    broke(e);
+    throw e;
+  }
+  ended();
 }

@@ -1,5 +1,6 @@
-// Keeps the sidecar's snapshot current: serves the last good one from disk at start, then holds
-// a watch (long poll) on the controller and applies each new version. A snapshot that fails to
+// Keeps the sidecar's snapshot current: serves the last good one from disk at start, then follows
+// the controller's snapshot stream (a long poll per change with a controller that has none) and
+// applies each new version. A snapshot that fails to
 // apply is refused and the old one kept; a controller that goes away is retried with backoff
 // while traffic keeps flowing on what we have.
 import { EventEmitter } from 'node:events';
@@ -8,7 +9,8 @@ import { join } from 'node:path';
 import { MeshError } from '../core/errors.js';
 import { SNAPSHOT_SCHEMA_VERSION, type ProxySnapshot } from '../core/snapshot/types.js';
 import { applyOutboundDelta, isOutboundDelta } from '../core/snapshot/delta.js';
-import type { ControllerClient } from './controller-client.js';
+import { gunzipSync } from 'node:zlib';
+import type { ControllerClient, ControllerStream } from './controller-client.js';
 
 export interface SnapshotSourceOptions {
   dataDir: string;
@@ -25,13 +27,19 @@ export interface SnapshotSourceOptions {
   backoffMaxMs: number;
 }
 
+/** Long polls before a controller that said it has no stream is asked for one again. */
+const POLLS_BEFORE_STREAM_RETRY = 20;
+
 /** Applies a snapshot; throws to refuse it. */
 export type ApplySnapshot = (s: ProxySnapshot) => void;
 
 export class SnapshotSource extends EventEmitter {
   private current: ProxySnapshot | undefined;
   private running = false;
-  private abort = new AbortController();
+  private stream: ControllerStream | undefined;
+  /** Long polls left before a stream is tried again (a controller answered that it has none). */
+  private pollsLeft = 0;
+  private refusedBackoff: number;
   /** Times a received snapshot was refused; exported as a metric. */
   rejected = 0;
   /** A delta did not fit what is held: the next watch asks for the whole snapshot. */
@@ -44,6 +52,7 @@ export class SnapshotSource extends EventEmitter {
     private readonly apply: ApplySnapshot,
   ) {
     super();
+    this.refusedBackoff = options.backoffMinMs;
   }
 
   get snapshot(): ProxySnapshot | undefined {
@@ -62,47 +71,94 @@ export class SnapshotSource extends EventEmitter {
 
   close(): void {
     this.running = false;
-    this.abort.abort();
+    this.stream?.close();
   }
 
   private async loop(): Promise<void> {
     let backoff = this.options.backoffMinMs;
-    let refusedBackoff = this.options.backoffMinMs;
-    const o = this.options;
     while (this.running) {
       try {
-        const q = new URLSearchParams({ proxy: o.proxyId, service: o.service, namespace: o.namespace, wait: `${o.waitSeconds}s`, heartbeat: `${o.heartbeatSeconds}s` });
-        for (const [k, v] of Object.entries(o.labels ?? {})) q.append('label', `${k}=${v}`);
-        if (o.gateway) q.set('mode', 'gateway');
-        if (this.current && !this.wantWhole) {
-          q.set('version', this.current.version);
-          // Changes may come as deltas against the version held (core/snapshot/delta.ts).
-          q.set('delta', '1');
-        }
-        const res = await this.client.request('GET', `/v1/snapshots?${q}`, undefined, {
-          timeoutMs: (o.waitSeconds + 15) * 1000,
-          heartbeatTimeoutMs: 3 * o.heartbeatSeconds * 1000,
-        });
-        this.connected = true;
-        backoff = o.backoffMinMs;
-        // A snapshot refused as it is would come back at once (the controller sees the old
-        // version): the next watch waits, longer each time, so the two do not spin. A delta that
-        // did not fit is asked for whole at once.
-        if (res.status === 200) {
-          const whole = this.whole(JSON.parse(res.body) as ProxySnapshot);
-          if (whole && !this.accept(whole, true)) {
-            await new Promise((r) => setTimeout(r, refusedBackoff));
-            refusedBackoff = Math.min(refusedBackoff * 2, o.backoffMaxMs);
-          } else if (whole) refusedBackoff = o.backoffMinMs;
-        }
+        // A controller without streams (an older one, mid-upgrade) is long-polled for a while, then asked again.
+        if (this.pollsLeft > 0) {
+          this.pollsLeft--;
+          await this.poll(() => (backoff = this.options.backoffMinMs));
+        } else await this.follow(() => (backoff = this.options.backoffMinMs));
       } catch (err) {
         if (!this.running) return;
+        if (err instanceof MeshError && (err.code === 'NOT_FOUND' || err.code === 'METHOD_NOT_ALLOWED')) {
+          this.pollsLeft = POLLS_BEFORE_STREAM_RETRY;
+          continue;
+        }
         this.connected = false;
         this.emit('error', err);
         await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random() / 2)));
-        backoff = Math.min(backoff * 2, o.backoffMaxMs);
+        backoff = Math.min(backoff * 2, this.options.backoffMaxMs);
       }
     }
+  }
+
+  /** The watch's query: who this proxy is, what it holds (changes may then come as deltas, core/snapshot/delta.ts). */
+  private query(): URLSearchParams {
+    const o = this.options;
+    const q = new URLSearchParams({ proxy: o.proxyId, service: o.service, namespace: o.namespace, wait: `${o.waitSeconds}s`, heartbeat: `${o.heartbeatSeconds}s` });
+    for (const [k, v] of Object.entries(o.labels ?? {})) q.append('label', `${k}=${v}`);
+    if (o.gateway) q.set('mode', 'gateway');
+    if (this.current && !this.wantWhole) {
+      q.set('version', this.current.version);
+      q.set('delta', '1');
+    }
+    return q;
+  }
+
+  /**
+   * Follows the snapshot stream until the controller ends it (after `wait`, or as it drains),
+   * applying and acknowledging each snapshot. A snapshot that does not apply ends the stream: the
+   * next one names the version held (a refused one is sent again: it waits first, longer each
+   * time, so that the two do not spin); a delta that does not fit, the whole one is asked for.
+   */
+  private async follow(connected: () => void): Promise<void> {
+    const o = this.options;
+    const stream = await this.client.openStream(`/v1/snapshots/stream?${this.query()}`, { heartbeatTimeoutMs: 3 * o.heartbeatSeconds * 1000 });
+    this.stream = stream;
+    this.connected = true;
+    connected();
+    try {
+      for await (const frame of stream.frames()) {
+        if (frame.type !== 'snapshot') continue;
+        const whole = this.whole(JSON.parse((frame.gzip ? gunzipSync(frame.body) : frame.body).toString('utf8')) as ProxySnapshot);
+        if (!whole) return;
+        if (!this.accept(whole, true)) {
+          stream.close();
+          return await this.refusedPause();
+        }
+        this.refusedBackoff = o.backoffMinMs;
+        stream.ack(whole.version);
+      }
+    } finally {
+      stream.close();
+      this.stream = undefined;
+    }
+  }
+
+  /** One long poll (GET /v1/snapshots), for controllers that do not stream. */
+  private async poll(connected: () => void): Promise<void> {
+    const o = this.options;
+    const res = await this.client.request('GET', `/v1/snapshots?${this.query()}`, undefined, {
+      timeoutMs: (o.waitSeconds + 15) * 1000,
+      heartbeatTimeoutMs: 3 * o.heartbeatSeconds * 1000,
+    });
+    this.connected = true;
+    connected();
+    if (res.status !== 200) return;
+    const whole = this.whole(JSON.parse(res.body) as ProxySnapshot);
+    if (whole && !this.accept(whole, true)) await this.refusedPause();
+    else if (whole) this.refusedBackoff = o.backoffMinMs;
+  }
+
+  /** A refused snapshot would come back at once (the controller sees the old version): wait, longer each time. */
+  private async refusedPause(): Promise<void> {
+    await new Promise((r) => setTimeout(r, this.refusedBackoff));
+    this.refusedBackoff = Math.min(this.refusedBackoff * 2, this.options.backoffMaxMs);
   }
 
   /** A received snapshot made whole: a delta is applied to the one held; undefined when it does not fit (the whole one is asked for next). */

@@ -1,26 +1,22 @@
-import { parseDurationMs } from '../../core/duration.js';
 import { configDumpViolations } from '../../core/config-dump.js';
 import { MeshError, validationFailed } from '../../core/errors.js';
-import type { ProxyRef } from '../../core/snapshot/compile.js';
 import type { ApiDeps } from './deps.js';
 import { syncStatus, type ProxyState } from '../snapshots/hub.js';
 import { acceptsGzip, GzipParts } from './gzip-parts.js';
-import type { Reply, RequestContext, Router } from './router.js';
+import type { Reply, Router } from './router.js';
+import { registerSnapshotStream } from './snapshot-stream.js';
+import { heartbeatOf, proxyRef, recordPush, waitOf } from './watch-params.js';
 
 export function registerProxyRoutes(router: Router, d: ApiDeps): void {
   const gzip = new GzipParts();
+  registerSnapshotStream(router, d, gzip);
   // The watch: answers at once when the proxy's snapshot differs from `version`, else holds the
   // request until it changes or `wait` passes (then 304).
   router.add('GET', '/v1/snapshots', 'workload', async (ctx): Promise<Reply> => {
     const ref = proxyRef(ctx);
     const known = ctx.query.get('version') ?? undefined;
     const waitText = ctx.query.get('wait');
-    let waitMs = 0;
-    if (waitText) {
-      const w = parseDurationMs(waitText);
-      if (typeof w === 'string') throw new MeshError('INVALID_ARGUMENT', `wait: ${w}`);
-      waitMs = Math.min(w, d.maxWatchMs);
-    }
+    const waitMs = waitText ? waitOf(waitText, d.maxWatchMs) : 0;
     // heartbeat=4s: while the watch is held, a 102 Processing every 4 s, so a proxy whose
     // controller's host went silent (no reset, no answer) notices within seconds, not at the
     // end of the wait (proxy/snapshot-source.ts).
@@ -97,44 +93,4 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
     if (!s) throw new MeshError('NOT_FOUND', `no proxy "${ctx.params[0]}" has connected recently; see \`meshctl proxies\``);
     return { raw: s.jsonParts };
   });
-}
-
-/** A snapshot goes to a proxy: Istio's push counters and timings. */
-/** `bytes`: the size of what is sent (the whole snapshot or a delta), observed as the config size. */
-function recordPush(d: ApiDeps, state: ProxyState, bytes: number): void {
-  const now = Date.now();
-  d.metrics.pushes.inc({ type: 'snapshot' });
-  d.metrics.pushTime.observe((now - state.compiledAt) / 1000);
-  d.metrics.convergence.observe((now - state.triggeredAt) / 1000);
-  d.metrics.configSize.observe(bytes);
-}
-
-/** The heartbeat interval a watch asks for: 1 s to 60 s, or none. */
-function heartbeatOf(text: string | null | undefined): number | undefined {
-  if (!text) return undefined;
-  const ms = parseDurationMs(text);
-  if (typeof ms === 'string') throw new MeshError('INVALID_ARGUMENT', `heartbeat: ${ms}`);
-  if (ms < 1000 || ms > 60_000) throw new MeshError('INVALID_ARGUMENT', `heartbeat: ${text} is outside 1s..60s`);
-  return ms;
-}
-
-function proxyRef(ctx: RequestContext): ProxyRef {
-  const id = ctx.query.get('proxy');
-  if (!id) throw new MeshError('INVALID_ARGUMENT', 'name the proxy: ?proxy=<instance id>');
-  const p = ctx.principal;
-  const service = ctx.query.get('service') ?? (p.kind === 'workload' ? p.service : null);
-  const namespace = ctx.query.get('namespace') ?? (p.kind === 'workload' ? p.namespace : 'default');
-  if (!service) throw new MeshError('INVALID_ARGUMENT', 'name the service: ?service=<name>');
-  // As istiod: a workload reads the configuration of its own namespace; its identity is a service
-  // account, which several services may share, so the service it fronts is its own to say.
-  if (p.kind === 'workload' && namespace !== p.namespace) {
-    throw new MeshError('PERMISSION_DENIED', `${p.identity} may read snapshots of namespace ${p.namespace} only, not of ${namespace}/${service}`);
-  }
-  const labels: Record<string, string> = {};
-  for (const l of ctx.query.getAll('label')) {
-    const i = l.indexOf('=');
-    if (i > 0) labels[l.slice(0, i)] = l.slice(i + 1);
-  }
-  const gateway = ctx.query.get('mode') === 'gateway';
-  return { id, service, namespace, labels, ...(gateway ? { gateway } : {}), ...(p.kind === 'workload' ? { serviceAccount: p.service } : {}) };
 }

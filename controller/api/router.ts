@@ -54,6 +54,8 @@ export interface Reply {
   raw?: string | (string | Buffer)[];
   contentType?: string;
   headers?: Record<string, string>;
+  /** The handler writes the response itself, for as long as it lasts (the snapshot stream). */
+  taken?: true;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<Reply> | Reply;
@@ -126,7 +128,7 @@ export class Router {
         },
       };
       const reply = await route.handler(ctx);
-      send(res, reply.status ?? 200, reply);
+      if (!reply.taken) send(res, reply.status ?? 200, reply);
     } catch (err) {
       const e = asMeshError(err);
       if (e.code === 'INTERNAL') this.onError(e, req);

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { certificateInfo } from '../../core/pki/x509.js';
+import { FrameDecoder, type StreamFrame } from '../../core/snapshot/stream-frames.js';
+import { ControllerClient } from '../../proxy/controller-client.js';
 import { emptyBuckets, bucketIndex } from '../../core/telemetry.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
@@ -253,6 +255,77 @@ describe('controller API (embedded catalog, file store)', () => {
     await new Promise((r) => setTimeout(r, 100));
     await c.call('DELETE', '/v1/catalog/instances/filler-7-2');
     assert.equal((await older).headers['x-mesh-snapshot'], 'full');
+  });
+
+  it('streams snapshots: the current one at once, each change as a delta against the last, heartbeats, acknowledgements, an end after `wait`', async () => {
+    const client = new ControllerClient(c.url, c.ca(), { token: c.adminToken });
+    const read = (f: StreamFrame | undefined) => {
+      assert.equal(f?.type, 'snapshot');
+      const s = f as Extract<StreamFrame, { type: 'snapshot' }>;
+      assert.ok(s.gzip, 'compressed, as asked');
+      return { ...s, json: JSON.parse(gunzipSync(s.body).toString()) };
+    };
+    try {
+      const stream = await client.openStream('/v1/snapshots/stream?proxy=stream-1&service=productpage&heartbeat=1s&wait=4s', { heartbeatTimeoutMs: 3000 });
+      const frames = stream.frames();
+      const opened = Date.now();
+      const first = read((await frames.next()).value);
+      assert.equal(first.delta, false);
+      assert.equal(first.json.version, first.version);
+      const status = async () => ((await c.call('GET', '/v1/proxies')).json().proxies as { id: string; status: string }[]).find((p) => p.id === 'stream-1')?.status;
+      assert.equal(await status(), 'STALE', 'sent, not yet acknowledged');
+      stream.ack(first.version);
+      await waitFor('the acknowledgement', async () => (await status()) === 'SYNCED', 3000);
+      // Nothing changes: a heartbeat keeps the stream alive.
+      assert.deepEqual((await frames.next()).value, { type: 'heartbeat' });
+      await c.call('POST', '/v1/catalog/instances', { id: 'streamed-1', service: 'streamed', address: '127.0.0.3', port: 9080, sidecar: { inboundPort: 15006 } });
+      let next = (await frames.next()).value;
+      while (next?.type === 'heartbeat') next = (await frames.next()).value;
+      const change = read(next);
+      assert.equal(change.delta, true);
+      assert.equal(change.json.outbound.delta.base, first.version);
+      assert.deepEqual(
+        change.json.outbound.delta.upsert.map((s: { name: string }) => s.name),
+        ['streamed'],
+      );
+      // After `wait`, the controller ends the stream between frames; the proxy opens the next one.
+      for (let f = await frames.next(); !f.done; f = await frames.next()) assert.equal(f.value.type, 'heartbeat');
+      assert.ok(Date.now() - opened >= 3500, 'ended at about `wait`');
+      stream.close();
+
+      // The next stream names what the proxy holds: nothing is sent until it changes.
+      const quiet = await client.openStream(`/v1/snapshots/stream?proxy=stream-1&service=productpage&version=${change.version}&delta=1&heartbeat=1s&wait=2s`, { heartbeatTimeoutMs: 3000 });
+      const types: string[] = [];
+      for await (const f of quiet.frames()) types.push(f.type);
+      assert.ok(types.length > 0 && types.every((t) => t === 'heartbeat'), types.join());
+    } finally {
+      client.close();
+    }
+  });
+
+  it('ends a snapshot stream whose body is not acknowledgements, and refuses a stream to a proxy that is not its caller', async () => {
+    const outcome = await new Promise<{ frames: number; closed: boolean }>((resolve, reject) => {
+      const req = httpsRequest(`${c.url}/v1/snapshots/stream?proxy=stream-2&service=productpage`, { method: 'POST', ca: c.ca(), headers: { authorization: `Bearer ${c.adminToken}` } }, (res) => {
+        const decoder = new FrameDecoder();
+        let frames = 0;
+        res.on('data', (d: Buffer) => {
+          frames += decoder.push(d).length;
+          if (frames === 1) req.write('nack 0123\n');
+        });
+        res.on('error', () => undefined);
+        res.on('close', () => resolve({ frames, closed: true }));
+      });
+      req.on('error', () => undefined);
+      req.on('close', () => setTimeout(() => reject(new Error('the request closed first')), 1000).unref());
+      req.flushHeaders();
+    });
+    assert.deepEqual(outcome, { frames: 1, closed: true });
+    const { key, csr } = workloadCsr();
+    const token = (await c.call('POST', '/v1/tokens', { service: 'reviews', namespace: 'shop' })).json().token as string;
+    const cert = (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string;
+    const refused = await c.call('POST', '/v1/snapshots/stream?proxy=p-1&service=productpage&namespace=default', undefined, { cert, key: key.privateKeyPem });
+    assert.equal(refused.status, 403);
+    assert.match(refused.json().message, /may read snapshots of namespace shop only/);
   });
 
   it('heartbeats a held watch with 102 Processing when asked, says so, and refuses a heartbeat outside 1s..60s', async () => {

@@ -112,6 +112,35 @@ describe('snapshot hub watches', () => {
     hub.close();
   });
 
+  it('tells the subscription of a stream of every change until it closes, of the drain once, and keeps its proxy', async () => {
+    endpoints = [instance(1)];
+    const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 20 });
+    const seen: string[] = [];
+    let drained = 0;
+    const streaming = ref('productpage-streaming');
+    const sub = hub.subscribe(streaming, undefined, { changed: (s) => seen.push(s.version), drained: () => drained++ });
+    const first = sub.state.version;
+    const gone = hub.subscribe(ref('productpage-gone'), undefined, { changed: () => assert.fail('a closed subscription is told nothing'), drained: () => assert.fail('nor of the drain') });
+    gone.close();
+    hub.start();
+    for (const n of [2, 3]) {
+      endpoints = Array.from({ length: n }, (_, i) => instance(i + 1));
+      hub.invalidate();
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    assert.equal(seen.length, 2, 'each change, in order');
+    assert.ok(seen[0] !== first && seen[1] !== seen[0]);
+    assert.ok(hub.get(streaming.id), 'a proxy with an open stream is not forgotten');
+    hub.acknowledged(streaming.id, seen[1]);
+    assert.equal(hub.get(streaming.id)!.ackedVersion, seen[1]);
+    hub.drain();
+    hub.drain();
+    assert.equal(drained, 2, 'each drain tells it (the stream ends on the first)');
+    sub.close();
+    hub.close();
+    assert.equal(drained, 2, 'closed: no more');
+  });
+
   it('ends a watch whose caller went away, and forgets only proxies that watch nothing', async () => {
     const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 20 });
     const gone = ref('ratings-gone');

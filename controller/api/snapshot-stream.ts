@@ -1,0 +1,87 @@
+// The snapshot stream: one long response per proxy that carries each new snapshot as a frame
+// (core/snapshot/stream-frames.ts), as an xDS stream does. A change costs the controller one
+// write per proxy, where the long poll (GET /v1/snapshots) costs a whole request: its parsing,
+// authentication, routing and a new watch, on both sides, for every proxy on every change.
+// The proxy acknowledges what it applied in the request body; a frame it cannot apply, it
+// answers by opening a new stream that names the version it holds.
+import { AckDecoder, HEARTBEAT_FRAME, STREAM_CONTENT_TYPE, snapshotFrameHead } from '../../core/snapshot/stream-frames.js';
+import type { ProxyState } from '../snapshots/hub.js';
+import type { ApiDeps } from './deps.js';
+import { acceptsGzip, type GzipParts } from './gzip-parts.js';
+import { heartbeatOf, proxyRef, recordPush, waitOf } from './watch-params.js';
+import type { Router } from './router.js';
+
+export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipParts): void {
+  router.add('POST', '/v1/snapshots/stream', 'workload', (ctx) => {
+    const ref = proxyRef(ctx);
+    const { req, res } = ctx;
+    // What the proxy holds, as far as this stream knows: what it named, then what it was sent.
+    let held = ctx.query.get('version') ?? undefined;
+    const heartbeatMs = heartbeatOf(ctx.query.get('heartbeat'));
+    // The stream ends after `wait` (at most the server's longest watch; the proxy opens the next
+    // naming what it holds, and nothing is sent again): a request's whole life stays bounded.
+    const waitText = ctx.query.get('wait');
+    const lifetimeMs = waitText ? waitOf(waitText, d.maxWatchMs) : d.maxWatchMs;
+    const deltaAccepted = ctx.query.get('delta') !== '0';
+    const compressed = acceptsGzip(req.headers['accept-encoding']);
+
+    res.writeHead(200, { 'content-type': STREAM_CONTENT_TYPE, 'cache-control': 'no-store', ...(heartbeatMs ? { 'x-mesh-heartbeat': String(heartbeatMs / 1000) } : {}) });
+    // The proxy learns the stream is open now, not at the first change.
+    res.flushHeaders();
+
+    // A proxy that reads slower than changes come gets the newest once its socket drains, not each one.
+    let blocked = false;
+    const send = (state: ProxyState): void => {
+      if (blocked || state.version === held || res.writableEnded) return;
+      const { parts, kind, delta, bytes } = d.hub.partsToSend(state, held, deltaAccepted);
+      recordPush(d, state, bytes);
+      const body = compressed ? gzip.encode(parts, kind, state.proxyPiece) : parts.map((p) => Buffer.from(p));
+      held = state.version;
+      res.cork();
+      res.write(
+        snapshotFrameHead(
+          state.version,
+          delta,
+          compressed,
+          body.reduce((n, b) => n + b.length, 0),
+        ),
+      );
+      let room = true;
+      for (const b of body) room = res.write(b);
+      res.uncork();
+      if (!room) {
+        blocked = true;
+        res.once('drain', () => {
+          blocked = false;
+          send(d.hub.get(ref.id) ?? state);
+        });
+      }
+    };
+
+    const end = (): void => {
+      clearInterval(beat);
+      clearTimeout(lifetime);
+      subscription.close();
+      if (!res.writableEnded) res.end();
+    };
+    const subscription = d.hub.subscribe(ref, held, { changed: send, drained: end });
+    const beat = heartbeatMs ? setInterval(() => res.write(HEARTBEAT_FRAME), heartbeatMs) : undefined;
+    const lifetime = setTimeout(end, lifetimeMs);
+    res.once('close', end);
+    // The proxy's acknowledgements; anything else in the request body ends the stream (the
+    // answer's status went out with its head, so the connection is closed).
+    const acks = new AckDecoder();
+    req.on('data', (chunk: Buffer) => {
+      try {
+        for (const version of acks.push(chunk)) d.hub.acknowledged(ref.id, version);
+      } catch {
+        end();
+        res.destroy();
+      }
+    });
+    // The proxy closed its side: it is going.
+    req.once('end', end);
+    send(subscription.state);
+    return { taken: true };
+  });
+}
