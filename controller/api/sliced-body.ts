@@ -36,16 +36,17 @@ export function slicesOf(parts: readonly Buffer[], limit = SLICE_BYTES): Buffer[
 }
 
 /**
- * Writes `parts` and ends `res`: the slices one after another, each once the one before has been
- * written to the socket. A response whose connection goes away stops where it is.
+ * Writes `parts` and ends `res` (or calls `written`, for a response that goes on: a stream's
+ * frame): the slices one after another, each once the one before has been written to the
+ * socket. A response whose connection goes away stops where it is.
  */
-export function writeSliced(res: ServerResponse, parts: readonly Buffer[]): void {
+export function writeSliced(res: ServerResponse, parts: readonly Buffer[], written: () => void = () => res.end()): void {
   const slices = slicesOf(parts);
   let next = 0;
   const writeNext = (err?: Error | null): void => {
     if (err || res.destroyed) return;
     if (next >= slices.length) {
-      res.end();
+      written();
       return;
     }
     const slice = slices[next++];

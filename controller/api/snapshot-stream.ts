@@ -10,6 +10,7 @@ import type { ApiDeps } from './deps.js';
 import { acceptsGzip, type GzipParts } from './gzip-parts.js';
 import { heartbeatOf, proxyRef, recordPush, waitOf } from './watch-params.js';
 import type { Router } from './router.js';
+import { SLICE_BYTES, writeSliced } from './sliced-body.js';
 
 export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipParts): void {
   router.add('POST', '/v1/snapshots/stream', 'workload', (ctx) => {
@@ -29,32 +30,42 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
     // The proxy learns the stream is open now, not at the first change.
     res.flushHeaders();
 
-    // A proxy that reads slower than changes come gets the newest once its socket drains, not each one.
+    // A proxy that reads slower than changes come gets the newest once its socket drains, not
+    // each one; a frame being written in slices holds the next back likewise.
     let blocked = false;
+    const unblock = () => {
+      blocked = false;
+      send(d.hub.get(ref.id) ?? subscription.state);
+    };
     const send = (state: ProxyState): void => {
       if (blocked || state.version === held || res.writableEnded) return;
       const { parts, kind, delta, bytes } = d.hub.partsToSend(state, held, deltaAccepted);
       recordPush(d, state, bytes);
       const body = compressed ? gzip.encode(parts, kind, state.proxyPiece) : parts.map((p) => Buffer.from(p));
-      held = state.version;
-      res.cork();
-      res.write(
-        snapshotFrameHead(
-          state.version,
-          delta,
-          compressed,
-          body.reduce((n, b) => n + b.length, 0),
+      const frame = [
+        Buffer.from(
+          snapshotFrameHead(
+            state.version,
+            delta,
+            compressed,
+            body.reduce((n, b) => n + b.length, 0),
+          ),
         ),
-      );
+        ...body,
+      ];
+      held = state.version;
+      // A whole snapshot (tens of KB) handed to TLS at once would size the connection's buffer for good (sliced-body.ts).
+      if (frame.reduce((n, b) => n + b.length, 0) > SLICE_BYTES) {
+        blocked = true;
+        return writeSliced(res, frame, unblock);
+      }
+      res.cork();
       let room = true;
-      for (const b of body) room = res.write(b);
+      for (const b of frame) room = res.write(b);
       res.uncork();
       if (!room) {
         blocked = true;
-        res.once('drain', () => {
-          blocked = false;
-          send(d.hub.get(ref.id) ?? state);
-        });
+        res.once('drain', unblock);
       }
     };
 
@@ -65,7 +76,8 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
       if (!res.writableEnded) res.end();
     };
     const subscription = d.hub.subscribe(ref, held, { changed: send, drained: end });
-    const beat = heartbeatMs ? setInterval(() => res.write(HEARTBEAT_FRAME), heartbeatMs) : undefined;
+    // Not inside a frame being written in slices (nor behind a full buffer: bytes are flowing).
+    const beat = heartbeatMs ? setInterval(() => blocked || res.write(HEARTBEAT_FRAME), heartbeatMs) : undefined;
     const lifetime = setTimeout(end, lifetimeMs);
     res.once('close', end);
     // The proxy's acknowledgements; anything else in the request body ends the stream (the
