@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { request as httpsRequest } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -11,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { certificateInfo } from '../../core/pki/x509.js';
 import { FrameDecoder, type StreamFrame } from '../../core/snapshot/stream-frames.js';
 import { ControllerClient } from '../../proxy/controller-client.js';
+import { SnapshotSource } from '../../proxy/snapshot-source.js';
 import { emptyBuckets, bucketIndex } from '../../core/telemetry.js';
 import { startController, type TestController } from '../helpers/controller.js';
 import { waitFor } from '../helpers/ports.js';
@@ -300,6 +302,46 @@ describe('controller API (embedded catalog, file store)', () => {
       assert.ok(types.length > 0 && types.every((t) => t === 'heartbeat'), types.join());
     } finally {
       client.close();
+    }
+  });
+
+  it('has a sidecar long-poll a controller without the snapshot stream (an older one, mid-upgrade)', async () => {
+    // The older controller: this one behind a TLS forwarder (its own kind of serving certificate)
+    // that answers the stream's path as a controller without it does.
+    const asked: string[] = [];
+    const older = createHttpsServer(c.controller['servingCertificate'](), (req, res) => {
+      asked.push(`${req.method} ${req.url!.split('?')[0]}`);
+      if (req.url!.startsWith('/v1/snapshots/stream')) {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify({ code: 'NOT_FOUND', message: 'no API at /v1/snapshots/stream; see docs/openapi.yaml' }));
+      }
+      const upstream = httpsRequest(`${c.url}${req.url}`, { method: req.method, headers: req.headers, ca: c.ca() }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((r) => older.listen(0, '127.0.0.1', r));
+    const client = new ControllerClient(`https://127.0.0.1:${(older.address() as AddressInfo).port}`, c.ca(), { token: c.adminToken });
+    const applied: string[] = [];
+    const dataDir = mkdtempSync(join(tmpdir(), 'mesh-older-'));
+    const source = new SnapshotSource(
+      client,
+      { dataDir, proxyId: 'older-1', service: 'productpage', namespace: 'default', waitSeconds: 5, heartbeatSeconds: 1, backoffMinMs: 50, backoffMaxMs: 500 },
+      (s) => void applied.push(s.version),
+    );
+    try {
+      await source.start();
+      await c.call('POST', '/v1/catalog/instances', { id: 'older-upstream-1', service: 'older-upstream', address: '127.0.0.4', port: 9080, sidecar: { inboundPort: 15006 } });
+      await waitFor('the change, by long poll', () => source.snapshot?.outbound.services.some((s) => s.name === 'older-upstream') ?? false, 5000);
+      assert.ok(applied.length >= 2);
+      assert.equal(asked.filter((a) => a === 'POST /v1/snapshots/stream').length, 1, 'the stream was asked for once');
+      assert.ok(asked.filter((a) => a === 'GET /v1/snapshots').length >= 2, asked.join());
+    } finally {
+      source.close();
+      client.close();
+      older.closeAllConnections();
+      older.close();
     }
   });
 

@@ -2,7 +2,8 @@
 // over real HTTPS: a server stands in for the controller, because the real one never sends a
 // snapshot of another schema or a delta against a version the proxy does not hold. A refused
 // snapshot is not fetched again in a tight loop; a delta that does not fit is refused and the
-// whole snapshot asked for; a delta that fits is applied.
+// whole snapshot asked for; a delta that fits is applied. The stand-in has no snapshot stream,
+// as an older controller has none: the sidecar long-polls it.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
@@ -31,6 +32,9 @@ describe('snapshot watch against a misbehaving controller', () => {
     ca = opensslCa();
     ca.issue('controller', { dns: ['localhost'] });
     server = createServer({ cert: ca.read('controller.pem'), key: ca.read('controller.key') }, (req, res) => {
+      // A controller without the snapshot stream, so that the sidecar long-polls it (each poll's
+      // query is what the stand-in answers); the stream's own tests are in controller-api.test.ts.
+      if (req.url?.startsWith('/v1/snapshots/stream')) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"NOT_FOUND","message":"no API at /v1/snapshots/stream"}');
       const q = new URL(req.url ?? '/', 'https://localhost').searchParams;
       seen.push(q);
       const body = answer(q);
