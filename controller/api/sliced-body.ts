@@ -44,7 +44,7 @@ export function writeSliced(res: ServerResponse, parts: readonly Buffer[], writt
   const slices = slicesOf(parts);
   let next = 0;
   const writeNext = (err?: Error | null): void => {
-    if (err || res.destroyed) return;
+    if (err || res.destroyed || res.writableEnded) return;
     if (next >= slices.length) {
       written();
       return;

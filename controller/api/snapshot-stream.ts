@@ -33,6 +33,9 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
     // A proxy that reads slower than changes come gets the newest once its socket drains, not
     // each one; a frame being written in slices holds the next back likewise.
     let blocked = false;
+    // A frame is being written in slices: the stream ends after it, not inside it.
+    let slicing = false;
+    let ending = false;
     const unblock = () => {
       blocked = false;
       send(d.hub.get(ref.id) ?? subscription.state);
@@ -56,8 +59,12 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
       held = state.version;
       // A whole snapshot (tens of KB) handed to TLS at once would size the connection's buffer for good (sliced-body.ts).
       if (frame.reduce((n, b) => n + b.length, 0) > SLICE_BYTES) {
-        blocked = true;
-        return writeSliced(res, frame, unblock);
+        blocked = slicing = true;
+        return writeSliced(res, frame, () => {
+          slicing = false;
+          if (ending) res.end();
+          else unblock();
+        });
       }
       res.cork();
       let room = true;
@@ -73,7 +80,8 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
       clearInterval(beat);
       clearTimeout(lifetime);
       subscription.close();
-      if (!res.writableEnded) res.end();
+      if (slicing) ending = true;
+      else if (!res.writableEnded) res.end();
     };
     const subscription = d.hub.subscribe(ref, held, { changed: send, drained: end });
     // Not inside a frame being written in slices (nor behind a full buffer: bytes are flowing).

@@ -319,6 +319,9 @@ describe('controller API (embedded catalog, file store)', () => {
         res.writeHead(answer.statusCode!, answer.headers);
         answer.pipe(res);
       });
+      // The sidecar going away mid-poll, at the end, takes the forwarded poll with it.
+      upstream.on('error', () => res.destroy());
+      res.on('close', () => upstream.destroy());
       req.pipe(upstream);
     });
     await new Promise<void>((r) => older.listen(0, '127.0.0.1', r));
