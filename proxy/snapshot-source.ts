@@ -119,6 +119,7 @@ export class SnapshotSource extends EventEmitter {
   private async follow(connected: () => void): Promise<void> {
     const o = this.options;
     const stream = await this.client.openStream(`/v1/snapshots/stream?${this.query()}`, { heartbeatTimeoutMs: 3 * o.heartbeatSeconds * 1000 });
+    if (!this.running) return stream.close(); // closed while it was being opened
     this.stream = stream;
     this.connected = true;
     connected();
