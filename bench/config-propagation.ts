@@ -174,7 +174,7 @@ async function serviceIdentities(controller: ControllerProcess, services: number
     if (minted.status !== 201) throw new Error(`token for ${service}: ${minted.status} ${minted.text}`);
     const key = generateKeyPair();
     const csr = buildCsr(key.spkiDer, { uris: [] }, signerFor(key.privateKey));
-    const signed = await caller(controller, 1, false, true, (JSON.parse(minted.text) as { token: string }).token)('POST', '/v1/ca/sign', JSON.stringify({ csr }));
+    const signed = await call('POST', '/v1/ca/sign', JSON.stringify({ csr }), (JSON.parse(minted.text) as { token: string }).token);
     if (signed.status !== 200) throw new Error(`certificate for ${service}: ${signed.status} ${signed.text}`);
     identities.set(service, { cert: (JSON.parse(signed.text) as { certificate: string }).certificate, key: key.privateKeyPem });
   });

@@ -77,10 +77,9 @@ export async function startControllerProcess(extraArgs: string[] = []): Promise<
 /**
  * Calls the controller's API. `gzip`: ask for compressed bodies; `decode: false` leaves them
  * undecoded (`text` empty), for callers that need only the status, the headers and the size.
- * `token`: another bearer token than the admin's (a bootstrap token, to sign a CSR).
  */
-export function caller(c: ControllerProcess, maxSockets = 64, gzip = false, decode = true, token = c.token): Call {
-  return callThrough(new Agent({ keepAlive: true, maxSockets, ca: c.ca }), c, { authorization: `Bearer ${token}` }, gzip, decode);
+export function caller(c: ControllerProcess, maxSockets = 64, gzip = false, decode = true): Call {
+  return callThrough(new Agent({ keepAlive: true, maxSockets, ca: c.ca }), c, { authorization: `Bearer ${c.token}` }, gzip, decode);
 }
 
 /**
@@ -127,13 +126,13 @@ export function workloadStreamer(c: ControllerProcess, identity: { cert: string;
     });
 }
 
-/** `bytes`: the body as it came over the wire (compressed when gzip). */
-export type Call = (method: string, path: string, body?: string) => Promise<{ status: number; text: string; bytes: number; etag: string | undefined }>;
+/** `bytes`: the body as it came over the wire (compressed when gzip). `token`: another bearer token than the caller's (a bootstrap token, to sign a CSR). */
+export type Call = (method: string, path: string, body?: string, token?: string) => Promise<{ status: number; text: string; bytes: number; etag: string | undefined }>;
 
 function callThrough(agent: Agent, c: ControllerProcess, auth: Record<string, string>, gzip: boolean, decode: boolean): Call {
-  return (method, path, body) =>
+  return (method, path, body, token) =>
     new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { ...auth };
+      const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : { ...auth };
       if (body) headers['content-type'] = 'application/json';
       if (gzip) headers['accept-encoding'] = 'gzip';
       const req = request(c.base + path, { method, agent, headers }, (res) => {

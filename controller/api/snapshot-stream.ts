@@ -66,10 +66,8 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
           else unblock();
         });
       }
-      res.cork();
-      let room = true;
-      for (const b of frame) room = res.write(b);
-      res.uncork();
+      // One write: each write of a chunked response is four (the size, the bytes, two line ends).
+      const room = res.write(frame.length === 1 ? frame[0] : Buffer.concat(frame));
       if (!room) {
         blocked = true;
         res.once('drain', unblock);
