@@ -2,8 +2,8 @@
 // over real HTTPS: a server stands in for the controller, because the real one never sends a
 // snapshot of another schema or a delta against a version the proxy does not hold. A refused
 // snapshot is not fetched again in a tight loop; a delta that does not fit is refused and the
-// whole snapshot asked for; a delta that fits is applied. The stand-in has no snapshot stream,
-// as an older controller has none: the sidecar long-polls it.
+// whole snapshot asked for; a delta that fits is applied. First against a stand-in without the
+// snapshot stream, as an older controller has none (the sidecar long-polls it), then over the stream.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SNAPSHOT_SCHEMA_VERSION, type OutboundService, type ProxySnapshot } from '../../core/snapshot/types.js';
+import { AckDecoder, STREAM_CONTENT_TYPE, snapshotFrameHead } from '../../core/snapshot/stream-frames.js';
 import { ControllerClient } from '../../proxy/controller-client.js';
 import { SnapshotSource } from '../../proxy/snapshot-source.js';
 import { opensslCa, type OpensslCa } from '../helpers/openssl-ca.js';
@@ -95,6 +96,99 @@ describe('snapshot watch against a misbehaving controller', () => {
     assert.equal(source.rejected, 1);
     assert.equal(seen[1].get('delta'), '1', 'the proxy said it takes deltas');
     assert.equal(seen[2].get('version'), null, 'after the delta that did not fit, the whole snapshot was asked for');
+    assert.deepEqual(
+      source.snapshot!.outbound.services.map((s) => s.name),
+      ['c', 'b'],
+    );
+  });
+});
+
+// The same over the snapshot stream: a frame the sidecar cannot apply ends the stream, and the
+// next one says what the sidecar holds; what it applies, it acknowledges.
+describe('snapshot stream against a misbehaving controller', () => {
+  let ca: OpensslCa;
+  let server: Server;
+  let port = 0;
+  /** The frames the stand-in writes on the n-th stream (from 0), given its query; the stream then stays open. */
+  let script: (n: number, q: URLSearchParams) => string[] = () => [];
+  const opened: URLSearchParams[] = [];
+  const acked: string[][] = [];
+  const sources: SnapshotSource[] = [];
+
+  before(async () => {
+    ca = opensslCa();
+    ca.issue('controller', { dns: ['localhost'] });
+    server = createServer({ cert: ca.read('controller.pem'), key: ca.read('controller.key') }, (req, res) => {
+      const q = new URL(req.url ?? '/', 'https://localhost').searchParams;
+      const n = opened.push(q) - 1;
+      const acks: string[] = (acked[n] = []);
+      const acksIn = new AckDecoder();
+      req.on('data', (d: Buffer) => acks.push(...acksIn.push(d)));
+      res.writeHead(200, { 'content-type': STREAM_CONTENT_TYPE });
+      for (const body of script(n, q)) {
+        const { version } = JSON.parse(body) as { version: string };
+        res.write(`${snapshotFrameHead(version, body.includes('"delta"'), false, Buffer.byteLength(body))}${body}`);
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+  });
+  after(() => {
+    for (const s of sources) s.close();
+    server.closeAllConnections();
+    server.close();
+    ca.remove();
+  });
+
+  const follow = (apply: (s: ProxySnapshot) => void = () => undefined) => {
+    const client = new ControllerClient(`https://localhost:${port}`, ca.read('ca.pem'), { token: 'test' });
+    const source = new SnapshotSource(
+      client,
+      { dataDir: mkdtempSync(join(tmpdir(), 'mesh-stream-')), proxyId: 'p-1', service: 'p', namespace: 'default', waitSeconds: 30, heartbeatSeconds: 10, backoffMinMs: 100, backoffMaxMs: 2000 },
+      apply,
+    );
+    source.on('error', () => undefined);
+    sources.push(source);
+    void source.start();
+    return source;
+  };
+
+  it('opens a new stream, after a pause longer each time, for a snapshot it refuses', async () => {
+    opened.length = 0;
+    script = () => [snapshot('future', { services: [] }, 999)];
+    const source = follow();
+    await new Promise((r) => setTimeout(r, 2000));
+    source.close();
+    assert.ok(opened.length >= 3 && opened.length <= 7, `${opened.length} streams in 2 s`);
+    assert.ok(source.rejected >= 3, `refused ${source.rejected} times`);
+    assert.deepEqual(acked.slice(0, opened.length).flat(), [], 'nothing refused is acknowledged');
+  });
+
+  it('ends a stream on a delta against another version, asks for the whole snapshot, then applies and acknowledges deltas that fit', async () => {
+    opened.length = 0;
+    acked.length = 0;
+    script = (n) =>
+      n === 0
+        ? [snapshot('v1', { services: [service('a'), service('b')] }), snapshot('v9', { delta: { base: 'v0', upsert: [], remove: ['mesh/default/a'] } })]
+        : [
+            snapshot('v2', { services: [service('a'), service('b')] }),
+            snapshot('v3', { delta: { base: 'v2', upsert: [service('c')], remove: ['mesh/default/a'], order: ['mesh/default/c', 'mesh/default/b'] } }),
+          ];
+    const applied: ProxySnapshot[] = [];
+    const source = follow((s) => void applied.push(s));
+    await waitFor('the delta that fits to be applied', () => source.snapshot?.version === 'v3', 5000);
+    await waitFor('its acknowledgement', () => acked[1]?.length === 2, 2000);
+    assert.deepEqual(
+      applied.map((s) => s.version),
+      ['v1', 'v2', 'v3'],
+      'v9 (a delta against v0) was never applied',
+    );
+    assert.equal(source.rejected, 1);
+    assert.equal(opened.length, 2, 'one new stream after the delta that did not fit');
+    assert.equal(opened[1].get('version'), null, 'asking for the whole snapshot');
+    // (v1's acknowledgement may be cut off as the first stream is closed; the next stream asks whole anyway)
+    assert.ok(!acked[0].includes('v9'), 'the delta that did not fit is not acknowledged');
+    assert.deepEqual(acked[1], ['v2', 'v3']);
     assert.deepEqual(
       source.snapshot!.outbound.services.map((s) => s.name),
       ['c', 'b'],
