@@ -247,7 +247,7 @@ async function main(): Promise<void> {
     const loops = watchers.map(async (w) => {
       while (!stop) {
         try {
-          const query = `proxy=${w.id}&service=${w.service}&version=${w.version}&wait=30s${HEARTBEAT ? '&heartbeat=4s' : ''}${DELTA && w.version ? '&delta=1' : ''}`;
+          const query = `proxy=${w.id}&service=${w.service}&version=${w.version}&wait=60s${HEARTBEAT ? '&heartbeat=4s' : ''}${DELTA && w.version ? '&delta=1' : ''}`;
           if (STREAM) {
             await followCall(w)(`/v1/snapshots/stream?${query}`, (version, bytes) => {
               w.bytes += bytes;

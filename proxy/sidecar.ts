@@ -82,7 +82,9 @@ export class Sidecar {
         namespace: options.namespace,
         labels: options.labels,
         gateway: options.gateway,
-        waitSeconds: 30,
+        // The controller's longest: each stream (or poll) that ends is a request to open the next
+        // one, a good part of an idle controller's work at thousands of proxies.
+        waitSeconds: 60,
         heartbeatSeconds: 4,
         backoffMinMs: 200,
         backoffMaxMs: 10_000,

@@ -12,6 +12,8 @@ import { heartbeatOf, proxyRef, recordPush, waitOf } from './watch-params.js';
 import type { Router } from './router.js';
 import { SLICE_BYTES, writeSliced } from './sliced-body.js';
 
+const HEARTBEAT_BYTES = Buffer.from(HEARTBEAT_FRAME);
+
 export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipParts): void {
   router.add('POST', '/v1/snapshots/stream', 'workload', (ctx) => {
     const ref = proxyRef(ctx);
@@ -83,7 +85,7 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
     };
     const subscription = d.hub.subscribe(ref, held, { changed: send, drained: end });
     // Not inside a frame being written in slices (nor behind a full buffer: bytes are flowing).
-    const beat = heartbeatMs ? setInterval(() => blocked || res.write(HEARTBEAT_FRAME), heartbeatMs) : undefined;
+    const beat = heartbeatMs ? setInterval(() => blocked || res.write(HEARTBEAT_BYTES), heartbeatMs) : undefined;
     const lifetime = setTimeout(end, lifetimeMs);
     res.once('close', end);
     // The proxy's acknowledgements; anything else in the request body ends the stream (the
