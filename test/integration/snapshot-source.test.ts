@@ -6,7 +6,8 @@
 // snapshot stream, as an older controller has none (the sidecar long-polls it), then over the stream.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
+import type { RequestListener } from 'node:http';
+import { createServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,55 +15,65 @@ import { SNAPSHOT_SCHEMA_VERSION, type OutboundService, type ProxySnapshot } fro
 import { AckDecoder, STREAM_CONTENT_TYPE, snapshotFrameHead } from '../../core/snapshot/stream-frames.js';
 import { ControllerClient } from '../../proxy/controller-client.js';
 import { SnapshotSource } from '../../proxy/snapshot-source.js';
-import { opensslCa, type OpensslCa } from '../helpers/openssl-ca.js';
+import { opensslCa } from '../helpers/openssl-ca.js';
 import { waitFor } from '../helpers/ports.js';
 
 const service = (name: string): OutboundService => ({ name, namespace: 'default', hosts: [name], external: false, ports: [], httpRoutes: [], tcpRoutes: [], clusters: [] });
 const snapshot = (version: string, outbound: unknown, schemaVersion = SNAPSHOT_SCHEMA_VERSION) => JSON.stringify({ schemaVersion, version, outbound });
 
+/** A stand-in controller over real HTTPS (a CA of its own) answering with `handle`, and the sidecar's snapshot sources pointed at it; `close` ends both. */
+async function standIn(handle: RequestListener, timing: { waitSeconds: number; heartbeatSeconds: number }) {
+  const ca = opensslCa();
+  ca.issue('controller', { dns: ['localhost'] });
+  const server = createServer({ cert: ca.read('controller.pem'), key: ca.read('controller.key') }, handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const sources: SnapshotSource[] = [];
+  return {
+    /** A sidecar's snapshot source (started) at the stand-in, applying with `apply`. */
+    source(apply: (s: ProxySnapshot) => void = () => undefined): SnapshotSource {
+      const client = new ControllerClient(`https://localhost:${port}`, ca.read('ca.pem'), { token: 'test' });
+      const source = new SnapshotSource(
+        client,
+        { dataDir: mkdtempSync(join(tmpdir(), 'mesh-source-')), proxyId: 'p-1', service: 'p', namespace: 'default', ...timing, backoffMinMs: 100, backoffMaxMs: 2000 },
+        apply,
+      );
+      source.on('error', () => undefined);
+      sources.push(source);
+      void source.start();
+      return source;
+    },
+    close(): void {
+      for (const s of sources) s.close();
+      server.closeAllConnections();
+      server.close();
+      ca.remove();
+    },
+  };
+}
+
 describe('snapshot watch against a misbehaving controller', () => {
-  let ca: OpensslCa;
-  let server: Server;
-  let port = 0;
+  let stand: Awaited<ReturnType<typeof standIn>>;
   /** What the stand-in answers each watch with, given its query; undefined: it holds the watch. */
   let answer: (q: URLSearchParams) => string | undefined = () => undefined;
   const seen: URLSearchParams[] = [];
-  const sources: SnapshotSource[] = [];
 
   before(async () => {
-    ca = opensslCa();
-    ca.issue('controller', { dns: ['localhost'] });
-    server = createServer({ cert: ca.read('controller.pem'), key: ca.read('controller.key') }, (req, res) => {
-      // A controller without the snapshot stream, so that the sidecar long-polls it (each poll's
-      // query is what the stand-in answers); the stream's own tests are in controller-api.test.ts.
-      if (req.url?.startsWith('/v1/snapshots/stream')) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"NOT_FOUND","message":"no API at /v1/snapshots/stream"}');
-      const q = new URL(req.url ?? '/', 'https://localhost').searchParams;
-      seen.push(q);
-      const body = answer(q);
-      if (body !== undefined) res.writeHead(200, { 'content-type': 'application/json' }).end(body);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    port = (server.address() as { port: number }).port;
-  });
-  after(() => {
-    for (const s of sources) s.close();
-    server.closeAllConnections();
-    server.close();
-    ca.remove();
-  });
-
-  const watch = (apply: (s: ProxySnapshot) => void = () => undefined) => {
-    const client = new ControllerClient(`https://localhost:${port}`, ca.read('ca.pem'), { token: 'test' });
-    const source = new SnapshotSource(
-      client,
-      { dataDir: mkdtempSync(join(tmpdir(), 'mesh-source-')), proxyId: 'p-1', service: 'p', namespace: 'default', waitSeconds: 1, heartbeatSeconds: 1, backoffMinMs: 100, backoffMaxMs: 2000 },
-      apply,
+    stand = await standIn(
+      (req, res) => {
+        // A controller without the snapshot stream, so that the sidecar long-polls it (each poll's
+        // query is what the stand-in answers); the stream's own tests are in controller-api.test.ts.
+        if (req.url?.startsWith('/v1/snapshots/stream')) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"NOT_FOUND","message":"no API at /v1/snapshots/stream"}');
+        const q = new URL(req.url ?? '/', 'https://localhost').searchParams;
+        seen.push(q);
+        const body = answer(q);
+        if (body !== undefined) res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      },
+      { waitSeconds: 1, heartbeatSeconds: 1 },
     );
-    source.on('error', () => undefined);
-    sources.push(source);
-    void source.start();
-    return source;
-  };
+  });
+  after(() => stand.close());
+  const watch = (apply?: (s: ProxySnapshot) => void) => stand.source(apply);
 
   it('waits longer each time before fetching again a snapshot it refuses', async () => {
     seen.length = 0;
@@ -106,52 +117,31 @@ describe('snapshot watch against a misbehaving controller', () => {
 // The same over the snapshot stream: a frame the sidecar cannot apply ends the stream, and the
 // next one says what the sidecar holds; what it applies, it acknowledges.
 describe('snapshot stream against a misbehaving controller', () => {
-  let ca: OpensslCa;
-  let server: Server;
-  let port = 0;
+  let stand: Awaited<ReturnType<typeof standIn>>;
   /** The frames the stand-in writes on the n-th stream (from 0), given its query; the stream then stays open. */
   let script: (n: number, q: URLSearchParams) => string[] = () => [];
   const opened: URLSearchParams[] = [];
   const acked: string[][] = [];
-  const sources: SnapshotSource[] = [];
 
   before(async () => {
-    ca = opensslCa();
-    ca.issue('controller', { dns: ['localhost'] });
-    server = createServer({ cert: ca.read('controller.pem'), key: ca.read('controller.key') }, (req, res) => {
-      const q = new URL(req.url ?? '/', 'https://localhost').searchParams;
-      const n = opened.push(q) - 1;
-      const acks: string[] = (acked[n] = []);
-      const acksIn = new AckDecoder();
-      req.on('data', (d: Buffer) => acks.push(...acksIn.push(d)));
-      res.writeHead(200, { 'content-type': STREAM_CONTENT_TYPE });
-      for (const body of script(n, q)) {
-        const { version } = JSON.parse(body) as { version: string };
-        res.write(`${snapshotFrameHead(version, body.includes('"delta"'), false, Buffer.byteLength(body))}${body}`);
-      }
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    port = (server.address() as { port: number }).port;
-  });
-  after(() => {
-    for (const s of sources) s.close();
-    server.closeAllConnections();
-    server.close();
-    ca.remove();
-  });
-
-  const follow = (apply: (s: ProxySnapshot) => void = () => undefined) => {
-    const client = new ControllerClient(`https://localhost:${port}`, ca.read('ca.pem'), { token: 'test' });
-    const source = new SnapshotSource(
-      client,
-      { dataDir: mkdtempSync(join(tmpdir(), 'mesh-stream-')), proxyId: 'p-1', service: 'p', namespace: 'default', waitSeconds: 30, heartbeatSeconds: 10, backoffMinMs: 100, backoffMaxMs: 2000 },
-      apply,
+    stand = await standIn(
+      (req, res) => {
+        const q = new URL(req.url ?? '/', 'https://localhost').searchParams;
+        const n = opened.push(q) - 1;
+        const acks: string[] = (acked[n] = []);
+        const acksIn = new AckDecoder();
+        req.on('data', (d: Buffer) => acks.push(...acksIn.push(d)));
+        res.writeHead(200, { 'content-type': STREAM_CONTENT_TYPE });
+        for (const body of script(n, q)) {
+          const { version } = JSON.parse(body) as { version: string };
+          res.write(`${snapshotFrameHead(version, body.includes('"delta"'), false, Buffer.byteLength(body))}${body}`);
+        }
+      },
+      { waitSeconds: 30, heartbeatSeconds: 10 },
     );
-    source.on('error', () => undefined);
-    sources.push(source);
-    void source.start();
-    return source;
-  };
+  });
+  after(() => stand.close());
+  const follow = (apply?: (s: ProxySnapshot) => void) => stand.source(apply);
 
   it('opens a new stream, after a pause longer each time, for a snapshot it refuses', async () => {
     opened.length = 0;
