@@ -4,6 +4,7 @@
 // authentication, routing and a new watch, on both sides, for every proxy on every change.
 // The proxy acknowledges what it applied in the request body; a frame it cannot apply, it
 // answers by opening a new stream that names the version it holds.
+import { MeshError } from '../../core/errors.js';
 import { AckDecoder, HEARTBEAT_FRAME, STREAM_CONTENT_TYPE, snapshotFrameHead } from '../../core/snapshot/stream-frames.js';
 import type { ProxyState } from '../snapshots/hub.js';
 import type { ApiDeps } from './deps.js';
@@ -17,6 +18,9 @@ const HEARTBEAT_BYTES = Buffer.from(HEARTBEAT_FRAME);
 export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipParts): void {
   router.add('POST', '/v1/snapshots/stream', 'workload', (ctx) => {
     const ref = proxyRef(ctx);
+    // A stream here would end at once; the 503 sends the proxy to its next controller now (a
+    // connection kept alive from before the drain still reaches this one).
+    if (d.hub.isDraining) throw new MeshError('UNAVAILABLE', 'this controller is draining; ask the next one');
     const { req, res } = ctx;
     // What the proxy holds, as far as this stream knows: what it named, then what it was sent.
     let held = ctx.query.get('version') ?? undefined;

@@ -72,6 +72,11 @@ export class SnapshotHub {
   private previousCompiler: SnapshotCompiler | undefined;
   private gcTimer: NodeJS.Timeout | undefined;
   private draining = false;
+
+  /** Whether the hub drains (the controller is stopping): proxies should go to another controller. */
+  get isDraining(): boolean {
+    return this.draining;
+  }
   /** Counts compile rounds; a round still pushing in batches stops when a newer one starts. */
   private round = 0;
 
