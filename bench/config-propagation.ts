@@ -206,8 +206,8 @@ async function main(): Promise<void> {
     }
     // As sidecars: each proxy its own connection to its controller (another one once that one is
     // lost), authenticated by the workload certificate of its service. They ask for gzip, as the
-    // sidecar does, read the version from the ETag and never decompress a snapshot (10,000 whole
-    // first snapshots would not fit in this process).
+    // sidecar does, read the version from the frame's head (a poll's ETag) and never decompress a
+    // snapshot (10,000 whole first snapshots would not fit in this process).
     const identities = await serviceIdentities(controllers[0], Math.min(SERVICES, PROXIES));
     const connections = new Map<Watcher, Call[]>();
     const watchCall = (w: Watcher): Call => {
