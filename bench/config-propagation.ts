@@ -24,7 +24,7 @@ import { metaFromRegistration } from '../core/catalog-model.js';
 import { generateKeyPair, signerFor } from '../core/pki/keys.js';
 import { buildCsr } from '../core/pki/x509.js';
 import { startConsulCluster } from '../test/helpers/consul-cluster.js';
-import { caller, median, workloadCaller, workloadStreamer, type Call, type Follow, percentile, procStat, startControllerProcess, type ControllerProcess } from './lib.js';
+import { caller, median, workloadCaller, workloadStreamer, percentile, procStat, startControllerProcess, type ControllerProcess } from './lib.js';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 200);
 const PROXIES = Number(process.env.BENCH_PROXIES ?? 500);
@@ -209,18 +209,17 @@ async function main(): Promise<void> {
     // sidecar does, read the version from the frame's head (a poll's ETag) and never decompress a
     // snapshot (10,000 whole first snapshots would not fit in this process).
     const identities = await serviceIdentities(controllers[0], Math.min(SERVICES, PROXIES));
-    const connections = new Map<Watcher, Call[]>();
-    const watchCall = (w: Watcher): Call => {
-      let own = connections.get(w);
-      if (!own) connections.set(w, (own = []));
-      return (own[w.at] ??= workloadCaller(controllers[w.at], identities.get(w.service)!));
+    // A proxy's connection to each controller it has watched, made on first use.
+    const perController = <T>(make: (c: ControllerProcess, identity: { cert: string; key: string }) => T) => {
+      const made = new Map<Watcher, T[]>();
+      return (w: Watcher): T => {
+        let own = made.get(w);
+        if (!own) made.set(w, (own = []));
+        return (own[w.at] ??= make(controllers[w.at], identities.get(w.service)!));
+      };
     };
-    const streams = new Map<Watcher, Follow[]>();
-    const followCall = (w: Watcher): Follow => {
-      let own = streams.get(w);
-      if (!own) streams.set(w, (own = []));
-      return (own[w.at] ??= workloadStreamer(controllers[w.at], identities.get(w.service)!));
-    };
+    const watchCall = perController(workloadCaller);
+    const followCall = perController(workloadStreamer);
     await inParallel(PROXIES, 32, (i) =>
       mesh.register({ id: watchers[i].id, service: watchers[i].service, address: `127.${Math.floor(i / 62500)}.${Math.floor(i / 250) % 250}.${(i % 250) + 1}`, version: `v${1 + (i % 2)}` }),
     );

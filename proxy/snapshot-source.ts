@@ -40,6 +40,8 @@ export class SnapshotSource extends EventEmitter {
   /** Long polls left before a stream is tried again (a controller answered that it has none). */
   private pollsLeft = 0;
   private refusedBackoff: number;
+  /** The wait before the next attempt after a controller could not be reached; grows while it cannot. */
+  private backoff: number;
   /** Times a received snapshot was refused; exported as a metric. */
   rejected = 0;
   /** A delta did not fit what is held: the next watch asks for the whole snapshot. */
@@ -53,6 +55,7 @@ export class SnapshotSource extends EventEmitter {
   ) {
     super();
     this.refusedBackoff = options.backoffMinMs;
+    this.backoff = options.backoffMinMs;
   }
 
   get snapshot(): ProxySnapshot | undefined {
@@ -75,14 +78,13 @@ export class SnapshotSource extends EventEmitter {
   }
 
   private async loop(): Promise<void> {
-    let backoff = this.options.backoffMinMs;
     while (this.running) {
       try {
         // A controller without streams (an older one, mid-upgrade) is long-polled for a while, then asked again.
         if (this.pollsLeft > 0) {
           this.pollsLeft--;
-          await this.poll(() => (backoff = this.options.backoffMinMs));
-        } else await this.follow(() => (backoff = this.options.backoffMinMs));
+          await this.poll();
+        } else await this.follow();
       } catch (err) {
         if (!this.running) return;
         if (err instanceof MeshError && (err.code === 'NOT_FOUND' || err.code === 'METHOD_NOT_ALLOWED')) {
@@ -91,8 +93,8 @@ export class SnapshotSource extends EventEmitter {
         }
         this.connected = false;
         this.emit('error', err);
-        await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random() / 2)));
-        backoff = Math.min(backoff * 2, this.options.backoffMaxMs);
+        await new Promise((r) => setTimeout(r, this.backoff * (0.5 + Math.random() / 2)));
+        this.backoff = Math.min(this.backoff * 2, this.options.backoffMaxMs);
       }
     }
   }
@@ -116,13 +118,12 @@ export class SnapshotSource extends EventEmitter {
    * next one names the version held (a refused one is sent again: it waits first, longer each
    * time, so that the two do not spin); a delta that does not fit, the whole one is asked for.
    */
-  private async follow(connected: () => void): Promise<void> {
+  private async follow(): Promise<void> {
     const o = this.options;
     const stream = await this.client.openStream(`/v1/snapshots/stream?${this.query()}`, { heartbeatTimeoutMs: 3 * o.heartbeatSeconds * 1000 });
     if (!this.running) return stream.close(); // closed while it was being opened
     this.stream = stream;
-    this.connected = true;
-    connected();
+    this.reached();
     try {
       for await (const frame of stream.frames()) {
         if (frame.type !== 'snapshot') continue;
@@ -142,18 +143,23 @@ export class SnapshotSource extends EventEmitter {
   }
 
   /** One long poll (GET /v1/snapshots), for controllers that do not stream. */
-  private async poll(connected: () => void): Promise<void> {
+  private async poll(): Promise<void> {
     const o = this.options;
     const res = await this.client.request('GET', `/v1/snapshots?${this.query()}`, undefined, {
       timeoutMs: (o.waitSeconds + 15) * 1000,
       heartbeatTimeoutMs: 3 * o.heartbeatSeconds * 1000,
     });
-    this.connected = true;
-    connected();
+    this.reached();
     if (res.status !== 200) return;
     const whole = this.whole(JSON.parse(res.body) as ProxySnapshot);
     if (whole && !this.accept(whole, true)) await this.refusedPause();
     else if (whole) this.refusedBackoff = o.backoffMinMs;
+  }
+
+  /** A controller answered: connected, and the next failure waits the shortest backoff again. */
+  private reached(): void {
+    this.connected = true;
+    this.backoff = this.options.backoffMinMs;
   }
 
   /** A refused snapshot would come back at once (the controller sees the old version): wait, longer each time. */

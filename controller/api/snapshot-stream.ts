@@ -51,20 +51,12 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
       const { parts, kind, delta, bytes } = d.hub.partsToSend(state, held, deltaAccepted);
       recordPush(d, state, bytes);
       const body = compressed ? gzip.encode(parts, kind, state.proxyPiece) : parts.map((p) => Buffer.from(p));
-      const frame = [
-        Buffer.from(
-          snapshotFrameHead(
-            state.version,
-            delta,
-            compressed,
-            body.reduce((n, b) => n + b.length, 0),
-          ),
-        ),
-        ...body,
-      ];
+      const length = body.reduce((n, b) => n + b.length, 0);
+      const head = Buffer.from(snapshotFrameHead(state.version, delta, compressed, length));
+      const frame = [head, ...body];
       held = state.version;
       // A whole snapshot (tens of KB) handed to TLS at once would size the connection's buffer for good (sliced-body.ts).
-      if (frame.reduce((n, b) => n + b.length, 0) > SLICE_BYTES) {
+      if (head.length + length > SLICE_BYTES) {
         blocked = slicing = true;
         return writeSliced(res, frame, () => {
           slicing = false;
