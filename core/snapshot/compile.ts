@@ -5,12 +5,12 @@ import type { ExtAuthzHttpProvider } from '../mesh-config.js';
 import { createHash } from 'node:crypto';
 import type { ServiceInstance } from '../catalog-model.js';
 import type { Resource, VirtualServiceSpec } from '../resources/types.js';
-import { compileInbound } from './compile-inbound.js';
+import { compileInbound, type Workload } from './compile-inbound.js';
 import { compileOutbound, spiffeId } from './compile-outbound.js';
 import { compileTelemetry } from './compile-telemetry.js';
 import { sidecarFor } from './sidecar-scope.js';
 import { compileGateway, refuseUnenforcedPolicies } from './compile-gateway.js';
-import { SNAPSHOT_SCHEMA_VERSION, type OutboundConfig, type ProxySnapshot } from './types.js';
+import { SNAPSHOT_SCHEMA_VERSION, type GatewayConfig, type InboundConfig, type OutboundConfig, type ProxySnapshot, type TelemetryConfig } from './types.js';
 import { keyedServices, type KeyedServices } from './delta.js';
 
 export interface CompileContext {
@@ -76,8 +76,23 @@ export class OutboundPiece {
 
 const hash = (s: string) => createHash('sha256').update(s).digest('hex');
 
+/** What the proxies of one workload shape share in a round (SnapshotCompiler.workloadPart). */
+interface WorkloadPart {
+  inbound: InboundConfig;
+  inboundJson: string;
+  outbound: OutboundPiece;
+  gateway?: GatewayConfig;
+  telemetry?: TelemetryConfig;
+  /** The JSON after the outbound config: gateway, telemetry, trust bundle, the closing brace. */
+  restJson: string;
+  /** Of everything above. */
+  hash: string;
+}
+
 export class SnapshotCompiler {
   private readonly outboundCache = new Map<string, OutboundPiece>();
+  private readonly workloadParts = new Map<string, WorkloadPart>();
+  private byInstance: Map<string, ServiceInstance[]> | undefined;
   private readonly bundleJson: string;
   /** Label keys that some route's sourceLabels match on; only these make outbound configs differ. */
   private readonly sourceLabelKeys: string[];
@@ -97,13 +112,10 @@ export class SnapshotCompiler {
 
   compile(proxy: ProxyRef): CompiledSnapshot {
     const own = this.ctx.services.get(`${proxy.namespace}/${proxy.service}`) ?? [];
-    const mine = own.filter((i) => i.id === proxy.id);
+    const mine = this.instancesOf(proxy);
     const instances = mine.length > 0 ? mine : own;
     const labels = { ...(proxy.labels ?? {}), ...(mine[0]?.labels ?? {}), app: proxy.service, service: proxy.service };
-    const workload = { namespace: proxy.namespace, labels, instances };
-
-    const outbound = this.outboundFor(workload, proxy.gateway === true);
-    const inbound = compileInbound(this.ctx.resources, workload, this.ctx.rootNamespace, this.ctx.extensionProviders);
+    const part = this.workloadPart({ namespace: proxy.namespace, labels, instances }, proxy.gateway === true);
     const identity = {
       id: proxy.id,
       service: proxy.service,
@@ -112,35 +124,77 @@ export class SnapshotCompiler {
       trustDomain: this.ctx.trustDomain,
       labels,
     };
-    const gateway = proxy.gateway ? refuseUnenforcedPolicies(compileGateway(this.ctx.resources, workload), inbound, proxy.namespace) : undefined;
     const identityJson = JSON.stringify(identity);
-    const inboundJson = JSON.stringify(inbound);
-    const gatewayJson = gateway ? JSON.stringify(gateway) : '';
-    const telemetry = compileTelemetry(this.ctx.resources, workload, this.ctx.rootNamespace);
-    const telemetryJson = telemetry ? JSON.stringify(telemetry) : '';
-    const version = hash(
-      `${SNAPSHOT_SCHEMA_VERSION}|${identityJson}|${inboundJson}|${outbound.hash}|${gateway ? `${gatewayJson}|` : ''}${telemetry ? `${telemetryJson}|` : ''}${this.bundleJson}`,
-    ).slice(0, 16);
+    // The identity and a hash of the rest (hashed once per workload shape): a short string per proxy.
+    const version = hash(`${SNAPSHOT_SCHEMA_VERSION}|${identityJson}|${part.hash}`).slice(0, 16);
     const jsonParts: CompiledSnapshot['jsonParts'] = [
       `{"schemaVersion":${SNAPSHOT_SCHEMA_VERSION},"version":"${version}",`,
-      `"proxy":${identityJson},"inbound":${inboundJson},"outbound":`,
-      outbound.json,
-      `${gateway ? `,"gateway":${gatewayJson}` : ''}${telemetry ? `,"telemetry":${telemetryJson}` : ''},"trustBundle":${this.bundleJson}}`,
+      `"proxy":${identityJson},"inbound":${part.inboundJson},"outbound":`,
+      part.outbound.json,
+      part.restJson,
     ];
     return {
       snapshot: {
         schemaVersion: SNAPSHOT_SCHEMA_VERSION,
         version,
         proxy: identity,
-        inbound,
-        outbound: outbound.config,
-        ...(gateway ? { gateway } : {}),
-        ...(telemetry ? { telemetry } : {}),
+        inbound: part.inbound,
+        outbound: part.outbound.config,
+        ...(part.gateway ? { gateway: part.gateway } : {}),
+        ...(part.telemetry ? { telemetry: part.telemetry } : {}),
         trustBundle: this.ctx.trustBundle,
       },
       jsonParts,
-      outbound,
+      outbound: part.outbound,
     };
+  }
+
+  /**
+   * The proxy's own catalog entries (all ports of its instance). Indexed once per round: a push
+   * compiles every proxy, and filtering its service's instances for each was a tenth of it.
+   */
+  private instancesOf(proxy: ProxyRef): ServiceInstance[] {
+    if (!this.byInstance) {
+      this.byInstance = new Map();
+      for (const [key, list] of this.ctx.services)
+        for (const i of list) {
+          const k = `${key}\0${i.id}`;
+          const found = this.byInstance.get(k);
+          if (found) found.push(i);
+          else this.byInstance.set(k, [i]);
+        }
+    }
+    return this.byInstance.get(`${proxy.namespace}/${proxy.service}\0${proxy.id}`) ?? [];
+  }
+
+  /**
+   * All of a snapshot but the proxy's identity, shared by the proxies of one workload shape
+   * (namespace, labels, ports, gateway or not) within a round: ten replicas of a service compile
+   * their policies, serialise them and hash them once, not ten times.
+   */
+  private workloadPart(workload: Workload, gateway: boolean): WorkloadPart {
+    const ports = workload.instances.map((i) => `${i.port}/${i.protocol ?? ''}`).join(',');
+    const key = `${gateway ? 'gateway' : 'sidecar'}|${workload.namespace}|${ports}|${JSON.stringify(workload.labels)}`;
+    let part = this.workloadParts.get(key);
+    if (part) return part;
+    const outbound = this.outboundFor(workload, gateway);
+    const inbound = compileInbound(this.ctx.resources, workload, this.ctx.rootNamespace, this.ctx.extensionProviders);
+    const gatewayConfig = gateway ? refuseUnenforcedPolicies(compileGateway(this.ctx.resources, workload), inbound, workload.namespace) : undefined;
+    const telemetry = compileTelemetry(this.ctx.resources, workload, this.ctx.rootNamespace);
+    const inboundJson = JSON.stringify(inbound);
+    const gatewayJson = gatewayConfig ? JSON.stringify(gatewayConfig) : '';
+    const telemetryJson = telemetry ? JSON.stringify(telemetry) : '';
+    part = {
+      inbound,
+      inboundJson,
+      outbound,
+      ...(gatewayConfig ? { gateway: gatewayConfig } : {}),
+      ...(telemetry ? { telemetry } : {}),
+      restJson: `${gatewayConfig ? `,"gateway":${gatewayJson}` : ''}${telemetry ? `,"telemetry":${telemetryJson}` : ''},"trustBundle":${this.bundleJson}}`,
+      hash: hash(`${inboundJson}|${outbound.hash}|${gatewayConfig ? `${gatewayJson}|` : ''}${telemetry ? `${telemetryJson}|` : ''}${this.bundleJson}`),
+    };
+    this.workloadParts.set(key, part);
+    return part;
   }
 
   private outboundFor(source: { namespace: string; labels: Record<string, string> }, gateway: boolean) {

@@ -57,4 +57,32 @@ describe('snapshot compilation (golden files)', () => {
     (ctx.services as Map<string, ServiceInstance[]>).get('default/details')!.push(instance('details-2', 'details', 'v1', '10.0.0.21'));
     assert.notEqual(new SnapshotCompiler(ctx).compile(ref).snapshot.version, a);
   });
+
+  it('compiles each proxy of a round as a compiler of its own would: what replicas share stays theirs', () => {
+    // The three reviews versions differ in labels (so in routes selected by sourceLabels and
+    // policies selecting a version), a fourth reviews replica only in its id, and a replica
+    // serving another port only in its inbound ports.
+    const ctx = context();
+    const reviews = (ctx.services as Map<string, ServiceInstance[]>).get('default/reviews')!;
+    reviews.push(instance('reviews-v2-b', 'reviews', 'v2', '10.0.0.34'), instance('reviews-v2-c', 'reviews', 'v2', '10.0.0.35', 9443));
+    const refs = [
+      ...['reviews-v1', 'reviews-v2', 'reviews-v2-b', 'reviews-v2-c', 'reviews-v3'].map((id) => ({ id, service: 'reviews', namespace: 'default' })),
+      { id: 'ratings-1', service: 'ratings', namespace: 'default' },
+      { id: 'gw', service: 'reviews', namespace: 'default', gateway: true, labels: { istio: 'ingressgateway' } },
+      { id: 'reviews-v2-d', service: 'reviews', namespace: 'default', serviceAccount: 'other' },
+    ];
+    const round = new SnapshotCompiler(ctx);
+    const versions = new Set<string>();
+    for (const ref of refs) {
+      const shared = round.compile(ref);
+      const alone = new SnapshotCompiler(ctx).compile(ref);
+      assert.deepEqual(shared.snapshot, alone.snapshot, ref.id);
+      assert.deepEqual(shared.jsonParts, alone.jsonParts, ref.id);
+      assert.deepEqual(JSON.parse(shared.jsonParts.join('')), shared.snapshot, ref.id);
+      versions.add(shared.snapshot.version);
+    }
+    assert.equal(versions.size, refs.length, 'every proxy has a version of its own (its identity differs)');
+    const [b, c] = ['reviews-v2-b', 'reviews-v2-c'].map((id) => round.compile({ id, service: 'reviews', namespace: 'default' }).snapshot.inbound.ports.map((p) => p.port));
+    assert.deepEqual([b, c], [[9080], [9443]]);
+  });
 });
