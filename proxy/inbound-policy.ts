@@ -121,7 +121,14 @@ export class InboundPolicy {
   private chainFor(cfg: RuntimeConfig): RequestFilter[] {
     let chain = this.chains.get(cfg);
     if (!chain) {
-      chain = buildInboundChain(cfg, { keys: this.deps.jwks.keys, appPort: this.deps.appPort, log: this.deps.log, extAuthz: this.deps.extAuthz, dryRun: (d, x) => this.dryRun(d, x) });
+      chain = buildInboundChain(cfg, {
+        keys: this.deps.jwks.keys,
+        keysFetched: this.deps.jwks.keysFetched,
+        appPort: this.deps.appPort,
+        log: this.deps.log,
+        extAuthz: this.deps.extAuthz,
+        dryRun: (d, x) => this.dryRun(d, x),
+      });
       this.chains.set(cfg, chain);
     }
     return chain;

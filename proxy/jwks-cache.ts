@@ -6,10 +6,19 @@ import type { CompiledJwtRule } from '../core/snapshot/types.js';
 
 const REFRESH_MS = 5 * 60_000;
 const RETRY_MS = 5_000;
+/** A JWKS URL that does not answer within this is given up on until the next try. */
+const FETCH_TIMEOUT_MS = 5_000;
+
+interface RemoteKeys {
+  keys?: JsonWebKey[];
+  fetchedAt: number;
+  /** The fetch under way: requests whose keys are not here yet wait for it. */
+  inFlight?: Promise<void>;
+}
 
 export class JwksCache {
   private readonly inline = new Map<string, JsonWebKey[] | undefined>();
-  private readonly remote = new Map<string, { keys?: JsonWebKey[]; fetchedAt: number; inFlight: boolean }>();
+  private readonly remote = new Map<string, RemoteKeys>();
 
   keys = (rule: CompiledJwtRule): JsonWebKey[] | undefined => {
     if (rule.jwks !== undefined) {
@@ -17,11 +26,23 @@ export class JwksCache {
       return this.inline.get(rule.jwks);
     }
     if (!rule.jwksUri) return undefined;
-    const entry = this.remote.get(rule.jwksUri) ?? { fetchedAt: 0, inFlight: false };
-    this.remote.set(rule.jwksUri, entry);
+    const entry = this.entry(rule.jwksUri);
     const age = Date.now() - entry.fetchedAt;
-    if (!entry.inFlight && (age > REFRESH_MS || (!entry.keys && age > RETRY_MS))) void this.fetch(rule.jwksUri, entry);
+    if (!entry.inFlight && (age > REFRESH_MS || (!entry.keys && age > RETRY_MS))) this.fetch(rule.jwksUri, entry);
     return entry.keys;
+  };
+
+  /**
+   * The fetch of a rule's JWKS URL that a request without its keys can wait for: the one under
+   * way, or one started now if the URL has never been asked. Undefined when the keys are here or
+   * the last fetch failed less than RETRY_MS ago (the request is refused then, not held).
+   */
+  keysFetched = (rule: CompiledJwtRule): Promise<void> | undefined => {
+    if (!rule.jwksUri) return undefined;
+    const entry = this.entry(rule.jwksUri);
+    if (entry.keys) return undefined;
+    if (!entry.inFlight && entry.fetchedAt === 0) this.fetch(rule.jwksUri, entry);
+    return entry.inFlight;
   };
 
   /** Fetches every jwksUri a snapshot names, so that the first request does not find them missing. */
@@ -30,24 +51,33 @@ export class JwksCache {
       rules
         .filter((r) => r.jwksUri)
         .map((r) => {
-          const entry = this.remote.get(r.jwksUri!) ?? { fetchedAt: 0, inFlight: false };
-          this.remote.set(r.jwksUri!, entry);
-          return entry.keys || entry.inFlight ? undefined : this.fetch(r.jwksUri!, entry);
+          const entry = this.entry(r.jwksUri!);
+          return entry.keys ? undefined : (entry.inFlight ?? this.fetch(r.jwksUri!, entry));
         }),
     );
   }
 
-  private async fetch(uri: string, entry: { keys?: JsonWebKey[]; fetchedAt: number; inFlight: boolean }): Promise<void> {
-    entry.inFlight = true;
-    try {
-      const res = await fetch(uri, { signal: AbortSignal.timeout(5000) });
-      const keys = res.ok ? parseJwks(await res.text()) : undefined;
-      if (keys) entry.keys = keys;
-    } catch {
-      // keep the last good keys
-    } finally {
-      entry.fetchedAt = Date.now();
-      entry.inFlight = false;
-    }
+  private entry(uri: string): RemoteKeys {
+    let entry = this.remote.get(uri);
+    if (!entry) this.remote.set(uri, (entry = { fetchedAt: 0 }));
+    return entry;
+  }
+
+  /** Never rejects: a failed fetch keeps the last good keys. */
+  private fetch(uri: string, entry: RemoteKeys): Promise<void> {
+    const run = async () => {
+      try {
+        const res = await fetch(uri, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+        const keys = res.ok ? parseJwks(await res.text()) : undefined;
+        if (keys) entry.keys = keys;
+      } catch {
+        // keep the last good keys
+      } finally {
+        entry.fetchedAt = Date.now();
+        entry.inFlight = undefined;
+      }
+    };
+    entry.inFlight = run();
+    return entry.inFlight;
   }
 }

@@ -14,6 +14,8 @@ export interface JwtOutcome {
   location?: { header?: string; param?: string };
   /** Set when a token was present and is not acceptable. */
   error?: string;
+  /** The rule whose keys are not here (yet): its JWKS URL has not answered. */
+  keysMissing?: CompiledJwtRule;
 }
 
 export type KeyLookup = (rule: CompiledJwtRule) => JsonWebKey[] | undefined;
@@ -44,7 +46,7 @@ export function authenticateJwt(rules: CompiledJwtRule[], headers: Record<string
   const alg = ALGORITHMS[header.alg ?? ''];
   if (!alg) return { error: `Jwt algorithm ${String(header.alg)} is not supported (RS256, ES256)`, location: found.location };
   const jwks = keys(rule);
-  if (!jwks) return { error: `Jwks for issuer ${rule.issuer} is not available yet`, location: found.location };
+  if (!jwks) return { error: `Jwks for issuer ${rule.issuer} is not available yet`, location: found.location, keysMissing: rule };
   const candidates = jwks.filter((k) => k.kty === alg.kty && (header.kid === undefined || k.kid === undefined || k.kid === header.kid));
   const signed = Buffer.from(`${parts[0]}.${parts[1]}`);
   const signature = Buffer.from(parts[2], 'base64url');

@@ -17,6 +17,8 @@ import { strictMtls } from './inbound/strict-mtls.js';
 
 export interface InboundChainDeps {
   keys: KeyLookup;
+  /** The fetch of a rule's JWKS URL under way, which a token waits for (JwksCache.keysFetched). */
+  keysFetched?: (rule: CompiledJwtRule) => Promise<void> | undefined;
   appPort: number;
   /** Sends AuthorizationPolicy CUSTOM checks to their provider. */
   extAuthz?: ExtAuthzCall;
@@ -35,7 +37,7 @@ export function buildInboundChain(cfg: RuntimeConfig, deps: InboundChainDeps): R
   const chain: RequestFilter[] = [];
   if (inbound.ports[0]?.mtlsMode === 'STRICT') chain.push(strictMtls(deps.log));
   chain.push(pathNormalisation, stripIdentityHeaders(identityHeaders(inbound.jwtRules)));
-  if (inbound.jwtRules.length > 0) chain.push(jwtAuthentication(inbound.jwtRules, deps.keys));
+  if (inbound.jwtRules.length > 0) chain.push(jwtAuthentication(inbound.jwtRules, deps.keys, deps.keysFetched));
   const a = inbound.authorization;
   if (a.custom && a.custom.length > 0) chain.push(extAuthz(a.custom, deps.extAuthz, deps.appPort));
   if (a.deny.length + a.allow.length + a.audit.length > 0 || a.dryRun) chain.push(authorization(a, deps.appPort, deps.dryRun));

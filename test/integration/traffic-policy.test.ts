@@ -106,10 +106,13 @@ describe('traffic policies and JWKS URLs with real traffic', () => {
   it('checks RS256 tokens against keys fetched from a JWKS URL', async () => {
     const issuer = testIssuer('RS256', 'rsa-1');
     let fetched = 0;
+    // A slow identity provider: the keys arrive 500 ms after they are asked for.
     jwksServer = createServer((_req, res) => {
       fetched++;
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(issuer.jwks);
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(issuer.jwks);
+      }, 500);
     });
     await new Promise<void>((r) => jwksServer!.listen(0, '127.0.0.1', r));
     const jwksUri = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/keys.json`;
@@ -127,14 +130,13 @@ describe('traffic policies and JWKS URLs with real traffic', () => {
     });
     const vault = sidecars.find((s) => s.options.proxyId === 'vault-1')!;
     await waitFor('the JWT rule and policy at vault', () => vault.snapshot?.inbound.jwtRules[0]?.jwksUri === jwksUri && vault.snapshot.inbound.authorization.allow.length === 1, 5000);
-    // The sidecar fetches the keys as the rule lands; a request before they arrive is refused
-    // (401, "not available yet"), where Envoy would hold it for the fetch (the note says so).
-    await waitFor('the keys fetched from the URL', () => fetched >= 1, 5000);
-    await new Promise((r) => setTimeout(r, 100));
+    // The sidecar fetches the keys as the rule lands; a request that comes before they arrive
+    // waits for them, as Envoy holds it, rather than being refused.
     const now = Math.floor(Date.now() / 1000);
     const good = issuer.token({ iss: 'https://login.test', sub: 'bob', aud: 'vault', exp: now + 600 });
     const ok = await call('vault', '/secret', { authorization: `Bearer ${good}` });
     assert.equal(ok.status, 200, ok.body);
+    assert.equal(fetched, 1, 'the request waited for the fetch under way rather than starting another');
     assert.equal((await call('vault', '/secret')).status, 403, 'no token: the ALLOW rule needs a request principal');
     const otherKey = testIssuer('RS256', 'rsa-1').token({ iss: 'https://login.test', sub: 'eve', aud: 'vault', exp: now + 600 });
     assert.equal((await call('vault', '/secret', { authorization: `Bearer ${otherKey}` })).status, 401, 'signed by a key the URL does not publish');
