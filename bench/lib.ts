@@ -44,7 +44,8 @@ export async function startControllerProcess(extraArgs: string[] = []): Promise<
   const prof = process.env.BENCH_CONTROLLER_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CONTROLLER_PROFILE_DIR}`] : [];
   // BENCH_CONTROLLER_NODE_OPTIONS: V8 and Node flags for the controllers only (for an A/B of a flag).
   const flags = (process.env.BENCH_CONTROLLER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...prof, ...flags, join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
+  // --max-semi-space-size=8 as the systemd unit and the compose file run it; BENCH_CONTROLLER_NODE_OPTIONS comes after and wins.
+  const child = spawn(process.execPath, ['--max-semi-space-size=8', ...prof, ...flags, join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
     // As the systemd unit and the compose file run it (docs/scaling.md, controller memory).
     env: { MESH_LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '2', ...process.env },
