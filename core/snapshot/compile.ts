@@ -92,7 +92,8 @@ interface WorkloadPart {
 export class SnapshotCompiler {
   private readonly outboundCache = new Map<string, OutboundPiece>();
   private readonly workloadParts = new Map<string, WorkloadPart>();
-  private byInstance: Map<string, ServiceInstance[]> | undefined;
+  /** By service (`namespace/name`), its instances by id. */
+  private readonly byInstance = new Map<string, Map<string, ServiceInstance[]>>();
   private readonly bundleJson: string;
   /** Label keys that some route's sourceLabels match on; only these make outbound configs differ. */
   private readonly sourceLabelKeys: string[];
@@ -150,21 +151,24 @@ export class SnapshotCompiler {
   }
 
   /**
-   * The proxy's own catalog entries (all ports of its instance). Indexed once per round: a push
-   * compiles every proxy, and filtering its service's instances for each was a tenth of it.
+   * The proxy's own catalog entries (all ports of its instance). Its service's instances are
+   * indexed by id once per round: a push compiles every proxy, and filtering them for each was a
+   * tenth of it (indexing the whole catalog at once cost more: a new proxy's first compile after
+   * every registration built it again).
    */
   private instancesOf(proxy: ProxyRef): ServiceInstance[] {
-    if (!this.byInstance) {
-      this.byInstance = new Map();
-      for (const [key, list] of this.ctx.services)
-        for (const i of list) {
-          const k = `${key}\0${i.id}`;
-          const found = this.byInstance.get(k);
-          if (found) found.push(i);
-          else this.byInstance.set(k, [i]);
-        }
+    const key = `${proxy.namespace}/${proxy.service}`;
+    let ids = this.byInstance.get(key);
+    if (!ids) {
+      ids = new Map();
+      for (const i of this.ctx.services.get(key) ?? []) {
+        const found = ids.get(i.id);
+        if (found) found.push(i);
+        else ids.set(i.id, [i]);
+      }
+      this.byInstance.set(key, ids);
     }
-    return this.byInstance.get(`${proxy.namespace}/${proxy.service}\0${proxy.id}`) ?? [];
+    return ids.get(proxy.id) ?? [];
   }
 
   /**
