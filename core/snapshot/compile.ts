@@ -1,6 +1,7 @@
 // Compiles resources plus catalog into one snapshot per proxy. A compiler instance is one
-// compile round: the outbound part is shared by every proxy with the same namespace and labels,
-// so it is built, serialised and hashed once per round, not once per proxy.
+// compile round: the outbound part is shared by every proxy with the same namespace and source
+// labels, and everything but the proxy's identity by the proxies of one workload shape (the
+// replicas of a version), so each is built, serialised and hashed once per round, not per proxy.
 import type { ExtAuthzHttpProvider } from '../mesh-config.js';
 import { createHash } from 'node:crypto';
 import type { ServiceInstance } from '../catalog-model.js';
