@@ -348,6 +348,32 @@ describe('controller API (embedded catalog, file store)', () => {
     }
   });
 
+  it('refuses a new snapshot stream 503 once its snapshots are draining, so that the sidecar asks its next controller', async () => {
+    // The moment of a drain when the listener is not closed yet (or a connection kept alive
+    // from before it carries the request): the hub drains first, the server still answers.
+    const d = await startController({ trustDomain: 'mesh.test' });
+    const client = new ControllerClient(d.url, d.ca(), { token: d.adminToken });
+    try {
+      const before = await client.openStream('/v1/snapshots/stream?proxy=draining-1&service=productpage&wait=2s', { heartbeatTimeoutMs: 3000 });
+      const ended = (async () => {
+        for await (const frame of before.frames()) void frame;
+      })();
+      (d.controller as unknown as { hub: { drain(): void } }).hub.drain();
+      await ended; // an open stream ends at once: its proxy goes elsewhere
+      const refused = await d.call('POST', '/v1/snapshots/stream?proxy=draining-2&service=productpage');
+      assert.equal(refused.status, 503);
+      assert.equal(refused.json().code, 'UNAVAILABLE');
+      assert.match(refused.json().message, /draining; ask the next one/);
+      await assert.rejects(
+        client.openStream('/v1/snapshots/stream?proxy=draining-3&service=productpage', { heartbeatTimeoutMs: 3000 }),
+        (err: Error & { code?: string }) => err.code === 'UNAVAILABLE',
+      );
+    } finally {
+      client.close();
+      await d.close();
+    }
+  });
+
   it('ends a snapshot stream whose body is not acknowledgements, and refuses a stream to a proxy that is not its caller', async () => {
     const outcome = await new Promise<{ frames: number; closed: boolean }>((resolve, reject) => {
       const req = httpsRequest(`${c.url}/v1/snapshots/stream?proxy=stream-2&service=productpage`, { method: 'POST', ca: c.ca(), headers: { authorization: `Bearer ${c.adminToken}` } }, (res) => {
