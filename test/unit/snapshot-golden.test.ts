@@ -30,6 +30,7 @@ describe('snapshot compilation (golden files)', () => {
   it('compiles the productpage proxy: outbound routes and clusters for every service', () => {
     const { snapshot, jsonParts } = new SnapshotCompiler(context()).compile({ id: 'productpage-1', service: 'productpage', namespace: 'default' });
     assert.deepEqual(JSON.parse(jsonParts.join('')), snapshot);
+    assert.equal(jsonParts[2], JSON.stringify(snapshot.outbound), 'the outbound JSON joined from its services is the config serialised whole');
     checkGoldenJson('snapshot-productpage', snapshot);
   });
 
