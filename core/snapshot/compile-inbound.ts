@@ -14,8 +14,14 @@ export interface Workload {
   instances: ServiceInstance[];
 }
 
+const KINDS = ['PeerAuthentication', 'AuthorizationPolicy', 'RequestAuthentication', 'LocalRateLimit'] as const;
+type InboundKind = (typeof KINDS)[number];
+/** The kinds compileInbound reads: a caller may hand it only these (SnapshotCompiler does, once per round). */
+export const INBOUND_KINDS: ReadonlySet<string> = new Set(KINDS);
+
 export function compileInbound(resources: Resource[], workload: Workload, rootNamespace: string, providers: readonly ExtAuthzHttpProvider[] = []): InboundConfig {
-  const of = <S>(kind: string) => resources.filter((r) => r.kind === kind) as Resource<S>[];
+  // Only the kinds INBOUND_KINDS names, so that the callers that pre-filter by it see them all.
+  const of = <S>(kind: InboundKind) => resources.filter((r) => r.kind === kind) as Resource<S>[];
   const ports = inboundPorts(workload, of<PeerAuthenticationSpec>('PeerAuthentication'), rootNamespace);
   const authz = applicablePolicies(of<AuthorizationPolicySpec>('AuthorizationPolicy'), workload, rootNamespace);
   const authorization: InboundConfig['authorization'] = { deny: [] as CompiledAuthzPolicy[], allow: [] as CompiledAuthzPolicy[], audit: [] as CompiledAuthzPolicy[] };

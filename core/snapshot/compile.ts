@@ -6,7 +6,7 @@ import type { ExtAuthzHttpProvider } from '../mesh-config.js';
 import { createHash } from 'node:crypto';
 import type { ServiceInstance } from '../catalog-model.js';
 import type { Resource, VirtualServiceSpec } from '../resources/types.js';
-import { compileInbound, type Workload } from './compile-inbound.js';
+import { compileInbound, INBOUND_KINDS, type Workload } from './compile-inbound.js';
 import { compileOutbound, spiffeId } from './compile-outbound.js';
 import { compileTelemetry } from './compile-telemetry.js';
 import { sidecarFor } from './sidecar-scope.js';
@@ -77,9 +77,6 @@ export class OutboundPiece {
 }
 
 const hash = (s: string) => createHash('sha256').update(s).digest('hex');
-
-/** The kinds compileInbound reads. */
-const INBOUND_KINDS = new Set(['PeerAuthentication', 'AuthorizationPolicy', 'RequestAuthentication', 'LocalRateLimit']);
 
 /**
  * JSON.stringify(config), joined from the per-service pieces the deltas need (delta.ts), so that
