@@ -65,7 +65,7 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
         });
       }
       // One write: each write of a chunked response is four (the size, the bytes, two line ends).
-      const room = res.write(frame.length === 1 ? frame[0] : Buffer.concat(frame));
+      const room = res.write(Buffer.concat(frame));
       if (!room) {
         blocked = true;
         res.once('drain', unblock);

@@ -135,9 +135,9 @@ export class SnapshotCompiler {
   }
 
   compile(proxy: ProxyRef): CompiledSnapshot {
-    const own = this.ctx.services.get(`${proxy.namespace}/${proxy.service}`) ?? [];
     const mine = this.instancesOf(proxy);
-    const instances = mine.length > 0 ? mine : own;
+    // Not (yet) in the catalog: its service's instances stand for it.
+    const instances = mine.length > 0 ? mine : (this.ctx.services.get(`${proxy.namespace}/${proxy.service}`) ?? []);
     const labels = { ...(proxy.labels ?? {}), ...(mine[0]?.labels ?? {}), app: proxy.service, service: proxy.service };
     const part = this.workloadPart({ namespace: proxy.namespace, labels, instances }, proxy.gateway === true);
     const identity = {
