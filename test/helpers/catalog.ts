@@ -1,6 +1,6 @@
 // Registers an instance as the agent would, on loopback: a version label (v1 unless given) and,
 // behind a sidecar (in-process or a process), that sidecar's inbound and status ports.
-import type { TestController } from './controller.js';
+import type { ControllerHandle } from './controller.js';
 
 export interface RegisterOptions {
   version?: string;
@@ -10,7 +10,7 @@ export interface RegisterOptions {
   withStatusPort?: boolean;
 }
 
-export async function registerInstance(c: TestController, id: string, service: string, port: number, o: RegisterOptions = {}): Promise<void> {
+export async function registerInstance(c: ControllerHandle, id: string, service: string, port: number, o: RegisterOptions = {}): Promise<void> {
   const sidecar = o.sidecar && { inboundPort: o.sidecar.ports.inbound, ...(o.withStatusPort ? { statusPort: o.sidecar.ports.status } : {}) };
   const r = await c.call('POST', '/v1/catalog/instances', {
     id,

@@ -15,8 +15,8 @@ export interface ApiResponse {
   json<T = any>(): T;
 }
 
-export interface TestController {
-  controller: Controller;
+/** A controller a test talks to over its API, in this process or its own (controller-process.ts). */
+export interface ControllerHandle {
   url: string;
   dataDir: string;
   adminToken: string;
@@ -24,6 +24,11 @@ export interface TestController {
   /** Calls the API; `auth` defaults to the admin token; pass `{ cert, key }` for mTLS, or null for none. */
   call(method: string, path: string, body?: string | object, auth?: { token?: string; cert?: string; key?: string } | null): Promise<ApiResponse>;
   close(): Promise<void>;
+}
+
+/** A controller in the test's process: its object too, for what the API does not show. */
+export interface TestController extends ControllerHandle {
+  controller: Controller;
 }
 
 export async function startController(raw: RawControllerOptions = {}): Promise<TestController> {

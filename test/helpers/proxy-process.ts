@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TestController } from './controller.js';
+import type { ControllerHandle } from './controller.js';
 import { freePort, waitFor } from './ports.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -30,7 +30,7 @@ type ProxyProcessOptions = { upstreams?: string[]; args?: string[]; logLevel?: s
  * Ports are chosen free and handed to the process, and a test running beside this one may take
  * one of them in between: a start that fails with EADDRINUSE is made again on other ports.
  */
-export async function startProxyProcess(c: TestController, service: string, appPort: number, opts: ProxyProcessOptions = {}): Promise<ProxyProcess> {
+export async function startProxyProcess(c: ControllerHandle, service: string, appPort: number, opts: ProxyProcessOptions = {}): Promise<ProxyProcess> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(c, service, appPort, opts);
@@ -40,7 +40,7 @@ export async function startProxyProcess(c: TestController, service: string, appP
   }
 }
 
-async function startOnce(c: TestController, service: string, appPort: number, opts: ProxyProcessOptions): Promise<ProxyProcess> {
+async function startOnce(c: ControllerHandle, service: string, appPort: number, opts: ProxyProcessOptions): Promise<ProxyProcess> {
   const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
   const ports = { inbound: await freePort(), admin: await freePort(), status: await freePort(), upstreams: {} as Record<string, number> };
   // (free on 127.0.0.1; another loopback address shares the port space)

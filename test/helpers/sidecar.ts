@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Sidecar, type SidecarOptions } from '../../proxy/sidecar.js';
-import type { TestController } from './controller.js';
+import type { ControllerHandle } from './controller.js';
 
 const silent = pino({ level: process.env.MESH_TEST_LOG ?? 'silent' });
 
-export function sidecarOptions(c: TestController, service: string, appPort: number, overrides: Partial<SidecarOptions> = {}): SidecarOptions {
+export function sidecarOptions(c: ControllerHandle, service: string, appPort: number, overrides: Partial<SidecarOptions> = {}): SidecarOptions {
   const proxyId = overrides.proxyId ?? `${service}-1`;
   return {
     controller: c.url,
@@ -37,7 +37,7 @@ export function sidecarOptions(c: TestController, service: string, appPort: numb
 }
 
 /** Starts a sidecar with a fresh bootstrap token for its service (and service account, when given). */
-export async function startSidecar(c: TestController, service: string, appPort: number, overrides: Partial<SidecarOptions> = {}, identity: { serviceAccount?: string } = {}): Promise<Sidecar> {
+export async function startSidecar(c: ControllerHandle, service: string, appPort: number, overrides: Partial<SidecarOptions> = {}, identity: { serviceAccount?: string } = {}): Promise<Sidecar> {
   const token = (await c.call('POST', '/v1/tokens', { service, namespace: overrides.namespace ?? 'default', ...(identity.serviceAccount ? { serviceAccount: identity.serviceAccount } : {}) })).json()
     .token as string;
   const s = new Sidecar(sidecarOptions(c, service, appPort, { bootstrapToken: token, ...(identity.serviceAccount ? { serviceAccount: identity.serviceAccount } : {}), ...overrides }), silent);

@@ -4,7 +4,8 @@
 // (mesh-agent --consul-agent). In turn: the Consul leader is killed, then a controller, then the
 // other controller's whole host (controller and Consul agent). After each loss, config applied at
 // a surviving controller reaches the sidecars, certificates keep renewing (one-minute leaves),
-// the workload stays routable, and no request fails.
+// the workload stays routable, and no request fails. The controllers are processes of their own,
+// killed with SIGKILL as a crash or a lost host ends them: no drain, their sockets simply close.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConsulAgentRegistrar } from '../../common/consul-registration.js';
@@ -12,16 +13,16 @@ import { certificateInfo } from '../../core/pki/certificate-info.js';
 import type { Sidecar } from '../../proxy/sidecar.js';
 import { get, startApp, type TestApp } from '../helpers/apps.js';
 import { startConsulCluster, type ClusterAgent, type ConsulCluster } from '../helpers/consul-cluster.js';
-import { startController, type TestController } from '../helpers/controller.js';
+import { startControllerProcess, type ControllerProcess } from '../helpers/controller-process.js';
 import { waitFor } from '../helpers/ports.js';
 import { startSidecar } from '../helpers/sidecar.js';
 
 describe('high availability under steady traffic', { timeout: 240_000 }, () => {
   let cluster: ConsulCluster;
   const hosts: Record<'a' | 'b' | 'workload', ClusterAgent> = {} as never;
-  const controllers: TestController[] = [];
-  let a: TestController;
-  let b: TestController;
+  const controllers: ControllerProcess[] = [];
+  let a: ControllerProcess;
+  let b: ControllerProcess;
   let app: TestApp;
   let reviews: Sidecar;
   let productpage: Sidecar;
@@ -33,8 +34,8 @@ describe('high availability under steady traffic', { timeout: 240_000 }, () => {
     hosts.a = await cluster.addClient('host-a');
     hosts.b = await cluster.addClient('host-b');
     hosts.workload = await cluster.addClient('host-workload');
-    a = await startController({ consul: hosts.a.address, leafTtl: '1m' });
-    b = await startController({ consul: hosts.b.address, leafTtl: '1m' });
+    a = await startControllerProcess({ consul: hosts.a.address, leafTtl: '1m' });
+    b = await startControllerProcess({ consul: hosts.b.address, leafTtl: '1m' });
     controllers.push(a, b);
     app = await startApp('reviews-v1');
     const both = { controller: `${a.url},${b.url}`, certRenewAt: 0.1 };
@@ -71,7 +72,7 @@ describe('high availability under steady traffic', { timeout: 240_000 }, () => {
   });
 
   /** Applies a route that marks its answers with `step` at controller `c`, and waits until productpage's answers carry it. */
-  async function routeReaches(c: TestController, step: string): Promise<void> {
+  async function routeReaches(c: ControllerProcess, step: string): Promise<void> {
     const applied = await c.call('POST', '/v1/apply', {
       apiVersion: 'networking.istio.io/v1',
       kind: 'VirtualService',
@@ -97,16 +98,16 @@ describe('high availability under steady traffic', { timeout: 240_000 }, () => {
     await waitFor('a new Consul leader', async () => (await cluster.leader(hosts.a)) !== undefined, 30_000, 200);
     await routeReaches(b, 'after-consul-leader');
 
-    // 2. Controller a stops; the sidecars take config and certificates from b.
+    // 2. Controller a dies; the sidecars take config and certificates from b.
     const aPort = new URL(a.url).port;
-    await a.close();
+    await a.kill();
     await routeReaches(b, 'after-controller-a');
     await certificatesRenew();
 
     // 3. a comes back on its address; then b's whole host goes: controller b and its Consul agent.
-    a = await startController({ consul: hosts.a.address, leafTtl: '1m', listen: `127.0.0.1:${aPort}` });
+    a = await startControllerProcess({ consul: hosts.a.address, leafTtl: '1m', listen: `127.0.0.1:${aPort}` });
     controllers.push(a);
-    await b.close();
+    await b.kill();
     await hosts.b.kill();
     // Until Consul has noticed the host is gone, what it held still looks healthy: wait for that.
     await waitFor(
