@@ -1,6 +1,7 @@
 // What one compile round costs the controller before it writes anything: every proxy's snapshot
-// compiled from the same inputs, and the outbound configs keyed for deltas, as a push after a
-// change does (controller/snapshots/hub.ts).
+// compiled, and the outbound configs keyed for deltas, as a push after a change does
+// (controller/snapshots/hub.ts): with nothing to reuse, and reusing the round before after an
+// endpoint change and after a route change (core/snapshot/outbound-memo.ts).
 // The mesh of the propagation benchmark: S services of P/S replicas each, two versions, a
 // DestinationRule and a VirtualService per service, a mesh-wide PeerAuthentication.
 //   node dist/bench/compile-round.js [proxies=10000] [services=1000] [rounds=7]
@@ -61,17 +62,46 @@ const ctx: CompileContext = {
   trustBundle: ['-----BEGIN CERTIFICATE-----\n' + 'A'.repeat(700) + '\n-----END CERTIFICATE-----\n'],
 };
 
-const times: number[] = [];
-for (let r = 0; r < rounds; r++) {
+/** One round as a push makes it: every proxy compiled, the new outbound configs keyed for the deltas. */
+function round(context: CompileContext, previous?: SnapshotCompiler): { ms: number; compiler: SnapshotCompiler } {
   const t0 = performance.now();
-  const compiler = new SnapshotCompiler(ctx);
+  const compiler = new SnapshotCompiler(context, previous?.memo);
   const pieces = new Set<OutboundPiece>();
   for (const ref of refs) pieces.add(compiler.compile(ref).outbound);
-  // Its services as keyed pieces, which the push makes of every new outbound config for the deltas.
   for (const piece of pieces) piece.keyed();
-  times.push(performance.now() - t0);
+  return { ms: performance.now() - t0, compiler };
 }
-const ms = median(times.slice(1)); // the first round compiles the code too
+
+// Rounds with nothing to reuse (a controller's first, or one after a restart), then rounds after
+// one endpoint change (a new instance list for one service, as the catalog hands it over) and
+// after one route change (a new VirtualService object), each reusing the round before.
+const kinds = { fresh: [] as number[], endpoint: [] as number[], route: [] as number[] };
+let last: SnapshotCompiler | undefined;
+let current = ctx;
+for (let r = 0; r < rounds; r++) {
+  kinds.fresh.push(round(current).ms);
+  const services = new Map(current.services);
+  const key = `default/svc-${r % services.size}`;
+  services.set(
+    key,
+    services.get(key)!.map((i, n) => (n === 0 ? { ...i, address: `10.255.0.${r + 1}` } : { ...i })),
+  );
+  last = round(current).compiler;
+  current = { ...current, services };
+  let step = round(current, last);
+  kinds.endpoint.push(step.ms);
+  const vsIndex = current.resources.findIndex((x) => x.kind === 'VirtualService' && x.metadata.name === `svc-${r % services.size}`);
+  const resources = [...current.resources];
+  resources[vsIndex] = structuredClone(resources[vsIndex]);
+  current = { ...current, resources };
+  step = round(current, step.compiler);
+  kinds.route.push(step.ms);
+}
+// The first round of each kind compiles the code too.
+const report = (name: string, times: number[]) => {
+  const ms = median(times.slice(1));
+  return `${name}: median ${ms.toFixed(0)} ms per round, ${((ms * 1000) / proxies).toFixed(1)} µs per proxy (rounds: ${times.map((t) => t.toFixed(0)).join(', ')})`;
+};
 process.stdout.write(
-  `compile round: ${proxies} proxies, ${services} services: median ${ms.toFixed(0)} ms per round, ${((ms * 1000) / proxies).toFixed(1)} µs per proxy (rounds: ${times.map((t) => t.toFixed(0)).join(', ')})\n`,
+  `compile round: ${proxies} proxies, ${services} services\n  ${report('nothing to reuse', kinds.fresh)}\n  ${report('after an endpoint change', kinds.endpoint)}\n  ${report('after a route change', kinds.route)}\n`,
 );

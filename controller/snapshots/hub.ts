@@ -4,6 +4,7 @@
 import { SnapshotCompiler, type CompileContext, type CompiledSnapshot, type OutboundPiece, type ProxyRef } from '../../core/snapshot/compile.js';
 import type { PieceKind, ProxyPieceCache } from '../api/gzip-parts.js';
 import { deltaEnvelope, servicesDeltaJson } from '../../core/snapshot/delta.js';
+import type { OutboundMemo } from '../../core/snapshot/outbound-memo.js';
 
 export interface ProxyState {
   ref: ProxyRef;
@@ -71,6 +72,7 @@ export class SnapshotHub {
   /** The compiler from before the latest burst of changes: what a proxy arriving from another controller as a change lands may hold. */
   private previousCompiler: SnapshotCompiler | undefined;
   private gcTimer: NodeJS.Timeout | undefined;
+  private lastMemo: OutboundMemo | undefined;
   private draining = false;
 
   /** Whether the hub drains (the controller is stopping): proxies should go to another controller. */
@@ -266,7 +268,9 @@ export class SnapshotHub {
   }
 
   private compilerForRound(): SnapshotCompiler {
-    this.compiler ??= new SnapshotCompiler(this.context());
+    // The newest round's memo: its services that did not change are reused, not compiled again.
+    this.compiler ??= new SnapshotCompiler(this.context(), this.lastMemo);
+    this.lastMemo = this.compiler.memo;
     return this.compiler;
   }
 

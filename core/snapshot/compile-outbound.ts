@@ -4,6 +4,7 @@ import type { ServiceInstance } from '../catalog-model.js';
 import { durationMs } from '../duration.js';
 import { hostAliases, serviceForHost, serviceKey } from '../hosts.js';
 import type { Destination, DestinationRuleSpec, HTTPMatchRequest, HTTPRoute, Resource, ServiceEntrySpec, SidecarSpec, StringMatch, TrafficPolicy, VirtualServiceSpec } from '../resources/types.js';
+import type { ServiceReuse } from './outbound-memo.js';
 import { egressAdmits } from './sidecar-scope.js';
 import { destinationRuleRank, exportedTo } from './export-to.js';
 import { DEFAULT_CONNECTION_POOL, DEFAULT_OUTLIER, DEFAULT_RETRIES } from './defaults.js';
@@ -48,7 +49,8 @@ export function spiffeId(trustDomain: string, namespace: string, service: string
   return `spiffe://${trustDomain}/ns/${namespace}/sa/${service}`;
 }
 
-export function compileOutbound(input: OutboundInput, source: SourceWorkload): OutboundConfig {
+/** `reuse`: a mesh service's entry from the round before when made of the same inputs (outbound-memo.ts); it must be scoped to this source. */
+export function compileOutbound(input: OutboundInput, source: SourceWorkload, reuse?: ServiceReuse): OutboundConfig {
   // Only what is exported to the proxy's namespace (exportTo) is compiled for it.
   const byKind = <S extends { exportTo?: string[] }>(kind: string) =>
     (input.resources.filter((r) => r.kind === kind && exportedTo(r as Resource<S>, source.namespace)) as Resource<S>[]).sort(byAgeThenName);
@@ -65,19 +67,20 @@ export function compileOutbound(input: OutboundInput, source: SourceWorkload): O
   for (const [key, instances] of [...input.services.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const [namespace, name] = key.split('/');
     if (!admits(namespace, [`${name}.${namespace}.svc.cluster.local`])) continue;
-    const ports = servicePorts(instances);
     const dr = drs.get(key);
     const vs = vss.get(key);
-    services.push({
+    // Made of the name, the instances, the two resources, the source and the trust domain only: what a reuse compares.
+    const compile = (): OutboundService => ({
       name,
       namespace,
       hosts: hostAliases({ name, namespace }, source.namespace),
       external: false,
-      ports,
+      ports: servicePorts(instances),
       httpRoutes: vs ? compileHttpRoutes(vs, source) : [defaultHttpRoute(name, namespace)],
       tcpRoutes: vs?.spec.tcp ? compileTcpRoutes(vs, source) : [{ match: [], destinations: [{ cluster: clusterName(name, namespace), weight: 100 }] }],
       clusters: compileClusters(name, namespace, instances.map(toEndpoint), dr?.spec, input.trustDomain, true, serviceAccounts(instances, name)),
     });
+    services.push(reuse ? reuse.service(key, { instances, dr, vs }, compile) : compile());
   }
   for (const se of byKind<ServiceEntrySpec>('ServiceEntry')) if (admits(se.metadata.namespace, se.spec.hosts)) services.push(...serviceEntryServices(se, drs, vss, source, input.trustDomain));
   return { services };

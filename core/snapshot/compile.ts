@@ -13,6 +13,7 @@ import { sidecarFor } from './sidecar-scope.js';
 import { compileGateway, refuseUnenforcedPolicies } from './compile-gateway.js';
 import { SNAPSHOT_SCHEMA_VERSION, type GatewayConfig, type InboundConfig, type OutboundConfig, type ProxySnapshot, type TelemetryConfig } from './types.js';
 import { keyedServices, type KeyedServices } from './delta.js';
+import { OutboundMemo } from './outbound-memo.js';
 
 export interface CompileContext {
   resources: Resource[];
@@ -117,8 +118,15 @@ export class SnapshotCompiler {
   private readonly inboundResources: Resource[];
   private readonly telemetryResources: Resource[];
   private readonly sidecarResources: Resource[];
+  /** Each service's outbound entry as this round made it: the next round's compiler reuses what did not change. */
+  readonly memo: OutboundMemo;
 
-  constructor(private readonly ctx: CompileContext) {
+  /** `previous`: the memo of the round before (its unchanged services are reused). */
+  constructor(
+    private readonly ctx: CompileContext,
+    previous?: OutboundMemo,
+  ) {
+    this.memo = new OutboundMemo(ctx.trustDomain, previous);
     this.bundleJson = JSON.stringify(ctx.trustBundle);
     this.inboundResources = ctx.resources.filter((r) => INBOUND_KINDS.has(r.kind));
     this.telemetryResources = ctx.resources.filter((r) => r.kind === 'Telemetry');
@@ -231,8 +239,10 @@ export class SnapshotCompiler {
     const key = `${source.namespace}|${sidecar ? `${sidecar.metadata.namespace}/${sidecar.metadata.name}` : '-'}|${JSON.stringify(this.sourceLabelKeys.map((k) => source.labels[k] ?? null))}`;
     let entry = this.outboundCache.get(key);
     if (!entry) {
-      const config = compileOutbound({ resources: this.ctx.resources, services: this.ctx.services, trustDomain: this.ctx.trustDomain }, { ...source, ...(sidecar ? { sidecar } : {}) });
-      const keyed = keyedServices(config);
+      // The entries depend on the source through this key only; with the label keys in it, a key means the same source in every round.
+      const reuse = this.memo.scope(`${this.sourceLabelKeys.join(',')}#${key}`);
+      const config = compileOutbound({ resources: this.ctx.resources, services: this.ctx.services, trustDomain: this.ctx.trustDomain }, { ...source, ...(sidecar ? { sidecar } : {}) }, reuse);
+      const keyed = keyedServices(config, (s) => this.memo.jsonOf(s));
       const json = keyed ? outboundJson(config, keyed) : JSON.stringify(config);
       entry = new OutboundPiece(config, json, hash(json), keyed ?? null);
       this.outboundCache.set(key, entry);

@@ -29,15 +29,19 @@ export interface KeyedServices {
   json: Map<string, string>;
 }
 
-/** Undefined when two services share a key (two ServiceEntries of one host in one namespace): such a config is only ever sent whole. */
-export function keyedServices(config: OutboundConfig): KeyedServices | undefined {
+/**
+ * Undefined when two services share a key (two ServiceEntries of one host in one namespace): such
+ * a config is only ever sent whole. `stringify`: a service's JSON (a compiler's memo hands back the
+ * string it made of the same service before).
+ */
+export function keyedServices(config: OutboundConfig, stringify: (s: OutboundService) => string = (s) => JSON.stringify(s)): KeyedServices | undefined {
   const keys: string[] = [];
   const json = new Map<string, string>();
   for (const s of config.services) {
     const key = serviceKey(s);
     if (json.has(key)) return undefined;
     keys.push(key);
-    json.set(key, JSON.stringify(s));
+    json.set(key, stringify(s));
   }
   return { keys, json };
 }
