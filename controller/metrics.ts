@@ -8,6 +8,8 @@ export class ControlPlaneMetrics {
   readonly registry = new Registry();
   private readonly build = new Gauge({ name: 'istio_build', help: 'Istio component build info (value 1)', labelNames: ['component', 'tag'], registers: [this.registry] });
   readonly pushes = new Counter({ name: 'pilot_xds_pushes', help: 'Snapshots sent to proxies, by type', labelNames: ['type'], registers: [this.registry] });
+  /** Its `snapshot` series, looked up once: a push counts thousands. */
+  readonly snapshotPushes = this.pushes.labels('snapshot');
   readonly connected = new Gauge({
     name: 'pilot_xds',
     help: 'Proxies known to this controller (holding a watch or seen within the forget window)',

@@ -11,7 +11,7 @@ import type { RequestContext } from './router.js';
 /** `bytes`: the size of what is sent (the whole snapshot or a delta), observed as the config size. */
 export function recordPush(d: ApiDeps, state: ProxyState, bytes: number): void {
   const now = Date.now();
-  d.metrics.pushes.inc({ type: 'snapshot' });
+  d.metrics.snapshotPushes.inc();
   d.metrics.pushTime.observe((now - state.compiledAt) / 1000);
   d.metrics.convergence.observe((now - state.triggeredAt) / 1000);
   d.metrics.configSize.observe(bytes);

@@ -3,6 +3,7 @@
 // labels, and everything but the proxy's identity by the proxies of one workload shape (the
 // replicas of a version), so each is built, serialised and hashed once per round, not per proxy.
 import type { ExtAuthzHttpProvider } from '../mesh-config.js';
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import type { ServiceInstance } from '../catalog-model.js';
 import type { Resource, VirtualServiceSpec } from '../resources/types.js';
@@ -77,7 +78,9 @@ export class OutboundPiece {
   }
 }
 
-const hash = (s: string) => createHash('sha256').update(s).digest('hex');
+/** crypto.hash (Node 20.12 and later) takes half the time of createHash for the short strings hashed per proxy. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string) => string }).hash;
+const hash = (s: string): string => (oneShot ? oneShot('sha256', s) : createHash('sha256').update(s).digest('hex'));
 
 /**
  * JSON.stringify(config), joined from the per-service pieces the deltas need (delta.ts), so that
