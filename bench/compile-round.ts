@@ -1,7 +1,7 @@
 // What one compile round costs the controller before it writes anything: every proxy's snapshot
 // compiled, and the outbound configs keyed for deltas, as a push after a change does
 // (controller/snapshots/hub.ts): with nothing to reuse, and reusing the round before after an
-// endpoint change and after a route change (core/snapshot/outbound-memo.ts).
+// endpoint change and after a route change (core/snapshot/compile-memo.ts).
 // The mesh of the propagation benchmark: S services of P/S replicas each, two versions, a
 // DestinationRule and a VirtualService per service, a mesh-wide PeerAuthentication.
 //   node dist/bench/compile-round.js [proxies=10000] [services=1000] [rounds=7]

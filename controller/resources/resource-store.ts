@@ -100,7 +100,7 @@ export class ResourceStore {
    * Replaces the cache from the store's contents; true if anything differs. A resource whose
    * version is the one held stays the object held: it is not parsed again (a change of one of
    * 2,000 resources parsed all of them), and the compiler reuses what it made of it
-   * (outbound-memo.ts).
+   * (compile-memo.ts).
    */
   private load(entries: KvEntry[]): boolean {
     const next = new Map<string, Resource>();

@@ -4,7 +4,7 @@
 import { SnapshotCompiler, type CompileContext, type CompiledSnapshot, type OutboundPiece, type ProxyRef } from '../../core/snapshot/compile.js';
 import type { PieceKind, ProxyPieceCache } from '../api/gzip-parts.js';
 import { deltaEnvelope, servicesDeltaJson } from '../../core/snapshot/delta.js';
-import type { OutboundMemo } from '../../core/snapshot/outbound-memo.js';
+import type { CompileMemo } from '../../core/snapshot/compile-memo.js';
 
 export interface ProxyState {
   ref: ProxyRef;
@@ -72,7 +72,7 @@ export class SnapshotHub {
   /** The compiler from before the latest burst of changes: what a proxy arriving from another controller as a change lands may hold. */
   private previousCompiler: SnapshotCompiler | undefined;
   private gcTimer: NodeJS.Timeout | undefined;
-  private lastMemo: OutboundMemo | undefined;
+  private lastMemo: CompileMemo | undefined;
   private draining = false;
 
   /** Whether the hub drains (the controller is stopping): proxies should go to another controller. */

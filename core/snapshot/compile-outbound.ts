@@ -4,7 +4,7 @@ import type { ServiceInstance } from '../catalog-model.js';
 import { durationMs } from '../duration.js';
 import { hostAliases, serviceForHost, serviceKey } from '../hosts.js';
 import type { Destination, DestinationRuleSpec, HTTPMatchRequest, HTTPRoute, Resource, ServiceEntrySpec, SidecarSpec, StringMatch, TrafficPolicy, VirtualServiceSpec } from '../resources/types.js';
-import type { ServiceReuse } from './outbound-memo.js';
+import type { ServiceReuse } from './compile-memo.js';
 import { egressAdmits } from './sidecar-scope.js';
 import { destinationRuleRank, exportedTo } from './export-to.js';
 import { DEFAULT_CONNECTION_POOL, DEFAULT_OUTLIER, DEFAULT_RETRIES } from './defaults.js';
@@ -49,7 +49,7 @@ export function spiffeId(trustDomain: string, namespace: string, service: string
   return `spiffe://${trustDomain}/ns/${namespace}/sa/${service}`;
 }
 
-/** `reuse`: a mesh service's entry from the round before when made of the same inputs (outbound-memo.ts); it must be scoped to this source. */
+/** `reuse`: a mesh service's entry from the round before when made of the same inputs (compile-memo.ts); it must be scoped to this source. */
 export function compileOutbound(input: OutboundInput, source: SourceWorkload, reuse?: ServiceReuse): OutboundConfig {
   // Only what is exported to the proxy's namespace (exportTo) is compiled for it.
   const byKind = <S extends { exportTo?: string[] }>(kind: string) =>

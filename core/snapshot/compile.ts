@@ -14,11 +14,15 @@ import { sidecarFor } from './sidecar-scope.js';
 import { compileGateway, refuseUnenforcedPolicies } from './compile-gateway.js';
 import { SNAPSHOT_SCHEMA_VERSION, type GatewayConfig, type InboundConfig, type OutboundConfig, type ProxySnapshot, type TelemetryConfig } from './types.js';
 import { keyedServices, type KeyedServices } from './delta.js';
-import { OutboundMemo } from './outbound-memo.js';
+import { CompileMemo, type ProxyFacts } from './compile-memo.js';
 
 export interface CompileContext {
   resources: Resource[];
-  /** Healthy instances by `namespace/name`. */
+  /**
+   * Healthy instances by `namespace/name`. A service whose instances changed gets a new list; an
+   * unchanged one keeps its list, and lists and instances are never changed in place: the next
+   * round reuses what it made of the same objects (compile-memo.ts).
+   */
   services: ReadonlyMap<string, ServiceInstance[]>;
   trustDomain: string;
   /** Policies in this namespace apply mesh-wide (Istio's root namespace). */
@@ -122,14 +126,14 @@ export class SnapshotCompiler {
   private readonly telemetryResources: Resource[];
   private readonly sidecarResources: Resource[];
   /** Each service's outbound entry as this round made it: the next round's compiler reuses what did not change. */
-  readonly memo: OutboundMemo;
+  readonly memo: CompileMemo;
 
   /** `previous`: the memo of the round before (its unchanged services are reused). */
   constructor(
     private readonly ctx: CompileContext,
-    previous?: OutboundMemo,
+    previous?: CompileMemo,
   ) {
-    this.memo = new OutboundMemo(ctx.trustDomain, previous);
+    this.memo = new CompileMemo(ctx.trustDomain, previous);
     this.bundleJson = JSON.stringify(ctx.trustBundle);
     this.inboundResources = ctx.resources.filter((r) => INBOUND_KINDS.has(r.kind));
     this.telemetryResources = ctx.resources.filter((r) => r.kind === 'Telemetry');
@@ -146,20 +150,8 @@ export class SnapshotCompiler {
   }
 
   compile(proxy: ProxyRef): CompiledSnapshot {
-    const mine = this.instancesOf(proxy);
-    // Not (yet) in the catalog: its service's instances stand for it.
-    const instances = mine.length > 0 ? mine : (this.ctx.services.get(`${proxy.namespace}/${proxy.service}`) ?? []);
-    const labels = { ...(proxy.labels ?? {}), ...(mine[0]?.labels ?? {}), app: proxy.service, service: proxy.service };
-    const part = this.workloadPart({ namespace: proxy.namespace, labels, instances }, proxy.gateway === true);
-    const identity = {
-      id: proxy.id,
-      service: proxy.service,
-      namespace: proxy.namespace,
-      identity: spiffeId(this.ctx.trustDomain, proxy.namespace, proxy.serviceAccount ?? mine[0]?.serviceAccount ?? proxy.service),
-      trustDomain: this.ctx.trustDomain,
-      labels,
-    };
-    const identityJson = JSON.stringify(identity);
+    const { identity, identityJson, labels, instances, shapeKey } = this.factsOf(proxy);
+    const part = this.workloadPart(shapeKey, { namespace: proxy.namespace, labels, instances }, proxy.gateway === true);
     // The identity and a hash of the rest (hashed once per workload shape): a short string per proxy.
     const version = hash(`${SNAPSHOT_SCHEMA_VERSION}|${identityJson}|${part.hash}`).slice(0, 16);
     const jsonParts: CompiledSnapshot['jsonParts'] = [
@@ -182,6 +174,34 @@ export class SnapshotCompiler {
       jsonParts,
       outbound: part.outbound,
     };
+  }
+
+  /**
+   * What the proxy's own part is made of: the round before's, while its service's instance list is
+   * the one it was derived from (a push compiles every proxy; deriving these again for each was a
+   * fifth of a round).
+   */
+  private factsOf(proxy: ProxyRef): ProxyFacts {
+    const serviceInstances = this.ctx.services.get(`${proxy.namespace}/${proxy.service}`);
+    const held = this.memo.proxies.get(proxy);
+    if (held && held.serviceInstances === serviceInstances) return held;
+    const mine = this.instancesOf(proxy);
+    // Not (yet) in the catalog: its service's instances stand for it.
+    const instances = mine.length > 0 ? mine : (serviceInstances ?? []);
+    const labels = { ...(proxy.labels ?? {}), ...(mine[0]?.labels ?? {}), app: proxy.service, service: proxy.service };
+    const identity = {
+      id: proxy.id,
+      service: proxy.service,
+      namespace: proxy.namespace,
+      identity: spiffeId(this.ctx.trustDomain, proxy.namespace, proxy.serviceAccount ?? mine[0]?.serviceAccount ?? proxy.service),
+      trustDomain: this.ctx.trustDomain,
+      labels,
+    };
+    const ports = instances.map((i) => `${i.port}/${i.protocol ?? ''}`).join(',');
+    const shapeKey = `${proxy.gateway === true ? 'gateway' : 'sidecar'}|${proxy.namespace}|${ports}|${JSON.stringify(labels)}`;
+    const facts = { serviceInstances, labels, instances, identity, identityJson: JSON.stringify(identity), shapeKey };
+    this.memo.proxies.set(proxy, facts);
+    return facts;
   }
 
   /**
@@ -210,9 +230,7 @@ export class SnapshotCompiler {
    * (namespace, labels, ports, gateway or not) within a round: ten replicas of a service compile
    * their policies, serialise them and hash them once, not ten times.
    */
-  private workloadPart(workload: Workload, gateway: boolean): WorkloadPart {
-    const ports = workload.instances.map((i) => `${i.port}/${i.protocol ?? ''}`).join(',');
-    const key = `${gateway ? 'gateway' : 'sidecar'}|${workload.namespace}|${ports}|${JSON.stringify(workload.labels)}`;
+  private workloadPart(key: string, workload: Workload, gateway: boolean): WorkloadPart {
     let part = this.workloadParts.get(key);
     if (part) return part;
     const outbound = this.outboundFor(workload, gateway);

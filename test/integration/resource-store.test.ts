@@ -1,6 +1,6 @@
 // Two controllers' resource stores on one Consul KV: a change applied at one reaches the other
 // through its watch, which hands back the same object for every resource that did not change
-// (what the compiler's memo reuses, core/snapshot/outbound-memo.ts) and a new one for what did.
+// (what the compiler's memo reuses, core/snapshot/compile-memo.ts) and a new one for what did.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Consul from 'consul';

@@ -1,5 +1,5 @@
-// A compile round reuses the services the round before compiled from the same inputs
-// (outbound-memo.ts). Whatever changes between rounds, every proxy's snapshot must be exactly what
+// A compile round reuses what the round before made of the same inputs: services' outbound
+// entries, proxies' own parts (compile-memo.ts). Whatever changes between rounds, every proxy's snapshot must be exactly what
 // a compiler without a memo makes of the same inputs; and what did not change must be reused.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -42,7 +42,7 @@ const refs: ProxyRef[] = [
 type Change = { op: 'endpoints'; service: number; variant: number } | { op: 'remove-service'; service: number } | { op: 'touch' | 'drop'; resource: number } | { op: 'restore' } | { op: 'nothing' };
 
 const changeArb: fc.Arbitrary<Change> = fc.oneof(
-  fc.record({ op: fc.constant('endpoints' as const), service: fc.nat(SERVICES.length - 1), variant: fc.nat(3) }),
+  fc.record({ op: fc.constant('endpoints' as const), service: fc.nat(SERVICES.length - 1), variant: fc.nat(4) }),
   fc.record({ op: fc.constant('remove-service' as const), service: fc.nat(SERVICES.length - 1) }),
   fc.record({ op: fc.constantFrom('touch' as const, 'drop' as const), resource: fc.nat(50) }),
   fc.constant({ op: 'restore' as const }),
@@ -61,6 +61,8 @@ function apply(ctx: CompileContext, change: Change): CompileContext {
       if (change.variant === 1) copy.pop();
       if (change.variant === 2) copy.push(instance(`${name}-${held.length + 1}`, name, 'v1', `10.0.1.${held.length + 1}`));
       if (change.variant === 3 && copy[0]) copy[0] = { ...copy[0], address: '10.0.2.1' };
+      // Relabelled: the proxies of the service change shape and identity.
+      if (change.variant === 4) copy.forEach((i, n) => (copy[n] = { ...i, labels: { version: 'v9' }, serviceAccount: 'relabelled' }));
       services.set(`default/${name}`, copy);
       break;
     }
