@@ -3,12 +3,13 @@
 // serialises that service, not the mesh, and the delta between the two rounds finds the unchanged
 // services by identity (Istio's push context keeps per-service state likewise). And what a
 // proxy's own part is derived from its catalog entries (its labels, identity and workload shape),
-// kept while its service's instance list is the same.
+// kept while its service's instance list is the same. And each workload shape's inbound policy and
+// telemetry, kept while the policy resources are the same.
 // Pure: the catalog and the resource store hand out the same objects for what did not change
 // (catalog-view.ts, resource-store.ts); anything else is a miss, compiled again.
 import type { ServiceInstance } from '../catalog-model.js';
 import type { Resource } from '../resources/types.js';
-import type { OutboundService, ProxySnapshot } from './types.js';
+import type { InboundConfig, OutboundService, ProxySnapshot, TelemetryConfig } from './types.js';
 
 /** What a mesh service's outbound entry is made of, besides its name and the source group. */
 export interface ServiceInputs {
@@ -37,6 +38,16 @@ export interface ProxyFacts {
   identityJson: string;
   /** Its workload shape's key within a round. */
   shapeKey: string;
+  /** Its identity-and-inbound piece of the snapshot JSON as last made, with the inbound JSON it was made of: the same string while both are (the push compresses it again only when it changes). */
+  proxyPiece?: { inboundJson: string; text: string };
+}
+
+/** A workload shape's inbound policy and telemetry: made of the policy kinds and the shape only, not of the mesh's services. */
+export interface ShapePolicy {
+  inbound: InboundConfig;
+  inboundJson: string;
+  telemetry?: TelemetryConfig;
+  telemetryJson: string;
 }
 
 export class CompileMemo {
@@ -47,6 +58,12 @@ export class CompileMemo {
   /** By the proxy's ref (the hub keeps one object per proxy until the proxy says something else). */
   readonly proxies: WeakMap<object, ProxyFacts>;
   private readonly previous: ReadonlyMap<string, ReadonlyMap<string, Entry>> | undefined;
+  /** By workload shape key: this round's policies, and what they are made of. */
+  private readonly policies = new Map<string, ShapePolicy>();
+  private policyInputs: readonly unknown[] = [];
+  /** The round before's, and whether this round's inputs are the same (decided on first use). */
+  private readonly previousPolicies: { inputs: readonly unknown[]; parts: ReadonlyMap<string, ShapePolicy> } | undefined;
+  private reusePolicies: boolean | undefined;
 
   /** `previous`: the memo of the round before, on the same trust domain (a different one is not reused). */
   constructor(
@@ -58,6 +75,24 @@ export class CompileMemo {
     this.previous = usable?.entries;
     this.json = usable?.json ?? new WeakMap();
     this.proxies = usable?.proxies ?? new WeakMap();
+    this.previousPolicies = usable ? { inputs: usable.policyInputs, parts: usable.policies } : undefined;
+  }
+
+  /** What this round's shape policies are made of (resources, settings): the round before's are reused when these are the same, in order. */
+  policiesMadeOf(inputs: readonly unknown[]): void {
+    this.policyInputs = inputs;
+    this.reusePolicies = undefined;
+  }
+
+  /** A workload shape's policies: the round before's when made of the same inputs, else `compile()`'s. */
+  shapePolicy(shapeKey: string, compile: () => ShapePolicy): ShapePolicy {
+    let policy = this.policies.get(shapeKey);
+    if (policy) return policy;
+    const before = this.previousPolicies;
+    this.reusePolicies ??= before !== undefined && sameList(before.inputs, this.policyInputs);
+    policy = (this.reusePolicies ? before?.parts.get(shapeKey) : undefined) ?? compile();
+    this.policies.set(shapeKey, policy);
+    return policy;
   }
 
   /** The reuse for one source group: `group` must name everything of the source an entry depends on. */
@@ -85,9 +120,13 @@ export class CompileMemo {
 }
 
 function sameInputs(a: ServiceInputs, b: ServiceInputs): boolean {
-  if (a.dr !== b.dr || a.vs !== b.vs) return false;
-  if (a.instances === b.instances) return true;
-  if (a.instances.length !== b.instances.length) return false;
-  for (let i = 0; i < a.instances.length; i++) if (a.instances[i] !== b.instances[i]) return false;
+  return a.dr === b.dr && a.vs === b.vs && sameList(a.instances, b.instances);
+}
+
+/** The same elements (by identity), in the same order. */
+function sameList(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }

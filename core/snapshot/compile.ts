@@ -147,19 +147,18 @@ export class SnapshotCompiler {
       }
     }
     this.sourceLabelKeys = [...keys].sort();
+    // Everything a shape's policies are made of besides the shape (workloadPart).
+    this.memo.policiesMadeOf([...this.inboundResources, ...this.telemetryResources, ctx.rootNamespace, ctx.extensionProviders]);
   }
 
   compile(proxy: ProxyRef): CompiledSnapshot {
-    const { identity, identityJson, labels, instances, shapeKey } = this.factsOf(proxy);
+    const facts = this.factsOf(proxy);
+    const { identity, identityJson, labels, instances, shapeKey } = facts;
     const part = this.workloadPart(shapeKey, { namespace: proxy.namespace, labels, instances }, proxy.gateway === true);
+    if (facts.proxyPiece?.inboundJson !== part.inboundJson) facts.proxyPiece = { inboundJson: part.inboundJson, text: `"proxy":${identityJson},"inbound":${part.inboundJson},"outbound":` };
     // The identity and a hash of the rest (hashed once per workload shape): a short string per proxy.
     const version = hash(`${SNAPSHOT_SCHEMA_VERSION}|${identityJson}|${part.hash}`).slice(0, 16);
-    const jsonParts: CompiledSnapshot['jsonParts'] = [
-      `{"schemaVersion":${SNAPSHOT_SCHEMA_VERSION},"version":"${version}",`,
-      `"proxy":${identityJson},"inbound":${part.inboundJson},"outbound":`,
-      part.outbound.json,
-      part.restJson,
-    ];
+    const jsonParts: CompiledSnapshot['jsonParts'] = [`{"schemaVersion":${SNAPSHOT_SCHEMA_VERSION},"version":"${version}",`, facts.proxyPiece.text, part.outbound.json, part.restJson];
     return {
       snapshot: {
         schemaVersion: SNAPSHOT_SCHEMA_VERSION,
@@ -234,12 +233,13 @@ export class SnapshotCompiler {
     let part = this.workloadParts.get(key);
     if (part) return part;
     const outbound = this.outboundFor(workload, gateway);
-    const inbound = compileInbound(this.inboundResources, workload, this.ctx.rootNamespace, this.ctx.extensionProviders);
+    const { inbound, inboundJson, telemetry, telemetryJson } = this.memo.shapePolicy(key, () => {
+      const inbound = compileInbound(this.inboundResources, workload, this.ctx.rootNamespace, this.ctx.extensionProviders);
+      const telemetry = compileTelemetry(this.telemetryResources, workload, this.ctx.rootNamespace);
+      return { inbound, inboundJson: JSON.stringify(inbound), ...(telemetry ? { telemetry } : {}), telemetryJson: telemetry ? JSON.stringify(telemetry) : '' };
+    });
     const gatewayConfig = gateway ? refuseUnenforcedPolicies(compileGateway(this.ctx.resources, workload), inbound, workload.namespace) : undefined;
-    const telemetry = compileTelemetry(this.telemetryResources, workload, this.ctx.rootNamespace);
-    const inboundJson = JSON.stringify(inbound);
     const gatewayJson = gatewayConfig ? JSON.stringify(gatewayConfig) : '';
-    const telemetryJson = telemetry ? JSON.stringify(telemetry) : '';
     part = {
       inbound,
       inboundJson,

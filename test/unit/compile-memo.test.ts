@@ -115,7 +115,7 @@ describe('compile rounds that reuse the round before', () => {
     );
   });
 
-  it('reuse the entries and the JSON of services whose inputs are the same objects, and compile a changed one anew', () => {
+  it('reuse the entries and the JSON of services whose inputs are the same objects, and compile a changed one anew; reuse policies made of the same resources', () => {
     const ctx = context();
     const first = new SnapshotCompiler(ctx).compile(refs[0]).outbound;
     const next = apply(ctx, { op: 'endpoints', service: 2, variant: 3 }); // reviews: another address
@@ -124,6 +124,7 @@ describe('compile rounds that reuse the round before', () => {
     assert.equal(second.json, first.json.replaceAll('10.0.0.31', '10.0.2.1'));
     const round1 = new SnapshotCompiler(ctx);
     const a = round1.compile(refs[0]).outbound;
+    const inbound = refs.map((ref) => round1.compile(ref).snapshot.inbound);
     const round2 = new SnapshotCompiler(next, round1.memo);
     const b = round2.compile(refs[0]).outbound;
     const byName = (piece: typeof a, name: string) => piece.config.services.find((s) => s.name === name)!;
@@ -132,6 +133,8 @@ describe('compile rounds that reuse the round before', () => {
       assert.equal(b.keyed()!.json.get(`mesh/default/${name}`), a.keyed()!.json.get(`mesh/default/${name}`), `${name}'s JSON reused`);
     }
     assert.notEqual(byName(b, 'reviews'), byName(a, 'reviews'), 'reviews compiled anew');
+    // The policies are the same resources: every shape's inbound policy is reused, the changed service's proxies' too.
+    refs.forEach((ref, i) => assert.equal(round2.compile(ref).snapshot.inbound, inbound[i], `${ref.id}'s inbound policy reused`));
     assert.equal(byName(b, 'reviews').clusters[0].endpoints[0].address, '10.0.2.1');
   });
 });
