@@ -42,6 +42,10 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
     // A frame is being written in slices: the stream ends after it, not inside it.
     let slicing = false;
     let ending = false;
+    // A frame was written since the last heartbeat tick: the proxy heard from us, so the tick sends
+    // nothing (a push to thousands of streams would otherwise add a heartbeat write for each in
+    // four).
+    let spoke = false;
     const unblock = () => {
       blocked = false;
       send(d.hub.get(ref.id) ?? subscription.state);
@@ -55,6 +59,7 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
       const head = Buffer.from(snapshotFrameHead(state.version, delta, compressed, length));
       const frame = [head, ...body];
       held = state.version;
+      spoke = true;
       // A whole snapshot (tens of KB) handed to TLS at once would size the connection's buffer for good (sliced-body.ts).
       if (head.length + length > SLICE_BYTES) {
         blocked = slicing = true;
@@ -80,8 +85,13 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
       else if (!res.writableEnded) res.end();
     };
     const subscription = d.hub.subscribe(ref, held, { changed: send, drained: end });
-    // Not inside a frame being written in slices (nor behind a full buffer: bytes are flowing).
-    const beat = heartbeatMs ? setInterval(() => blocked || res.write(HEARTBEAT_BYTES), heartbeatMs) : undefined;
+    // Not inside a frame being written in slices (nor behind a full buffer: bytes are flowing), nor
+    // after a frame: the longest silence stays under two intervals.
+    const heartbeat = () => {
+      if (blocked || spoke) spoke = false;
+      else res.write(HEARTBEAT_BYTES);
+    };
+    const beat = heartbeatMs ? setInterval(heartbeat, heartbeatMs) : undefined;
     const lifetime = setTimeout(end, lifetimeMs);
     res.once('close', end);
     // The proxy's acknowledgements; anything else in the request body ends the stream (the

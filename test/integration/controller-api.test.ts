@@ -305,6 +305,31 @@ describe('controller API (embedded catalog, file store)', () => {
     }
   });
 
+  it('sends no heartbeats on a stream that carries snapshots: frames keep it alive', async () => {
+    const client = new ControllerClient(c.url, c.ca(), { token: c.adminToken });
+    try {
+      const stream = await client.openStream('/v1/snapshots/stream?proxy=busy-1&service=productpage&heartbeat=1s&wait=6s', { heartbeatTimeoutMs: 3000 });
+      const counts = { snapshot: 0, heartbeat: 0 };
+      const reading = (async () => {
+        for await (const f of stream.frames()) counts[f.type]++;
+      })();
+      // A change every 400 ms for 3 s (each a snapshot frame), then nothing until the stream ends at 6 s.
+      for (let i = 0; i < 8; i++) {
+        await c.call('POST', '/v1/catalog/instances', { id: `busy-${i}`, service: 'busy', address: `127.0.0.${10 + i}`, port: 9080, sidecar: { inboundPort: 15006 } });
+        await new Promise((r) => setTimeout(r, 400));
+      }
+      const duringChanges = { ...counts };
+      await reading;
+      stream.close();
+      assert.ok(duringChanges.snapshot >= 6, `snapshots while changing: ${duringChanges.snapshot}`);
+      // Without frames for an interval, each tick is one (the three ticks of the changes would be three).
+      assert.ok(duringChanges.heartbeat <= 1, `heartbeats while snapshots flowed: ${duringChanges.heartbeat}`);
+      assert.ok(counts.heartbeat > duringChanges.heartbeat, 'heartbeats again once the changes stop');
+    } finally {
+      client.close();
+    }
+  });
+
   it('has a sidecar long-poll a controller without the snapshot stream (an older one, mid-upgrade)', async () => {
     // The older controller: this one behind a TLS forwarder (its own kind of serving certificate)
     // that answers the stream's path as a controller without it does.
