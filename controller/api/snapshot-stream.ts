@@ -26,9 +26,11 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
     let held = ctx.query.get('version') ?? undefined;
     const heartbeatMs = heartbeatOf(ctx.query.get('heartbeat'));
     // The stream ends after `wait` (at most the server's longest watch; the proxy opens the next
-    // naming what it holds, and nothing is sent again): a request's whole life stays bounded.
+    // naming what it holds, and nothing is sent again): a request's whole life stays bounded. Up
+    // to a fifth of it earlier, at random: proxies that came together (a failover moves thousands
+    // at once) would otherwise open their next streams together every `wait`, for good.
     const waitText = ctx.query.get('wait');
-    const lifetimeMs = waitText ? waitOf(waitText, d.maxWatchMs) : d.maxWatchMs;
+    const lifetimeMs = (waitText ? waitOf(waitText, d.maxWatchMs) : d.maxWatchMs) * (1 - Math.random() / 5);
     const deltaAccepted = ctx.query.get('delta') !== '0';
     const compressed = acceptsGzip(req.headers['accept-encoding']);
 

@@ -292,7 +292,7 @@ describe('controller API (embedded catalog, file store)', () => {
       );
       // After `wait`, the controller ends the stream between frames; the proxy opens the next one.
       for (let f = await frames.next(); !f.done; f = await frames.next()) assert.equal(f.value.type, 'heartbeat');
-      assert.ok(Date.now() - opened >= 3500, 'ended at about `wait`');
+      assert.ok(Date.now() - opened >= 3000, 'ended at about `wait` (up to a fifth earlier)');
       stream.close();
 
       // The next stream names what the proxy holds: nothing is sent until it changes.
@@ -308,12 +308,12 @@ describe('controller API (embedded catalog, file store)', () => {
   it('sends no heartbeats on a stream that carries snapshots: frames keep it alive', async () => {
     const client = new ControllerClient(c.url, c.ca(), { token: c.adminToken });
     try {
-      const stream = await client.openStream('/v1/snapshots/stream?proxy=busy-1&service=productpage&heartbeat=1s&wait=6s', { heartbeatTimeoutMs: 3000 });
+      const stream = await client.openStream('/v1/snapshots/stream?proxy=busy-1&service=productpage&heartbeat=1s&wait=8s', { heartbeatTimeoutMs: 3000 });
       const counts = { snapshot: 0, heartbeat: 0 };
       const reading = (async () => {
         for await (const f of stream.frames()) counts[f.type]++;
       })();
-      // A change every 400 ms for 3 s (each a snapshot frame), then nothing until the stream ends at 6 s.
+      // A change every 400 ms for 3 s (each a snapshot frame), then nothing until the stream ends (at 6.4-8 s).
       for (let i = 0; i < 8; i++) {
         await c.call('POST', '/v1/catalog/instances', { id: `busy-${i}`, service: 'busy', address: `127.0.0.${10 + i}`, port: 9080, sidecar: { inboundPort: 15006 } });
         await new Promise((r) => setTimeout(r, 400));
