@@ -112,7 +112,7 @@ export class SnapshotHub {
   /** The proxy's current snapshot, compiling it if the proxy is new. */
   current(ref: ProxyRef): ProxyState {
     let state = this.proxies.get(ref.id);
-    if (!state || state.ref.service !== ref.service || state.ref.namespace !== ref.namespace || state.ref.gateway !== ref.gateway || JSON.stringify(state.ref.labels) !== JSON.stringify(ref.labels)) {
+    if (!state || !sameProxy(state.ref, ref)) {
       const compiled = this.compilerForRound().compile(ref);
       const now = Date.now();
       state = { ref, version: compiled.snapshot.version, jsonParts: compiled.jsonParts, proxyPiece: {}, outbound: compiled.outbound, lastSeen: now, compiledAt: now, triggeredAt: now };
@@ -310,4 +310,19 @@ export class SnapshotHub {
     const cutoff = Date.now() - this.options.forgetAfterMs;
     for (const [id, s] of this.proxies) if (s.lastSeen < cutoff && !this.watchers.has(id)) this.proxies.delete(id);
   }
+}
+
+/**
+ * Whether a proxy that calls again (`b`) is the one its state was compiled for (`a`): the same
+ * service, namespace, mode and labels, and the identity its certificate names (a caller without
+ * one, an operator reading the proxy's snapshot with the admin token, names none and changes none).
+ */
+function sameProxy(a: ProxyRef, b: ProxyRef): boolean {
+  return (
+    a.service === b.service &&
+    a.namespace === b.namespace &&
+    a.gateway === b.gateway &&
+    (b.serviceAccount === undefined || a.serviceAccount === b.serviceAccount) &&
+    JSON.stringify(a.labels) === JSON.stringify(b.labels)
+  );
 }

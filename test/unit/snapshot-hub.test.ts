@@ -98,6 +98,19 @@ describe('snapshot hub watches', () => {
     assert.equal(await pending(quiet), 'answered', 'close answers it');
   });
 
+  it('compiles a proxy that comes back under another identity (a new certificate, another service account) for that identity', () => {
+    const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 60_000 });
+    const first = hub.current({ ...ref('productpage-1'), serviceAccount: 'bookinfo-productpage' });
+    assert.equal(first.ref.serviceAccount, 'bookinfo-productpage');
+    const again = hub.current({ ...ref('productpage-1'), serviceAccount: 'productpage-v2' });
+    assert.notEqual(again.version, first.version);
+    const identity = (JSON.parse(again.jsonParts.join('')) as { proxy: { identity: string } }).proxy.identity;
+    assert.equal(identity, 'spiffe://cluster.local/ns/default/sa/productpage-v2');
+    // An operator reading it with the admin token names no identity: the proxy's state stays.
+    assert.equal(hub.current(ref('productpage-1')).version, again.version);
+    hub.close();
+  });
+
   it('answers every open watch on drain, and any later watch at once', async () => {
     const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 60_000 });
     const refs = Array.from({ length: 50 }, (_, i) => ref(`reviews-${i}`));
