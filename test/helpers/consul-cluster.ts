@@ -22,6 +22,9 @@ export interface ClusterAgent {
   client: Consul;
   /** SIGKILL: as abrupt as the host's loss. */
   kill(): Promise<void>;
+  /** SIGSTOP and SIGCONT: a host cut off by a partition (it answers nobody) and back. */
+  pause(): void;
+  resume(): void;
   alive(): boolean;
 }
 
@@ -82,6 +85,8 @@ export async function startConsulCluster(opts: { httpMaxConnsPerClient?: number 
         child.kill('SIGKILL');
         await gone;
       },
+      pause: () => void child.kill('SIGSTOP'),
+      resume: () => void child.kill('SIGCONT'),
       stderr: () => stderr,
     };
     agents.push(agent);

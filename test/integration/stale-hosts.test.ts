@@ -1,6 +1,7 @@
 // Leader work on a real Consul datacentre: the mesh instances of a host that is gone (its Consul
 // agent failed, so nothing reaps them) leave the catalog once the host has been failed for
-// --stale-host-after; other services of that host are left alone.
+// --stale-host-after; other services of that host are left alone. A host that was only cut off
+// for longer than that gets them back when it returns, with nobody acting.
 import { after, before, describe, it } from 'node:test';
 import { ConsulAgentRegistrar } from '../../common/consul-registration.js';
 import { startConsulCluster, type ClusterAgent, type ConsulCluster } from '../helpers/consul-cluster.js';
@@ -23,6 +24,23 @@ describe('instances of hosts that are gone', () => {
   after(async () => {
     await controller?.close();
     await cluster?.stop();
+  });
+
+  it('come back by themselves when a host cut off for longer than that returns (its Consul agent syncs them again)', async () => {
+    const server = cluster.servers[0].client;
+    const cutOff = await cluster.addClient('partitioned-host');
+    await new ConsulAgentRegistrar(cutOff.client).register({ id: 'ratings-1', service: 'ratings', address: '127.0.0.1', port: 9080 });
+    const inCatalog = async () => Object.keys(((await server.catalog.node.services('partitioned-host')) as { Services?: Record<string, unknown> } | null)?.Services ?? {});
+    await waitFor('ratings in the catalog', async () => (await inCatalog()).includes('ratings-1'), 20_000, 200);
+    cutOff.pause();
+    try {
+      await waitFor('the leader to deregister the instance of the failed host', async () => !(await inCatalog()).includes('ratings-1'), 40_000, 200);
+    } finally {
+      cutOff.resume();
+    }
+    const routable = async () =>
+      ((await controller.call('GET', '/v1/services')).json().services as { name: string; instances: unknown[] }[]).some((x) => x.name === 'ratings' && x.instances.length === 1);
+    await waitFor('the returned host to register it again, and the controller to route to it', async () => (await inCatalog()).includes('ratings-1') && (await routable()), 120_000, 500);
   });
 
   it('are deregistered by the leader once their host has been failed for a while, and only they', async () => {
