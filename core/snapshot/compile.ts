@@ -4,7 +4,6 @@
 // replicas of a version), so each is built, serialised and hashed once per round, not per proxy.
 import type { ExtAuthzHttpProvider } from '../mesh-config.js';
 import * as crypto from 'node:crypto';
-import { createHash } from 'node:crypto';
 import type { ServiceInstance } from '../catalog-model.js';
 import type { Resource, VirtualServiceSpec } from '../resources/types.js';
 import { compileInbound, INBOUND_KINDS, type Workload } from './compile-inbound.js';
@@ -84,7 +83,7 @@ export class OutboundPiece {
 
 /** crypto.hash (Node 20.12 and later) takes half the time of createHash for the short strings hashed per proxy. */
 const oneShot = (crypto as { hash?: (algorithm: string, data: string) => string }).hash;
-const hash = (s: string): string => (oneShot ? oneShot('sha256', s) : createHash('sha256').update(s).digest('hex'));
+const hash = (s: string): string => (oneShot ? oneShot('sha256', s) : crypto.createHash('sha256').update(s).digest('hex'));
 
 /**
  * JSON.stringify(config), joined from the per-service pieces the deltas need (delta.ts), so that
@@ -125,10 +124,10 @@ export class SnapshotCompiler {
   private readonly inboundResources: Resource[];
   private readonly telemetryResources: Resource[];
   private readonly sidecarResources: Resource[];
-  /** Each service's outbound entry as this round made it: the next round's compiler reuses what did not change. */
+  /** What this round made (outbound entries, proxies' facts, shapes' policies): the next round's compiler reuses what did not change. */
   readonly memo: CompileMemo;
 
-  /** `previous`: the memo of the round before (its unchanged services are reused). */
+  /** `previous`: the memo of the round before (what it made of the same inputs is reused). */
   constructor(
     private readonly ctx: CompileContext,
     previous?: CompileMemo,

@@ -26,11 +26,14 @@ describe('instances of hosts that are gone', () => {
     await cluster?.stop();
   });
 
+  /** The service ids the catalog holds on `node`, as the servers see them. */
+  const servicesOn = async (node: string): Promise<string[]> =>
+    Object.keys(((await cluster.servers[0].client.catalog.node.services(node)) as { Services?: Record<string, unknown> } | null)?.Services ?? {});
+
   it('come back by themselves when a host cut off for longer than that returns (its Consul agent syncs them again)', async () => {
-    const server = cluster.servers[0].client;
     const cutOff = await cluster.addClient('partitioned-host');
     await new ConsulAgentRegistrar(cutOff.client).register({ id: 'ratings-1', service: 'ratings', address: '127.0.0.1', port: 9080 });
-    const inCatalog = async () => Object.keys(((await server.catalog.node.services('partitioned-host')) as { Services?: Record<string, unknown> } | null)?.Services ?? {});
+    const inCatalog = () => servicesOn('partitioned-host');
     await waitFor('ratings in the catalog', async () => (await inCatalog()).includes('ratings-1'), 20_000, 200);
     cutOff.pause();
     try {
@@ -45,7 +48,7 @@ describe('instances of hosts that are gone', () => {
 
   it('are deregistered by the leader once their host has been failed for a while, and only they', async () => {
     const server = cluster.servers[0].client;
-    const held = async () => Object.keys(((await server.catalog.node.services('workload-host')) as { Services?: Record<string, unknown> } | null)?.Services ?? {}).sort();
+    const held = async () => (await servicesOn('workload-host')).sort();
     await waitFor('both services in the catalog', async () => JSON.stringify(await held()) === JSON.stringify(['other-1', 'reviews-1']), 20_000, 200);
     await host.kill();
     const failed = async () => ((await server.health.node('workload-host')) as { CheckID: string; Status: string }[]).some((c) => c.CheckID === 'serfHealth' && c.Status === 'critical');
