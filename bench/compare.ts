@@ -14,7 +14,8 @@
 // rates, latency from the intended send time. Several runs; medians and spread; ratios within a
 // run. Then the control plane (propagation of a route and of an endpoint to 500 proxies,
 // certificates per second). Writes bench/results/compare.{txt,json,png} (latency against rate).
-//   npm run bench:compare        (BENCH_RUNS, BENCH_SECONDS, BENCH_RATES to change the defaults)
+//   npm run bench:compare        (BENCH_RUNS, BENCH_SECONDS, BENCH_RATES to change the defaults;
+//                                BENCH_HOLD=1 to set up, print ports and pids, and wait)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -517,6 +518,13 @@ async function main(): Promise<void> {
     else console.log('nginx is not installed: its proxy pair is left out');
   }
 
+  // BENCH_HOLD=1: set everything up, print where each configuration answers and its proxies'
+  // pids, and wait for SIGINT (for perf, strace or a manual wrk against one configuration).
+  if (process.env.BENCH_HOLD) {
+    console.log(JSON.stringify(configs.map((c) => ({ name: c.name, port: c.port, proxies: c.proxies }))));
+    await new Promise((resolve) => process.once('SIGINT', resolve));
+    return;
+  }
   const runs: Record<string, Measure>[] = [];
   for (let run = 0; run < RUNS; run++) {
     const r: Record<string, Measure> = {};
