@@ -4,6 +4,8 @@
 // modules), which mattered for a process that runs beside every workload. The controller,
 // one per mesh, keeps prom-client.
 
+import { SeriesIndex } from './series-index.js';
+
 export interface MetricFamily {
   text(): string;
 }
@@ -19,27 +21,43 @@ export function sampleLine(name: string, labels: Labels, value: number): string 
   return `${name}${pairs.length > 0 ? `{${pairs.join(',')}}` : ''} ${Number.isFinite(value) ? value : value > 0 ? '+Inf' : value < 0 ? '-Inf' : 'NaN'}\n`;
 }
 
+/** One series of a counter or gauge: its labels and its value, which a caller may hold and add to. */
+export interface Series {
+  readonly labels: Readonly<Labels>;
+  value: number;
+}
+
 /** A counter or gauge with labels; series appear once first touched. */
 export class Metric<L extends string = string> implements MetricFamily {
-  private readonly series = new Map<string, { labels: Labels; value: number }>();
+  private readonly series: SeriesIndex<Series>;
 
   constructor(
     readonly name: string,
     private readonly help: string,
     private readonly type: 'counter' | 'gauge',
-    private readonly labelNames: readonly L[] = [],
-  ) {}
+    labelNames: readonly L[] = [],
+  ) {
+    this.series = new SeriesIndex<Series>(labelNames, (labels) => ({ labels, value: 0 }));
+  }
 
   inc(labels: Partial<Record<L, string>> = {}, by = 1): void {
-    this.entry(labels).value += by;
+    this.series.get(labels).value += by;
   }
 
   dec(labels: Partial<Record<L, string>> = {}, by = 1): void {
-    this.entry(labels).value -= by;
+    this.series.get(labels).value -= by;
   }
 
   set(labels: Partial<Record<L, string>>, value: number): void {
-    this.entry(labels).value = value;
+    this.series.get(labels).value = value;
+  }
+
+  /**
+   * The series of these labels, to add to directly: for a counter updated many times under the
+   * same labels (a TCP connection's bytes, chunk by chunk). Not valid across `reset()`.
+   */
+  of(labels: Partial<Record<L, string>>): Series {
+    return this.series.get(labels);
   }
 
   reset(): void {
@@ -50,18 +68,5 @@ export class Metric<L extends string = string> implements MetricFamily {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} ${this.type}\n`;
     for (const s of this.series.values()) out += sampleLine(this.name, s.labels, s.value);
     return out;
-  }
-
-  private entry(labels: Partial<Record<L, string>>): { labels: Labels; value: number } {
-    let key = '';
-    for (const k of this.labelNames) key += `${labels[k] ?? ''}\u0001`;
-    let e = this.series.get(key);
-    if (!e) {
-      const own: Labels = {};
-      for (const k of this.labelNames) own[k] = labels[k] ?? '';
-      e = { labels: own, value: 0 };
-      this.series.set(key, e);
-    }
-    return e;
   }
 }

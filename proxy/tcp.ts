@@ -150,6 +150,9 @@ function logTcp(deps: TcpDeps, started: number, flags: string, socket: Socket, u
 
 /** Counts bytes as Istio does: sent = towards the destination, received = back from it. */
 export function count(metrics: ProxyMetrics, labels: TcpLabels, downstream: Duplex, upstream: Duplex): void {
-  downstream.on('data', (c: Buffer) => metrics.tcpSent.inc(labels, c.length));
-  upstream.on('data', (c: Buffer) => metrics.tcpReceived.inc(labels, c.length));
+  // A connection's labels are settled once it is connected: its two series are found once, not per chunk.
+  const sent = metrics.tcpSent.of(labels);
+  const received = metrics.tcpReceived.of(labels);
+  downstream.on('data', (c: Buffer) => (sent.value += c.length));
+  upstream.on('data', (c: Buffer) => (received.value += c.length));
 }
