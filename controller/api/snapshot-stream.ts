@@ -50,7 +50,7 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
     let spoke = false;
     const unblock = () => {
       blocked = false;
-      send(d.hub.get(ref.id) ?? subscription.state);
+      send(subscription.state);
     };
     const send = (state: ProxyState): void => {
       if (blocked || state.version === held || res.writableEnded) return;
@@ -101,7 +101,7 @@ export function registerSnapshotStream(router: Router, d: ApiDeps, gzip: GzipPar
     const acks = new AckDecoder();
     req.on('data', (chunk: Buffer) => {
       try {
-        for (const version of acks.push(chunk)) d.hub.acknowledged(ref.id, version);
+        for (const version of acks.push(chunk)) d.hub.acknowledged(subscription.state, version);
       } catch {
         end();
         res.destroy();

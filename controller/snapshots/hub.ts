@@ -1,6 +1,9 @@
 // Keeps one compiled snapshot per known proxy and answers watches (long polls) the moment a
 // proxy's snapshot version changes. Changes arriving in a burst (an apply of many documents, a
-// catalog flap) are coalesced into one compile round.
+// catalog flap) are coalesced into one compile round. A caller that names a proxy id as another
+// proxy (other labels, another service account) gets a state of its own: what one caller says
+// never changes what another is sent, as an xDS server computes each connection's configuration
+// for that connection.
 import { SnapshotCompiler, type CompileContext, type CompiledSnapshot, type OutboundPiece, type ProxyRef } from '../../core/snapshot/compile.js';
 import type { PieceKind, ProxyPieceCache } from '../api/gzip-parts.js';
 import { deltaEnvelope, servicesDeltaJson } from '../../core/snapshot/delta.js';
@@ -30,6 +33,13 @@ export interface ProxyState {
   sentVersion?: string;
   /** The version the proxy says it holds (its watch names it, as xDS's ACK): what it applied. */
   ackedVersion?: string;
+  /**
+   * Its open watches and stream subscriptions, each told when its snapshot changes, and all of
+   * them on drain (`draining` true). A Set, not an emitter's listener array: a push answers
+   * thousands of watches, and taking each out of one shared array of all of them made every push
+   * quadratic in the proxies (52 ms of a push at 5,000, 198 ms at 10,000).
+   */
+  watchers?: Set<(draining: boolean) => void>;
 }
 
 /** Istio's proxy-status words: the proxy holds what it would be sent now; was sent it and has not said it holds it; has not been sent it. */
@@ -58,14 +68,14 @@ export interface HubOptions {
 }
 
 export class SnapshotHub {
-  private readonly proxies = new Map<string, ProxyState>();
   /**
-   * Open watches and stream subscriptions by proxy id, each told when its proxy's snapshot
-   * changes, and all of them on drain (`draining` true). Sets, not an emitter's listener arrays: a push answers thousands of watches, and
-   * taking each out of one shared array of all of them (the drain listeners) made every push
-   * quadratic in the proxies (52 ms of a push at 5,000, 198 ms at 10,000).
+   * The states by proxy id: almost always one. Another for the same id when a caller names it as
+   * another proxy (a proxy restarted with other labels, an operator reading without them, or a
+   * workload of the namespace claiming a neighbour's id); each is forgotten as any proxy is, once
+   * unwatched for `forgetAfterMs`. Not capped per id: a caller can make states under new ids as
+   * easily, and a cap would let it evict the proxy's own state, ending its stream.
    */
-  private readonly watchers = new Map<string, Set<(draining: boolean) => void>>();
+  private readonly proxies = new Map<string, ProxyState[]>();
   private timer: NodeJS.Timeout | undefined;
   private burstStart = 0;
   private compiler: SnapshotCompiler | undefined;
@@ -109,14 +119,16 @@ export class SnapshotHub {
     }, wait);
   }
 
-  /** The proxy's current snapshot, compiling it if the proxy is new. */
+  /** The proxy's current snapshot, compiling it if the proxy is new (or new as this caller names it). */
   current(ref: ProxyRef): ProxyState {
-    let state = this.proxies.get(ref.id);
-    if (!state || !sameProxy(state.ref, ref)) {
+    const own = this.proxies.get(ref.id);
+    let state = own && primary(own.filter((s) => sameProxy(s.ref, ref)));
+    if (!state) {
       const compiled = this.compilerForRound().compile(ref);
       const now = Date.now();
       state = { ref, version: compiled.snapshot.version, jsonParts: compiled.jsonParts, proxyPiece: {}, outbound: compiled.outbound, lastSeen: now, compiledAt: now, triggeredAt: now };
-      this.proxies.set(ref.id, state);
+      if (own) own.push(state);
+      else this.proxies.set(ref.id, [state]);
     }
     state.lastSeen = Date.now();
     return state;
@@ -133,14 +145,13 @@ export class SnapshotHub {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.unwatch(ref.id, done);
+        state.watchers?.delete(done);
         signal?.removeEventListener('abort', done);
-        const s = this.proxies.get(ref.id) ?? state;
-        s.lastSeen = Date.now();
-        resolve(s);
+        state.lastSeen = Date.now();
+        resolve(state);
       };
       const timer = setTimeout(done, waitMs);
-      this.addWatcher(ref.id, done);
+      (state.watchers ??= new Set()).add(done);
       signal?.addEventListener('abort', done, { once: true });
     });
   }
@@ -156,19 +167,17 @@ export class SnapshotHub {
     this.holds(state, knownVersion);
     const notify = (draining: boolean) => {
       if (draining) return listener.drained();
-      const s = this.proxies.get(ref.id) ?? state;
-      s.lastSeen = Date.now();
-      listener.changed(s);
+      state.lastSeen = Date.now();
+      listener.changed(state);
     };
-    this.addWatcher(ref.id, notify);
+    (state.watchers ??= new Set()).add(notify);
     if (this.draining) queueMicrotask(() => notify(true));
-    return { state, close: () => this.unwatch(ref.id, notify) };
+    return { state, close: () => state.watchers?.delete(notify) };
   }
 
-  /** The proxy acknowledged `version` (on its stream), as a watch naming it does. */
-  acknowledged(id: string, version: string): void {
-    const state = this.proxies.get(id);
-    if (state) this.holds(state, version);
+  /** The proxy acknowledged `version` on the stream it holds `state` by, as a watch naming it does. */
+  acknowledged(state: ProxyState, version: string): void {
+    this.holds(state, version);
   }
 
   /** The proxy says it holds `knownVersion` (a watch names it; a stream acknowledges it): xDS's ACK. */
@@ -179,12 +188,6 @@ export class SnapshotHub {
     // compiles the same snapshot from the same inputs): a proxy that moved here after its
     // controller was lost gets the next change as a delta, not whole.
     if (state.version === knownVersion && state.sent?.version !== knownVersion) state.sent = { version: knownVersion, outbound: state.outbound };
-  }
-
-  private addWatcher(id: string, notify: (draining: boolean) => void): void {
-    let own = this.watchers.get(id);
-    if (!own) this.watchers.set(id, (own = new Set()));
-    own.add(notify);
   }
 
   /**
@@ -227,18 +230,24 @@ export class SnapshotHub {
     return byTarget.get(to.hash);
   }
 
+  /**
+   * The proxy of this id, as operators see it: of its states (usually one), the one with an open
+   * watch or stream seen last, else the one seen last.
+   */
   get(id: string): ProxyState | undefined {
-    return this.proxies.get(id);
+    const own = this.proxies.get(id);
+    return own && primary(own);
   }
 
+  /** One state per proxy id, as `get` picks it. */
   list(): ProxyState[] {
-    return [...this.proxies.values()];
+    return [...this.proxies.keys()].map((id) => this.get(id)!);
   }
 
   /** Answers every open watch now (with what it has) so that clients reconnect elsewhere. */
   drain(): void {
     this.draining = true;
-    for (const id of this.watchers.keys()) this.answer(id, true); // each answered proxy leaves the map, which its iteration allows
+    for (const own of this.proxies.values()) for (const s of own) this.answerState(s, true);
   }
 
   close(): void {
@@ -247,17 +256,9 @@ export class SnapshotHub {
     this.drain();
   }
 
-  /** Tells the proxy's watches and streams (a watch takes itself out of the set, which a Set's iteration allows). */
-  private answer(id: string, draining = false): void {
-    const own = this.watchers.get(id);
-    if (own) for (const notify of own) notify(draining);
-  }
-
-  private unwatch(id: string, done: (draining: boolean) => void): void {
-    const own = this.watchers.get(id);
-    if (!own) return;
-    own.delete(done);
-    if (own.size === 0) this.watchers.delete(id);
+  /** Tells the state's watches and streams (a watch takes itself out of the set, which a Set's iteration allows). */
+  private answerState(state: ProxyState, draining = false): void {
+    if (state.watchers) for (const notify of state.watchers) notify(draining);
   }
 
   /** The outbound piece of the version the proxy names, when known here: as `sent`, or compiled by the round before the latest burst. */
@@ -285,7 +286,7 @@ export class SnapshotHub {
     const compiler = this.compilerForRound();
     const round = ++this.round;
     const triggeredAt = this.burstStart || Date.now();
-    const states = [...this.proxies.values()];
+    const states = [...this.proxies.values()].flat();
     let next = 0;
     const batch = (): void => {
       if (round !== this.round || this.draining) return;
@@ -299,7 +300,7 @@ export class SnapshotHub {
         state.outbound = compiled.outbound;
         state.compiledAt = now;
         state.triggeredAt = triggeredAt;
-        this.answer(state.ref.id);
+        this.answerState(state);
       }
       if (next < states.length) setImmediate(batch);
     };
@@ -308,14 +309,25 @@ export class SnapshotHub {
 
   private forgetIdle(): void {
     const cutoff = Date.now() - this.options.forgetAfterMs;
-    for (const [id, s] of this.proxies) if (s.lastSeen < cutoff && !this.watchers.has(id)) this.proxies.delete(id);
+    for (const [id, own] of this.proxies) {
+      const kept = own.filter((s) => s.lastSeen >= cutoff || s.watchers?.size);
+      if (kept.length === 0) this.proxies.delete(id);
+      else if (kept.length < own.length) this.proxies.set(id, kept);
+    }
   }
 }
 
+/** Of a proxy id's states, the one operators mean: with an open watch or stream and seen last, else seen last (the later made on a tie). */
+function primary(states: ProxyState[]): ProxyState | undefined {
+  const watched = states.filter((s) => s.watchers?.size);
+  const among = watched.length > 0 ? watched : states;
+  return among.length === 0 ? undefined : among.reduce((a, b) => (b.lastSeen >= a.lastSeen ? b : a));
+}
+
 /**
- * Whether a proxy that calls again (`b`) is the one its state was compiled for (`a`): the same
- * service, namespace, mode and labels, and the identity its certificate names (a caller without
- * one, an operator reading the proxy's snapshot with the admin token, names none and changes none).
+ * Whether a caller (`b`) is the proxy a state was compiled for (`a`): the same service,
+ * namespace, mode and labels, and the identity its certificate names (a caller without one, an
+ * operator reading the proxy's snapshot with the admin token, names none and reads the proxy's).
  */
 function sameProxy(a: ProxyRef, b: ProxyRef): boolean {
   return (

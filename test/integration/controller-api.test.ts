@@ -424,6 +424,50 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.match(refused.json().message, /may read snapshots of namespace shop only/);
   });
 
+  it("keeps a proxy's snapshot its own when another workload of its namespace reads its id under another identity and labels", async () => {
+    const workload = async (service: string) => {
+      const { key, csr } = workloadCsr();
+      const token = (await c.call('POST', '/v1/tokens', { service, namespace: 'vault' })).json().token as string;
+      return { cert: (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string, key: key.privateKeyPem };
+    };
+    await c.call('POST', '/v1/apply', {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'secrets-deny-delete', namespace: 'vault' },
+      spec: { selector: { matchLabels: { tier: 'vault' } }, action: 'DENY', rules: [{ to: [{ operation: { methods: ['DELETE'] } }] }] },
+    });
+    const victim = new ControllerClient(c.url, c.ca(), await workload('secrets'));
+    const intruder = await workload('ratings');
+    const stream = await victim.openStream('/v1/snapshots/stream?proxy=secrets-1&service=secrets&namespace=vault&label=tier%3Dvault&heartbeat=1s&wait=10s', { heartbeatTimeoutMs: 3000 });
+    const frames = stream.frames();
+    const nextSnapshot = async () => {
+      for (;;) {
+        const f = (await frames.next()).value;
+        if (f?.type === 'snapshot') return JSON.parse(gunzipSync(f.body).toString()) as { version: string; proxy: { identity: string }; inbound: { authorization: { deny: { name: string }[] } } };
+        assert.equal(f?.type, 'heartbeat', 'the stream stays open');
+      }
+    };
+    const guarded = (s: Awaited<ReturnType<typeof nextSnapshot>>) => ({ identity: s.proxy.identity, deny: s.inbound.authorization.deny.map((p) => p.name) });
+    const expected = { identity: 'spiffe://mesh.test/ns/vault/sa/secrets', deny: ['vault/secrets-deny-delete'] };
+    try {
+      const first = await nextSnapshot();
+      assert.deepEqual(guarded(first), expected);
+      stream.ack(first.version);
+      // Another workload of the namespace names the proxy's id, with other labels and under its own identity.
+      const read = await c.call('GET', '/v1/snapshots?proxy=secrets-1&service=secrets&namespace=vault&label=tier%3Dweb', undefined, intruder);
+      assert.equal(read.status, 200);
+      assert.deepEqual(guarded(read.json()), { identity: 'spiffe://mesh.test/ns/vault/sa/ratings', deny: [] }, 'it is answered as what it is');
+      // Any change: the proxy is sent its own snapshot, not one compiled for the intruder.
+      await c.call('POST', '/v1/catalog/instances', { id: 'vault-change-1', service: 'vault-change', address: '127.0.0.9', port: 9080 });
+      assert.deepEqual(guarded(await nextSnapshot()), expected);
+      const listed = ((await c.call('GET', '/v1/proxies')).json().proxies as { id: string; status: string }[]).filter((p) => p.id === 'secrets-1');
+      assert.equal(listed.length, 1, 'operators see the proxy once');
+    } finally {
+      stream.close();
+      await c.call('DELETE', '/v1/catalog/instances/vault-change-1');
+    }
+  });
+
   it('heartbeats a held watch with 102 Processing when asked, says so, and refuses a heartbeat outside 1s..60s', async () => {
     const first = await c.call('GET', '/v1/snapshots?proxy=beat-1&service=productpage&heartbeat=1s');
     assert.equal(first.headers['x-mesh-heartbeat'], '1');

@@ -111,6 +111,27 @@ describe('snapshot hub watches', () => {
     hub.close();
   });
 
+  it('never sends a proxy what was compiled for another caller naming its id', async () => {
+    endpoints = [instance(1)];
+    const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 60_000 });
+    const own = { ...ref('productpage-1'), labels: { app: 'productpage' }, serviceAccount: 'bookinfo-productpage' };
+    const seen: { ref: unknown; identity: string }[] = [];
+    const identityOf = (parts: string[]) => (JSON.parse(parts.join('')) as { proxy: { identity: string } }).proxy.identity;
+    const sub = hub.subscribe(own, undefined, { changed: (s) => seen.push({ ref: s.ref, identity: identityOf(s.jsonParts) }), drained: () => assert.fail('the proxy keeps its stream') });
+    // A workload of the namespace claims the proxy's id, under its own identity and labels of its
+    // choosing, again and again; an operator reads it without labels.
+    for (let i = 0; i < 6; i++) hub.current({ ...ref('productpage-1'), labels: { app: `other-${i}` }, serviceAccount: 'intruder' });
+    hub.current(ref('productpage-1'));
+    endpoints = [instance(1), instance(2)];
+    hub.invalidate();
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(seen.length, 1, 'the change reached the proxy');
+    assert.deepEqual(seen[0], { ref: own, identity: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage' });
+    assert.equal(hub.get('productpage-1'), sub.state, "operators see the proxy that streams, not the callers' states");
+    sub.close();
+    hub.close();
+  });
+
   it('answers every open watch on drain, and any later watch at once', async () => {
     const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 60_000 });
     const refs = Array.from({ length: 50 }, (_, i) => ref(`reviews-${i}`));
@@ -144,7 +165,7 @@ describe('snapshot hub watches', () => {
     assert.equal(seen.length, 2, 'each change, in order');
     assert.ok(seen[0] !== first && seen[1] !== seen[0]);
     assert.ok(hub.get(streaming.id), 'a proxy with an open stream is not forgotten');
-    hub.acknowledged(streaming.id, seen[1]);
+    hub.acknowledged(sub.state, seen[1]);
     assert.equal(hub.get(streaming.id)!.ackedVersion, seen[1]);
     hub.drain();
     hub.drain();
