@@ -69,17 +69,24 @@ export function inboundLabels(cfg: RuntimeConfig | undefined, peer: string | und
  */
 export function peerWorkload(peer: string | undefined, said: string | string[] | undefined): WorkloadMeta {
   if (!peer) return UNKNOWN_WORKLOAD;
-  // Asked for every inbound request; a proxy has few callers, so what they said is kept (bounded).
-  const key = `${peer}|${typeof said === 'string' ? said : ''}`;
-  let meta = callers.get(key);
-  if (!meta) {
+  // Asked for every inbound request; a proxy has few callers, so what they said is kept (bounded),
+  // by identity and then by what was said: not by one key joined from both, a new string of a
+  // few hundred characters to copy and hash for every request.
+  const text = typeof said === 'string' ? said : '';
+  let byPeer = callers.get(peer);
+  if (!byPeer) {
     if (callers.size >= 1024) callers.clear();
-    callers.set(key, (meta = readPeerWorkload(peer, typeof said === 'string' ? said : undefined)));
+    callers.set(peer, (byPeer = new Map()));
+  }
+  let meta = byPeer.get(text);
+  if (!meta) {
+    if (byPeer.size >= 64) byPeer.clear();
+    byPeer.set(text, (meta = readPeerWorkload(peer, typeof said === 'string' ? said : undefined)));
   }
   return meta;
 }
 
-const callers = new Map<string, WorkloadMeta>();
+const callers = new Map<string, Map<string, WorkloadMeta>>();
 
 function readPeerWorkload(peer: string, said: string | undefined): WorkloadMeta {
   const m = /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(peer);

@@ -91,7 +91,7 @@ export class UpstreamPool {
 
   /** A kept-alive connection to the endpoint for the relay (secured as the pools would). */
   acquireSocket(cluster: Cluster, e: Endpoint, fresh = false): Promise<Duplex> {
-    const key = `${transportKey(upstreamTransport(cluster, e))}|${endpointKey(e)}`;
+    const key = socketKey(upstreamTransport(cluster, e), e);
     if (fresh) this.sockets.dropIdle(key);
     return this.sockets.acquire(key, cluster.connectionPool, () => {
       const socket = this.connectRaw(cluster, e);
@@ -138,7 +138,7 @@ export class UpstreamPool {
   h2Session(cluster: Cluster, e: Endpoint): ClientHttp2Session {
     const t = upstreamTransport(cluster, e);
     const host = e.address.includes(':') ? `[${e.address}]` : e.address;
-    const key = `${transportKey(t)}|${endpointKey(e)}`;
+    const key = socketKey(t, e);
     return t.kind === 'plaintext' ? this.h2.get(key, `http://${host}:${t.port}`) : this.h2.get(key, `https://${host}:${t.port}`, () => this.connectRaw(cluster, e, ['h2']));
   }
 
@@ -167,6 +167,20 @@ function transportKey(t: UpstreamTransport): string {
 }
 
 const transportKeys = new WeakMap<UpstreamTransport, string>();
+
+/**
+ * The key of an endpoint's kept-alive sockets (the relay) and HTTP/2 session, made once: a
+ * transport is decided once per cluster and endpoint of a snapshot (core/routing/transport.ts),
+ * so it stands for both. Joined anew for every request, the key was a new string to hash for the
+ * pool's map each time.
+ */
+function socketKey(t: UpstreamTransport, e: Endpoint): string {
+  let key = socketKeys.get(t);
+  if (key === undefined) socketKeys.set(t, (key = `${transportKey(t)}|${endpointKey(e)}`));
+  return key;
+}
+
+const socketKeys = new WeakMap<UpstreamTransport, string>();
 
 function keyOf(t: UpstreamTransport): string {
   if (t.kind === 'plaintext') return 'tcp';

@@ -66,7 +66,8 @@ export class ClusterBalancer {
 
   /** An endpoint to use, or undefined when none is healthy. `exclude` skips endpoints a retry already tried. */
   pick(ctx: PickContext, exclude?: Set<string>): Endpoint | undefined {
-    const all = this.states.filter((s) => s.ejectedUntil <= ctx.now);
+    // Almost always nothing is ejected: then no list is made for the request.
+    const all = this.states.some((s) => s.ejectedUntil > ctx.now) ? this.states.filter((s) => s.ejectedUntil <= ctx.now) : this.states;
     // Never eject everything: with every endpoint ejected, use them all (Envoy's panic mode).
     const healthy = all.length > 0 ? all : this.states;
     let candidates = exclude && exclude.size > 0 ? healthy.filter((s) => !exclude.has(endpointKey(s.endpoint))) : healthy;
@@ -148,7 +149,13 @@ export class ClusterBalancer {
     return this.states.filter((s) => s.ejectedUntil > now).length;
   }
 
+  /**
+   * The state of an endpoint: the snapshot's own object (pick returned it), found without making a
+   * key per endpoint for every request; else, for one of an older snapshot (a request that started
+   * before an update), by address and port.
+   */
   private find(e: Endpoint): EndpointState | undefined {
+    for (const s of this.states) if (s.endpoint === e) return s;
     const key = endpointKey(e);
     return this.states.find((s) => endpointKey(s.endpoint) === key);
   }
