@@ -29,7 +29,8 @@ export function registerStatusRoutes(router: Router, d: ApiDeps): void {
   });
 
   router.add('POST', '/v1/telemetry', 'workload', async (ctx) => {
-    d.telemetry.accept(await ctx.json());
+    const p = ctx.principal;
+    d.telemetry.accept(await ctx.json(), Date.now(), p.kind === 'workload' ? p.namespace : undefined);
     return { status: 202 };
   });
   router.add('GET', '/v1/telemetry/services', 'workload', () => ({ body: { services: d.telemetry.services() } }));

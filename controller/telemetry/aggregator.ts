@@ -40,8 +40,22 @@ export class TelemetryAggregator {
     });
   }
 
-  accept(input: unknown, now = Date.now()): void {
+  /**
+   * A proxy's report. `namespace`: the namespace the reporting workload's certificate proves; its
+   * edges must start there (a proxy reports its own outbound traffic), so that no workload can
+   * put traffic of another namespace's services into the mesh's view. Absent: the admin token.
+   */
+  accept(input: unknown, now = Date.now(), namespace?: string): void {
     const report = validateReport(input);
+    if (namespace !== undefined) {
+      const foreign = report.edges.findIndex((e) => !e.source.startsWith(`${namespace}/`));
+      if (foreign >= 0) {
+        throw new MeshError(
+          'PERMISSION_DENIED',
+          `edges[${foreign}].source: "${report.edges[foreign].source}" is not of namespace ${namespace}; a workload reports the traffic of its own namespace only`,
+        );
+      }
+    }
     this.received.push({ at: now, report });
     this.prune(now);
   }
@@ -83,7 +97,7 @@ export function validateReport(input: unknown): TelemetryReport {
   const out: Violation[] = [];
   if (!isPlainObject(input)) throw new MeshError('INVALID_ARGUMENT', 'a telemetry report must be a JSON object');
   if (typeof input.proxy !== 'string' || !input.proxy) out.push({ path: 'proxy', message: 'is required' });
-  if (typeof input.intervalMs !== 'number' || input.intervalMs <= 0) out.push({ path: 'intervalMs', message: 'must be a positive number' });
+  if (!count(input.intervalMs) || input.intervalMs === 0) out.push({ path: 'intervalMs', message: 'must be a positive finite number' });
   if (!Array.isArray(input.edges)) out.push({ path: 'edges', message: 'must be a list' });
   else
     input.edges.forEach((e, i) => {
@@ -91,12 +105,17 @@ export function validateReport(input: unknown): TelemetryReport {
       if (!isPlainObject(e)) return void out.push({ path: p, message: 'must be an object' });
       for (const f of ['source', 'destination'])
         if (typeof e[f] !== 'string' || !/^[^\s]+$/.test(e[f] as string)) out.push({ path: `${p}.${f}`, message: 'must be `namespace/service` or `unknown`, without spaces' });
-      if (e.mtls !== undefined && (typeof e.mtls !== 'number' || e.mtls < 0)) out.push({ path: `${p}.mtls`, message: 'must be a non-negative number' });
-      for (const f of ['requests', 'errors']) if (typeof e[f] !== 'number' || (e[f] as number) < 0) out.push({ path: `${p}.${f}`, message: 'must be a non-negative number' });
-      if (!Array.isArray(e.latencyBuckets) || e.latencyBuckets.length !== LATENCY_BUCKETS_MS.length + 1 || !e.latencyBuckets.every((n) => typeof n === 'number' && n >= 0)) {
-        out.push({ path: `${p}.latencyBuckets`, message: `must be ${LATENCY_BUCKETS_MS.length + 1} non-negative counts (buckets ${LATENCY_BUCKETS_MS.join(', ')} ms and above)` });
+      // Finite: JSON reads 1e999 as Infinity, which would stay in every sum of the window.
+      if (e.mtls !== undefined && !count(e.mtls)) out.push({ path: `${p}.mtls`, message: 'must be a non-negative finite number' });
+      for (const f of ['requests', 'errors']) if (!count(e[f])) out.push({ path: `${p}.${f}`, message: 'must be a non-negative finite number' });
+      if (!Array.isArray(e.latencyBuckets) || e.latencyBuckets.length !== LATENCY_BUCKETS_MS.length + 1 || !e.latencyBuckets.every(count)) {
+        out.push({ path: `${p}.latencyBuckets`, message: `must be ${LATENCY_BUCKETS_MS.length + 1} non-negative finite counts (buckets ${LATENCY_BUCKETS_MS.join(', ')} ms and above)` });
       }
     });
   if (out.length > 0) throw validationFailed('telemetry report', out);
   return input as unknown as TelemetryReport;
+}
+
+function count(n: unknown): boolean {
+  return typeof n === 'number' && Number.isFinite(n) && n >= 0;
 }

@@ -567,6 +567,31 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.ok(edge.p50Ms > 1 && edge.p50Ms <= 5, `p50 ${edge.p50Ms}`);
     assert.ok(edge.p99Ms > 250 && edge.p99Ms <= 500, `p99 ${edge.p99Ms}`);
     assert.ok(edge.requestsPerSecond > 0);
+    // A workload reports its own namespace's traffic: another namespace's edge is refused, and
+    // nothing of the report is taken.
+    const { key, csr } = workloadCsr();
+    const token = (await c.call('POST', '/v1/tokens', { service: 'cart', namespace: 'shop' })).json().token as string;
+    const cart = { cert: (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string, key: key.privateKeyPem };
+    const forged = { ...report, proxy: 'cart-1', edges: [{ ...report.edges[0], source: 'shop/cart', destination: 'shop/payments' }, report.edges[0]] };
+    const refused = await c.call('POST', '/v1/telemetry', forged, cart);
+    assert.equal(refused.status, 403);
+    assert.match(refused.json().message, /edges\[1\]\.source: "default\/productpage" is not of namespace shop/);
+    const services = (await c.call('GET', '/v1/telemetry/services')).json().services as { service: string; requests: number }[];
+    assert.equal(
+      services.find((s) => s.service === 'shop/payments'),
+      undefined,
+      'nothing of a refused report is counted',
+    );
+    assert.equal(services.find((s) => s.service === 'default/reviews')?.requests, 100);
+    assert.equal((await c.call('POST', '/v1/telemetry', { ...forged, edges: [forged.edges[0]] }, cart)).status, 202, 'its own edges are taken');
+    // Counts JSON reads as Infinity would stay in every sum of the window.
+    const infinite = await c.call(
+      'POST',
+      '/v1/telemetry',
+      `{"proxy":"x","intervalMs":1,"edges":[{"source":"default/a","destination":"default/b","requests":1e999,"errors":0,"latencyBuckets":${JSON.stringify(buckets)}}]}`,
+    );
+    assert.equal(infinite.status, 422);
+    assert.match(infinite.json().message, /edges\[0\]\.requests: must be a non-negative finite number/);
     const bad = await c.call('POST', '/v1/telemetry', { proxy: 'x', intervalMs: 1, edges: [{ source: 'a', destination: 'b', requests: -1, errors: 0, latencyBuckets: [1] }] });
     assert.equal(bad.status, 422);
     assert.deepEqual(
