@@ -73,20 +73,23 @@ export function peerWorkload(peer: string | undefined, said: string | string[] |
   // by identity and then by what was said: not by one key joined from both, a new string of a
   // few hundred characters to copy and hash for every request.
   const text = typeof said === 'string' ? said : '';
-  let byPeer = callers.get(peer);
-  if (!byPeer) {
-    if (callers.size >= 1024) callers.clear();
-    callers.set(peer, (byPeer = new Map()));
-  }
-  let meta = byPeer.get(text);
+  let meta = callers.get(peer)?.get(text);
   if (!meta) {
-    if (byPeer.size >= 64) byPeer.clear();
+    // At most 1,024 answers kept in all, however many callers or headers (each up to a head's size).
+    if (callersKept >= 1024) {
+      callers.clear();
+      callersKept = 0;
+    }
+    let byPeer = callers.get(peer);
+    if (!byPeer) callers.set(peer, (byPeer = new Map()));
     byPeer.set(text, (meta = readPeerWorkload(peer, typeof said === 'string' ? said : undefined)));
+    callersKept++;
   }
   return meta;
 }
 
 const callers = new Map<string, Map<string, WorkloadMeta>>();
+let callersKept = 0;
 
 function readPeerWorkload(peer: string, said: string | undefined): WorkloadMeta {
   const m = /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(peer);
