@@ -65,6 +65,14 @@ export interface HubOptions {
   maxDelayMs: number;
   /** Proxies not seen for this long are forgotten. */
   forgetAfterMs: number;
+  /**
+   * States one workload identity (namespace and service account) may hold with no watch or
+   * stream open; one more, and the one idle longest is forgotten (1,000 by default). A proxy that
+   * follows its snapshot always has a watch or a stream, so only departed proxies and callers that
+   * read and leave count: a workload cannot fill the controller with states under new proxy ids,
+   * each compiled again in every round for `forgetAfterMs`.
+   */
+  maxIdleStatesPerIdentity?: number;
 }
 
 export class SnapshotHub {
@@ -72,10 +80,12 @@ export class SnapshotHub {
    * The states by proxy id: almost always one. Another for the same id when a caller names it as
    * another proxy (a proxy restarted with other labels, an operator reading without them, or a
    * workload of the namespace claiming a neighbour's id); each is forgotten as any proxy is, once
-   * unwatched for `forgetAfterMs`. Not capped per id: a caller can make states under new ids as
-   * easily, and a cap would let it evict the proxy's own state, ending its stream.
+   * unwatched for `forgetAfterMs`. Not capped per id (a cap would let a caller evict the proxy's
+   * own state, ending its stream); capped per workload identity instead (`idleByIdentity`).
    */
   private readonly proxies = new Map<string, ProxyState[]>();
+  /** Per workload identity, its states without a watch or stream, the one idle longest first. */
+  private readonly idleByIdentity = new Map<string, Set<ProxyState>>();
   private timer: NodeJS.Timeout | undefined;
   private burstStart = 0;
   private compiler: SnapshotCompiler | undefined;
@@ -129,6 +139,7 @@ export class SnapshotHub {
       state = { ref, version: compiled.snapshot.version, jsonParts: compiled.jsonParts, proxyPiece: {}, outbound: compiled.outbound, lastSeen: now, compiledAt: now, triggeredAt: now };
       if (own) own.push(state);
       else this.proxies.set(ref.id, [state]);
+      this.idle(state);
     }
     state.lastSeen = Date.now();
     return state;
@@ -145,13 +156,13 @@ export class SnapshotHub {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        state.watchers?.delete(done);
+        this.detach(state, done);
         signal?.removeEventListener('abort', done);
         state.lastSeen = Date.now();
         resolve(state);
       };
       const timer = setTimeout(done, waitMs);
-      (state.watchers ??= new Set()).add(done);
+      this.attach(state, done);
       signal?.addEventListener('abort', done, { once: true });
     });
   }
@@ -170,9 +181,9 @@ export class SnapshotHub {
       state.lastSeen = Date.now();
       listener.changed(state);
     };
-    (state.watchers ??= new Set()).add(notify);
+    this.attach(state, notify);
     if (this.draining) queueMicrotask(() => notify(true));
-    return { state, close: () => state.watchers?.delete(notify) };
+    return { state, close: () => this.detach(state, notify) };
   }
 
   /** The proxy acknowledged `version` on the stream it holds `state` by, as a watch naming it does. */
@@ -256,6 +267,48 @@ export class SnapshotHub {
     this.drain();
   }
 
+  private attach(state: ProxyState, notify: (draining: boolean) => void): void {
+    (state.watchers ??= new Set()).add(notify);
+    this.idleSetOf(state)?.delete(state);
+  }
+
+  private detach(state: ProxyState, notify: (draining: boolean) => void): void {
+    state.watchers?.delete(notify);
+    // A state forgotten meanwhile (evicted, or idle too long) stays forgotten.
+    if (!state.watchers?.size && this.proxies.get(state.ref.id)?.includes(state)) this.idle(state);
+  }
+
+  /** The state has no watch or stream now: it goes last in its identity's idle states, and the ones idle longest beyond the cap are forgotten. */
+  private idle(state: ProxyState): void {
+    const key = identityOf(state.ref);
+    if (key === undefined) return; // the admin token: not a workload's to fill
+    let idle = this.idleByIdentity.get(key);
+    if (!idle) this.idleByIdentity.set(key, (idle = new Set()));
+    idle.delete(state);
+    idle.add(state);
+    const max = Math.max(1, this.options.maxIdleStatesPerIdentity ?? 1000);
+    for (const oldest of idle) {
+      if (idle.size <= max) break;
+      this.forget(oldest);
+    }
+  }
+
+  private idleSetOf(state: ProxyState): Set<ProxyState> | undefined {
+    const key = identityOf(state.ref);
+    return key === undefined ? undefined : this.idleByIdentity.get(key);
+  }
+
+  private forget(state: ProxyState): void {
+    const idle = this.idleSetOf(state);
+    idle?.delete(state);
+    if (idle?.size === 0) this.idleByIdentity.delete(identityOf(state.ref)!);
+    const own = this.proxies.get(state.ref.id);
+    if (!own) return;
+    const kept = own.filter((s) => s !== state);
+    if (kept.length === 0) this.proxies.delete(state.ref.id);
+    else this.proxies.set(state.ref.id, kept);
+  }
+
   /** Tells the state's watches and streams (a watch takes itself out of the set, which a Set's iteration allows). */
   private answerState(state: ProxyState, draining = false): void {
     if (state.watchers) for (const notify of state.watchers) notify(draining);
@@ -309,12 +362,13 @@ export class SnapshotHub {
 
   private forgetIdle(): void {
     const cutoff = Date.now() - this.options.forgetAfterMs;
-    for (const [id, own] of this.proxies) {
-      const kept = own.filter((s) => s.lastSeen >= cutoff || s.watchers?.size);
-      if (kept.length === 0) this.proxies.delete(id);
-      else if (kept.length < own.length) this.proxies.set(id, kept);
-    }
+    for (const own of [...this.proxies.values()]) for (const s of own) if (s.lastSeen < cutoff && !s.watchers?.size) this.forget(s);
   }
+}
+
+/** A workload caller's identity (namespace and service account); undefined for the admin token. */
+function identityOf(ref: ProxyRef): string | undefined {
+  return ref.serviceAccount === undefined ? undefined : `${ref.namespace}/${ref.serviceAccount}`;
 }
 
 /** Of a proxy id's states, the one operators mean: with an open watch or stream and seen last, else seen last (the later made on a tie). */

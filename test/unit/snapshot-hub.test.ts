@@ -132,6 +132,34 @@ describe('snapshot hub watches', () => {
     hub.close();
   });
 
+  it('keeps at most so many states of one workload identity without a watch, forgetting the one idle longest', async () => {
+    endpoints = [instance(1)];
+    const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 60_000, maxIdleStatesPerIdentity: 3 });
+    const as = (id: string, serviceAccount: string) => ({ ...ref(id), serviceAccount });
+    // A proxy of the identity that follows its snapshot, and one that long-polls.
+    const streaming = hub.subscribe(as('productpage-1', 'shared'), undefined, { changed: () => undefined, drained: () => undefined });
+    const polling = as('productpage-2', 'shared');
+    const held = hub.current(polling).version;
+    const poll = hub.watch(polling, held, 10_000);
+    // A caller of the same identity reads snapshots under ever new ids and leaves them.
+    for (let i = 0; i < 10; i++) hub.current(as(`productpage-fake-${i}`, 'shared'));
+    // The admin token is not a workload's to count.
+    for (let i = 0; i < 5; i++) hub.current(ref(`productpage-admin-${i}`));
+    const kept = (prefix: string) =>
+      hub
+        .list()
+        .filter((s) => s.ref.id.startsWith(prefix))
+        .map((s) => s.ref.id);
+    assert.deepEqual(kept('productpage-fake-'), ['productpage-fake-7', 'productpage-fake-8', 'productpage-fake-9'], 'the three idle longest beyond the cap are forgotten');
+    assert.equal(kept('productpage-admin-').length, 5);
+    assert.ok(hub.get('productpage-1') && hub.get('productpage-2'), 'proxies with a stream or a watch are never forgotten for it');
+    endpoints = [instance(1), instance(2)];
+    hub.invalidate();
+    assert.notEqual((await poll).version, held, 'the polling proxy hears of the change');
+    streaming.close();
+    hub.close();
+  });
+
   it('answers every open watch on drain, and any later watch at once', async () => {
     const hub = new SnapshotHub(context, { coalesceMs: 0, maxDelayMs: 0, forgetAfterMs: 60_000 });
     const refs = Array.from({ length: 50 }, (_, i) => ref(`reviews-${i}`));
