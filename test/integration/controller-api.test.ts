@@ -468,6 +468,22 @@ describe('controller API (embedded catalog, file store)', () => {
     }
   });
 
+  it('keeps at most 1,000 snapshots a workload read under new proxy ids and left', async () => {
+    const { key, csr } = workloadCsr();
+    const token = (await c.call('POST', '/v1/tokens', { service: 'flood', namespace: 'flooding' })).json().token as string;
+    const flood = { cert: (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string, key: key.privateKeyPem };
+    const reads = 1010;
+    for (let next = 0; next < reads;) {
+      const batch = Array.from({ length: Math.min(16, reads - next) }, (_, i) => next + i);
+      next += batch.length;
+      const statuses = await Promise.all(batch.map(async (i) => (await c.call('GET', `/v1/snapshots?proxy=flood-${i}&service=flood&namespace=flooding`, undefined, flood)).status));
+      assert.ok(statuses.every((s) => s === 200));
+    }
+    const kept = ((await c.call('GET', '/v1/proxies')).json().proxies as { id: string }[]).filter((p) => p.id.startsWith('flood-')).map((p) => p.id);
+    assert.equal(kept.length, 1000, 'the cap holds');
+    assert.ok(!kept.includes('flood-0') && kept.includes(`flood-${reads - 1}`), 'the ones read longest ago went first');
+  });
+
   it('heartbeats a held watch with 102 Processing when asked, says so, and refuses a heartbeat outside 1s..60s', async () => {
     const first = await c.call('GET', '/v1/snapshots?proxy=beat-1&service=productpage&heartbeat=1s');
     assert.equal(first.headers['x-mesh-heartbeat'], '1');
