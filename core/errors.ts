@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED' // authenticated, but not for this (e.g. CSR identity mismatch)
   | 'PAYLOAD_TOO_LARGE'
+  | 'RESOURCE_EXHAUSTED' // a caller's quota is used up for now; try again later
   | 'UNAVAILABLE' // a backend (Consul) cannot be reached
   | 'TIMEOUT'
   | 'INTERNAL';

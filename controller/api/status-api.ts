@@ -30,7 +30,7 @@ export function registerStatusRoutes(router: Router, d: ApiDeps): void {
 
   router.add('POST', '/v1/telemetry', 'workload', async (ctx) => {
     const p = ctx.principal;
-    d.telemetry.accept(await ctx.json(), Date.now(), p.kind === 'workload' ? p.namespace : undefined);
+    d.telemetry.accept(await ctx.json(), Date.now(), p.kind === 'workload' ? { namespace: p.namespace, serviceAccount: p.service } : undefined);
     return { status: 202 };
   });
   router.add('GET', '/v1/telemetry/services', 'workload', () => ({ body: { services: d.telemetry.services() } }));

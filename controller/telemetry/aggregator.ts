@@ -8,10 +8,23 @@ import { isPlainObject } from '../../core/resources/schema.js';
 interface Received {
   at: number;
   report: TelemetryReport;
+  /** The workload identity that sent it (namespace/service account); absent for the admin token. */
+  from?: string;
 }
+
+/**
+ * Edges one workload identity may have in the window at once. Reports are kept whole for the
+ * window; without a quota a workload sending them fast made the controller hold rate x size x
+ * window. A thousand replicas of one service account reporting ten edges every 10 s hold 60,000 in
+ * a minute's window. A refused report is not lost: the sidecar keeps its counts and sends them,
+ * merged, with its next report.
+ */
+export const MAX_EDGES_PER_IDENTITY = 100_000;
 
 export class TelemetryAggregator {
   private received: Received[] = [];
+  /** Edges in the window per workload identity (Received.from). */
+  private readonly heldBy = new Map<string, number>();
 
   /** `peers`: reports other controllers received (shared-telemetry.ts), merged into the view. */
   constructor(
@@ -43,11 +56,15 @@ export class TelemetryAggregator {
   /**
    * A proxy's report. `namespace`: the namespace the reporting workload's certificate proves; its
    * edges must start there (a proxy reports its own outbound traffic), so that no workload can
-   * put traffic of another namespace's services into the mesh's view. Absent: the admin token.
+   * put traffic of another namespace's services into the mesh's view; `serviceAccount` with it
+   * names the identity whose quota of edges in the window (MAX_EDGES_PER_IDENTITY) the report uses.
+   * Absent: the admin token.
    */
-  accept(input: unknown, now = Date.now(), namespace?: string): void {
+  accept(input: unknown, now = Date.now(), from?: { namespace: string; serviceAccount: string }): void {
     const report = validateReport(input);
-    if (namespace !== undefined) {
+    this.prune(now);
+    if (from !== undefined) {
+      const { namespace } = from;
       const foreign = report.edges.findIndex((e) => !e.source.startsWith(`${namespace}/`));
       if (foreign >= 0) {
         throw new MeshError(
@@ -55,9 +72,19 @@ export class TelemetryAggregator {
           `edges[${foreign}].source: "${report.edges[foreign].source}" is not of namespace ${namespace}; a workload reports the traffic of its own namespace only`,
         );
       }
+      const identity = `${namespace}/${from.serviceAccount}`;
+      const held = this.heldBy.get(identity) ?? 0;
+      if (held + report.edges.length > MAX_EDGES_PER_IDENTITY) {
+        throw new MeshError(
+          'RESOURCE_EXHAUSTED',
+          `${identity} has ${held} edges in the last ${this.windowMs / 1000} s of telemetry and may have at most ${MAX_EDGES_PER_IDENTITY}; send the counts again later, merged`,
+        );
+      }
+      this.heldBy.set(identity, held + report.edges.length);
+      this.received.push({ at: now, report, from: identity });
+      return;
     }
     this.received.push({ at: now, report });
-    this.prune(now);
   }
 
   edges(now = Date.now()): EdgeTraffic[] {
@@ -89,7 +116,17 @@ export class TelemetryAggregator {
 
   private prune(now: number): void {
     const cutoff = now - this.windowMs;
-    if (this.received.length > 0 && this.received[0].at < cutoff) this.received = this.received.filter((r) => r.at >= cutoff);
+    if (this.received.length === 0 || this.received[0].at >= cutoff) return;
+    const kept: Received[] = [];
+    for (const r of this.received) {
+      if (r.at >= cutoff) kept.push(r);
+      else if (r.from !== undefined) {
+        const left = (this.heldBy.get(r.from) ?? 0) - r.report.edges.length;
+        if (left > 0) this.heldBy.set(r.from, left);
+        else this.heldBy.delete(r.from);
+      }
+    }
+    this.received = kept;
   }
 }
 

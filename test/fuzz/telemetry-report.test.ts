@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MeshError } from '../../core/errors.js';
 import { LATENCY_BUCKETS_MS } from '../../core/telemetry.js';
-import { TelemetryAggregator, validateReport } from '../../controller/telemetry/aggregator.js';
+import { MAX_EDGES_PER_IDENTITY, TelemetryAggregator, validateReport } from '../../controller/telemetry/aggregator.js';
 import { fuzzParameters } from './fuzz-options.js';
 
 const BUCKETS = LATENCY_BUCKETS_MS.length + 1;
@@ -66,7 +66,7 @@ describe('telemetry reports', () => {
         };
         const own = sources.every((s) => s.startsWith('shop/'));
         try {
-          aggregator.accept(input, 0, 'shop');
+          aggregator.accept(input, 0, { namespace: 'shop', serviceAccount: 'cart' });
           assert.ok(own, `taken with a foreign edge: ${sources.join(', ')}`);
           assert.equal(aggregator.services(0)[0].requests, sources.length);
         } catch (err) {
@@ -76,6 +76,28 @@ describe('telemetry reports', () => {
         }
       }),
       fuzzParameters(),
+    );
+  });
+
+  it('from one workload identity, are held up to a quota of edges in the window, then refused until the window moves on', () => {
+    const aggregator = new TelemetryAggregator(60_000);
+    const edges = (n: number, source: string) => Array.from({ length: n }, (_, i) => ({ source, destination: `shop/d-${i}`, requests: 1, errors: 0, latencyBuckets: new Array(BUCKETS).fill(0) }));
+    const report = (n: number, source = 'shop/cart') => ({ proxy: 'cart-1', intervalMs: 10_000, edges: edges(n, source) });
+    const cart = { namespace: 'shop', serviceAccount: 'cart' };
+    aggregator.accept(report(MAX_EDGES_PER_IDENTITY - 1), 0, cart);
+    aggregator.accept(report(1), 1, cart);
+    assert.throws(
+      () => aggregator.accept(report(1), 2, cart),
+      (err: MeshError) => err.code === 'RESOURCE_EXHAUSTED' && /shop\/cart has 100000 edges in the last 60 s/.test(err.message),
+    );
+    // Another identity, and the admin token, have quotas of their own (the admin none).
+    aggregator.accept(report(1, 'shop/web'), 3, { namespace: 'shop', serviceAccount: 'web' });
+    aggregator.accept(report(1), 4);
+    // Once the first report has left the window, its edges leave the quota; the one sent at 1 ms still counts.
+    aggregator.accept(report(MAX_EDGES_PER_IDENTITY - 1), 60_001, cart);
+    assert.throws(
+      () => aggregator.accept(report(1), 60_001, cart),
+      (err: MeshError) => err.code === 'RESOURCE_EXHAUSTED',
     );
   });
 });

@@ -484,6 +484,23 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.ok(!kept.includes('flood-0') && kept.includes(`flood-${reads - 1}`), 'the ones read longest ago went first');
   });
 
+  it("answers 429 once a workload's telemetry holds its quota of edges in the window", async () => {
+    const { key, csr } = workloadCsr();
+    const token = (await c.call('POST', '/v1/tokens', { service: 'chatty', namespace: 'quota' })).json().token as string;
+    const chatty = { cert: (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string, key: key.privateKeyPem };
+    const perReport = 400; // about 52 KB of JSON, under this controller's 64 KiB body limit
+    const report = (n: number) => ({
+      proxy: 'chatty-1',
+      intervalMs: 10_000,
+      edges: Array.from({ length: perReport }, (_, i) => ({ source: 'quota/chatty', destination: `quota/d-${n}-${i}`, requests: 1, errors: 0, latencyBuckets: emptyBuckets() })),
+    });
+    for (let n = 0; n < 100_000 / perReport; n++) assert.equal((await c.call('POST', '/v1/telemetry', report(n), chatty)).status, 202, `report ${n}`);
+    const refused = await c.call('POST', '/v1/telemetry', report(99), chatty);
+    assert.equal(refused.status, 429);
+    assert.equal(refused.json().code, 'RESOURCE_EXHAUSTED');
+    assert.match(refused.json().message, /quota\/chatty has 100000 edges in the last/);
+  });
+
   it('heartbeats a held watch with 102 Processing when asked, says so, and refuses a heartbeat outside 1s..60s', async () => {
     const first = await c.call('GET', '/v1/snapshots?proxy=beat-1&service=productpage&heartbeat=1s');
     assert.equal(first.headers['x-mesh-heartbeat'], '1');
