@@ -54,11 +54,11 @@ export class TelemetryAggregator {
   }
 
   /**
-   * A proxy's report. `namespace`: the namespace the reporting workload's certificate proves; its
-   * edges must start there (a proxy reports its own outbound traffic), so that no workload can
-   * put traffic of another namespace's services into the mesh's view; `serviceAccount` with it
-   * names the identity whose quota of edges in the window (MAX_EDGES_PER_IDENTITY) the report uses.
-   * Absent: the admin token.
+   * A proxy's report. `from`: the identity the reporting workload's certificate proves. Its
+   * edges must start in `from.namespace` (a proxy reports its own outbound traffic), so that no
+   * workload can put traffic of another namespace's services into the mesh's view, and they count
+   * against the identity's quota of edges in the window (MAX_EDGES_PER_IDENTITY). Absent: the
+   * admin token.
    */
   accept(input: unknown, now = Date.now(), from?: { namespace: string; serviceAccount: string }): void {
     const report = validateReport(input);
