@@ -139,7 +139,7 @@ export class SnapshotHub {
       state = { ref, version: compiled.snapshot.version, jsonParts: compiled.jsonParts, proxyPiece: {}, outbound: compiled.outbound, lastSeen: now, compiledAt: now, triggeredAt: now };
       if (own) own.push(state);
       else this.proxies.set(ref.id, [state]);
-      this.idle(state);
+      this.markIdle(state);
     }
     state.lastSeen = Date.now();
     return state;
@@ -275,11 +275,11 @@ export class SnapshotHub {
   private detach(state: ProxyState, notify: (draining: boolean) => void): void {
     state.watchers?.delete(notify);
     // A state forgotten meanwhile (evicted, or idle too long) stays forgotten.
-    if (!state.watchers?.size && this.proxies.get(state.ref.id)?.includes(state)) this.idle(state);
+    if (!state.watchers?.size && this.proxies.get(state.ref.id)?.includes(state)) this.markIdle(state);
   }
 
   /** The state has no watch or stream now: it goes last in its identity's idle states, and the ones idle longest beyond the cap are forgotten. */
-  private idle(state: ProxyState): void {
+  private markIdle(state: ProxyState): void {
     const key = identityOf(state.ref);
     if (key === undefined) return; // the admin token: not a workload's to fill
     let idle = this.idleByIdentity.get(key);

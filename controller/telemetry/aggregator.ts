@@ -63,6 +63,7 @@ export class TelemetryAggregator {
   accept(input: unknown, now = Date.now(), from?: { namespace: string; serviceAccount: string }): void {
     const report = validateReport(input);
     this.prune(now);
+    let identity: string | undefined;
     if (from !== undefined) {
       const { namespace } = from;
       const foreign = report.edges.findIndex((e) => !e.source.startsWith(`${namespace}/`));
@@ -72,7 +73,7 @@ export class TelemetryAggregator {
           `edges[${foreign}].source: "${report.edges[foreign].source}" is not of namespace ${namespace}; a workload reports the traffic of its own namespace only`,
         );
       }
-      const identity = `${namespace}/${from.serviceAccount}`;
+      identity = `${namespace}/${from.serviceAccount}`;
       const held = this.heldBy.get(identity) ?? 0;
       if (held + report.edges.length > MAX_EDGES_PER_IDENTITY) {
         throw new MeshError(
@@ -81,10 +82,8 @@ export class TelemetryAggregator {
         );
       }
       this.heldBy.set(identity, held + report.edges.length);
-      this.received.push({ at: now, report, from: identity });
-      return;
     }
-    this.received.push({ at: now, report });
+    this.received.push({ at: now, report, from: identity });
   }
 
   edges(now = Date.now()): EdgeTraffic[] {
