@@ -180,6 +180,8 @@ export class Controller {
       version: CONTROLLER_VERSION,
       rootNamespace: this.options.rootNamespace,
       isLeader: () => this.leadership.isLeader(),
+      // Room for 64 reports of the largest size a body may have, per identity.
+      configDumpBytesPerIdentity: 64 * this.options.bodyLimitBytes,
     };
     registerStatusRoutes(router, deps);
     registerResourceRoutes(router, deps);

@@ -24,4 +24,6 @@ export interface ApiDeps {
   rootNamespace: string;
   /** Whether this controller runs the mesh's once-only work (controller/leader). */
   isLeader(): boolean;
+  /** Bytes of sidecar state reports kept per workload identity (controller/api/config-dump-store.ts). */
+  configDumpBytesPerIdentity: number;
 }

@@ -1,4 +1,5 @@
 import { configDumpViolations } from '../../core/config-dump.js';
+import { ConfigDumpStore } from './config-dump-store.js';
 import { MeshError, validationFailed } from '../../core/errors.js';
 import type { ApiDeps } from './deps.js';
 import { syncStatus, type ProxyState } from '../snapshots/hub.js';
@@ -58,23 +59,21 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
 
   // What each sidecar runs (its own view: endpoints ejected by outlier detection, listeners
   // open, the certificate in use), as it last reported it; meshctl proxy-config reads it.
-  const dumps = new Map<string, { dump: unknown; receivedAt: number }>();
+  const dumps = new ConfigDumpStore(d.configDumpBytesPerIdentity);
   router.add('PUT', '/v1/proxies/:id/config-dump', 'workload', async (ctx) => {
     const id = ctx.params[0];
     const s = d.hub.get(id);
     if (!s) throw new MeshError('NOT_FOUND', `no proxy "${id}" watches its snapshot; report after the watch has started`);
     const p = ctx.principal;
-    if (p.kind === 'workload' && (p.namespace !== s.ref.namespace || p.service !== (s.ref.serviceAccount ?? s.ref.service)))
-      throw new MeshError(
-        'PERMISSION_DENIED',
-        `workload ${p.identity} may not report the state of proxy "${id}" (namespace ${s.ref.namespace}, service account ${s.ref.serviceAccount ?? s.ref.service})`,
-      );
-    const dump = await ctx.json();
-    const violations = configDumpViolations(dump, id);
+    const account = s.ref.serviceAccount ?? s.ref.service;
+    if (p.kind === 'workload' && (p.namespace !== s.ref.namespace || p.service !== account))
+      throw new MeshError('PERMISSION_DENIED', `workload ${p.identity} may not report the state of proxy "${id}" (namespace ${s.ref.namespace}, service account ${account})`);
+    const raw = await ctx.body();
+    const violations = configDumpViolations(await ctx.json(), id);
     if (violations.length > 0) throw validationFailed(`config dump of proxy "${id}"`, violations);
-    dumps.set(id, { dump, receivedAt: Date.now() });
+    dumps.put(id, `${s.ref.namespace}/${account}`, raw, Date.now());
     // Proxies the hub has forgotten leave with it (checked now and then, not on every report).
-    if (dumps.size > d.hub.list().length + 100) for (const k of dumps.keys()) if (!d.hub.get(k)) dumps.delete(k);
+    if (dumps.size > d.hub.list().length + 100) dumps.prune((k) => d.hub.get(k) !== undefined);
     return { status: 204 };
   });
   router.add('GET', '/v1/proxies/:id/config-dump', 'admin', (ctx) => {
@@ -84,8 +83,13 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
       dumps.delete(id);
       throw new MeshError('NOT_FOUND', `no proxy "${id}" has connected recently; see \`meshctl proxy-status\``);
     }
-    if (!held) throw new MeshError('NOT_FOUND', `proxy "${id}" has not reported its state yet (sidecars report soon after they start and when it changes)`);
-    return { body: { receivedAt: new Date(held.receivedAt).toISOString(), ...(held.dump as object) } };
+    if (!held)
+      throw new MeshError(
+        'NOT_FOUND',
+        `proxy "${id}" has not reported its state yet, or its report was dropped for newer ones of its identity (sidecars report soon after they start and when it changes)`,
+      );
+    // Checked when it came; kept as bytes, read again only when someone asks.
+    return { body: { receivedAt: new Date(held.receivedAt).toISOString(), ...(JSON.parse(held.raw.toString('utf8')) as object) } };
   });
 
   router.add('GET', '/v1/proxies/:id', 'admin', (ctx) => {

@@ -484,6 +484,53 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.ok(!kept.includes('flood-0') && kept.includes(`flood-${reads - 1}`), 'the ones read longest ago went first');
   });
 
+  it("keeps a workload's state reports within 64 bodies' worth, dropping its own oldest, never another identity's", async () => {
+    const workload = async (service: string, namespace: string) => {
+      const { key, csr } = workloadCsr();
+      const token = (await c.call('POST', '/v1/tokens', { service, namespace })).json().token as string;
+      return { cert: (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string, key: key.privateKeyPem };
+    };
+    // About 60 KB of JSON, under this controller's 64 KiB body limit; the budget is 64 bodies of the limit.
+    const dump = (proxy: string) => ({
+      proxy,
+      version: 'v1',
+      collectedAt: new Date().toISOString(),
+      listeners: [],
+      routes: [],
+      clusters: Array.from({ length: 300 }, (_, i) => ({
+        name: `outbound|9080||s-${i}.reports.svc.cluster.local`,
+        fqdn: `s-${i}.reports.svc.cluster.local`,
+        port: '9080',
+        subset: '',
+        direction: 'outbound',
+        tls: 'ISTIO_MUTUAL',
+        lb: 'LEAST_REQUEST',
+        endpoints: 1,
+      })),
+      endpoints: [],
+      secrets: [],
+    });
+    const report = async (id: string, service: string, namespace: string, as: { cert: string; key: string }) => {
+      assert.equal((await c.call('GET', `/v1/snapshots?proxy=${id}&service=${service}&namespace=${namespace}`, undefined, as)).status, 200);
+      assert.equal((await c.call('PUT', `/v1/proxies/${id}/config-dump`, dump(id), as)).status, 204);
+    };
+    const honest = await workload('ledger', 'reports');
+    await report('ledger-1', 'ledger', 'reports', honest);
+    const flood = await workload('noisy', 'reports');
+    const ids = Array.from({ length: 80 }, (_, i) => `noisy-${i}`);
+    for (const id of ids) await report(id, 'noisy', 'reports', flood);
+    const held = await Promise.all(ids.map(async (id) => (await c.call('GET', `/v1/proxies/${id}/config-dump`)).status));
+    const kept = ids.filter((_, i) => held[i] === 200);
+    const fits = Math.floor((64 * 64 * 1024) / Buffer.byteLength(JSON.stringify(dump('noisy-10'))));
+    assert.ok(fits < ids.length && Math.abs(kept.length - fits) <= 1, `${fits} reports' worth kept, got ${kept.length}`);
+    assert.deepEqual(kept, ids.slice(ids.length - kept.length), 'the ones reported longest ago went first');
+    const gone = await c.call('GET', '/v1/proxies/noisy-0/config-dump');
+    assert.match(gone.json().message, /its report was dropped for newer ones of its identity/);
+    const ledger = await c.call('GET', '/v1/proxies/ledger-1/config-dump');
+    assert.equal(ledger.status, 200, "another identity's report stays");
+    assert.equal(ledger.json().clusters.length, 300);
+  });
+
   it("answers 429 once a workload's telemetry holds its quota of edges in the window", async () => {
     const { key, csr } = workloadCsr();
     const token = (await c.call('POST', '/v1/tokens', { service: 'chatty', namespace: 'quota' })).json().token as string;
