@@ -521,7 +521,7 @@ async function main(): Promise<void> {
   // BENCH_HOLD=1: set everything up, print where each configuration answers and its proxies'
   // pids, and wait for SIGINT (for perf, strace or a manual wrk against one configuration).
   if (process.env.BENCH_HOLD) {
-    console.log(JSON.stringify(configs.map((c) => ({ name: c.name, port: c.port, proxies: c.proxies }))));
+    console.log(JSON.stringify(configs.map((c) => ({ name: c.name, port: c.port, proxies: c.proxies, ...(c.grpc ? { grpc: c.grpc } : {}) }))));
     await new Promise((resolve) => process.once('SIGINT', resolve));
     return;
   }

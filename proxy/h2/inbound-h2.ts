@@ -55,7 +55,7 @@ export function handleInboundStream(ctx: InboundStreamContext, stream: ServerHtt
       void streamAttempt(
         stream,
         new ReplayableBody(stream, 0),
-        (signal) => ctx.appH2.get('app', `http://${host}:${ctx.deps.appPort}`).request(nextHopHeaders(method, verdict.forwardPath, verdict.headers, headers.te), { signal }),
+        () => ctx.appH2.get('app', `http://${host}:${ctx.deps.appPort}`).request(nextHopHeaders(method, verdict.forwardPath, verdict.headers, headers.te)),
         Infinity,
         () => true,
         () => undefined,

@@ -65,7 +65,7 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     void streamAttempt(
       stream,
       body,
-      (signal) => deps.pool.h2Passthrough(target.host, target.port).request(forward, { signal }),
+      () => deps.pool.h2Passthrough(target.host, target.port).request(forward),
       Infinity,
       () => true,
       () => undefined,
@@ -113,7 +113,9 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
         () => body.replayable,
         random,
         (e) => labelEndpoint(cfg, f.labels, entry, e),
-        (endpoint, timeoutMs, keep) => streamAttempt(stream, body, (signal) => deps.pool.h2Session(entry.cluster, endpoint).request({ ...requestHeaders }, { signal }), timeoutMs, keep, editAnswer),
+        (endpoint, timeoutMs, keep) =>
+          // Node copies the headers it is given: one object serves every attempt.
+          streamAttempt(stream, body, () => deps.pool.h2Session(entry.cluster, endpoint).request(requestHeaders), timeoutMs, keep, editAnswer),
       );
       f.reqBytes = body.bytes;
       if (!result.relayed && (stream.aborted || stream.destroyed)) return recordOutbound(deps, f, 0, RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION, 0);

@@ -10,20 +10,31 @@ import type { LocalReply } from '../pipeline/filter.js';
 /** Headers HTTP/2 forbids (RFC 9113 8.2.2), besides pseudo-headers, which are rebuilt per hop. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
 
+/** A session's socket addresses, read once: every stream of the session shares them. */
+const ADDRESSES = new WeakMap<object, RequestView['socket']>();
+
 export function streamRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): RequestView {
   const plain: IncomingHttpHeaders = {};
-  for (const [k, v] of Object.entries(headers)) if (k[0] !== ':') plain[k] = v;
+  for (const k in headers) if (k[0] !== ':') plain[k] = headers[k];
   plain.host = String(headers[':authority'] ?? headers.host ?? '');
+  return { method: String(headers[':method'] ?? 'GET'), url: String(headers[':path'] ?? '/'), headers: plain, socket: addressesOf(stream), protocol: 'HTTP/2' };
+}
+
+function addressesOf(stream: ServerHttp2Stream): RequestView['socket'] {
+  const session = stream.session;
+  if (!session) return {};
+  let known = ADDRESSES.get(session);
+  if (known) return known;
   // The session's socket is a proxy that throws once the session has let go of it (a stream can
-  // outlive its connection): its addresses are read now, while they can be.
-  let socket: RequestView['socket'] = {};
+  // outlive its connection): its addresses are read while they can be.
   try {
-    const s = stream.session?.socket;
-    if (s) socket = { remoteAddress: s.remoteAddress, remotePort: s.remotePort, localAddress: s.localAddress, localPort: s.localPort };
+    const s = session.socket;
+    known = { remoteAddress: s.remoteAddress, remotePort: s.remotePort, localAddress: s.localAddress, localPort: s.localPort };
   } catch {
-    // already let go of: no addresses to report
+    return {}; // already let go of: no addresses to report
   }
-  return { method: String(headers[':method'] ?? 'GET'), url: String(headers[':path'] ?? '/'), headers: plain, socket, protocol: 'HTTP/2' };
+  ADDRESSES.set(session, known);
+  return known;
 }
 
 export function isGrpc(headers: IncomingHttpHeaders): boolean {
@@ -37,7 +48,8 @@ export function isGrpc(headers: IncomingHttpHeaders): boolean {
  */
 export function nextHopHeaders(method: string, path: string, headers: OutgoingHttpHeaders, callerTe?: string | string[]): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = { ':method': method, ':path': path, ':scheme': 'http', ':authority': String(headers.host ?? '') };
-  for (const [k, v] of Object.entries(headers)) {
+  for (const k in headers) {
+    const v = headers[k];
     if (v === undefined || k[0] === ':' || k === 'te' || CONNECTION_SPECIFIC.has(k)) continue;
     out[k] = v;
   }
@@ -48,7 +60,10 @@ export function nextHopHeaders(method: string, path: string, headers: OutgoingHt
 /** An answer's headers without pseudo-headers and connection-specific ones. */
 export function responseHeaders(h: IncomingHttpHeaders & IncomingHttpStatusHeader): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(h)) if (k[0] !== ':' && !CONNECTION_SPECIFIC.has(k) && v !== undefined) out[k] = v;
+  for (const k in h) {
+    const v = h[k];
+    if (k[0] !== ':' && v !== undefined && !CONNECTION_SPECIFIC.has(k)) out[k] = v;
+  }
   return out;
 }
 
@@ -59,7 +74,8 @@ export function responseHeaders(h: IncomingHttpHeaders & IncomingHttpStatusHeade
 export function relayAnswer(
   down: ServerHttp2Stream,
   up: ClientHttp2Stream,
-  cancel: AbortController,
+  /** Resets the upstream stream (the caller went away). */
+  cancel: () => void,
   head: IncomingHttpHeaders & IncomingHttpStatusHeader,
   edit: (h: OutgoingHttpHeaders) => void,
   /** The answer's HEADERS frame ended the stream (the 'response' event's END_STREAM flag; `endAfterHeaders` is not yet set then). */
@@ -79,17 +95,19 @@ export function relayAnswer(
       resolve({ status, relayed: true, timedOut: false, grpcStatus, bytes, protocolError: broken });
     };
     if (down.destroyed) {
-      cancel.abort();
+      cancel();
       return finish(true);
     }
     if (endStream) {
       // Trailers-only (a gRPC status with no message): one HEADERS frame with END_STREAM, as it
       // came; gRPC clients read a status sent any other way as a call that ended without one.
-      down.respond({ ':status': status, ...out }, { endStream: true });
+      out[':status'] = status;
+      down.respond(out, { endStream: true });
       up.resume();
       return finish(false);
     }
-    down.respond({ ':status': status, ...out }, { waitForTrailers: true });
+    out[':status'] = status;
+    down.respond(out, { waitForTrailers: true });
     down.once('wantTrailers', () => down.sendTrailers(trailers));
     up.on('trailers', (t: IncomingHttpHeaders) => {
       trailers = responseHeaders(t as IncomingHttpHeaders & IncomingHttpStatusHeader);
@@ -112,7 +130,7 @@ export function relayAnswer(
     });
     down.once('close', () => {
       if (!done) {
-        cancel.abort();
+        cancel();
         finish(true);
       }
     });

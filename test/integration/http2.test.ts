@@ -56,6 +56,8 @@ describe('HTTP/2 and gRPC', () => {
   /** Requests that arrived complete but without a whole gRPC message: cut-off requests. */
   let truncated = 0;
   let greeterAborted = 0;
+  /** The RST_STREAM code of the last stream the service saw reset. */
+  let greeterResetCode = -1;
   let lastSeen: IncomingHttpHeaders = {};
   let greeterPort = 0;
   let start: (service: string, appPort: number, upstreams: { port: number; service: string }[], extra?: Partial<SidecarOptions>) => Promise<Sidecar>;
@@ -69,7 +71,10 @@ describe('HTTP/2 and gRPC', () => {
       greeterStreams++;
       lastSeen = headers;
       const chunks: Buffer[] = [];
-      stream.on('aborted', () => greeterAborted++);
+      stream.on('aborted', () => {
+        greeterAborted++;
+        greeterResetCode = stream.rstCode ?? -1;
+      });
       stream.on('data', (d: Buffer) => chunks.push(d));
       stream.on('end', () => {
         if (stream.destroyed) return; // reset by the caller
@@ -369,6 +374,7 @@ describe('HTTP/2 and gRPC', () => {
       r.close(constants.NGHTTP2_CANCEL);
       await waitFor('the cancellation at the service', () => greeterAborted > before.aborted, 5000);
       assert.equal(truncated, before.truncated, 'no cut-off request was handled as complete');
+      assert.equal(greeterResetCode, constants.NGHTTP2_CANCEL, 'reset with CANCEL, as the caller did');
     } finally {
       s.close();
     }
