@@ -223,7 +223,7 @@ async function meshConfigs(appPort: number, grpcAppPort: number): Promise<Config
     // BENCH_PROFILE_DIR: each sidecar writes a CPU profile there when it stops.
     const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`, `--cpu-prof-name=${id}.cpuprofile`] : [];
     // The same V8 flags as the mesh-proxy executable's first line, unless BENCH_PROXY_NODE_OPTIONS says otherwise.
-    const v8 = (process.env.BENCH_PROXY_NODE_OPTIONS ?? '--max-semi-space-size=2').split(' ').filter(Boolean);
+    const v8 = (process.env.BENCH_PROXY_NODE_OPTIONS ?? '--max-semi-space-size=2 --single-threaded-gc').split(' ').filter(Boolean);
     const c = start(process.execPath, [
       ...v8,
       ...prof,

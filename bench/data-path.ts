@@ -63,7 +63,7 @@ async function main(): Promise<void> {
       const [inbound, admin] = [await freePort(), await freePort()];
       const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
       // The same V8 flags as the mesh-proxy executable's first line.
-      const v8 = (process.env.BENCH_PROXY_NODE_OPTIONS ?? '--max-semi-space-size=2').split(' ').filter(Boolean);
+      const v8 = (process.env.BENCH_PROXY_NODE_OPTIONS ?? '--max-semi-space-size=2 --single-threaded-gc').split(' ').filter(Boolean);
       const child = spawn(
         process.execPath,
         [...v8, ...prof, ...sidecarArgs({ controller: controller.base, caFile, token, service, id, appPort: app, inboundPort: inbound, adminPort: admin }), ...extra],

@@ -48,7 +48,7 @@ export class ProcessSidecarRuntime implements SidecarRuntime {
     chownSync(data, this.opts.proxyUid, this.opts.proxyUid);
     const logFd = openSync(join(dir, 'proxy.log'), 'a', 0o640);
     try {
-      const child = spawn(process.execPath, ['--max-semi-space-size=2', PROXY_MAIN, ...launch.args, '--data-dir', data], {
+      const child = spawn(process.execPath, ['--max-semi-space-size=2', '--single-threaded-gc', PROXY_MAIN, ...launch.args, '--data-dir', data], {
         uid: this.opts.proxyUid,
         gid: this.opts.proxyUid,
         detached: true,
