@@ -8,9 +8,9 @@ import { byId, CatalogView } from './catalog-view.js';
 import { ConsulAgentRegistrar } from '../../common/consul-registration.js';
 import { ConsulLiveness } from '../consul/liveness.js';
 
-interface HealthEntry {
+export interface HealthEntry {
   Node: { Address: string };
-  Service: { ID: string; Service: string; Address: string; Port: number; Meta: Record<string, string> | null };
+  Service: { ID: string; Service: string; Address: string; Port: number; Meta: Record<string, string> | null; ModifyIndex?: number };
 }
 
 type ConsulWatch = ReturnType<Consul['watch']>;
@@ -140,7 +140,7 @@ export class ConsulCatalog extends CatalogView implements Catalog {
     for (const name of wanted) {
       if (this.serviceWatches.has(name)) continue;
       const w = this.consul.watch({ method: this.consul.health.service, options: { service: name, passing: true, wait: '30s' } as unknown as Record<string, string>, ...WATCH_BACKOFF });
-      w.on('change', (entries: HealthEntry[]) => this.update(name, entries.map(toInstance)));
+      w.on('change', (entries: HealthEntry[]) => this.update(name, newestPerId(entries).map(toInstance)));
       w.on('error', () => this.liveness.suspect());
       this.serviceWatches.set(name, w);
     }
@@ -177,6 +177,21 @@ export class ConsulCatalog extends CatalogView implements Catalog {
     if (!held) return [];
     return [...new Set([`${this.namespaceOf.get(name) ?? 'default'}/${name}`, ...held.map((i) => `${i.namespace}/${name}`)])];
   }
+}
+
+/**
+ * One entry per instance id: an instance registered again through another controller (its host
+ * agent failed over) is held by two Consul agents, on two nodes, until the first forgets it; the
+ * newest registration is the one that counts, and an instance counted twice would get twice its
+ * share of the traffic.
+ */
+export function newestPerId(entries: readonly HealthEntry[]): HealthEntry[] {
+  const byId = new Map<string, HealthEntry>();
+  for (const e of entries) {
+    const held = byId.get(e.Service.ID);
+    if (!held || (e.Service.ModifyIndex ?? 0) > (held.Service.ModifyIndex ?? 0)) byId.set(e.Service.ID, e);
+  }
+  return [...byId.values()];
 }
 
 function toInstance(e: HealthEntry): ServiceInstance {

@@ -72,3 +72,30 @@ describe('Consul catalog after Consul comes back', () => {
     );
   });
 });
+
+// A host agent registers its instances again through whichever controller answers after its own
+// is lost; the first controller's Consul agent may still hold them (only its process died).
+describe('Consul catalog with an instance held by two Consul nodes', () => {
+  let agent: ConsulAgent;
+  let catalog: ConsulCatalog;
+
+  before(async () => {
+    agent = await startConsul();
+    catalog = new ConsulCatalog(agent.client);
+    await catalog.start();
+  });
+
+  after(async () => {
+    await catalog?.close();
+    await agent?.stop();
+  });
+
+  it('lists it once, as its newest registration says', async () => {
+    const meta = (port: string) => ({ 'mesh-inbound-port': port });
+    await agent.client.catalog.register({ node: 'host-a', address: '127.0.0.1', service: { id: 'twice-1', service: 'twice', port: 8080, meta: meta('15006') } });
+    await waitFor('the instance', () => catalog.endpoints().get('default/twice')?.length === 1, 10_000, 50);
+    await agent.client.catalog.register({ node: 'host-b', address: '127.0.0.1', service: { id: 'twice-1', service: 'twice', port: 8080, meta: meta('16006') } });
+    await waitFor('the newer registration', () => catalog.endpoints().get('default/twice')?.[0]?.sidecar?.inboundPort === 16006, 10_000, 50);
+    assert.equal(catalog.endpoints().get('default/twice')?.length, 1, 'one endpoint, not one per node');
+  });
+});
