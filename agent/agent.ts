@@ -12,6 +12,7 @@ import { fingerprint, hasApplication, isRegistered, reconcile, registrationFor, 
 import { asMeshError, MeshError } from '../core/errors.js';
 import type { CaptureApplier } from './capture.js';
 import type { ControllerLink } from './controller-link.js';
+import { RegistrationHolderWatch } from './registration-holder.js';
 import { sidecarReady } from './sidecar-ready.js';
 import type { SidecarRuntime } from './runtime/runtime.js';
 import type { WorkloadProblem, WorkloadSource } from './sources/source.js';
@@ -22,6 +23,8 @@ export interface AgentOptions {
   resyncMs: number;
   /** How long a new sidecar has to become ready. */
   readyTimeoutMs: number;
+  /** How often to ask which controller holds this host's registrations (when one does); default 5 s. */
+  holderCheckMs?: number;
 }
 
 export class MeshAgent {
@@ -39,6 +42,7 @@ export class MeshAgent {
   private reported = new Set<string>();
   /** Sidecars held by a person's stop, so that each is logged once. */
   private readonly held = new Set<string>();
+  private holderWatch: RegistrationHolderWatch | undefined;
 
   constructor(
     private readonly source: WorkloadSource,
@@ -63,6 +67,20 @@ export class MeshAgent {
       this.schedule();
     }, this.opts.resyncMs);
     this.timer.unref();
+    const link = this.controller;
+    if (link.registrationHolder) {
+      this.holderWatch = new RegistrationHolderWatch({
+        probe: (timeoutMs) => link.registrationHolder!(timeoutMs),
+        moved: (from, to) => {
+          this.log.warn({ from, to }, "the controller that held this host's registrations does not answer; registering every instance again through the next");
+          this.reassert = true;
+          this.schedule();
+        },
+        intervalMs: this.opts.holderCheckMs ?? 5_000,
+        timeoutMs: 3_000,
+      });
+      void this.holderWatch.start();
+    }
   }
 
   /**
@@ -80,6 +98,7 @@ export class MeshAgent {
   close(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    this.holderWatch?.close();
     this.runtimeWatch?.close();
     this.source.close();
     return Promise.resolve();

@@ -12,6 +12,11 @@ export interface ControllerLink {
   register(r: InstanceRegistration): Promise<void>;
   /** Missing instances are fine: deregistration is idempotent. */
   deregister(instanceId: string): Promise<void>;
+  /**
+   * The controller registrations go through now, after asking it (or the next, when it cannot be
+   * reached) within `timeoutMs`. Absent when registrations do not depend on a controller (--consul-agent).
+   */
+  registrationHolder?(timeoutMs: number): Promise<string>;
 }
 
 export class HttpControllerLink implements ControllerLink {
@@ -39,6 +44,11 @@ export class HttpControllerLink implements ControllerLink {
 
   async register(r: InstanceRegistration): Promise<void> {
     await this.client.call('POST', '/v1/catalog/instances', r);
+  }
+
+  /** Registrations are held by the Consul agent of the controller that took them (agent/registration-holder.ts). */
+  registrationHolder(timeoutMs: number): Promise<string> {
+    return this.client.probe(timeoutMs);
   }
 
   async deregister(instanceId: string): Promise<void> {

@@ -74,7 +74,15 @@ export class ControllerClient {
     return this.controllers.run((baseUrl) => this.callOne(baseUrl, method, path, body, headers));
   }
 
-  private async callOne(baseUrl: string, method: string, path: string, body: string | object | undefined, headers: Record<string, string>): Promise<Response> {
+  /** Which controller answers now (`/healthz`, within `timeoutMs`), failing over as a request does; rejects when none does. */
+  async probe(timeoutMs: number): Promise<string> {
+    return this.controllers.run(async (baseUrl) => {
+      await this.callOne(baseUrl, 'GET', '/healthz', undefined, {}, timeoutMs);
+      return baseUrl;
+    });
+  }
+
+  private async callOne(baseUrl: string, method: string, path: string, body: string | object | undefined, headers: Record<string, string>, timeoutMs = this.timeoutMs): Promise<Response> {
     const url = new URL(baseUrl + path);
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const h: Record<string, string> = { ...headers };
@@ -84,7 +92,7 @@ export class ControllerClient {
       h['content-length'] = String(Buffer.byteLength(payload));
     }
     const res = await new Promise<Response>((resolve, reject) => {
-      const req = request(url, { method, headers: h, ca: this.ca, timeout: this.timeoutMs }, (r) => {
+      const req = request(url, { method, headers: h, ca: this.ca, timeout: timeoutMs }, (r) => {
         const chunks: Buffer[] = [];
         r.on('data', (c: Buffer) => chunks.push(c));
         r.on('end', () => {
