@@ -3,12 +3,17 @@
 // relay (find the head's end, read Content-Length, pass bytes; TLS between its two hops, as the
 // mesh has), one and two hops, against direct, with the same wrk load as bench/data-path.ts.
 // Ratios within one run. The relay is the ceiling for any Node.js sidecar pair on this machine.
+// And for gRPC: a bare pair of Node HTTP/2 proxies (h2c in, one HTTP/2 session over TLS between
+// them, h2c to the app; headers, body and trailers passed on, nothing else), run with the sidecar's
+// V8 flags, under the gRPC load of bench/compare.ts: the ceiling for a sidecar pair built on
+// Node's http2 module.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const root = new URL('../../', import.meta.url).pathname;
 const BASE = 18_500 + Math.floor(Math.random() * 1000);
 
 const APP = `import http from 'node:http'; const body = Buffer.alloc(1024, 'x');
@@ -51,6 +56,42 @@ const serve = (down) => {
 if (mode === 'client') net.createServer(serve).listen(Number(listen), '127.0.0.1');
 else tls.createServer({ key: fs.readFileSync(dir + '/key.pem'), cert: fs.readFileSync(dir + '/cert.pem') }, serve).listen(Number(listen), '127.0.0.1');`;
 
+// Headers, body and trailers from one HTTP/2 stream to the other, both ways; no routing, no policy, no metrics.
+const H2_RELAY = `import http2 from 'node:http2'; import fs from 'node:fs';
+const [mode, listen, target, dir] = process.argv.slice(2);
+let session;
+const upstream = () => {
+  if (session && !session.closed && !session.destroyed) return session;
+  session = mode === 'client' ? http2.connect('https://127.0.0.1:' + target, { rejectUnauthorized: false }) : http2.connect('http://127.0.0.1:' + target);
+  session.on('error', () => undefined);
+  return session;
+};
+const relay = (down, headers) => {
+  const up = upstream().request(headers);
+  let trailers = {};
+  down.on('error', () => up.destroy()); up.on('error', () => down.destroy());
+  down.pipe(up);
+  up.on('trailers', (t) => (trailers = t));
+  up.on('response', (h) => { down.respond(h, { waitForTrailers: true }); down.on('wantTrailers', () => down.sendTrailers(trailers)); up.pipe(down); });
+};
+const server = mode === 'client' ? http2.createServer() : http2.createSecureServer({ key: fs.readFileSync(dir + '/key.pem'), cert: fs.readFileSync(dir + '/cert.pem') });
+server.on('stream', relay).listen(Number(listen), '127.0.0.1');`;
+
+const cpuTicks = (pid: number) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(f[11]) + Number(f[12]);
+};
+
+/** gRPC calls per second through `port` (bench/grpc-load.ts), and each of `pids`' CPU microseconds per call. */
+function grpcCalls(port: number, pids: number[]): { rps: number; usPerCall: number[] } {
+  const before = pids.map(cpuTicks);
+  const r = spawnSync(process.execPath, [join(root, 'dist/bench/grpc-load.js'), String(port), String(SECONDS), '32'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`grpc-load failed: ${r.stderr}`);
+  const rps = (JSON.parse(r.stdout) as { rps: number }).rps;
+  const ticksPerSecond = 100;
+  return { rps, usPerCall: pids.map((pid, i) => Math.round(((cpuTicks(pid) - before[i]) / ticksPerSecond / (rps * SECONDS)) * 1e6)) };
+}
+
 function rps(port: number): number {
   const r = spawnSync('wrk', ['-t2', '-c32', `-d${SECONDS}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr || r.error}`);
@@ -64,7 +105,7 @@ async function main(): Promise<void> {
     writeFileSync(join(dir, name), text);
     return join(dir, name);
   };
-  const [app, httpProxy, tcpPipe, byteRelay] = [file('app.mjs', APP), file('http.mjs', HTTP_PROXY), file('tcp.mjs', TCP_PIPE), file('relay.mjs', BYTE_RELAY)];
+  const [app, httpProxy, tcpPipe, byteRelay, h2Relay] = [file('app.mjs', APP), file('http.mjs', HTTP_PROXY), file('tcp.mjs', TCP_PIPE), file('relay.mjs', BYTE_RELAY), file('h2relay.mjs', H2_RELAY)];
   const tlsKey = spawnSync(
     'openssl',
     ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=relay'],
@@ -72,8 +113,18 @@ async function main(): Promise<void> {
   );
   if (tlsKey.status !== 0) throw new Error('openssl is not installed: bash scripts/install-bench-deps.sh');
   const children: ChildProcess[] = [];
-  const run = (script: string, ...args: (number | string)[]) => children.push(spawn(process.execPath, [script, ...args.map(String)], { stdio: 'ignore' }));
-  const p = { app: BASE, http1: BASE + 1, http2: BASE + 2, tcp1: BASE + 3, tcp2: BASE + 4, relayServer: BASE + 5, relayClient: BASE + 6 };
+  const run = (script: string, ...args: (number | string)[]) => {
+    const child = spawn(process.execPath, [script, ...args.map(String)], { stdio: 'ignore' });
+    children.push(child);
+    return child.pid!;
+  };
+  // The sidecar's V8 flags (proxy/main.ts), for the HTTP/2 pair.
+  const asSidecar = (script: string, ...args: (number | string)[]) => {
+    const child = spawn(process.execPath, ['--max-semi-space-size=2', '--single-threaded-gc', script, ...args.map(String)], { stdio: 'ignore' });
+    children.push(child);
+    return child.pid!;
+  };
+  const p = { app: BASE, http1: BASE + 1, http2: BASE + 2, tcp1: BASE + 3, tcp2: BASE + 4, relayServer: BASE + 5, relayClient: BASE + 6, grpcApp: BASE + 7, h2Server: BASE + 8, h2Client: BASE + 9 };
   run(app, p.app);
   run(httpProxy, p.http1, p.app);
   run(httpProxy, p.http2, p.http1);
@@ -81,6 +132,8 @@ async function main(): Promise<void> {
   run(tcpPipe, p.tcp2, p.tcp1);
   run(byteRelay, 'server', p.relayServer, p.app, dir);
   run(byteRelay, 'client', p.relayClient, p.relayServer, dir);
+  run(join(root, 'dist/bench/grpc-app.js'), p.grpcApp);
+  const h2Pids = [asSidecar(h2Relay, 'client', p.h2Client, p.h2Server, dir), asSidecar(h2Relay, 'server', p.h2Server, p.grpcApp, dir)];
   await new Promise((r) => setTimeout(r, 1000));
   try {
     const direct = rps(p.app);
@@ -94,6 +147,14 @@ async function main(): Promise<void> {
     console.log(`Node baselines (plaintext unless said), wrk 2 threads, 32 connections, 1 KiB, ${SECONDS}s each`);
     console.log(`  direct                      ${Math.round(direct)} req/s`);
     for (const [name, v] of rows) console.log(`  ${name.padEnd(28)}${Math.round(v)} req/s   ratio ${(v / direct).toFixed(2)}`);
+    grpcCalls(p.h2Client, []); // warm both relays' code
+    const grpcDirect = grpcCalls(p.grpcApp, []);
+    const pair = grpcCalls(p.h2Client, h2Pids);
+    console.log(`gRPC unary (@grpc/grpc-js, 32 concurrent calls on one channel), ${SECONDS}s each`);
+    console.log(`  direct                      ${Math.round(grpcDirect.rps)} calls/s`);
+    console.log(
+      `  bare HTTP/2 pair, TLS       ${Math.round(pair.rps)} calls/s   ratio ${(pair.rps / grpcDirect.rps).toFixed(2)}   CPU per call: client relay ${pair.usPerCall[0]} us, server relay ${pair.usPerCall[1]} us`,
+    );
   } finally {
     for (const c of children) c.kill('SIGKILL');
   }
