@@ -2,7 +2,8 @@
 // The small young generation keeps the sidecar's RSS down under load at no measured cost in throughput
 // (bench/data-path.ts: about 110 MB with the default, about 88 MB with 2 MB semi-spaces). GC on the
 // main thread only: under gRPC load about a tenth less CPU per call (no hand-offs to GC helper
-// threads) and 8-12 MB less RSS; HTTP/1.1 unchanged (docs/benchmarks.md).
+// threads) and 8-12 MB less RSS; over HTTP/1.1 the same CPU and a shorter tail near the pair's
+// limit, where helper threads wait for a busy core (docs/benchmarks.md).
 // mesh-proxy: the sidecar beside one service instance.
 import { existsSync, readFileSync } from 'node:fs';
 import yargs from 'yargs';
