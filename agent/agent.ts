@@ -68,7 +68,8 @@ export class MeshAgent {
     }, this.opts.resyncMs);
     this.timer.unref();
     const link = this.controller;
-    if (link.registrationHolder) {
+    // With one controller there is no other to move to: the resync alone repairs.
+    if (link.registrationHolder && link.url.split(',').length > 1) {
       this.holderWatch = new RegistrationHolderWatch({
         probe: (timeoutMs) => link.registrationHolder!(timeoutMs),
         moved: (from, to) => {
