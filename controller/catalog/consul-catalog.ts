@@ -8,7 +8,7 @@ import { byId, CatalogView } from './catalog-view.js';
 import { ConsulAgentRegistrar } from '../../common/consul-registration.js';
 import { ConsulLiveness } from '../consul/liveness.js';
 
-export interface HealthEntry {
+interface HealthEntry {
   Node: { Address: string };
   Service: { ID: string; Service: string; Address: string; Port: number; Meta: Record<string, string> | null; ModifyIndex?: number };
 }
@@ -185,13 +185,13 @@ export class ConsulCatalog extends CatalogView implements Catalog {
  * newest registration is the one that counts, and an instance counted twice would get twice its
  * share of the traffic.
  */
-export function newestPerId(entries: readonly HealthEntry[]): HealthEntry[] {
-  const byId = new Map<string, HealthEntry>();
+function newestPerId(entries: readonly HealthEntry[]): HealthEntry[] {
+  const newest = new Map<string, HealthEntry>();
   for (const e of entries) {
-    const held = byId.get(e.Service.ID);
-    if (!held || (e.Service.ModifyIndex ?? 0) > (held.Service.ModifyIndex ?? 0)) byId.set(e.Service.ID, e);
+    const held = newest.get(e.Service.ID);
+    if (!held || (e.Service.ModifyIndex ?? 0) > (held.Service.ModifyIndex ?? 0)) newest.set(e.Service.ID, e);
   }
-  return [...byId.values()];
+  return [...newest.values()];
 }
 
 function toInstance(e: HealthEntry): ServiceInstance {
