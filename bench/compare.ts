@@ -224,14 +224,18 @@ async function meshConfigs(appPort: number, grpcAppPort: number): Promise<Config
     const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`, `--cpu-prof-name=${id}.cpuprofile`] : [];
     // The same V8 flags as the mesh-proxy executable's first line, unless BENCH_PROXY_NODE_OPTIONS says otherwise.
     const v8 = (process.env.BENCH_PROXY_NODE_OPTIONS ?? '--max-semi-space-size=2 --single-threaded-gc').split(' ').filter(Boolean);
-    const c = start(process.execPath, [
-      ...v8,
-      ...prof,
-      ...sidecarArgs({ controller: controller.base, caFile, token, service, id, appPort: appPortFor, inboundPort: inbound, adminPort: admin }),
-      '--telemetry-interval',
-      '10s',
-      ...extra,
-    ]);
+    const c = start(
+      process.execPath,
+      [
+        ...v8,
+        ...prof,
+        ...sidecarArgs({ controller: controller.base, caFile, token, service, id, appPort: appPortFor, inboundPort: inbound, adminPort: admin }),
+        '--telemetry-interval',
+        '10s',
+        ...extra,
+      ],
+      { MALLOC_ARENA_MAX: '2' },
+    ); // as the host agent starts sidecars
     await until(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${admin}/ready`)).ok);
     return { pid: c.pid!, inbound };
   };

@@ -67,7 +67,8 @@ async function main(): Promise<void> {
       const child = spawn(
         process.execPath,
         [...v8, ...prof, ...sidecarArgs({ controller: controller.base, caFile, token, service, id, appPort: app, inboundPort: inbound, adminPort: admin }), ...extra],
-        { stdio: ['ignore', 'ignore', 'inherit'] },
+        // As the host agent starts sidecars.
+        { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } },
       );
       children.push(child);
       await waitHttp(`http://127.0.0.1:${admin}/ready`);
