@@ -88,7 +88,7 @@ function grpcCalls(port: number, pids: number[]): { rps: number; usPerCall: numb
   const r = spawnSync(process.execPath, [join(root, 'dist/bench/grpc-load.js'), String(port), String(SECONDS), '32'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`grpc-load failed: ${r.stderr}`);
   const rps = (JSON.parse(r.stdout) as { rps: number }).rps;
-  const ticksPerSecond = 100;
+  const ticksPerSecond = 100; // Linux's USER_HZ, the unit of /proc/<pid>/stat's times
   return { rps, usPerCall: pids.map((pid, i) => Math.round(((cpuTicks(pid) - before[i]) / ticksPerSecond / (rps * SECONDS)) * 1e6)) };
 }
 
@@ -113,27 +113,23 @@ async function main(): Promise<void> {
   );
   if (tlsKey.status !== 0) throw new Error('openssl is not installed: bash scripts/install-bench-deps.sh');
   const children: ChildProcess[] = [];
-  const run = (script: string, ...args: (number | string)[]) => {
-    const child = spawn(process.execPath, [script, ...args.map(String)], { stdio: 'ignore' });
+  /** Starts a script; `v8`: Node flags before it (the HTTP/2 pair gets the sidecar's, proxy/main.ts). */
+  const run = (script: string, args: (number | string)[], v8: string[] = []) => {
+    const child = spawn(process.execPath, [...v8, script, ...args.map(String)], { stdio: 'ignore' });
     children.push(child);
     return child.pid!;
   };
-  // The sidecar's V8 flags (proxy/main.ts), for the HTTP/2 pair.
-  const asSidecar = (script: string, ...args: (number | string)[]) => {
-    const child = spawn(process.execPath, ['--max-semi-space-size=2', '--single-threaded-gc', script, ...args.map(String)], { stdio: 'ignore' });
-    children.push(child);
-    return child.pid!;
-  };
+  const asSidecar = ['--max-semi-space-size=2', '--single-threaded-gc'];
   const p = { app: BASE, http1: BASE + 1, http2: BASE + 2, tcp1: BASE + 3, tcp2: BASE + 4, relayServer: BASE + 5, relayClient: BASE + 6, grpcApp: BASE + 7, h2Server: BASE + 8, h2Client: BASE + 9 };
-  run(app, p.app);
-  run(httpProxy, p.http1, p.app);
-  run(httpProxy, p.http2, p.http1);
-  run(tcpPipe, p.tcp1, p.app);
-  run(tcpPipe, p.tcp2, p.tcp1);
-  run(byteRelay, 'server', p.relayServer, p.app, dir);
-  run(byteRelay, 'client', p.relayClient, p.relayServer, dir);
-  run(join(root, 'dist/bench/grpc-app.js'), p.grpcApp);
-  const h2Pids = [asSidecar(h2Relay, 'client', p.h2Client, p.h2Server, dir), asSidecar(h2Relay, 'server', p.h2Server, p.grpcApp, dir)];
+  run(app, [p.app]);
+  run(httpProxy, [p.http1, p.app]);
+  run(httpProxy, [p.http2, p.http1]);
+  run(tcpPipe, [p.tcp1, p.app]);
+  run(tcpPipe, [p.tcp2, p.tcp1]);
+  run(byteRelay, ['server', p.relayServer, p.app, dir]);
+  run(byteRelay, ['client', p.relayClient, p.relayServer, dir]);
+  run(join(root, 'dist/bench/grpc-app.js'), [p.grpcApp]);
+  const h2Pids = [run(h2Relay, ['client', p.h2Client, p.h2Server, dir], asSidecar), run(h2Relay, ['server', p.h2Server, p.grpcApp, dir], asSidecar)];
   await new Promise((r) => setTimeout(r, 1000));
   try {
     const direct = rps(p.app);
