@@ -9,6 +9,7 @@
 // instance before it is registered, and it is registered only once its sidecar can take traffic.
 import type { Logger } from 'pino';
 import { fingerprint, hasApplication, isRegistered, reconcile, registrationFor, sidecarArgs, type AgentSettings, type DiscoveredWorkload, type RunningSidecar } from '../core/agent/plan.js';
+import { SIDECAR_ENV } from '../common/sidecar-process.js';
 import { asMeshError, MeshError } from '../core/errors.js';
 import type { CaptureApplier } from './capture.js';
 import type { ControllerLink } from './controller-link.js';
@@ -172,9 +173,7 @@ export class MeshAgent {
     const token = await this.controller.bootstrapToken(w.decl.service, w.decl.namespace, w.decl.serviceAccount);
     const launch = {
       args: sidecarArgs(w, this.opts.settings),
-      // Two malloc arenas, as the controller runs: 3-5 MB less private memory per sidecar under
-      // load, the same throughput (docs/benchmarks.md).
-      env: { MALLOC_ARENA_MAX: '2', MESH_PROXY_CA_PEM: this.controller.caPem, MESH_PROXY_BOOTSTRAP_TOKEN: token },
+      env: { ...SIDECAR_ENV, MESH_PROXY_CA_PEM: this.controller.caPem, MESH_PROXY_BOOTSTRAP_TOKEN: token },
       fingerprint: fingerprint(w),
     };
     const sidecar = await this.runtime.start(w, launch);

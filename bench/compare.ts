@@ -21,6 +21,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SIDECAR_ENV, SIDECAR_NODE_FLAGS } from '../common/sidecar-process.js';
 import { caller, freePort, median, procStat, sidecarArgs, startControllerProcess } from './lib.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -222,8 +223,8 @@ async function meshConfigs(appPort: number, grpcAppPort: number): Promise<Config
     const [inbound, admin] = [await freePort(), await freePort()];
     // BENCH_PROFILE_DIR: each sidecar writes a CPU profile there when it stops.
     const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`, `--cpu-prof-name=${id}.cpuprofile`] : [];
-    // The same V8 flags as the mesh-proxy executable's first line, unless BENCH_PROXY_NODE_OPTIONS says otherwise.
-    const v8 = (process.env.BENCH_PROXY_NODE_OPTIONS ?? '--max-semi-space-size=2 --single-threaded-gc').split(' ').filter(Boolean);
+    // Flags and environment as the host agent starts sidecars, unless BENCH_PROXY_NODE_OPTIONS says otherwise.
+    const v8 = process.env.BENCH_PROXY_NODE_OPTIONS?.split(' ').filter(Boolean) ?? SIDECAR_NODE_FLAGS;
     const c = start(
       process.execPath,
       [
@@ -234,8 +235,8 @@ async function meshConfigs(appPort: number, grpcAppPort: number): Promise<Config
         '10s',
         ...extra,
       ],
-      { MALLOC_ARENA_MAX: '2' },
-    ); // as the host agent starts sidecars
+      SIDECAR_ENV,
+    );
     await until(`${id} ready`, async () => (await fetch(`http://127.0.0.1:${admin}/ready`)).ok);
     return { pid: c.pid!, inbound };
   };

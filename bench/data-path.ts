@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SIDECAR_ENV, SIDECAR_NODE_FLAGS } from '../common/sidecar-process.js';
 import { caller, freePort, median, sidecarArgs, startControllerProcess } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -62,13 +63,12 @@ async function main(): Promise<void> {
       const token = JSON.parse((await call('POST', '/v1/tokens', JSON.stringify({ service }))).text).token as string;
       const [inbound, admin] = [await freePort(), await freePort()];
       const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-      // The same V8 flags as the mesh-proxy executable's first line.
-      const v8 = (process.env.BENCH_PROXY_NODE_OPTIONS ?? '--max-semi-space-size=2 --single-threaded-gc').split(' ').filter(Boolean);
+      // Flags and environment as the host agent starts sidecars, unless BENCH_PROXY_NODE_OPTIONS says otherwise.
+      const v8 = process.env.BENCH_PROXY_NODE_OPTIONS?.split(' ').filter(Boolean) ?? SIDECAR_NODE_FLAGS;
       const child = spawn(
         process.execPath,
         [...v8, ...prof, ...sidecarArgs({ controller: controller.base, caFile, token, service, id, appPort: app, inboundPort: inbound, adminPort: admin }), ...extra],
-        // As the host agent starts sidecars.
-        { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } },
+        { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...SIDECAR_ENV } },
       );
       children.push(child);
       await waitHttp(`http://127.0.0.1:${admin}/ready`);

@@ -11,6 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SIDECAR_NODE_FLAGS } from '../common/sidecar-process.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const root = new URL('../../', import.meta.url).pathname;
@@ -113,13 +114,12 @@ async function main(): Promise<void> {
   );
   if (tlsKey.status !== 0) throw new Error('openssl is not installed: bash scripts/install-bench-deps.sh');
   const children: ChildProcess[] = [];
-  /** Starts a script; `v8`: Node flags before it (the HTTP/2 pair gets the sidecar's, proxy/main.ts). */
-  const run = (script: string, args: (number | string)[], v8: string[] = []) => {
+  /** Starts a script; `v8`: Node flags before it (the HTTP/2 pair gets the sidecar's). */
+  const run = (script: string, args: (number | string)[], v8: readonly string[] = []) => {
     const child = spawn(process.execPath, [...v8, script, ...args.map(String)], { stdio: 'ignore' });
     children.push(child);
     return child.pid!;
   };
-  const asSidecar = ['--max-semi-space-size=2', '--single-threaded-gc'];
   const p = { app: BASE, http1: BASE + 1, http2: BASE + 2, tcp1: BASE + 3, tcp2: BASE + 4, relayServer: BASE + 5, relayClient: BASE + 6, grpcApp: BASE + 7, h2Server: BASE + 8, h2Client: BASE + 9 };
   run(app, [p.app]);
   run(httpProxy, [p.http1, p.app]);
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   run(byteRelay, ['server', p.relayServer, p.app, dir]);
   run(byteRelay, ['client', p.relayClient, p.relayServer, dir]);
   run(join(root, 'dist/bench/grpc-app.js'), [p.grpcApp]);
-  const h2Pids = [run(h2Relay, ['client', p.h2Client, p.h2Server, dir], asSidecar), run(h2Relay, ['server', p.h2Server, p.grpcApp, dir], asSidecar)];
+  const h2Pids = [run(h2Relay, ['client', p.h2Client, p.h2Server, dir], SIDECAR_NODE_FLAGS), run(h2Relay, ['server', p.h2Server, p.grpcApp, dir], SIDECAR_NODE_FLAGS)];
   await new Promise((r) => setTimeout(r, 1000));
   try {
     const direct = rps(p.app);

@@ -4,6 +4,7 @@
 // main thread only: under gRPC load about a tenth less CPU per call (no hand-offs to GC helper
 // threads) and 8-12 MB less RSS; over HTTP/1.1 the same CPU and a shorter tail near the pair's
 // limit, where helper threads wait for a busy core (docs/benchmarks.md).
+// The same flags as common/sidecar-process.ts (SIDECAR_NODE_FLAGS) and systemd/mesh-proxy@.service.
 // mesh-proxy: the sidecar beside one service instance.
 import { existsSync, readFileSync } from 'node:fs';
 import yargs from 'yargs';

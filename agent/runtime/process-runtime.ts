@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SIDECAR_NODE_FLAGS } from '../../common/sidecar-process.js';
 import type { DiscoveredWorkload, RunningSidecar } from '../../core/agent/plan.js';
 import type { SidecarLaunch, SidecarRuntime } from './runtime.js';
 
@@ -48,7 +49,7 @@ export class ProcessSidecarRuntime implements SidecarRuntime {
     chownSync(data, this.opts.proxyUid, this.opts.proxyUid);
     const logFd = openSync(join(dir, 'proxy.log'), 'a', 0o640);
     try {
-      const child = spawn(process.execPath, ['--max-semi-space-size=2', '--single-threaded-gc', PROXY_MAIN, ...launch.args, '--data-dir', data], {
+      const child = spawn(process.execPath, [...SIDECAR_NODE_FLAGS, PROXY_MAIN, ...launch.args, '--data-dir', data], {
         uid: this.opts.proxyUid,
         gid: this.opts.proxyUid,
         detached: true,

@@ -73,7 +73,7 @@ export function registerProxyRoutes(router: Router, d: ApiDeps): void {
     if (violations.length > 0) throw validationFailed(`config dump of proxy "${id}"`, violations);
     dumps.put(id, `${s.ref.namespace}/${account}`, raw, Date.now());
     // Proxies the hub has forgotten leave with it (checked now and then, not on every report).
-    if (dumps.size > d.hub.list().length + 100) dumps.prune((k) => d.hub.get(k) !== undefined);
+    if (dumps.size > d.hub.size + 100) dumps.prune((k) => d.hub.get(k) !== undefined);
     return { status: 204 };
   });
   router.add('GET', '/v1/proxies/:id/config-dump', 'admin', (ctx) => {

@@ -8,7 +8,7 @@ export function registerStatusRoutes(router: Router, d: ApiDeps): void {
   // Scraped by Prometheus, as istiod's monitoring port is: no credentials, nothing secret in it.
   router.add('GET', '/metrics', 'public', async () => {
     d.metrics.connected.reset();
-    d.metrics.connected.set({ version: d.version }, d.hub.list().length);
+    d.metrics.connected.set({ version: d.version }, d.hub.size);
     return { raw: await d.metrics.text(), contentType: d.metrics.contentType };
   });
 
@@ -22,7 +22,7 @@ export function registerStatusRoutes(router: Router, d: ApiDeps): void {
         trustDomain: d.ca.options.trustDomain,
         catalog: { backend: d.catalogBackend, services: endpoints.size, instances: [...endpoints.values()].reduce((n, l) => n + l.length, 0) },
         resources: d.store.list().length,
-        proxies: d.hub.list().length,
+        proxies: d.hub.size,
         roots: d.ca.trustBundle().length,
       },
     };

@@ -250,6 +250,11 @@ export class SnapshotHub {
     return own && primary(own);
   }
 
+  /** Proxy ids known (what `list()` would count, without picking each id's state). */
+  get size(): number {
+    return this.proxies.size;
+  }
+
   /** One state per proxy id, as `get` picks it. */
   list(): ProxyState[] {
     return [...this.proxies.keys()].map((id) => this.get(id)!);

@@ -16,7 +16,7 @@ function scripted(answers: (string | Error)[]) {
     intervalMs: 60_000,
     timeoutMs: 1_000,
   });
-  return { watch, moves, asked: () => asked };
+  return { watch, moves };
 }
 
 describe('registration holder watch', () => {
