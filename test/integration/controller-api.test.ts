@@ -39,6 +39,13 @@ describe('controller API (embedded catalog, file store)', () => {
   });
   after(() => c.close());
 
+  /** A workload certificate of `service` in `namespace`, from a bootstrap token, as a sidecar gets one. */
+  const workloadCredentials = async (service: string, namespace: string): Promise<{ cert: string; key: string }> => {
+    const { key, csr } = workloadCsr();
+    const token = (await c.call('POST', '/v1/tokens', { service, namespace })).json().token as string;
+    return { cert: (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string, key: key.privateKeyPem };
+  };
+
   it('answers health and CA roots without credentials, everything else only with them', async () => {
     assert.equal((await c.call('GET', '/healthz', undefined, null)).json().status, 'ok');
     assert.equal((await c.call('GET', '/v1/ca/roots', undefined, null)).json().roots.length, 1);
@@ -416,20 +423,13 @@ describe('controller API (embedded catalog, file store)', () => {
       req.flushHeaders();
     });
     assert.deepEqual(outcome, { frames: 1, closed: true });
-    const { key, csr } = workloadCsr();
-    const token = (await c.call('POST', '/v1/tokens', { service: 'reviews', namespace: 'shop' })).json().token as string;
-    const cert = (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string;
-    const refused = await c.call('POST', '/v1/snapshots/stream?proxy=p-1&service=productpage&namespace=default', undefined, { cert, key: key.privateKeyPem });
+    const refused = await c.call('POST', '/v1/snapshots/stream?proxy=p-1&service=productpage&namespace=default', undefined, await workloadCredentials('reviews', 'shop'));
     assert.equal(refused.status, 403);
     assert.match(refused.json().message, /may read snapshots of namespace shop only/);
   });
 
   it("keeps a proxy's snapshot its own when another workload of its namespace reads its id under another identity and labels", async () => {
-    const workload = async (service: string) => {
-      const { key, csr } = workloadCsr();
-      const token = (await c.call('POST', '/v1/tokens', { service, namespace: 'vault' })).json().token as string;
-      return { cert: (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string, key: key.privateKeyPem };
-    };
+    const workload = (service: string) => workloadCredentials(service, 'vault');
     await c.call('POST', '/v1/apply', {
       apiVersion: 'security.istio.io/v1',
       kind: 'AuthorizationPolicy',
@@ -469,9 +469,7 @@ describe('controller API (embedded catalog, file store)', () => {
   });
 
   it('keeps at most 1,000 snapshots a workload read under new proxy ids and left', async () => {
-    const { key, csr } = workloadCsr();
-    const token = (await c.call('POST', '/v1/tokens', { service: 'flood', namespace: 'flooding' })).json().token as string;
-    const flood = { cert: (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string, key: key.privateKeyPem };
+    const flood = await workloadCredentials('flood', 'flooding');
     const reads = 1010;
     for (let next = 0; next < reads;) {
       const batch = Array.from({ length: Math.min(16, reads - next) }, (_, i) => next + i);
@@ -485,11 +483,6 @@ describe('controller API (embedded catalog, file store)', () => {
   });
 
   it("keeps a workload's state reports within 64 bodies' worth, dropping its own oldest, never another identity's", async () => {
-    const workload = async (service: string, namespace: string) => {
-      const { key, csr } = workloadCsr();
-      const token = (await c.call('POST', '/v1/tokens', { service, namespace })).json().token as string;
-      return { cert: (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string, key: key.privateKeyPem };
-    };
     // About 60 KB of JSON, under this controller's 64 KiB body limit; the budget is 64 bodies of the limit.
     const dump = (proxy: string) => ({
       proxy,
@@ -514,9 +507,9 @@ describe('controller API (embedded catalog, file store)', () => {
       assert.equal((await c.call('GET', `/v1/snapshots?proxy=${id}&service=${service}&namespace=${namespace}`, undefined, as)).status, 200);
       assert.equal((await c.call('PUT', `/v1/proxies/${id}/config-dump`, dump(id), as)).status, 204);
     };
-    const honest = await workload('ledger', 'reports');
+    const honest = await workloadCredentials('ledger', 'reports');
     await report('ledger-1', 'ledger', 'reports', honest);
-    const flood = await workload('noisy', 'reports');
+    const flood = await workloadCredentials('noisy', 'reports');
     const ids = Array.from({ length: 80 }, (_, i) => `noisy-${i}`);
     for (const id of ids) await report(id, 'noisy', 'reports', flood);
     const held = await Promise.all(ids.map(async (id) => (await c.call('GET', `/v1/proxies/${id}/config-dump`)).status));
@@ -532,9 +525,7 @@ describe('controller API (embedded catalog, file store)', () => {
   });
 
   it("answers 429 once a workload's telemetry holds its quota of edges in the window", async () => {
-    const { key, csr } = workloadCsr();
-    const token = (await c.call('POST', '/v1/tokens', { service: 'chatty', namespace: 'quota' })).json().token as string;
-    const chatty = { cert: (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string, key: key.privateKeyPem };
+    const chatty = await workloadCredentials('chatty', 'quota');
     const perReport = 400; // about 52 KB of JSON, under this controller's 64 KiB body limit
     const report = (n: number) => ({
       proxy: 'chatty-1',
@@ -649,9 +640,7 @@ describe('controller API (embedded catalog, file store)', () => {
     assert.ok(edge.requestsPerSecond > 0);
     // A workload reports its own namespace's traffic: another namespace's edge is refused, and
     // nothing of the report is taken.
-    const { key, csr } = workloadCsr();
-    const token = (await c.call('POST', '/v1/tokens', { service: 'cart', namespace: 'shop' })).json().token as string;
-    const cart = { cert: (await c.call('POST', '/v1/ca/sign', { csr }, { token })).json().certificate as string, key: key.privateKeyPem };
+    const cart = await workloadCredentials('cart', 'shop');
     const forged = { ...report, proxy: 'cart-1', edges: [{ ...report.edges[0], source: 'shop/cart', destination: 'shop/payments' }, report.edges[0]] };
     const refused = await c.call('POST', '/v1/telemetry', forged, cart);
     assert.equal(refused.status, 403);
