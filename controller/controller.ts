@@ -85,7 +85,12 @@ export class Controller {
       const consul = new Consul({ ...consulAt(options.consul, '--consul'), agent: new HttpAgent({ keepAlive: true, maxFreeSockets: 8 }) });
       this.liveness = new ConsulLiveness(consul);
       this.kv = new ConsulKvStore(consul, options.consulKvPrefix, this.liveness);
-      this.catalog = new ConsulCatalog(consul, this.liveness, (message) => this.log.error(message));
+      this.catalog = new ConsulCatalog(
+        consul,
+        this.liveness,
+        (message) => this.log.error(message),
+        (message) => this.log.info(message),
+      );
       this.staleHosts = new StaleHostReaper(consul, options.staleHostAfterMs);
       this.leadership = new ConsulLeadership(consul, `${options.consulKvPrefix}leader`, `${hostname()}:${process.pid}`, (leader, err) =>
         leader ? this.log.info('this controller leads now (it renews the CA root when due)') : this.log.info({ err }, 'this controller does not lead (any more)'),

@@ -7,10 +7,12 @@ import type { Catalog } from './catalog.js';
 import { byId, CatalogView } from './catalog-view.js';
 import { ConsulAgentRegistrar } from '../../common/consul-registration.js';
 import { ConsulLiveness } from '../consul/liveness.js';
+import { MovedRegistrations } from '../consul/moved-registrations.js';
 
 interface HealthEntry {
-  Node: { Address: string };
+  Node: { Node: string; Address: string };
   Service: { ID: string; Service: string; Address: string; Port: number; Meta: Record<string, string> | null; ModifyIndex?: number };
+  Checks?: { Status: string }[];
 }
 
 type ConsulWatch = ReturnType<Consul['watch']>;
@@ -51,11 +53,14 @@ export class ConsulCatalog extends CatalogView implements Catalog {
   /** The agent's limits.http_max_conns_per_client, once read. */
   private connectionLimit: number | undefined;
   private budgetProblem: string | undefined;
+  /** Set once the agent named its node: copies held here that were registered again elsewhere. */
+  private moved: MovedRegistrations | undefined;
 
   constructor(
     private readonly consul: Consul,
     liveness?: ConsulLiveness,
     private readonly onWarning: (message: string) => void = () => undefined,
+    private readonly onNotice: (message: string) => void = () => undefined,
   ) {
     super();
     this.registrar = new ConsulAgentRegistrar(consul);
@@ -65,10 +70,16 @@ export class ConsulCatalog extends CatalogView implements Catalog {
 
   async start(): Promise<void> {
     this.liveness.start();
-    this.connectionLimit = await this.consul.agent
-      .self()
-      .then((self: unknown) => (self as { DebugConfig?: { HTTPMaxConnsPerClient?: number } }).DebugConfig?.HTTPMaxConnsPerClient)
-      .catch(() => undefined);
+    const self = (await this.consul.agent.self().catch(() => undefined)) as { DebugConfig?: { HTTPMaxConnsPerClient?: number }; Config?: { NodeName?: string } } | undefined;
+    this.connectionLimit = self?.DebugConfig?.HTTPMaxConnsPerClient;
+    const node = self?.Config?.NodeName;
+    if (node)
+      this.moved = new MovedRegistrations(
+        this.consul,
+        node,
+        (id) => this.onNotice(`instance ${id} was registered again on another Consul node; this controller's agent (node ${node}) no longer holds its older copy`),
+        (id, err) => this.onWarning(`could not remove the older copy of instance ${id} from this controller's Consul agent (node ${node}): ${err.message}`),
+      );
     // Consul came back: start the blocking queries afresh instead of waiting out old indexes.
     this.liveness.on('up', () => {
       if (this.closed) return;
@@ -139,8 +150,13 @@ export class ConsulCatalog extends CatalogView implements Catalog {
     }
     for (const name of wanted) {
       if (this.serviceWatches.has(name)) continue;
-      const w = this.consul.watch({ method: this.consul.health.service, options: { service: name, passing: true, wait: '30s' } as unknown as Record<string, string>, ...WATCH_BACKOFF });
-      w.on('change', (entries: HealthEntry[]) => this.update(name, newestPerId(entries).map(toInstance)));
+      // Every entry, not only passing ones (Consul wakes the query for the same changes either
+      // way): a copy held here that moved elsewhere may be critical already.
+      const w = this.consul.watch({ method: this.consul.health.service, options: { service: name, wait: '30s' } as unknown as Record<string, string>, ...WATCH_BACKOFF });
+      w.on('change', (entries: HealthEntry[]) => {
+        this.moved?.consider(entries);
+        this.update(name, newestPerId(entries.filter(passing)).map(toInstance));
+      });
       w.on('error', () => this.liveness.suspect());
       this.serviceWatches.set(name, w);
     }
@@ -192,6 +208,11 @@ function newestPerId(entries: readonly HealthEntry[]): HealthEntry[] {
     if (!held || (e.Service.ModifyIndex ?? 0) > (held.Service.ModifyIndex ?? 0)) newest.set(e.Service.ID, e);
   }
   return [...newest.values()];
+}
+
+/** As Consul's `passing` filter: every check of the entry (the node's too) passes. */
+function passing(e: HealthEntry): boolean {
+  return (e.Checks ?? []).every((c) => c.Status === 'passing');
 }
 
 function toInstance(e: HealthEntry): ServiceInstance {

@@ -98,4 +98,38 @@ describe('Consul catalog with an instance held by two Consul nodes', () => {
     await waitFor('the newer registration', () => catalog.endpoints().get('default/twice')?.[0]?.sidecar?.inboundPort === 16006, 10_000, 50);
     assert.equal(catalog.endpoints().get('default/twice')?.length, 1, 'one endpoint, not one per node');
   });
+
+  // The controller's own agent is the test's agent; another host's agent is stood for by a
+  // registration on another node in Consul's catalog (as its anti-entropy would write it).
+  const heldHere = async () => Object.keys((await agent.client.agent.service.list()) as Record<string, unknown>);
+
+  it("gives up this controller's copy once the instance is registered again on another node", async () => {
+    await catalog.register({ id: 'moved-1', service: 'moved', address: '127.0.0.1', port: 8080, sidecar: { inboundPort: 15006 } });
+    await waitFor('the first registration', () => catalog.endpoints().get('default/moved')?.length === 1, 10_000, 50);
+    assert.ok((await heldHere()).includes('moved-1'));
+    await agent.client.catalog.register({
+      node: 'host-b',
+      address: '127.0.0.1',
+      service: { id: 'moved-1', service: 'moved', port: 8080, meta: { 'mesh-namespace': 'default', 'mesh-inbound-port': '16006' } },
+    });
+    await waitFor('the older copy gone from this agent', async () => !(await heldHere()).includes('moved-1'), 10_000, 100);
+    // Deregistered where it lives now, it is gone from the mesh: nothing older is left to resurface.
+    await agent.client.catalog.deregister({ node: 'host-b', serviceid: 'moved-1' } as never);
+    await waitFor('no instance left', () => (catalog.endpoints().get('default/moved')?.length ?? 0) === 0, 10_000, 50);
+  });
+
+  it('keeps its copy when it is the newer one, and what the mesh did not register', async () => {
+    await agent.client.catalog.register({ node: 'host-b', address: '127.0.0.1', service: { id: 'back-1', service: 'back', port: 8080, meta: { 'mesh-namespace': 'default' } } });
+    await catalog.register({ id: 'back-1', service: 'back', address: '127.0.0.1', port: 8080, sidecar: { inboundPort: 15006 } });
+    // Not the mesh's: no namespace in its metadata.
+    await agent.client.agent.service.register({ id: 'other-1', name: 'other', port: 9000 });
+    await agent.client.catalog.register({ node: 'host-b', address: '127.0.0.1', service: { id: 'other-1', service: 'other', port: 9000 } });
+    await waitFor("this agent's copy listed", () => catalog.endpoints().get('default/back')?.[0]?.sidecar?.inboundPort === 15006, 10_000, 50);
+    // The catalog has answered for both services since: a removal would have been started by now.
+    await waitFor('the other service listed', () => catalog.endpoints().get('default/other')?.length === 1, 10_000, 50);
+    await new Promise((r) => setTimeout(r, 500));
+    const held = await heldHere();
+    assert.ok(held.includes('back-1'), 'the newer copy stays');
+    assert.ok(held.includes('other-1'), "another owner's service stays");
+  });
 });
