@@ -157,7 +157,18 @@ describe('VM mode: agents on two namespace hosts, services from files, Consul ca
       throw new Error(`${err.message}\nagent a:\n${agents.a.log().slice(-3000)}\nagent b:\n${agents.b.log().slice(-3000)}`);
     });
     // Consul marks new instances healthy after their first check; until then they are not routed to.
-    await waitFor('productpage -> reviews -> details through the mesh', async () => (await get(hostA, `http://127.0.0.1:9080/`)).deps?.reviews?.deps?.details?.status === 200, 20_000);
+    // 45 s: once (of many runs) 20 s were not enough with the whole suite loading the machine.
+    let last: unknown;
+    await waitFor(
+      'productpage -> reviews -> details through the mesh',
+      async () => {
+        last = await get(hostA, `http://127.0.0.1:9080/`);
+        return (last as Awaited<ReturnType<typeof get>>).deps?.reviews?.deps?.details?.status === 200;
+      },
+      45_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\nlast answer: ${JSON.stringify(last)}\nagent a:\n${agents.a.log().slice(-3000)}\nagent b:\n${agents.b.log().slice(-3000)}`);
+    });
   });
 
   after(() => {
