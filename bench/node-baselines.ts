@@ -6,7 +6,8 @@
 // And for gRPC: a bare pair of Node HTTP/2 proxies (h2c in, one HTTP/2 session over TLS between
 // them, h2c to the app; headers, body and trailers passed on, nothing else), run with the sidecar's
 // V8 flags, under the gRPC load of bench/compare.ts: the ceiling for a sidecar pair built on
-// Node's http2 module.
+// Node's http2 module; and beside it a pair of relays that work on HTTP/2 frames with no Node
+// stream per call (bench/h2-frame-relay.ts): what a sidecar built that way could reach.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -120,7 +121,20 @@ async function main(): Promise<void> {
     children.push(child);
     return child.pid!;
   };
-  const p = { app: BASE, http1: BASE + 1, http2: BASE + 2, tcp1: BASE + 3, tcp2: BASE + 4, relayServer: BASE + 5, relayClient: BASE + 6, grpcApp: BASE + 7, h2Server: BASE + 8, h2Client: BASE + 9 };
+  const p = {
+    app: BASE,
+    http1: BASE + 1,
+    http2: BASE + 2,
+    tcp1: BASE + 3,
+    tcp2: BASE + 4,
+    relayServer: BASE + 5,
+    relayClient: BASE + 6,
+    grpcApp: BASE + 7,
+    h2Server: BASE + 8,
+    h2Client: BASE + 9,
+    frameServer: BASE + 10,
+    frameClient: BASE + 11,
+  };
   run(app, [p.app]);
   run(httpProxy, [p.http1, p.app]);
   run(httpProxy, [p.http2, p.http1]);
@@ -130,6 +144,8 @@ async function main(): Promise<void> {
   run(byteRelay, ['client', p.relayClient, p.relayServer, dir]);
   run(join(root, 'dist/bench/grpc-app.js'), [p.grpcApp]);
   const h2Pids = [run(h2Relay, ['client', p.h2Client, p.h2Server, dir], SIDECAR_NODE_FLAGS), run(h2Relay, ['server', p.h2Server, p.grpcApp, dir], SIDECAR_NODE_FLAGS)];
+  const frameRelay = join(root, 'dist/bench/h2-frame-relay.js');
+  const framePids = [run(frameRelay, ['client', p.frameClient, p.frameServer, dir], SIDECAR_NODE_FLAGS), run(frameRelay, ['server', p.frameServer, p.grpcApp, dir], SIDECAR_NODE_FLAGS)];
   await new Promise((r) => setTimeout(r, 1000));
   try {
     const direct = rps(p.app);
@@ -143,13 +159,18 @@ async function main(): Promise<void> {
     console.log(`Node baselines (plaintext unless said), wrk 2 threads, 32 connections, 1 KiB, ${SECONDS}s each`);
     console.log(`  direct                      ${Math.round(direct)} req/s`);
     for (const [name, v] of rows) console.log(`  ${name.padEnd(28)}${Math.round(v)} req/s   ratio ${(v / direct).toFixed(2)}`);
-    grpcCalls(p.h2Client, []); // warm both relays' code
+    grpcCalls(p.h2Client, []); // warm the relays' code
+    grpcCalls(p.frameClient, []);
     const grpcDirect = grpcCalls(p.grpcApp, []);
     const pair = grpcCalls(p.h2Client, h2Pids);
+    const framePair = grpcCalls(p.frameClient, framePids);
     console.log(`gRPC unary (@grpc/grpc-js, 32 concurrent calls on one channel), ${SECONDS}s each`);
     console.log(`  direct                      ${Math.round(grpcDirect.rps)} calls/s`);
     console.log(
       `  bare HTTP/2 pair, TLS       ${Math.round(pair.rps)} calls/s   ratio ${(pair.rps / grpcDirect.rps).toFixed(2)}   CPU per call: client relay ${pair.usPerCall[0]} us, server relay ${pair.usPerCall[1]} us`,
+    );
+    console.log(
+      `  HTTP/2 frame relay pair, TLS ${Math.round(framePair.rps)} calls/s   ratio ${(framePair.rps / grpcDirect.rps).toFixed(2)}   CPU per call: client relay ${framePair.usPerCall[0]} us, server relay ${framePair.usPerCall[1]} us`,
     );
   } finally {
     for (const c of children) c.kill('SIGKILL');
