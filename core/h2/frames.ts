@@ -38,6 +38,8 @@ export interface Frame {
   stream: number;
   /** DATA and HEADERS without their padding (and HEADERS without its priority fields). */
   payload: Buffer;
+  /** The payload's length on the wire, padding included: what flow control counts. */
+  size: number;
 }
 
 const HEAD = 9;
@@ -106,7 +108,7 @@ function checked(type: number, flags: number, stream: number, payload: Buffer): 
         if (body.length < 5) throw new H2ProtocolError('FRAME_SIZE_ERROR', 'HEADERS too short for its priority fields');
         body = body.subarray(5);
       }
-      return { type, flags, stream, payload: body };
+      return { type, flags, stream, payload: body, size: payload.length };
     }
     case FRAME.PRIORITY:
       onStream('PRIORITY', true);
@@ -137,7 +139,7 @@ function checked(type: number, flags: number, stream: number, payload: Buffer): 
       break;
     // PUSH_PROMISE is refused by the connection (push is never enabled); unknown types are ignored (RFC 9113 4.1).
   }
-  return { type, flags, stream, payload };
+  return { type, flags, stream, payload, size: payload.length };
 }
 
 export function frameBytes(type: number, flags: number, stream: number, payload: Uint8Array = EMPTY): Buffer {
