@@ -15,7 +15,8 @@
 // run. Then the control plane (propagation of a route and of an endpoint to 500 proxies,
 // certificates per second). Writes bench/results/compare.{txt,json,png} (latency against rate).
 //   npm run bench:compare        (BENCH_RUNS, BENCH_SECONDS, BENCH_RATES to change the defaults;
-//                                BENCH_HOLD=1 to set up, print ports and pids, and wait)
+//                                BENCH_HOLD=1 to set up, print ports and pids, and wait;
+//                                BENCH_PROXY_ARGS="--no-h2-relay" to give every sidecar flags)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -231,6 +232,7 @@ async function meshConfigs(appPort: number, grpcAppPort: number): Promise<Config
         ...v8,
         ...prof,
         ...sidecarArgs({ controller: controller.base, caFile, token, service, id, appPort: appPortFor, inboundPort: inbound, adminPort: admin }),
+        ...(process.env.BENCH_PROXY_ARGS?.split(' ').filter(Boolean) ?? []),
         '--telemetry-interval',
         '10s',
         ...extra,

@@ -13,6 +13,7 @@ import { looksLikeHttp1 } from '../core/http1/request-head.js';
 import { handleInboundStream } from './h2/inbound-h2.js';
 import { H2Server, isH2Preface } from './h2/server.js';
 import { H2Sessions } from './h2/sessions.js';
+import { InboundFrames } from './h2/inbound-frames.js';
 import { answerClientError, clientLimits, forwardableHeaders, trackConnections } from './http-util.js';
 import type { IdentityMaterial } from './identity.js';
 import { inboundLabels, InboundPolicy, peerIdentity, peerWorkload, type Verdict } from './inbound-policy.js';
@@ -57,6 +58,8 @@ export interface InboundDeps {
   protocolDetectionTimeoutMs: number;
   /** Plain HTTP/1.1 requests through the byte relay (default) or Node's HTTP server only. */
   http1Relay?: boolean;
+  /** HTTP/2 to an application that speaks it relayed frame by frame (default), or through Node's http2 streams. */
+  h2Relay?: boolean;
   /** Sends AuthorizationPolicy CUSTOM checks to their provider. */
   extAuthz?: ExtAuthzCall;
   /** Where dry-run authorization decisions are logged. */
@@ -77,6 +80,8 @@ export class InboundListener {
   private readonly h2: H2Server;
   /** The h2c session to an application whose port speaks http2 or grpc. */
   private readonly appH2 = new H2Sessions();
+  /** HTTP/2 relayed frame by frame, where the application speaks it. */
+  private readonly frames: InboundFrames | undefined;
   private readonly policy: InboundPolicy;
   private open = 0;
   private readonly upgraded = new Set<Duplex>();
@@ -93,6 +98,15 @@ export class InboundListener {
       (session) => deps.log?.({ direction: 'inbound', refused: 'HTTP/2 rapid reset: connection closed', peer: session.socket?.remoteAddress }),
       deps.idleTimeoutMs,
     );
+    this.frames =
+      deps.h2Relay !== false
+        ? new InboundFrames({
+            policy: this.policy,
+            deps,
+            idleTimeoutMs: deps.idleTimeoutMs,
+            onAbuse: (socket, reason) => deps.log?.({ direction: 'inbound', refused: `HTTP/2: ${reason}: connection closed`, peer: (socket as Partial<Socket>).remoteAddress }),
+          })
+        : undefined;
     this.relayer =
       deps.http1Relay !== false
         ? new Http1Relay(
@@ -118,7 +132,7 @@ export class InboundListener {
       // port declared HTTP are read as HTTP, so that its request-level policy always applies.
       const protocol = this.deps.config()?.snapshot.inbound.ports[0]?.protocol;
       if (protocol === 'tcp' || (s.alpnProtocol === MESH_TCP_ALPN && (protocol === 'auto' || protocol === undefined))) this.tcp(s, peerIdentity(s));
-      else if (s.alpnProtocol === 'h2') this.h2.accept(s);
+      else if (s.alpnProtocol === 'h2') this.acceptH2(s);
       else this.toHttp(s);
     });
     // A peer without a valid mesh certificate, or plaintext under STRICT: the handshake fails and the connection ends.
@@ -149,6 +163,7 @@ export class InboundListener {
     this.http.closeIdleConnections();
     this.relayer?.drain();
     this.h2.drain();
+    this.frames?.drain();
   }
 
   close(): void {
@@ -157,6 +172,7 @@ export class InboundListener {
     for (const s of this.upgraded) s.destroy();
     this.relayer?.close();
     this.h2.close();
+    this.frames?.close();
     this.appH2.close();
     this.appSockets.close();
     void this.app?.destroy().catch(() => undefined);
@@ -182,7 +198,7 @@ export class InboundListener {
       socket.unshift(first);
       const port = this.deps.config()?.snapshot.inbound.ports[0];
       if (first[0] === 0x16) this.tls.emit('connection', socket);
-      else if (port?.mtlsMode !== 'STRICT' && isH2Preface(first)) this.h2.accept(socket);
+      else if (port?.mtlsMode !== 'STRICT' && isH2Preface(first)) this.acceptH2(socket);
       else if (port?.mtlsMode === 'STRICT') {
         // STRICT: plaintext is refused before any byte reaches the application.
         socket.destroy();
@@ -194,6 +210,13 @@ export class InboundListener {
       } else this.toHttp(socket);
       process.nextTick(() => socket.resume());
     });
+  }
+
+  /** HTTP/2 from a peer: frame by frame to an application that speaks it, else Node's streams (which also turn it into HTTP/1.1). */
+  private acceptH2(socket: Duplex): void {
+    const protocol = this.deps.config()?.snapshot.inbound.ports[0]?.protocol;
+    if (this.frames && (protocol === 'http2' || protocol === 'grpc')) this.frames.accept(socket);
+    else this.h2.accept(socket);
   }
 
   private appPool(): Pool {

@@ -164,6 +164,7 @@ export class Sidecar {
     if (!o.gateway) {
       this.inbound = new InboundListener({
         http1Relay: o.http1Relay,
+        h2Relay: o.h2Relay,
         config: () => this.config,
         jwks: this.jwks,
         identity: () => this.ids.current,

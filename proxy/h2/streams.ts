@@ -138,30 +138,33 @@ export function relayAnswer(
 }
 
 /**
- * The HTTP/2 codec's rendering of a LocalReply, as Envoy's sendLocalReply: plain text, or for a
+ * What an HTTP/2 codec sends for a LocalReply, as Envoy's sendLocalReply: plain text, or for a
  * gRPC caller a trailers-only gRPC status (a redirect stays an HTTP answer, for it to be
- * followed). Returns what went on the wire, for the metric to say the same.
+ * followed). `body` undefined: the head ends the stream. `status` and `grpcStatus` are what
+ * went on the wire, for the metric to say the same.
  */
+export function localReplyParts(grpc: boolean, r: LocalReply): { status: number; grpcStatus: string; head: Record<string, string | number>; body: string | undefined } {
+  if (grpc && (r.status < 300 || r.status >= 400)) {
+    const grpcStatus = String(grpcStatusForHttp(r.status));
+    const head = { ...r.headers, ':status': 200, 'content-type': 'application/grpc', 'grpc-status': grpcStatus, 'grpc-message': encodeURIComponent(r.body.trim()), 'x-mesh-response-flags': r.flags };
+    return { status: 200, grpcStatus, head, body: undefined };
+  }
+  return { status: r.status, grpcStatus: '', head: { ...r.headers, ':status': r.status, 'content-type': 'text/plain', 'x-mesh-response-flags': r.flags }, body: r.body };
+}
+
+/** The Node http2 codec's rendering of a LocalReply (localReplyParts). */
 export function renderLocalReply(stream: ServerHttp2Stream, grpc: boolean, r: LocalReply): { status: number; grpcStatus: string } {
-  const asGrpc = grpc && (r.status < 300 || r.status >= 400);
-  const wire = asGrpc ? { status: 200, grpcStatus: String(grpcStatusForHttp(r.status)) } : { status: r.status, grpcStatus: '' };
+  const parts = localReplyParts(grpc, r);
+  const wire = { status: parts.status, grpcStatus: parts.grpcStatus };
   if (stream.destroyed || stream.headersSent) {
     stream.close(constants.NGHTTP2_INTERNAL_ERROR);
     return wire;
   }
-  if (asGrpc) {
-    const head = {
-      ...r.headers,
-      ':status': 200,
-      'content-type': 'application/grpc',
-      'grpc-status': wire.grpcStatus,
-      'grpc-message': encodeURIComponent(r.body.trim()),
-      'x-mesh-response-flags': r.flags,
-    };
-    stream.respond(head, { endStream: true });
+  if (parts.body === undefined) {
+    stream.respond(parts.head, { endStream: true });
     return wire;
   }
-  stream.respond({ ...r.headers, ':status': r.status, 'content-type': 'text/plain', 'x-mesh-response-flags': r.flags });
-  stream.end(r.body);
+  stream.respond(parts.head);
+  stream.end(parts.body);
   return wire;
 }

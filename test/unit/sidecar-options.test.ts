@@ -36,6 +36,7 @@ describe('sidecar options', () => {
     assert.equal(o.protocolDetectionTimeoutMs, 1000);
     assert.equal(o.telemetryIntervalMs, 10_000);
     assert.equal(o.http1Relay, true);
+    assert.equal(o.h2Relay, true);
     assert.equal(o.outboundTrafficPolicy, 'ALLOW_ANY');
     assert.equal(o.tracing, undefined);
   });

@@ -1,0 +1,359 @@
+// HTTP/2 and gRPC at the server sidecar when the application speaks HTTP/2 too: the peer's
+// streams relayed frame by frame to one h2c connection to the application, on core/h2's
+// connection state (no Node Http2Stream per call: about a quarter of the CPU per gRPC call,
+// bench/node-baselines.ts). Every stream gets the decisions every inbound request gets
+// (InboundPolicy: authentication, authorization, the request's headers), its answer is relayed
+// with back-pressure both ways, and it is recorded as on every other path. An application that
+// speaks HTTP/1.1 behind an HTTP/2 caller stays on Node's path (inbound-h2.ts).
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { HeaderField } from '../../core/h2/hpack.js';
+import { noAnswer } from '../attempt-outcome.js';
+import { inboundLabels, peerIdentity, type InboundPolicy, type Verdict } from '../inbound-policy.js';
+import type { IstioLabels } from '../metrics.js';
+import type { RequestView } from '../outbound-route.js';
+import { whenDone, type LocalReply } from '../pipeline/filter.js';
+import { applicationFailure } from '../pipeline/local-replies.js';
+import { RESPONSE_FLAGS, type ResponseFlag } from '../pipeline/response-flags.js';
+import type { RuntimeConfig } from '../runtime-config.js';
+import type { ActiveSpan, Tracer } from '../tracer.js';
+import { connectPlain } from '../upgrade.js';
+import { FrameLink } from './frame-link.js';
+import { localReplyParts } from './streams.js';
+
+export interface InboundFramesContext {
+  policy: InboundPolicy;
+  deps: { config(): RuntimeConfig | undefined; tracer?: Tracer; appHost: string; appPort: number };
+  /** A peer's connection closed for abuse (rapid reset, a flood). */
+  onAbuse(socket: Duplex, reason: string): void;
+  idleTimeoutMs: number;
+}
+
+/** The peer's connection limits, as the Node path's (guard.ts). */
+const MAX_CONCURRENT_STREAMS = 256;
+/** Headers HTTP/2 forbids (RFC 9113 8.2.2; the request's filters may have added one); `host` travels as :authority, `te` is set apart. */
+const EMPTY = Buffer.alloc(0);
+const NOT_FORWARDED = new Set(['host', 'http2-settings', 'te', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** One stream of a peer: the request, what became of it, and the two ends it joins. */
+interface Call {
+  down: FrameLink;
+  stream: number;
+  req: RequestView;
+  labels: IstioLabels;
+  peer: string | undefined;
+  grpc: boolean;
+  started: number;
+  span: ActiveSpan | undefined;
+  app: FrameLink | undefined;
+  upId: number;
+  /** Request body that came before the application's stream was open. */
+  pending: { chunk: Buffer; end: boolean }[];
+  /** Body bytes passed on and not yet credited back to their sender (the other side had no window). */
+  heldDown: number;
+  heldUp: number;
+  status: number;
+  grpcStatus: string;
+  bytes: number;
+  answered: boolean;
+  done: boolean;
+}
+
+export class InboundFrames {
+  private readonly peers = new Set<FrameLink>();
+  /** Calls by peer connection and stream, and by application connection and stream. */
+  private readonly byDown = new Map<FrameLink, Map<number, Call>>();
+  private readonly byApp = new Map<FrameLink, Map<number, Call>>();
+  private app: FrameLink | undefined;
+  private draining = false;
+
+  constructor(private readonly ctx: InboundFramesContext) {}
+
+  get size(): number {
+    return this.peers.size;
+  }
+
+  accept(socket: Duplex): void {
+    const calls = new Map<number, Call>();
+    const link: FrameLink = new FrameLink(
+      socket,
+      { role: 'server', maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+      {
+        headers: (stream, fields, end, role) => (role === 'request' ? this.request(link, stream, fields, end) : this.trailersFromPeer(calls.get(stream), fields)),
+        data: (stream, chunk, end) => this.bodyFromPeer(link, stream, calls.get(stream), chunk, end),
+        reset: (stream) => this.peerReset(calls.get(stream)),
+        goaway: () => undefined,
+        writable: (stream) => this.peerWritable(calls.get(stream)),
+        gone: (err) => {
+          this.peers.delete(link);
+          this.byDown.delete(link);
+          if (err?.code === 'ENHANCE_YOUR_CALM') this.ctx.onAbuse(socket, err.message);
+          for (const call of calls.values()) this.peerReset(call);
+          calls.clear();
+        },
+      },
+    );
+    this.peers.add(link);
+    this.byDown.set(link, calls);
+    // An idle connection (no stream open) is closed, as Node's path does after the same time.
+    (socket as Partial<TLSSocket>).setTimeout?.(this.ctx.idleTimeoutMs, () => {
+      if (link.conn.size === 0) this.closePeer(link);
+    });
+    if (this.draining) link.conn.goaway();
+  }
+
+  /** No new streams (GOAWAY); open ones finish, then their connections close. */
+  drain(): void {
+    this.draining = true;
+    for (const link of this.peers) {
+      link.conn.goaway();
+      if (link.conn.size === 0) this.closePeer(link);
+    }
+  }
+
+  close(): void {
+    for (const link of this.peers) link.socket.destroy();
+    for (const link of this.byApp.keys()) link.socket.destroy();
+  }
+
+  private closePeer(link: FrameLink): void {
+    link.conn.goaway();
+    process.nextTick(() => link.socket.end());
+  }
+
+  private request(down: FrameLink, stream: number, fields: HeaderField[], end: boolean): void {
+    const socket = down.socket as Partial<TLSSocket>;
+    const peer = socket.encrypted ? peerIdentity(socket as TLSSocket) : undefined;
+    const headers: Record<string, string> = {};
+    let method = 'GET';
+    let path = '/';
+    for (const { name, value } of fields) {
+      if (name === ':method') method = value;
+      else if (name === ':path') path = value;
+      else if (name === ':authority') headers.host = value;
+      else if (name[0] !== ':') headers[name] = name in headers ? `${headers[name]}${name === 'cookie' ? '; ' : ', '}${value}` : value;
+    }
+    const req: RequestView = {
+      method,
+      url: path,
+      headers,
+      socket: { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, localAddress: socket.localAddress, localPort: socket.localPort },
+      protocol: 'HTTP/2',
+    };
+    const cfg = this.ctx.deps.config();
+    const labels = inboundLabels(cfg, peer, req.headers);
+    const grpc = (headers['content-type'] ?? '').startsWith('application/grpc');
+    labels.request_protocol = grpc ? 'grpc' : 'http';
+    const call: Call = {
+      down,
+      stream,
+      req,
+      labels,
+      peer,
+      grpc,
+      started: performance.now(),
+      span: undefined,
+      app: undefined,
+      upId: 0,
+      pending: end ? [{ chunk: Buffer.alloc(0), end: true }] : [],
+      heldDown: 0,
+      heldUp: 0,
+      status: 0,
+      grpcStatus: '',
+      bytes: 0,
+      answered: false,
+      done: false,
+    };
+    this.byDown.get(down)?.set(stream, call);
+    whenDone(this.ctx.policy.admit(req, peer), (verdict) => this.decided(call, verdict));
+  }
+
+  private decided(call: Call, verdict: Verdict): void {
+    if (call.done) return;
+    if (verdict.kind === 'close') {
+      call.down.conn.reset(call.stream, 'REFUSED_STREAM');
+      return this.forget(call);
+    }
+    if (verdict.kind === 'refuse') return this.localReply(call, verdict.reply);
+    const me = this.ctx.deps.config()?.snapshot.proxy;
+    call.span = this.ctx.deps.tracer?.begin('server', `${call.req.headers.host ?? me?.service ?? ''}/*`, call.req.headers, verdict.headers);
+    const app = this.appLink();
+    if (!app) return this.localReply(call, applicationFailure(noAnswer(new Error('no connection to the application'))));
+    call.app = app;
+    const pending = call.pending;
+    call.pending = [];
+    const endsNow = pending.length > 0 && pending[pending.length - 1].end && pending.every((p) => p.chunk.length === 0);
+    call.upId = app.conn.request(this.requestFields(call, verdict), endsNow);
+    this.byApp.get(app)?.set(call.upId, call);
+    if (!endsNow) for (const p of pending) this.bodyFromPeer(call.down, call.stream, call, p.chunk, p.end);
+  }
+
+  private requestFields(call: Call, verdict: Extract<Verdict, { kind: 'forward' }>): HeaderField[] {
+    const out: HeaderField[] = [
+      { name: ':method', value: call.req.method ?? 'GET' },
+      { name: ':scheme', value: 'http' },
+      { name: ':path', value: verdict.forwardPath },
+      { name: ':authority', value: String(verdict.headers.host ?? call.req.headers.host ?? '') },
+    ];
+    appendHeaders(out, verdict.headers);
+    if (call.req.headers.te === 'trailers') out.push({ name: 'te', value: 'trailers' });
+    return out;
+  }
+
+  /** The h2c connection to the application, opened on first use and again after it is lost or full. */
+  private appLink(): FrameLink | undefined {
+    if (this.app && !this.app.closed && this.app.conn.canOpen()) return this.app;
+    let socket: Duplex;
+    try {
+      socket = connectPlain(this.ctx.deps.appHost, this.ctx.deps.appPort);
+    } catch {
+      return undefined;
+    }
+    const calls = new Map<number, Call>();
+    const link: FrameLink = new FrameLink(
+      socket,
+      { role: 'client' },
+      {
+        headers: (id, fields, end, role) => this.answerHeaders(calls.get(id), fields, end, role),
+        data: (id, chunk, end) => {
+          const call = calls.get(id);
+          if (!call || call.done) link.conn.consumed(id, chunk.length);
+          else this.answerBody(call, chunk, end);
+        },
+        reset: (id) => this.appReset(calls.get(id)),
+        goaway: () => {
+          if (this.app === link) this.app = undefined;
+        },
+        writable: (id) => this.appWritable(calls.get(id)),
+        gone: () => {
+          if (this.app === link) this.app = undefined;
+          this.byApp.delete(link);
+          for (const call of calls.values()) this.appReset(call, new Error('the connection to the application closed'));
+          calls.clear();
+        },
+      },
+    );
+    this.byApp.set(link, calls);
+    this.app = link;
+    return link;
+  }
+
+  // The peer's side of a call.
+
+  private bodyFromPeer(down: FrameLink, stream: number, call: Call | undefined, chunk: Buffer, end: boolean): void {
+    // Nobody wants it (the call was answered or refused): its bytes are given back at once.
+    if (!call || call.done) return down.conn.consumed(stream, chunk.length);
+    if (!call.app) {
+      call.pending.push({ chunk, end });
+      return;
+    }
+    if (chunk.length > 0) this.toApp(call, chunk, false);
+    // A Node http2 client that cancels a stream (a client sidecar on Node's path does, when its
+    // caller goes) ends it with END_STREAM and resets it in the same write: the end is passed on
+    // once this turn has shown no reset came with it, so that a cut-off upload never reaches the
+    // application as a complete request (as inbound-h2.ts's ReplayableBody does).
+    if (end)
+      setImmediate(() => {
+        if (!call.done) this.toApp(call, EMPTY, true);
+      });
+  }
+
+  private toApp(call: Call, chunk: Buffer, end: boolean): void {
+    if (call.app!.conn.sendData(call.upId, chunk, end)) call.down.conn.consumed(call.stream, chunk.length);
+    else call.heldDown += chunk.length;
+  }
+
+  private trailersFromPeer(call: Call | undefined, fields: HeaderField[]): void {
+    if (!call || call.done) return;
+    if (!call.app) call.pending.push({ chunk: Buffer.alloc(0), end: true });
+    else call.app.conn.sendHeaders(call.upId, fields, true);
+  }
+
+  /** The application's stream took what was queued: the peer gets its window back. */
+  private appWritable(call: Call | undefined): void {
+    if (!call || call.heldDown === 0) return;
+    call.down.conn.consumed(call.stream, call.heldDown);
+    call.heldDown = 0;
+  }
+
+  private peerReset(call: Call | undefined): void {
+    if (!call || call.done) return;
+    if (call.app) call.app.conn.reset(call.upId, 'CANCEL');
+    this.finish(call, call.answered ? call.status : 0, RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION);
+  }
+
+  // The application's side.
+
+  private answerHeaders(call: Call | undefined, fields: HeaderField[], end: boolean, role: string): void {
+    if (!call || call.done) return;
+    if (role === 'response') {
+      call.answered = true;
+      call.status = Number(fields[0]?.name === ':status' ? fields[0].value : (fields.find((f) => f.name === ':status')?.value ?? 0));
+    }
+    const grpcStatus = fields.find((f) => f.name === 'grpc-status')?.value;
+    if (grpcStatus !== undefined) call.grpcStatus = grpcStatus;
+    call.down.conn.sendHeaders(call.stream, fields, end);
+    if (end) this.finish(call, call.status, RESPONSE_FLAGS.NONE);
+  }
+
+  private answerBody(call: Call, chunk: Buffer, end: boolean): void {
+    call.bytes += chunk.length;
+    if (call.down.conn.sendData(call.stream, chunk, end)) call.app?.conn.consumed(call.upId, chunk.length);
+    else call.heldUp += chunk.length;
+    if (end) this.finish(call, call.status, RESPONSE_FLAGS.NONE);
+  }
+
+  private peerWritable(call: Call | undefined): void {
+    if (!call || call.heldUp === 0) return;
+    call.app?.conn.consumed(call.upId, call.heldUp);
+    call.heldUp = 0;
+  }
+
+  private appReset(call: Call | undefined, err?: Error): void {
+    if (!call || call.done) return;
+    if (!call.answered) return this.localReply(call, applicationFailure(noAnswer(err ?? new Error('the application reset the stream'))));
+    call.down.conn.reset(call.stream, 'INTERNAL_ERROR');
+    this.finish(call, call.status, RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR);
+  }
+
+  // Endings.
+
+  /** A local answer (localReplyParts: plain text, or a trailers-only gRPC status). */
+  private localReply(call: Call, r: LocalReply): void {
+    const parts = localReplyParts(call.grpc, r);
+    call.grpcStatus = parts.grpcStatus;
+    // :status first, as HTTP/2 wants pseudo-headers before the rest.
+    const head: HeaderField[] = [{ name: ':status', value: String(parts.status) }];
+    for (const name in parts.head) if (name !== ':status') head.push({ name: name.toLowerCase(), value: String(parts.head[name]) });
+    call.down.conn.sendHeaders(call.stream, head, parts.body === undefined);
+    if (parts.body !== undefined) call.down.conn.sendData(call.stream, Buffer.from(parts.body), true);
+    this.finish(call, parts.status, r.flags, Buffer.byteLength(r.body), r.details);
+  }
+
+  private finish(call: Call, status: number, flags: ResponseFlag, bytes = call.bytes, extra?: Record<string, unknown>): void {
+    if (call.done) return;
+    call.done = true;
+    call.labels.grpc_response_status = call.grpcStatus;
+    this.ctx.policy.record(call.req, call.labels, call.started, call.span, call.peer, status, flags, bytes, extra);
+    this.forget(call);
+  }
+
+  private forget(call: Call): void {
+    call.done = true;
+    this.byDown.get(call.down)?.delete(call.stream);
+    if (call.app) this.byApp.get(call.app)?.delete(call.upId);
+    if (this.draining && call.down.conn.size === 0) this.closePeer(call.down);
+  }
+}
+
+/** Node-style header values (arrays for repeated names) as header fields, lowercase, without what HTTP/2 must not carry. */
+function appendHeaders(out: HeaderField[], headers: OutgoingHttpHeaders): void {
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || name[0] === ':' || NOT_FORWARDED.has(name)) continue;
+    const lower = name.toLowerCase();
+    if (Array.isArray(value)) for (const v of value) out.push({ name: lower, value: String(v) });
+    else out.push({ name: lower, value: String(value) });
+  }
+}
