@@ -341,6 +341,13 @@ export class InboundFrames {
 
   private forget(call: Call): void {
     call.done = true;
+    // Bytes passed on but not yet credited (the other side's window was full): their connections
+    // get them back now, else each call that ends so would shrink its connection's window for good.
+    if (call.heldUp > 0) call.app?.conn.consumed(call.upId, call.heldUp);
+    if (call.heldDown > 0) call.down.conn.consumed(call.stream, call.heldDown);
+    call.heldUp = call.heldDown = 0;
+    for (const p of call.pending) if (p.chunk.length > 0) call.down.conn.consumed(call.stream, p.chunk.length);
+    call.pending = [];
     this.byDown.get(call.down)?.delete(call.stream);
     if (call.app) this.byApp.get(call.app)?.delete(call.upId);
     if (this.draining && call.down.conn.size === 0) this.closePeer(call.down);
