@@ -96,6 +96,13 @@ for (const h2Relay of [true, false])
             if (seen.length === 1 && failFirst === 'http-503') return void stream.respond({ ':status': 503 }, { endStream: true });
             if (seen.length === 1) return void stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'try again' }, { endStream: true });
           }
+          if (headers[':path'] === '/greeter.Greeter/Big') {
+            // An answer of as many bytes as the message says, far past every flow-control window.
+            stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+            stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+            stream.end(Buffer.alloc(Number(message), 1));
+            return;
+          }
           if (headers[':path'] === '/greeter.Greeter/Missing') {
             stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'no such greeting' }, { endStream: true });
             return;
@@ -189,6 +196,20 @@ for (const h2Relay of [true, false])
       }
       const text = client.metricsText();
       assert.match(text, /istio_requests_total\{reporter="source"[^}]*destination_service_name="greeter"[^}]*request_protocol="grpc",response_code="200",grpc_response_status="5"[^}]*\} 1/);
+    });
+
+    it('carries answers far larger than every window, call after call on one connection', async () => {
+      const s = session('greeter');
+      try {
+        // 24 MB in all: past the connections' windows too, so every byte must have been credited back.
+        for (let i = 0; i < 6; i++) {
+          const r = await call(s, 'greeter', '/greeter.Greeter/Big', String(4 * 1024 * 1024));
+          assert.equal(r.body.length, 4 * 1024 * 1024);
+          assert.equal(r.trailers['grpc-status'], '0');
+        }
+      } finally {
+        s.close();
+      }
     });
 
     it('authorizes HTTP/2 streams like any request, and answers a gRPC caller in gRPC', async () => {
