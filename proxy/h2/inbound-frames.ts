@@ -85,6 +85,9 @@ export class InboundFrames {
         reset: (stream) => this.peerReset(calls.get(stream)),
         goaway: () => undefined,
         writable: (stream) => this.peerWritable(calls.get(stream)),
+        drained: () => {
+          for (const call of calls.values()) this.peerWritable(call);
+        },
         gone: (err) => {
           this.peers.delete(link);
           this.byDown.delete(link);
@@ -226,6 +229,9 @@ export class InboundFrames {
           if (this.app === link) this.app = undefined;
         },
         writable: (id) => this.appWritable(calls.get(id)),
+        drained: () => {
+          for (const call of calls.values()) this.appWritable(call);
+        },
         gone: () => {
           if (this.app === link) this.app = undefined;
           this.byApp.delete(link);
@@ -260,7 +266,9 @@ export class InboundFrames {
   }
 
   private toApp(call: Call, chunk: Buffer, end: boolean): void {
-    if (call.app!.conn.sendData(call.upId, chunk, end)) call.down.conn.consumed(call.stream, chunk.length);
+    // The peer gets its window back once the bytes are on their way: neither queued for want of
+    // the application's window nor waiting in a socket the application is not reading.
+    if (call.app!.conn.sendData(call.upId, chunk, end) && !call.app!.backlogged) call.down.conn.consumed(call.stream, chunk.length);
     else call.heldDown += chunk.length;
   }
 
@@ -272,7 +280,7 @@ export class InboundFrames {
 
   /** The application's stream took what was queued: the peer gets its window back. */
   private appWritable(call: Call | undefined): void {
-    if (!call || call.heldDown === 0) return;
+    if (!call || call.heldDown === 0 || call.app?.backlogged) return;
     call.down.conn.consumed(call.stream, call.heldDown);
     call.heldDown = 0;
   }
@@ -299,13 +307,13 @@ export class InboundFrames {
 
   private answerBody(call: Call, chunk: Buffer, end: boolean): void {
     call.bytes += chunk.length;
-    if (call.down.conn.sendData(call.stream, chunk, end)) call.app?.conn.consumed(call.upId, chunk.length);
+    if (call.down.conn.sendData(call.stream, chunk, end) && !call.down.backlogged) call.app?.conn.consumed(call.upId, chunk.length);
     else call.heldUp += chunk.length;
     if (end) this.finish(call, call.status, RESPONSE_FLAGS.NONE);
   }
 
   private peerWritable(call: Call | undefined): void {
-    if (!call || call.heldUp === 0) return;
+    if (!call || call.heldUp === 0 || call.down.backlogged) return;
     call.app?.conn.consumed(call.upId, call.heldUp);
     call.heldUp = 0;
   }
