@@ -45,6 +45,8 @@ const MAX_WINDOW = 2 ** 31 - 1;
 const DEFAULT_WINDOW = 65_535;
 /** As Envoy: a peer that cancelled at least this many streams, and more than half of those it opened, is abusing the server (CVE-2023-44487). */
 const RAPID_RESET_MIN = 100;
+/** Empty DATA frames that end nothing, in a row, past which a peer is wasting the server's time (CVE-2019-9518). */
+const MAX_EMPTY_DATA = 100;
 
 type Queued = { data: Buffer; end: boolean } | { fields: HeaderField[]; end: boolean };
 
@@ -93,6 +95,7 @@ export class H2Connection {
   private block: { stream: number; end: boolean; parts: Buffer[]; bytes: number } | undefined;
   private opened = 0;
   private cancelled = 0;
+  private emptyData = 0;
   private closed = false;
   private goingAway = false;
 
@@ -335,6 +338,8 @@ export class H2Connection {
   }
 
   private onData(f: Frame): void {
+    if (f.payload.length > 0 || f.flags & FLAG.END_STREAM) this.emptyData = 0;
+    else if (++this.emptyData > MAX_EMPTY_DATA) throw new H2ProtocolError('ENHANCE_YOUR_CALM', `${this.emptyData} empty DATA frames in a row`);
     this.connRecvWindow -= f.size;
     if (this.connRecvWindow < 0) throw new H2ProtocolError('FLOW_CONTROL_ERROR', 'DATA beyond the connection window');
     const s = this.streams.get(f.stream);

@@ -181,6 +181,16 @@ describe('H2Connection as a server, against hostile frames', () => {
     assert.equal(goaway(c.frames)?.payload.readUInt32BE(4), constants.NGHTTP2_ENHANCE_YOUR_CALM);
   });
 
+  it('ends a flood of empty DATA frames with GOAWAY ENHANCE_YOUR_CALM', async () => {
+    const c = await rawClient(port);
+    const enc = new HpackEncoder();
+    c.send(...headerFrames(1, enc.encode([field(':method', 'POST'), field(':scheme', 'http'), field(':path', '/'), field(':authority', 'x')]), false, 16_384));
+    const empty = frameBytes(FRAME.DATA, 0, 1);
+    for (let i = 0; i < 200; i++) c.send(empty);
+    await c.closed;
+    assert.equal(goaway(c.frames)?.payload.readUInt32BE(4), constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  });
+
   it('ends a CONTINUATION flood at the header block limit', async () => {
     const c = await rawClient(port);
     c.send(frameBytes(FRAME.HEADERS, 0, 1, Buffer.from([0x82])));
