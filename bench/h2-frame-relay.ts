@@ -13,37 +13,13 @@
 import { readFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
-import { H2Connection, type H2Handler } from '../core/h2/connection.js';
+import type { H2Connection, H2Handler } from '../core/h2/connection.js';
+import { FrameLink } from '../proxy/h2/frame-link.js';
 
-/** A connection on a socket: its output written once per turn. */
+/** A connection on a socket (the sidecar's FrameLink: one write per turn). */
 function attach(socket: Socket, role: 'server' | 'client', on: Omit<H2Handler, 'output' | 'failed' | 'goaway' | 'writable'>, gone: () => void): H2Connection {
   socket.setNoDelay(true);
-  let scheduled = false;
-  const conn: H2Connection = new H2Connection(
-    { role },
-    {
-      ...on,
-      output() {
-        if (scheduled) return;
-        scheduled = true;
-        process.nextTick(() => {
-          scheduled = false;
-          const bytes = conn.takeOutput();
-          if (bytes && !socket.destroyed) socket.write(bytes);
-        });
-      },
-      writable: () => undefined,
-      goaway: gone,
-      failed() {
-        gone();
-        socket.end();
-      },
-    },
-  );
-  socket.on('data', (chunk: Buffer) => conn.receive(chunk));
-  socket.on('error', () => socket.destroy());
-  socket.on('close', gone);
-  return conn;
+  return new FrameLink(socket, { role }, { ...on, writable: () => undefined, goaway: gone, gone }).conn;
 }
 
 function main(): void {
