@@ -128,15 +128,19 @@ export class InboundFrames {
   private request(down: FrameLink, stream: number, fields: HeaderField[], end: boolean): void {
     const socket = down.socket as Partial<TLSSocket>;
     const peer = socket.encrypted ? peerIdentity(socket as TLSSocket) : undefined;
-    const headers: Record<string, string> = {};
+    // No prototype: a header named `constructor` or `__proto__` is a header like any other.
+    const headers = Object.create(null) as Record<string, string>;
     let method = 'GET';
     let path = '/';
+    let authority: string | undefined;
     for (const { name, value } of fields) {
       if (name === ':method') method = value;
       else if (name === ':path') path = value;
-      else if (name === ':authority') headers.host = value;
+      else if (name === ':authority') authority = value;
       else if (name[0] !== ':') headers[name] = name in headers ? `${headers[name]}${name === 'cookie' ? '; ' : ', '}${value}` : value;
     }
+    // The authority is the host, as Node's path reads it; a `host` header only stands in for a missing one.
+    if (authority !== undefined) headers.host = authority;
     const req: RequestView = {
       method,
       url: path,

@@ -30,10 +30,10 @@ interface Call {
   body: Buffer;
 }
 
-function call(session: ClientHttp2Session, authority: string, path: string, message?: string): Promise<Call> {
+function call(session: ClientHttp2Session, authority: string, path: string, message?: string, extra: Record<string, string | string[]> = {}): Promise<Call> {
   return new Promise((resolve, reject) => {
     const grpc = message !== undefined;
-    const s = session.request({ ':method': grpc ? 'POST' : 'GET', ':path': path, ':authority': authority, ...(grpc ? { 'content-type': 'application/grpc', te: 'trailers' } : {}) });
+    const s = session.request({ ':method': grpc ? 'POST' : 'GET', ':path': path, ':authority': authority, ...(grpc ? { 'content-type': 'application/grpc', te: 'trailers' } : {}), ...extra });
     let headers: IncomingHttpHeaders = {};
     let trailers: IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];
@@ -181,6 +181,18 @@ for (const h2Relay of [true, false])
           'the server sidecar verified the caller over mTLS',
         );
         assert.equal(lastSeen.te, 'trailers', "gRPC's te: trailers reaches the service");
+      } finally {
+        s.close();
+      }
+    });
+
+    it('carries headers whose names are those of object properties, and repeated ones joined', async () => {
+      const s = session('greeter');
+      try {
+        const r = await call(s, 'greeter', '/greeter.Greeter/SayHello', 'names', { constructor: 'c', 'x-twice': ['one', 'two'] });
+        assert.equal(r.trailers['grpc-status'], '0');
+        assert.equal(lastSeen.constructor, 'c');
+        assert.equal(lastSeen['x-twice'], 'one, two');
       } finally {
         s.close();
       }
