@@ -70,10 +70,6 @@ export class InboundFrames {
 
   constructor(private readonly ctx: InboundFramesContext) {}
 
-  get size(): number {
-    return this.peers.size;
-  }
-
   accept(socket: Duplex): void {
     const calls = new Map<number, Call>();
     const link: FrameLink = new FrameLink(
