@@ -361,11 +361,11 @@ spec:
     from: [{source: {notRequestPrincipals: ["*"]}}]
 `;
       assert.equal((await c.call('POST', '/v1/apply', yaml)).status, 200);
-      await waitFor(
-        'the JWT rule at reviews-v1',
-        () => (sidecars['reviews-v1'].snapshot?.inbound.jwtRules.length ?? 0) === 1 && (sidecars['reviews-v2'].snapshot?.inbound.jwtRules.length ?? 0) === 1,
-        3000,
-      );
+      // Both resources at both sidecars: one apply may reach a sidecar as two snapshots (the
+      // JWT rule in the first, the policy in the next), and then a request could fall in between.
+      const holds = (id: string) =>
+        (sidecars[id].snapshot?.inbound.jwtRules.length ?? 0) === 1 && (sidecars[id].snapshot?.inbound.authorization.deny.some((p) => p.name === 'default/secure-needs-jwt') ?? false);
+      await waitFor('the JWT rule and the policy at reviews-v1 and v2', () => holds('reviews-v1') && holds('reviews-v2'), 3000);
       const now = Math.floor(Date.now() / 1000);
       const good = issuer.token({ iss: 'https://issuer.test', sub: 'alice', aud: 'bookinfo', exp: now + 600 });
       assert.equal((await get(productpage(), '/open')).status, 200, 'no token: passes where no policy asks for one');
