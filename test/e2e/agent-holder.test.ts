@@ -1,0 +1,77 @@
+// The host agent's watch on the controller that holds its registrations, wired into the agent
+// (MeshAgent.start): a VM-mode agent with its real file source and process runtime, linked to two
+// controllers, registers its instance through the first; once the first is gone, the instance
+// is registered through the second within seconds, although the agent's resync is ten minutes
+// away. (The controllers share an admin token, as controllers of one mesh do through Consul;
+// each keeps its own registry here, so the second's is where the new registration shows.)
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { MeshAgent } from '../../agent/agent.js';
+import { UnitOwnedCapture } from '../../agent/capture.js';
+import { HttpControllerLink } from '../../agent/controller-link.js';
+import { ProcessSidecarRuntime } from '../../agent/runtime/process-runtime.js';
+import { FileWorkloadSource } from '../../agent/sources/file-source.js';
+import { startController, type TestController } from '../helpers/controller.js';
+import { freePort, waitFor } from '../helpers/ports.js';
+
+const notRoot = process.getuid?.() !== 0 ? 'sidecars run as UID 1337, which needs root' : undefined;
+
+describe('a host agent whose registrations move to the next controller', { skip: notRoot }, () => {
+  let a: TestController;
+  let b: TestController;
+  let app: Server;
+  let agent: MeshAgent;
+  let runtime: ProcessSidecarRuntime;
+  const dirs: string[] = [];
+
+  before(async () => {
+    const adminToken = 'shared-admin-token-of-this-test-0123456789';
+    [a, b] = [await startController({ adminToken }), await startController({ adminToken })];
+    app = createServer((_q, r) => r.end('app')).listen(0, '127.0.0.1');
+    await new Promise((r) => app.once('listening', r));
+    const configDir = mkdtempSync(join(tmpdir(), 'mesh-holder-conf-'));
+    const stateDir = mkdtempSync(join(tmpdir(), 'mesh-holder-state-'));
+    chmodSync(stateDir, 0o755);
+    dirs.push(configDir, stateDir);
+    const ports = { inboundPort: await freePort(), outboundPort: await freePort(), adminPort: await freePort(), statusPort: await freePort() };
+    writeFileSync(
+      join(configDir, 'web.yaml'),
+      `name: web\nport: ${(app.address() as { port: number }).port}\nsidecar:\n  inboundPort: ${ports.inboundPort}\n  outboundPort: ${ports.outboundPort}\n  adminPort: ${ports.adminPort}\n  statusPort: ${ports.statusPort}\n`,
+    );
+    const link = new HttpControllerLink({ controller: `${a.url},${b.url}`, caPem: `${a.ca()}\n${b.ca()}`, token: adminToken });
+    runtime = new ProcessSidecarRuntime({ stateDir, proxyUid: 1337, stopTimeoutMs: 3000 });
+    const settings = { controllerUrl: link.url, proxyUid: 1337, trustDomain: 'cluster.local', excludeOutboundPorts: [], excludeOutboundCidrs: [], excludeInboundPorts: [] };
+    agent = new MeshAgent(
+      new FileWorkloadSource({ dir: configDir, address: '127.0.0.1', instanceSuffix: 'h1' }),
+      runtime,
+      new UnitOwnedCapture(),
+      link,
+      { settings, resyncMs: 600_000, readyTimeoutMs: 30_000, holderCheckMs: 200 },
+      pino({ level: process.env.MESH_TEST_LOG ?? 'silent' }),
+    );
+    await agent.start();
+  });
+
+  after(async () => {
+    await agent?.close();
+    for (const s of (await runtime?.list()) ?? []) await runtime.remove(s);
+    app?.close();
+    for (const c of [a, b]) await c?.close().catch(() => undefined);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('registers the instance again through the second controller once the first is gone', async () => {
+    await waitFor('the instance at the first controller', () => a.controller.catalog.endpoints().has('default/web'), 30_000, 100);
+    assert.equal(b.controller.catalog.endpoints().has('default/web'), false, 'the second controller has not seen it yet');
+    // The agent has been up a while (its watch has had its first looks, every 200 ms here): a
+    // controller lost within the watch's very first look is taken for never having held anything.
+    await new Promise((r) => setTimeout(r, 1000));
+    await a.close();
+    await waitFor('the instance at the second controller', () => b.controller.catalog.endpoints().has('default/web'), 15_000, 100);
+  });
+});
