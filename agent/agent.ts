@@ -80,6 +80,9 @@ export class MeshAgent {
         },
         intervalMs: this.opts.holderCheckMs ?? 5_000,
         timeoutMs: 3_000,
+        // The first registrations went through it: a controller lost before the watch's first
+        // look is a move too, not the starting point.
+        ...(link.activeController ? { holder: link.activeController } : {}),
       });
       void this.holderWatch.start();
     }

@@ -17,6 +17,8 @@ export interface ControllerLink {
    * reached) within `timeoutMs`. Absent when registrations do not depend on a controller (--consul-agent).
    */
   registrationHolder?(timeoutMs: number): Promise<string>;
+  /** The controller requests (registrations among them) go to now, without asking it. */
+  readonly activeController?: string;
 }
 
 export class HttpControllerLink implements ControllerLink {
@@ -34,6 +36,10 @@ export class HttpControllerLink implements ControllerLink {
 
   get caPem(): string {
     return this.client.caPem ?? '';
+  }
+
+  get activeController(): string {
+    return this.client.baseUrl;
   }
 
   async bootstrapToken(service: string, namespace: string, serviceAccount?: string): Promise<string> {

@@ -12,6 +12,8 @@ export interface RegistrationHolderOptions {
   intervalMs: number;
   /** A controller whose host went silent is left after this long. */
   timeoutMs: number;
+  /** The controller the registrations went through, when known: a first look that finds another one is a move. */
+  holder?: string;
 }
 
 export class RegistrationHolderWatch {
@@ -22,9 +24,10 @@ export class RegistrationHolderWatch {
 
   constructor(private readonly o: RegistrationHolderOptions) {
     if (!(o.intervalMs > 0) || !(o.timeoutMs > 0)) throw new RangeError(`intervalMs and timeoutMs must be positive, got ${o.intervalMs} and ${o.timeoutMs}`);
+    this.holder = o.holder;
   }
 
-  /** Looks now (after the agent's first registrations: the controller that answers holds them), then every interval. */
+  /** Looks now (after the agent's first registrations: without `holder`, the controller that answers holds them), then every interval. */
   start(): Promise<void> {
     this.timer = setInterval(() => void this.check(), this.o.intervalMs);
     this.timer.unref();

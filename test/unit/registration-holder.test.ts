@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RegistrationHolderWatch } from '../../agent/registration-holder.js';
 
-function scripted(answers: (string | Error)[]) {
+function scripted(answers: (string | Error)[], holder?: string) {
   const moves: [string, string][] = [];
   let asked = 0;
   const watch = new RegistrationHolderWatch({
@@ -15,6 +15,7 @@ function scripted(answers: (string | Error)[]) {
     moved: (from, to) => moves.push([from, to]),
     intervalMs: 60_000,
     timeoutMs: 1_000,
+    ...(holder ? { holder } : {}),
   });
   return { watch, moves };
 }
@@ -24,6 +25,13 @@ describe('registration holder watch', () => {
     const { watch, moves } = scripted(['https://a', 'https://a', new Error('none answers'), 'https://a', 'https://b', 'https://b']);
     await watch.start();
     for (let i = 0; i < 5; i++) await watch.check();
+    watch.close();
+    assert.deepEqual(moves, [['https://a', 'https://b']]);
+  });
+
+  it('takes a first look that finds another controller than the one registrations went through for a move', async () => {
+    const { watch, moves } = scripted(['https://b'], 'https://a');
+    await watch.start();
     watch.close();
     assert.deepEqual(moves, [['https://a', 'https://b']]);
   });
