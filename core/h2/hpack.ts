@@ -178,8 +178,7 @@ export class HpackEncoder {
   private readonly exact = new Map<string, number>();
   private readonly byName = new Map<string, number>();
   /** Entries by insertion number: the oldest kept is `evicted + 1`, the newest `inserted`. */
-  private readonly sizes: number[] = [];
-  private readonly keys: [string, string][] = [];
+  private readonly entries: { name: string; value: string; size: number }[] = [];
   private inserted = 0;
   private evicted = 0;
   private size = 0;
@@ -240,17 +239,16 @@ export class HpackEncoder {
   private insert(name: string, value: string, entrySize: number): void {
     this.evictTo(this.maxSize - entrySize);
     this.inserted++;
-    this.sizes.push(entrySize);
-    this.keys.push([name, value]);
+    this.entries.push({ name, value, size: entrySize });
     this.size += entrySize;
     this.exact.set(`${name}\0${value}`, this.inserted);
     this.byName.set(name, this.inserted);
   }
 
   private evictTo(limit: number): void {
-    while (this.size > limit && this.sizes.length > 0) {
-      this.size -= this.sizes.shift()!;
-      const [name, value] = this.keys.shift()!;
+    while (this.size > limit && this.entries.length > 0) {
+      const { name, value, size } = this.entries.shift()!;
+      this.size -= size;
       this.evicted++;
       // Forget the maps' entries only if they still point at the entry leaving.
       const key = `${name}\0${value}`;

@@ -20,7 +20,7 @@ import type { RuntimeConfig } from '../runtime-config.js';
 import type { ActiveSpan, Tracer } from '../tracer.js';
 import { connectPlain } from '../upgrade.js';
 import { FrameLink } from './frame-link.js';
-import { localReplyParts } from './streams.js';
+import { isGrpc, localReplyParts, nextHopHeaders } from './streams.js';
 
 export interface InboundFramesContext {
   policy: InboundPolicy;
@@ -32,9 +32,13 @@ export interface InboundFramesContext {
 
 /** The peer's connection limits, as the Node path's (guard.ts). */
 const MAX_CONCURRENT_STREAMS = 256;
-/** Headers HTTP/2 forbids (RFC 9113 8.2.2; the request's filters may have added one); `host` travels as :authority, `te` is set apart. */
 const EMPTY = Buffer.alloc(0);
-const NOT_FORWARDED = new Set(['host', 'http2-settings', 'te', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** A peer's connection: its identity (over mTLS) and its socket's addresses. */
+interface Origin {
+  peer: string | undefined;
+  addresses: RequestView['socket'];
+}
 
 /** One stream of a peer: the request, what became of it, and the two ends it joins. */
 interface Call {
@@ -72,11 +76,17 @@ export class InboundFrames {
 
   accept(socket: Duplex): void {
     const calls = new Map<number, Call>();
+    // Who is calling and over which addresses: the same for every stream of the connection.
+    const tls = socket as Partial<TLSSocket>;
+    const origin: Origin = {
+      peer: tls.encrypted ? peerIdentity(tls as TLSSocket) : undefined,
+      addresses: { remoteAddress: tls.remoteAddress, remotePort: tls.remotePort, localAddress: tls.localAddress, localPort: tls.localPort },
+    };
     const link: FrameLink = new FrameLink(
       socket,
       { role: 'server', maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
       {
-        headers: (stream, fields, end, role) => (role === 'request' ? this.request(link, stream, fields, end) : this.trailersFromPeer(calls.get(stream), fields)),
+        headers: (stream, fields, end, role) => (role === 'request' ? this.request(link, origin, stream, fields, end) : this.trailersFromPeer(calls.get(stream), fields)),
         data: (stream, chunk, end) => this.bodyFromPeer(link, stream, calls.get(stream), chunk, end),
         reset: (stream) => this.peerReset(calls.get(stream)),
         goaway: () => undefined,
@@ -121,9 +131,7 @@ export class InboundFrames {
     process.nextTick(() => link.socket.end());
   }
 
-  private request(down: FrameLink, stream: number, fields: HeaderField[], end: boolean): void {
-    const socket = down.socket as Partial<TLSSocket>;
-    const peer = socket.encrypted ? peerIdentity(socket as TLSSocket) : undefined;
+  private request(down: FrameLink, { peer, addresses }: Origin, stream: number, fields: HeaderField[], end: boolean): void {
     // No prototype: a header named `constructor` or `__proto__` is a header like any other.
     const headers = Object.create(null) as Record<string, string>;
     let method = 'GET';
@@ -141,12 +149,12 @@ export class InboundFrames {
       method,
       url: path,
       headers,
-      socket: { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, localAddress: socket.localAddress, localPort: socket.localPort },
+      socket: addresses,
       protocol: 'HTTP/2',
     };
     const cfg = this.ctx.deps.config();
     const labels = inboundLabels(cfg, peer, req.headers);
-    const grpc = (headers['content-type'] ?? '').startsWith('application/grpc');
+    const grpc = isGrpc(headers);
     labels.request_protocol = grpc ? 'grpc' : 'http';
     const call: Call = {
       down,
@@ -192,16 +200,9 @@ export class InboundFrames {
     if (!endsNow) for (const p of pending) this.bodyFromPeer(call.down, call.stream, call, p.chunk, p.end);
   }
 
+  /** The request's head for the application, as Node's path builds it (nextHopHeaders), as header fields. */
   private requestFields(call: Call, verdict: Extract<Verdict, { kind: 'forward' }>): HeaderField[] {
-    const out: HeaderField[] = [
-      { name: ':method', value: call.req.method ?? 'GET' },
-      { name: ':scheme', value: 'http' },
-      { name: ':path', value: verdict.forwardPath },
-      { name: ':authority', value: String(verdict.headers.host ?? call.req.headers.host ?? '') },
-    ];
-    appendHeaders(out, verdict.headers);
-    if (call.req.headers.te === 'trailers') out.push({ name: 'te', value: 'trailers' });
-    return out;
+    return headerFields(nextHopHeaders(call.req.method ?? 'GET', verdict.forwardPath, verdict.headers, call.req.headers.te));
   }
 
   /** The h2c connection to the application, opened on first use and again after it is lost or full. */
@@ -362,13 +363,15 @@ export class InboundFrames {
   }
 }
 
-/** Node-style header values (arrays for repeated names) as header fields, lowercase, without what HTTP/2 must not carry. */
-function appendHeaders(out: HeaderField[], headers: OutgoingHttpHeaders): void {
+/** Node-style header values (arrays for repeated names) as header fields, lowercase, in their order (pseudo-headers first, as nextHopHeaders puts them). */
+function headerFields(headers: OutgoingHttpHeaders): HeaderField[] {
+  const out: HeaderField[] = [];
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || name[0] === ':' || NOT_FORWARDED.has(name)) continue;
+    if (value === undefined) continue;
     const lower = name.toLowerCase();
     if (Array.isArray(value)) for (const v of value) out.push({ name: lower, value: String(v) });
     else out.push({ name: lower, value: String(value) });
   }
+  return out;
 }

@@ -1,7 +1,8 @@
-// Test glue for core/h2's connection: its output written to a socket once per turn, the socket's
-// bytes fed to it, and what it tells its handler recorded per stream.
+// Test glue for core/h2's connection on a socket (the sidecar's FrameLink): what it tells its
+// handler, recorded per stream.
 import type { Socket } from 'node:net';
-import { H2Connection, type H2ConnectionOptions, type H2Handler, type HeaderBlockRole } from '../../core/h2/connection.js';
+import type { H2Connection, H2ConnectionOptions, H2Handler, HeaderBlockRole } from '../../core/h2/connection.js';
+import { FrameLink } from '../../proxy/h2/frame-link.js';
 import type { H2ProtocolError } from '../../core/h2/errors.js';
 import type { HeaderField } from '../../core/h2/hpack.js';
 
@@ -19,7 +20,7 @@ export interface Wired {
   goaways: { code: number; lastStream: number }[];
 }
 
-/** `on`: extra reactions (answering a request, say), called after the record is kept. */
+/** `on`: extra reactions (answering a request, say), called after the record is kept. On the sidecar's FrameLink. */
 export function wire(socket: Socket, options: H2ConnectionOptions, on: Partial<H2Handler> = {}, autoConsume = true): Wired {
   const streams = new Map<number, StreamRecord>();
   const record = (id: number) => {
@@ -29,13 +30,7 @@ export function wire(socket: Socket, options: H2ConnectionOptions, on: Partial<H
   };
   const failed: H2ProtocolError[] = [];
   const goaways: { code: number; lastStream: number }[] = [];
-  let scheduled = false;
-  const flush = () => {
-    scheduled = false;
-    const bytes = conn.takeOutput();
-    if (bytes && !socket.destroyed) socket.write(bytes);
-  };
-  const conn: H2Connection = new H2Connection(options, {
+  const link: FrameLink = new FrameLink(socket, options, {
     headers(id, fields, end, role) {
       const r = record(id);
       r.blocks.push({ fields, role });
@@ -46,7 +41,7 @@ export function wire(socket: Socket, options: H2ConnectionOptions, on: Partial<H
       const r = record(id);
       r.body.push(Buffer.from(chunk));
       if (end) r.ended = true;
-      if (autoConsume) conn.consumed(id, chunk.length);
+      if (autoConsume) link.conn.consumed(id, chunk.length);
       on.data?.(id, chunk, end);
     },
     reset(id, code, byPeer) {
@@ -57,26 +52,16 @@ export function wire(socket: Socket, options: H2ConnectionOptions, on: Partial<H
       goaways.push({ code, lastStream });
       on.goaway?.(code, lastStream);
     },
-    output() {
-      if (scheduled) return;
-      scheduled = true;
-      process.nextTick(flush);
-    },
     writable(id) {
       on.writable?.(id);
     },
-    failed(err) {
+    gone(err) {
+      if (!err) return;
       failed.push(err);
-      process.nextTick(() => {
-        flush();
-        socket.end();
-      });
       on.failed?.(err);
     },
   });
-  socket.on('data', (chunk: Buffer) => conn.receive(chunk));
-  socket.on('error', () => undefined);
-  return { conn, streams, failed, goaways };
+  return { conn: link.conn, streams, failed, goaways };
 }
 
 export const field = (name: string, value: string): HeaderField => ({ name, value });
