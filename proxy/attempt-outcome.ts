@@ -1,6 +1,8 @@
 // What became of one request sent upstream, in one vocabulary for every codec: the relay's
 // exchange, undici's call on Node's path, an HTTP/2 stream, an upgrade. The router (retries,
 // outlier detection, the response flag) reads nothing else.
+import { RESPONSE_FLAGS, type ResponseFlag } from './pipeline/response-flags.js';
+
 export interface AttemptOutcome {
   /** HTTP status, 0 when no answer came (connect failure, reset, timeout, unreadable head); 101 for an upgrade now tunnelled. */
   status: number;
@@ -19,4 +21,9 @@ export interface AttemptOutcome {
 /** No answer: `error` says why. */
 export function noAnswer(error?: Error, timedOut = false): AttemptOutcome {
   return { status: 0, relayed: false, timedOut, error, bytes: 0 };
+}
+
+/** The flag of an answer relayed from upstream: DC when the caller went first, UPE when it broke off. */
+export function relayedFlag(o: AttemptOutcome): ResponseFlag {
+  return o.status === 0 ? RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION : o.protocolError ? RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR : RESPONSE_FLAGS.NONE;
 }

@@ -59,9 +59,9 @@ export interface SidecarOptions {
    */
   http1Relay?: boolean;
   /**
-   * HTTP/2 and gRPC from peers to an application that speaks HTTP/2 are relayed frame by frame
-   * (core/h2) rather than through Node's http2 streams: about a quarter of the CPU per call.
-   * Default on; false: Node's path only.
+   * HTTP/2 and gRPC are relayed frame by frame (core/h2) rather than through Node's http2
+   * streams, from the application to the mesh and from peers to an application that speaks
+   * HTTP/2: about a quarter of the CPU per call. Default on; false: Node's path only.
    */
   h2Relay?: boolean;
   /**

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { looksLikeHttp1 } from '../core/http1/request-head.js';
 import { handleOutboundStream } from './h2/outbound-h2.js';
 import { H2Server, isH2Preface } from './h2/server.js';
+import { OutboundFrames } from './h2/outbound-frames.js';
 import { answerClientError, clientLimits, trackConnections } from './http-util.js';
 import { firstBytes } from './first-bytes.js';
 import { captureOriginalDestination } from './original-destination.js';
@@ -36,6 +37,8 @@ export interface OutboundListenerOptions {
    */
   protocolDetectionTimeoutMs: number;
   http1Relay?: boolean;
+  /** HTTP/2 from the application relayed frame by frame (outbound-frames.ts); false: Node's http2 streams. */
+  h2Relay?: boolean;
   /** Called when an HTTP/2 client resets most of its streams (rapid reset) and is cut off. */
   onRapidReset(peer: string | undefined): void;
 }
@@ -45,6 +48,7 @@ export class OutboundListener {
   private readonly http: Server;
   private readonly relay: Http1Relay | undefined;
   private readonly h2: H2Server;
+  private readonly frames: OutboundFrames | undefined;
 
   constructor(
     private readonly deps: OutboundDeps,
@@ -68,6 +72,7 @@ export class OutboundListener {
       (session) => options.onRapidReset(session.socket?.remoteAddress),
       options.idleTimeoutMs,
     );
+    this.frames = options.h2Relay !== false ? new OutboundFrames(deps, { binding: service, idleTimeoutMs: options.idleTimeoutMs, onAbuse: (peer) => options.onRapidReset(peer) }) : undefined;
     this.net = createNetServer((socket) => this.accept(socket));
   }
 
@@ -89,12 +94,14 @@ export class OutboundListener {
     this.http.closeIdleConnections();
     this.relay?.drain();
     this.h2.drain();
+    this.frames?.drain();
   }
 
   close(): void {
     this.drain();
     this.relay?.close();
     this.h2.close();
+    this.frames?.close();
     this.http.closeAllConnections();
   }
 
@@ -139,7 +146,8 @@ export class OutboundListener {
       socket.pause();
       socket.unshift(first);
       if (tcp) return asTcp!();
-      if (h2) this.h2.accept(socket);
+      if (h2 && this.frames) this.frames.accept(socket);
+      else if (h2) this.h2.accept(socket);
       else this.http.emit('connection', socket);
       process.nextTick(() => socket.resume());
     });

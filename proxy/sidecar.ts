@@ -338,6 +338,7 @@ export class Sidecar {
       idleTimeoutMs: o.idleTimeoutMs,
       protocolDetectionTimeoutMs: o.protocolDetectionTimeoutMs ?? DEFAULT_PROTOCOL_DETECTION_MS,
       http1Relay: o.http1Relay,
+      h2Relay: o.h2Relay,
       onRapidReset: (peer) => this.log.warn({ peer }, 'HTTP/2 client reset most of its streams (rapid reset): connection closed'),
     });
   }

@@ -14,6 +14,7 @@ import { tlsOptionsFor } from './tls-origination.js';
 import type { IdentityMaterial } from './identity.js';
 import { SocketPool, type PoolLimits } from './relay/socket-pool.js';
 import { H2Sessions } from './h2/sessions.js';
+import { ClientLinks, type ClientLink } from './h2/client-links.js';
 import type { ClientHttp2Session } from 'node:http2';
 
 export interface Target {
@@ -28,11 +29,14 @@ export class UpstreamPool {
   private readonly sockets = new SocketPool();
   /** HTTP/2 sessions, one per endpoint, for streams from h2c and gRPC clients. */
   private readonly h2 = new H2Sessions();
+  /** HTTP/2 connections of the frame relay (outbound-frames.ts), one taking new streams per endpoint. */
+  private readonly links = new ClientLinks();
 
   setIdentity(identity: IdentityMaterial): void {
     this.identity = identity;
     this.sockets.retire();
     this.h2.retire();
+    this.links.retire();
     const old = this.pools;
     this.pools = new Map();
     for (const p of old.values()) void p.close().catch(() => undefined);
@@ -142,9 +146,20 @@ export class UpstreamPool {
     return t.kind === 'plaintext' ? this.h2.get(key, `http://${host}:${t.port}`) : this.h2.get(key, `https://${host}:${t.port}`, () => this.connectRaw(cluster, e, ['h2']));
   }
 
+  /** The frame relay's HTTP/2 connection to an endpoint, secured as h2Session's. */
+  h2Link(cluster: Cluster, e: Endpoint): ClientLink {
+    const t = upstreamTransport(cluster, e);
+    return this.links.get(socketKey(t, e), () => (t.kind === 'plaintext' ? connectPlain(e.address, t.port) : requireH2(this.connectRaw(cluster, e, ['h2']))));
+  }
+
+  /** The frame relay's h2c connection to a host outside the mesh (ALLOW_ANY). */
+  h2PassthroughLink(host: string, port: number): ClientLink {
+    return this.links.get(`pt|${host}|${port}`, () => connectPlain(host, port));
+  }
+
   /** Upstream connections open now: relay sockets, HTTP/2 sessions, and Node's path's pools. */
   connections(): number {
-    let n = this.sockets.openCount + this.h2.size;
+    let n = this.sockets.openCount + this.h2.size + this.links.size;
     for (const p of this.pools.values()) n += p.stats.connected;
     return n;
   }
@@ -152,9 +167,19 @@ export class UpstreamPool {
   async close(): Promise<void> {
     this.sockets.close();
     this.h2.close();
+    this.links.close();
     await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => undefined)));
     this.pools.clear();
   }
+}
+
+/** A TLS connection on which the server did not choose HTTP/2 fails with why (as Node's http2 client would). */
+function requireH2(socket: Duplex): Duplex {
+  if (socket instanceof TLSSocket)
+    socket.once('secureConnect', () => {
+      if (socket.alpnProtocol !== 'h2') socket.destroy(new Error(`the upstream chose ${socket.alpnProtocol || 'no protocol'} by ALPN, not h2`));
+    });
+  return socket;
 }
 
 const PASSTHROUGH_LIMITS: PoolLimits = { maxConnections: 256, maxRequestsPerConnection: 0, idleTimeoutMs: 60_000, connectTimeoutMs: 10_000 };

@@ -5,7 +5,6 @@
 // (InboundPolicy: authentication, authorization, the request's headers), its answer is relayed
 // with back-pressure both ways, and it is recorded as on every other path. An application that
 // speaks HTTP/1.1 behind an HTTP/2 caller stays on Node's path (inbound-h2.ts).
-import type { OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { HeaderField } from '../../core/h2/hpack.js';
@@ -20,7 +19,8 @@ import type { RuntimeConfig } from '../runtime-config.js';
 import type { ActiveSpan, Tracer } from '../tracer.js';
 import { connectPlain } from '../upgrade.js';
 import { FrameLink } from './frame-link.js';
-import { isGrpc, localReplyParts, nextHopHeaders } from './streams.js';
+import { headerFields, localReplyFields, requestFromFields } from './frame-heads.js';
+import { isGrpc, nextHopHeaders } from './streams.js';
 
 export interface InboundFramesContext {
   policy: InboundPolicy;
@@ -32,7 +32,6 @@ export interface InboundFramesContext {
 
 /** The peer's connection limits, as the Node path's (guard.ts). */
 const MAX_CONCURRENT_STREAMS = 256;
-const EMPTY = Buffer.alloc(0);
 
 /** A peer's connection: its identity (over mTLS) and its socket's addresses. */
 interface Origin {
@@ -132,26 +131,8 @@ export class InboundFrames {
   }
 
   private request(down: FrameLink, { peer, addresses }: Origin, stream: number, fields: HeaderField[], end: boolean): void {
-    // No prototype: a header named `constructor` or `__proto__` is a header like any other.
-    const headers = Object.create(null) as Record<string, string>;
-    let method = 'GET';
-    let path = '/';
-    let authority: string | undefined;
-    for (const { name, value } of fields) {
-      if (name === ':method') method = value;
-      else if (name === ':path') path = value;
-      else if (name === ':authority') authority = value;
-      else if (name[0] !== ':') headers[name] = name in headers ? `${headers[name]}${name === 'cookie' ? '; ' : ', '}${value}` : value;
-    }
-    // The authority is the host, as Node's path reads it; a `host` header only stands in for a missing one.
-    if (authority !== undefined) headers.host = authority;
-    const req: RequestView = {
-      method,
-      url: path,
-      headers,
-      socket: addresses,
-      protocol: 'HTTP/2',
-    };
+    const req = requestFromFields(fields, addresses);
+    const headers = req.headers as Record<string, string>;
     const cfg = this.ctx.deps.config();
     const labels = inboundLabels(cfg, peer, req.headers);
     const grpc = isGrpc(headers);
@@ -255,15 +236,9 @@ export class InboundFrames {
       call.pending.push({ chunk, end });
       return;
     }
-    if (chunk.length > 0) this.toApp(call, chunk, false);
-    // A Node http2 client that cancels a stream (a client sidecar on Node's path does, when its
-    // caller goes) ends it with END_STREAM and resets it in the same write: the end is passed on
-    // once this turn has shown no reset came with it, so that a cut-off upload never reaches the
-    // application as a complete request (as inbound-h2.ts's ReplayableBody does).
-    if (end)
-      setImmediate(() => {
-        if (!call.done) this.toApp(call, EMPTY, true);
-      });
+    // The end is passed on as it came, as Envoy does: END_STREAM says the request is complete,
+    // even from a Node client that sends it before the RST_STREAM of a cancel (docs/data-path.md).
+    this.toApp(call, chunk, end);
   }
 
   private toApp(call: Call, chunk: Buffer, end: boolean): void {
@@ -330,14 +305,11 @@ export class InboundFrames {
 
   /** A local answer (localReplyParts: plain text, or a trailers-only gRPC status). */
   private localReply(call: Call, r: LocalReply): void {
-    const parts = localReplyParts(call.grpc, r);
-    call.grpcStatus = parts.grpcStatus;
-    // :status first, as HTTP/2 wants pseudo-headers before the rest.
-    const head: HeaderField[] = [{ name: ':status', value: String(parts.status) }];
-    for (const name in parts.head) if (name !== ':status') head.push({ name: name.toLowerCase(), value: String(parts.head[name]) });
-    call.down.conn.sendHeaders(call.stream, head, parts.body === undefined);
-    if (parts.body !== undefined) call.down.conn.sendData(call.stream, Buffer.from(parts.body), true);
-    this.finish(call, parts.status, r.flags, Buffer.byteLength(r.body), r.details);
+    const wire = localReplyFields(call.grpc, r);
+    call.grpcStatus = wire.grpcStatus;
+    call.down.conn.sendHeaders(call.stream, wire.head, wire.body === undefined);
+    if (wire.body !== undefined) call.down.conn.sendData(call.stream, wire.body, true);
+    this.finish(call, wire.status, r.flags, Buffer.byteLength(r.body), r.details);
   }
 
   private finish(call: Call, status: number, flags: ResponseFlag, bytes = call.bytes, extra?: Record<string, unknown>): void {
@@ -361,17 +333,4 @@ export class InboundFrames {
     if (call.app) this.byApp.get(call.app)?.delete(call.upId);
     if (this.draining && call.down.conn.size === 0) this.closePeer(call.down);
   }
-}
-
-/** Node-style header values (arrays for repeated names) as header fields, lowercase, in their order (pseudo-headers first, as nextHopHeaders puts them). */
-function headerFields(headers: OutgoingHttpHeaders): HeaderField[] {
-  const out: HeaderField[] = [];
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    const lower = name.toLowerCase();
-    if (Array.isArray(value)) for (const v of value) out.push({ name: lower, value: String(v) });
-    else out.push({ name: lower, value: String(value) });
-  }
-  return out;
 }

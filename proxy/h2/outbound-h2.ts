@@ -33,7 +33,7 @@ import type { OutboundExchange } from '../pipeline/outbound/route-filters.js';
 import { RESPONSE_FLAGS } from '../pipeline/response-flags.js';
 import type { WeightedCluster } from '../../core/snapshot/types.js';
 import { ReplayableBody } from './replayable-body.js';
-import type { AttemptOutcome } from '../attempt-outcome.js';
+import { relayedFlag } from '../attempt-outcome.js';
 import { streamAttempt } from './stream-attempt.js';
 import type { RuntimeConfig } from '../runtime-config.js';
 import { isGrpc, renderLocalReply, nextHopHeaders, streamRequest } from './streams.js';
@@ -154,9 +154,4 @@ async function mirrorStream(deps: OutboundDeps, cfg: RuntimeConfig, clusterName:
   } catch {
     entry.balancer.finished(endpoint, 0, Date.now());
   }
-}
-
-/** The flag of an answer relayed from upstream: DC when the caller went first, UPE when it broke off. */
-function relayedFlag(o: AttemptOutcome) {
-  return o.status === 0 ? RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION : o.protocolError ? RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR : RESPONSE_FLAGS.NONE;
 }

@@ -72,7 +72,7 @@ export function streamAttempt(
 }
 
 /** Node's own AbortError (the class its HTTP/2 code maps to CANCEL), as its streams make it for an aborted signal. */
-function abortError(): Error {
+export function abortError(): Error {
   const probe = new PassThrough();
   probe.on('error', () => undefined);
   addAbortSignal(AbortSignal.abort(), probe);

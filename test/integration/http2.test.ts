@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { connect, constants, createServer as createH2Server, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { abortError } from '../../proxy/h2/stream-attempt.js';
 import { Sidecar, type SidecarOptions } from '../../proxy/sidecar.js';
 import { startApp, type TestApp } from '../helpers/apps.js';
 import { startController, type TestController } from '../helpers/controller.js';
@@ -46,10 +47,11 @@ function call(session: ClientHttp2Session, authority: string, path: string, mess
   });
 }
 
-// Everything below twice: the greeter's sidecar relaying HTTP/2 frame by frame (the default,
-// proxy/h2/inbound-frames.ts) and through Node's http2 streams (--no-h2-relay).
+// Everything below twice: the sidecars relaying HTTP/2 frame by frame (the default,
+// proxy/h2/outbound-frames.ts at the client, inbound-frames.ts at the greeter's) and through
+// Node's http2 streams (--no-h2-relay).
 for (const h2Relay of [true, false])
-  describe(`HTTP/2 and gRPC (server sidecar: ${h2Relay ? 'frame relay' : "Node's http2"})`, () => {
+  describe(`HTTP/2 and gRPC (sidecars: ${h2Relay ? 'frame relay' : "Node's http2"})`, () => {
     let c: TestController;
     let greeter: Http2Server;
     let web: TestApp;
@@ -149,10 +151,15 @@ for (const h2Relay of [true, false])
         metadata: { name: 'default', namespace: 'istio-system' },
         spec: { mtls: { mode: 'STRICT' } },
       });
-      client = await start('frontend', 1, [
-        { port: 0, service: 'greeter' },
-        { port: 0, service: 'web' },
-      ]);
+      client = await start(
+        'frontend',
+        1,
+        [
+          { port: 0, service: 'greeter' },
+          { port: 0, service: 'web' },
+        ],
+        { h2Relay },
+      );
       const endpoints = (name: string) => client.snapshot?.outbound.services.find((s) => s.name === name)?.clusters[0].endpoints.length ?? 0;
       await waitFor('the frontend to learn both services', () => endpoints('greeter') === 1 && endpoints('web') === 1, 5000);
       await waitFor('STRICT everywhere', () => sidecars.slice(0, 2).every((s) => s.snapshot?.inbound.ports[0]?.mtlsMode === 'STRICT'), 5000);
@@ -383,7 +390,7 @@ for (const h2Relay of [true, false])
     });
 
     it('passes a captured HTTP/2 stream for a host outside the mesh through over h2c (ALLOW_ANY)', async () => {
-      const open = await start('open', 1, [], { outboundPort: 0, outboundTrafficPolicy: 'ALLOW_ANY' });
+      const open = await start('open', 1, [], { outboundPort: 0, outboundTrafficPolicy: 'ALLOW_ANY', h2Relay });
       await waitFor('a snapshot at the open sidecar', () => open.snapshot !== undefined, 5000);
       const s = connect(`http://127.0.0.1:${open.ports.outbound}`);
       try {
@@ -404,6 +411,9 @@ for (const h2Relay of [true, false])
       );
     });
 
+    // A cancel as RST_STREAM CANCEL alone. (Node's own stream.close() sends END_STREAM first and
+    // the reset a moment later: the request looks complete to any next hop, as it would to a
+    // service called directly; the relays pass the end on as it came, as Envoy does.)
     it('cancels the upstream stream when the caller cancels mid-upload: the service never sees a cut-off request as complete', async () => {
       const before = { truncated, aborted: greeterAborted, streams: greeterStreams };
       const s = session('greeter');
@@ -412,7 +422,7 @@ for (const h2Relay of [true, false])
         r.on('error', () => undefined);
         r.write(frame('only half of this message').subarray(0, 12));
         await waitFor('the stream at the service', () => greeterStreams > before.streams, 5000);
-        r.close(constants.NGHTTP2_CANCEL);
+        r.destroy(abortError());
         await waitFor('the cancellation at the service', () => greeterAborted > before.aborted, 5000);
         assert.equal(truncated, before.truncated, 'no cut-off request was handled as complete');
         assert.equal(greeterResetCode, constants.NGHTTP2_CANCEL, 'reset with CANCEL, as the caller did');

@@ -1,0 +1,445 @@
+// HTTP/2 and gRPC from the application (h2c) at the client sidecar, relayed frame by frame on
+// core/h2's connection state: no Node Http2Stream per call on either side (Node's path,
+// outbound-h2.ts, costs about three times the CPU per gRPC call; bench/node-baselines.ts). Each
+// stream gets what every outbound request gets (outbound-route.ts: the route, its filters,
+// the weighted destination, connection-pool limits, retries with the body kept up to 1 MiB,
+// timeouts, mirrors, ALLOW_ANY passthrough, local answers, telemetry) and is carried on one
+// shared HTTP/2 connection per endpoint (client-links.ts): over mTLS (ALPN h2) to its sidecar,
+// TLS where a DestinationRule originates it, h2c otherwise.
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { HeaderField } from '../../core/h2/hpack.js';
+import { endpointKey } from '../../core/routing/balancer.js';
+import { noAnswer, relayedFlag, type AttemptOutcome } from '../attempt-outcome.js';
+import { forwardableHeaders } from '../http-util.js';
+import { MAX_RETRY_BODY, type OutboundDeps } from '../outbound.js';
+import {
+  attempts,
+  chooseCluster,
+  defaultAuthority,
+  editResponseHeaders,
+  hashKey,
+  labelEndpoint,
+  outboundExchange,
+  outboundLabels,
+  outsideTheMesh,
+  recordOutbound,
+  requestedService,
+  resolveRoute,
+  upstreamRequest,
+  viaOf,
+  type FinishedRequest,
+  type ListenerBinding,
+  type RequestView,
+  type Target,
+  type Via,
+} from '../outbound-route.js';
+import { runFilters, whenDone, type LocalReply } from '../pipeline/filter.js';
+import { NO_DESTINATION, passthroughFailure, upstreamFailure } from '../pipeline/local-replies.js';
+import { routeChain } from '../pipeline/outbound-chain.js';
+import type { OutboundExchange } from '../pipeline/outbound/route-filters.js';
+import { RESPONSE_FLAGS, type ResponseFlag } from '../pipeline/response-flags.js';
+import type { RuntimeConfig } from '../runtime-config.js';
+import type { CompiledHttpRoute, OutboundService, WeightedCluster } from '../../core/snapshot/types.js';
+import type { ClientLink, UpstreamStreamEvents } from './client-links.js';
+import { FrameBody } from './frame-body.js';
+import { fieldsToMap, fieldValue, headerFields, localReplyFields, requestFromFields } from './frame-heads.js';
+import { FrameLink } from './frame-link.js';
+import { isGrpc, nextHopHeaders } from './streams.js';
+
+export interface OutboundFramesOptions {
+  binding?: ListenerBinding;
+  idleTimeoutMs: number;
+  /** An application's connection cut off for resetting most of its streams (rapid reset) or another flood. */
+  onAbuse(peer: string | undefined): void;
+}
+
+/** The application's connection limits, as Node's path's (guard.ts). */
+const MAX_CONCURRENT_STREAMS = 256;
+const EMPTY = Buffer.alloc(0);
+/** How long a mirrored stream may take before it is cancelled. */
+const MIRROR_TIMEOUT_MS = 10_000;
+
+/** One stream of the application: the request, its body, and the upstream stream now carrying it. */
+interface Call {
+  down: FrameLink;
+  stream: number;
+  calls: Map<number, Call>;
+  f: FinishedRequest;
+  grpc: boolean;
+  body: FrameBody;
+  /** The current attempt's upstream stream. */
+  up: { link: ClientLink; id: number } | undefined;
+  /** Ends the current attempt because the caller went. */
+  abort: (() => void) | undefined;
+  /** The status of the answer relayed to the caller (0: none yet). */
+  answered: number;
+  /** Answer bytes passed to the caller and not yet credited upstream (the caller's window was full). */
+  heldUp: number;
+  done: boolean;
+}
+
+export class OutboundFrames {
+  private readonly conns = new Set<FrameLink>();
+  private draining = false;
+
+  constructor(
+    private readonly deps: OutboundDeps,
+    private readonly options: OutboundFramesOptions,
+  ) {}
+
+  accept(socket: Socket): void {
+    const calls = new Map<number, Call>();
+    // How the connection came (captured with its original destination, or to a bound listener) and its addresses: the same for every stream.
+    const via = viaOf(this.options.binding, socket);
+    const addresses = { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, localAddress: socket.localAddress, localPort: socket.localPort };
+    const link: FrameLink = new FrameLink(
+      socket,
+      { role: 'server', maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+      {
+        headers: (id, fields, end, role) => {
+          if (role === 'request') return this.request(link, calls, via, addresses, id, fields, end);
+          const call = calls.get(id);
+          if (call && !call.done) call.body.takeTrailers(fields);
+        },
+        data: (id, chunk, end) => {
+          const call = calls.get(id);
+          if (!call || call.done) return link.conn.consumed(id, chunk.length);
+          call.body.take(chunk, end);
+        },
+        reset: (id) => this.callerGone(calls.get(id)),
+        goaway: () => undefined,
+        writable: (id) => this.callerWritable(calls.get(id)),
+        drained: () => {
+          for (const call of calls.values()) this.callerWritable(call);
+        },
+        gone: (err) => {
+          this.conns.delete(link);
+          if (err?.code === 'ENHANCE_YOUR_CALM') this.options.onAbuse(socket.remoteAddress);
+          for (const call of [...calls.values()]) this.callerGone(call);
+          calls.clear();
+        },
+      },
+    );
+    this.conns.add(link);
+    // An idle connection (no stream open) is closed, as Node's path does after the same time.
+    socket.setTimeout(this.options.idleTimeoutMs, () => {
+      if (link.conn.size === 0) this.closeConnection(link);
+    });
+    if (this.draining) link.conn.goaway();
+  }
+
+  /** No new streams (GOAWAY); open ones finish, then their connections close. */
+  drain(): void {
+    this.draining = true;
+    for (const link of this.conns) {
+      link.conn.goaway();
+      if (link.conn.size === 0) this.closeConnection(link);
+    }
+  }
+
+  close(): void {
+    for (const link of this.conns) link.socket.destroy();
+  }
+
+  private closeConnection(link: FrameLink): void {
+    link.conn.goaway();
+    process.nextTick(() => link.socket.end());
+  }
+
+  private request(down: FrameLink, calls: Map<number, Call>, via: Via, addresses: RequestView['socket'], stream: number, fields: HeaderField[], end: boolean): void {
+    const deps = this.deps;
+    const random = deps.random ?? Math.random;
+    const cfg = deps.config();
+    const req = requestFromFields(fields, addresses);
+    const grpc = isGrpc(req.headers);
+    const authority = String(req.headers.host || defaultAuthority(this.options.binding));
+    const requested = requestedService(cfg, authority, via);
+    const f: FinishedRequest = { req, authority, service: requested, labels: outboundLabels(cfg, requested), started: performance.now(), reqBytes: 0, span: undefined };
+    f.labels.request_protocol = grpc ? 'grpc' : 'http';
+    const resolved = resolveRoute(cfg, requested, req, authority, f);
+    const passthrough = 'status' in resolved;
+    const credit = (bytes: number) => down.conn.consumed(stream, bytes);
+    const call: Call = {
+      down,
+      stream,
+      calls,
+      f,
+      grpc,
+      // Passthrough is never retried: nothing is kept.
+      body: new FrameBody(credit, passthrough ? 0 : MAX_RETRY_BODY),
+      up: undefined,
+      abort: undefined,
+      answered: 0,
+      heldUp: 0,
+      done: false,
+    };
+    calls.set(stream, call);
+    if (end) call.body.take(EMPTY, true);
+
+    if ('status' in resolved) {
+      const target = outsideTheMesh(deps, cfg, requested, authority, via, resolved, f.labels);
+      if ('status' in target) return this.localReply(call, target);
+      // ALLOW_ANY: the stream, as it came, over h2c to the host it names (or was dialled to).
+      const head = headerFields(nextHopHeaders(req.method ?? 'GET', req.url ?? '/', forwardableHeaders(req.headers), req.headers.te));
+      void this.attempt(
+        call,
+        () => deps.pool.h2PassthroughLink(target.host, target.port),
+        head,
+        Infinity,
+        () => true,
+        undefined,
+      ).then((o) => {
+        f.reqBytes = call.body.bytes;
+        f.labels.grpc_response_status = o.grpcStatus ?? '';
+        if (o.relayed) return this.finish(call, o.status, relayedFlag(o), o.bytes, { upstream_host: `${target.host}:${target.port}` });
+        this.localReply(call, passthroughFailure(target, o));
+      });
+      return;
+    }
+    const { cfg: current, service, route, url } = resolved;
+    // The route's filters (pipeline/outbound-chain.ts), then the router.
+    const x = outboundExchange(req, authority, service, route, url, random);
+    whenDone(runFilters(routeChain(route, deps.tracer).filters, x), (out) => {
+      f.span = x.span;
+      if (call.done) return;
+      if (out === 'close') {
+        down.conn.reset(stream, 'REFUSED_STREAM');
+        return this.forget(call);
+      }
+      if (out) return this.localReply(call, out);
+      if (route.action.type !== 'route') return this.localReply(call, NO_DESTINATION);
+      void this.route(call, current, service, route, url, route.action.destinations, x);
+    });
+  }
+
+  private async route(call: Call, cfg: RuntimeConfig, service: OutboundService, route: CompiledHttpRoute, url: Target, destinations: WeightedCluster[], x: OutboundExchange): Promise<void> {
+    const deps = this.deps;
+    const random = deps.random ?? Math.random;
+    const { f } = call;
+    const req = f.req;
+    const chosen = chooseCluster(deps, cfg, destinations, f, random);
+    if ('status' in chosen) return this.localReply(call, chosen);
+    const { dest, entry } = chosen;
+    const { method, path, headers } = upstreamRequest(cfg, route, dest, entry.cluster, req, url, service, undefined);
+    const head = headerFields(nextHopHeaders(method, path, headers, req.headers.te));
+    // The answer's head is rebuilt only where a rule or a filter edits it.
+    const edits = route.headers?.response || dest.headers?.response || x.responseHooks.length > 0;
+    const edit = edits ? (h: OutgoingHttpHeaders) => editResponseHeaders(h, route, dest, x.responseHooks) : undefined;
+    if (x.mirrorCluster) void this.mirror(cfg, x.mirrorCluster, head, call.body, random);
+    const result = await attempts(
+      deps,
+      entry,
+      route,
+      dest.cluster,
+      hashKey(entry.cluster.lb, req),
+      () => call.body.replayable,
+      random,
+      (e) => labelEndpoint(cfg, f.labels, entry, e),
+      (endpoint, timeoutMs, keep) => this.attempt(call, () => deps.pool.h2Link(entry.cluster, endpoint), head, timeoutMs, keep, edit),
+    );
+    f.reqBytes = call.body.bytes;
+    if (call.done) return;
+    if (result.relayed) {
+      f.labels.grpc_response_status = result.grpcStatus ?? '';
+      return this.finish(call, result.status, relayedFlag(result), result.bytes, result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {});
+    }
+    this.localReply(call, upstreamFailure(result));
+  }
+
+  /**
+   * One attempt: a new upstream stream with the request's head, the body sent (again) to it, and
+   * its answer relayed to the caller unless `keep` says it is to be retried, or it failed before
+   * any answer. A caller that has gone ends it (relayed, status 0: no retry, no answer).
+   */
+  private attempt(
+    call: Call,
+    connect: () => ClientLink,
+    head: HeaderField[],
+    timeoutMs: number,
+    keep: (status: number, grpcStatus?: string) => boolean,
+    edit: ((h: OutgoingHttpHeaders) => void) | undefined,
+  ): Promise<AttemptOutcome> {
+    return new Promise((resolve) => {
+      if (call.done) return resolve({ status: 0, relayed: true, timedOut: false, bytes: 0 });
+      let status = 0;
+      let grpcStatus: string | undefined;
+      let bytes = 0;
+      let responded = false;
+      let settled = false;
+      let link: ClientLink;
+      let id = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (o: AttemptOutcome) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        call.abort = undefined;
+        if (!o.relayed) call.body.release(link, id);
+        resolve(o);
+      };
+      const relayed = (protocolError = false): AttemptOutcome => ({ status, relayed: true, timedOut: false, bytes, grpcStatus, protocolError });
+      const events: UpstreamStreamEvents = {
+        headers: (fields, end, trailers) => {
+          if (trailers) {
+            grpcStatus = fieldValue(fields, 'grpc-status') ?? grpcStatus;
+            call.down.conn.sendHeaders(call.stream, fields, true);
+            return settle(relayed());
+          }
+          status = Number(fieldValue(fields, ':status'));
+          const trailersOnly = fieldValue(fields, 'grpc-status');
+          if (!keep(status, trailersOnly)) {
+            link.cancel(id);
+            return settle({ status, relayed: false, timedOut: false, bytes: 0, grpcStatus: trailersOnly });
+          }
+          responded = true;
+          grpcStatus = trailersOnly;
+          call.answered = status;
+          call.down.conn.sendHeaders(call.stream, edit ? editedHead(fields, status, edit) : fields, end);
+          if (end) settle(relayed());
+        },
+        data: (chunk, end) => {
+          bytes += chunk.length;
+          if (call.down.conn.sendData(call.stream, chunk, end) && !call.down.backlogged) link.consumed(id, chunk.length);
+          else call.heldUp += chunk.length;
+          if (end) settle(relayed());
+        },
+        broken: (err) => {
+          if (!responded) return settle(noAnswer(err));
+          call.down.conn.reset(call.stream, 'INTERNAL_ERROR');
+          settle(relayed(true));
+        },
+        writable: () => call.body.writable(),
+      };
+      try {
+        link = connect();
+        id = link.open(head, call.body.empty, events);
+      } catch (err) {
+        return resolve(noAnswer(err as Error));
+      }
+      call.up = { link, id };
+      call.abort = () => {
+        link.cancel(id);
+        settle({ status: 0, relayed: true, timedOut: false, bytes: 0 });
+      };
+      if (Number.isFinite(timeoutMs))
+        timer = setTimeout(() => {
+          link.cancel(id);
+          if (!responded) return settle(noAnswer(undefined, true));
+          call.down.conn.reset(call.stream, 'INTERNAL_ERROR');
+          settle(relayed(true));
+        }, timeoutMs);
+      call.body.sendTo(link, id);
+    });
+  }
+
+  /**
+   * Fire and forget: once the caller's body is complete (and was small enough to keep), the same
+   * request goes to the mirror's cluster with `-shadow` on its authority, as Istio marks it, and
+   * the answer is read and dropped.
+   */
+  private async mirror(cfg: RuntimeConfig, clusterName: string, head: HeaderField[], body: FrameBody, random: () => number): Promise<void> {
+    const entry = cfg.clusters.get(clusterName);
+    const whole = entry && (await body.whole());
+    if (!entry || !whole) return;
+    const endpoint = entry.balancer.pick({ now: Date.now(), random });
+    if (!endpoint) return;
+    entry.balancer.started(endpoint);
+    let status = 0;
+    let finished = false;
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      entry.balancer.finished(endpoint, status, Date.now());
+    };
+    const shadow = head.map((h) => (h.name === ':authority' ? { name: h.name, value: `${h.value.replace(/:\d+$/, '')}-shadow` } : h));
+    let link: ClientLink;
+    let id = 0;
+    try {
+      link = this.deps.pool.h2Link(entry.cluster, endpoint);
+      id = link.open(shadow, whole.length === 0, {
+        headers: (fields, end, trailers) => {
+          if (!trailers) status = Number(fieldValue(fields, ':status'));
+          if (end) done();
+        },
+        data: (chunk, end) => {
+          link.consumed(id, chunk.length);
+          if (end) done();
+        },
+        broken: done,
+        writable: () => undefined,
+      });
+      if (whole.length > 0) link.send(id, whole, true);
+    } catch {
+      entry.balancer.finished(endpoint, 0, Date.now());
+      return;
+    }
+    timer = setTimeout(() => {
+      link.cancel(id);
+      done();
+    }, MIRROR_TIMEOUT_MS);
+  }
+
+  // The caller's side.
+
+  private callerGone(call: Call | undefined): void {
+    if (!call || call.done) return;
+    call.body.cutOff();
+    call.abort?.();
+    this.finish(call, call.answered, RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION, 0);
+  }
+
+  /** The caller's stream took what was queued: the upstream gets its window back. */
+  private callerWritable(call: Call | undefined): void {
+    if (!call || call.heldUp === 0 || !call.up || call.down.backlogged) return;
+    call.up.link.consumed(call.up.id, call.heldUp);
+    call.heldUp = 0;
+  }
+
+  // Endings.
+
+  /** A local answer (localReplyFields: plain text, or a trailers-only gRPC status); a stream already answered is reset. */
+  private localReply(call: Call, r: LocalReply): void {
+    if (call.done) return;
+    if (call.answered) {
+      call.down.conn.reset(call.stream, 'INTERNAL_ERROR');
+      return this.finish(call, call.answered, r.flags, 0, r.details);
+    }
+    const wire = localReplyFields(call.grpc, r);
+    call.f.labels.grpc_response_status = wire.grpcStatus;
+    call.down.conn.sendHeaders(call.stream, wire.head, wire.body === undefined);
+    if (wire.body !== undefined) call.down.conn.sendData(call.stream, wire.body, true);
+    this.finish(call, wire.status, r.flags, Buffer.byteLength(r.body), r.details);
+  }
+
+  private finish(call: Call, status: number, flags: ResponseFlag, bytes: number, extra?: Record<string, unknown>): void {
+    if (call.done) return;
+    call.f.reqBytes = call.body.bytes;
+    recordOutbound(this.deps, call.f, status, flags, bytes, extra);
+    this.forget(call);
+  }
+
+  private forget(call: Call): void {
+    call.done = true;
+    call.body.finish();
+    const up = call.up;
+    if (up) {
+      // Answer bytes not yet credited go back to their connection; a stream whose request side
+      // is still open upstream (the answer came first, or the caller went) is reset.
+      if (call.heldUp > 0) up.link.consumed(up.id, call.heldUp);
+      up.link.cancel(up.id);
+    }
+    call.heldUp = 0;
+    call.calls.delete(call.stream);
+    if (this.draining && call.down.conn.size === 0) this.closeConnection(call.down);
+  }
+}
+
+/** An answer's head edited by the route's rules and the filters' hooks: `:status` first, then the edited headers. */
+function editedHead(fields: HeaderField[], status: number, edit: (h: OutgoingHttpHeaders) => void): HeaderField[] {
+  const map = fieldsToMap(fields);
+  edit(map);
+  return [{ name: ':status', value: String(status) }, ...headerFields(map)];
+}
