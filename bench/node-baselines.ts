@@ -95,9 +95,17 @@ function grpcCalls(port: number, pids: number[]): { rps: number; usPerCall: numb
 }
 
 function rps(port: number): number {
+  return load(port, []).rps;
+}
+
+/** Requests per second through `port` under wrk, and each of `pids`' CPU microseconds per request. */
+function load(port: number, pids: number[]): { rps: number; usPerRequest: number[] } {
+  const before = pids.map(cpuTicks);
   const r = spawnSync('wrk', ['-t2', '-c32', `-d${SECONDS}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr || r.error}`);
-  return Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
+  const ticksPerSecond = 100; // Linux's USER_HZ, the unit of /proc/<pid>/stat's times
+  return { rps, usPerRequest: pids.map((pid, i) => Math.round(((cpuTicks(pid) - before[i]) / ticksPerSecond / (rps * SECONDS)) * 1e6)) };
 }
 
 async function main(): Promise<void> {
@@ -140,8 +148,7 @@ async function main(): Promise<void> {
   run(httpProxy, [p.http2, p.http1]);
   run(tcpPipe, [p.tcp1, p.app]);
   run(tcpPipe, [p.tcp2, p.tcp1]);
-  run(byteRelay, ['server', p.relayServer, p.app, dir]);
-  run(byteRelay, ['client', p.relayClient, p.relayServer, dir]);
+  const relayPids = [run(byteRelay, ['client', p.relayClient, p.relayServer, dir]), run(byteRelay, ['server', p.relayServer, p.app, dir])];
   run(join(root, 'dist/bench/grpc-app.js'), [p.grpcApp]);
   const h2Pids = [run(h2Relay, ['client', p.h2Client, p.h2Server, dir], SIDECAR_NODE_FLAGS), run(h2Relay, ['server', p.h2Server, p.grpcApp, dir], SIDECAR_NODE_FLAGS)];
   const frameRelay = join(root, 'dist/bench/h2-frame-relay.js');
@@ -154,11 +161,16 @@ async function main(): Promise<void> {
       ['bare HTTP proxy, two hops', rps(p.http2)],
       ['TCP pipe, one hop', rps(p.tcp1)],
       ['TCP pipe, two hops', rps(p.tcp2)],
-      ['byte relay, two hops, TLS', rps(p.relayClient)],
     ];
+    rps(p.relayClient); // warm the relays' code
+    const relay = load(p.relayClient, relayPids);
     console.log(`Node baselines (plaintext unless said), wrk 2 threads, 32 connections, 1 KiB, ${SECONDS}s each`);
     console.log(`  direct                      ${Math.round(direct)} req/s`);
     for (const [name, v] of rows) console.log(`  ${name.padEnd(28)}${Math.round(v)} req/s   ratio ${(v / direct).toFixed(2)}`);
+    // What a Node TLS relay pair costs per request with no HTTP work at all: the floor for the sidecar's CPU per request.
+    console.log(
+      `  ${'byte relay, two hops, TLS'.padEnd(28)}${Math.round(relay.rps)} req/s   ratio ${(relay.rps / direct).toFixed(2)}   CPU per request: client relay ${relay.usPerRequest[0]} us, server relay ${relay.usPerRequest[1]} us`,
+    );
     grpcCalls(p.h2Client, []); // warm the relays' code
     grpcCalls(p.frameClient, []);
     const grpcDirect = grpcCalls(p.grpcApp, []);

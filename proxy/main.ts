@@ -79,7 +79,10 @@ const argv = yargs(hideBin(process.argv))
   .option('label', { type: 'array', string: true, describe: "KEY=VALUE, repeatable: this proxy's labels for selectors, e.g. --label istio=ingressgateway" })
   .option('labels', { type: 'string', describe: 'KEY=VALUE,KEY=VALUE: labels as one flag (MESH_PROXY_LABELS), as the agent passes them' })
   .option('http1-relay', { type: 'boolean', describe: "carry plain HTTP/1.1 requests as bytes (fast, the default); --no-http1-relay uses Node's HTTP server and client for every request" })
-  .option('h2-relay', { type: 'boolean', describe: "relay HTTP/2 and gRPC frame by frame (fast, the default): from the application, and to an application that speaks HTTP/2; --no-h2-relay uses Node's http2 streams" })
+  .option('h2-relay', {
+    type: 'boolean',
+    describe: "relay HTTP/2 and gRPC frame by frame (fast, the default): from the application, and to an application that speaks HTTP/2; --no-h2-relay uses Node's http2 streams",
+  })
   .option('access-log', {
     type: 'string',
     describe: "the access log, one JSON line per request or connection in Istio's format: stdout (default) or off; Telemetry resources turn it off or filter it per workload",

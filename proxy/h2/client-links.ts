@@ -20,11 +20,14 @@ export interface UpstreamStreamEvents {
   writable(): void;
 }
 
-/** A stream reset by the peer, with the HTTP/2 error code it gave. */
+/** A stream reset, by the upstream or by this end for the upstream's stream error, with the HTTP/2 error code. */
 export class UpstreamStreamReset extends Error {
   readonly code = 'UPSTREAM_STREAM_RESET';
-  constructor(readonly h2Code: number) {
-    super(`the upstream reset the stream (${CODE_NAMES.get(h2Code) ?? h2Code})`);
+  constructor(
+    readonly h2Code: number,
+    readonly byPeer = true,
+  ) {
+    super(`${byPeer ? 'the upstream reset the stream' : "the upstream's answer broke the protocol"} (${CODE_NAMES.get(h2Code) ?? h2Code})`);
   }
 }
 
@@ -58,10 +61,10 @@ export class ClientLink {
           if (end) this.ended(id);
           s.data(chunk, end);
         },
-        reset: (id, code) => {
+        reset: (id, code, byPeer) => {
           const s = this.streams.get(id);
           this.ended(id);
-          s?.broken(new UpstreamStreamReset(code));
+          s?.broken(new UpstreamStreamReset(code, byPeer));
         },
         goaway: (_code, lastStream) => {
           this.retire();

@@ -52,7 +52,7 @@ interface Call {
   app: FrameLink | undefined;
   upId: number;
   /** Request body that came before the application's stream was open. */
-  pending: { chunk: Buffer; end: boolean }[];
+  pending: { chunk: Buffer; end: boolean; trailers?: HeaderField[] }[];
   /** Body bytes passed on and not yet credited back to their sender (the other side had no window). */
   heldDown: number;
   heldUp: number;
@@ -175,10 +175,14 @@ export class InboundFrames {
     call.app = app;
     const pending = call.pending;
     call.pending = [];
-    const endsNow = pending.length > 0 && pending[pending.length - 1].end && pending.every((p) => p.chunk.length === 0);
+    const endsNow = pending.length > 0 && pending[pending.length - 1].end && pending.every((p) => p.chunk.length === 0 && !p.trailers);
     call.upId = app.conn.request(this.requestFields(call, verdict), endsNow);
     this.byApp.get(app)?.set(call.upId, call);
-    if (!endsNow) for (const p of pending) this.bodyFromPeer(call.down, call.stream, call, p.chunk, p.end);
+    if (!endsNow)
+      for (const p of pending) {
+        if (p.trailers) this.trailersFromPeer(call, p.trailers);
+        else this.bodyFromPeer(call.down, call.stream, call, p.chunk, p.end);
+      }
   }
 
   /** The request's head for the application, as Node's path builds it (nextHopHeaders), as header fields. */
@@ -250,7 +254,8 @@ export class InboundFrames {
 
   private trailersFromPeer(call: Call | undefined, fields: HeaderField[]): void {
     if (!call || call.done) return;
-    if (!call.app) call.pending.push({ chunk: Buffer.alloc(0), end: true });
+    // Trailers that come before the verdict wait with the body.
+    if (!call.app) call.pending.push({ chunk: Buffer.alloc(0), end: true, trailers: fields });
     else call.app.conn.sendHeaders(call.upId, fields, true);
   }
 
