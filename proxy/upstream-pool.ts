@@ -143,18 +143,22 @@ export class UpstreamPool {
     const t = upstreamTransport(cluster, e);
     const host = e.address.includes(':') ? `[${e.address}]` : e.address;
     const key = socketKey(t, e);
-    return t.kind === 'plaintext' ? this.h2.get(key, `http://${host}:${t.port}`) : this.h2.get(key, `https://${host}:${t.port}`, () => this.connectRaw(cluster, e, ['h2']));
+    const timeoutMs = cluster.connectionPool.connectTimeoutMs;
+    return t.kind === 'plaintext'
+      ? this.h2.get(key, `http://${host}:${t.port}`, () => connectedWithin(connectPlain(e.address, t.port), timeoutMs))
+      : this.h2.get(key, `https://${host}:${t.port}`, () => connectedWithin(this.connectRaw(cluster, e, ['h2']), timeoutMs));
   }
 
   /** The frame relay's HTTP/2 connection to an endpoint, secured as h2Session's. */
   h2Link(cluster: Cluster, e: Endpoint): ClientLink {
     const t = upstreamTransport(cluster, e);
-    return this.links.get(socketKey(t, e), () => (t.kind === 'plaintext' ? connectPlain(e.address, t.port) : requireH2(this.connectRaw(cluster, e, ['h2']))));
+    const timeoutMs = cluster.connectionPool.connectTimeoutMs;
+    return this.links.get(socketKey(t, e), () => connectedWithin(t.kind === 'plaintext' ? connectPlain(e.address, t.port) : requireH2(this.connectRaw(cluster, e, ['h2'])), timeoutMs));
   }
 
   /** The frame relay's h2c connection to a host outside the mesh (ALLOW_ANY). */
   h2PassthroughLink(host: string, port: number): ClientLink {
-    return this.links.get(`pt|${host}|${port}`, () => connectPlain(host, port));
+    return this.links.get(`pt|${host}|${port}`, () => connectedWithin(connectPlain(host, port), PASSTHROUGH_LIMITS.connectTimeoutMs));
   }
 
   /** Upstream connections open now: relay sockets, HTTP/2 sessions, and Node's path's pools. */
@@ -171,6 +175,19 @@ export class UpstreamPool {
     await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => undefined)));
     this.pools.clear();
   }
+}
+
+/**
+ * A connection not ready (connected, and its TLS handshake done) within the cluster's connect
+ * timeout fails with why, as the relay's pool does (DestinationRule `connectTimeout`): its
+ * streams fail as a connect failure, to be retried elsewhere, instead of waiting for the kernel.
+ */
+function connectedWithin(socket: Duplex, ms: number): Duplex {
+  const ready = socket instanceof TLSSocket ? 'secureConnect' : 'connect';
+  const timer = setTimeout(() => socket.destroy(new Error(`connect timeout after ${ms} ms`)), ms);
+  socket.once(ready, () => clearTimeout(timer));
+  socket.once('close', () => clearTimeout(timer));
+  return socket;
 }
 
 /** A TLS connection on which the server did not choose HTTP/2 fails with why (as Node's http2 client would). */

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { connect, constants, createServer as createH2Server, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders } from 'node:http2';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { abortError } from '../../proxy/h2/stream-attempt.js';
@@ -451,6 +452,36 @@ for (const h2Relay of [true, false])
         s.close();
         web.server.off('request', onRequest);
         await c.call('DELETE', '/v1/resources/vs/default/greeter');
+      }
+    });
+
+    // Without the timeout the call waits for ever (the handshake never ends): the test's own bound fails it.
+    it("answers UNAVAILABLE (UF) once an endpoint's connection is not ready within the DestinationRule's connectTimeout", { timeout: 30_000 }, async () => {
+      // An endpoint whose "sidecar" accepts the connection and never answers the TLS handshake.
+      const held: Socket[] = [];
+      const silent = createNetServer((socket) => held.push(socket));
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+      const port = (silent.address() as { port: number }).port;
+      const name = `stalled-${h2Relay ? 'frames' : 'node'}`;
+      await c.call('POST', '/v1/catalog/instances', { id: `${name}-1`, service: name, address: '127.0.0.1', port, protocol: 'grpc', labels: { version: 'v1' }, sidecar: { inboundPort: port } });
+      await c.call('POST', '/v1/apply', {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name, namespace: 'default' },
+        spec: { host: name, trafficPolicy: { connectionPool: { tcp: { connectTimeout: '300ms' } } } },
+      });
+      const caller = await start(`caller-${name}`, 1, [{ port: 0, service: name }], { h2Relay });
+      await waitFor('the caller to know the endpoint and its rule', () => caller.snapshot?.outbound.services.find((x) => x.name === name)?.clusters[0]?.connectionPool.connectTimeoutMs === 300, 5000);
+      const s = connect(`http://127.0.0.1:${caller.ports.upstreams[name]}`);
+      try {
+        const r = await call(s, name, '/greeter.Greeter/SayHello', 'anyone there?');
+        assert.equal(r.headers['grpc-status'], '14', 'UNAVAILABLE, from the sidecar');
+        assert.equal(r.headers['x-mesh-response-flags'], 'UF');
+        assert.match(decodeURIComponent(String(r.headers['grpc-message'])), /connect timeout after 300 ms/);
+      } finally {
+        s.close();
+        for (const socket of held) socket.destroy();
+        silent.close();
       }
     });
 
