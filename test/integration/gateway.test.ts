@@ -4,6 +4,7 @@
 // address of its own (127.77.0.1), so the samples' ports (80, 8080, 31400) are free for it.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect as h2connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { connect, createServer, type Server } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
@@ -168,6 +169,33 @@ describe("an ingress gateway, with Istio's gateway samples applied unchanged", {
     assert.equal((await fetchVia(8080, '/admin')).status, 404, 'no route of the bound VirtualService matches');
   });
 
+  it('bookinfo-gateway.yaml carries HTTP/2 clients (h2c) too: the same routes, over the frame relay', async () => {
+    const session = h2connect(`http://${GATEWAY_HOST}:8080`);
+    session.on('error', () => undefined);
+    const get2 = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const r = session.request({ ':method': 'GET', ':path': path, ':authority': 'bookinfo.example.com' });
+        let status = 0;
+        let body = '';
+        r.on('response', (h) => (status = Number(h[':status'])));
+        r.on('data', (d: Buffer) => (body += d.toString()));
+        r.on('end', () => resolve({ status, body }));
+        r.on('error', reject);
+      });
+    try {
+      const [page, product, admin] = await Promise.all([get2('/productpage'), get2('/api/v1/products/1'), get2('/admin')]);
+      assert.equal(page.status, 200);
+      const seen = JSON.parse(page.body) as { app: string; path: string; xfcc: string };
+      assert.equal(seen.app, 'productpage');
+      assert.equal(seen.path, '/productpage');
+      assert.equal(seen.xfcc, 'By=spiffe://cluster.local/ns/default/sa/productpage;URI=spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway');
+      assert.equal(product.status, 200);
+      assert.equal(admin.status, 404, 'no route of the bound VirtualService matches');
+    } finally {
+      session.close();
+    }
+  });
+
   it('keeps working with every workload STRICT, while plaintext to a workload is refused', async () => {
     await applyText('apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: STRICT}}\n');
     const pp = sidecars.find((s) => s.options.service === 'productpage')!;
@@ -319,6 +347,27 @@ spec:
       assert.equal(JSON.parse(r.body).xfcc, 'By=spiffe://cluster.local/ns/default/sa/productpage;URI=spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway');
       await assert.rejects(fetchTls(443, '/productpage', { host: 'bookinfo.example.com', ca: other.read('ca.pem') }), /certificate/i, 'a client that does not trust the CA refuses the gateway');
       assert.doesNotMatch(JSON.stringify(gateway.snapshot), /PRIVATE KEY/, 'no key in the snapshot');
+    });
+
+    it('SIMPLE carries HTTP/2 clients too (ALPN h2): the stream reaches productpage', async () => {
+      const session = h2connect(`https://${GATEWAY_HOST}:443`, { servername: 'bookinfo.example.com', ca: ca.read('ca.pem') });
+      session.on('error', () => undefined);
+      try {
+        const answer = await new Promise<{ status: number; body: string; alpn: string | false }>((resolve, reject) => {
+          const r = session.request({ ':method': 'GET', ':path': '/productpage', ':authority': 'bookinfo.example.com' });
+          let status = 0;
+          let body = '';
+          r.on('response', (h) => (status = Number(h[':status'])));
+          r.on('data', (d: Buffer) => (body += d.toString()));
+          r.on('end', () => resolve({ status, body, alpn: session.alpnProtocol ?? false }));
+          r.on('error', reject);
+        });
+        assert.equal(answer.alpn, 'h2');
+        assert.equal(answer.status, 200);
+        assert.equal((JSON.parse(answer.body) as { app: string }).app, 'productpage');
+      } finally {
+        session.close();
+      }
     });
 
     it("MUTUAL: a client certificate from the credential's CA gets in; none, or one from another CA, does not", async () => {
