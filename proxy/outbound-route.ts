@@ -370,6 +370,20 @@ export async function attempts(
   return last;
 }
 
+/** A mirror's cluster and the endpoint its copy goes to, counted as started; undefined when there is none. */
+export function mirrorEndpoint(cfg: RuntimeConfig, clusterName: string, random: () => number): { entry: ClusterEntry; endpoint: Endpoint } | undefined {
+  const entry = cfg.clusters.get(clusterName);
+  const endpoint = entry?.balancer.pick({ now: Date.now(), random });
+  if (!entry || !endpoint) return undefined;
+  entry.balancer.started(endpoint);
+  return { entry, endpoint };
+}
+
+/** The authority a mirrored copy carries: the host with `-shadow` after it, as Istio marks it. */
+export function shadowAuthority(authority: string): string {
+  return `${authority.replace(/:\d+$/, '')}-shadow`;
+}
+
 /** Conditions under which a failure to get any answer (connect error, reset, timeout) is retried. */
 const CONNECT_RETRY = new Set(['connect-failure', 'reset', '5xx', 'gateway-error', 'refused-stream', 'unavailable']);
 

@@ -16,6 +16,8 @@ import {
   editResponseHeaders,
   hashKey,
   labelEndpoint,
+  mirrorEndpoint,
+  shadowAuthority,
   outboundExchange,
   outsideTheMesh,
   outboundLabels,
@@ -254,14 +256,12 @@ export function handleOutboundUpgrade(deps: OutboundDeps, req: IncomingMessage, 
 
 /** Fire and forget: the mirror's answer is read and dropped; Istio marks the authority with -shadow. */
 function mirror(deps: OutboundDeps, cfg: RuntimeConfig, clusterName: string, req: IncomingMessage, body: Buffer | undefined, service: OutboundService, random: () => number): void {
-  const entry = cfg.clusters.get(clusterName);
-  if (!entry || body === undefined) return;
-  const endpoint = entry.balancer.pick({ now: Date.now(), random });
-  if (!endpoint) return;
+  const target = body && mirrorEndpoint(cfg, clusterName, random);
+  if (!body || !target) return;
+  const { entry, endpoint } = target;
   const headers = forwardableHeaders(req.headers);
-  headers.host = `${(req.headers.host ?? service.name).replace(/:\d+$/, '')}-shadow`;
+  headers.host = shadowAuthority(req.headers.host ?? service.name);
   delete headers.expect;
-  entry.balancer.started(endpoint);
   deps.pool
     .target(entry.cluster, endpoint)
     .pool.request({

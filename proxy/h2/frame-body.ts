@@ -1,15 +1,14 @@
 // A caller's request body on the outbound frame relay, as replayable-body.ts is on Node's path:
 // passed to the current attempt's upstream stream as it arrives, and kept up to a limit so that
-// a retry or a mirror can send it again. The caller's window is given back (`credit`) only for
-// bytes that have gone upstream or are kept: between attempts, or while the upstream has no
-// window, the caller is held back by flow control and nothing is lost.
+// a retry or a mirror can send it again (RetryBuffer). The caller's window is given back
+// (`credit`) only for bytes that have gone upstream: between attempts, or while the upstream
+// has no window, the caller is held back by flow control and nothing is lost.
 import type { HeaderField } from '../../core/h2/hpack.js';
+import { RetryBuffer } from '../retry-buffer.js';
 import type { ClientLink } from './client-links.js';
 
 export class FrameBody {
-  /** Every chunk so far, while they fit the limit; undefined once they did not. */
-  private kept: Buffer[] | undefined = [];
-  private keptBytes = 0;
+  private readonly kept: RetryBuffer;
   /** Chunks that came while no attempt was open (all of them until the first one is). */
   private unsent: Buffer[] = [];
   /** The caller ended its body (after trailers, when it sent some). */
@@ -18,14 +17,15 @@ export class FrameBody {
   private target: { link: ClientLink; id: number } | undefined;
   /** Bytes taken from the caller and not yet given back as window. */
   private held = 0;
-  private waiting: ((body: Buffer | undefined) => void)[] = [];
   /** Bytes the caller has sent. */
   bytes = 0;
 
   constructor(
     private readonly credit: (bytes: number) => void,
-    private readonly limit: number,
-  ) {}
+    limit: number,
+  ) {
+    this.kept = new RetryBuffer(limit);
+  }
 
   /** The body is complete and empty: the request's head can end the stream. */
   get empty(): boolean {
@@ -34,26 +34,18 @@ export class FrameBody {
 
   /** The whole body so far is still kept: another attempt can be made. */
   get replayable(): boolean {
-    return this.kept !== undefined;
+    return this.kept.replayable;
   }
 
   /** The whole body once the caller has sent it; undefined when it was too large to keep or cut off. */
   whole(): Promise<Buffer | undefined> {
-    if (this.ended || !this.kept) return Promise.resolve(this.ended && this.kept ? Buffer.concat(this.kept) : undefined);
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return this.kept.whole();
   }
 
   /** A chunk from the caller, and whether it ends the body. */
   take(chunk: Buffer, end: boolean): void {
     this.bytes += chunk.length;
-    if (this.kept) {
-      this.keptBytes += chunk.length;
-      if (this.keptBytes <= this.limit) this.kept.push(chunk);
-      else {
-        this.kept = undefined;
-        this.tell(undefined);
-      }
-    }
+    this.kept.keep(chunk);
     if (end) this.end();
     const to = this.target;
     if (!to) this.unsent.push(chunk);
@@ -70,14 +62,14 @@ export class FrameBody {
 
   /** The caller went: whoever waits for the whole body gets nothing. */
   cutOff(): void {
-    this.tell(undefined);
+    this.kept.cutOff();
   }
 
   /** Sends what was kept to a new attempt's stream (opened with the request's head), then what is still to come. */
   sendTo(link: ClientLink, id: number): void {
     this.target = { link, id };
     // What was kept is all there was; a body too large to keep can only be on its first attempt.
-    const chunks = this.kept ?? this.unsent;
+    const chunks = this.kept.kept ?? this.unsent;
     this.unsent = [];
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     const endNow = this.ended && !this.trailers;
@@ -104,17 +96,11 @@ export class FrameBody {
     this.unsent = [];
     if (this.held > 0) this.credit(this.held);
     this.held = 0;
-    this.tell(undefined);
+    this.kept.cutOff();
   }
 
   private end(): void {
     this.ended = true;
-    this.tell(this.kept && Buffer.concat(this.kept));
-  }
-
-  private tell(body: Buffer | undefined): void {
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (const resolve of waiting) resolve(body);
+    this.kept.end();
   }
 }

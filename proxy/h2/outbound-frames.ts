@@ -20,6 +20,8 @@ import {
   editResponseHeaders,
   hashKey,
   labelEndpoint,
+  mirrorEndpoint,
+  shadowAuthority,
   outboundExchange,
   outboundLabels,
   outsideTheMesh,
@@ -339,12 +341,10 @@ export class OutboundFrames {
    * the answer is read and dropped.
    */
   private async mirror(cfg: RuntimeConfig, clusterName: string, head: HeaderField[], body: FrameBody, random: () => number): Promise<void> {
-    const entry = cfg.clusters.get(clusterName);
-    const whole = entry && (await body.whole());
-    if (!entry || !whole) return;
-    const endpoint = entry.balancer.pick({ now: Date.now(), random });
-    if (!endpoint) return;
-    entry.balancer.started(endpoint);
+    const whole = cfg.clusters.has(clusterName) ? await body.whole() : undefined;
+    const target = whole && mirrorEndpoint(cfg, clusterName, random);
+    if (!whole || !target) return;
+    const { entry, endpoint } = target;
     let status = 0;
     let finished = false;
     let timer: NodeJS.Timeout | undefined;
@@ -354,7 +354,7 @@ export class OutboundFrames {
       clearTimeout(timer);
       entry.balancer.finished(endpoint, status, Date.now());
     };
-    const shadow = head.map((h) => (h.name === ':authority' ? { name: h.name, value: `${h.value.replace(/:\d+$/, '')}-shadow` } : h));
+    const shadow = head.map((h) => (h.name === ':authority' ? { name: h.name, value: shadowAuthority(h.value) } : h));
     let link: ClientLink;
     let id = 0;
     try {

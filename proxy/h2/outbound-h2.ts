@@ -14,6 +14,8 @@ import {
   editResponseHeaders,
   hashKey,
   labelEndpoint,
+  mirrorEndpoint,
+  shadowAuthority,
   outboundExchange,
   outsideTheMesh,
   outboundLabels,
@@ -136,15 +138,13 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
  * the answer is read and dropped.
  */
 async function mirrorStream(deps: OutboundDeps, cfg: RuntimeConfig, clusterName: string, headers: OutgoingHttpHeaders, body: ReplayableBody, random: () => number): Promise<void> {
-  const entry = cfg.clusters.get(clusterName);
-  const whole = entry && (await body.whole());
-  if (!entry || !whole) return;
-  const endpoint = entry.balancer.pick({ now: Date.now(), random });
-  if (!endpoint) return;
-  entry.balancer.started(endpoint);
+  const whole = cfg.clusters.has(clusterName) ? await body.whole() : undefined;
+  const target = whole && mirrorEndpoint(cfg, clusterName, random);
+  if (!whole || !target) return;
+  const { entry, endpoint } = target;
   let status = 0;
   try {
-    const up = deps.pool.h2Session(entry.cluster, endpoint).request({ ...headers, ':authority': `${String(headers[':authority'] ?? '').replace(/:\d+$/, '')}-shadow` });
+    const up = deps.pool.h2Session(entry.cluster, endpoint).request({ ...headers, ':authority': shadowAuthority(String(headers[':authority'] ?? '')) });
     up.setTimeout(10_000, () => up.close());
     up.once('response', (h: IncomingHttpStatusHeader) => (status = Number(h[':status'])));
     up.on('data', () => undefined);
