@@ -84,6 +84,13 @@ const cpuTicks = (pid: number) => {
   return Number(f[11]) + Number(f[12]);
 };
 
+/** A process's resident memory and the private (anonymous) part of it, MB, as bench/compare.ts reads them. */
+const memoryMb = (pid: number) => {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return `${Math.round(kb('VmRSS') / 1024)} MB RSS (${Math.round(kb('RssAnon') / 1024)} MB private)`;
+};
+
 /** gRPC calls per second through `port` (bench/grpc-load.ts), and each of `pids`' CPU microseconds per call. */
 function grpcCalls(port: number, pids: number[]): { rps: number; usPerCall: number[] } {
   const before = pids.map(cpuTicks);
@@ -171,6 +178,7 @@ async function main(): Promise<void> {
     console.log(
       `  ${'byte relay, two hops, TLS'.padEnd(28)}${Math.round(relay.rps)} req/s   ratio ${(relay.rps / direct).toFixed(2)}   CPU per request: client relay ${relay.usPerRequest[0]} us, server relay ${relay.usPerRequest[1]} us`,
     );
+    console.log(`    after the load: client relay ${memoryMb(relayPids[0])}, server relay ${memoryMb(relayPids[1])}`);
     grpcCalls(p.h2Client, []); // warm the relays' code
     grpcCalls(p.frameClient, []);
     const grpcDirect = grpcCalls(p.grpcApp, []);
