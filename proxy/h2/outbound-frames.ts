@@ -10,7 +10,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { HeaderField } from '../../core/h2/hpack.js';
 import { endpointKey } from '../../core/routing/balancer.js';
-import { noAnswer, relayedFlag, type AttemptOutcome } from '../attempt-outcome.js';
+import { relayedFlag } from '../attempt-outcome.js';
 import { forwardableHeaders } from '../http-util.js';
 import { MAX_RETRY_BODY, type OutboundDeps } from '../outbound.js';
 import {
@@ -20,8 +20,6 @@ import {
   editResponseHeaders,
   hashKey,
   labelEndpoint,
-  mirrorEndpoint,
-  shadowAuthority,
   outboundExchange,
   outboundLabels,
   outsideTheMesh,
@@ -43,9 +41,10 @@ import type { OutboundExchange } from '../pipeline/outbound/route-filters.js';
 import { RESPONSE_FLAGS, type ResponseFlag } from '../pipeline/response-flags.js';
 import type { RuntimeConfig } from '../runtime-config.js';
 import type { CompiledHttpRoute, OutboundService, WeightedCluster } from '../../core/snapshot/types.js';
-import type { ClientLink, UpstreamStreamEvents } from './client-links.js';
 import { FrameBody } from './frame-body.js';
-import { fieldsToMap, fieldValue, headerFields, localReplyFields, requestFromFields } from './frame-heads.js';
+import { frameAttempt, type FrameCall } from './frame-attempt.js';
+import { headerFields, localReplyFields, requestFromFields } from './frame-heads.js';
+import { mirrorFrames } from './frame-mirror.js';
 import { FrameLink } from './frame-link.js';
 import { isGrpc, nextHopHeaders } from './streams.js';
 
@@ -59,26 +58,12 @@ export interface OutboundFramesOptions {
 /** The application's connection limits, as Node's path's (guard.ts). */
 const MAX_CONCURRENT_STREAMS = 256;
 const EMPTY = Buffer.alloc(0);
-/** How long a mirrored stream may take before it is cancelled. */
-const MIRROR_TIMEOUT_MS = 10_000;
 
 /** One stream of the application: the request, its body, and the upstream stream now carrying it. */
-interface Call {
-  down: FrameLink;
-  stream: number;
+interface Call extends FrameCall {
   calls: Map<number, Call>;
   f: FinishedRequest;
   grpc: boolean;
-  body: FrameBody;
-  /** The current attempt's upstream stream. */
-  up: { link: ClientLink; id: number } | undefined;
-  /** Ends the current attempt because the caller went. */
-  abort: (() => void) | undefined;
-  /** The status of the answer relayed to the caller (0: none yet). */
-  answered: number;
-  /** Answer bytes passed to the caller and not yet credited upstream (the caller's window was full). */
-  heldUp: number;
-  done: boolean;
 }
 
 export class OutboundFrames {
@@ -184,7 +169,7 @@ export class OutboundFrames {
       if ('status' in target) return this.localReply(call, target);
       // ALLOW_ANY: the stream, as it came, over h2c to the host it names (or was dialled to).
       const head = headerFields(nextHopHeaders(req.method ?? 'GET', req.url ?? '/', forwardableHeaders(req.headers), req.headers.te));
-      void this.attempt(
+      void frameAttempt(
         call,
         () => deps.pool.h2PassthroughLink(target.host, target.port),
         head,
@@ -228,7 +213,7 @@ export class OutboundFrames {
     // The answer's head is rebuilt only where a rule or a filter edits it.
     const edits = route.headers?.response || dest.headers?.response || x.responseHooks.length > 0;
     const edit = edits ? (h: OutgoingHttpHeaders) => editResponseHeaders(h, route, dest, x.responseHooks) : undefined;
-    if (x.mirrorCluster) void this.mirror(cfg, x.mirrorCluster, head, call.body, random);
+    if (x.mirrorCluster) void mirrorFrames(deps.pool, cfg, x.mirrorCluster, head, call.body, random);
     const result = await attempts(
       deps,
       entry,
@@ -238,7 +223,7 @@ export class OutboundFrames {
       () => call.body.replayable,
       random,
       (e) => labelEndpoint(cfg, f.labels, entry, e),
-      (endpoint, timeoutMs, keep) => this.attempt(call, () => deps.pool.h2Link(entry.cluster, endpoint), head, timeoutMs, keep, edit),
+      (endpoint, timeoutMs, keep) => frameAttempt(call, () => deps.pool.h2Link(entry.cluster, endpoint), head, timeoutMs, keep, edit),
     );
     f.reqBytes = call.body.bytes;
     if (call.done) return;
@@ -247,139 +232,6 @@ export class OutboundFrames {
       return this.finish(call, result.status, relayedFlag(result), result.bytes, result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {});
     }
     this.localReply(call, upstreamFailure(result));
-  }
-
-  /**
-   * One attempt: a new upstream stream with the request's head, the body sent (again) to it, and
-   * its answer relayed to the caller unless `keep` says it is to be retried, or it failed before
-   * any answer. A caller that has gone ends it (relayed, status 0: no retry, no answer).
-   */
-  private attempt(
-    call: Call,
-    connect: () => ClientLink,
-    head: HeaderField[],
-    timeoutMs: number,
-    keep: (status: number, grpcStatus?: string) => boolean,
-    edit: ((h: OutgoingHttpHeaders) => void) | undefined,
-  ): Promise<AttemptOutcome> {
-    return new Promise((resolve) => {
-      if (call.done) return resolve({ status: 0, relayed: true, timedOut: false, bytes: 0 });
-      let status = 0;
-      let grpcStatus: string | undefined;
-      let bytes = 0;
-      let responded = false;
-      let settled = false;
-      let link: ClientLink;
-      let id = 0;
-      let timer: NodeJS.Timeout | undefined;
-      const settle = (o: AttemptOutcome) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        call.abort = undefined;
-        if (!o.relayed) call.body.release(link, id);
-        resolve(o);
-      };
-      const relayed = (protocolError = false): AttemptOutcome => ({ status, relayed: true, timedOut: false, bytes, grpcStatus, protocolError });
-      const events: UpstreamStreamEvents = {
-        headers: (fields, end, trailers) => {
-          if (trailers) {
-            grpcStatus = fieldValue(fields, 'grpc-status') ?? grpcStatus;
-            call.down.conn.sendHeaders(call.stream, fields, true);
-            return settle(relayed());
-          }
-          status = Number(fieldValue(fields, ':status'));
-          const trailersOnly = fieldValue(fields, 'grpc-status');
-          if (!keep(status, trailersOnly)) {
-            link.cancel(id);
-            return settle({ status, relayed: false, timedOut: false, bytes: 0, grpcStatus: trailersOnly });
-          }
-          responded = true;
-          grpcStatus = trailersOnly;
-          call.answered = status;
-          call.down.conn.sendHeaders(call.stream, edit ? editedHead(fields, status, edit) : fields, end);
-          if (end) settle(relayed());
-        },
-        data: (chunk, end) => {
-          bytes += chunk.length;
-          if (call.down.conn.sendData(call.stream, chunk, end) && !call.down.backlogged) link.consumed(id, chunk.length);
-          else call.heldUp += chunk.length;
-          if (end) settle(relayed());
-        },
-        broken: (err) => {
-          if (!responded) return settle(noAnswer(err));
-          call.down.conn.reset(call.stream, 'INTERNAL_ERROR');
-          settle(relayed(true));
-        },
-        writable: () => call.body.writable(),
-      };
-      try {
-        link = connect();
-        id = link.open(head, call.body.empty, events);
-      } catch (err) {
-        return resolve(noAnswer(err as Error));
-      }
-      call.up = { link, id };
-      call.abort = () => {
-        link.cancel(id);
-        settle({ status: 0, relayed: true, timedOut: false, bytes: 0 });
-      };
-      if (Number.isFinite(timeoutMs))
-        timer = setTimeout(() => {
-          link.cancel(id);
-          if (!responded) return settle(noAnswer(undefined, true));
-          call.down.conn.reset(call.stream, 'INTERNAL_ERROR');
-          settle(relayed(true));
-        }, timeoutMs);
-      call.body.sendTo(link, id);
-    });
-  }
-
-  /**
-   * Fire and forget: once the caller's body is complete (and was small enough to keep), the same
-   * request goes to the mirror's cluster with `-shadow` on its authority, as Istio marks it, and
-   * the answer is read and dropped.
-   */
-  private async mirror(cfg: RuntimeConfig, clusterName: string, head: HeaderField[], body: FrameBody, random: () => number): Promise<void> {
-    const whole = cfg.clusters.has(clusterName) ? await body.whole() : undefined;
-    const target = whole && mirrorEndpoint(cfg, clusterName, random);
-    if (!whole || !target) return;
-    const { entry, endpoint } = target;
-    let status = 0;
-    let finished = false;
-    let timer: NodeJS.Timeout | undefined;
-    const done = () => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      entry.balancer.finished(endpoint, status, Date.now());
-    };
-    const shadow = head.map((h) => (h.name === ':authority' ? { name: h.name, value: shadowAuthority(h.value) } : h));
-    let link: ClientLink;
-    let id = 0;
-    try {
-      link = this.deps.pool.h2Link(entry.cluster, endpoint);
-      id = link.open(shadow, whole.length === 0, {
-        headers: (fields, end, trailers) => {
-          if (!trailers) status = Number(fieldValue(fields, ':status'));
-          if (end) done();
-        },
-        data: (chunk, end) => {
-          link.consumed(id, chunk.length);
-          if (end) done();
-        },
-        broken: done,
-        writable: () => undefined,
-      });
-      if (whole.length > 0) link.send(id, whole, true);
-    } catch {
-      entry.balancer.finished(endpoint, 0, Date.now());
-      return;
-    }
-    timer = setTimeout(() => {
-      link.cancel(id);
-      done();
-    }, MIRROR_TIMEOUT_MS);
   }
 
   // The caller's side.
@@ -435,11 +287,4 @@ export class OutboundFrames {
     call.calls.delete(call.stream);
     if (this.draining && call.down.conn.size === 0) this.closeConnection(call.down);
   }
-}
-
-/** An answer's head edited by the route's rules and the filters' hooks: `:status` first, then the edited headers. */
-function editedHead(fields: HeaderField[], status: number, edit: (h: OutgoingHttpHeaders) => void): HeaderField[] {
-  const map = fieldsToMap(fields);
-  edit(map);
-  return [{ name: ':status', value: String(status) }, ...headerFields(map)];
 }
