@@ -412,7 +412,11 @@ export class H2Connection {
     if (!s) {
       if (this.role === 'client' || id <= this.lastPeerStream) {
         if (this.idle(id)) throw new H2ProtocolError('PROTOCOL_ERROR', `HEADERS on stream ${id}, which this client never opened`);
-        return; // crossed a reset
+        // A request below the highest stream the client opened: stream ids only grow (RFC 9113
+        // 5.1.1). Trailers of a stream this end reset are let go by (they crossed the reset).
+        if (this.role === 'server' && fields.some((f) => f.name === ':method'))
+          throw new H2ProtocolError('PROTOCOL_ERROR', `a request on stream ${id}, below stream ${this.lastPeerStream} the client opened already`);
+        return;
       }
       this.lastPeerStream = id;
       if (this.goingAway || this.streams.size >= this.maxConcurrent) return void this.emit(frameBytes(FRAME.RST_STREAM, 0, id, u32(H2_ERROR_CODES.REFUSED_STREAM)));

@@ -199,6 +199,16 @@ describe('H2Connection as a server, against hostile frames', () => {
     assert.equal(goaway(c.frames)?.payload.readUInt32BE(4), constants.NGHTTP2_ENHANCE_YOUR_CALM);
   });
 
+  it('ends the connection on a request whose stream id is below one the client opened already', async () => {
+    const c = await rawClient(port);
+    const enc = new HpackEncoder();
+    c.send(...headerFrames(5, enc.encode(request('/five')), true, 16_384));
+    c.send(...headerFrames(3, enc.encode(request('/three')), true, 16_384));
+    await c.closed;
+    assert.equal(goaway(c.frames)?.payload.readUInt32BE(4), constants.NGHTTP2_PROTOCOL_ERROR);
+    assert.ok(!wired.some((w) => valueOf(w.streams.get(3)?.blocks[0]?.fields, ':path') === '/three'), 'the request on stream 3 was never handled');
+  });
+
   it('ends the connection on a frame between HEADERS and its CONTINUATION', async () => {
     const c = await rawClient(port);
     c.send(frameBytes(FRAME.HEADERS, 0, 1, Buffer.from([0x82])), frameBytes(FRAME.PING, 0, 0, Buffer.alloc(8)));
