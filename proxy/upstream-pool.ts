@@ -135,7 +135,7 @@ export class UpstreamPool {
 
   /** An h2c session to a host outside the mesh (ALLOW_ANY passthrough of HTTP/2 streams). */
   h2Passthrough(host: string, port: number): ClientHttp2Session {
-    return this.h2.get(`pt|${host}|${port}`, `http://${host.includes(':') ? `[${host}]` : host}:${port}`);
+    return this.h2.get(`pt|${host}|${port}`, `http://${host.includes(':') ? `[${host}]` : host}:${port}`, undefined, PASSTHROUGH_LIMITS.idleTimeoutMs);
   }
 
   /** The HTTP/2 session to an endpoint: over mTLS (ALPN h2) to its sidecar, TLS where the rule originates it, or h2c. */
@@ -143,22 +143,26 @@ export class UpstreamPool {
     const t = upstreamTransport(cluster, e);
     const host = e.address.includes(':') ? `[${e.address}]` : e.address;
     const key = socketKey(t, e);
-    const timeoutMs = cluster.connectionPool.connectTimeoutMs;
+    const { connectTimeoutMs, idleTimeoutMs } = cluster.connectionPool;
     return t.kind === 'plaintext'
-      ? this.h2.get(key, `http://${host}:${t.port}`, () => connectedWithin(connectPlain(e.address, t.port), timeoutMs))
-      : this.h2.get(key, `https://${host}:${t.port}`, () => connectedWithin(this.connectRaw(cluster, e, ['h2']), timeoutMs));
+      ? this.h2.get(key, `http://${host}:${t.port}`, () => connectedWithin(connectPlain(e.address, t.port), connectTimeoutMs), idleTimeoutMs)
+      : this.h2.get(key, `https://${host}:${t.port}`, () => connectedWithin(this.connectRaw(cluster, e, ['h2']), connectTimeoutMs), idleTimeoutMs);
   }
 
   /** The frame relay's HTTP/2 connection to an endpoint, secured as h2Session's. */
   h2Link(cluster: Cluster, e: Endpoint): ClientLink {
     const t = upstreamTransport(cluster, e);
-    const timeoutMs = cluster.connectionPool.connectTimeoutMs;
-    return this.links.get(socketKey(t, e), () => connectedWithin(t.kind === 'plaintext' ? connectPlain(e.address, t.port) : requireH2(this.connectRaw(cluster, e, ['h2'])), timeoutMs));
+    const { connectTimeoutMs, idleTimeoutMs } = cluster.connectionPool;
+    return this.links.get(
+      socketKey(t, e),
+      () => connectedWithin(t.kind === 'plaintext' ? connectPlain(e.address, t.port) : requireH2(this.connectRaw(cluster, e, ['h2'])), connectTimeoutMs),
+      idleTimeoutMs,
+    );
   }
 
   /** The frame relay's h2c connection to a host outside the mesh (ALLOW_ANY). */
   h2PassthroughLink(host: string, port: number): ClientLink {
-    return this.links.get(`pt|${host}|${port}`, () => connectedWithin(connectPlain(host, port), PASSTHROUGH_LIMITS.connectTimeoutMs));
+    return this.links.get(`pt|${host}|${port}`, () => connectedWithin(connectPlain(host, port), PASSTHROUGH_LIMITS.connectTimeoutMs), PASSTHROUGH_LIMITS.idleTimeoutMs);
   }
 
   /** Upstream connections open now: relay sockets, HTTP/2 sessions, and Node's path's pools. */

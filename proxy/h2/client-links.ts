@@ -4,6 +4,7 @@
 // Each stream's events go to the listener it was opened with. A connection that is full, told
 // to go away or retired (a renewed certificate) takes no new streams and closes once its last
 // stream ends; the next stream to its destination opens a new one.
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { H2_ERROR_CODES } from '../../core/h2/errors.js';
 import type { HeaderField } from '../../core/h2/hpack.js';
@@ -43,8 +44,13 @@ export class ClientLink {
   constructor(
     socket: Duplex,
     private readonly onUnusable: (link: ClientLink) => void,
+    idleTimeoutMs: number,
   ) {
     socket.once('error', (err: Error) => (this.failure ??= err));
+    // A connection with no stream for the idle timeout (DestinationRule `idleTimeout`) is closed.
+    (socket as Partial<Socket>).setTimeout?.(idleTimeoutMs, () => {
+      if (this.streams.size === 0) this.retire();
+    });
     this.link = new FrameLink(
       socket,
       { role: 'client' },
@@ -158,16 +164,20 @@ export class ClientLinks {
   private current = new Map<string, ClientLink>();
   private readonly all = new Set<ClientLink>();
 
-  /** The destination's connection, opened with `connect` when none takes new streams. */
-  get(key: string, connect: () => Duplex): ClientLink {
+  /** The destination's connection, opened with `connect` when none takes new streams; closed once idle for `idleTimeoutMs`. */
+  get(key: string, connect: () => Duplex, idleTimeoutMs: number): ClientLink {
     const known = this.current.get(key);
     if (known?.usable) return known;
     // A full connection finishes its streams on its own and closes.
     known?.retire();
-    const link = new ClientLink(connect(), (unusable) => {
-      if (this.current.get(key) === unusable) this.current.delete(key);
-      if (unusable.link.closed) this.all.delete(unusable);
-    });
+    const link = new ClientLink(
+      connect(),
+      (unusable) => {
+        if (this.current.get(key) === unusable) this.current.delete(key);
+        if (unusable.link.closed) this.all.delete(unusable);
+      },
+      idleTimeoutMs,
+    );
     link.link.socket.once('close', () => this.all.delete(link));
     this.current.set(key, link);
     this.all.add(link);

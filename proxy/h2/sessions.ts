@@ -14,8 +14,8 @@ function plainConnection(authority: string): Duplex {
 export class H2Sessions {
   private sessions = new Map<string, ClientHttp2Session>();
 
-  /** `connectSocket` opens the transport (a TLS socket with ALPN h2); absent: h2c to the authority. */
-  get(key: string, authority: string, connectSocket?: () => Duplex): ClientHttp2Session {
+  /** `connectSocket` opens the transport (a TLS socket with ALPN h2); absent: h2c to the authority. Closed once idle for `idleTimeoutMs`, when given. */
+  get(key: string, authority: string, connectSocket?: () => Duplex, idleTimeoutMs?: number): ClientHttp2Session {
     const current = this.sessions.get(key);
     if (current && !current.closed && !current.destroyed) return current;
     // h2c too goes over a connection with Nagle's algorithm off: Node's default for http2.connect
@@ -28,6 +28,12 @@ export class H2Sessions {
     };
     session.once('close', forget);
     session.once('goaway', forget);
+    // No activity for the idle timeout (DestinationRule `idleTimeout`): no new streams, open ones finish.
+    if (idleTimeoutMs)
+      session.setTimeout(idleTimeoutMs, () => {
+        forget();
+        session.close();
+      });
     this.sessions.set(key, session);
     return session;
   }

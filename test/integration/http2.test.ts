@@ -485,6 +485,33 @@ for (const h2Relay of [true, false])
       }
     });
 
+    it("closes an upstream HTTP/2 connection left idle for the DestinationRule's idleTimeout", async () => {
+      const caller = await start(`idle-caller-${h2Relay ? 'frames' : 'node'}`, 1, [{ port: 0, service: 'greeter' }], { h2Relay });
+      const upstreamConnections = () => Number(/^mesh_proxy_upstream_connections (\d+)/m.exec(caller.metricsText())?.[1] ?? -1);
+      await c.call('POST', '/v1/apply', {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name: 'greeter-idle', namespace: 'default' },
+        spec: { host: 'greeter', trafficPolicy: { connectionPool: { http: { idleTimeout: '500ms' } } } },
+      });
+      try {
+        await waitFor('the rule at the caller', () => caller.snapshot?.outbound.services.find((x) => x.name === 'greeter')?.clusters[0]?.connectionPool.idleTimeoutMs === 500, 5000);
+        const s = connect(`http://127.0.0.1:${caller.ports.upstreams.greeter}`);
+        try {
+          const r = await call(s, 'greeter', '/greeter.Greeter/SayHello', 'once');
+          assert.equal(r.trailers['grpc-status'], '0');
+          assert.equal(upstreamConnections(), 1, 'one connection to the greeter, open after the call');
+          await waitFor('the idle connection to close', () => upstreamConnections() === 0, 5000);
+          const again = await call(s, 'greeter', '/greeter.Greeter/SayHello', 'again');
+          assert.equal(unframe(again.body), 'hello again', 'the next call opens a new one');
+        } finally {
+          s.close();
+        }
+      } finally {
+        await c.call('DELETE', '/v1/resources/dr/default/greeter-idle');
+      }
+    });
+
     it('passes a captured HTTP/2 stream for a host outside the mesh through over h2c (ALLOW_ANY)', async () => {
       const open = await start('open', 1, [], { outboundPort: 0, outboundTrafficPolicy: 'ALLOW_ANY', h2Relay });
       await waitFor('a snapshot at the open sidecar', () => open.snapshot !== undefined, 5000);
