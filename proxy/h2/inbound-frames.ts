@@ -19,6 +19,7 @@ import type { RuntimeConfig } from '../runtime-config.js';
 import type { ActiveSpan, Tracer } from '../tracer.js';
 import { connectPlain } from '../upgrade.js';
 import { FrameLink } from './frame-link.js';
+import { FrameServerLinks } from './frame-server-links.js';
 import { headerFields, localReplyFields, requestFromFields } from './frame-heads.js';
 import { isGrpc, nextHopHeaders } from './streams.js';
 
@@ -64,14 +65,15 @@ interface Call {
 }
 
 export class InboundFrames {
-  private readonly peers = new Set<FrameLink>();
+  private readonly peers: FrameServerLinks;
   /** Calls by peer connection and stream, and by application connection and stream. */
   private readonly byDown = new Map<FrameLink, Map<number, Call>>();
   private readonly byApp = new Map<FrameLink, Map<number, Call>>();
   private app: FrameLink | undefined;
-  private draining = false;
 
-  constructor(private readonly ctx: InboundFramesContext) {}
+  constructor(private readonly ctx: InboundFramesContext) {
+    this.peers = new FrameServerLinks(ctx.idleTimeoutMs);
+  }
 
   accept(socket: Duplex): void {
     const calls = new Map<number, Call>();
@@ -102,32 +104,18 @@ export class InboundFrames {
         },
       },
     );
-    this.peers.add(link);
+    this.peers.add(link, socket);
     this.byDown.set(link, calls);
-    // An idle connection (no stream open) is closed, as Node's path does after the same time.
-    (socket as Partial<TLSSocket>).setTimeout?.(this.ctx.idleTimeoutMs, () => {
-      if (link.conn.size === 0) this.closePeer(link);
-    });
-    if (this.draining) link.conn.goaway();
   }
 
   /** No new streams (GOAWAY); open ones finish, then their connections close. */
   drain(): void {
-    this.draining = true;
-    for (const link of this.peers) {
-      link.conn.goaway();
-      if (link.conn.size === 0) this.closePeer(link);
-    }
+    this.peers.drain();
   }
 
   close(): void {
-    for (const link of this.peers) link.socket.destroy();
+    this.peers.close();
     for (const link of this.byApp.keys()) link.socket.destroy();
-  }
-
-  private closePeer(link: FrameLink): void {
-    link.conn.goaway();
-    process.nextTick(() => link.socket.end());
   }
 
   private request(down: FrameLink, { peer, addresses }: Origin, stream: number, fields: HeaderField[], end: boolean): void {
@@ -336,6 +324,6 @@ export class InboundFrames {
     call.pending = [];
     this.byDown.get(call.down)?.delete(call.stream);
     if (call.app) this.byApp.get(call.app)?.delete(call.upId);
-    if (this.draining && call.down.conn.size === 0) this.closePeer(call.down);
+    this.peers.streamEnded(call.down);
   }
 }

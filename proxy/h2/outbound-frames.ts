@@ -46,6 +46,7 @@ import { frameAttempt, type FrameCall } from './frame-attempt.js';
 import { headerFields, localReplyFields, requestFromFields } from './frame-heads.js';
 import { mirrorFrames } from './frame-mirror.js';
 import { FrameLink } from './frame-link.js';
+import { FrameServerLinks } from './frame-server-links.js';
 import { isGrpc, nextHopHeaders } from './streams.js';
 
 export interface OutboundFramesOptions {
@@ -67,13 +68,14 @@ interface Call extends FrameCall {
 }
 
 export class OutboundFrames {
-  private readonly conns = new Set<FrameLink>();
-  private draining = false;
+  private readonly conns: FrameServerLinks;
 
   constructor(
     private readonly deps: OutboundDeps,
     private readonly options: OutboundFramesOptions,
-  ) {}
+  ) {
+    this.conns = new FrameServerLinks(options.idleTimeoutMs);
+  }
 
   accept(socket: Socket): void {
     const calls = new Map<number, Call>();
@@ -108,30 +110,16 @@ export class OutboundFrames {
         },
       },
     );
-    this.conns.add(link);
-    // An idle connection (no stream open) is closed, as Node's path does after the same time.
-    socket.setTimeout(this.options.idleTimeoutMs, () => {
-      if (link.conn.size === 0) this.closeConnection(link);
-    });
-    if (this.draining) link.conn.goaway();
+    this.conns.add(link, socket);
   }
 
   /** No new streams (GOAWAY); open ones finish, then their connections close. */
   drain(): void {
-    this.draining = true;
-    for (const link of this.conns) {
-      link.conn.goaway();
-      if (link.conn.size === 0) this.closeConnection(link);
-    }
+    this.conns.drain();
   }
 
   close(): void {
-    for (const link of this.conns) link.socket.destroy();
-  }
-
-  private closeConnection(link: FrameLink): void {
-    link.conn.goaway();
-    process.nextTick(() => link.socket.end());
+    this.conns.close();
   }
 
   private request(down: FrameLink, calls: Map<number, Call>, via: Via, addresses: RequestView['socket'], stream: number, fields: HeaderField[], end: boolean): void {
@@ -285,6 +273,6 @@ export class OutboundFrames {
     }
     call.heldUp = 0;
     call.calls.delete(call.stream);
-    if (this.draining && call.down.conn.size === 0) this.closeConnection(call.down);
+    this.conns.streamEnded(call.down);
   }
 }

@@ -4,7 +4,7 @@
 // address of its own (127.77.0.1), so the samples' ports (80, 8080, 31400) are free for it.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { connect as h2connect } from 'node:http2';
+import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { connect, createServer, type Server } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
@@ -72,6 +72,19 @@ function tcpEcho(port: number, line: string): Promise<string> {
     });
     socket.on('error', () => resolve(''));
     socket.on('close', () => resolve(text.trim()));
+  });
+}
+
+/** One GET over an HTTP/2 session to the gateway: its status and body. */
+function h2Get(session: ClientHttp2Session, path: string, authority: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const r = session.request({ ':method': 'GET', ':path': path, ':authority': authority });
+    let status = 0;
+    let body = '';
+    r.on('response', (h) => (status = Number(h[':status'])));
+    r.on('data', (d: Buffer) => (body += d.toString()));
+    r.on('end', () => resolve({ status, body }));
+    r.on('error', reject);
   });
 }
 
@@ -172,18 +185,8 @@ describe("an ingress gateway, with Istio's gateway samples applied unchanged", {
   it('bookinfo-gateway.yaml carries HTTP/2 clients (h2c) too: the same routes, over the frame relay', async () => {
     const session = h2connect(`http://${GATEWAY_HOST}:8080`);
     session.on('error', () => undefined);
-    const get2 = (path: string) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const r = session.request({ ':method': 'GET', ':path': path, ':authority': 'bookinfo.example.com' });
-        let status = 0;
-        let body = '';
-        r.on('response', (h) => (status = Number(h[':status'])));
-        r.on('data', (d: Buffer) => (body += d.toString()));
-        r.on('end', () => resolve({ status, body }));
-        r.on('error', reject);
-      });
     try {
-      const [page, product, admin] = await Promise.all([get2('/productpage'), get2('/api/v1/products/1'), get2('/admin')]);
+      const [page, product, admin] = await Promise.all(['/productpage', '/api/v1/products/1', '/admin'].map((path) => h2Get(session, path, 'bookinfo.example.com')));
       assert.equal(page.status, 200);
       const seen = JSON.parse(page.body) as { app: string; path: string; xfcc: string };
       assert.equal(seen.app, 'productpage');
@@ -353,16 +356,8 @@ spec:
       const session = h2connect(`https://${GATEWAY_HOST}:443`, { servername: 'bookinfo.example.com', ca: ca.read('ca.pem') });
       session.on('error', () => undefined);
       try {
-        const answer = await new Promise<{ status: number; body: string; alpn: string | false }>((resolve, reject) => {
-          const r = session.request({ ':method': 'GET', ':path': '/productpage', ':authority': 'bookinfo.example.com' });
-          let status = 0;
-          let body = '';
-          r.on('response', (h) => (status = Number(h[':status'])));
-          r.on('data', (d: Buffer) => (body += d.toString()));
-          r.on('end', () => resolve({ status, body, alpn: session.alpnProtocol ?? false }));
-          r.on('error', reject);
-        });
-        assert.equal(answer.alpn, 'h2');
+        const answer = await h2Get(session, '/productpage', 'bookinfo.example.com');
+        assert.equal(session.alpnProtocol, 'h2');
         assert.equal(answer.status, 200);
         assert.equal((JSON.parse(answer.body) as { app: string }).app, 'productpage');
       } finally {

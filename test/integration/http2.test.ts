@@ -32,10 +32,13 @@ interface Call {
   body: Buffer;
 }
 
-function call(session: ClientHttp2Session, authority: string, path: string, message?: string, extra: Record<string, string | string[]> = {}): Promise<Call> {
+/** One call: a gRPC one when `message` is given (then `requestTrailers` follow its body), else a GET. */
+function call(session: ClientHttp2Session, authority: string, path: string, message?: string, extra: Record<string, string | string[]> = {}, requestTrailers?: Record<string, string>): Promise<Call> {
   return new Promise((resolve, reject) => {
     const grpc = message !== undefined;
-    const s = session.request({ ':method': grpc ? 'POST' : 'GET', ':path': path, ':authority': authority, ...(grpc ? { 'content-type': 'application/grpc', te: 'trailers' } : {}), ...extra });
+    const head = { ':method': grpc ? 'POST' : 'GET', ':path': path, ':authority': authority, ...(grpc ? { 'content-type': 'application/grpc', te: 'trailers' } : {}), ...extra };
+    const s = session.request(head, requestTrailers ? { waitForTrailers: true } : {});
+    if (requestTrailers) s.once('wantTrailers', () => s.sendTrailers(requestTrailers));
     let headers: IncomingHttpHeaders = {};
     let trailers: IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];
@@ -279,17 +282,7 @@ for (const h2Relay of [true, false])
       const s = session('greeter');
       try {
         lastRequestTrailers = {};
-        const answer = await new Promise<Call>((resolve, reject) => {
-          const r = s.request({ ':method': 'POST', ':path': '/greeter.Greeter/SayHello', ':authority': 'greeter', 'content-type': 'application/grpc', te: 'trailers' }, { waitForTrailers: true });
-          r.once('wantTrailers', () => r.sendTrailers({ 'x-checksum': 'abc123' }));
-          let trailers: IncomingHttpHeaders = {};
-          const chunks: Buffer[] = [];
-          r.on('trailers', (t) => (trailers = t));
-          r.on('data', (c: Buffer) => chunks.push(c));
-          r.on('end', () => resolve({ headers: {}, trailers, body: Buffer.concat(chunks) }));
-          r.on('error', reject);
-          r.end(frame('with trailers'));
-        });
+        const answer = await call(s, 'greeter', '/greeter.Greeter/SayHello', 'with trailers', {}, { 'x-checksum': 'abc123' });
         assert.equal(unframe(answer.body), 'hello with trailers');
         assert.equal(lastRequestTrailers['x-checksum'], 'abc123');
       } finally {
