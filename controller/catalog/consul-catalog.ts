@@ -7,7 +7,7 @@ import type { Catalog } from './catalog.js';
 import { byId, CatalogView } from './catalog-view.js';
 import { ConsulAgentRegistrar } from '../../common/consul-registration.js';
 import { ConsulLiveness } from '../consul/liveness.js';
-import { MovedRegistrations } from '../consul/moved-registrations.js';
+import { MovedRegistrations, passes } from '../consul/moved-registrations.js';
 
 interface HealthEntry {
   Node: { Node: string; Address: string };
@@ -155,7 +155,7 @@ export class ConsulCatalog extends CatalogView implements Catalog {
       const w = this.consul.watch({ method: this.consul.health.service, options: { service: name, wait: '30s' } as unknown as Record<string, string>, ...WATCH_BACKOFF });
       w.on('change', (entries: HealthEntry[]) => {
         this.moved?.consider(entries);
-        this.update(name, newestPerId(entries.filter(passing)).map(toInstance));
+        this.update(name, newestPerId(entries.filter(passes)).map(toInstance));
       });
       w.on('error', () => this.liveness.suspect());
       this.serviceWatches.set(name, w);
@@ -208,11 +208,6 @@ function newestPerId(entries: readonly HealthEntry[]): HealthEntry[] {
     if (!held || (e.Service.ModifyIndex ?? 0) > (held.Service.ModifyIndex ?? 0)) newest.set(e.Service.ID, e);
   }
   return [...newest.values()];
-}
-
-/** As Consul's `passing` filter: every check of the entry (the node's too) passes. */
-function passing(e: HealthEntry): boolean {
-  return (e.Checks ?? []).every((c) => c.Status === 'passing');
 }
 
 function toInstance(e: HealthEntry): ServiceInstance {

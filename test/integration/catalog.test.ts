@@ -118,6 +118,30 @@ describe('Consul catalog with an instance held by two Consul nodes', () => {
     await waitFor('no instance left', () => (catalog.endpoints().get('default/moved')?.length ?? 0) === 0, 10_000, 50);
   });
 
+  // Measured on Consul 1.8.7: an agent that left (stopped gracefully) and starts again registers
+  // what it held once more, with a newer ModifyIndex and its checks critical until they run. If
+  // the instance had moved here meanwhile, this copy must not be given up for that one.
+  it('keeps its copy while the newer one elsewhere does not pass, and gives it up once it does', async () => {
+    await catalog.register({ id: 'back-2', service: 'back2', address: '127.0.0.1', port: 8080, sidecar: { inboundPort: 15006 } });
+    await waitFor('the first registration', () => catalog.endpoints().get('default/back2')?.length === 1, 10_000, 50);
+    const elsewhere = (status: string) =>
+      agent.client.catalog.register({
+        node: 'host-c',
+        address: '127.0.0.1',
+        service: { id: 'back-2', service: 'back2', port: 8080, meta: { 'mesh-namespace': 'default', 'mesh-inbound-port': '17006' } },
+        check: { checkid: 'service:back-2', name: 'back-2', serviceid: 'back-2', status },
+      } as never);
+    await elsewhere('critical');
+    // The catalog has answered with the critical copy since: a removal would have been started by now.
+    await waitFor('the critical copy listed by Consul', async () => ((await agent.client.health.service('back2')) as unknown[]).length === 2, 10_000, 50);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok((await heldHere()).includes('back-2'), 'the copy that passes stays');
+    assert.equal(catalog.endpoints().get('default/back2')?.[0]?.sidecar?.inboundPort, 15006, 'and serves');
+    await elsewhere('passing');
+    await waitFor('this copy given up once the other passes', async () => !(await heldHere()).includes('back-2'), 10_000, 100);
+    await waitFor('the other copy serving', () => catalog.endpoints().get('default/back2')?.[0]?.sidecar?.inboundPort === 17006, 10_000, 50);
+  });
+
   it('keeps its copy when it is the newer one, and what the mesh did not register', async () => {
     await agent.client.catalog.register({ node: 'host-b', address: '127.0.0.1', service: { id: 'back-1', service: 'back', port: 8080, meta: { 'mesh-namespace': 'default' } } });
     await catalog.register({ id: 'back-1', service: 'back', address: '127.0.0.1', port: 8080, sidecar: { inboundPort: 15006 } });
