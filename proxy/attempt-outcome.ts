@@ -23,7 +23,17 @@ export function noAnswer(error?: Error, timedOut = false): AttemptOutcome {
   return { status: 0, relayed: false, timedOut, error, bytes: 0 };
 }
 
-/** The flag of an answer relayed from upstream: DC when the caller went first, UPE when it broke off. */
+/**
+ * The flag of an answer relayed from upstream: DC when the caller went first; UT when the route's
+ * timeout cut it off after its head (as Envoy flags it before resetting the stream); UPE when it
+ * broke off otherwise.
+ */
 export function relayedFlag(o: AttemptOutcome): ResponseFlag {
-  return o.status === 0 ? RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION : o.protocolError ? RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR : RESPONSE_FLAGS.NONE;
+  if (o.status === 0) return RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION;
+  return o.timedOut || o.protocolError ? brokenOffFlag(o) : RESPONSE_FLAGS.NONE;
+}
+
+/** The flag of an answer that broke off after its head went out: UT when the route's timeout cut it, else UPE. */
+export function brokenOffFlag(o: Pick<AttemptOutcome, 'timedOut'>): ResponseFlag {
+  return o.timedOut ? RESPONSE_FLAGS.UPSTREAM_TIMEOUT : RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR;
 }

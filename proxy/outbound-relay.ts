@@ -104,8 +104,11 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, bindin
       return outcome;
     },
   );
-  const done = settled({ status: result.status, relayed: result.relayed, error: result.error, bytes: result.bytes, closeDownstream }, socket, closeAfter, (status, flags, bytes) =>
-    recordOutbound(deps, f, status, flags, bytes, flags === RESPONSE_FLAGS.NONE && result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {}),
+  const done = settled(
+    { status: result.status, relayed: result.relayed, error: result.error, bytes: result.bytes, closeDownstream, timedOut: result.timedOut },
+    socket,
+    closeAfter,
+    (status, flags, bytes) => recordOutbound(deps, f, status, flags, bytes, flags === RESPONSE_FLAGS.NONE && result.endpoint ? { upstream_host: endpointKey(result.endpoint) } : {}),
   );
   if (done) return done;
   return sendLocalReply(upstreamFailure(result));

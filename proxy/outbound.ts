@@ -37,6 +37,7 @@ import { routeChain } from './pipeline/outbound-chain.js';
 import { RESPONSE_FLAGS, type ResponseFlag } from './pipeline/response-flags.js';
 import { carryUpgrade, refuseUpgrade, upgradeKind, upgradeRequestHead, withoutUpgrade } from './upgrade.js';
 import { forwardableHeaders } from './http-util.js';
+import { brokenOffFlag } from './attempt-outcome.js';
 import type { AccessLog } from './access-log.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import type { UpstreamPool } from './upstream-pool.js';
@@ -181,7 +182,7 @@ function routeRequest(
     if (res.headersSent) {
       // The answer broke off after its headers went out: all we can do is close.
       res.destroy();
-      return finish(result.status, RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR, result.bytes);
+      return finish(result.status, brokenOffFlag(result), result.bytes);
     }
     sendLocalReply(upstreamFailure(result));
   });

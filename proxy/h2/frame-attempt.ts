@@ -105,7 +105,7 @@ export function frameAttempt(
         link.cancel(id);
         if (!responded) return settle(noAnswer(undefined, true));
         call.down.conn.reset(call.stream, 'INTERNAL_ERROR');
-        settle(relayed(true));
+        settle({ ...relayed(), timedOut: true });
       }, timeoutMs);
     call.body.sendTo(link, id);
   });

@@ -37,9 +37,12 @@ export function streamAttempt(
     stream.once('aborted', cancel);
     let done = false;
     let responded = false;
+    let timedOut = false;
     const finish = (outcome: AttemptOutcome) => {
       if (done) return;
       done = true;
+      // The route's timeout cut off an answer already relayed: UT, not the reset's UPE.
+      if (timedOut && outcome.relayed) outcome = { ...outcome, timedOut: true };
       clearTimeout(timer);
       stream.off('aborted', cancel);
       if (!outcome.relayed) body.release(up);
@@ -47,6 +50,7 @@ export function streamAttempt(
     };
     const timer = Number.isFinite(timeoutMs)
       ? setTimeout(() => {
+          timedOut = true;
           cancel();
           if (!responded) finish(noAnswer(undefined, true));
         }, timeoutMs)

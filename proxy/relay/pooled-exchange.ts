@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { exchange, type Decide, type ExchangeOutcome, type ExchangeRequest } from './exchange.js';
 import type { RelayVerdict } from './downstream.js';
 import { RESPONSE_FLAGS, type ResponseFlag } from '../pipeline/response-flags.js';
+import { brokenOffFlag } from '../attempt-outcome.js';
 
 /** Kept-alive connections to one destination. `fresh`: drop the idle ones and open a new one. */
 export interface PooledUpstream {
@@ -45,7 +46,7 @@ export async function pooledExchange(upstream: PooledUpstream, request: Exchange
  * went out and the caller may still answer itself. `record(status, flags, bytes)`.
  */
 export function settled(
-  outcome: Pick<ExchangeOutcome, 'status' | 'relayed' | 'error' | 'bytes' | 'closeDownstream'>,
+  outcome: Pick<ExchangeOutcome, 'status' | 'relayed' | 'error' | 'bytes' | 'closeDownstream' | 'timedOut'>,
   down: Duplex,
   closeAfter: boolean,
   record: (status: number, flags: ResponseFlag, bytes: number) => void,
@@ -56,7 +57,7 @@ export function settled(
   }
   if (outcome.relayed) {
     down.destroy();
-    record(outcome.status, RESPONSE_FLAGS.UPSTREAM_PROTOCOL_ERROR, outcome.bytes);
+    record(outcome.status, brokenOffFlag(outcome), outcome.bytes);
     return 'close';
   }
   if (down.destroyed) {

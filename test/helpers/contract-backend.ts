@@ -18,10 +18,15 @@ export interface ContractBackend {
   close(): Promise<void>;
 }
 
-/** What the application does with a path: `/…/Flaky…` fails its first call, `/…/Slow…` answers after 300 ms, `/…/Eject…` always fails on v1. */
-function behaviour(app: string, path: string, hitsOfPath: number): { fail: boolean; delayMs: number } {
+/**
+ * What the application does with a path: `/…/Flaky…` fails its first call, `/…/Slow…` answers
+ * after 300 ms, `/…/Stall…` sends its answer's head at once and the rest 300 ms later, `/…/Eject…`
+ * always fails on v1.
+ */
+function behaviour(app: string, path: string, hitsOfPath: number): { fail: boolean; delayMs: number; headFirst: boolean } {
   const fail = (path.includes('/Flaky') && hitsOfPath === 1) || (path.includes('/Eject') && app.endsWith('-v1'));
-  return { fail, delayMs: path.includes('/Slow') ? 300 : 0 };
+  const headFirst = path.includes('/Stall');
+  return { fail, delayMs: path.includes('/Slow') || headFirst ? 300 : 0, headFirst };
 }
 
 function counter(): (path: string) => number {
@@ -41,17 +46,17 @@ export async function startHttpBackend(app: string): Promise<ContractBackend> {
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
     seen.push({ app, path, headers: req.headers });
-    const { fail, delayMs } = behaviour(app, path, hit(path));
+    const { fail, delayMs, headFirst } = behaviour(app, path, hit(path));
     req.resume();
-    req.on(
-      'end',
-      () =>
-        void sleep(delayMs).then(() => {
-          if (res.destroyed) return;
-          res.writeHead(fail ? 503 : 200, { 'content-type': 'application/json', 'x-app': app });
-          res.end(JSON.stringify({ app, path, headers: req.headers }));
-        }),
-    );
+    req.on('end', () => {
+      const head = () => res.writeHead(fail ? 503 : 200, { 'content-type': 'application/json', 'x-app': app });
+      if (headFirst) head().flushHeaders();
+      void sleep(delayMs).then(() => {
+        if (res.destroyed) return;
+        if (!headFirst) head();
+        res.end(JSON.stringify({ app, path, headers: req.headers }));
+      });
+    });
   });
   // An upgrade is accepted (101, with what it saw in `x-seen`) unless the behaviour fails it; the tunnel then echoes.
   server.on('upgrade', (req, socket) => {
@@ -86,20 +91,22 @@ export async function startGrpcBackend(app: string): Promise<ContractBackend> {
     for (const [k, v] of Object.entries(headers)) if (k[0] !== ':') plain[k] = v as string;
     plain.host = String(headers[':authority']);
     seen.push({ app, path, headers: plain });
-    const { fail, delayMs } = behaviour(app, path, hit(path));
+    const { fail, delayMs, headFirst } = behaviour(app, path, hit(path));
     stream.on('error', () => undefined);
     stream.resume();
-    stream.on(
-      'end',
-      () =>
-        void sleep(delayMs).then(() => {
-          if (stream.destroyed) return;
-          if (fail) return void stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'try again' }, { endStream: true });
-          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'x-app': app }, { waitForTrailers: true });
-          stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-          stream.end(grpcFrame(Buffer.from(JSON.stringify({ app, path, headers: plain }))));
-        }),
-    );
+    const head = () => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'x-app': app }, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    };
+    stream.on('end', () => {
+      if (headFirst && !fail) head();
+      void sleep(delayMs).then(() => {
+        if (stream.destroyed) return;
+        if (fail) return void stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'try again' }, { endStream: true });
+        if (!headFirst) head();
+        stream.end(grpcFrame(Buffer.from(JSON.stringify({ app, path, headers: plain }))));
+      });
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { port: (server.address() as { port: number }).port, seen, close: () => new Promise((r) => server.close(() => r())) };

@@ -72,6 +72,7 @@ function routes(host: string): object[] {
           { match: prefix('Headers'), headers: { request: { set: { 'x-added': 'yes' } }, response: { add: { 'x-route': 'contract' } } }, route: to('v1') },
           { match: prefix('Flaky'), retries: { attempts: 2, retryOn: '5xx,unavailable' }, route: to('v1') },
           { match: prefix('SlowTimeout'), timeout: '100ms', retries: { attempts: 0 }, route: to('v1') },
+          { match: prefix('StallTimeout'), timeout: '100ms', retries: { attempts: 0 }, route: to('v1') },
           { match: prefix('Aborted'), fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }, route: to('v1') },
           { match: prefix('Delayed'), fault: { delay: { fixedDelay: '200ms', percentage: { value: 100 } } }, route: to('v1') },
           { match: prefix('Direct'), directResponse: { status: 404, body: { string: 'nothing here' } } },
@@ -178,7 +179,7 @@ describe('the data-path contract, on every codec', () => {
     const configured = (s: Sidecar) =>
       ['api', 'grpcapi'].every((name) => {
         const svc = s.snapshot?.outbound.services.find((x) => x.name === name);
-        return svc?.httpRoutes.length === 14 && svc.clusters.find((x) => x.subset === undefined)?.endpoints.length === 2;
+        return svc?.httpRoutes.length === 15 && svc.clusters.find((x) => x.subset === undefined)?.endpoints.length === 2;
       });
     await waitFor('every client to know both services and their routes', () => CODECS.every((codec) => configured(clients[codec])), 10_000);
     await waitFor('the policies at every server', () => Object.values(servers).every((s) => s.snapshot?.inbound.ports[0]?.mtlsMode === 'STRICT' && s.snapshot.inbound.rateLimit !== undefined), 10_000);
@@ -211,6 +212,8 @@ describe('the data-path contract, on every codec', () => {
         const chunks: Buffer[] = [];
         res.on('data', (d: Buffer) => chunks.push(d));
         res.on('end', () => resolve(answerOf(res.statusCode ?? 0, res.headers as Record<string, string>, Buffer.concat(chunks).toString())));
+        res.on('error', () => undefined);
+        res.on('close', () => !res.complete && reject(new Error('the answer broke off after its head')));
       });
       req.on('error', reject);
       req.end();
@@ -381,6 +384,28 @@ describe('the data-path contract, on every codec', () => {
 
   contract('a route timeout answers 504 UT', { upgrade: 'the route timeout ends at the 101: a tunnel has no response deadline' }, async (codec) => {
     assertLocal(codec, await send(codec, '/echo.Echo/SlowTimeout'), 504, 'UT');
+  });
+
+  // Envoy flags UT and resets the stream when the route's timeout fires after the answer's head
+  // went out; it is the timeout, not a protocol error of the upstream's (which UPE would say).
+  contract("a route timeout after the answer's head breaks the answer off and counts UT", { upgrade: 'the route timeout ends at the 101: a tunnel has no response deadline' }, async (codec) => {
+    const outcome = await send(codec, `/echo.Echo/StallTimeout/${codec}`).catch((err: Error) => err);
+    if (outcome instanceof Error) assert.ok(outcome, 'the answer broke off');
+    else if (codec === 'grpc') assert.notEqual(outcome.grpcStatus, 0, 'the call did not succeed');
+    else assert.equal(outcome.seen, undefined, 'no whole answer came');
+    const protocol = codec === 'grpc' ? 'grpc' : 'http';
+    await waitFor(
+      'the client sidecar counting it UT',
+      () =>
+        clients[codec]
+          .metricsText()
+          .split('\n')
+          .some(
+            (l) => l.startsWith('istio_requests_total{reporter="source"') && l.includes('response_flags="UT"') && l.includes('response_code="200"') && l.includes(`request_protocol="${protocol}"`),
+          ),
+      5_000,
+      50,
+    );
   });
 
   contract('connection-pool limits admit what they allow and answer the rest at once with 503 UO', {}, async (codec) => {
