@@ -67,6 +67,8 @@ interface StreamState {
   received: number;
   /** This end answered (server side): a cancel after it is no abuse. */
   answered: boolean;
+  /** The answer is whole: once it has all gone, a peer still sending is told to stop (stopPeerAfterAnswer). */
+  stopPeer: boolean;
 }
 
 export class H2Connection {
@@ -187,6 +189,18 @@ export class H2Connection {
     return this.enqueue(stream, s, { data, end: endStream });
   }
 
+  /**
+   * The answer on `stream` is whole (its end is sent or queued). A peer still sending its request
+   * is asked to stop, without error, once the answer has all gone: RST_STREAM NO_ERROR, as RFC
+   * 9113 8.1 allows a server that answered first (a reset at once would drop queued DATA).
+   */
+  stopPeerAfterAnswer(stream: number): void {
+    const s = this.streams.get(stream);
+    if (!s || !s.localClosed || s.remoteClosed) return;
+    s.stopPeer = true;
+    this.closeIfDone(stream, s);
+  }
+
   /** Ends a stream abnormally (a cancel, an upstream's failure). */
   reset(stream: number, code: H2ErrorName = 'CANCEL'): void {
     if (!this.streams.has(stream) || this.closed) return;
@@ -228,6 +242,7 @@ export class H2Connection {
       contentLength: undefined,
       received: 0,
       answered: false,
+      stopPeer: false,
     };
   }
 
@@ -287,7 +302,9 @@ export class H2Connection {
   }
 
   private closeIfDone(id: number, s: StreamState): void {
-    if (s.localClosed && s.remoteClosed && s.queue.length === 0) this.streams.delete(id);
+    if (!s.localClosed || s.queue.length > 0 || !(s.remoteClosed || s.stopPeer)) return;
+    this.streams.delete(id);
+    if (!s.remoteClosed) this.emit(frameBytes(FRAME.RST_STREAM, 0, id, u32(H2_ERROR_CODES.NO_ERROR)));
   }
 
   private fail(err: H2ProtocolError): void {

@@ -322,6 +322,11 @@ export class InboundFrames {
     call.heldUp = call.heldDown = 0;
     for (const p of call.pending) if (p.chunk.length > 0) call.down.conn.consumed(call.stream, p.chunk.length);
     call.pending = [];
+    // The answer came whole before the request ended (the application may have said so with
+    // RST_STREAM NO_ERROR): the caller is told to stop sending, and what is left of the request
+    // toward the application is cancelled.
+    call.down.conn.stopPeerAfterAnswer(call.stream);
+    if (call.app) call.app.conn.reset(call.upId, 'CANCEL');
     this.byDown.get(call.down)?.delete(call.stream);
     if (call.app) this.byApp.get(call.app)?.delete(call.upId);
     this.peers.streamEnded(call.down);

@@ -272,6 +272,8 @@ export class OutboundFrames {
       up.link.cancel(up.id);
     }
     call.heldUp = 0;
+    // An answer that came whole before the application's request ended: it stops sending.
+    call.down.conn.stopPeerAfterAnswer(call.stream);
     call.calls.delete(call.stream);
     this.conns.streamEnded(call.down);
   }

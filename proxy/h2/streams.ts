@@ -104,11 +104,15 @@ export function relayAnswer(
       out[':status'] = status;
       down.respond(out, { endStream: true });
       up.resume();
+      stopCallerAfterAnswer(down, cancel);
       return finish(false);
     }
     out[':status'] = status;
     down.respond(out, { waitForTrailers: true });
-    down.once('wantTrailers', () => down.sendTrailers(trailers));
+    down.once('wantTrailers', () => {
+      down.sendTrailers(trailers);
+      stopCallerAfterAnswer(down, cancel);
+    });
     up.on('trailers', (t: IncomingHttpHeaders) => {
       trailers = responseHeaders(t as IncomingHttpHeaders & IncomingHttpStatusHeader);
       if (typeof t['grpc-status'] === 'string') grpcStatus = t['grpc-status'];
@@ -134,6 +138,22 @@ export function relayAnswer(
         finish(true);
       }
     });
+  });
+}
+
+/**
+ * The answer went whole while the caller is still sending its request: the caller is told to stop
+ * without error (RST_STREAM NO_ERROR once the answer has gone: Node's close() ends the stream
+ * first, as RFC 9113 8.1 allows a server that answered first), and the rest of the request
+ * upstream is cancelled. Node's server does this itself only for streams nobody read from.
+ */
+function stopCallerAfterAnswer(down: ServerHttp2Stream, cancel: () => void): void {
+  if (down.readableEnded || down.destroyed) return;
+  cancel();
+  // After the turn that sent the trailers (nghttp2 sends a reset ahead of HEADERS still queued),
+  // as Node's own server closes such streams.
+  setImmediate(() => {
+    if (!down.readableEnded && !down.destroyed) down.close(constants.NGHTTP2_NO_ERROR);
   });
 }
 

@@ -29,8 +29,15 @@ describe('H2Connection as a server, Node http2 as the client', () => {
           data(id, _chunk, end) {
             if (end) answer(w, id);
           },
-          headers(id, _fields, end, role) {
+          headers(id, fields, end, role) {
             if (end && role === 'request') answer(w, id);
+            // Answered whole at once, past the client's window, while the client still sends.
+            if (!end && valueOf(fields, ':path') === '/early') {
+              w.conn.sendHeaders(id, [field(':status', '200')], false);
+              w.conn.sendData(id, Buffer.alloc(BIG, 7), false);
+              w.conn.sendHeaders(id, [field('grpc-status', '0')], true);
+              w.conn.stopPeerAfterAnswer(id);
+            }
           },
         },
       );
@@ -92,6 +99,27 @@ describe('H2Connection as a server, Node http2 as the client', () => {
       assert.deepEqual(a.body, up, 'the upload came back whole');
       assert.equal(b.body.length, BIG);
       assert.ok(b.body.every((x) => x === 7));
+    } finally {
+      session.close();
+    }
+  });
+
+  it('tells a client still sending to stop, without error, once an answer sent first has all gone', async () => {
+    const session = h2connect(`http://127.0.0.1:${port}`);
+    try {
+      const req = session.request({ ':method': 'POST', ':path': '/early' });
+      req.on('error', () => undefined);
+      req.write('the first part of a request that never ends');
+      let received = 0;
+      let trailers: Record<string, unknown> = {};
+      req.on('data', (c: Buffer) => (received += c.length));
+      req.on('trailers', (t) => (trailers = t));
+      let closed = false;
+      req.once('close', () => (closed = true));
+      await waitFor('the stream closed', () => closed, 10_000, 20);
+      assert.equal(received, BIG, 'the whole answer came before the reset');
+      assert.equal(trailers['grpc-status'], '0');
+      assert.equal(req.rstCode, constants.NGHTTP2_NO_ERROR);
     } finally {
       session.close();
     }

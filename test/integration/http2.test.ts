@@ -70,6 +70,9 @@ for (const h2Relay of [true, false])
     let lastSeen: IncomingHttpHeaders = {};
     let lastRequestTrailers: IncomingHttpHeaders = {};
     let greeterPort = 0;
+    /** Streams of /Early that the service answered at once, and those of them closed since. */
+    let earlyAnswered = 0;
+    let earlyClosed = 0;
     let start: (service: string, appPort: number, upstreams: { port: number; service: string }[], extra?: Partial<SidecarOptions>) => Promise<Sidecar>;
     /** Flaky methods: the requests (by message) they received, to fail the first of each. */
     const flakySeen = new Map<string, string[]>();
@@ -80,6 +83,16 @@ for (const h2Relay of [true, false])
       greeter.on('stream', (stream, headers) => {
         greeterStreams++;
         lastSeen = headers;
+        if (headers[':path'] === '/greeter.Greeter/Early') {
+          // Answers whole before reading the request, which the caller is still sending.
+          stream.on('error', () => undefined);
+          stream.on('close', () => earlyClosed++);
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end(frame('answered early'));
+          earlyAnswered++;
+          return;
+        }
         stream.on('trailers', (t: IncomingHttpHeaders) => (lastRequestTrailers = t));
         const chunks: Buffer[] = [];
         stream.on('aborted', () => {
@@ -542,6 +555,33 @@ for (const h2Relay of [true, false])
         await waitFor('the cancellation at the service', () => greeterAborted > before.aborted, 5000);
         assert.equal(truncated, before.truncated, 'no cut-off request was handled as complete');
         assert.equal(greeterResetCode, constants.NGHTTP2_CANCEL, 'reset with CANCEL, as the caller did');
+      } finally {
+        s.close();
+      }
+    });
+
+    // RFC 9113 8.1: a server that answers before the request has ended may ask the client to stop
+    // sending with RST_STREAM NO_ERROR, and Node's service does. Both sidecars must pass that on,
+    // or the caller's stream (and the service's) would stay open until the caller gives up.
+    it("ends the caller's stream without error when the service answers whole before the request has ended", async () => {
+      const before = { answered: earlyAnswered, closed: earlyClosed };
+      const s = session('greeter');
+      try {
+        const r = s.request({ ':method': 'POST', ':path': '/greeter.Greeter/Early', ':authority': 'greeter', 'content-type': 'application/grpc', te: 'trailers' });
+        r.on('error', () => undefined);
+        r.write(frame('the first of many messages'));
+        const chunks: Buffer[] = [];
+        r.on('data', (d: Buffer) => chunks.push(d));
+        let trailers: IncomingHttpHeaders = {};
+        r.on('trailers', (t: IncomingHttpHeaders) => (trailers = t));
+        let closed = false;
+        r.once('close', () => (closed = true));
+        await waitFor("the caller's stream closed", () => closed, 5000);
+        assert.equal(unframe(Buffer.concat(chunks)), 'answered early', 'the whole answer came');
+        assert.equal(trailers['grpc-status'], '0');
+        assert.equal(r.rstCode, constants.NGHTTP2_NO_ERROR, 'the caller was told to stop sending, without error');
+        assert.equal(earlyAnswered - before.answered, 1);
+        await waitFor("the service's stream closed", () => earlyClosed > before.closed, 5000);
       } finally {
         s.close();
       }
