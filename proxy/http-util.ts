@@ -1,12 +1,13 @@
 // HTTP pieces both listeners share.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, Server as HttpServer, ServerOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { headerMap } from '../core/http1/header-ops.js';
 
 /** Connection-scoped headers that a proxy must not forward (RFC 9110 7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-authenticate']);
 
 export function forwardableHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+  const out = headerMap<OutgoingHttpHeaders>();
   for (const k in h) {
     const v = h[k];
     if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;

@@ -4,6 +4,7 @@
 // answered `other`, and the connection goes to Node's full HTTP parser, which serves the rare
 // shapes and refuses the malformed ones (CL+TE, bare CR, obs-fold, ...) with 400 or 431. So the
 // relay never has to decide an ambiguous case, which is where request smuggling lives.
+import { headerMap } from './header-ops.js';
 
 /** Heads longer than this go to the full parser, which answers 431. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -55,7 +56,7 @@ export function readRequestHead(buf: Buffer): RequestHeadResult {
   if (!first) return { kind: 'other', reason: 'request line' };
   // Methods Node's parser does not know go to it, and it answers 400: the relay takes no request Node would refuse.
   if (!RELAYED_METHODS.has(first[1])) return { kind: 'other', reason: 'method' };
-  const headers: Record<string, string> = {};
+  const headers = headerMap<Record<string, string>>();
   for (let i = 1; i < lines.length; i++) {
     const m = HEADER_LINE.exec(lines[i]);
     if (!m) return { kind: 'other', reason: `header line ${i}` };

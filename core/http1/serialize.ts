@@ -2,7 +2,7 @@
 // are written lower-case (HTTP/1.1 names are case-insensitive); a value carrying CR, LF or NUL,
 // which could split the head, is never written.
 import type { ResponseHead } from './response-head.js';
-import type { HeaderMap } from './header-ops.js';
+import { headerMap, type HeaderMap } from './header-ops.js';
 
 /** Connection-scoped response headers the relay does not pass on (RFC 9110 7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
@@ -36,7 +36,7 @@ export function requestHeadText(method: string, path: string, headers: HeaderMap
  * (the body is relayed in its original framing); Content-Length goes when it does.
  */
 export function responseHeaderMap(head: ResponseHead): HeaderMap {
-  const map: HeaderMap = {};
+  const map = headerMap();
   for (const [n, v] of head.headers) {
     const name = n.toLowerCase();
     if (HOP_BY_HOP.has(name) || (name === 'content-length' && head.framing.type === 'chunked')) continue;

@@ -6,11 +6,11 @@ import type { HeaderField } from '../../core/h2/hpack.js';
 import type { RequestView } from '../outbound-route.js';
 import type { LocalReply } from '../pipeline/filter.js';
 import { localReplyParts } from './streams.js';
+import { headerMap } from '../../core/http1/header-ops.js';
 
 /** A request's head from its header fields, as Node's path reads one (streamRequest). */
 export function requestFromFields(fields: HeaderField[], socket: RequestView['socket']): RequestView {
-  // No prototype: a header named `constructor` or `__proto__` is a header like any other.
-  const headers = Object.create(null) as Record<string, string>;
+  const headers = headerMap<Record<string, string>>();
   let method = 'GET';
   let path = '/';
   let authority: string | undefined;
@@ -40,7 +40,7 @@ export function headerFields(headers: OutgoingHttpHeaders): HeaderField[] {
 
 /** An answer's fields as a header map (pseudo-headers left out), for the router's header rules to edit. */
 export function fieldsToMap(fields: HeaderField[]): OutgoingHttpHeaders {
-  const out = Object.create(null) as OutgoingHttpHeaders;
+  const out = headerMap<OutgoingHttpHeaders>();
   for (const { name, value } of fields) {
     if (name[0] === ':') continue;
     const had = out[name];

@@ -6,6 +6,7 @@ import type { RequestView } from '../outbound-route.js';
 import { grpcStatusForHttp } from '../../core/routing/grpc-status.js';
 import type { AttemptOutcome } from '../attempt-outcome.js';
 import type { LocalReply } from '../pipeline/filter.js';
+import { headerMap } from '../../core/http1/header-ops.js';
 
 /** Headers HTTP/2 forbids (RFC 9113 8.2.2), besides pseudo-headers, which are rebuilt per hop. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
@@ -14,7 +15,7 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connecti
 const ADDRESSES = new WeakMap<object, RequestView['socket']>();
 
 export function streamRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): RequestView {
-  const plain: IncomingHttpHeaders = {};
+  const plain = headerMap<IncomingHttpHeaders>();
   for (const k in headers) if (k[0] !== ':') plain[k] = headers[k];
   plain.host = String(headers[':authority'] ?? headers.host ?? '');
   return { method: String(headers[':method'] ?? 'GET'), url: String(headers[':path'] ?? '/'), headers: plain, socket: addressesOf(stream), protocol: 'HTTP/2' };
@@ -47,7 +48,11 @@ export function isGrpc(headers: IncomingHttpHeaders): boolean {
  * gRPC sends and some gRPC servers require), is passed on from the caller's `te`.
  */
 export function nextHopHeaders(method: string, path: string, headers: OutgoingHttpHeaders, callerTe?: string | string[]): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { ':method': method, ':path': path, ':scheme': 'http', ':authority': String(headers.host ?? '') };
+  const out = headerMap<OutgoingHttpHeaders>();
+  out[':method'] = method;
+  out[':path'] = path;
+  out[':scheme'] = 'http';
+  out[':authority'] = String(headers.host ?? '');
   for (const k in headers) {
     const v = headers[k];
     if (v === undefined || k[0] === ':' || k === 'te' || CONNECTION_SPECIFIC.has(k)) continue;
@@ -59,7 +64,7 @@ export function nextHopHeaders(method: string, path: string, headers: OutgoingHt
 
 /** An answer's headers without pseudo-headers and connection-specific ones. */
 export function responseHeaders(h: IncomingHttpHeaders & IncomingHttpStatusHeader): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+  const out = headerMap<OutgoingHttpHeaders>();
   for (const k in h) {
     const v = h[k];
     if (k[0] !== ':' && v !== undefined && !CONNECTION_SPECIFIC.has(k)) out[k] = v;

@@ -9,6 +9,8 @@ export interface Seen {
   app: string;
   path: string;
   headers: IncomingHttpHeaders;
+  /** HTTP/1.1: the header lines as they came, names and all (Node's `headers` drops `__proto__`). */
+  rawHeaders?: string[];
 }
 
 export interface ContractBackend {
@@ -48,13 +50,15 @@ export async function startHttpBackend(app: string): Promise<ContractBackend> {
     seen.push({ app, path, headers: req.headers });
     const { fail, delayMs, headFirst } = behaviour(app, path, hit(path));
     req.resume();
+    // `/…/Names…`: answer headers named like the properties of every JavaScript object.
+    if (path.includes('/Names')) for (const name of ['constructor', '__proto__', 'toString']) res.setHeader(name, `answer-${name}`);
     req.on('end', () => {
       const head = () => res.writeHead(fail ? 503 : 200, { 'content-type': 'application/json', 'x-app': app });
       if (headFirst) head().flushHeaders();
       void sleep(delayMs).then(() => {
         if (res.destroyed) return;
         if (!headFirst) head();
-        res.end(JSON.stringify({ app, path, headers: req.headers }));
+        res.end(JSON.stringify({ app, path, headers: req.headers, rawHeaders: req.rawHeaders }));
       });
     });
   });

@@ -289,6 +289,29 @@ describe('the data-path contract, on every codec', () => {
     });
   }
 
+  /** One HTTP/1.1 exchange as bytes (the request says `Connection: close`), the answer as latin1 text. */
+  function rawHttp1(port: number, request: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => s.write(request));
+      const chunks: Buffer[] = [];
+      s.on('data', (d: Buffer) => chunks.push(d));
+      s.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      s.on('error', reject);
+    });
+  }
+
+  /** A chunked body's content (extensions and trailers ignored). */
+  function unchunked(body: string): string {
+    let out = '';
+    for (let at = 0; ;) {
+      const eol = body.indexOf('\r\n', at);
+      const size = parseInt(body.slice(at, eol), 16);
+      if (!(size > 0)) return out;
+      out += body.slice(eol + 2, eol + 2 + size);
+      at = eol + 2 + size + 2;
+    }
+  }
+
   /** An open tunnel is a request in flight until it closes: two held open fill the pool, a third is 503 UO. */
   async function tunnelsCountAgainstLimits(): Promise<void> {
     const open = (path: string) =>
@@ -369,6 +392,34 @@ describe('the data-path contract, on every codec', () => {
     assert.equal(assertServed(codec, a).headers['x-added'], 'yes');
     assert.equal(a.headers['x-route'], 'contract');
   });
+
+  // A sidecar that keeps headers in plain objects reads `constructor` or `toString` as already
+  // there (and sends the function's text as a value) and loses `__proto__`.
+  const PROTO_HEADERS = ['constructor', '__proto__', 'toString'];
+  contract(
+    'headers named like properties of every JavaScript object pass both ways as sent',
+    {
+      h2: 'HTTP/1.1 only: HTTP/2 fields are carried without a plain object (http2.test.ts sends `constructor`)',
+      grpc: 'HTTP/1.1 only, as for h2',
+      upgrade: 'HTTP/1.1 requests and answers; the upgrade carries the same heads',
+    },
+    async (codec) => {
+      const lines = PROTO_HEADERS.map((n) => `${n}: sent-${n}\r\n`).join('');
+      const raw = await rawHttp1(portFor(codec), `GET /echo.Echo/Names HTTP/1.1\r\nHost: api\r\n${lines}Connection: close\r\n\r\n`);
+      const [head, body] = [raw.slice(0, raw.indexOf('\r\n\r\n')), raw.slice(raw.indexOf('\r\n\r\n') + 4)];
+      assert.match(head, /^HTTP\/1\.1 200 /);
+      const answered = head.split('\r\n').filter((l) => PROTO_HEADERS.some((n) => l.toLowerCase().startsWith(`${n.toLowerCase()}:`)));
+      assert.deepEqual(answered.map((l) => l.toLowerCase()).sort(), PROTO_HEADERS.map((n) => `${n}: answer-${n}`.toLowerCase()).sort(), 'each answer header once, as the application sent it');
+      const seen = JSON.parse(/transfer-encoding: chunked/i.test(head) ? unchunked(body) : body) as Seen;
+      const sent: string[] = [];
+      for (let i = 0; i < (seen.rawHeaders?.length ?? 0); i += 2)
+        if (PROTO_HEADERS.some((n) => n.toLowerCase() === seen.rawHeaders![i].toLowerCase())) sent.push(`${seen.rawHeaders![i].toLowerCase()}: ${seen.rawHeaders![i + 1]}`);
+      // Requests the relay leaves to Node's HTTP parser (the node codec) lose `__proto__` in that
+      // parser, before the sidecar sees them: a known gap (Node's own servers lose it too).
+      const expectedSent = PROTO_HEADERS.filter((n) => codec !== 'node' || n !== '__proto__');
+      assert.deepEqual(sent.sort(), expectedSent.map((n) => `${n.toLowerCase()}: sent-${n}`).sort(), 'each request header reached the application once, as sent');
+    },
+  );
 
   contract('a route to a subset no DestinationRule defines is 503 NC (no cluster), as in Envoy', {}, async (codec) => {
     assertLocal(codec, await send(codec, '/echo.Echo/NoSubset'), 503, 'NC');

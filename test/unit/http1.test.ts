@@ -2,12 +2,18 @@
 // parser, how response bodies are framed, and where a chunked body ends however it is split.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { ChunkedScanner } from '../../core/http1/chunked.js';
 import { readRequestHead } from '../../core/http1/request-head.js';
 import { readResponseHead } from '../../core/http1/response-head.js';
 import { responseHeadText, responseHeaderMap } from '../../core/http1/serialize.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
+
+/** Header names: tokens, often those of Object.prototype's properties, which a plain object would misread. */
+const PROTO_NAMES = ['constructor', '__proto__', 'tostring', 'valueof', 'hasownproperty', 'isprototypeof', '__definegetter__'];
+const headerName = fc.oneof(fc.constantFrom(...PROTO_NAMES), fc.stringMatching(/^x-[a-z0-9-]{1,12}$/));
+const headerValue = fc.stringMatching(/^[!-~]([ !-~]{0,20}[!-~])?$/);
 
 describe('strict request head reader', () => {
   it('takes a plain request with its body length and connection intent', () => {
@@ -45,6 +51,32 @@ describe('strict request head reader', () => {
     ];
     for (const text of other) assert.equal(readRequestHead(b(text)).kind, 'other', JSON.stringify(text.slice(0, 60)));
     assert.equal(readRequestHead(b(`GET / HTTP/1.1\r\nX-Big: ${'a'.repeat(20_000)}`)).kind, 'other', 'an endless head is not waited for');
+  });
+});
+
+describe('header names that are also property names', () => {
+  it('a request head keeps each header as sent, whatever its name', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(headerName, headerValue), { selector: ([n]) => n, maxLength: 8 }), (pairs) => {
+        const r = readRequestHead(b(`GET / HTTP/1.1\r\nHost: x\r\n${pairs.map(([n, v]) => `${n}: ${v}\r\n`).join('')}\r\n`));
+        assert.equal(r.kind, 'head', 'not taken for a repeated header');
+        if (r.kind !== 'head') return;
+        assert.deepEqual(Object.entries(r.head.headers), [['host', 'x'], ...pairs]);
+      }),
+    );
+  });
+
+  it('a response head passes each header on as sent, and repeated ones each once', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(headerName, headerValue), { maxLength: 8 }), (pairs) => {
+        const r = readResponseHead(b(`HTTP/1.1 200 OK\r\ncontent-length: 0\r\n${pairs.map(([n, v]) => `${n}: ${v}\r\n`).join('')}\r\n`), false);
+        assert.equal(r.kind, 'head');
+        if (r.kind !== 'head') return;
+        const expected = ['content-length: 0', ...pairs.map(([n, v]) => `${n}: ${v}`)];
+        const text = responseHeadText(r.head, responseHeaderMap(r.head), false);
+        assert.deepEqual(text.split('\r\n').slice(1, -2).sort(), expected.sort());
+      }),
+    );
   });
 });
 
