@@ -203,8 +203,13 @@ export class H2Connection {
 
   /** Ends a stream abnormally (a cancel, an upstream's failure). */
   reset(stream: number, code: H2ErrorName = 'CANCEL'): void {
-    if (!this.streams.has(stream) || this.closed) return;
+    const s = this.streams.get(stream);
+    if (!s || this.closed) return;
     this.streams.delete(stream);
+    // Closed both ways with nothing queued (a handler of its last frame runs before it is
+    // forgotten): nothing to reset. A RST_STREAM per finished stream would be a flood to the
+    // peer, and Node's http2 server stops serving a connection that resets too many streams.
+    if (s.localClosed && s.remoteClosed && s.queue.length === 0) return;
     this.emit(frameBytes(FRAME.RST_STREAM, 0, stream, u32(H2_ERROR_CODES[code])));
   }
 
