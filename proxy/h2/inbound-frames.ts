@@ -199,8 +199,11 @@ export class InboundFrames {
           else this.answerBody(call, chunk, end);
         },
         reset: (id) => this.appReset(calls.get(id)),
-        goaway: () => {
+        goaway: (_code, lastStream) => {
           if (this.app === link) this.app = undefined;
+          // Streams above the last one the application processed were never seen by it: they are
+          // answered now (503, UNAVAILABLE for gRPC), not left to the caller's deadline.
+          for (const [id, call] of calls) if (id > lastStream) this.appReset(call, new Error('the application refused the stream (GOAWAY)'));
         },
         writable: (id) => this.appWritable(calls.get(id)),
         drained: () => {

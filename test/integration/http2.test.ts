@@ -8,7 +8,7 @@ import { connect, constants, createServer as createH2Server, type ClientHttp2Ses
 import { connect as netConnect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { FRAME, FrameReader } from '../../core/h2/frames.js';
+import { FRAME, FrameReader, frameBytes, settingsPayload, u32 } from '../../core/h2/frames.js';
 import { abortError } from '../../proxy/h2/stream-attempt.js';
 import { Sidecar, type SidecarOptions } from '../../proxy/sidecar.js';
 import { startApp, type TestApp } from '../helpers/apps.js';
@@ -620,6 +620,42 @@ for (const h2Relay of [true, false])
         await waitFor("the service's stream closed", () => earlyClosed > before.closed, 5000);
       } finally {
         s.close();
+      }
+    });
+
+    // A service that sends GOAWAY has not seen the streams above its last-stream-id (RFC 9113
+    // 6.8): they must be answered at once, not left to wait out the caller's deadline.
+    it('answers UNAVAILABLE at once for a call the service refused with GOAWAY', async () => {
+      const held: Socket[] = [];
+      const refuser = createNetServer((socket) => {
+        held.push(socket);
+        const reader = new FrameReader(true);
+        socket.on('error', () => undefined);
+        socket.write(frameBytes(FRAME.SETTINGS, 0, 0, settingsPayload({})));
+        socket.on('data', (c: Buffer) => {
+          for (const f of reader.push(c)) if (f.type === FRAME.HEADERS) socket.write(frameBytes(FRAME.GOAWAY, 0, 0, Buffer.concat([u32(0), u32(0)])));
+        });
+      });
+      await new Promise<void>((r) => refuser.listen(0, '127.0.0.1', r));
+      const refuserPort = (refuser.address() as { port: number }).port;
+      try {
+        const r = await start('refuser', refuserPort, [], { h2Relay });
+        await c.call('POST', '/v1/catalog/instances', { id: 'refuser-1', service: 'refuser', address: '127.0.0.1', port: refuserPort, protocol: 'grpc', sidecar: { inboundPort: r.ports.inbound } });
+        const caller = await start('caller', 1, [{ port: 0, service: 'refuser' }], { h2Relay });
+        await waitFor('the caller to learn the refuser', () => caller.snapshot?.outbound.services.find((s) => s.name === 'refuser')?.clusters[0]?.endpoints.length === 1, 5000);
+        const s = connect(`http://127.0.0.1:${caller.ports.upstreams.refuser}`);
+        try {
+          const answer = await Promise.race([
+            call(s, 'refuser', '/greeter.Greeter/SayHello', 'anyone there?'),
+            new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000)),
+          ]);
+          assert.equal(answer.headers['grpc-status'] ?? answer.trailers['grpc-status'], '14', 'UNAVAILABLE');
+        } finally {
+          s.close();
+        }
+      } finally {
+        for (const socket of held) socket.destroy();
+        await new Promise((r) => refuser.close(r));
       }
     });
 
