@@ -343,14 +343,30 @@ export class H2Connection {
         if (!(f.flags & FLAG.ACK)) this.emit(frameBytes(FRAME.PING, FLAG.ACK, 0, f.payload));
         return;
       case FRAME.GOAWAY:
-        this.goingAway = true;
-        return this.handler.goaway(f.payload.readUInt32BE(4), f.payload.readUInt32BE(0) & 0x7fffffff);
+        return this.onGoaway(f);
       case FRAME.WINDOW_UPDATE:
         return this.onWindowUpdate(f);
       case FRAME.PUSH_PROMISE:
         throw new H2ProtocolError('PROTOCOL_ERROR', 'PUSH_PROMISE, with push disabled');
       default:
         return; // PRIORITY and unknown types: nothing to do (RFC 9113 5.3.2, 4.1)
+    }
+  }
+
+  /**
+   * The peer goes away. This end's streams above its last-stream-id were never processed there
+   * (RFC 9113 6.8): they end now as refused (REFUSED_STREAM, by the peer), safe to try again
+   * elsewhere, rather than waiting for an answer that will not come.
+   */
+  private onGoaway(f: Frame): void {
+    this.goingAway = true;
+    const lastStream = f.payload.readUInt32BE(0) & 0x7fffffff;
+    this.handler.goaway(f.payload.readUInt32BE(4), lastStream);
+    if (this.role !== 'client') return;
+    for (const id of [...this.streams.keys()]) {
+      if (id <= lastStream) continue;
+      this.streams.delete(id);
+      this.handler.reset(id, H2_ERROR_CODES.REFUSED_STREAM, true);
     }
   }
 

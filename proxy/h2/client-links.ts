@@ -72,15 +72,8 @@ export class ClientLink {
           this.ended(id);
           s?.broken(new UpstreamStreamReset(code, byPeer));
         },
-        goaway: (_code, lastStream) => {
-          this.retire();
-          // Streams above the last one the peer processed were not seen: they may go elsewhere.
-          for (const [id, s] of this.streams)
-            if (id > lastStream) {
-              this.ended(id);
-              s.broken(new UpstreamStreamReset(H2_ERROR_CODES.REFUSED_STREAM));
-            }
-        },
+        // Streams above the last one the peer processed end as refused (the codec resets them).
+        goaway: () => this.retire(),
         writable: (id) => this.streams.get(id)?.writable(),
         drained: () => {
           for (const s of this.streams.values()) s.writable();

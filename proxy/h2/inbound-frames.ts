@@ -199,11 +199,10 @@ export class InboundFrames {
           else this.answerBody(call, chunk, end);
         },
         reset: (id) => this.appReset(calls.get(id)),
-        goaway: (_code, lastStream) => {
+        // Streams above the last one the application processed end as refused (the codec resets
+        // them): answered at once, 503 or UNAVAILABLE, not left to the caller's deadline.
+        goaway: () => {
           if (this.app === link) this.app = undefined;
-          // Streams above the last one the application processed were never seen by it: they are
-          // answered now (503, UNAVAILABLE for gRPC), not left to the caller's deadline.
-          for (const [id, call] of calls) if (id > lastStream) this.appReset(call, new Error('the application refused the stream (GOAWAY)'));
         },
         writable: (id) => this.appWritable(calls.get(id)),
         drained: () => {
