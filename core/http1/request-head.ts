@@ -5,6 +5,7 @@
 // shapes and refuses the malformed ones (CL+TE, bare CR, obs-fold, ...) with 400 or 431. So the
 // relay never has to decide an ambiguous case, which is where request smuggling lives.
 import { headerMap } from './header-ops.js';
+import { headerLine, readHeaderLine } from './header-line.js';
 
 /** Heads longer than this go to the full parser, which answers 431. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -29,6 +30,7 @@ const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\/[\x21-\x7e]*) HTTP\/1\.1
 /** A header line; field values: visible ASCII, space, tab, obs-text; never CR, LF, NUL or other controls. */
 export const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/;
 const DIGITS = /^\d{1,15}$/;
+const LINE = headerLine();
 const RELAYED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE']);
 /** Headers whose presence asks for something the relay leaves to the full parser. */
 const FULL_PARSER_HEADERS = ['transfer-encoding', 'upgrade', 'expect', 'http2-settings'];
@@ -51,18 +53,18 @@ export function readRequestHead(buf: Buffer): RequestHeadResult {
     return hasBareLf(buf) ? { kind: 'other', reason: 'bare LF' } : { kind: 'incomplete' };
   }
   if (end + 4 > MAX_HEAD_BYTES) return { kind: 'other', reason: 'head too large' };
-  const lines = buf.toString('latin1', 0, end).split('\r\n');
-  const first = REQUEST_LINE.exec(lines[0]);
+  const text = buf.toString('latin1', 0, end);
+  const lineEnd = text.indexOf('\r\n');
+  const first = REQUEST_LINE.exec(lineEnd === -1 ? text : text.slice(0, lineEnd));
   if (!first) return { kind: 'other', reason: 'request line' };
   // Methods Node's parser does not know go to it, and it answers 400: the relay takes no request Node would refuse.
   if (!RELAYED_METHODS.has(first[1])) return { kind: 'other', reason: 'method' };
   const headers = headerMap<Record<string, string>>();
-  for (let i = 1; i < lines.length; i++) {
-    const m = HEADER_LINE.exec(lines[i]);
-    if (!m) return { kind: 'other', reason: `header line ${i}` };
-    const name = m[1].toLowerCase();
-    if (name in headers) return { kind: 'other', reason: `repeated header ${name}` };
-    headers[name] = m[2];
+  const line = LINE;
+  for (let at = lineEnd === -1 ? end : lineEnd + 2, i = 1; at < end; at = line.next, i++) {
+    if (!readHeaderLine(text, at, end, line)) return { kind: 'other', reason: `header line ${i}` };
+    if (line.name in headers) return { kind: 'other', reason: `repeated header ${line.name}` };
+    headers[line.name] = line.value;
   }
   if (headers.host === undefined) return { kind: 'other', reason: 'no host' };
   for (const h of FULL_PARSER_HEADERS) if (headers[h] !== undefined) return { kind: 'other', reason: h };
@@ -70,7 +72,8 @@ export function readRequestHead(buf: Buffer): RequestHeadResult {
   if (cl !== undefined && !DIGITS.test(cl)) return { kind: 'other', reason: 'content-length' };
   let keepAlive = true;
   const connection = headers.connection;
-  if (connection !== undefined) {
+  // The common value needs no splitting.
+  if (connection !== undefined && connection !== 'keep-alive') {
     for (const token of connection.toLowerCase().split(',')) {
       const t = token.trim();
       if (t === 'close') keepAlive = false;

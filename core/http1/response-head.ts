@@ -3,7 +3,7 @@
 // a kept-alive connection. A head that cannot be read unambiguously is `invalid`: the relay
 // answers 502 rather than guess (a guess about framing is a response-splitting bug).
 
-import { HEADER_LINE } from './request-head.js';
+import { headerLine, readHeaderLine } from './header-line.js';
 
 export type Framing = { type: 'length'; length: number } | { type: 'chunked' } | { type: 'close' } | { type: 'none' };
 
@@ -11,7 +11,7 @@ export interface ResponseHead {
   status: number;
   /** The reason phrase as sent (may be empty). */
   reason: string;
-  /** Names as sent, in order; repeated names (set-cookie) stay repeated. */
+  /** Lower-case names, in order; repeated names (set-cookie) stay repeated. */
   headers: [string, string][];
   framing: Framing;
   keepAlive: boolean;
@@ -22,37 +22,47 @@ export type ResponseHeadResult = { kind: 'incomplete' } | { kind: 'head'; head: 
 
 const MAX_RESPONSE_HEAD = 64 * 1024;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
+const DIGITS = /^\d{1,15}$/;
+const LINE = headerLine();
+
+/** A Connection header's say on keeping the connection open: `close` wins over `keep-alive`; neither leaves it as it was. */
+function connectionKeepsAlive(value: string, was: boolean): boolean {
+  // What almost every server sends, without splitting.
+  if (value === 'keep-alive') return true;
+  if (value === 'close') return false;
+  const tokens = value
+    .toLowerCase()
+    .split(',')
+    .map((t) => t.trim());
+  if (tokens.includes('close')) return false;
+  if (tokens.includes('keep-alive')) return true;
+  return was;
+}
 
 /** `headRequest`: the answer to HEAD has no body whatever its Content-Length says. */
 export function readResponseHead(buf: Buffer, headRequest: boolean): ResponseHeadResult {
   const end = buf.indexOf('\r\n\r\n');
   if (end === -1) return buf.length > MAX_RESPONSE_HEAD ? { kind: 'invalid', reason: 'response head too large' } : { kind: 'incomplete' };
-  const lines = buf.toString('latin1', 0, end).split('\r\n');
-  const first = STATUS_LINE.exec(lines[0]);
+  const text = buf.toString('latin1', 0, end);
+  const lineEnd = text.indexOf('\r\n');
+  const first = STATUS_LINE.exec(lineEnd === -1 ? text : text.slice(0, lineEnd));
   if (!first) return { kind: 'invalid', reason: 'malformed status line' };
   const status = Number(first[2]);
   const headers: [string, string][] = [];
   let length: string | undefined;
   let transferEncoding: string | undefined;
   let keepAlive = first[1] === '1';
-  for (let i = 1; i < lines.length; i++) {
-    const m = HEADER_LINE.exec(lines[i]);
-    if (!m) return { kind: 'invalid', reason: `malformed header line ${i}` };
-    const name = m[1].toLowerCase();
+  const line = LINE;
+  for (let at = lineEnd === -1 ? end : lineEnd + 2, i = 1; at < end; at = line.next, i++) {
+    if (!readHeaderLine(text, at, end, line)) return { kind: 'invalid', reason: `malformed header line ${i}` };
+    const { name, value } = line;
     if (name === 'content-length') {
       // A repeated Content-Length, even with the same value, is refused as Node's parser refuses it.
-      if (!/^\d{1,15}$/.test(m[2]) || length !== undefined) return { kind: 'invalid', reason: 'bad or repeated content-length' };
-      length = m[2];
-    } else if (name === 'transfer-encoding') transferEncoding = transferEncoding === undefined ? m[2] : `${transferEncoding}, ${m[2]}`;
-    else if (name === 'connection') {
-      const tokens = m[2]
-        .toLowerCase()
-        .split(',')
-        .map((t) => t.trim());
-      if (tokens.includes('close')) keepAlive = false;
-      else if (tokens.includes('keep-alive')) keepAlive = true;
-    }
-    headers.push([m[1], m[2]]);
+      if (!DIGITS.test(value) || length !== undefined) return { kind: 'invalid', reason: 'bad or repeated content-length' };
+      length = value;
+    } else if (name === 'transfer-encoding') transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+    else if (name === 'connection') keepAlive = connectionKeepsAlive(value, keepAlive);
+    headers.push([name, value]);
   }
   // Both framings at once is how response splitting starts (RFC 9112 6.3); Node's parser refuses it too.
   if (transferEncoding !== undefined && length !== undefined) return { kind: 'invalid', reason: 'both transfer-encoding and content-length' };

@@ -37,8 +37,7 @@ export function requestHeadText(method: string, path: string, headers: HeaderMap
  */
 export function responseHeaderMap(head: ResponseHead): HeaderMap {
   const map = headerMap();
-  for (const [n, v] of head.headers) {
-    const name = n.toLowerCase();
+  for (const [name, v] of head.headers) {
     if (HOP_BY_HOP.has(name) || (name === 'content-length' && head.framing.type === 'chunked')) continue;
     const cur = map[name];
     map[name] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [String(cur), v];

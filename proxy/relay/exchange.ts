@@ -166,7 +166,7 @@ export function exchange(up: Duplex, request: ExchangeRequest, down: Duplex, dec
         if (r.head.status < 200) {
           // 1xx informational answers (103 Early Hints) are dropped; the final one follows.
           if (r.head.status === 101) {
-            const to = r.head.headers.find(([n]) => n.toLowerCase() === 'upgrade')?.[1];
+            const to = r.head.headers.find(([n]) => n === 'upgrade')?.[1];
             if (!request.upgrade) return fail(new Error('upstream switched protocols without being asked'), true);
             if (!sameProtocol(to, request.upgrade)) return fail(new Error(`upstream switched to "${to ?? ''}", not to the requested "${request.upgrade}"`), true);
             return finish({ status: 101, reusable: false, closeDownstream: false, switched: { head: pending!.subarray(0, r.head.headLength), parsed: r.head, protocol: to!, rest } });

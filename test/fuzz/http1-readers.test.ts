@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ChunkedScanner } from '../../core/http1/chunked.js';
-import { readRequestHead } from '../../core/http1/request-head.js';
+import { headerLine, readHeaderLine } from '../../core/http1/header-line.js';
+import { HEADER_LINE, readRequestHead } from '../../core/http1/request-head.js';
 import { readResponseHead } from '../../core/http1/response-head.js';
 import { llhttp } from '../helpers/llhttp.js';
 import { fuzzParameters } from './fuzz-options.js';
@@ -99,6 +100,46 @@ describe('HTTP/1.1 request heads: the relay and llhttp agree', () => {
         (buf) => {
           const r = readRequestHead(buf);
           assert.ok(['incomplete', 'head', 'other'].includes(r.kind));
+        },
+      ),
+      fuzzParameters(),
+    );
+  });
+});
+
+/** A character of each class the header grammar treats apart: token, separator, whitespace, control, obs-text, upper case. */
+const oddChar = fc.constantFrom('\r', '\n', '\0', '\x7f', '\x80', '\xa0', '\xff', '\x0b', '"', '(', '/', '@', ' ', '\t', ':');
+const linePart = (common: string[]) => fc.array(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...common) }, oddChar), { maxLength: 6 }).map((p) => p.join(''));
+/** Header lines as latin1 text, mostly name, colon, value, now and then bent by a character of another class. */
+const headerText = fc
+  .array(fc.tuple(linePart(['Host', 'x-a', 'Content-Length', 'A', 'z9', '~']), fc.constantFrom(':', ': ', ':\t', ' :', ''), linePart(['v', 'value', ' ', '\t', 'a b'])), { maxLength: 5 })
+  .map((lines) => lines.map(([n, sep, v]) => `${n}${sep}${v}`).join('\r\n'))
+  .map((text) => (text.includes('\r\n\r\n') ? text.slice(0, text.indexOf('\r\n\r\n')) : text));
+
+describe('header lines: the scanner reads what the grammar as a regular expression reads', () => {
+  it('takes and refuses the same lines, with the same name and value', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          headerText,
+          requestBytes.map((b) => {
+            const text = b.toString('latin1');
+            const end = text.indexOf('\r\n\r\n');
+            return text.slice(text.indexOf('\r\n') + 2, end === -1 ? text.length : end);
+          }),
+        ),
+        (text) => {
+          const line = headerLine();
+          let at = 0;
+          for (const expected of text.split('\r\n')) {
+            const m = HEADER_LINE.exec(expected);
+            const ok = readHeaderLine(text, at, text.length, line);
+            assert.equal(ok, m !== null, `${JSON.stringify(expected)} in ${JSON.stringify(text)}`);
+            at += expected.length + 2;
+            if (!m) continue;
+            assert.deepEqual([line.name, line.value], [m[1].toLowerCase(), m[2]]);
+            assert.equal(line.next, Math.min(at, text.length), 'the next line starts after this one');
+          }
         },
       ),
       fuzzParameters(),
