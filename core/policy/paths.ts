@@ -14,6 +14,19 @@ export interface NormalisedPath {
  */
 export function normalisePath(raw: string): NormalisedPath {
   if (!raw.startsWith('/')) return { reason: 'the request target must start with "/"' };
+  // Almost every path is already normal; the full pass below costs about a microsecond a request.
+  return ALREADY_NORMAL.test(raw) ? { path: raw } : normaliseFully(raw);
+}
+
+/**
+ * A path with no `%`, backslash, `#`, empty segment or dot segment: each step of the full pass
+ * leaves it as it is. (Anchored and linear: `[^...]` never overlaps the `/` that ends a segment.)
+ */
+const ALREADY_NORMAL = /^(?:\/(?!\.\.?(?:\/|$))[^/%\\#]+)*\/?$/;
+
+/** normalisePath without its shortcut for paths that are already normal; exported for the test that holds the two equal. */
+export function normaliseFully(raw: string): NormalisedPath {
+  if (!raw.startsWith('/')) return { reason: 'the request target must start with "/"' };
   if (raw.includes('#')) return { reason: 'a fragment (#) is not allowed in a request path' };
   if (raw.includes('\\')) return { reason: 'a backslash is not allowed in a request path' };
   if (/%(2f|5c|00)/i.test(raw)) return { reason: 'an encoded slash, backslash or NUL (%2F, %5C, %00) is not allowed in a request path' };

@@ -14,7 +14,7 @@ import { parseCsr } from '../../core/pki/x509.js';
 import { checkTlsCredential } from '../../core/pki/tls-credential.js';
 import { authorize } from '../../core/policy/authz.js';
 import { authenticateJwt } from '../../core/policy/jwt.js';
-import { normalisePath } from '../../core/policy/paths.js';
+import { normaliseFully, normalisePath } from '../../core/policy/paths.js';
 import { parseDocuments } from '../../core/resources/parse.js';
 import { validateResource } from '../../core/resources/validate.js';
 import { SnapshotCompiler } from '../../core/snapshot/compile.js';
@@ -78,6 +78,23 @@ describe('path normalisation and authorization', () => {
         const forwarded = n.path + (q === -1 ? '' : raw.slice(q));
         assert.ok(!readAsAdmin(forwarded), `${JSON.stringify(raw)} passes as ${n.path}, which the application reads as ${applicationView(forwarded)}`);
       }),
+      fuzzParameters(2000),
+    );
+  });
+
+  it('takes the shortcut only for paths the full pass leaves as they are', () => {
+    const pathChars = fc.constantFrom('/', '//', '.', '..', '%2e', '%2F', '%41', '%', '\\', '#', 'a', 'b.', '.c', '~', ' ', '?');
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          rawPath,
+          fc.string({ maxLength: 40 }),
+          fc.array(pathChars, { maxLength: 10 }).map((p) => p.join('')),
+        ),
+        (raw) => {
+          assert.deepEqual(normalisePath(raw), normaliseFully(raw), JSON.stringify(raw));
+        },
+      ),
       fuzzParameters(2000),
     );
   });
