@@ -4,7 +4,7 @@
 // header), and the record of the request (metrics, access log, span).
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { decodePeer, PEER_HEADER, UNKNOWN_WORKLOAD, type WorkloadMeta } from '../core/workload-meta.js';
-import { emptyIstioLabels, setDestination, setDestinationService, setSource } from './istio-labels.js';
+import { emptyIstioLabels, setDestination, setDestinationService, setSource, statusCodeLabel } from './istio-labels.js';
 import type { TLSSocket } from 'node:tls';
 import { peerUris } from '../common/peer-uris.js';
 import { runFilters, type Exchange, type FilterOutcome, type LocalReply, type RequestFilter } from './pipeline/filter.js';
@@ -170,7 +170,7 @@ export class InboundPolicy {
     resBytes: number,
     extra: Record<string, unknown> = {},
   ): void {
-    labels.response_code = String(status);
+    labels.response_code = statusCodeLabel(status);
     labels.response_flags = flags;
     const ms = performance.now() - started;
     if (span)

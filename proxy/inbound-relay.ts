@@ -2,7 +2,7 @@
 // as bytes over a kept-alive connection and the answer comes back as bytes after its head.
 import { STATUS_CODES } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
+import { localResponseText, passedOnHeadText, requestHeadText } from '../core/http1/serialize.js';
 import { inboundLabels, peerIdentity, type InboundPolicy } from './inbound-policy.js';
 import type { RequestView } from './outbound-route.js';
 import type { RelayRequest, RelayVerdict } from './relay/downstream.js';
@@ -55,7 +55,7 @@ export async function relayInbound(policy: InboundPolicy, deps: { config(): Runt
     release: (up, reusable) => conns.sockets.release(up, reusable, conns.limits),
     wasUsed: (up) => conns.sockets.wasUsed(up),
   };
-  const outcome = await pooledExchange(upstream, request, socket, (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'));
+  const outcome = await pooledExchange(upstream, request, socket, (h) => passedOnHeadText(h, closeAfter || h.framing.type === 'close'));
   const done = settled(outcome, socket, closeAfter, (status, flags, bytes) => finish(status, flags, bytes));
   if (done) return done;
   return sendLocalReply(applicationFailure(outcome));

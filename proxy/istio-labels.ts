@@ -35,6 +35,13 @@ export function setDestinationService(l: Labels, name: string, namespace: string
   l.destination_service_namespace = namespace ?? 'unknown';
 }
 
+/** Status codes as label values, made once: a new string each request is hashed again by the series lookup (proxy/series-index.ts). */
+const STATUS_CODE_LABELS = Array.from({ length: 600 }, (_, code) => String(code));
+
+export function statusCodeLabel(status: number): string {
+  return STATUS_CODE_LABELS[status] ?? String(status);
+}
+
 // Built once, in Istio's label order (the exposition keeps it); each request copies one.
 const EMPTY_HTTP = { ...(Object.fromEntries(ISTIO_LABELS.map((k) => [k, 'unknown'])) as IstioLabels), request_protocol: 'http', response_code: '0', grpc_response_status: '', response_flags: '-' };
 const EMPTY_TCP = { ...(Object.fromEntries(TCP_LABELS.map((k) => [k, 'unknown'])) as TcpLabels), request_protocol: 'tcp', response_flags: '-' };

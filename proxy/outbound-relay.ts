@@ -5,12 +5,13 @@
 // run here (mirroring) goes to the full path; the connection then stays there.
 import { STATUS_CODES } from 'node:http';
 import { endpointKey } from '../core/routing/balancer.js';
-import { localResponseText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
+import { localResponseText, passedOnHeadText, requestHeadText, responseHeadText, responseHeaderMap } from '../core/http1/serialize.js';
 import type { OutboundDeps } from './outbound.js';
 import {
   attempts,
   chooseCluster,
   editResponseHeaders,
+  editsNoResponseHeaders,
   hashKey,
   labelEndpoint,
   outboundExchange,
@@ -96,6 +97,7 @@ export async function relayOutbound(deps: OutboundDeps, rr: RelayRequest, bindin
       };
       const outcome = await pooledExchange(upstream, { head: request.head, body: request.body, isHead: request.isHead, timeoutMs }, socket, (h) => {
         if (!keep(h.status)) return undefined;
+        if (editsNoResponseHeaders(route, dest, x.responseHooks)) return passedOnHeadText(h, closeAfter || h.framing.type === 'close');
         const out = responseHeaderMap(h);
         editResponseHeaders(out, route, dest, x.responseHooks);
         return responseHeadText(h, out, closeAfter || h.framing.type === 'close');
@@ -126,7 +128,7 @@ async function passthrough(deps: OutboundDeps, rr: RelayRequest, target: { host:
     upstream,
     { head: requestHeadText(head.method, head.target, forwardableHeaders(head.headers)), body, isHead: head.method === 'HEAD', timeoutMs: Infinity },
     socket,
-    (h) => responseHeadText(h, responseHeaderMap(h), closeAfter || h.framing.type === 'close'),
+    (h) => passedOnHeadText(h, closeAfter || h.framing.type === 'close'),
   );
   const done = settled(outcome, socket, closeAfter, (status, flags, bytes) =>
     recordOutbound(deps, f, status, flags, bytes, flags === RESPONSE_FLAGS.NONE ? { upstream_host: `${target.host}:${target.port}` } : {}),

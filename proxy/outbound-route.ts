@@ -17,7 +17,7 @@ import type { OutboundDeps } from './outbound.js';
 import type { ActiveSpan } from './tracer.js';
 import { originalOf, type Address } from './original-destination.js';
 import { PEER_HEADER, UNKNOWN_WORKLOAD } from '../core/workload-meta.js';
-import { emptyIstioLabels, setDestination, setDestinationService, setSource } from './istio-labels.js';
+import { emptyIstioLabels, setDestination, setDestinationService, setSource, statusCodeLabel } from './istio-labels.js';
 import type { AttemptOutcome } from './attempt-outcome.js';
 import { reply, type LocalReply } from './pipeline/filter.js';
 import { noCluster, UPSTREAM_OVERFLOW } from './pipeline/local-replies.js';
@@ -149,7 +149,7 @@ export interface FinishedRequest {
 /** Metrics, mesh telemetry, access log and span for a finished outbound request. */
 export function recordOutbound(deps: OutboundDeps, f: FinishedRequest, status: number, flags: ResponseFlag, resBytes: number, extra: Record<string, unknown> = {}): void {
   const { req, labels, authority, service } = f;
-  labels.response_code = String(status);
+  labels.response_code = statusCodeLabel(status);
   labels.response_flags = flags;
   const ms = performance.now() - f.started;
   if (f.span)
@@ -260,6 +260,11 @@ export function outboundExchange(req: RequestView, authority: string, service: O
 }
 
 /** The response side of the router, the same for every codec: the route's and the destination's header rules, then the filters' hooks. */
+/** Whether editResponseHeaders would change nothing: the answer's head can then be passed on without a map. */
+export function editsNoResponseHeaders(route: CompiledHttpRoute, dest: WeightedCluster, hooks: readonly ((h: HeaderMap) => void)[]): boolean {
+  return !route.headers?.response && !dest.headers?.response && hooks.length === 0;
+}
+
 export function editResponseHeaders(out: HeaderMap, route: CompiledHttpRoute, dest: WeightedCluster, hooks: readonly ((h: HeaderMap) => void)[]): void {
   applyHeaderOps(out, route.headers?.response);
   applyHeaderOps(out, dest.headers?.response);

@@ -50,6 +50,27 @@ export function responseHeadText(head: ResponseHead, headers: HeaderMap, close: 
   return `HTTP/1.1 ${head.status} ${head.reason}\r\n${lines(headers)}${close ? 'connection: close\r\n' : ''}\r\n`;
 }
 
+/**
+ * The response head as it came, less its connection-scoped headers: what responseHeadText of an
+ * unedited responseHeaderMap writes (repeated names grouped at the first), without building the
+ * map. The reader took only values without CR, LF or NUL, so none needs testing again.
+ */
+export function passedOnHeadText(head: ResponseHead, close: boolean): string {
+  let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
+  const headers = head.headers;
+  const chunked = head.framing.type === 'chunked';
+  let repeated = false;
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i];
+    if (HOP_BY_HOP.has(name) || (chunked && name === 'content-length')) continue;
+    if (!repeated) for (let j = 0; j < i && !repeated; j++) repeated = headers[j][0] === name;
+    out += `${name}: ${value}\r\n`;
+  }
+  // A name repeated apart from its first (rare): the map's grouping, so both writers agree.
+  if (repeated) return responseHeadText(head, responseHeaderMap(head), close);
+  return close ? `${out}connection: close\r\n\r\n` : `${out}\r\n`;
+}
+
 /** A 101 passed on with edited end-to-end headers; the upgrade itself (`connection`, `upgrade`) is kept as the upstream said it. */
 export function switchingHeadText(head: ResponseHead, headers: HeaderMap, protocol: string): string {
   return `HTTP/1.1 101 ${head.reason}\r\n${lines(headers)}connection: Upgrade\r\n${UNSAFE.test(protocol) ? '' : `upgrade: ${protocol}\r\n`}\r\n`;

@@ -9,6 +9,7 @@ import { ChunkedScanner } from '../../core/http1/chunked.js';
 import { headerLine, readHeaderLine } from '../../core/http1/header-line.js';
 import { HEADER_LINE, readRequestHead } from '../../core/http1/request-head.js';
 import { readResponseHead } from '../../core/http1/response-head.js';
+import { passedOnHeadText, responseHeadText, responseHeaderMap } from '../../core/http1/serialize.js';
 import { llhttp } from '../helpers/llhttp.js';
 import { fuzzParameters } from './fuzz-options.js';
 
@@ -181,6 +182,31 @@ describe('HTTP/1.1 response heads: the relay and llhttp agree', () => {
           const whole = llhttp(buf.subarray(0, end), 'response', headRequest);
           assert.equal(whole.messages[0]?.end, end, `the response ends at the same byte: ${JSON.stringify(buf.toString('latin1'))}`);
         }
+      }),
+      fuzzParameters(),
+    );
+  });
+});
+
+/** Response heads with names that repeat, in any case, among connection-scoped ones. */
+const repeatingHead = fc
+  .record({
+    status: fc.constantFrom('200 OK', '201 Created', '404 ', '500 Oops'),
+    headers: fc.array(
+      fc.tuple(fc.constantFrom('Set-Cookie', 'set-cookie', 'X-A', 'x-a', 'Connection', 'Keep-Alive', 'TE', 'Vary', '__proto__', 'constructor'), fc.constantFrom('1', 'a=b', 'keep-alive', 'close', '')),
+      { maxLength: 7 },
+    ),
+    framing: fc.constantFrom('content-length: 0\r\n', 'transfer-encoding: chunked\r\n', ''),
+  })
+  .map(({ status, headers, framing }) => Buffer.from(`HTTP/1.1 ${status}\r\n${framing}${headers.map(([n, v]) => `${n}: ${v}\r\n`).join('')}\r\n`, 'latin1'));
+
+describe('response heads passed on without a map', () => {
+  it('are written exactly as from the map the header rules edit, when there are no rules', () => {
+    fc.assert(
+      fc.property(fc.oneof(responseBytes, repeatingHead), fc.boolean(), fc.boolean(), (buf, headRequest, close) => {
+        const r = readResponseHead(buf, headRequest);
+        if (r.kind !== 'head') return;
+        assert.equal(passedOnHeadText(r.head, close), responseHeadText(r.head, responseHeaderMap(r.head), close));
       }),
       fuzzParameters(),
     );
