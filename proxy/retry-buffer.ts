@@ -7,6 +7,8 @@ export class RetryBuffer {
   private chunks: Buffer[] | undefined = [];
   private size = 0;
   private complete = false;
+  /** Cut off before it was complete: it never will be. */
+  private cut = false;
   /** Waiting for the whole body (mirrors): told once it is complete, or cannot be had. */
   private waiting: ((body: Buffer | undefined) => void)[] = [];
 
@@ -38,14 +40,17 @@ export class RetryBuffer {
     this.tell(this.chunks && Buffer.concat(this.chunks));
   }
 
-  /** The body will never be whole (the caller went, or the call is over). */
+  /** The body will never be whole (the caller went, or the call is over); a body already whole stays so. */
   cutOff(): void {
+    if (this.complete) return;
+    this.cut = true;
     this.tell(undefined);
   }
 
   /** The whole body once the caller has sent it; undefined when it was too large to keep or cut off. */
   whole(): Promise<Buffer | undefined> {
-    if (this.complete || !this.chunks) return Promise.resolve(this.complete && this.chunks ? Buffer.concat(this.chunks) : undefined);
+    // Asked after a cut-off: nothing will ever tell, so the answer is now.
+    if (this.complete || this.cut || !this.chunks) return Promise.resolve(this.complete && this.chunks ? Buffer.concat(this.chunks) : undefined);
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 

@@ -35,6 +35,22 @@ describe('RetryBuffer', () => {
     assert.equal(await whole, undefined);
   });
 
+  it('stays cut off: whoever asks afterwards gets nothing at once rather than waiting forever', async () => {
+    const b = new RetryBuffer(100);
+    b.keep(Buffer.from('half'));
+    b.cutOff();
+    const later = await Promise.race([b.whole(), new Promise<string>((r) => setTimeout(() => r('still waiting'), 200))]);
+    assert.equal(later, undefined);
+  });
+
+  it('a body already whole is not undone by a cut-off at the end of the call', async () => {
+    const b = new RetryBuffer(100);
+    b.keep(Buffer.from('all'));
+    b.end();
+    b.cutOff();
+    assert.equal((await b.whole())?.toString(), 'all');
+  });
+
   it('for any chunks: replayable exactly while the total fits, and what is kept is the body so far', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 12 }), fc.nat(200), (chunks, limit) => {
