@@ -259,12 +259,12 @@ export function outboundExchange(req: RequestView, authority: string, service: O
   return { method: req.method ?? 'GET', target: req.url ?? '/', headers: req.headers, authority, service, route, pathname: url.pathname, search: url.search, random, responseHooks: [] };
 }
 
-/** The response side of the router, the same for every codec: the route's and the destination's header rules, then the filters' hooks. */
 /** Whether editResponseHeaders would change nothing: the answer's head can then be passed on without a map. */
 export function editsNoResponseHeaders(route: CompiledHttpRoute, dest: WeightedCluster, hooks: readonly ((h: HeaderMap) => void)[]): boolean {
   return !route.headers?.response && !dest.headers?.response && hooks.length === 0;
 }
 
+/** The response side of the router, the same for every codec: the route's and the destination's header rules, then the filters' hooks. */
 export function editResponseHeaders(out: HeaderMap, route: CompiledHttpRoute, dest: WeightedCluster, hooks: readonly ((h: HeaderMap) => void)[]): void {
   applyHeaderOps(out, route.headers?.response);
   applyHeaderOps(out, dest.headers?.response);

@@ -1,15 +1,11 @@
 // Finds the end of a chunked body (RFC 9112 7.1) as its bytes pass by, without copying them:
 // the relay forwards the chunks untouched and only needs to know where the message ends.
 
+import { TOKEN } from './header-line.js';
 import { HEADER_LINE } from './request-head.js';
 
 const MAX_TRAILER_BYTES = 16 * 1024;
-/** tchar (RFC 9110 5.6.2) and qdtext (5.6.4), by byte. */
-const TOKEN = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
-for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1;
-for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = 1;
-for (let c = 0x61; c <= 0x7a; c++) TOKEN[c] = 1;
+/** qdtext (RFC 9110 5.6.4), by byte. */
 const QDTEXT = new Uint8Array(256);
 QDTEXT[0x09] = 1;
 for (let c = 0x20; c <= 0x7e; c++) if (c !== 0x22 && c !== 0x5c) QDTEXT[c] = 1;

@@ -4,8 +4,8 @@
 // for every request and answer the relay carries, and splitting the head into lines and running
 // a regular expression on each cost them about twice this.
 
-/** tchar (RFC 9110 5.6.2): 1 for the characters a header name may hold. */
-const TOKEN = new Uint8Array(256);
+/** tchar (RFC 9110 5.6.2): 1 for the characters a token (a header name, a chunk extension's name) may hold. */
+export const TOKEN = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
 for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1;
 for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = 1;
