@@ -68,7 +68,10 @@ function main(): void {
   const perRequest = (n: number) => ((n * usPerSample) / requests).toFixed(2).padStart(6);
   console.log(`${perRequest(all.length)} us per request in all (${all.length} samples)`);
   const groups = new Map<string, number>();
-  for (const [c, n] of by) groups.set(c.split(' ')[0], (groups.get(c.split(' ')[0]) ?? 0) + n);
+  for (const [c, n] of by) {
+    const group = c.split(' ')[0];
+    groups.set(group, (groups.get(group) ?? 0) + n);
+  }
   console.log([...groups].map(([g, n]) => `${g} ${perRequest(n).trim()}`).join(', '));
   for (const [c, n] of [...by].sort((a, b) => b[1] - a[1]).slice(0, Number(rowsArg ?? 30))) console.log(`${perRequest(n)} ${c}`);
 }

@@ -59,15 +59,13 @@ export function passedOnHeadText(head: ResponseHead, close: boolean): string {
   let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
   const headers = head.headers;
   const chunked = head.framing.type === 'chunked';
-  let repeated = false;
   for (let i = 0; i < headers.length; i++) {
     const [name, value] = headers[i];
     if (HOP_BY_HOP.has(name) || (chunked && name === 'content-length')) continue;
-    if (!repeated) for (let j = 0; j < i && !repeated; j++) repeated = headers[j][0] === name;
+    // A name repeated (rare): the map's grouping, so both writers agree.
+    for (let j = 0; j < i; j++) if (headers[j][0] === name) return responseHeadText(head, responseHeaderMap(head), close);
     out += `${name}: ${value}\r\n`;
   }
-  // A name repeated apart from its first (rare): the map's grouping, so both writers agree.
-  if (repeated) return responseHeadText(head, responseHeaderMap(head), close);
   return close ? `${out}connection: close\r\n\r\n` : `${out}\r\n`;
 }
 
