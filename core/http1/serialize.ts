@@ -62,7 +62,10 @@ export function passedOnHeadText(head: ResponseHead, close: boolean): string {
   for (let i = 0; i < headers.length; i++) {
     const [name, value] = headers[i];
     if (HOP_BY_HOP.has(name) || (chunked && name === 'content-length')) continue;
-    // A name repeated (rare): the map's grouping, so both writers agree.
+    // A name repeated, or one that starts with a digit (an object lists integer keys first), is
+    // rare: the map's order then, so both writers agree.
+    const c = name.charCodeAt(0);
+    if (c >= 0x30 && c <= 0x39) return responseHeadText(head, responseHeaderMap(head), close);
     for (let j = 0; j < i; j++) if (headers[j][0] === name) return responseHeadText(head, responseHeaderMap(head), close);
     out += `${name}: ${value}\r\n`;
   }
