@@ -14,6 +14,9 @@
 //   BENCH_SERVICES, BENCH_PROXIES, BENCH_CHANGES, BENCH_DELTA
 //   BENCH_HEARTBEAT=0: watches without heartbeats (the idle controllers' CPU is reported)
 //   BENCH_WATCH=poll: long polls (a request per change) instead of the snapshot stream
+//   BENCH_FOLLOWER=node: the simulated proxies follow their streams with Node's HTTP client
+//     instead of stream-follower.ts (a plain TLS socket speaking the same bytes, cheaper for the
+//     two cores this process shares with the controllers)
 //   BENCH_FAILOVER=1 (Consul mode): at the end, the first controller is killed and a route
 //     applied at the second must reach every proxy (its proxies move over as sidecars do)
 import { readFileSync } from 'node:fs';
@@ -24,6 +27,7 @@ import { metaFromRegistration } from '../core/catalog-model.js';
 import { generateKeyPair, signerFor } from '../core/pki/keys.js';
 import { buildCsr } from '../core/pki/x509.js';
 import { startConsulCluster } from '../test/helpers/consul-cluster.js';
+import { rawStreamer } from './stream-follower.js';
 import { caller, median, workloadCaller, workloadStreamer, percentile, procStat, startControllerProcess, type ControllerProcess } from './lib.js';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 200);
@@ -37,6 +41,8 @@ const FAILOVER = process.env.BENCH_FAILOVER === '1';
 const HEARTBEAT = process.env.BENCH_HEARTBEAT !== '0';
 /** BENCH_WATCH=poll: the proxies long-poll (GET /v1/snapshots, a request per change) instead of following the snapshot stream, as sidecars do with a controller that has none. */
 const STREAM = process.env.BENCH_WATCH !== 'poll';
+/** BENCH_FOLLOWER=node: streams followed with Node's HTTP client (as before 2026-12-04) instead of a plain TLS socket. */
+const FOLLOWER = process.env.BENCH_FOLLOWER === 'node' ? 'node' : 'raw';
 
 interface Watcher {
   id: string;
@@ -219,7 +225,7 @@ async function main(): Promise<void> {
       };
     };
     const watchCall = perController(workloadCaller);
-    const followCall = perController(workloadStreamer);
+    const followCall = perController(FOLLOWER === 'node' ? workloadStreamer : rawStreamer);
     await inParallel(PROXIES, 32, (i) =>
       mesh.register({ id: watchers[i].id, service: watchers[i].service, address: `127.${Math.floor(i / 62500)}.${Math.floor(i / 250) % 250}.${(i % 250) + 1}`, version: `v${1 + (i % 2)}` }),
     );
@@ -379,7 +385,7 @@ async function main(): Promise<void> {
     const f = (v: number[]) => `median ${median(v).toFixed(0)} ms (runs: ${v.map((x) => x.toFixed(0)).join(', ')})`;
     const where = REGISTRY === 'consul' ? `${controllers.length} controllers on a 3-server Consul datacentre` : 'one controller on the embedded registry';
     console.log(
-      `config propagation: ${where}; ${SERVICES} services, ${PROXIES} proxies watching (${STREAM ? 'streams' : 'long polls'}, ${DELTA ? 'incremental' : 'whole'} snapshots), ${CHANGES} route changes, ${CHANGES} new endpoints; set up in ${setupSeconds.toFixed(0)} s`,
+      `config propagation: ${where}; ${SERVICES} services, ${PROXIES} proxies watching (${STREAM ? `streams followed by ${FOLLOWER === 'node' ? "Node's HTTP client" : 'plain TLS sockets'}` : 'long polls'}, ${DELTA ? 'incremental' : 'whole'} snapshots), ${CHANGES} route changes, ${CHANGES} new endpoints; set up in ${setupSeconds.toFixed(0)} s`,
     );
     for (const [what, xs] of [
       ['apply -> every proxy holds the new route', routes],
