@@ -366,7 +366,8 @@ async function main(): Promise<void> {
     // BENCH_FAILOVER=1 (Consul mode): the first controller is killed (SIGKILL, as a crash), its
     // proxies move to the next one, and a route applied there must reach every proxy; the time
     // runs from the kill, so it includes every proxy's reconnection and fetch.
-    let failover: { p50: number; p99: number; max: number; errors: number; rss: { rss: number; peak: number }; movedBytes: number } | undefined;
+    let failover:
+      { p50: number; p99: number; max: number; errors: number; rss: { rss: number; peak: number }; movedBytes: number; cpu: { controllers: number[]; proxies: number; machine: number } } | undefined;
     if (FAILOVER && controllers.length > 1) {
       const errorsBefore = [...watchErrors.values()].reduce((a, b) => a + b, 0);
       // What the moved proxies are sent until they hold the change: deltas, or whole snapshots.
@@ -410,7 +411,7 @@ async function main(): Promise<void> {
     );
     if (failover)
       console.log(
-        `  controller 1 killed (a route applied at controller 2 at once) -> every proxy holds a newer snapshot: p50 ${failover.p50.toFixed(0)} ms, p99 ${failover.p99.toFixed(0)} ms, max ${failover.max.toFixed(0)} ms; ${failover.errors} watches failed over, each moved proxy sent ${failover.movedBytes.toFixed(0)} bytes; controller 2 RSS then ${failover.rss.rss.toFixed(0)} MB (peak ${failover.rss.peak.toFixed(0)} MB) with all ${PROXIES} proxies`,
+        `  controller 1 killed (a route applied at controller 2 at once) -> every proxy holds a newer snapshot: p50 ${failover.p50.toFixed(0)} ms, p99 ${failover.p99.toFixed(0)} ms, max ${failover.max.toFixed(0)} ms; ${failover.errors} watches failed over, each moved proxy sent ${failover.movedBytes.toFixed(0)} bytes; controller 2 RSS then ${failover.rss.rss.toFixed(0)} MB (peak ${failover.rss.peak.toFixed(0)} MB) with all ${PROXIES} proxies; CPU until then: controller 2 ${failover.cpu.controllers[1].toFixed(2)} s, the simulated proxies ${failover.cpu.proxies.toFixed(2)} s, the machine ${failover.cpu.machine.toFixed(2)} s (${os.availableParallelism()} cores)`,
       );
     if (watchErrors.size > 0) console.log(`  watches that failed and were asked again: ${[...watchErrors].map(([why, n]) => `${n} × ${why}`).join('; ')}`);
     console.log('  targets: p99 <= 1000 ms, RSS < 500 MB per controller');
