@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { StreamAnswerReader } from '../../bench/stream-follower.js';
-import { HEARTBEAT_FRAME, snapshotFrameHead, type StreamFrame } from '../../core/snapshot/stream-frames.js';
+import type { StreamFrame } from '../../core/snapshot/stream-frames.js';
 import { fuzzParameters } from './fuzz-options.js';
+import { frameBytes, pieces } from '../helpers/stream-frame-bytes.js';
 
 const frameArb: fc.Arbitrary<StreamFrame> = fc.oneof(
   fc.constant<StreamFrame>({ type: 'heartbeat' }),
@@ -29,34 +30,18 @@ const frameArb: fc.Arbitrary<StreamFrame> = fc.oneof(
 const HEAD =
   'HTTP/1.1 200 OK\r\ncontent-type: application/vnd.mesh.snapshot-stream\r\ncache-control: no-store\r\ndate: Fri, 04 Dec 2026 19:00:00 GMT\r\nconnection: keep-alive\r\nkeep-alive: timeout=5\r\ntransfer-encoding: chunked\r\n\r\n';
 
-function frameBytes(frames: StreamFrame[]): Buffer {
-  return Buffer.concat(frames.map((f) => (f.type === 'heartbeat' ? Buffer.from(HEARTBEAT_FRAME) : Buffer.concat([Buffer.from(snapshotFrameHead(f.version, f.delta, f.gzip, f.body.length)), f.body]))));
-}
-
-/** `bytes` cut at the given points. */
-function cut(bytes: Buffer, at: number[]): Buffer[] {
-  const points = [...new Set(at.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const c of [...points, bytes.length]) {
-    out.push(bytes.subarray(from, c));
-    from = c;
-  }
-  return out;
-}
-
 /** The answer as Node writes it: the head, the frames in chunks cut at `chunkCuts` (any size, upper- or lower-case hex), the last chunk. */
 function answer(frames: StreamFrame[], chunkCuts: number[], upper: boolean): Buffer {
-  const chunks = cut(frameBytes(frames), chunkCuts).filter((c) => c.length > 0);
+  const chunks = pieces(frameBytes(frames), chunkCuts).filter((c) => c.length > 0);
   const size = (n: number) => (upper ? n.toString(16).toUpperCase() : n.toString(16));
   return Buffer.concat([Buffer.from(HEAD), ...chunks.flatMap((c) => [Buffer.from(`${size(c.length)}\r\n`), c, Buffer.from('\r\n')]), Buffer.from('0\r\n\r\n')]);
 }
 
-function readAll(pieces: Buffer[]): { frames: StreamFrame[]; doneAt: number } {
+function readAll(received: Buffer[]): { frames: StreamFrame[]; doneAt: number } {
   const reader = new StreamAnswerReader();
   const frames: StreamFrame[] = [];
   let doneAt = -1;
-  pieces.forEach((p, i) => {
+  received.forEach((p, i) => {
     const read = reader.push(p);
     frames.push(...read.frames);
     if (read.done && doneAt < 0) doneAt = i;
@@ -68,8 +53,8 @@ describe('the benchmark stream follower reads answers as the controller writes t
   it('reads exactly the frames written, in whatever chunks and pieces, and ends with the last chunk', () => {
     fc.assert(
       fc.property(fc.array(frameArb, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 6 }), fc.array(fc.nat(), { maxLength: 12 }), fc.boolean(), (frames, chunkCuts, socketCuts, upper) => {
-        const pieces = cut(answer(frames, chunkCuts, upper), socketCuts);
-        const read = readAll(pieces);
+        const received = pieces(answer(frames, chunkCuts, upper), socketCuts);
+        const read = readAll(received);
         // (fast-check's records have no prototype; compared as plain objects)
         assert.deepEqual(
           read.frames,
@@ -77,7 +62,7 @@ describe('the benchmark stream follower reads answers as the controller writes t
         );
         // Done with the piece that holds the end, not before (later pieces are empty).
         assert.ok(read.doneAt >= 0);
-        assert.ok(pieces.slice(read.doneAt + 1).every((p) => p.length === 0));
+        assert.ok(received.slice(read.doneAt + 1).every((p) => p.length === 0));
       }),
       fuzzParameters(),
     );

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MeshError } from '../../core/errors.js';
-import { AckDecoder, FrameDecoder, HEARTBEAT_FRAME, MAX_FRAME_BYTES, ackLine, snapshotFrameHead, type StreamFrame } from '../../core/snapshot/stream-frames.js';
+import { AckDecoder, FrameDecoder, MAX_FRAME_BYTES, ackLine, type StreamFrame } from '../../core/snapshot/stream-frames.js';
 import { fuzzParameters } from './fuzz-options.js';
+import { frameBytes, pieces } from '../helpers/stream-frame-bytes.js';
 
 const versionArb = fc.stringMatching(/^[0-9a-f]{16}$/);
 const frameArb: fc.Arbitrary<StreamFrame> = fc.oneof(
@@ -27,22 +28,6 @@ const frameArb: fc.Arbitrary<StreamFrame> = fc.oneof(
   }),
 );
 
-function encode(frames: StreamFrame[]): Buffer {
-  return Buffer.concat(frames.map((f) => (f.type === 'heartbeat' ? Buffer.from(HEARTBEAT_FRAME) : Buffer.concat([Buffer.from(snapshotFrameHead(f.version, f.delta, f.gzip, f.body.length)), f.body]))));
-}
-
-/** `bytes` cut at the given points (sorted, deduplicated, within range). */
-function pieces(bytes: Buffer, cuts: number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const c of [...at, bytes.length]) {
-    out.push(bytes.subarray(from, c));
-    from = c;
-  }
-  return out;
-}
-
 const parseError = (err: unknown) => err instanceof MeshError && err.code === 'PARSE_ERROR';
 
 describe('snapshot stream frames', () => {
@@ -50,7 +35,7 @@ describe('snapshot stream frames', () => {
     fc.assert(
       fc.property(fc.array(frameArb, { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 20 }), (frames, cuts) => {
         const decoder = new FrameDecoder();
-        const read = pieces(encode(frames), cuts).flatMap((p) => decoder.push(p));
+        const read = pieces(frameBytes(frames), cuts).flatMap((p) => decoder.push(p));
         // (fast-check's records have no prototype; compared as plain objects)
         assert.deepEqual(
           read,
@@ -68,12 +53,12 @@ describe('snapshot stream frames', () => {
         fc.array(frameArb, { minLength: 1, maxLength: 6 }).filter((fs) => fs.some((f) => f.type === 'snapshot')),
         fc.nat(),
         (frames, cut) => {
-          const bytes = encode(frames);
+          const bytes = frameBytes(frames);
           const decoder = new FrameDecoder();
           const read = decoder.push(bytes.subarray(0, cut % bytes.length));
           assert.ok(read.length < frames.length);
           // Cut exactly after a frame, the reader is at a boundary; anywhere else, it is not.
-          assert.equal(decoder.atBoundary, encode(frames.slice(0, read.length)).length === cut % bytes.length);
+          assert.equal(decoder.atBoundary, frameBytes(frames.slice(0, read.length)).length === cut % bytes.length);
         },
       ),
       fuzzParameters(),
