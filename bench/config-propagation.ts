@@ -376,6 +376,8 @@ async function main(): Promise<void> {
       const survivor = caller(controllers[1], 64, true);
       const t = await timeChange(async () => {
         dead.add(0);
+        // Said on stderr, for whoever profiles the survivor through the failover.
+        console.error(`killing controller 1 (pid ${controllers[0].child.pid}); controller 2 is pid ${controllers[1].child.pid}`);
         controllers[0].child.kill('SIGKILL');
         await applyRoute(survivor, CHANGES);
       });
