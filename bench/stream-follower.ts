@@ -10,6 +10,7 @@
 // The controller is trusted here (it is the thing measured); a response it frames in a way this
 // reader does not expect ends the connection with an error the benchmark counts.
 import { connect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
+import { readResponseHead } from '../core/http1/response-head.js';
 import { ackLine, FrameDecoder, type StreamFrame } from '../core/snapshot/stream-frames.js';
 import type { ControllerProcess, Follow } from './lib.js';
 
@@ -61,22 +62,29 @@ export class StreamAnswerReader {
         if (this.remaining > 0) return { frames: out, done: false };
         this.phase = Phase.DataEnd;
       }
-      const eol = buf.indexOf(this.phase === Phase.Head ? '\r\n\r\n' : '\r\n');
+      if (this.phase === Phase.Head) {
+        // The relay's own reader of answer heads: status and framing.
+        const read = readResponseHead(buf, false);
+        if (read.kind === 'invalid') throw new Error(`unreadable answer head: ${read.reason}`);
+        if (read.kind === 'incomplete') {
+          this.pending = Buffer.from(buf);
+          return { frames: out, done: false };
+        }
+        if (read.head.status !== 200) throw new Error(`stream refused: ${read.head.status}`);
+        if (read.head.framing.type !== 'chunked') throw new Error('stream answer not chunked');
+        buf = buf.subarray(read.head.headLength);
+        this.phase = Phase.SizeLine;
+        continue;
+      }
+      const eol = buf.indexOf('\r\n');
       if (eol < 0) {
-        if (buf.length > 16 * 1024) throw new Error('a head or a line longer than 16 KB');
+        if (buf.length > 16 * 1024) throw new Error('a line longer than 16 KB');
         this.pending = Buffer.from(buf);
         return { frames: out, done: false };
       }
       const line = buf.toString('latin1', 0, eol);
-      buf = buf.subarray(eol + (this.phase === Phase.Head ? 4 : 2));
+      buf = buf.subarray(eol + 2);
       switch (this.phase) {
-        case Phase.Head: {
-          const status = /^HTTP\/1\.1 (\d{3})/.exec(line)?.[1];
-          if (status !== '200') throw new Error(`stream refused: ${status ?? 'not HTTP/1.1'}`);
-          if (!/\r\ntransfer-encoding: *chunked\r?$/im.test(line)) throw new Error('stream answer not chunked');
-          this.phase = Phase.SizeLine;
-          break;
-        }
         case Phase.DataEnd:
           if (line !== '') throw new Error('chunk longer than its size');
           this.phase = Phase.SizeLine;
