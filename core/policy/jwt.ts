@@ -4,6 +4,7 @@
 // refused with 401.
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { CompiledJwtRule } from '../snapshot/types.js';
+import { cookieValue } from './cookies.js';
 
 export interface JwtOutcome {
   /** undefined: no token was present. */
@@ -11,7 +12,7 @@ export interface JwtOutcome {
   claims?: Record<string, unknown>;
   rule?: CompiledJwtRule;
   /** Where the token was found, so that it can be removed before forwarding. */
-  location?: { header?: string; param?: string };
+  location?: { header?: string; param?: string; cookie?: string };
   /** Set when a token was present and is not acceptable. */
   error?: string;
   /** The rule whose keys are not here (yet): its JWKS URL has not answered. */
@@ -78,6 +79,10 @@ function findToken(rules: CompiledJwtRule[], headers: Record<string, string | st
     for (const p of r.fromParams) {
       const v = query.get(p);
       if (v) return { token: v, location: { param: p } };
+    }
+    for (const c of r.fromCookies ?? []) {
+      const v = cookieValue(headers.cookie, c);
+      if (v) return { token: v, location: { cookie: c } };
     }
   }
   return undefined;

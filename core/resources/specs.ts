@@ -478,6 +478,18 @@ const authorizationPolicy = obj(
   },
 );
 
+/** RFC 9110's token: header field names and cookie names. */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Headers that frame the request or belong to the hop: a claim must not set them (request smuggling towards the application). */
+const FRAMING_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
+
+const claimHeaderName = str({
+  pattern: HTTP_TOKEN,
+  patternHint: "is not a header name (letters, digits and !#$%&'*+-.^_`|~)",
+  check: (h) => (FRAMING_HEADERS.has(h.toLowerCase()) ? `"${h}" frames the request or belongs to the connection; a claim cannot be copied to it` : undefined),
+});
+
 const jwtRule = obj(
   {
     issuer: str({ nonEmpty: true }),
@@ -495,10 +507,26 @@ const jwtRule = obj(
     }),
     fromHeaders: arr(obj({ name: str({ nonEmpty: true }), prefix: str() }, { required: ['name'] })),
     fromParams: stringList,
+    fromCookies: arr(str({ pattern: HTTP_TOKEN, patternHint: "is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)" })),
     forwardOriginalToken: bool,
     outputPayloadToHeader: str(),
+    outputClaimToHeaders: arr(obj({ header: claimHeaderName, claim: str({ nonEmpty: true }) }, { required: ['header', 'claim'] })),
   },
-  { required: ['issuer'], oneOf: [{ fields: ['jwks', 'jwksUri'] }], unsupported: { outputClaimToHeaders: 'not implemented', fromCookies: 'not implemented', timeout: 'not implemented' } },
+  {
+    required: ['issuer'],
+    oneOf: [{ fields: ['jwks', 'jwksUri'] }],
+    unsupported: { timeout: 'not implemented' },
+    check: (v, path, out) => {
+      // Istio: "The header specified in each operation in the list must be unique."
+      const seen = new Set<string>();
+      (Array.isArray(v.outputClaimToHeaders) ? (v.outputClaimToHeaders as unknown[]) : []).forEach((op, i) => {
+        const header = isPlainObject(op) && typeof op.header === 'string' ? op.header.toLowerCase() : undefined;
+        if (header === undefined) return;
+        if (seen.has(header)) out.push({ path: `${path}.outputClaimToHeaders[${i}].header`, message: `"${header}" is named twice; each header may be set from one claim` });
+        seen.add(header);
+      });
+    },
+  },
 );
 
 const requestAuthentication = obj({ selector, jwtRules: arr(jwtRule) }, { unsupported: { targetRef: 'use selector', targetRefs: 'use selector' } });

@@ -259,8 +259,11 @@ export interface JwtRule {
   jwks?: string;
   fromHeaders?: { name: string; prefix?: string }[];
   fromParams?: string[];
+  fromCookies?: string[];
   forwardOriginalToken?: boolean;
   outputPayloadToHeader?: string;
+  /** Claims (a dotted path reaches into nested objects) copied to request headers once the token verifies. */
+  outputClaimToHeaders?: { header: string; claim: string }[];
 }
 
 export interface RequestAuthenticationSpec {

@@ -39,7 +39,7 @@ export function compileInbound(resources: Resource[], workload: Workload, rootNa
     else if (action === 'AUDIT') authorization.audit.push(compiled);
     else authorization.allow.push(compiled);
   }
-  const jwtRules = applicablePolicies(of<RequestAuthenticationSpec>('RequestAuthentication'), workload, rootNamespace).flatMap((r) => (r.spec.jwtRules ?? []).map(compileJwt));
+  const jwtRules = applicablePolicies(of<RequestAuthenticationSpec>('RequestAuthentication'), workload, rootNamespace).flatMap((r) => (r.spec.jwtRules ?? []).map(compileJwtRule));
   const rateLimit = rateLimitFor(workload, of<LocalRateLimitSpec>('LocalRateLimit'), rootNamespace);
   return { ports, authorization, jwtRules, ...(rateLimit ? { rateLimit } : {}) };
 }
@@ -106,17 +106,21 @@ function compileAuthz(p: Resource<AuthorizationPolicySpec>): CompiledAuthzPolicy
   };
 }
 
-function compileJwt(r: NonNullable<RequestAuthenticationSpec['jwtRules']>[number]): CompiledJwtRule {
+export function compileJwtRule(r: NonNullable<RequestAuthenticationSpec['jwtRules']>[number]): CompiledJwtRule {
+  // Envoy's default token locations (an Authorization bearer header, then the access_token
+  // parameter) hold only when the rule names no location of its own.
+  const located = Boolean(r.fromHeaders?.length || r.fromParams?.length || r.fromCookies?.length);
   const rule: CompiledJwtRule = {
     issuer: r.issuer,
     audiences: r.audiences ?? [],
-    // Istio's default token location.
-    fromHeaders: r.fromHeaders?.map((h) => ({ name: h.name.toLowerCase(), prefix: h.prefix ?? '' })) ?? [{ name: 'authorization', prefix: 'Bearer ' }],
-    fromParams: r.fromParams ?? (r.fromHeaders ? [] : ['access_token']),
+    fromHeaders: located ? (r.fromHeaders ?? []).map((h) => ({ name: h.name.toLowerCase(), prefix: h.prefix ?? '' })) : [{ name: 'authorization', prefix: 'Bearer ' }],
+    fromParams: located ? (r.fromParams ?? []) : ['access_token'],
     forwardOriginalToken: r.forwardOriginalToken ?? false,
   };
+  if (r.fromCookies?.length) rule.fromCookies = r.fromCookies;
   if (r.jwks) rule.jwks = r.jwks;
   if (r.jwksUri) rule.jwksUri = r.jwksUri;
   if (r.outputPayloadToHeader) rule.outputPayloadToHeader = r.outputPayloadToHeader;
+  if (r.outputClaimToHeaders?.length) rule.outputClaimToHeaders = r.outputClaimToHeaders.map((o) => ({ header: o.header.toLowerCase(), claim: o.claim }));
   return rule;
 }

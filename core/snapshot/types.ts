@@ -170,8 +170,12 @@ export interface CompiledJwtRule {
   jwksUri?: string;
   fromHeaders: { name: string; prefix: string }[];
   fromParams: string[];
+  /** Cookie names to read a token from; absent when none. */
+  fromCookies?: string[];
   forwardOriginalToken: boolean;
   outputPayloadToHeader?: string;
+  /** Headers set from the verified token's claims (`header` lower-case; `claim` a dotted path). */
+  outputClaimToHeaders?: { header: string; claim: string }[];
 }
 
 export interface RateLimitRoute {

@@ -27,9 +27,14 @@ export interface InboundChainDeps {
   dryRun?: DryRunRecorder;
 }
 
-/** Every header the sidecar sets for the application (XFCC, each JWT rule's payload header) or reads from its peer (the caller's workload metadata). */
+/**
+ * Every header the sidecar sets for the application (XFCC, each JWT rule's payload and claim
+ * headers) or reads from its peer (the caller's workload metadata): a caller's own copy is removed,
+ * so that the application can trust them (a request without a token gets none of them).
+ */
 export function identityHeaders(rules: CompiledJwtRule[]): string[] {
-  return [...new Set(['x-forwarded-client-cert', PEER_HEADER, ...rules.flatMap((r) => (r.outputPayloadToHeader ? [r.outputPayloadToHeader.toLowerCase()] : []))])];
+  const fromTokens = rules.flatMap((r) => [...(r.outputPayloadToHeader ? [r.outputPayloadToHeader.toLowerCase()] : []), ...(r.outputClaimToHeaders ?? []).map((o) => o.header)]);
+  return [...new Set(['x-forwarded-client-cert', PEER_HEADER, ...fromTokens])];
 }
 
 export function buildInboundChain(cfg: RuntimeConfig, deps: InboundChainDeps): RequestFilter[] {

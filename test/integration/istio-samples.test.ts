@@ -5,6 +5,7 @@
 // and documents without a namespace applied with `meshctl apply -n`.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Sidecar } from '../../proxy/sidecar.js';
@@ -34,8 +35,17 @@ describe("Istio's samples, applied unchanged", () => {
 
   const run = (args: string[]) => runMeshctl(c.dataDir, args);
 
-  /** A workload: an app that echoes what it saw, its sidecar, and its catalog registration. */
-  async function workload(service: string, namespace: string, opts: { serviceAccount?: string; upstreams?: string[]; version?: string; capture?: boolean } = {}) {
+  const workloads = new Map<string, Promise<{ app: TestApp; sidecar: Sidecar }>>();
+
+  /** A workload: an app that echoes what it saw, its sidecar, and its catalog registration; made once per service and namespace. */
+  function workload(service: string, namespace: string, opts: { serviceAccount?: string; upstreams?: string[]; version?: string; capture?: boolean } = {}) {
+    const key = `${service}-${namespace}`;
+    const made = workloads.get(key) ?? startWorkload(service, namespace, opts);
+    workloads.set(key, made);
+    return made;
+  }
+
+  async function startWorkload(service: string, namespace: string, opts: { serviceAccount?: string; upstreams?: string[]; version?: string; capture?: boolean }) {
     const app = await startApp(`${service}.${namespace}`);
     apps.push(app);
     const id = `${service}-${namespace}`;
@@ -144,6 +154,53 @@ describe("Istio's samples, applied unchanged", () => {
     assert.match(httpbin.sidecar.metricsText(), /mesh_proxy_authz_dry_run_total\{action="DENY",result="denied",policy="foo\/deny-path-headers"\} 5/);
     assert.equal((await get(curl.sidecar.ports.upstreams.httpbin, '/ip', { host: 'httpbin' })).status, 200);
     assert.match(httpbin.sidecar.metricsText(), /mesh_proxy_authz_dry_run_total\{action="DENY",result="allowed",policy=""\} 1/);
+  });
+
+  it("copies a JWT claim to a header as Istio's claim-to-header task says, with the task's token and keys", async () => {
+    // The task's RequestAuthentication (istio/istio.io content/en/docs/tasks/security/authentication/
+    // claim-to-header/index.md @ 0e750fa3f436ad49acd541c2ec0cd126f5bf7e6a), its jwksUri pointed at a
+    // local copy of the file it names (security/tools/jwt/samples/jwks.json, test/fixtures).
+    const keys = createServer((_req, res) => res.end(readFileSync(join(SAMPLES, 'jwt/jwks.json'))));
+    await new Promise<void>((r) => keys.listen(0, '127.0.0.1', r));
+    const jwksUri = `http://127.0.0.1:${(keys.address() as { port: number }).port}/security/tools/jwt/samples/jwks.json`;
+    const task = `apiVersion: security.istio.io/v1beta1
+kind: RequestAuthentication
+metadata:
+  name: "jwt-example"
+  namespace: foo
+spec:
+  selector:
+    matchLabels:
+      app: httpbin
+  jwtRules:
+  - issuer: "testing@secure.istio.io"
+    jwksUri: "${jwksUri}"
+    outputClaimToHeaders:
+    - header: "x-jwt-claim-foo"
+      claim: "foo"
+`;
+    try {
+      const httpbin = await workload('httpbin', 'foo');
+      const sleep = await workload('curl', 'foo', { upstreams: ['httpbin'] });
+      const applied = await runMeshctl(c.dataDir, ['apply', '-f', '-'], task);
+      assert.equal(applied.code, 0, applied.err);
+      await waitFor('the rule at httpbin', () => httpbin.sidecar.snapshot?.inbound.jwtRules[0]?.outputClaimToHeaders?.[0]?.header === 'x-jwt-claim-foo', 5000);
+      await waitFor('curl to know httpbin', () => sleep.sidecar.snapshot?.outbound.services.some((s) => s.name === 'httpbin'), 5000);
+      const call = (headers: Record<string, string>) => get(sleep.sidecar.ports.upstreams.httpbin, '/headers', { host: 'httpbin', ...headers });
+      // "Verify that a request with an invalid JWT is denied": 401.
+      assert.equal((await call({ authorization: 'Bearer invalidToken' })).status, 401);
+      // "Verify that a request with a valid JWT is allowed" and "contains a valid http header with JWT claim value".
+      const token = readFileSync(join(SAMPLES, 'jwt/demo.jwt'), 'utf8').trim();
+      const valid = await call({ authorization: `Bearer ${token}` });
+      assert.equal(valid.status, 200, valid.body);
+      assert.equal(valid.json().headers['x-jwt-claim-foo'], 'bar');
+      // A caller cannot set the header itself: without a token its copy is removed, with one replaced.
+      assert.equal((await call({ 'x-jwt-claim-foo': 'forged' })).json().headers['x-jwt-claim-foo'], undefined);
+      assert.equal((await call({ 'x-jwt-claim-foo': 'forged', authorization: `Bearer ${token}` })).json().headers['x-jwt-claim-foo'], 'bar');
+    } finally {
+      await c.call('DELETE', '/v1/resources/requestauthentication/foo/jwt-example');
+      keys.close();
+    }
   });
 
   it("resolves a short name in the caller's namespace, and name.namespace across namespaces", async () => {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { authenticateJwt, parseJwks } from '../../core/policy/jwt.js';
+import { claimHeaderValue } from '../../core/policy/jwt-claims.js';
+import { compileJwtRule } from '../../core/snapshot/compile-inbound.js';
+import type { JwtRule } from '../../core/resources/types.js';
 import type { CompiledJwtRule } from '../../core/snapshot/types.js';
 import { testIssuer } from '../helpers/jwt.js';
 
@@ -51,3 +54,37 @@ for (const alg of ['ES256', 'RS256'] as const) {
     });
   });
 }
+
+describe('JWT token locations and claim headers', () => {
+  const issuer = testIssuer('ES256');
+  const keys = () => parseJwks(issuer.jwks);
+  const token = issuer.token({ iss: 'https://issuer.test', sub: 'alice', exp: now + 600 });
+  const find = (rule: CompiledJwtRule, headers: Record<string, string | string[]>, query = '') => authenticateJwt([rule], headers, new URLSearchParams(query), keys, now);
+  const rule = (jwtRule: Partial<JwtRule>) => compileJwtRule({ issuer: 'https://issuer.test', jwks: issuer.jwks, ...jwtRule });
+
+  it('reads a token from a cookie the rule names, among others and in any Cookie field', () => {
+    const r = rule({ fromCookies: ['session'] });
+    assert.deepEqual(find(r, { cookie: `theme=dark; session=${token}; x=1` }).location, { cookie: 'session' });
+    assert.equal(find(r, { cookie: ['theme=dark', `session="${token}"`] }).principal, 'https://issuer.test/alice', 'split over fields, quoted');
+    assert.deepEqual(find(r, { cookie: `sessionx=${token}` }), {}, 'another cookie of a longer name is no token');
+    assert.deepEqual(find(r, { authorization: `Bearer ${token}` }), {}, 'a rule with its own locations has no default ones');
+  });
+
+  it("keeps Envoy's default locations only for a rule that names none", () => {
+    assert.deepEqual(find(rule({}), { authorization: `Bearer ${token}` }).location, { header: 'authorization' });
+    assert.deepEqual(find(rule({}), {}, `access_token=${token}`).location, { param: 'access_token' });
+    assert.deepEqual(find(rule({ fromParams: ['t'] }), { authorization: `Bearer ${token}` }), {}, 'fromParams alone: no Authorization header');
+    assert.deepEqual(find(rule({ fromParams: ['t'] }), {}, `t=${token}`).location, { param: 't' });
+  });
+
+  it('copies string, integer and boolean claims, nested ones by their dotted path, and nothing else', () => {
+    const claims = { foo: 'bar', n: 42, ok: false, f: 1.5, list: ['a'], obj: { k: 'v', deeper: { g: 'admins' } }, crlf: 'a\r\nx-evil: 1', utf: 'José', 'a.b': 'dotted' };
+    assert.equal(claimHeaderValue(claims, 'foo'), 'bar');
+    assert.equal(claimHeaderValue(claims, 'n'), '42');
+    assert.equal(claimHeaderValue(claims, 'ok'), 'false');
+    assert.equal(claimHeaderValue(claims, 'obj.k'), 'v');
+    assert.equal(claimHeaderValue(claims, 'obj.deeper.g'), 'admins');
+    for (const path of ['f', 'list', 'obj', 'missing', 'obj.missing', 'list.0', 'crlf', 'utf', 'a.b', 'toString', 'obj.__proto__', 'foo.length'])
+      assert.equal(claimHeaderValue(claims, path), undefined, path);
+  });
+});

@@ -122,6 +122,37 @@ describe('resource validation', () => {
     assert.deepEqual(ap.map((x) => x.path).sort(), ['spec.rules[0].to[0].operation.ports[0]', 'spec.rules[0].when[0].key']);
     const ra = violations({ apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'r' }, spec: { jwtRules: [{ jwks: '{not json', jwksUri: 'https://x/jwks' }] } });
     assert.deepEqual(ra.map((x) => x.path).sort(), ['spec.jwtRules[0].issuer', 'spec.jwtRules[0].jwks', 'spec.jwtRules[0].jwksUri']);
+    const claims = violations({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'RequestAuthentication',
+      metadata: { name: 'r' },
+      spec: {
+        jwtRules: [
+          {
+            issuer: 'i',
+            jwksUri: 'https://x/jwks',
+            fromCookies: ['session', 'bad name'],
+            outputClaimToHeaders: [
+              { header: 'x-jwt-group', claim: 'group' },
+              { header: 'X-JWT-Group', claim: 'nested.group' },
+              { header: 'content-length', claim: 'n' },
+              { header: 'x y', claim: 'n' },
+              { header: 'x-sub' },
+            ],
+          },
+        ],
+      },
+    });
+    assert.deepEqual(
+      claims.map((x) => `${x.path}: ${x.message}`),
+      [
+        'spec.jwtRules[0].fromCookies[1]: "bad name" is not a cookie name (letters, digits and !#$%&\'*+-.^_`|~)',
+        'spec.jwtRules[0].outputClaimToHeaders[2].header: "content-length" frames the request or belongs to the connection; a claim cannot be copied to it',
+        'spec.jwtRules[0].outputClaimToHeaders[3].header: "x y" is not a header name (letters, digits and !#$%&\'*+-.^_`|~)',
+        'spec.jwtRules[0].outputClaimToHeaders[4].claim: is required',
+        'spec.jwtRules[0].outputClaimToHeaders[1].header: "x-jwt-group" is named twice; each header may be set from one claim',
+      ],
+    );
   });
 
   it('validates Gateways and gateway bindings with Istio rules, every violation with its path', () => {

@@ -1,8 +1,10 @@
 // RequestAuthentication: a token that is present must verify (else 401); a request without one
 // goes on, and AuthorizationPolicy decides whether one is required. The verified principal and
 // claims are kept for authorization; the token is removed before forwarding unless the rule
-// says forwardOriginalToken; the payload goes to the rule's outputPayloadToHeader.
+// says forwardOriginalToken; the payload goes to the rule's outputPayloadToHeader and single
+// claims to its outputClaimToHeaders.
 import { authenticateJwt, type JwtOutcome, type KeyLookup } from '../../../core/policy/jwt.js';
+import { claimHeaderValue } from '../../../core/policy/jwt-claims.js';
 import type { CompiledJwtRule } from '../../../core/snapshot/types.js';
 import { reply, type Exchange, type LocalReply, type RequestFilter } from '../filter.js';
 import { RESPONSE_FLAGS } from '../response-flags.js';
@@ -23,6 +25,11 @@ export function jwtAuthentication(rules: CompiledJwtRule[], keys: KeyLookup, key
     x.claims = jwt.claims;
     if (jwt.rule && jwt.location?.header && !jwt.rule.forwardOriginalToken) delete x.forwardHeaders[jwt.location.header];
     if (jwt.rule?.outputPayloadToHeader && jwt.claims) x.forwardHeaders[jwt.rule.outputPayloadToHeader.toLowerCase()] = Buffer.from(JSON.stringify(jwt.claims)).toString('base64url');
+    if (jwt.rule?.outputClaimToHeaders && jwt.claims)
+      for (const { header, claim } of jwt.rule.outputClaimToHeaders) {
+        const value = claimHeaderValue(jwt.claims, claim);
+        if (value !== undefined) x.forwardHeaders[header] = value;
+      }
     return undefined;
   };
   return {
