@@ -7,6 +7,7 @@ import { provenPrincipal, upstreamTransport } from '../core/routing/transport.js
 import { endpointKey } from '../core/routing/balancer.js';
 import { httpStatusForGrpc } from '../core/routing/grpc-status.js';
 import { pickWeighted, selectRoute, type RequestFacts } from '../core/routing/match.js';
+import { regexRewrite } from '../core/routing/regex-rewrite.js';
 import { applyHeaderOps, type HeaderMap } from '../core/http1/header-ops.js';
 import type { Cluster, CompiledHttpRoute, Endpoint, OutboundService, WeightedCluster } from '../core/snapshot/types.js';
 import { forwardableHeaders } from './http-util.js';
@@ -221,6 +222,8 @@ export function upstreamRequest(
   if (route.rewrite?.uri !== undefined) {
     const prefix = route.match.map((m) => (m.uri && 'prefix' in m.uri ? m.uri.prefix : undefined)).find((p) => p !== undefined && url.pathname.startsWith(p));
     path = (prefix !== undefined ? route.rewrite.uri + url.pathname.slice(prefix.length) : route.rewrite.uri) + url.search;
+  } else if (route.rewrite?.uriRegexRewrite) {
+    path = regexRewrite(url.pathname, route.rewrite.uriRegexRewrite.match, route.rewrite.uriRegexRewrite.rewrite) + url.search;
   }
   headers.host = route.rewrite?.authority ?? req.headers.host ?? service.name;
   applyHeaderOps(headers, route.headers?.request);

@@ -5,6 +5,7 @@ import { parseDurationMs } from '../duration.js';
 import { FilterSyntaxError, parseFilter } from '../access-log/filter.js';
 import { arr, bool, duration, int, map, num, obj, port, regex, str, type Schema, isPlainObject } from './schema.js';
 import type { Kind } from './types.js';
+import { rewriteProblem } from '../routing/regex-rewrite.js';
 
 const HOST_RE = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 const host = str({ nonEmpty: true, pattern: HOST_RE, patternHint: 'is not a valid host: use a service name such as "reviews", "reviews.service.consul" or a DNS name' });
@@ -125,6 +126,13 @@ function weightsSumTo100(list: unknown, path: string, out: Violation[]): void {
   if (sum !== 100) out.push({ path, message: `weights must sum to 100, they sum to ${sum}` });
 }
 
+/** A regex rewrite's pattern compiles and its rewrite names only groups the pattern has. */
+function uriRegexRewriteCheck(v: Record<string, unknown>, path: string, out: Violation[]): void {
+  if (typeof v.match !== 'string' || typeof v.rewrite !== 'string' || v.match === '') return;
+  const problem = rewriteProblem(v.match, v.rewrite);
+  if (problem) out.push({ path: `${path}.${problem.startsWith('the pattern') ? 'match' : 'rewrite'}`, message: problem });
+}
+
 const httpRoute = obj(
   {
     name: str(),
@@ -132,7 +140,10 @@ const httpRoute = obj(
     route: arr(routeDestination, { min: 1 }),
     redirect: obj({ uri: str(), authority: str(), port, scheme: str({ enum: ['http', 'https'] }), redirectCode: int({ min: 300, max: 399 }) }),
     directResponse: obj({ status: int({ min: 200, max: 599 }), body: obj({ string: str() }, { unsupported: { bytes: 'use body.string' } }) }, { required: ['status'] }),
-    rewrite: obj({ uri: str(), authority: str() }, { unsupported: { uriRegexRewrite: 'regex rewrites are not implemented; use uri' } }),
+    rewrite: obj(
+      { uri: str(), authority: str(), uriRegexRewrite: obj({ match: str({ nonEmpty: true }), rewrite: str() }, { required: ['match', 'rewrite'], check: uriRegexRewriteCheck }) },
+      { oneOf: [{ fields: ['uri', 'uriRegexRewrite'] }] },
+    ),
     timeout: duration,
     retries,
     fault,

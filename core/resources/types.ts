@@ -70,7 +70,7 @@ export interface HTTPRoute {
   route?: { destination: Destination; weight?: number; headers?: { request?: HeaderOperations; response?: HeaderOperations } }[];
   redirect?: { uri?: string; authority?: string; port?: number; scheme?: string; redirectCode?: number };
   directResponse?: { status: number; body?: { string?: string } };
-  rewrite?: { uri?: string; authority?: string };
+  rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match: string; rewrite: string } };
   timeout?: string;
   retries?: { attempts: number; perTryTimeout?: string; retryOn?: string };
   fault?: {

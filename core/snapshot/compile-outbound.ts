@@ -171,7 +171,10 @@ function compileHttpRoute(r: HTTPRoute, matches: HTTPMatchRequest[], name: strin
   } else if (r.directResponse) {
     route.action = { type: 'direct', status: r.directResponse.status, ...(r.directResponse.body?.string !== undefined ? { body: r.directResponse.body.string } : {}) };
   }
-  if (r.rewrite) route.rewrite = pickDefined(r.rewrite, ['uri', 'authority']);
+  if (r.rewrite) {
+    route.rewrite = pickDefined(r.rewrite, ['uri', 'authority']);
+    if (r.rewrite.uriRegexRewrite) route.rewrite.uriRegexRewrite = { match: r.rewrite.uriRegexRewrite.match, rewrite: r.rewrite.uriRegexRewrite.rewrite };
+  }
   if (r.timeout) route.timeoutMs = durationMs(r.timeout, 'timeout');
   route.retries = r.retries
     ? {

@@ -250,7 +250,8 @@ export interface CompiledHttpRoute {
   /** Any-of; empty matches every request. */
   match: CompiledMatch[];
   action: RouteAction;
-  rewrite?: { uri?: string; authority?: string };
+  /** `uriRegexRewrite`: every match of `match` in the path replaced by `rewrite` (core/routing/regex-rewrite.ts). */
+  rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match: string; rewrite: string } };
   timeoutMs?: number;
   retries?: RetryPolicy;
   fault?: { delay?: { delayMs: number; percent: number }; abort?: { status: number; percent: number } };

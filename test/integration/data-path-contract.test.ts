@@ -69,6 +69,7 @@ function routes(host: string): object[] {
         http: [
           { match: [{ headers: { 'x-version': { exact: 'v2' } } }], route: to('v2') },
           { match: prefix('Old'), rewrite: { uri: '/echo.Echo/New' }, route: to('v1') },
+          { match: prefix('Regex'), rewrite: { uriRegexRewrite: { match: 'Regex([A-Z])([a-z]+)', rewrite: 'Rewritten\\2\\1$1' } }, route: to('v1') },
           { match: prefix('Headers'), headers: { request: { set: { 'x-added': 'yes' } }, response: { add: { 'x-route': 'contract' } } }, route: to('v1') },
           { match: prefix('Flaky'), retries: { attempts: 2, retryOn: '5xx,unavailable' }, route: to('v1') },
           { match: prefix('SlowTimeout'), timeout: '100ms', retries: { attempts: 0 }, route: to('v1') },
@@ -179,7 +180,7 @@ describe('the data-path contract, on every codec', () => {
     const configured = (s: Sidecar) =>
       ['api', 'grpcapi'].every((name) => {
         const svc = s.snapshot?.outbound.services.find((x) => x.name === name);
-        return svc?.httpRoutes.length === 15 && svc.clusters.find((x) => x.subset === undefined)?.endpoints.length === 2;
+        return svc?.httpRoutes.length === 16 && svc.clusters.find((x) => x.subset === undefined)?.endpoints.length === 2;
       });
     await waitFor('every client to know both services and their routes', () => CODECS.every((codec) => configured(clients[codec])), 10_000);
     await waitFor('the policies at every server', () => Object.values(servers).every((s) => s.snapshot?.inbound.ports[0]?.mtlsMode === 'STRICT' && s.snapshot.inbound.rateLimit !== undefined), 10_000);
@@ -385,6 +386,10 @@ describe('the data-path contract, on every codec', () => {
 
   contract('a prefix rewrite replaces the matched prefix only', {}, async (codec) => {
     assert.equal(assertServed(codec, await send(codec, '/echo.Echo/Old/tail?q=1')).path, '/echo.Echo/New/tail?q=1');
+  });
+
+  contract('a regex rewrite replaces every match in the path with its groups, the query left alone and `$` literal', {}, async (codec) => {
+    assert.equal(assertServed(codec, await send(codec, '/echo.Echo/RegexAbcRegexDe?q=RegexAbc')).path, '/echo.Echo/RewrittenbcA$1RewritteneD$1?q=RegexAbc');
   });
 
   contract('header rules change what the application sees and what the caller gets', {}, async (codec) => {

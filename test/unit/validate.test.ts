@@ -105,6 +105,16 @@ describe('resource validation', () => {
     assert.match(byPath['spec.subsets[1].name'], /already defined at subsets\[0\]/);
   });
 
+  it('checks a regex rewrite: one of uri and uriRegexRewrite, a pattern that compiles, groups it has', () => {
+    const rewrite = (r: unknown) => violations(vs({ hosts: ['reviews'], http: [{ rewrite: r, route: [{ destination: { host: 'reviews' } }] }] })).map((x) => `${x.path}: ${x.message}`);
+    assert.deepEqual(rewrite({ uri: '/x', uriRegexRewrite: { match: '^/(a)$', rewrite: '/\\1' } }), [
+      'spec.http[0].rewrite.uriRegexRewrite: only one of uri, uriRegexRewrite may be set, found uri and uriRegexRewrite',
+    ]);
+    assert.deepEqual(rewrite({ uriRegexRewrite: { match: '^/(a)$', rewrite: '/\\2' } }), ['spec.http[0].rewrite.uriRegexRewrite.rewrite: \\2 names group 2, but the pattern has 1 group']);
+    assert.match(rewrite({ uriRegexRewrite: { match: '(', rewrite: '/' } })[0], /^spec\.http\[0\]\.rewrite\.uriRegexRewrite\.match: the pattern is not a valid regular expression/);
+    assert.deepEqual(rewrite({ uriRegexRewrite: { match: '^/a' } }), ['spec.http[0].rewrite.uriRegexRewrite.rewrite: is required']);
+  });
+
   it('validates security resources with Istio rules', () => {
     const pa = violations({
       apiVersion: 'security.istio.io/v1',
