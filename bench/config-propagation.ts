@@ -19,6 +19,8 @@
 //     two cores this process shares with the controllers)
 //   BENCH_FAILOVER=1 (Consul mode): at the end, the first controller is killed and a route
 //     applied at the second must reach every proxy (its proxies move over as sidecars do)
+//   BENCH_RESUME=0: the simulated proxies offer no earlier TLS session when they connect (each
+//     connection a full handshake, as before 2026-12-04, eleventh session)
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import * as os from 'node:os';
@@ -27,7 +29,7 @@ import { metaFromRegistration } from '../core/catalog-model.js';
 import { generateKeyPair, signerFor } from '../core/pki/keys.js';
 import { buildCsr } from '../core/pki/x509.js';
 import { startConsulCluster } from '../test/helpers/consul-cluster.js';
-import { rawStreamer } from './stream-follower.js';
+import { rawStreamer, type SessionHolder } from './stream-follower.js';
 import { caller, median, workloadCaller, workloadStreamer, percentile, procStat, startControllerProcess, type ControllerProcess } from './lib.js';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 200);
@@ -216,12 +218,20 @@ async function main(): Promise<void> {
     // snapshot (10,000 whole first snapshots would not fit in this process).
     const identities = await serviceIdentities(controllers[0], Math.min(SERVICES, PROXIES));
     // A proxy's connection to each controller it has watched, made on first use.
-    const perController = <T>(make: (c: ControllerProcess, identity: { cert: string; key: string }) => T) => {
+    // BENCH_RESUME=0: every new connection a full TLS handshake (before 2026-12-04, eleventh session).
+    const sessionsOf = new Map<Watcher, SessionHolder>();
+    const sessions = (w: Watcher): SessionHolder | undefined => {
+      if (process.env.BENCH_RESUME === '0') return undefined;
+      let held = sessionsOf.get(w);
+      if (!held) sessionsOf.set(w, (held = {}));
+      return held;
+    };
+    const perController = <T>(make: (c: ControllerProcess, identity: { cert: string; key: string }, sessions?: SessionHolder) => T) => {
       const made = new Map<Watcher, T[]>();
       return (w: Watcher): T => {
         let own = made.get(w);
         if (!own) made.set(w, (own = []));
-        return (own[w.at] ??= make(controllers[w.at], identities.get(w.service)!));
+        return (own[w.at] ??= make(controllers[w.at], identities.get(w.service)!, sessions(w)));
       };
     };
     const watchCall = perController(workloadCaller);
@@ -367,12 +377,23 @@ async function main(): Promise<void> {
     // proxies move to the next one, and a route applied there must reach every proxy; the time
     // runs from the kill, so it includes every proxy's reconnection and fetch.
     let failover:
-      { p50: number; p99: number; max: number; errors: number; rss: { rss: number; peak: number }; movedBytes: number; cpu: { controllers: number[]; proxies: number; machine: number } } | undefined;
+      | {
+          p50: number;
+          p99: number;
+          max: number;
+          errors: number;
+          rss: { rss: number; peak: number };
+          movedBytes: number;
+          resumed: number;
+          cpu: { controllers: number[]; proxies: number; machine: number };
+        }
+      | undefined;
     if (FAILOVER && controllers.length > 1) {
       const errorsBefore = [...watchErrors.values()].reduce((a, b) => a + b, 0);
       // What the moved proxies are sent until they hold the change: deltas, or whole snapshots.
       const moved = watchers.filter((w) => w.at === 0);
       const movedBytesBefore = moved.reduce((n, w) => n + w.bytes, 0);
+      const resumedBefore = moved.reduce((n, w) => n + (sessionsOf.get(w)?.resumed ?? 0), 0);
       const survivor = caller(controllers[1], 64, true);
       const t = await timeChange(async () => {
         dead.add(0);
@@ -382,7 +403,8 @@ async function main(): Promise<void> {
         await applyRoute(survivor, CHANGES);
       });
       const movedBytes = (moved.reduce((n, w) => n + w.bytes, 0) - movedBytesBefore) / Math.max(1, moved.length);
-      failover = { ...t, errors: [...watchErrors.values()].reduce((a, b) => a + b, 0) - errorsBefore, rss: controllers[1].rssMb(), movedBytes };
+      const resumed = moved.reduce((n, w) => n + (sessionsOf.get(w)?.resumed ?? 0), 0) - resumedBefore;
+      failover = { ...t, errors: [...watchErrors.values()].reduce((a, b) => a + b, 0) - errorsBefore, rss: controllers[1].rssMb(), movedBytes, resumed };
     }
     stop = true;
     const f = (v: number[]) => `median ${median(v).toFixed(0)} ms (runs: ${v.map((x) => x.toFixed(0)).join(', ')})`;
@@ -413,7 +435,7 @@ async function main(): Promise<void> {
     );
     if (failover)
       console.log(
-        `  controller 1 killed (a route applied at controller 2 at once) -> every proxy holds a newer snapshot: p50 ${failover.p50.toFixed(0)} ms, p99 ${failover.p99.toFixed(0)} ms, max ${failover.max.toFixed(0)} ms; ${failover.errors} watches failed over, each moved proxy sent ${failover.movedBytes.toFixed(0)} bytes; controller 2 RSS then ${failover.rss.rss.toFixed(0)} MB (peak ${failover.rss.peak.toFixed(0)} MB) with all ${PROXIES} proxies; CPU until then: controller 2 ${failover.cpu.controllers[1].toFixed(2)} s, the simulated proxies ${failover.cpu.proxies.toFixed(2)} s, the machine ${failover.cpu.machine.toFixed(2)} s (${os.availableParallelism()} cores)`,
+        `  controller 1 killed (a route applied at controller 2 at once) -> every proxy holds a newer snapshot: p50 ${failover.p50.toFixed(0)} ms, p99 ${failover.p99.toFixed(0)} ms, max ${failover.max.toFixed(0)} ms; ${failover.errors} watches failed over (${failover.resumed} of them resumed their TLS session${process.env.BENCH_RESUME === '0' ? ': BENCH_RESUME=0' : ''}), each moved proxy sent ${failover.movedBytes.toFixed(0)} bytes; controller 2 RSS then ${failover.rss.rss.toFixed(0)} MB (peak ${failover.rss.peak.toFixed(0)} MB) with all ${PROXIES} proxies; CPU until then: controller 2 ${failover.cpu.controllers[1].toFixed(2)} s, the simulated proxies ${failover.cpu.proxies.toFixed(2)} s, the machine ${failover.cpu.machine.toFixed(2)} s (${os.availableParallelism()} cores)`,
       );
     if (watchErrors.size > 0) console.log(`  watches that failed and were asked again: ${[...watchErrors].map(([why, n]) => `${n} × ${why}`).join('; ')}`);
     console.log('  targets: p99 <= 1000 ms, RSS < 500 MB per controller');

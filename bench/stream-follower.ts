@@ -104,13 +104,28 @@ export class StreamAnswerReader {
   }
 }
 
-/** One proxy's connection to one controller, kept alive from one stream to the next as the sidecar's is. */
-export function rawStreamer(c: ControllerProcess, identity: { cert: string; key: string }): Follow {
+/** A proxy's newest TLS session, shared by its connections to every controller as the sidecar's client shares it. */
+export interface SessionHolder {
+  session?: Buffer;
+  /** Connections that resumed a session (for the benchmark's report). */
+  resumed?: number;
+}
+
+/**
+ * One proxy's connection to one controller, kept alive from one stream to the next as the
+ * sidecar's is. With `sessions`, a new connection offers the proxy's newest TLS session, as the
+ * sidecar does (proxy/controller-client.ts); without, every connection is a full handshake.
+ */
+export function rawStreamer(c: ControllerProcess, identity: { cert: string; key: string }, sessions?: SessionHolder): Follow {
   const { hostname, port, host } = new URL(c.base);
   const secureContext = contextFor(c.ca, identity);
   let socket: TLSSocket | undefined;
   const open = (): TLSSocket => {
-    const made = connect({ host: hostname, port: Number(port), secureContext });
+    const made = connect({ host: hostname, port: Number(port), secureContext, session: sessions?.session });
+    if (sessions) {
+      made.on('session', (session: Buffer) => (sessions.session = session));
+      made.once('secureConnect', () => made.isSessionReused() && (sessions.resumed = (sessions.resumed ?? 0) + 1));
+    }
     // As Node's HTTP agent (and so the sidecar) does: an ack is not held back for the one before it.
     made.setNoDelay(true);
     // Between streams no follow listens: an error or a close then only retires the connection.

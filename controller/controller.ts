@@ -4,6 +4,7 @@ import { X509Certificate, randomBytes } from 'node:crypto';
 import { writeFile, mkdir, readFile, rename } from 'node:fs/promises';
 import { Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -49,6 +50,14 @@ import { consulAt } from '../common/consul-registration.js';
 
 /** How often the leader looks at the CA root's remaining life. */
 const ROOT_CHECK_MS = 10 * 60_000;
+
+/** The TLS session context every controller shares, so that a session made at one resumes at another. */
+const SESSION_ID_CONTEXT = 'hostmesh-controller';
+/**
+ * How long a TLS session may be resumed: a day, the default workload certificate's lifetime. A
+ * certificate that has expired since its session began is refused (api/router.ts).
+ */
+const SESSION_LIFETIME_S = 24 * 3600;
 
 export const CONTROLLER_VERSION = MESH_VERSION;
 export const CA_FILE = 'ca.pem';
@@ -199,8 +208,24 @@ export class Controller {
 
     const { cert, key } = this.servingCertificate();
     // Client certificates are asked for but not required: admins use a bearer token.
-    this.server = createServer({ cert, key, ca: this.ca.trustBundle(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, router.handle);
+    this.server = createServer(
+      {
+        cert,
+        key,
+        ca: this.ca.trustBundle(),
+        requestCert: true,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+        // Sessions resume at any controller of the mesh: the same ticket keys (from the CA) and
+        // the same session context (Node's default differs with the command line).
+        ticketKeys: this.ca.sessionTicketKeys(),
+        sessionIdContext: SESSION_ID_CONTEXT,
+        sessionTimeout: SESSION_LIFETIME_S,
+      },
+      router.handle,
+    );
     this.server.on('secureConnection', refuseRenegotiation);
+    this.server.on('secureConnection', (socket: TLSSocket) => this.metrics.handshakes.inc({ resumed: String(socket.isSessionReused()) }));
     this.server.keepAliveTimeout = 65_000;
     this.server.headersTimeout = 10_000;
     this.server.requestTimeout = this.options.maxWatchMs + 30_000;
@@ -307,7 +332,8 @@ export class Controller {
   private async refreshServingCert(): Promise<void> {
     if (!this.server?.listening) return;
     const { cert, key } = this.servingCertificate();
-    this.server.setSecureContext({ cert, key, ca: this.ca.trustBundle(), minVersion: 'TLSv1.2' });
+    this.server.setSecureContext({ cert, key, ca: this.ca.trustBundle(), minVersion: 'TLSv1.2', sessionIdContext: SESSION_ID_CONTEXT });
+    this.server.setTicketKeys(this.ca.sessionTicketKeys());
     await this.writeLocalFiles();
   }
 

@@ -40,6 +40,12 @@ export class ControlPlaneMetrics {
   readonly regEvents = new Counter({ name: 'pilot_k8s_reg_events', help: 'Catalog registrations through this controller, by event', labelNames: ['type', 'event'], registers: [this.registry] });
   readonly pushTriggers = new Counter({ name: 'pilot_push_triggers', help: 'What made snapshots be compiled again', labelNames: ['type'], registers: [this.registry] });
   readonly csrs = new Counter({ name: 'citadel_server_csr_count', help: 'Certificate signing requests received', registers: [this.registry] });
+  readonly handshakes = new Counter({
+    name: 'mesh_controller_tls_handshakes_total',
+    help: 'TLS handshakes at the API, by whether they resumed an earlier session (a proxy back from another controller, or from before a restart)',
+    labelNames: ['resumed'],
+    registers: [this.registry],
+  });
   readonly issued = new Counter({ name: 'citadel_server_success_cert_issuance_count', help: 'Certificates issued', registers: [this.registry] });
 
   constructor(version: string) {

@@ -1,7 +1,9 @@
 // The sidecar's HTTPS client for the controllers (one or several, common/controller-list.ts):
 // bootstrap (token) and then mTLS with its own workload certificate. Bodies are gzip-decoded; errors become MeshError with the server's code.
-import type { IncomingMessage } from 'node:http';
-import { Agent, request } from 'node:https';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { Agent, request, type RequestOptions as HttpsRequestOptions } from 'node:https';
+import type { ConnectionOptions } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 import { MeshError, type ErrorCode } from '../core/errors.js';
 import { ControllerList, isFailover, parseControllers } from '../common/controller-list.js';
@@ -44,6 +46,13 @@ export interface ControllerStream {
 
 export class ControllerClient {
   private agent: Agent;
+  /**
+   * The newest TLS session any controller gave, offered to whichever controller is next: they
+   * share ticket keys, so moving to another one (or back to a restarted one) resumes it, half
+   * the CPU of a full handshake at both ends, which counts when thousands of proxies move at once.
+   */
+  private session: Buffer | undefined;
+  private readonly hooked = new WeakSet<Socket>();
   private readonly controllers: ControllerList;
   /** Controllers that said they heartbeat held watches. */
   private readonly heartbeating = new Set<string>();
@@ -69,6 +78,7 @@ export class ControllerClient {
   setCredentials(creds: ClientCredentials, ca?: string): void {
     this.creds = creds;
     if (ca) this.ca = ca;
+    this.session = undefined; // it proves the certificate it began with
     const old = this.agent;
     this.agent = this.makeAgent();
     setTimeout(() => old.destroy(), 65_000).unref();
@@ -91,7 +101,7 @@ export class ControllerClient {
     const headers: Record<string, string> = { 'accept-encoding': 'gzip', 'content-type': 'text/plain' };
     if (this.creds.token) headers.authorization = `Bearer ${this.creds.token}`;
     return new Promise((resolve, reject) => {
-      const req = request(baseUrl + path, { method: 'POST', headers, agent: this.agent, timeout: opts.timeoutMs ?? 15_000 }, (res) => {
+      const req = request(baseUrl + path, this.options({ method: 'POST', headers, timeout: opts.timeoutMs ?? 15_000 }), (res) => {
         if (res.statusCode !== 200 || res.headers['content-type'] !== STREAM_CONTENT_TYPE) {
           req.end();
           return void collect(res).then(
@@ -118,6 +128,7 @@ export class ControllerClient {
           close: () => req.destroy(),
         });
       });
+      this.keepSessions(req);
       req.on('timeout', () => req.destroy(new MeshError('TIMEOUT', `the controller at ${baseUrl} went silent on ${path.split('?')[0]}`)));
       req.on('error', (err) => reject(err instanceof MeshError ? err : new MeshError('UNAVAILABLE', `cannot reach the controller at ${baseUrl}: ${err.message}`, { cause: err })));
       // The head goes now; the body (acknowledgements) stays open for the stream's life.
@@ -132,7 +143,7 @@ export class ControllerClient {
     if (token) headers.authorization = `Bearer ${token}`;
     if (payload) headers['content-type'] = 'application/json';
     return new Promise((resolve, reject) => {
-      const req = request(baseUrl + path, { method, headers, agent: this.agent, timeout: opts.timeoutMs ?? 15_000 }, (res) => {
+      const req = request(baseUrl + path, this.options({ method, headers, timeout: opts.timeoutMs ?? 15_000 }), (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -154,6 +165,7 @@ export class ControllerClient {
         if (this.heartbeating.has(baseUrl)) req.setTimeout(opts.heartbeatTimeoutMs);
         req.on('information', () => req.setTimeout(opts.heartbeatTimeoutMs!));
       }
+      this.keepSessions(req);
       req.on('timeout', () => req.destroy(new MeshError('TIMEOUT', `the controller at ${baseUrl} did not answer ${path} in time`)));
       req.on('error', (err) => reject(err instanceof MeshError ? err : new MeshError('UNAVAILABLE', `cannot reach the controller at ${baseUrl}: ${err.message}`, { cause: err })));
       req.end(payload);
@@ -162,6 +174,25 @@ export class ControllerClient {
 
   close(): void {
     this.agent.destroy();
+  }
+
+  /** A request's options: this client's agent, and the session to offer if it makes a new connection (tls.connect's `session`, passed on by the agent). */
+  private options(o: HttpsRequestOptions): HttpsRequestOptions {
+    const withSession: HttpsRequestOptions & Pick<ConnectionOptions, 'session'> = { ...o, agent: this.agent, session: this.session };
+    return withSession;
+  }
+
+  /** Keeps the sessions the request's connection is given (each connection is watched once). */
+  private keepSessions(req: ClientRequest): void {
+    req.once('socket', (socket) => {
+      if (this.hooked.has(socket)) return;
+      this.hooked.add(socket);
+      const agent = this.agent;
+      // A session made with credentials since replaced is not kept.
+      socket.on('session', (session: Buffer) => {
+        if (agent === this.agent) this.session = session;
+      });
+    });
   }
 
   private makeAgent(): Agent {

@@ -196,7 +196,17 @@ function parseJson(b: Buffer): unknown {
 
 export function peerCertificateUris(req: IncomingMessage): string[] {
   const socket = req.socket as TLSSocket;
-  return socket.authorized ? peerUris(socket) : [];
+  return socket.authorized && !expiredSinceSessionBegan(socket) ? peerUris(socket) : [];
+}
+
+/**
+ * A resumed TLS session carries the certificate its first handshake verified, and that one
+ * may have expired since (sessions resume for a day): then the connection proves no identity.
+ */
+function expiredSinceSessionBegan(socket: TLSSocket): boolean {
+  if (!socket.isSessionReused()) return false;
+  const validTo = socket.getPeerX509Certificate?.()?.validTo;
+  return validTo === undefined || !(Date.parse(validTo) > Date.now());
 }
 
 /**

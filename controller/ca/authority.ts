@@ -2,6 +2,7 @@
 // controller signs with the same root), leaf issuance, and root rotation with a trust bundle
 // that keeps old roots until they expire.
 import { EventEmitter } from 'node:events';
+import { hkdfSync } from 'node:crypto';
 import { createRoot, SigningRoot, type RootMaterial } from '../../core/pki/ca.js';
 import type { SpiffeIdentity } from '../../core/pki/spiffe.js';
 import type { SubjectAltNames } from '../../core/pki/x509.js';
@@ -26,6 +27,7 @@ export class CertificateAuthority {
   /** When the signing root was made (its lifetime runs from there). */
   private signingSince: Date | undefined;
   private bundle: string[] = [];
+  private ticketKeys: Buffer | undefined;
   private version = 0;
   private readonly events = new EventEmitter();
   private stopWatch: (() => void) | undefined;
@@ -59,6 +61,18 @@ export class CertificateAuthority {
   /** PEM roots a peer certificate may chain to. */
   trustBundle(): string[] {
     return this.bundle;
+  }
+
+  /**
+   * The keys of the API's TLS session tickets (48 bytes, as Node's setTicketKeys takes them),
+   * derived from the signing root's key: every controller of the mesh holds that key, so a
+   * proxy that moves to another controller (or back to a restarted one) resumes its session
+   * instead of a full handshake. A new root makes new keys; older tickets then fall back to a
+   * full handshake.
+   */
+  sessionTicketKeys(): Buffer {
+    if (!this.ticketKeys) throw new MeshError('UNAVAILABLE', 'the CA has not started');
+    return this.ticketKeys;
   }
 
   onChange(listener: () => void): () => void {
@@ -108,6 +122,7 @@ export class CertificateAuthority {
     const roots = stored.roots.map((r) => new SigningRoot(r));
     this.signing = roots[0];
     this.signingSince = new Date(stored.roots[0].createdAt);
+    this.ticketKeys = Buffer.from(hkdfSync('sha256', stored.roots[0].keyPem, 'hostmesh controller TLS session tickets', stored.roots[0].certPem, 48));
     this.bundle = roots.filter((r) => r.notAfter > now).map((r) => r.certPem);
     this.version = version;
   }
