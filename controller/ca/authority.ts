@@ -2,7 +2,7 @@
 // controller signs with the same root), leaf issuance, and root rotation with a trust bundle
 // that keeps old roots until they expire.
 import { EventEmitter } from 'node:events';
-import { hkdfSync } from 'node:crypto';
+import { createHash, hkdfSync } from 'node:crypto';
 import { createRoot, SigningRoot, type RootMaterial } from '../../core/pki/ca.js';
 import type { SpiffeIdentity } from '../../core/pki/spiffe.js';
 import type { SubjectAltNames } from '../../core/pki/x509.js';
@@ -122,7 +122,9 @@ export class CertificateAuthority {
     const roots = stored.roots.map((r) => new SigningRoot(r));
     this.signing = roots[0];
     this.signingSince = new Date(stored.roots[0].createdAt);
-    this.ticketKeys = Buffer.from(hkdfSync('sha256', stored.roots[0].keyPem, 'hostmesh controller TLS session tickets', stored.roots[0].certPem, 48));
+    // The root's hash as HKDF's info (which may not pass 1,024 bytes; a certificate can).
+    const rootHash = createHash('sha256').update(stored.roots[0].certPem).digest();
+    this.ticketKeys = Buffer.from(hkdfSync('sha256', stored.roots[0].keyPem, 'hostmesh controller TLS session tickets', rootHash, 48));
     this.bundle = roots.filter((r) => r.notAfter > now).map((r) => r.certPem);
     this.version = version;
   }
