@@ -178,7 +178,8 @@ export class ControllerClient {
 
   /** A request's options: this client's agent, and the session to offer if it makes a new connection (tls.connect's `session`, passed on by the agent). */
   private options(o: HttpsRequestOptions): HttpsRequestOptions {
-    const withSession: HttpsRequestOptions & Pick<ConnectionOptions, 'session'> = { ...o, agent: this.agent, session: this.session };
+    // Only when there is one: an undefined `session` would hide the agent's own cached one.
+    const withSession: HttpsRequestOptions & Pick<ConnectionOptions, 'session'> = { ...o, agent: this.agent, ...(this.session ? { session: this.session } : {}) };
     return withSession;
   }
 
