@@ -6,6 +6,7 @@ import { FilterSyntaxError, parseFilter } from '../access-log/filter.js';
 import { arr, bool, duration, int, map, num, obj, port, regex, str, type Schema, isPlainObject } from './schema.js';
 import type { Kind } from './types.js';
 import { rewriteProblem } from '../routing/regex-rewrite.js';
+import { GRPC_CODE_NAMES } from '../routing/grpc-status.js';
 
 const HOST_RE = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 const host = str({ nonEmpty: true, pattern: HOST_RE, patternHint: 'is not a valid host: use a service name such as "reviews", "reviews.service.consul" or a DNS name' });
@@ -105,8 +106,9 @@ const retries = obj(
 const fault = obj({
   delay: obj({ fixedDelay: duration, percentage: percent }, { required: ['fixedDelay'], unsupported: { exponentialDelay: 'only fixedDelay is implemented' } }),
   abort: obj(
-    { httpStatus: int({ min: 200, max: 599 }), percentage: percent },
-    { required: ['httpStatus'], unsupported: { grpcStatus: 'abort with httpStatus instead', http2Error: 'abort with httpStatus instead' } },
+    // Istio names gRPC codes in capitals ("UNAVAILABLE", not 14).
+    { httpStatus: int({ min: 200, max: 599 }), grpcStatus: str({ enum: GRPC_CODE_NAMES }), percentage: percent },
+    { oneOf: [{ fields: ['httpStatus', 'grpcStatus'], exactlyOne: true }], unsupported: { http2Error: 'abort with httpStatus or grpcStatus instead' } },
   ),
 });
 

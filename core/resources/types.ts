@@ -75,7 +75,7 @@ export interface HTTPRoute {
   retries?: { attempts: number; perTryTimeout?: string; retryOn?: string };
   fault?: {
     delay?: { fixedDelay: string; percentage?: Percent };
-    abort?: { httpStatus: number; percentage?: Percent };
+    abort?: { httpStatus?: number; grpcStatus?: string; percentage?: Percent };
   };
   mirror?: Destination;
   mirrorPercentage?: Percent;

@@ -13,6 +13,27 @@ export function grpcStatusForHttp(status: number): number {
   return 2;
 }
 
+/** gRPC's status codes by name, in code order (doc/statuscodes.md): the names Istio's fault abort takes. */
+export const GRPC_CODE_NAMES = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+] as const;
+
 const HTTP_FOR_GRPC = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
 
 /** The HTTP status a grpc-status stands for (Envoy's Grpc::Utility::grpcToHttpStatus); 500 for codes gRPC does not define. */

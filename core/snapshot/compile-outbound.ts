@@ -3,6 +3,7 @@
 import type { ServiceInstance } from '../catalog-model.js';
 import { durationMs } from '../duration.js';
 import { hostAliases, serviceForHost, serviceKey } from '../hosts.js';
+import { GRPC_CODE_NAMES } from '../routing/grpc-status.js';
 import type { Destination, DestinationRuleSpec, HTTPMatchRequest, HTTPRoute, Resource, ServiceEntrySpec, SidecarSpec, StringMatch, TrafficPolicy, VirtualServiceSpec } from '../resources/types.js';
 import type { ServiceReuse } from './compile-memo.js';
 import { egressAdmits } from './sidecar-scope.js';
@@ -191,7 +192,11 @@ function compileHttpRoute(r: HTTPRoute, matches: HTTPMatchRequest[], name: strin
   if (r.fault) {
     route.fault = {};
     if (r.fault.delay) route.fault.delay = { delayMs: durationMs(r.fault.delay.fixedDelay, 'fixedDelay'), percent: r.fault.delay.percentage?.value ?? 100 };
-    if (r.fault.abort) route.fault.abort = { status: r.fault.abort.httpStatus, percent: r.fault.abort.percentage?.value ?? 100 };
+    if (r.fault.abort) {
+      const { httpStatus, grpcStatus, percentage } = r.fault.abort;
+      route.fault.abort = { status: httpStatus ?? 200, percent: percentage?.value ?? 100 };
+      if (grpcStatus !== undefined && httpStatus === undefined) route.fault.abort.grpcStatus = GRPC_CODE_NAMES.indexOf(grpcStatus as (typeof GRPC_CODE_NAMES)[number]);
+    }
   }
   if (r.mirror) route.mirror = { cluster: destinationCluster(r.mirror, ns).cluster, percent: r.mirrorPercentage?.value ?? 100 };
   if (r.headers) route.headers = { ...(r.headers.request ? { request: headerOps(r.headers.request) } : {}), ...(r.headers.response ? { response: headerOps(r.headers.response) } : {}) };

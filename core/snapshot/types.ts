@@ -254,7 +254,8 @@ export interface CompiledHttpRoute {
   rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match: string; rewrite: string } };
   timeoutMs?: number;
   retries?: RetryPolicy;
-  fault?: { delay?: { delayMs: number; percent: number }; abort?: { status: number; percent: number } };
+  /** `abort.grpcStatus`: a gRPC caller gets this code (trailers-only, HTTP 200), any other caller a 200, as Envoy's fault filter. */
+  fault?: { delay?: { delayMs: number; percent: number }; abort?: { status: number; percent: number; grpcStatus?: number } };
   mirror?: { cluster: string; percent: number };
   headers?: { request?: HeaderOps; response?: HeaderOps };
   /** VirtualService corsPolicy: preflights from allowed origins answered by the sidecar, CORS headers added to answers. */

@@ -170,7 +170,7 @@ function stopCallerAfterAnswer(down: ServerHttp2Stream, cancel: () => void): voi
  */
 export function localReplyParts(grpc: boolean, r: LocalReply): { status: number; grpcStatus: string; head: Record<string, string | number>; body: string | undefined } {
   if (grpc && (r.status < 300 || r.status >= 400)) {
-    const grpcStatus = String(grpcStatusForHttp(r.status));
+    const grpcStatus = String(r.grpcStatus ?? grpcStatusForHttp(r.status));
     const head = { ...r.headers, ':status': 200, 'content-type': 'application/grpc', 'grpc-status': grpcStatus, 'grpc-message': encodeURIComponent(r.body.trim()), 'x-mesh-response-flags': r.flags };
     return { status: 200, grpcStatus, head, body: undefined };
   }

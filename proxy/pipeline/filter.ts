@@ -34,6 +34,8 @@ export interface LocalReply {
   body: string;
   /** Headers of the answer besides content-type and length (a redirect's Location). */
   headers?: Record<string, string>;
+  /** The gRPC status a gRPC caller gets; else the one for `status` (core/routing/grpc-status.ts). */
+  grpcStatus?: number;
   details?: Record<string, unknown>;
 }
 

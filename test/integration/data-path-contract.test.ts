@@ -75,6 +75,7 @@ function routes(host: string): object[] {
           { match: prefix('SlowTimeout'), timeout: '100ms', retries: { attempts: 0 }, route: to('v1') },
           { match: prefix('StallTimeout'), timeout: '100ms', retries: { attempts: 0 }, route: to('v1') },
           { match: prefix('Aborted'), fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }, route: to('v1') },
+          { match: prefix('GrpcAborted'), fault: { abort: { grpcStatus: 'UNAVAILABLE', percentage: { value: 100 } } }, route: to('v1') },
           { match: prefix('Delayed'), fault: { delay: { fixedDelay: '200ms', percentage: { value: 100 } } }, route: to('v1') },
           { match: prefix('Direct'), directResponse: { status: 404, body: { string: 'nothing here' } } },
           { match: prefix('Redirect'), redirect: { uri: '/echo.Echo/Moved' } },
@@ -180,7 +181,7 @@ describe('the data-path contract, on every codec', () => {
     const configured = (s: Sidecar) =>
       ['api', 'grpcapi'].every((name) => {
         const svc = s.snapshot?.outbound.services.find((x) => x.name === name);
-        return svc?.httpRoutes.length === 16 && svc.clusters.find((x) => x.subset === undefined)?.endpoints.length === 2;
+        return svc?.httpRoutes.length === 17 && svc.clusters.find((x) => x.subset === undefined)?.endpoints.length === 2;
       });
     await waitFor('every client to know both services and their routes', () => CODECS.every((codec) => configured(clients[codec])), 10_000);
     await waitFor('the policies at every server', () => Object.values(servers).every((s) => s.snapshot?.inbound.ports[0]?.mtlsMode === 'STRICT' && s.snapshot.inbound.rateLimit !== undefined), 10_000);
@@ -489,6 +490,22 @@ describe('the data-path contract, on every codec', () => {
   // Faults and local answers.
   contract('a fault abort is answered by the client sidecar with its status and FI', {}, async (codec) => {
     assertLocal(codec, await send(codec, '/echo.Echo/Aborted'), 418, 'FI');
+  });
+
+  contract("a fault abort with a gRPC status gives a gRPC caller that status and any other a 200, as Envoy's fault filter", {}, async (codec) => {
+    const a = await send(codec, '/echo.Echo/GrpcAborted');
+    if (codec === 'grpc') assert.equal(a.grpcStatus, 14, 'UNAVAILABLE');
+    else assert.equal(a.status, 200);
+    assert.equal(a.flags, 'FI');
+    assert.equal(a.seen, undefined, 'the application was not reached');
+    if (codec === 'grpc')
+      assert.ok(
+        clients.grpc
+          .metricsText()
+          .split('\n')
+          .some((l) => l.startsWith('istio_requests_total{reporter="source"') && l.includes('response_flags="FI"') && l.includes('grpc_response_status="14"') && l.includes('response_code="200"')),
+        'recorded with the gRPC status it sent',
+      );
   });
 
   contract('a fault delay holds the request, then it goes on', {}, async (codec) => {

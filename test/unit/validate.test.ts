@@ -115,6 +115,15 @@ describe('resource validation', () => {
     assert.deepEqual(rewrite({ uriRegexRewrite: { match: '^/a' } }), ['spec.http[0].rewrite.uriRegexRewrite.rewrite: is required']);
   });
 
+  it('takes a fault abort with an HTTP status or a gRPC code name, one of the two', () => {
+    const abort = (a: unknown) => violations(vs({ hosts: ['reviews'], http: [{ fault: { abort: a }, route: [{ destination: { host: 'reviews' } }] }] })).map((x) => `${x.path}: ${x.message}`);
+    assert.deepEqual(abort({ grpcStatus: '14' }), [
+      'spec.http[0].fault.abort.grpcStatus: "14" is not one of OK, CANCELLED, UNKNOWN, INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS, UNAUTHENTICATED',
+    ]);
+    assert.deepEqual(abort({ httpStatus: 503, grpcStatus: 'UNAVAILABLE' }), ['spec.http[0].fault.abort.grpcStatus: only one of httpStatus, grpcStatus may be set, found httpStatus and grpcStatus']);
+    assert.deepEqual(abort({ percentage: { value: 10 } }), ['spec.http[0].fault.abort: one of httpStatus, grpcStatus is required']);
+  });
+
   it('validates security resources with Istio rules', () => {
     const pa = violations({
       apiVersion: 'security.istio.io/v1',

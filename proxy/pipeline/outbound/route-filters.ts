@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CompiledHttpRoute, OutboundService } from '../../../core/snapshot/types.js';
 import type { ActiveSpan, Tracer } from '../../tracer.js';
-import { reply, type Filter } from '../filter.js';
+import { reply, type Filter, type LocalReply } from '../filter.js';
 import { RESPONSE_FLAGS } from '../response-flags.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { HeaderMap } from '../../../core/http1/header-ops.js';
@@ -74,11 +74,12 @@ export function redirectLocation(action: { scheme?: string; authority?: string; 
   return `${action.scheme ?? 'http'}://${action.authority ?? authority.replace(/:\d+$/, '')}${action.port ? `:${action.port}` : ''}${action.uri ?? pathAndQuery}`;
 }
 
-export function faultAbort(abort: { percent: number; status: number }): RouteFilter {
+export function faultAbort(abort: { percent: number; status: number; grpcStatus?: number }): RouteFilter {
+  const answer: LocalReply = { ...reply(abort.status, RESPONSE_FLAGS.FAULT_INJECTED, 'fault filter abort\n'), ...(abort.grpcStatus !== undefined ? { grpcStatus: abort.grpcStatus } : {}) };
   return {
     name: 'fault-abort',
     relayable: true,
-    onRequest: (x) => (x.random() * 100 < abort.percent ? reply(abort.status, RESPONSE_FLAGS.FAULT_INJECTED, 'fault filter abort\n') : undefined),
+    onRequest: (x) => (x.random() * 100 < abort.percent ? answer : undefined),
   };
 }
 
