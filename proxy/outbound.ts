@@ -121,7 +121,7 @@ export function handleOutbound(deps: OutboundDeps, req: IncomingMessage, res: Se
       req,
       res,
       f,
-      { cfg, service, route, url, destinations: route.action.destinations, mirrorCluster: x.mirrorCluster, responseHooks: x.responseHooks, random },
+      { cfg, service, route, url, destinations: route.action.destinations, mirrorClusters: x.mirrorClusters, responseHooks: x.responseHooks, random },
       sendLocalReply,
       finish,
     );
@@ -135,7 +135,7 @@ interface Routed {
   route: CompiledHttpRoute;
   url: Target;
   destinations: WeightedCluster[];
-  mirrorCluster: string | undefined;
+  mirrorClusters: string[] | undefined;
   responseHooks: ((h: HeaderMap) => void)[];
   random: () => number;
 }
@@ -158,7 +158,7 @@ function routeRequest(
   void readBody(req).then(async (body) => {
     if (body === ABORTED) return finish(0, RESPONSE_FLAGS.DOWNSTREAM_CONNECTION_TERMINATION, 0); // downstream connection closed mid-request
     f.reqBytes = body?.length ?? Number(req.headers['content-length'] ?? 0);
-    if (r.mirrorCluster) mirror(deps, cfg, r.mirrorCluster, req, body, service, random);
+    for (const cluster of r.mirrorClusters ?? []) mirror(deps, cfg, cluster, req, body, service, random);
     const { method, path, headers } = upstreamRequest(cfg, route, dest, entry.cluster, req, url, service, body?.length);
     const upstreamBody = body === undefined ? req : body.length > 0 ? body : null;
     const result = await attempts(

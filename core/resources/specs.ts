@@ -151,6 +151,7 @@ const httpRoute = obj(
     fault,
     mirror: destination,
     mirrorPercentage: percent,
+    mirrors: arr(obj({ destination, percentage: percent }, { required: ['destination'] })),
     headers,
     corsPolicy: obj({
       allowOrigins: arr(stringMatch),
@@ -164,11 +165,12 @@ const httpRoute = obj(
   },
   {
     oneOf: [{ fields: ['route', 'redirect', 'directResponse'], exactlyOne: true }],
-    unsupported: { mirrors: 'use mirror and mirrorPercentage', delegate: 'route delegation is not implemented' },
+    unsupported: { delegate: 'route delegation is not implemented' },
     check: (v, path, out) => {
       weightsSumTo100(v.route, `${path}.route`, out);
       if (v.rewrite && (v.redirect || v.directResponse)) out.push({ path: `${path}.rewrite`, message: 'cannot be combined with redirect or directResponse' });
       if (v.mirrorPercentage && !v.mirror) out.push({ path: `${path}.mirrorPercentage`, message: 'needs mirror to be set' });
+      if (v.mirror && v.mirrors) out.push({ path: `${path}.mirrors`, message: 'cannot be combined with mirror: list every mirror here, each with its percentage' });
     },
   },
 );

@@ -79,6 +79,8 @@ export interface HTTPRoute {
   };
   mirror?: Destination;
   mirrorPercentage?: Percent;
+  /** Istio 1.18's list of mirrors, each with its own percentage (100 when absent). */
+  mirrors?: { destination: Destination; percentage?: Percent }[];
   headers?: { request?: HeaderOperations; response?: HeaderOperations };
   corsPolicy?: {
     allowOrigins?: StringMatch[];

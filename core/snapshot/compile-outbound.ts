@@ -199,6 +199,7 @@ function compileHttpRoute(r: HTTPRoute, matches: HTTPMatchRequest[], name: strin
     }
   }
   if (r.mirror) route.mirror = { cluster: destinationCluster(r.mirror, ns).cluster, percent: r.mirrorPercentage?.value ?? 100 };
+  if (r.mirrors?.length) route.mirrors = r.mirrors.map((m) => ({ cluster: destinationCluster(m.destination, ns).cluster, percent: m.percentage?.value ?? 100 }));
   if (r.headers) route.headers = { ...(r.headers.request ? { request: headerOps(r.headers.request) } : {}), ...(r.headers.response ? { response: headerOps(r.headers.response) } : {}) };
   if (r.corsPolicy) {
     const c = r.corsPolicy;

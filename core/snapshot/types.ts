@@ -257,6 +257,8 @@ export interface CompiledHttpRoute {
   /** `abort.grpcStatus`: a gRPC caller gets this code (trailers-only, HTTP 200), any other caller a 200, as Envoy's fault filter. */
   fault?: { delay?: { delayMs: number; percent: number }; abort?: { status: number; percent: number; grpcStatus?: number } };
   mirror?: { cluster: string; percent: number };
+  /** VirtualService `mirrors`: each copy decided on its own (`mirror` stays for the single one, as older sidecars read it). */
+  mirrors?: { cluster: string; percent: number }[];
   headers?: { request?: HeaderOps; response?: HeaderOps };
   /** VirtualService corsPolicy: preflights from allowed origins answered by the sidecar, CORS headers added to answers. */
   cors?: {

@@ -201,7 +201,7 @@ export class OutboundFrames {
     // The answer's head is rebuilt only where a rule or a filter edits it.
     const edits = route.headers?.response || dest.headers?.response || x.responseHooks.length > 0;
     const edit = edits ? (h: OutgoingHttpHeaders) => editResponseHeaders(h, route, dest, x.responseHooks) : undefined;
-    if (x.mirrorCluster) void mirrorFrames(deps.pool, cfg, x.mirrorCluster, head, call.body, random);
+    for (const cluster of x.mirrorClusters ?? []) void mirrorFrames(deps.pool, cfg, cluster, head, call.body, random);
     const result = await attempts(
       deps,
       entry,

@@ -88,11 +88,11 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
     if (out === 'close') return void stream.close(constants.NGHTTP2_REFUSED_STREAM);
     if (out) return sendLocalReply(out);
     if (route.action.type !== 'route') return sendLocalReply(NO_DESTINATION);
-    routeStream(route.action.destinations, x.mirrorCluster, x.responseHooks);
+    routeStream(route.action.destinations, x.mirrorClusters, x.responseHooks);
   };
   whenDone(ran, proceed);
 
-  function routeStream(destinations: WeightedCluster[], mirrorCluster: string | undefined, responseHooks: OutboundExchange['responseHooks']): void {
+  function routeStream(destinations: WeightedCluster[], mirrorClusters: string[] | undefined, responseHooks: OutboundExchange['responseHooks']): void {
     const chosen = chooseCluster(deps, cfg, destinations, f, random);
     if ('status' in chosen) return sendLocalReply(chosen);
     const { dest, entry } = chosen;
@@ -103,7 +103,7 @@ export function handleOutboundStream(deps: OutboundDeps, stream: ServerHttp2Stre
       editResponseHeaders(h, route, dest, responseHooks);
     };
 
-    if (mirrorCluster) void mirrorStream(deps, cfg, mirrorCluster, requestHeaders, body, random);
+    for (const cluster of mirrorClusters ?? []) void mirrorStream(deps, cfg, cluster, requestHeaders, body, random);
 
     const send = async () => {
       const result = await attempts(

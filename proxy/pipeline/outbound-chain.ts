@@ -38,6 +38,7 @@ export function buildRouteChain(route: CompiledHttpRoute, tracer: Tracer | undef
     if (route.fault?.abort) filters.push(faultAbort(route.fault.abort));
     if (route.fault?.delay) filters.push(faultDelay(route.fault.delay));
     if (route.mirror) filters.push(mirror(route.mirror));
+    for (const m of route.mirrors ?? []) filters.push(mirror(m));
   }
   return { filters, relayable: filters.every((f) => f.relayable) };
 }

@@ -80,6 +80,7 @@ function routes(host: string): object[] {
           { match: prefix('Direct'), directResponse: { status: 404, body: { string: 'nothing here' } } },
           { match: prefix('Redirect'), redirect: { uri: '/echo.Echo/Moved' } },
           { match: prefix('Mirrored'), route: to('v1'), mirror: { host, subset: 'v2' }, mirrorPercentage: { value: 100 } },
+          { match: prefix('Mirrors'), route: to('v1'), mirrors: [{ destination: { host, subset: 'v2' } }, { destination: { host, subset: 'v1' }, percentage: { value: 100 } }] },
           { match: prefix('Eject'), retries: { attempts: 0 }, route: to('ejecting') },
           { match: prefix('SlowLimited'), retries: { attempts: 0 }, route: to('limited') },
           { match: prefix('NoSubset'), route: to('v9') },
@@ -181,7 +182,7 @@ describe('the data-path contract, on every codec', () => {
     const configured = (s: Sidecar) =>
       ['api', 'grpcapi'].every((name) => {
         const svc = s.snapshot?.outbound.services.find((x) => x.name === name);
-        return svc?.httpRoutes.length === 17 && svc.clusters.find((x) => x.subset === undefined)?.endpoints.length === 2;
+        return svc?.httpRoutes.length === 18 && svc.clusters.find((x) => x.subset === undefined)?.endpoints.length === 2;
       });
     await waitFor('every client to know both services and their routes', () => CODECS.every((codec) => configured(clients[codec])), 10_000);
     await waitFor('the policies at every server', () => Object.values(servers).every((s) => s.snapshot?.inbound.ports[0]?.mtlsMode === 'STRICT' && s.snapshot.inbound.rateLimit !== undefined), 10_000);
@@ -533,6 +534,26 @@ describe('the data-path contract, on every codec', () => {
       assert.equal(assertServed(codec, await send(codec, path)).app, `${hostFor(codec)}-v1`);
       const shadow = await waitFor('the shadow request at v2', () => backends[`${hostFor(codec)}-v2`].seen.find((s) => s.path === path));
       assert.match(String(shadow.headers.host ?? shadow.headers[':authority'] ?? ''), /-shadow$/);
+    },
+  );
+
+  contract(
+    'a route with several mirrors sends a copy to each, every one marked -shadow',
+    { upgrade: 'an upgrade is not mirrored: a tunnel cannot be copied, and Envoy does not shadow upgrades' },
+    async (codec) => {
+      const path = `/echo.Echo/Mirrors-${codec}`;
+      assert.equal(assertServed(codec, await send(codec, path)).app, `${hostFor(codec)}-v1`);
+      const authority = (s: { headers: Record<string, unknown> }) => String(s.headers.host ?? s.headers[':authority'] ?? '');
+      await waitFor('a shadow copy at v2', () => backends[`${hostFor(codec)}-v2`].seen.some((s) => s.path === path && authority(s).endsWith('-shadow')));
+      await waitFor(
+        'a shadow copy at v1 besides the request itself',
+        () =>
+          backends[`${hostFor(codec)}-v1`].seen
+            .filter((s) => s.path === path)
+            .map((s) => authority(s).endsWith('-shadow'))
+            .sort()
+            .join() === 'false,true',
+      );
     },
   );
 

@@ -62,7 +62,9 @@ describe('outbound route filters', () => {
   it('decides the mirror; the codec sends the copy', () => {
     const x = exchange(route(), 0.1);
     mirror({ cluster: 'outbound|v3|reviews.default', percent: 20 }).onRequest(x);
-    assert.equal(x.mirrorCluster, 'outbound|v3|reviews.default');
+    mirror({ cluster: 'outbound|v2|reviews.default', percent: 5 }).onRequest(x);
+    mirror({ cluster: 'outbound||ratings.default', percent: 100 }).onRequest(x);
+    assert.deepEqual(x.mirrorClusters, ['outbound|v3|reviews.default', 'outbound||ratings.default'], 'each mirror decided on its own (random 0.1: 20 % and 100 % yes, 5 % no)');
   });
 });
 

@@ -124,6 +124,14 @@ describe('resource validation', () => {
     assert.deepEqual(abort({ percentage: { value: 10 } }), ['spec.http[0].fault.abort: one of httpStatus, grpcStatus is required']);
   });
 
+  it('takes mirrors, each with a destination, and not beside mirror', () => {
+    const route = (r: object) => violations(vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], ...r }] })).map((x) => `${x.path}: ${x.message}`);
+    assert.deepEqual(route({ mirrors: [{ percentage: { value: 5 } }] }), ['spec.http[0].mirrors[0].destination: is required']);
+    assert.deepEqual(route({ mirror: { host: 'reviews' }, mirrors: [{ destination: { host: 'ratings' } }] }), [
+      'spec.http[0].mirrors: cannot be combined with mirror: list every mirror here, each with its percentage',
+    ]);
+  });
+
   it('validates security resources with Istio rules', () => {
     const pa = violations({
       apiVersion: 'security.istio.io/v1',

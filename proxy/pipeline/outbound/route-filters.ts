@@ -26,8 +26,8 @@ export interface OutboundExchange {
   random: () => number;
   /** Set by the span filter; the record of the request ends it. */
   span?: ActiveSpan;
-  /** Set by the mirror filter: the cluster that gets a copy. */
-  mirrorCluster?: string;
+  /** Set by the mirror filters: the clusters that get a copy. */
+  mirrorClusters?: string[];
   /** Registered by filters: each edits the upstream's response headers before they go to the caller. */
   responseHooks: ((headers: HeaderMap) => void)[];
 }
@@ -97,7 +97,7 @@ export function mirror(m: { cluster: string; percent: number }): RouteFilter {
     name: 'mirror',
     relayable: false,
     onRequest: (x) => {
-      if (x.random() * 100 < m.percent) x.mirrorCluster = m.cluster;
+      if (x.random() * 100 < m.percent) (x.mirrorClusters ??= []).push(m.cluster);
       return undefined;
     },
   };
