@@ -6,7 +6,7 @@ import type { CompiledJwtRule } from '../core/snapshot/types.js';
 
 const REFRESH_MS = 5 * 60_000;
 const RETRY_MS = 5_000;
-/** A JWKS URL that does not answer within this is given up on until the next try. */
+/** A JWKS URL that does not answer within this (or the rule's `timeout`) is given up on until the next try. */
 const FETCH_TIMEOUT_MS = 5_000;
 
 interface RemoteKeys {
@@ -28,7 +28,7 @@ export class JwksCache {
     if (!rule.jwksUri) return undefined;
     const entry = this.entry(rule.jwksUri);
     const age = Date.now() - entry.fetchedAt;
-    if (!entry.inFlight && (age > REFRESH_MS || (!entry.keys && age > RETRY_MS))) this.fetch(rule.jwksUri, entry);
+    if (!entry.inFlight && (age > REFRESH_MS || (!entry.keys && age > RETRY_MS))) this.fetch(rule, entry);
     return entry.keys;
   };
 
@@ -41,7 +41,7 @@ export class JwksCache {
     if (!rule.jwksUri) return undefined;
     const entry = this.entry(rule.jwksUri);
     if (entry.keys) return undefined;
-    if (!entry.inFlight && entry.fetchedAt === 0) this.fetch(rule.jwksUri, entry);
+    if (!entry.inFlight && entry.fetchedAt === 0) this.fetch(rule, entry);
     return entry.inFlight;
   };
 
@@ -52,7 +52,7 @@ export class JwksCache {
         .filter((r) => r.jwksUri)
         .map((r) => {
           const entry = this.entry(r.jwksUri!);
-          return entry.keys ? undefined : (entry.inFlight ?? this.fetch(r.jwksUri!, entry));
+          return entry.keys ? undefined : (entry.inFlight ?? this.fetch(r, entry));
         }),
     );
   }
@@ -64,10 +64,10 @@ export class JwksCache {
   }
 
   /** Never rejects: a failed fetch keeps the last good keys. */
-  private fetch(uri: string, entry: RemoteKeys): Promise<void> {
+  private fetch(rule: CompiledJwtRule, entry: RemoteKeys): Promise<void> {
     const run = async () => {
       try {
-        const res = await fetch(uri, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+        const res = await fetch(rule.jwksUri!, { signal: AbortSignal.timeout(rule.jwksTimeoutMs ?? FETCH_TIMEOUT_MS) });
         const keys = res.ok ? parseJwks(await res.text()) : undefined;
         if (keys) entry.keys = keys;
       } catch {

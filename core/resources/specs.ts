@@ -526,11 +526,11 @@ const jwtRule = obj(
     forwardOriginalToken: bool,
     outputPayloadToHeader: str(),
     outputClaimToHeaders: arr(obj({ header: claimHeaderName, claim: str({ nonEmpty: true }) }, { required: ['header', 'claim'] })),
+    timeout: duration,
   },
   {
     required: ['issuer'],
     oneOf: [{ fields: ['jwks', 'jwksUri'] }],
-    unsupported: { timeout: 'not implemented' },
     check: (v, path, out) => {
       // Istio: "The header specified in each operation in the list must be unique."
       const seen = new Set<string>();

@@ -264,6 +264,8 @@ export interface JwtRule {
   fromCookies?: string[];
   forwardOriginalToken?: boolean;
   outputPayloadToHeader?: string;
+  /** How long the sidecar waits for jwksUri to answer (5 s when absent). */
+  timeout?: string;
   /** Claims (a dotted path reaches into nested objects) copied to request headers once the token verifies. */
   outputClaimToHeaders?: { header: string; claim: string }[];
 }

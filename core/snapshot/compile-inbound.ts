@@ -120,6 +120,7 @@ export function compileJwtRule(r: NonNullable<RequestAuthenticationSpec['jwtRule
   if (r.fromCookies?.length) rule.fromCookies = r.fromCookies;
   if (r.jwks) rule.jwks = r.jwks;
   if (r.jwksUri) rule.jwksUri = r.jwksUri;
+  if (r.timeout !== undefined) rule.jwksTimeoutMs = parseDurationMs(r.timeout) as number; // validated
   if (r.outputPayloadToHeader) rule.outputPayloadToHeader = r.outputPayloadToHeader;
   if (r.outputClaimToHeaders?.length) rule.outputClaimToHeaders = r.outputClaimToHeaders.map((o) => ({ header: o.header.toLowerCase(), claim: o.claim }));
   return rule;

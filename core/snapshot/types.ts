@@ -170,6 +170,8 @@ export interface CompiledJwtRule {
   jwksUri?: string;
   fromHeaders: { name: string; prefix: string }[];
   fromParams: string[];
+  /** How long a fetch of jwksUri may take (RequestAuthentication `timeout`); absent: 5 s. */
+  jwksTimeoutMs?: number;
   /** Cookie names to read a token from; absent when none. */
   fromCookies?: string[];
   forwardOriginalToken: boolean;

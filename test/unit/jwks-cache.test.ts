@@ -55,4 +55,14 @@ describe('JWKS cache', () => {
     assert.equal(cache.keysFetched(rule), undefined, 'a request is refused at once, not held for a retry');
     assert.equal(fetches(), 1, 'no new fetch within the retry pause');
   });
+
+  it("gives up on a JWKS URL after the rule's timeout (RequestAuthentication timeout), and waits as long as it says", async () => {
+    const slow = await jwksEndpoint(200, 400);
+    const impatient = new JwksCache();
+    await impatient.prefetch([{ ...slow.rule, jwksTimeoutMs: 100 }]);
+    assert.equal(impatient.keys({ ...slow.rule, jwksTimeoutMs: 100 }), undefined, 'the answer came after the timeout: no keys');
+    const patient = new JwksCache();
+    await patient.prefetch([{ ...slow.rule, jwksTimeoutMs: 2000 }]);
+    assert.equal(patient.keys(slow.rule)?.length, 1);
+  });
 });

@@ -70,6 +70,11 @@ describe('JWT token locations and claim headers', () => {
     assert.deepEqual(find(r, { authorization: `Bearer ${token}` }), {}, 'a rule with its own locations has no default ones');
   });
 
+  it('takes the JWKS fetch timeout from the rule', () => {
+    assert.equal(rule({ jwksUri: 'https://login.test/keys', jwks: undefined, timeout: '1.5s' }).jwksTimeoutMs, 1500);
+    assert.equal(rule({}).jwksTimeoutMs, undefined, 'the default (5 s) when none is given');
+  });
+
   it("keeps Envoy's default locations only for a rule that names none", () => {
     assert.deepEqual(find(rule({}), { authorization: `Bearer ${token}` }).location, { header: 'authorization' });
     assert.deepEqual(find(rule({}), {}, `access_token=${token}`).location, { param: 'access_token' });
