@@ -526,36 +526,30 @@ describe('the data-path contract, on every codec', () => {
     assert.equal(a.headers.location, 'http://api/echo.Echo/Moved');
   });
 
-  contract(
-    'a mirrored request reaches the mirror too, marked -shadow, while the caller gets the primary answer',
-    { upgrade: 'an upgrade is not mirrored: a tunnel cannot be copied, and Envoy does not shadow upgrades' },
-    async (codec) => {
-      const path = `/echo.Echo/Mirrored-${codec}`;
-      assert.equal(assertServed(codec, await send(codec, path)).app, `${hostFor(codec)}-v1`);
-      const shadow = await waitFor('the shadow request at v2', () => backends[`${hostFor(codec)}-v2`].seen.find((s) => s.path === path));
-      assert.match(String(shadow.headers.host ?? shadow.headers[':authority'] ?? ''), /-shadow$/);
-    },
-  );
+  const NOT_MIRRORED = { upgrade: 'an upgrade is not mirrored: a tunnel cannot be copied, and Envoy does not shadow upgrades' };
+  const authority = (s: { headers: Record<string, unknown> }) => String(s.headers.host ?? s.headers[':authority'] ?? '');
 
-  contract(
-    'a route with several mirrors sends a copy to each, every one marked -shadow',
-    { upgrade: 'an upgrade is not mirrored: a tunnel cannot be copied, and Envoy does not shadow upgrades' },
-    async (codec) => {
-      const path = `/echo.Echo/Mirrors-${codec}`;
-      assert.equal(assertServed(codec, await send(codec, path)).app, `${hostFor(codec)}-v1`);
-      const authority = (s: { headers: Record<string, unknown> }) => String(s.headers.host ?? s.headers[':authority'] ?? '');
-      await waitFor('a shadow copy at v2', () => backends[`${hostFor(codec)}-v2`].seen.some((s) => s.path === path && authority(s).endsWith('-shadow')));
-      await waitFor(
-        'a shadow copy at v1 besides the request itself',
-        () =>
-          backends[`${hostFor(codec)}-v1`].seen
-            .filter((s) => s.path === path)
-            .map((s) => authority(s).endsWith('-shadow'))
-            .sort()
-            .join() === 'false,true',
-      );
-    },
-  );
+  contract('a mirrored request reaches the mirror too, marked -shadow, while the caller gets the primary answer', NOT_MIRRORED, async (codec) => {
+    const path = `/echo.Echo/Mirrored-${codec}`;
+    assert.equal(assertServed(codec, await send(codec, path)).app, `${hostFor(codec)}-v1`);
+    const shadow = await waitFor('the shadow request at v2', () => backends[`${hostFor(codec)}-v2`].seen.find((s) => s.path === path));
+    assert.match(authority(shadow), /-shadow$/);
+  });
+
+  contract('a route with several mirrors sends a copy to each, every one marked -shadow', NOT_MIRRORED, async (codec) => {
+    const path = `/echo.Echo/Mirrors-${codec}`;
+    assert.equal(assertServed(codec, await send(codec, path)).app, `${hostFor(codec)}-v1`);
+    await waitFor('a shadow copy at v2', () => backends[`${hostFor(codec)}-v2`].seen.some((s) => s.path === path && authority(s).endsWith('-shadow')));
+    await waitFor(
+      'a shadow copy at v1 besides the request itself',
+      () =>
+        backends[`${hostFor(codec)}-v1`].seen
+          .filter((s) => s.path === path)
+          .map((s) => authority(s).endsWith('-shadow'))
+          .sort()
+          .join() === 'false,true',
+    );
+  });
 
   // Security, at the server sidecar.
   contract('an AuthorizationPolicy DENY answers 403 and the application never sees the request', {}, async (codec) => {
