@@ -39,6 +39,8 @@ const DELTA = process.env.BENCH_DELTA !== '0';
 const REGISTRY = process.env.BENCH_REGISTRY ?? 'embedded';
 const CONTROLLERS = REGISTRY === 'consul' ? Number(process.env.BENCH_CONTROLLERS ?? 2) : 1;
 const FAILOVER = process.env.BENCH_FAILOVER === '1';
+/** BENCH_RESUME=0: the simulated proxies offer no earlier TLS session (each connection a full handshake). */
+const RESUME = process.env.BENCH_RESUME !== '0';
 /** BENCH_HEARTBEAT=0: watches without heartbeats, to see what they cost an idle controller. */
 const HEARTBEAT = process.env.BENCH_HEARTBEAT !== '0';
 /** BENCH_WATCH=poll: the proxies long-poll (GET /v1/snapshots, a request per change) instead of following the snapshot stream, as sidecars do with a controller that has none. */
@@ -218,10 +220,10 @@ async function main(): Promise<void> {
     // snapshot (10,000 whole first snapshots would not fit in this process).
     const identities = await serviceIdentities(controllers[0], Math.min(SERVICES, PROXIES));
     // A proxy's connection to each controller it has watched, made on first use.
-    // BENCH_RESUME=0: every new connection a full TLS handshake (before 2026-12-04, eleventh session).
+    // A proxy's newest TLS session, offered to whichever controller it connects to next (as the sidecar does).
     const sessionsOf = new Map<Watcher, SessionHolder>();
     const sessions = (w: Watcher): SessionHolder | undefined => {
-      if (process.env.BENCH_RESUME === '0') return undefined;
+      if (!RESUME) return undefined;
       let held = sessionsOf.get(w);
       if (!held) sessionsOf.set(w, (held = {}));
       return held;
@@ -435,7 +437,7 @@ async function main(): Promise<void> {
     );
     if (failover)
       console.log(
-        `  controller 1 killed (a route applied at controller 2 at once) -> every proxy holds a newer snapshot: p50 ${failover.p50.toFixed(0)} ms, p99 ${failover.p99.toFixed(0)} ms, max ${failover.max.toFixed(0)} ms; ${failover.errors} watches failed over (${failover.resumed} of them resumed their TLS session${process.env.BENCH_RESUME === '0' ? ': BENCH_RESUME=0' : ''}), each moved proxy sent ${failover.movedBytes.toFixed(0)} bytes; controller 2 RSS then ${failover.rss.rss.toFixed(0)} MB (peak ${failover.rss.peak.toFixed(0)} MB) with all ${PROXIES} proxies; CPU until then: controller 2 ${failover.cpu.controllers[1].toFixed(2)} s, the simulated proxies ${failover.cpu.proxies.toFixed(2)} s, the machine ${failover.cpu.machine.toFixed(2)} s (${os.availableParallelism()} cores)`,
+        `  controller 1 killed (a route applied at controller 2 at once) -> every proxy holds a newer snapshot: p50 ${failover.p50.toFixed(0)} ms, p99 ${failover.p99.toFixed(0)} ms, max ${failover.max.toFixed(0)} ms; ${failover.errors} watches failed over (${failover.resumed} of them resumed their TLS session${RESUME ? '' : ': BENCH_RESUME=0'}), each moved proxy sent ${failover.movedBytes.toFixed(0)} bytes; controller 2 RSS then ${failover.rss.rss.toFixed(0)} MB (peak ${failover.rss.peak.toFixed(0)} MB) with all ${PROXIES} proxies; CPU until then: controller 2 ${failover.cpu.controllers[1].toFixed(2)} s, the simulated proxies ${failover.cpu.proxies.toFixed(2)} s, the machine ${failover.cpu.machine.toFixed(2)} s (${os.availableParallelism()} cores)`,
       );
     if (watchErrors.size > 0) console.log(`  watches that failed and were asked again: ${[...watchErrors].map(([why, n]) => `${n} × ${why}`).join('; ')}`);
     console.log('  targets: p99 <= 1000 ms, RSS < 500 MB per controller');
