@@ -19,7 +19,7 @@ COPY agent agent
 COPY proxy proxy
 COPY native native
 COPY scripts/build-native.sh scripts/
-RUN npx tsc -p tsconfig.build.json && bash scripts/build-native.sh && test -f dist/native/original-dst.node \
+RUN npx tsc -p tsconfig.build.json && bash scripts/build-native.sh && test -f dist/native/original-dst.node && test -f dist/native/tcp-keepalive.node \
  && mkdir -p dist/controller/ui && cp controller/ui/* dist/controller/ui/ \
  && npm prune --omit=dev --ignore-scripts
 

@@ -23,6 +23,7 @@ import { JwksCache } from './jwks-cache.js';
 import { Tracer } from './tracer.js';
 import { OutboundListener } from './outbound-listener.js';
 import { originalDestinations } from './original-destination.js';
+import { keepaliveUnavailable } from './tcp-keepalive.js';
 import { extAuthzClient } from './ext-authz-client.js';
 import { DnsProxy } from './dns-proxy.js';
 import { GatewayListeners, TcpGatewayListener } from './gateway-listeners.js';
@@ -196,6 +197,8 @@ export class Sidecar {
       deps.passthrough = { ownPorts: () => [this.ports.inbound, this.ports.outbound, this.ports.admin, this.ports.status, ...Object.values(this.ports.upstreams)] };
     this.telemetry.start();
     this.tracer?.start();
+    const noKeepalive = keepaliveUnavailable();
+    if (noKeepalive) this.log.warn({ reason: noKeepalive }, "a DestinationRule's tcpKeepalive will set only its idle time on upstream connections");
     if (o.outboundPort >= 0) {
       const unavailable = originalDestinations();
       if (unavailable) this.log.warn({ reason: unavailable }, 'original destinations of captured connections are unavailable: captured traffic that is not HTTP is refused');

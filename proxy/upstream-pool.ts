@@ -13,6 +13,7 @@ import { upstreamTransport, type UpstreamTransport } from '../core/routing/trans
 import { tlsOptionsFor } from './tls-origination.js';
 import type { IdentityMaterial } from './identity.js';
 import { SocketPool, type PoolLimits } from './relay/socket-pool.js';
+import { applyKeepalive } from './tcp-keepalive.js';
 import { H2Sessions } from './h2/sessions.js';
 import { ClientLinks, type ClientLink } from './h2/client-links.js';
 import type { ClientHttp2Session } from 'node:http2';
@@ -45,7 +46,7 @@ export class UpstreamPool {
   target(cluster: Cluster, e: Endpoint): Target {
     const t = upstreamTransport(cluster, e);
     const cp = cluster.connectionPool;
-    const key = `${transportKey(t)}|${endpointKey(e)}|${cp.maxConnections}|${cp.idleTimeoutMs}|${cp.maxRequestsPerConnection}|${cp.connectTimeoutMs}`;
+    const key = `${transportKey(t)}|${endpointKey(e)}|${cp.maxConnections}|${cp.idleTimeoutMs}|${cp.maxRequestsPerConnection}|${cp.connectTimeoutMs}${keepaliveKey(cluster)}`;
     let pool = this.pools.get(key);
     if (!pool) {
       const host = e.address.includes(':') ? `[${e.address}]` : e.address;
@@ -64,10 +65,9 @@ export class UpstreamPool {
         ...(cluster.connectionPool.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: cluster.connectionPool.maxRequestsPerConnection } : {}),
         keepAliveTimeout: Math.min(cluster.connectionPool.idleTimeoutMs, 600_000),
         keepAliveMaxTimeout: Math.min(cluster.connectionPool.idleTimeoutMs, 600_000),
-        connectTimeout: cluster.connectionPool.connectTimeoutMs,
         headersTimeout: 0,
         bodyTimeout: 0,
-        connect: tls,
+        connect: keepaliveConnector(tls, cluster),
       });
       this.pools.set(key, pool);
     }
@@ -86,16 +86,16 @@ export class UpstreamPool {
       process.nextTick(() => failed.destroy(err as Error));
       return failed;
     }
-    if (!tls) return connectPlain(e.address, t.port);
-    const socket = tlsConnect({ host: e.address, port: t.port, ...tls });
+    const socket = tls ? tlsConnect({ host: e.address, port: t.port, ...tls }) : connectPlain(e.address, t.port);
     // Request and answer are single writes: Nagle's algorithm would only hold them back.
-    socket.setNoDelay(true);
+    if (tls) (socket as TLSSocket).setNoDelay(true);
+    applyKeepalive(socket, cluster.connectionPool.tcpKeepalive);
     return socket;
   }
 
   /** A kept-alive connection to the endpoint for the relay (secured as the pools would). */
   acquireSocket(cluster: Cluster, e: Endpoint, fresh = false): Promise<Duplex> {
-    const key = socketKey(upstreamTransport(cluster, e), e);
+    const key = socketKey(upstreamTransport(cluster, e), e, cluster);
     if (fresh) this.sockets.dropIdle(key);
     return this.sockets.acquire(key, cluster.connectionPool, () => {
       const socket = this.connectRaw(cluster, e);
@@ -142,10 +142,10 @@ export class UpstreamPool {
   h2Session(cluster: Cluster, e: Endpoint): ClientHttp2Session {
     const t = upstreamTransport(cluster, e);
     const host = e.address.includes(':') ? `[${e.address}]` : e.address;
-    const key = socketKey(t, e);
+    const key = socketKey(t, e, cluster);
     const { connectTimeoutMs, idleTimeoutMs } = cluster.connectionPool;
     return t.kind === 'plaintext'
-      ? this.h2.get(key, `http://${host}:${t.port}`, () => connectedWithin(connectPlain(e.address, t.port), connectTimeoutMs), idleTimeoutMs)
+      ? this.h2.get(key, `http://${host}:${t.port}`, () => connectedWithin(this.connectRaw(cluster, e, ['h2']), connectTimeoutMs), idleTimeoutMs)
       : this.h2.get(key, `https://${host}:${t.port}`, () => connectedWithin(this.connectRaw(cluster, e, ['h2']), connectTimeoutMs), idleTimeoutMs);
   }
 
@@ -154,8 +154,8 @@ export class UpstreamPool {
     const t = upstreamTransport(cluster, e);
     const { connectTimeoutMs, idleTimeoutMs } = cluster.connectionPool;
     return this.links.get(
-      socketKey(t, e),
-      () => connectedWithin(t.kind === 'plaintext' ? connectPlain(e.address, t.port) : requireH2(this.connectRaw(cluster, e, ['h2'])), connectTimeoutMs),
+      socketKey(t, e, cluster),
+      () => connectedWithin(t.kind === 'plaintext' ? this.connectRaw(cluster, e, ['h2']) : requireH2(this.connectRaw(cluster, e, ['h2'])), connectTimeoutMs),
       idleTimeoutMs,
     );
   }
@@ -220,10 +220,16 @@ const transportKeys = new WeakMap<UpstreamTransport, string>();
  * so it stands for both. Joined anew for every request, the key was a new string to hash for the
  * pool's map each time.
  */
-function socketKey(t: UpstreamTransport, e: Endpoint): string {
+/** A pool's key: the transport and endpoint, and the rule's keepalive (a connection keeps the settings it was made with). */
+function socketKey(t: UpstreamTransport, e: Endpoint, cluster: Cluster): string {
   let key = socketKeys.get(t);
-  if (key === undefined) socketKeys.set(t, (key = `${transportKey(t)}|${endpointKey(e)}`));
+  if (key === undefined) socketKeys.set(t, (key = `${transportKey(t)}|${endpointKey(e)}${keepaliveKey(cluster)}`));
   return key;
+}
+
+function keepaliveKey(cluster: Cluster): string {
+  const k = cluster.connectionPool.tcpKeepalive;
+  return k ? `|keepalive:${k.timeS ?? ''}/${k.intervalS ?? ''}/${k.probes ?? ''}` : '';
 }
 
 const socketKeys = new WeakMap<UpstreamTransport, string>();
@@ -232,4 +238,19 @@ function keyOf(t: UpstreamTransport): string {
   if (t.kind === 'plaintext') return 'tcp';
   if (t.kind === 'mesh-mtls') return `mtls|${t.expectedIds.join(',')}`;
   return `tls|${t.servername ?? ''}|${t.verifyNames.join(',')}|${t.caCertificates ?? ''}|${t.mutual ? `${t.clientCertificate}|${t.privateKey}` : ''}|${t.insecureSkipVerify}`;
+}
+
+/**
+ * undici's own connector (TLS options, DestinationRule connectTimeout), and the rule's TCP
+ * keepalive on each connection it makes, as on the relay's: undici would otherwise turn keepalive
+ * on after 60 s idle by itself.
+ */
+function keepaliveConnector(tls: ConnectionOptions | undefined, cluster: Cluster): import('undici').buildConnector.connector {
+  const connect = undici().buildConnector({ ...(tls ?? {}), timeout: cluster.connectionPool.connectTimeoutMs, ...(cluster.connectionPool.tcpKeepalive ? { keepAlive: false } : {}) });
+  return (options, callback) =>
+    connect(options, (err, socket) => {
+      if (socket) applyKeepalive(socket, cluster.connectionPool.tcpKeepalive);
+      if (err) callback(err, null);
+      else callback(null, socket!);
+    });
 }

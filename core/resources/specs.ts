@@ -112,6 +112,14 @@ const fault = obj({
   ),
 });
 
+/** A keepalive time: whole seconds as the kernel takes them, 1 s to 32,767 s. */
+const keepaliveSeconds: Schema = (v, path, out) => {
+  duration(v, path, out);
+  const ms = parseDurationMs(v);
+  if (typeof ms === 'number' && (ms < 1000 || ms > 32_767_000 || ms % 1000 !== 0))
+    out.push({ path, message: `must be whole seconds from 1s to 32767s (the kernel's unit and range), got ${String(v)}` });
+};
+
 const routeDestination = obj({ destination, weight: int({ min: 0, max: 100 }), headers }, { required: ['destination'] });
 
 function weightsSumTo100(list: unknown, path: string, out: Violation[]): void {
@@ -234,7 +242,15 @@ const trafficPolicyFields: Record<string, Schema> = {
     { oneOf: [{ fields: ['simple', 'consistentHash'] }], unsupported: { localityLbSetting: 'locality load balancing is not implemented', warmupDurationSecs: 'slow start is not implemented' } },
   ),
   connectionPool: obj({
-    tcp: obj({ maxConnections: int({ min: 1 }), connectTimeout: duration }, { unsupported: { tcpKeepalive: 'TCP keepalive tuning is not implemented', maxConnectionDuration: 'not implemented' } }),
+    tcp: obj(
+      {
+        maxConnections: int({ min: 1 }),
+        connectTimeout: duration,
+        // Linux takes whole seconds, 1 to 32,767, and at most 127 probes.
+        tcpKeepalive: obj({ probes: int({ min: 1, max: 127 }), time: keepaliveSeconds, interval: keepaliveSeconds }),
+      },
+      { unsupported: { maxConnectionDuration: 'not implemented' } },
+    ),
     http: obj(
       { http1MaxPendingRequests: int({ min: 1 }), http2MaxRequests: int({ min: 1 }), maxRequestsPerConnection: int({ min: 0 }), maxRetries: int({ min: 0 }), idleTimeout: duration },
       { unsupported: { h2UpgradePolicy: 'protocol upgrade is decided by the client', useClientProtocol: 'not implemented' } },

@@ -147,7 +147,7 @@ export interface ConsistentHash {
 export interface TrafficPolicy {
   loadBalancer?: { simple?: 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'UNSPECIFIED'; consistentHash?: ConsistentHash };
   connectionPool?: {
-    tcp?: { maxConnections?: number; connectTimeout?: string };
+    tcp?: { maxConnections?: number; connectTimeout?: string; tcpKeepalive?: { probes?: number; time?: string; interval?: string } };
     http?: { http1MaxPendingRequests?: number; http2MaxRequests?: number; maxRequestsPerConnection?: number; maxRetries?: number; idleTimeout?: string };
   };
   outlierDetection?: {

@@ -323,6 +323,14 @@ function clusterPolicy(top: FlatPolicy | undefined, subset: FlatPolicy | undefin
   const http = poolSpec?.http;
   if (tcp?.maxConnections) policy.connectionPool.maxConnections = tcp.maxConnections;
   if (tcp?.connectTimeout) policy.connectionPool.connectTimeoutMs = durationMs(tcp.connectTimeout, 'connectTimeout');
+  if (tcp?.tcpKeepalive) {
+    const k = tcp.tcpKeepalive;
+    policy.connectionPool.tcpKeepalive = {
+      ...(k.time ? { timeS: durationMs(k.time, 'time') / 1000 } : {}),
+      ...(k.interval ? { intervalS: durationMs(k.interval, 'interval') / 1000 } : {}),
+      ...(k.probes ? { probes: k.probes } : {}),
+    };
+  }
   if (http?.http1MaxPendingRequests) policy.connectionPool.maxPendingRequests = http.http1MaxPendingRequests;
   if (http?.http2MaxRequests) policy.connectionPool.maxRequests = http.http2MaxRequests;
   if (http?.maxRequestsPerConnection !== undefined) policy.connectionPool.maxRequestsPerConnection = http.maxRequestsPerConnection;

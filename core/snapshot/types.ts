@@ -293,6 +293,8 @@ export interface ConnectionPool {
   maxRetries: number;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
+  /** DestinationRule tcpKeepalive on upstream connections; absent: none (the system's default is off). Each value absent: the system's. */
+  tcpKeepalive?: { timeS?: number; intervalS?: number; probes?: number };
 }
 
 export interface OutlierDetection {

@@ -2,6 +2,7 @@
 // outlier detection ejects the instance that keeps failing, consistent hashing keeps a user on
 // one instance, and RS256 tokens are checked against keys fetched from a URL.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
@@ -20,6 +21,7 @@ describe('traffic policies and JWKS URLs with real traffic', () => {
   const sidecars: Sidecar[] = [];
   const apps: TestApp[] = [];
   let jwksServer: Server | undefined;
+  let ledger: { app: TestApp; sidecar: Sidecar };
 
   const sidecar = async (service: string, id: string, appPort: number, upstreams: { port: number; service: string }[] = []) => {
     const token = (await c.call('POST', '/v1/tokens', { service })).json().token;
@@ -46,12 +48,14 @@ describe('traffic policies and JWKS URLs with real traffic', () => {
     await instance('cart', 'cart-1');
     await instance('cart', 'cart-2');
     await instance('vault', 'vault-1');
+    ledger = await instance('ledger', 'ledger-1');
     client = await sidecar('shop', 'shop-1', 1, [
       { port: 0, service: 'pay' },
       { port: 0, service: 'cart' },
       { port: 0, service: 'vault' },
+      { port: 0, service: 'ledger' },
     ]);
-    await waitFor('the shop sidecar to learn every instance', () => endpoints('pay') === 2 && endpoints('cart') === 2 && endpoints('vault') === 1, 5000);
+    await waitFor('the shop sidecar to learn every instance', () => endpoints('pay') === 2 && endpoints('cart') === 2 && endpoints('vault') === 1 && endpoints('ledger') === 1, 5000);
   });
 
   after(async () => {
@@ -142,5 +146,27 @@ describe('traffic policies and JWKS URLs with real traffic', () => {
     assert.equal((await call('vault', '/secret', { authorization: `Bearer ${otherKey}` })).status, 401, 'signed by a key the URL does not publish');
     const wrongAudience = issuer.token({ iss: 'https://login.test', sub: 'bob', aud: 'billing', exp: now + 600 });
     assert.equal((await call('vault', '/secret', { authorization: `Bearer ${wrongAudience}` })).status, 401);
+  });
+
+  it("turns TCP keepalive on for upstream connections as a DestinationRule's tcpKeepalive says (Istio's reference example)", async () => {
+    const keepaliveTimer = () => {
+      const out = execFileSync('ss', ['-tnoH', 'state', 'established', `( dport = :${ledger.sidecar.ports.inbound} )`], { encoding: 'utf8' });
+      // ss prints the time to the next probe as e.g. 119min, 1min5sec or 58sec.
+      const m = /timer:\(keepalive,(?:(\d+)h)?(?:(\d+)min)?(?:(\d+)(?:\.\d+)?(?:sec|s))?,/.exec(out);
+      return m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : undefined;
+    };
+    assert.equal((await call('ledger', '/before')).status, 200);
+    assert.equal(keepaliveTimer(), undefined, 'no keepalive on the connection before the rule (the system default is off)');
+    const applied = await c.call('POST', '/v1/apply', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'ledger', namespace: 'default' },
+      spec: { host: 'ledger', trafficPolicy: { connectionPool: { tcp: { maxConnections: 100, connectTimeout: '30ms', tcpKeepalive: { time: '7200s', interval: '75s' } } } } },
+    });
+    assert.ok(applied.status < 300, applied.text);
+    await waitFor('the rule at the shop sidecar', () => client.snapshot?.outbound.services.find((s) => s.name === 'ledger')?.clusters[0].connectionPool.tcpKeepalive?.timeS === 7200, 5000);
+    assert.equal((await call('ledger', '/after', { connection: 'close' })).status, 200);
+    const seconds = await waitFor('a connection with keepalive to the ledger sidecar', () => keepaliveTimer(), 5000);
+    assert.ok(seconds > 7000 && seconds <= 7200, `the first probe after the rule's 2 h idle (timer at ${seconds} s)`);
   });
 });

@@ -132,6 +132,21 @@ describe('resource validation', () => {
     ]);
   });
 
+  it("takes tcpKeepalive in whole seconds the kernel accepts, and Istio's reference example", () => {
+    const dr = (tcp: object) => ({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'r' }, spec: { host: 'reviews', trafficPolicy: { connectionPool: { tcp } } } });
+    assert.doesNotThrow(() => validateResource(dr({ maxConnections: 100, connectTimeout: '30ms', tcpKeepalive: { time: '7200s', interval: '75s' } })));
+    assert.deepEqual(
+      violations(dr({ tcpKeepalive: { time: '500ms', interval: '1.5s', probes: 200 } }))
+        .map((x) => `${x.path}: ${x.message}`)
+        .sort(),
+      [
+        'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.probes: must be at most 127, got 200',
+        "spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.time: must be whole seconds from 1s to 32767s (the kernel's unit and range), got 500ms",
+        "spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.interval: must be whole seconds from 1s to 32767s (the kernel's unit and range), got 1.5s",
+      ].sort(),
+    );
+  });
+
   it('validates security resources with Istio rules', () => {
     const pa = violations({
       apiVersion: 'security.istio.io/v1',
