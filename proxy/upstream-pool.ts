@@ -218,9 +218,9 @@ const transportKeys = new WeakMap<UpstreamTransport, string>();
  * The key of an endpoint's kept-alive sockets (the relay) and HTTP/2 session, made once: a
  * transport is decided once per cluster and endpoint of a snapshot (core/routing/transport.ts),
  * so it stands for both. Joined anew for every request, the key was a new string to hash for the
- * pool's map each time.
+ * pool's map each time. The rule's keepalive is part of it: a connection keeps the settings it
+ * was made with, so a new rule gets new connections.
  */
-/** A pool's key: the transport and endpoint, and the rule's keepalive (a connection keeps the settings it was made with). */
 function socketKey(t: UpstreamTransport, e: Endpoint, cluster: Cluster): string {
   let key = socketKeys.get(t);
   if (key === undefined) socketKeys.set(t, (key = `${transportKey(t)}|${endpointKey(e)}${keepaliveKey(cluster)}`));
