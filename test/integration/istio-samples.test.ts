@@ -2,7 +2,8 @@
 // ../shared/istio-samples): every document a sidecar mesh can serve is accepted, and the ones
 // that went wrong for users behave as Istio's task pages say: a deprecated fault field, policies
 // naming Bookinfo's service accounts, a dry-run policy, short names in the caller's namespace,
-// and documents without a namespace applied with `meshctl apply -n`.
+// and documents without a namespace applied with `meshctl apply -n`; and the claim-to-header
+// task's RequestAuthentication with the task's own token and keys.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
