@@ -8,6 +8,7 @@
 // The same flags as common/sidecar-process.ts (SIDECAR_NODE_FLAGS) and systemd/mesh-proxy@.service.
 // mesh-proxy: the sidecar beside one service instance.
 import { existsSync, readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { MeshError } from '../core/errors.js';
@@ -17,6 +18,13 @@ import { hostname } from 'node:os';
 import { resolverFromResolvConf } from './dns-proxy.js';
 import { resolveSidecarOptions, SIDECAR_DEFAULTS } from './options.js';
 import { Sidecar } from './sidecar.js';
+
+// VirtualService regexes run against callers' paths and headers, and V8's engine backtracks: a
+// pattern such as (a+)+ takes exponential time on a crafted path (Envoy's RE2 cannot). After
+// excessive backtracking V8 runs the match again on its linear-time engine, which answers alike
+// for every pattern without backreferences or lookarounds (RE2 has neither). Set before any
+// route's regex is compiled; security.test.ts holds a sidecar to it.
+setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 
 const D = SIDECAR_DEFAULTS;
 const argv = yargs(hideBin(process.argv))

@@ -402,6 +402,37 @@ describe('hostile input over real sockets', () => {
     });
   });
 
+  describe('a route regex an attacker makes backtrack does not stall the sidecar', () => {
+    // A pattern that backtracks exponentially, as some real ones do on the right input.
+    before(async () => {
+      const applied = await c.call('POST', '/v1/apply', {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'backend-redos', namespace: 'default' },
+        spec: {
+          hosts: ['backend'],
+          http: [
+            { match: [{ uri: { regex: '/redos/(a+)+' } }], headers: { response: { set: { 'x-route': 'redos' } } }, route: [{ destination: { host: 'backend' } }] },
+            { route: [{ destination: { host: 'backend' } }] },
+          ],
+        },
+      });
+      assert.ok(applied.status < 300, applied.text);
+      await waitFor('the route at the frontend', async () => (await frontend.configDump())?.outbound.services.find((s: { name: string }) => s.name === 'backend')?.httpRoutes.length === 2, 5000);
+    });
+    after(() => c.call('DELETE', '/v1/resources/virtualservice/default/backend-redos'));
+
+    it('answers a path crafted against the pattern at once, and matches the pattern as before', async () => {
+      // 40 characters: about 2^40 steps of backtracking, hours of one core, without the fallback.
+      const crafted = await rawExchange(outbound(), async (s) => void s.write(`GET /redos/${'a'.repeat(40)}! HTTP/1.1\r\nHost: backend\r\nconnection: close\r\n\r\n`), 5000);
+      assert.equal(statuses(crafted.text)[0], 200, 'the default route took it');
+      assert.doesNotMatch(crafted.text, /x-route: redos/i);
+      const matching = await rawExchange(outbound(), async (s) => void s.write(`GET /redos/${'a'.repeat(40)} HTTP/1.1\r\nHost: backend\r\nconnection: close\r\n\r\n`), 5000);
+      assert.equal(statuses(matching.text)[0], 200);
+      assert.match(matching.text, /x-route: redos/i, 'the regex route took the path it matches');
+    });
+  });
+
   describe('the admin interface is for the host only', () => {
     // This sidecar's listeners are bound to 127.0.0.2, standing in for the host's network
     // address; the admin interface must stay on 127.0.0.1 all the same.
