@@ -3,6 +3,7 @@
 // field it does not know, because a silently ignored field is a policy that silently is not.
 import type { Violation } from '../errors.js';
 import { parseDurationMs } from '../duration.js';
+import { re2Problem } from './re2-syntax.js';
 
 export type Schema = (value: unknown, path: string, out: Violation[]) => void;
 
@@ -49,8 +50,10 @@ export const regex: Schema = (v, path, out) => {
   try {
     new RegExp(v);
   } catch (err) {
-    out.push({ path, message: `invalid regular expression: ${(err as Error).message}` });
+    return void out.push({ path, message: `invalid regular expression: ${(err as Error).message}` });
   }
+  const notRe2 = re2Problem(v);
+  if (notRe2) out.push({ path, message: `"${v}" ${notRe2}` });
 };
 
 export const port: Schema = int({ min: 1, max: 65535 });

@@ -2,6 +2,7 @@
 // non-overlapping match of the pattern in the path (the query string is left alone) is replaced
 // by the rewrite, in which \1 to \9 stand for the pattern's groups, \0 for the whole match and \\
 // for a backslash (RE2's rewrite syntax). Anything else is literal, `$` included.
+import { re2Problem } from '../resources/re2-syntax.js';
 
 /** Why the rewrite cannot be used with this pattern (a bad escape, a group it does not have), or undefined. */
 export function rewriteProblem(pattern: string, rewrite: string): string | undefined {
@@ -11,6 +12,8 @@ export function rewriteProblem(pattern: string, rewrite: string): string | undef
   } catch (err) {
     return `the pattern is not a valid regular expression: ${(err as Error).message}`;
   }
+  const notRe2 = re2Problem(pattern);
+  if (notRe2) return `the pattern ${notRe2}`;
   for (let i = 0; i < rewrite.length; i++) {
     if (rewrite[i] !== '\\') continue;
     const next = rewrite[++i];

@@ -147,6 +147,17 @@ describe('resource validation', () => {
     );
   });
 
+  it("refuses regexes RE2 (Istio's syntax) does not have: backreferences and lookarounds", () => {
+    const routes = (http: object[]) => violations(vs({ hosts: ['reviews'], http })).map((x) => `${x.path}: ${x.message}`);
+    assert.deepEqual(routes([{ match: [{ uri: { regex: '/(a+)\\1' } }, { headers: { user: { regex: '(?!admin).*' } } }], route: [{ destination: { host: 'reviews' } }] }]), [
+      'spec.http[0].match[0].uri.regex: "/(a+)\\1" uses a backreference (\\1), which RE2 (Istio\'s regex syntax) does not have',
+      'spec.http[0].match[1].headers["user"].regex: "(?!admin).*" uses a lookahead ((?!...)), which RE2 (Istio\'s regex syntax) does not have',
+    ]);
+    assert.deepEqual(routes([{ rewrite: { uriRegexRewrite: { match: '(?<=/v1)/x', rewrite: '/y' } }, route: [{ destination: { host: 'reviews' } }] }]), [
+      "spec.http[0].rewrite.uriRegexRewrite.match: the pattern uses a lookbehind ((?<=...)), which RE2 (Istio's regex syntax) does not have",
+    ]);
+  });
+
   it('validates security resources with Istio rules', () => {
     const pa = violations({
       apiVersion: 'security.istio.io/v1',
