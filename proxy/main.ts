@@ -23,9 +23,10 @@ import { Sidecar } from './sidecar.js';
 // pattern such as (a+)+ takes exponential time on a crafted path (Envoy's RE2 cannot). After
 // excessive backtracking V8 runs the match again on its linear-time engine, which answers alike.
 // That engine takes no backreferences or lookarounds (validation refuses them, as RE2 has
-// neither), no case-insensitive match (ignoreUriCase) and no large counted repetition such as
-// {1,30}: those still backtrack (docs/security.md). Set before any route's regex is compiled;
-// security.test.ts holds a sidecar to it.
+// neither) and no `i` flag (case-insensitive routes are written out in both cases instead,
+// core/routing/case-fold.ts), but also no large counted repetition such as {1,30}: that still
+// backtracks (docs/security.md). Set before any route's regex is compiled; security.test.ts
+// holds a sidecar to it.
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 
 const D = SIDECAR_DEFAULTS;

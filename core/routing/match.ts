@@ -1,5 +1,6 @@
 // Picks the route for a request: first route whose any-of matches hold, as Envoy does.
 import type { CompiledHttpRoute, CompiledMatch, StringMatcher } from '../snapshot/types.js';
+import { asciiCaseInsensitive } from './case-fold.js';
 
 export interface RequestFacts {
   method: string;
@@ -16,12 +17,17 @@ export interface RequestFacts {
 
 const regexCache = new Map<string, RegExp>();
 
-function regex(source: string, flags = ''): RegExp {
-  const key = `${flags}/${source}`;
+/**
+ * A route's regex, compiled once. Case-insensitive ones are written out with both cases of each
+ * letter rather than the `i` flag, which V8's linear-time fallback for crafted inputs does not
+ * take (case-fold.ts, proxy/main.ts).
+ */
+function regex(source: string, ignoreCase: boolean): RegExp {
+  const key = `${ignoreCase ? 'i' : ''}/${source}`;
   let re = regexCache.get(key);
   if (!re) {
     // Istio regexes are RE2 full matches.
-    re = new RegExp(`^(?:${source})$`, flags);
+    re = new RegExp(`^(?:${ignoreCase ? asciiCaseInsensitive(source) : source})$`);
     if (regexCache.size > 10_000) regexCache.clear();
     regexCache.set(key, re);
   }
@@ -33,7 +39,7 @@ export function stringMatches(m: StringMatcher, value: string | undefined, ignor
   const v = ignoreCase ? value.toLowerCase() : value;
   if ('exact' in m) return v === (ignoreCase ? m.exact.toLowerCase() : m.exact);
   if ('prefix' in m) return v.startsWith(ignoreCase ? m.prefix.toLowerCase() : m.prefix);
-  return regex(m.regex, ignoreCase ? 'i' : '').test(value);
+  return regex(m.regex, ignoreCase).test(value);
 }
 
 function header(facts: RequestFacts, name: string): string | undefined {

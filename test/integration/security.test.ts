@@ -413,12 +413,14 @@ describe('hostile input over real sockets', () => {
           hosts: ['backend'],
           http: [
             { match: [{ uri: { regex: '/redos/(a+)+' } }], headers: { response: { set: { 'x-route': 'redos' } } }, route: [{ destination: { host: 'backend' } }] },
+            // Case-insensitive: written without the `i` flag, which the linear engine does not take.
+            { match: [{ uri: { regex: '/redosi/(a+)+' }, ignoreUriCase: true }], headers: { response: { set: { 'x-route': 'redosi' } } }, route: [{ destination: { host: 'backend' } }] },
             { route: [{ destination: { host: 'backend' } }] },
           ],
         },
       });
       assert.ok(applied.status < 300, applied.text);
-      await waitFor('the route at the frontend', async () => (await frontend.configDump())?.outbound.services.find((s: { name: string }) => s.name === 'backend')?.httpRoutes.length === 2, 5000);
+      await waitFor('the route at the frontend', async () => (await frontend.configDump())?.outbound.services.find((s: { name: string }) => s.name === 'backend')?.httpRoutes.length === 3, 5000);
     });
     after(() => c.call('DELETE', '/v1/resources/virtualservice/default/backend-redos'));
 
@@ -430,6 +432,14 @@ describe('hostile input over real sockets', () => {
       const matching = await rawExchange(outbound(), async (s) => void s.write(`GET /redos/${'a'.repeat(40)} HTTP/1.1\r\nHost: backend\r\nconnection: close\r\n\r\n`), 5000);
       assert.equal(statuses(matching.text)[0], 200);
       assert.match(matching.text, /x-route: redos/i, 'the regex route took the path it matches');
+    });
+
+    it('does so for a case-insensitive route (ignoreUriCase) too', async () => {
+      const crafted = await rawExchange(outbound(), async (s) => void s.write(`GET /REDOSI/${'aA'.repeat(20)}! HTTP/1.1\r\nHost: backend\r\nconnection: close\r\n\r\n`), 5000);
+      assert.equal(statuses(crafted.text)[0], 200, 'the default route took it');
+      assert.doesNotMatch(crafted.text, /x-route: redosi/i);
+      const matching = await rawExchange(outbound(), async (s) => void s.write(`GET /RedosI/${'aA'.repeat(20)} HTTP/1.1\r\nHost: backend\r\nconnection: close\r\n\r\n`), 5000);
+      assert.match(matching.text, /x-route: redosi/i, 'the route took the path in another case');
     });
   });
 
