@@ -6,18 +6,11 @@
 // escaped letter such as \x41 keeps its case), and so are names of groups. Letters outside ASCII
 // keep their case (the `i` flag would fold them). Pure.
 
+import { classEnd, escapeLength } from './regex-source.js';
+
 const isLower = (c: number) => c >= 97 && c <= 122;
 const isUpper = (c: number) => c >= 65 && c <= 90;
 const other = (ch: string) => (isLower(ch.charCodeAt(0)) ? ch.toUpperCase() : isUpper(ch.charCodeAt(0)) ? ch.toLowerCase() : undefined);
-
-/** How many characters the escape at `i` (a backslash) spans: \xHH, \uHHHH, \cX, or a backslash and one character. */
-function escapeLength(source: string, i: number): number {
-  const next = source[i + 1];
-  if (next === 'x' && /^[0-9a-fA-F]{2}$/.test(source.slice(i + 2, i + 4))) return 4;
-  if (next === 'u' && /^[0-9a-fA-F]{4}$/.test(source.slice(i + 2, i + 6))) return 6;
-  if (next === 'c' && /^[A-Za-z]$/.test(source[i + 2] ?? '')) return 3;
-  return Math.min(2, source.length - i);
-}
 
 /** The other case of the ASCII letters in the range lo-hi, as class items. */
 function otherCaseOfRange(lo: number, hi: number): string {
@@ -66,10 +59,7 @@ export function asciiCaseInsensitive(source: string): string {
     }
     if (ch === '[') {
       const negated = source[i + 1] === '^';
-      let j = i + (negated ? 2 : 1);
-      // A ']' first in a class is a character.
-      if (source[j] === ']') j++;
-      while (j < source.length && source[j] !== ']') j += source[j] === '\\' ? escapeLength(source, j) : 1;
+      const j = classEnd(source, i);
       const body = source.slice(i + (negated ? 2 : 1), j);
       out += `[${negated ? '^' : ''}${foldClass(body)}]`;
       i = j + 1;

@@ -24,31 +24,44 @@ export function rewriteProblem(pattern: string, rewrite: string): string | undef
   return undefined;
 }
 
-const patterns = new Map<string, RegExp>();
+/** A route's rewrite, read once: its pattern compiled, its rewrite as literal text and group numbers. */
+interface Compiled {
+  re: RegExp;
+  pieces: (string | number)[];
+}
+
+const compiled = new Map<string, Compiled>();
+
+function compile(pattern: string, rewrite: string): Compiled {
+  const pieces: (string | number)[] = [];
+  let text = '';
+  for (let i = 0; i < rewrite.length; i++) {
+    if (rewrite[i] !== '\\') text += rewrite[i];
+    else if (rewrite[++i] === '\\') text += '\\';
+    else {
+      pieces.push(text, Number(rewrite[i]));
+      text = '';
+    }
+  }
+  pieces.push(text);
+  return { re: new RegExp(pattern, 'g'), pieces };
+}
 
 /** The path with every match of `pattern` replaced by `rewrite` (checked by rewriteProblem first). */
 export function regexRewrite(path: string, pattern: string, rewrite: string): string {
-  let re = patterns.get(pattern);
-  if (re === undefined) {
-    re = new RegExp(pattern, 'g');
-    if (patterns.size > 1000) patterns.clear();
-    patterns.set(pattern, re);
+  const key = `${pattern}\u0000${rewrite}`;
+  let c = compiled.get(key);
+  if (c === undefined) {
+    c = compile(pattern, rewrite);
+    if (compiled.size > 1000) compiled.clear();
+    compiled.set(key, c);
   }
+  const { re, pieces } = c;
   re.lastIndex = 0;
   return path.replace(re, (...args: unknown[]) => {
     // replace() passes the match, its groups, then the offset, the whole string and (with named groups) an object.
-    const end = args.findIndex((a) => typeof a === 'number');
-    const parts = args.slice(0, end) as (string | undefined)[];
     let out = '';
-    for (let i = 0; i < rewrite.length; i++) {
-      const ch = rewrite[i];
-      if (ch !== '\\') {
-        out += ch;
-        continue;
-      }
-      const next = rewrite[++i];
-      out += next === '\\' ? '\\' : (parts[Number(next)] ?? '');
-    }
+    for (const p of pieces) out += typeof p === 'string' ? p : typeof args[p] === 'string' ? args[p] : '';
     return out;
   });
 }
