@@ -319,6 +319,7 @@ async function main(): Promise<void> {
     const timeChange = async (change: () => Promise<void>) => {
       const before = new Map(watchers.map((w) => [w.id, w.version]));
       const bytesBefore = watchers.reduce((n, w) => n + w.bytes, 0);
+      const framesBefore = watchers.reduce((n, w) => n + w.gotAt.size, 0);
       const cpuBefore = { controllers: controllers.map((c) => (dead.has(controllers.indexOf(c)) ? 0 : ticks(c))), proxies: process.cpuUsage(), machine: machineBusyTicks() };
       const started = performance.now();
       await change();
@@ -332,9 +333,19 @@ async function main(): Promise<void> {
         machine: (machineBusyTicks() - cpuBefore.machine) / 100,
       };
       const delays = watchers.map((w) => w.gotAt.get(w.version)! - started).sort((a, b) => a - b);
+      // Each controller's own proxies: a change late at one controller (its watch of Consul, its push) shows here.
+      const byController = controllers.map((_, k) => {
+        const own = watchers
+          .filter((w) => w.at === k)
+          .map((w) => w.gotAt.get(w.version)! - started)
+          .sort((a, b) => a - b);
+        return own.length > 0 ? { first: own[0], p99: percentile(own, 99) } : undefined;
+      });
       const perProxy = (watchers.reduce((n, w) => n + w.bytes, 0) - bytesBefore) / watchers.length;
+      // Snapshots each proxy took until then: one, unless the change reached the controllers in steps.
+      const frames = (watchers.reduce((n, w) => n + w.gotAt.size, 0) - framesBefore) / watchers.length;
       await new Promise((r) => setTimeout(r, 200));
-      return { first: delays[0], p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays[delays.length - 1], perProxy, cpu };
+      return { first: delays[0], p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays[delays.length - 1], perProxy, frames, byController, cpu };
     };
     const applyRoute = async (via: typeof call, c: number) => {
       const weight = 10 + (c % 80); // a valid split for any number of changes
@@ -423,8 +434,13 @@ async function main(): Promise<void> {
       console.log(`  ${' '.repeat(what.length)}  p50 ${f(xs.map((x) => x.p50))}`);
       console.log(`  ${' '.repeat(what.length)}  p99 ${f(xs.map((x) => x.p99))}`);
       console.log(`  ${' '.repeat(what.length)}  max ${f(xs.map((x) => x.max))}`);
+      if (controllers.length > 1) {
+        const each = (x: (typeof xs)[number]) => x.byController.map((c, k) => (c ? `${k + 1}: ${c.first.toFixed(0)}/${c.p99.toFixed(0)}` : `${k + 1}: -`)).join(' ');
+        console.log(`  ${' '.repeat(what.length)}  per controller, first/p99 ms: ${xs.map((x) => `(${each(x)})`).join(', ')}`);
+      }
       const sent = median(xs.map((x) => x.perProxy));
-      console.log(`  ${' '.repeat(what.length)}  sent per proxy per change: median ${sent.toFixed(0)} bytes, all proxies ${((sent * PROXIES) / 1e6).toFixed(2)} MB`);
+      const frames = median(xs.map((x) => x.frames));
+      console.log(`  ${' '.repeat(what.length)}  sent per proxy per change: median ${sent.toFixed(0)} bytes in ${frames.toFixed(2)} snapshots, all proxies ${((sent * PROXIES) / 1e6).toFixed(2)} MB`);
       const s = (v: number[]) => `${median(v).toFixed(2)} s`;
       console.log(
         `  ${' '.repeat(what.length)}  CPU per change, median: controllers ${controllers.map((_, k) => s(xs.map((x) => x.cpu.controllers[k]))).join(', ')}; the simulated proxies ${s(xs.map((x) => x.cpu.proxies))}; the machine ${s(xs.map((x) => x.cpu.machine))} (${os.availableParallelism()} cores)`,
