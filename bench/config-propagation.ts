@@ -344,6 +344,8 @@ async function main(): Promise<void> {
       const perProxy = (watchers.reduce((n, w) => n + w.bytes, 0) - bytesBefore) / watchers.length;
       // Snapshots each proxy took until then: one, unless the change reached the controllers in steps.
       const frames = (watchers.reduce((n, w) => n + w.gotAt.size, 0) - framesBefore) / watchers.length;
+      // On stderr, with the time of day: to line a slow change up with what else ran then (Consul's raft snapshots, a GC).
+      console.error(`${new Date(Date.now() - (performance.now() - started)).toISOString()} change: first ${delays[0].toFixed(0)} ms, p99 ${percentile(delays, 99).toFixed(0)} ms`);
       await new Promise((r) => setTimeout(r, 200));
       return { first: delays[0], p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays[delays.length - 1], perProxy, frames, byController, cpu };
     };
