@@ -24,10 +24,12 @@ import { Sidecar } from './sidecar.js';
 // excessive backtracking V8 runs the match again on its linear-time engine, which answers alike.
 // That engine takes no backreferences or lookarounds (validation refuses them, as RE2 has
 // neither) and no `i` flag (case-insensitive routes are written out in both cases instead,
-// core/routing/case-fold.ts), but also no large counted repetition such as {1,30}: that still
-// backtracks (docs/security.md). Set before any route's regex is compiled; security.test.ts
-// holds a sidecar to it.
+// core/routing/case-fold.ts), nor nested repetitions multiplying past 16 such as (a{1,30})+:
+// those are written out in smaller pieces and run on the linear engine from the start (the `l`
+// flag, core/routing/linear-repetition.ts). Set before any route's regex is compiled;
+// security.test.ts holds a sidecar to both.
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
+setFlagsFromString('--enable-experimental-regexp-engine');
 
 const D = SIDECAR_DEFAULTS;
 const argv = yargs(hideBin(process.argv))

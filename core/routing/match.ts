@@ -1,6 +1,7 @@
 // Picks the route for a request: first route whose any-of matches hold, as Envoy does.
 import type { CompiledHttpRoute, CompiledMatch, StringMatcher } from '../snapshot/types.js';
 import { asciiCaseInsensitive } from './case-fold.js';
+import { routeRegExp } from './linear-repetition.js';
 
 export interface RequestFacts {
   method: string;
@@ -20,14 +21,14 @@ const regexCache = new Map<string, RegExp>();
 /**
  * A route's regex, compiled once. Case-insensitive ones are written out with both cases of each
  * letter rather than the `i` flag, which V8's linear-time fallback for crafted inputs does not
- * take (case-fold.ts, proxy/main.ts).
+ * take (case-fold.ts, proxy/main.ts); large repetitions likewise (linear-repetition.ts).
  */
 function regex(source: string, ignoreCase: boolean): RegExp {
   const key = `${ignoreCase ? 'i' : ''}/${source}`;
   let re = regexCache.get(key);
   if (!re) {
     // Istio regexes are RE2 full matches.
-    re = new RegExp(`^(?:${ignoreCase ? asciiCaseInsensitive(source) : source})$`);
+    re = routeRegExp(`^(?:${ignoreCase ? asciiCaseInsensitive(source) : source})$`);
     if (regexCache.size > 10_000) regexCache.clear();
     regexCache.set(key, re);
   }

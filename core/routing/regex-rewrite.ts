@@ -3,12 +3,15 @@
 // by the rewrite, in which \1 to \9 stand for the pattern's groups, \0 for the whole match and \\
 // for a backslash (RE2's rewrite syntax). Anything else is literal, `$` included.
 import { re2Problem } from '../resources/re2-syntax.js';
+import { routeRegExp } from './linear-repetition.js';
 
 /** Why the rewrite cannot be used with this pattern (a bad escape, a group it does not have), or undefined. */
 export function rewriteProblem(pattern: string, rewrite: string): string | undefined {
   let groups: number;
   try {
-    groups = new RegExp(`${pattern}|`).exec('')!.length - 1;
+    // The empty alternative first, so that it matches at once and the pattern itself never runs
+    // here (the controller validates what callers send; what a pattern does is not for it to find out).
+    groups = new RegExp(`|${pattern}`).exec('')!.length - 1;
   } catch (err) {
     return `the pattern is not a valid regular expression: ${(err as Error).message}`;
   }
@@ -44,7 +47,7 @@ function compile(pattern: string, rewrite: string): Compiled {
     }
   }
   pieces.push(text);
-  return { re: new RegExp(pattern, 'g'), pieces };
+  return { re: routeRegExp(pattern, 'g'), pieces };
 }
 
 /** The path with every match of `pattern` replaced by `rewrite` (checked by rewriteProblem first). */

@@ -415,12 +415,14 @@ describe('hostile input over real sockets', () => {
             { match: [{ uri: { regex: '/redos/(a+)+' } }], headers: { response: { set: { 'x-route': 'redos' } } }, route: [{ destination: { host: 'backend' } }] },
             // Case-insensitive: written without the `i` flag, which the linear engine does not take.
             { match: [{ uri: { regex: '/redosi/(a+)+' }, ignoreUriCase: true }], headers: { response: { set: { 'x-route': 'redosi' } } }, route: [{ destination: { host: 'backend' } }] },
+            // A repetition inside a repetition multiplying past what the fallback takes: written out for it.
+            { match: [{ uri: { regex: '/redosn/(a{1,30})+' } }], headers: { response: { set: { 'x-route': 'redosn' } } }, route: [{ destination: { host: 'backend' } }] },
             { route: [{ destination: { host: 'backend' } }] },
           ],
         },
       });
       assert.ok(applied.status < 300, applied.text);
-      await waitFor('the route at the frontend', async () => (await frontend.configDump())?.outbound.services.find((s: { name: string }) => s.name === 'backend')?.httpRoutes.length === 3, 5000);
+      await waitFor('the route at the frontend', async () => (await frontend.configDump())?.outbound.services.find((s: { name: string }) => s.name === 'backend')?.httpRoutes.length === 4, 5000);
     });
     after(() => c.call('DELETE', '/v1/resources/virtualservice/default/backend-redos'));
 
@@ -440,6 +442,14 @@ describe('hostile input over real sockets', () => {
       assert.doesNotMatch(crafted.text, /x-route: redosi/i);
       const matching = await rawExchange(outbound(), async (s) => void s.write(`GET /RedosI/${'aA'.repeat(20)} HTTP/1.1\r\nHost: backend\r\nconnection: close\r\n\r\n`), 5000);
       assert.match(matching.text, /x-route: redosi/i, 'the route took the path in another case');
+    });
+
+    it('does so for a large repetition inside another, (a{1,30})+', async () => {
+      const crafted = await rawExchange(outbound(), async (s) => void s.write(`GET /redosn/${'a'.repeat(40)}! HTTP/1.1\r\nHost: backend\r\nconnection: close\r\n\r\n`), 5000);
+      assert.equal(statuses(crafted.text)[0], 200, 'the default route took it');
+      assert.doesNotMatch(crafted.text, /x-route: redosn/i);
+      const matching = await rawExchange(outbound(), async (s) => void s.write(`GET /redosn/${'a'.repeat(40)} HTTP/1.1\r\nHost: backend\r\nconnection: close\r\n\r\n`), 5000);
+      assert.match(matching.text, /x-route: redosn/i, 'the regex route took the path it matches');
     });
   });
 
