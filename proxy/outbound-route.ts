@@ -23,6 +23,7 @@ import type { AttemptOutcome } from './attempt-outcome.js';
 import { reply, type LocalReply } from './pipeline/filter.js';
 import { noCluster, UPSTREAM_OVERFLOW } from './pipeline/local-replies.js';
 import { RESPONSE_FLAGS, type ResponseFlag } from './pipeline/response-flags.js';
+import { cookieValue } from '../core/policy/cookies.js';
 export type { AttemptOutcome } from './attempt-outcome.js';
 
 /** The parts of a client request routing looks at; Node's IncomingMessage is one. */
@@ -409,7 +410,8 @@ function shouldRetry(on: string[], status: number, grpcStatus?: string): boolean
 export function hashKey(lb: { type: string; header?: string; cookie?: { name: string }; sourceIp?: boolean; queryParam?: string }, req: RequestView): string | undefined {
   if (lb.type !== 'CONSISTENT_HASH') return undefined;
   if (lb.header) return String(req.headers[lb.header] ?? '');
-  if (lb.cookie) return new RegExp(`(?:^|;\\s*)${lb.cookie.name}=([^;]*)`).exec(req.headers.cookie ?? '')?.[1];
+  // Read as the Cookie header is written; the name is not a pattern (a `.` in it matched any character once).
+  if (lb.cookie) return cookieValue(req.headers.cookie, lb.cookie.name);
   if (lb.sourceIp) return req.socket.remoteAddress;
   if (lb.queryParam) return splitTarget(req.url).searchParams.get(lb.queryParam) ?? undefined;
   return undefined;

@@ -223,10 +223,16 @@ const virtualService = obj(
   },
 );
 
+/** RFC 9110's token: header field names and cookie names. */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** A cookie's name (RFC 6265: a token), in the words validation uses for it. */
+const cookieName = str({ pattern: HTTP_TOKEN, patternHint: "is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)" });
+
 const consistentHash = obj(
   {
     httpHeaderName: str({ nonEmpty: true }),
-    httpCookie: obj({ name: str({ nonEmpty: true }), path: str(), ttl: duration }, { required: ['name'] }),
+    httpCookie: obj({ name: cookieName, path: str(), ttl: duration }, { required: ['name'] }),
     useSourceIp: bool,
     httpQueryParameterName: str({ nonEmpty: true }),
   },
@@ -509,9 +515,6 @@ const authorizationPolicy = obj(
   },
 );
 
-/** RFC 9110's token: header field names and cookie names. */
-const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
 /** Headers that frame the request or belong to the hop: a claim must not set them (request smuggling towards the application). */
 const FRAMING_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
 
@@ -538,7 +541,7 @@ const jwtRule = obj(
     }),
     fromHeaders: arr(obj({ name: str({ nonEmpty: true }), prefix: str() }, { required: ['name'] })),
     fromParams: stringList,
-    fromCookies: arr(str({ pattern: HTTP_TOKEN, patternHint: "is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)" })),
+    fromCookies: arr(cookieName),
     forwardOriginalToken: bool,
     outputPayloadToHeader: str(),
     outputClaimToHeaders: arr(obj({ header: claimHeaderName, claim: str({ nonEmpty: true }) }, { required: ['header', 'claim'] })),

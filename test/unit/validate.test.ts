@@ -105,6 +105,20 @@ describe('resource validation', () => {
     assert.match(byPath['spec.subsets[1].name'], /already defined at subsets\[0\]/);
   });
 
+  it('refuses a consistent-hash cookie name that is not a cookie name (it was used as a pattern)', () => {
+    const dr = (name: string) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'r' },
+      spec: { host: 'reviews', trafficPolicy: { loadBalancer: { consistentHash: { httpCookie: { name, ttl: '0s' } } } } },
+    });
+    assert.doesNotThrow(() => validateResource(dr('user.session')));
+    assert.deepEqual(
+      violations(dr('session(')).map((x) => `${x.path}: ${x.message}`),
+      ['spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.name: "session(" is not a cookie name (letters, digits and !#$%&\'*+-.^_`|~)'],
+    );
+  });
+
   it('checks a regex rewrite: one of uri and uriRegexRewrite, a pattern that compiles, groups it has', () => {
     const rewrite = (r: unknown) => violations(vs({ hosts: ['reviews'], http: [{ rewrite: r, route: [{ destination: { host: 'reviews' } }] }] })).map((x) => `${x.path}: ${x.message}`);
     assert.deepEqual(rewrite({ uri: '/x', uriRegexRewrite: { match: '^/(a)$', rewrite: '/\\1' } }), [
