@@ -144,9 +144,8 @@ export class UpstreamPool {
     const host = e.address.includes(':') ? `[${e.address}]` : e.address;
     const key = socketKey(t, e, cluster);
     const { connectTimeoutMs, idleTimeoutMs } = cluster.connectionPool;
-    return t.kind === 'plaintext'
-      ? this.h2.get(key, `http://${host}:${t.port}`, () => connectedWithin(this.connectRaw(cluster, e, ['h2']), connectTimeoutMs), idleTimeoutMs)
-      : this.h2.get(key, `https://${host}:${t.port}`, () => connectedWithin(this.connectRaw(cluster, e, ['h2']), connectTimeoutMs), idleTimeoutMs);
+    const scheme = t.kind === 'plaintext' ? 'http' : 'https';
+    return this.h2.get(key, `${scheme}://${host}:${t.port}`, () => connectedWithin(this.connectRaw(cluster, e, ['h2']), connectTimeoutMs), idleTimeoutMs);
   }
 
   /** The frame relay's HTTP/2 connection to an endpoint, secured as h2Session's. */
@@ -155,7 +154,10 @@ export class UpstreamPool {
     const { connectTimeoutMs, idleTimeoutMs } = cluster.connectionPool;
     return this.links.get(
       socketKey(t, e, cluster),
-      () => connectedWithin(t.kind === 'plaintext' ? this.connectRaw(cluster, e, ['h2']) : requireH2(this.connectRaw(cluster, e, ['h2'])), connectTimeoutMs),
+      () => {
+        const socket = this.connectRaw(cluster, e, ['h2']);
+        return connectedWithin(t.kind === 'plaintext' ? socket : requireH2(socket), connectTimeoutMs);
+      },
       idleTimeoutMs,
     );
   }

@@ -133,7 +133,6 @@ function atom(source: string, i: number, state: State): { piece: Piece; next: nu
 
 /** `x` repeated as the quantifier says: as written when V8's engine takes it, else in pieces. */
 function repeat(x: Piece, q: RegExpExecArray, state: State): Piece {
-  const written = (p: Piece): Piece => ({ out: p.out + q[0], stripped: p.stripped + q[0], factor: p.factor * local, captures: p.captures, empty: p.empty || max === 0 });
   const lazy = q[4];
   let min: number;
   let max: number;
@@ -142,6 +141,7 @@ function repeat(x: Piece, q: RegExpExecArray, state: State): Piece {
   else if (q[0][0] === '?') [min, max] = [0, 1];
   else [min, max] = [Number(q[1]), q[2] === undefined ? Number(q[1]) : q[3] === '' ? Infinity : Number(q[3])];
   const local = max === Infinity ? min + 1 : max;
+  const written = (p: Piece): Piece => ({ out: p.out + q[0], stripped: p.stripped + q[0], factor: p.factor * local, captures: p.captures, empty: p.empty || max === 0 });
   if (x.factor * local <= MAX_REPLICATION || x.factor > MAX_REPLICATION || min > MAX_BOUND || (max !== Infinity && (max > MAX_BOUND || max < min))) return written(x);
   // Copies that capture nothing; the last repetition is `x` itself when it captures.
   const last = x.captures;
@@ -153,8 +153,9 @@ function repeat(x: Piece, q: RegExpExecArray, state: State): Piece {
     return written(x);
   }
   const body = pieces(x.stripped, x.factor, copies.min, copies.max, lazy);
-  const out = !last ? body : min > 0 ? `${body}${x.out}` : `(?:${body}${x.out})?${lazy}`;
-  const stripped = !last ? body : min > 0 ? `${body}${x.stripped}` : `(?:${body}${x.stripped})?${lazy}`;
+  const ending = (lastCopy: string) => (!last ? body : min > 0 ? `${body}${lastCopy}` : `(?:${body}${lastCopy})?${lazy}`);
+  const out = ending(x.out);
+  const stripped = ending(x.stripped);
   // Each piece's repetitions times x's: at most the limit (a `*` piece, x's own).
   return { out, stripped, factor: Math.min(MAX_REPLICATION, x.factor * Math.max(1, Math.floor(MAX_REPLICATION / x.factor))), captures: x.captures, empty: false };
 }
