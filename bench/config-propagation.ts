@@ -21,6 +21,8 @@
 //     applied at the second must reach every proxy (its proxies move over as sidecars do)
 //   BENCH_RESUME=0: the simulated proxies offer no earlier TLS session when they connect (each
 //     connection a full handshake, as before 2026-12-04, eleventh session)
+//   BENCH_ACK_DELAY=0: the simulated proxies acknowledge each snapshot at once (as sidecars did
+//     before 2026-12-05, thirteenth session), not ACK_DELAY_MS later (core/snapshot/deferred-ack.ts)
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import * as os from 'node:os';
@@ -30,7 +32,7 @@ import { generateKeyPair, signerFor } from '../core/pki/keys.js';
 import { buildCsr } from '../core/pki/x509.js';
 import { startConsulCluster } from '../test/helpers/consul-cluster.js';
 import { rawStreamer, type SessionHolder } from './stream-follower.js';
-import { caller, median, workloadCaller, workloadStreamer, percentile, procStat, startControllerProcess, type ControllerProcess } from './lib.js';
+import { ACK_DELAY, caller, median, workloadCaller, workloadStreamer, percentile, procStat, startControllerProcess, type ControllerProcess } from './lib.js';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 200);
 const PROXIES = Number(process.env.BENCH_PROXIES ?? 500);
@@ -346,8 +348,12 @@ async function main(): Promise<void> {
       const frames = (watchers.reduce((n, w) => n + w.gotAt.size, 0) - framesBefore) / watchers.length;
       // On stderr, with the time of day: to line a slow change up with what else ran then (Consul's raft snapshots, a GC).
       console.error(`${new Date(Date.now() - (performance.now() - started)).toISOString()} change: first ${delays[0].toFixed(0)} ms, p99 ${percentile(delays, 99).toFixed(0)} ms`);
-      await new Promise((r) => setTimeout(r, 200));
-      return { first: delays[0], p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays[delays.length - 1], perProxy, frames, byController, cpu };
+      // The proxies acknowledge a moment later (ACK_DELAY): those are in before the next change,
+      // which is timed as it would be alone. What the change cost until then, acknowledgements and
+      // heartbeats included, is reported too.
+      await new Promise((r) => setTimeout(r, ACK_DELAY + 500));
+      const withAcks = controllers.reduce((n, c, k) => n + (dead.has(k) ? 0 : (ticks(c) - cpuBefore.controllers[k]) / 100), 0);
+      return { first: delays[0], p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays[delays.length - 1], perProxy, frames, byController, cpu, withAcks };
     };
     const applyRoute = async (via: typeof call, c: number) => {
       const weight = 10 + (c % 80); // a valid split for any number of changes
@@ -446,6 +452,9 @@ async function main(): Promise<void> {
       const s = (v: number[]) => `${median(v).toFixed(2)} s`;
       console.log(
         `  ${' '.repeat(what.length)}  CPU per change, median: controllers ${controllers.map((_, k) => s(xs.map((x) => x.cpu.controllers[k]))).join(', ')}; the simulated proxies ${s(xs.map((x) => x.cpu.proxies))}; the machine ${s(xs.map((x) => x.cpu.machine))} (${os.availableParallelism()} cores)`,
+      );
+      console.log(
+        `  ${' '.repeat(what.length)}  the controllers' CPU per change until the acknowledgements are in (${ACK_DELAY + 500} ms later, heartbeats included): median ${s(xs.map((x) => x.withAcks))} together`,
       );
     }
 

@@ -5,6 +5,7 @@ import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { ACK_DELAY_MS, DeferredAck } from '../core/snapshot/deferred-ack.js';
 import { ackLine, FrameDecoder } from '../core/snapshot/stream-frames.js';
 import { freePort } from '../test/helpers/ports.js';
 
@@ -91,6 +92,9 @@ export function workloadCaller(c: ControllerProcess, identity: { cert: string; k
   return callThrough(new Agent({ keepAlive: true, maxSockets: 1, ca: c.ca, cert: identity.cert, key: identity.key }), c, {}, true, false);
 }
 
+/** How long a simulated proxy waits to acknowledge a snapshot, as the sidecar does; BENCH_ACK_DELAY=0 acknowledges at once (before 2026-12-05, thirteenth session). */
+export const ACK_DELAY = Number(process.env.BENCH_ACK_DELAY ?? ACK_DELAY_MS);
+
 /**
  * Follows a snapshot stream as one sidecar does (its own connection, its workload certificate):
  * each snapshot's version and size on the wire to `onSnapshot`, then acknowledged. Resolves when
@@ -109,18 +113,23 @@ export function workloadStreamer(c: ControllerProcess, identity: { cert: string;
           return reject(new Error(`stream refused: ${res.statusCode}`));
         }
         const decoder = new FrameDecoder();
+        const acks = new DeferredAck((version) => req.write(ackLine(version)), ACK_DELAY);
         res.on('data', (chunk: Buffer) => {
           for (const f of decoder.push(chunk)) {
             if (f.type !== 'snapshot') continue;
             onSnapshot(f.version, f.body.length);
-            req.write(ackLine(f.version));
+            acks.applied(f.version);
           }
         });
         res.on('end', () => {
+          acks.cancel();
           req.end();
           resolve();
         });
-        res.on('error', reject);
+        res.on('error', (err) => {
+          acks.cancel();
+          reject(err);
+        });
       });
       req.on('error', reject);
       req.flushHeaders();

@@ -11,8 +11,9 @@
 // reader does not expect ends the connection with an error the benchmark counts.
 import { connect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { readResponseHead } from '../core/http1/response-head.js';
+import { DeferredAck } from '../core/snapshot/deferred-ack.js';
 import { ackLine, FrameDecoder, type StreamFrame } from '../core/snapshot/stream-frames.js';
-import type { ControllerProcess, Follow } from './lib.js';
+import { ACK_DELAY, type ControllerProcess, type Follow } from './lib.js';
 
 const contexts = new Map<string, SecureContext>();
 
@@ -139,7 +140,14 @@ export function rawStreamer(c: ControllerProcess, identity: { cert: string; key:
     new Promise<void>((resolve, reject) => {
       const s = (socket ??= open());
       const reader = new StreamAnswerReader();
+      // As the sidecar: a moment after the snapshot, not at once (core/snapshot/deferred-ack.ts).
+      const acks = new DeferredAck((version) => {
+        const ack = ackLine(version);
+        s.write(`${ack.length.toString(16)}\r\n${ack}\r\n`);
+      }, ACK_DELAY);
       const finish = (err?: Error) => {
+        // Not after the request's end: the connection carries the next stream's request then.
+        acks.cancel();
         s.off('data', onData);
         s.off('close', onClose);
         s.off('error', onError);
@@ -161,8 +169,7 @@ export function rawStreamer(c: ControllerProcess, identity: { cert: string; key:
         for (const f of read.frames) {
           if (f.type !== 'snapshot') continue;
           onSnapshot(f.version, f.body.length);
-          const ack = ackLine(f.version);
-          s.write(`${ack.length.toString(16)}\r\n${ack}\r\n`);
+          acks.applied(f.version);
         }
         if (read.done) {
           // The answer is complete: the request body ends too, and the connection serves the next stream.

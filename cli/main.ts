@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     )
     .command(
       ['proxy-status', 'ps'],
-      "each proxy's sync with the controller, as istioctl proxy-status: SYNCED (it holds what it would be sent now), STALE (sent, not yet applied, or refused), NOT SENT",
+      "each proxy's sync with the controller, as istioctl proxy-status: SYNCED (it holds what it would be sent now), STALE (sent, not yet applied, or refused; a sidecar says what it applied a second later), NOT SENT",
       {},
       run((a) => proxyStatus(client(a), a.output)),
     )

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { MeshError } from '../core/errors.js';
 import { SNAPSHOT_SCHEMA_VERSION, type ProxySnapshot } from '../core/snapshot/types.js';
 import { applyOutboundDelta, isOutboundDelta } from '../core/snapshot/delta.js';
+import { DeferredAck } from '../core/snapshot/deferred-ack.js';
 import { gunzipSync } from 'node:zlib';
 import type { ControllerClient, ControllerStream } from './controller-client.js';
 
@@ -114,7 +115,8 @@ export class SnapshotSource extends EventEmitter {
 
   /**
    * Follows the snapshot stream until the controller ends it (after `wait`, or as it drains),
-   * applying and acknowledging each snapshot. A snapshot that does not apply ends the stream: the
+   * applying each snapshot and acknowledging it a moment later (core/snapshot/deferred-ack.ts).
+   * A snapshot that does not apply ends the stream: the
    * next one names the version held (a refused one is sent again: it waits first, longer each
    * time, so that the two do not spin); a delta that does not fit, the whole one is asked for.
    */
@@ -124,6 +126,7 @@ export class SnapshotSource extends EventEmitter {
     if (!this.running) return stream.close(); // closed while it was being opened
     this.stream = stream;
     this.reached();
+    const acks = new DeferredAck((version) => stream.ack(version));
     try {
       for await (const frame of stream.frames()) {
         if (frame.type !== 'snapshot') continue;
@@ -134,9 +137,10 @@ export class SnapshotSource extends EventEmitter {
           return await this.refusedPause();
         }
         this.refusedBackoff = o.backoffMinMs;
-        stream.ack(whole.version);
+        acks.applied(whole.version);
       }
     } finally {
+      acks.cancel();
       stream.close();
       this.stream = undefined;
     }

@@ -65,6 +65,9 @@ describe('the web UI in a real Chromium', { skip: CHROMIUM ? false : 'chromium i
     await waitFor('reviews at productpage', () => productpage.snapshot?.outbound.services.some((s) => s.name === 'reviews') ?? false, 5000);
     for (let i = 0; i < 40; i++) await get(productpage.ports.upstreams.reviews, i % 10 === 0 ? '/broken' : `/reviews/${i}`, { host: 'reviews' });
     await waitFor('the edge in the controller', async () => ((await c.call('GET', '/v1/telemetry/edges')).json().edges as unknown[]).length > 0, 5000);
+    // A sidecar says what it applied a second later (core/snapshot/deferred-ack.ts).
+    const synced = async () => ((await c.call('GET', '/v1/proxies')).json().proxies as { status: string }[]).filter((p) => p.status === 'SYNCED').length;
+    await waitFor('both sidecars to say they hold their snapshots', async () => (await synced()) === 2, 5000);
 
     const run = await runMeshctl(c.dataDir, ['dashboard', '--no-browser']);
     assert.equal(run.code, 0, run.err);
