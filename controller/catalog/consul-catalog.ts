@@ -6,6 +6,7 @@ import { instanceFromMeta, type InstanceRegistration, type ServiceInstance } fro
 import type { Catalog } from './catalog.js';
 import { byId, CatalogView } from './catalog-view.js';
 import { ConsulAgentRegistrar } from '../../common/consul-registration.js';
+import { blockingWait } from '../consul/blocking-wait.js';
 import { ConsulLiveness } from '../consul/liveness.js';
 import { MovedRegistrations, passes } from '../consul/moved-registrations.js';
 
@@ -92,7 +93,7 @@ export class ConsulCatalog extends CatalogView implements Catalog {
   /** Resolves on the first answer, so a controller starts with a full catalog; a Consul that is down does not stop the start. */
   private watchServiceList(): Promise<void> {
     return new Promise<void>((resolve) => {
-      const w = this.consul.watch({ method: this.consul.catalog.service.list, options: { wait: '30s' }, ...WATCH_BACKOFF });
+      const w = this.consul.watch({ method: this.consul.catalog.service.list, options: { wait: blockingWait() }, ...WATCH_BACKOFF });
       this.listWatch = w;
       const timer = setTimeout(resolve, 3000);
       w.on('change', (services: Record<string, string[]>) => {
@@ -152,7 +153,7 @@ export class ConsulCatalog extends CatalogView implements Catalog {
       if (this.serviceWatches.has(name)) continue;
       // Every entry, not only passing ones (Consul wakes the query for the same changes either
       // way): a copy held here that moved elsewhere may be critical already.
-      const w = this.consul.watch({ method: this.consul.health.service, options: { service: name, wait: '30s' } as unknown as Record<string, string>, ...WATCH_BACKOFF });
+      const w = this.consul.watch({ method: this.consul.health.service, options: { service: name, wait: blockingWait() } as unknown as Record<string, string>, ...WATCH_BACKOFF });
       w.on('change', (entries: HealthEntry[]) => {
         this.moved?.consider(entries);
         this.update(name, newestPerId(entries.filter(passes)).map(toInstance));

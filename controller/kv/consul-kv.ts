@@ -4,6 +4,7 @@ import Consul from 'consul';
 import { MeshError } from '../../core/errors.js';
 import { conflict } from './file-kv.js';
 import type { KvEntry, KvStore } from './kv-store.js';
+import { blockingWait } from '../consul/blocking-wait.js';
 import { ConsulLiveness } from '../consul/liveness.js';
 
 interface ConsulKvItem {
@@ -96,7 +97,7 @@ export class ConsulKvStore implements KvStore {
     spec.current?.end();
     const w = this.consul.watch({
       method: this.consul.kv.get,
-      options: { key: this.root + spec.prefix, recurse: true, wait: '30s' } as unknown as Record<string, string>,
+      options: { key: this.root + spec.prefix, recurse: true, wait: blockingWait() } as unknown as Record<string, string>,
       backoffFactor: 100,
       backoffMax: 5000,
     });
