@@ -3,8 +3,9 @@
 // (controller/snapshots/hub.ts): with nothing to reuse, and reusing the round before after an
 // endpoint change and after a route change (core/snapshot/compile-memo.ts).
 // The mesh of the propagation benchmark: S services of P/S replicas each, two versions, a
-// DestinationRule and a VirtualService per service, a mesh-wide PeerAuthentication.
-//   node dist/bench/compile-round.js [proxies=10000] [services=1000] [rounds=7]
+// DestinationRule and a VirtualService per service, a mesh-wide PeerAuthentication; and E
+// ServiceEntries of one external host each (none by default).
+//   node dist/bench/compile-round.js [proxies=10000] [services=1000] [rounds=7] [entries=0]
 import type { ServiceInstance } from '../core/catalog-model.js';
 import type { Resource } from '../core/resources/types.js';
 import { SnapshotCompiler, type CompileContext, type OutboundPiece } from '../core/snapshot/compile.js';
@@ -13,6 +14,7 @@ import { median } from './lib.js';
 const proxies = Number(process.argv[2] ?? 10_000);
 const services = Number(process.argv[3] ?? 1_000);
 const rounds = Number(process.argv[4] ?? 7);
+const entries = Number(process.argv[5] ?? 0);
 
 const resource = (kind: string, name: string, spec: object, namespace = 'default'): Resource => ({ apiVersion: 'networking.istio.io/v1', kind, metadata: { name, namespace }, spec }) as Resource;
 
@@ -54,6 +56,8 @@ for (let s = 0; s < services; s++) {
     }),
   );
 }
+for (let e = 0; e < entries; e++)
+  resources.push(resource('ServiceEntry', `ext-${e}`, { hosts: [`ext-${e}.example.com`], ports: [{ number: 443, name: 'tls', protocol: 'TLS' }], resolution: 'DNS', location: 'MESH_EXTERNAL' }));
 const ctx: CompileContext = {
   resources,
   services: catalog,
@@ -103,5 +107,5 @@ const report = (name: string, times: number[]) => {
   return `${name}: median ${ms.toFixed(0)} ms per round, ${((ms * 1000) / proxies).toFixed(1)} µs per proxy (rounds: ${times.map((t) => t.toFixed(0)).join(', ')})`;
 };
 process.stdout.write(
-  `compile round: ${proxies} proxies, ${services} services\n  ${report('nothing to reuse', kinds.fresh)}\n  ${report('after an endpoint change', kinds.endpoint)}\n  ${report('after a route change', kinds.route)}\n`,
+  `compile round: ${proxies} proxies, ${services} services, ${entries} ServiceEntries\n  ${report('nothing to reuse', kinds.fresh)}\n  ${report('after an endpoint change', kinds.endpoint)}\n  ${report('after a route change', kinds.route)}\n`,
 );

@@ -1,5 +1,5 @@
 // What a compile round carries over to the next, reused where the inputs are the objects it was
-// made from. Each service's outbound entry: an endpoint change of one service then compiles and
+// made from. Each service's outbound entry (of the catalog's services and the ServiceEntries' hosts): an endpoint change of one service then compiles and
 // serialises that service, not the mesh, and the delta between the two rounds finds the unchanged
 // services by identity (Istio's push context keeps per-service state likewise). And what a
 // proxy's own part is derived from its catalog entries (its labels, identity and workload shape),
@@ -11,11 +11,13 @@ import type { ServiceInstance } from '../catalog-model.js';
 import type { Resource } from '../resources/types.js';
 import type { InboundConfig, OutboundService, ProxySnapshot, TelemetryConfig } from './types.js';
 
-/** What a mesh service's outbound entry is made of, besides its name and the source group. */
+/** What a service's outbound entry is made of, besides its key and the source group. */
 export interface ServiceInputs {
   instances: readonly ServiceInstance[];
   dr: Resource | undefined;
   vs: Resource | undefined;
+  /** The ServiceEntry it comes from (none for a service of the catalog). */
+  entry?: Resource;
 }
 
 /** Hands back a service's entry: the one made from the same inputs in the round before, else `compile()`'s. */
@@ -120,7 +122,7 @@ export class CompileMemo {
 }
 
 function sameInputs(a: ServiceInputs, b: ServiceInputs): boolean {
-  return a.dr === b.dr && a.vs === b.vs && sameList(a.instances, b.instances);
+  return a.dr === b.dr && a.vs === b.vs && a.entry === b.entry && sameList(a.instances, b.instances);
 }
 
 /** The same elements (by identity), in the same order. */

@@ -11,6 +11,9 @@ import { destinationRuleRank, exportedTo } from './export-to.js';
 import { DEFAULT_CONNECTION_POOL, DEFAULT_OUTLIER, DEFAULT_RETRIES } from './defaults.js';
 import { byAgeThenName, selectorMatches } from './selectors.js';
 import { boundToMesh, MESH_GATEWAY } from './gateway-binding.js';
+
+/** A ServiceEntry's inputs name no catalog instances: one shared empty list, which a reuse compares by identity. */
+const NO_INSTANCES: readonly ServiceInstance[] = [];
 import type {
   Cluster,
   ClusterPolicy,
@@ -83,7 +86,18 @@ export function compileOutbound(input: OutboundInput, source: SourceWorkload, re
     });
     services.push(reuse ? reuse.service(key, { instances, dr, vs }, compile) : compile());
   }
-  for (const se of byKind<ServiceEntrySpec>('ServiceEntry')) if (admits(se.metadata.namespace, se.spec.hosts)) services.push(...serviceEntryServices(se, drs, vss, source, input.trustDomain));
+  for (const se of byKind<ServiceEntrySpec>('ServiceEntry')) {
+    if (!admits(se.metadata.namespace, se.spec.hosts)) continue;
+    for (const host of se.spec.hosts) {
+      const h = host.toLowerCase();
+      const dr = drs.get(`external/${h}`);
+      const vs = vss.get(`external/${h}`);
+      // Made of the entry, the host, the two resources, the source and the trust domain only.
+      const compile = () => serviceEntryService(se, h, dr?.spec, vs, source, input.trustDomain);
+      // Keyed by the entry as well as the host: two entries may name one host.
+      services.push(reuse ? reuse.service(`entry/${se.metadata.namespace}/${se.metadata.name}/${h}`, { instances: NO_INSTANCES, dr, vs, entry: se }, compile) : compile());
+    }
+  }
   return { services };
 }
 
@@ -372,44 +386,40 @@ function withPorts(cluster: Cluster, top: TrafficPolicy | undefined, subset: Tra
   return cluster;
 }
 
-function serviceEntryServices(
+/** A ServiceEntry's service of one of its hosts (`h`, lower case), with the DestinationRule and VirtualService of that host. */
+function serviceEntryService(
   se: Resource<ServiceEntrySpec>,
-  drs: Map<string, Resource<DestinationRuleSpec>>,
-  vss: Map<string, Resource<VirtualServiceSpec>>,
+  h: string,
+  dr: DestinationRuleSpec | undefined,
+  vs: Resource<VirtualServiceSpec> | undefined,
   source: SourceWorkload,
   trustDomain: string,
-): OutboundService[] {
+): OutboundService {
   const ns = se.metadata.namespace;
   const ports = se.spec.ports ?? [];
   const protocolOf = (p: string | undefined): InboundPort['protocol'] =>
     p === 'HTTP' ? 'http' : p === 'HTTP2' ? 'http2' : p === 'GRPC' ? 'grpc' : p === 'TCP' || p === 'TLS' || p === 'HTTPS' ? 'tcp' : 'auto';
   const internal = se.spec.location === 'MESH_INTERNAL';
-  return se.spec.hosts.map((host) => {
-    const h = host.toLowerCase();
-    const key = `external/${h}`;
-    const endpoints: Endpoint[] = [];
-    const sources = se.spec.endpoints && se.spec.endpoints.length > 0 ? se.spec.endpoints : se.spec.resolution === 'DNS' || se.spec.resolution === 'DNS_ROUND_ROBIN' ? [{ address: h }] : [];
-    for (const e of sources) {
-      for (const p of ports) {
-        const port = ('ports' in e && e.ports && p.name ? e.ports[p.name] : undefined) ?? p.targetPort ?? p.number;
-        endpoints.push({ address: e.address, port, labels: ('labels' in e && e.labels) || {}, weight: ('weight' in e && e.weight) || 1, ...(ports.length > 1 ? { servicePort: p.number } : {}) });
-      }
+  const endpoints: Endpoint[] = [];
+  const sources = se.spec.endpoints && se.spec.endpoints.length > 0 ? se.spec.endpoints : se.spec.resolution === 'DNS' || se.spec.resolution === 'DNS_ROUND_ROBIN' ? [{ address: h }] : [];
+  for (const e of sources) {
+    for (const p of ports) {
+      const port = ('ports' in e && e.ports && p.name ? e.ports[p.name] : undefined) ?? p.targetPort ?? p.number;
+      endpoints.push({ address: e.address, port, labels: ('labels' in e && e.labels) || {}, weight: ('weight' in e && e.weight) || 1, ...(ports.length > 1 ? { servicePort: p.number } : {}) });
     }
-    const dr = drs.get(key)?.spec;
-    const vs = vss.get(key);
-    return {
-      name: h,
-      namespace: ns,
-      hosts: [h],
-      external: !internal,
-      ports: ports.map((p) => ({ port: p.number, protocol: protocolOf(p.protocol) })),
-      httpRoutes: vs ? compileHttpRoutes(vs, source) : [defaultHttpRoute(h, ns)],
-      tcpRoutes: vs?.spec.tcp ? compileTcpRoutes(vs, source) : [{ match: [], destinations: [{ cluster: clusterName(h, ns), weight: 100 }] }],
-      clusters: compileClusters(h, ns, endpoints, dr, trustDomain, false).map((c) =>
-        se.spec.subjectAltNames && c.tls.subjectAltNames.length === 0 ? { ...c, tls: { ...c.tls, subjectAltNames: se.spec.subjectAltNames } } : c,
-      ),
-    };
-  });
+  }
+  return {
+    name: h,
+    namespace: ns,
+    hosts: [h],
+    external: !internal,
+    ports: ports.map((p) => ({ port: p.number, protocol: protocolOf(p.protocol) })),
+    httpRoutes: vs ? compileHttpRoutes(vs, source) : [defaultHttpRoute(h, ns)],
+    tcpRoutes: vs?.spec.tcp ? compileTcpRoutes(vs, source) : [{ match: [], destinations: [{ cluster: clusterName(h, ns), weight: 100 }] }],
+    clusters: compileClusters(h, ns, endpoints, dr, trustDomain, false).map((c) =>
+      se.spec.subjectAltNames && c.tls.subjectAltNames.length === 0 ? { ...c, tls: { ...c.tls, subjectAltNames: se.spec.subjectAltNames } } : c,
+    ),
+  };
 }
 
 function pickDefined<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {

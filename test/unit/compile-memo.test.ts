@@ -115,7 +115,7 @@ describe('compile rounds that reuse the round before', () => {
     );
   });
 
-  it('reuse the entries and the JSON of services whose inputs are the same objects, and compile a changed one anew; reuse policies made of the same resources', () => {
+  it("reuse the entries and the JSON of services (and ServiceEntries' hosts) whose inputs are the same objects, and compile a changed one anew; reuse policies made of the same resources", () => {
     const ctx = context();
     const first = new SnapshotCompiler(ctx).compile(refs[0]).outbound;
     const next = apply(ctx, { op: 'endpoints', service: 2, variant: 3 }); // reviews: another address
@@ -133,6 +133,15 @@ describe('compile rounds that reuse the round before', () => {
       assert.equal(b.keyed()!.json.get(`mesh/default/${name}`), a.keyed()!.json.get(`mesh/default/${name}`), `${name}'s JSON reused`);
     }
     assert.notEqual(byName(b, 'reviews'), byName(a, 'reviews'), 'reviews compiled anew');
+    // A ServiceEntry's host: reused while the entry is the same object, compiled anew once it is applied again.
+    const external = 'api.payments.example.com';
+    assert.ok(byName(a, external), 'the fixture has a ServiceEntry');
+    assert.equal(byName(b, external), byName(a, external), `${external} reused`);
+    const reapplied = { ...next, resources: next.resources.map((r) => (r.kind === 'ServiceEntry' ? (structuredClone(r) as Resource) : r)) };
+    const c = new SnapshotCompiler(reapplied, round2.memo).compile(refs[0]).outbound;
+    assert.notEqual(byName(c, external), byName(b, external), `${external} compiled anew`);
+    assert.deepEqual(byName(c, external), byName(b, external), 'to the same content');
+    assert.equal(byName(c, 'details'), byName(b, 'details'), 'the rest still reused');
     // The policies are the same resources: every shape's inbound policy is reused, the changed service's proxies' too.
     refs.forEach((ref, i) => assert.equal(round2.compile(ref).snapshot.inbound, inbound[i], `${ref.id}'s inbound policy reused`));
     assert.equal(byName(b, 'reviews').clusters[0].endpoints[0].address, '10.0.2.1');
