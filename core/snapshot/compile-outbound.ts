@@ -11,9 +11,6 @@ import { destinationRuleRank, exportedTo } from './export-to.js';
 import { DEFAULT_CONNECTION_POOL, DEFAULT_OUTLIER, DEFAULT_RETRIES } from './defaults.js';
 import { byAgeThenName, selectorMatches } from './selectors.js';
 import { boundToMesh, MESH_GATEWAY } from './gateway-binding.js';
-
-/** A ServiceEntry's inputs name no catalog instances: one shared empty list, which a reuse compares by identity. */
-const NO_INSTANCES: readonly ServiceInstance[] = [];
 import type {
   Cluster,
   ClusterPolicy,
@@ -28,6 +25,9 @@ import type {
   StringMatcher,
   WeightedCluster,
 } from './types.js';
+
+/** A ServiceEntry's inputs name no catalog instances: one shared empty list, which a reuse compares by identity. */
+const NO_INSTANCES: readonly ServiceInstance[] = [];
 
 export interface SourceWorkload {
   namespace: string;
