@@ -49,7 +49,7 @@ export async function startControllerProcess(extraArgs: string[] = []): Promise<
   const child = spawn(process.execPath, ['--max-semi-space-size=8', ...prof, ...flags, join(root, 'dist/controller/main.js'), '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'inherit'],
     // As the systemd unit and the compose file run it (docs/scaling.md, controller memory).
-    env: { MESH_LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536', ...process.env },
+    env: { MESH_LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '65536', ...process.env },
   });
   controllers.add(child);
   child.once('exit', () => controllers.delete(child));
