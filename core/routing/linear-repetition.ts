@@ -146,23 +146,23 @@ function repeat(x: Piece, q: RegExpExecArray, state: State): Piece {
   // Copies that capture nothing; the last repetition is `x` itself when it captures.
   const last = x.captures;
   const copies = last ? { min: Math.max(0, min - 1), max: max - 1 } : { min, max };
+  // Repetitions of x per piece: as many as keep a piece within the limit.
   const chunk = Math.max(1, Math.floor(MAX_REPLICATION / x.factor));
   const count = Math.ceil(copies.min / chunk) + (max === Infinity ? 1 : Math.ceil((copies.max - copies.min) / chunk));
   if (count * (x.stripped.length + 10) + x.out.length > MAX_WRITTEN) {
     state.giveUp = true;
     return written(x);
   }
-  const body = pieces(x.stripped, x.factor, copies.min, copies.max, lazy);
+  const body = pieces(x.stripped, chunk, copies.min, copies.max, lazy);
   const ending = (lastCopy: string) => (!last ? body : min > 0 ? `${body}${lastCopy}` : `(?:${body}${lastCopy})?${lazy}`);
   const out = ending(x.out);
   const stripped = ending(x.stripped);
   // Each piece's repetitions times x's: at most the limit (a `*` piece, x's own).
-  return { out, stripped, factor: Math.min(MAX_REPLICATION, x.factor * Math.max(1, Math.floor(MAX_REPLICATION / x.factor))), captures: x.captures, empty: false };
+  return { out, stripped, factor: Math.min(MAX_REPLICATION, x.factor * chunk), captures: x.captures, empty: false };
 }
 
-/** `text` (an atom of this factor) repeated min to max times, as a sequence of repetitions V8's engine takes. */
-function pieces(text: string, factor: number, min: number, max: number, lazy: string): string {
-  const chunk = Math.max(1, Math.floor(MAX_REPLICATION / factor));
+/** `text` repeated min to max times, as a sequence of repetitions of at most `chunk` each (which V8's engine takes). */
+function pieces(text: string, chunk: number, min: number, max: number, lazy: string): string {
   let out = '';
   for (let left = min; left > 0; left -= chunk) out += `${text}{${Math.min(chunk, left)}}`;
   if (max === Infinity) return `${out}${text}*${lazy}`;
